@@ -1,0 +1,50 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AppContext } from './context.js';
+import { registerErrorHandling } from './http/errors.js';
+import { healthRoutes } from './http/health.js';
+import { internalApi } from './http/internal/index.js';
+import { publicApi } from './http/public/index.js';
+import { ErrorResponse } from './http/schemas.js';
+
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/** The Fastify instance for a context. It never listens: main.ts does, tests inject(). */
+export async function buildApp(ctx: AppContext): Promise<App> {
+  const app = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    trustProxy: ctx.config.trustedProxies.length > 0 ? ctx.config.trustedProxies : false,
+    bodyLimit: 256 * 1024,
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerErrorHandling(app);
+  app.addSchema(ErrorResponse);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'findguard',
+        version: '0.1.0',
+        description: 'Find-by-phone discovery that cannot be turned into a scraper. See shared/DESIGN.md for the contract.',
+      },
+      components: {
+        securitySchemes: {
+          appJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "The app's own JWT; sub is the account id" },
+          serviceKey: { type: 'http', scheme: 'bearer', description: 'The internal service key' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes(ctx));
+  await app.register(publicApi(ctx), { prefix: '/v1/discovery' });
+  await app.register(internalApi(ctx), { prefix: '/internal/v1' });
+  return app;
+}

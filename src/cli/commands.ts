@@ -1,0 +1,116 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { createReadStream, statSync } from 'node:fs';
+import { createContext } from '../context.js';
+import { openDb } from '../db/dialect.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { importNdjson, MAX_IMPORT_LINE_BYTES, type ImportReport } from '../directory/import.js';
+import { signDevToken } from '../http/auth/jwt.js';
+import { readLines } from '../util/lines.js';
+import { loadConfig, type CliIo } from './io.js';
+import { progressBar } from './progress.js';
+import { seedDirectory } from './seeding.js';
+
+function positiveInt(max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) {
+      throw new InvalidArgumentError(`must be a whole number from 1 to ${max}`);
+    }
+    return Number(value);
+  };
+}
+
+function printReport(io: CliIo, report: ImportReport, seconds: number): void {
+  io.out(
+    `${report.accounts.toLocaleString('en-US')} accounts, ${report.contactPoints.toLocaleString('en-US')} contact points ` +
+      `from ${report.lines.toLocaleString('en-US')} lines in ${seconds.toFixed(1)} s; ${report.failed} lines failed`,
+  );
+  for (const e of report.errors.slice(0, 20)) io.out(`  line ${e.line}: ${e.code}: ${e.message}`);
+  if (report.failed > 20) io.out(`  (${report.failed - 20} more)`);
+}
+
+export function migrateCommand(program: Command, io: CliIo): void {
+  program
+    .command('migrate')
+    .description('apply database migrations and exit')
+    .action(async () => {
+      const config = loadConfig(io);
+      const db = openDb(config.database);
+      try {
+        const result = await migrateToLatest(db.kysely);
+        const applied = result.results ?? [];
+        if (applied.length === 0) io.out('database is up to date');
+        for (const r of applied) io.out(`${r.status === 'Success' ? 'applied' : r.status}: ${r.migrationName}`);
+      } finally {
+        await db.close();
+      }
+    });
+}
+
+export function seedCommand(program: Command, io: CliIo): void {
+  program
+    .command('seed')
+    .description('add a synthetic population (valid mobile numbers in many countries) to the directory')
+    .requiredOption('--accounts <n>', 'how many accounts', positiveInt(50_000_000))
+    .option('--seed <n>', 'generator seed (same seed, same population)', positiveInt(2 ** 31 - 1), 1)
+    .action(async (opts: { accounts: number; seed: number }) => {
+      const ctx = await createContext(loadConfig(io));
+      try {
+        const started = Date.now();
+        const bar = progressBar(io, opts.accounts, 'seed [{bar}] {percentage}% {value}/{total} accounts | {rate}/s', 'accounts');
+        const { report } = await seedDirectory(ctx, { ...opts, now: ctx.clock.now() }, (r) => {
+          const s = (Date.now() - started) / 1000;
+          bar.update(r.accounts, { rate: Math.round(r.accounts / Math.max(s, 0.001)) });
+        });
+        bar.stop();
+        printReport(io, report, (Date.now() - started) / 1000);
+        if (report.failed > 0) process.exitCode = 1;
+      } finally {
+        await ctx.close();
+      }
+    });
+}
+
+export function importCommand(program: Command, io: CliIo): void {
+  program
+    .command('import')
+    .description('bulk-import accounts and contact points from an NDJSON file (one account per line)')
+    .argument('<file>', 'NDJSON file; "-" reads standard input')
+    .action(async (file: string) => {
+      const ctx = await createContext(loadConfig(io));
+      try {
+        const started = Date.now();
+        const size = file === '-' ? 0 : statSync(file).size;
+        const bar = progressBar(io, size, 'import [{bar}] {percentage}% | {accounts} accounts | {points} contact points', 'bytes');
+        let bytes = 0;
+        let last: ImportReport | undefined;
+        const input = file === '-' ? process.stdin : createReadStream(file);
+        const report = await importNdjson(
+          ctx.directory,
+          readLines(input, MAX_IMPORT_LINE_BYTES, (n) => (bytes += n)),
+          (r) => {
+            last = r;
+            bar.update(bytes, { accounts: r.accounts, points: r.contactPoints });
+          },
+        );
+        bar.update(size, { accounts: last?.accounts ?? 0, points: last?.contactPoints ?? 0 });
+        bar.stop();
+        printReport(io, report, (Date.now() - started) / 1000);
+        if (report.failed > 0) process.exitCode = 1;
+      } finally {
+        await ctx.close();
+      }
+    });
+}
+
+export function devTokenCommand(program: Command, io: CliIo): void {
+  program
+    .command('dev-token')
+    .description('print a JWT for an account, signed with the local HS256 secret (for curl and tests)')
+    .argument('<accountId>', 'the account id (the JWT subject)')
+    .option('--ttl <seconds>', 'lifetime in seconds', positiveInt(365 * 24 * 3600), 24 * 3600)
+    .action(async (accountId: string, opts: { ttl: number }) => {
+      if (!/^[A-Za-z0-9._:@-]{1,128}$/.test(accountId)) throw new InvalidArgumentError('not a valid account id');
+      const config = loadConfig(io);
+      io.out(await signDevToken(config.jwt, accountId, Date.now(), opts.ttl));
+    });
+}

@@ -1,0 +1,24 @@
+import { buildConfig, type Config } from '../config/config.js';
+import { readEnv } from '../config/env.js';
+
+/** What a command may touch of the outside world; tests pass their own. */
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  out(line: string): void;
+  err(line: string): void;
+  /** Whether stderr is a terminal, for progress bars. */
+  interactive: boolean;
+}
+
+export const processIo: CliIo = {
+  env: process.env,
+  cwd: process.cwd(),
+  out: (line) => process.stdout.write(line + '\n'),
+  err: (line) => process.stderr.write(line + '\n'),
+  interactive: Boolean(process.stderr.isTTY),
+};
+
+export function loadConfig(io: CliIo): Config {
+  return buildConfig(readEnv(io.env), io.cwd);
+}

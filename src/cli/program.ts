@@ -1,0 +1,18 @@
+import { Command } from 'commander';
+import { devTokenCommand, importCommand, migrateCommand, seedCommand } from './commands.js';
+import type { CliIo } from './io.js';
+import { serveCommand } from './serve.js';
+
+export function createProgram(io: CliIo): Command {
+  const program = new Command('findguard')
+    .description('find-by-phone discovery that cannot be turned into a scraper')
+    .version('0.1.0')
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .exitOverride();
+  serveCommand(program, io);
+  migrateCommand(program, io);
+  seedCommand(program, io);
+  importCommand(program, io);
+  devTokenCommand(program, io);
+  return program;
+}

@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import { signDevToken } from '../http/auth/jwt.js';
+import { createService } from '../main.js';
+import { demoPair, ensureDemoPopulation } from './seeding.js';
+import { loadConfig, type CliIo } from './io.js';
+
+export function serveCommand(program: Command, io: CliIo): void {
+  program
+    .command('serve')
+    .description('start findguard (migrates the database first)')
+    .option('--demo', 'seed a demo population on first start and print a ready curl', false)
+    .action(async (opts: { demo: boolean }) => {
+      const config = loadConfig(io);
+      const service = await createService(config);
+      const { app, ctx } = service;
+      let banner: string[] = [];
+      if (opts.demo) {
+        const { record, seeded } = await ensureDemoPopulation(ctx);
+        if (seeded) io.err(`seeded a demo population of ${record.accounts} accounts`);
+        banner = await demoBanner(config.jwt, record, ctx.clock.now());
+      }
+      const address = await app.listen({ host: config.host, port: config.port });
+      io.out(`findguard listening on ${address} (database: ${config.database.dialect}, limits: in-process)`);
+      io.out(`OpenAPI: ${address}/docs`);
+      for (const line of banner) io.out(line.replaceAll('{{URL}}', address));
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      io.err('shutting down');
+      await service.close();
+    });
+}
+
+async function demoBanner(
+  jwt: Parameters<typeof signDevToken>[0],
+  record: Parameters<typeof demoPair>[0],
+  now: number,
+): Promise<string[]> {
+  if (jwt.kind !== 'hs256') return ['(demo: no local HS256 secret, so no demo token; use your app-issued JWT)'];
+  const { searcher, target, phone } = demoPair(record);
+  const token = await signDevToken(jwt, searcher.id, now, 7 * 24 * 3600);
+  // The number shown is synthetic demo data regenerated from the seed; it is printed, never logged.
+  return [
+    '',
+    `Demo: signed in as ${searcher.id} (@${searcher.handle}); this JWT is valid for 7 days:`,
+    `  ${token}`,
+    `Find the demo account ${target.id} (@${target.handle}) by its phone number:`,
+    `  curl -s -X POST {{URL}}/v1/discovery/lookup -H 'authorization: Bearer ${token}' -H 'content-type: application/json' -d '{"phone":"${phone}"}'`,
+    '',
+  ];
+}

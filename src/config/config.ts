@@ -1,0 +1,180 @@
+import { isAbsolute, resolve } from 'node:path';
+import { ConfigError } from './errors.js';
+import { ENV_NAMES, type RawEnv } from './env.js';
+import { loadOrCreateSecrets } from './secrets.js';
+
+export type DatabaseConfig = { dialect: 'sqlite'; path: string } | { dialect: 'postgres'; url: string };
+
+export type JwtConfig =
+  | { kind: 'hs256'; secret: Uint8Array; issuer?: string; audience?: string; local: boolean }
+  | { kind: 'jwks'; url: URL; issuer?: string; audience?: string };
+
+export interface HashKey {
+  version: number;
+  key: Buffer;
+}
+
+export interface Config {
+  dataDir: string;
+  database: DatabaseConfig;
+  redisUrl?: string;
+  host: string;
+  port: number;
+  jwt: JwtConfig;
+  serviceKey: string;
+  /** Newest first: the first one hashes new writes, all are tried on reads during a rotation. */
+  hashKeys: HashKey[];
+  policyPath?: string;
+  trustedProxies: string[];
+  webhook?: { url: URL; secret: string };
+  logLevel: string;
+  eventRetentionDays: number;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const MIN_SECRET_BYTES = 32;
+
+/** Checks raw variables and fills defaults. Throws ConfigError naming the variable at fault. */
+export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
+  const dataDir = resolve(cwd, raw.dataDir ?? './data');
+  const database = parseDatabase(raw.databaseUrl, dataDir, cwd);
+  const port = parseIntIn(raw.port, 'port', 8080, 0, 65535);
+  const logLevel = raw.logLevel ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(ENV_NAMES.logLevel, `must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  // A shared database means many nodes: generated per-node secrets would silently disagree,
+  // so they must be given explicitly. Only the embedded default generates its own.
+  const embedded = database.dialect === 'sqlite';
+  if (!embedded) {
+    if (!raw.hashKeys) throw new ConfigError(ENV_NAMES.hashKeys, 'is required with a PostgreSQL database');
+    if (!raw.serviceKey) throw new ConfigError(ENV_NAMES.serviceKey, 'is required with a PostgreSQL database');
+    if (!raw.jwtSecret && !raw.jwksUrl) {
+      throw new ConfigError(ENV_NAMES.jwtSecret, `or ${ENV_NAMES.jwksUrl} is required with a PostgreSQL database`);
+    }
+  }
+  const needsLocal = !raw.hashKeys || !raw.serviceKey || (!raw.jwtSecret && !raw.jwksUrl);
+  const local = embedded && needsLocal ? loadOrCreateSecrets(dataDir) : undefined;
+
+  const serviceKey = raw.serviceKey ?? local?.serviceKey ?? '';
+  if (serviceKey.length < 16) throw new ConfigError(ENV_NAMES.serviceKey, 'must be at least 16 characters');
+
+  return {
+    dataDir,
+    database,
+    redisUrl: parseRedisUrl(raw.redisUrl),
+    host: raw.host ?? '127.0.0.1',
+    port,
+    jwt: parseJwt(raw, local?.jwtSecret),
+    serviceKey,
+    hashKeys: parseHashKeys(raw.hashKeys ?? local?.hashKeys ?? '', raw.hashKeys ? ENV_NAMES.hashKeys : 'secrets.json hashKeys'),
+    policyPath: raw.policy ? resolve(cwd, raw.policy) : undefined,
+    trustedProxies: parseCidrList(raw.trustedProxies),
+    webhook: parseWebhook(raw),
+    logLevel,
+    eventRetentionDays: parseIntIn(raw.eventRetentionDays, 'eventRetentionDays', 90, 1, 3650),
+  };
+}
+
+function parseDatabase(url: string | undefined, dataDir: string, cwd: string): DatabaseConfig {
+  if (!url) return { dialect: 'sqlite', path: resolve(dataDir, 'findguard.sqlite') };
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\//, '');
+    if (!path) throw new ConfigError(ENV_NAMES.databaseUrl, 'sqlite: needs a file path, e.g. sqlite:./data/findguard.sqlite');
+    if (path === ':memory:') return { dialect: 'sqlite', path };
+    return { dialect: 'sqlite', path: isAbsolute(path) ? path : resolve(cwd, path) };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    try {
+      new URL(url);
+    } catch {
+      throw new ConfigError(ENV_NAMES.databaseUrl, 'is not a valid postgres:// URL');
+    }
+    return { dialect: 'postgres', url };
+  }
+  throw new ConfigError(ENV_NAMES.databaseUrl, 'must start with sqlite: or postgres://');
+}
+
+function parseRedisUrl(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  if (!/^rediss?:\/\//.test(url)) throw new ConfigError(ENV_NAMES.redisUrl, 'must start with redis:// or rediss://');
+  return url;
+}
+
+function parseIntIn(value: string | undefined, key: keyof RawEnv, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new ConfigError(ENV_NAMES[key], 'must be a whole number');
+  const n = Number(value);
+  if (n < min || n > max) throw new ConfigError(ENV_NAMES[key], `must be between ${min} and ${max}`);
+  return n;
+}
+
+function parseJwt(raw: RawEnv, localSecret: string | undefined): JwtConfig {
+  const issuer = raw.jwtIssuer;
+  const audience = raw.jwtAudience;
+  if (raw.jwtSecret && raw.jwksUrl) {
+    throw new ConfigError(ENV_NAMES.jwtSecret, `set either it or ${ENV_NAMES.jwksUrl}, not both`);
+  }
+  if (raw.jwksUrl) {
+    let url: URL;
+    try {
+      url = new URL(raw.jwksUrl);
+    } catch {
+      throw new ConfigError(ENV_NAMES.jwksUrl, 'is not a valid URL');
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(ENV_NAMES.jwksUrl, 'must be http(s)');
+    return { kind: 'jwks', url, issuer, audience };
+  }
+  const secret = raw.jwtSecret ?? localSecret;
+  if (!secret) throw new ConfigError(ENV_NAMES.jwtSecret, 'is required');
+  const bytes = Buffer.from(secret, 'utf8');
+  if (bytes.length < MIN_SECRET_BYTES) {
+    throw new ConfigError(ENV_NAMES.jwtSecret, `must be at least ${MIN_SECRET_BYTES} bytes for HS256`);
+  }
+  return { kind: 'hs256', secret: bytes, issuer, audience, local: !raw.jwtSecret };
+}
+
+/** `v2:BASE64,v1:BASE64`, newest first. */
+export function parseHashKeys(value: string, variable: string = ENV_NAMES.hashKeys): HashKey[] {
+  const keys: HashKey[] = [];
+  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^v(\d{1,6}):([A-Za-z0-9+/_-]+={0,2})$/.exec(part);
+    if (!m) throw new ConfigError(variable, 'each key must look like v1:BASE64');
+    const version = Number(m[1]);
+    const key = Buffer.from(m[2]!, 'base64');
+    if (key.length < MIN_SECRET_BYTES) throw new ConfigError(variable, `key v${version} must be at least ${MIN_SECRET_BYTES} bytes`);
+    if (keys.some((k) => k.version === version)) throw new ConfigError(variable, `key v${version} is listed twice`);
+    keys.push({ version, key });
+  }
+  if (keys.length === 0) throw new ConfigError(variable, 'needs at least one key');
+  return keys;
+}
+
+function parseCidrList(value: string | undefined): string[] {
+  if (!value) return [];
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const cidr of list) {
+    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(cidr)) {
+      throw new ConfigError(ENV_NAMES.trustedProxies, 'must be a comma-separated list of IPs or CIDRs');
+    }
+  }
+  return list;
+}
+
+function parseWebhook(raw: RawEnv): Config['webhook'] {
+  if (!raw.webhookUrl) {
+    if (raw.webhookSecret) throw new ConfigError(ENV_NAMES.webhookUrl, `is required when ${ENV_NAMES.webhookSecret} is set`);
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(raw.webhookUrl);
+  } catch {
+    throw new ConfigError(ENV_NAMES.webhookUrl, 'is not a valid URL');
+  }
+  if (!raw.webhookSecret || raw.webhookSecret.length < 16) {
+    throw new ConfigError(ENV_NAMES.webhookSecret, 'is required with a webhook URL and must be at least 16 characters');
+  }
+  return { url, secret: raw.webhookSecret };
+}

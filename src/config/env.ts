@@ -1,0 +1,52 @@
+/**
+ * The raw FINDGUARD_* variables. The only module that reads process.env, so every other
+ * module can be handed a checked Config and tests never depend on the environment.
+ */
+export interface RawEnv {
+  dataDir?: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  host?: string;
+  port?: string;
+  jwtSecret?: string;
+  jwksUrl?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  serviceKey?: string;
+  hashKeys?: string;
+  policy?: string;
+  trustedProxies?: string;
+  webhookUrl?: string;
+  webhookSecret?: string;
+  logLevel?: string;
+  eventRetentionDays?: string;
+}
+
+export const ENV_NAMES: Record<keyof RawEnv, string> = {
+  dataDir: 'FINDGUARD_DATA_DIR',
+  databaseUrl: 'FINDGUARD_DATABASE_URL',
+  redisUrl: 'FINDGUARD_REDIS_URL',
+  host: 'FINDGUARD_HOST',
+  port: 'FINDGUARD_PORT',
+  jwtSecret: 'FINDGUARD_JWT_SECRET',
+  jwksUrl: 'FINDGUARD_JWKS_URL',
+  jwtIssuer: 'FINDGUARD_JWT_ISSUER',
+  jwtAudience: 'FINDGUARD_JWT_AUDIENCE',
+  serviceKey: 'FINDGUARD_SERVICE_KEY',
+  hashKeys: 'FINDGUARD_HASH_KEYS',
+  policy: 'FINDGUARD_POLICY',
+  trustedProxies: 'FINDGUARD_TRUSTED_PROXIES',
+  webhookUrl: 'FINDGUARD_WEBHOOK_URL',
+  webhookSecret: 'FINDGUARD_WEBHOOK_SECRET',
+  logLevel: 'FINDGUARD_LOG_LEVEL',
+  eventRetentionDays: 'FINDGUARD_EVENT_RETENTION_DAYS',
+};
+
+export function readEnv(env: NodeJS.ProcessEnv = process.env): RawEnv {
+  const raw: RawEnv = {};
+  for (const [key, name] of Object.entries(ENV_NAMES) as Array<[keyof RawEnv, string]>) {
+    const value = env[name];
+    if (value !== undefined && value.trim() !== '') raw[key] = value.trim();
+  }
+  return raw;
+}

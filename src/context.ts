@@ -1,0 +1,67 @@
+import type { Logger } from 'pino';
+import type { Config } from './config/config.js';
+import { openDb, type Db } from './db/dialect.js';
+import { migrateToLatest } from './db/migrate.js';
+import { DirectoryService } from './directory/service.js';
+import { ContactHasher } from './directory/hashing.js';
+import { discoveryIndexFor } from './discovery/index-store.js';
+import { DiscoveryService } from './discovery/service.js';
+import { SyncTokens } from './discovery/sync-token.js';
+import { JwtVerifier } from './http/auth/jwt.js';
+import { createLogger } from './logger.js';
+import { systemClock, type Clock } from './util/clock.js';
+import { cryptoRandom, type Random } from './util/random.js';
+
+/** The one composition root: every service is built here, once, from the config. */
+export interface AppContext {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  random: Random;
+  db: Db;
+  hasher: ContactHasher;
+  directory: DirectoryService;
+  discovery: DiscoveryService;
+  jwt: JwtVerifier;
+  close(): Promise<void>;
+}
+
+/** Parts a test or the simulator may swap. */
+export interface ContextOverrides {
+  logger?: Logger;
+  clock?: Clock;
+  random?: Random;
+  db?: Db;
+  /** Skip migrations (the caller has run them). */
+  migrate?: boolean;
+}
+
+export async function createContext(config: Config, overrides: ContextOverrides = {}): Promise<AppContext> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const clock = overrides.clock ?? systemClock;
+  const random = overrides.random ?? cryptoRandom;
+  const db = overrides.db ?? openDb(config.database);
+  try {
+    if (overrides.migrate !== false) await migrateToLatest(db.kysely);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const hasher = new ContactHasher(config.hashKeys);
+  const tokens = new SyncTokens(config.hashKeys, random);
+  const directory = new DirectoryService({ db: db.kysely, hasher, clock, random });
+  const discovery = new DiscoveryService({ db: db.kysely, index: discoveryIndexFor(db), hasher, tokens, clock });
+  const jwt = new JwtVerifier(config.jwt, clock);
+  return {
+    config,
+    logger,
+    clock,
+    random,
+    db,
+    hasher,
+    directory,
+    discovery,
+    jwt,
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,65 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { AccountsTable, Database } from '../db/schema.js';
+
+export type AccountRow = Selectable<AccountsTable>;
+
+export interface AccountInput {
+  handle: string;
+  createdAt?: number;
+  phoneRegion?: string | null;
+  status?: 'active' | 'suspended';
+  signup?: { ip: string; deviceId?: string; userAgent?: string };
+}
+
+export function isActive(row: Pick<AccountRow, 'app_status' | 'fg_status'>): boolean {
+  return row.app_status === 'active' && row.fg_status === 'active';
+}
+
+export async function findAccount(db: Kysely<Database>, id: string): Promise<AccountRow | undefined> {
+  return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Creates or updates the app's mirror of an account. Returns whether it was created. */
+export async function upsertAccount(
+  db: Kysely<Database>,
+  id: string,
+  input: AccountInput,
+  now: number,
+): Promise<{ row: AccountRow; created: boolean }> {
+  const existing = await findAccount(db, id);
+  if (!existing) {
+    const row: AccountRow = {
+      id,
+      handle: input.handle,
+      created_at: input.createdAt ?? now,
+      app_status: input.status ?? 'active',
+      fg_status: 'active',
+      phone_region: input.phoneRegion ?? null,
+      signup_ip: input.signup?.ip ?? null,
+      signup_device: input.signup?.deviceId ?? null,
+      signup_user_agent: input.signup?.userAgent ?? null,
+      mirrored_at: now,
+      updated_at: now,
+    };
+    await db.insertInto('accounts').values(row).execute();
+    return { row, created: true };
+  }
+  const patch: Partial<AccountRow> = { handle: input.handle, updated_at: now };
+  if (input.createdAt !== undefined) patch.created_at = input.createdAt;
+  if (input.phoneRegion !== undefined) patch.phone_region = input.phoneRegion;
+  if (input.status !== undefined) patch.app_status = input.status;
+  if (input.signup) {
+    patch.signup_ip = input.signup.ip;
+    patch.signup_device = input.signup.deviceId ?? null;
+    patch.signup_user_agent = input.signup.userAgent ?? null;
+  }
+  await db.updateTable('accounts').set(patch).where('id', '=', id).execute();
+  return { row: { ...existing, ...patch }, created: false };
+}
+
+/** Erases the account and, by cascade, every contact point hash it had. */
+export async function eraseAccount(db: Kysely<Database>, id: string): Promise<boolean> {
+  await db.deleteFrom('contact_points').where('account_id', '=', id).execute();
+  const result = await db.deleteFrom('accounts').where('id', '=', id).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}

@@ -1,0 +1,118 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { ContactPointsTable, Database } from '../db/schema.js';
+import type { ContactHasher, ContactKind } from './hashing.js';
+import { bitsToPurposes, DISCOVERY_BIT, purposesToBits, type Purpose } from './purposes.js';
+
+export type ContactPointRow = Selectable<ContactPointsTable>;
+
+/** What the internal API shows of a contact point: never the value, not even its hash. */
+export interface ContactPointView {
+  id: string;
+  kind: ContactKind;
+  purposes: Purpose[];
+  verified: boolean;
+  discoverable: boolean;
+  keyVersion: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function viewContactPoint(row: ContactPointRow, accountActive: boolean): ContactPointView {
+  return {
+    id: row.id,
+    kind: row.kind,
+    purposes: bitsToPurposes(row.purposes),
+    verified: row.verified === 1,
+    discoverable: accountActive && row.verified === 1 && (row.purposes & DISCOVERY_BIT) !== 0,
+    keyVersion: row.key_version,
+    createdAt: new Date(row.created_at).toISOString(),
+    updatedAt: new Date(row.updated_at).toISOString(),
+  };
+}
+
+export async function listContactPoints(db: Kysely<Database>, accountId: string): Promise<ContactPointRow[]> {
+  return db.selectFrom('contact_points').selectAll().where('account_id', '=', accountId).orderBy('created_at').orderBy('id').execute();
+}
+
+export interface ContactPointWrite {
+  kind: ContactKind;
+  /** Already normalised. */
+  value: string;
+  purposes: readonly Purpose[];
+  verified: boolean;
+}
+
+export type PutOutcome = 'created' | 'rehashed' | 'exists';
+
+/**
+ * Adds a contact point, or finds the one the account already has for the same value. A row
+ * hashed under an older key is moved to the newest key: re-mirroring is how a rotation completes
+ * (findguard never holds the plaintext needed to rehash by itself).
+ */
+export async function putContactPoint(
+  db: Kysely<Database>,
+  hasher: ContactHasher,
+  accountId: string,
+  write: ContactPointWrite,
+  ids: () => string,
+  now: number,
+  onExisting: 'keep' | 'update',
+): Promise<{ id: string; outcome: PutOutcome }> {
+  const hashes = hasher.all(write.kind, write.value);
+  const current = hashes[0]!;
+  const existing = await db
+    .selectFrom('contact_points')
+    .select(['id', 'key_version'])
+    .where('account_id', '=', accountId)
+    .where('hash', 'in', hashes.map((h) => h.hash))
+    .executeTakeFirst();
+  const bits = purposesToBits(write.purposes);
+  const verified = write.verified ? 1 : 0;
+  if (!existing) {
+    const id = ids();
+    await db
+      .insertInto('contact_points')
+      .values({
+        id,
+        account_id: accountId,
+        kind: write.kind,
+        key_version: current.version,
+        hash: current.hash,
+        purposes: bits,
+        verified,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+    return { id, outcome: 'created' };
+  }
+  const rehash = existing.key_version !== current.version;
+  if (rehash || onExisting === 'update') {
+    await db
+      .updateTable('contact_points')
+      .set({ key_version: current.version, hash: current.hash, purposes: bits, verified, updated_at: now })
+      .where('id', '=', existing.id)
+      .execute();
+  }
+  return { id: existing.id, outcome: rehash ? 'rehashed' : 'exists' };
+}
+
+export async function patchContactPoint(
+  db: Kysely<Database>,
+  accountId: string,
+  id: string,
+  patch: { purposes?: readonly Purpose[]; verified?: boolean },
+  now: number,
+): Promise<ContactPointRow | undefined> {
+  const set: Partial<ContactPointRow> = { updated_at: now };
+  if (patch.purposes) set.purposes = purposesToBits(patch.purposes);
+  if (patch.verified !== undefined) set.verified = patch.verified ? 1 : 0;
+  const r = await db.updateTable('contact_points').set(set).where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
+  if (Number(r.numUpdatedRows) === 0) return undefined;
+  return db.selectFrom('contact_points').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function deleteContactPoint(db: Kysely<Database>, accountId: string, id: string): Promise<boolean> {
+  const r = await db.deleteFrom('contact_points').where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0;
+}

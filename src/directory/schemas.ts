@@ -1,0 +1,68 @@
+import { Type, type Static } from 'typebox';
+import { PURPOSES } from './purposes.js';
+
+/**
+ * The directory's input shapes: one source for request validation, TypeScript types, the
+ * OpenAPI document and the NDJSON import's per-line check.
+ */
+export const AccountId = Type.String({ pattern: '^[A-Za-z0-9._:@-]{1,128}$', description: "The app's account id" });
+export const Region = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 region' });
+export const PurposeSchema = Type.Union(PURPOSES.map((p) => Type.Literal(p)));
+// Hostnames of IPv4/IPv6 literals only; validated further by node:net at the edge.
+export const IpAddress = Type.String({ minLength: 2, maxLength: 45, pattern: '^[0-9A-Fa-f:.]+$' });
+
+export const SignupContext = Type.Object(
+  {
+    ip: IpAddress,
+    deviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    userAgent: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+
+export const AccountBody = Type.Object(
+  {
+    handle: Type.String({ minLength: 1, maxLength: 64 }),
+    createdAt: Type.Optional(Type.String({ format: 'date-time' })),
+    phoneRegion: Type.Optional(Type.Union([Region, Type.Null()])),
+    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended')])),
+    signup: Type.Optional(SignupContext),
+  },
+  { additionalProperties: false },
+);
+export type AccountBody = Static<typeof AccountBody>;
+
+const Purposes = Type.Array(PurposeSchema, { minItems: 1, maxItems: 3, uniqueItems: true });
+
+export const ContactPointBody = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('phone'), Type.Literal('email')]),
+    value: Type.String({ minLength: 1, maxLength: 254 }),
+    region: Type.Optional(Region),
+    purposes: Purposes,
+    verified: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type ContactPointBody = Static<typeof ContactPointBody>;
+
+export const ContactPointPatch = Type.Object(
+  { purposes: Type.Optional(Purposes), verified: Type.Optional(Type.Boolean()) },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type ContactPointPatch = Static<typeof ContactPointPatch>;
+
+/** One NDJSON import line: an account and (some of) its contact points. */
+export const ImportLine = Type.Object(
+  {
+    accountId: AccountId,
+    handle: Type.String({ minLength: 1, maxLength: 64 }),
+    createdAt: Type.Optional(Type.String({ format: 'date-time' })),
+    phoneRegion: Type.Optional(Type.Union([Region, Type.Null()])),
+    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended')])),
+    signup: Type.Optional(SignupContext),
+    contactPoints: Type.Optional(Type.Array(ContactPointBody, { maxItems: 100 })),
+  },
+  { additionalProperties: false },
+);
+export type ImportLine = Static<typeof ImportLine>;

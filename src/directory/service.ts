@@ -1,0 +1,135 @@
+import type { Kysely } from 'kysely';
+import { isIP } from 'node:net';
+import type { Database } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import { eraseAccount, findAccount, isActive, upsertAccount, type AccountInput, type AccountRow } from './accounts.js';
+import { normaliseContact } from './contact-value.js';
+import {
+  deleteContactPoint,
+  listContactPoints,
+  patchContactPoint,
+  putContactPoint,
+  viewContactPoint,
+  type ContactPointView,
+} from './contact-points.js';
+import type { ContactHasher } from './hashing.js';
+import type { AccountBody, ContactPointBody, ContactPointPatch } from './schemas.js';
+
+export interface AccountView {
+  id: string;
+  handle: string;
+  createdAt: string;
+  /** Effective status: suspended if either the app or findguard suspended the account. */
+  status: 'active' | 'suspended';
+  appStatus: 'active' | 'suspended';
+  findguardStatus: 'active' | 'suspended';
+  phoneRegion: string | null;
+  signup: { ip: string | null; deviceId: string | null; userAgent: string | null };
+  /** null until the abuse engine has assessed the account. */
+  risk: null;
+  contactPoints: ContactPointView[];
+}
+
+export interface DirectoryDeps {
+  db: Kysely<Database>;
+  hasher: ContactHasher;
+  clock: Clock;
+  random: Random;
+}
+
+/** The app's mirror of its accounts and contact points. Values are hashed before anything is written. */
+export class DirectoryService {
+  constructor(readonly deps: DirectoryDeps) {}
+
+  newContactPointId(): string {
+    return `cp_${this.deps.random.bytes(16).toString('base64url')}`;
+  }
+
+  async putAccount(id: string, body: AccountBody): Promise<{ account: AccountView; created: boolean }> {
+    const input = toAccountInput(body);
+    return this.deps.db.transaction().execute(async (trx) => {
+      const { row, created } = await upsertAccount(trx, id, input, this.deps.clock.now());
+      return { account: await this.view(trx, row), created };
+    });
+  }
+
+  async getAccount(id: string): Promise<AccountView> {
+    const row = await findAccount(this.deps.db, id);
+    if (!row) throw new AppError('not_found', 'no such account');
+    return this.view(this.deps.db, row);
+  }
+
+  async eraseAccount(id: string): Promise<void> {
+    const erased = await this.deps.db.transaction().execute((trx) => eraseAccount(trx, id));
+    if (!erased) throw new AppError('not_found', 'no such account');
+  }
+
+  async addContactPoint(accountId: string, body: ContactPointBody): Promise<{ id: string; created: boolean }> {
+    const normalised = normaliseContact(body.kind, body.value, body.region);
+    if (!normalised.ok) throw new AppError(normalised.code, `not a valid ${body.kind === 'phone' ? 'phone number' : 'email address'}`);
+    return this.deps.db.transaction().execute(async (trx) => {
+      if (!(await findAccount(trx, accountId))) throw new AppError('not_found', 'no such account');
+      const { id, outcome } = await putContactPoint(
+        trx,
+        this.deps.hasher,
+        accountId,
+        { kind: body.kind, value: normalised.value, purposes: body.purposes, verified: body.verified },
+        () => this.newContactPointId(),
+        this.deps.clock.now(),
+        'keep',
+      );
+      if (outcome === 'exists') throw new AppError('conflict', 'the account already has this contact point', { id });
+      return { id, created: outcome === 'created' };
+    });
+  }
+
+  async patchContactPoint(accountId: string, id: string, patch: ContactPointPatch): Promise<ContactPointView> {
+    return this.deps.db.transaction().execute(async (trx) => {
+      const account = await findAccount(trx, accountId);
+      const row = account ? await patchContactPoint(trx, accountId, id, patch, this.deps.clock.now()) : undefined;
+      if (!account || !row) throw new AppError('not_found', 'no such contact point');
+      return viewContactPoint(row, isActive(account));
+    });
+  }
+
+  async deleteContactPoint(accountId: string, id: string): Promise<void> {
+    const deleted = await deleteContactPoint(this.deps.db, accountId, id);
+    if (!deleted) throw new AppError('not_found', 'no such contact point');
+  }
+
+  private async view(db: Kysely<Database>, row: AccountRow): Promise<AccountView> {
+    const active = isActive(row);
+    const points = await listContactPoints(db, row.id);
+    return {
+      id: row.id,
+      handle: row.handle,
+      createdAt: new Date(row.created_at).toISOString(),
+      status: active ? 'active' : 'suspended',
+      appStatus: row.app_status,
+      findguardStatus: row.fg_status,
+      phoneRegion: row.phone_region,
+      signup: { ip: row.signup_ip, deviceId: row.signup_device, userAgent: row.signup_user_agent },
+      risk: null,
+      contactPoints: points.map((p) => viewContactPoint(p, active)),
+    };
+  }
+}
+
+/** Checks what the schema cannot (real dates, real IPs) and maps the body to the row input. */
+export function toAccountInput(body: AccountBody): AccountInput {
+  const input: AccountInput = { handle: body.handle };
+  if (body.createdAt !== undefined) {
+    const ms = Date.parse(body.createdAt);
+    if (!Number.isFinite(ms)) throw new AppError('invalid_request', 'createdAt is not a valid date-time');
+    input.createdAt = ms;
+  }
+  if (body.phoneRegion !== undefined) input.phoneRegion = body.phoneRegion;
+  if (body.status !== undefined) input.status = body.status;
+  if (body.signup) {
+    if (isIP(body.signup.ip) === 0) throw new AppError('invalid_request', 'signup.ip is not an IP address');
+    input.signup = body.signup;
+  }
+  return input;
+}

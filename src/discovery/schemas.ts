@@ -1,0 +1,50 @@
+import { Type, type Static } from 'typebox';
+
+const Region = Type.String({ pattern: '^[A-Z]{2}$', description: 'Default region (ISO 3166-1 alpha-2) for numbers without +CC' });
+// Control characters are never part of a number or address; refusing them keeps logs and tokens clean.
+const PhoneInput = Type.String({ minLength: 1, maxLength: 64 });
+const EmailInput = Type.String({ minLength: 1, maxLength: 254 });
+
+export const MAX_SYNC_CONTACTS = 5000;
+export const MAX_PREVIOUS_CONTACTS = 20_000;
+
+export const LookupBody = Type.Object(
+  {
+    phone: Type.Optional(PhoneInput),
+    email: Type.Optional(EmailInput),
+    region: Type.Optional(Region),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type LookupBody = Static<typeof LookupBody>;
+
+const MatchObject = Type.Object({ accountId: Type.String(), handle: Type.String() });
+export const LookupResponse = Type.Object({ match: Type.Union([MatchObject, Type.Null()]) });
+
+export const SyncBody = Type.Object(
+  {
+    region: Type.Optional(Region),
+    contacts: Type.Optional(Type.Array(PhoneInput, { maxItems: MAX_SYNC_CONTACTS, description: 'Phone numbers not sent before' })),
+    emails: Type.Optional(Type.Array(EmailInput, { maxItems: MAX_SYNC_CONTACTS, description: 'Email addresses not sent before' })),
+    previous: Type.Optional(
+      Type.Object(
+        {
+          token: Type.String({ minLength: 1, maxLength: 128 }),
+          contacts: Type.Optional(Type.Array(PhoneInput, { maxItems: MAX_PREVIOUS_CONTACTS })),
+          emails: Type.Optional(Type.Array(EmailInput, { maxItems: MAX_PREVIOUS_CONTACTS })),
+        },
+        { additionalProperties: false, description: "The last sync's set, exactly as sent, and its token" },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SyncBody = Static<typeof SyncBody>;
+
+const IndexedMatch = Type.Object({ index: Type.Integer(), accountId: Type.String(), handle: Type.String() });
+export const SyncResponse = Type.Object({
+  matches: Type.Array(IndexedMatch, { description: 'Matches among contacts (or emails), by index' }),
+  previousMatches: Type.Array(IndexedMatch, { description: 'Matches among previous.contacts (or emails), re-checked at no cost' }),
+  invalid: Type.Array(Type.Object({ index: Type.Integer(), code: Type.String() })),
+  token: Type.String({ description: 'Proof of the synced set; send it with the set as previous next time' }),
+});

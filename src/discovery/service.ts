@@ -1,0 +1,163 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { findAccount, isActive } from '../directory/accounts.js';
+import { normaliseContact } from '../directory/contact-value.js';
+import type { ContactHasher, ContactKind } from '../directory/hashing.js';
+import { AppError } from '../errors.js';
+import type { Clock } from '../util/clock.js';
+import type { DiscoveryIndex, Match } from './index-store.js';
+import type { SyncTokens } from './sync-token.js';
+
+export interface LookupRequest {
+  phone?: string;
+  email?: string;
+  region?: string;
+}
+
+export interface SyncRequest {
+  region?: string;
+  contacts?: string[];
+  emails?: string[];
+  previous?: { token: string; contacts?: string[]; emails?: string[] };
+}
+
+export interface IndexedMatch extends Match {
+  index: number;
+}
+
+export interface SyncResponse {
+  matches: IndexedMatch[];
+  /** Matches among `previous` (indices into previous.contacts / previous.emails): re-checked for free. */
+  previousMatches: IndexedMatch[];
+  invalid: Array<{ index: number; code: 'invalid_phone' | 'invalid_email' }>;
+  token: string;
+}
+
+/** What a sync cost: consumed by the limits and the abuse engine. */
+export interface SyncAccounting {
+  kind: ContactKind;
+  /** Distinct valid values outside the token-covered previous set: the ones that cost budget. */
+  newValues: string[];
+  matched: number;
+}
+
+export interface DiscoveryDeps {
+  db: Kysely<Database>;
+  index: DiscoveryIndex;
+  hasher: ContactHasher;
+  tokens: SyncTokens;
+  clock: Clock;
+}
+
+export class DiscoveryService {
+  constructor(private readonly deps: DiscoveryDeps) {}
+
+  /** The caller's account must be mirrored and active; a suspended caller learns nothing. */
+  async authorizeCaller(accountId: string): Promise<void> {
+    const row = await findAccount(this.deps.db, accountId);
+    if (!row) throw new AppError('unauthenticated', 'account is not known to findguard');
+    if (!isActive(row)) throw new AppError('account_suspended', 'account is suspended');
+  }
+
+  async lookup(req: LookupRequest): Promise<{ match: Match | null }> {
+    const kind: ContactKind = req.email !== undefined ? 'email' : 'phone';
+    const input = kind === 'email' ? req.email : req.phone;
+    if (input === undefined || (req.email !== undefined && req.phone !== undefined)) {
+      throw new AppError('invalid_request', 'send exactly one of phone or email');
+    }
+    const normalised = normaliseContact(kind, input, req.region);
+    if (!normalised.ok) throw new AppError(normalised.code, `not a valid ${kind === 'phone' ? 'phone number' : 'email address'}`);
+    const hashes = this.deps.hasher.all(kind, normalised.value).map((h) => h.hash);
+    const found = await this.deps.index.match(hashes);
+    for (const h of hashes) {
+      const m = found.get(h.toString('latin1'));
+      if (m) return { match: { accountId: m.accountId, handle: m.handle } };
+    }
+    return { match: null };
+  }
+
+  async sync(accountId: string, req: SyncRequest): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
+    const kind = syncKind(req);
+    const values = (kind === 'phone' ? req.contacts : req.emails) ?? [];
+    const previous = req.previous;
+    const previousValues = previous ? ((kind === 'phone' ? previous.contacts : previous.emails) ?? []) : [];
+    if (previous && (kind === 'phone' ? previous.emails : previous.contacts) !== undefined) {
+      throw new AppError('invalid_request', 'previous must list the same kind of contact as this sync');
+    }
+    if (previous && !this.deps.tokens.verify(previous.token, accountId, kind, previousValues)) {
+      throw new AppError('invalid_token', 'the sync token does not match this account and previous set; sync again without previous');
+    }
+
+    const cur = this.normaliseAll(kind, values, req.region);
+    const prev = this.normaliseAll(kind, previousValues, req.region);
+    const previousSet = new Set(prev.normalised.filter((v): v is string => v !== undefined));
+    const newValues = new Set<string>();
+    for (const v of cur.normalised) if (v !== undefined && !previousSet.has(v)) newValues.add(v);
+
+    const unique = new Set<string>();
+    for (const v of cur.normalised) if (v !== undefined) unique.add(v);
+    for (const v of previousSet) unique.add(v);
+    const byValue = await this.matchValues(kind, unique);
+
+    const matches = indexMatches(cur.normalised, byValue);
+    const previousMatches = indexMatches(prev.normalised, byValue);
+    const token = this.deps.tokens.issue(accountId, kind, concat(previousValues, values), this.deps.clock.now());
+    return {
+      response: { matches, previousMatches, invalid: cur.invalid, token },
+      accounting: { kind, newValues: [...newValues], matched: matches.length },
+    };
+  }
+
+  private normaliseAll(kind: ContactKind, values: readonly string[], region: string | undefined) {
+    const normalised: Array<string | undefined> = new Array(values.length);
+    const invalid: SyncResponse['invalid'] = [];
+    for (let i = 0; i < values.length; i++) {
+      const r = normaliseContact(kind, values[i]!, region);
+      if (r.ok) normalised[i] = r.value;
+      else invalid.push({ index: i, code: r.code });
+    }
+    return { normalised, invalid };
+  }
+
+  private async matchValues(kind: ContactKind, values: Set<string>): Promise<Map<string, Match>> {
+    const hashes: Buffer[] = [];
+    const owners: string[] = [];
+    for (const v of values) {
+      for (const h of this.deps.hasher.all(kind, v)) {
+        hashes.push(h.hash);
+        owners.push(v);
+      }
+    }
+    const found = await this.deps.index.match(hashes);
+    const byValue = new Map<string, Match>();
+    for (let i = 0; i < hashes.length; i++) {
+      const m = found.get(hashes[i]!.toString('latin1'));
+      if (m && !byValue.has(owners[i]!)) byValue.set(owners[i]!, m);
+    }
+    return byValue;
+  }
+}
+
+function syncKind(req: SyncRequest): ContactKind {
+  if (req.contacts !== undefined && req.emails !== undefined) {
+    throw new AppError('invalid_request', 'a sync carries either contacts (phone numbers) or emails, not both');
+  }
+  if (req.emails !== undefined) return 'email';
+  if (req.contacts !== undefined) return 'phone';
+  if (req.previous?.emails !== undefined) return 'email';
+  return 'phone';
+}
+
+function indexMatches(normalised: ReadonlyArray<string | undefined>, byValue: Map<string, Match>): IndexedMatch[] {
+  const out: IndexedMatch[] = [];
+  for (let i = 0; i < normalised.length; i++) {
+    const v = normalised[i];
+    const m = v === undefined ? undefined : byValue.get(v);
+    if (m) out.push({ index: i, accountId: m.accountId, handle: m.handle });
+  }
+  return out;
+}
+
+function concat(a: readonly string[], b: readonly string[]): string[] {
+  return a.length === 0 ? (b as string[]) : [...a, ...b];
+}

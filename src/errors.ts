@@ -1,0 +1,47 @@
+/**
+ * Every coded error findguard answers with, and its HTTP status, in one place. Clients and the
+ * acceptance tests match on `code`; messages are for people and never carry contact values.
+ */
+export const ERRORS = {
+  invalid_request: 400,
+  invalid_token: 400,
+  invalid_phone: 400,
+  invalid_email: 400,
+  invalid_region: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  account_suspended: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  challenge_required: 428,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = ERRORS[code];
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
+  return details === undefined ? { error: { code, message } } : { error: { code, message, details } };
+}

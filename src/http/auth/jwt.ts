@@ -1,0 +1,91 @@
+import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
+import type { JwtConfig } from '../../config/config.js';
+import { AppError } from '../../errors.js';
+import type { Clock } from '../../util/clock.js';
+
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+const CACHE_LIMIT = 10_000;
+const ACCOUNT_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+export interface VerifiedCaller {
+  accountId: string;
+}
+
+/**
+ * Verifies the app's JWTs. The algorithm list is pinned per mode, so `alg: none` and
+ * HS/RS confusion are refused by jose itself. Verified tokens are cached until their expiry:
+ * clients reuse one token for many calls and verification would dominate a single lookup.
+ */
+export class JwtVerifier {
+  private readonly verifyJwt: (token: string, options: JWTVerifyOptions) => Promise<JWTVerifyResult>;
+  private readonly cache = new Map<string, { accountId: string; exp: number }>();
+
+  constructor(
+    private readonly config: JwtConfig,
+    private readonly clock: Clock,
+  ) {
+    // Two closures because jose's overloads take a key or a key getter, not their union.
+    if (config.kind === 'hs256') {
+      const secret = config.secret;
+      this.verifyJwt = (token, options) => jwtVerify(token, secret, { ...options, algorithms: ['HS256'] });
+    } else {
+      const jwks = createRemoteJWKSet(config.url);
+      this.verifyJwt = (token, options) => jwtVerify(token, jwks, { ...options, algorithms: ASYMMETRIC });
+    }
+  }
+
+  async verify(authorization: string | undefined): Promise<VerifiedCaller> {
+    const token = bearer(authorization);
+    if (!token) throw new AppError('unauthenticated', 'missing bearer token');
+    const nowMs = this.clock.now();
+    const cached = this.cache.get(token);
+    if (cached) {
+      if (cached.exp * 1000 > nowMs) return { accountId: cached.accountId };
+      this.cache.delete(token);
+    }
+    let payload;
+    try {
+      const options: JWTVerifyOptions = {
+        currentDate: new Date(nowMs),
+        requiredClaims: ['sub', 'exp'],
+        ...(this.config.issuer ? { issuer: this.config.issuer } : {}),
+        ...(this.config.audience ? { audience: this.config.audience } : {}),
+      };
+      payload = (await this.verifyJwt(token, options)).payload;
+    } catch {
+      // jose's reason (expired, bad signature, wrong audience) stays in our logs, not in the answer.
+      throw new AppError('unauthenticated', 'invalid or expired token');
+    }
+    const sub = payload.sub;
+    if (typeof sub !== 'string' || !ACCOUNT_ID.test(sub) || typeof payload.exp !== 'number') {
+      throw new AppError('unauthenticated', 'token subject is not an account id');
+    }
+    if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(token, { accountId: sub, exp: payload.exp });
+    return { accountId: sub };
+  }
+}
+
+function bearer(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^Bearer\s+([A-Za-z0-9._~+/=-]{10,4096})$/i.exec(header.trim());
+  return m?.[1];
+}
+
+/** Signs a token with the local HS256 secret: `findguard dev-token`, the demo banner, tests. */
+export async function signDevToken(
+  config: JwtConfig,
+  accountId: string,
+  now: number,
+  ttlSeconds = 24 * 3600,
+): Promise<string> {
+  if (config.kind !== 'hs256') throw new Error('dev tokens need an HS256 secret; this deployment verifies with a JWKS');
+  let jwt = new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(accountId)
+    .setIssuedAt(Math.floor(now / 1000))
+    .setExpirationTime(Math.floor(now / 1000) + ttlSeconds);
+  if (config.issuer) jwt = jwt.setIssuer(config.issuer);
+  if (config.audience) jwt = jwt.setAudience(config.audience);
+  return jwt.sign(config.secret);
+}

@@ -1,0 +1,30 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { sql } from 'kysely';
+import { Type } from 'typebox';
+import type { AppContext } from '../context.js';
+
+const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) });
+
+export function healthRoutes(ctx: AppContext): FastifyPluginAsync {
+  return async (app) => {
+    app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
+      status: 'ok',
+    }));
+
+    app.get(
+      '/readyz',
+      { schema: { tags: ['health'], summary: 'Every store findguard needs answers', response: { 200: Status, 503: Status } } },
+      async (_request, reply) => {
+        const checks: Record<string, string> = {};
+        try {
+          await sql`select 1`.execute(ctx.db.kysely);
+          checks.database = 'ok';
+        } catch {
+          checks.database = 'unreachable';
+        }
+        const ready = Object.values(checks).every((c) => c === 'ok');
+        return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks });
+      },
+    );
+  };
+}

@@ -1,0 +1,63 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from 'typebox';
+import type { AppContext } from '../../context.js';
+import { AccountId, ContactPointBody, ContactPointPatch } from '../../directory/schemas.js';
+import { errorResponses } from '../schemas.js';
+
+const Params = Type.Object({ accountId: AccountId });
+const ItemParams = Type.Object({ accountId: AccountId, id: Type.String({ pattern: '^cp_[A-Za-z0-9_-]{1,40}$' }) });
+
+export function contactPointRoutes(ctx: AppContext): FastifyPluginAsync {
+  return async (app) => {
+    app.post<{ Params: { accountId: string }; Body: ContactPointBody }>(
+      '/accounts/:accountId/contact-points',
+      {
+        schema: {
+          tags: ['internal'],
+          summary: 'Add a contact point; only its keyed hash is kept',
+          description: 'A second add of the same value to the same account answers 409 with the existing id in details.',
+          security: [{ serviceKey: [] }],
+          params: Params,
+          body: ContactPointBody,
+          response: { 200: Type.Object({ id: Type.String() }), 201: Type.Object({ id: Type.String() }), ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        const { id, created } = await ctx.directory.addContactPoint(request.params.accountId, request.body);
+        return reply.status(created ? 201 : 200).send({ id });
+      },
+    );
+
+    app.patch<{ Params: { accountId: string; id: string }; Body: ContactPointPatch }>(
+      '/accounts/:accountId/contact-points/:id',
+      {
+        schema: {
+          tags: ['internal'],
+          summary: 'Change the purposes (or verified flag) of a contact point',
+          security: [{ serviceKey: [] }],
+          params: ItemParams,
+          body: ContactPointPatch,
+          response: { 200: Type.Unknown(), ...errorResponses },
+        },
+      },
+      async (request) => ctx.directory.patchContactPoint(request.params.accountId, request.params.id, request.body),
+    );
+
+    app.delete<{ Params: { accountId: string; id: string } }>(
+      '/accounts/:accountId/contact-points/:id',
+      {
+        schema: {
+          tags: ['internal'],
+          summary: 'Remove a contact point',
+          security: [{ serviceKey: [] }],
+          params: ItemParams,
+          response: { 204: Type.Null(), ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        await ctx.directory.deleteContactPoint(request.params.accountId, request.params.id);
+        return reply.status(204).send();
+      },
+    );
+  };
+}

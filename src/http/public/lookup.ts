@@ -1,0 +1,31 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { AppContext } from '../../context.js';
+import { LookupBody, LookupResponse } from '../../discovery/schemas.js';
+import { errorResponses } from '../schemas.js';
+import { callerOf, DeviceHeaders } from './caller.js';
+
+export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
+  return async (app) => {
+    app.post<{ Body: LookupBody }>(
+      '/lookup',
+      {
+        schema: {
+          tags: ['discovery'],
+          summary: 'Find the account behind one phone number or email',
+          description:
+            'Answers with a match only for a verified contact point with purpose discovery on an active account. ' +
+            'Every other case (unregistered, registered but not discoverable, 2FA-only, suspended) answers the same bytes.',
+          security: [{ appJwt: [] }],
+          headers: DeviceHeaders,
+          body: LookupBody,
+          response: { 200: LookupResponse, ...errorResponses },
+        },
+      },
+      async (request) => {
+        const caller = callerOf(request);
+        await ctx.discovery.authorizeCaller(caller.accountId);
+        return ctx.discovery.lookup(request.body);
+      },
+    );
+  };
+}

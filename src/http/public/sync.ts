@@ -1,0 +1,33 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { AppContext } from '../../context.js';
+import { SyncBody, SyncResponse } from '../../discovery/schemas.js';
+import { errorResponses } from '../schemas.js';
+import { callerOf, DeviceHeaders } from './caller.js';
+
+export function syncRoute(ctx: AppContext): FastifyPluginAsync {
+  return async (app) => {
+    app.post<{ Body: SyncBody }>(
+      '/sync',
+      {
+        bodyLimit: 2 * 1024 * 1024,
+        schema: {
+          tags: ['discovery'],
+          summary: 'Address-book sync: match up to 5,000 new numbers (or emails)',
+          description:
+            'Send the numbers not sent before in contacts, and the last sync\'s set with its token in previous: ' +
+            'only numbers outside previous cost budget. The answer lists matches and invalid entries by index and a new token.',
+          security: [{ appJwt: [] }],
+          headers: DeviceHeaders,
+          body: SyncBody,
+          response: { 200: SyncResponse, ...errorResponses },
+        },
+      },
+      async (request) => {
+        const caller = callerOf(request);
+        await ctx.discovery.authorizeCaller(caller.accountId);
+        const { response } = await ctx.discovery.sync(caller.accountId, request.body);
+        return response;
+      },
+    );
+  };
+}

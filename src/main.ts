@@ -1,0 +1,32 @@
+import { buildApp, type App } from './app.js';
+import type { Config } from './config/config.js';
+import { createContext, type AppContext, type ContextOverrides } from './context.js';
+
+export interface Service {
+  app: App;
+  ctx: AppContext;
+  close(): Promise<void>;
+}
+
+/** Builds a whole findguard (context + HTTP app) without listening. */
+export async function createService(config: Config, overrides: ContextOverrides = {}): Promise<Service> {
+  const ctx = await createContext(config, overrides);
+  try {
+    const app = await buildApp(ctx);
+    await app.ready();
+    return {
+      app,
+      ctx,
+      close: async () => {
+        await app.close();
+        await ctx.close();
+      },
+    };
+  } catch (err) {
+    await ctx.close();
+    throw err;
+  }
+}
+
+export type { Config } from './config/config.js';
+export { buildConfig } from './config/config.js';

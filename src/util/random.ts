@@ -1,0 +1,48 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { xoroshiro128plus, unsafeUniformIntDistribution, type RandomGenerator } from 'pure-rand';
+
+/** Randomness source. Injected so tests and the simulator are deterministic. */
+export interface Random {
+  /** Uniform integer in [0, max). */
+  int(max: number): number;
+  /** Uniform float in [0, 1). */
+  float(): number;
+  /** n random bytes. Only the crypto source is fit for secrets. */
+  bytes(n: number): Buffer;
+}
+
+export const cryptoRandom: Random = {
+  int: (max) => randomInt(max),
+  float: () => randomInt(2 ** 48) / 2 ** 48,
+  bytes: (n) => randomBytes(n),
+};
+
+/** Deterministic source for tests and the simulator (pure-rand's xoroshiro128+). */
+export class SeededRandom implements Random {
+  private readonly gen: RandomGenerator;
+  constructor(seed: number) {
+    this.gen = xoroshiro128plus(seed | 0);
+  }
+  int(max: number): number {
+    if (max <= 0) throw new RangeError('max must be positive');
+    if (max > 2 ** 31) {
+      // pure-rand's distribution works on 32-bit ranges; compose two draws for larger ones.
+      const hi = unsafeUniformIntDistribution(0, Math.floor(max / 2 ** 31), this.gen);
+      const lo = unsafeUniformIntDistribution(0, 2 ** 31 - 1, this.gen);
+      return (hi * 2 ** 31 + lo) % max;
+    }
+    return unsafeUniformIntDistribution(0, max - 1, this.gen);
+  }
+  float(): number {
+    return unsafeUniformIntDistribution(0, 2 ** 30 - 1, this.gen) / 2 ** 30;
+  }
+  bytes(n: number): Buffer {
+    const out = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) out[i] = unsafeUniformIntDistribution(0, 255, this.gen);
+    return out;
+  }
+  /** A new independent stream derived from this one, so sub-generators don't shift each other. */
+  fork(): SeededRandom {
+    return new SeededRandom(unsafeUniformIntDistribution(-(2 ** 31), 2 ** 31 - 1, this.gen));
+  }
+}
