@@ -26,10 +26,10 @@ export class SeededRandom implements Random {
   int(max: number): number {
     if (max <= 0) throw new RangeError('max must be positive');
     if (max > 2 ** 31) {
-      // pure-rand's distribution works on 32-bit ranges; compose two draws for larger ones.
-      const hi = unsafeUniformIntDistribution(0, Math.floor(max / 2 ** 31), this.gen);
-      const lo = unsafeUniformIntDistribution(0, 2 ** 31 - 1, this.gen);
-      return (hi * 2 ** 31 + lo) % max;
+      // pure-rand's distribution works on 32-bit ranges; a 52-bit uniform draw covers larger ones.
+      const hi = unsafeUniformIntDistribution(0, 2 ** 26 - 1, this.gen);
+      const lo = unsafeUniformIntDistribution(0, 2 ** 26 - 1, this.gen);
+      return Math.floor(((hi * 2 ** 26 + lo) / 2 ** 52) * max);
     }
     return unsafeUniformIntDistribution(0, max - 1, this.gen);
   }
