@@ -32,7 +32,8 @@ export const AccountBody = Type.Object(
 );
 export type AccountBody = Static<typeof AccountBody>;
 
-const Purposes = Type.Array(PurposeSchema, { minItems: 1, maxItems: 3, uniqueItems: true });
+// Empty is allowed: a number the owner keeps on the account for none of these (discovery turned off).
+const Purposes = Type.Array(PurposeSchema, { minItems: 0, maxItems: 3, uniqueItems: true });
 
 export const ContactPointBody = Type.Object(
   {

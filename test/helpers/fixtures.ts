@@ -1,0 +1,56 @@
+import type { TestService } from './service.js';
+
+type Purpose = 'two_factor' | 'recovery' | 'discovery';
+
+/** Mirrors an account and its contact points through the internal API, as the app would. */
+export async function mirrorAccount(
+  svc: TestService,
+  id: string,
+  points: Array<{ kind?: 'phone' | 'email'; value: string; purposes: Purpose[]; verified?: boolean; region?: string }> = [],
+  account: Record<string, unknown> = {},
+): Promise<string[]> {
+  const put = await svc.app.inject({
+    method: 'PUT',
+    url: `/internal/v1/accounts/${id}`,
+    headers: svc.internal,
+    payload: { handle: `h_${id.replace(/[^a-z0-9]/gi, '')}`, ...account },
+  });
+  if (put.statusCode >= 300) throw new Error(`PUT account ${id}: ${put.statusCode} ${put.body}`);
+  const ids: string[] = [];
+  for (const p of points) {
+    const res = await svc.app.inject({
+      method: 'POST',
+      url: `/internal/v1/accounts/${id}/contact-points`,
+      headers: svc.internal,
+      payload: { kind: p.kind ?? 'phone', value: p.value, purposes: p.purposes, verified: p.verified ?? true, ...(p.region ? { region: p.region } : {}) },
+    });
+    if (res.statusCode !== 201) throw new Error(`POST contact point: ${res.statusCode} ${res.body}`);
+    ids.push(res.json<{ id: string }>().id);
+  }
+  return ids;
+}
+
+export async function lookup(svc: TestService, token: string, payload: Record<string, unknown>, headers: Record<string, string> = {}) {
+  return svc.app.inject({
+    method: 'POST',
+    url: '/v1/discovery/lookup',
+    headers: { authorization: `Bearer ${token}`, ...headers },
+    payload,
+  });
+}
+
+export async function sync(svc: TestService, token: string, payload: Record<string, unknown>) {
+  return svc.app.inject({ method: 'POST', url: '/v1/discovery/sync', headers: { authorization: `Bearer ${token}` }, payload });
+}
+
+/** Valid numbers used across tests (fictional-range where the plan has one). */
+export const NUMBERS = {
+  usA: '+14155552671',
+  usB: '+12025550143',
+  gbA: '+447911123456',
+  gbB: '+447400123456',
+  deA: '+4915123456789',
+  frA: '+33612345678',
+  inA: '+919812345678',
+  brA: '+5511987654321',
+};
