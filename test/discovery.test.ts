@@ -69,6 +69,7 @@ describeEachDialect('discovery API', (dialect) => {
         [{}, 'invalid_request'],
         [{ phone: NUMBERS.usA, email: 'a@b.co' }, 'invalid_request'],
         [{ phone: NUMBERS.usA, region: 'usa' }, 'invalid_request'],
+        [{ phone: '4155552671', region: 'ZZ' }, 'invalid_region'],
         [{ phone: 5551234 }, 'invalid_request'],
         [{ phone: 'x'.repeat(65) }, 'invalid_request'],
       ];

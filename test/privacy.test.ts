@@ -93,7 +93,9 @@ describeEachDialect('no plaintext contact value is ever stored or logged', (dial
       const tables = await client.query<{ tablename: string }>(`select tablename from pg_tables where schemaname = 'public'`);
       for (const { tablename } of tables.rows) {
         const rows = await client.query(`select * from "${tablename}"`);
-        dump += JSON.stringify(rows.rows, (_k, v: unknown) => (v && typeof v === 'object' && 'type' in v && (v as { type: string }).type === 'Buffer' ? Buffer.from((v as { data: number[] }).data).toString('latin1') : v));
+        for (const row of rows.rows as Array<Record<string, unknown>>) {
+          dump += Object.values(row).map((v) => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v))).join('\u0000');
+        }
       }
       await client.end();
     }

@@ -1,8 +1,14 @@
 import { normaliseEmail } from './email.js';
 import type { ContactKind } from './hashing.js';
-import { normalisePhone } from './phone.js';
+import { AppError } from '../errors.js';
+import { isKnownRegion, normalisePhone } from './phone.js';
 
 export type ContactValueResult = { ok: true; value: string } | { ok: false; code: 'invalid_phone' | 'invalid_email' };
+
+/** A region the caller names must exist: silently ignoring a typo would turn it into invalid numbers. */
+export function assertRegion(region: string | undefined): void {
+  if (region !== undefined && !isKnownRegion(region)) throw new AppError('invalid_region', 'unknown region code');
+}
 
 /** One entry point for both kinds, so every caller normalises the same way before hashing. */
 export function normaliseContact(kind: ContactKind, input: string, region?: string): ContactValueResult {

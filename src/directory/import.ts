@@ -5,6 +5,7 @@ import { AppError } from '../errors.js';
 import type { AccountInput } from './accounts.js';
 import { normaliseContact } from './contact-value.js';
 import type { ContactKind } from './hashing.js';
+import { isKnownRegion } from './phone.js';
 import { purposesToBits } from './purposes.js';
 import { ImportLine } from './schemas.js';
 import { toAccountInput, type DirectoryService } from './service.js';
@@ -109,6 +110,7 @@ function prepareLine(text: string, line: number): PreparedLine | ImportError {
   const cps = parsed.contactPoints ?? [];
   for (let i = 0; i < cps.length; i++) {
     const cp = cps[i]!;
+    if (cp.region !== undefined && !isKnownRegion(cp.region)) return { line, code: 'invalid_region', message: `contactPoints/${i} has an unknown region` };
     const n = normaliseContact(cp.kind, cp.value, cp.region);
     if (!n.ok) return { line, code: n.code, message: `contactPoints/${i} is not a valid ${cp.kind}` };
     const key = `${cp.kind}:${n.value}`;

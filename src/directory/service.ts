@@ -5,7 +5,7 @@ import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { eraseAccount, findAccount, isActive, upsertAccount, type AccountInput, type AccountRow } from './accounts.js';
-import { normaliseContact } from './contact-value.js';
+import { assertRegion, normaliseContact } from './contact-value.js';
 import {
   deleteContactPoint,
   listContactPoints,
@@ -43,8 +43,14 @@ export interface DirectoryDeps {
 export class DirectoryService {
   constructor(readonly deps: DirectoryDeps) {}
 
+  /**
+   * Time-ordered ids (48-bit ms time, then 80 random bits): rows arrive at the end of the primary
+   * key's B-tree instead of at random places, which keeps bulk imports fast as the table grows.
+   */
   newContactPointId(): string {
-    return `cp_${this.deps.random.bytes(16).toString('base64url')}`;
+    // Hex for the time part: base64url's alphabet does not sort in ASCII order.
+    const time = this.deps.clock.now().toString(16).padStart(12, '0');
+    return `cp_${time}${this.deps.random.bytes(10).toString('base64url')}`;
   }
 
   async putAccount(id: string, body: AccountBody): Promise<{ account: AccountView; created: boolean }> {
@@ -67,6 +73,7 @@ export class DirectoryService {
   }
 
   async addContactPoint(accountId: string, body: ContactPointBody): Promise<{ id: string; created: boolean }> {
+    assertRegion(body.region);
     const normalised = normaliseContact(body.kind, body.value, body.region);
     if (!normalised.ok) throw new AppError(normalised.code, `not a valid ${body.kind === 'phone' ? 'phone number' : 'email address'}`);
     return this.deps.db.transaction().execute(async (trx) => {

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { findAccount, isActive } from '../directory/accounts.js';
-import { normaliseContact } from '../directory/contact-value.js';
+import { assertRegion, normaliseContact } from '../directory/contact-value.js';
 import type { ContactHasher, ContactKind } from '../directory/hashing.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
@@ -65,6 +65,7 @@ export class DiscoveryService {
     if (input === undefined || (req.email !== undefined && req.phone !== undefined)) {
       throw new AppError('invalid_request', 'send exactly one of phone or email');
     }
+    assertRegion(req.region);
     const normalised = normaliseContact(kind, input, req.region);
     if (!normalised.ok) throw new AppError(normalised.code, `not a valid ${kind === 'phone' ? 'phone number' : 'email address'}`);
     const hashes = this.deps.hasher.all(kind, normalised.value).map((h) => h.hash);
@@ -78,6 +79,7 @@ export class DiscoveryService {
 
   async sync(accountId: string, req: SyncRequest): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
     const kind = syncKind(req);
+    assertRegion(req.region);
     const values = (kind === 'phone' ? req.contacts : req.emails) ?? [];
     const previous = req.previous;
     const previousValues = previous ? ((kind === 'phone' ? previous.contacts : previous.emails) ?? []) : [];

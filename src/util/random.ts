@@ -11,10 +11,28 @@ export interface Random {
   bytes(n: number): Buffer;
 }
 
+// One getrandom call per id made random ids the second-largest cost of a bulk import;
+// drawing from a refilled pool keeps the same entropy source at a fraction of the calls.
+const POOL_SIZE = 16 * 1024;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+function pooledBytes(n: number): Buffer {
+  if (n > POOL_SIZE / 4) return randomBytes(n);
+  if (poolOffset + n > pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    poolOffset = 0;
+  }
+  const out = Buffer.from(pool.subarray(poolOffset, poolOffset + n));
+  pool.fill(0, poolOffset, poolOffset + n);
+  poolOffset += n;
+  return out;
+}
+
 export const cryptoRandom: Random = {
   int: (max) => randomInt(max),
   float: () => randomInt(2 ** 48) / 2 ** 48,
-  bytes: (n) => randomBytes(n),
+  bytes: pooledBytes,
 };
 
 /** Deterministic source for tests and the simulator (pure-rand's xoroshiro128+). */
