@@ -4,7 +4,7 @@ import { openDb, type Db } from './db/dialect.js';
 import { migrateToLatest } from './db/migrate.js';
 import { DirectoryService } from './directory/service.js';
 import { ContactHasher } from './directory/hashing.js';
-import { discoveryIndexFor } from './discovery/index-store.js';
+import { discoveryStoreFor } from './discovery/store.js';
 import { DiscoveryService } from './discovery/service.js';
 import { SyncTokens } from './discovery/sync-token.js';
 import { JwtVerifier } from './http/auth/jwt.js';
@@ -50,7 +50,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
   const hasher = new ContactHasher(config.hashKeys);
   const tokens = new SyncTokens(config.hashKeys, random);
   const directory = new DirectoryService({ db: db.kysely, hasher, clock, random });
-  const discovery = new DiscoveryService({ db: db.kysely, index: discoveryIndexFor(db), hasher, tokens, clock });
+  const discovery = new DiscoveryService({ db: db.kysely, store: discoveryStoreFor(db), hasher, tokens, clock });
   const jwt = new JwtVerifier(config.jwt, clock);
   return {
     config,

@@ -19,6 +19,11 @@ function positiveInt(max: number) {
   };
 }
 
+function accountIdArg(value: string): string {
+  if (!/^[A-Za-z0-9._:@-]{1,128}$/.test(value)) throw new InvalidArgumentError('not a valid account id');
+  return value;
+}
+
 function printReport(io: CliIo, report: ImportReport, seconds: number): void {
   io.out(
     `${report.accounts.toLocaleString('en-US')} accounts, ${report.contactPoints.toLocaleString('en-US')} contact points ` +
@@ -106,10 +111,11 @@ export function devTokenCommand(program: Command, io: CliIo): void {
   program
     .command('dev-token')
     .description('print a JWT for an account, signed with the local HS256 secret (for curl and tests)')
-    .argument('<accountId>', 'the account id (the JWT subject)')
+    // Checked by commander's argument parser, so a bad id is reported on stderr: an
+    // InvalidArgumentError thrown from the action would exit 1 without any message.
+    .argument('<accountId>', 'the account id (the JWT subject)', accountIdArg)
     .option('--ttl <seconds>', 'lifetime in seconds', positiveInt(365 * 24 * 3600), 24 * 3600)
     .action(async (accountId: string, opts: { ttl: number }) => {
-      if (!/^[A-Za-z0-9._:@-]{1,128}$/.test(accountId)) throw new InvalidArgumentError('not a valid account id');
       const config = loadConfig(io);
       io.out(await signDevToken(config.jwt, accountId, Date.now(), opts.ttl));
     });

@@ -14,12 +14,18 @@ export function serveCommand(program: Command, io: CliIo): void {
       const service = await createService(config);
       const { app, ctx } = service;
       let banner: string[] = [];
-      if (opts.demo) {
-        const { record, seeded } = await ensureDemoPopulation(ctx);
-        if (seeded) io.err(`seeded a demo population of ${record.accounts} accounts`);
-        banner = await demoBanner(config.jwt, record, ctx.clock.now());
+      let address: string;
+      try {
+        if (opts.demo) {
+          const { record, seeded } = await ensureDemoPopulation(ctx);
+          if (seeded) io.err(`seeded a demo population of ${record.accounts} accounts`);
+          banner = await demoBanner(config.jwt, record, ctx.clock.now());
+        }
+        address = await app.listen({ host: config.host, port: config.port });
+      } catch (err) {
+        await service.close();
+        throw err;
       }
-      const address = await app.listen({ host: config.host, port: config.port });
       io.out(`findguard listening on ${address} (database: ${config.database.dialect}, limits: in-process)`);
       io.out(`OpenAPI: ${address}/docs`);
       for (const line of banner) io.out(line.replaceAll('{{URL}}', address));

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 import { ENV_NAMES, type RawEnv } from './env.js';
@@ -155,7 +156,12 @@ function parseCidrList(value: string | undefined): string[] {
   if (!value) return [];
   const list = value.split(',').map((s) => s.trim()).filter(Boolean);
   for (const cidr of list) {
-    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(cidr)) {
+    // Checked fully here: anything Fastify's proxy-addr would reject at start-up (10.0.0.0/99,
+    // "beef") must fail as a ConfigError naming the variable.
+    const [ip = '', prefix, ...rest] = cidr.split('/');
+    const family = isIP(ip);
+    const validPrefix = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+    if (family === 0 || rest.length > 0 || !validPrefix) {
       throw new ConfigError(ENV_NAMES.trustedProxies, 'must be a comma-separated list of IPs or CIDRs');
     }
   }

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cryptoRandom, type Random } from '../util/random.js';
+import { ConfigError } from './errors.js';
 
 /** Secrets the embedded default generates on first start and keeps in the data folder. */
 export interface LocalSecrets {
@@ -20,7 +21,12 @@ export function loadOrCreateSecrets(dataDir: string, random: Random = cryptoRand
   const path = join(dataDir, SECRETS_FILE);
   let stored: Partial<LocalSecrets> = {};
   if (existsSync(path)) {
-    const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(path, 'utf8'));
+    } catch {
+      throw new ConfigError(path, 'is not valid JSON; restore it from a backup (deleting it invalidates every stored hash)');
+    }
     if (parsed && typeof parsed === 'object') stored = parsed as Partial<LocalSecrets>;
   }
   const secrets: LocalSecrets = {

@@ -30,6 +30,8 @@ export interface ContactPointsTable {
   /** Bit set of purposes, see directory/purposes.ts. */
   purposes: number;
   verified: number;
+  /** 1 when purpose discovery, verified and the account active: maintained by directory writes. */
+  discoverable: number;
   created_at: number;
   updated_at: number;
 }

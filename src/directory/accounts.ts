@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AccountsTable, Database } from '../db/schema.js';
+import { refreshDiscoverable } from './contact-points.js';
 
 export type AccountRow = Selectable<AccountsTable>;
 
@@ -54,7 +55,19 @@ export async function upsertAccount(
     patch.signup_user_agent = input.signup.userAgent ?? null;
   }
   await db.updateTable('accounts').set(patch).where('id', '=', id).execute();
+  if (patch.app_status !== undefined && patch.app_status !== existing.app_status) await refreshDiscoverable(db, [id]);
   return { row: { ...existing, ...patch }, created: false };
+}
+
+/**
+ * findguard's own suspension, kept apart from the app's status: the abuse engine and operators
+ * set it, and only they lift it. Returns false when the account is unknown.
+ */
+export async function setFindguardStatus(db: Kysely<Database>, id: string, status: 'active' | 'suspended', now: number): Promise<boolean> {
+  const r = await db.updateTable('accounts').set({ fg_status: status, updated_at: now }).where('id', '=', id).executeTakeFirst();
+  if (Number(r.numUpdatedRows) === 0) return false;
+  await refreshDiscoverable(db, [id]);
+  return true;
 }
 
 /** Erases the account and, by cascade, every contact point hash it had. */

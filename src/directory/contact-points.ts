@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ContactPointsTable, Database } from '../db/schema.js';
 import type { ContactHasher, ContactKind } from './hashing.js';
 import { bitsToPurposes, DISCOVERY_BIT, purposesToBits, type Purpose } from './purposes.js';
@@ -17,13 +17,35 @@ export interface ContactPointView {
   updatedAt: string;
 }
 
+/** Whether a contact point may match, given its account's effective status. */
+export function isDiscoverable(bits: number, verified: number, accountActive: boolean): boolean {
+  return accountActive && verified === 1 && (bits & DISCOVERY_BIT) !== 0;
+}
+
+/**
+ * Recomputes the derived discoverable flag of every contact point of these accounts. Called after
+ * any write that changes purposes, verification or an account's status, in the same transaction.
+ */
+export async function refreshDiscoverable(db: Kysely<Database>, accountIds: readonly string[]): Promise<void> {
+  if (accountIds.length === 0) return;
+  await db
+    .updateTable('contact_points')
+    .set({
+      discoverable: sql<number>`case when (purposes & ${sql.lit(DISCOVERY_BIT)}) <> 0 and verified = 1 and exists (
+        select 1 from accounts a where a.id = contact_points.account_id and a.app_status = 'active' and a.fg_status = 'active'
+      ) then 1 else 0 end`,
+    })
+    .where('account_id', 'in', accountIds)
+    .execute();
+}
+
 export function viewContactPoint(row: ContactPointRow, accountActive: boolean): ContactPointView {
   return {
     id: row.id,
     kind: row.kind,
     purposes: bitsToPurposes(row.purposes),
     verified: row.verified === 1,
-    discoverable: accountActive && row.verified === 1 && (row.purposes & DISCOVERY_BIT) !== 0,
+    discoverable: isDiscoverable(row.purposes, row.verified, accountActive),
     keyVersion: row.key_version,
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
@@ -80,10 +102,12 @@ export async function putContactPoint(
         hash: current.hash,
         purposes: bits,
         verified,
+        discoverable: 0,
         created_at: now,
         updated_at: now,
       })
       .execute();
+    await refreshDiscoverable(db, [accountId]);
     return { id, outcome: 'created' };
   }
   const rehash = existing.key_version !== current.version;
@@ -93,6 +117,7 @@ export async function putContactPoint(
       .set({ key_version: current.version, hash: current.hash, purposes: bits, verified, updated_at: now })
       .where('id', '=', existing.id)
       .execute();
+    await refreshDiscoverable(db, [accountId]);
   }
   return { id: existing.id, outcome: rehash ? 'rehashed' : 'exists' };
 }
@@ -109,6 +134,7 @@ export async function patchContactPoint(
   if (patch.verified !== undefined) set.verified = patch.verified ? 1 : 0;
   const r = await db.updateTable('contact_points').set(set).where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
   if (Number(r.numUpdatedRows) === 0) return undefined;
+  await refreshDiscoverable(db, [accountId]);
   return db.selectFrom('contact_points').selectAll().where('id', '=', id).executeTakeFirst();
 }
 

@@ -7,6 +7,7 @@ import { normaliseContact } from './contact-value.js';
 import type { ContactKind } from './hashing.js';
 import { isKnownRegion } from './phone.js';
 import { purposesToBits } from './purposes.js';
+import { isDiscoverable, refreshDiscoverable } from './contact-points.js';
 import { ImportLine } from './schemas.js';
 import { toAccountInput, type DirectoryService } from './service.js';
 
@@ -148,15 +149,15 @@ async function writeBatch(
   const { hasher, clock } = directory.deps;
   const now = clock.now();
   const ids = batch.map((l) => l.accountId);
-  const existingCreated = new Map<string, number>();
+  const existingAccounts = new Map<string, { created_at: number; app_status: string; fg_status: string }>();
   for (const chunk of chunks(ids, ROW_CHUNK)) {
-    const rows = await trx.selectFrom('accounts').select(['id', 'created_at']).where('id', 'in', chunk).execute();
-    for (const r of rows) existingCreated.set(r.id, r.created_at);
+    const rows = await trx.selectFrom('accounts').select(['id', 'created_at', 'app_status', 'fg_status']).where('id', 'in', chunk).execute();
+    for (const r of rows) existingAccounts.set(r.id, r);
   }
   const accountRows = batch.map((l) => ({
     id: l.accountId,
     handle: l.account.handle,
-    created_at: l.account.createdAt ?? existingCreated.get(l.accountId) ?? now,
+    created_at: l.account.createdAt ?? existingAccounts.get(l.accountId)?.created_at ?? now,
     app_status: l.account.status ?? ('active' as const),
     fg_status: 'active' as const,
     phone_region: l.account.phoneRegion ?? null,
@@ -196,7 +197,9 @@ async function writeBatch(
   const inserts = [];
   let written = 0;
   for (const line of batch) {
+    const active = (line.account.status ?? 'active') === 'active' && (existingAccounts.get(line.accountId)?.fg_status ?? 'active') === 'active';
     for (const p of line.points) {
+      const discoverable = isDiscoverable(p.bits, p.verified, active) ? 1 : 0;
       const hashes = hasher.all(p.kind, p.value);
       const current = hashes[0]!;
       const found = hashes.map((h) => existing.get(`${line.accountId}\u0000${h.hash.toString('latin1')}`)).find(Boolean);
@@ -204,7 +207,7 @@ async function writeBatch(
       if (found) {
         await trx
           .updateTable('contact_points')
-          .set({ key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, updated_at: now })
+          .set({ key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, discoverable, updated_at: now })
           .where('id', '=', found.id)
           .execute();
         continue;
@@ -217,12 +220,21 @@ async function writeBatch(
         hash: current.hash,
         purposes: p.bits,
         verified: p.verified,
+        discoverable,
         created_at: now,
         updated_at: now,
       });
     }
   }
   for (const chunk of chunks(inserts, ROW_CHUNK)) await trx.insertInto('contact_points').values(chunk).execute();
+  // A re-imported account whose status changed must not keep stale flags on points the line omits.
+  const statusChanged = batch
+    .filter((l) => {
+      const before = existingAccounts.get(l.accountId);
+      return before !== undefined && before.app_status !== (l.account.status ?? 'active');
+    })
+    .map((l) => l.accountId);
+  for (const chunk of chunks(statusChanged, ROW_CHUNK)) await refreshDiscoverable(trx, chunk);
   return { accounts: batch.length, contactPoints: written };
 }
 

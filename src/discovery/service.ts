@@ -1,11 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { findAccount, isActive } from '../directory/accounts.js';
 import { assertRegion, normaliseContact } from '../directory/contact-value.js';
 import type { ContactHasher, ContactKind } from '../directory/hashing.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
-import type { DiscoveryIndex, Match } from './index-store.js';
+import type { DiscoveryStore, Match } from './store.js';
 import type { SyncTokens } from './sync-token.js';
 
 export interface LookupRequest {
@@ -43,7 +42,7 @@ export interface SyncAccounting {
 
 export interface DiscoveryDeps {
   db: Kysely<Database>;
-  index: DiscoveryIndex;
+  store: DiscoveryStore;
   hasher: ContactHasher;
   tokens: SyncTokens;
   clock: Clock;
@@ -54,9 +53,9 @@ export class DiscoveryService {
 
   /** The caller's account must be mirrored and active; a suspended caller learns nothing. */
   async authorizeCaller(accountId: string): Promise<void> {
-    const row = await findAccount(this.deps.db, accountId);
-    if (!row) throw new AppError('unauthenticated', 'account is not known to findguard');
-    if (!isActive(row)) throw new AppError('account_suspended', 'account is suspended');
+    const status = await this.deps.store.callerStatus(accountId);
+    if (!status) throw new AppError('unauthenticated', 'account is not known to findguard');
+    if (status !== 'active') throw new AppError('account_suspended', 'account is suspended');
   }
 
   async lookup(req: LookupRequest): Promise<{ match: Match | null }> {
@@ -69,7 +68,7 @@ export class DiscoveryService {
     const normalised = normaliseContact(kind, input, req.region);
     if (!normalised.ok) throw new AppError(normalised.code, `not a valid ${kind === 'phone' ? 'phone number' : 'email address'}`);
     const hashes = this.deps.hasher.all(kind, normalised.value).map((h) => h.hash);
-    const found = await this.deps.index.match(hashes);
+    const found = await this.deps.store.match(hashes);
     for (const h of hashes) {
       const m = found.get(h.toString('latin1'));
       if (m) return { match: { accountId: m.accountId, handle: m.handle } };
@@ -130,7 +129,7 @@ export class DiscoveryService {
         owners.push(v);
       }
     }
-    const found = await this.deps.index.match(hashes);
+    const found = await this.deps.store.match(hashes);
     const byValue = new Map<string, Match>();
     for (let i = 0; i < hashes.length; i++) {
       const m = found.get(hashes[i]!.toString('latin1'));

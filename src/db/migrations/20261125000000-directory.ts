@@ -27,12 +27,22 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('hash', bytes, (c) => c.notNull())
     .addColumn('purposes', 'integer', (c) => c.notNull())
     .addColumn('verified', 'integer', (c) => c.notNull())
+    // Derived: purpose discovery, verified, account active. Kept on the row so the hot path's
+    // index holds only discoverable entries (see below).
+    .addColumn('discoverable', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('updated_at', 'bigint', (c) => c.notNull())
     .addUniqueConstraint('contact_points_account_value', ['account_id', 'key_version', 'hash'])
     .execute();
-  // The discovery hot path: hash -> candidate rows. The kind is inside the HMAC input.
-  await db.schema.createIndex('contact_points_hash').on('contact_points').column('hash').execute();
+  // The discovery hot path. Partial, so every number that must not match (unregistered,
+  // undiscoverable, 2FA-only, unverified, suspended) is the same index miss: equal work, equal
+  // time. Ordered so the earliest claim on a number wins without a sort. The kind is in the HMAC.
+  await db.schema
+    .createIndex('contact_points_discoverable')
+    .on('contact_points')
+    .columns(['hash', 'created_at', 'id'])
+    .where(sql.ref('discoverable'), '=', 1)
+    .execute();
 
   await db.schema
     .createTable('findguard_meta')
