@@ -4,7 +4,9 @@ import { openDb, type Db } from './db/dialect.js';
 import { migrateToLatest } from './db/migrate.js';
 import { DirectoryService } from './directory/service.js';
 import { ContactHasher } from './directory/hashing.js';
-import { discoveryStoreFor } from './discovery/store.js';
+import { CallerStatusCache } from './discovery/caller-cache.js';
+import { MatchPool } from './discovery/match-pool.js';
+import { postgresDiscoveryStore, sqliteDiscoveryStore, type DiscoveryStore } from './discovery/store.js';
 import { DiscoveryService } from './discovery/service.js';
 import { SyncTokens } from './discovery/sync-token.js';
 import { JwtVerifier } from './http/auth/jwt.js';
@@ -34,6 +36,15 @@ export interface ContextOverrides {
   db?: Db;
   /** Skip migrations (the caller has run them). */
   migrate?: boolean;
+  /** Match worker threads (SQLite files only); default from the config. */
+  matchWorkers?: number;
+}
+
+function createDiscoveryStore(config: Config, db: Db, hasher: ContactHasher, workers = config.matchWorkers): DiscoveryStore {
+  if (db.dialect === 'postgres') return postgresDiscoveryStore(db, hasher);
+  const file = config.database.dialect === 'sqlite' && config.database.path !== ':memory:' ? config.database.path : undefined;
+  const pool = file && workers > 0 ? new MatchPool(file, config.hashKeys, workers) : undefined;
+  return sqliteDiscoveryStore(db, hasher, pool);
 }
 
 export async function createContext(config: Config, overrides: ContextOverrides = {}): Promise<AppContext> {
@@ -49,8 +60,10 @@ export async function createContext(config: Config, overrides: ContextOverrides 
   }
   const hasher = new ContactHasher(config.hashKeys);
   const tokens = new SyncTokens(config.hashKeys, random);
-  const directory = new DirectoryService({ db: db.kysely, hasher, clock, random });
-  const discovery = new DiscoveryService({ db: db.kysely, store: discoveryStoreFor(db), hasher, tokens, clock });
+  const store = createDiscoveryStore(config, db, hasher, overrides.matchWorkers);
+  const callers = new CallerStatusCache((id) => store.callerStatus(id), clock);
+  const directory = new DirectoryService({ db: db.kysely, hasher, clock, random, onAccountsChanged: (ids) => callers.invalidate(ids) });
+  const discovery = new DiscoveryService({ db: db.kysely, store, callers, tokens, clock });
   const jwt = new JwtVerifier(config.jwt, clock);
   return {
     config,
@@ -62,6 +75,9 @@ export async function createContext(config: Config, overrides: ContextOverrides 
     directory,
     discovery,
     jwt,
-    close: () => db.close(),
+    close: async () => {
+      await store.close();
+      await db.close();
+    },
   };
 }

@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { setFindguardStatus } from '../src/directory/accounts.js';
 import { lookup, mirrorAccount, sync } from './helpers/fixtures.js';
 import { describeEachDialect, startTestService, type TestService } from './helpers/service.js';
 
@@ -38,7 +37,7 @@ describeEachDialect('uniformity rule (property)', (dialect) => {
         if (s.registered) {
           await mirrorAccount(svc, id, [{ value: e164, purposes: s.purposes, verified: s.verified }], { status: s.appStatus });
           if (s.findguardStatus === 'suspended') {
-            await setFindguardStatus(svc.ctx.db.kysely, id, 'suspended', svc.clock.now());
+            await svc.ctx.directory.setFindguardStatus(id, 'suspended');
           }
         }
         const asked = s.format === 'e164' ? { phone: e164 } : s.format === 'national' ? { phone: national, region: 'DE' } : { phone: `+49 151 ${e164.slice(6)}` };

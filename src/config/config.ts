@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 import { ENV_NAMES, type RawEnv } from './env.js';
@@ -30,6 +31,8 @@ export interface Config {
   webhook?: { url: URL; secret: string };
   logLevel: string;
   eventRetentionDays: number;
+  /** Worker threads that hash and match large syncs (embedded SQLite only); 0 keeps it all inline. */
+  matchWorkers: number;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -75,6 +78,7 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     webhook: parseWebhook(raw),
     logLevel,
     eventRetentionDays: parseIntIn(raw.eventRetentionDays, 'eventRetentionDays', 90, 1, 3650),
+    matchWorkers: parseIntIn(raw.matchWorkers, 'matchWorkers', Math.min(2, availableParallelism()), 0, 64),
   };
 }
 

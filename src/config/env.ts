@@ -20,6 +20,7 @@ export interface RawEnv {
   webhookSecret?: string;
   logLevel?: string;
   eventRetentionDays?: string;
+  matchWorkers?: string;
 }
 
 export const ENV_NAMES: Record<keyof RawEnv, string> = {
@@ -40,6 +41,7 @@ export const ENV_NAMES: Record<keyof RawEnv, string> = {
   webhookSecret: 'FINDGUARD_WEBHOOK_SECRET',
   logLevel: 'FINDGUARD_LOG_LEVEL',
   eventRetentionDays: 'FINDGUARD_EVENT_RETENTION_DAYS',
+  matchWorkers: 'FINDGUARD_MATCH_WORKERS',
 };
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): RawEnv {

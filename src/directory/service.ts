@@ -4,7 +4,15 @@ import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { eraseAccount, findAccount, isActive, upsertAccount, type AccountInput, type AccountRow } from './accounts.js';
+import {
+  eraseAccount,
+  findAccount,
+  isActive,
+  setFindguardStatus,
+  upsertAccount,
+  type AccountInput,
+  type AccountRow,
+} from './accounts.js';
 import { assertRegion, normaliseContact } from './contact-value.js';
 import {
   deleteContactPoint,
@@ -37,6 +45,8 @@ export interface DirectoryDeps {
   hasher: ContactHasher;
   clock: Clock;
   random: Random;
+  /** Told after a commit that changed accounts' status or existence (caches listen). */
+  onAccountsChanged?: (accountIds: readonly string[]) => void;
 }
 
 /** The app's mirror of its accounts and contact points. Values are hashed before anything is written. */
@@ -55,10 +65,19 @@ export class DirectoryService {
 
   async putAccount(id: string, body: AccountBody): Promise<{ account: AccountView; created: boolean }> {
     const input = toAccountInput(body);
-    return this.deps.db.transaction().execute(async (trx) => {
+    const result = await this.deps.db.transaction().execute(async (trx) => {
       const { row, created } = await upsertAccount(trx, id, input, this.deps.clock.now());
       return { account: await this.view(trx, row), created };
     });
+    this.deps.onAccountsChanged?.([id]);
+    return result;
+  }
+
+  /** findguard's own suspension or reinstatement of an account. */
+  async setFindguardStatus(id: string, status: 'active' | 'suspended'): Promise<void> {
+    const found = await this.deps.db.transaction().execute((trx) => setFindguardStatus(trx, id, status, this.deps.clock.now()));
+    if (!found) throw new AppError('not_found', 'no such account');
+    this.deps.onAccountsChanged?.([id]);
   }
 
   async getAccount(id: string): Promise<AccountView> {
@@ -70,6 +89,7 @@ export class DirectoryService {
   async eraseAccount(id: string): Promise<void> {
     const erased = await this.deps.db.transaction().execute((trx) => eraseAccount(trx, id));
     if (!erased) throw new AppError('not_found', 'no such account');
+    this.deps.onAccountsChanged?.([id]);
   }
 
   async addContactPoint(accountId: string, body: ContactPointBody): Promise<{ id: string; created: boolean }> {

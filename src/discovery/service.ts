@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { assertRegion, normaliseContact } from '../directory/contact-value.js';
-import type { ContactHasher, ContactKind } from '../directory/hashing.js';
+import type { ContactKind } from '../directory/hashing.js';
+import type { CallerStatusCache } from './caller-cache.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { DiscoveryStore, Match } from './store.js';
@@ -43,7 +44,7 @@ export interface SyncAccounting {
 export interface DiscoveryDeps {
   db: Kysely<Database>;
   store: DiscoveryStore;
-  hasher: ContactHasher;
+  callers: CallerStatusCache;
   tokens: SyncTokens;
   clock: Clock;
 }
@@ -53,7 +54,7 @@ export class DiscoveryService {
 
   /** The caller's account must be mirrored and active; a suspended caller learns nothing. */
   async authorizeCaller(accountId: string): Promise<void> {
-    const status = await this.deps.store.callerStatus(accountId);
+    const status = await this.deps.callers.get(accountId);
     if (!status) throw new AppError('unauthenticated', 'account is not known to findguard');
     if (status !== 'active') throw new AppError('account_suspended', 'account is suspended');
   }
@@ -67,13 +68,8 @@ export class DiscoveryService {
     assertRegion(req.region);
     const normalised = normaliseContact(kind, input, req.region);
     if (!normalised.ok) throw new AppError(normalised.code, `not a valid ${kind === 'phone' ? 'phone number' : 'email address'}`);
-    const hashes = this.deps.hasher.all(kind, normalised.value).map((h) => h.hash);
-    const found = await this.deps.store.match(hashes);
-    for (const h of hashes) {
-      const m = found.get(h.toString('latin1'));
-      if (m) return { match: { accountId: m.accountId, handle: m.handle } };
-    }
-    return { match: null };
+    const [match] = await this.deps.store.match(kind, [normalised.value]);
+    return { match: match ? { accountId: match.accountId, handle: match.handle } : null };
   }
 
   async sync(accountId: string, req: SyncRequest): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
@@ -121,19 +117,12 @@ export class DiscoveryService {
   }
 
   private async matchValues(kind: ContactKind, values: Set<string>): Promise<Map<string, Match>> {
-    const hashes: Buffer[] = [];
-    const owners: string[] = [];
-    for (const v of values) {
-      for (const h of this.deps.hasher.all(kind, v)) {
-        hashes.push(h.hash);
-        owners.push(v);
-      }
-    }
-    const found = await this.deps.store.match(hashes);
+    const list = [...values];
+    const found = await this.deps.store.match(kind, list);
     const byValue = new Map<string, Match>();
-    for (let i = 0; i < hashes.length; i++) {
-      const m = found.get(hashes[i]!.toString('latin1'));
-      if (m && !byValue.has(owners[i]!)) byValue.set(owners[i]!, m);
+    for (let i = 0; i < list.length; i++) {
+      const m = found[i];
+      if (m) byValue.set(list[i]!, m);
     }
     return byValue;
   }

@@ -1,0 +1,44 @@
+/**
+ * A match worker: its own read-only connection to the SQLite file, hashing and matching batches
+ * off the event loop so a large sync uses the machine's other cores.
+ */
+import SQLite from 'better-sqlite3';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { HashKey } from '../config/config.js';
+import { ContactHasher, type ContactKind } from '../directory/hashing.js';
+import { createSqliteMatcher } from './sqlite-matcher.js';
+
+export interface MatchWorkerData {
+  path: string;
+  keys: Array<{ version: number; key: Uint8Array }>;
+}
+
+export interface MatchRequest {
+  id: number;
+  kind: ContactKind;
+  values: string[];
+}
+
+export interface MatchReply {
+  id: number;
+  /** Aligned with values: [accountId, handle] or null. */
+  results?: Array<[string, string] | null>;
+  error?: string;
+}
+
+const data = workerData as MatchWorkerData;
+const sqlite = new SQLite(data.path, { readonly: true, fileMustExist: true });
+sqlite.pragma('busy_timeout = 5000');
+sqlite.pragma('cache_size = -65536');
+const keys: HashKey[] = data.keys.map((k) => ({ version: k.version, key: Buffer.from(k.key) }));
+const match = createSqliteMatcher(sqlite, new ContactHasher(keys));
+
+parentPort!.on('message', (req: MatchRequest) => {
+  let reply: MatchReply;
+  try {
+    reply = { id: req.id, results: match(req.kind, req.values).map((m) => (m ? [m.accountId, m.handle] : null)) };
+  } catch {
+    reply = { id: req.id, error: 'match failed' };
+  }
+  parentPort!.postMessage(reply);
+});
