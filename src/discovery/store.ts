@@ -46,7 +46,13 @@ export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, pool?: Match
       return effective(statusStmt.get(accountId));
     },
     async match(kind, values) {
-      if (pool && pool.size > 0 && values.length >= POOL_THRESHOLD) return pool.match(kind, values);
+      if (pool && pool.size > 0 && values.length >= POOL_THRESHOLD) {
+        try {
+          return await pool.match(kind, values);
+        } catch {
+          // A worker died mid-batch (it is being replaced): answer from this thread instead.
+        }
+      }
       return matchInline(kind, values);
     },
     close: async () => pool?.close(),

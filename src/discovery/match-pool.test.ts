@@ -1,0 +1,77 @@
+import SQLite from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseHashKeys } from '../config/config.js';
+import { openDb, type Db } from '../db/dialect.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { ContactHasher } from '../directory/hashing.js';
+import { MatchPool } from './match-pool.js';
+import { createSqliteMatcher } from './sqlite-matcher.js';
+import { sqliteDiscoveryStore } from './store.js';
+
+const keys = parseHashKeys(`v1:${Buffer.alloc(32, 9).toString('base64')}`);
+const hasher = new ContactHasher(keys);
+const number = (i: number) => `+4915${String(100_000_000 + i)}`;
+
+describe('match pool', () => {
+  let dir: string;
+  let db: Db;
+  let pool: MatchPool;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'findguard-pool-'));
+    const path = join(dir, 'db.sqlite');
+    db = openDb({ dialect: 'sqlite', path });
+    await migrateToLatest(db.kysely);
+    const sqlite = db.sqlite as SQLite.Database;
+    const insertAccount = sqlite.prepare(`INSERT INTO accounts (id, handle, created_at, app_status, fg_status, mirrored_at, updated_at) VALUES (?, ?, 0, 'active', 'active', 0, 0)`);
+    const insertPoint = sqlite.prepare(
+      `INSERT INTO contact_points (id, account_id, kind, key_version, hash, purposes, verified, discoverable, created_at, updated_at) VALUES (?, ?, 'phone', 1, ?, 4, 1, ?, 0, 0)`,
+    );
+    sqlite.transaction(() => {
+      for (let i = 0; i < 1000; i++) {
+        insertAccount.run(`a${i}`, `h${i}`);
+        // Every third number is registered but not discoverable.
+        insertPoint.run(`cp_${i}`, `a${i}`, hasher.current('phone', number(i)).hash, i % 3 === 0 ? 0 : 1);
+      }
+    })();
+    pool = new MatchPool(path, keys, 2);
+  });
+  afterAll(async () => {
+    await pool.close();
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const values = Array.from({ length: 1500 }, (_, i) => number(i));
+
+  it('answers exactly what the inline matcher answers, in order', async () => {
+    const inline = createSqliteMatcher(db.sqlite!, hasher)('phone', values);
+    const pooled = await pool.match('phone', values);
+    expect(pooled).toEqual(inline);
+    expect(pooled.filter(Boolean)).toHaveLength(666);
+    expect(pooled[1]).toEqual({ accountId: 'a1', handle: 'h1' });
+    expect(pooled[3]).toBeNull();
+    expect(pooled[1200]).toBeNull();
+  });
+
+  it('replaces a crashed worker, and the store falls back inline meanwhile', async () => {
+    const slots = (pool as unknown as { slots: Array<{ worker: Worker }> }).slots;
+    const victim = slots[0]!.worker;
+    const inflight = pool.match('phone', values);
+    await victim.terminate();
+    await inflight.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((pool as unknown as { slots: Array<{ worker: Worker }> }).slots[0]!.worker).not.toBe(victim);
+    const after = await pool.match('phone', values);
+    expect(after.filter(Boolean)).toHaveLength(666);
+
+    const store = sqliteDiscoveryStore(db, hasher, pool);
+    const again = (pool as unknown as { slots: Array<{ worker: Worker }> }).slots[1]!.worker;
+    const pending = store.match('phone', values);
+    await again.terminate();
+    expect((await pending).filter(Boolean)).toHaveLength(666);
+  });
+});
