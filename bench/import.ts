@@ -20,11 +20,11 @@ let accounts = 0;
 for (const a of population.accounts()) {
   if (points >= TARGET) break;
   const line = importLineOf(a);
-  if (!out.write(line + '\n')) await new Promise((r) => out.once('drain', r));
+  if (!out.write(line + '\n')) await new Promise<void>((r) => out.once('drain', () => r()));
   points += a.contactPoints.length;
   accounts++;
 }
-await new Promise((r) => out.end(r));
+await new Promise<void>((r) => out.end(() => r()));
 console.log(`wrote ${accounts.toLocaleString('en-US')} accounts with ${points.toLocaleString('en-US')} contact points`);
 
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
