@@ -195,6 +195,27 @@ export class Population {
     }
   }
 
+  /**
+   * The account's position in the population's region-grouped order: positions of one region are
+   * contiguous, so neighbours in position are compatriots (the simulator's social graph uses it).
+   */
+  position(index: number): number {
+    this.checkIndex(index);
+    return this.indexPerm.forward(index);
+  }
+
+  /** Inverse of position(). */
+  indexAt(position: number): number {
+    if (!Number.isInteger(position) || position < 0 || position >= this.size) throw new RangeError('position out of range');
+    return this.indexPerm.inverse(position);
+  }
+
+  /** The [start, end) positions of a region. */
+  regionRange(region: string): [number, number] | undefined {
+    const e = this.byRegion.get(region);
+    return e ? [e.start, e.start + e.count] : undefined;
+  }
+
   private locate(index: number): { entry: RegionEntry; rank: number } {
     const j = this.indexPerm.forward(index);
     // Last region whose start <= j (regions are few; binary search keeps it O(log R) anyway).
