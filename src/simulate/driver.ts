@@ -1,0 +1,226 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FindguardClient, fetchTransport, type Transport } from '../client/index.js';
+import { importLineOf } from '../cli/seeding.js';
+import { buildConfig, type JwtConfig } from '../config/config.js';
+import { importNdjson } from '../directory/import.js';
+import { signDevToken } from '../http/auth/jwt.js';
+import { createLogger } from '../logger.js';
+import { createService, type Service } from '../main.js';
+import { ManualClock, systemClock, type Clock } from '../util/clock.js';
+import { SeededRandom } from '../util/random.js';
+import type { Connection, World } from './world.js';
+
+export interface NewAccount {
+  id: string;
+  handle: string;
+  createdAt: number;
+  phoneRegion: string;
+  signup: { ip: string; deviceId: string; userAgent: string };
+  phones: Array<{ value: string; purposes: Array<'two_factor' | 'recovery' | 'discovery'>; verified: boolean }>;
+}
+
+/** How the simulator reaches a findguard: in-process on a simulated clock, or a running deployment. */
+export interface Driver {
+  readonly clock: Clock;
+  /** Moves simulated time (a no-op against a deployment, which runs on its own clock). */
+  advanceTo(at: number): void;
+  seed(world: World, onProgress?: (accounts: number) => void): Promise<void>;
+  createAccount(account: NewAccount): Promise<void>;
+  client(accountId: string, conn: Connection): Promise<FindguardClient>;
+  /** The raw transport for a connection, for probes that go beyond the client. */
+  transport(conn: Connection): Transport;
+  /** The app JWT of an account. */
+  token(accountId: string): Promise<string>;
+  /** The ids among these that findguard itself has suspended. */
+  suspended(ids: readonly string[]): Promise<Set<string>>;
+  close(): Promise<void>;
+}
+
+const noSleep = async () => undefined;
+
+abstract class BaseDriver implements Driver {
+  abstract readonly clock: Clock;
+  private readonly tokens = new Map<string, string>();
+  constructor(
+    protected readonly jwt: JwtConfig,
+    private readonly tokenTtlSeconds: number,
+  ) {}
+  abstract advanceTo(at: number): void;
+  abstract seed(world: World, onProgress?: (accounts: number) => void): Promise<void>;
+  abstract createAccount(account: NewAccount): Promise<void>;
+  abstract suspended(ids: readonly string[]): Promise<Set<string>>;
+  abstract close(): Promise<void>;
+  abstract transport(conn: Connection): Transport;
+
+  async token(accountId: string): Promise<string> {
+    let token = this.tokens.get(accountId);
+    if (!token) {
+      token = await signDevToken(this.jwt, accountId, this.clock.now(), this.tokenTtlSeconds);
+      this.tokens.set(accountId, token);
+    }
+    return token;
+  }
+
+  async client(accountId: string, conn: Connection): Promise<FindguardClient> {
+    const token = await this.token(accountId);
+    // Simulated users do not wait inside a call: the engine reschedules them, so no retries here.
+    return new FindguardClient({ transport: this.transport(conn), token, deviceId: conn.deviceId, clock: this.clock, sleep: noSleep, maxRetries: 0 });
+  }
+}
+
+/** findguard built in this process on a temporary SQLite file, driven through Fastify inject. */
+export class InProcessDriver extends BaseDriver {
+  readonly clock: ManualClock;
+  private constructor(
+    private readonly service: Service,
+    clock: ManualClock,
+    private readonly dir: string,
+    ttl: number,
+  ) {
+    super(service.ctx.config.jwt, ttl);
+    this.clock = clock;
+  }
+
+  static async create(world: World, options: { matchWorkers?: number } = {}): Promise<InProcessDriver> {
+    const dir = mkdtempSync(join(tmpdir(), 'findguard-sim-'));
+    const config = buildConfig({ dataDir: dir, logLevel: 'silent' }, dir);
+    // The run starts a week early so warm-up traffic (syncs before the start) has room.
+    const clock = new ManualClock(world.start - 7 * 86_400_000);
+    const service = await createService(config, {
+      clock,
+      random: new SeededRandom(world.spec.seed ^ 0x5eed),
+      logger: createLogger('silent'),
+      ...(options.matchWorkers !== undefined ? { matchWorkers: options.matchWorkers } : {}),
+    });
+    return new InProcessDriver(service, clock, dir, (world.spec.days + 30) * 86_400);
+  }
+
+  advanceTo(at: number): void {
+    if (at > this.clock.now()) this.clock.set(at);
+  }
+
+  async seed(world: World, onProgress?: (accounts: number) => void): Promise<void> {
+    const population = world.population;
+    async function* lines(): AsyncGenerator<string> {
+      for (let i = 0; i < world.existing; i++) yield importLineOf(population.account(i));
+    }
+    const report = await importNdjson(this.service.ctx.directory, lines(), (r) => onProgress?.(r.accounts));
+    if (report.failed > 0) throw new Error(`seeding failed for ${report.failed} accounts`);
+  }
+
+  async createAccount(a: NewAccount): Promise<void> {
+    const app = this.service.app;
+    const headers = { authorization: `Bearer ${this.service.ctx.config.serviceKey}` };
+    const put = await app.inject({
+      method: 'PUT',
+      url: `/internal/v1/accounts/${a.id}`,
+      headers,
+      payload: { handle: a.handle, createdAt: new Date(a.createdAt).toISOString(), phoneRegion: a.phoneRegion, signup: a.signup },
+    });
+    if (put.statusCode >= 300) throw new Error(`creating ${a.id}: ${put.statusCode}`);
+    for (const p of a.phones) {
+      await app.inject({ method: 'POST', url: `/internal/v1/accounts/${a.id}/contact-points`, headers, payload: { kind: 'phone', ...p } });
+    }
+  }
+
+  transport(conn: Connection): Transport {
+    const app = this.service.app;
+    return {
+      async send(req) {
+        const res = await app.inject({
+          method: req.method,
+          url: req.path,
+          headers: req.headers,
+          remoteAddress: conn.ip,
+          ...(req.body !== undefined ? { payload: req.body as object } : {}),
+        });
+        return { status: res.statusCode, headers: res.headers as Record<string, string | string[] | undefined>, body: res.body };
+      },
+    };
+  }
+
+  async suspended(ids: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await this.service.ctx.db.kysely
+        .selectFrom('accounts')
+        .select('id')
+        .where('id', 'in', ids.slice(i, i + 500))
+        .where('fg_status', '=', 'suspended')
+        .execute();
+      for (const r of rows) out.add(r.id);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.service.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A running deployment over real HTTP on its own (wall) clock: events run in simulated order as
+ * fast as the target answers. Client addresses travel in X-Forwarded-For, which the target
+ * believes only if the simulator's address is in its FINDGUARD_TRUSTED_PROXIES.
+ */
+export class RemoteDriver extends BaseDriver {
+  readonly clock = systemClock;
+  constructor(
+    private readonly baseUrl: string,
+    private readonly serviceKey: string,
+    jwtSecret: string,
+  ) {
+    super({ kind: 'hs256', secret: Buffer.from(jwtSecret, 'utf8'), local: false }, 90 * 86_400);
+  }
+
+  advanceTo(): void {}
+
+  private async internal(method: 'PUT' | 'POST' | 'GET', path: string, body?: unknown, contentType = 'application/json'): Promise<Response> {
+    return fetch(new URL(path, this.baseUrl), {
+      method,
+      headers: { authorization: `Bearer ${this.serviceKey}`, ...(body !== undefined ? { 'content-type': contentType } : {}) },
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+  }
+
+  async seed(world: World, onProgress?: (accounts: number) => void): Promise<void> {
+    const chunk = 5000;
+    for (let i = 0; i < world.existing; i += chunk) {
+      const lines: string[] = [];
+      for (let j = i; j < Math.min(world.existing, i + chunk); j++) lines.push(importLineOf(world.population.account(j)));
+      const res = await this.internal('POST', '/internal/v1/import', lines.join('\n'), 'application/x-ndjson');
+      if (!res.ok) throw new Error(`import at account ${i}: HTTP ${res.status}`);
+      onProgress?.(Math.min(world.existing, i + chunk));
+    }
+  }
+
+  async createAccount(a: NewAccount): Promise<void> {
+    const res = await this.internal('PUT', `/internal/v1/accounts/${a.id}`, {
+      handle: a.handle,
+      createdAt: new Date(a.createdAt).toISOString(),
+      phoneRegion: a.phoneRegion,
+      signup: a.signup,
+    });
+    if (!res.ok) throw new Error(`creating ${a.id}: HTTP ${res.status}`);
+    for (const p of a.phones) await this.internal('POST', `/internal/v1/accounts/${a.id}/contact-points`, { kind: 'phone', ...p });
+  }
+
+  transport(conn: Connection): Transport {
+    const inner = fetchTransport(this.baseUrl);
+    return { send: (req) => inner.send({ ...req, headers: { ...req.headers, 'x-forwarded-for': conn.ip } }) };
+  }
+
+  async suspended(ids: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const id of ids) {
+      const res = await this.internal('GET', `/internal/v1/accounts/${id}`);
+      if (res.ok && ((await res.json()) as { findguardStatus?: string }).findguardStatus === 'suspended') out.add(id);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {}
+}

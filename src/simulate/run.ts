@@ -1,0 +1,206 @@
+import { readFileSync } from 'node:fs';
+import { Compile } from 'typebox/compile';
+import { accountId } from '../population/index.js';
+import type { Driver } from './driver.js';
+import { Engine, type Actor, type EngineProgress } from './engine.js';
+import { AccountFarm } from './farm.js';
+import type { Recorder } from './metrics.js';
+import { auc, OracleProbe, type NumberClass } from './oracle.js';
+import { OrganicUsers } from './organic.js';
+import { ScenarioSpec, type AttackerSpec } from './scenario.js';
+import { BUILT_IN_SCENARIOS } from './scenarios.js';
+import { ListAttacker } from './scans.js';
+import { World, type IpSource } from './world.js';
+
+export interface AttackerResult {
+  name: string;
+  kind: string;
+  accounts: number;
+  ips: number;
+  countries: string[];
+  targets: number;
+  exposed: number;
+  exposure: number;
+  requests: number;
+  numbersQueried: number;
+  answered: number;
+  refusedByStatus: Record<string, number>;
+  refusedByScope: Record<string, number>;
+  containment: { contained: boolean; minutes: number | null; numbersQueried: number };
+  cost: { accountsPer1000Exposed: number | null; ipsPer1000Exposed: number | null };
+  series: Array<{ hour: number; exposure: number; requests: number; refused: number }>;
+  details: Record<string, unknown>;
+}
+
+export interface SimulationResult {
+  scenario: string;
+  description: string;
+  seed: number;
+  start: string;
+  days: number;
+  population: { atStart: number; joined: number; discoverable: number };
+  attackers: AttackerResult[];
+  organic: {
+    newAccounts: number;
+    activeAccounts: number;
+    syncs: number;
+    syncsRefused: number;
+    syncRefusedShare: number;
+    numbersSynced: number;
+    lookups: number;
+    lookupsRefused: number;
+    refusedByScope: Record<string, number>;
+    accountsSuspended: number;
+    suspendedShare: number;
+    series: Array<{ hour: number; syncs: number; refused: number }>;
+  };
+  events: number;
+}
+
+/** Wall-clock observations, kept out of the reproducible result. */
+export interface TimingReport {
+  scenario: string;
+  wallSeconds: number;
+  eventsPerSecond: number;
+  oracle?: Array<{ probe: string; auc: Record<string, number> }>;
+}
+
+const checkScenario = Compile(ScenarioSpec);
+
+/** A built-in scenario by name, or a JSON scenario file (validated; named fields override nothing else). */
+export function loadScenario(nameOrFile: string): ScenarioSpec {
+  const builtIn = BUILT_IN_SCENARIOS[nameOrFile];
+  if (builtIn) return builtIn();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(nameOrFile, 'utf8'));
+  } catch {
+    throw new Error(`no built-in scenario "${nameOrFile}" and no readable JSON file of that name (built-ins: ${Object.keys(BUILT_IN_SCENARIOS).join(', ')})`);
+  }
+  // A file may name a built-in as its base and override parts of it.
+  const record = parsed as Record<string, unknown>;
+  const baseName = typeof record.extends === 'string' ? record.extends : undefined;
+  const merged = baseName && BUILT_IN_SCENARIOS[baseName] ? { ...BUILT_IN_SCENARIOS[baseName](), ...record } : record;
+  delete (merged as Record<string, unknown>).extends;
+  if (!checkScenario.Check(merged)) {
+    const first = [...checkScenario.Errors(merged)][0];
+    throw new Error(`scenario file ${nameOrFile}: ${first ? `${first.instancePath || '/'} ${first.message}` : 'invalid'}`);
+  }
+  return merged;
+}
+
+function actorFor(spec: AttackerSpec): Actor & { timings?: OracleProbe['timings'] } {
+  switch (spec.kind) {
+    case 'range-scan':
+    case 'random-scan':
+    case 'list':
+      return new ListAttacker(spec);
+    case 'account-farm':
+      return new AccountFarm(spec);
+    case 'oracle-probe':
+      return new OracleProbe(spec);
+  }
+}
+
+export async function runScenario(
+  spec: ScenarioSpec,
+  ips: IpSource,
+  makeDriver: (world: World) => Promise<Driver>,
+  onProgress?: (p: EngineProgress, world: World) => void,
+): Promise<{ result: SimulationResult; timing: TimingReport }> {
+  const started = Date.now();
+  const world = new World(spec, ips);
+  const driver = await makeDriver(world);
+  try {
+    const engine = new Engine(world, driver, ips);
+    const attackers = spec.attackers.map(actorFor);
+    await engine.run([new OrganicUsers(), ...attackers], (p) => onProgress?.(p, world));
+    const result = await summarise(world, driver, engine.recorder, engine.events);
+    const wallSeconds = (Date.now() - started) / 1000;
+    const timing: TimingReport = { scenario: spec.name, wallSeconds, eventsPerSecond: Math.round(engine.events / Math.max(wallSeconds, 0.001)) };
+    for (const a of attackers) {
+      if (!a.timings) continue;
+      timing.oracle = [...a.timings].map(([probe, t]) => ({
+        probe,
+        auc: Object.fromEntries((['undiscoverable', 'two_factor_only', 'suspended'] as NumberClass[]).map((c) => [c, round(auc(t.unregistered, t[c]), 3)])),
+      }));
+    }
+    return { result, timing };
+  } finally {
+    await driver.close();
+  }
+}
+
+async function summarise(world: World, driver: Driver, rec: Recorder, events: number): Promise<SimulationResult> {
+  let discoverable = 0;
+  for (let i = 0; i < world.existing; i++) if (world.isDiscoverable(i)) discoverable++;
+  const attackers: AttackerResult[] = [];
+  for (const t of rec.attackers.values()) {
+    const active = [...t.accounts].filter((id) => t.lastAnswerAt.has(id) || t.blocked.has(id));
+    const contained = active.length > 0 && active.every((id) => t.blocked.has(id));
+    const containedAt = contained ? Math.max(...active.map((id) => t.blocked.get(id)!)) : undefined;
+    const exposed = t.revealed.size;
+    attackers.push({
+      name: t.name,
+      kind: t.kind,
+      accounts: t.accounts.size,
+      ips: t.ips.size,
+      countries: [...t.countries].sort(),
+      targets: t.targets.size,
+      exposed,
+      exposure: t.targets.size > 0 ? round(exposed / t.targets.size, 6) : 0,
+      requests: t.requests,
+      numbersQueried: t.numbersQueried,
+      answered: t.answered,
+      refusedByStatus: sortKeys(t.refusedByStatus),
+      refusedByScope: sortKeys(t.refusedByScope),
+      containment: {
+        contained,
+        minutes: containedAt !== undefined && t.firstRequestAt !== undefined ? round((containedAt - t.firstRequestAt) / 60_000, 1) : null,
+        numbersQueried: t.numbersQueried,
+      },
+      cost: {
+        accountsPer1000Exposed: exposed > 0 ? round((t.accounts.size * 1000) / exposed, 2) : null,
+        ipsPer1000Exposed: exposed > 0 ? round((t.ips.size * 1000) / exposed, 2) : null,
+      },
+      series: t.series.map((s) => ({ ...s, exposure: round(s.exposure, 6) })),
+      details: t.extra,
+    });
+  }
+  const organicIds = [...rec.organicActive].sort((a, b) => a - b).map(accountId);
+  const suspended = await driver.suspended(organicIds);
+  const o = rec.organic;
+  return {
+    scenario: world.spec.name,
+    description: world.spec.description,
+    seed: world.spec.seed,
+    start: world.spec.start,
+    days: world.spec.days,
+    population: { atStart: world.existing, joined: o.newAccounts, discoverable },
+    attackers,
+    organic: {
+      newAccounts: o.newAccounts,
+      activeAccounts: rec.organicActive.size,
+      syncs: o.syncs,
+      syncsRefused: o.syncsRefused,
+      syncRefusedShare: o.syncs > 0 ? round(o.syncsRefused / o.syncs, 6) : 0,
+      numbersSynced: o.numbersSynced,
+      lookups: o.lookups,
+      lookupsRefused: o.lookupsRefused,
+      refusedByScope: sortKeys(o.refusedByScope),
+      accountsSuspended: suspended.size,
+      suspendedShare: rec.organicActive.size > 0 ? round(suspended.size / rec.organicActive.size, 6) : 0,
+      series: o.series,
+    },
+    events,
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function sortKeys(r: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => a.localeCompare(b)));
+}
