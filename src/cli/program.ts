@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { devTokenCommand, importCommand, migrateCommand, seedCommand } from './commands.js';
 import type { CliIo } from './io.js';
 import { serveCommand } from './serve.js';
+import { simulateCommand } from './simulate.js';
 
 export function createProgram(io: CliIo): Command {
   const program = new Command('findguard')
@@ -14,5 +15,6 @@ export function createProgram(io: CliIo): Command {
   seedCommand(program, io);
   importCommand(program, io);
   devTokenCommand(program, io);
+  simulateCommand(program, io);
   return program;
 }

@@ -6,8 +6,9 @@ import type { AttackerSpec } from './scenario.js';
 import { rngFor } from './world.js';
 
 type OracleSpec = Extract<AttackerSpec, { kind: 'oracle-probe' }>;
-export type NumberClass = 'unregistered' | 'undiscoverable' | 'two_factor_only' | 'suspended';
-const CLASSES: NumberClass[] = ['unregistered', 'undiscoverable', 'two_factor_only', 'suspended'];
+export type NumberClass = 'unregistered' | 'undiscoverable' | 'two_factor_only' | 'suspended' | 'discoverable';
+// 'discoverable' is the control: it must be told apart (it matches), proving the probe can see.
+const CLASSES: NumberClass[] = ['unregistered', 'undiscoverable', 'two_factor_only', 'suspended', 'discoverable'];
 
 interface Probe {
   name: string;
@@ -49,7 +50,7 @@ export class OracleProbe implements Actor {
   private samples(ctx: SimContext): Record<NumberClass, string[]> {
     const { world } = ctx;
     const rng = rngFor(world.spec.seed, hashName(this.spec.name));
-    const out: Record<NumberClass, string[]> = { unregistered: [], undiscoverable: [], two_factor_only: [], suspended: [] };
+    const out: Record<NumberClass, string[]> = { unregistered: [], undiscoverable: [], two_factor_only: [], suspended: [], discoverable: [] };
     const want = this.spec.samplesPerClass;
     const blocks = world.population.blocks();
     for (let tries = 0; tries < want * 50 && out.unregistered.length < want; tries++) {
@@ -64,6 +65,7 @@ export class OracleProbe implements Actor {
       if (a.status === 'suspended') cls = 'suspended';
       else if (p.length > 0 && !p.includes('discovery') && phone.verified) cls = 'two_factor_only';
       else if (!(p.includes('discovery') && phone.verified)) cls = 'undiscoverable';
+      else cls = 'discoverable';
       if (cls && out[cls].length < want) out[cls].push(phone.value);
       if (CLASSES.every((c) => out[c].length >= want)) break;
     }
@@ -77,8 +79,8 @@ export class OracleProbe implements Actor {
     const findings: Array<{ probe: string; distinguishes: Record<string, boolean> }> = [];
     let requests = 0;
     for (const probe of PROBES) {
-      const seen: Record<NumberClass, Set<string>> = { unregistered: new Set(), undiscoverable: new Set(), two_factor_only: new Set(), suspended: new Set() };
-      const times: Record<NumberClass, number[]> = { unregistered: [], undiscoverable: [], two_factor_only: [], suspended: [] };
+      const seen: Record<NumberClass, Set<string>> = { unregistered: new Set(), undiscoverable: new Set(), two_factor_only: new Set(), suspended: new Set(), discoverable: new Set() };
+      const times: Record<NumberClass, number[]> = { unregistered: [], undiscoverable: [], two_factor_only: [], suspended: [], discoverable: [] };
       // Interleave classes so drift in the machine's speed does not look like a signal.
       for (let k = 0; k < this.spec.samplesPerClass; k++) {
         for (const cls of CLASSES) {
@@ -106,7 +108,8 @@ export class OracleProbe implements Actor {
     tally.requests += requests;
     tally.numbersQueried += requests;
     tally.extra.probes = findings;
-    tally.extra.learnedAnything = findings.some((f) => Object.values(f.distinguishes).some(Boolean));
+    // What the attacker learns: any probe telling a non-discoverable class from unregistered.
+    tally.extra.learnedAnything = findings.some((f) => Object.entries(f.distinguishes).some(([cls, d]) => cls !== 'discoverable' && d));
   }
 }
 

@@ -1,0 +1,113 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadIpIntel } from '../src/net/index.js';
+import { InProcessDriver, ipSourceFrom, loadScenario, runScenario, type IpSource } from '../src/simulate/index.js';
+import { Recorder } from '../src/simulate/metrics.js';
+import type { ScenarioSpec } from '../src/simulate/scenario.js';
+
+let ips: IpSource;
+beforeAll(async () => {
+  ips = ipSourceFrom(await loadIpIntel());
+});
+
+/** Built-in scenarios shrunk to test size: the same code paths, seconds instead of minutes. */
+function small(name: string, patch: (s: ScenarioSpec) => void = () => undefined): ScenarioSpec {
+  const spec = loadScenario(name);
+  spec.population.accounts = 2000;
+  spec.days = Math.min(spec.days, 2);
+  for (const a of spec.attackers) {
+    a.accounts = Math.min(a.accounts, 40);
+    a.startDay = Math.min(a.startDay, 0.5);
+    a.createdOverDays = Math.min(a.createdOverDays, 0.5);
+  }
+  patch(spec);
+  return spec;
+}
+
+const run = (spec: ScenarioSpec) => runScenario(spec, ips, (w) => InProcessDriver.create(w, { matchWorkers: 0 }));
+
+describe('attack simulator', () => {
+  it('gives the same JSON, byte for byte, for the same seed (and another for another seed)', async () => {
+    const a = await run(small('twitter-2019'));
+    const b = await run(small('twitter-2019'));
+    expect(JSON.stringify(b.result)).toBe(JSON.stringify(a.result));
+    const c = await run(small('twitter-2019', (s) => (s.seed = 7)));
+    expect(JSON.stringify(c.result)).not.toBe(JSON.stringify(a.result));
+  });
+
+  it('twitter-2019 with no protections exposes at least 99% of its targets, from 11 countries', async () => {
+    const { result } = await run(small('twitter-2019'));
+    const attacker = result.attackers[0]!;
+    expect(attacker.targets).toBeGreaterThan(100);
+    expect(attacker.exposure).toBeGreaterThanOrEqual(0.99);
+    expect(attacker.countries).toEqual(expect.arrayContaining(['IR', 'MY', 'IL']));
+    expect(attacker.countries.length).toBeGreaterThanOrEqual(10);
+    expect(attacker.containment.contained).toBe(false);
+    expect(result.organic.syncs).toBeGreaterThan(0);
+    expect(result.organic.syncsRefused).toBe(0);
+    expect(result.organic.accountsSuspended).toBe(0);
+  });
+
+  it('oracle-probe learns nothing from the uniform responses', async () => {
+    const { result, timing } = await run(small('oracle-probe', (s) => {
+      const probe = s.attackers[0]!;
+      if (probe.kind === 'oracle-probe') probe.samplesPerClass = 30;
+    }));
+    const probe = result.attackers[0]!;
+    const findings = probe.details.probes as Array<{ probe: string; distinguishes: Record<string, boolean> }>;
+    expect(findings.length).toBeGreaterThanOrEqual(8);
+    for (const f of findings) {
+      expect({ ...f.distinguishes, discoverable: undefined }, f.probe).toEqual({ undiscoverable: false, two_factor_only: false, suspended: false, discoverable: undefined });
+    }
+    // The control class matches, so probes that can answer must tell it apart: the instrument works.
+    expect(findings.find((f) => f.probe === 'lookup e164')!.distinguishes.discoverable).toBe(true);
+    expect(findings.find((f) => f.probe === 'sync one')!.distinguishes.discoverable).toBe(true);
+    expect(probe.details.learnedAnything).toBe(false);
+    expect(timing.oracle).toHaveLength(findings.length);
+  });
+
+  it('runs the other built-in attackers end to end', async () => {
+    for (const name of ['facebook-importer', 'leaked-list', 'targeted', 'account-farm']) {
+      const { result } = await run(
+        small(name, (s) => {
+          for (const a of s.attackers) {
+            if (a.kind === 'random-scan') a.numbers = 20_000;
+            if (a.kind === 'list') {
+              a.listSize = Math.min(a.listSize, 300);
+              a.overDays = 1;
+            }
+            if (a.kind === 'account-farm') a.lookupsPerAccount = 3;
+          }
+        }),
+      );
+      const a = result.attackers[0]!;
+      expect(a.requests, name).toBeGreaterThan(0);
+      expect(a.exposure, name).toBeGreaterThan(0.5);
+    }
+  });
+});
+
+describe('metrics', () => {
+  it('computes exposure, refusals and series on a hand-checked tally', () => {
+    const start = Date.parse('2026-01-05T00:00:00Z');
+    const rec = new Recorder(start);
+    const t = rec.attacker('x', 'range-scan');
+    [1, 2, 3, 4].forEach((i) => t.targets.add(i));
+    rec.attackerResponse(t, start + 10, 'a', 100, { ok: true }, [1, 2, 9]);
+    rec.attackerResponse(t, start + 3_600_000, 'a', 100, { ok: false, status: 429, code: 'rate_limited', scope: 'ip' }, []);
+    rec.attackerResponse(t, start + 3_700_000, 'b', 50, { ok: false, status: 403, code: 'account_suspended' }, []);
+    expect([...t.revealed].sort()).toEqual([1, 2]);
+    expect(t.requests).toBe(3);
+    expect(t.numbersQueried).toBe(250);
+    expect(t.refusedByStatus).toEqual({ '429': 1, '403': 1 });
+    expect(t.refusedByScope).toEqual({ ip: 1 });
+    expect(t.series).toEqual([
+      { hour: 0, exposure: 0.5, requests: 1, refused: 0 },
+      { hour: 1, exposure: 0.5, requests: 2, refused: 2 },
+    ]);
+    expect(t.blocked.has('b')).toBe(true);
+    rec.organicSync(start - 1, 10, { ok: true });
+    rec.organicSync(start + 1, 10, { ok: false, status: 429, code: 'rate_limited', scope: 'account' });
+    expect(rec.organic.syncs).toBe(1);
+    expect(rec.organic.syncsRefused).toBe(1);
+  });
+});
