@@ -111,3 +111,31 @@ describe('metrics', () => {
     expect(rec.organic.syncsRefused).toBe(1);
   });
 });
+
+describe('simulate --target', () => {
+  it('drives a running findguard over real HTTP', async () => {
+    const { startTestService, SERVICE_KEY, JWT_SECRET } = await import('./helpers/service.js');
+    const { RemoteDriver } = await import('../src/simulate/index.js');
+    const svc = await startTestService('sqlite', { trustedProxies: '127.0.0.1' });
+    try {
+      const address = await svc.app.listen({ host: '127.0.0.1', port: 0 });
+      const spec = small('twitter-2019', (s) => {
+        s.population.accounts = 300;
+        s.days = 1;
+        s.organic.syncShare = 0.01;
+        for (const a of s.attackers) {
+          a.accounts = 3;
+          if (a.kind === 'range-scan') a.blockShare = 0.05;
+        }
+      });
+      const { result } = await runScenario(spec, ips, async () => new RemoteDriver(address, SERVICE_KEY, JWT_SECRET));
+      const attacker = result.attackers[0]!;
+      expect(attacker.requests).toBeGreaterThan(0);
+      expect(attacker.exposure).toBeGreaterThanOrEqual(0.99);
+      const view = await svc.app.inject({ method: 'GET', url: '/internal/v1/accounts/twitter-2019-00000', headers: svc.internal });
+      expect(view.json().signup.ip).not.toBe('127.0.0.1');
+    } finally {
+      await svc.stop();
+    }
+  });
+});

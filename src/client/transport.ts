@@ -69,17 +69,22 @@ export interface Injectable {
     url: string;
     headers?: Record<string, string>;
     payload?: string;
+    remoteAddress?: string;
   }): PromiseLike<{ statusCode: number; headers: Record<string, string | string[] | number | undefined>; body: string }>;
 }
 
-/** In-process: no sockets, no ports, the same routing, hooks and serialisation as a real request. */
-export function injectTransport(app: Injectable): Transport {
+/**
+ * In-process: no sockets, no ports, the same routing, hooks and serialisation as a real request.
+ * `remoteAddress` sets the client address the server sees (the simulator's simulated users).
+ */
+export function injectTransport(app: Injectable, options: { remoteAddress?: string } = {}): Transport {
   return {
     async send(req) {
       const res = await app.inject({
         method: req.method,
         url: req.path,
         headers: req.headers,
+        ...(options.remoteAddress ? { remoteAddress: options.remoteAddress } : {}),
         // Serialised here rather than by inject so both transports put identical bytes on the wire.
         ...(req.body === undefined ? {} : { payload: JSON.stringify(req.body) }),
       });

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FindguardClient, fetchTransport, type Transport } from '../client/index.js';
+import { FindguardClient, fetchTransport, injectTransport, type Transport } from '../client/index.js';
 import { importLineOf } from '../cli/seeding.js';
 import { buildConfig, type JwtConfig } from '../config/config.js';
 import { importNdjson } from '../directory/import.js';
@@ -126,19 +126,7 @@ export class InProcessDriver extends BaseDriver {
   }
 
   transport(conn: Connection): Transport {
-    const app = this.service.app;
-    return {
-      async send(req) {
-        const res = await app.inject({
-          method: req.method,
-          url: req.path,
-          headers: req.headers,
-          remoteAddress: conn.ip,
-          ...(req.body !== undefined ? { payload: req.body as object } : {}),
-        });
-        return { status: res.statusCode, headers: res.headers as Record<string, string | string[] | undefined>, body: res.body };
-      },
-    };
+    return injectTransport(this.service.app, { remoteAddress: conn.ip });
   }
 
   async suspended(ids: readonly string[]): Promise<Set<string>> {

@@ -48,7 +48,8 @@ export class Engine implements SimContext {
     readonly ips: IpSource,
   ) {
     this.recorder = new Recorder(world.start);
-    this.current = driver.clock.now();
+    // Simulated time, whatever clock the target runs on: a week of warm-up before the start.
+    this.current = world.start - 7 * 86_400_000;
   }
 
   now(): number {

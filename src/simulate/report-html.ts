@@ -1,0 +1,451 @@
+/**
+ * One self-contained HTML report of simulation results: no network at all. uPlot's JS and CSS
+ * are read from node_modules and inlined, the data goes in a <script type="application/json">
+ * block, and every number is also in a table so the page reads without JavaScript. Same input,
+ * same string (no timestamps); only the sections marked wall-clock come from TimingReport.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { AttackerResult, SimulationResult, TimingReport } from './run.js';
+import {
+  formatContained,
+  formatInt,
+  formatPercent,
+  summaryCells,
+  summaryRows,
+  SUMMARY_COLUMNS,
+  SUMMARY_NUMERIC,
+} from './summary.js';
+
+export interface ReportOptions {
+  title?: string;
+}
+
+/** Chart-ready series for one scenario (also embedded in the JSON block as `charts`). */
+export interface ScenarioCharts {
+  /** Exposure per attacker, carried forward between the hours it was active; x = hours since start. */
+  exposure: { names: string[]; x: number[]; ys: number[][] } | null;
+  /** Organic syncs and refused syncs per hour, every hour of the run (hours without syncs are 0). */
+  organic: { x: number[]; syncs: number[]; refused: number[] } | null;
+}
+
+/** The JSON block's content. */
+export interface ReportData {
+  title: string;
+  results: SimulationResult[];
+  timings: TimingReport[];
+  charts: ScenarioCharts[];
+}
+
+const DEFAULT_TITLE = 'findguard attack simulation report';
+const CLASS_ORDER = ['undiscoverable', 'two_factor_only', 'suspended'];
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** JSON that is safe inside <script>: no "<" at all, so no "</script" and no "<!--". */
+export function jsonForScript(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+}
+
+let assets: { js: string; css: string } | undefined;
+
+function chartAssets(): { js: string; css: string } {
+  if (!assets) {
+    const require = createRequire(import.meta.url);
+    const js = readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
+    const css = readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8');
+    assets = { js: js.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--'), css: css.replace(/<\/(style)/gi, '<\\/$1') };
+  }
+  return assets;
+}
+
+export function chartData(r: SimulationResult): ScenarioCharts {
+  const runHours = Math.max(1, Math.round(r.days * 24));
+  const withSeries = r.attackers.filter((a) => a.series.length > 0);
+  let exposure: ScenarioCharts['exposure'] = null;
+  if (withSeries.length > 0) {
+    const hours = new Set<number>([0]);
+    for (const a of withSeries) for (const s of a.series) hours.add(s.hour);
+    const last = Math.max(...hours);
+    hours.add(Math.max(runHours, last));
+    const x = [...hours].sort((a, b) => a - b);
+    const ys = withSeries.map((a) => {
+      let k = 0;
+      let value = 0;
+      return x.map((h) => {
+        while (k < a.series.length && a.series[k]!.hour <= h) value = a.series[k++]!.exposure;
+        return value;
+      });
+    });
+    exposure = { names: withSeries.map((a) => a.name), x, ys };
+  }
+  let organic: ScenarioCharts['organic'] = null;
+  if (r.organic.series.length > 0) {
+    const n = Math.max(runHours, ...r.organic.series.map((s) => s.hour + 1));
+    const x = Array.from({ length: n }, (_, i) => i);
+    const syncs = new Array<number>(n).fill(0);
+    const refused = new Array<number>(n).fill(0);
+    for (const s of r.organic.series) {
+      syncs[s.hour] = (syncs[s.hour] ?? 0) + s.syncs;
+      refused[s.hour] = (refused[s.hour] ?? 0) + s.refused;
+    }
+    organic = { x, syncs, refused };
+  }
+  return { exposure, organic };
+}
+
+export function renderReport(results: SimulationResult[], timings: TimingReport[], options: ReportOptions = {}): string {
+  const title = options.title ?? DEFAULT_TITLE;
+  const charts = results.map(chartData);
+  const data: ReportData = { title, results, timings, charts };
+  const { js, css } = chartAssets();
+  const sections = results.map((r, i) => scenarioSection(r, i, charts[i]!, timingFor(results, timings, i)));
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>${css}</style>
+<style>${PAGE_CSS}</style>
+</head>
+<body>
+<main>
+<header>
+<h1>${escapeHtml(title)}</h1>
+${overview(results)}
+<noscript><p class="note">Charts need JavaScript; every number is also in the tables.</p></noscript>
+</header>
+<section id="summary">
+<h2>Summary</h2>
+${summaryHtml(results)}
+${VOCABULARY}
+</section>
+${sections.join('\n')}
+</main>
+<script type="application/json" id="findguard-data">${jsonForScript(data)}</script>
+<script>${js}</script>
+<script>${CLIENT_JS}</script>
+</body>
+</html>
+`;
+}
+
+function timingFor(results: SimulationResult[], timings: TimingReport[], i: number): TimingReport | undefined {
+  const name = results[i]!.scenario;
+  if (timings.length === results.length && timings[i]?.scenario === name) return timings[i];
+  return timings.find((t) => t.scenario === name);
+}
+
+function overview(results: SimulationResult[]): string {
+  if (results.length === 0) return '<p>No scenarios were run.</p>';
+  const rows = results.map(
+    (r, i) => `<tr><td><a href="#scenario-${i + 1}">${escapeHtml(r.scenario)}</a></td>${num(r.seed)}<td>${escapeHtml(r.start)}</td>${num(r.days)}${num(r.population.atStart)}${num(r.population.joined)}${num(r.population.discoverable)}${num(r.attackers.length)}${num(r.events)}</tr>`,
+  );
+  return `<p>${results.length === 1 ? 'One scenario' : `${results.length} scenarios`} replayed on a simulated clock. Everything here is reproducible from the seed, except the sections marked <em>wall-clock</em>.</p>
+<table>
+<thead><tr><th>scenario</th><th class="n">seed</th><th>simulated start</th><th class="n">days</th><th class="n">accounts at start</th><th class="n">joined</th><th class="n">discoverable</th><th class="n">attackers</th><th class="n">events</th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table>`;
+}
+
+function num(n: number): string {
+  return `<td class="n">${escapeHtml(formatInt(n))}</td>`;
+}
+
+function summaryHtml(results: SimulationResult[]): string {
+  const head = SUMMARY_COLUMNS.map((c, i) => `<th${SUMMARY_NUMERIC[i] ? ' class="n"' : ''}>${escapeHtml(c)}</th>`).join('');
+  const body = summaryRows(results).map((row) => {
+    const cells = summaryCells(row).map((c, i) => {
+      const cls = [SUMMARY_NUMERIC[i] ? 'n' : '', i === 7 && row.contained !== null ? (row.contained ? 'good' : 'bad') : ''].filter(Boolean).join(' ');
+      return `<td${cls ? ` class="${cls}"` : ''}>${escapeHtml(c)}</td>`;
+    });
+    return `<tr>${cells.join('')}</tr>`;
+  });
+  return `<div class="scroll"><table class="summary">
+<thead><tr>${head}</tr></thead>
+<tbody>
+${body.join('\n')}
+</tbody>
+</table></div>`;
+}
+
+const VOCABULARY = `<dl class="vocab">
+<dt>exposure</dt><dd>distinct discoverable accounts revealed to the attacker's accounts ÷ discoverable accounts in its target set.</dd>
+<dt>containment</dt><dd>simulated minutes from the attacker's first request until every attacker account that got answers is suspended or can no longer get answers.</dd>
+<dt>organic harm</dt><dd>share of organic syncs refused and of active organic accounts suspended.</dd>
+<dt>attacker cost</dt><dd>fake accounts (and IPs) spent per 1,000 exposed accounts; “—” when nothing was exposed.</dd>
+</dl>`;
+
+function scenarioSection(r: SimulationResult, i: number, charts: ScenarioCharts, timing: TimingReport | undefined): string {
+  const parts: string[] = [];
+  parts.push(`<section class="scenario" id="scenario-${i + 1}">
+<h2>${escapeHtml(r.scenario)}</h2>
+<p class="desc">${escapeHtml(r.description)}</p>
+<p class="meta">seed ${escapeHtml(String(r.seed))} · start ${escapeHtml(r.start)} · ${escapeHtml(formatInt(r.days))} days · ${escapeHtml(formatInt(r.population.atStart))} accounts at start, ${escapeHtml(formatInt(r.population.joined))} joined, ${escapeHtml(formatInt(r.population.discoverable))} discoverable · ${escapeHtml(formatInt(r.events))} events${
+    timing ? ` · <span class="wall">wall-clock: ${escapeHtml(timing.wallSeconds.toFixed(1))} s, ${escapeHtml(formatInt(timing.eventsPerSecond))} events/s (not reproducible)</span>` : ''
+  }</p>`);
+  parts.push(attackersHtml(r.attackers));
+
+  parts.push('<h3>Exposure over time</h3>');
+  if (charts.exposure) {
+    parts.push(`<div class="chart" id="exposure-${i}" role="img" aria-label="exposure over time per attacker"></div>`);
+    const head = `<tr><th class="n">hour</th>${charts.exposure.names.map((n) => `<th class="n">${escapeHtml(n)}</th>`).join('')}</tr>`;
+    const rows = charts.exposure.x.map((h, k) => `<tr>${num(h)}${charts.exposure!.ys.map((y) => `<td class="n">${escapeHtml(formatPercent(y[k]!))}</td>`).join('')}</tr>`);
+    parts.push(details('Hourly exposure (table)', `<table><thead>${head}</thead><tbody>\n${rows.join('\n')}\n</tbody></table>`));
+  } else {
+    parts.push(`<p class="none">${r.attackers.length === 0 ? 'No attackers in this scenario.' : 'No attacker has an exposure series (no target set).'}</p>`);
+  }
+
+  parts.push('<h3>Organic syncs and refusals</h3>');
+  parts.push(
+    `<p>${escapeHtml(formatInt(r.organic.syncs))} organic syncs, ${escapeHtml(formatInt(r.organic.syncsRefused))} refused (${escapeHtml(formatPercent(r.organic.syncRefusedShare))}); ${escapeHtml(formatInt(r.organic.lookups))} lookups, ${escapeHtml(formatInt(r.organic.lookupsRefused))} refused; ${escapeHtml(formatInt(r.organic.accountsSuspended))} of ${escapeHtml(formatInt(r.organic.activeAccounts))} active organic accounts suspended (${escapeHtml(formatPercent(r.organic.suspendedShare))}); ${escapeHtml(formatInt(r.organic.newAccounts))} new accounts.</p>`,
+  );
+  if (charts.organic) {
+    parts.push(`<div class="chart" id="organic-${i}" role="img" aria-label="organic syncs and refusals per hour"></div>`);
+    const rows = r.organic.series.map((s) => `<tr>${num(s.hour)}${num(s.syncs)}${num(s.refused)}</tr>`);
+    parts.push(details('Hourly organic syncs (table, hours with syncs)', `<table><thead><tr><th class="n">hour</th><th class="n">syncs</th><th class="n">refused</th></tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`));
+  } else {
+    parts.push('<p class="none">No organic syncs recorded.</p>');
+  }
+
+  parts.push('<h3>Refusals by scope</h3>');
+  parts.push(scopesHtml(r));
+
+  for (const a of r.attackers) {
+    const probes = probesOf(a);
+    if (a.kind === 'oracle-probe' || probes) parts.push(oracleHtml(a, probes, timing));
+  }
+  parts.push('</section>');
+  return parts.join('\n');
+}
+
+function details(summary: string, body: string): string {
+  return `<details><summary>${escapeHtml(summary)}</summary>\n<div class="scroll">${body}</div>\n</details>`;
+}
+
+function attackersHtml(attackers: AttackerResult[]): string {
+  if (attackers.length === 0) return '<p class="none">Organic traffic only: no attackers.</p>';
+  const rows = attackers.map((a) => {
+    const status = Object.entries(a.refusedByStatus).map(([k, v]) => `${k}: ${formatInt(v)}`).join(', ') || '—';
+    const extra = Object.entries(a.details)
+      .filter(([k]) => k !== 'probes')
+      .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(', ') || '—';
+    return `<tr><td>${escapeHtml(a.name)}</td><td>${escapeHtml(a.kind)}</td>${num(a.accounts)}${num(a.ips)}<td>${escapeHtml(a.countries.join(', ') || '—')}</td>${num(a.requests)}${num(a.numbersQueried)}${num(a.answered)}<td>${escapeHtml(status)}</td><td class="n">${escapeHtml(
+      a.targets > 0 ? formatPercent(a.exposure) : '—',
+    )}</td><td class="${a.containment.contained ? 'good' : 'bad'}">${escapeHtml(formatContained({ contained: a.containment.contained, containedMinutes: a.containment.minutes }))}</td>${num(a.containment.numbersQueried)}<td class="n">${escapeHtml(
+      a.cost.ipsPer1000Exposed === null ? '—' : formatInt(a.cost.ipsPer1000Exposed),
+    )}</td><td>${escapeHtml(extra)}</td></tr>`;
+  });
+  return `<div class="scroll"><table>
+<thead><tr><th>attacker</th><th>kind</th><th class="n">fake accounts</th><th class="n">IPs</th><th>countries</th><th class="n">requests</th><th class="n">numbers queried</th><th class="n">answered</th><th>refused by status</th><th class="n">exposure</th><th>contained</th><th class="n">numbers queried until containment</th><th class="n">IPs per 1,000 exposed</th><th>details</th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table></div>`;
+}
+
+function scopesHtml(r: SimulationResult): string {
+  const sources: Array<{ label: string; counts: Record<string, number> }> = [
+    ...r.attackers.map((a) => ({ label: a.name, counts: a.refusedByScope })),
+    { label: 'organic', counts: r.organic.refusedByScope },
+  ];
+  const scopes = [...new Set(sources.flatMap((s) => Object.keys(s.counts)))].sort((a, b) => a.localeCompare(b));
+  if (scopes.length === 0) return '<p class="none">No refusals by scope: no request was refused by a rate-limit scope.</p>';
+  const totals = sources.map((s) => Object.values(s.counts).reduce((x, y) => x + y, 0));
+  const rows = scopes.map((scope) => {
+    const cells = sources.map((s, k) => {
+      const n = s.counts[scope] ?? 0;
+      if (n === 0) return '<td class="n">0</td>';
+      const share = n / totals[k]!;
+      return `<td class="n"><span class="barcell"><span class="bar" style="width:${(share * 100).toFixed(1)}%"></span><span class="barlabel">${escapeHtml(formatInt(n))} (${escapeHtml(formatPercent(share))})</span></span></td>`;
+    });
+    return `<tr><td>${escapeHtml(scope)}</td>${cells.join('')}</tr>`;
+  });
+  return `<div class="scroll"><table class="scopes">
+<thead><tr><th>scope</th>${sources.map((s) => `<th class="n">${escapeHtml(s.label)}</th>`).join('')}</tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table></div>
+<p class="note">Count of refused requests per scope, and its share of that source's scoped refusals.</p>`;
+}
+
+interface ProbeFinding {
+  probe: string;
+  distinguishes: Record<string, boolean>;
+}
+
+function probesOf(a: AttackerResult): ProbeFinding[] | undefined {
+  const p = a.details.probes;
+  if (!Array.isArray(p)) return undefined;
+  return p.filter(
+    (f): f is ProbeFinding =>
+      typeof f === 'object' && f !== null && typeof (f as ProbeFinding).probe === 'string' && typeof (f as ProbeFinding).distinguishes === 'object' && (f as ProbeFinding).distinguishes !== null,
+  );
+}
+
+function orderClasses(keys: Iterable<string>): string[] {
+  const set = new Set(keys);
+  return [...CLASS_ORDER.filter((c) => set.has(c)), ...[...set].filter((c) => !CLASS_ORDER.includes(c)).sort((a, b) => a.localeCompare(b))];
+}
+
+function oracleHtml(a: AttackerResult, probes: ProbeFinding[] | undefined, timing: TimingReport | undefined): string {
+  const out: string[] = [`<h3>Oracle probes: ${escapeHtml(a.name)}</h3>`];
+  if (!probes || probes.length === 0) {
+    out.push('<p class="none">No probe findings recorded.</p>');
+  } else {
+    const classes = orderClasses(probes.flatMap((p) => Object.keys(p.distinguishes)));
+    const learned = probes.some((p) => Object.values(p.distinguishes).some(Boolean));
+    out.push(
+      `<p class="${learned ? 'bad' : 'good'} verdict">${learned ? 'Some probe tells a class of number apart from unregistered numbers.' : 'No probe tells any class of number apart from unregistered numbers.'}</p>`,
+    );
+    const rows = probes.map(
+      (p) =>
+        `<tr><td>${escapeHtml(p.probe)}</td>${classes
+          .map((c) => {
+            const v = p.distinguishes[c];
+            return v === undefined ? '<td>—</td>' : `<td class="${v ? 'bad' : 'good'}">${v ? 'yes' : 'no'}</td>`;
+          })
+          .join('')}</tr>`,
+    );
+    out.push(`<div class="scroll"><table class="probes">
+<caption>Distinguishable from an unregistered number by status, body, headers or size (simulated, reproducible)</caption>
+<thead><tr><th>probe</th>${classes.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table></div>`);
+  }
+  const aucs = timing?.oracle;
+  if (!aucs || aucs.length === 0) {
+    out.push('<p class="none">No timing measurements (wall-clock) for this scenario.</p>');
+  } else {
+    const classes = orderClasses(aucs.flatMap((p) => Object.keys(p.auc)));
+    const rows = aucs.map(
+      (p) =>
+        `<tr><td>${escapeHtml(p.probe)}</td>${classes
+          .map((c) => {
+            const v = p.auc[c];
+            if (v === undefined) return '<td class="n">—</td>';
+            const off = Math.abs(v - 0.5);
+            return `<td class="n${off >= 0.2 ? ' bad' : off >= 0.1 ? ' warn' : ''}">${escapeHtml(v.toFixed(3))}</td>`;
+          })
+          .join('')}</tr>`,
+    );
+    out.push(`<div class="wallclock">
+<div class="scroll"><table class="timing">
+<caption>Timing AUC per probe and class: <strong>wall-clock, not reproducible</strong></caption>
+<thead><tr><th>probe</th>${classes.map((c) => `<th class="n">${escapeHtml(c)}</th>`).join('')}</tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table></div>
+<p class="note">Probability that a response for a number of this class took longer than one for an unregistered number (Mann-Whitney AUC). 0.5 = timing tells nothing; near 0 or 1 = the classes are told apart by timing. Measured in wall time on the machine that ran the report, so a re-run gives other values; small samples are noisy. Cells ≥ 0.1 from 0.5 are shaded, ≥ 0.2 marked red.</p>
+</div>`);
+  }
+  return out.join('\n');
+}
+
+const PAGE_CSS = `
+:root { color-scheme: light; --fg: #1d2330; --muted: #5b6475; --line: #d9dde5; --bg: #fff; --soft: #f4f6f9; --good: #1f7a3a; --good-bg: #e7f5ec; --bad: #a3261b; --bad-bg: #fbeaea; --warn-bg: #fff5d6; --accent: #2456a6; }
+* { box-sizing: border-box; }
+body { margin: 0; background: var(--bg); color: var(--fg); font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 20px 60px; }
+h1 { font-size: 1.7em; margin: 0 0 .4em; }
+h2 { font-size: 1.35em; margin: 1.6em 0 .4em; padding-bottom: .2em; border-bottom: 2px solid var(--line); }
+h3 { font-size: 1.05em; margin: 1.4em 0 .5em; }
+a { color: var(--accent); }
+table { border-collapse: collapse; margin: .4em 0 .8em; font-size: 13.5px; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: var(--soft); font-weight: 600; }
+td.n, th.n { text-align: right; white-space: nowrap; }
+caption { caption-side: top; text-align: left; font-weight: 600; padding: 4px 0; }
+.scroll { overflow-x: auto; }
+.good { color: var(--good); background: var(--good-bg); }
+.bad { color: var(--bad); background: var(--bad-bg); }
+.warn { background: var(--warn-bg); }
+p.verdict { display: inline-block; padding: 4px 10px; border-radius: 4px; font-weight: 600; }
+.desc { font-size: 1.02em; }
+.meta, .note, .none { color: var(--muted); font-size: 13.5px; }
+.wall { white-space: nowrap; }
+.wallclock { border-left: 4px solid #c9a227; padding: 2px 0 2px 12px; margin: 1em 0; }
+.vocab { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; font-size: 13.5px; color: var(--muted); }
+.vocab dt { font-weight: 600; color: var(--fg); }
+.vocab dd { margin: 0; }
+.chart { width: 100%; margin: .3em 0 .5em; }
+.chart .uplot { width: 100%; }
+details { margin: .3em 0 1em; font-size: 13.5px; }
+details summary { cursor: pointer; color: var(--accent); }
+details table { margin-top: .5em; }
+.barcell { display: inline-block; position: relative; min-width: 9em; text-align: right; }
+.barcell .bar { position: absolute; left: 0; top: 2px; bottom: 2px; background: #cfdcf2; border-radius: 2px; }
+.barcell .barlabel { position: relative; }
+.scenario { margin-top: 2.2em; }
+@media print { details { display: none; } .chart { break-inside: avoid; } }
+`;
+
+/** Draws the charts from the JSON block; without JavaScript the tables carry everything. */
+const CLIENT_JS = `
+(function () {
+  'use strict';
+  if (typeof uPlot === 'undefined') return;
+  var data = JSON.parse(document.getElementById('findguard-data').textContent);
+  var palette = ['#2456a6', '#d1495b', '#2a9d8f', '#e9a23b', '#7b4fa0', '#5c6b73', '#8ab17d', '#e76f51'];
+  var plots = [];
+  function widthOf(el) { return Math.max(320, Math.floor(el.getBoundingClientRect().width)); }
+  function pct(v) { return v == null ? '—' : (v * 100).toFixed(2) + '%'; }
+  function count(v) { return v == null ? '—' : String(v); }
+  function hour(v) { return v == null ? '—' : 'hour ' + v; }
+  function atLeastOne(u, min, max) { return [0, Math.max(1, max)]; }
+  var stepped = uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined;
+  data.charts.forEach(function (c, i) {
+    var el;
+    if (c.exposure && (el = document.getElementById('exposure-' + i))) {
+      var series = [{ label: 'hours since start', value: function (u, v) { return hour(v); } }];
+      c.exposure.names.forEach(function (name, k) {
+        var s = { label: name, stroke: palette[k % palette.length], width: 2, value: function (u, v) { return pct(v); } };
+        if (stepped) s.paths = stepped;
+        series.push(s);
+      });
+      plots.push([el, new uPlot({
+        width: widthOf(el), height: 260,
+        scales: { x: { time: false }, y: { range: [0, 1] } },
+        axes: [
+          { label: 'hours since start' },
+          { label: 'exposure', size: 60, values: function (u, vals) { return vals.map(function (v) { return Math.round(v * 100) + '%'; }); } }
+        ],
+        series: series
+      }, [c.exposure.x].concat(c.exposure.ys), el)]);
+    }
+    if (c.organic && (el = document.getElementById('organic-' + i))) {
+      plots.push([el, new uPlot({
+        width: widthOf(el), height: 240,
+        scales: { x: { time: false }, syncs: { range: atLeastOne }, refused: { range: atLeastOne } },
+        axes: [
+          { label: 'hours since start' },
+          { scale: 'syncs', label: 'organic syncs / hour', size: 60 },
+          { scale: 'refused', label: 'refused / hour', side: 1, size: 60, stroke: '#d1495b', grid: { show: false } }
+        ],
+        series: [
+          { label: 'hours since start', value: function (u, v) { return hour(v); } },
+          { label: 'organic syncs', scale: 'syncs', stroke: '#2456a6', fill: 'rgba(36,86,166,0.08)', width: 1.5, value: function (u, v) { return count(v); } },
+          { label: 'refused (right axis)', scale: 'refused', stroke: '#d1495b', width: 1.5, value: function (u, v) { return count(v); } }
+        ]
+      }, [c.organic.x, c.organic.syncs, c.organic.refused], el)]);
+    }
+  });
+  var pending;
+  window.addEventListener('resize', function () {
+    clearTimeout(pending);
+    pending = setTimeout(function () {
+      plots.forEach(function (p) { p[1].setSize({ width: widthOf(p[0]), height: p[1].height }); });
+    }, 100);
+  });
+})();
+`;
