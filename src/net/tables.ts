@@ -1,0 +1,692 @@
+/**
+ * Compact range tables built from the @ip-location-db CSVs.
+ *
+ * Each address family becomes one sorted array of segment starts covering the whole space
+ * (IPv4 as uint32, IPv6 as four big-endian uint32 words per start), with per-segment country
+ * (index into `countries`, 0 = none) and origin ASN (0 = none). A lookup is one binary search.
+ * The country and ASN files are cut at each other's boundaries into one table, so a segment has
+ * exactly one (country, ASN) pair, which is what the sampler needs to draw "residential
+ * addresses of IR" without a second lookup.
+ *
+ * The published CSVs contain overlapping rows (a more specific range nested in a larger one,
+ * and a few partial overlaps). Rows are ordered by (start asc, end desc) and a later row wins
+ * where it overlaps an earlier one, so the more specific range wins, as a prefix match would.
+ * Special-purpose ranges (private, loopback, documentation, multicast, 6to4, Teredo...) are
+ * blanked whatever the data says.
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import ipaddr from 'ipaddr.js';
+
+export interface FamilyTable {
+  /** Number of segments. */
+  readonly n: number;
+  /** IPv4: one uint32 per segment; IPv6: four words per segment (big-endian). starts[0] = 0. */
+  readonly starts: Uint32Array;
+  /** Country index per segment into IpTables.countries (0 = none). */
+  readonly country: Uint8Array;
+  /** Origin ASN per segment (0 = none). */
+  readonly asn: Uint32Array;
+}
+
+export interface IpTables {
+  readonly v4: FamilyTable;
+  readonly v6: FamilyTable;
+  /** ISO 3166-1 alpha-2 codes; index 0 is '' (no country). */
+  readonly countries: readonly string[];
+  /** AS names by ASN. */
+  readonly asNames: ReadonlyMap<number, string>;
+  /** Versions of the data packages the tables were built from. */
+  readonly source: Readonly<Record<string, string>>;
+}
+
+/** A range list: inclusive [s, e] with a value, as parallel arrays. */
+interface Ranges<T> {
+  s: T[];
+  e: T[];
+  v: number[];
+}
+
+interface Arith<T> {
+  inc(x: T): T;
+  dec(x: T): T;
+  zero: T;
+  /** One past the largest address. */
+  end: T;
+}
+
+const ARITH4: Arith<number> = { inc: (x) => x + 1, dec: (x) => x - 1, zero: 0, end: 2 ** 32 };
+const ARITH6: Arith<bigint> = { inc: (x) => x + 1n, dec: (x) => x - 1n, zero: 0n, end: 1n << 128n };
+
+function emptyRanges<T>(): Ranges<T> {
+  return { s: [], e: [], v: [] };
+}
+
+/**
+ * Makes a list non-overlapping: rows ordered by (start asc, end desc), a later row wins where it
+ * overlaps an earlier one.
+ */
+function normalize<T extends number | bigint>(input: Ranges<T>, ar: Arith<T>): Ranges<T> {
+  // The files are sorted by start; only nested rows sharing a start are out of (start asc,
+  // end desc) order, so an insertion sort over an index fixes them in about linear time.
+  let order: Int32Array | undefined;
+  const count = input.s.length;
+  const before = (a: number, b: number): boolean => {
+    const sa = input.s[a]!;
+    const sb = input.s[b]!;
+    return sa < sb || (sa === sb && input.e[a]! > input.e[b]!);
+  };
+  for (let i = 1; i < count; i++) {
+    const prev = order ? order[i - 1]! : i - 1;
+    if (!before(i, prev)) continue;
+    if (!order) {
+      order = new Int32Array(count);
+      for (let k = 0; k < count; k++) order[k] = k;
+    }
+    let k = i;
+    while (k > 0 && before(i, order[k - 1]!)) {
+      order[k] = order[k - 1]!;
+      k--;
+    }
+    order[k] = i;
+  }
+  const out = emptyRanges<T>();
+  const ts: T[] = [];
+  const te: T[] = [];
+  const tv: number[] = [];
+  for (let r = 0; r < count; r++) {
+    const i = order ? order[r]! : r;
+    const s = input.s[i]!;
+    const e = input.e[i]!;
+    const v = input.v[i]!;
+    if (e < s) continue;
+    let last = out.s.length - 1;
+    if (last < 0 || s > out.e[last]!) {
+      out.s.push(s);
+      out.e.push(e);
+      out.v.push(v);
+      continue;
+    }
+    ts.length = te.length = tv.length = 0;
+    while (last >= 0 && out.e[last]! >= s) {
+      const ps = out.s.pop()!;
+      const pe = out.e.pop()!;
+      const pv = out.v.pop()!;
+      last--;
+      if (pe > e) {
+        const after = ar.inc(e);
+        ts.push(ps > after ? ps : after);
+        te.push(pe);
+        tv.push(pv);
+      }
+      if (ps < s) {
+        out.s.push(ps);
+        out.e.push(ar.dec(s));
+        out.v.push(pv);
+        break;
+      }
+    }
+    out.s.push(s);
+    out.e.push(e);
+    out.v.push(v);
+    for (let k = ts.length - 1; k >= 0; k--) {
+      out.s.push(ts[k]!);
+      out.e.push(te[k]!);
+      out.v.push(tv[k]!);
+    }
+  }
+  return out;
+}
+
+/**
+ * Cuts three normalised lists (country, ASN, blanked) into segments covering the whole space and
+ * calls emit(start, country, asn) for each segment whose values differ from the previous one.
+ */
+function combine<T extends number | bigint>(
+  a: Ranges<T>,
+  b: Ranges<T>,
+  blank: Ranges<T>,
+  ar: Arith<T>,
+  emit: (start: T, country: number, asn: number) => void,
+): void {
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  let pos = ar.zero;
+  let lastC = -1;
+  let lastA = -1;
+  const na = a.s.length;
+  const nb = b.s.length;
+  const nk = blank.s.length;
+  for (;;) {
+    while (i < na && a.e[i]! < pos) i++;
+    while (j < nb && b.e[j]! < pos) j++;
+    while (k < nk && blank.e[k]! < pos) k++;
+    let next = ar.end;
+    let c = 0;
+    let asn = 0;
+    if (i < na) {
+      if (a.s[i]! <= pos) {
+        c = a.v[i]!;
+        next = ar.inc(a.e[i]!);
+      } else next = a.s[i]!;
+    }
+    if (j < nb) {
+      let nj: T;
+      if (b.s[j]! <= pos) {
+        asn = b.v[j]!;
+        nj = ar.inc(b.e[j]!);
+      } else nj = b.s[j]!;
+      if (nj < next) next = nj;
+    }
+    if (k < nk) {
+      let nk2: T;
+      if (blank.s[k]! <= pos) {
+        c = 0;
+        asn = 0;
+        nk2 = ar.inc(blank.e[k]!);
+      } else nk2 = blank.s[k]!;
+      if (nk2 < next) next = nk2;
+    }
+    if (c !== lastC || asn !== lastA) {
+      emit(pos, c, asn);
+      lastC = c;
+      lastA = asn;
+    }
+    if (next >= ar.end) return;
+    pos = next;
+  }
+}
+
+/** Growable parallel arrays for the output table. */
+class TableBuilder {
+  starts: Uint32Array;
+  country: Uint8Array;
+  asn: Uint32Array;
+  n = 0;
+  constructor(
+    private readonly words: 1 | 4,
+    capacity = 1024,
+  ) {
+    this.starts = new Uint32Array(capacity * words);
+    this.country = new Uint8Array(capacity);
+    this.asn = new Uint32Array(capacity);
+  }
+  private grow(): void {
+    const cap = this.country.length * 2;
+    const s = new Uint32Array(cap * this.words);
+    s.set(this.starts);
+    const c = new Uint8Array(cap);
+    c.set(this.country);
+    const a = new Uint32Array(cap);
+    a.set(this.asn);
+    this.starts = s;
+    this.country = c;
+    this.asn = a;
+  }
+  push4(start: number, country: number, asn: number): void {
+    if (this.n === this.country.length) this.grow();
+    this.starts[this.n] = start;
+    this.country[this.n] = country;
+    this.asn[this.n] = asn;
+    this.n++;
+  }
+  push6(start: bigint, country: number, asn: number): void {
+    if (this.n === this.country.length) this.grow();
+    const o = this.n * 4;
+    this.starts[o] = Number(start >> 96n);
+    this.starts[o + 1] = Number((start >> 64n) & 0xffffffffn);
+    this.starts[o + 2] = Number((start >> 32n) & 0xffffffffn);
+    this.starts[o + 3] = Number(start & 0xffffffffn);
+    this.country[this.n] = country;
+    this.asn[this.n] = asn;
+    this.n++;
+  }
+  finish(): FamilyTable {
+    const n = this.n;
+    return {
+      n,
+      starts: this.starts.slice(0, n * this.words),
+      country: this.country.slice(0, n),
+      asn: this.asn.slice(0, n),
+    };
+  }
+}
+
+// Special-purpose ranges (RFC 6890 and successors) that never carry a country or an ASN.
+const BLANK_V4 = [
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.0.0.0/24',
+  '192.0.2.0/24',
+  '192.88.99.0/24',
+  '192.168.0.0/16',
+  '198.18.0.0/15',
+  '198.51.100.0/24',
+  '203.0.113.0/24',
+  '224.0.0.0/4',
+  '240.0.0.0/4',
+];
+const BLANK_V6 = [
+  '::/3', // unspecified, loopback, IPv4-compatible/-mapped, NAT64, discard: nothing global below 2000::/3
+  '2001::/32', // Teredo
+  '2001:2::/48', // benchmarking
+  '2001:10::/28', // ORCHID
+  '2001:20::/28', // ORCHIDv2
+  '2001:db8::/32', // documentation
+  '2002::/16', // 6to4
+  '3fff::/20', // documentation
+  '4000::/2', // not global unicast: 4000::/2, 8000::/1 (incl. ULA fc00::/7, link-local, multicast)
+  '8000::/1',
+];
+
+function bytesToBigInt(bytes: number[]): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
+/** Inclusive [first, last] of a CIDR, via ipaddr.js. */
+export function cidrRange(cidr: string): { version: 4 | 6; first: bigint; last: bigint } {
+  const [addr, bits] = ipaddr.parseCIDR(cidr);
+  const width = addr.kind() === 'ipv4' ? 32 : 128;
+  const value = bytesToBigInt(addr.toByteArray());
+  const hostBits = BigInt(width - bits);
+  const first = (value >> hostBits) << hostBits;
+  return { version: width === 32 ? 4 : 6, first, last: first + (1n << hostBits) - 1n };
+}
+
+function blankRanges4(): Ranges<number> {
+  const r = emptyRanges<number>();
+  for (const c of BLANK_V4) {
+    const { first, last } = cidrRange(c);
+    r.s.push(Number(first));
+    r.e.push(Number(last));
+    r.v.push(0);
+  }
+  return normalize(r, ARITH4);
+}
+
+function blankRanges6(): Ranges<bigint> {
+  const r = emptyRanges<bigint>();
+  for (const c of BLANK_V6) {
+    const { first, last } = cidrRange(c);
+    r.s.push(first);
+    r.e.push(last);
+    r.v.push(0);
+  }
+  return normalize(r, ARITH6);
+}
+
+/** Country codes <-> small indices. */
+export class CountryCodes {
+  readonly list: string[] = [''];
+  private readonly byKey = new Int16Array(26 * 26).fill(-1);
+  indexOf(code: string): number {
+    const a = code.charCodeAt(0) - 65;
+    const b = code.charCodeAt(1) - 65;
+    if (code.length !== 2 || a < 0 || a > 25 || b < 0 || b > 25) return 0;
+    return this.indexOfKey(a * 26 + b);
+  }
+  /** key = (first letter - 'A') * 26 + (second letter - 'A'). */
+  indexOfKey(key: number): number {
+    let idx = this.byKey[key]!;
+    if (idx < 0) {
+      idx = this.list.length;
+      if (idx > 255) throw new RangeError('more than 255 country codes');
+      this.list.push(String.fromCharCode(65 + Math.floor(key / 26), 65 + (key % 26)));
+      this.byKey[key] = idx;
+    }
+    return idx;
+  }
+}
+
+/** The raw inputs of a table build. */
+export interface TableInput {
+  v4Country: Ranges<number>;
+  v4Asn: Ranges<number>;
+  v6Country: Ranges<bigint>;
+  v6Asn: Ranges<bigint>;
+  codes: CountryCodes;
+  asNames: Map<number, string>;
+  source: Record<string, string>;
+}
+
+/** Builds the tables; `blank` (default true) clears special-purpose ranges whatever the rows say. */
+export function buildTables(input: TableInput, blank = true): IpTables {
+  const b4 = new TableBuilder(1, 1 << 16);
+  const blank4 = blank ? blankRanges4() : emptyRanges<number>();
+  combine(normalize(input.v4Country, ARITH4), normalize(input.v4Asn, ARITH4), blank4, ARITH4, (s, c, a) =>
+    b4.push4(s, c, a),
+  );
+  const b6 = new TableBuilder(4, 1 << 16);
+  const blank6 = blank ? blankRanges6() : emptyRanges<bigint>();
+  combine(normalize(input.v6Country, ARITH6), normalize(input.v6Asn, ARITH6), blank6, ARITH6, (s, c, a) =>
+    b6.push6(s, c, a),
+  );
+  return {
+    v4: b4.finish(),
+    v6: b6.finish(),
+    countries: input.codes.list,
+    asNames: input.asNames,
+    source: input.source,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV parsing. The "-num" files give decimal integers; IPv4 fits a double, IPv6 goes to BigInt.
+
+const COMMA = 44;
+const NL = 10;
+const CR = 13;
+const QUOTE = 34;
+
+/** start,end,CC lines of geo-whois-asn-country-ipv4-num.csv. */
+function parseCountry4(buf: Buffer, codes: CountryCodes, out: Ranges<number>): void {
+  const len = buf.length;
+  let i = 0;
+  while (i < len) {
+    let s = 0;
+    let c = buf[i]!;
+    if (c === NL || c === CR) {
+      i++;
+      continue;
+    }
+    while (c !== COMMA) {
+      s = s * 10 + (c - 48);
+      c = buf[++i]!;
+    }
+    let e = 0;
+    c = buf[++i]!;
+    while (c !== COMMA) {
+      e = e * 10 + (c - 48);
+      c = buf[++i]!;
+    }
+    i++;
+    const key = (buf[i]! - 65) * 26 + (buf[i + 1]! - 65);
+    i += 2;
+    while (i < len && buf[i] !== NL) i++;
+    i++;
+    if (key < 0 || key >= 26 * 26) continue;
+    out.s.push(s);
+    out.e.push(e);
+    out.v.push(codes.indexOfKey(key));
+  }
+}
+
+function readName(buf: Buffer, from: number, to: number): string {
+  if (buf[from] === QUOTE && to - from >= 2 && buf[to - 1] === QUOTE) {
+    return buf.toString('utf8', from + 1, to - 1).replace(/""/g, '"');
+  }
+  return buf.toString('utf8', from, to);
+}
+
+/** End of a CSV field starting at i that runs to the end of the line (quoted fields may hold commas). */
+function lineEnd(buf: Buffer, i: number): number {
+  const len = buf.length;
+  if (buf[i] === QUOTE) {
+    let k = i + 1;
+    while (k < len) {
+      if (buf[k] === QUOTE) {
+        if (buf[k + 1] === QUOTE) k += 2;
+        else {
+          k++;
+          break;
+        }
+      } else k++;
+    }
+    while (k < len && buf[k] !== NL) k++;
+    return k;
+  }
+  let k = i;
+  while (k < len && buf[k] !== NL) k++;
+  return k;
+}
+
+/** start,end,asn,name lines of asn-ipv4-num.csv. */
+function parseAsn4(buf: Buffer, names: Map<number, string>, out: Ranges<number>): void {
+  const len = buf.length;
+  let i = 0;
+  while (i < len) {
+    let c = buf[i]!;
+    if (c === NL || c === CR) {
+      i++;
+      continue;
+    }
+    let s = 0;
+    while (c !== COMMA) {
+      s = s * 10 + (c - 48);
+      c = buf[++i]!;
+    }
+    let e = 0;
+    c = buf[++i]!;
+    while (c !== COMMA) {
+      e = e * 10 + (c - 48);
+      c = buf[++i]!;
+    }
+    let asn = 0;
+    c = buf[++i]!;
+    while (c !== COMMA) {
+      asn = asn * 10 + (c - 48);
+      c = buf[++i]!;
+    }
+    i++;
+    let end = lineEnd(buf, i);
+    const next = end + 1;
+    if (buf[end - 1] === CR) end--;
+    if (asn > 0 && !names.has(asn)) names.set(asn, readName(buf, i, end));
+    i = next;
+    if (asn <= 0 || asn > 0xffffffff) continue;
+    out.s.push(s);
+    out.e.push(e);
+    out.v.push(asn);
+  }
+}
+
+/** Big decimal from buf[from, to) without a string per digit run longer than 15 digits. */
+function decimalBig(buf: Buffer, from: number, to: number): bigint {
+  const n = to - from;
+  if (n <= 15) {
+    let v = 0;
+    for (let k = from; k < to; k++) v = v * 10 + (buf[k]! - 48);
+    return BigInt(v);
+  }
+  return BigInt(buf.toString('latin1', from, to));
+}
+
+function field(buf: Buffer, i: number): number {
+  let k = i;
+  while (buf[k] !== COMMA) k++;
+  return k;
+}
+
+function parseCountry6(buf: Buffer, codes: CountryCodes, out: Ranges<bigint>): void {
+  const len = buf.length;
+  let i = 0;
+  while (i < len) {
+    const c = buf[i]!;
+    if (c === NL || c === CR) {
+      i++;
+      continue;
+    }
+    const f1 = field(buf, i);
+    const f2 = field(buf, f1 + 1);
+    const k = f2 + 1;
+    const key = (buf[k]! - 65) * 26 + (buf[k + 1]! - 65);
+    let e = k;
+    while (e < len && buf[e] !== NL) e++;
+    if (key >= 0 && key < 26 * 26) {
+      out.s.push(decimalBig(buf, i, f1));
+      out.e.push(decimalBig(buf, f1 + 1, f2));
+      out.v.push(codes.indexOfKey(key));
+    }
+    i = e + 1;
+  }
+}
+
+function parseAsn6(buf: Buffer, names: Map<number, string>, out: Ranges<bigint>): void {
+  const len = buf.length;
+  let i = 0;
+  while (i < len) {
+    const c = buf[i]!;
+    if (c === NL || c === CR) {
+      i++;
+      continue;
+    }
+    const f1 = field(buf, i);
+    const f2 = field(buf, f1 + 1);
+    const f3 = field(buf, f2 + 1);
+    let asn = 0;
+    for (let k = f2 + 1; k < f3; k++) asn = asn * 10 + (buf[k]! - 48);
+    let end = lineEnd(buf, f3 + 1);
+    const next = end + 1;
+    if (buf[end - 1] === CR) end--;
+    if (asn > 0 && asn <= 0xffffffff) {
+      if (!names.has(asn)) names.set(asn, readName(buf, f3 + 1, end));
+      out.s.push(decimalBig(buf, i, f1));
+      out.e.push(decimalBig(buf, f1 + 1, f2));
+      out.v.push(asn);
+    }
+    i = next;
+  }
+}
+
+const require = createRequire(import.meta.url);
+
+function packageDir(name: string): string {
+  return dirname(require.resolve(`${name}/package.json`));
+}
+
+export const COUNTRY_PACKAGE = '@ip-location-db/geo-whois-asn-country';
+export const ASN_PACKAGE = '@ip-location-db/asn';
+
+/** Where the data files are and which versions they are. */
+export async function dataFiles(): Promise<{ files: Record<'c4' | 'c6' | 'a4' | 'a6', string>; source: Record<string, string> }> {
+  const cdir = packageDir(COUNTRY_PACKAGE);
+  const adir = packageDir(ASN_PACKAGE);
+  const [cpkg, apkg] = await Promise.all([
+    readFile(join(cdir, 'package.json'), 'utf8'),
+    readFile(join(adir, 'package.json'), 'utf8'),
+  ]);
+  return {
+    files: {
+      c4: join(cdir, 'geo-whois-asn-country-ipv4-num.csv'),
+      c6: join(cdir, 'geo-whois-asn-country-ipv6-num.csv'),
+      a4: join(adir, 'asn-ipv4-num.csv'),
+      a6: join(adir, 'asn-ipv6-num.csv'),
+    },
+    source: {
+      [COUNTRY_PACKAGE]: (JSON.parse(cpkg) as { version: string }).version,
+      [ASN_PACKAGE]: (JSON.parse(apkg) as { version: string }).version,
+    },
+  };
+}
+
+/** Reads and parses the packaged CSVs into tables. */
+export async function loadPackagedTables(): Promise<IpTables> {
+  const { files, source } = await dataFiles();
+  const [c4, c6, a4, a6] = await Promise.all([
+    readFile(files.c4),
+    readFile(files.c6),
+    readFile(files.a4),
+    readFile(files.a6),
+  ]);
+  const codes = new CountryCodes();
+  const asNames = new Map<number, string>();
+  const input: TableInput = {
+    v4Country: emptyRanges(),
+    v4Asn: emptyRanges(),
+    v6Country: emptyRanges(),
+    v6Asn: emptyRanges(),
+    codes,
+    asNames,
+    source,
+  };
+  parseCountry4(c4, codes, input.v4Country);
+  parseAsn4(a4, asNames, input.v4Asn);
+  parseCountry6(c6, codes, input.v6Country);
+  parseAsn6(a6, asNames, input.v6Asn);
+  return buildTables(input);
+}
+
+/** One row of a hand-made table (tests, fixtures): an inclusive range or a CIDR. */
+export interface RangeRow {
+  /** "203.0.113.0/24", or a first address with `to`. */
+  cidr?: string;
+  from?: string;
+  to?: string;
+  country?: string;
+  asn?: number;
+  asName?: string;
+}
+
+function addressValue(ip: string): { version: 4 | 6; value: bigint } {
+  const addr = ipaddr.parse(ip);
+  return { version: addr.kind() === 'ipv4' ? 4 : 6, value: bytesToBigInt(addr.toByteArray()) };
+}
+
+/**
+ * Builds tables from rows, for tests and small fixtures: where rows overlap the more specific one
+ * wins (for partial overlaps, the one starting later). Special-purpose ranges are NOT blanked, so
+ * fixtures may use the documentation ranges (192.0.2.0/24, 2001:db8::/32...).
+ */
+export function tablesFromRows(rows: Iterable<RangeRow>): IpTables {
+  const codes = new CountryCodes();
+  const asNames = new Map<number, string>();
+  const input: TableInput = {
+    v4Country: emptyRanges(),
+    v4Asn: emptyRanges(),
+    v6Country: emptyRanges(),
+    v6Asn: emptyRanges(),
+    codes,
+    asNames,
+    source: { rows: 'inline' },
+  };
+  for (const row of rows) {
+    let version: 4 | 6;
+    let first: bigint;
+    let last: bigint;
+    if (row.cidr !== undefined) {
+      ({ version, first, last } = cidrRange(row.cidr));
+    } else if (row.from !== undefined && row.to !== undefined) {
+      const a = addressValue(row.from);
+      const b = addressValue(row.to);
+      if (a.version !== b.version) throw new RangeError(`mixed families in ${row.from}-${row.to}`);
+      ({ version } = a);
+      first = a.value;
+      last = b.value;
+    } else {
+      throw new RangeError('a row needs cidr, or from and to');
+    }
+    if (row.asn !== undefined && row.asName !== undefined) asNames.set(row.asn, row.asName);
+    if (version === 4) {
+      if (row.country) {
+        input.v4Country.s.push(Number(first));
+        input.v4Country.e.push(Number(last));
+        input.v4Country.v.push(codes.indexOf(row.country.toUpperCase()));
+      }
+      if (row.asn) {
+        input.v4Asn.s.push(Number(first));
+        input.v4Asn.e.push(Number(last));
+        input.v4Asn.v.push(row.asn);
+      }
+    } else {
+      if (row.country) {
+        input.v6Country.s.push(first);
+        input.v6Country.e.push(last);
+        input.v6Country.v.push(codes.indexOf(row.country.toUpperCase()));
+      }
+      if (row.asn) {
+        input.v6Asn.s.push(first);
+        input.v6Asn.e.push(last);
+        input.v6Asn.v.push(row.asn);
+      }
+    }
+  }
+  return buildTables(input, false);
+}
