@@ -83,6 +83,10 @@ export class InProcessDriver extends BaseDriver {
     this.clock = clock;
   }
 
+  /**
+   * Match workers are off by default here: the engine awaits one request at a time, so handing a
+   * batch to another thread only adds the hand-off.
+   */
   static async create(world: World, options: { matchWorkers?: number } = {}): Promise<InProcessDriver> {
     const dir = mkdtempSync(join(tmpdir(), 'findguard-sim-'));
     const config = buildConfig({ dataDir: dir, logLevel: 'silent' }, dir);
@@ -92,7 +96,7 @@ export class InProcessDriver extends BaseDriver {
       clock,
       random: new SeededRandom(world.spec.seed ^ 0x5eed),
       logger: createLogger('silent'),
-      ...(options.matchWorkers !== undefined ? { matchWorkers: options.matchWorkers } : {}),
+      matchWorkers: options.matchWorkers ?? 0,
     });
     return new InProcessDriver(service, clock, dir, (world.spec.days + 30) * 86_400);
   }

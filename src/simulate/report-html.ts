@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import type { AttackerResult, SimulationResult, TimingReport } from './run.js';
 import {
   formatContained,
+  formatCost,
   formatInt,
   formatPercent,
   summaryCells,
@@ -38,7 +39,9 @@ export interface ReportData {
 }
 
 const DEFAULT_TITLE = 'findguard attack simulation report';
-const CLASS_ORDER = ['undiscoverable', 'two_factor_only', 'suspended'];
+const CLASS_ORDER = ['undiscoverable', 'two_factor_only', 'suspended', 'discoverable'];
+/** The oracle prober's control class: discovery probes are meant to tell it apart (it matches). */
+const CONTROL_CLASS = 'discoverable';
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -142,7 +145,7 @@ function timingFor(results: SimulationResult[], timings: TimingReport[], i: numb
 function overview(results: SimulationResult[]): string {
   if (results.length === 0) return '<p>No scenarios were run.</p>';
   const rows = results.map(
-    (r, i) => `<tr><td><a href="#scenario-${i + 1}">${escapeHtml(r.scenario)}</a></td>${num(r.seed)}<td>${escapeHtml(r.start)}</td>${num(r.days)}${num(r.population.atStart)}${num(r.population.joined)}${num(r.population.discoverable)}${num(r.attackers.length)}${num(r.events)}</tr>`,
+    (r, i) => `<tr><td><a href="#scenario-${i + 1}">${escapeHtml(r.scenario)}</a></td><td class="n">${escapeHtml(String(r.seed))}</td><td>${escapeHtml(r.start)}</td>${num(r.days)}${num(r.population.atStart)}${num(r.population.joined)}${num(r.population.discoverable)}${num(r.attackers.length)}${num(r.events)}</tr>`,
   );
   return `<p>${results.length === 1 ? 'One scenario' : `${results.length} scenarios`} replayed on a simulated clock. Everything here is reproducible from the seed, except the sections marked <em>wall-clock</em>.</p>
 <table>
@@ -238,12 +241,12 @@ function attackersHtml(attackers: AttackerResult[]): string {
       .join(', ') || '—';
     return `<tr><td>${escapeHtml(a.name)}</td><td>${escapeHtml(a.kind)}</td>${num(a.accounts)}${num(a.ips)}<td>${escapeHtml(a.countries.join(', ') || '—')}</td>${num(a.requests)}${num(a.numbersQueried)}${num(a.answered)}<td>${escapeHtml(status)}</td><td class="n">${escapeHtml(
       a.targets > 0 ? formatPercent(a.exposure) : '—',
-    )}</td><td class="${a.containment.contained ? 'good' : 'bad'}">${escapeHtml(formatContained({ contained: a.containment.contained, containedMinutes: a.containment.minutes }))}</td>${num(a.containment.numbersQueried)}<td class="n">${escapeHtml(
-      a.cost.ipsPer1000Exposed === null ? '—' : formatInt(a.cost.ipsPer1000Exposed),
+    )}</td><td class="nowrap ${a.containment.contained ? 'good' : 'bad'}">${escapeHtml(formatContained({ contained: a.containment.contained, containedMinutes: a.containment.minutes }))}</td>${num(a.containment.numbersQueried)}<td class="n">${escapeHtml(
+      a.cost.ipsPer1000Exposed === null ? '—' : formatCost(a.cost.ipsPer1000Exposed),
     )}</td><td>${escapeHtml(extra)}</td></tr>`;
   });
-  return `<div class="scroll"><table>
-<thead><tr><th>attacker</th><th>kind</th><th class="n">fake accounts</th><th class="n">IPs</th><th>countries</th><th class="n">requests</th><th class="n">numbers queried</th><th class="n">answered</th><th>refused by status</th><th class="n">exposure</th><th>contained</th><th class="n">numbers queried until containment</th><th class="n">IPs per 1,000 exposed</th><th>details</th></tr></thead>
+  return `<div class="scroll"><table class="attackers">
+<thead><tr><th>attacker</th><th>kind</th><th class="n">fake accounts</th><th class="n">IPs</th><th>countries</th><th class="n">requests</th><th class="n">numbers queried</th><th class="n">answered</th><th>refused (by status)</th><th class="n">exposure</th><th>contained</th><th class="n">queried until contained</th><th class="n">IPs per 1,000 exposed</th><th>details</th></tr></thead>
 <tbody>
 ${rows.join('\n')}
 </tbody>
@@ -263,7 +266,7 @@ function scopesHtml(r: SimulationResult): string {
       const n = s.counts[scope] ?? 0;
       if (n === 0) return '<td class="n">0</td>';
       const share = n / totals[k]!;
-      return `<td class="n"><span class="barcell"><span class="bar" style="width:${(share * 100).toFixed(1)}%"></span><span class="barlabel">${escapeHtml(formatInt(n))} (${escapeHtml(formatPercent(share))})</span></span></td>`;
+      return `<td class="n"><span class="track"><span class="bar" style="width:${(share * 100).toFixed(1)}%"></span></span>${escapeHtml(formatInt(n))} (${escapeHtml(formatPercent(share))})</td>`;
     });
     return `<tr><td>${escapeHtml(scope)}</td>${cells.join('')}</tr>`;
   });
@@ -301,7 +304,10 @@ function oracleHtml(a: AttackerResult, probes: ProbeFinding[] | undefined, timin
     out.push('<p class="none">No probe findings recorded.</p>');
   } else {
     const classes = orderClasses(probes.flatMap((p) => Object.keys(p.distinguishes)));
-    const learned = probes.some((p) => Object.values(p.distinguishes).some(Boolean));
+    const learned =
+      typeof a.details.learnedAnything === 'boolean'
+        ? a.details.learnedAnything
+        : probes.some((p) => Object.entries(p.distinguishes).some(([c, v]) => c !== CONTROL_CLASS && v));
     out.push(
       `<p class="${learned ? 'bad' : 'good'} verdict">${learned ? 'Some probe tells a class of number apart from unregistered numbers.' : 'No probe tells any class of number apart from unregistered numbers.'}</p>`,
     );
@@ -310,17 +316,24 @@ function oracleHtml(a: AttackerResult, probes: ProbeFinding[] | undefined, timin
         `<tr><td>${escapeHtml(p.probe)}</td>${classes
           .map((c) => {
             const v = p.distinguishes[c];
-            return v === undefined ? '<td>—</td>' : `<td class="${v ? 'bad' : 'good'}">${v ? 'yes' : 'no'}</td>`;
+            if (v === undefined) return '<td>—</td>';
+            if (c === CONTROL_CLASS) return `<td class="control">${v ? 'yes' : 'no'}</td>`;
+            return `<td class="${v ? 'bad' : 'good'}">${v ? 'yes' : 'no'}</td>`;
           })
           .join('')}</tr>`,
     );
     out.push(`<div class="scroll"><table class="probes">
 <caption>Distinguishable from an unregistered number by status, body, headers or size (simulated, reproducible)</caption>
-<thead><tr><th>probe</th>${classes.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead>
+<thead><tr><th>probe</th>${classes.map((c) => `<th>${escapeHtml(c)}${c === CONTROL_CLASS ? ' (control)' : ''}</th>`).join('')}</tr></thead>
 <tbody>
 ${rows.join('\n')}
 </tbody>
 </table></div>`);
+    if (classes.includes(CONTROL_CLASS)) {
+      out.push(
+        `<p class="note">“${escapeHtml(CONTROL_CLASS)}” is the control: a discoverable number is supposed to be told apart by the discovery probes (it is a match), which shows the probe can see a difference when there is one. Only the other columns count as leaks.</p>`,
+      );
+    }
   }
   const aucs = timing?.oracle;
   if (!aucs || aucs.length === 0) {
@@ -364,7 +377,13 @@ a { color: var(--accent); }
 table { border-collapse: collapse; margin: .4em 0 .8em; font-size: 13.5px; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: var(--soft); font-weight: 600; }
-td.n, th.n { text-align: right; white-space: nowrap; }
+table.attackers th { max-width: 8em; }
+table.summary td { white-space: nowrap; }
+table.summary th { max-width: 9em; }
+table.attackers td { font-size: 13px; }
+td.control { color: var(--muted); background: var(--soft); }
+td.n, th.n { text-align: right; }
+td.n { white-space: nowrap; }
 caption { caption-side: top; text-align: left; font-weight: 600; padding: 4px 0; }
 .scroll { overflow-x: auto; }
 .good { color: var(--good); background: var(--good-bg); }
@@ -373,7 +392,7 @@ caption { caption-side: top; text-align: left; font-weight: 600; padding: 4px 0;
 p.verdict { display: inline-block; padding: 4px 10px; border-radius: 4px; font-weight: 600; }
 .desc { font-size: 1.02em; }
 .meta, .note, .none { color: var(--muted); font-size: 13.5px; }
-.wall { white-space: nowrap; }
+.wall, .nowrap { white-space: nowrap; }
 .wallclock { border-left: 4px solid #c9a227; padding: 2px 0 2px 12px; margin: 1em 0; }
 .vocab { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; font-size: 13.5px; color: var(--muted); }
 .vocab dt { font-weight: 600; color: var(--fg); }
@@ -383,9 +402,8 @@ p.verdict { display: inline-block; padding: 4px 10px; border-radius: 4px; font-w
 details { margin: .3em 0 1em; font-size: 13.5px; }
 details summary { cursor: pointer; color: var(--accent); }
 details table { margin-top: .5em; }
-.barcell { display: inline-block; position: relative; min-width: 9em; text-align: right; }
-.barcell .bar { position: absolute; left: 0; top: 2px; bottom: 2px; background: #cfdcf2; border-radius: 2px; }
-.barcell .barlabel { position: relative; }
+.track { display: inline-block; width: 6em; height: .8em; margin-right: .6em; background: var(--soft); border: 1px solid var(--line); border-radius: 2px; vertical-align: -1px; text-align: left; }
+.track .bar { display: block; height: 100%; background: #7f9fd6; }
 .scenario { margin-top: 2.2em; }
 @media print { details { display: none; } .chart { break-inside: avoid; } }
 `;
@@ -403,13 +421,15 @@ const CLIENT_JS = `
   function count(v) { return v == null ? '—' : String(v); }
   function hour(v) { return v == null ? '—' : 'hour ' + v; }
   function atLeastOne(u, min, max) { return [0, Math.max(1, max)]; }
+  var countIncrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
+  var hourIncrs = [1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720, 1440, 2160, 4320, 8760];
   var stepped = uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined;
   data.charts.forEach(function (c, i) {
     var el;
     if (c.exposure && (el = document.getElementById('exposure-' + i))) {
       var series = [{ label: 'hours since start', value: function (u, v) { return hour(v); } }];
       c.exposure.names.forEach(function (name, k) {
-        var s = { label: name, stroke: palette[k % palette.length], width: 2, value: function (u, v) { return pct(v); } };
+        var s = { label: name, stroke: palette[k % palette.length], width: 2, points: { show: false }, value: function (u, v) { return pct(v); } };
         if (stepped) s.paths = stepped;
         series.push(s);
       });
@@ -417,7 +437,7 @@ const CLIENT_JS = `
         width: widthOf(el), height: 260,
         scales: { x: { time: false }, y: { range: [0, 1] } },
         axes: [
-          { label: 'hours since start' },
+          { label: 'hours since start', incrs: hourIncrs },
           { label: 'exposure', size: 60, values: function (u, vals) { return vals.map(function (v) { return Math.round(v * 100) + '%'; }); } }
         ],
         series: series
@@ -428,14 +448,14 @@ const CLIENT_JS = `
         width: widthOf(el), height: 240,
         scales: { x: { time: false }, syncs: { range: atLeastOne }, refused: { range: atLeastOne } },
         axes: [
-          { label: 'hours since start' },
-          { scale: 'syncs', label: 'organic syncs / hour', size: 60 },
-          { scale: 'refused', label: 'refused / hour', side: 1, size: 60, stroke: '#d1495b', grid: { show: false } }
+          { label: 'hours since start', incrs: hourIncrs },
+          { scale: 'syncs', label: 'organic syncs / hour', size: 60, incrs: countIncrs },
+          { scale: 'refused', label: 'refused / hour', side: 1, size: 60, stroke: '#d1495b', grid: { show: false }, incrs: countIncrs }
         ],
         series: [
           { label: 'hours since start', value: function (u, v) { return hour(v); } },
-          { label: 'organic syncs', scale: 'syncs', stroke: '#2456a6', fill: 'rgba(36,86,166,0.08)', width: 1.5, value: function (u, v) { return count(v); } },
-          { label: 'refused (right axis)', scale: 'refused', stroke: '#d1495b', width: 1.5, value: function (u, v) { return count(v); } }
+          { label: 'organic syncs', scale: 'syncs', stroke: '#2456a6', fill: 'rgba(36,86,166,0.08)', width: 1.5, points: { show: false }, value: function (u, v) { return count(v); } },
+          { label: 'refused (right axis)', scale: 'refused', stroke: '#d1495b', width: 1.5, points: { show: false }, value: function (u, v) { return count(v); } }
         ]
       }, [c.organic.x, c.organic.syncs, c.organic.refused], el)]);
     }

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { chartData, escapeHtml, jsonForScript, renderReport } from './report-html.js';
 import type { AttackerResult, SimulationResult, TimingReport } from './run.js';
-import { formatPercent, summaryMarkdown, summaryRows, summaryTable } from './summary.js';
+import { formatCost, formatPercent, summaryMarkdown, summaryRows, summaryTable } from './summary.js';
 
 function attacker(over: Partial<AttackerResult>): AttackerResult {
   return {
@@ -100,8 +100,8 @@ const oracle: SimulationResult = {
       series: [],
       details: {
         probes: [
-          { probe: 'lookup e164', distinguishes: { undiscoverable: false, two_factor_only: false, suspended: false } },
-          { probe: 'sync <one>', distinguishes: { undiscoverable: false, two_factor_only: true, suspended: false } },
+          { probe: 'lookup e164', distinguishes: { undiscoverable: false, two_factor_only: false, suspended: false, discoverable: true } },
+          { probe: 'sync <one>', distinguishes: { undiscoverable: false, two_factor_only: true, suspended: false, discoverable: true } },
         ],
         learnedAnything: true,
       },
@@ -150,10 +150,10 @@ describe('summary', () => {
     expect(lines).toHaveLength(6);
     expect(lines[0]).toMatch(/^scenario\s+attacker\s+fake accounts\s+IPs\s+targets\s+exposed\s+exposure %\s+contained\s+accounts per 1,000 exposed\s+organic syncs refused %\s+organic accounts suspended %$/);
     expect(lines[1]).toMatch(/^-+( +-+)+$/);
-    expect(lines[2]!.split(/\s{2,}/)).toEqual(['twitter-2019', 'scanner (range-scan)', '1,200', '300', '10,000', '250', '2.50%', 'yes (42.5 min)', '4,800', '0.05%', '0.05%']);
+    expect(lines[2]!.split(/\s{2,}/)).toEqual(['twitter-2019', 'scanner (range-scan)', '1,200', '300', '10,000', '250', '2.50%', 'yes (42.5 min)', '4,800.0', '0.05%', '0.05%']);
     expect(lines[3]!.split(/\s{2,}/)).toEqual(['twitter-2019', 'farm (account-farm)', '50', '50', '10,000', '0', '0.00%', 'no', '—', '0.05%', '0.05%']);
     expect(lines[4]!.split(/\s{2,}/)).toEqual(['organic-only', '(organic only)', '—', '—', '—', '—', '—', '—', '—', '0.00%', '0.00%']);
-    expect(lines[5]!.split(/\s{2,}/)).toEqual(['oracle-probe', 'oracle-probe (oracle-probe)', '1', '1', '0', '0', '—', 'no', '—', '0.05%', '0.05%']);
+    expect(lines[5]!.split(/\s{2,}/)).toEqual(['oracle-probe', 'oracle-probe', '1', '1', '0', '0', '—', 'no', '—', '0.05%', '0.05%']);
     // Columns line up: text left-aligned, numbers right-aligned.
     expect(lines[2]!.indexOf('scanner')).toBe(lines[0]!.indexOf('attacker'));
     expect(lines[4]!.indexOf('(organic only)')).toBe(lines[0]!.indexOf('attacker'));
@@ -166,7 +166,7 @@ describe('summary', () => {
     expect(md).toHaveLength(6);
     expect(md.every((l) => l.startsWith('|') && l.endsWith('|'))).toBe(true);
     expect(md[1]).toMatch(/^\|:-+\|:-+\|-+:\|/);
-    expect(md[2]!.split('|').map((c) => c.trim()).slice(1, -1)).toEqual(['twitter-2019', 'scanner (range-scan)', '1,200', '300', '10,000', '250', '2.50%', 'yes (42.5 min)', '4,800', '0.05%', '0.05%']);
+    expect(md[2]!.split('|').map((c) => c.trim()).slice(1, -1)).toEqual(['twitter-2019', 'scanner (range-scan)', '1,200', '300', '10,000', '250', '2.50%', 'yes (42.5 min)', '4,800.0', '0.05%', '0.05%']);
     const piped = summaryMarkdown([{ ...quiet, scenario: 'a|b' }]);
     expect(piped).toContain('a\\|b');
   });
@@ -175,6 +175,7 @@ describe('summary', () => {
     expect(formatPercent(0)).toBe('0.00%');
     expect(formatPercent(0.00001)).toBe('<0.01%');
     expect(formatPercent(0.123456)).toBe('12.35%');
+    expect([768.74, 3.8, 4098.36, 12, 0.04].map(formatCost)).toEqual(['768.7', '3.8', '4,098.4', '12.0', '0.0']);
   });
 });
 
@@ -212,8 +213,8 @@ describe('renderReport', () => {
   });
 
   it('contains the summary rows', () => {
-    for (const cell of ['scanner (range-scan)', 'farm (account-farm)', '(organic only)', 'oracle-probe (oracle-probe)', 'yes (42.5 min)', '2.50%', '4,800']) {
-      expect(html).toContain(`<td${cell.endsWith('%') || /^[\d,]+$/.test(cell) ? ' class="n"' : cell.startsWith('yes') ? ' class="good"' : ''}>${escapeHtml(cell)}</td>`);
+    for (const cell of ['scanner (range-scan)', 'farm (account-farm)', '(organic only)', 'oracle-probe', 'yes (42.5 min)', '2.50%', '4,800.0']) {
+      expect(html).toContain(`<td${cell.endsWith('%') || /^[\d,.]+$/.test(cell) ? ' class="n"' : cell.startsWith('yes') ? ' class="good"' : ''}>${escapeHtml(cell)}</td>`);
     }
     expect(html).toContain('accounts per 1,000 exposed');
   });
@@ -235,7 +236,9 @@ describe('renderReport', () => {
   it('shows probes, timing AUCs labelled wall-clock, and "no refusals"', () => {
     const oracleSection = html.slice(html.indexOf('id="scenario-3"'));
     expect(oracleSection).toContain('<th>two_factor_only</th>');
-    expect(oracleSection).toMatch(/<td>sync &lt;one&gt;<\/td><td class="good">no<\/td><td class="bad">yes<\/td><td class="good">no<\/td>/);
+    expect(oracleSection).toMatch(/<td>sync &lt;one&gt;<\/td><td class="good">no<\/td><td class="bad">yes<\/td><td class="good">no<\/td><td class="control">yes<\/td>/);
+    expect(oracleSection).toContain('<th>discoverable (control)</th>');
+    expect(oracleSection).toContain('Some probe tells a class of number apart');
     expect(oracleSection).toContain('wall-clock, not reproducible');
     expect(oracleSection).toContain('0.777');
     expect(oracleSection).toContain('No refusals by scope');
@@ -245,6 +248,16 @@ describe('renderReport', () => {
     expect(scanSection).toContain('id="exposure-0"');
     expect(scanSection).toContain('id="organic-0"');
     expect(scanSection).toContain('<td>account-daily</td>');
+  });
+
+  it('does not count the discoverable control class as a leak', () => {
+    const clean = structuredClone(oracle);
+    clean.attackers[0]!.details = {
+      probes: [{ probe: 'lookup e164', distinguishes: { undiscoverable: false, two_factor_only: false, suspended: false, discoverable: true } }],
+    };
+    const page = renderReport([clean], []);
+    expect(page).toContain('No probe tells any class of number apart');
+    expect(page).toContain('No timing measurements (wall-clock)');
   });
 
   it('is deterministic', () => {

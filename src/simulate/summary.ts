@@ -107,6 +107,11 @@ export function formatContained(row: Pick<SummaryRow, 'contained' | 'containedMi
   return row.containedMinutes === null ? 'yes' : `yes (${formatMinutes(row.containedMinutes)} min)`;
 }
 
+/** Attacker cost per 1,000 exposed, one decimal: "768.7", "4,098.4". */
+export function formatCost(n: number): string {
+  return formatInt(Number(n.toFixed(1))).replace(/^(-?[\d,]+)$/, '$1.0');
+}
+
 function formatMinutes(m: number): string {
   return formatInt(Math.round(m * 10) / 10);
 }
@@ -117,14 +122,14 @@ const orDash = <T>(v: T | null, f: (v: T) => string): string => (v === null ? DA
 export function summaryCells(row: SummaryRow): string[] {
   return [
     row.scenario,
-    row.attacker === null ? NO_ATTACKER : row.kind ? `${row.attacker} (${row.kind})` : row.attacker,
+    row.attacker === null ? NO_ATTACKER : row.kind && row.kind !== row.attacker ? `${row.attacker} (${row.kind})` : row.attacker,
     orDash(row.fakeAccounts, formatInt),
     orDash(row.ips, formatInt),
     orDash(row.targets, formatInt),
     orDash(row.exposed, formatInt),
     orDash(row.exposure, formatPercent),
     formatContained(row),
-    orDash(row.accountsPer1000Exposed, formatInt),
+    orDash(row.accountsPer1000Exposed, formatCost),
     formatPercent(row.organicSyncsRefused),
     formatPercent(row.organicSuspended),
   ];

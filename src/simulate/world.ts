@@ -53,6 +53,7 @@ export class World {
   private readonly organic: OrganicSpec;
   private readonly cgnat = new Map<string, string>();
   private readonly carriers = new Map<string, Array<{ asn: number; name: string }>>();
+  private readonly books = new Map<number, string[]>();
 
   constructor(
     readonly spec: ScenarioSpec,
@@ -103,6 +104,16 @@ export class World {
    * written in national format, as phones store them.
    */
   book(index: number): string[] {
+    const cached = this.books.get(index);
+    if (cached) return cached;
+    const book = this.makeBook(index);
+    // Users act in bursts (a warm-up, then syncs and lookups): a small cache saves regenerating.
+    if (this.books.size >= 5000) this.books.delete(this.books.keys().next().value!);
+    this.books.set(index, book);
+    return book;
+  }
+
+  private makeBook(index: number): string[] {
     const o = this.organic;
     const rng = rngFor(this.spec.seed, 0xb00c, index);
     const size = Math.max(1, Math.min(o.bookMax, Math.round(o.bookMedian * Math.exp(1.1 * normal(rng)))));
