@@ -25,7 +25,7 @@ export class OrganicUsers implements Actor {
     }
     for (let d = 0; d < world.spec.days; d++) {
       const dayStart = world.start + d * DAY;
-      const syncs = Math.round(world.existing * o.syncShare);
+      const syncs = Math.min(o.maxSyncsPerDay, Math.round(world.existing * o.syncShare));
       for (let k = 0; k < syncs; k++) {
         const i = rng.int(world.existing);
         if (world.population.account(i).status !== 'active') continue;
@@ -37,7 +37,7 @@ export class OrganicUsers implements Actor {
         }
         ctx.schedule(dayStart + rng.int(DAY), () => this.sync(ctx, i, d + 1, true));
       }
-      const lookups = Math.round(world.existing * o.lookupShare);
+      const lookups = Math.min(o.maxLookupsPerDay, Math.round(world.existing * o.lookupShare));
       for (let k = 0; k < lookups; k++) {
         const i = rng.int(world.existing);
         if (world.population.account(i).status !== 'active') continue;

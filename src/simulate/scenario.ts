@@ -76,6 +76,12 @@ export const OrganicSpec = Type.Object({
   /** Share of existing accounts that make single lookups on a given day, and how many. */
   lookupShare: Type.Number({ minimum: 0, maximum: 1 }),
   lookupsPerUser: Type.Number({ minimum: 0 }),
+  /**
+   * Caps on the organic users simulated per day. Harm is a rate, so a large population is measured
+   * on a sample of its users; the caps keep a million-account run to minutes.
+   */
+  maxSyncsPerDay: Type.Integer({ minimum: 0 }),
+  maxLookupsPerDay: Type.Integer({ minimum: 0 }),
   /** Address books: log-normal size with this median, capped. */
   bookMedian: Type.Integer({ minimum: 1 }),
   bookMax: Type.Integer({ minimum: 1, maximum: 20_000 }),

@@ -4,6 +4,8 @@ export const DEFAULT_ORGANIC: OrganicSpec = {
   syncShare: 0.005,
   lookupShare: 0.01,
   lookupsPerUser: 2,
+  maxSyncsPerDay: 2000,
+  maxLookupsPerDay: 5000,
   bookMedian: 200,
   bookMax: 5000,
   memberShare: 0.35,
