@@ -44,7 +44,7 @@ function createDiscoveryStore(config: Config, db: Db, hasher: ContactHasher, wor
   if (db.dialect === 'postgres') return postgresDiscoveryStore(db, hasher);
   const file = config.database.dialect === 'sqlite' && config.database.path !== ':memory:' ? config.database.path : undefined;
   const pool = file && workers > 0 ? new MatchPool(file, config.hashKeys, workers) : undefined;
-  return sqliteDiscoveryStore(db, hasher, pool);
+  return sqliteDiscoveryStore(db, hasher, { ...(pool ? { pool } : {}), ...(file ? { path: file } : {}) });
 }
 
 export async function createContext(config: Config, overrides: ContextOverrides = {}): Promise<AppContext> {
@@ -62,7 +62,16 @@ export async function createContext(config: Config, overrides: ContextOverrides 
   const tokens = new SyncTokens(config.hashKeys, random);
   const store = createDiscoveryStore(config, db, hasher, overrides.matchWorkers);
   const callers = new CallerStatusCache((id) => store.callerStatus(id), clock);
-  const directory = new DirectoryService({ db: db.kysely, hasher, clock, random, onAccountsChanged: (ids) => callers.invalidate(ids) });
+  const directory = new DirectoryService({
+    db: db.kysely,
+    hasher,
+    clock,
+    random,
+    onChanged: (ids) => {
+      store.refresh();
+      callers.invalidate(ids);
+    },
+  });
   const discovery = new DiscoveryService({ db: db.kysely, store, callers, tokens, clock });
   const jwt = new JwtVerifier(config.jwt, clock);
   return {

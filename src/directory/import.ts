@@ -129,7 +129,7 @@ async function applyBatch(directory: DirectoryService, batch: PreparedLine[], re
     const counts = await directory.deps.db.transaction().execute((trx) => writeBatch(directory, trx, batch));
     report.accounts += counts.accounts;
     report.contactPoints += counts.contactPoints;
-    directory.deps.onAccountsChanged?.(batch.map((l) => l.accountId));
+    directory.deps.onChanged?.(batch.map((l) => l.accountId));
   } catch {
     // Something no check foresaw: isolate the line at fault by applying them one at a time.
     for (const line of batch) {
@@ -137,7 +137,7 @@ async function applyBatch(directory: DirectoryService, batch: PreparedLine[], re
         const counts = await directory.deps.db.transaction().execute((trx) => writeBatch(directory, trx, [line]));
         report.accounts += counts.accounts;
         report.contactPoints += counts.contactPoints;
-        directory.deps.onAccountsChanged?.([line.accountId]);
+        directory.deps.onChanged?.([line.accountId]);
       } catch {
         fail(report, { line: line.line, code: 'internal', message: 'the line could not be written' });
       }

@@ -45,8 +45,8 @@ export interface DirectoryDeps {
   hasher: ContactHasher;
   clock: Clock;
   random: Random;
-  /** Told after a commit that changed accounts' status or existence (caches listen). */
-  onAccountsChanged?: (accountIds: readonly string[]) => void;
+  /** Told after every committed directory write, with the accounts it touched (caches listen). */
+  onChanged?: (accountIds: readonly string[]) => void;
 }
 
 /** The app's mirror of its accounts and contact points. Values are hashed before anything is written. */
@@ -69,7 +69,7 @@ export class DirectoryService {
       const { row, created } = await upsertAccount(trx, id, input, this.deps.clock.now());
       return { account: await this.view(trx, row), created };
     });
-    this.deps.onAccountsChanged?.([id]);
+    this.deps.onChanged?.([id]);
     return result;
   }
 
@@ -77,7 +77,7 @@ export class DirectoryService {
   async setFindguardStatus(id: string, status: 'active' | 'suspended'): Promise<void> {
     const found = await this.deps.db.transaction().execute((trx) => setFindguardStatus(trx, id, status, this.deps.clock.now()));
     if (!found) throw new AppError('not_found', 'no such account');
-    this.deps.onAccountsChanged?.([id]);
+    this.deps.onChanged?.([id]);
   }
 
   async getAccount(id: string): Promise<AccountView> {
@@ -89,7 +89,7 @@ export class DirectoryService {
   async eraseAccount(id: string): Promise<void> {
     const erased = await this.deps.db.transaction().execute((trx) => eraseAccount(trx, id));
     if (!erased) throw new AppError('not_found', 'no such account');
-    this.deps.onAccountsChanged?.([id]);
+    this.deps.onChanged?.([id]);
   }
 
   async addContactPoint(accountId: string, body: ContactPointBody): Promise<{ id: string; created: boolean }> {
@@ -109,6 +109,9 @@ export class DirectoryService {
       );
       if (outcome === 'exists') throw new AppError('conflict', 'the account already has this contact point', { id });
       return { id, created: outcome === 'created' };
+    }).then((r) => {
+      this.deps.onChanged?.([accountId]);
+      return r;
     });
   }
 
@@ -118,12 +121,16 @@ export class DirectoryService {
       const row = account ? await patchContactPoint(trx, accountId, id, patch, this.deps.clock.now()) : undefined;
       if (!account || !row) throw new AppError('not_found', 'no such contact point');
       return viewContactPoint(row, isActive(account));
+    }).then((view) => {
+      this.deps.onChanged?.([accountId]);
+      return view;
     });
   }
 
   async deleteContactPoint(accountId: string, id: string): Promise<void> {
     const deleted = await deleteContactPoint(this.deps.db, accountId, id);
     if (!deleted) throw new AppError('not_found', 'no such contact point');
+    this.deps.onChanged?.([accountId]);
   }
 
   private async view(db: Kysely<Database>, row: AccountRow): Promise<AccountView> {

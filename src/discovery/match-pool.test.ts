@@ -68,7 +68,7 @@ describe('match pool', () => {
     const after = await pool.match('phone', values);
     expect(after.filter(Boolean)).toHaveLength(666);
 
-    const store = sqliteDiscoveryStore(db, hasher, pool);
+    const store = sqliteDiscoveryStore(db, hasher, { pool });
     const again = (pool as unknown as { slots: Array<{ worker: Worker }> }).slots[1]!.worker;
     const pending = store.match('phone', values);
     await again.terminate();

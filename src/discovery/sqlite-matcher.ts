@@ -21,7 +21,7 @@ export type SyncMatcher = (kind: ContactKind, values: readonly string[]) => Arra
  * Hashes and matches a list of normalised values on one SQLite connection, synchronously: used
  * inline for small batches and inside the match workers for large ones.
  */
-export function createSqliteMatcher(sqlite: SQLite.Database, hasher: ContactHasher): SyncMatcher {
+export function createSqliteMatcher(sqlite: SQLite.Database, hasher: ContactHasher, options: { ownTransaction?: boolean } = {}): SyncMatcher {
   const stmt = sqlite.prepare<[Buffer], { account_id: string; handle: string }>(MATCH_SQL);
   // One read transaction per batch: in autocommit mode every statement takes and drops the file
   // lock and re-reads the WAL index (measured ~2.5 µs vs ~6 µs per number). A statement per
@@ -38,6 +38,8 @@ export function createSqliteMatcher(sqlite: SQLite.Database, hasher: ContactHash
     }
     return out;
   };
+  // The caller may already hold a read snapshot (see store.ts); then a transaction is redundant.
+  if (options.ownTransaction === false) return matchAll;
   const inTransaction = sqlite.transaction(matchAll);
   // A single number is one statement either way; BEGIN and COMMIT would only add to it.
   return (kind, values) => (values.length > 1 ? inTransaction(kind, values) : matchAll(kind, values));

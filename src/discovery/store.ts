@@ -1,3 +1,4 @@
+import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { Db } from '../db/dialect.js';
 import type { ContactHasher, ContactKind } from '../directory/hashing.js';
@@ -14,6 +15,8 @@ export type CallerStatus = 'active' | 'suspended' | undefined;
  * Where several accounts claim one number, the earliest-added contact point wins.
  */
 export interface DiscoveryStore {
+  /** Called after this process committed a directory write: the next read must see it. */
+  refresh(): void;
   /** The caller's effective status, undefined when the account is not mirrored. */
   callerStatus(accountId: string): Promise<CallerStatus>;
   /** For each normalised value, its discoverable account or null, aligned with `values`. */
@@ -31,19 +34,68 @@ function effective(row: { app_status: string; fg_status: string } | undefined): 
 /** Batches at least this large go to the worker pool; smaller ones cost less than the hand-off. */
 export const POOL_THRESHOLD = 256;
 
+/** How long requests may share one read snapshot; writes made in this process end it at once. */
+export const SNAPSHOT_MS = 20;
+
+/**
+ * Serves reads from one SQLite read transaction for up to SNAPSHOT_MS. Starting a read transaction
+ * takes a lock and re-reads the WAL index (three system calls, slow on virtual machines), which
+ * under load cost more than the lookup itself; sharing it across the requests of a few
+ * milliseconds removes that cost. Changes committed by this process end the snapshot at once
+ * (refresh()), so they are seen by the next request; other processes' within SNAPSHOT_MS.
+ */
+export class ReadSnapshot {
+  private open = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly db: SQLite.Database,
+    private readonly maxAgeMs = SNAPSHOT_MS,
+  ) {}
+
+  read<T>(fn: () => T): T {
+    if (!this.open) {
+      this.db.exec('BEGIN');
+      this.open = true;
+      this.timer = setTimeout(() => this.refresh(), this.maxAgeMs);
+      this.timer.unref();
+    }
+    try {
+      return fn();
+    } catch (err) {
+      this.refresh();
+      throw err;
+    }
+  }
+
+  refresh(): void {
+    if (!this.open) return;
+    clearTimeout(this.timer);
+    this.open = false;
+    this.db.exec('COMMIT');
+  }
+}
+
 /**
  * SQLite: prepared statements on the raw better-sqlite3 handle (Kysely's driver prepares every
  * query anew, ~30 µs against ~3 µs), and large batches on worker threads with their own
  * read-only connections.
  */
-export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, pool?: MatchPool): DiscoveryStore {
-  const sqlite = db.sqlite;
-  if (!sqlite) throw new Error('sqliteDiscoveryStore needs a SQLite database');
+export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, options: { pool?: MatchPool; path?: string } = {}): DiscoveryStore {
+  if (!db.sqlite) throw new Error('sqliteDiscoveryStore needs a SQLite database');
+  const pool = options.pool;
+  // A file gets its own read-only connection for the snapshot; an in-memory database has one.
+  const reader = options.path ? new SQLite(options.path, { readonly: true, fileMustExist: true }) : undefined;
+  reader?.pragma('cache_size = -65536');
+  const sqlite = reader ?? db.sqlite;
+  const snapshot = reader ? new ReadSnapshot(reader) : undefined;
+  const read = <T>(fn: () => T): T => (snapshot ? snapshot.read(fn) : fn());
   const statusStmt = sqlite.prepare<[string], { app_status: string; fg_status: string }>(STATUS_SQL);
-  const matchInline = createSqliteMatcher(sqlite, hasher);
+  const matchInline = createSqliteMatcher(sqlite, hasher, { ownTransaction: !snapshot });
   return {
+    refresh: () => snapshot?.refresh(),
     async callerStatus(accountId) {
-      return effective(statusStmt.get(accountId));
+      return read(() => effective(statusStmt.get(accountId)));
     },
     async match(kind, values) {
       if (pool && pool.size > 0 && values.length >= POOL_THRESHOLD) {
@@ -53,9 +105,13 @@ export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, pool?: Match
           // A worker died mid-batch (it is being replaced): answer from this thread instead.
         }
       }
-      return matchInline(kind, values);
+      return read(() => matchInline(kind, values));
     },
-    close: async () => pool?.close(),
+    close: async () => {
+      snapshot?.refresh();
+      reader?.close();
+      await pool?.close();
+    },
   };
 }
 
@@ -90,6 +146,7 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
       });
       return out;
     },
+    refresh: () => undefined,
     close: async () => undefined,
   };
 }

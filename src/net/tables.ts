@@ -18,6 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import ipaddr from 'ipaddr.js';
+import { parseAsn4, parseAsn6, parseCountry4, parseCountry6 } from './csv.js';
 
 export interface FamilyTable {
   /** Number of segments. */
@@ -42,7 +43,7 @@ export interface IpTables {
 }
 
 /** A range list: inclusive [s, e] with a value, as parallel arrays. */
-interface Ranges<T> {
+export interface Ranges<T> {
   s: T[];
   e: T[];
   v: number[];
@@ -376,184 +377,6 @@ export function buildTables(input: TableInput, blank = true): IpTables {
     asNames: input.asNames,
     source: input.source,
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// CSV parsing. The "-num" files give decimal integers; IPv4 fits a double, IPv6 goes to BigInt.
-
-const COMMA = 44;
-const NL = 10;
-const CR = 13;
-const QUOTE = 34;
-
-/** start,end,CC lines of geo-whois-asn-country-ipv4-num.csv. */
-function parseCountry4(buf: Buffer, codes: CountryCodes, out: Ranges<number>): void {
-  const len = buf.length;
-  let i = 0;
-  while (i < len) {
-    let s = 0;
-    let c = buf[i]!;
-    if (c === NL || c === CR) {
-      i++;
-      continue;
-    }
-    while (c !== COMMA) {
-      s = s * 10 + (c - 48);
-      c = buf[++i]!;
-    }
-    let e = 0;
-    c = buf[++i]!;
-    while (c !== COMMA) {
-      e = e * 10 + (c - 48);
-      c = buf[++i]!;
-    }
-    i++;
-    const key = (buf[i]! - 65) * 26 + (buf[i + 1]! - 65);
-    i += 2;
-    while (i < len && buf[i] !== NL) i++;
-    i++;
-    if (key < 0 || key >= 26 * 26) continue;
-    out.s.push(s);
-    out.e.push(e);
-    out.v.push(codes.indexOfKey(key));
-  }
-}
-
-function readName(buf: Buffer, from: number, to: number): string {
-  if (buf[from] === QUOTE && to - from >= 2 && buf[to - 1] === QUOTE) {
-    return buf.toString('utf8', from + 1, to - 1).replace(/""/g, '"');
-  }
-  return buf.toString('utf8', from, to);
-}
-
-/** End of a CSV field starting at i that runs to the end of the line (quoted fields may hold commas). */
-function lineEnd(buf: Buffer, i: number): number {
-  const len = buf.length;
-  if (buf[i] === QUOTE) {
-    let k = i + 1;
-    while (k < len) {
-      if (buf[k] === QUOTE) {
-        if (buf[k + 1] === QUOTE) k += 2;
-        else {
-          k++;
-          break;
-        }
-      } else k++;
-    }
-    while (k < len && buf[k] !== NL) k++;
-    return k;
-  }
-  let k = i;
-  while (k < len && buf[k] !== NL) k++;
-  return k;
-}
-
-/** start,end,asn,name lines of asn-ipv4-num.csv. */
-function parseAsn4(buf: Buffer, names: Map<number, string>, out: Ranges<number>): void {
-  const len = buf.length;
-  let i = 0;
-  while (i < len) {
-    let c = buf[i]!;
-    if (c === NL || c === CR) {
-      i++;
-      continue;
-    }
-    let s = 0;
-    while (c !== COMMA) {
-      s = s * 10 + (c - 48);
-      c = buf[++i]!;
-    }
-    let e = 0;
-    c = buf[++i]!;
-    while (c !== COMMA) {
-      e = e * 10 + (c - 48);
-      c = buf[++i]!;
-    }
-    let asn = 0;
-    c = buf[++i]!;
-    while (c !== COMMA) {
-      asn = asn * 10 + (c - 48);
-      c = buf[++i]!;
-    }
-    i++;
-    let end = lineEnd(buf, i);
-    const next = end + 1;
-    if (buf[end - 1] === CR) end--;
-    if (asn > 0 && !names.has(asn)) names.set(asn, readName(buf, i, end));
-    i = next;
-    if (asn <= 0 || asn > 0xffffffff) continue;
-    out.s.push(s);
-    out.e.push(e);
-    out.v.push(asn);
-  }
-}
-
-/** Big decimal from buf[from, to) without a string per digit run longer than 15 digits. */
-function decimalBig(buf: Buffer, from: number, to: number): bigint {
-  const n = to - from;
-  if (n <= 15) {
-    let v = 0;
-    for (let k = from; k < to; k++) v = v * 10 + (buf[k]! - 48);
-    return BigInt(v);
-  }
-  return BigInt(buf.toString('latin1', from, to));
-}
-
-function field(buf: Buffer, i: number): number {
-  let k = i;
-  while (buf[k] !== COMMA) k++;
-  return k;
-}
-
-function parseCountry6(buf: Buffer, codes: CountryCodes, out: Ranges<bigint>): void {
-  const len = buf.length;
-  let i = 0;
-  while (i < len) {
-    const c = buf[i]!;
-    if (c === NL || c === CR) {
-      i++;
-      continue;
-    }
-    const f1 = field(buf, i);
-    const f2 = field(buf, f1 + 1);
-    const k = f2 + 1;
-    const key = (buf[k]! - 65) * 26 + (buf[k + 1]! - 65);
-    let e = k;
-    while (e < len && buf[e] !== NL) e++;
-    if (key >= 0 && key < 26 * 26) {
-      out.s.push(decimalBig(buf, i, f1));
-      out.e.push(decimalBig(buf, f1 + 1, f2));
-      out.v.push(codes.indexOfKey(key));
-    }
-    i = e + 1;
-  }
-}
-
-function parseAsn6(buf: Buffer, names: Map<number, string>, out: Ranges<bigint>): void {
-  const len = buf.length;
-  let i = 0;
-  while (i < len) {
-    const c = buf[i]!;
-    if (c === NL || c === CR) {
-      i++;
-      continue;
-    }
-    const f1 = field(buf, i);
-    const f2 = field(buf, f1 + 1);
-    const f3 = field(buf, f2 + 1);
-    let asn = 0;
-    for (let k = f2 + 1; k < f3; k++) asn = asn * 10 + (buf[k]! - 48);
-    let end = lineEnd(buf, f3 + 1);
-    const next = end + 1;
-    if (buf[end - 1] === CR) end--;
-    if (asn > 0 && asn <= 0xffffffff) {
-      if (!names.has(asn)) names.set(asn, readName(buf, f3 + 1, end));
-      out.s.push(decimalBig(buf, i, f1));
-      out.e.push(decimalBig(buf, f1 + 1, f2));
-      out.v.push(asn);
-    }
-    i = next;
-  }
 }
 
 const require = createRequire(import.meta.url);
