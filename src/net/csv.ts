@@ -19,13 +19,16 @@ const MAX_ASN = 0xffffffff;
 // so no two of them can interleave on it.
 let cursor = 0;
 
-/** Decimal digits from i up to the next comma; sets `cursor` to that comma. */
+/**
+ * Decimal digits from i up to the next comma; sets `cursor` to that comma. Stops at any non-digit
+ * (and at the end of the buffer), so a damaged row yields a wrong value rather than an endless loop.
+ */
 function decimal(buf: Buffer, i: number): number {
   let v = 0;
-  let c = buf[i]!;
-  while (c !== COMMA) {
+  let c = buf[i];
+  while (c !== undefined && c >= 48 && c <= 57) {
     v = v * 10 + (c - 48);
-    c = buf[++i]!;
+    c = buf[++i];
   }
   cursor = i;
   return v;
@@ -38,9 +41,11 @@ function decimalBig(buf: Buffer, from: number, to: number): bigint {
   return BigInt(buf.toString('latin1', from, to));
 }
 
+/** End of the field at i: its comma, or (in a damaged row) the end of the line or buffer. */
 function field(buf: Buffer, i: number): number {
+  const len = buf.length;
   let k = i;
-  while (buf[k] !== COMMA) k++;
+  while (k < len && buf[k] !== COMMA && buf[k] !== NL) k++;
   return k;
 }
 
