@@ -72,7 +72,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
       callers.invalidate(ids);
     },
   });
-  const discovery = new DiscoveryService({ db: db.kysely, store, callers, tokens, clock });
+  const discovery = new DiscoveryService({ store, callers, tokens, clock });
   const jwt = new JwtVerifier(config.jwt, clock);
   return {
     config,

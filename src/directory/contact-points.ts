@@ -78,7 +78,6 @@ export async function putContactPoint(
   write: ContactPointWrite,
   ids: () => string,
   now: number,
-  onExisting: 'keep' | 'update',
 ): Promise<{ id: string; outcome: PutOutcome }> {
   const hashes = hasher.all(write.kind, write.value);
   const current = hashes[0]!;
@@ -111,7 +110,7 @@ export async function putContactPoint(
     return { id, outcome: 'created' };
   }
   const rehash = existing.key_version !== current.version;
-  if (rehash || onExisting === 'update') {
+  if (rehash) {
     await db
       .updateTable('contact_points')
       .set({ key_version: current.version, hash: current.hash, purposes: bits, verified, updated_at: now })

@@ -105,7 +105,6 @@ export class DirectoryService {
         { kind: body.kind, value: normalised.value, purposes: body.purposes, verified: body.verified },
         () => this.newContactPointId(),
         this.deps.clock.now(),
-        'keep',
       );
       if (outcome === 'exists') throw new AppError('conflict', 'the account already has this contact point', { id });
       return { id, created: outcome === 'created' };

@@ -1,5 +1,3 @@
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
 import { assertRegion, normaliseContact } from '../directory/contact-value.js';
 import type { ContactKind } from '../directory/hashing.js';
 import type { CallerStatusCache } from './caller-cache.js';
@@ -42,7 +40,6 @@ export interface SyncAccounting {
 }
 
 export interface DiscoveryDeps {
-  db: Kysely<Database>;
   store: DiscoveryStore;
   callers: CallerStatusCache;
   tokens: SyncTokens;

@@ -358,6 +358,18 @@ export interface TableInput {
   source: Record<string, string>;
 }
 
+function emptyInput(source: Record<string, string>): TableInput {
+  return {
+    v4Country: emptyRanges(),
+    v4Asn: emptyRanges(),
+    v6Country: emptyRanges(),
+    v6Asn: emptyRanges(),
+    codes: new CountryCodes(),
+    asNames: new Map(),
+    source,
+  };
+}
+
 /** Builds the tables; `blank` (default true) clears special-purpose ranges whatever the rows say. */
 export function buildTables(input: TableInput, blank = true): IpTables {
   const b4 = new TableBuilder(1, 1 << 16);
@@ -419,17 +431,8 @@ export async function loadPackagedTables(): Promise<IpTables> {
     readFile(files.a4),
     readFile(files.a6),
   ]);
-  const codes = new CountryCodes();
-  const asNames = new Map<number, string>();
-  const input: TableInput = {
-    v4Country: emptyRanges(),
-    v4Asn: emptyRanges(),
-    v6Country: emptyRanges(),
-    v6Asn: emptyRanges(),
-    codes,
-    asNames,
-    source,
-  };
+  const input = emptyInput(source);
+  const { codes, asNames } = input;
   parseCountry4(c4, codes, input.v4Country);
   parseAsn4(a4, asNames, input.v4Asn);
   parseCountry6(c6, codes, input.v6Country);
@@ -459,17 +462,8 @@ function addressValue(ip: string): { version: 4 | 6; value: bigint } {
  * fixtures may use the documentation ranges (192.0.2.0/24, 2001:db8::/32...).
  */
 export function tablesFromRows(rows: Iterable<RangeRow>): IpTables {
-  const codes = new CountryCodes();
-  const asNames = new Map<number, string>();
-  const input: TableInput = {
-    v4Country: emptyRanges(),
-    v4Asn: emptyRanges(),
-    v6Country: emptyRanges(),
-    v6Asn: emptyRanges(),
-    codes,
-    asNames,
-    source: { rows: 'inline' },
-  };
+  const input = emptyInput({ rows: 'inline' });
+  const { codes, asNames } = input;
   for (const row of rows) {
     let version: 4 | 6;
     let first: bigint;
