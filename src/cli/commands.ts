@@ -10,6 +10,9 @@ import { loadConfig, type CliIo } from './io.js';
 import { progressBar } from './progress.js';
 import { seedDirectory } from './seeding.js';
 
+// seed and import only write: no match workers (threads and connections) to start for them.
+const WRITE_ONLY = { matchWorkers: 0 } as const;
+
 function positiveInt(max: number) {
   return (value: string): number => {
     if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > max) {
@@ -58,7 +61,7 @@ export function seedCommand(program: Command, io: CliIo): void {
     .requiredOption('--accounts <n>', 'how many accounts', positiveInt(50_000_000))
     .option('--seed <n>', 'generator seed (same seed, same population)', positiveInt(2 ** 31 - 1), 1)
     .action(async (opts: { accounts: number; seed: number }) => {
-      const ctx = await createContext(loadConfig(io));
+      const ctx = await createContext(loadConfig(io), WRITE_ONLY);
       try {
         const started = Date.now();
         const bar = progressBar(io, opts.accounts, 'seed [{bar}] {percentage}% {value}/{total} accounts | {rate}/s', 'accounts');
@@ -81,7 +84,7 @@ export function importCommand(program: Command, io: CliIo): void {
     .description('bulk-import accounts and contact points from an NDJSON file (one account per line)')
     .argument('<file>', 'NDJSON file; "-" reads standard input')
     .action(async (file: string) => {
-      const ctx = await createContext(loadConfig(io));
+      const ctx = await createContext(loadConfig(io), WRITE_ONLY);
       try {
         const started = Date.now();
         const size = file === '-' ? 0 : statSync(file).size;
