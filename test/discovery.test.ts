@@ -7,7 +7,7 @@ describeEachDialect('discovery API', (dialect) => {
   let svc: TestService;
   let token: string;
   beforeAll(async () => {
-    svc = await startTestService(dialect);
+    svc = await startTestService(dialect, { policy: 'none' });
     await mirrorAccount(svc, 'searcher', [{ value: NUMBERS.frA, purposes: ['two_factor'] }]);
     await mirrorAccount(svc, 'findable', [{ value: NUMBERS.usA, purposes: ['discovery'] }]);
     await mirrorAccount(svc, 'hidden', [{ value: NUMBERS.usB, purposes: ['recovery'] }]);

@@ -20,7 +20,7 @@ describeEachDialect('uniformity rule (property)', (dialect) => {
   let token: string;
   let n = 0;
   beforeAll(async () => {
-    svc = await startTestService(dialect);
+    svc = await startTestService(dialect, { policy: 'none' });
     await mirrorAccount(svc, 'prober');
     token = await svc.tokenFor('prober');
   });

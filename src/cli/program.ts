@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { devTokenCommand, importCommand, migrateCommand, seedCommand } from './commands.js';
 import type { CliIo } from './io.js';
+import { policyCommand } from './policy.js';
 import { serveCommand } from './serve.js';
 import { simulateCommand } from './simulate.js';
 
@@ -16,5 +17,6 @@ export function createProgram(io: CliIo): Command {
   importCommand(program, io);
   devTokenCommand(program, io);
   simulateCommand(program, io);
+  policyCommand(program, io);
   return program;
 }

@@ -26,6 +26,7 @@ export interface Config {
   serviceKey: string;
   /** Newest first: the first one hashes new writes, all are tried on reads during a rotation. */
   hashKeys: HashKey[];
+  /** A policy file, or the name of a built-in policy. */
   policyPath?: string;
   trustedProxies: string[];
   webhook?: { url: URL; secret: string };
@@ -73,7 +74,8 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     jwt: parseJwt(raw, local?.jwtSecret),
     serviceKey,
     hashKeys: parseHashKeys(raw.hashKeys ?? local?.hashKeys ?? '', raw.hashKeys ? ENV_NAMES.hashKeys : 'secrets.json hashKeys'),
-    policyPath: raw.policy ? resolve(cwd, raw.policy) : undefined,
+    // A bare word (no slash, no dot) names a built-in policy: default, signal-like, hagen-incremental.
+    policyPath: raw.policy ? (/^[a-z][a-z0-9-]*$/.test(raw.policy) ? raw.policy : resolve(cwd, raw.policy)) : undefined,
     trustedProxies: parseCidrList(raw.trustedProxies),
     webhook: parseWebhook(raw),
     logLevel,

@@ -3,7 +3,7 @@ import type { ContactKind } from '../directory/hashing.js';
 import type { CallerStatusCache } from './caller-cache.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
-import type { DiscoveryStore, Match } from './store.js';
+import type { CallerInfo, DiscoveryStore, Match } from './store.js';
 import type { SyncTokens } from './sync-token.js';
 
 export interface LookupRequest {
@@ -39,6 +39,29 @@ export interface SyncAccounting {
   matched: number;
 }
 
+export interface PreparedLookup {
+  kind: ContactKind;
+  value: string;
+}
+
+interface Normalised {
+  normalised: Array<string | undefined>;
+  invalid: SyncResponse['invalid'];
+}
+
+export interface PreparedSync {
+  kind: ContactKind;
+  /** previous (with a valid token) was sent: only additions are new. */
+  incremental: boolean;
+  values: readonly string[];
+  previousValues: readonly string[];
+  cur: Normalised;
+  prev: Normalised;
+  previousSet: ReadonlySet<string>;
+  /** Distinct valid values outside the token-covered previous set: the ones that cost budget. */
+  newValues: string[];
+}
+
 export interface DiscoveryDeps {
   store: DiscoveryStore;
   callers: CallerStatusCache;
@@ -50,13 +73,19 @@ export class DiscoveryService {
   constructor(private readonly deps: DiscoveryDeps) {}
 
   /** The caller's account must be mirrored and active; a suspended caller learns nothing. */
-  async authorizeCaller(accountId: string): Promise<void> {
-    const status = await this.deps.callers.get(accountId);
-    if (!status) throw new AppError('unauthenticated', 'account is not known to findguard');
-    if (status !== 'active') throw new AppError('account_suspended', 'account is suspended');
+  async authorizeCaller(accountId: string): Promise<CallerInfo> {
+    const caller = await this.deps.callers.get(accountId);
+    if (!caller) throw new AppError('unauthenticated', 'account is not known to findguard');
+    if (caller.status !== 'active') throw new AppError('account_suspended', 'account is suspended');
+    return caller;
   }
 
   async lookup(req: LookupRequest): Promise<{ match: Match | null }> {
+    return this.completeLookup(this.prepareLookup(req));
+  }
+
+  /** Checks and normalises a lookup without touching the directory (limits run in between). */
+  prepareLookup(req: LookupRequest): PreparedLookup {
     const kind: ContactKind = req.email !== undefined ? 'email' : 'phone';
     const input = kind === 'email' ? req.email : req.phone;
     if (input === undefined || (req.email !== undefined && req.phone !== undefined)) {
@@ -65,11 +94,23 @@ export class DiscoveryService {
     assertRegion(req.region);
     const normalised = normaliseContact(kind, input, req.region);
     if (!normalised.ok) throw new AppError(normalised.code, `not a valid ${kind === 'phone' ? 'phone number' : 'email address'}`);
-    const [match] = await this.deps.store.match(kind, [normalised.value]);
+    return { kind, value: normalised.value };
+  }
+
+  async completeLookup(p: PreparedLookup): Promise<{ match: Match | null }> {
+    const [match] = await this.deps.store.match(p.kind, [p.value]);
     return { match: match ? { accountId: match.accountId, handle: match.handle } : null };
   }
 
   async sync(accountId: string, req: SyncRequest): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
+    return this.completeSync(accountId, this.prepareSync(accountId, req));
+  }
+
+  /**
+   * Checks the request and the token and works out which values are new (the ones that cost
+   * budget), without touching the directory: the limits decide in between.
+   */
+  prepareSync(accountId: string, req: SyncRequest): PreparedSync {
     const kind = syncKind(req);
     assertRegion(req.region);
     const values = (kind === 'phone' ? req.contacts : req.emails) ?? [];
@@ -87,7 +128,11 @@ export class DiscoveryService {
     const previousSet = new Set(prev.normalised.filter((v): v is string => v !== undefined));
     const newValues = new Set<string>();
     for (const v of cur.normalised) if (v !== undefined && !previousSet.has(v)) newValues.add(v);
+    return { kind, incremental: previous !== undefined, values, previousValues, cur, prev, previousSet, newValues: [...newValues] };
+  }
 
+  async completeSync(accountId: string, p: PreparedSync): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
+    const { kind, cur, prev, previousSet, values, previousValues } = p;
     const unique = new Set<string>();
     for (const v of cur.normalised) if (v !== undefined) unique.add(v);
     for (const v of previousSet) unique.add(v);
@@ -98,11 +143,11 @@ export class DiscoveryService {
     const token = this.deps.tokens.issue(accountId, kind, concat(previousValues, values), this.deps.clock.now());
     return {
       response: { matches, previousMatches, invalid: cur.invalid, token },
-      accounting: { kind, newValues: [...newValues], matched: matches.length },
+      accounting: { kind, newValues: p.newValues, matched: matches.length },
     };
   }
 
-  private normaliseAll(kind: ContactKind, values: readonly string[], region: string | undefined) {
+  private normaliseAll(kind: ContactKind, values: readonly string[], region: string | undefined): Normalised {
     const normalised: Array<string | undefined> = new Array(values.length);
     const invalid: SyncResponse['invalid'] = [];
     for (let i = 0; i < values.length; i++) {

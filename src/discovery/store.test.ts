@@ -51,7 +51,7 @@ describe('SQLite read snapshot', () => {
     expect(await store.match('phone', ['+4915100000002'])).toEqual([null]);
     store.refresh();
     expect(await store.match('phone', ['+4915100000002'])).toEqual([{ accountId: 'a', handle: 'h' }]);
-    expect(await store.callerStatus('a')).toBe('active');
-    expect(await store.callerStatus('nobody')).toBeUndefined();
+    expect((await store.caller('a'))?.status).toBe('active');
+    expect(await store.caller('nobody')).toBeUndefined();
   });
 });

@@ -7,7 +7,13 @@ import { createSqliteMatcher, type Match } from './sqlite-matcher.js';
 
 export type { Match } from './sqlite-matcher.js';
 
-export type CallerStatus = 'active' | 'suspended' | undefined;
+/** What the request path needs of the caller's account: status for access, age and phone country for trust. */
+export interface CallerInfo {
+  status: 'active' | 'suspended';
+  createdAt: number;
+  phoneRegion?: string;
+}
+export type CallerStatus = CallerInfo | undefined;
 
 /**
  * The discovery hot path's reads. A number matches only through the partial index of
@@ -17,18 +23,29 @@ export type CallerStatus = 'active' | 'suspended' | undefined;
 export interface DiscoveryStore {
   /** Called after this process committed a directory write: the next read must see it. */
   refresh(): void;
-  /** The caller's effective status, undefined when the account is not mirrored. */
-  callerStatus(accountId: string): Promise<CallerStatus>;
+  /** The caller's effective status and trust facts, undefined when the account is not mirrored. */
+  caller(accountId: string): Promise<CallerStatus>;
   /** For each normalised value, its discoverable account or null, aligned with `values`. */
   match(kind: ContactKind, values: readonly string[]): Promise<Array<Match | null>>;
   close(): Promise<void>;
 }
 
-const STATUS_SQL = `SELECT app_status, fg_status FROM accounts WHERE id = ?`;
+const STATUS_SQL = `SELECT app_status, fg_status, created_at, phone_region FROM accounts WHERE id = ?`;
 
-function effective(row: { app_status: string; fg_status: string } | undefined): CallerStatus {
+interface CallerRow {
+  app_status: string;
+  fg_status: string;
+  created_at: number | string;
+  phone_region: string | null;
+}
+
+function effective(row: CallerRow | undefined): CallerStatus {
   if (!row) return undefined;
-  return row.app_status === 'active' && row.fg_status === 'active' ? 'active' : 'suspended';
+  return {
+    status: row.app_status === 'active' && row.fg_status === 'active' ? 'active' : 'suspended',
+    createdAt: Number(row.created_at),
+    ...(row.phone_region ? { phoneRegion: row.phone_region } : {}),
+  };
 }
 
 /** Batches at least this large go to the worker pool; smaller ones cost less than the hand-off. */
@@ -90,11 +107,11 @@ export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, options: { p
   const sqlite = reader ?? db.sqlite;
   const snapshot = reader ? new ReadSnapshot(reader) : undefined;
   const read = <T>(fn: () => T): T => (snapshot ? snapshot.read(fn) : fn());
-  const statusStmt = sqlite.prepare<[string], { app_status: string; fg_status: string }>(STATUS_SQL);
+  const statusStmt = sqlite.prepare<[string], CallerRow>(STATUS_SQL);
   const matchInline = createSqliteMatcher(sqlite, hasher, { ownTransaction: !snapshot });
   return {
     refresh: () => snapshot?.refresh(),
-    async callerStatus(accountId) {
+    async caller(accountId) {
       return read(() => effective(statusStmt.get(accountId)));
     },
     async match(kind, values) {
@@ -118,8 +135,8 @@ export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, options: { p
 /** PostgreSQL: one round trip per batch with `= ANY($1::bytea[])`. */
 export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): DiscoveryStore {
   return {
-    async callerStatus(accountId) {
-      const row = await db.kysely.selectFrom('accounts').select(['app_status', 'fg_status']).where('id', '=', accountId).executeTakeFirst();
+    async caller(accountId) {
+      const row = await db.kysely.selectFrom('accounts').select(['app_status', 'fg_status', 'created_at', 'phone_region']).where('id', '=', accountId).executeTakeFirst();
       return effective(row);
     },
     async match(kind, values) {

@@ -22,9 +22,21 @@ export function healthRoutes(ctx: AppContext): FastifyPluginAsync {
         } catch {
           checks.database = 'unreachable';
         }
+        try {
+          await ctx.limitStore.ping();
+          checks.limits = 'ok';
+        } catch {
+          checks.limits = 'unreachable';
+        }
         const ready = Object.values(checks).every((c) => c === 'ok');
         return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks });
       },
     );
+
+    // Prometheus text format. Open like /healthz: counts by layer and outcome only, no personal data.
+    app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics: limit decisions per layer, breaker state, process' } }, async (_request, reply) => {
+      const { contentType, body } = await ctx.metrics.text();
+      return reply.header('content-type', contentType).send(body);
+    });
   };
 }

@@ -4,6 +4,9 @@ import { AppError } from '../../errors.js';
 
 export const DeviceHeaders = Type.Object({
   'x-device-id': Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' })),
+  'x-findguard-proof': Type.Optional(
+    Type.String({ minLength: 3, maxLength: 300, pattern: '^[\\x21-\\x7e]+$', description: 'Answer to a 428 proof-of-work challenge: <challenge id>.<nonce>' }),
+  ),
 });
 
 export interface Caller {
@@ -11,10 +14,18 @@ export interface Caller {
   deviceId?: string;
   /** The client address, from X-Forwarded-For only when the hop is a trusted proxy. */
   ip: string;
+  /** X-Findguard-Proof, answering a challenge. */
+  proof?: string;
 }
 
 export function callerOf(request: FastifyRequest): Caller {
   if (!request.callerId) throw new AppError('unauthenticated', 'missing bearer token');
   const device = request.headers['x-device-id'];
-  return { accountId: request.callerId, deviceId: typeof device === 'string' ? device : undefined, ip: request.ip };
+  const proof = request.headers['x-findguard-proof'];
+  return {
+    accountId: request.callerId,
+    ...(typeof device === 'string' ? { deviceId: device } : {}),
+    ip: request.ip,
+    ...(typeof proof === 'string' ? { proof } : {}),
+  };
 }

@@ -23,8 +23,10 @@ export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
       },
       async (request) => {
         const caller = callerOf(request);
-        await ctx.discovery.authorizeCaller(caller.accountId);
-        return ctx.discovery.lookup(request.body);
+        const account = await ctx.discovery.authorizeCaller(caller.accountId);
+        const prepared = ctx.discovery.prepareLookup(request.body);
+        await ctx.limits.check({ ...caller, account, operation: 'lookup', newNumbers: 1 });
+        return ctx.discovery.completeLookup(prepared);
       },
     );
   };

@@ -24,8 +24,15 @@ export function syncRoute(ctx: AppContext): FastifyPluginAsync {
       },
       async (request) => {
         const caller = callerOf(request);
-        await ctx.discovery.authorizeCaller(caller.accountId);
-        const { response } = await ctx.discovery.sync(caller.accountId, request.body);
+        const account = await ctx.discovery.authorizeCaller(caller.accountId);
+        const prepared = ctx.discovery.prepareSync(caller.accountId, request.body);
+        await ctx.limits.check({
+          ...caller,
+          account,
+          operation: prepared.incremental ? 'incremental-sync' : 'full-sync',
+          newNumbers: prepared.newValues.length,
+        });
+        const { response } = await ctx.discovery.completeSync(caller.accountId, prepared);
         return response;
       },
     );

@@ -1,0 +1,58 @@
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { CHALLENGE_ALGORITHM, parseProof, verifyProof, type Challenge } from '../client/challenge.js';
+import type { HashKey } from '../config/config.js';
+import type { Random } from '../util/random.js';
+import type { LimitStore } from './store.js';
+
+const MAC_BYTES = 16;
+
+/**
+ * Proof-of-work challenges (the format is src/client/challenge.ts). The id carries its own
+ * expiry, difficulty and a MAC binding it to the account, so any node can check a proof without
+ * shared state; the store only remembers used ids, which makes each challenge single-use.
+ * id = "c1.<expiry s, base36>.<difficulty>.<prefix>.<MAC(account, expiry, difficulty, prefix)>"
+ */
+export class Challenges {
+  private readonly keys: Buffer[];
+
+  constructor(
+    hashKeys: readonly HashKey[],
+    private readonly random: Random,
+    private readonly store: LimitStore,
+  ) {
+    this.keys = hashKeys.map((k) => Buffer.from(hkdfSync('sha256', k.key, Buffer.alloc(0), 'findguard challenge v1', 32)));
+  }
+
+  issue(accountId: string, difficulty: number, ttlMs: number, now: number): Challenge {
+    const expires = Math.floor((now + ttlMs) / 1000);
+    const prefix = this.random.bytes(12).toString('base64url');
+    const head = `c1.${expires.toString(36)}.${difficulty}.${prefix}`;
+    const mac = this.mac(this.keys[0]!, accountId, head).toString('base64url');
+    return { id: `${head}.${mac}`, algorithm: CHALLENGE_ALGORITHM, difficulty, prefix, expiresAt: new Date(expires * 1000).toISOString() };
+  }
+
+  /**
+   * True when the header solves an unexpired challenge issued to this account, at least as hard
+   * as `minDifficulty`, and not used before (it is used up now).
+   */
+  async redeem(accountId: string, header: string | undefined, minDifficulty: number, now: number): Promise<boolean> {
+    const proof = parseProof(header);
+    if (!proof) return false;
+    const parts = proof.id.split('.');
+    if (parts.length !== 5 || parts[0] !== 'c1') return false;
+    const [, exp36, diffText, prefix, macText] = parts as [string, string, string, string, string];
+    const expires = parseInt(exp36, 36);
+    const difficulty = Number(diffText);
+    if (!Number.isSafeInteger(expires) || !/^[0-9]{1,2}$/.test(diffText) || difficulty < minDifficulty) return false;
+    const head = `c1.${exp36}.${diffText}.${prefix}`;
+    const given = Buffer.from(macText, 'base64url');
+    if (given.length !== MAC_BYTES || !this.keys.some((k) => timingSafeEqual(this.mac(k, accountId, head), given))) return false;
+    const challenge: Challenge = { id: proof.id, algorithm: CHALLENGE_ALGORITHM, difficulty, prefix, expiresAt: new Date(expires * 1000).toISOString() };
+    if (!verifyProof(challenge, header, now)) return false;
+    return this.store.useOnce(`ch:${prefix}`, Math.max(1000, expires * 1000 - now + 1000), now);
+  }
+
+  private mac(key: Buffer, accountId: string, head: string): Buffer {
+    return createHmac('sha256', key).update(accountId).update('\0').update(head).digest().subarray(0, MAC_BYTES);
+  }
+}

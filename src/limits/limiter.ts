@@ -1,0 +1,200 @@
+import type { Logger } from 'pino';
+import type { IpInfo, IpIntel } from '../net/index.js';
+import { AppError } from '../errors.js';
+import type { Clock } from '../util/clock.js';
+import type { Challenges } from './challenges.js';
+import type { LimitMetrics } from './metrics.js';
+import type { CompiledLayer, CompiledPolicy, TrustFacts } from './policy/compile.js';
+import type { Network, Operation } from './policy/schema.js';
+import { LimitStoreError, type BreakerCharge, type Charge, type LimitStore } from './store.js';
+
+/** What the limits need to know about one discovery call. */
+export interface LimitRequest {
+  accountId: string;
+  deviceId?: string;
+  ip: string;
+  account: { createdAt: number; phoneRegion?: string };
+  operation: Operation;
+  /** Distinct valid numbers outside the token-covered previous set. */
+  newNumbers: number;
+  /** X-Findguard-Proof, if sent. */
+  proof?: string;
+}
+
+/** The outcome of an allowed call, for the abuse engine's events. */
+export interface LimitVerdict {
+  tier: string;
+  network: Network;
+  ip?: IpInfo;
+}
+
+export interface LimiterDeps {
+  policy: CompiledPolicy;
+  store: LimitStore;
+  ipIntel: IpIntel;
+  challenges: Challenges;
+  metrics: LimitMetrics;
+  clock: Clock;
+  logger: Logger;
+}
+
+const STRIKE_CACHE_MS = 60_000;
+
+/**
+ * Every discovery call passes here before the directory is read: trust tier from the caller's
+ * facts, one charge per applicable layer, and one atomic check-and-charge in the store.
+ */
+export class Limiter {
+  private readonly usesStrikes: boolean;
+  private readonly strikeCache = new Map<string, { strikes: number; until: number }>();
+  private storeDown = false;
+
+  constructor(private readonly deps: LimiterDeps) {
+    this.usesStrikes = deps.policy.source.tiers.some((t) => t.when?.maxStrikes !== undefined);
+  }
+
+  get policy(): CompiledPolicy {
+    return this.deps.policy;
+  }
+
+  async check(req: LimitRequest): Promise<LimitVerdict> {
+    const { policy, store, clock, metrics } = this.deps;
+    const now = clock.now();
+    const ip = lookupIp(this.deps.ipIntel, req.ip);
+    const network: Network = policy.isTorExit(ip?.ip ?? req.ip) ? 'tor' : ip?.hosting ? 'hosting' : 'other';
+    const strikeKey = `strike:${req.accountId}`;
+    try {
+      const facts: TrustFacts = {
+        accountAgeMs: Math.max(0, now - req.account.createdAt),
+        network,
+        ...(req.account.phoneRegion ? { phoneCountry: req.account.phoneRegion } : {}),
+        strikes: this.usesStrikes ? await this.strikes(strikeKey, now) : 0,
+      };
+      const tier = policy.tierOf(facts);
+      const charges = this.charges(req, tier, ip);
+      const breaker = this.breaker(req, tier);
+      const difficulty = policy.challenge?.difficulty(tier) ?? 0;
+      const proof = req.proof !== undefined && policy.challenge ? await this.deps.challenges.redeem(req.accountId, req.proof, difficulty, now) : false;
+      const result = await store.apply({
+        charges,
+        ...(breaker ? { breaker } : {}),
+        proof,
+        strikeKey,
+        strikeWindowMs: policy.strikeWindowMs,
+        now,
+      });
+      if (this.storeDown) {
+        this.storeDown = false;
+        this.deps.logger.info({ store: store.kind }, 'limits store reachable again');
+      }
+      if (this.usesStrikes) this.strikeCache.set(strikeKey, { strikes: result.strikes, until: now + STRIKE_CACHE_MS });
+      metrics.record(req.operation, result);
+      if (result.outcome === 'refused') {
+        const retryAfter = Math.max(1, Math.ceil((result.retryAfterMs ?? 1000) / 1000));
+        // One line per refusal: who and why, never the numbers.
+        this.deps.logger.info({ account: req.accountId, layer: result.layer, scope: result.scope, tier, retryAfter, operation: req.operation }, 'discovery call refused by limits');
+        throw new AppError('rate_limited', 'too many new numbers or calls; retry later', { retryAfter, scope: result.scope }, { 'retry-after': String(retryAfter) });
+      }
+      if (result.outcome === 'challenge') {
+        const challenge = this.deps.challenges.issue(req.accountId, difficulty, policy.challenge!.ttlMs, now);
+        throw new AppError('challenge_required', `solve the proof-of-work and repeat the call with the ${'X-Findguard-Proof'} header`, { challenge, scope: result.scope });
+      }
+      return { tier, network, ...(ip ? { ip } : {}) };
+    } catch (err) {
+      if (!(err instanceof LimitStoreError)) throw err;
+      return this.storeFailed(req, err, network, ip);
+    }
+  }
+
+  private storeFailed(req: LimitRequest, err: LimitStoreError, network: Network, ip: IpInfo | undefined): LimitVerdict {
+    if (!this.storeDown) {
+      this.storeDown = true;
+      this.deps.logger.error({ err: err.message, store: this.deps.store.kind }, 'limits store unreachable: discovery fails closed');
+    }
+    const layers = this.deps.policy.layers.filter((l) => l.on.has(req.operation));
+    const closed = this.deps.policy.breaker !== undefined || layers.some((l) => !l.failOpen);
+    this.deps.metrics.unavailable(req.operation);
+    if (closed) throw new AppError('unavailable', 'discovery is unavailable for a moment; retry later', undefined, { 'retry-after': '5' });
+    return { tier: 'unknown', network, ...(ip ? { ip } : {}) };
+  }
+
+  private async strikes(key: string, now: number): Promise<number> {
+    const hit = this.strikeCache.get(key);
+    if (hit && hit.until > now) return hit.strikes;
+    const strikes = await this.deps.store.strikes(key, now);
+    if (this.strikeCache.size >= 100_000) this.strikeCache.delete(this.strikeCache.keys().next().value!);
+    this.strikeCache.set(key, { strikes, until: now + STRIKE_CACHE_MS });
+    return strikes;
+  }
+
+  private charges(req: LimitRequest, tier: string, ip: IpInfo | undefined): Charge[] {
+    const out: Charge[] = [];
+    for (const layer of this.deps.policy.layers) {
+      if (!layer.on.has(req.operation)) continue;
+      const limit = layer.limitFor(tier);
+      if (!limit) continue;
+      const cost = layer.cost === 'calls' ? 1 : req.newNumbers;
+      // Numbers the token already covers cost nothing: no bucket to touch.
+      if (cost === 0) continue;
+      const subject = subjectOf(layer, req, ip);
+      if (subject === undefined) continue;
+      out.push({
+        layer: layer.id,
+        scope: layer.scope,
+        key: `${layer.id}:${subject}`,
+        cost,
+        burst: limit.burst,
+        rate: limit.rate,
+        perMs: limit.perMs,
+        shadow: layer.shadow,
+        ...(limit.challengeBelow !== undefined ? { challengeBelow: limit.challengeBelow } : {}),
+      });
+    }
+    return out;
+  }
+
+  private breaker(req: LimitRequest, tier: string): BreakerCharge | undefined {
+    const b = this.deps.policy.breaker;
+    if (!b) return undefined;
+    return {
+      key: 'breaker:global',
+      demand: req.newNumbers,
+      windowMs: b.windowMs,
+      alpha: b.alpha,
+      initialBaseline: b.initialBaseline,
+      ratio: b.ratio,
+      minimum: b.minimum,
+      holdMs: b.holdMs,
+      share: b.share(tier),
+      shadow: b.shadow,
+    };
+  }
+}
+
+function lookupIp(intel: IpIntel, ip: string): IpInfo | undefined {
+  try {
+    return intel.lookup(ip);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The bucket subject of a layer for this call; undefined when the call has none (no device id, unrouted address). */
+function subjectOf(layer: CompiledLayer, req: LimitRequest, ip: IpInfo | undefined): string | undefined {
+  switch (layer.subject) {
+    case 'account':
+      return req.accountId;
+    case 'device':
+      return req.deviceId;
+    case 'ip':
+      return ip?.ip ?? req.ip;
+    case 'subnet':
+      return ip?.subnet24 ?? ip?.subnet64;
+    case 'subnet48':
+      return ip?.subnet48;
+    case 'asn':
+      return ip?.asn !== undefined ? String(ip.asn) : undefined;
+    case 'country':
+      return ip?.country;
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The Redis side of RedisLimitStore.apply: applyCharges + rollBreaker (apply.ts) ported line by
+ * line to Lua, so one EVALSHA checks and charges every layer atomically. Kept as a TypeScript
+ * string so `tsc` alone builds it (no asset copying). Any change to apply.ts must be mirrored
+ * here; redis-store.test.ts runs both on the same random inputs.
+ *
+ * Numbers cross the boundary as text: ARGV holds JavaScript's shortest round-trip form, and
+ * state and replies are written with %.17g, because Lua's own number-to-string (%.14g) would
+ * round tokens and baselines and let the two stores drift apart.
+ *
+ * One known, harmless difference: `^` uses the C library's pow while V8's `**` has its own, and
+ * they can disagree in the last bit. That only reaches the breaker's decayed baseline, where a
+ * decision would need an exact tie at 1e-16 to differ.
+ *
+ * KEYS: the n bucket keys, then the breaker key (if any), then the strike key (if any).
+ * ARGV: now, proof, strikeWindowMs, n, hasBreaker, hasStrike,
+ *       breaker: demand, windowMs, alpha, initialBaseline, ratio, minimum, holdMs, share, shadow,
+ *       then per charge (CHARGE_ARGS each): cost, burst, rate, perMs, shadow, challengeBelow ('' = none), scope.
+ * Reply: outcome, layer ('' | 'breaker' | 0-based charge index), scope, retryAfterMs, tripped,
+ *        breakerShadowRefused, strikes, then one 'A'|'R'|'S'|'U' + '0'|'1' (nearLimit) per charge.
+ */
+
+export const HEADER_ARGS = 6;
+export const BREAKER_ARGS = 9;
+export const CHARGE_ARGS = 7;
+
+export const APPLY_SCRIPT = `
+local EPSILON = 1e-9
+local NEAR_LIMIT = 0.2
+local DAY = 86400000
+-- PEXPIRE rejects non-integers and overflowing times; ~31,000 years is forever here.
+local MAX_TTL = 1e15
+local HEADER, BREAKER, CHARGE = ${HEADER_ARGS}, ${BREAKER_ARGS}, ${CHARGE_ARGS}
+
+local function fmt(x) return string.format('%.17g', x) end
+local function ttlArg(ms)
+  ms = math.ceil(ms)
+  if not (ms < MAX_TTL) then ms = MAX_TTL end
+  -- Memory entries with ttl <= 0 are dead at once; PEXPIRE 0 deletes, which is the same.
+  if not (ms > 0) then ms = 0 end
+  return string.format('%.0f', ms)
+end
+
+local function rollBreaker(prev, b, now)
+  local windowStart = math.floor(now / b.windowMs) * b.windowMs
+  local ws, count, base, untl = windowStart, 0, b.initialBaseline, 0
+  if prev then ws, count, base, untl = prev.ws, prev.count, prev.base, prev.untl end
+  if now >= ws + b.windowMs then
+    if untl <= ws then base = base + b.alpha * (count - base) end
+    local skipped = math.floor((now - ws) / b.windowMs) - 1
+    if skipped > 0 and untl <= ws + b.windowMs then base = base * (1 - b.alpha) ^ math.min(skipped, 10000) end
+    ws = windowStart
+    count = 0
+  end
+  count = count + b.demand
+  if count > math.max(b.minimum, b.ratio * base) then untl = math.max(untl, now + b.holdMs) end
+  return { ws = ws, count = count, base = base, untl = untl }
+end
+
+local now = tonumber(ARGV[1])
+local proof = ARGV[2] == '1'
+local strikeWindowMs = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+local hasBreaker = ARGV[5] == '1'
+local strikeKey = nil
+if ARGV[6] == '1' then strikeKey = KEYS[n + (hasBreaker and 2 or 1)] end
+
+-- Every read happens before any write, so a failing read leaves nothing half-charged.
+local breakerWrite = nil
+local tripped, share, breakerShadowRefused, breakerUntil = false, 1, false, 0
+if hasBreaker then
+  local a = HEADER
+  local b = {
+    demand = tonumber(ARGV[a + 1]), windowMs = tonumber(ARGV[a + 2]), alpha = tonumber(ARGV[a + 3]),
+    initialBaseline = tonumber(ARGV[a + 4]), ratio = tonumber(ARGV[a + 5]), minimum = tonumber(ARGV[a + 6]),
+    holdMs = tonumber(ARGV[a + 7]), share = tonumber(ARGV[a + 8]), shadow = ARGV[a + 9] == '1',
+  }
+  local key = KEYS[n + 1]
+  local raw = redis.call('HMGET', key, 'ws', 'count', 'base', 'until')
+  local prev = nil
+  if raw[1] then prev = { ws = tonumber(raw[1]), count = tonumber(raw[2]), base = tonumber(raw[3]), untl = tonumber(raw[4]) } end
+  local state = rollBreaker(prev, b, now)
+  breakerWrite = { key = key, state = state, ttl = math.max(b.windowMs * 4, state.untl - now) + DAY }
+  tripped = state.untl > now
+  breakerUntil = state.untl
+  if tripped and b.share < 1 then
+    if b.shadow then breakerShadowRefused = b.share == 0
+    else share = b.share end
+  end
+end
+
+local layers = {}
+local nexts = {}
+local refused, challenge = nil, nil
+
+if share == 0 then
+  refused = { layer = 'breaker', scope = 'global', retry = breakerUntil - now }
+  for i = 1, n do layers[i] = 'U0' end
+else
+  for i = 1, n do
+    local a = HEADER + BREAKER + (i - 1) * CHARGE
+    local cost, burst, rate, perMs = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+    local shadow = ARGV[a + 5] == '1'
+    local challengeBelow = tonumber(ARGV[a + 6])
+    local scope = ARGV[a + 7]
+    local raw = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
+    local tokens = burst
+    if raw[1] then tokens = math.min(burst, tonumber(raw[1]) + math.max(0, now - tonumber(raw[2])) * rate) end
+    local floor = burst * (1 - share)
+    if shadow then floor = 0 end
+    local left = tokens - cost
+    if left + EPSILON < floor then
+      if shadow then layers[i] = 'S0' else
+        layers[i] = 'R0'
+        local need = cost + floor - tokens
+        local retry = perMs
+        if rate > 0 and cost + floor <= burst then retry = need / rate end
+        local sc = scope
+        if left + EPSILON >= 0 then sc = 'global' end
+        if not refused or retry > refused.retry then
+          local layer = tostring(i - 1)
+          if sc == 'global' then layer = 'breaker' end
+          refused = { layer = layer, scope = sc, retry = retry }
+        end
+      end
+    else
+      if left < burst * NEAR_LIMIT then layers[i] = 'A1' else layers[i] = 'A0' end
+      nexts[i] = { tokens = left, burst = burst, rate = rate }
+      if not shadow and not challenge and challengeBelow ~= nil and left < burst * challengeBelow then
+        challenge = { layer = tostring(i - 1), scope = scope }
+      end
+    end
+  end
+end
+
+local strikes = 0
+if strikeKey then strikes = tonumber(redis.call('GET', strikeKey)) or 0 end
+
+local outcome
+local strikeWrite = false
+if refused then
+  outcome = 'refused'
+  if strikeKey and (refused.scope == 'account' or refused.scope == 'device') then
+    strikes = strikes + 1
+    strikeWrite = true
+  end
+elseif challenge and not proof then
+  outcome = 'challenge'
+else
+  outcome = 'allowed'
+  for i = 1, n do
+    local nx = nexts[i]
+    if nx then
+      local ttl = 365 * DAY
+      if nx.rate > 0 then ttl = math.ceil((nx.burst - nx.tokens) / nx.rate) + 1000 end
+      redis.call('HSET', KEYS[i], 'tokens', fmt(nx.tokens), 'ts', fmt(now))
+      redis.call('PEXPIRE', KEYS[i], ttlArg(ttl))
+    end
+  end
+end
+
+if breakerWrite then
+  local s = breakerWrite.state
+  redis.call('HSET', breakerWrite.key, 'ws', fmt(s.ws), 'count', fmt(s.count), 'base', fmt(s.base), 'until', fmt(s.untl))
+  redis.call('PEXPIRE', breakerWrite.key, ttlArg(breakerWrite.ttl))
+end
+if strikeWrite then
+  redis.call('INCR', strikeKey)
+  redis.call('PEXPIRE', strikeKey, ttlArg(strikeWindowMs))
+end
+
+local layer, scope, retry = '', '', ''
+if refused then
+  layer, scope, retry = refused.layer, refused.scope, fmt(math.max(1000, math.ceil(refused.retry)))
+elseif outcome == 'challenge' then
+  layer, scope = challenge.layer, challenge.scope
+end
+local reply = { outcome, layer, scope, retry, tripped and '1' or '0', breakerShadowRefused and '1' or '0', fmt(strikes) }
+for i = 1, n do reply[#reply + 1] = layers[i] end
+return reply
+`;

@@ -1,0 +1,176 @@
+import { Redis } from 'ioredis';
+import { APPLY_SCRIPT } from './redis-script.js';
+import { LimitStoreError, type ApplyInput, type ApplyResult, type LayerOutcome, type LayerResult, type LimitStore } from './store.js';
+import type { Scope } from './policy/schema.js';
+
+export interface RedisLimitStoreOptions {
+  /** Prepended to every key, so several deployments (or test files) can share one Redis. */
+  prefix?: string;
+  connectTimeoutMs?: number;
+  /** A command without an answer by then fails (and the layer fails closed) instead of waiting. */
+  commandTimeoutMs?: number;
+  /** Connection errors; the store keeps reconnecting on its own whatever this does. */
+  onError?: (err: Error) => void;
+}
+
+const DEFAULT_PREFIX = 'fg:l:';
+const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
+const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
+const LAYER_OUTCOMES: Record<string, LayerOutcome> = { A: 'allowed', R: 'refused', S: 'shadow_refused', U: 'unchecked' };
+
+/** defineCommand adds the method at run time; this is its shape (numkeys first, as with EVAL). */
+interface WithApplyCommand {
+  fgApply(numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+}
+
+/**
+ * Limits in one Redis shared by every node. apply() is a single Lua script (redis-script.ts), so
+ * check-and-charge is atomic across nodes and costs one round trip.
+ *
+ * Single Redis only, not Redis Cluster: the script touches several keys (every layer's bucket,
+ * the breaker, the strike counter) that would need one hash tag to live in one slot.
+ *
+ * Discovery fails closed when Redis is away, so nothing here waits for it: no offline queue,
+ * no resending after a reconnect (a resent apply could charge twice), and a command timeout.
+ * Reconnection goes on forever in the background, so the store recovers without a restart.
+ */
+export class RedisLimitStore implements LimitStore {
+  readonly kind = 'redis' as const;
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  /** Settles after the first connection attempt, so calls made right after start-up do not fail just for being early. */
+  private readonly firstAttempt: Promise<void>;
+
+  constructor(url: string, opts: RedisLimitStoreOptions = {}) {
+    this.prefix = opts.prefix ?? DEFAULT_PREFIX;
+    const connectTimeout = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.redis = new Redis(url, {
+      connectTimeout,
+      commandTimeout: opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+    });
+    // Without a listener ioredis reports every failed reconnect as an unhandled error.
+    this.redis.on('error', (err: Error) => opts.onError?.(err));
+    this.redis.defineCommand('fgApply', { lua: APPLY_SCRIPT });
+    this.firstAttempt = new Promise<void>((resolve) => {
+      const events = ['ready', 'error', 'end'] as const;
+      const done = (): void => {
+        clearTimeout(timer);
+        for (const e of events) this.redis.off(e, done);
+        resolve();
+      };
+      const timer = setTimeout(done, connectTimeout + 100);
+      timer.unref();
+      for (const e of events) this.redis.once(e, done);
+    });
+  }
+
+  async apply(input: ApplyInput): Promise<ApplyResult> {
+    const n = input.charges.length;
+    const keys = input.charges.map((c) => this.prefix + c.key);
+    const args: string[] = [num(input.now), flag(input.proof), num(input.strikeWindowMs), String(n), flag(!!input.breaker), flag(!!input.strikeKey)];
+    const b = input.breaker;
+    if (b) {
+      keys.push(this.prefix + b.key);
+      args.push(num(b.demand), num(b.windowMs), num(b.alpha), num(b.initialBaseline), num(b.ratio), num(b.minimum), num(b.holdMs), num(b.share), flag(b.shadow));
+    } else {
+      args.push('', '', '', '', '', '', '', '', '');
+    }
+    // Truthiness, as in apply.ts: an empty strike key counts nothing.
+    if (input.strikeKey) keys.push(this.prefix + input.strikeKey);
+    for (const c of input.charges) {
+      args.push(num(c.cost), num(c.burst), num(c.rate), num(c.perMs), flag(c.shadow), c.challengeBelow === undefined ? '' : num(c.challengeBelow), c.scope);
+    }
+    const reply = await this.run('apply', () => (this.redis as unknown as WithApplyCommand).fgApply(keys.length, ...keys, ...args));
+    return parseReply(reply, input);
+  }
+
+  async useOnce(key: string, ttlMs: number, _now: number): Promise<boolean> {
+    // PX needs a positive integer; rounding up never forgets an id early.
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    const set = await this.run('useOnce', () => this.redis.set(this.prefix + key, '1', 'PX', ttl, 'NX'));
+    return set === 'OK';
+  }
+
+  async strikes(key: string, _now: number): Promise<number> {
+    const v = await this.run('strikes', () => this.redis.get(this.prefix + key));
+    return v === null ? 0 : Number(v);
+  }
+
+  async ping(): Promise<void> {
+    await this.run('ping', () => this.redis.ping());
+  }
+
+  async close(): Promise<void> {
+    if (this.redis.status === 'end') return;
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+
+  private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    await this.firstAttempt;
+    try {
+      return await fn();
+    } catch (err) {
+      throw new LimitStoreError(`redis ${what} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+}
+
+export function createRedisLimitStore(url: string, opts?: RedisLimitStoreOptions): RedisLimitStore {
+  return new RedisLimitStore(url, opts);
+}
+
+/** JavaScript's shortest round-trip form; Lua's tonumber (strtod) reads it back to the same double. */
+function num(x: number): string {
+  return String(x);
+}
+
+function flag(b: boolean): string {
+  return b ? '1' : '0';
+}
+
+/** Reads %.17g output from Lua, which spells infinities and NaN the C way. */
+function parseNumber(s: string): number {
+  if (s === 'inf') return Infinity;
+  if (s === '-inf') return -Infinity;
+  if (s.endsWith('nan')) return NaN;
+  return Number(s);
+}
+
+function parseReply(reply: unknown, input: ApplyInput): ApplyResult {
+  const n = input.charges.length;
+  if (!Array.isArray(reply) || reply.length !== 7 + n || !reply.every((x): x is string => typeof x === 'string')) {
+    throw new LimitStoreError('redis apply returned an unexpected reply');
+  }
+  const [outcome, layerRef, scope, retry, tripped, shadowRefused, strikes] = reply as string[];
+  if (outcome !== 'allowed' && outcome !== 'refused' && outcome !== 'challenge') throw new LimitStoreError(`redis apply returned outcome ${String(outcome)}`);
+  const layers: LayerResult[] = [];
+  for (let i = 0; i < n; i++) {
+    const code = reply[7 + i] as string;
+    const layerOutcome = LAYER_OUTCOMES[code[0] ?? ''];
+    if (!layerOutcome) throw new LimitStoreError(`redis apply returned layer code ${code}`);
+    layers.push({ layer: input.charges[i]!.layer, outcome: layerOutcome, nearLimit: code[1] === '1' });
+  }
+  const result: ApplyResult = {
+    outcome,
+    layers,
+    tripped: tripped === '1',
+    breakerShadowRefused: shadowRefused === '1',
+    strikes: parseNumber(strikes ?? '0'),
+  };
+  if (layerRef) {
+    const layer = layerRef === 'breaker' ? 'breaker' : input.charges[Number(layerRef)]?.layer;
+    if (layer === undefined) throw new LimitStoreError(`redis apply returned layer ${layerRef}`);
+    result.layer = layer;
+    result.scope = scope as Scope;
+  }
+  if (outcome === 'refused') result.retryAfterMs = parseNumber(retry ?? '');
+  return result;
+}

@@ -1,0 +1,93 @@
+import type { Scope } from './policy/schema.js';
+
+/** One bucket a call must pass, resolved from the policy for this call. */
+export interface Charge {
+  /** Policy layer id (metrics label, logs). */
+  layer: string;
+  scope: Scope;
+  /** Store key, unique per layer and subject. */
+  key: string;
+  cost: number;
+  burst: number;
+  /** Tokens per millisecond. */
+  rate: number;
+  /** Retry-After for a bucket that can never hold the cost. */
+  perMs: number;
+  shadow: boolean;
+  challengeBelow?: number;
+}
+
+/** The global breaker's share of a call: its demand, and how much of every bucket the caller may use while tripped. */
+export interface BreakerCharge {
+  key: string;
+  demand: number;
+  windowMs: number;
+  alpha: number;
+  initialBaseline: number;
+  ratio: number;
+  minimum: number;
+  holdMs: number;
+  /** 1: unaffected; 0: refused while tripped. */
+  share: number;
+  shadow: boolean;
+}
+
+export interface ApplyInput {
+  charges: readonly Charge[];
+  breaker?: BreakerCharge;
+  /** The call carries a valid, unused proof-of-work: challenges are satisfied. */
+  proof: boolean;
+  /** Refusals at account or device scope are counted here (clean history). */
+  strikeKey?: string;
+  strikeWindowMs: number;
+  now: number;
+}
+
+export type LayerOutcome = 'allowed' | 'refused' | 'shadow_refused' | 'unchecked';
+
+export interface LayerResult {
+  layer: string;
+  outcome: LayerOutcome;
+  /** Allowed, but less than 20% of the bucket is left (Envoy's near_limit). */
+  nearLimit: boolean;
+}
+
+export interface ApplyResult {
+  outcome: 'allowed' | 'refused' | 'challenge';
+  /** For refusals and challenges: the binding layer and its scope. */
+  layer?: string;
+  scope?: Scope;
+  retryAfterMs?: number;
+  layers: LayerResult[];
+  /** The breaker is tripped (whether or not it touched this call). */
+  tripped: boolean;
+  /** Would have refused the caller, but is in shadow mode. */
+  breakerShadowRefused: boolean;
+  /** The caller's strikes after this call. */
+  strikes: number;
+}
+
+/**
+ * Where bucket state lives: in this process (embedded default) or in Redis (many nodes). Every
+ * implementation applies the same rules (apply.ts) in one atomic step: all layers are checked
+ * before any is charged, and a refused or challenged call charges nothing.
+ */
+export interface LimitStore {
+  readonly kind: 'memory' | 'redis';
+  apply(input: ApplyInput): Promise<ApplyResult>;
+  /** Marks a one-time id as used; false if it was used before. */
+  useOnce(key: string, ttlMs: number, now: number): Promise<boolean>;
+  /** The caller's current strikes (for trust), without charging anything. */
+  strikes(key: string, now: number): Promise<number>;
+  /** Throws when the store cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The store is unreachable or failed: layers that fail closed answer 503. */
+export class LimitStoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LimitStoreError';
+  }
+}
