@@ -75,7 +75,7 @@ describe('client against a real findguard', () => {
     new FindguardClient({ transport, token, deviceId: 'device-1', ...extra });
 
   beforeAll(async () => {
-    svc = await startTestService('sqlite');
+    svc = await startTestService('sqlite', { policy: 'none' });
     await mirrorAccount(svc, 'searcher');
     await mirrorAccount(svc, 'findable', [{ value: NUMBERS.usA, purposes: ['discovery'] }]);
     await mirrorAccount(svc, 'brit', [{ value: NUMBERS.gbA, purposes: ['discovery'] }]);

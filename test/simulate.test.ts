@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadIpIntel } from '../src/net/index.js';
+import { loadPolicy, type CompiledPolicy } from '../src/limits/index.js';
 import { InProcessDriver, ipSourceFrom, loadScenario, runScenario, type IpSource } from '../src/simulate/index.js';
 import { Recorder } from '../src/simulate/metrics.js';
 import type { ScenarioSpec } from '../src/simulate/scenario.js';
@@ -23,7 +24,8 @@ function small(name: string, patch: (s: ScenarioSpec) => void = () => undefined)
   return spec;
 }
 
-const run = (spec: ScenarioSpec) => runScenario(spec, ips, (w) => InProcessDriver.create(w, { matchWorkers: 0 }));
+const NONE = loadPolicy('none');
+const run = (spec: ScenarioSpec, policy?: CompiledPolicy) => runScenario(spec, ips, (w) => InProcessDriver.create(w, { matchWorkers: 0, ...(policy ? { policy } : {}) }));
 
 describe('attack simulator', () => {
   it('gives the same JSON, byte for byte, for the same seed (and another for another seed)', async () => {
@@ -35,7 +37,7 @@ describe('attack simulator', () => {
   });
 
   it('twitter-2019 with no protections exposes at least 99% of its targets, from 11 countries', async () => {
-    const { result } = await run(small('twitter-2019'));
+    const { result } = await run(small('twitter-2019'), NONE);
     const attacker = result.attackers[0]!;
     expect(attacker.targets).toBeGreaterThan(100);
     expect(attacker.exposure).toBeGreaterThanOrEqual(0.99);
@@ -51,7 +53,7 @@ describe('attack simulator', () => {
     const { result, timing } = await run(small('oracle-probe', (s) => {
       const probe = s.attackers[0]!;
       if (probe.kind === 'oracle-probe') probe.samplesPerClass = 30;
-    }));
+    }), NONE);
     const probe = result.attackers[0]!;
     const findings = probe.details.probes as Array<{ probe: string; distinguishes: Record<string, boolean> }>;
     expect(findings.length).toBeGreaterThanOrEqual(8);
@@ -78,6 +80,7 @@ describe('attack simulator', () => {
             if (a.kind === 'account-farm') a.lookupsPerAccount = 3;
           }
         }),
+        NONE,
       );
       const a = result.attackers[0]!;
       expect(a.requests, name).toBeGreaterThan(0);
@@ -116,7 +119,7 @@ describe('simulate --target', () => {
   it('drives a running findguard over real HTTP', async () => {
     const { startTestService, SERVICE_KEY, JWT_SECRET } = await import('./helpers/service.js');
     const { RemoteDriver } = await import('../src/simulate/index.js');
-    const svc = await startTestService('sqlite', { trustedProxies: '127.0.0.1' });
+    const svc = await startTestService('sqlite', { trustedProxies: '127.0.0.1', policy: 'none' });
     try {
       const address = await svc.app.listen({ host: '127.0.0.1', port: 0 });
       const spec = small('twitter-2019', (s) => {
@@ -129,6 +132,7 @@ describe('simulate --target', () => {
         }
       });
       const { result } = await runScenario(spec, ips, async () => new RemoteDriver(address, SERVICE_KEY, JWT_SECRET));
+      expect(result.policy).toBe('remote');
       const attacker = result.attackers[0]!;
       expect(attacker.requests).toBeGreaterThan(0);
       expect(attacker.exposure).toBeGreaterThanOrEqual(0.99);

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { BUILT_IN_POLICIES, type CompiledPolicy } from '../limits/index.js';
 import { loadIpIntel } from '../net/index.js';
 import { renderReport } from '../simulate/report-html.js';
 import { summaryTable } from '../simulate/summary.js';
@@ -8,9 +9,14 @@ import {
   BUILT_IN_SCENARIOS,
   InProcessDriver,
   ipSourceFrom,
+  loadPolicies,
   loadScenario,
   RemoteDriver,
+  REMOTE_POLICY,
+  resultFileName,
   runScenario,
+  type IpSource,
+  type ScenarioSpec,
   type SimulationResult,
   type TimingReport,
 } from '../simulate/index.js';
@@ -23,6 +29,7 @@ interface SimulateOptions {
   seed?: number;
   accounts?: number;
   out: string;
+  policy?: string[];
   target?: string;
   serviceKey?: string;
   jwtSecret?: string;
@@ -34,6 +41,13 @@ const int = (min: number, max: number) => (v: string) => {
   return Number(v);
 };
 
+/** `--policy a,b --policy c` gives [a, b, c]. */
+const policyList = (v: string, previous: string[] | undefined): string[] => {
+  const names = v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (names.length === 0) throw new InvalidArgumentError('give a policy name or file');
+  return [...(previous ?? []), ...names];
+};
+
 export function simulateCommand(program: Command, io: CliIo): void {
   program
     .command('simulate')
@@ -43,44 +57,43 @@ export function simulateCommand(program: Command, io: CliIo): void {
     .option('--seed <n>', 'seed (same seed, same result, byte for byte)', int(0, 2 ** 31 - 1))
     .option('--accounts <n>', 'population at the start (overrides the scenario)', int(100, 20_000_000))
     .option('--out <dir>', 'where to write result JSON and the HTML report', 'sim-out')
+    .option(
+      '--policy <name|file>',
+      `in-process: limits policy, built-in (${Object.keys(BUILT_IN_POLICIES).join(', ')}) or a JSON/YAML file; repeat or comma-separate to run each scenario under each (default: default)`,
+      policyList,
+    )
     .option('--target <url>', 'drive a running findguard over real HTTP (wall clock) instead of one in this process')
     .option('--service-key <key>', 'with --target: the internal API key')
     .option('--jwt-secret <secret>', "with --target: the deployment's HS256 secret, to sign simulated users' JWTs")
     .option('--match-workers <n>', 'in-process: match worker threads', int(0, 16))
-    .action(async (opts: SimulateOptions) => {
-      if (!opts.all && !opts.scenario) throw new InvalidArgumentError('give --scenario NAME|FILE or --all');
-      if (opts.target && (!opts.serviceKey || !opts.jwtSecret)) throw new InvalidArgumentError('--target needs --service-key and --jwt-secret');
+    .action(async (opts: SimulateOptions, cmd: Command) => {
+      // cmd.error prints the message; an InvalidArgumentError thrown here would exit without one.
+      if (!opts.all && !opts.scenario) cmd.error('error: give --scenario NAME|FILE or --all');
+      if (opts.target && (!opts.serviceKey || !opts.jwtSecret)) cmd.error('error: --target needs --service-key and --jwt-secret');
+      if (opts.target && opts.policy) {
+        cmd.error(`error: --policy cannot be used with --target: a deployment runs its own policy (results record it as "${REMOTE_POLICY}")`);
+      }
       const names = opts.all ? Object.keys(BUILT_IN_SCENARIOS) : [opts.scenario!];
+      // undefined stands for the deployment's own policy: one run per scenario.
+      const policies: Array<CompiledPolicy | undefined> = opts.target ? [undefined] : loadPolicies(opts.policy ?? ['default'], io.cwd);
+      const comparing = policies.length > 1;
       const ips = ipSourceFrom(await loadIpIntel());
       const results: SimulationResult[] = [];
       const timings: TimingReport[] = [];
       const out = resolve(io.cwd, opts.out);
       mkdirSync(out, { recursive: true });
       for (const name of names) {
-        const spec = loadScenario(name);
-        if (opts.seed !== undefined) spec.seed = opts.seed;
-        if (opts.accounts !== undefined) spec.population.accounts = opts.accounts;
-        const started = Date.now();
-        const bar = progressBar(io, spec.days * 24, `${spec.name} [{bar}] {value}/{total} simulated hours | {events} events | {rate} events/s`, 'simulated hours');
-        const { result, timing } = await runScenario(
-          spec,
-          ips,
-          (world) =>
-            opts.target
-              ? Promise.resolve(new RemoteDriver(opts.target, opts.serviceKey!, opts.jwtSecret!))
-              : InProcessDriver.create(world, opts.matchWorkers !== undefined ? { matchWorkers: opts.matchWorkers } : {}),
-          (p, world) => {
-            const hours = Math.max(0, Math.floor((p.simulatedAt - world.start) / 3_600_000));
-            const rate = Math.round(p.events / Math.max(0.001, (Date.now() - started) / 1000));
-            bar.update(p.phase === 'seeding' ? 0 : hours, { events: p.events, rate });
-          },
-        );
-        bar.update(spec.days * 24, { events: result.events, rate: timing.eventsPerSecond });
-        bar.stop();
-        results.push(result);
-        timings.push(timing);
-        writeFileSync(join(out, `${spec.name}.json`), JSON.stringify(result, null, 2) + '\n');
-        io.err(`${spec.name}: ${result.events.toLocaleString('en-US')} events in ${timing.wallSeconds.toFixed(1)} s`);
+        for (const policy of policies) {
+          const spec = loadScenario(name);
+          if (opts.seed !== undefined) spec.seed = opts.seed;
+          if (opts.accounts !== undefined) spec.population.accounts = opts.accounts;
+          const label = comparing && policy ? `${spec.name} (${policy.name})` : spec.name;
+          const { result, timing } = await runOne(io, opts, spec, ips, label, policy);
+          results.push(result);
+          timings.push(timing);
+          writeFileSync(join(out, resultFileName(spec.name, result.policy, comparing)), JSON.stringify(result, null, 2) + '\n');
+          io.err(`${label}: ${result.events.toLocaleString('en-US')} events in ${timing.wallSeconds.toFixed(1)} s`);
+        }
       }
       writeFileSync(join(out, 'timing.json'), JSON.stringify(timings, null, 2) + '\n');
       if (opts.all) writeFileSync(join(out, 'all.json'), JSON.stringify(results, null, 2) + '\n');
@@ -88,4 +101,33 @@ export function simulateCommand(program: Command, io: CliIo): void {
       io.out(summaryTable(results));
       io.out(`\nresults and report.html in ${out}`);
     });
+}
+
+/** One scenario under one policy (undefined: against --target), with a progress bar. */
+async function runOne(
+  io: CliIo,
+  opts: SimulateOptions,
+  spec: ScenarioSpec,
+  ips: IpSource,
+  label: string,
+  policy: CompiledPolicy | undefined,
+): Promise<{ result: SimulationResult; timing: TimingReport }> {
+  const started = Date.now();
+  const bar = progressBar(io, spec.days * 24, `${label} [{bar}] {value}/{total} simulated hours | {events} events | {rate} events/s`, 'simulated hours');
+  const { result, timing } = await runScenario(
+    spec,
+    ips,
+    (world) =>
+      opts.target
+        ? Promise.resolve(new RemoteDriver(opts.target, opts.serviceKey!, opts.jwtSecret!))
+        : InProcessDriver.create(world, { ...(opts.matchWorkers !== undefined ? { matchWorkers: opts.matchWorkers } : {}), ...(policy ? { policy } : {}) }),
+    (p, world) => {
+      const hours = Math.max(0, Math.floor((p.simulatedAt - world.start) / 3_600_000));
+      const rate = Math.round(p.events / Math.max(0.001, (Date.now() - started) / 1000));
+      bar.update(p.phase === 'seeding' ? 0 : hours, { events: p.events, rate });
+    },
+  );
+  bar.update(spec.days * 24, { events: result.events, rate: timing.eventsPerSecond });
+  bar.stop();
+  return { result, timing };
 }

@@ -7,6 +7,7 @@ import { buildConfig, type JwtConfig } from '../config/config.js';
 import { importNdjson } from '../directory/import.js';
 import { signDevToken } from '../http/auth/jwt.js';
 import { createLogger } from '../logger.js';
+import { loadPolicy, type CompiledPolicy } from '../limits/index.js';
 import { createService, type Service } from '../main.js';
 import { ManualClock, systemClock, type Clock } from '../util/clock.js';
 import { SeededRandom } from '../util/random.js';
@@ -24,6 +25,8 @@ export interface NewAccount {
 /** How the simulator reaches a findguard: in-process on a simulated clock, or a running deployment. */
 export interface Driver {
   readonly clock: Clock;
+  /** The limits policy under test; 'remote' for a deployment, whose policy the simulator cannot see. */
+  readonly policy: string;
   /** Moves simulated time (a no-op against a deployment, which runs on its own clock). */
   advanceTo(at: number): void;
   seed(world: World, onProgress?: (accounts: number) => void): Promise<void>;
@@ -40,8 +43,12 @@ export interface Driver {
 
 const noSleep = async () => undefined;
 
+/** What results against a deployment record as their policy: whatever the deployment runs. */
+export const REMOTE_POLICY = 'remote';
+
 abstract class BaseDriver implements Driver {
   abstract readonly clock: Clock;
+  abstract readonly policy: string;
   private readonly tokens = new Map<string, string>();
   constructor(
     protected readonly jwt: JwtConfig,
@@ -78,6 +85,7 @@ export class InProcessDriver extends BaseDriver {
     clock: ManualClock,
     private readonly dir: string,
     ttl: number,
+    readonly policy: string,
   ) {
     super(service.ctx.config.jwt, ttl);
     this.clock = clock;
@@ -85,9 +93,11 @@ export class InProcessDriver extends BaseDriver {
 
   /**
    * Match workers are off by default here: the engine awaits one request at a time, so handing a
-   * batch to another thread only adds the hand-off.
+   * batch to another thread only adds the hand-off. The default policy is resolved here rather than
+   * left to the service's config so the driver knows, and the result records, which one ran.
    */
-  static async create(world: World, options: { matchWorkers?: number } = {}): Promise<InProcessDriver> {
+  static async create(world: World, options: { matchWorkers?: number; policy?: CompiledPolicy } = {}): Promise<InProcessDriver> {
+    const policy = options.policy ?? loadPolicy('default');
     const dir = mkdtempSync(join(tmpdir(), 'findguard-sim-'));
     const config = buildConfig({ dataDir: dir, logLevel: 'silent' }, dir);
     // The run starts a week early so warm-up traffic (syncs before the start) has room.
@@ -97,8 +107,9 @@ export class InProcessDriver extends BaseDriver {
       random: new SeededRandom(world.spec.seed ^ 0x5eed),
       logger: createLogger('silent'),
       matchWorkers: options.matchWorkers ?? 0,
+      policy,
     });
-    return new InProcessDriver(service, clock, dir, (world.spec.days + 30) * 86_400);
+    return new InProcessDriver(service, clock, dir, (world.spec.days + 30) * 86_400, policy.name);
   }
 
   advanceTo(at: number): void {
@@ -160,6 +171,7 @@ export class InProcessDriver extends BaseDriver {
  */
 export class RemoteDriver extends BaseDriver {
   readonly clock = systemClock;
+  readonly policy = REMOTE_POLICY;
   constructor(
     private readonly baseUrl: string,
     private readonly serviceKey: string,

@@ -1,6 +1,7 @@
 /** The attack simulator: replays enumeration incidents against a findguard and measures what leaks. */
-export { InProcessDriver, RemoteDriver, type Driver } from './driver.js';
+export { InProcessDriver, RemoteDriver, REMOTE_POLICY, type Driver } from './driver.js';
 export { ipSourceFrom } from './ip-source.js';
+export { loadPolicies, resultFileName } from './policies.js';
 export { loadScenario, runScenario, type AttackerResult, type SimulationResult, type TimingReport } from './run.js';
 export { ScenarioSpec, type AttackerSpec } from './scenario.js';
 export { BUILT_IN_SCENARIOS, DEFAULT_ORGANIC } from './scenarios.js';

@@ -6,12 +6,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { escapeHtml } from './html.js';
+import { comparisonHtml } from './report-compare.js';
 import type { AttackerResult, SimulationResult, TimingReport } from './run.js';
 import {
   formatContained,
   formatCost,
   formatInt,
   formatPercent,
+  groupByScenario,
   summaryCells,
   summaryRows,
   SUMMARY_COLUMNS,
@@ -43,9 +46,7 @@ const CLASS_ORDER = ['undiscoverable', 'two_factor_only', 'suspended', 'discover
 /** The oracle prober's control class: discovery probes are meant to tell it apart (it matches). */
 const CONTROL_CLASS = 'discoverable';
 
-export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+export { escapeHtml };
 
 /** JSON that is safe inside <script>: no "<" at all, so no "</script" and no "<!--". */
 export function jsonForScript(value: unknown): string {
@@ -99,8 +100,10 @@ export function chartData(r: SimulationResult): ScenarioCharts {
   return { exposure, organic };
 }
 
-export function renderReport(results: SimulationResult[], timings: TimingReport[], options: ReportOptions = {}): string {
+export function renderReport(input: SimulationResult[], timings: TimingReport[], options: ReportOptions = {}): string {
   const title = options.title ?? DEFAULT_TITLE;
+  // The runs of one scenario under several policies sit next to each other everywhere.
+  const results = groupByScenario(input);
   const charts = results.map(chartData);
   const data: ReportData = { title, results, timings, charts };
   const { js, css } = chartAssets();
@@ -121,6 +124,7 @@ export function renderReport(results: SimulationResult[], timings: TimingReport[
 ${overview(results)}
 <noscript><p class="note">Charts need JavaScript; every number is also in the tables.</p></noscript>
 </header>
+${comparisonHtml(results)}
 <section id="summary">
 <h2>Summary</h2>
 ${summaryHtml(results)}
@@ -137,19 +141,22 @@ ${sections.join('\n')}
 }
 
 function timingFor(results: SimulationResult[], timings: TimingReport[], i: number): TimingReport | undefined {
-  const name = results[i]!.scenario;
-  if (timings.length === results.length && timings[i]?.scenario === name) return timings[i];
-  return timings.find((t) => t.scenario === name);
+  const { scenario, policy } = results[i]!;
+  const same = (t: TimingReport | undefined) => t?.scenario === scenario && t.policy === policy;
+  if (timings.length === results.length && same(timings[i])) return timings[i];
+  return timings.find(same);
 }
 
 function overview(results: SimulationResult[]): string {
   if (results.length === 0) return '<p>No scenarios were run.</p>';
   const rows = results.map(
-    (r, i) => `<tr><td><a href="#scenario-${i + 1}">${escapeHtml(r.scenario)}</a></td><td class="n">${escapeHtml(String(r.seed))}</td><td>${escapeHtml(r.start)}</td>${num(r.days)}${num(r.population.atStart)}${num(r.population.joined)}${num(r.population.discoverable)}${num(r.attackers.length)}${num(r.events)}</tr>`,
+    (r, i) => `<tr><td><a href="#scenario-${i + 1}">${escapeHtml(r.scenario)}</a></td><td>${escapeHtml(r.policy)}</td><td class="n">${escapeHtml(String(r.seed))}</td><td>${escapeHtml(r.start)}</td>${num(r.days)}${num(r.population.atStart)}${num(r.population.joined)}${num(r.population.discoverable)}${num(r.attackers.length)}${num(r.events)}</tr>`,
   );
-  return `<p>${results.length === 1 ? 'One scenario' : `${results.length} scenarios`} replayed on a simulated clock. Everything here is reproducible from the seed, except the sections marked <em>wall-clock</em>.</p>
+  const policies = new Set(results.map((r) => r.policy)).size;
+  const runs = results.length === 1 ? 'One scenario' : policies > 1 ? `${results.length} runs (scenarios × ${policies} policies)` : `${results.length} scenarios`;
+  return `<p>${runs} replayed on a simulated clock. Everything here is reproducible from the seed, except the sections marked <em>wall-clock</em>.</p>
 <table>
-<thead><tr><th>scenario</th><th class="n">seed</th><th>simulated start</th><th class="n">days</th><th class="n">accounts at start</th><th class="n">joined</th><th class="n">discoverable</th><th class="n">attackers</th><th class="n">events</th></tr></thead>
+<thead><tr><th>scenario</th><th>policy</th><th class="n">seed</th><th>simulated start</th><th class="n">days</th><th class="n">accounts at start</th><th class="n">joined</th><th class="n">discoverable</th><th class="n">attackers</th><th class="n">events</th></tr></thead>
 <tbody>
 ${rows.join('\n')}
 </tbody>
@@ -161,10 +168,11 @@ function num(n: number): string {
 }
 
 function summaryHtml(results: SimulationResult[]): string {
+  const containedColumn = SUMMARY_COLUMNS.indexOf('contained');
   const head = SUMMARY_COLUMNS.map((c, i) => `<th${SUMMARY_NUMERIC[i] ? ' class="n"' : ''}>${escapeHtml(c)}</th>`).join('');
   const body = summaryRows(results).map((row) => {
     const cells = summaryCells(row).map((c, i) => {
-      const cls = [SUMMARY_NUMERIC[i] ? 'n' : '', i === 7 && row.contained !== null ? (row.contained ? 'good' : 'bad') : ''].filter(Boolean).join(' ');
+      const cls = [SUMMARY_NUMERIC[i] ? 'n' : '', i === containedColumn && row.contained !== null ? (row.contained ? 'good' : 'bad') : ''].filter(Boolean).join(' ');
       return `<td${cls ? ` class="${cls}"` : ''}>${escapeHtml(c)}</td>`;
     });
     return `<tr>${cells.join('')}</tr>`;
@@ -187,7 +195,7 @@ const VOCABULARY = `<dl class="vocab">
 function scenarioSection(r: SimulationResult, i: number, charts: ScenarioCharts, timing: TimingReport | undefined): string {
   const parts: string[] = [];
   parts.push(`<section class="scenario" id="scenario-${i + 1}">
-<h2>${escapeHtml(r.scenario)}</h2>
+<h2>${escapeHtml(r.scenario)} <span class="policy">policy ${escapeHtml(r.policy)}</span></h2>
 <p class="desc">${escapeHtml(r.description)}</p>
 <p class="meta">seed ${escapeHtml(String(r.seed))} · start ${escapeHtml(r.start)} · ${escapeHtml(formatInt(r.days))} days · ${escapeHtml(formatInt(r.population.atStart))} accounts at start, ${escapeHtml(formatInt(r.population.joined))} joined, ${escapeHtml(formatInt(r.population.discoverable))} discoverable · ${escapeHtml(formatInt(r.events))} events${
     timing ? ` · <span class="wall">wall-clock: ${escapeHtml(timing.wallSeconds.toFixed(1))} s, ${escapeHtml(formatInt(timing.eventsPerSecond))} events/s (not reproducible)</span>` : ''
@@ -379,6 +387,9 @@ th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vert
 th { background: var(--soft); font-weight: 600; }
 table.attackers th { max-width: 8em; }
 table.summary td { white-space: nowrap; }
+table.compare th.group { text-align: center; }
+table.compare td { white-space: nowrap; }
+h2 .policy { font-size: .7em; font-weight: 600; color: var(--muted); background: var(--soft); border: 1px solid var(--line); border-radius: 4px; padding: 1px 7px; vertical-align: 2px; }
 table.summary th { max-width: 9em; }
 table.attackers td { font-size: 13px; }
 td.control { color: var(--muted); background: var(--soft); }

@@ -55,6 +55,7 @@ function organic(over: Partial<SimulationResult['organic']> = {}): SimulationRes
 
 const scan: SimulationResult = {
   scenario: 'twitter-2019',
+  policy: 'default',
   description: 'Range scan from <b>hosting</b> & "friends"',
   seed: 1,
   start: '2019-12-20T00:00:00Z',
@@ -67,6 +68,7 @@ const scan: SimulationResult = {
 
 const quiet: SimulationResult = {
   scenario: 'organic-only',
+  policy: 'default',
   description: 'Nobody attacks; how much do honest users suffer?',
   seed: 7,
   start: '2024-01-01T00:00:00Z',
@@ -79,6 +81,7 @@ const quiet: SimulationResult = {
 
 const oracle: SimulationResult = {
   scenario: 'oracle-probe',
+  policy: 'default',
   description: 'Probe every endpoint for a side channel.',
   seed: 3,
   start: '2024-01-01T00:00:00Z',
@@ -113,10 +116,11 @@ const oracle: SimulationResult = {
 
 const results = [scan, quiet, oracle];
 const timings: TimingReport[] = [
-  { scenario: 'twitter-2019', wallSeconds: 3.2, eventsPerSecond: 38_580 },
-  { scenario: 'organic-only', wallSeconds: 0.1, eventsPerSecond: 9990 },
+  { scenario: 'twitter-2019', policy: 'default', wallSeconds: 3.2, eventsPerSecond: 38_580 },
+  { scenario: 'organic-only', policy: 'default', wallSeconds: 0.1, eventsPerSecond: 9990 },
   {
     scenario: 'oracle-probe',
+    policy: 'default',
     wallSeconds: 0.5,
     eventsPerSecond: 180,
     oracle: [
@@ -148,12 +152,12 @@ describe('summary', () => {
   it('formats the plain-text table', () => {
     const lines = summaryTable(results).trimEnd().split('\n');
     expect(lines).toHaveLength(6);
-    expect(lines[0]).toMatch(/^scenario\s+attacker\s+fake accounts\s+IPs\s+targets\s+exposed\s+exposure %\s+contained\s+accounts per 1,000 exposed\s+organic syncs refused %\s+organic accounts suspended %$/);
+    expect(lines[0]).toMatch(/^scenario\s+policy\s+attacker\s+fake accounts\s+IPs\s+targets\s+exposed\s+exposure %\s+contained\s+accounts per 1,000 exposed\s+organic syncs refused %\s+organic accounts suspended %$/);
     expect(lines[1]).toMatch(/^-+( +-+)+$/);
-    expect(lines[2]!.split(/\s{2,}/)).toEqual(['twitter-2019', 'scanner (range-scan)', '1,200', '300', '10,000', '250', '2.50%', 'yes (42.5 min)', '4,800.0', '0.05%', '0.05%']);
-    expect(lines[3]!.split(/\s{2,}/)).toEqual(['twitter-2019', 'farm (account-farm)', '50', '50', '10,000', '0', '0.00%', 'no', '—', '0.05%', '0.05%']);
-    expect(lines[4]!.split(/\s{2,}/)).toEqual(['organic-only', '(organic only)', '—', '—', '—', '—', '—', '—', '—', '0.00%', '0.00%']);
-    expect(lines[5]!.split(/\s{2,}/)).toEqual(['oracle-probe', 'oracle-probe', '1', '1', '0', '0', '—', 'no', '—', '0.05%', '0.05%']);
+    expect(lines[2]!.split(/\s{2,}/)).toEqual(['twitter-2019', 'default', 'scanner (range-scan)', '1,200', '300', '10,000', '250', '2.50%', 'yes (42.5 min)', '4,800.0', '0.05%', '0.05%']);
+    expect(lines[3]!.split(/\s{2,}/)).toEqual(['twitter-2019', 'default', 'farm (account-farm)', '50', '50', '10,000', '0', '0.00%', 'no', '—', '0.05%', '0.05%']);
+    expect(lines[4]!.split(/\s{2,}/)).toEqual(['organic-only', 'default', '(organic only)', '—', '—', '—', '—', '—', '—', '—', '0.00%', '0.00%']);
+    expect(lines[5]!.split(/\s{2,}/)).toEqual(['oracle-probe', 'default', 'oracle-probe', '1', '1', '0', '0', '—', 'no', '—', '0.05%', '0.05%']);
     // Columns line up: text left-aligned, numbers right-aligned.
     expect(lines[2]!.indexOf('scanner')).toBe(lines[0]!.indexOf('attacker'));
     expect(lines[4]!.indexOf('(organic only)')).toBe(lines[0]!.indexOf('attacker'));
@@ -165,8 +169,8 @@ describe('summary', () => {
     const md = summaryMarkdown(results).trimEnd().split('\n');
     expect(md).toHaveLength(6);
     expect(md.every((l) => l.startsWith('|') && l.endsWith('|'))).toBe(true);
-    expect(md[1]).toMatch(/^\|:-+\|:-+\|-+:\|/);
-    expect(md[2]!.split('|').map((c) => c.trim()).slice(1, -1)).toEqual(['twitter-2019', 'scanner (range-scan)', '1,200', '300', '10,000', '250', '2.50%', 'yes (42.5 min)', '4,800.0', '0.05%', '0.05%']);
+    expect(md[1]).toMatch(/^\|:-+\|:-+\|:-+\|-+:\|/);
+    expect(md[2]!.split('|').map((c) => c.trim()).slice(1, -1)).toEqual(['twitter-2019', 'default', 'scanner (range-scan)', '1,200', '300', '10,000', '250', '2.50%', 'yes (42.5 min)', '4,800.0', '0.05%', '0.05%']);
     const piped = summaryMarkdown([{ ...quiet, scenario: 'a|b' }]);
     expect(piped).toContain('a\\|b');
   });
@@ -279,5 +283,55 @@ describe('chartData', () => {
     });
     expect(c.organic).toEqual({ x: [0, 1, 2, 3, 4, 5], syncs: [1500, 0, 2500, 0, 0, 0], refused: [0, 0, 2, 0, 0, 0] });
     expect(chartData(oracle)).toEqual({ exposure: null, organic: null });
+  });
+});
+
+describe('several policies', () => {
+  const signal: SimulationResult = {
+    ...structuredClone(scan),
+    policy: 'signal-like',
+    attackers: [attacker({ exposed: 9000, exposure: 0.9, containment: { contained: false, minutes: null, numbersQueried: 600_000 } }), scan.attackers[1]!],
+    organic: organic({ syncsRefused: 0, syncRefusedShare: 0 }),
+  };
+  // Out of order on purpose: the scenario's second policy comes after another scenario.
+  const mixed = [scan, quiet, signal];
+  const mixedTimings: TimingReport[] = [
+    { scenario: 'twitter-2019', policy: 'default', wallSeconds: 3.2, eventsPerSecond: 1111 },
+    { scenario: 'organic-only', policy: 'default', wallSeconds: 0.1, eventsPerSecond: 2222 },
+    { scenario: 'twitter-2019', policy: 'signal-like', wallSeconds: 4.4, eventsPerSecond: 3333 },
+  ];
+
+  it('groups summary rows by scenario, policies in the order they ran', () => {
+    expect(summaryRows(mixed).map((r) => [r.scenario, r.policy, r.attacker])).toEqual([
+      ['twitter-2019', 'default', 'scanner'],
+      ['twitter-2019', 'default', 'farm'],
+      ['twitter-2019', 'signal-like', 'scanner'],
+      ['twitter-2019', 'signal-like', 'farm'],
+      ['organic-only', 'default', null],
+    ]);
+  });
+
+  it('shows a comparison table, the policy in each section title, and each run its own timing', () => {
+    const html = renderReport(mixed, mixedTimings);
+    const compare = html.slice(html.indexOf('<section id="comparison">'), html.indexOf('<section id="summary">'));
+    expect(compare).toContain('<th colspan="3" class="group">default</th><th colspan="3" class="group">signal-like</th>');
+    // Scenario with two attackers: one row each; under signal-like the scanner exposes 90%, uncontained.
+    expect(compare).toMatch(/<tr><td>twitter-2019: scanner<\/td><td class="n">2\.50%<\/td><td class="n">0\.05%<\/td><td class="nowrap good">yes \(42\.5 min\)<\/td><td class="n">90\.00%<\/td><td class="n">0\.00%<\/td><td class="nowrap bad">no<\/td><\/tr>/);
+    expect(compare).toMatch(/<tr><td>organic-only<\/td><td class="n">—<\/td><td class="n">0\.00%<\/td><td class="nowrap">—<\/td><td class="n">—<\/td><td class="n">—<\/td><td>—<\/td><\/tr>/);
+    expect(html.indexOf('<section id="comparison">')).toBeLessThan(html.indexOf('<section id="summary">'));
+    const titles = [...html.matchAll(/<h2>([^\n]*?)<\/h2>/g)].map((m) => m[1]);
+    expect(titles).toEqual([
+      'Policies compared',
+      'Summary',
+      'twitter-2019 <span class="policy">policy default</span>',
+      'twitter-2019 <span class="policy">policy signal-like</span>',
+      'organic-only <span class="policy">policy default</span>',
+    ]);
+    const second = html.slice(html.indexOf('id="scenario-2"'), html.indexOf('id="scenario-3"'));
+    expect(second).toContain('3,333 events/s');
+  });
+
+  it('has no comparison with a single policy', () => {
+    expect(renderReport(results, timings)).not.toContain('id="comparison"');
   });
 });

@@ -34,6 +34,8 @@ export interface AttackerResult {
 
 export interface SimulationResult {
   scenario: string;
+  /** The limits policy the run was under ('remote': a deployment's own, unknown to the simulator). */
+  policy: string;
   description: string;
   seed: number;
   start: string;
@@ -60,6 +62,7 @@ export interface SimulationResult {
 /** Wall-clock observations, kept out of the reproducible result. */
 export interface TimingReport {
   scenario: string;
+  policy: string;
   wallSeconds: number;
   eventsPerSecond: number;
   oracle?: Array<{ probe: string; auc: Record<string, number> }>;
@@ -117,7 +120,7 @@ export async function runScenario(
     await engine.run([new OrganicUsers(), ...attackers], (p) => onProgress?.(p, world));
     const result = await summarise(world, driver, engine.recorder, engine.events);
     const wallSeconds = (Date.now() - started) / 1000;
-    const timing: TimingReport = { scenario: spec.name, wallSeconds, eventsPerSecond: Math.round(engine.events / Math.max(wallSeconds, 0.001)) };
+    const timing: TimingReport = { scenario: spec.name, policy: driver.policy, wallSeconds, eventsPerSecond: Math.round(engine.events / Math.max(wallSeconds, 0.001)) };
     for (const a of attackers) {
       if (!a.timings) continue;
       timing.oracle = [...a.timings].map(([probe, t]) => ({
@@ -172,6 +175,7 @@ async function summarise(world: World, driver: Driver, rec: Recorder, events: nu
   const o = rec.organic;
   return {
     scenario: world.spec.name,
+    policy: driver.policy,
     description: world.spec.description,
     seed: world.spec.seed,
     start: world.spec.start,

@@ -2,11 +2,13 @@
  * One-line-per-attacker summary of simulation results (shared/DESIGN.md §8): exposure,
  * containment, attacker cost and organic harm. Plain text for the terminal, markdown for the
  * README, and the same cells for the HTML report. Deterministic: no timestamps, no locale.
+ * Rows are grouped by scenario so the runs of one scenario under several policies sit together.
  */
 import type { SimulationResult } from './run.js';
 
 export interface SummaryRow {
   scenario: string;
+  policy: string;
   /** null on the one row of a scenario that has no attackers (organic traffic only). */
   attacker: string | null;
   kind: string | null;
@@ -28,6 +30,7 @@ export interface SummaryRow {
 
 export const SUMMARY_COLUMNS = [
   'scenario',
+  'policy',
   'attacker',
   'fake accounts',
   'IPs',
@@ -41,18 +44,33 @@ export const SUMMARY_COLUMNS = [
 ] as const;
 
 /** Which columns hold numbers (right-aligned). */
-export const SUMMARY_NUMERIC: readonly boolean[] = [false, false, true, true, true, true, true, false, true, true, true];
+export const SUMMARY_NUMERIC: readonly boolean[] = [false, false, false, true, true, true, true, true, false, true, true, true];
 
 export const NO_ATTACKER = '(organic only)';
 const DASH = '—';
 
+/**
+ * Results grouped by scenario, scenarios in order of first appearance, runs of one scenario in
+ * the order given (the order policies were named in).
+ */
+export function groupByScenario(results: readonly SimulationResult[]): SimulationResult[] {
+  const groups = new Map<string, SimulationResult[]>();
+  for (const r of results) {
+    const group = groups.get(r.scenario);
+    if (group) group.push(r);
+    else groups.set(r.scenario, [r]);
+  }
+  return [...groups.values()].flat();
+}
+
 export function summaryRows(results: SimulationResult[]): SummaryRow[] {
   const rows: SummaryRow[] = [];
-  for (const r of results) {
+  for (const r of groupByScenario(results)) {
     const organic = { organicSyncsRefused: r.organic.syncRefusedShare, organicSuspended: r.organic.suspendedShare };
     if (r.attackers.length === 0) {
       rows.push({
         scenario: r.scenario,
+        policy: r.policy,
         attacker: null,
         kind: null,
         fakeAccounts: null,
@@ -70,6 +88,7 @@ export function summaryRows(results: SimulationResult[]): SummaryRow[] {
     for (const a of r.attackers) {
       rows.push({
         scenario: r.scenario,
+        policy: r.policy,
         attacker: a.name,
         kind: a.kind,
         fakeAccounts: a.accounts,
@@ -122,6 +141,7 @@ const orDash = <T>(v: T | null, f: (v: T) => string): string => (v === null ? DA
 export function summaryCells(row: SummaryRow): string[] {
   return [
     row.scenario,
+    row.policy,
     row.attacker === null ? NO_ATTACKER : row.kind && row.kind !== row.attacker ? `${row.attacker} (${row.kind})` : row.attacker,
     orDash(row.fakeAccounts, formatInt),
     orDash(row.ips, formatInt),

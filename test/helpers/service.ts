@@ -7,6 +7,7 @@ import { buildConfig, type Config } from '../../src/config/config.js';
 import type { RawEnv } from '../../src/config/env.js';
 import { signDevToken } from '../../src/http/auth/jwt.js';
 import { createLogger } from '../../src/logger.js';
+import type { ContextOverrides } from '../../src/context.js';
 import { createService, type Service } from '../../src/main.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { SeededRandom } from '../../src/util/random.js';
@@ -61,7 +62,7 @@ export interface TestService extends Service {
   stop(): Promise<void>;
 }
 
-export async function startTestService(dialect: Dialect, env: RawEnv = {}): Promise<TestService> {
+export async function startTestService(dialect: Dialect, env: RawEnv = {}, overrides: ContextOverrides = {}): Promise<TestService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'findguard-test-'));
   const pgDb = dialect === 'postgres' ? await createTestDatabase() : undefined;
   const config = buildConfig(
@@ -78,7 +79,7 @@ export async function startTestService(dialect: Dialect, env: RawEnv = {}): Prom
   );
   const clock = new ManualClock(T0);
   const logs = new LogCapture();
-  const service = await createService(config, { clock, random: new SeededRandom(42), logger: createLogger('trace', logs) });
+  const service = await createService(config, { clock, random: new SeededRandom(42), logger: createLogger('trace', logs), ...overrides });
   return {
     ...service,
     config,

@@ -2,11 +2,11 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteByPrefix, describeRedis, REDIS_URL, redisClient, uniquePrefix } from '../../test/helpers/redis.js';
-import { MemoryLimitStore } from './memory-store.js';
-import { SCOPES, type Scope } from './policy/schema.js';
-import { createRedisLimitStore, type RedisLimitStore } from './redis-store.js';
-import { LimitStoreError, type ApplyInput, type ApplyResult, type BreakerCharge, type Charge } from './store.js';
+import { deleteByPrefix, describeRedis, REDIS_URL, redisClient, uniquePrefix } from './helpers/redis.js';
+import { MemoryLimitStore } from '../src/limits/memory-store.js';
+import { SCOPES, type Scope } from '../src/limits/policy/schema.js';
+import { createRedisLimitStore, type RedisLimitStore } from '../src/limits/redis-store.js';
+import { LimitStoreError, type ApplyInput, type ApplyResult, type BreakerCharge, type Charge } from '../src/limits/store.js';
 
 const T0 = Date.parse('2026-11-01T12:00:00Z');
 const DAY = 86_400_000;
