@@ -1,6 +1,9 @@
 /**
  * A server for the benchmark, in its own process so the load generator does not share its core:
- * `hello` is bare Fastify, `findguard` is the embedded default seeded with a population.
+ * `hello` is bare Fastify, `findguard` is the embedded default seeded with a population, run
+ * with no limits (`none`), or with the default policy's layers, tiers and breaker at budgets no
+ * call reaches (`limits`: every layer is evaluated and charged, nothing is refused), in memory
+ * or in Redis (third argument: a Redis URL).
  */
 import Fastify from 'fastify';
 import { mkdtempSync } from 'node:fs';
@@ -9,10 +12,22 @@ import { join } from 'node:path';
 import { seedDirectory } from '../src/cli/seeding.js';
 import { buildConfig } from '../src/config/config.js';
 import { signDevToken } from '../src/http/auth/jwt.js';
+import { compilePolicy, DEFAULT_POLICY, loadPolicy, type Policy } from '../src/limits/index.js';
 import { createLogger } from '../src/logger.js';
 import { createService } from '../src/main.js';
 
-const [kind, accountsArg] = process.argv.slice(2);
+const [kind, accountsArg, policyArg, redisUrl] = process.argv.slice(2);
+export const CALLERS = 64;
+
+/** The default policy with every budget out of reach: the cost of the limits, not their effect. */
+function unreachable(): Policy {
+  const p = structuredClone(DEFAULT_POLICY);
+  for (const layer of p.layers) {
+    for (const tier of Object.keys(layer.limits)) layer.limits[tier] = { burst: 1e12, refill: 1e12, per: '1d' };
+  }
+  if (p.breaker) p.breaker.minimum = 1e15;
+  return p;
+}
 
 if (kind === 'hello') {
   const app = Fastify();
@@ -21,13 +36,20 @@ if (kind === 'hello') {
   process.send?.({ ready: true, address });
 } else {
   const dataDir = mkdtempSync(join(tmpdir(), 'findguard-bench-'));
-  const config = buildConfig({ dataDir, logLevel: 'warn', port: '0' }, dataDir);
-  const service = await createService(config, { logger: createLogger('warn') });
+  const config = buildConfig(
+    { dataDir, logLevel: 'warn', port: '0', trustedProxies: '127.0.0.1', ...(redisUrl ? { redisUrl } : {}) },
+    dataDir,
+  );
+  const policy = policyArg === 'limits' ? compilePolicy(unreachable(), 'bench') : loadPolicy('none');
+  const service = await createService(config, { logger: createLogger('warn'), policy, redisPrefix: `fg:bench:${process.pid}:` });
   const accounts = Number(accountsArg ?? 100_000);
   const { population } = await seedDirectory(service.ctx, { accounts, seed: 1, now: Date.now() });
-  const searcher = population.account(0);
-  const token = await signDevToken(config.jwt, searcher.id, Date.now(), 3600);
+  const tokens: string[] = [];
+  for (let i = 0; tokens.length < CALLERS; i++) {
+    const a = population.account(i);
+    if (a.status === 'active') tokens.push(await signDevToken(config.jwt, a.id, Date.now(), 3600));
+  }
   const address = await service.app.listen({ host: '127.0.0.1', port: 0 });
-  process.send?.({ ready: true, address, token, accounts, seed: 1, now: 0, dataDir });
+  process.send?.({ ready: true, address, tokens });
 }
 process.on('SIGINT', () => process.exit(0));

@@ -26,7 +26,7 @@ export function serveCommand(program: Command, io: CliIo): void {
         await service.close();
         throw err;
       }
-      io.out(`findguard listening on ${address} (database: ${config.database.dialect}, limits: in-process)`);
+      io.out(`findguard listening on ${address} (database: ${config.database.dialect}, limits: ${ctx.limitStore.kind === 'redis' ? 'Redis' : 'in-process'}, policy: ${ctx.limits.policy.name})`);
       io.out(`OpenAPI: ${address}/docs`);
       for (const line of banner) io.out(line.replaceAll('{{URL}}', address));
       await new Promise<void>((resolve) => {

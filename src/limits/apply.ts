@@ -81,30 +81,32 @@ export function applyCharges(input: ApplyInput, read: StateAccess): { result: Ap
   let refused: { layer: string; scope: Scope; retryAfterMs: number } | undefined;
   let challenge: { layer: string; scope: Scope } | undefined;
 
-  if (share === 0) {
-    refused = { layer: 'breaker', scope: 'global', retryAfterMs: breakerUntil - now };
-    for (const c of input.charges) layers.push({ layer: c.layer, outcome: 'unchecked', nearLimit: false });
-  } else {
-    for (const c of input.charges) {
-      const s = read.bucket(c.key);
-      const tokens = s ? Math.min(c.burst, s.tokens + Math.max(0, now - s.ts) * c.rate) : c.burst;
-      const floor = c.shadow ? 0 : c.burst * (1 - share);
-      const left = tokens - c.cost;
-      if (left + EPSILON < floor) {
-        layers.push({ layer: c.layer, outcome: c.shadow ? 'shadow_refused' : 'refused', nearLimit: false });
-        next.push(undefined);
-        if (c.shadow) continue;
-        const need = c.cost + floor - tokens;
-        const retryAfterMs = c.rate > 0 && c.cost + floor <= c.burst ? need / c.rate : c.perMs;
-        // Refused only because the breaker reserved the rest of the bucket: that is the global scope.
-        const scope: Scope = left + EPSILON >= 0 ? 'global' : c.scope;
-        if (!refused || retryAfterMs > refused.retryAfterMs) refused = { layer: scope === 'global' ? 'breaker' : c.layer, scope, retryAfterMs };
-        continue;
-      }
-      layers.push({ layer: c.layer, outcome: 'allowed', nearLimit: left < c.burst * NEAR_LIMIT });
-      next.push({ charge: c, tokens: left });
-      if (!c.shadow && !challenge && c.challengeBelow !== undefined && left < c.burst * c.challengeBelow) challenge = { layer: c.layer, scope: c.scope };
+  // Refused by the breaker (tightened tier): unless a layer refuses on its own for longer, in
+  // which case that is the better answer (the caller waits once, not twice).
+  if (share === 0) refused = { layer: 'breaker', scope: 'global', retryAfterMs: breakerUntil - now };
+  for (const c of input.charges) {
+    const s = read.bucket(c.key);
+    const tokens = s ? Math.min(c.burst, s.tokens + Math.max(0, now - s.ts) * c.rate) : c.burst;
+    const left = tokens - c.cost;
+    if (left + EPSILON < 0) {
+      layers.push({ layer: c.layer, outcome: c.shadow ? 'shadow_refused' : 'refused', nearLimit: false });
+      next.push(undefined);
+      if (c.shadow) continue;
+      const retryAfterMs = c.rate > 0 && c.cost <= c.burst ? (c.cost - tokens) / c.rate : c.perMs;
+      if (!refused || retryAfterMs > refused.retryAfterMs) refused = { layer: c.layer, scope: c.scope, retryAfterMs };
+      continue;
     }
+    // The layer would allow it, but the breaker reserves the rest of the bucket from this tier.
+    if (!c.shadow && left + EPSILON < c.burst * (1 - share)) {
+      layers.push({ layer: c.layer, outcome: 'unchecked', nearLimit: false });
+      next.push(undefined);
+      const retryAfterMs = breakerUntil - now;
+      if (!refused || retryAfterMs > refused.retryAfterMs) refused = { layer: 'breaker', scope: 'global', retryAfterMs };
+      continue;
+    }
+    layers.push({ layer: c.layer, outcome: 'allowed', nearLimit: left < c.burst * NEAR_LIMIT });
+    next.push({ charge: c, tokens: left });
+    if (!c.shadow && !challenge && c.challengeBelow !== undefined && left < c.burst * c.challengeBelow) challenge = { layer: c.layer, scope: c.scope };
   }
 
   let strikes = input.strikeKey ? read.strikes(input.strikeKey) : 0;

@@ -61,7 +61,7 @@ export class Limiter {
     const { policy, store, clock, metrics } = this.deps;
     const now = clock.now();
     const ip = lookupIp(this.deps.ipIntel, req.ip);
-    const network: Network = policy.isTorExit(ip?.ip ?? req.ip) ? 'tor' : ip?.hosting ? 'hosting' : 'other';
+    const network = policy.networkOf(ip?.ip ?? req.ip, ip);
     const strikeKey = `strike:${req.accountId}`;
     try {
       const facts: TrustFacts = {

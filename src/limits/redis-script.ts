@@ -93,42 +93,33 @@ local layers = {}
 local nexts = {}
 local refused, challenge = nil, nil
 
-if share == 0 then
-  refused = { layer = 'breaker', scope = 'global', retry = breakerUntil - now }
-  for i = 1, n do layers[i] = 'U0' end
-else
-  for i = 1, n do
-    local a = HEADER + BREAKER + (i - 1) * CHARGE
-    local cost, burst, rate, perMs = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-    local shadow = ARGV[a + 5] == '1'
-    local challengeBelow = tonumber(ARGV[a + 6])
-    local scope = ARGV[a + 7]
-    local raw = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
-    local tokens = burst
-    if raw[1] then tokens = math.min(burst, tonumber(raw[1]) + math.max(0, now - tonumber(raw[2])) * rate) end
-    local floor = burst * (1 - share)
-    if shadow then floor = 0 end
-    local left = tokens - cost
-    if left + EPSILON < floor then
-      if shadow then layers[i] = 'S0' else
-        layers[i] = 'R0'
-        local need = cost + floor - tokens
-        local retry = perMs
-        if rate > 0 and cost + floor <= burst then retry = need / rate end
-        local sc = scope
-        if left + EPSILON >= 0 then sc = 'global' end
-        if not refused or retry > refused.retry then
-          local layer = tostring(i - 1)
-          if sc == 'global' then layer = 'breaker' end
-          refused = { layer = layer, scope = sc, retry = retry }
-        end
-      end
-    else
-      if left < burst * NEAR_LIMIT then layers[i] = 'A1' else layers[i] = 'A0' end
-      nexts[i] = { tokens = left, burst = burst, rate = rate }
-      if not shadow and not challenge and challengeBelow ~= nil and left < burst * challengeBelow then
-        challenge = { layer = tostring(i - 1), scope = scope }
-      end
+if share == 0 then refused = { layer = 'breaker', scope = 'global', retry = breakerUntil - now } end
+for i = 1, n do
+  local a = HEADER + BREAKER + (i - 1) * CHARGE
+  local cost, burst, rate, perMs = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local shadow = ARGV[a + 5] == '1'
+  local challengeBelow = tonumber(ARGV[a + 6])
+  local scope = ARGV[a + 7]
+  local raw = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
+  local tokens = burst
+  if raw[1] then tokens = math.min(burst, tonumber(raw[1]) + math.max(0, now - tonumber(raw[2])) * rate) end
+  local left = tokens - cost
+  if left + EPSILON < 0 then
+    if shadow then layers[i] = 'S0' else
+      layers[i] = 'R0'
+      local retry = perMs
+      if rate > 0 and cost <= burst then retry = (cost - tokens) / rate end
+      if not refused or retry > refused.retry then refused = { layer = tostring(i - 1), scope = scope, retry = retry } end
+    end
+  elseif (not shadow) and left + EPSILON < burst * (1 - share) then
+    layers[i] = 'U0'
+    local retry = breakerUntil - now
+    if not refused or retry > refused.retry then refused = { layer = 'breaker', scope = 'global', retry = retry } end
+  else
+    if left < burst * NEAR_LIMIT then layers[i] = 'A1' else layers[i] = 'A0' end
+    nexts[i] = { tokens = left, burst = burst, rate = rate }
+    if not shadow and not challenge and challengeBelow ~= nil and left < burst * challengeBelow then
+      challenge = { layer = tostring(i - 1), scope = scope }
     end
   end
 end

@@ -62,6 +62,8 @@ export interface CompiledPolicy {
   challenge?: { ttlMs: number; difficulty(tier: string): number };
   strikeWindowMs: number;
   isTorExit(ip: string): boolean;
+  /** The network class of a caller's address under this policy's hosting overrides. */
+  networkOf(ip: string, info: { asn?: number; hosting: boolean } | undefined): Network;
   tierOf(f: TrustFacts): string;
 }
 
@@ -199,6 +201,8 @@ export function compilePolicy(input: unknown, source = 'policy', baseDir?: strin
     throw new PolicyError(source, 'a layer asks for challenges (challengeBelow) but the policy has no challenge section');
   }
   const tor = loadTorLists(policy.torExitLists ?? [], baseDir, source);
+  const hostingAsns = new Set(policy.hostingAsns ?? []);
+  const nonHostingAsns = new Set(policy.nonHostingAsns ?? []);
   return {
     name: policy.name,
     source: policy,
@@ -208,6 +212,12 @@ export function compilePolicy(input: unknown, source = 'policy', baseDir?: strin
     ...(challenge ? { challenge } : {}),
     strikeWindowMs: durationMs(policy.strikeWindow ?? '7d'),
     isTorExit: (ip) => tor.has(ip),
+    networkOf: (ip, info) => {
+      if (tor.has(ip)) return 'tor';
+      if (!info) return 'other';
+      if (info.asn !== undefined && hostingAsns.has(info.asn)) return 'hosting';
+      return info.hosting && !(info.asn !== undefined && nonHostingAsns.has(info.asn)) ? 'hosting' : 'other';
+    },
     tierOf: (f) => tiers.find((t) => t.matches(f))!.name,
   };
 }

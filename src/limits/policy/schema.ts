@@ -146,6 +146,10 @@ export const Policy = Type.Object(
     challenge: Type.Optional(ChallengePolicy),
     /** How long a refusal at account or device scope counts against clean history. */
     strikeWindow: Type.Optional(Duration),
+    /** ASNs to treat as hosting networks beyond findguard's list and AS-name rule (e.g. a VPN provider seen in abuse). */
+    hostingAsns: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 4294967295 }))),
+    /** ASNs never to treat as hosting (e.g. a mobile carrier whose AS name matches the rule). */
+    nonHostingAsns: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 4294967295 }))),
     /** Files with Tor exit addresses, one per line (e.g. check.torproject.org/torbulkexitlist), relative to the policy file. */
     torExitLists: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   },
