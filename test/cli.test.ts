@@ -299,6 +299,36 @@ async function stop(p: Spawned): Promise<{ code: number | null; signal: NodeJS.S
   }
 }
 
+describe('findguard policy', () => {
+  it('check summarises a valid file and exits 1 naming the problem in a bad one', async () => {
+    const io = testIo();
+    await run(io, 'policy', 'show', 'signal-like');
+    const file = join(io.cwd, 'mine.yaml');
+    writeFileSync(file, io.lines.join('\n'));
+    io.lines.length = 0;
+    await run(io, 'policy', 'check', file);
+    expect(io.lines[0]).toBe('policy signal-like: 1 tiers, 2 layers');
+    expect(io.lines).toContain('  account-new (account, new): all: 50000+144/d');
+    expect(io.lines.at(-1)).toBe('ok');
+    expect(process.exitCode).toBeUndefined();
+
+    writeFileSync(file, 'name: broken\ntiers: [{name: all}]\nlayers: [{id: x, subject: account, cost: new, limits: {gold: {burst: 1, refill: 1, per: 1d}}}]\n');
+    await run(io, 'policy', 'check', file);
+    expect(io.errors.at(-1)).toContain('layer x sets limits for unknown tier "gold"');
+    expect(process.exitCode).toBe(1);
+  });
+
+  it('a bad FINDGUARD_POLICY stops start-up naming the variable', async () => {
+    const io = testIo();
+    io.env.FINDGUARD_POLICY = join(io.cwd, 'missing.yaml');
+    await expect(createContext(loadConfig(io))).rejects.toThrow(/^FINDGUARD_POLICY: policy .*missing.yaml: no built-in policy/);
+    io.env.FINDGUARD_POLICY = 'signal-like';
+    const ctx = await createContext(loadConfig(io));
+    expect(ctx.limits.policy.name).toBe('signal-like');
+    await ctx.close();
+  });
+});
+
 describe('findguard serve (built CLI)', () => {
   const running: Spawned[] = [];
   afterAll(() => {

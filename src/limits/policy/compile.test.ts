@@ -1,0 +1,87 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { BUILT_IN_POLICIES, DEFAULT_POLICY } from './builtin.js';
+import { compilePolicy, loadPolicy, PolicyError } from './compile.js';
+import type { Policy } from './schema.js';
+
+const DAY = 86_400_000;
+const facts = (over: Partial<Parameters<ReturnType<typeof loadPolicy>['tierOf']>[0]> = {}) => ({
+  accountAgeMs: 400 * DAY,
+  network: 'other' as const,
+  phoneCountry: 'GB',
+  strikes: 0,
+  ...over,
+});
+
+describe('policies', () => {
+  it('compiles every built-in', () => {
+    for (const name of Object.keys(BUILT_IN_POLICIES)) expect(loadPolicy(name).name).toBe(name);
+  });
+
+  it('puts callers in tiers by network, age, phone and history (first match wins)', () => {
+    const p = loadPolicy('default');
+    expect(p.tierOf(facts())).toBe('trusted');
+    expect(p.tierOf(facts({ strikes: 1 }))).toBe('standard');
+    expect(p.tierOf(facts({ accountAgeMs: 30 * DAY }))).toBe('standard');
+    expect(p.tierOf(facts({ accountAgeMs: DAY }))).toBe('new');
+    expect(p.tierOf(facts({ phoneCountry: undefined }))).toBe('no-phone');
+    expect(p.tierOf(facts({ network: 'hosting' }))).toBe('hosting');
+    expect(p.tierOf(facts({ network: 'tor', accountAgeMs: DAY }))).toBe('hosting-new');
+  });
+
+  it('resolves limits per tier with the default fallback, null meaning unlimited', () => {
+    const p = compilePolicy({
+      name: 't',
+      tiers: [{ name: 'vip', when: { phoneCountryIn: ['GB'] } }, { name: 'rest' }],
+      layers: [{ id: 'acct', subject: 'account', cost: 'new', limits: { default: { burst: 5, refill: 24, per: '1d' }, vip: null } }],
+    });
+    expect(p.layers[0]!.limitFor('vip')).toBeUndefined();
+    expect(p.layers[0]!.limitFor('rest')).toMatchObject({ burst: 5, rate: 24 / DAY, perMs: DAY });
+  });
+
+  it('reads YAML and JSON files, and the default printed as YAML reads back the same', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fg-policy-'));
+    writeFileSync(join(dir, 'p.yaml'), stringify(DEFAULT_POLICY));
+    writeFileSync(join(dir, 'p.json'), JSON.stringify(DEFAULT_POLICY));
+    expect(loadPolicy(join(dir, 'p.yaml')).source).toEqual(DEFAULT_POLICY);
+    expect(loadPolicy(join(dir, 'p.json')).source).toEqual(DEFAULT_POLICY);
+  });
+
+  it('loads Tor exit lists relative to the policy file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fg-policy-'));
+    writeFileSync(join(dir, 'exits.txt'), '# exits\n185.220.101.1\n2001:db8::1\n');
+    writeFileSync(join(dir, 'p.yaml'), stringify({ ...DEFAULT_POLICY, torExitLists: ['exits.txt'], hostingAsns: [64500], nonHostingAsns: [64501] }));
+    const p = loadPolicy(join(dir, 'p.yaml'));
+    expect(p.networkOf('185.220.101.1', undefined)).toBe('tor');
+    expect(p.networkOf('198.51.100.1', { asn: 64500, hosting: false })).toBe('hosting');
+    expect(p.networkOf('198.51.100.2', { asn: 64501, hosting: true })).toBe('other');
+    expect(p.networkOf('198.51.100.3', { asn: 64502, hosting: true })).toBe('hosting');
+  });
+
+  const bad: Array<[string, (p: Policy) => unknown, RegExp]> = [
+    ['an unknown field', (p) => ({ ...p, surprise: 1 }), /surprise|additional/i],
+    ['a bad duration', (p) => ((p.layers[0]!.limits.new = { burst: 1, refill: 1, per: 'soon' }), p), /per|pattern|match/i],
+    ['an unknown tier in limits', (p) => ((p.layers[0]!.limits.gold = { burst: 1, refill: 1, per: '1d' }), p), /unknown tier "gold"/],
+    ['an unknown tier in the breaker', (p) => ((p.breaker!.tighten.gold = 0), p), /breaker.tighten names unknown tier "gold"/],
+    ['no catch-all tier', (p) => ((p.tiers = p.tiers.slice(0, -1)), p), /last tier/],
+    ['duplicate layer ids', (p) => ((p.layers = [...p.layers, p.layers[0]!]), p), /unique/],
+    ['a zero period', (p) => ((p.layers[0]!.limits.new = { burst: 1, refill: 1, per: '0s' }), p), /longer than 0/],
+    ['challenges without a challenge section', (p) => (delete p.challenge, p), /no challenge section/],
+    ['a scope that does not exist', (p) => ((p.layers[0] as { subject: string }).subject = 'planet', p), /subject/],
+  ];
+  it.each(bad)('refuses %s with a message that says where', (_what, mutate, message) => {
+    const p = structuredClone(DEFAULT_POLICY);
+    expect(() => compilePolicy(mutate(p), 'p.yaml')).toThrow(PolicyError);
+    expect(() => compilePolicy(mutate(structuredClone(DEFAULT_POLICY)), 'p.yaml')).toThrow(message);
+  });
+
+  it('names the file when it cannot be read or parsed', () => {
+    expect(() => loadPolicy('/nonexistent/policy.yaml')).toThrow(/no built-in policy of that name/);
+    const dir = mkdtempSync(join(tmpdir(), 'fg-policy-'));
+    writeFileSync(join(dir, 'p.json'), '{ nope');
+    expect(() => loadPolicy(join(dir, 'p.json'))).toThrow(/not valid JSON/);
+  });
+});
