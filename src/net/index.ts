@@ -24,7 +24,8 @@
 import { cacheKey, readCache, writeCache } from './cache.js';
 import type { HostingOptions } from './hosting.js';
 import { OfflineIpIntel } from './intel.js';
-import { ASN_PACKAGE, dataFiles, loadPackagedTables, tablesFromRows, type IpTables, type RangeRow } from './tables.js';
+import { ASN_PACKAGE, dataFiles, loadPackagedTables, tablesFromRows, type RangeRow } from './table-sources.js';
+import type { IpTables } from './tables.js';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -32,7 +33,8 @@ export { InvalidIpError, isIp, normalizeIp, parseIp, subnetKeys, type ParsedIp }
 export { OfflineIpIntel, type IpInfo, type IpIntel } from './intel.js';
 export { IpSampler, IpSamplerError, type SampleKind } from './sampler.js';
 export { KNOWN_HOSTING_ASNS, HOSTING_NAME_PATTERN, isHostingName, type HostingOptions } from './hosting.js';
-export type { IpTables, FamilyTable, RangeRow } from './tables.js';
+export type { IpTables, FamilyTable } from './tables.js';
+export type { RangeRow } from './table-sources.js';
 
 export interface LoadIpIntelOptions extends HostingOptions {
   /**

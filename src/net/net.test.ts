@@ -20,7 +20,7 @@ import {
   subnetKeys,
 } from './index.js';
 import { parseIPv6 } from './ip.js';
-import { dataFiles, tablesFromRows } from './tables.js';
+import { dataFiles, tablesFromRows } from './table-sources.js';
 
 // The packaged data is loaded once for the file (about 1.7 s from the CSVs on a fresh install,
 // about 0.2 s from the snapshot afterwards).
