@@ -52,7 +52,7 @@ export function simulateCommand(program: Command, io: CliIo): void {
   program
     .command('simulate')
     .description('replay known enumeration incidents against findguard and measure what leaks')
-    .option('--scenario <name|file>', `a built-in scenario (${Object.keys(BUILT_IN_SCENARIOS).join(', ')}) or a JSON scenario file`)
+    .option('--scenario <name|file>', `a built-in scenario (${Object.keys(BUILT_IN_SCENARIOS).join(', ')}) or a JSON scenario file; comma-separate several for one combined report`)
     .option('--all', 'run every built-in scenario and write one combined report', false)
     .option('--seed <n>', 'seed (same seed, same result, byte for byte)', int(0, 2 ** 31 - 1))
     .option('--accounts <n>', 'population at the start (overrides the scenario)', int(100, 20_000_000))
@@ -73,7 +73,7 @@ export function simulateCommand(program: Command, io: CliIo): void {
       if (opts.target && opts.policy) {
         cmd.error(`error: --policy cannot be used with --target: a deployment runs its own policy (results record it as "${REMOTE_POLICY}")`);
       }
-      const names = opts.all ? Object.keys(BUILT_IN_SCENARIOS) : [opts.scenario!];
+      const names = opts.all ? Object.keys(BUILT_IN_SCENARIOS) : opts.scenario!.split(',').map((n) => n.trim()).filter((n) => n !== '');
       // undefined stands for the deployment's own policy: one run per scenario.
       const policies: Array<CompiledPolicy | undefined> = opts.target ? [undefined] : loadPolicies(opts.policy ?? ['default'], io.cwd);
       const comparing = policies.length > 1;
