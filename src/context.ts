@@ -1,4 +1,9 @@
 import type { Logger } from 'pino';
+import { DEFAULT_STREAM_KEY, InProcessEventBus, RedisEventBus, type EventBus, type EventConsumer } from './abuse/bus.js';
+import { EventMetrics } from './abuse/metrics.js';
+import { EventPipeline, type EventHandler } from './abuse/pipeline.js';
+import { RedisEventConsumer } from './abuse/redis-consumer.js';
+import { EventRetention } from './abuse/retention.js';
 import type { Config } from './config/config.js';
 import { openDb, type Db } from './db/dialect.js';
 import { migrateToLatest } from './db/migrate.js';
@@ -16,6 +21,7 @@ import { Challenges, Limiter, LimitMetrics, loadPolicy, PolicyError, MemoryLimit
 import { createRedisLimitStore } from './limits/redis-store.js';
 import { loadIpIntel, type IpIntel } from './net/index.js';
 import { createLogger } from './logger.js';
+import { createIncidents, type IncidentOptions, type Incidents } from './incidents/index.js'; // incidents
 import { systemClock, type Clock } from './util/clock.js';
 import { cryptoRandom, type Random } from './util/random.js';
 
@@ -34,7 +40,36 @@ export interface AppContext {
   limitStore: LimitStore;
   metrics: LimitMetrics;
   ipIntel: IpIntel;
+  /** Where the discovery routes publish lookup events (src/abuse/bus.ts). */
+  events: EventBus;
+  /** Stores events and hands them to the registered handlers (detectors). */
+  eventPipeline: EventPipeline;
+  /** Set where this process consumes events: the embedded default (in-process) or `findguard worker`. */
+  eventConsumer?: EventConsumer;
+  /** Deletes old events; set where this process consumes. */
+  eventRetention?: EventRetention;
+  // --- incidents ---
+  /** Enforcement, campaigns and exposures, the webhook outbox and its deliverer (src/incidents). */
+  incidents: Incidents;
+  // --- end incidents ---
   close(): Promise<void>;
+}
+
+/** The lookup-event pipeline's parts a caller may choose. */
+export interface EventOptions {
+  /**
+   * Consume events in this process. With Redis, default false (`findguard serve` only
+   * publishes; `findguard worker` passes true). Without Redis, events are always consumed here.
+   */
+  consume?: boolean;
+  /** Redis stream key; default fg:events, or `<redisPrefix>events` when a test gives a prefix. */
+  streamKey?: string;
+  /** This process's name in the consumer group. */
+  consumer?: string;
+  /** After this long unacknowledged, another consumer's entries are claimed. */
+  claimIdleMs?: number;
+  /** Run on every new event after it is stored (the detectors). */
+  handlers?: EventHandler[];
 }
 
 /** Parts a test or the simulator may swap. */
@@ -53,6 +88,9 @@ export interface ContextOverrides {
   ipIntel?: IpIntel;
   /** Prefix of this service's keys in Redis (tests give each suite its own). */
   redisPrefix?: string;
+  events?: EventOptions;
+  /** Webhook delivery in this process (CLI commands that only read or write once turn it off). */
+  incidents?: IncidentOptions;
 }
 
 function createDiscoveryStore(config: Config, db: Db, hasher: ContactHasher, workers = config.matchWorkers): DiscoveryStore {
@@ -70,6 +108,54 @@ function policyFromConfig(config: Config): CompiledPolicy {
     throw err;
   }
 }
+
+// --- lookup events (src/abuse) ---
+function eventParts(
+  config: Config,
+  overrides: ContextOverrides,
+  deps: { db: Db; clock: Clock; logger: Logger; registry: LimitMetrics['registry'] },
+): { parts: Pick<AppContext, 'events' | 'eventPipeline' | 'eventConsumer' | 'eventRetention'>; close(): Promise<void> } {
+  const opts = overrides.events ?? {};
+  const logger = deps.logger.child({ component: 'events' });
+  const metrics = new EventMetrics(deps.registry);
+  const eventPipeline = new EventPipeline(deps.db, opts.handlers ?? [], metrics);
+  const streamKey = opts.streamKey ?? (overrides.redisPrefix ? `${overrides.redisPrefix}events` : DEFAULT_STREAM_KEY);
+  let events: EventBus;
+  let eventConsumer: EventConsumer | undefined;
+  /** A consumer apart from the publisher, stopped after it. */
+  let redisConsumer: RedisEventConsumer | undefined;
+  if (!config.redisUrl) {
+    const bus = new InProcessEventBus(eventPipeline, { logger, metrics });
+    events = bus;
+    eventConsumer = bus;
+  } else {
+    events = new RedisEventBus({ url: config.redisUrl, streamKey, logger, metrics });
+    if (!opts.consume) logger.info({ stream: streamKey }, 'lookup events are published to Redis; `findguard worker` processes consume them');
+    if (opts.consume) {
+      eventConsumer = redisConsumer = new RedisEventConsumer({
+        url: config.redisUrl,
+        processor: eventPipeline,
+        logger,
+        metrics,
+        streamKey,
+        ...(opts.consumer ? { consumer: opts.consumer } : {}),
+        ...(opts.claimIdleMs !== undefined ? { claimIdleMs: opts.claimIdleMs } : {}),
+      });
+    }
+  }
+  const eventRetention = eventConsumer ? new EventRetention({ db: deps.db.kysely, clock: deps.clock, logger, days: config.eventRetentionDays }) : undefined;
+  eventConsumer?.start();
+  eventRetention?.start();
+  return {
+    parts: { events, eventPipeline, ...(eventConsumer ? { eventConsumer } : {}), ...(eventRetention ? { eventRetention } : {}) },
+    close: async () => {
+      await eventRetention?.stop();
+      await events.close();
+      await redisConsumer?.stop();
+    },
+  };
+}
+// --- end lookup events ---
 
 export async function createContext(config: Config, overrides: ContextOverrides = {}): Promise<AppContext> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
@@ -118,6 +204,8 @@ export async function createContext(config: Config, overrides: ContextOverrides 
   const challenges = new Challenges(config.hashKeys, random, limitStore);
   const limits = new Limiter({ policy, store: limitStore, ipIntel, challenges, metrics, clock, logger });
   const ownedStore = overrides.limitStore ? undefined : limitStore;
+  const ev = eventParts(config, overrides, { db, clock, logger, registry: metrics.registry });
+  const incidents = createIncidents(config, { db: db.kysely, directory, clock, random, logger }, overrides.incidents); // incidents
   return {
     config,
     logger,
@@ -132,7 +220,12 @@ export async function createContext(config: Config, overrides: ContextOverrides 
     limitStore,
     metrics,
     ipIntel,
+    ...ev.parts,
+    incidents,
     close: async () => {
+      await incidents.close(); // incidents: the deliverer finishes its round while the database is open
+      // Events first: the in-process consumer drains into the database, so it must still be open.
+      await ev.close();
       await ownedStore?.close();
       await store.close();
       await db.close();

@@ -1,9 +1,12 @@
 import { Command } from 'commander';
+import { accountsCommand } from './accounts.js';
+import { campaignsCommand } from './campaigns.js';
 import { devTokenCommand, importCommand, migrateCommand, seedCommand } from './commands.js';
 import type { CliIo } from './io.js';
 import { policyCommand } from './policy.js';
 import { serveCommand } from './serve.js';
 import { simulateCommand } from './simulate.js';
+import { workerCommand } from './worker.js';
 
 export function createProgram(io: CliIo): Command {
   const program = new Command('findguard')
@@ -18,5 +21,8 @@ export function createProgram(io: CliIo): Command {
   devTokenCommand(program, io);
   simulateCommand(program, io);
   policyCommand(program, io);
+  workerCommand(program, io);
+  campaignsCommand(program, io);
+  accountsCommand(program, io);
   return program;
 }

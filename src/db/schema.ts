@@ -41,9 +41,124 @@ export interface MetaTable {
   value: string;
 }
 
+// --- lookup events (abuse engine input; src/abuse/pipeline.ts) ---
+/** One discovery call, as the abuse engine sees it: never a contact value (see src/abuse/events.ts). */
+export interface LookupEventsTable {
+  /** The event's random id: redelivered events are no-ops. */
+  id: string;
+  at: number;
+  account_id: string;
+  device_id: string | null;
+  ip: string;
+  subnet: string;
+  subnet48: string | null;
+  asn: number | null;
+  country: string | null;
+  network: string;
+  tier: string | null;
+  operation: string;
+  outcome: string;
+  scope: string | null;
+  kind: string;
+  numbers: number;
+  new_numbers: number;
+  matched: number;
+  /** JSON array of account ids. */
+  revealed: string;
+  /** JSON object: number block -> count. */
+  blocks: string;
+  account_created_at: number;
+  phone_region: string | null;
+  /** 1 once every registered handler has seen the event. */
+  handled: number;
+}
+// --- end lookup events ---
+
+// --- incidents (src/incidents) ---
+/** JSON text columns hold what src/incidents/ writes; they are parsed there, never here. */
+export interface EnforcementActionsTable {
+  id: string;
+  at: number;
+  action: 'throttle' | 'challenge' | 'suspend' | 'reinstate';
+  account_id: string;
+  cluster_id: string | null;
+  campaign_id: string | null;
+  /** 'engine' or an operator's name. */
+  actor: string;
+  reason: string;
+  /** JSON. */
+  evidence: string;
+  /** Throttles and challenges end by themselves; suspensions need a reinstatement. */
+  expires_at: number | null;
+  /** Id of the action that lifted this one. */
+  reversed_by: string | null;
+}
+
+export interface CampaignsTable {
+  id: string;
+  cluster_id: string;
+  detected_at: number;
+  first_seen: number;
+  last_seen: number;
+  status: 'open' | 'closed';
+  score: number;
+  /** JSON: see CampaignSummary in src/incidents/campaigns.ts. */
+  summary: string;
+  /** JSON: what the detector gave. */
+  evidence: string;
+  updated_at: number;
+}
+
+export interface CampaignAccountsTable {
+  campaign_id: string;
+  account_id: string;
+}
+
+/** Exact: this discoverable account was revealed to this attacker account, first at `at`. */
+export interface ExposuresTable {
+  campaign_id: string;
+  attacker_account_id: string;
+  revealed_account_id: string;
+  at: number;
+}
+
+export interface WebhookOutboxTable {
+  /** The idempotency id the receiver deduplicates on (Findguard-Event-Id). */
+  id: string;
+  event_type: string;
+  /** The exact body sent, so every retry carries the same bytes. */
+  payload: string;
+  created_at: number;
+  /** null once delivered or given up. */
+  next_attempt_at: number | null;
+  attempts: number;
+  delivered_at: number | null;
+  last_error: string | null;
+}
+
+export interface AuditLogTable {
+  id: string;
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  /** JSON. */
+  details: string;
+}
+// --- end incidents ---
+
 export interface Database {
   accounts: AccountsTable;
   contact_points: ContactPointsTable;
   findguard_meta: MetaTable;
+  lookup_events: LookupEventsTable;
+  // --- incidents ---
+  enforcement_actions: EnforcementActionsTable;
+  campaigns: CampaignsTable;
+  campaign_accounts: CampaignAccountsTable;
+  exposures: ExposuresTable;
+  webhook_outbox: WebhookOutboxTable;
+  audit_log: AuditLogTable;
+  // --- end incidents ---
 }
 

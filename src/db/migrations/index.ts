@@ -1,7 +1,11 @@
 import type { Migration } from 'kysely';
 import * as m20261125000000 from './20261125000000-directory.js';
+import * as m20261202000000 from './20261202000000-lookup-events.js';
+import * as m20261203000000 from './20261203000000-incidents.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
   '20261125000000-directory': m20261125000000,
+  '20261202000000-lookup-events': m20261202000000,
+  '20261203000000-incidents': m20261203000000,
 };

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { checkLimitsRecorded, lookupCall, recordAllowed } from '../../abuse/record.js';
 import type { AppContext } from '../../context.js';
 import { LookupBody, LookupResponse } from '../../discovery/schemas.js';
 import { errorResponses } from '../schemas.js';
@@ -25,8 +26,12 @@ export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
         const caller = callerOf(request);
         const account = await ctx.discovery.authorizeCaller(caller.accountId);
         const prepared = ctx.discovery.prepareLookup(request.body);
-        await ctx.limits.check({ ...caller, account, operation: 'lookup', newNumbers: 1 });
-        return ctx.discovery.completeLookup(prepared);
+        // Lookup events (src/abuse): refusals and challenges are emitted around the check, allowed calls after the answer.
+        const call = lookupCall(caller, account, prepared);
+        const verdict = await checkLimitsRecorded(ctx, call, () => ctx.limits.check({ ...caller, account, operation: 'lookup', newNumbers: 1 }));
+        const answer = await ctx.discovery.completeLookup(prepared);
+        recordAllowed(ctx, call, verdict, { matched: answer.match ? 1 : 0, revealed: answer.match ? [answer.match.accountId] : [] });
+        return answer;
       },
     );
   };

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { checkLimitsRecorded, recordAllowed, syncAnswer, syncCall } from '../../abuse/record.js';
 import type { AppContext } from '../../context.js';
 import { SyncBody, SyncResponse } from '../../discovery/schemas.js';
 import { errorResponses } from '../schemas.js';
@@ -26,13 +27,18 @@ export function syncRoute(ctx: AppContext): FastifyPluginAsync {
         const caller = callerOf(request);
         const account = await ctx.discovery.authorizeCaller(caller.accountId);
         const prepared = ctx.discovery.prepareSync(caller.accountId, request.body);
-        await ctx.limits.check({
-          ...caller,
-          account,
-          operation: prepared.incremental ? 'incremental-sync' : 'full-sync',
-          newNumbers: prepared.newValues.length,
-        });
+        // Lookup events (src/abuse): refusals and challenges are emitted around the check, allowed calls after the answer.
+        const call = syncCall(caller, account, prepared);
+        const verdict = await checkLimitsRecorded(ctx, call, () =>
+          ctx.limits.check({
+            ...caller,
+            account,
+            operation: call.operation,
+            newNumbers: prepared.newValues.length,
+          }),
+        );
         const { response } = await ctx.discovery.completeSync(caller.accountId, prepared);
+        recordAllowed(ctx, call, verdict, syncAnswer(prepared, response));
         return response;
       },
     );

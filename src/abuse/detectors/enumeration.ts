@@ -1,0 +1,253 @@
+import { L, S, decayed, sliding, spread, type AccountState, type FeatureStore } from '../features/store.js';
+import type { CompiledAbusePolicy } from '../policy.js';
+import { clamp01, fmt, noisyOr, rate, span, type Detector, type Finding, type Observation } from './types.js';
+
+/**
+ * Enumeration: an account (or, summed, a cluster) working through number space rather than an
+ * address book. Signals, each with a weight in the score:
+ * - velocity: more new numbers than any address book holds, within an hour or a day;
+ * - dense: calls that pack many numbers into one or two blocks (a slice of a range, not a book);
+ * - run: dense calls walking blocks in ascending order;
+ * - split-range: (clusters) members' dense blocks covering many blocks between them;
+ * - low / high hit rate against the population's: scanning unallocated space / a list of real numbers;
+ * - foreign: most numbers outside the country of the account's own phone;
+ * - spread: many addresses or countries within a day.
+ * Being new or on a hosting network only raises a score some behaviour already made.
+ */
+
+export const ENUMERATION = 'enumeration';
+
+const WEIGHTS: Record<string, number> = {
+  velocity: 0.8,
+  dense: 0.7,
+  run: 0.6,
+  'split-range': 0.6,
+  'low-hit-rate': 0.5,
+  'high-hit-rate': 0.5,
+  foreign: 0.35,
+  spread: 0.3,
+};
+const CONTEXT_BOOST = 0.15;
+/** Decayed counts lose a little between calls a day apart: a bar of 3 calls is met at 2.5. */
+const DECAY_ALLOWANCE = 0.85;
+
+/** Behaviour of one account or the sum over a cluster's members. */
+export interface Behaviour {
+  members: number;
+  newShort: number;
+  newDay: number;
+  asked: number;
+  foreign: number;
+  answered: number;
+  matched: number;
+  denseNumbers: number;
+  denseCalls: number;
+  calls: number;
+  hostingCalls: number;
+  newMembers: number;
+  bestRun: number;
+  runFrom: string;
+  runTo: string;
+  denseBlocks: Set<string>;
+  maxCountries: number;
+  maxIps: number;
+  /** Own calling codes of the members ("+98"), for the explanation. */
+  ownCodes: Set<string>;
+}
+
+export function behaviourOf(store: FeatureStore, acc: AccountState, now: number): Behaviour {
+  const sp = spread(store, acc, now);
+  return {
+    members: 1,
+    newShort: sliding(store, acc, 'short', S.newNumbers, now),
+    newDay: sliding(store, acc, 'day', S.newNumbers, now),
+    asked: decayed(store, acc, L.asked, now),
+    foreign: decayed(store, acc, L.foreign, now),
+    answered: decayed(store, acc, L.answered, now),
+    matched: decayed(store, acc, L.matched, now),
+    denseNumbers: decayed(store, acc, L.denseNumbers, now),
+    denseCalls: decayed(store, acc, L.denseCalls, now),
+    calls: decayed(store, acc, L.calls, now),
+    hostingCalls: decayed(store, acc, L.hostingCalls, now),
+    newMembers: acc.ageAtLastMs < store.policy.newAccountAgeMs ? 1 : 0,
+    bestRun: acc.bestRun,
+    runFrom: acc.bestRunFrom,
+    runTo: acc.bestRunTo,
+    denseBlocks: new Set(acc.denseBlocks.values),
+    maxCountries: sp.countries,
+    maxIps: sp.ips,
+    ownCodes: new Set(acc.phoneCc !== undefined ? [`+${acc.phoneCc}`] : []),
+  };
+}
+
+/** Members' behaviour summed; intensive measures (shares, rates, per-member velocity) stay comparable. */
+export function sumBehaviour(parts: readonly Behaviour[]): Behaviour {
+  const out: Behaviour = {
+    members: 0, newShort: 0, newDay: 0, asked: 0, foreign: 0, answered: 0, matched: 0, denseNumbers: 0, denseCalls: 0,
+    calls: 0, hostingCalls: 0, newMembers: 0, bestRun: 0, runFrom: '', runTo: '', denseBlocks: new Set(), maxCountries: 0, maxIps: 0, ownCodes: new Set(),
+  };
+  for (const b of parts) {
+    out.members += b.members;
+    out.newShort += b.newShort;
+    out.newDay += b.newDay;
+    out.asked += b.asked;
+    out.foreign += b.foreign;
+    out.answered += b.answered;
+    out.matched += b.matched;
+    out.denseNumbers += b.denseNumbers;
+    out.denseCalls += b.denseCalls;
+    out.calls += b.calls;
+    out.hostingCalls += b.hostingCalls;
+    out.newMembers += b.newMembers;
+    if (b.bestRun > out.bestRun) {
+      out.bestRun = b.bestRun;
+      out.runFrom = b.runFrom;
+      out.runTo = b.runTo;
+    }
+    for (const x of b.denseBlocks) out.denseBlocks.add(x);
+    for (const x of b.ownCodes) out.ownCodes.add(x);
+    out.maxCountries = Math.max(out.maxCountries, b.maxCountries);
+    out.maxIps = Math.max(out.maxIps, b.maxIps);
+  }
+  return out;
+}
+
+export interface Signal {
+  name: string;
+  strength: number;
+  text: string;
+}
+
+/** The behavioural signals of `b` against the population's hit rate. */
+export function enumerationSignals(b: Behaviour, populationHitRate: number, p: CompiledAbusePolicy, shortMs: number): Signal[] {
+  const e = p.enumeration;
+  const out: Signal[] = [];
+  const m = Math.max(1, b.members);
+  const per = m > 1 ? ' per member' : '';
+  const vShort = b.newShort / m / e.velocityShort;
+  const vDay = b.newDay / m / e.velocityDay;
+  if (vShort >= 1 || vDay >= 1) {
+    const short = vShort >= vDay;
+    out.push({
+      name: 'velocity',
+      strength: clamp01(0.5 + 0.5 * Math.log2(Math.max(vShort, vDay))),
+      text: `asked ${fmt((short ? b.newShort : b.newDay) / m)} new numbers${per} within ${short ? span(shortMs) : '24h'} (bar ${fmt(short ? e.velocityShort : e.velocityDay)})`,
+    });
+  }
+  const denseBar = e.denseCalls * DECAY_ALLOWANCE;
+  if (b.denseCalls >= denseBar && b.asked > 0 && b.denseNumbers / b.asked >= 0.5) {
+    out.push({
+      name: 'dense',
+      strength: clamp01(0.5 + 0.25 * Math.log2(b.denseCalls / denseBar)),
+      text: `${fmt(b.denseCalls)} dense calls (≥${e.denseMinNumbers} numbers in at most ${e.denseMaxBlocks} blocks) put ${fmt(b.denseNumbers)} of ${fmt(b.asked)} numbers into ${fmt(b.denseBlocks.size)}${b.denseBlocks.size >= 16 ? '+' : ''} blocks`,
+    });
+  }
+  if (b.bestRun >= e.runBlocks) {
+    out.push({
+      name: 'run',
+      strength: clamp01(0.5 + 0.15 * (b.bestRun - e.runBlocks)),
+      text: `walked ${b.bestRun} blocks in ascending order (${b.runFrom}… to ${b.runTo}…)`,
+    });
+  }
+  if (m > 1 && b.denseBlocks.size >= 2 * e.runBlocks) {
+    const sorted = [...b.denseBlocks].sort();
+    out.push({
+      name: 'split-range',
+      strength: clamp01(0.5 + 0.1 * (b.denseBlocks.size / (2 * e.runBlocks) - 1)),
+      text: `members' dense calls cover ${fmt(b.denseBlocks.size)} blocks between them (${sorted[0]}… to ${sorted[sorted.length - 1]}…)`,
+    });
+  }
+  if (b.answered >= e.hitRateMinNumbers && populationHitRate > 0) {
+    const hr = b.matched / b.answered;
+    const vs = `hit rate ${rate(hr)} on ${fmt(b.answered)} answered numbers vs population ${rate(populationHitRate)}`;
+    if (hr < populationHitRate * e.lowHitRatio) {
+      out.push({ name: 'low-hit-rate', strength: clamp01(0.5 + 0.5 * (1 - hr / (populationHitRate * e.lowHitRatio))), text: vs });
+    } else if (hr > populationHitRate * e.highHitRatio) {
+      out.push({ name: 'high-hit-rate', strength: clamp01(0.5 + (hr / populationHitRate - e.highHitRatio) / e.highHitRatio), text: vs });
+    }
+  }
+  if (b.asked >= e.foreignMinNumbers) {
+    const share = b.foreign / b.asked;
+    if (share >= e.foreignShare) {
+      const own = b.ownCodes.size > 0 ? [...b.ownCodes].slice(0, 3).join(', ') : 'none';
+      out.push({
+        name: 'foreign',
+        strength: clamp01(0.5 + (0.5 * (share - e.foreignShare)) / Math.max(1e-9, 1 - e.foreignShare)),
+        text: `${Math.round(share * 100)}% of ${fmt(b.asked)} numbers outside its own country (${own})`,
+      });
+    }
+  }
+  if (b.maxCountries >= 4 || b.maxIps >= 12) {
+    out.push({ name: 'spread', strength: 0.5, text: `used ${b.maxIps} addresses in ${b.maxCountries} countries within 24h` });
+  }
+  return out;
+}
+
+export interface EnumerationAssessment {
+  score: number;
+  signals: Signal[];
+  newShare: number;
+  hostingShare: number;
+}
+
+export function assessBehaviour(b: Behaviour, populationHitRate: number, p: CompiledAbusePolicy, shortMs: number): EnumerationAssessment {
+  const signals = enumerationSignals(b, populationHitRate, p, shortMs);
+  const newShare = b.members > 0 ? b.newMembers / b.members : 0;
+  const hostingShare = b.calls > 0 ? b.hostingCalls / b.calls : 0;
+  if (signals.length === 0) return { score: 0, signals, newShare, hostingShare };
+  const behaviour = noisyOr(signals.map((s) => (WEIGHTS[s.name] ?? 0.3) * s.strength));
+  const score = noisyOr([behaviour, CONTEXT_BOOST * newShare, CONTEXT_BOOST * (hostingShare >= 0.5 ? 1 : 0)]);
+  return { score, signals, newShare, hostingShare };
+}
+
+/** The sentence an operator reads: who, what, against which bars. */
+export function describe(subject: string, a: EnumerationAssessment): string {
+  const ctx: string[] = [];
+  if (a.newShare > 0) ctx.push(a.newShare >= 1 ? 'new' : `${Math.round(a.newShare * 100)}% new`);
+  if (a.hostingShare >= 0.5) ctx.push('on hosting networks');
+  return `${subject}${ctx.length > 0 ? ` (${ctx.join(', ')})` : ''}: ${a.signals.map((s) => s.text).join('; ')}`;
+}
+
+export class EnumerationDetector implements Detector {
+  readonly name = ENUMERATION;
+  private readonly dirty = new Set<string>();
+  private readonly active = new Map<string, Finding>();
+
+  constructor(
+    private readonly store: FeatureStore,
+    private readonly policy: CompiledAbusePolicy,
+  ) {}
+
+  observe(obs: Observation): void {
+    if (obs.type === 'lookup') this.dirty.add(obs.facts.account.id);
+  }
+
+  /** The account's assessment now (also used by other detectors to judge a shared key's members). */
+  assess(acc: AccountState, now: number): EnumerationAssessment {
+    return assessBehaviour(behaviourOf(this.store, acc, now), this.store.populationHitRate(now), this.policy, this.store.policy.shortWindowMs);
+  }
+
+  findings(now: number): Finding[] {
+    for (const id of this.active.keys()) this.dirty.add(id);
+    for (const id of this.dirty) {
+      const acc = this.store.account(id);
+      const a = acc ? this.assess(acc, now) : undefined;
+      if (!acc || !a || a.score < this.policy.enumeration.minScore) {
+        this.active.delete(id);
+        continue;
+      }
+      this.active.set(id, {
+        detector: ENUMERATION,
+        kind: 'account',
+        accountIds: [id],
+        score: a.score,
+        signals: a.signals.map((s) => s.name),
+        from: acc.firstAt,
+        to: acc.lastAt,
+        explanation: describe(`account ${id}`, a),
+      });
+    }
+    this.dirty.clear();
+    return [...this.active.values()];
+  }
+}

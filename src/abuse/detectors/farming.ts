@@ -1,0 +1,149 @@
+import { IdleMap } from '../features/idle-map.js';
+import { DecayedPair } from '../features/window.js';
+import type { InfraKind } from '../features/store.js';
+import type { CompiledAbusePolicy } from '../policy.js';
+import type { SignupEvent } from '../signup.js';
+import { clamp01, fmt, span, type Detector, type Finding, type Observation } from './types.js';
+
+/**
+ * Farming: bursts of sign-ups sharing context (LinkedIn clusters registrations by IP and date).
+ * Per address, subnet, network and device, sign-ups within `window` are a burst when there are at
+ * least `minBurst` of them and `ratio` times what the key usually sees: a carrier network signs up
+ * people all day long, a datacentre /24 does not. Bursts on a key accumulate into one group.
+ *
+ * Until the app mirrors sign-up context, an account's first call within `proxyAge` of its
+ * creation stands in for its sign-up (farmed accounts start looking numbers up at once).
+ */
+
+export const FARMING = 'farming';
+
+const KIND_WEIGHT: Record<InfraKind, number> = { device: 1, ip: 1, subnet: 0.9, asn: 0.7 };
+/** A key needs this much history before its baseline is trusted for networks that are not hosting. */
+const WARM_UP_MS = 86_400_000;
+
+interface KeyTrack {
+  lastAt: number;
+  firstAt: number;
+  kind: InfraKind;
+  key: string;
+  /** Sign-ups within the window, oldest first. */
+  recent: Array<{ id: string; at: number; hosting: boolean }>;
+  baseline: DecayedPair;
+  /** Accounts of every burst on this key, while retained. */
+  burst?: { ids: Set<string>; from: number; to: number; peak: number; expected: number; hostingShare: number };
+}
+
+export class FarmingDetector implements Detector {
+  readonly name = FARMING;
+  private readonly p: CompiledAbusePolicy['farming'];
+  private readonly keys: IdleMap<KeyTrack>;
+  private readonly seen: IdleMap<{ lastAt: number }>;
+
+  constructor(policy: CompiledAbusePolicy) {
+    this.p = policy.farming;
+    const keep = Math.max(this.p.retainMs, this.p.baselineHalfLifeMs);
+    this.keys = new IdleMap(keep, policy.features.maxInfraKeys);
+    this.seen = new IdleMap(Math.max(this.p.proxyAgeMs * 2, this.p.windowMs), policy.features.maxAccounts);
+  }
+
+  observe(obs: Observation): void {
+    if (obs.type === 'signup') {
+      this.signup(obs.event);
+      return;
+    }
+    const e = obs.event;
+    if (this.seen.get(e.accountId) !== undefined || obs.facts.account.signup !== undefined) return;
+    if (e.at - e.accountCreatedAt > this.p.proxyAgeMs) return;
+    this.signup({
+      accountId: e.accountId,
+      at: e.accountCreatedAt,
+      ip: e.ip,
+      subnet: e.subnet,
+      ...(e.asn !== undefined ? { asn: e.asn } : {}),
+      ...(e.country !== undefined ? { country: e.country } : {}),
+      network: e.network,
+      ...(e.deviceId !== undefined ? { deviceId: e.deviceId } : {}),
+    });
+  }
+
+  findings(now: number): Finding[] {
+    this.keys.expire(now);
+    this.seen.expire(now);
+    const out: Finding[] = [];
+    for (const t of this.keys.values()) {
+      const b = t.burst;
+      if (!b) continue;
+      if (now - b.to > this.p.retainMs) {
+        delete t.burst;
+        continue;
+      }
+      const min = this.p.minBurst[t.kind];
+      const strength = clamp01(0.5 + 0.25 * Math.log2(b.peak / min));
+      const score = KIND_WEIGHT[t.kind] * strength * (b.hostingShare >= 0.5 ? 1 : 0.8);
+      out.push({
+        detector: FARMING,
+        kind: 'group',
+        accountIds: [...b.ids],
+        score,
+        signals: [`signup-burst-${t.kind}`],
+        infra: [{ kind: t.kind, key: t.key, members: b.ids.size }],
+        from: b.from,
+        to: b.to,
+        explanation:
+          `${fmt(b.ids.size)} accounts signed up from ${t.kind} ${t.key} in bursts of up to ${fmt(b.peak)} within ${span(this.p.windowMs)} ` +
+          `(usually ${b.expected.toFixed(2)}); ${Math.round(b.hostingShare * 100)}% from hosting networks, between ${new Date(b.from).toISOString()} and ${new Date(b.to).toISOString()}`,
+      });
+    }
+    return out;
+  }
+
+  private signup(s: SignupEvent): void {
+    if (this.seen.get(s.accountId) !== undefined) return;
+    this.seen.touch(s.accountId, s.at, () => ({ lastAt: s.at }));
+    const hosting = s.network !== undefined && s.network !== 'other';
+    this.track('ip', s.ip, s.accountId, s.at, hosting);
+    this.track('subnet', s.subnet, s.accountId, s.at, hosting);
+    if (s.asn !== undefined) this.track('asn', String(s.asn), s.accountId, s.at, hosting);
+    if (s.deviceId !== undefined) this.track('device', s.deviceId, s.accountId, s.at, hosting);
+  }
+
+  private track(kind: InfraKind, key: string, id: string, at: number, hosting: boolean): void {
+    const t = this.keys.touch(`${kind}\u0000${key}`, at, () => ({
+      lastAt: at,
+      firstAt: at,
+      kind,
+      key,
+      recent: [],
+      baseline: new DecayedPair(this.p.baselineHalfLifeMs),
+    }));
+    if (at < t.firstAt) t.firstAt = at;
+    // The usual number of sign-ups in a window, from the decayed count before this one:
+    // a decayed sum of a steady rate r settles at r x halfLife / ln 2.
+    const expected = (t.baseline.x(at) * Math.LN2 * this.p.windowMs) / this.p.baselineHalfLifeMs;
+    t.baseline.add(at, 1, 0);
+    // Stand-in sign-ups arrive with their account's creation time, a little out of order.
+    let i = t.recent.length;
+    while (i > 0 && t.recent[i - 1]!.at > at) i--;
+    t.recent.splice(i, 0, { id, at, hosting });
+    const since = t.recent[t.recent.length - 1]!.at - this.p.windowMs;
+    while (t.recent.length > 0 && t.recent[0]!.at < since) t.recent.shift();
+    // A farm is a few dozen sign-ups a window; more than that on one key needs no more memory.
+    if (t.recent.length > 4 * this.p.minBurst[kind] + 64) t.recent.shift();
+    const n = t.recent.length;
+    if (n < this.p.minBurst[kind]) return;
+    const background = Math.max(0, expected - n * ((Math.LN2 * this.p.windowMs) / this.p.baselineHalfLifeMs));
+    if (n < this.p.ratio * background) return;
+    const hostingShare = t.recent.filter((r) => r.hosting).length / n;
+    const warm = at - t.firstAt >= WARM_UP_MS;
+    // Wide keys (subnets, networks) of ordinary networks burst for ordinary reasons until their baseline is known.
+    if ((kind === 'asn' || kind === 'subnet') && hostingShare < 0.5 && !warm) return;
+    const b = t.burst ?? { ids: new Set<string>(), from: t.recent[0]!.at, to: at, peak: 0, expected: background, hostingShare };
+    for (const r of t.recent) b.ids.add(r.id);
+    b.from = Math.min(b.from, t.recent[0]!.at);
+    b.to = Math.max(b.to, at);
+    b.peak = Math.max(b.peak, n);
+    b.expected = background;
+    b.hostingShare = hostingShare;
+    t.burst = b;
+  }
+}

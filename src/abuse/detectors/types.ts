@@ -1,0 +1,78 @@
+import type { LookupEvent } from '../events.js';
+import type { AccountState, CallFacts, InfraKind } from '../features/store.js';
+import type { SignupEvent } from '../signup.js';
+
+/**
+ * The detector contract. The engine updates the feature store once per input, then hands every
+ * detector the same observation; at evaluation it asks each for its current findings. A new
+ * detector is one more entry in the engine's list: nothing else changes.
+ */
+
+/** One input after the feature store has taken it in. */
+export type Observation =
+  | { type: 'lookup'; event: LookupEvent; facts: CallFacts }
+  | { type: 'signup'; event: SignupEvent; account: AccountState };
+
+/** A shared piece of infrastructure a finding rests on. `members`: distinct accounts seen on it. */
+export interface InfraRef {
+  kind: InfraKind | 'block';
+  key: string;
+  members: number;
+}
+
+/**
+ * What a detector concluded, with a sentence an operator can check against the data.
+ * - `account`: evidence about one account's own behaviour (score = how abusive it looks);
+ * - `link`: two accounts belong together (score = how strongly);
+ * - `group`: the accounts belong together, as one body of evidence (a burst, a shared device).
+ */
+export interface Finding {
+  detector: string;
+  kind: 'account' | 'link' | 'group';
+  accountIds: readonly string[];
+  /** In [0, 1]. */
+  score: number;
+  /** Named signals behind the finding ("dense", "foreign", "shared-device", "signup-burst", ...). */
+  signals: readonly string[];
+  infra?: readonly InfraRef[];
+  /** The time span of the evidence, epoch ms. */
+  from: number;
+  to: number;
+  explanation: string;
+}
+
+export interface Detector {
+  readonly name: string;
+  /** Takes one input in; must be cheap (it runs for every event) and must not throw. */
+  observe(obs: Observation): void;
+  /** Current findings as of `now` (evidence older than the detector's memory is gone). */
+  findings(now: number): Finding[];
+}
+
+/** Signal strength to weight, noisy-or: independent pieces of evidence each close part of the gap to 1. */
+export function noisyOr(parts: Iterable<number>): number {
+  let miss = 1;
+  for (const p of parts) miss *= 1 - Math.min(1, Math.max(0, p));
+  return 1 - miss;
+}
+
+export function clamp01(x: number): number {
+  return x < 0 ? 0 : x > 1 ? 1 : x;
+}
+
+/** "4,950" */
+export function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** "0.21" */
+export function rate(x: number): string {
+  return x.toFixed(2);
+}
+
+/** "3h" / "45m" / "2d": spans in explanations. */
+export function span(ms: number): string {
+  if (ms >= 2 * 86_400_000) return `${Math.round(ms / 86_400_000)}d`;
+  if (ms >= 2 * 3_600_000) return `${Math.round(ms / 3_600_000)}h`;
+  return `${Math.max(1, Math.round(ms / 60_000))}m`;
+}

@@ -1,0 +1,363 @@
+import type { LookupEvent } from '../events.js';
+import type { CompiledAbusePolicy } from '../policy.js';
+import type { SignupEvent } from '../signup.js';
+import { blockCallingCode, blockValue, regionCallingCode } from './blocks.js';
+import { IdleMap } from './idle-map.js';
+import { DecayedPair, decayTo, decayedSlots, decayedValue, slideTo, slidingSlots, slidingValue } from './window.js';
+
+/**
+ * Per-key features over sliding windows, updated incrementally from lookup and sign-up events.
+ * Time is the events' own `at` (and the `now` a reader passes): nothing here reads a clock, so
+ * the simulator and replays of stored events see exactly what production saw.
+ *
+ * Memory is bounded twice: keys idle for `idleTtl` are forgotten, and each map has a hard cap that
+ * drops the least recently seen key first. An account's counters live in one Float64Array.
+ */
+
+/** Sliding counters (short and day windows share the layout). */
+export const S = { asked: 0, newNumbers: 1, calls: 2, denseCalls: 3, refused: 4 } as const;
+const S_FIELDS = 5;
+/** Decayed totals (long half-life). */
+export const L = { asked: 0, foreign: 1, answered: 2, matched: 3, denseNumbers: 4, denseCalls: 5, calls: 6, hostingCalls: 7 } as const;
+const L_FIELDS = 8;
+
+const SHORT = 0;
+const DAY = slidingSlots(S_FIELDS);
+const LONG = 2 * slidingSlots(S_FIELDS);
+const SLOTS = LONG + decayedSlots(L_FIELDS);
+
+/** Recent distinct values per account (addresses, countries, dense blocks): enough for spread and explanations. */
+const RECENT_MAX = 8;
+const DENSE_BLOCKS_MAX = 16;
+
+export type InfraKind = 'ip' | 'subnet' | 'asn' | 'device';
+export const INFRA_KINDS: readonly InfraKind[] = ['ip', 'subnet', 'asn', 'device'];
+
+export interface SignupContext {
+  at: number;
+  ip: string;
+  subnet: string;
+  asn?: number;
+  country?: string;
+  network?: string;
+  deviceId?: string;
+}
+
+/** Small most-recent-first list of distinct values with when each was last seen. */
+class Recent {
+  readonly values: string[] = [];
+  readonly at: number[] = [];
+  constructor(private readonly max: number) {}
+
+  note(v: string, at: number): void {
+    const i = this.values.indexOf(v);
+    if (i >= 0) {
+      this.values.splice(i, 1);
+      this.at.splice(i, 1);
+    } else if (this.values.length >= this.max) {
+      this.values.pop();
+      this.at.pop();
+    }
+    this.values.unshift(v);
+    this.at.unshift(at);
+  }
+
+  countSince(t: number): number {
+    let n = 0;
+    for (const a of this.at) if (a >= t) n++;
+    return n;
+  }
+}
+
+export class AccountState {
+  readonly c = new Float64Array(SLOTS);
+  lastAt = 0;
+  firstAt = Number.POSITIVE_INFINITY;
+  createdAt: number;
+  phoneCc: string | undefined;
+  phoneRegion: string | undefined;
+  signup: SignupContext | undefined;
+  readonly ips = new Recent(RECENT_MAX);
+  readonly countries = new Recent(RECENT_MAX);
+  /** Blocks of dense calls, most recent first. */
+  readonly denseBlocks = new Recent(DENSE_BLOCKS_MAX);
+  /** The current ascending chain of dense blocks, and the longest one lately. */
+  runBlocks = 0;
+  runFrom = '';
+  runTo = '';
+  bestRun = 0;
+  bestRunAt = 0;
+  bestRunFrom = '';
+  bestRunTo = '';
+  private lastDenseValue = -1;
+  private lastDenseCc = '';
+
+  constructor(
+    readonly id: string,
+    createdAt: number,
+  ) {
+    this.createdAt = createdAt;
+  }
+
+  /** Age of the account at its latest call (or sign-up). */
+  get ageAtLastMs(): number {
+    return this.lastAt - this.createdAt;
+  }
+
+  /** Extends the ascending chain of dense blocks (a range walked block after block). */
+  noteDenseBlock(block: string, at: number): void {
+    this.denseBlocks.note(block, at);
+    if (block === this.runTo) return;
+    const cc = blockCallingCode(block) ?? '';
+    const v = blockValue(block);
+    if (this.runBlocks > 0 && cc === this.lastDenseCc && v > this.lastDenseValue) {
+      this.runBlocks++;
+    } else {
+      this.runBlocks = 1;
+      this.runFrom = block;
+    }
+    this.runTo = block;
+    this.lastDenseValue = v;
+    this.lastDenseCc = cc;
+    if (this.runBlocks >= this.bestRun || at - this.bestRunAt > 7 * 86_400_000) {
+      this.bestRun = this.runBlocks;
+      this.bestRunAt = at;
+      this.bestRunFrom = this.runFrom;
+      this.bestRunTo = this.runTo;
+    }
+  }
+}
+
+/** A device, address, subnet or network and the accounts seen on it. */
+export class InfraState {
+  lastAt = 0;
+  firstAt: number;
+  /** Account id -> last seen, most recent last; capped, the least recent dropped. */
+  readonly members = new Map<string, number>();
+  /** Members dropped by the cap: `members.size + dropped` over-estimates distinct accounts. */
+  dropped = 0;
+  calls = 0;
+  hostingCalls = 0;
+  newAccountCalls = 0;
+  signups = 0;
+
+  constructor(
+    readonly kind: InfraKind,
+    readonly key: string,
+    at: number,
+  ) {
+    this.firstAt = at;
+  }
+
+  get memberCount(): number {
+    return this.members.size + this.dropped;
+  }
+
+  addMember(accountId: string, at: number, cap: number): boolean {
+    const had = this.members.delete(accountId);
+    if (!had && this.members.size >= cap) {
+      const oldest = this.members.keys().next().value;
+      if (oldest !== undefined) this.members.delete(oldest);
+      this.dropped++;
+    }
+    this.members.set(accountId, at);
+    return !had;
+  }
+}
+
+/** What one lookup event amounts to, computed once for every detector. */
+export interface CallFacts {
+  account: AccountState;
+  numbers: number;
+  blocks: number;
+  /** The block holding the most numbers of the call, and how many. */
+  topBlock: string | undefined;
+  topCount: number;
+  dense: boolean;
+  foreign: number;
+  hosting: boolean;
+  newAccount: boolean;
+}
+
+export class FeatureStore {
+  private readonly accountsMap: IdleMap<AccountState>;
+  private readonly infraMaps: Record<InfraKind, IdleMap<InfraState>>;
+  private readonly population: DecayedPair;
+  private readonly f: CompiledAbusePolicy['features'];
+  private readonly e: CompiledAbusePolicy['enumeration'];
+
+  constructor(policy: CompiledAbusePolicy) {
+    this.f = policy.features;
+    this.e = policy.enumeration;
+    this.accountsMap = new IdleMap(this.f.idleTtlMs, this.f.maxAccounts);
+    const perKind = Math.max(1, Math.floor(this.f.maxInfraKeys / INFRA_KINDS.length));
+    this.infraMaps = {
+      ip: new IdleMap(this.f.idleTtlMs, perKind),
+      subnet: new IdleMap(this.f.idleTtlMs, perKind),
+      asn: new IdleMap(this.f.idleTtlMs, perKind),
+      device: new IdleMap(this.f.idleTtlMs, perKind),
+    };
+    this.population = new DecayedPair(this.f.populationHalfLifeMs);
+  }
+
+  get policy(): CompiledAbusePolicy['features'] {
+    return this.f;
+  }
+
+  account(id: string): AccountState | undefined {
+    return this.accountsMap.get(id);
+  }
+
+  accounts(): IterableIterator<AccountState> {
+    return this.accountsMap.values();
+  }
+
+  get accountCount(): number {
+    return this.accountsMap.size;
+  }
+
+  infra(kind: InfraKind, key: string): InfraState | undefined {
+    return this.infraMaps[kind].get(key);
+  }
+
+  infraKeys(kind: InfraKind): IterableIterator<InfraState> {
+    return this.infraMaps[kind].values();
+  }
+
+  /** Matched / answered numbers over every allowed call lately: the yardstick of each account's hit rate. */
+  populationHitRate(now: number): number {
+    const answered = this.population.x(now);
+    return answered > 0 ? this.population.y(now) / answered : 0;
+  }
+
+  observeLookup(e: LookupEvent): CallFacts {
+    const at = e.at;
+    const acc = this.accountsMap.touch(e.accountId, at, () => new AccountState(e.accountId, e.accountCreatedAt));
+    acc.createdAt = e.accountCreatedAt;
+    if (e.phoneRegion !== acc.phoneRegion) {
+      acc.phoneRegion = e.phoneRegion;
+      acc.phoneCc = regionCallingCode(e.phoneRegion);
+    }
+    if (at < acc.firstAt) acc.firstAt = at;
+
+    let blocks = 0;
+    let topBlock: string | undefined;
+    let topCount = 0;
+    let foreign = 0;
+    const own = acc.phoneCc;
+    for (const b in e.blocks) {
+      const n = e.blocks[b]!;
+      blocks++;
+      if (n > topCount) {
+        topCount = n;
+        topBlock = b;
+      }
+      // Without a phone of its own, every number is foreign to the account.
+      if (own === undefined || blockCallingCode(b) !== own) foreign += n;
+    }
+    const dense = topCount >= this.e.denseMinNumbers && blocks <= this.e.denseMaxBlocks;
+    const hosting = e.network !== 'other';
+    const newAccount = at - e.accountCreatedAt < this.f.newAccountAgeMs;
+    const refused = e.outcome !== 'allowed';
+
+    const c = acc.c;
+    for (const [off, w] of [[SHORT, this.f.shortWindowMs], [DAY, this.f.dayWindowMs]] as const) {
+      const s = slideTo(c, off, S_FIELDS, w, at);
+      if (s < 0) continue;
+      c[s + S.asked]! += e.numbers;
+      c[s + S.newNumbers]! += e.newNumbers;
+      c[s + S.calls]! += 1;
+      if (dense) c[s + S.denseCalls]! += 1;
+      if (refused) c[s + S.refused]! += 1;
+    }
+    const k = decayTo(c, LONG, L_FIELDS, this.f.longHalfLifeMs, at);
+    const l = LONG + 1;
+    c[l + L.asked]! += e.numbers * k;
+    c[l + L.foreign]! += foreign * k;
+    c[l + L.calls]! += k;
+    if (hosting) c[l + L.hostingCalls]! += k;
+    if (dense) {
+      c[l + L.denseNumbers]! += topCount * k;
+      c[l + L.denseCalls]! += k;
+      acc.noteDenseBlock(topBlock!, at);
+    }
+    if (e.outcome === 'allowed' && e.numbers > 0) {
+      c[l + L.answered]! += e.numbers * k;
+      c[l + L.matched]! += e.matched * k;
+      this.population.add(at, e.numbers, e.matched);
+    }
+    acc.ips.note(e.ip, at);
+    if (e.country !== undefined) acc.countries.note(e.country, at);
+
+    this.member('ip', e.ip, acc, at, hosting, newAccount);
+    this.member('subnet', e.subnet, acc, at, hosting, newAccount);
+    if (e.asn !== undefined) this.member('asn', String(e.asn), acc, at, hosting, newAccount);
+    if (e.deviceId !== undefined) this.member('device', e.deviceId, acc, at, hosting, newAccount);
+
+    return { account: acc, numbers: e.numbers, blocks, topBlock, topCount, dense, foreign, hosting, newAccount };
+  }
+
+  observeSignup(e: SignupEvent): AccountState {
+    const acc = this.accountsMap.touch(e.accountId, e.at, () => new AccountState(e.accountId, e.at));
+    acc.createdAt = e.at;
+    if (e.at < acc.firstAt) acc.firstAt = e.at;
+    acc.signup = {
+      at: e.at,
+      ip: e.ip,
+      subnet: e.subnet,
+      ...(e.asn !== undefined ? { asn: e.asn } : {}),
+      ...(e.country !== undefined ? { country: e.country } : {}),
+      ...(e.network !== undefined ? { network: e.network } : {}),
+      ...(e.deviceId !== undefined ? { deviceId: e.deviceId } : {}),
+    };
+    const hosting = e.network !== undefined && e.network !== 'other';
+    if (hosting) {
+      // A sign-up from a hosting network says as much about the account as a call from one.
+      const k = decayTo(acc.c, LONG, L_FIELDS, this.f.longHalfLifeMs, e.at);
+      acc.c[LONG + 1 + L.calls]! += k;
+      acc.c[LONG + 1 + L.hostingCalls]! += k;
+    }
+    const sign = (kind: InfraKind, key: string): void => {
+      this.member(kind, key, acc, e.at, hosting, true).signups++;
+    };
+    sign('ip', e.ip);
+    sign('subnet', e.subnet);
+    if (e.asn !== undefined) sign('asn', String(e.asn));
+    if (e.deviceId !== undefined) sign('device', e.deviceId);
+    return acc;
+  }
+
+  /** Forgets idle keys; call now and then (the engine does on every evaluation). */
+  expire(now: number): void {
+    this.accountsMap.expire(now);
+    for (const kind of INFRA_KINDS) this.infraMaps[kind].expire(now);
+  }
+
+  private member(kind: InfraKind, key: string, acc: AccountState, at: number, hosting: boolean, newAccount: boolean): InfraState {
+    const st = this.infraMaps[kind].touch(key, at, () => new InfraState(kind, key, at));
+    st.addMember(acc.id, at, this.f.membersPerKey);
+    st.calls++;
+    if (hosting) st.hostingCalls++;
+    if (newAccount) st.newAccountCalls++;
+    return st;
+  }
+}
+
+/** Sliding counter `field` (S.*) of an account over the short or the day window, at `now`. */
+export function sliding(store: FeatureStore, acc: AccountState, window: 'short' | 'day', field: number, now: number): number {
+  const f = store.policy;
+  return window === 'short'
+    ? slidingValue(acc.c, SHORT, S_FIELDS, f.shortWindowMs, now, field)
+    : slidingValue(acc.c, DAY, S_FIELDS, f.dayWindowMs, now, field);
+}
+
+/** Decayed total `field` (L.*) of an account at `now`. */
+export function decayed(store: FeatureStore, acc: AccountState, field: number, now: number): number {
+  return decayedValue(acc.c, LONG, store.policy.longHalfLifeMs, now, field);
+}
+
+/** Distinct addresses and countries an account used within the day window. */
+export function spread(store: FeatureStore, acc: AccountState, now: number): { ips: number; countries: number } {
+  const since = now - store.policy.dayWindowMs;
+  return { ips: acc.ips.countSince(since), countries: acc.countries.countSince(since) };
+}

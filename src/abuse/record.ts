@@ -1,0 +1,172 @@
+import type { Logger } from 'pino';
+import type { ContactKind } from '../directory/hashing.js';
+import type { CallerInfo } from '../discovery/store.js';
+import type { PreparedLookup, PreparedSync, SyncResponse } from '../discovery/service.js';
+import { AppError } from '../errors.js';
+import type { LimitVerdict } from '../limits/index.js';
+import type { CompiledPolicy } from '../limits/policy/compile.js';
+import { SCOPES, type Network, type Operation, type Scope } from '../limits/policy/schema.js';
+import type { IpInfo, IpIntel } from '../net/index.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import type { EventBus } from './bus.js';
+import { blocksOf, newEventId, originOf, type EventOutcome, type LookupEvent } from './events.js';
+
+/**
+ * What the discovery routes call to emit lookup events: around the limits check (refusals and
+ * challenges) and after the answer (allowed calls). Emitting never fails or slows a request.
+ */
+
+/** The parts of the context emission needs (the AppContext has them all). */
+export interface RecordDeps {
+  events: EventBus;
+  ipIntel: IpIntel;
+  limits: { readonly policy: Pick<CompiledPolicy, 'networkOf'> };
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+}
+
+/** One discovery call, as the limits are about to judge it. */
+export interface DiscoveryCall {
+  accountId: string;
+  deviceId?: string;
+  ip: string;
+  account: CallerInfo;
+  operation: Operation;
+  kind: ContactKind;
+  /** Distinct valid normalised values asked: only their number blocks leave this module. */
+  values: readonly string[];
+  newNumbers: number;
+}
+
+interface CallerFacts {
+  accountId: string;
+  deviceId?: string;
+  ip: string;
+}
+
+export function lookupCall(caller: CallerFacts, account: CallerInfo, p: PreparedLookup): DiscoveryCall {
+  return { ...who(caller), account, operation: 'lookup', kind: p.kind, values: [p.value], newNumbers: 1 };
+}
+
+export function syncCall(caller: CallerFacts, account: CallerInfo, p: PreparedSync): DiscoveryCall {
+  const values = new Set<string>();
+  for (const v of p.cur.normalised) if (v !== undefined) values.add(v);
+  return {
+    ...who(caller),
+    account,
+    operation: p.incremental ? 'incremental-sync' : 'full-sync',
+    kind: p.kind,
+    values: [...values],
+    newNumbers: p.newValues.length,
+  };
+}
+
+/** What an allowed sync revealed: distinct matched values among contacts, and every account in the answer. */
+export function syncAnswer(p: PreparedSync, response: Pick<SyncResponse, 'matches' | 'previousMatches'>): { matched: number; revealed: string[] } {
+  const matchedValues = new Set<string>();
+  for (const m of response.matches) {
+    const v = p.cur.normalised[m.index];
+    if (v !== undefined) matchedValues.add(v);
+  }
+  const revealed = new Set<string>();
+  for (const m of response.matches) revealed.add(m.accountId);
+  for (const m of response.previousMatches) revealed.add(m.accountId);
+  return { matched: matchedValues.size, revealed: [...revealed] };
+}
+
+/**
+ * Runs the limits check; a refusal (429) or challenge (428) is emitted as an event and rethrown
+ * unchanged. Other failures (503: the limits store is down) decide nothing and emit nothing.
+ */
+export async function checkLimitsRecorded(deps: RecordDeps, call: DiscoveryCall, check: () => Promise<LimitVerdict>): Promise<LimitVerdict> {
+  try {
+    return await check();
+  } catch (err) {
+    const outcome = refusalOf(err);
+    if (outcome) {
+      safely(deps, () => {
+        const info = lookupIp(deps.ipIntel, call.ip);
+        const network = deps.limits.policy.networkOf(info?.ip ?? call.ip, info);
+        deps.events.emit(buildEvent(deps, call, { outcome: outcome.outcome, ...(outcome.scope ? { scope: outcome.scope } : {}), network, info }));
+      });
+    }
+    throw err;
+  }
+}
+
+/** Emits the event of an allowed call, once its answer is known. */
+export function recordAllowed(deps: RecordDeps, call: DiscoveryCall, verdict: LimitVerdict, answer: { matched: number; revealed: readonly string[] }): void {
+  safely(deps, () =>
+    deps.events.emit(
+      buildEvent(deps, call, { outcome: 'allowed', network: verdict.network, info: verdict.ip, tier: verdict.tier, matched: answer.matched, revealed: answer.revealed }),
+    ),
+  );
+}
+
+interface Decided {
+  outcome: EventOutcome;
+  scope?: Scope;
+  network: Network;
+  info: IpInfo | undefined;
+  tier?: string;
+  matched?: number;
+  revealed?: readonly string[];
+}
+
+function buildEvent(deps: RecordDeps, call: DiscoveryCall, d: Decided): LookupEvent {
+  return {
+    v: 1,
+    id: newEventId(deps.random),
+    at: deps.clock.now(),
+    accountId: call.accountId,
+    ...(call.deviceId !== undefined ? { deviceId: call.deviceId } : {}),
+    ...originOf(call.ip, d.info),
+    network: d.network,
+    ...(d.tier !== undefined ? { tier: d.tier } : {}),
+    operation: call.operation,
+    outcome: d.outcome,
+    ...(d.scope !== undefined ? { scope: d.scope } : {}),
+    kind: call.kind,
+    numbers: call.values.length,
+    newNumbers: call.newNumbers,
+    matched: d.matched ?? 0,
+    revealed: d.revealed ? [...d.revealed] : [],
+    blocks: blocksOf(call.kind, call.values),
+    accountCreatedAt: call.account.createdAt,
+    ...(call.account.phoneRegion ? { phoneRegion: call.account.phoneRegion } : {}),
+  };
+}
+
+function who(caller: CallerFacts): CallerFacts {
+  return { accountId: caller.accountId, ...(caller.deviceId !== undefined ? { deviceId: caller.deviceId } : {}), ip: caller.ip };
+}
+
+function refusalOf(err: unknown): { outcome: EventOutcome; scope?: Scope } | undefined {
+  if (!(err instanceof AppError)) return undefined;
+  const outcome: EventOutcome | undefined = err.code === 'rate_limited' ? 'refused' : err.code === 'challenge_required' ? 'challenged' : undefined;
+  if (!outcome) return undefined;
+  const scope = (err.details as { scope?: unknown } | undefined)?.scope;
+  return { outcome, ...(typeof scope === 'string' && (SCOPES as readonly string[]).includes(scope) ? { scope: scope as Scope } : {}) };
+}
+
+function lookupIp(intel: IpIntel, ip: string): IpInfo | undefined {
+  try {
+    return intel.lookup(ip);
+  } catch {
+    return undefined;
+  }
+}
+
+const warnedBuses = new WeakSet<EventBus>();
+function safely(deps: RecordDeps, fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    // A bug here must never cost the caller an answer; say so once per bus, without the call's details.
+    if (warnedBuses.has(deps.events)) return;
+    warnedBuses.add(deps.events);
+    deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not emit a lookup event');
+  }
+}

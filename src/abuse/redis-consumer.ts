@@ -1,0 +1,265 @@
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { DEFAULT_STREAM_KEY, type EventConsumer } from './bus.js';
+import { decodeEvent, type LookupEvent } from './events.js';
+import type { EventMetrics } from './metrics.js';
+import type { EventProcessor } from './pipeline.js';
+
+export const CONSUMER_GROUP = 'abuse';
+export const DEFAULT_CLAIM_IDLE_MS = 30_000;
+
+export interface RedisEventConsumerOptions {
+  url: string;
+  processor: EventProcessor;
+  logger: Logger;
+  metrics: EventMetrics;
+  streamKey?: string;
+  group?: string;
+  /** Unique per process; a restarted process with the same name picks up its own pending entries at once. */
+  consumer?: string;
+  batchSize?: number;
+  /** How long one XREADGROUP waits for new entries; stop() waits at most this long for it. */
+  blockMs?: number;
+  /** Entries delivered to a consumer this long ago and never acknowledged are taken over: their consumer is presumed dead. */
+  claimIdleMs?: number;
+  /** How often the stream is trimmed past what every group has acknowledged. */
+  trimEveryMs?: number;
+}
+
+/** Consumers that have held nothing and done nothing for this long are removed from the group. */
+const FORGET_CONSUMER_IDLE_MS = 3_600_000;
+const MAX_BACKOFF_MS = 10_000;
+
+type Entry = [id: string, fields: string[]];
+
+export function defaultConsumerName(): string {
+  return `${hostname()}-${process.pid}`;
+}
+
+/**
+ * One member of the consumer group: reads a batch (XREADGROUP), processes it, acknowledges it
+ * (XACK). An entry is acknowledged only after processing succeeded, so a consumer killed at any
+ * point leaves its batch pending; another consumer claims it (XAUTOCLAIM) once it has been idle
+ * for claimIdleMs, and processing is idempotent by event id, so a batch processed twice stores
+ * once. A failed batch stays pending and is re-read from this consumer's own history after a
+ * backoff.
+ */
+export class RedisEventConsumer implements EventConsumer {
+  readonly kind = 'redis' as const;
+  readonly streamKey: string;
+  readonly group: string;
+  readonly consumer: string;
+  private readonly redis: Redis;
+  private readonly batchSize: number;
+  private readonly blockMs: number;
+  private readonly claimIdleMs: number;
+  private readonly trimEveryMs: number;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private failing = false;
+
+  constructor(private readonly opts: RedisEventConsumerOptions) {
+    this.streamKey = opts.streamKey ?? DEFAULT_STREAM_KEY;
+    this.group = opts.group ?? CONSUMER_GROUP;
+    this.consumer = opts.consumer ?? defaultConsumerName();
+    this.batchSize = opts.batchSize ?? 500;
+    this.blockMs = opts.blockMs ?? 1000;
+    this.claimIdleMs = opts.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS;
+    this.trimEveryMs = opts.trimEveryMs ?? 60_000;
+    this.redis = new Redis(opts.url, {
+      connectTimeout: 2000,
+      // Longer than a blocking read, so only a connection that really hangs times out.
+      commandTimeout: this.blockMs + 10_000,
+      maxRetriesPerRequest: 1,
+      autoResendUnfulfilledCommands: false,
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    });
+    this.redis.on('error', () => undefined);
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.loop;
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private async run(): Promise<void> {
+    // Our own pending entries first (a restart under the same name), then everyone's stale ones.
+    let backlog = true;
+    let backoffMs = 0;
+    let nextClaim = 0;
+    let nextTrim = 0;
+    let grouped = false;
+    while (!this.stopping) {
+      try {
+        if (!grouped) grouped = await this.ensureGroup();
+        const now = Date.now();
+        if (now >= nextClaim) {
+          await this.claimStale();
+          nextClaim = now + Math.min(10_000, Math.max(100, this.claimIdleMs / 3));
+        }
+        if (now >= nextTrim) {
+          await this.trim();
+          nextTrim = now + this.trimEveryMs;
+        }
+        if (backlog) {
+          const entries = await this.read('0', false);
+          if (entries.length === 0) backlog = false;
+          else await this.handle(entries);
+        } else {
+          await this.handle(await this.read('>', true));
+        }
+        backoffMs = 0;
+        if (this.failing) {
+          this.failing = false;
+          this.opts.logger.info({ consumer: this.consumer }, 'event consumer working again');
+        }
+      } catch (err) {
+        if (this.stopping) break;
+        if (!this.failing) {
+          this.failing = true;
+          this.opts.logger.error({ err: err instanceof Error ? err.message : String(err), consumer: this.consumer }, 'event consumer failing: retrying (unacknowledged events stay pending)');
+        }
+        backlog = true;
+        // The stream or group may have been deleted (NOGROUP): create it again.
+        grouped = false;
+        backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(200, backoffMs * 2));
+        await this.pause(backoffMs);
+      }
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  /** Creates the group if it is missing, reading the stream from its start: events published before any worker ran are kept. */
+  private async ensureGroup(): Promise<boolean> {
+    try {
+      await this.redis.xgroup('CREATE', this.streamKey, this.group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!(err instanceof Error && err.message.includes('BUSYGROUP'))) throw err;
+    }
+    return true;
+  }
+
+  private async read(from: '0' | '>', block: boolean): Promise<Entry[]> {
+    const args: Array<string | number> = ['GROUP', this.group, this.consumer, 'COUNT', this.batchSize];
+    if (block) args.push('BLOCK', this.blockMs);
+    args.push('STREAMS', this.streamKey, from);
+    const reply = await this.redis.call('XREADGROUP', ...args);
+    // [[key, [[id, fields], ...]]] or null when BLOCK timed out.
+    if (!Array.isArray(reply) || reply.length === 0) return [];
+    const stream = reply[0] as [string, unknown];
+    return entriesOf(stream[1]);
+  }
+
+  /** Takes over entries other consumers were given and did not acknowledge within claimIdleMs. */
+  private async claimStale(): Promise<void> {
+    let cursor = '0-0';
+    do {
+      if (this.stopping) return;
+      const reply = (await this.redis.call('XAUTOCLAIM', this.streamKey, this.group, this.consumer, this.claimIdleMs, cursor, 'COUNT', this.batchSize)) as [string, unknown, unknown?];
+      cursor = String(reply[0]);
+      const entries = entriesOf(reply[1]);
+      if (entries.length > 0) {
+        this.opts.logger.warn({ consumer: this.consumer, entries: entries.length }, 'claimed lookup events a dead or stalled consumer left pending');
+        await this.handle(entries);
+      }
+    } while (cursor !== '0-0');
+  }
+
+  /** Processes and acknowledges one batch. Entries that are not valid events are acknowledged and counted, never retried. */
+  private async handle(entries: Entry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const events: LookupEvent[] = [];
+    let invalid = 0;
+    for (const [, fields] of entries) {
+      const e = fieldOf(fields, 'e');
+      const event = e === undefined ? undefined : decodeEvent(e);
+      if (event) events.push(event);
+      else invalid++;
+    }
+    if (invalid > 0) {
+      this.opts.metrics.invalid(invalid);
+      this.opts.logger.warn({ consumer: this.consumer, invalid }, 'skipped stream entries that are not valid lookup events');
+    }
+    await this.opts.processor.process(events);
+    await this.redis.xack(this.streamKey, this.group, ...entries.map(([id]) => id));
+  }
+
+  /**
+   * Trims entries every group has acknowledged: everything before the oldest entry still pending
+   * or not yet delivered in any group. Also forgets consumers long gone with nothing pending.
+   */
+  private async trim(): Promise<void> {
+    const groups = (await this.redis.call('XINFO', 'GROUPS', this.streamKey)) as unknown[];
+    let minId: string | undefined;
+    for (const g of groups) {
+      const info = fieldMap(g);
+      const name = String(info.get('name'));
+      let keep = String(info.get('last-delivered-id') ?? '0-0');
+      if (Number(info.get('pending') ?? 0) > 0) {
+        const summary = (await this.redis.call('XPENDING', this.streamKey, name)) as unknown[];
+        if (typeof summary[1] === 'string') keep = summary[1];
+      }
+      if (minId === undefined || compareIds(keep, minId) < 0) minId = keep;
+    }
+    if (minId !== undefined && minId !== '0-0') await this.redis.call('XTRIM', this.streamKey, 'MINID', '~', minId);
+
+    const consumers = (await this.redis.call('XINFO', 'CONSUMERS', this.streamKey, this.group)) as unknown[];
+    for (const c of consumers) {
+      const info = fieldMap(c);
+      const name = String(info.get('name'));
+      if (name !== this.consumer && Number(info.get('pending')) === 0 && Number(info.get('idle')) > FORGET_CONSUMER_IDLE_MS) {
+        await this.redis.xgroup('DELCONSUMER', this.streamKey, this.group, name);
+      }
+    }
+  }
+}
+
+function entriesOf(value: unknown): Entry[] {
+  if (!Array.isArray(value)) return [];
+  const out: Entry[] = [];
+  // Entries trimmed away while pending come back as null (Redis 6.2) and are simply skipped.
+  for (const item of value) {
+    if (Array.isArray(item) && typeof item[0] === 'string') out.push([item[0], Array.isArray(item[1]) ? (item[1] as unknown[]).map(String) : []]);
+  }
+  return out;
+}
+
+function fieldOf(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
+function fieldMap(value: unknown): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  if (!Array.isArray(value)) return map;
+  for (let i = 0; i + 1 < value.length; i += 2) map.set(String(value[i]), value[i + 1]);
+  return map;
+}
+
+/** Orders stream ids ("ms-seq"). */
+export function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const d = BigInt(am) - BigInt(bm);
+  if (d !== 0n) return d < 0n ? -1 : 1;
+  const s = BigInt(as) - BigInt(bs);
+  return s === 0n ? 0 : s < 0n ? -1 : 1;
+}

@@ -1,0 +1,52 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULT_STREAM_KEY } from '../abuse/bus.js';
+import { CONSUMER_GROUP, DEFAULT_CLAIM_IDLE_MS, defaultConsumerName } from '../abuse/redis-consumer.js';
+import { ENV_NAMES } from '../config/env.js';
+import { ConfigError } from '../config/errors.js';
+import { createContext } from '../context.js';
+import { loadConfig, type CliIo } from './io.js';
+
+function consumerName(value: string): string {
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(value)) throw new InvalidArgumentError('1 to 64 letters, digits or . _ : -');
+  return value;
+}
+
+function seconds(value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0 || Number(value) > 86_400) throw new InvalidArgumentError('a number of seconds from 0 to 86400');
+  return Number(value);
+}
+
+export function workerCommand(program: Command, io: CliIo): void {
+  program
+    .command('worker')
+    .description('consume lookup events from Redis Streams for the abuse engine (scaled out; needs FINDGUARD_REDIS_URL)')
+    .option('--consumer <name>', 'this process\'s name in the consumer group (default: host-pid); reuse it on restart to resume its pending events at once', consumerName)
+    .option('--claim-idle <seconds>', 'take over events another worker was given and did not acknowledge for this long', seconds, DEFAULT_CLAIM_IDLE_MS / 1000)
+    // Test isolation on a shared Redis only: `serve` always publishes to the default key.
+    .addOption(new Option('--stream <key>').hideHelp().default(DEFAULT_STREAM_KEY))
+    .action(async (opts: { consumer?: string; claimIdle: number; stream: string }) => {
+      const config = loadConfig(io);
+      if (!config.redisUrl) {
+        throw new ConfigError(ENV_NAMES.redisUrl, 'is required by findguard worker (without Redis, findguard serve consumes its events in-process)');
+      }
+      const consumer = opts.consumer ?? defaultConsumerName();
+      const ctx = await createContext(config, {
+        matchWorkers: 0,
+        events: { consume: true, consumer, streamKey: opts.stream, claimIdleMs: Math.round(opts.claimIdle * 1000) },
+      });
+      io.out(`findguard worker ${consumer} consuming ${opts.stream} (group ${CONSUMER_GROUP}, database: ${config.database.dialect})`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve();
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      io.err('stopping: finishing the current batch');
+      // Stops the consumer after its batch is processed and acknowledged, then the database.
+      await ctx.close();
+      io.err('stopped');
+    });
+}

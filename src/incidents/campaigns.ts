@@ -1,0 +1,286 @@
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { CampaignsTable, Database } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import { iso, newId, parseJson, type JsonValue } from './common.js';
+import { enqueueWebhook, EXPOSURES_PER_WEBHOOK, rewriteWebhook, type ExposureRecord, type WebhookData } from './outbox.js';
+import { campaignReport, type CampaignReport } from './report.js';
+import { EventScan, type CampaignSummary } from './summary.js';
+
+/**
+ * Campaigns: a cluster of accounts the abuse engine judged to be one enumeration effort, and
+ * exactly what it exposed. The exposures come from the stored lookup events, not from the
+ * detector's view, so a disclosure can name every account revealed, to which attacker
+ * account, and when it first was.
+ */
+
+export interface OpenCampaignInput {
+  /** The detector's cluster id: one open campaign per cluster, re-opening it extends it. */
+  clusterId: string;
+  accountIds: readonly string[];
+  score: number;
+  evidence: JsonValue;
+  now?: number;
+}
+
+export interface OpenCampaignResult {
+  campaignId: string;
+  created: boolean;
+  /** Exposures this call recorded (each announced in an exposure.recorded webhook). */
+  newExposures: number;
+  summary: CampaignSummary;
+}
+
+export interface CampaignListItem {
+  id: string;
+  clusterId: string;
+  status: CampaignsTable['status'];
+  score: number;
+  detectedAt: number;
+  firstSeen: number;
+  lastSeen: number;
+  accounts: number;
+  exposedAccounts: number;
+  /** Origin countries, most calls first. */
+  countries: string[];
+}
+
+export interface AccountCampaign {
+  campaignId: string;
+  /** attacker: one of the campaign's accounts; exposed: revealed to them. */
+  role: 'attacker' | 'exposed';
+  status: CampaignsTable['status'];
+  detectedAt: number;
+  /** For an exposed account, when it was first revealed to the campaign. */
+  firstExposedAt: number | null;
+}
+
+export interface CampaignDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  random: Random;
+  onEnqueued?: () => void;
+}
+
+const INSERT_CHUNK = 500;
+const BLOCKS_IN_WEBHOOK = 100;
+const MAX_ID = 128;
+
+export class Campaigns {
+  constructor(private readonly deps: CampaignDeps) {}
+
+  /**
+   * Opens a campaign for the cluster, or extends its open one with more accounts and events.
+   * One transaction: the campaign, its accounts, every new exposure and their webhooks
+   * (`campaign.detected` once, `exposure.recorded` in batches) commit together or not at all.
+   * Calling again with the same input records nothing new.
+   */
+  async openCampaign(input: OpenCampaignInput): Promise<OpenCampaignResult> {
+    checkInput(input);
+    const now = input.now ?? this.deps.clock.now();
+    const result = await this.deps.db.transaction().execute(async (trx) => {
+      const existing = await trx.selectFrom('campaigns').selectAll().where('cluster_id', '=', input.clusterId).where('status', '=', 'open').executeTakeFirst();
+      const campaignId = existing?.id ?? newId('cmp', now, this.deps.random, 6);
+      let detectedEvent: string | undefined;
+      if (!existing) {
+        await trx
+          .insertInto('campaigns')
+          .values({
+            id: campaignId,
+            cluster_id: input.clusterId,
+            detected_at: now,
+            first_seen: now,
+            last_seen: now,
+            status: 'open',
+            score: input.score,
+            summary: '{}',
+            evidence: JSON.stringify(input.evidence),
+            updated_at: now,
+          })
+          .execute();
+        // Written first so it is delivered ahead of the exposures; filled in below.
+        detectedEvent = await enqueueWebhook(trx, 'campaign.detected', this.detectedData(campaignId, input.clusterId, now, now, now, input.score, [], new EventScan().summary(0, { pairs: 0, accounts: 0 })), now, this.deps.random);
+      }
+      const ids = [...new Set(input.accountIds)];
+      for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+        const rows = ids.slice(i, i + INSERT_CHUNK).map((account_id) => ({ campaign_id: campaignId, account_id }));
+        await trx.insertInto('campaign_accounts').values(rows).onConflict((oc) => oc.columns(['campaign_id', 'account_id']).doNothing()).execute();
+      }
+      const members = (await trx.selectFrom('campaign_accounts').select('account_id').where('campaign_id', '=', campaignId).orderBy('account_id').execute()).map((r) => r.account_id);
+      const memberSet = new Set(members);
+
+      const scan = new EventScan();
+      const batch = new ExposureBatcher(trx, campaignId, now, this.deps.random);
+      for (const attacker of members) {
+        const reveals = await scan.account(trx, attacker, memberSet);
+        if (reveals.size > 0) await this.recordExposures(trx, campaignId, attacker, reveals, batch, existing !== undefined);
+      }
+      await batch.flush();
+
+      const counts = await trx
+        .selectFrom('exposures')
+        .select((eb) => [eb.fn.countAll<number>().as('pairs'), eb.fn.count<number>('revealed_account_id').distinct().as('accounts')])
+        .where('campaign_id', '=', campaignId)
+        .executeTakeFirstOrThrow();
+      const summary = scan.summary(members.length, { pairs: Number(counts.pairs), accounts: Number(counts.accounts) });
+      const firstSeen = Math.min(scan.firstSeen ?? now, existing ? Number(existing.first_seen) : Infinity);
+      const lastSeen = Math.max(scan.lastSeen ?? now, existing ? Number(existing.last_seen) : -Infinity);
+      await trx
+        .updateTable('campaigns')
+        .set({ first_seen: firstSeen, last_seen: lastSeen, score: input.score, summary: JSON.stringify(summary), evidence: JSON.stringify(input.evidence), updated_at: now })
+        .where('id', '=', campaignId)
+        .execute();
+      if (detectedEvent) {
+        await rewriteWebhook(trx, detectedEvent, 'campaign.detected', this.detectedData(campaignId, input.clusterId, now, firstSeen, lastSeen, input.score, members, summary), now);
+      }
+      return { campaignId, created: !existing, newExposures: batch.total, summary };
+    });
+    if (result.created || result.newExposures > 0) this.deps.onEnqueued?.();
+    return result;
+  }
+
+  /** The disclosure report (see report.ts). */
+  async campaignReport(id: string): Promise<CampaignReport> {
+    const report = await campaignReport(this.deps.db, id, this.deps.clock.now());
+    if (!report) throw new AppError('not_found', 'no such campaign');
+    return report;
+  }
+
+  /** Newest first. */
+  async list(opts: { limit?: number; status?: CampaignsTable['status'] } = {}): Promise<CampaignListItem[]> {
+    let q = this.deps.db.selectFrom('campaigns').selectAll();
+    if (opts.status) q = q.where('status', '=', opts.status);
+    const rows = await q.orderBy('detected_at', 'desc').orderBy('id', 'desc').limit(opts.limit ?? 50).execute();
+    return rows.map(toListItem);
+  }
+
+  /** Campaigns the account took part in, or was exposed to; newest first. */
+  async forAccount(accountId: string): Promise<AccountCampaign[]> {
+    const attacker = await this.deps.db
+      .selectFrom('campaign_accounts as ca')
+      .innerJoin('campaigns as c', 'c.id', 'ca.campaign_id')
+      .select(['c.id', 'c.status', 'c.detected_at'])
+      .where('ca.account_id', '=', accountId)
+      .execute();
+    const exposed = await this.deps.db
+      .selectFrom('exposures as e')
+      .innerJoin('campaigns as c', 'c.id', 'e.campaign_id')
+      .select(['c.id', 'c.status', 'c.detected_at', (eb) => eb.fn.min('e.at').as('first')])
+      .where('e.revealed_account_id', '=', accountId)
+      .groupBy(['c.id', 'c.status', 'c.detected_at'])
+      .execute();
+    const out: AccountCampaign[] = [
+      ...attacker.map((r) => ({ campaignId: r.id, role: 'attacker' as const, status: r.status, detectedAt: Number(r.detected_at), firstExposedAt: null })),
+      ...exposed.map((r) => ({ campaignId: r.id, role: 'exposed' as const, status: r.status, detectedAt: Number(r.detected_at), firstExposedAt: Number(r.first) })),
+    ];
+    return out.sort((a, b) => b.detectedAt - a.detectedAt || (a.campaignId < b.campaignId ? 1 : -1));
+  }
+
+  /**
+   * Inserts what is new (RETURNING gives exactly the rows this call added, even against a
+   * concurrent writer) and moves an exposure's time earlier when a late event shows an
+   * earlier reveal. Only new exposures are announced.
+   */
+  private async recordExposures(
+    trx: Transaction<Database>,
+    campaignId: string,
+    attacker: string,
+    reveals: Map<string, number>,
+    batch: ExposureBatcher,
+    mayExist: boolean,
+  ): Promise<void> {
+    const known = new Map<string, number>();
+    if (mayExist) {
+      const rows = await trx.selectFrom('exposures').select(['revealed_account_id', 'at']).where('campaign_id', '=', campaignId).where('attacker_account_id', '=', attacker).execute();
+      for (const r of rows) known.set(r.revealed_account_id, Number(r.at));
+    }
+    const fresh: Array<{ campaign_id: string; attacker_account_id: string; revealed_account_id: string; at: number }> = [];
+    for (const [revealed, at] of reveals) {
+      const before = known.get(revealed);
+      if (before === undefined) fresh.push({ campaign_id: campaignId, attacker_account_id: attacker, revealed_account_id: revealed, at });
+      else if (at < before) {
+        await trx
+          .updateTable('exposures')
+          .set({ at })
+          .where('campaign_id', '=', campaignId)
+          .where('attacker_account_id', '=', attacker)
+          .where('revealed_account_id', '=', revealed)
+          .execute();
+      }
+    }
+    for (let i = 0; i < fresh.length; i += INSERT_CHUNK) {
+      const inserted = await trx
+        .insertInto('exposures')
+        .values(fresh.slice(i, i + INSERT_CHUNK))
+        .onConflict((oc) => oc.columns(['campaign_id', 'attacker_account_id', 'revealed_account_id']).doNothing())
+        .returning(['revealed_account_id', 'at'])
+        .execute();
+      for (const r of inserted) await batch.add({ attackerAccountId: attacker, revealedAccountId: r.revealed_account_id, at: iso(Number(r.at)) });
+    }
+  }
+
+  private detectedData(
+    campaignId: string,
+    clusterId: string,
+    now: number,
+    firstSeen: number,
+    lastSeen: number,
+    score: number,
+    accounts: string[],
+    summary: CampaignSummary,
+  ): WebhookData['campaign.detected'] {
+    // A scan probes thousands of blocks: the webhook names the most probed, the report all of them.
+    const blocks = { ...summary.blocks, list: summary.blocks.list.slice(0, BLOCKS_IN_WEBHOOK), truncated: summary.blocks.distinct > BLOCKS_IN_WEBHOOK };
+    return { campaignId, clusterId, detectedAt: iso(now), firstSeen: iso(firstSeen), lastSeen: iso(lastSeen), score, accounts, summary: { ...summary, blocks } };
+  }
+}
+
+/** Collects new exposures into exposure.recorded webhooks of EXPOSURES_PER_WEBHOOK each. */
+class ExposureBatcher {
+  private pending: ExposureRecord[] = [];
+  total = 0;
+
+  constructor(
+    private readonly trx: Transaction<Database>,
+    private readonly campaignId: string,
+    private readonly now: number,
+    private readonly random: Random,
+  ) {}
+
+  async add(e: ExposureRecord): Promise<void> {
+    this.pending.push(e);
+    this.total++;
+    if (this.pending.length >= EXPOSURES_PER_WEBHOOK) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const exposures = this.pending;
+    this.pending = [];
+    await enqueueWebhook(this.trx, 'exposure.recorded', { campaignId: this.campaignId, exposures }, this.now, this.random);
+  }
+}
+
+function checkInput(input: OpenCampaignInput): void {
+  if (input.clusterId.length === 0 || input.clusterId.length > MAX_ID) throw new AppError('invalid_request', `clusterId must be 1 to ${MAX_ID} characters`);
+  if (input.accountIds.length === 0) throw new AppError('invalid_request', 'a campaign needs at least one account');
+  if (input.accountIds.some((id) => id.length === 0 || id.length > MAX_ID)) throw new AppError('invalid_request', `account ids must be 1 to ${MAX_ID} characters`);
+  if (!Number.isFinite(input.score)) throw new AppError('invalid_request', 'score must be a finite number');
+}
+
+function toListItem(r: Selectable<CampaignsTable>): CampaignListItem {
+  const s = parseJson(r.summary) as Partial<CampaignSummary> | null;
+  return {
+    id: r.id,
+    clusterId: r.cluster_id,
+    status: r.status,
+    score: Number(r.score),
+    detectedAt: Number(r.detected_at),
+    firstSeen: Number(r.first_seen),
+    lastSeen: Number(r.last_seen),
+    accounts: s?.accounts ?? 0,
+    exposedAccounts: s?.exposures?.accounts ?? 0,
+    countries: (s?.countries ?? []).flatMap((c) => (c.country ? [c.country] : [])),
+  };
+}

@@ -1,0 +1,40 @@
+import type { Random } from '../util/random.js';
+
+/** What evidence, details and payloads may hold: it is stored and sent as JSON. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** Who acted: the abuse engine, or an operator by name. */
+export const ENGINE_ACTOR = 'engine';
+
+const OPERATOR_NAME = /^[A-Za-z0-9._@-]{1,64}$/;
+
+/** Operator names end up in webhooks and the audit log: a plain token, never the engine's name. */
+export function isOperatorName(name: string): boolean {
+  return OPERATOR_NAME.test(name) && name !== ENGINE_ACTOR;
+}
+
+let seq = 0;
+
+/**
+ * Time-ordered ids: ms time in hex, a per-process counter, then random bits. Rows land at the
+ * end of their primary key's B-tree, and ids written by one process in the same millisecond
+ * (a simulated clock makes many) still sort in the order they were made, which the outbox
+ * poller and the enforcement history rely on.
+ */
+export function newId(prefix: string, now: number, random: Random, randomBytes = 8): string {
+  seq = (seq + 1) & 0xffff;
+  return `${prefix}_${now.toString(16).padStart(12, '0')}${seq.toString(16).padStart(4, '0')}${random.bytes(randomBytes).toString('base64url')}`;
+}
+
+/** Parses a JSON column written by this module; a damaged one reads as null instead of failing a whole report. */
+export function parseJson(text: string): JsonValue {
+  try {
+    return JSON.parse(text) as JsonValue;
+  } catch {
+    return null;
+  }
+}
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}

@@ -1,0 +1,347 @@
+import { PostgresAdapter, type Kysely, type Selectable, type Transaction } from 'kysely';
+import type { Database, EnforcementActionsTable } from '../db/schema.js';
+import type { DirectoryService } from '../directory/service.js';
+import { AppError } from '../errors.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import { recordAudit } from './audit.js';
+import { ENGINE_ACTOR, iso, isOperatorName, newId, parseJson, type JsonValue } from './common.js';
+import { enqueueWebhook } from './outbox.js';
+
+/**
+ * What findguard does to an account it believes is abusing discovery, and the undoing of it.
+ * Every action is recorded with its evidence in the same transaction as its webhook (and, for
+ * an operator, its audit entry). The account's status is then applied through
+ * DirectoryService.setFindguardStatus, which also refreshes discoverability and the caches.
+ * The record comes first: if the process dies in between, calling again finishes the job,
+ * because "the log says suspended" counts as suspended and only the status is re-applied.
+ */
+
+export type EnforcementKind = EnforcementActionsTable['action'];
+
+export interface EnforcementAction {
+  id: string;
+  at: number;
+  action: EnforcementKind;
+  accountId: string;
+  clusterId: string | null;
+  campaignId: string | null;
+  actor: string;
+  reason: string;
+  evidence: JsonValue;
+  expiresAt: number | null;
+  reversedBy: string | null;
+}
+
+export interface ActionOptions {
+  /** 'engine' or an operator's name. */
+  actor: string;
+  reason: string;
+  evidence: JsonValue;
+  clusterId?: string;
+  campaignId?: string;
+}
+
+export interface SuspendResult {
+  suspended: string[];
+  /** Already suspended by findguard: nothing new recorded. */
+  alreadySuspended: string[];
+  /** Not mirrored (never, or erased since). */
+  unknown: string[];
+}
+
+export interface RestrictResult {
+  recorded: string[];
+  /** A restriction of this kind already runs at least as long. */
+  unchanged: string[];
+  unknown: string[];
+}
+
+export interface ReinstateResult {
+  /** false when findguard had not suspended the account: nothing was recorded or sent. */
+  reinstated: boolean;
+  actionId: string | null;
+  /** Actions lifted: the suspension and any throttle or challenge still running. */
+  reversed: string[];
+}
+
+export interface ActiveRestrictions {
+  suspended: boolean;
+  throttledUntil: number | null;
+  challengeUntil: number | null;
+}
+
+export interface EnforcerDeps {
+  db: Kysely<Database>;
+  directory: Pick<DirectoryService, 'setFindguardStatus'>;
+  clock: Clock;
+  random: Random;
+  /** Told after a commit that added webhooks, so a deliverer in this process sends them at once. */
+  onEnqueued?: () => void;
+}
+
+const CHUNK = 500;
+const MAX_REASON = 1000;
+
+export class Enforcer {
+  private readonly postgres: boolean;
+
+  constructor(private readonly deps: EnforcerDeps) {
+    this.postgres = deps.db.getExecutor().adapter instanceof PostgresAdapter;
+  }
+
+  /** Suspends the accounts (idempotent per account) and sends `account.suspended` for each newly suspended one. */
+  async suspend(accountIds: readonly string[], opts: ActionOptions): Promise<SuspendResult> {
+    checkOptions(opts);
+    const out: SuspendResult = { suspended: [], alreadySuspended: [], unknown: [] };
+    for (const chunk of chunks(sortedUnique(accountIds))) {
+      const now = this.deps.clock.now();
+      const apply: string[] = [];
+      const part = await this.deps.db.transaction().execute(async (trx) => {
+        const r: SuspendResult = { suspended: [], alreadySuspended: [], unknown: [] };
+        const status = await this.lockAccounts(trx, chunk);
+        const open = await openSuspensions(trx, chunk);
+        for (const id of chunk) {
+          const fg = status.get(id);
+          if (fg === undefined) {
+            r.unknown.push(id);
+          } else if (open.has(id) || fg === 'suspended') {
+            r.alreadySuspended.push(id);
+            // Recorded but never applied (the process died in between): apply it now.
+            if (fg !== 'suspended') apply.push(id);
+          } else {
+            const actionId = await this.insert(trx, 'suspend', id, opts, now, null);
+            await enqueueWebhook(
+              trx,
+              'account.suspended',
+              { accountId: id, actionId, at: iso(now), actor: opts.actor, reason: opts.reason, clusterId: opts.clusterId ?? null, campaignId: opts.campaignId ?? null },
+              now,
+              this.deps.random,
+            );
+            await this.audit(trx, opts.actor, 'account.suspend', id, { actionId, reason: opts.reason }, now);
+            r.suspended.push(id);
+            apply.push(id);
+          }
+        }
+        return r;
+      });
+      if (part.suspended.length > 0) this.deps.onEnqueued?.();
+      await this.apply(apply, 'suspended');
+      out.suspended.push(...part.suspended);
+      out.alreadySuspended.push(...part.alreadySuspended);
+      out.unknown.push(...part.unknown);
+    }
+    return out;
+  }
+
+  /**
+   * Lifts findguard's suspension, and any throttle or challenge still running: an account an
+   * operator judged organic should not keep paying for the engine's mistake. Sends
+   * `account.reinstated`. An account findguard had not suspended is left alone.
+   */
+  async reinstate(accountId: string, opts: { actor: string; reason: string; evidence?: JsonValue }): Promise<ReinstateResult> {
+    checkOptions({ ...opts, evidence: opts.evidence ?? null });
+    const now = this.deps.clock.now();
+    const result = await this.deps.db.transaction().execute(async (trx): Promise<ReinstateResult> => {
+      const fg = (await this.lockAccounts(trx, [accountId])).get(accountId);
+      if (fg === undefined) throw new AppError('not_found', 'no such account');
+      if (fg !== 'suspended' && !(await openSuspensions(trx, [accountId])).has(accountId)) return { reinstated: false, actionId: null, reversed: [] };
+      const open = await trx
+        .selectFrom('enforcement_actions')
+        .select('id')
+        .where('account_id', '=', accountId)
+        .where('reversed_by', 'is', null)
+        .where((eb) => eb.or([eb('action', '=', 'suspend'), eb.and([eb('action', 'in', ['throttle', 'challenge']), eb('expires_at', '>', now)])]))
+        .execute();
+      const reversed = open.map((r) => r.id);
+      const actionId = await this.insert(trx, 'reinstate', accountId, { ...opts, evidence: opts.evidence ?? { reverses: reversed } }, now, null);
+      if (reversed.length > 0) await trx.updateTable('enforcement_actions').set({ reversed_by: actionId }).where('id', 'in', reversed).execute();
+      await enqueueWebhook(
+        trx,
+        'account.reinstated',
+        { accountId, actionId, at: iso(now), actor: opts.actor, reason: opts.reason, reverses: reversed },
+        now,
+        this.deps.random,
+      );
+      await this.audit(trx, opts.actor, 'account.reinstate', accountId, { actionId, reason: opts.reason, reverses: reversed }, now);
+      return { reinstated: true, actionId, reversed };
+    });
+    if (result.reinstated) this.deps.onEnqueued?.();
+    if (result.reinstated) await this.apply([accountId], 'active');
+    return result;
+  }
+
+  /** Slows the accounts down until `until` (epoch ms); the limits read it through activeRestrictions. */
+  throttle(accountIds: readonly string[], until: number, opts: ActionOptions): Promise<RestrictResult> {
+    return this.restrict('throttle', accountIds, until, opts);
+  }
+
+  /** Makes the accounts solve a challenge on every call until `until` (epoch ms). */
+  challenge(accountIds: readonly string[], until: number, opts: ActionOptions): Promise<RestrictResult> {
+    return this.restrict('challenge', accountIds, until, opts);
+  }
+
+  /** What is in force against the account at `now`: the limits' view of enforcement. */
+  async activeRestrictions(accountId: string, now: number): Promise<ActiveRestrictions> {
+    const account = await this.deps.db.selectFrom('accounts').select('fg_status').where('id', '=', accountId).executeTakeFirst();
+    const rows = await this.deps.db
+      .selectFrom('enforcement_actions')
+      .select(['action', (eb) => eb.fn.max('expires_at').as('until')])
+      .where('account_id', '=', accountId)
+      .where('action', 'in', ['throttle', 'challenge'])
+      .where('reversed_by', 'is', null)
+      .where('expires_at', '>', now)
+      .groupBy('action')
+      .execute();
+    const until = (kind: EnforcementKind): number | null => {
+      const r = rows.find((x) => x.action === kind);
+      return r?.until == null ? null : Number(r.until);
+    };
+    return { suspended: account?.fg_status === 'suspended', throttledUntil: until('throttle'), challengeUntil: until('challenge') };
+  }
+
+  /** The account's enforcement history, newest first. */
+  async actionsFor(accountId: string, limit = 200): Promise<EnforcementAction[]> {
+    const rows = await this.deps.db
+      .selectFrom('enforcement_actions')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .orderBy('at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map(toAction);
+  }
+
+  private async restrict(kind: 'throttle' | 'challenge', accountIds: readonly string[], until: number, opts: ActionOptions): Promise<RestrictResult> {
+    checkOptions(opts);
+    if (!Number.isSafeInteger(until)) throw new AppError('invalid_request', 'until must be epoch milliseconds');
+    const out: RestrictResult = { recorded: [], unchanged: [], unknown: [] };
+    for (const chunk of chunks(sortedUnique(accountIds))) {
+      const now = this.deps.clock.now();
+      const part = await this.deps.db.transaction().execute(async (trx) => {
+        const r: RestrictResult = { recorded: [], unchanged: [], unknown: [] };
+        const status = await this.lockAccounts(trx, chunk);
+        const running = await trx
+          .selectFrom('enforcement_actions')
+          .select(['account_id', (eb) => eb.fn.max('expires_at').as('until')])
+          .where('account_id', 'in', chunk)
+          .where('action', '=', kind)
+          .where('reversed_by', 'is', null)
+          .where('expires_at', '>', now)
+          .groupBy('account_id')
+          .execute();
+        const runningUntil = new Map(running.map((x) => [x.account_id, Number(x.until)]));
+        for (const id of chunk) {
+          if (!status.has(id)) r.unknown.push(id);
+          else if (until <= now || (runningUntil.get(id) ?? 0) >= until) r.unchanged.push(id);
+          else {
+            const actionId = await this.insert(trx, kind, id, opts, now, until);
+            await this.audit(trx, opts.actor, `account.${kind}`, id, { actionId, reason: opts.reason, until: iso(until) }, now);
+            r.recorded.push(id);
+          }
+        }
+        return r;
+      });
+      out.recorded.push(...part.recorded);
+      out.unchanged.push(...part.unchanged);
+      out.unknown.push(...part.unknown);
+    }
+    return out;
+  }
+
+  /** findguard status per existing account; in PostgreSQL the rows stay locked, so two engines cannot both act. */
+  private async lockAccounts(trx: Transaction<Database>, ids: readonly string[]): Promise<Map<string, 'active' | 'suspended'>> {
+    const q = trx.selectFrom('accounts').select(['id', 'fg_status']).where('id', 'in', ids).orderBy('id');
+    const rows = await (this.postgres ? q.forUpdate() : q).execute();
+    return new Map(rows.map((r) => [r.id, r.fg_status]));
+  }
+
+  private async insert(trx: Transaction<Database>, action: EnforcementKind, accountId: string, opts: ActionOptions, now: number, expiresAt: number | null): Promise<string> {
+    const id = newId('act', now, this.deps.random);
+    await trx
+      .insertInto('enforcement_actions')
+      .values({
+        id,
+        at: now,
+        action,
+        account_id: accountId,
+        cluster_id: opts.clusterId ?? null,
+        campaign_id: opts.campaignId ?? null,
+        actor: opts.actor,
+        reason: opts.reason,
+        evidence: JSON.stringify(opts.evidence),
+        expires_at: expiresAt,
+        reversed_by: null,
+      })
+      .execute();
+    return id;
+  }
+
+  /** Operators' actions go to the audit log; the engine's are already fully described by the action row. */
+  private async audit(trx: Transaction<Database>, actor: string, action: string, accountId: string, details: JsonValue, now: number): Promise<void> {
+    if (actor === ENGINE_ACTOR) return;
+    await recordAudit(trx, { actor, action, target: `account:${accountId}`, details }, now, this.deps.random);
+  }
+
+  private async apply(ids: readonly string[], status: 'active' | 'suspended'): Promise<void> {
+    for (const id of ids) {
+      try {
+        await this.deps.directory.setFindguardStatus(id, status);
+      } catch (err) {
+        // Erased since the action was recorded: nothing left to suspend or reinstate.
+        if (!(err instanceof AppError && err.code === 'not_found')) throw err;
+      }
+    }
+  }
+}
+
+/**
+ * Accounts with a suspension no reinstatement has lifted: the log's view of whether findguard
+ * suspended them, exact whatever the clocks (a reinstatement marks what it lifts).
+ */
+async function openSuspensions(db: Kysely<Database>, ids: readonly string[]): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom('enforcement_actions')
+    .select('account_id')
+    .where('account_id', 'in', ids)
+    .where('action', '=', 'suspend')
+    .where('reversed_by', 'is', null)
+    .execute();
+  return new Set(rows.map((r) => r.account_id));
+}
+
+function checkOptions(opts: ActionOptions): void {
+  if (opts.actor !== ENGINE_ACTOR && !isOperatorName(opts.actor)) {
+    throw new AppError('invalid_request', 'actor must be "engine" or an operator name (letters, digits, . _ @ -)');
+  }
+  if (opts.reason.trim().length === 0 || opts.reason.length > MAX_REASON) {
+    throw new AppError('invalid_request', `reason must be 1 to ${MAX_REASON} characters`);
+  }
+}
+
+function sortedUnique(ids: readonly string[]): string[] {
+  return [...new Set(ids)].sort();
+}
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+function toAction(r: Selectable<EnforcementActionsTable>): EnforcementAction {
+  return {
+    id: r.id,
+    at: Number(r.at),
+    action: r.action,
+    accountId: r.account_id,
+    clusterId: r.cluster_id,
+    campaignId: r.campaign_id,
+    actor: r.actor,
+    reason: r.reason,
+    evidence: parseJson(r.evidence),
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    reversedBy: r.reversed_by,
+  };
+}

@@ -1,0 +1,52 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import type { Database } from '../db/schema.js';
+import type { DirectoryService } from '../directory/service.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import { Campaigns } from './campaigns.js';
+import { Enforcer } from './enforcer.js';
+import { WebhookDeliverer, type DelivererOptions } from './webhooks.js';
+
+export { auditFor, type AuditEntry } from './audit.js';
+export { ENGINE_ACTOR, type JsonValue } from './common.js';
+export { Campaigns, type AccountCampaign, type CampaignListItem, type OpenCampaignInput, type OpenCampaignResult } from './campaigns.js';
+export { Enforcer, type ActionOptions, type ActiveRestrictions, type EnforcementAction, type ReinstateResult, type RestrictResult, type SuspendResult } from './enforcer.js';
+export { EXPOSURES_PER_WEBHOOK, listOutbox, WEBHOOK_EVENTS, type WebhookData, type WebhookEnvelope, type WebhookEventType } from './outbox.js';
+export type { CampaignReport } from './report.js';
+export { signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, EVENT_ID_HEADER } from './signature.js';
+export type { CampaignSummary } from './summary.js';
+export { backoffDelay, WebhookDeliverer, type DeliveryRound } from './webhooks.js';
+
+/** Incident response as the context holds it. */
+export interface Incidents {
+  enforcer: Enforcer;
+  campaigns: Campaigns;
+  /** Set when FINDGUARD_WEBHOOK_URL is and this process delivers; without it events wait in the outbox. */
+  deliverer?: WebhookDeliverer;
+  close(): Promise<void>;
+}
+
+export interface IncidentOptions {
+  /** Run a deliverer in this process when a webhook URL is configured; default true. CLI commands pass false. */
+  deliver?: boolean;
+  /** Tuning of the deliverer (tests shorten the delays). */
+  delivery?: Partial<Pick<DelivererOptions, 'maxAttempts' | 'baseDelayMs' | 'maxDelayMs' | 'timeoutMs' | 'batchSize' | 'pollMs'>>;
+}
+
+export function createIncidents(
+  config: Pick<Config, 'webhook'>,
+  deps: { db: Kysely<Database>; directory: DirectoryService; clock: Clock; random: Random; logger: Logger },
+  opts: IncidentOptions = {},
+): Incidents {
+  const deliverer =
+    config.webhook && opts.deliver !== false
+      ? new WebhookDeliverer({ ...opts.delivery, db: deps.db, url: config.webhook.url, secret: config.webhook.secret, clock: deps.clock, random: deps.random, logger: deps.logger.child({ component: 'webhooks' }) })
+      : undefined;
+  const onEnqueued = deliverer ? () => deliverer.poke() : undefined;
+  const enforcer = new Enforcer({ db: deps.db, directory: deps.directory, clock: deps.clock, random: deps.random, ...(onEnqueued ? { onEnqueued } : {}) });
+  const campaigns = new Campaigns({ db: deps.db, clock: deps.clock, random: deps.random, ...(onEnqueued ? { onEnqueued } : {}) });
+  deliverer?.start();
+  return { enforcer, campaigns, ...(deliverer ? { deliverer } : {}), close: async () => deliverer?.stop() };
+}

@@ -1,0 +1,205 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Database } from '../db/schema.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import { EVENT_ID_HEADER, SIGNATURE_HEADER, signWebhook } from './signature.js';
+
+/**
+ * Delivers the webhook outbox (outbox.ts) to the app's endpoint: at least once, signed, each
+ * event with its idempotency id, retried with exponential backoff and jitter until a 2xx or
+ * `maxAttempts`. A row given up on stays in the outbox (next_attempt_at null, delivered_at
+ * null, last_error set) for operators to see. Several nodes may run a deliverer: each row is
+ * claimed with a conditional update before it is sent, so only one node sends each attempt.
+ */
+
+export interface DelivererOptions {
+  db: Kysely<Database>;
+  url: URL;
+  secret: string;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  /** Attempts before giving up; default 12 (about a day and a half with the default delays). */
+  maxAttempts?: number;
+  /** Delay before the first retry; doubles after each failure. */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Per request. */
+  timeoutMs?: number;
+  /** Rows claimed per poll. */
+  batchSize?: number;
+  /** Pause between polls when nothing is due. */
+  pollMs?: number;
+}
+
+export interface DeliveryRound {
+  delivered: number;
+  failed: number;
+  gaveUp: number;
+  /** Rows another node claimed first. */
+  skipped: number;
+}
+
+const DEFAULTS = {
+  maxAttempts: 12,
+  baseDelayMs: 30_000,
+  maxDelayMs: 6 * 3600_000,
+  timeoutMs: 10_000,
+  batchSize: 50,
+  pollMs: 2_000,
+};
+
+/**
+ * "Equal jitter": half the exponential delay is fixed, half random. Retries of many failed
+ * events spread out instead of hitting a recovering endpoint at the same instant, and no
+ * retry comes sooner than half its nominal delay.
+ */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: Pick<Random, 'float'>): number {
+  const nominal = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(nominal / 2 + (random.float() * nominal) / 2);
+}
+
+export class WebhookDeliverer {
+  private readonly opts: Required<Omit<DelivererOptions, 'db' | 'url' | 'secret' | 'clock' | 'random' | 'logger'>>;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = true;
+  private again = false;
+
+  constructor(private readonly deps: DelivererOptions) {
+    this.opts = {
+      maxAttempts: deps.maxAttempts ?? DEFAULTS.maxAttempts,
+      baseDelayMs: deps.baseDelayMs ?? DEFAULTS.baseDelayMs,
+      maxDelayMs: deps.maxDelayMs ?? DEFAULTS.maxDelayMs,
+      timeoutMs: deps.timeoutMs ?? DEFAULTS.timeoutMs,
+      batchSize: deps.batchSize ?? DEFAULTS.batchSize,
+      pollMs: deps.pollMs ?? DEFAULTS.pollMs,
+    };
+  }
+
+  /** One round: claims up to batchSize due rows and tries each once, oldest first. */
+  async deliverDue(): Promise<DeliveryRound> {
+    const round: DeliveryRound = { delivered: 0, failed: 0, gaveUp: 0, skipped: 0 };
+    const { db } = this.deps;
+    const now = this.deps.clock.now();
+    const due = await db
+      .selectFrom('webhook_outbox')
+      .select(['id', 'event_type', 'payload', 'attempts', 'next_attempt_at'])
+      .where('next_attempt_at', '<=', now)
+      .orderBy('id')
+      .limit(this.opts.batchSize)
+      .execute();
+    for (const row of due) {
+      const claimedUntil = now + this.opts.timeoutMs + 30_000;
+      // The lease: a node that dies mid-send leaves the row due again once it expires.
+      const claim = await db
+        .updateTable('webhook_outbox')
+        .set({ next_attempt_at: claimedUntil, attempts: row.attempts + 1 })
+        .where('id', '=', row.id)
+        .where('next_attempt_at', '=', Number(row.next_attempt_at))
+        .where('attempts', '=', row.attempts)
+        .executeTakeFirst();
+      if (Number(claim.numUpdatedRows) !== 1) {
+        round.skipped++;
+        continue;
+      }
+      const attempt = row.attempts + 1;
+      const error = await this.send(row.id, row.payload);
+      const at = this.deps.clock.now();
+      if (error === undefined) {
+        await db.updateTable('webhook_outbox').set({ delivered_at: at, next_attempt_at: null, last_error: null }).where('id', '=', row.id).execute();
+        round.delivered++;
+        continue;
+      }
+      const giveUp = attempt >= this.opts.maxAttempts;
+      const next = giveUp ? null : at + backoffDelay(attempt, this.opts.baseDelayMs, this.opts.maxDelayMs, this.deps.random);
+      await db.updateTable('webhook_outbox').set({ next_attempt_at: next, last_error: error }).where('id', '=', row.id).execute();
+      if (giveUp) round.gaveUp++;
+      else round.failed++;
+      this.deps.logger.warn({ eventId: row.id, type: row.event_type, attempt, error, giveUp }, giveUp ? 'webhook given up' : 'webhook delivery failed; will retry');
+    }
+    return round;
+  }
+
+  /** Starts polling. */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** New rows were committed: deliver now instead of at the next poll. */
+  poke(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.schedule(0);
+  }
+
+  /** Stops polling and waits for the round in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.loop().finally(() => {
+        this.running = undefined;
+      });
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async loop(): Promise<void> {
+    let busy = false;
+    try {
+      const r = await this.deliverDue();
+      // A full batch means more may be waiting.
+      busy = r.delivered + r.failed + r.gaveUp + r.skipped >= this.opts.batchSize;
+    } catch (err) {
+      this.deps.logger.error({ err }, 'webhook outbox poll failed');
+    }
+    const soon = this.again || busy;
+    this.again = false;
+    if (!this.stopped) this.schedule(soon ? 0 : this.opts.pollMs);
+  }
+
+  /** undefined on a 2xx; otherwise why not, in words safe to store and log (never the response body). */
+  private async send(id: string, body: string): Promise<string | undefined> {
+    const t = Math.floor(this.deps.clock.now() / 1000);
+    try {
+      const res = await fetch(this.deps.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'findguard-webhooks',
+          [SIGNATURE_HEADER]: signWebhook(this.deps.secret, body, t),
+          [EVENT_ID_HEADER]: id,
+        },
+        body,
+        // A redirect could carry signed events to another host: treated as a failure instead.
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.opts.timeoutMs),
+      });
+      await res.body?.cancel().catch(() => undefined);
+      return res.status >= 200 && res.status < 300 ? undefined : `HTTP ${res.status}`;
+    } catch (err) {
+      return describeError(err, this.opts.timeoutMs);
+    }
+  }
+}
+
+function describeError(err: unknown, timeoutMs: number): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `timeout after ${timeoutMs} ms`;
+  const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+  const detail = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : err instanceof Error ? err.message : String(err);
+  return detail.slice(0, 200);
+}
