@@ -28,12 +28,20 @@ async function startServer(kind: string, policy = 'none', redis?: string): Promi
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   const ready = await new Promise<Ready>((resolve, reject) => {
     child.once('message', (m) => resolve(m as Ready));
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
   });
   return { child, ready };
 }
+
+// Children inherit stdout: never leave one behind when this process ends early.
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill();
+});
 
 async function load(opts: autocannon.Options): Promise<autocannon.Result> {
   // Warm-up so JIT and caches settle before the measured run.
@@ -43,7 +51,10 @@ async function load(opts: autocannon.Options): Promise<autocannon.Result> {
 
 function check(result: autocannon.Result, what: string): void {
   const bad = result.non2xx + result.errors + result.timeouts;
-  if (bad > 0) throw new Error(`${what}: ${bad} failed requests of ${result.requests.total}`);
+  if (bad > 0) {
+    const codes = JSON.stringify((result as unknown as { statusCodeStats?: Record<string, { count: number }> }).statusCodeStats ?? {});
+    throw new Error(`${what}: ${bad} failed requests of ${result.requests.total} (${result.errors} errors, ${result.timeouts} timeouts; status codes ${codes})`);
+  }
 }
 
 const population = new Population({ seed: 1, accounts: ACCOUNTS, now: Date.now() });
