@@ -1,6 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +12,7 @@ import { signDevToken } from '../src/http/auth/jwt.js';
 import { createService, type Service } from '../src/main.js';
 import { accountId } from '../src/population/index.js';
 import { NUMBERS } from './helpers/fixtures.js';
+import { freePort } from './helpers/processes.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -229,17 +229,6 @@ beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error(`${CLI} was not built`);
 }, 90_000);
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => ok(port));
-    });
-  });
-}
 
 interface Spawned {
   child: ChildProcess;

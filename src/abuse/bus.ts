@@ -202,6 +202,8 @@ abstract class BufferedBus {
  * The embedded default: one process, events processed (stored, then handed to the detectors)
  * by an in-process consumer a tick after they were emitted, in batches.
  */
+const IN_PROCESS_LINGER_MS = 10;
+
 export class InProcessEventBus extends BufferedBus implements EventBus, EventConsumer {
   readonly kind = 'in-process' as const;
 
@@ -210,7 +212,9 @@ export class InProcessEventBus extends BufferedBus implements EventBus, EventCon
     common: BusCommon,
   ) {
     // Small batches: on SQLite a batch is stored synchronously, and requests wait meanwhile.
-    super({ batchSize: 200, ...common }, 'in-process event pipeline', 0);
+    // A short linger lets a busy node store many events per transaction instead of one commit
+    // per call.
+    super({ batchSize: 200, ...common }, 'in-process event pipeline', IN_PROCESS_LINGER_MS);
   }
 
   protected async send(batch: LookupEvent[]): Promise<number> {

@@ -70,15 +70,13 @@ export const CoordinationPolicy = Type.Object(
     window: Duration,
     /** An action key shared by more accounts than this in one bucket is too common to mean anything. */
     maxKeyMembers: Count,
-    /** Calls touching more blocks than this are address books, not slices of a range: their blocks are not indexed. */
-    maxBlocksPerCall: Count,
-    /** Weight of each kind of action in the similarity. */
+    /** Weight of each kind of action: a link's strength is its best kind's Jaccard times that kind's weight. */
     weights: Type.Object(
       { ip: Weight, subnet: Weight, asn: Weight, device: Weight, block: Weight },
       { additionalProperties: false },
     ),
-    /** A pair is linked when its weighted shared actions reach this and its weighted Jaccard reaches `minJaccard`. */
-    minShared: Type.Number({ minimum: 0 }),
+    /** A pair is linked when, for one kind, it matched in this many buckets and its Jaccard for that kind reaches `minJaccard`. */
+    minShared: Count,
     minJaccard: Share,
     /** Pairs tracked at most; the weakest are dropped first. */
     maxPairs: Count,
@@ -186,9 +184,9 @@ export const DEFAULT_ABUSE_POLICY: AbusePolicy = {
     longHalfLife: '7d',
     populationHalfLife: '1d',
     idleTtl: '14d',
-    maxAccounts: 2_000_000,
+    maxAccounts: 1_000_000,
     maxInfraKeys: 2_000_000,
-    membersPerKey: 64,
+    membersPerKey: 256,
     newAccountAge: '7d',
   },
   enumeration: {
@@ -198,29 +196,28 @@ export const DEFAULT_ABUSE_POLICY: AbusePolicy = {
     denseMaxBlocks: 2,
     denseCalls: 3,
     runBlocks: 3,
-    hitRateMinNumbers: 200,
+    hitRateMinNumbers: 150,
     lowHitRatio: 0.4,
-    highHitRatio: 1.5,
+    highHitRatio: 1.4,
     foreignShare: 0.6,
     foreignMinNumbers: 100,
     minScore: 0.3,
   },
   coordination: {
     bucket: '1h',
-    window: '24h',
+    window: '3d',
     maxKeyMembers: 64,
-    maxBlocksPerCall: 8,
     weights: { ip: 1, subnet: 0.5, asn: 0.25, device: 1, block: 1 },
-    minShared: 6,
-    minJaccard: 0.3,
-    maxPairs: 2_000_000,
+    minShared: 3,
+    minJaccard: 0.5,
+    maxPairs: 1_000_000,
     groupMinMembers: 3,
     groupMinSuspiciousShare: 0.6,
     rareMembers: 8,
   },
   farming: {
     window: '15m',
-    minBurst: { ip: 5, subnet: 8, asn: 20, device: 4 },
+    minBurst: { ip: 4, subnet: 6, asn: 20, device: 4 },
     ratio: 5,
     baselineHalfLife: '7d',
     proxyAge: '1h',
@@ -231,11 +228,11 @@ export const DEFAULT_ABUSE_POLICY: AbusePolicy = {
     minLink: 0.05,
     resolution: 1,
     seed: 1,
-    weights: { enumeration: 0.7, coordination: 0.6, farming: 0.6 },
+    weights: { enumeration: 0.8, coordination: 0.75, farming: 0.75 },
     detectorFloor: 0.2,
   },
   actions: {
-    throttle: { score: 0.35, duration: '6h' },
+    throttle: { score: 0.4, duration: '6h' },
     challenge: { score: 0.5, duration: '24h' },
     suspendAccount: { score: 0.8, minSignals: 2 },
     suspendCluster: { score: 0.75, minDetectors: 2, minMembers: 2 },

@@ -52,8 +52,6 @@ export function clusterAccounts(evidence: EvidenceGraph, opts: ClusterOptions): 
   const strong = new UndirectedGraph();
   g.forEachEdge((_e, attrs, s, d) => {
     if (attrs.weight < opts.strongLink) return;
-    strong.mergeNode(s);
-    strong.mergeNode(d);
     strong.mergeEdge(s, d);
   });
   const components = connectedComponents(strong);

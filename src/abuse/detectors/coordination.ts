@@ -1,4 +1,4 @@
-import { INFRA_KINDS, type AccountState, type FeatureStore, type InfraKind, type InfraState } from '../features/store.js';
+import { type AccountState, type FeatureStore, type InfraKind, type InfraState } from '../features/store.js';
 import type { CompiledAbusePolicy } from '../policy.js';
 import { fmt, rate, span, type Detector, type Finding, type InfraRef, type Observation } from './types.js';
 
@@ -6,12 +6,15 @@ import { fmt, rate, span, type Detector, type Finding, type InfraRef, type Obser
  * Coordination: accounts that belong together.
  *
  * In step (SynchroTrap, Cao et al. 2014): an action is (time bucket, object) with the object an
- * IP, subnet, ASN, device or number block. Each bucket is an inverted index object -> accounts;
- * when the bucket closes, every object shared by at most `maxKeyMembers` accounts adds one matched
- * action per kind to each of its pairs (objects shared by more are too common to mean anything,
- * and skipping them keeps the work linear). A pair is linked when, for some kind, it matched in
+ * IP, subnet, ASN, device or number block (blocks of dense calls only: slices of a range). Each
+ * bucket is an inverted index object -> accounts; when the bucket closes, every object shared by
+ * at most `maxKeyMembers` accounts adds one matched action per kind to each of its pairs (objects
+ * shared by more are too common to mean anything, and skipping them keeps the work linear). A pair is linked when, for some kind, it matched in
  * at least `minShared` buckets and its Jaccard (matched / union of the two accounts' actions of
  * that kind) reaches `minJaccard`. Never all pairs: only pairs that met on a rare object exist.
+ * Action totals are kept only for accounts that have met another one within the window (most
+ * never do), so Jaccard counts from an account's first meeting: an approximation that keeps
+ * memory proportional to the accounts that matter.
  *
  * Shared infrastructure: a device, address, subnet or network whose accounts are mostly suspicious
  * (new on hosting networks, or already showing enumeration behaviour). Rarity weighs it: carrier
@@ -25,12 +28,17 @@ import { fmt, rate, span, type Detector, type Finding, type InfraRef, type Obser
 export const COORDINATION = 'coordination';
 
 const KINDS = ['ip', 'subnet', 'asn', 'device', 'block'] as const;
-type ActionKind = (typeof KINDS)[number];
-const KIND_INDEX: Record<ActionKind, number> = { ip: 0, subnet: 1, asn: 2, device: 3, block: 4 };
 const GROUP_KIND_WEIGHT: Record<InfraKind, number> = { device: 1, ip: 1, subnet: 0.8, asn: 0.5 };
+/** Suspicion at which a key's member counts as suspicious (a new account on a residential network does not). */
+const FLAGGED = 0.4;
 
 /** How suspicious an account is on its own: its enumeration score, or its context. */
 export type SuspicionOf = (acc: AccountState, now: number) => number;
+
+/** One account (most objects have one), a few, or null once too common to mean anything. */
+type Members = string | string[] | Set<string> | null;
+/** Members are kept in an array up to this many, then in a set. */
+const ARRAY_MEMBERS = 8;
 
 interface PairState {
   /** Buckets (ascending) in which the pair matched, and a bitmask of the kinds matched in each. */
@@ -51,8 +59,8 @@ export class CoordinationDetector implements Detector {
   private readonly c: CompiledAbusePolicy['coordination'];
   private readonly windowBuckets: number;
   private bucket = -1;
-  /** The open bucket's index: "kind\u0000object" -> accounts (null once too common). */
-  private index = new Map<string, Set<string> | null>();
+  /** The open bucket's index per kind: object -> its account, its accounts, or null once too common. */
+  private index: Array<Map<string, Members>> = KINDS.map(() => new Map());
   private readonly pairs = new Map<string, PairState>();
   private readonly actions = new Map<string, AccountActions>();
   private readonly dirtyKeys = new Set<InfraState>();
@@ -70,26 +78,28 @@ export class CoordinationDetector implements Detector {
   observe(obs: Observation): void {
     if (obs.type === 'signup') {
       const s = obs.event;
-      this.markKey('ip', s.ip);
-      this.markKey('subnet', s.subnet);
-      if (s.asn !== undefined) this.markKey('asn', String(s.asn));
-      if (s.deviceId !== undefined) this.markKey('device', s.deviceId);
+      this.markKeys(s.ip, s.subnet, s.asn, s.deviceId);
       return;
     }
     const e = obs.event;
+    const f = obs.facts;
+    // Links are weighed by the accounts' suspicion, so an aged account on an ordinary network doing
+    // ordinary calls could never make one: leaving it out of the index is what keeps carrier NAT
+    // (hundreds of people meeting on one address every hour) from costing quadratic work.
+    const candidate = f.newAccount || f.hosting || f.dense || f.account.flagged;
+    this.markKeys(e.ip, e.subnet, e.asn, e.deviceId);
+    if (!candidate) return;
     const b = Math.floor(e.at / this.c.bucketMs);
     if (b > this.bucket) this.roll(b);
     else if (b < this.bucket - 1) return; // too late to match anything still open
     const id = e.accountId;
-    this.act('ip', e.ip, id);
-    this.act('subnet', e.subnet, id);
-    if (e.asn !== undefined) this.act('asn', String(e.asn), id);
-    if (e.deviceId !== undefined) this.act('device', e.deviceId, id);
-    if (obs.facts.blocks <= this.c.maxBlocksPerCall) for (const blk in e.blocks) this.act('block', blk, id);
-    this.markKey('ip', e.ip);
-    this.markKey('subnet', e.subnet);
-    if (e.asn !== undefined) this.markKey('asn', String(e.asn));
-    if (e.deviceId !== undefined) this.markKey('device', e.deviceId);
+    this.act(0, e.ip, id);
+    this.act(1, e.subnet, id);
+    if (e.asn !== undefined) this.act(2, String(e.asn), id);
+    if (e.deviceId !== undefined) this.act(3, e.deviceId, id);
+    // A block means something only as a slice of a range: people look numbers up in the same
+    // popular blocks every hour.
+    if (f.dense) for (const blk in e.blocks) this.act(4, blk, id);
   }
 
   findings(now: number): Finding[] {
@@ -121,35 +131,52 @@ export class CoordinationDetector implements Detector {
     return this.pairs.size;
   }
 
-  private act(kind: ActionKind, object: string, accountId: string): void {
-    const key = `${kind}\u0000${object}`;
-    let members = this.index.get(key);
-    if (members === null) return;
-    if (members === undefined) {
-      members = new Set();
-      this.index.set(key, members);
+  private act(kind: number, object: string, id: string): void {
+    const index = this.index[kind]!;
+    const cur = index.get(object);
+    if (cur === null) return;
+    if (cur === undefined) index.set(object, id);
+    else if (typeof cur === 'string') {
+      if (cur !== id) index.set(object, [cur, id]);
+    } else if (Array.isArray(cur)) {
+      if (cur.includes(id)) return;
+      if (cur.length >= this.c.maxKeyMembers) index.set(object, null);
+      else if (cur.length < ARRAY_MEMBERS) cur.push(id);
+      else index.set(object, new Set(cur).add(id));
+    } else {
+      cur.add(id);
+      if (cur.size > this.c.maxKeyMembers) index.set(object, null);
     }
-    members.add(accountId);
-    if (members.size > this.c.maxKeyMembers) this.index.set(key, null);
   }
 
   /** Closes the open bucket: its rare objects become matched actions. */
   private roll(next: number): void {
     const closing = this.bucket;
     const index = this.index;
-    this.index = new Map();
+    this.index = KINDS.map(() => new Map());
     this.bucket = next;
     if (closing < 0) return;
-    for (const [key, members] of index) {
-      if (members === null) continue;
-      const cut = key.indexOf('\u0000');
-      const kind = KIND_INDEX[key.slice(0, cut) as ActionKind];
-      const ids = [...members];
-      for (const id of ids) this.countAction(id, closing, kind);
-      if (ids.length < 2) continue;
-      ids.sort();
-      for (let i = 0; i < ids.length; i++) {
-        for (let j = i + 1; j < ids.length; j++) this.matchPair(ids[i]!, ids[j]!, closing, kind, key);
+    // Accounts that met someone this bucket, or before within the window, have their actions counted.
+    const met = new Set<string>();
+    for (const byObject of index) {
+      for (const m of byObject.values()) {
+        if (m === null || typeof m === 'string') continue;
+        for (const id of m) met.add(id);
+      }
+    }
+    for (let kind = 0; kind < index.length; kind++) {
+      for (const [object, m] of index[kind]!) {
+        if (m === null) continue;
+        if (typeof m === 'string') {
+          if (met.has(m) || this.actions.has(m)) this.countAction(m, closing, kind);
+          continue;
+        }
+        const ids = [...m].sort();
+        for (const id of ids) this.countAction(id, closing, kind);
+        const sample = `${KINDS[kind]} ${object}`;
+        for (let i = 0; i < ids.length; i++) {
+          for (let j = i + 1; j < ids.length; j++) this.matchPair(ids[i]!, ids[j]!, closing, kind, sample);
+        }
       }
     }
     this.prune(next);
@@ -168,7 +195,7 @@ export class CoordinationDetector implements Detector {
     a.counts[a.counts.length - 5 + kind]!++;
   }
 
-  private matchPair(a: string, b: string, bucket: number, kind: number, key: string): void {
+  private matchPair(a: string, b: string, bucket: number, kind: number, sample: string): void {
     const pk = `${a}\n${b}`;
     let p = this.pairs.get(pk);
     if (!p) {
@@ -182,7 +209,7 @@ export class CoordinationDetector implements Detector {
       p.buckets.push(bucket);
       p.masks.push(1 << kind);
     }
-    p.sample = key.replace('\u0000', ' ');
+    p.sample = sample;
   }
 
   /** Drops what fell out of the window. */
@@ -266,6 +293,13 @@ export class CoordinationDetector implements Detector {
     return out;
   }
 
+  private markKeys(ip: string, subnet: string, asn: number | undefined, device: string | undefined): void {
+    this.markKey('ip', ip);
+    this.markKey('subnet', subnet);
+    if (asn !== undefined) this.markKey('asn', String(asn));
+    if (device !== undefined) this.markKey('device', device);
+  }
+
   private markKey(kind: InfraKind, key: string): void {
     const st = this.store.infra(kind, key);
     if (st && st.memberCount >= this.c.groupMinMembers) this.dirtyKeys.add(st);
@@ -286,14 +320,17 @@ export class CoordinationDetector implements Detector {
       tracked++;
       const s = susp(acc);
       sum += s;
-      if (s >= 0.5) flagged.push(id);
+      if (s >= FLAGGED) flagged.push(id);
     }
     if (tracked === 0) return undefined;
     const share = flagged.length / tracked;
     if (flagged.length < this.c.groupMinMembers || share < this.c.groupMinSuspiciousShare) return undefined;
     const rarity = Math.min(1, this.c.rareMembers / total);
     const mean = sum / tracked;
-    const score = GROUP_KIND_WEIGHT[st.kind] * mean * (rarity + (1 - rarity) * share * share);
+    let score = GROUP_KIND_WEIGHT[st.kind] * mean * (rarity + (1 - rarity) * share * share);
+    // A household's phone stays in one country; one device behind accounts in several is a fleet's.
+    const countries = st.countries.countSince(st.lastAt - this.c.windowMs);
+    if (st.kind === 'device' && countries > 1) score += (1 - score) * 0.5 * Math.min(1, (countries - 1) / 2);
     const infra: InfraRef = { kind: st.kind, key: st.key, members: total };
     const newShare = st.calls > 0 ? st.newAccountCalls / st.calls : 0;
     const hostingShare = st.calls > 0 ? st.hostingCalls / st.calls : 0;
@@ -307,10 +344,9 @@ export class CoordinationDetector implements Detector {
       from: st.firstAt,
       to: st.lastAt,
       explanation:
-        `${st.kind} ${st.key} is shared by ${fmt(total)} accounts over ${span(st.lastAt - st.firstAt)}, ${fmt(flagged.length)} of ${fmt(tracked)} tracked suspicious ` +
+        `${st.kind} ${st.key} is shared by ${fmt(total)} accounts over ${span(st.lastAt - st.firstAt)}${countries > 1 ? ` from ${countries} countries` : ''}, ${fmt(flagged.length)} of ${fmt(tracked)} tracked suspicious ` +
         `(${Math.round(newShare * 100)}% of its calls from new accounts, ${Math.round(hostingShare * 100)}% from hosting networks${st.signups > 0 ? `, ${fmt(st.signups)} sign-ups` : ''})`,
     };
   }
 }
 
-export { INFRA_KINDS };

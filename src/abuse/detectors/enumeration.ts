@@ -23,11 +23,13 @@ const WEIGHTS: Record<string, number> = {
   run: 0.6,
   'split-range': 0.6,
   'low-hit-rate': 0.5,
-  'high-hit-rate': 0.5,
+  'high-hit-rate': 0.4,
   foreign: 0.35,
   spread: 0.3,
 };
 const CONTEXT_BOOST = 0.15;
+/** The long-volume bar, in days of the daily velocity bar. */
+const LONG_VOLUME_DAYS = 2;
 /** Decayed counts lose a little between calls a day apart: a bar of 3 calls is met at 2.5. */
 const DECAY_ALLOWANCE = 0.85;
 
@@ -126,13 +128,17 @@ export function enumerationSignals(b: Behaviour, populationHitRate: number, p: C
   const per = m > 1 ? ' per member' : '';
   const vShort = b.newShort / m / e.velocityShort;
   const vDay = b.newDay / m / e.velocityDay;
-  if (vShort >= 1 || vDay >= 1) {
-    const short = vShort >= vDay;
-    out.push({
-      name: 'velocity',
-      strength: clamp01(0.5 + 0.5 * Math.log2(Math.max(vShort, vDay))),
-      text: `asked ${fmt((short ? b.newShort : b.newDay) / m)} new numbers${per} within ${short ? span(shortMs) : '24h'} (bar ${fmt(short ? e.velocityShort : e.velocityDay)})`,
-    });
+  // Token-covered numbers are never asked again, so weeks of volume past two days' bar is no address book either.
+  const vLong = b.asked / m / (LONG_VOLUME_DAYS * e.velocityDay);
+  const v = Math.max(vShort, vDay, vLong);
+  if (v >= 1) {
+    const text =
+      v === vShort
+        ? `asked ${fmt(b.newShort / m)} new numbers${per} within ${span(shortMs)} (bar ${fmt(e.velocityShort)})`
+        : v === vDay
+          ? `asked ${fmt(b.newDay / m)} new numbers${per} within 24h (bar ${fmt(e.velocityDay)})`
+          : `asked ${fmt(b.asked / m)} numbers${per} lately (decayed; bar ${fmt(LONG_VOLUME_DAYS * e.velocityDay)})`;
+    out.push({ name: 'velocity', strength: clamp01(0.5 + 0.5 * Math.log2(v)), text });
   }
   const denseBar = e.denseCalls * DECAY_ALLOWANCE;
   if (b.denseCalls >= denseBar && b.asked > 0 && b.denseNumbers / b.asked >= 0.5) {
@@ -227,15 +233,32 @@ export class EnumerationDetector implements Detector {
     return assessBehaviour(behaviourOf(this.store, acc, now), this.store.populationHitRate(now), this.policy, this.store.policy.shortWindowMs);
   }
 
+  /**
+   * Whether any signal could fire, from raw counters: most callers asked a handful of numbers, and
+   * scoring each of them in full every evaluation would cost more than all their events did.
+   */
+  private mayFlag(acc: AccountState, now: number): boolean {
+    const e = this.policy.enumeration;
+    const asked = decayed(this.store, acc, L.asked, now);
+    return (
+      asked >= Math.min(e.foreignMinNumbers, e.hitRateMinNumbers, e.velocityShort) ||
+      decayed(this.store, acc, L.denseCalls, now) >= e.denseCalls * DECAY_ALLOWANCE ||
+      acc.bestRun >= e.runBlocks ||
+      acc.ips.values.length >= 4
+    );
+  }
+
   findings(now: number): Finding[] {
     for (const id of this.active.keys()) this.dirty.add(id);
     for (const id of this.dirty) {
       const acc = this.store.account(id);
-      const a = acc ? this.assess(acc, now) : undefined;
+      const a = acc && this.mayFlag(acc, now) ? this.assess(acc, now) : undefined;
       if (!acc || !a || a.score < this.policy.enumeration.minScore) {
+        if (acc) acc.flagged = false;
         this.active.delete(id);
         continue;
       }
+      acc.flagged = true;
       this.active.set(id, {
         detector: ENUMERATION,
         kind: 'account',

@@ -20,6 +20,7 @@ export const FARMING = 'farming';
 const KIND_WEIGHT: Record<InfraKind, number> = { device: 1, ip: 1, subnet: 0.9, asn: 0.7 };
 /** A key needs this much history before its baseline is trusted for networks that are not hosting. */
 const WARM_UP_MS = 86_400_000;
+const RECENT_MAX = 1024;
 
 interface KeyTrack {
   lastAt: number;
@@ -99,7 +100,7 @@ export class FarmingDetector implements Detector {
 
   private signup(s: SignupEvent): void {
     if (this.seen.get(s.accountId) !== undefined) return;
-    this.seen.touch(s.accountId, s.at, () => ({ lastAt: s.at }));
+    this.seen.insert(s.accountId, { lastAt: s.at });
     const hosting = s.network !== undefined && s.network !== 'other';
     this.track('ip', s.ip, s.accountId, s.at, hosting);
     this.track('subnet', s.subnet, s.accountId, s.at, hosting);
@@ -107,19 +108,24 @@ export class FarmingDetector implements Detector {
     if (s.deviceId !== undefined) this.track('device', s.deviceId, s.accountId, s.at, hosting);
   }
 
+  /**
+   * Sign-ups the key usually sees in a window, the current burst left out: its decayed count over
+   * the decayed length of its history. A young key's history counts as a full day, so a brand-new
+   * datacentre range has a background of nothing rather than of itself.
+   */
+  private usual(t: KeyTrack, at: number, inWindow: number): number {
+    const h = this.p.baselineHalfLifeMs;
+    const elapsed = Math.max(at - t.firstAt, WARM_UP_MS);
+    const effective = (h / Math.LN2) * (1 - Math.pow(2, -elapsed / h));
+    return (Math.max(0, t.baseline.x(at) - inWindow) / effective) * this.p.windowMs;
+  }
+
   private track(kind: InfraKind, key: string, id: string, at: number, hosting: boolean): void {
-    const t = this.keys.touch(`${kind}\u0000${key}`, at, () => ({
-      lastAt: at,
-      firstAt: at,
-      kind,
-      key,
-      recent: [],
-      baseline: new DecayedPair(this.p.baselineHalfLifeMs),
-    }));
+    const k = `${kind}\u0000${key}`;
+    const t =
+      this.keys.touch(k, at) ??
+      this.keys.insert(k, { lastAt: at, firstAt: at, kind, key, recent: [], baseline: new DecayedPair(this.p.baselineHalfLifeMs) });
     if (at < t.firstAt) t.firstAt = at;
-    // The usual number of sign-ups in a window, from the decayed count before this one:
-    // a decayed sum of a steady rate r settles at r x halfLife / ln 2.
-    const expected = (t.baseline.x(at) * Math.LN2 * this.p.windowMs) / this.p.baselineHalfLifeMs;
     t.baseline.add(at, 1, 0);
     // Stand-in sign-ups arrive with their account's creation time, a little out of order.
     let i = t.recent.length;
@@ -127,11 +133,11 @@ export class FarmingDetector implements Detector {
     t.recent.splice(i, 0, { id, at, hosting });
     const since = t.recent[t.recent.length - 1]!.at - this.p.windowMs;
     while (t.recent.length > 0 && t.recent[0]!.at < since) t.recent.shift();
-    // A farm is a few dozen sign-ups a window; more than that on one key needs no more memory.
-    if (t.recent.length > 4 * this.p.minBurst[kind] + 64) t.recent.shift();
+    // Bounded memory per key; a window with more sign-ups than this is a burst by any measure that matters here.
+    if (t.recent.length > RECENT_MAX) t.recent.shift();
     const n = t.recent.length;
     if (n < this.p.minBurst[kind]) return;
-    const background = Math.max(0, expected - n * ((Math.LN2 * this.p.windowMs) / this.p.baselineHalfLifeMs));
+    const background = this.usual(t, at, n);
     if (n < this.p.ratio * background) return;
     const hostingShare = t.recent.filter((r) => r.hosting).length / n;
     const warm = at - t.firstAt >= WARM_UP_MS;

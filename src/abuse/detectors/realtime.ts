@@ -21,7 +21,17 @@ export interface DenseRun {
   span: number;
   /** numbers / span. */
   coverage: number;
+  /** How densely the batch fills the run's block(s) anyway: share of the block's 10,000 numbers asked. */
+  background: number;
 }
+
+/**
+ * A run must stand out from the batch around it: a book of 5,000 numbers in a country with one
+ * block (the simulator's small populations have such) fills half the block, so loose chains in it
+ * mean nothing. Twice the background density is the bar.
+ */
+const CONTRAST = 2;
+const BLOCK = 10_000;
 
 export type RealtimeVerdict =
   | { verdict: 'allow'; run?: DenseRun }
@@ -52,34 +62,68 @@ export function denseRuns(numbers: readonly string[], maxGap: number): { widest:
     if (x === x) v[n++] = x;
   }
   const sorted = v.subarray(0, n).sort();
-  const none: DenseRun = { numbers: 0, span: 0, coverage: 0 };
-  let widest = none;
-  let consecutive = none;
+  // Runs are kept as index ranges while sweeping; objects are built once, for the two winners.
+  let wFrom = 0;
+  let wTo = -1;
+  let wCount = 0;
+  let cFrom = 0;
+  let cTo = -1;
+  let cCount = 0;
   let start = 0;
   let count = 0;
   let cStart = 0;
-  let cCount = 0;
+  let cRun = 0;
   for (let i = 0; i < n; i++) {
     const x = sorted[i]!;
     if (i > 0 && x === sorted[i - 1]!) continue;
     if (count === 0 || x - sorted[i - 1]! > maxGap) {
-      start = x;
+      start = i;
       count = 0;
     }
-    if (cCount === 0 || x - sorted[i - 1]! !== 1) {
-      cStart = x;
-      cCount = 0;
+    if (cRun === 0 || x - sorted[i - 1]! !== 1) {
+      cStart = i;
+      cRun = 0;
     }
     count++;
-    cCount++;
-    if (count > widest.numbers) widest = { numbers: count, span: x - start + 1, coverage: count / (x - start + 1) };
-    if (cCount > consecutive.numbers) consecutive = { numbers: cCount, span: x - cStart + 1, coverage: 1 };
+    cRun++;
+    if (count > wCount) {
+      wFrom = start;
+      wTo = i;
+      wCount = count;
+    }
+    if (cRun > cCount) {
+      cFrom = cStart;
+      cTo = i;
+      cCount = cRun;
+    }
   }
-  return { widest, consecutive };
+  return { widest: runOf(sorted, wFrom, wTo, wCount), consecutive: runOf(sorted, cFrom, cTo, cCount) };
+}
+
+function runOf(sorted: Float64Array, from: number, to: number, count: number): DenseRun {
+  if (count === 0) return { numbers: 0, span: 0, coverage: 0, background: 0 };
+  const first = sorted[from]!;
+  const last = sorted[to]!;
+  const blockCount = (x: number): number => {
+    const b = Math.floor(x / BLOCK) * BLOCK;
+    return lowerBound(sorted, b + BLOCK) - lowerBound(sorted, b);
+  };
+  return { numbers: count, span: last - first + 1, coverage: count / (last - first + 1), background: Math.max(blockCount(first), blockCount(last)) / BLOCK };
+}
+
+function lowerBound(a: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function meets(run: DenseRun, tier: { minNumbers: number; minCoverage: number }): boolean {
-  return run.numbers >= tier.minNumbers && run.coverage >= tier.minCoverage;
+  return run.numbers >= tier.minNumbers && run.coverage >= tier.minCoverage && run.coverage >= CONTRAST * run.background;
 }
 
 /**

@@ -14,11 +14,11 @@ export type Observation =
   | { type: 'signup'; event: SignupEvent; account: AccountState };
 
 /** A shared piece of infrastructure a finding rests on. `members`: distinct accounts seen on it. */
-export interface InfraRef {
+export type InfraRef = {
   kind: InfraKind | 'block';
   key: string;
   members: number;
-}
+};
 
 /**
  * What a detector concluded, with a sentence an operator can check against the data.
@@ -72,7 +72,9 @@ export function rate(x: number): string {
 
 /** "3h" / "45m" / "2d": spans in explanations. */
 export function span(ms: number): string {
-  if (ms >= 2 * 86_400_000) return `${Math.round(ms / 86_400_000)}d`;
-  if (ms >= 2 * 3_600_000) return `${Math.round(ms / 3_600_000)}h`;
+  const day = 86_400_000;
+  const hour = 3_600_000;
+  if (ms >= 2 * day || (ms >= day && ms % day === 0)) return `${Math.round(ms / day)}d`;
+  if (ms >= 2 * hour || (ms >= hour && ms % hour === 0)) return `${Math.round(ms / hour)}h`;
   return `${Math.max(1, Math.round(ms / 60_000))}m`;
 }

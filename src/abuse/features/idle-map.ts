@@ -1,7 +1,11 @@
 /**
  * A Map whose iteration order is recency of use, so expiring idle keys and enforcing a cap both
  * walk from the oldest entry and stop at the first one still wanted: O(expired), not O(size).
+ * An entry is moved to the young end only when it was last moved over `REORDER_MS` ago: idle
+ * times are days, and re-inserting on every event was most of the cost of a busy key.
  */
+export const REORDER_MS = 3_600_000;
+
 export class IdleMap<V extends { lastAt: number }> {
   private readonly map = new Map<string, V>();
 
@@ -19,16 +23,21 @@ export class IdleMap<V extends { lastAt: number }> {
     return this.map.get(key);
   }
 
-  /** The value for `key`, created if absent, marked used at `at` (moves it to the young end). */
-  touch(key: string, at: number, create: () => V): V {
-    let v = this.map.get(key);
-    if (v === undefined) {
-      v = create();
-      if (this.map.size >= this.maxKeys) this.evictOldest();
-    } else {
+  /** The value for `key` marked used at `at` (moved to the young end now and then); undefined if absent. */
+  touch(key: string, at: number): V | undefined {
+    const v = this.map.get(key);
+    if (v === undefined) return undefined;
+    if (at - v.lastAt >= REORDER_MS) {
       this.map.delete(key);
+      this.map.set(key, v);
     }
     if (at > v.lastAt) v.lastAt = at;
+    return v;
+  }
+
+  /** Adds a value absent so far (no closure per call: this runs for every event). */
+  insert(key: string, v: V): V {
+    if (this.map.size >= this.maxKeys) this.evictOldest();
     this.map.set(key, v);
     return v;
   }

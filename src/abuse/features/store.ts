@@ -50,6 +50,11 @@ class Recent {
   constructor(private readonly max: number) {}
 
   note(v: string, at: number): void {
+    if (this.values[0] === v) {
+      // The usual case: the same address, country or block as last time.
+      if (at > this.at[0]!) this.at[0] = at;
+      return;
+    }
     const i = this.values.indexOf(v);
     if (i >= 0) {
       this.values.splice(i, 1);
@@ -75,6 +80,7 @@ export class AccountState {
   firstAt = Number.POSITIVE_INFINITY;
   createdAt: number;
   phoneCc: string | undefined;
+  ownPrefix: string | undefined;
   phoneRegion: string | undefined;
   signup: SignupContext | undefined;
   readonly ips = new Recent(RECENT_MAX);
@@ -91,6 +97,11 @@ export class AccountState {
   bestRunTo = '';
   private lastDenseValue = -1;
   private lastDenseCc = '';
+  /**
+   * Set while the enumeration detector reports the account: a cheap hint for other detectors,
+   * which skip ordinary accounts on the per-event path rather than score them.
+   */
+  flagged = false;
 
   constructor(
     readonly id: string,
@@ -132,14 +143,16 @@ export class AccountState {
 export class InfraState {
   lastAt = 0;
   firstAt: number;
-  /** Account id -> last seen, most recent last; capped, the least recent dropped. */
+  /** Account id -> first seen on the key; the first `membersPerKey` accounts. */
   readonly members = new Map<string, number>();
-  /** Members dropped by the cap: `members.size + dropped` over-estimates distinct accounts. */
-  dropped = 0;
+  /** Distinct accounts beyond the cap, as 32-bit hashes (bounded: a lower bound past OVERFLOW_MAX). */
+  private overflow: Set<number> | undefined;
   calls = 0;
   hostingCalls = 0;
   newAccountCalls = 0;
   signups = 0;
+  /** Countries the key was used from, most recent first (a household's device stays in one). */
+  readonly countries = new Recent(RECENT_MAX);
 
   constructor(
     readonly kind: InfraKind,
@@ -149,20 +162,30 @@ export class InfraState {
     this.firstAt = at;
   }
 
+  /** Distinct accounts seen on the key (a lower bound for the busiest keys). */
   get memberCount(): number {
-    return this.members.size + this.dropped;
+    return this.members.size + (this.overflow?.size ?? 0);
   }
 
-  addMember(accountId: string, at: number, cap: number): boolean {
-    const had = this.members.delete(accountId);
-    if (!had && this.members.size >= cap) {
-      const oldest = this.members.keys().next().value;
-      if (oldest !== undefined) this.members.delete(oldest);
-      this.dropped++;
+  addMember(accountId: string, at: number, cap: number): void {
+    if (this.members.has(accountId)) return;
+    if (this.members.size < cap) {
+      this.members.set(accountId, at);
+      return;
     }
-    this.members.set(accountId, at);
-    return !had;
+    // A full key is a busy one (carrier NAT, a network): replacing members on every call was the
+    // main cost of the hot path, and its rarity is settled anyway. Count, don't keep.
+    this.overflow ??= new Set();
+    if (this.overflow.size < OVERFLOW_MAX) this.overflow.add(hash32(accountId));
   }
+}
+
+const OVERFLOW_MAX = 65_536;
+
+function hash32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }
 
 /** What one lookup event amounts to, computed once for every detector. */
@@ -224,7 +247,7 @@ export class FeatureStore {
     return this.infraMaps[kind].values();
   }
 
-  /** Matched / answered numbers over every allowed call lately: the yardstick of each account's hit rate. */
+  /** Matched / answered numbers of aged accounts on ordinary networks lately: the yardstick of each account's hit rate. */
   populationHitRate(now: number): number {
     const answered = this.population.x(now);
     return answered > 0 ? this.population.y(now) / answered : 0;
@@ -232,11 +255,13 @@ export class FeatureStore {
 
   observeLookup(e: LookupEvent): CallFacts {
     const at = e.at;
-    const acc = this.accountsMap.touch(e.accountId, at, () => new AccountState(e.accountId, e.accountCreatedAt));
+    const acc = this.accountsMap.touch(e.accountId, at) ?? this.accountsMap.insert(e.accountId, new AccountState(e.accountId, e.accountCreatedAt));
+    if (at > acc.lastAt) acc.lastAt = at;
     acc.createdAt = e.accountCreatedAt;
     if (e.phoneRegion !== acc.phoneRegion) {
       acc.phoneRegion = e.phoneRegion;
       acc.phoneCc = regionCallingCode(e.phoneRegion);
+      acc.ownPrefix = acc.phoneCc !== undefined ? `+${acc.phoneCc}` : undefined;
     }
     if (at < acc.firstAt) acc.firstAt = at;
 
@@ -244,7 +269,9 @@ export class FeatureStore {
     let topBlock: string | undefined;
     let topCount = 0;
     let foreign = 0;
-    const own = acc.phoneCc;
+    // Calling codes are prefix-free: a block starting with "+<own code>" has that code.
+    // Without a phone of its own, every number is foreign to the account.
+    const own = acc.ownPrefix;
     for (const b in e.blocks) {
       const n = e.blocks[b]!;
       blocks++;
@@ -252,8 +279,7 @@ export class FeatureStore {
         topCount = n;
         topBlock = b;
       }
-      // Without a phone of its own, every number is foreign to the account.
-      if (own === undefined || blockCallingCode(b) !== own) foreign += n;
+      if (own === undefined || !b.startsWith(own)) foreign += n;
     }
     const dense = topCount >= this.e.denseMinNumbers && blocks <= this.e.denseMaxBlocks;
     const hosting = e.network !== 'other';
@@ -261,18 +287,14 @@ export class FeatureStore {
     const refused = e.outcome !== 'allowed';
 
     const c = acc.c;
-    for (const [off, w] of [[SHORT, this.f.shortWindowMs], [DAY, this.f.dayWindowMs]] as const) {
-      const s = slideTo(c, off, S_FIELDS, w, at);
-      if (s < 0) continue;
-      c[s + S.asked]! += e.numbers;
-      c[s + S.newNumbers]! += e.newNumbers;
-      c[s + S.calls]! += 1;
-      if (dense) c[s + S.denseCalls]! += 1;
-      if (refused) c[s + S.refused]! += 1;
-    }
+    countCall(c, SHORT, this.f.shortWindowMs, e, dense, refused);
+    countCall(c, DAY, this.f.dayWindowMs, e, dense, refused);
     const k = decayTo(c, LONG, L_FIELDS, this.f.longHalfLifeMs, at);
     const l = LONG + 1;
-    c[l + L.asked]! += e.numbers * k;
+    // The long totals describe number space (shares of foreign, dense, matched numbers): emails
+    // have no blocks and a hit rate of their own, so only the velocity windows count them.
+    const phones = e.kind === 'phone' ? e.numbers : 0;
+    c[l + L.asked]! += phones * k;
     c[l + L.foreign]! += foreign * k;
     c[l + L.calls]! += k;
     if (hosting) c[l + L.hostingCalls]! += k;
@@ -281,24 +303,26 @@ export class FeatureStore {
       c[l + L.denseCalls]! += k;
       acc.noteDenseBlock(topBlock!, at);
     }
-    if (e.outcome === 'allowed' && e.numbers > 0) {
-      c[l + L.answered]! += e.numbers * k;
+    if (e.outcome === 'allowed' && phones > 0) {
+      c[l + L.answered]! += phones * k;
       c[l + L.matched]! += e.matched * k;
-      this.population.add(at, e.numbers, e.matched);
+      // The yardstick must be organic: a scanner's own volume would drag it toward its hit rate.
+      if (!hosting && !newAccount) this.population.add(at, phones, e.matched);
     }
     acc.ips.note(e.ip, at);
     if (e.country !== undefined) acc.countries.note(e.country, at);
 
-    this.member('ip', e.ip, acc, at, hosting, newAccount);
-    this.member('subnet', e.subnet, acc, at, hosting, newAccount);
-    if (e.asn !== undefined) this.member('asn', String(e.asn), acc, at, hosting, newAccount);
-    if (e.deviceId !== undefined) this.member('device', e.deviceId, acc, at, hosting, newAccount);
+    this.member('ip', e.ip, acc, at, hosting, newAccount, e.country);
+    this.member('subnet', e.subnet, acc, at, hosting, newAccount, e.country);
+    if (e.asn !== undefined) this.member('asn', String(e.asn), acc, at, hosting, newAccount, e.country);
+    if (e.deviceId !== undefined) this.member('device', e.deviceId, acc, at, hosting, newAccount, e.country);
 
     return { account: acc, numbers: e.numbers, blocks, topBlock, topCount, dense, foreign, hosting, newAccount };
   }
 
   observeSignup(e: SignupEvent): AccountState {
-    const acc = this.accountsMap.touch(e.accountId, e.at, () => new AccountState(e.accountId, e.at));
+    const acc = this.accountsMap.touch(e.accountId, e.at) ?? this.accountsMap.insert(e.accountId, new AccountState(e.accountId, e.at));
+    if (e.at > acc.lastAt) acc.lastAt = e.at;
     acc.createdAt = e.at;
     if (e.at < acc.firstAt) acc.firstAt = e.at;
     acc.signup = {
@@ -318,7 +342,7 @@ export class FeatureStore {
       acc.c[LONG + 1 + L.hostingCalls]! += k;
     }
     const sign = (kind: InfraKind, key: string): void => {
-      this.member(kind, key, acc, e.at, hosting, true).signups++;
+      this.member(kind, key, acc, e.at, hosting, true, e.country).signups++;
     };
     sign('ip', e.ip);
     sign('subnet', e.subnet);
@@ -333,14 +357,27 @@ export class FeatureStore {
     for (const kind of INFRA_KINDS) this.infraMaps[kind].expire(now);
   }
 
-  private member(kind: InfraKind, key: string, acc: AccountState, at: number, hosting: boolean, newAccount: boolean): InfraState {
-    const st = this.infraMaps[kind].touch(key, at, () => new InfraState(kind, key, at));
+  private member(kind: InfraKind, key: string, acc: AccountState, at: number, hosting: boolean, newAccount: boolean, country: string | undefined): InfraState {
+    const map = this.infraMaps[kind];
+    const st = map.touch(key, at) ?? map.insert(key, new InfraState(kind, key, at));
+    if (at > st.lastAt) st.lastAt = at;
+    if (country !== undefined) st.countries.note(country, at);
     st.addMember(acc.id, at, this.f.membersPerKey);
     st.calls++;
     if (hosting) st.hostingCalls++;
     if (newAccount) st.newAccountCalls++;
     return st;
   }
+}
+
+function countCall(c: Float64Array, off: number, windowMs: number, e: LookupEvent, dense: boolean, refused: boolean): void {
+  const s = slideTo(c, off, S_FIELDS, windowMs, e.at);
+  if (s < 0) return;
+  c[s + S.asked]! += e.numbers;
+  c[s + S.newNumbers]! += e.newNumbers;
+  c[s + S.calls]! += 1;
+  if (dense) c[s + S.denseCalls]! += 1;
+  if (refused) c[s + S.refused]! += 1;
 }
 
 /** Sliding counter `field` (S.*) of an account over the short or the day window, at `now`. */

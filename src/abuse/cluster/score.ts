@@ -1,0 +1,148 @@
+import type { Finding, InfraRef } from '../detectors/types.js';
+import { noisyOr } from '../detectors/types.js';
+
+/**
+ * A cluster's score and the evidence behind it. Per detector, the cluster's strength is the mean
+ * over its members of the strongest finding of that detector touching each member (a burst that
+ * covers a tenth of the cluster says less about it than one that covers all of it); detectors
+ * combine noisy-or with the policy's weights. A detector is "present" when its weighted strength
+ * reaches the floor: suspending a cluster needs more than one present.
+ */
+
+/** Plain JSON (a type, not an interface, so it fits a JSON column or webhook payload as is). */
+export type ClusterEvidence = {
+  clusterId: string;
+  /** Detectors whose weighted strength reached the floor. */
+  detectors: string[];
+  /** Each detector's strength in the cluster, before weights. */
+  strengths: Record<string, number>;
+  signals: string[];
+  /** Shared infrastructure, most shared first (at most 8). */
+  infrastructure: InfraRef[];
+  /** Span of the evidence, epoch ms. */
+  from: number;
+  to: number;
+  members: number;
+  /** Explanations an operator can check, strongest first (at most 5). */
+  samples: string[];
+};
+
+export interface MemberEvidence {
+  /** Noisy-or of the account's own findings (account-kind). */
+  score: number;
+  signals: string[];
+  explanation?: string;
+}
+
+export interface ScoredCluster {
+  /** Provisional id from the members; the engine keeps ids stable across evaluations. */
+  id: string;
+  accountIds: string[];
+  score: number;
+  evidence: ClusterEvidence;
+  members: Map<string, MemberEvidence>;
+}
+
+/** Extra evidence over a whole cluster (behaviour summed over its members). */
+export type ClusterAggregate = (accountIds: readonly string[]) => Finding | undefined;
+
+export interface ScoreOptions {
+  weights: Record<string, number>;
+  detectorFloor: number;
+  aggregate?: ClusterAggregate;
+}
+
+const SAMPLES = 5;
+const INFRA = 8;
+
+export function scoreClusters(groups: readonly (readonly string[])[], findings: readonly Finding[], opts: ScoreOptions): ScoredCluster[] {
+  const byAccount = new Map<string, Finding[]>();
+  for (const f of findings) {
+    for (const id of f.accountIds) {
+      let list = byAccount.get(id);
+      if (!list) {
+        list = [];
+        byAccount.set(id, list);
+      }
+      list.push(f);
+    }
+  }
+  return groups.map((ids) => scoreOne(ids, byAccount, opts));
+}
+
+function scoreOne(ids: readonly string[], byAccount: Map<string, Finding[]>, opts: ScoreOptions): ScoredCluster {
+  const seen = new Set<Finding>();
+  const strongest = new Map<string, number>();
+  const sums = new Map<string, number>();
+  const members = new Map<string, MemberEvidence>();
+  for (const id of ids) {
+    strongest.clear();
+    const own: Finding[] = [];
+    for (const f of byAccount.get(id) ?? []) {
+      seen.add(f);
+      if ((strongest.get(f.detector) ?? 0) < f.score) strongest.set(f.detector, f.score);
+      if (f.kind === 'account') own.push(f);
+    }
+    for (const [d, s] of strongest) sums.set(d, (sums.get(d) ?? 0) + s);
+    own.sort((a, b) => b.score - a.score);
+    members.set(id, {
+      score: noisyOr(own.map((f) => f.score)),
+      signals: [...new Set(own.flatMap((f) => f.signals))],
+      ...(own[0] ? { explanation: own[0].explanation } : {}),
+    });
+  }
+  const strengths: Record<string, number> = {};
+  for (const [d, s] of sums) strengths[d] = s / ids.length;
+  const aggregate = ids.length > 1 ? opts.aggregate?.(ids) : undefined;
+  if (aggregate && aggregate.score > (strengths[aggregate.detector] ?? 0)) {
+    strengths[aggregate.detector] = aggregate.score;
+    seen.add(aggregate);
+  }
+  const detectors: string[] = [];
+  const parts: number[] = [];
+  for (const [d, s] of Object.entries(strengths)) {
+    const w = (opts.weights[d] ?? 0.5) * s;
+    parts.push(w);
+    if (w >= opts.detectorFloor) detectors.push(d);
+  }
+  const all = [...seen].sort((a, b) => b.score - a.score);
+  const infra = new Map<string, InfraRef>();
+  for (const f of all) for (const r of f.infra ?? []) if (!infra.has(`${r.kind}:${r.key}`)) infra.set(`${r.kind}:${r.key}`, r);
+  const samples: string[] = [];
+  // The strongest finding of each detector first, then the rest by score.
+  for (const d of detectors.sort()) {
+    const f = all.find((x) => x.detector === d);
+    if (f) samples.push(f.explanation);
+  }
+  for (const f of all) {
+    if (samples.length >= SAMPLES) break;
+    if (!samples.includes(f.explanation)) samples.push(f.explanation);
+  }
+  const id = clusterIdOf(ids);
+  return {
+    id,
+    accountIds: [...ids],
+    score: noisyOr(parts),
+    evidence: {
+      clusterId: id,
+      detectors,
+      strengths,
+      signals: [...new Set(all.flatMap((f) => f.signals))].sort(),
+      infrastructure: [...infra.values()].sort((a, b) => b.members - a.members).slice(0, INFRA),
+      from: all.reduce((m, f) => Math.min(m, f.from), all[0]?.from ?? 0),
+      to: all.reduce((m, f) => Math.max(m, f.to), 0),
+      members: ids.length,
+      samples: samples.slice(0, SAMPLES),
+    },
+    members,
+  };
+}
+
+/** A stable, short id from the members: FNV-1a of the smallest account id. */
+export function clusterIdOf(ids: readonly string[]): string {
+  let min = ids[0] ?? '';
+  for (const id of ids) if (id < min) min = id;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < min.length; i++) h = Math.imul(h ^ min.charCodeAt(i), 0x01000193);
+  return `c-${(h >>> 0).toString(16).padStart(8, '0')}`;
+}

@@ -1,0 +1,303 @@
+import { clusterAccounts } from './cluster/cluster.js';
+import { EvidenceGraph } from './cluster/graph.js';
+import { scoreClusters, type ClusterEvidence, type ScoredCluster } from './cluster/score.js';
+import { CoordinationDetector, type SuspicionOf } from './detectors/coordination.js';
+import { ENUMERATION, EnumerationDetector, assessBehaviour, behaviourOf, describe, sumBehaviour } from './detectors/enumeration.js';
+import { FarmingDetector } from './detectors/farming.js';
+import type { CallerState } from './detectors/realtime.js';
+import type { Detector, Finding, Observation } from './detectors/types.js';
+import type { LookupEvent } from './events.js';
+import { FeatureStore, L, decayed, type AccountState } from './features/store.js';
+import type { EventHandler } from './pipeline.js';
+import { compileAbusePolicy, DEFAULT_ABUSE_POLICY, type AbusePolicy, type CompiledAbusePolicy } from './policy.js';
+import type { SignupEvent } from './signup.js';
+
+/**
+ * The abuse engine: lookup and sign-up events in, feature store and detectors updated as they
+ * arrive (the near-real-time tier); on `evaluate(now)` the detectors' findings become an evidence
+ * graph, clusters, scores, and decisions per the policy, handed to an Enforcer. Decisions are
+ * idempotent: an account already under an action at least as strong gets no second one.
+ */
+
+export type ActionKind = 'throttle' | 'challenge' | 'suspend-account' | 'suspend-cluster';
+const LEVEL: Record<ActionKind, number> = { throttle: 1, challenge: 2, 'suspend-account': 3, 'suspend-cluster': 3 };
+
+export interface Decision {
+  action: ActionKind;
+  accountIds: string[];
+  clusterId: string;
+  score: number;
+  evidence: ClusterEvidence;
+  /** One line for the audit log and the webhook. */
+  reason: string;
+  /** Until when a throttle or challenge holds (epoch ms); suspensions hold until an operator lifts them. */
+  until?: number;
+  at: number;
+  /** false in shadow mode, or when the enforcer failed (then `error`; the next evaluation tries again). */
+  applied: boolean;
+  error?: string;
+}
+
+/** What the engine asks of the service: the lead implements it over the directory, limits and outbox. */
+export interface Enforcer {
+  throttle(accountIds: readonly string[], until: number, decision: Decision): Promise<void>;
+  challenge(accountIds: readonly string[], until: number, decision: Decision): Promise<void>;
+  suspend(accountIds: readonly string[], reason: string, evidence: ClusterEvidence): Promise<void>;
+}
+
+export const noopEnforcer: Enforcer = {
+  throttle: async () => {},
+  challenge: async () => {},
+  suspend: async () => {},
+};
+
+/** What a detector factory gets to build on. */
+export interface DetectorContext {
+  store: FeatureStore;
+  policy: CompiledAbusePolicy;
+  /** An account's own suspicion in [0, 1]: its enumeration score, or its context (new, hosting). */
+  suspicion: SuspicionOf;
+}
+
+export interface AbuseEngineOptions {
+  policy?: AbusePolicy;
+  enforcer?: Enforcer;
+  /** Adds to or replaces the default detectors (enumeration, coordination, farming). */
+  detectors?: (ctx: DetectorContext, defaults: Detector[]) => Detector[];
+}
+
+export interface Assessment {
+  clusters: ScoredCluster[];
+  decisions: Decision[];
+  findings: number;
+}
+
+interface LedgerEntry {
+  action: ActionKind;
+  until: number;
+  clusterId: string;
+}
+
+/** Event ids remembered against redelivery (the pipeline is at-least-once). */
+const SEEN_IDS = 200_000;
+
+export class AbuseEngine implements EventHandler {
+  readonly policy: CompiledAbusePolicy;
+  readonly store: FeatureStore;
+  readonly detectors: readonly Detector[];
+  private readonly enumeration: EnumerationDetector;
+  private readonly enforcer: Enforcer;
+  private readonly ledger = new Map<string, LedgerEntry>();
+  private readonly reinstated = new Map<string, number>();
+  private readonly seen = new Set<string>();
+  private readonly seenRing: string[] = new Array<string>(SEEN_IDS);
+  private seenNext = 0;
+
+  constructor(opts: AbuseEngineOptions = {}) {
+    this.policy = compileAbusePolicy(opts.policy ?? DEFAULT_ABUSE_POLICY);
+    this.enforcer = opts.enforcer ?? noopEnforcer;
+    this.store = new FeatureStore(this.policy);
+    this.enumeration = new EnumerationDetector(this.store, this.policy);
+    const ctx: DetectorContext = { store: this.store, policy: this.policy, suspicion: (acc, now) => this.suspicion(acc, now) };
+    const defaults: Detector[] = [this.enumeration, new CoordinationDetector(this.store, this.policy, ctx.suspicion), new FarmingDetector(this.policy)];
+    this.detectors = opts.detectors ? opts.detectors(ctx, defaults) : defaults;
+  }
+
+  /** EventHandler: a batch from the pipeline. Redelivered events are recognised by id and skipped. */
+  async handle(events: LookupEvent[]): Promise<void> {
+    for (const e of events) this.observe(e);
+  }
+
+  /** Takes one lookup event in; false if it was seen before. */
+  observe(event: LookupEvent): boolean {
+    if (this.seen.has(event.id)) return false;
+    this.remember(event.id);
+    const facts = this.store.observeLookup(event);
+    const obs: Observation = { type: 'lookup', event, facts };
+    for (const d of this.detectors) d.observe(obs);
+    return true;
+  }
+
+  /** Takes a sign-up's context in (the app mirrors it when the account is created). */
+  signup(event: SignupEvent): void {
+    const account = this.store.observeSignup(event);
+    const obs: Observation = { type: 'signup', event, account };
+    for (const d of this.detectors) d.observe(obs);
+  }
+
+  /** Findings, clusters, scores and the decisions they call for, without acting on them. */
+  assess(now: number): Assessment {
+    this.store.expire(now);
+    const findings: Finding[] = [];
+    for (const d of this.detectors) for (const f of d.findings(now)) findings.push(f);
+    const graph = new EvidenceGraph();
+    const minLink = this.policy.cluster.minLink;
+    for (const f of findings) {
+      if (f.kind === 'account') for (const id of f.accountIds) graph.addAccount(id);
+      else if (f.score < minLink) for (const id of f.accountIds) graph.addAccount(id);
+      else if (f.kind === 'link') graph.link(f.accountIds[0]!, f.accountIds[1]!, f.score, f.detector);
+      else graph.group(f.accountIds, f.score, f.detector);
+    }
+    const c = this.policy.cluster;
+    const clustering = clusterAccounts(graph, { strongLink: c.strongLink, minLink: c.minLink, resolution: c.resolution, seed: c.seed });
+    const groups: string[][] = [...clustering.clusters, ...clustering.singletons.map((s) => [s])];
+    const clusters = scoreClusters(groups, findings, {
+      weights: c.weights,
+      detectorFloor: c.detectorFloor,
+      aggregate: (ids) => this.aggregate(ids, now),
+    });
+    for (const cl of clusters) cl.id = cl.evidence.clusterId = this.stableId(cl);
+    return { clusters, decisions: this.decide(clusters, now), findings: findings.length };
+  }
+
+  /** Assesses and acts: each new decision goes to the enforcer (not in shadow mode) and into the ledger. */
+  async evaluate(now: number): Promise<Decision[]> {
+    const { decisions } = this.assess(now);
+    for (const d of decisions) {
+      if (!this.policy.shadow) {
+        try {
+          if (d.action === 'throttle') await this.enforcer.throttle(d.accountIds, d.until!, d);
+          else if (d.action === 'challenge') await this.enforcer.challenge(d.accountIds, d.until!, d);
+          else await this.enforcer.suspend(d.accountIds, d.reason, d.evidence);
+          d.applied = true;
+        } catch (err) {
+          d.error = err instanceof Error ? err.message : String(err);
+          continue;
+        }
+      }
+      const until = d.until ?? Number.POSITIVE_INFINITY;
+      for (const id of d.accountIds) this.ledger.set(id, { action: d.action, until, clusterId: d.clusterId });
+    }
+    for (const [id, e] of this.ledger) if (e.until <= now) this.ledger.delete(id);
+    for (const [id, at] of this.reinstated) if (now - at >= this.policy.actions.reinstateGraceMs) this.reinstated.delete(id);
+    return decisions;
+  }
+
+  /** The engine's standing decision about an account, for the real-time check. */
+  callerState(accountId: string, now: number): CallerState | undefined {
+    const e = this.ledger.get(accountId);
+    if (!e || e.until <= now) return undefined;
+    return { action: e.action, clusterId: e.clusterId };
+  }
+
+  /**
+   * An operator lifted findguard's suspension: forget the action, and suspend the account again
+   * automatically only after the grace period (lockouts must not be turned against real users).
+   */
+  reinstate(accountId: string, now: number): void {
+    this.ledger.delete(accountId);
+    this.reinstated.set(accountId, now);
+  }
+
+  private remember(id: string): void {
+    const old = this.seenRing[this.seenNext];
+    if (old !== undefined) this.seen.delete(old);
+    this.seenRing[this.seenNext] = id;
+    this.seenNext = (this.seenNext + 1) % SEEN_IDS;
+    this.seen.add(id);
+  }
+
+  /** Enumeration score if any, else context: new accounts on hosting networks are where farms live. */
+  private suspicion(acc: AccountState, now: number): number {
+    const behaviour = this.enumeration.assess(acc, now).score;
+    const calls = decayed(this.store, acc, L.calls, now);
+    const hosting = calls > 0 && decayed(this.store, acc, L.hostingCalls, now) / calls >= 0.5;
+    const fresh = acc.ageAtLastMs < this.policy.features.newAccountAgeMs;
+    const context = fresh && hosting ? 0.8 : hosting ? 0.4 : fresh ? 0.3 : 0;
+    return Math.max(behaviour, context);
+  }
+
+  /** The cluster's members' behaviour summed: a scan split a hundred ways shows only in the sum. */
+  private aggregate(ids: readonly string[], now: number): Finding | undefined {
+    const parts = [];
+    let from = Number.POSITIVE_INFINITY;
+    let to = 0;
+    for (const id of ids) {
+      const acc = this.store.account(id);
+      if (!acc) continue;
+      parts.push(behaviourOf(this.store, acc, now));
+      from = Math.min(from, acc.firstAt);
+      to = Math.max(to, acc.lastAt);
+    }
+    if (parts.length < 2) return undefined;
+    const a = assessBehaviour(sumBehaviour(parts), this.store.populationHitRate(now), this.policy, this.policy.features.shortWindowMs);
+    if (a.score < this.policy.enumeration.minScore) return undefined;
+    return {
+      detector: ENUMERATION,
+      kind: 'group',
+      accountIds: [...ids],
+      score: a.score,
+      signals: a.signals.map((s) => s.name),
+      from,
+      to,
+      explanation: describe(`${parts.length} accounts together`, a),
+    };
+  }
+
+  /** Keeps a cluster's id across evaluations: the id most of its members were acted on under, if any. */
+  private stableId(cl: ScoredCluster): string {
+    const votes = new Map<string, number>();
+    for (const id of cl.accountIds) {
+      const e = this.ledger.get(id);
+      if (e) votes.set(e.clusterId, (votes.get(e.clusterId) ?? 0) + 1);
+    }
+    let best = cl.id;
+    let n = 0;
+    for (const [id, v] of votes) if (v > n || (v === n && id < best)) [best, n] = [id, v];
+    return best;
+  }
+
+  private decide(clusters: readonly ScoredCluster[], now: number): Decision[] {
+    const p = this.policy.actions;
+    const out: Decision[] = [];
+    for (const cl of clusters) {
+      const ev = cl.evidence;
+      const wholeCluster = cl.accountIds.length >= p.suspendCluster.minMembers && ev.detectors.length >= p.suspendCluster.minDetectors && cl.score >= p.suspendCluster.score;
+      const byAction = new Map<ActionKind, string[]>();
+      let best = 0;
+      for (const id of cl.accountIds) {
+        const m = cl.members.get(id)!;
+        const grace = now - (this.reinstated.get(id) ?? Number.NEGATIVE_INFINITY) < p.reinstateGraceMs;
+        let action: ActionKind | undefined;
+        if (wholeCluster && !grace) action = 'suspend-cluster';
+        else if (!grace && m.score >= p.suspendAccount.score && m.signals.length >= p.suspendAccount.minSignals) action = 'suspend-account';
+        else {
+          const s = Math.max(cl.score, m.score);
+          action = s >= p.challenge.score ? 'challenge' : s >= p.throttle.score ? 'throttle' : undefined;
+        }
+        if (!action || this.levelOf(id, now) >= LEVEL[action]) continue;
+        if (action === 'suspend-account') {
+          out.push(this.decision('suspend-account', [id], cl, m.score, `account ${id}: ${m.explanation ?? ''} (score ${m.score.toFixed(2)})`, now));
+          continue;
+        }
+        best = Math.max(best, m.score);
+        let list = byAction.get(action);
+        if (!list) byAction.set(action, (list = []));
+        list.push(id);
+      }
+      for (const [action, ids] of byAction) {
+        const score = action === 'suspend-cluster' ? cl.score : Math.max(cl.score, best);
+        out.push(this.decision(action, ids, cl, score, this.reasonOf(cl, ids, score), now));
+      }
+    }
+    return out;
+  }
+
+  private reasonOf(cl: ScoredCluster, ids: readonly string[], score: number): string {
+    const ev = cl.evidence;
+    if (cl.accountIds.length === 1) return `account ${ids[0]}: ${cl.members.get(ids[0]!)?.explanation ?? ev.samples[0] ?? ''} (score ${score.toFixed(2)})`;
+    const what = ids.length === cl.accountIds.length ? `cluster ${cl.id} of ${ids.length} accounts` : `${ids.length} of ${cl.accountIds.length} accounts of cluster ${cl.id}`;
+    return `${what}: ${ev.detectors.join(' + ') || 'weak evidence'} (score ${score.toFixed(2)}); ${ev.samples[0] ?? ''}`;
+  }
+
+  private decision(action: ActionKind, ids: string[], cl: ScoredCluster, score: number, reason: string, now: number): Decision {
+    const p = this.policy.actions;
+    const until = action === 'throttle' ? now + p.throttle.durationMs : action === 'challenge' ? now + p.challenge.durationMs : undefined;
+    return { action, accountIds: ids, clusterId: cl.id, score, evidence: cl.evidence, reason, ...(until !== undefined ? { until } : {}), at: now, applied: false };
+  }
+
+  private levelOf(id: string, now: number): number {
+    const e = this.ledger.get(id);
+    return e && e.until > now ? LEVEL[e.action] : 0;
+  }
+}
