@@ -44,9 +44,10 @@ process.on('exit', () => {
 });
 
 async function load(opts: autocannon.Options): Promise<autocannon.Result> {
-  // Warm-up so JIT and caches settle before the measured run.
-  await autocannon({ ...opts, duration: 2 });
-  return autocannon({ ...opts, duration: DURATION });
+  // Warm-up so JIT and caches settle before the measured run. 1,000 requests in flight on a
+  // slow VM can wait longer than autocannon's default 10 s: a slow answer is not a failed one.
+  await autocannon({ timeout: 60, ...opts, duration: 2 });
+  return autocannon({ timeout: 60, ...opts, duration: DURATION });
 }
 
 function check(result: autocannon.Result, what: string): void {
