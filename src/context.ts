@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { DEFAULT_STREAM_KEY, InProcessEventBus, RedisEventBus, type EventBus, type EventConsumer } from './abuse/bus.js';
 import { EventMetrics } from './abuse/metrics.js';
+import { AbuseService, type AbuseServiceOptions } from './abuse/service.js';
 import { EventPipeline, type EventHandler } from './abuse/pipeline.js';
 import { RedisEventConsumer } from './abuse/redis-consumer.js';
 import { EventRetention } from './abuse/retention.js';
@@ -52,6 +53,8 @@ export interface AppContext {
   /** Enforcement, campaigns and exposures, the webhook outbox and its deliverer (src/incidents). */
   incidents: Incidents;
   // --- end incidents ---
+  /** The abuse engine, fed by the event pipeline where this process consumes events. */
+  abuse: AbuseService;
   close(): Promise<void>;
 }
 
@@ -91,6 +94,8 @@ export interface ContextOverrides {
   events?: EventOptions;
   /** Webhook delivery in this process (CLI commands that only read or write once turn it off). */
   incidents?: IncidentOptions;
+  /** The abuse engine's policy and cadence (default: the built-in policy in shadow mode). */
+  abuse?: AbuseServiceOptions;
 }
 
 function createDiscoveryStore(config: Config, db: Db, hasher: ContactHasher, workers = config.matchWorkers): DiscoveryStore {
@@ -204,8 +209,14 @@ export async function createContext(config: Config, overrides: ContextOverrides 
   const challenges = new Challenges(config.hashKeys, random, limitStore);
   const limits = new Limiter({ policy, store: limitStore, ipIntel, challenges, metrics, clock, logger });
   const ownedStore = overrides.limitStore ? undefined : limitStore;
-  const ev = eventParts(config, overrides, { db, clock, logger, registry: metrics.registry });
   const incidents = createIncidents(config, { db: db.kysely, directory, clock, random, logger }, overrides.incidents); // incidents
+  // The abuse engine consumes events wherever they are consumed (here, or in `findguard worker`).
+  const abuse = new AbuseService({ incidents, clock, logger, registry: metrics.registry }, overrides.abuse ?? {});
+  const ev = eventParts(
+    config,
+    { ...overrides, events: { ...overrides.events, handlers: overrides.events?.handlers ?? [abuse] } },
+    { db, clock, logger, registry: metrics.registry },
+  );
   return {
     config,
     logger,
@@ -222,6 +233,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
     ipIntel,
     ...ev.parts,
     incidents,
+    abuse,
     close: async () => {
       await incidents.close(); // incidents: the deliverer finishes its round while the database is open
       // Events first: the in-process consumer drains into the database, so it must still be open.

@@ -42,7 +42,7 @@ export interface Decision {
 export interface Enforcer {
   throttle(accountIds: readonly string[], until: number, decision: Decision): Promise<void>;
   challenge(accountIds: readonly string[], until: number, decision: Decision): Promise<void>;
-  suspend(accountIds: readonly string[], reason: string, evidence: ClusterEvidence): Promise<void>;
+  suspend(accountIds: readonly string[], reason: string, evidence: ClusterEvidence, decision?: Decision): Promise<void>;
 }
 
 export const noopEnforcer: Enforcer = {
@@ -158,7 +158,7 @@ export class AbuseEngine implements EventHandler {
         try {
           if (d.action === 'throttle') await this.enforcer.throttle(d.accountIds, d.until!, d);
           else if (d.action === 'challenge') await this.enforcer.challenge(d.accountIds, d.until!, d);
-          else await this.enforcer.suspend(d.accountIds, d.reason, d.evidence);
+          else await this.enforcer.suspend(d.accountIds, d.reason, d.evidence, d);
           d.applied = true;
         } catch (err) {
           d.error = err instanceof Error ? err.message : String(err);

@@ -1,0 +1,97 @@
+import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
+import type { Incidents } from '../incidents/index.js';
+import type { JsonValue } from '../incidents/common.js';
+import type { ClusterEvidence } from './cluster/score.js';
+import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
+import type { LookupEvent } from './events.js';
+import type { EventHandler } from './pipeline.js';
+import { DEFAULT_ABUSE_POLICY, type AbusePolicy } from './policy.js';
+
+export interface AbuseServiceOptions {
+  /** Default: DEFAULT_ABUSE_POLICY in shadow mode (see below). */
+  policy?: AbusePolicy;
+  /** Evaluate at most this often, in event time (default one minute). */
+  evaluateEveryMs?: number;
+}
+
+/**
+ * Until the engine's thresholds are tuned against the simulator's scenarios, the service runs it in
+ * shadow mode: every decision is logged and counted, none is enforced. A policy with
+ * `mode: 'enforce'` (tests, operators who have checked the shadow decisions) turns enforcement on.
+ */
+export const WIRED_DEFAULT_POLICY: AbusePolicy = { ...DEFAULT_ABUSE_POLICY, mode: 'shadow' };
+
+/** Carries the engine's decisions out: records, suspensions and campaigns through src/incidents. */
+function incidentsEnforcer(incidents: Incidents, clock: { now(): number }): Enforcer {
+  const opts = (d: Decision) => ({ actor: 'engine', reason: d.reason, evidence: d.evidence as unknown as JsonValue, clusterId: d.clusterId });
+  return {
+    throttle: async (ids, until, d) => void (await incidents.enforcer.throttle(ids, until, opts(d))),
+    challenge: async (ids, until, d) => void (await incidents.enforcer.challenge(ids, until, opts(d))),
+    suspend: async (ids, reason, evidence: ClusterEvidence, decision?: Decision) => {
+      const json = evidence as unknown as JsonValue;
+      // The campaign first, so the suspension records point at it and exposures are computed from
+      // the events as they were when the cluster was caught.
+      const { campaignId } = await incidents.campaigns.openCampaign({
+        clusterId: evidence.clusterId,
+        accountIds: ids,
+        score: decision?.score ?? 1,
+        evidence: json,
+        now: clock.now(),
+      });
+      await incidents.enforcer.suspend(ids, { actor: 'engine', reason, evidence: json, clusterId: evidence.clusterId, campaignId });
+    },
+  };
+}
+
+/**
+ * The abuse engine as an event handler: events feed its features and detectors as they are
+ * processed; once a minute of event time has passed it evaluates and acts. Event time, not the
+ * wall clock, so a replay (the simulator) decides exactly as live traffic would.
+ */
+export class AbuseService implements EventHandler {
+  readonly engine: AbuseEngine;
+  private readonly every: number;
+  private last = Number.NEGATIVE_INFINITY;
+  private readonly decisions: Counter<'action' | 'mode'>;
+
+  constructor(
+    deps: { incidents: Incidents; clock: { now(): number }; logger: Logger; registry: Registry },
+    options: AbuseServiceOptions = {},
+  ) {
+    this.engine = new AbuseEngine({ policy: options.policy ?? WIRED_DEFAULT_POLICY, enforcer: incidentsEnforcer(deps.incidents, deps.clock) });
+    this.every = options.evaluateEveryMs ?? 60_000;
+    this.logger = deps.logger.child({ component: 'abuse' });
+    this.decisions = new Counter({
+      name: 'findguard_abuse_decisions_total',
+      help: 'Decisions of the abuse engine by action; mode shadow means logged, not enforced',
+      labelNames: ['action', 'mode'],
+      registers: [deps.registry],
+    });
+  }
+
+  private readonly logger: Logger;
+
+  async handle(events: LookupEvent[]): Promise<void> {
+    await this.engine.handle(events);
+    let now = this.last;
+    for (const e of events) if (e.at > now) now = e.at;
+    if (now - this.last < this.every) return;
+    this.last = now;
+    await this.evaluate(now);
+  }
+
+  async evaluate(now: number): Promise<Decision[]> {
+    const decisions = await this.engine.evaluate(now);
+    const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
+    for (const d of decisions) {
+      this.decisions.inc({ action: d.action, mode });
+      // Account ids and the engine's own sentence; never numbers (events hold none).
+      this.logger.info(
+        { action: d.action, mode, accounts: d.accountIds.length, cluster: d.clusterId, score: d.score, applied: d.applied, ...(d.error ? { error: d.error } : {}) },
+        d.reason,
+      );
+    }
+    return decisions;
+  }
+}

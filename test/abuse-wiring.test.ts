@@ -1,0 +1,76 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_ABUSE_POLICY } from '../src/abuse/policy.js';
+import { DAY, T0 as SCENE_T0, Traffic, merge, organicScene, rangeScanScene, type Scene } from '../src/abuse/synthetic.js';
+import { lookup } from './helpers/fixtures.js';
+import { startTestService, type TestService } from './helpers/service.js';
+
+/**
+ * The engine as the service runs it: events through the pipeline (stored, then handed to the
+ * engine), evaluation by event time, decisions carried out through src/incidents.
+ */
+describe('abuse engine wired into the event pipeline', () => {
+  let svc: TestService;
+  afterEach(async () => svc?.stop());
+
+  const t = new Traffic(61);
+  const organic = organicScene(t, 3);
+  const fleet = rangeScanScene(t, { accounts: 30, days: 3, callsPerDay: 4 });
+  const all = merge(organic, fleet);
+
+  async function start(mode?: 'enforce' | 'shadow') {
+    svc = await startTestService('sqlite', { policy: 'none' }, mode ? { abuse: { policy: { ...DEFAULT_ABUSE_POLICY, mode } } } : {});
+    svc.clock.set(SCENE_T0 - 2 * DAY);
+    // The app mirrors every account the scene uses.
+    for (const id of all.accounts) {
+      const res = await svc.app.inject({
+        method: 'PUT',
+        url: `/internal/v1/accounts/${id}`,
+        headers: svc.internal,
+        payload: { handle: `h_${id.replace(/[^a-z0-9]/gi, '')}`, createdAt: new Date(SCENE_T0 - 30 * DAY).toISOString() },
+      });
+      expect(res.statusCode).toBeLessThan(300);
+    }
+  }
+
+  async function replay(scene: Scene) {
+    let j = 0;
+    for (let i = 0; i < scene.events.length; i += 50) {
+      const batch = scene.events.slice(i, i + 50);
+      const until = batch[batch.length - 1]!.at;
+      while (j < scene.signups.length && scene.signups[j]!.at <= until) svc.ctx.abuse.engine.signup(scene.signups[j++]!);
+      svc.clock.set(until);
+      await svc.ctx.eventPipeline.process(batch);
+    }
+    await svc.ctx.abuse.evaluate(SCENE_T0 + 3 * DAY);
+  }
+
+  it('suspends the scanning fleet, opens a campaign with its exposures, and leaves organic accounts alone', async () => {
+    await start('enforce');
+    await replay(all);
+    const statuses = await svc.ctx.db.kysely.selectFrom('accounts').select(['id', 'fg_status']).execute();
+    const suspended = new Set(statuses.filter((r) => r.fg_status === 'suspended').map((r) => r.id));
+    for (const id of fleet.accounts) expect(suspended.has(id), id).toBe(true);
+    for (const id of organic.accounts) expect(suspended.has(id), id).toBe(false);
+
+    const campaigns = await svc.ctx.incidents.campaigns.list();
+    expect(campaigns).toHaveLength(1);
+    expect(campaigns[0]).toMatchObject({ accounts: 30 });
+    expect(campaigns[0]!.exposedAccounts).toBeGreaterThan(0);
+    // A suspended account learns nothing more.
+    const token = await svc.tokenFor(fleet.accounts[0]!);
+    const res = await lookup(svc, token, { phone: '+14155552671' });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error.code).toBe('account_suspended');
+    expect(svc.logs.text).toContain('"mode":"enforce"');
+  });
+
+  it('by default only logs and counts what it would do (shadow mode)', async () => {
+    await start();
+    await replay(all);
+    const suspended = await svc.ctx.db.kysely.selectFrom('accounts').select('id').where('fg_status', '=', 'suspended').execute();
+    expect(suspended).toEqual([]);
+    expect(svc.logs.text).toMatch(/"action":"suspend-cluster","mode":"shadow","accounts":30/);
+    const metrics = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/findguard_abuse_decisions_total\{action="suspend-cluster",mode="shadow"\} 1/);
+  });
+});
