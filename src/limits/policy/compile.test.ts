@@ -78,6 +78,14 @@ describe('policies', () => {
     expect(() => compilePolicy(mutate(structuredClone(DEFAULT_POLICY)), 'p.yaml')).toThrow(message);
   });
 
+  it('takes the abuse engine\'s section and checks it', async () => {
+    const { DEFAULT_ABUSE_POLICY } = await import('../../abuse/policy.js');
+    expect(compilePolicy({ ...structuredClone(DEFAULT_POLICY), abuse: { ...DEFAULT_ABUSE_POLICY, mode: 'enforce' } }).source.abuse?.mode).toBe('enforce');
+    const bad = structuredClone(DEFAULT_ABUSE_POLICY);
+    bad.actions.challenge.score = bad.actions.throttle.score / 2;
+    expect(() => compilePolicy({ ...structuredClone(DEFAULT_POLICY), abuse: bad }, 'p.yaml')).toThrow(/policy p.yaml: abuse: .*challenge.score/);
+  });
+
   it('names the file when it cannot be read or parsed', () => {
     expect(() => loadPolicy('/nonexistent/policy.yaml')).toThrow(/no built-in policy of that name/);
     const dir = mkdtempSync(join(tmpdir(), 'fg-policy-'));

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { Compile } from 'typebox/compile';
 import { parse as parseYaml } from 'yaml';
 import { normalizeIp } from '../../net/index.js';
+import { compileAbusePolicy } from '../../abuse/policy.js';
 import { BUILT_IN_POLICIES } from './builtin.js';
 import { durationMs } from './duration.js';
 import { OPERATIONS, Policy, scopeOf, type Layer, type Limit, type Network, type Operation, type Scope, type Subject, type TierCondition } from './schema.js';
@@ -199,6 +200,13 @@ export function compilePolicy(input: unknown, source = 'policy', baseDir?: strin
     challenge = { ttlMs: durationMs(c.ttl), difficulty: (tier) => byTier.get(tier) ?? fallback };
   } else if (layers.some((l) => names.some((t) => l.limitFor(t)?.challengeBelow !== undefined))) {
     throw new PolicyError(source, 'a layer asks for challenges (challengeBelow) but the policy has no challenge section');
+  }
+  if (policy.abuse) {
+    try {
+      compileAbusePolicy(policy.abuse);
+    } catch (err) {
+      throw new PolicyError(source, `abuse: ${(err as Error).message}`);
+    }
   }
   const tor = loadTorLists(policy.torExitLists ?? [], baseDir, source);
   const hostingAsns = new Set(policy.hostingAsns ?? []);

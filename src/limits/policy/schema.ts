@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { AbusePolicy } from '../../abuse/policy.js';
 import { DURATION_PATTERN } from './duration.js';
 
 /**
@@ -150,6 +151,8 @@ export const Policy = Type.Object(
     hostingAsns: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 4294967295 }))),
     /** ASNs never to treat as hosting (e.g. a mobile carrier whose AS name matches the rule). */
     nonHostingAsns: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 4294967295 }))),
+    /** The abuse engine's detectors, cluster scoring and action thresholds (src/abuse/policy.ts); default: built in, shadow mode. */
+    abuse: Type.Optional(AbusePolicy),
     /** Files with Tor exit addresses, one per line (e.g. check.torproject.org/torbulkexitlist), relative to the policy file. */
     torExitLists: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
   },
