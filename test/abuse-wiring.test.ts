@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_ABUSE_POLICY } from '../src/abuse/policy.js';
 import { DAY, T0 as SCENE_T0, Traffic, merge, organicScene, rangeScanScene, type Scene } from '../src/abuse/synthetic.js';
-import { lookup } from './helpers/fixtures.js';
+import { lookup, mirrorAccount, sync } from './helpers/fixtures.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 /**
@@ -72,5 +72,31 @@ describe('abuse engine wired into the event pipeline', () => {
     expect(svc.logs.text).toMatch(/"action":"suspend-cluster","mode":"shadow","accounts":30/);
     const metrics = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/findguard_abuse_decisions_total\{action="suspend-cluster",mode="shadow"\} 1/);
+  });
+
+  const run = (from: number, n: number) => Array.from({ length: n }, (_, i) => `+4915120${String(100_000 + from + i).padStart(6, '0')}`);
+
+  it('decides dense runs of consecutive numbers in the request path, before anything is answered', async () => {
+    await start('enforce');
+    await mirrorAccount(svc, 'scanner', [], { createdAt: new Date(SCENE_T0 - 30 * DAY).toISOString() });
+    const token = await svc.tokenFor('scanner');
+    const denied = await sync(svc, token, { contacts: run(0, 60) });
+    expect(denied.statusCode).toBe(429);
+    expect(denied.json().error.details).toEqual({ retryAfter: 3600, scope: 'account' });
+    const challenged = await sync(svc, token, { contacts: [...run(1000, 25), ...run(5000, 1)] });
+    expect(challenged.statusCode).toBe(428);
+    expect(challenged.json().error.details.challenge.algorithm).toBe('sha256-leading-zero-bits');
+    // An address book (scattered numbers) passes.
+    const book = Array.from({ length: 60 }, (_, i) => `+4915120${String(100_000 + i * 997).padStart(6, '0')}`);
+    expect((await sync(svc, token, { contacts: book })).statusCode).toBe(200);
+  });
+
+  it('in shadow mode counts the real-time verdicts and lets the call through', async () => {
+    await start();
+    await mirrorAccount(svc, 'scanner', [], { createdAt: new Date(SCENE_T0 - 30 * DAY).toISOString() });
+    const res = await sync(svc, await svc.tokenFor('scanner'), { contacts: run(0, 60) });
+    expect(res.statusCode).toBe(200);
+    const metrics = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/findguard_abuse_realtime_total\{verdict="deny",reason="dense-run",mode="shadow"\} 1/);
   });
 });

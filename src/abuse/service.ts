@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
+import { AppError } from '../errors.js';
 import type { Incidents } from '../incidents/index.js';
 import type { JsonValue } from '../incidents/common.js';
 import type { ClusterEvidence } from './cluster/score.js';
+import { realtimeCheck, type RealtimeVerdict } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
 import type { LookupEvent } from './events.js';
 import type { EventHandler } from './pipeline.js';
@@ -20,6 +22,9 @@ export interface AbuseServiceOptions {
  * shadow mode: every decision is logged and counted, none is enforced. A policy with
  * `mode: 'enforce'` (tests, operators who have checked the shadow decisions) turns enforcement on.
  */
+/** How long a caller whose batch was a dense run is told to wait. */
+const DENY_RETRY_S = 3600;
+
 export const WIRED_DEFAULT_POLICY: AbusePolicy = { ...DEFAULT_ABUSE_POLICY, mode: 'shadow' };
 
 /** Carries the engine's decisions out: records, suspensions and campaigns through src/incidents. */
@@ -68,9 +73,42 @@ export class AbuseService implements EventHandler {
       labelNames: ['action', 'mode'],
       registers: [deps.registry],
     });
+    this.realtimeVerdicts = new Counter({
+      name: 'findguard_abuse_realtime_total',
+      help: 'Discovery calls the real-time abuse check would deny or challenge (mode shadow: counted, let through)',
+      labelNames: ['verdict', 'reason', 'mode'],
+      registers: [deps.registry],
+    });
   }
 
   private readonly logger: Logger;
+  private readonly realtimeVerdicts: Counter<'verdict' | 'reason' | 'mode'>;
+
+  /**
+   * The real-time tier (BotMaker's): what can be decided from the request itself, before anything
+   * is answered. In shadow mode the verdict is counted and logged, and the call goes on.
+   */
+  realtime(accountId: string, numbers: readonly string[], now: number): RealtimeVerdict['verdict'] {
+    const v = realtimeCheck(numbers, this.engine.callerState(accountId, now), this.engine.policy.realtime);
+    if (v.verdict === 'allow') return 'allow';
+    const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
+    this.realtimeVerdicts.inc({ verdict: v.verdict, reason: v.reason, mode });
+    this.logger.info({ account: accountId, verdict: v.verdict, reason: v.reason, mode, ...(v.run ? { run: v.run.numbers, coverage: v.run.coverage } : {}) }, 'real-time abuse check');
+    return mode === 'shadow' ? 'allow' : v.verdict;
+  }
+
+  /**
+   * The real-time tier in the request path: throws for a call the engine denies (a caller in a
+   * suspended cluster: 403 as for any suspended account; a dense run of consecutive numbers: 429
+   * at account scope, so nothing is answered and nothing charged); true when it wants a proof-of-work.
+   */
+  guard(accountId: string, numbers: readonly string[], now: number): boolean {
+    const v = this.realtime(accountId, numbers, now);
+    if (v === 'allow') return false;
+    if (v === 'challenge') return true;
+    if (this.engine.callerState(accountId, now)?.action?.startsWith('suspend')) throw new AppError('account_suspended', 'account is suspended');
+    throw new AppError('rate_limited', 'this batch looks like a scan of consecutive numbers; retry later', { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
+  }
 
   async handle(events: LookupEvent[]): Promise<void> {
     await this.engine.handle(events);

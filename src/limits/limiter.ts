@@ -19,6 +19,8 @@ export interface LimitRequest {
   newNumbers: number;
   /** X-Findguard-Proof, if sent. */
   proof?: string;
+  /** The abuse engine wants a proof-of-work for this call whatever the budgets say. */
+  forceChallenge?: boolean;
 }
 
 /** The outcome of an allowed call, for the abuse engine's events. */
@@ -39,6 +41,8 @@ export interface LimiterDeps {
 }
 
 const STRIKE_CACHE_MS = 60_000;
+/** For challenges the abuse engine asks for under a policy without a challenge section. */
+const FALLBACK_CHALLENGE = { ttlMs: 300_000, difficulty: () => 20 };
 
 /**
  * Every discovery call passes here before the directory is read: trust tier from the caller's
@@ -73,8 +77,13 @@ export class Limiter {
       const tier = policy.tierOf(facts);
       const charges = this.charges(req, tier, ip);
       const breaker = this.breaker(req, tier);
-      const difficulty = policy.challenge?.difficulty(tier) ?? 0;
-      const proof = req.proof !== undefined && policy.challenge ? await this.deps.challenges.redeem(req.accountId, req.proof, difficulty, now) : false;
+      const challengePolicy = policy.challenge ?? FALLBACK_CHALLENGE;
+      const difficulty = challengePolicy.difficulty(tier);
+      const proof = req.proof !== undefined && (policy.challenge || req.forceChallenge) ? await this.deps.challenges.redeem(req.accountId, req.proof, difficulty, now) : false;
+      if (req.forceChallenge && !proof) {
+        const challenge = this.deps.challenges.issue(req.accountId, difficulty, challengePolicy.ttlMs, now);
+        throw new AppError('challenge_required', 'solve the proof-of-work and repeat the call with the X-Findguard-Proof header', { challenge, scope: 'account' });
+      }
       const result = await store.apply({
         charges,
         ...(breaker ? { breaker } : {}),
@@ -96,7 +105,7 @@ export class Limiter {
         throw new AppError('rate_limited', 'too many new numbers or calls; retry later', { retryAfter, scope: result.scope }, { 'retry-after': String(retryAfter) });
       }
       if (result.outcome === 'challenge') {
-        const challenge = this.deps.challenges.issue(req.accountId, difficulty, policy.challenge!.ttlMs, now);
+        const challenge = this.deps.challenges.issue(req.accountId, difficulty, challengePolicy.ttlMs, now);
         throw new AppError('challenge_required', `solve the proof-of-work and repeat the call with the ${'X-Findguard-Proof'} header`, { challenge, scope: result.scope });
       }
       return { tier, network, ...(ip ? { ip } : {}) };

@@ -29,14 +29,17 @@ export function syncRoute(ctx: AppContext): FastifyPluginAsync {
         const prepared = ctx.discovery.prepareSync(caller.accountId, request.body);
         // Lookup events (src/abuse): refusals and challenges are emitted around the check, allowed calls after the answer.
         const call = syncCall(caller, account, prepared);
-        const verdict = await checkLimitsRecorded(ctx, call, () =>
-          ctx.limits.check({
+        const verdict = await checkLimitsRecorded(ctx, call, () => {
+          // Only the new numbers: a re-sync's token-covered book is the user's own, not a scan.
+          const forceChallenge = prepared.kind === 'phone' && ctx.abuse.guard(caller.accountId, prepared.newValues, ctx.clock.now());
+          return ctx.limits.check({
             ...caller,
             account,
             operation: call.operation,
             newNumbers: prepared.newValues.length,
-          }),
-        );
+            forceChallenge,
+          });
+        });
         const { response } = await ctx.discovery.completeSync(caller.accountId, prepared);
         recordAllowed(ctx, call, verdict, syncAnswer(prepared, response));
         return response;
