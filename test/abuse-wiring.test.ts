@@ -99,4 +99,20 @@ describe('abuse engine wired into the event pipeline', () => {
     const metrics = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/findguard_abuse_realtime_total\{verdict="deny",reason="dense-run",mode="shadow"\} 1/);
   });
+
+  it('feeds the sign-up context the app mirrors to the engine (farming)', async () => {
+    await start();
+    const res = await svc.app.inject({
+      method: 'PUT',
+      url: '/internal/v1/accounts/newcomer',
+      headers: svc.internal,
+      payload: { handle: 'newcomer', signup: { ip: '81.2.69.160', deviceId: 'dev-9' } },
+    });
+    expect(res.statusCode).toBe(201);
+    const state = svc.ctx.abuse.engine.store.account('newcomer');
+    expect(state?.signup).toMatchObject({ ip: '81.2.69.160', subnet: '81.2.69.0/24', country: 'GB' });
+    // An update is not a sign-up.
+    await svc.app.inject({ method: 'PUT', url: '/internal/v1/accounts/newcomer', headers: svc.internal, payload: { handle: 'renamed', signup: { ip: '1.1.1.1' } } });
+    expect(svc.ctx.abuse.engine.store.account('newcomer')?.signup).toMatchObject({ ip: '81.2.69.160' });
+  });
 });

@@ -50,6 +50,10 @@ export function accountRoutes(ctx: AppContext): FastifyPluginAsync {
       },
       async (request, reply) => {
         const { account, created } = await ctx.directory.putAccount(request.params.accountId, request.body);
+        const signup = request.body.signup;
+        if (created && signup) {
+          ctx.abuse.signedUp(request.params.accountId, Date.parse(account.createdAt), signup, ctx.ipIntel, ctx.limits.policy);
+        }
         return reply.status(created ? 201 : 200).send(account);
       },
     );
