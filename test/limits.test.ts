@@ -204,4 +204,13 @@ describe('layered limits through HTTP (in-process store)', () => {
     expect(refusals[0]).toContain('"scope":"account"');
     for (const n of numbers(0, 300)) expect(svc.logs.text).not.toContain(n.slice(1));
   });
+
+  it('charges a throttled caller several tokens per new number, and challenges when the abuse engine asks', async () => {
+    await start(testPolicy());
+    const base = { accountId: 'alice', ip: HOME_IP, account: { createdAt: T0 - 30 * DAY }, operation: 'full-sync' as const };
+    await expect(svc.ctx.limits.check({ ...base, newNumbers: 3, costFactor: 4 })).rejects.toMatchObject({ code: 'rate_limited' });
+    await svc.ctx.limits.check({ ...base, newNumbers: 2, costFactor: 4 });
+    await expect(svc.ctx.limits.check({ ...base, newNumbers: 1, costFactor: 4 })).rejects.toMatchObject({ code: 'rate_limited' });
+    await expect(svc.ctx.limits.check({ ...base, accountId: 'bob', newNumbers: 1, forceChallenge: true })).rejects.toMatchObject({ code: 'challenge_required' });
+  });
 });

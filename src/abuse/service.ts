@@ -24,6 +24,8 @@ export interface AbuseServiceOptions {
  * shadow mode: every decision is logged and counted, none is enforced. A policy with
  * `mode: 'enforce'` (tests, operators who have checked the shadow decisions) turns enforcement on.
  */
+const THROTTLE_FACTOR = 4;
+
 /** How long a caller whose batch was a dense run is told to wait. */
 const DENY_RETRY_S = 3600;
 
@@ -102,12 +104,16 @@ export class AbuseService implements EventHandler {
   /**
    * The real-time tier in the request path: throws for a call the engine denies (a caller in a
    * suspended cluster: 403 as for any suspended account; a dense run of consecutive numbers: 429
-   * at account scope, so nothing is answered and nothing charged); true when it wants a proof-of-work.
+   * at account scope, so nothing is answered and nothing charged); otherwise whether it wants a
+   * proof-of-work, and what a new number costs the caller (more while the engine throttles it).
    */
-  guard(accountId: string, numbers: readonly string[], now: number): boolean {
+  guard(accountId: string, numbers: readonly string[], now: number): { forceChallenge: boolean; costFactor: number } {
+    const state = this.engine.policy.shadow ? undefined : this.engine.callerState(accountId, now);
+    // A throttled account pays THROTTLE_FACTOR times per new number: its budgets cut to a quarter.
+    const costFactor = state?.action === 'throttle' ? THROTTLE_FACTOR : 1;
     const v = this.realtime(accountId, numbers, now);
-    if (v === 'allow') return false;
-    if (v === 'challenge') return true;
+    if (v === 'allow') return { forceChallenge: false, costFactor };
+    if (v === 'challenge') return { forceChallenge: true, costFactor };
     if (this.engine.callerState(accountId, now)?.action?.startsWith('suspend')) throw new AppError('account_suspended', 'account is suspended');
     throw new AppError('rate_limited', 'this batch looks like a scan of consecutive numbers; retry later', { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
   }

@@ -21,6 +21,8 @@ export interface LimitRequest {
   proof?: string;
   /** The abuse engine wants a proof-of-work for this call whatever the budgets say. */
   forceChallenge?: boolean;
+  /** Each new number costs this many tokens (the abuse engine's throttle); default 1. */
+  costFactor?: number;
 }
 
 /** The outcome of an allowed call, for the abuse engine's events. */
@@ -142,7 +144,7 @@ export class Limiter {
       if (!layer.on.has(req.operation)) continue;
       const limit = layer.limitFor(tier);
       if (!limit) continue;
-      const cost = layer.cost === 'calls' ? 1 : req.newNumbers;
+      const cost = layer.cost === 'calls' ? 1 : req.newNumbers * (req.costFactor ?? 1);
       // Numbers the token already covers cost nothing: no bucket to touch.
       if (cost === 0) continue;
       const subject = subjectOf(layer, req, ip);

@@ -29,8 +29,8 @@ export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
         // Lookup events (src/abuse): refusals and challenges are emitted around the check, allowed calls after the answer.
         const call = lookupCall(caller, account, prepared);
         const verdict = await checkLimitsRecorded(ctx, call, () => {
-          const forceChallenge = ctx.abuse.guard(caller.accountId, [prepared.value], ctx.clock.now());
-          return ctx.limits.check({ ...caller, account, operation: 'lookup', newNumbers: 1, forceChallenge });
+          const abuse = ctx.abuse.guard(caller.accountId, [prepared.value], ctx.clock.now());
+          return ctx.limits.check({ ...caller, account, operation: 'lookup', newNumbers: 1, ...abuse });
         });
         const answer = await ctx.discovery.completeLookup(prepared);
         recordAllowed(ctx, call, verdict, { matched: answer.match ? 1 : 0, revealed: answer.match ? [answer.match.accountId] : [] });

@@ -31,13 +31,13 @@ export function syncRoute(ctx: AppContext): FastifyPluginAsync {
         const call = syncCall(caller, account, prepared);
         const verdict = await checkLimitsRecorded(ctx, call, () => {
           // Only the new numbers: a re-sync's token-covered book is the user's own, not a scan.
-          const forceChallenge = prepared.kind === 'phone' && ctx.abuse.guard(caller.accountId, prepared.newValues, ctx.clock.now());
+          const abuse = ctx.abuse.guard(caller.accountId, prepared.kind === 'phone' ? prepared.newValues : [], ctx.clock.now());
           return ctx.limits.check({
             ...caller,
             account,
             operation: call.operation,
             newNumbers: prepared.newValues.length,
-            forceChallenge,
+            ...abuse,
           });
         });
         const { response } = await ctx.discovery.completeSync(caller.accountId, prepared);
