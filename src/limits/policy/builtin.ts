@@ -1,3 +1,4 @@
+import { DEFAULT_ABUSE_POLICY } from '../../abuse/policy.js';
 import type { Layer, Limit, Policy } from './schema.js';
 
 const perDay = (burst: number, refill: number, extra: Partial<Limit> = {}): Limit => ({ burst, refill, per: '1d', ...extra });
@@ -73,6 +74,9 @@ export const DEFAULT_POLICY: Policy = {
   },
   challenge: { difficulty: { default: 18, hosting: 20, 'hosting-new': 22 }, ttl: '5m' },
   strikeWindow: '7d',
+  // Shadow until the engine's thresholds are checked against the simulator: decisions are logged
+  // and counted, not enforced. Set mode: enforce in your own policy file to act on them.
+  abuse: { ...DEFAULT_ABUSE_POLICY, mode: 'shadow' },
 };
 
 /**
