@@ -22,3 +22,16 @@ export const processIo: CliIo = {
 export function loadConfig(io: CliIo): Config {
   return buildConfig(readEnv(io.env), io.cwd);
 }
+
+/** Resolves at the first SIGINT or SIGTERM: long-running commands then close their resources. */
+export function untilSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { signDevToken } from '../http/auth/jwt.js';
 import { createService } from '../main.js';
 import { demoPair, ensureDemoPopulation } from './seeding.js';
-import { loadConfig, type CliIo } from './io.js';
+import { loadConfig, untilSignal, type CliIo } from './io.js';
 
 export function serveCommand(program: Command, io: CliIo): void {
   program
@@ -29,15 +29,7 @@ export function serveCommand(program: Command, io: CliIo): void {
       io.out(`findguard listening on ${address} (database: ${config.database.dialect}, limits: ${ctx.limitStore.kind === 'redis' ? 'Redis' : 'in-process'}, policy: ${ctx.limits.policy.name})`);
       io.out(`OpenAPI: ${address}/docs`);
       for (const line of banner) io.out(line.replaceAll('{{URL}}', address));
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await untilSignal();
       io.err('shutting down');
       await service.close();
     });

@@ -4,7 +4,7 @@ import { CONSUMER_GROUP, DEFAULT_CLAIM_IDLE_MS, defaultConsumerName } from '../a
 import { ENV_NAMES } from '../config/env.js';
 import { ConfigError } from '../config/errors.js';
 import { createContext } from '../context.js';
-import { loadConfig, type CliIo } from './io.js';
+import { loadConfig, untilSignal, type CliIo } from './io.js';
 
 function consumerName(value: string): string {
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(value)) throw new InvalidArgumentError('1 to 64 letters, digits or . _ : -');
@@ -35,15 +35,7 @@ export function workerCommand(program: Command, io: CliIo): void {
         events: { consume: true, consumer, streamKey: opts.stream, claimIdleMs: Math.round(opts.claimIdle * 1000) },
       });
       io.out(`findguard worker ${consumer} consuming ${opts.stream} (group ${CONSUMER_GROUP}, database: ${config.database.dialect})`);
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve();
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await untilSignal();
       io.err('stopping: finishing the current batch');
       // Stops the consumer after its batch is processed and acknowledged, then the database.
       await ctx.close();
