@@ -4,7 +4,7 @@ import { AppError } from '../errors.js';
 import type { Incidents } from '../incidents/index.js';
 import type { JsonValue } from '../incidents/common.js';
 import type { ClusterEvidence } from './cluster/score.js';
-import { realtimeCheck, type RealtimeVerdict } from './detectors/realtime.js';
+import { realtimeCheck, type CallerState, type RealtimeVerdict } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
 import { originOf, type LookupEvent } from './events.js';
 import type { IpIntel } from '../net/index.js';
@@ -92,13 +92,13 @@ export class AbuseService implements EventHandler {
    * The real-time tier (BotMaker's): what can be decided from the request itself, before anything
    * is answered. In shadow mode the verdict is counted and logged, and the call goes on.
    */
-  realtime(accountId: string, numbers: readonly string[], now: number): RealtimeVerdict['verdict'] {
-    const v = realtimeCheck(numbers, this.engine.callerState(accountId, now), this.engine.policy.realtime);
-    if (v.verdict === 'allow') return 'allow';
+  private realtime(accountId: string, numbers: readonly string[], state: CallerState | undefined): RealtimeVerdict {
+    const v = realtimeCheck(numbers, state, this.engine.policy.realtime);
+    if (v.verdict === 'allow') return v;
     const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
     this.realtimeVerdicts.inc({ verdict: v.verdict, reason: v.reason, mode });
     this.logger.info({ account: accountId, verdict: v.verdict, reason: v.reason, mode, ...(v.run ? { run: v.run.numbers, coverage: v.run.coverage } : {}) }, 'real-time abuse check');
-    return mode === 'shadow' ? 'allow' : v.verdict;
+    return mode === 'shadow' ? { verdict: 'allow' } : v;
   }
 
   /**
@@ -108,13 +108,13 @@ export class AbuseService implements EventHandler {
    * proof-of-work, and what a new number costs the caller (more while the engine throttles it).
    */
   guard(accountId: string, numbers: readonly string[], now: number): { forceChallenge: boolean; costFactor: number } {
-    const state = this.engine.policy.shadow ? undefined : this.engine.callerState(accountId, now);
+    const state = this.engine.callerState(accountId, now);
     // A throttled account pays THROTTLE_FACTOR times per new number: its budgets cut to a quarter.
-    const costFactor = state?.action === 'throttle' ? THROTTLE_FACTOR : 1;
-    const v = this.realtime(accountId, numbers, now);
-    if (v === 'allow') return { forceChallenge: false, costFactor };
-    if (v === 'challenge') return { forceChallenge: true, costFactor };
-    if (this.engine.callerState(accountId, now)?.action?.startsWith('suspend')) throw new AppError('account_suspended', 'account is suspended');
+    const costFactor = state?.action === 'throttle' && !this.engine.policy.shadow ? THROTTLE_FACTOR : 1;
+    const v = this.realtime(accountId, numbers, state);
+    if (v.verdict === 'allow') return { forceChallenge: false, costFactor };
+    if (v.verdict === 'challenge') return { forceChallenge: true, costFactor };
+    if (v.reason === 'suspended-cluster') throw new AppError('account_suspended', 'account is suspended');
     throw new AppError('rate_limited', 'this batch looks like a scan of consecutive numbers; retry later', { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
   }
 

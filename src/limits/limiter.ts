@@ -166,20 +166,9 @@ export class Limiter {
 
   private breaker(req: LimitRequest, tier: string): BreakerCharge | undefined {
     const b = this.deps.policy.breaker;
-    if (!b) return undefined;
-    return {
-      key: 'breaker:global',
-      demand: req.newNumbers,
-      windowMs: b.windowMs,
-      alpha: b.alpha,
-      initialBaseline: b.initialBaseline,
-      ratio: b.ratio,
-      minimum: b.minimum,
-      holdMs: b.holdMs,
-      share: b.share(tier),
-      shadow: b.shadow,
-    };
+    return b && { key: 'breaker:global', demand: req.newNumbers, share: b.share(tier), ...b.params };
   }
+
 }
 
 function lookupIp(intel: IpIntel, ip: string): IpInfo | undefined {

@@ -17,19 +17,24 @@ export interface Charge {
   challengeBelow?: number;
 }
 
-/** The global breaker's share of a call: its demand, and how much of every bucket the caller may use while tripped. */
-export interface BreakerCharge {
-  key: string;
-  demand: number;
+/** The global breaker's settings, as compiled from the policy. */
+export interface BreakerParams {
   windowMs: number;
+  /** Weight of a finished window in the baseline: 1 - 2^(-window/half-life). */
   alpha: number;
   initialBaseline: number;
   ratio: number;
   minimum: number;
   holdMs: number;
+  shadow: boolean;
+}
+
+/** The global breaker's share of a call: its demand, and how much of every bucket the caller may use while tripped. */
+export interface BreakerCharge extends BreakerParams {
+  key: string;
+  demand: number;
   /** 1: unaffected; 0: refused while tripped. */
   share: number;
-  shadow: boolean;
 }
 
 export interface ApplyInput {

@@ -6,6 +6,7 @@ import { normalizeIp } from '../../net/index.js';
 import { compileAbusePolicy } from '../../abuse/policy.js';
 import { BUILT_IN_POLICIES } from './builtin.js';
 import { durationMs } from './duration.js';
+import type { BreakerParams } from '../store.js';
 import { OPERATIONS, Policy, scopeOf, type Layer, type Limit, type Network, type Operation, type Scope, type Subject, type TierCondition } from './schema.js';
 
 export interface CompiledLimit {
@@ -42,16 +43,9 @@ export interface CompiledTier {
 }
 
 export interface CompiledBreaker {
-  windowMs: number;
-  /** Weight of a finished window in the baseline: 1 - 2^(-window/half-life). */
-  alpha: number;
-  initialBaseline: number;
-  ratio: number;
-  minimum: number;
-  holdMs: number;
+  params: BreakerParams;
   /** Usable share of each bucket while tripped, by tier (1 when unaffected). */
   share(tier: string): number;
-  shadow: boolean;
 }
 
 export interface CompiledPolicy {
@@ -62,7 +56,6 @@ export interface CompiledPolicy {
   breaker?: CompiledBreaker;
   challenge?: { ttlMs: number; difficulty(tier: string): number };
   strikeWindowMs: number;
-  isTorExit(ip: string): boolean;
   /** The network class of a caller's address under this policy's hosting overrides. */
   networkOf(ip: string, info: { asn?: number; hosting: boolean } | undefined): Network;
   tierOf(f: TrustFacts): string;
@@ -181,14 +174,16 @@ export function compilePolicy(input: unknown, source = 'policy', baseDir?: strin
     const tighten = new Map(Object.entries(b.tighten));
     const fallback = tighten.get('default') ?? 1;
     breaker = {
-      windowMs,
-      alpha: 1 - 2 ** (-windowMs / half),
-      initialBaseline: b.initialBaseline,
-      ratio: b.ratio,
-      minimum: b.minimum,
-      holdMs: durationMs(b.hold),
+      params: {
+        windowMs,
+        alpha: 1 - 2 ** (-windowMs / half),
+        initialBaseline: b.initialBaseline,
+        ratio: b.ratio,
+        minimum: b.minimum,
+        holdMs: durationMs(b.hold),
+        shadow: b.shadow ?? false,
+      },
       share: (tier) => tighten.get(tier) ?? fallback,
-      shadow: b.shadow ?? false,
     };
   }
   let challenge: CompiledPolicy['challenge'];
@@ -219,7 +214,6 @@ export function compilePolicy(input: unknown, source = 'policy', baseDir?: strin
     ...(breaker ? { breaker } : {}),
     ...(challenge ? { challenge } : {}),
     strikeWindowMs: durationMs(policy.strikeWindow ?? '7d'),
-    isTorExit: (ip) => tor.has(ip),
     networkOf: (ip, info) => {
       if (tor.has(ip)) return 'tor';
       if (!info) return 'other';
