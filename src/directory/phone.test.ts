@@ -284,6 +284,15 @@ describe('properties', () => {
     );
   });
 
+  it('rejects a number that is too short for E.164 once the national prefix after the calling code is dropped', () => {
+    // fast-check counterexample (seed 1850124887): "+4901640" became "+491640", 6 digits.
+    for (const input of ['+4901640', '+49 01640', '004901640']) {
+      const r = normalisePhone(input);
+      if (r.ok) expect(r.e164).toMatch(/^\+[1-9]\d{6,14}$/);
+    }
+    expect(normalisePhone('+4901640').ok).toBe(false);
+  });
+
   it('(b) normalisation is idempotent', () => {
     const formatted = fc.constantFrom(...VALID).chain((p) =>
       fc.constantFrom<[string, string | undefined]>(

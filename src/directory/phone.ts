@@ -242,7 +242,11 @@ export function normaliseE164(input: string): PhoneResult {
     if (national.length < MIN_LENGTH_FOR_NSN || national.length > MAX_LENGTH_FOR_NSN) return INVALID;
     const plan = countryPlan(r, national) ?? r.main;
     if (!isValidFor(plan, national)) return INVALID;
-    return { ok: true, e164: national === number ? input : `+${cc}${national}` };
+    if (national === number) return { ok: true, e164: input };
+    // Dropping a national prefix written after the calling code ("+49 0164...") can leave fewer
+    // digits than E.164 allows; the output must itself be strict E.164 (a fixed point).
+    const e164 = `+${cc}${national}`;
+    return STRICT_E164.test(e164) ? { ok: true, e164 } : INVALID;
   }
   return INVALID;
 }
