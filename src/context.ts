@@ -212,7 +212,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
   const incidents = createIncidents(config, { db: db.kysely, directory, clock, random, logger }, overrides.incidents); // incidents
   // The abuse engine consumes events wherever they are consumed (here, or in `findguard worker`).
   const abusePolicy = policy.source.abuse;
-  const abuse = new AbuseService({ incidents, clock, logger, registry: metrics.registry }, overrides.abuse ?? (abusePolicy ? { policy: abusePolicy } : {}));
+  const abuse = new AbuseService({ db: db.kysely, incidents, clock, logger, registry: metrics.registry }, overrides.abuse ?? (abusePolicy ? { policy: abusePolicy } : {}));
   const ev = eventParts(
     config,
     { ...overrides, events: { ...overrides.events, handlers: overrides.events?.handlers ?? [abuse] } },

@@ -207,9 +207,11 @@ const IN_PROCESS_LINGER_MS = 10;
 export class InProcessEventBus extends BufferedBus implements EventBus, EventConsumer {
   readonly kind = 'in-process' as const;
 
+  private resumed: Promise<void> | undefined;
+
   constructor(
     private readonly processor: EventProcessor,
-    common: BusCommon,
+    private readonly common: BusCommon,
   ) {
     // Small batches: on SQLite a batch is stored synchronously, and requests wait meanwhile.
     // A short linger lets a busy node store many events per transaction instead of one commit
@@ -218,12 +220,18 @@ export class InProcessEventBus extends BufferedBus implements EventBus, EventCon
   }
 
   protected async send(batch: LookupEvent[]): Promise<number> {
+    await this.start();
     await this.processor.process(batch);
     return batch.length;
   }
 
-  /** Consumption starts with the first event; nothing to do. */
-  start(): void {}
+  /** Rebuilds the handlers' state from the database once, before the first batch (a failure is logged: the engine starts blind rather than not at all). */
+  start(): Promise<void> {
+    this.resumed ??= (this.processor.resume?.() ?? Promise.resolve()).catch((err: unknown) => {
+      this.common.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not resume the abuse engine from stored events; it starts from nothing');
+    });
+    return this.resumed;
+  }
 
   stop(): Promise<void> {
     return this.close();

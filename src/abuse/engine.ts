@@ -180,11 +180,19 @@ export class AbuseEngine implements EventHandler {
     return { action: e.action, clusterId: e.clusterId };
   }
 
+  /** An action already in force (recorded before this process started consuming): see resume.ts. */
+  restore(accountId: string, entry: { action: ActionKind; until: number; clusterId: string }): void {
+    const current = this.ledger.get(accountId);
+    if (current && LEVEL[current.action] > LEVEL[entry.action]) return;
+    this.ledger.set(accountId, { ...entry });
+  }
+
   /**
    * An operator lifted findguard's suspension: forget the action, and suspend the account again
    * automatically only after the grace period (lockouts must not be turned against real users).
    */
   reinstate(accountId: string, now: number): void {
+    if ((this.reinstated.get(accountId) ?? Number.NEGATIVE_INFINITY) >= now) return;
     this.ledger.delete(accountId);
     this.reinstated.set(accountId, now);
   }
@@ -257,10 +265,12 @@ export class AbuseEngine implements EventHandler {
       let best = 0;
       for (const id of cl.accountIds) {
         const m = cl.members.get(id)!;
-        const grace = now - (this.reinstated.get(id) ?? Number.NEGATIVE_INFINITY) < p.reinstateGraceMs;
+        // An operator judged this account organic: the same evidence must not act on it again
+        // (not even a challenge) until the grace period ends; the limits still apply.
+        if (now - (this.reinstated.get(id) ?? Number.NEGATIVE_INFINITY) < p.reinstateGraceMs) continue;
         let action: ActionKind | undefined;
-        if (wholeCluster && !grace) action = 'suspend-cluster';
-        else if (!grace && m.score >= p.suspendAccount.score && m.signals.length >= p.suspendAccount.minSignals) action = 'suspend-account';
+        if (wholeCluster) action = 'suspend-cluster';
+        else if (m.score >= p.suspendAccount.score && m.signals.length >= p.suspendAccount.minSignals) action = 'suspend-account';
         else {
           const s = Math.max(cl.score, m.score);
           action = s >= p.challenge.score ? 'challenge' : s >= p.throttle.score ? 'throttle' : undefined;

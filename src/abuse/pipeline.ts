@@ -12,11 +12,15 @@ import type { LookupEvent } from './events.js';
  */
 export interface EventHandler {
   handle(events: LookupEvent[]): Promise<void>;
+  /** Called before this process consumes its first event (start, or take-over): rebuild state. */
+  resume?(): Promise<void>;
 }
 
 /** What a bus hands its batches to. */
 export interface EventProcessor {
   process(events: readonly LookupEvent[]): Promise<void>;
+  /** Before the first batch this process consumes (see EventHandler.resume). */
+  resume?(): Promise<void>;
 }
 
 /** Rows per INSERT: 23 parameters each stays far below every dialect's bind limit. */
@@ -43,6 +47,10 @@ export class EventPipeline implements EventProcessor {
     this.handlers = handlers;
     this.sqlite = db.sqlite;
     this.insertSqlite = db.sqlite ? sqliteInserter(db.sqlite) : undefined;
+  }
+
+  async resume(): Promise<void> {
+    for (const h of this.handlers) await h.resume?.();
   }
 
   async process(batch: readonly LookupEvent[]): Promise<void> {

@@ -25,11 +25,26 @@ export interface RedisEventConsumerOptions {
   claimIdleMs?: number;
   /** How often the stream is trimmed past what every group has acknowledged. */
   trimEveryMs?: number;
+  /**
+   * The engine's windows must see every event of an account, so one consumer of the group works at
+   * a time and the others stand by: it holds a lease of this length (default claimIdleMs, at least
+   * three blocking reads), renewed on every round. Default key: `<streamKey>:leader`.
+   */
+  leaseMs?: number;
+  leaseKey?: string;
 }
 
 /** Consumers that have held nothing and done nothing for this long are removed from the group. */
 const FORGET_CONSUMER_IDLE_MS = 3_600_000;
 const MAX_BACKOFF_MS = 10_000;
+
+/** 1: still ours (renewed); 2: newly ours; 0: another consumer holds it. */
+const LEASE_SCRIPT = `
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+return 0`;
+const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 type Entry = [id: string, fields: string[]];
 
@@ -44,6 +59,12 @@ export function defaultConsumerName(): string {
  * for claimIdleMs, and processing is idempotent by event id, so a batch processed twice stores
  * once. A failed batch stays pending and is re-read from this consumer's own history after a
  * backoff.
+ *
+ * One consumer leads at a time (a lease in Redis): the engine's windows are per account and per
+ * network, and consumers splitting the stream would each see a part of every scan. Others stand by
+ * and take over when the leader's lease lapses, after rebuilding the engine from the database.
+ * Throughput is one worker's (>= 50,000 events/s, BENCHMARKS.md); sharding the stream by account
+ * is the next step if that is ever short.
  */
 export class RedisEventConsumer implements EventConsumer {
   readonly kind = 'redis' as const;
@@ -59,6 +80,9 @@ export class RedisEventConsumer implements EventConsumer {
   private stopping = false;
   private wake: (() => void) | undefined;
   private failing = false;
+  private readonly leaseKey: string;
+  private readonly leaseMs: number;
+  private leading = false;
 
   constructor(private readonly opts: RedisEventConsumerOptions) {
     this.streamKey = opts.streamKey ?? DEFAULT_STREAM_KEY;
@@ -68,6 +92,8 @@ export class RedisEventConsumer implements EventConsumer {
     this.blockMs = opts.blockMs ?? 1000;
     this.claimIdleMs = opts.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS;
     this.trimEveryMs = opts.trimEveryMs ?? 60_000;
+    this.leaseKey = opts.leaseKey ?? `${this.streamKey}:leader`;
+    this.leaseMs = opts.leaseMs ?? Math.max(this.claimIdleMs, 3 * this.blockMs);
     this.redis = new Redis(opts.url, {
       connectTimeout: 2000,
       // Longer than a blocking read, so only a connection that really hangs times out.
@@ -87,7 +113,27 @@ export class RedisEventConsumer implements EventConsumer {
     this.stopping = true;
     this.wake?.();
     await this.loop;
+    // Hand over at once rather than make a standby wait out the lease.
+    if (this.leading) await this.redis.eval(RELEASE_SCRIPT, 1, this.leaseKey, this.consumer).catch(() => undefined);
     await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  /** Whether this consumer leads (holds the lease); on taking over, the processor resumes first. */
+  private async lead(): Promise<boolean> {
+    const r = Number(await this.redis.eval(LEASE_SCRIPT, 1, this.leaseKey, this.consumer, this.leaseMs));
+    if (r === 0) {
+      if (this.leading) this.opts.logger.warn({ consumer: this.consumer }, 'lost the event consumer lease: standing by');
+      this.leading = false;
+      return false;
+    }
+    if (r === 2 || !this.leading) {
+      this.opts.logger.info({ consumer: this.consumer }, 'took the event consumer lease: resuming the abuse engine, then consuming');
+      await this.opts.processor.resume?.();
+      // Renewed after a resume that may have taken a while.
+      await this.redis.eval(LEASE_SCRIPT, 1, this.leaseKey, this.consumer, this.leaseMs);
+    }
+    this.leading = true;
+    return true;
   }
 
   private async run(): Promise<void> {
@@ -100,6 +146,11 @@ export class RedisEventConsumer implements EventConsumer {
     while (!this.stopping) {
       try {
         if (!grouped) grouped = await this.ensureGroup();
+        if (!(await this.lead())) {
+          backlog = true;
+          await this.pause(this.blockMs);
+          continue;
+        }
         const now = Date.now();
         if (now >= nextClaim) {
           await this.claimStale();

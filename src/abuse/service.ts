@@ -7,16 +7,22 @@ import type { ClusterEvidence } from './cluster/score.js';
 import { realtimeCheck, type CallerState, type RealtimeVerdict } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
 import { originOf, type LookupEvent } from './events.js';
+import { regionCallingCode } from './features/blocks.js';
 import type { IpIntel } from '../net/index.js';
 import type { CompiledPolicy } from '../limits/policy/compile.js';
 import type { EventHandler } from './pipeline.js';
 import { DEFAULT_ABUSE_POLICY, type AbusePolicy } from './policy.js';
+import { resumeEngine, syncReinstatements, type ResumeOptions } from './resume.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
 
 export interface AbuseServiceOptions {
   /** Default: DEFAULT_ABUSE_POLICY in shadow mode (see below). */
   policy?: AbusePolicy;
   /** Evaluate at most this often, in event time (default one minute). */
   evaluateEveryMs?: number;
+  /** How much recent history a consumer replays when it starts (resume.ts). */
+  resume?: ResumeOptions;
 }
 
 /**
@@ -64,10 +70,19 @@ export class AbuseService implements EventHandler {
   private last = Number.NEGATIVE_INFINITY;
   private readonly decisions: Counter<'action' | 'mode'>;
 
+  private readonly db: Kysely<Database>;
+  private readonly clock: { now(): number };
+  private readonly resumeOptions: ResumeOptions;
+  /** Reinstatement actions already handed to the engine, by id. */
+  private readonly reinstatements = new Map<string, number>();
+
   constructor(
-    deps: { incidents: Incidents; clock: { now(): number }; logger: Logger; registry: Registry },
+    deps: { db: Kysely<Database>; incidents: Incidents; clock: { now(): number }; logger: Logger; registry: Registry },
     options: AbuseServiceOptions = {},
   ) {
+    this.db = deps.db;
+    this.clock = deps.clock;
+    this.resumeOptions = options.resume ?? {};
     this.engine = new AbuseEngine({ policy: options.policy ?? WIRED_DEFAULT_POLICY, enforcer: incidentsEnforcer(deps.incidents, deps.clock) });
     this.every = options.evaluateEveryMs ?? 60_000;
     this.logger = deps.logger.child({ component: 'abuse' });
@@ -92,12 +107,12 @@ export class AbuseService implements EventHandler {
    * The real-time tier (BotMaker's): what can be decided from the request itself, before anything
    * is answered. In shadow mode the verdict is counted and logged, and the call goes on.
    */
-  private realtime(accountId: string, numbers: readonly string[], state: CallerState | undefined): RealtimeVerdict {
-    const v = realtimeCheck(numbers, state, this.engine.policy.realtime);
+  private realtime(accountId: string, numbers: readonly string[], state: CallerState | undefined, phoneRegion: string | undefined): RealtimeVerdict {
+    const v = realtimeCheck(numbers, state, this.engine.policy.realtime, regionCallingCode(phoneRegion));
     if (v.verdict === 'allow') return v;
     const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
     this.realtimeVerdicts.inc({ verdict: v.verdict, reason: v.reason, mode });
-    this.logger.info({ account: accountId, verdict: v.verdict, reason: v.reason, mode, ...(v.run ? { run: v.run.numbers, coverage: v.run.coverage } : {}) }, 'real-time abuse check');
+    this.logger.info({ account: accountId, verdict: v.verdict, reason: v.reason, mode, ...(v.run ? { run: v.run.numbers, coverage: v.run.coverage } : {}), ...(v.scatter ? { foreign: v.scatter.foreign, countries: v.scatter.countries } : {}) }, 'real-time abuse check');
     return mode === 'shadow' ? { verdict: 'allow' } : v;
   }
 
@@ -107,15 +122,16 @@ export class AbuseService implements EventHandler {
    * at account scope, so nothing is answered and nothing charged); otherwise whether it wants a
    * proof-of-work, and what a new number costs the caller (more while the engine throttles it).
    */
-  guard(accountId: string, numbers: readonly string[], now: number): { forceChallenge: boolean; costFactor: number } {
+  guard(accountId: string, numbers: readonly string[], now: number, phoneRegion?: string): { forceChallenge: boolean; costFactor: number } {
     const state = this.engine.callerState(accountId, now);
     // A throttled account pays THROTTLE_FACTOR times per new number: its budgets cut to a quarter.
     const costFactor = state?.action === 'throttle' && !this.engine.policy.shadow ? THROTTLE_FACTOR : 1;
-    const v = this.realtime(accountId, numbers, state);
+    const v = this.realtime(accountId, numbers, state, phoneRegion);
     if (v.verdict === 'allow') return { forceChallenge: false, costFactor };
     if (v.verdict === 'challenge') return { forceChallenge: true, costFactor };
     if (v.reason === 'suspended-cluster') throw new AppError('account_suspended', 'account is suspended');
-    throw new AppError('rate_limited', 'this batch looks like a scan of consecutive numbers; retry later', { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
+    const why = v.reason === 'scattered-list' ? 'this batch looks like a list spread over many countries' : 'this batch looks like a scan of consecutive numbers';
+    throw new AppError('rate_limited', `${why}; retry later`, { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
   }
 
   /**
@@ -143,6 +159,17 @@ export class AbuseService implements EventHandler {
     });
   }
 
+  /**
+   * This process starts consuming (or takes over from a dead consumer): rebuild the engine's
+   * windows and ledger from the database before the first new event.
+   */
+  async resume(): Promise<void> {
+    const now = this.clock.now();
+    const started = Date.now();
+    const r = await resumeEngine(this.db, this.engine, now, this.resumeOptions, this.reinstatements);
+    this.logger.info({ ...r, ms: Date.now() - started }, 'abuse engine resumed from stored events and actions');
+  }
+
   async handle(events: LookupEvent[]): Promise<void> {
     await this.engine.handle(events);
     let now = this.last;
@@ -153,6 +180,8 @@ export class AbuseService implements EventHandler {
   }
 
   async evaluate(now: number): Promise<Decision[]> {
+    // Operators reinstate from any process (the CLI, another node): the engine hears of it here.
+    await syncReinstatements(this.db, this.engine, now - this.engine.policy.actions.reinstateGraceMs, this.reinstatements);
     const decisions = await this.engine.evaluate(now);
     const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
     for (const d of decisions) {

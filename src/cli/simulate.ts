@@ -34,6 +34,7 @@ interface SimulateOptions {
   serviceKey?: string;
   jwtSecret?: string;
   matchWorkers?: number;
+  keepData?: boolean;
 }
 
 const int = (min: number, max: number) => (v: string) => {
@@ -66,6 +67,7 @@ export function simulateCommand(program: Command, io: CliIo): void {
     .option('--service-key <key>', 'with --target: the internal API key')
     .option('--jwt-secret <secret>', "with --target: the deployment's HS256 secret, to sign simulated users' JWTs")
     .option('--match-workers <n>', 'in-process: match worker threads', int(0, 16))
+    .option('--keep-data', "in-process: keep each run's data directory (SQLite, keys) to inspect with FINDGUARD_DATA_DIR=<dir> findguard campaigns list")
     .action(async (opts: SimulateOptions, cmd: Command) => {
       // cmd.error prints the message; an InvalidArgumentError thrown here would exit without one.
       if (!opts.all && !opts.scenario) cmd.error('error: give --scenario NAME|FILE or --all');
@@ -120,7 +122,11 @@ async function runOne(
     (world) =>
       opts.target
         ? Promise.resolve(new RemoteDriver(opts.target, opts.serviceKey!, opts.jwtSecret!))
-        : InProcessDriver.create(world, { ...(opts.matchWorkers !== undefined ? { matchWorkers: opts.matchWorkers } : {}), ...(policy ? { policy } : {}) }),
+        : InProcessDriver.create(world, {
+            ...(opts.matchWorkers !== undefined ? { matchWorkers: opts.matchWorkers } : {}),
+            ...(policy ? { policy } : {}),
+            ...(opts.keepData ? { keepData: (dir: string) => io.err(`${label}: data kept in ${dir}`) } : {}),
+          }),
     (p, world) => {
       const hours = Math.max(0, Math.floor((p.simulatedAt - world.start) / 3_600_000));
       const rate = Math.round(p.events / Math.max(0.001, (Date.now() - started) / 1000));

@@ -36,8 +36,11 @@ export interface Driver {
   transport(conn: Connection): Transport;
   /** The app JWT of an account. */
   token(accountId: string): Promise<string>;
-  /** The ids among these that findguard itself has suspended. */
-  suspended(ids: readonly string[]): Promise<Set<string>>;
+  /**
+   * The ids among these that findguard itself has suspended, each with when the suspension was
+   * recorded where the driver can see it (in-process); against a deployment, undefined.
+   */
+  suspended(ids: readonly string[]): Promise<Map<string, number | undefined>>;
   close(): Promise<void>;
 }
 
@@ -57,7 +60,7 @@ abstract class BaseDriver implements Driver {
   abstract advanceTo(at: number): void;
   abstract seed(world: World, onProgress?: (accounts: number) => void): Promise<void>;
   abstract createAccount(account: NewAccount): Promise<void>;
-  abstract suspended(ids: readonly string[]): Promise<Set<string>>;
+  abstract suspended(ids: readonly string[]): Promise<Map<string, number | undefined>>;
   abstract close(): Promise<void>;
   abstract transport(conn: Connection): Transport;
 
@@ -80,6 +83,8 @@ abstract class BaseDriver implements Driver {
 /** findguard built in this process on a temporary SQLite file, driven through Fastify inject. */
 export class InProcessDriver extends BaseDriver {
   readonly clock: ManualClock;
+  /** Leave the service's data directory (SQLite, secrets) for inspection with the CLI. */
+  private keepData = false;
   private constructor(
     private readonly service: Service,
     clock: ManualClock,
@@ -96,7 +101,7 @@ export class InProcessDriver extends BaseDriver {
    * batch to another thread only adds the hand-off. The default policy is resolved here rather than
    * left to the service's config so the driver knows, and the result records, which one ran.
    */
-  static async create(world: World, options: { matchWorkers?: number; policy?: CompiledPolicy } = {}): Promise<InProcessDriver> {
+  static async create(world: World, options: { matchWorkers?: number; policy?: CompiledPolicy; keepData?: (dir: string) => void } = {}): Promise<InProcessDriver> {
     const policy = options.policy ?? loadPolicy('default');
     const dir = mkdtempSync(join(tmpdir(), 'findguard-sim-'));
     const config = buildConfig({ dataDir: dir, logLevel: 'silent' }, dir);
@@ -109,7 +114,12 @@ export class InProcessDriver extends BaseDriver {
       matchWorkers: options.matchWorkers ?? 0,
       policy,
     });
-    return new InProcessDriver(service, clock, dir, (world.spec.days + 30) * 86_400, policy.name);
+    const driver = new InProcessDriver(service, clock, dir, (world.spec.days + 30) * 86_400, policy.name);
+    if (options.keepData) {
+      driver.keepData = true;
+      options.keepData(dir);
+    }
+    return driver;
   }
 
   advanceTo(at: number): void {
@@ -144,23 +154,35 @@ export class InProcessDriver extends BaseDriver {
     return injectTransport(this.service.app, { remoteAddress: conn.ip });
   }
 
-  async suspended(ids: readonly string[]): Promise<Set<string>> {
-    const out = new Set<string>();
+  async suspended(ids: readonly string[]): Promise<Map<string, number | undefined>> {
+    const out = new Map<string, number | undefined>();
+    const db = this.service.ctx.db.kysely;
     for (let i = 0; i < ids.length; i += 500) {
-      const rows = await this.service.ctx.db.kysely
+      const rows = await db
         .selectFrom('accounts')
         .select('id')
         .where('id', 'in', ids.slice(i, i + 500))
         .where('fg_status', '=', 'suspended')
         .execute();
-      for (const r of rows) out.add(r.id);
+      if (rows.length === 0) continue;
+      // When the suspension in force was recorded: the latest suspend action not reversed.
+      const times = await db
+        .selectFrom('enforcement_actions')
+        .select(['account_id', (eb) => eb.fn.max('at').as('at')])
+        .where('account_id', 'in', rows.map((r) => r.id))
+        .where('action', '=', 'suspend')
+        .where('reversed_by', 'is', null)
+        .groupBy('account_id')
+        .execute();
+      const at = new Map(times.map((t) => [t.account_id, Number(t.at)]));
+      for (const r of rows) out.set(r.id, at.get(r.id));
     }
     return out;
   }
 
   async close(): Promise<void> {
     await this.service.close();
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!this.keepData) rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -217,11 +239,12 @@ export class RemoteDriver extends BaseDriver {
     return { send: (req) => inner.send({ ...req, headers: { ...req.headers, 'x-forwarded-for': conn.ip } }) };
   }
 
-  async suspended(ids: readonly string[]): Promise<Set<string>> {
-    const out = new Set<string>();
+  async suspended(ids: readonly string[]): Promise<Map<string, number | undefined>> {
+    const out = new Map<string, number | undefined>();
     for (const id of ids) {
       const res = await this.internal('GET', `/internal/v1/accounts/${id}`);
-      if (res.ok && ((await res.json()) as { findguardStatus?: string }).findguardStatus === 'suspended') out.add(id);
+      // The internal API does not say since when: the attacker's first 403 stands in for it.
+      if (res.ok && ((await res.json()) as { findguardStatus?: string }).findguardStatus === 'suspended') out.set(id, undefined);
     }
     return out;
   }

@@ -20,6 +20,8 @@ export interface AttackerTally {
   refusedByStatus: Record<string, number>;
   refusedByScope: Record<string, number>;
   firstRequestAt?: number;
+  /** Each attacker account's first request: containment is measured from it. */
+  firstRequestOf: Map<string, number>;
   /** When each attacker account last got an answer, and whether it can still get one. */
   lastAnswerAt: Map<string, number>;
   blocked: Map<string, number>;
@@ -71,6 +73,7 @@ export class Recorder {
         answered: 0,
         refusedByStatus: {},
         refusedByScope: {},
+        firstRequestOf: new Map(),
         lastAnswerAt: new Map(),
         blocked: new Map(),
         series: [],
@@ -89,6 +92,7 @@ export class Recorder {
     t.requests++;
     t.numbersQueried += numbers;
     t.firstRequestAt ??= at;
+    if (!t.firstRequestOf.has(account)) t.firstRequestOf.set(account, at);
     const hour = bucket(t.series, this.hourOf(at), () => ({ hour: this.hourOf(at), exposure: 0, requests: 0, refused: 0 }));
     hour.requests++;
     if (outcome.ok) {

@@ -26,7 +26,17 @@ export interface AttackerResult {
   answered: number;
   refusedByStatus: Record<string, number>;
   refusedByScope: Record<string, number>;
-  containment: { contained: boolean; minutes: number | null; numbersQueried: number };
+  containment: {
+    contained: boolean;
+    /**
+     * The slowest attacker account: simulated minutes from its own first request until it was
+     * suspended (as findguard recorded it; against a deployment, the first 403 it got).
+     */
+    minutes: number | null;
+    /** From the attacker's first request until its last account was contained. */
+    campaignMinutes?: number | null;
+    numbersQueried: number;
+  };
   cost: { accountsPer1000Exposed: number | null; ipsPer1000Exposed: number | null };
   series: Array<{ hour: number; exposure: number; requests: number; refused: number }>;
   details: Record<string, unknown>;
@@ -139,9 +149,22 @@ async function summarise(world: World, driver: Driver, rec: Recorder, events: nu
   for (let i = 0; i < world.existing; i++) if (world.isDiscoverable(i)) discoverable++;
   const attackers: AttackerResult[] = [];
   for (const t of rec.attackers.values()) {
-    const active = [...t.accounts].filter((id) => t.lastAnswerAt.has(id) || t.blocked.has(id));
-    const contained = active.length > 0 && active.every((id) => t.blocked.has(id));
-    const containedAt = contained ? Math.max(...active.map((id) => t.blocked.get(id)!)) : undefined;
+    const suspendedAt = await driver.suspended([...t.accounts]);
+    // When each account stopped getting answers: findguard's own record of the suspension where
+    // the driver sees it, else the first 403 the account got.
+    const stopOf = (id: string): number | undefined => suspendedAt.get(id) ?? t.blocked.get(id) ?? (suspendedAt.has(id) ? world.end : undefined);
+    const active = [...t.accounts].filter((id) => t.lastAnswerAt.has(id) || stopOf(id) !== undefined);
+    const contained = active.length > 0 && active.every((id) => stopOf(id) !== undefined && (t.lastAnswerAt.get(id) ?? -Infinity) <= stopOf(id)!);
+    let slowest: number | undefined;
+    let containedAt: number | undefined;
+    if (contained) {
+      for (const id of active) {
+        const stop = stopOf(id)!;
+        const took = Math.max(0, stop - (t.firstRequestOf.get(id) ?? stop));
+        slowest = Math.max(slowest ?? 0, took);
+        containedAt = Math.max(containedAt ?? stop, stop);
+      }
+    }
     const exposed = t.revealed.size;
     attackers.push({
       name: t.name,
@@ -159,7 +182,8 @@ async function summarise(world: World, driver: Driver, rec: Recorder, events: nu
       refusedByScope: sortKeys(t.refusedByScope),
       containment: {
         contained,
-        minutes: containedAt !== undefined && t.firstRequestAt !== undefined ? round((containedAt - t.firstRequestAt) / 60_000, 1) : null,
+        minutes: slowest !== undefined ? round(slowest / 60_000, 1) : null,
+        campaignMinutes: containedAt !== undefined && t.firstRequestAt !== undefined ? round(Math.max(0, containedAt - t.firstRequestAt) / 60_000, 1) : null,
         numbersQueried: t.numbersQueried,
       },
       cost: {

@@ -19,7 +19,7 @@ export interface SummaryRow {
   /** Share 0..1 of the attacker's discoverable targets revealed; null when it had no target set. */
   exposure: number | null;
   contained: boolean | null;
-  /** Simulated minutes from the attacker's first request until it was contained. */
+  /** Simulated minutes from an attacker account's first request until it was suspended: the slowest account. */
   containedMinutes: number | null;
   accountsPer1000Exposed: number | null;
   /** Share 0..1 of organic syncs refused (same on every row of a scenario). */

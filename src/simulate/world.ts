@@ -1,8 +1,10 @@
-import { Population } from '../population/index.js';
+import { discoverBlocks, Population } from '../population/index.js';
 import { SeededRandom } from '../util/random.js';
 import type { OrganicSpec, ScenarioSpec } from './scenario.js';
 
 const DAY = 86_400_000;
+/** Mobile number blocks per country that strangers' numbers in address books are drawn from. */
+const STRANGER_BLOCKS = 200;
 
 /** Where simulated addresses come from: real allocations of a country or network. */
 export interface IpSource {
@@ -54,6 +56,7 @@ export class World {
   private readonly cgnat = new Map<string, string>();
   private readonly carriers = new Map<string, Array<{ asn: number; name: string }>>();
   private readonly books = new Map<number, string[]>();
+  private readonly strangers = new Map<string, readonly string[]>();
 
   constructor(
     readonly spec: ScenarioSpec,
@@ -120,7 +123,7 @@ export class World {
     const region = this.population.regionOf(index);
     const [lo, hi] = this.population.regionRange(region)!;
     const me = this.population.position(index);
-    const blocks = this.population.blocks(region);
+    const blocks = this.strangerBlocks(region);
     const entries = new Set<string>();
     for (let k = 0; k < size * 2 && entries.size < size; k++) {
       let phone: string;
@@ -140,6 +143,22 @@ export class World {
       entries.add(phone);
     }
     return [...entries];
+  }
+
+  /**
+   * Where the numbers of people not on the platform come from: the country's mobile space at
+   * large, not only the few blocks the platform's users happen to live in (with a small
+   * population that is one or two blocks, and a big book of strangers would look like a scan).
+   */
+  private strangerBlocks(region: string): readonly string[] {
+    let blocks = this.strangers.get(region);
+    if (!blocks) {
+      const own = this.population.blocks(region);
+      blocks = discoverBlocks(region, Math.max(STRANGER_BLOCKS, own.length));
+      if (blocks.length < own.length) blocks = own;
+      this.strangers.set(region, blocks);
+    }
+    return blocks;
   }
 
   /** The account's usual connection: carrier NAT (shared IPv4) or its own IPv6 /64, and its device. */

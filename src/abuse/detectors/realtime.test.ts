@@ -1,11 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ABUSE_POLICY } from '../policy.js';
-import { Traffic, US_BLOCKS, consecutive, numberIn } from '../synthetic.js';
-import { denseRuns, realtimeCheck } from './realtime.js';
+import { GB_BLOCKS, IN_BLOCKS, IR_BLOCKS, Traffic, US_BLOCKS, blocksFor, consecutive, numberIn } from '../synthetic.js';
+import { denseRuns, realtimeCheck, scatterOf } from './realtime.js';
 
 const policy = DEFAULT_ABUSE_POLICY.realtime;
 
 describe('real-time check', () => {
+  // Blocks of eight more countries: a leaked list is the platform's population in miniature.
+  const WORLD = [US_BLOCKS, GB_BLOCKS, IR_BLOCKS, IN_BLOCKS, blocksFor('+5511', 9100, 5), blocksFor('+6281', 2000, 5), blocksFor('+52155', 100, 5), blocksFor('+234803', 100, 5), blocksFor('+63917', 100, 5), blocksFor('+90532', 100, 5), blocksFor('+4915', 1100, 5), blocksFor('+3361', 1000, 5)];
+
+  it('denies a batch scattered over many foreign countries (a leaked list), for a caller with a phone of its own', () => {
+    const t = new Traffic(44);
+    const list = Array.from({ length: 150 }, (_, i) => numberIn(WORLD[i % WORLD.length]![t.rng.int(5)]!, t.rng.int(10_000)));
+    const v = realtimeCheck(list, undefined, policy, '1');
+    expect(v).toMatchObject({ verdict: 'deny', reason: 'scattered-list', scatter: { numbers: 150, countries: 11 } });
+    // The same batch from a caller whose country findguard does not know: nothing is foreign.
+    expect(realtimeCheck(list, undefined, policy).verdict).toBe('allow');
+    // Too few numbers to judge.
+    expect(realtimeCheck(list.slice(0, 20), undefined, policy, '1').verdict).toBe('allow');
+  });
+
+  it('allows address books of migrants and travellers: mostly one or two foreign countries, a few numbers elsewhere', () => {
+    const t = new Traffic(45);
+    // An Indian in the US: 70% Indian numbers, 25% American, one number in each of four more countries.
+    const migrant = [...t.book(IN_BLOCKS, [], 280), ...t.book(US_BLOCKS, [], 100), ...WORLD.slice(4, 8).map((b) => numberIn(b[0]!, 42))];
+    expect(scatterOf(migrant, '1', 2)).toMatchObject({ countries: 1 });
+    expect(realtimeCheck(migrant, undefined, policy, '1').verdict).toBe('allow');
+    // A well-travelled book: mostly home, two numbers in each of seven countries.
+    const traveller = [...t.book(GB_BLOCKS, [], 300), ...WORLD.slice(4, 11).flatMap((b) => [numberIn(b[1]!, 7), numberIn(b[2]!, 9)])];
+    expect(scatterOf(traveller, '44', 2).countries).toBe(7);
+    expect(realtimeCheck(traveller, undefined, policy, '44').verdict).toBe('allow');
+  });
+
   it('denies a batch that is one dense run of consecutive numbers (a range scan)', () => {
     const batch = consecutive(US_BLOCKS, 1200, 50);
     expect(realtimeCheck(batch, undefined, policy)).toEqual({ verdict: 'deny', reason: 'dense-run', run: { numbers: 50, span: 50, coverage: 1, background: 0.005 } });

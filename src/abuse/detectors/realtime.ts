@@ -1,3 +1,4 @@
+import { numberCallingCode } from '../features/blocks.js';
 import type { RealtimePolicy } from '../policy.js';
 
 /**
@@ -35,7 +36,33 @@ const BLOCK = 10_000;
 
 export type RealtimeVerdict =
   | { verdict: 'allow'; run?: DenseRun }
-  | { verdict: 'challenge' | 'deny'; reason: 'dense-run' | 'suspended-cluster' | 'challenged-cluster'; run?: DenseRun; clusterId?: string };
+  | { verdict: 'challenge' | 'deny'; reason: 'dense-run' | 'scattered-list' | 'suspended-cluster' | 'challenged-cluster'; run?: DenseRun; scatter?: Scatter; clusterId?: string };
+
+/** How a batch spreads over countries, against the caller's own calling code. */
+export interface Scatter {
+  numbers: number;
+  foreign: number;
+  /** Foreign calling codes with at least minPerCountry numbers. */
+  countries: number;
+}
+
+/** Counts a batch's foreign numbers and the foreign calling codes that hold at least `minPerCountry` of them. */
+export function scatterOf(numbers: readonly string[], ownCode: string | undefined, minPerCountry: number): Scatter {
+  const perCode = new Map<string, number>();
+  let n = 0;
+  let foreign = 0;
+  for (const s of numbers) {
+    const cc = numberCallingCode(s);
+    if (cc === undefined) continue;
+    n++;
+    if (cc === ownCode) continue;
+    foreign++;
+    perCode.set(cc, (perCode.get(cc) ?? 0) + 1);
+  }
+  let countries = 0;
+  for (const c of perCode.values()) if (c >= minPerCountry) countries++;
+  return { numbers: n, foreign, countries };
+}
 
 /** E.164 digits as a number (at most 15 digits: exact in a double); NaN for anything else. */
 function e164Value(s: string): number {
@@ -128,10 +155,10 @@ function meets(run: DenseRun, tier: { minNumbers: number; minCoverage: number })
 
 /**
  * Decides a discovery call before it is answered: deny a caller in a suspended cluster, deny or
- * challenge a batch that is a dense run of consecutive numbers, challenge a caller the engine
- * wants challenged. Microseconds for an ordinary batch: one sort of the batch's numbers.
+ * challenge a batch that is a dense run of consecutive numbers, deny a batch scattered over many
+ * foreign countries (a leaked list), challenge a caller the engine wants challenged. Microseconds for an ordinary batch: one sort of the batch's numbers.
  */
-export function realtimeCheck(numbers: readonly string[], caller: CallerState | undefined, policy: RealtimePolicy): RealtimeVerdict {
+export function realtimeCheck(numbers: readonly string[], caller: CallerState | undefined, policy: RealtimePolicy, ownCode?: string): RealtimeVerdict {
   const cluster = caller?.clusterId !== undefined ? { clusterId: caller.clusterId } : {};
   if (caller?.action === 'suspend-account' || caller?.action === 'suspend-cluster') {
     return { verdict: 'deny', reason: 'suspended-cluster', ...cluster };
@@ -144,6 +171,14 @@ export function realtimeCheck(numbers: readonly string[], caller: CallerState | 
       if (hit) return { verdict: tier, reason: 'dense-run', run: hit };
     }
     run = widest;
+  }
+  const sc = policy.scatter;
+  // Without the caller's own country nothing is foreign: the check needs it.
+  if (sc && ownCode !== undefined && numbers.length >= sc.minNumbers) {
+    const scatter = scatterOf(numbers, ownCode, sc.minPerCountry);
+    if (scatter.numbers >= sc.minNumbers && scatter.foreign >= sc.minForeignShare * scatter.numbers && scatter.countries >= sc.minCountries) {
+      return { verdict: 'deny', reason: 'scattered-list', scatter, ...(run ? { run } : {}) };
+    }
   }
   if (caller?.action === 'challenge') return { verdict: 'challenge', reason: 'challenged-cluster', ...cluster, ...(run ? { run } : {}) };
   return run ? { verdict: 'allow', run } : { verdict: 'allow' };

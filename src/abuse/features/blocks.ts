@@ -38,6 +38,16 @@ export function blockCallingCode(block: string): string | undefined {
   return cc ?? undefined;
 }
 
+/** The calling code of an E.164 number ("+4915..." -> "49"); undefined if none is known. Not cached: three lookups at most. */
+export function numberCallingCode(e164: string): string | undefined {
+  if (e164.charCodeAt(0) !== 43) return undefined;
+  for (let len = 1; len <= 3 && len < e164.length; len++) {
+    const prefix = e164.slice(1, 1 + len);
+    if (callingCodes[prefix] !== undefined) return prefix;
+  }
+  return undefined;
+}
+
 /** A block as a number, for ordering within one calling code (blocks are at most 11 digits: exact in a double). */
 export function blockValue(block: string): number {
   return Number(block.slice(1));

@@ -89,6 +89,20 @@ describe('FeatureStore', () => {
     expect(s.populationHitRate(now)).toBeCloseTo(0.3, 2);
   });
 
+  it('counts a challenged call once: its numbers come again with the proof of work', () => {
+    const s = store();
+    const t = new Traffic(3);
+    const p = person(2);
+    const book = t.book(US_BLOCKS, [], 4000);
+    s.observeLookup(t.call(p, T0, book, { outcome: 'challenged', newNumbers: book.length }));
+    s.observeLookup(t.call(p, T0 + 2000, book, { newNumbers: book.length }));
+    const acc = s.account(p.accountId)!;
+    expect(sliding(s, acc, 'short', S.newNumbers, T0 + 3000)).toBe(book.length);
+    expect(sliding(s, acc, 'short', S.calls, T0 + 3000)).toBe(2);
+    expect(sliding(s, acc, 'short', S.refused, T0 + 3000)).toBe(1);
+    expect(decayed(s, acc, L.asked, T0 + 3000)).toBeCloseTo(book.length, -1);
+  });
+
   it('an address book is neither dense nor foreign, and its hit rate feeds the population', () => {
     const s = store();
     const t = new Traffic(2);

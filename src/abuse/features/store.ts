@@ -285,20 +285,23 @@ export class FeatureStore {
     const hosting = e.network !== 'other';
     const newAccount = at - e.accountCreatedAt < this.f.newAccountAgeMs;
     const refused = e.outcome !== 'allowed';
+    // A challenged call comes again with its proof of work: its numbers are counted then, not
+    // twice (a 5,000-number book would otherwise look like 10,000 new numbers in a minute).
+    const counted = e.outcome !== 'challenged';
 
     const c = acc.c;
-    countCall(c, SHORT, this.f.shortWindowMs, e, dense, refused);
-    countCall(c, DAY, this.f.dayWindowMs, e, dense, refused);
+    countCall(c, SHORT, this.f.shortWindowMs, e, dense && counted, refused, counted);
+    countCall(c, DAY, this.f.dayWindowMs, e, dense && counted, refused, counted);
     const k = decayTo(c, LONG, L_FIELDS, this.f.longHalfLifeMs, at);
     const l = LONG + 1;
     // The long totals describe number space (shares of foreign, dense, matched numbers): emails
     // have no blocks and a hit rate of their own, so only the velocity windows count them.
-    const phones = e.kind === 'phone' ? e.numbers : 0;
+    const phones = e.kind === 'phone' && counted ? e.numbers : 0;
     c[l + L.asked]! += phones * k;
-    c[l + L.foreign]! += foreign * k;
+    if (counted) c[l + L.foreign]! += foreign * k;
     c[l + L.calls]! += k;
     if (hosting) c[l + L.hostingCalls]! += k;
-    if (dense) {
+    if (dense && counted) {
       c[l + L.denseNumbers]! += topCount * k;
       c[l + L.denseCalls]! += k;
       acc.noteDenseBlock(topBlock!, at);
@@ -370,11 +373,13 @@ export class FeatureStore {
   }
 }
 
-function countCall(c: Float64Array, off: number, windowMs: number, e: LookupEvent, dense: boolean, refused: boolean): void {
+function countCall(c: Float64Array, off: number, windowMs: number, e: LookupEvent, dense: boolean, refused: boolean, numbers: boolean): void {
   const s = slideTo(c, off, S_FIELDS, windowMs, e.at);
   if (s < 0) return;
-  c[s + S.asked]! += e.numbers;
-  c[s + S.newNumbers]! += e.newNumbers;
+  if (numbers) {
+    c[s + S.asked]! += e.numbers;
+    c[s + S.newNumbers]! += e.newNumbers;
+  }
   c[s + S.calls]! += 1;
   if (dense) c[s + S.denseCalls]! += 1;
   if (refused) c[s + S.refused]! += 1;

@@ -31,7 +31,7 @@ export function syncRoute(ctx: AppContext): FastifyPluginAsync {
         const call = syncCall(caller, account, prepared);
         const verdict = await checkLimitsRecorded(ctx, call, () => {
           // Only the new numbers: a re-sync's token-covered book is the user's own, not a scan.
-          const abuse = ctx.abuse.guard(caller.accountId, prepared.kind === 'phone' ? prepared.newValues : [], ctx.clock.now());
+          const abuse = ctx.abuse.guard(caller.accountId, prepared.kind === 'phone' ? prepared.newValues : [], ctx.clock.now(), account.phoneRegion);
           return ctx.limits.check({
             ...caller,
             account,

@@ -1,0 +1,101 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { AbuseEngine } from './engine.js';
+import { fromRow } from './pipeline.js';
+
+/**
+ * The engine keeps its feature windows and its ledger of actions in memory, so a process that
+ * starts consuming events (a restart, or a worker taking over from a dead one) would begin blind:
+ * an account halfway through a scan would look new, and a throttled one free. This rebuilds that
+ * state from the database, which every consumer shares: recent events replayed in order (feature
+ * updates only, no decisions), the actions still in force, and recent reinstatements (their grace
+ * against automatic re-suspension).
+ */
+
+export interface ResumeOptions {
+  /** Replay events this far back (default: the engine's day window). */
+  windowMs?: number;
+  /** At most this many of the newest events (bounds start-up time; ~60,000 events/s replay). */
+  maxEvents?: number;
+}
+
+export interface ResumeReport {
+  events: number;
+  actions: number;
+  reinstatements: number;
+}
+
+const PAGE = 5000;
+export const DEFAULT_RESUME_EVENTS = 2_000_000;
+
+export async function resumeEngine(db: Kysely<Database>, engine: AbuseEngine, now: number, opts: ResumeOptions = {}, seen?: Map<string, number>): Promise<ResumeReport> {
+  const reinstatements = await syncReinstatements(db, engine, now - engine.policy.actions.reinstateGraceMs, seen);
+  const actions = await restoreActions(db, engine, now);
+  const events = await replayEvents(db, engine, now - (opts.windowMs ?? engine.policy.features.dayWindowMs), opts.maxEvents ?? DEFAULT_RESUME_EVENTS);
+  return { events, actions, reinstatements };
+}
+
+/**
+ * Reinstatements recorded since `since` (by an operator, in any process: the CLI, another node)
+ * handed to the engine, so it forgets its action and honours the grace period. `seen` holds the
+ * ids already handed over (by id, not time: another process's clock may lag this one's).
+ */
+export async function syncReinstatements(db: Kysely<Database>, engine: AbuseEngine, since: number, seen: Map<string, number> = new Map()): Promise<number> {
+  const rows = await db
+    .selectFrom('enforcement_actions')
+    .select(['id', 'account_id', 'at'])
+    .where('action', '=', 'reinstate')
+    .where('at', '>', since)
+    .orderBy('at')
+    .execute();
+  let n = 0;
+  for (const r of rows) {
+    if (seen.has(r.id)) continue;
+    const at = Number(r.at);
+    seen.set(r.id, at);
+    engine.reinstate(r.account_id, at);
+    n++;
+  }
+  for (const [id, at] of seen) if (at <= since) seen.delete(id);
+  return n;
+}
+
+async function restoreActions(db: Kysely<Database>, engine: AbuseEngine, now: number): Promise<number> {
+  const rows = await db
+    .selectFrom('enforcement_actions')
+    .select(['account_id', 'action', 'cluster_id', 'expires_at', 'at'])
+    .where('reversed_by', 'is', null)
+    .where('action', 'in', ['throttle', 'challenge', 'suspend'])
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .orderBy('at')
+    .execute();
+  for (const r of rows) {
+    const action = r.action === 'suspend' ? (r.cluster_id ? 'suspend-cluster' : 'suspend-account') : (r.action as 'throttle' | 'challenge');
+    engine.restore(r.account_id, { action, until: r.expires_at === null ? Number.POSITIVE_INFINITY : Number(r.expires_at), clusterId: r.cluster_id ?? r.account_id });
+  }
+  return rows.length;
+}
+
+async function replayEvents(db: Kysely<Database>, engine: AbuseEngine, since: number, maxEvents: number): Promise<number> {
+  // The newest maxEvents at most: find where they begin.
+  const cut = await db.selectFrom('lookup_events').select('at').where('at', '>=', since).orderBy('at', 'desc').limit(1).offset(maxEvents - 1).executeTakeFirst();
+  let from = cut ? Number(cut.at) : since;
+  let afterId = '';
+  let n = 0;
+  for (;;) {
+    const page = await db
+      .selectFrom('lookup_events')
+      .selectAll()
+      .where((eb) => eb.or([eb('at', '>', from), eb.and([eb('at', '=', from), eb('id', '>', afterId)])]))
+      .orderBy('at')
+      .orderBy('id')
+      .limit(PAGE)
+      .execute();
+    for (const r of page) engine.observe(fromRow(r));
+    n += page.length;
+    if (page.length < PAGE) return n;
+    const last = page[page.length - 1]!;
+    from = Number(last.at);
+    afterId = last.id;
+  }
+}
