@@ -8,6 +8,7 @@ import type { EventProcessor } from '../src/abuse/pipeline.js';
 import { DEFAULT_ABUSE_POLICY } from '../src/abuse/policy.js';
 import { RedisEventConsumer } from '../src/abuse/redis-consumer.js';
 import { AbuseService } from '../src/abuse/service.js';
+import type { SignupEvent } from '../src/abuse/signup.js';
 import { DAY, T0 as SCENE_T0, Traffic, merge, organicScene, rangeScanScene, type Scene } from '../src/abuse/synthetic.js';
 import { makeEvent } from './helpers/events.js';
 import { lookup } from './helpers/fixtures.js';
@@ -118,7 +119,11 @@ describeRedis('one event consumer leads at a time', () => {
 
   class Recorder implements EventProcessor {
     readonly ids: string[] = [];
+    readonly signups: SignupEvent[] = [];
     resumed = 0;
+    async signup(e: SignupEvent): Promise<void> {
+      this.signups.push(e);
+    }
     async process(events: readonly LookupEvent[]): Promise<void> {
       for (const e of events) this.ids.push(e.id);
     }
@@ -164,5 +169,35 @@ describeRedis('one event consumer leads at a time', () => {
     expect(b.resumed).toBe(1);
     expect(new Set([...a.ids, ...b.ids]).size).toBe(400);
     await bus.close();
+  });
+
+  it("carries the sign-up context the app mirrors to the workers' engine, in stream order", async () => {
+    const svc = await startTestService('sqlite', { redisUrl: REDIS_URL, policy: 'none' }, { redisPrefix: `${prefix}s:` });
+    try {
+      const c = new Recorder();
+      const res = await svc.app.inject({
+        method: 'PUT',
+        url: '/internal/v1/accounts/newbie',
+        headers: svc.internal,
+        payload: { handle: 'newbie', createdAt: '2026-03-02T10:00:00Z', signup: { ip: '81.2.69.160', deviceId: 'dev-1' } },
+      });
+      expect(res.statusCode).toBe(201);
+      // The service publishes to its own stream key (<prefix>events): read it as a worker would.
+      const own = new RedisEventConsumer({
+        url: REDIS_URL,
+        streamKey: `${prefix}s:events`,
+        consumer: 'w',
+        processor: c,
+        logger: pino({ level: 'silent' }),
+        metrics: new EventMetrics(new Registry()),
+        blockMs: 100,
+      });
+      consumers.push(own);
+      own.start();
+      const got = await pollUntil('the sign-up', async () => (c.signups.length > 0 ? c.signups : undefined), 5000);
+      expect(got).toEqual([{ accountId: 'newbie', at: Date.parse('2026-03-02T10:00:00Z'), ip: '81.2.69.160', subnet: '81.2.69.0/24', asn: expect.any(Number), country: 'GB', network: 'other', deviceId: 'dev-1' }]);
+    } finally {
+      await svc.stop();
+    }
   });
 });

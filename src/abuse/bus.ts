@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { approxEventBytes, encodeEvent, type LookupEvent } from './events.js';
 import type { EventMetrics } from './metrics.js';
 import type { EventProcessor } from './pipeline.js';
+import type { SignupEvent } from './signup.js';
 
 /**
  * The event bus between the discovery routes and the abuse engine (DESIGN §6): an in-process
@@ -18,6 +19,8 @@ import type { EventProcessor } from './pipeline.js';
 export interface EventBus {
   readonly kind: 'in-process' | 'redis';
   emit(event: LookupEvent): void;
+  /** A new account's sign-up context, to wherever events are consumed. Never fails or blocks the caller. */
+  emitSignup(event: SignupEvent): void;
   /** Resolves true once everything emitted so far has left the buffer, false at the timeout. */
   flush(timeoutMs?: number): Promise<boolean>;
   /** Flushes (bounded by a timeout), then releases connections; later emits are dropped. */
@@ -225,6 +228,14 @@ export class InProcessEventBus extends BufferedBus implements EventBus, EventCon
     return batch.length;
   }
 
+  emitSignup(event: SignupEvent): void {
+    if (this.closed || !this.processor.signup) return;
+    const signup = this.processor.signup.bind(this.processor);
+    void this.start()
+      .then(() => signup(event))
+      .catch((err: unknown) => this.common.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not hand a sign-up to the abuse engine'));
+  }
+
   /** Rebuilds the handlers' state from the database once, before the first batch (a failure is logged: the engine starts blind rather than not at all). */
   start(): Promise<void> {
     this.resumed ??= (this.processor.resume?.() ?? Promise.resolve()).catch((err: unknown) => {
@@ -291,6 +302,12 @@ export class RedisEventBus extends BufferedBus implements EventBus {
     while (done < batch.length && results[done] && !results[done]![0]) done++;
     if (done === 0) throw results[0]?.[0] ?? new Error('XADD failed');
     return done;
+  }
+
+  /** Sign-ups are rare (one per new account): one XADD each, straight away, in the same stream. */
+  emitSignup(event: SignupEvent): void {
+    if (this.closed) return;
+    this.redis.xadd(this.streamKey, 'MAXLEN', '~', this.maxLen, '*', 's', JSON.stringify(event)).catch(() => this.drops.drop(1));
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,7 @@ import type { Db } from '../db/dialect.js';
 import type { Database, LookupEventsTable } from '../db/schema.js';
 import type { EventMetrics } from './metrics.js';
 import type { LookupEvent } from './events.js';
+import type { SignupEvent } from './signup.js';
 
 /**
  * Something that acts on lookup events (the detectors plug in here). Delivery is at-least-once:
@@ -12,6 +13,8 @@ import type { LookupEvent } from './events.js';
  */
 export interface EventHandler {
   handle(events: LookupEvent[]): Promise<void>;
+  /** A new account's sign-up context (not stored: the app's own mirror holds the account). */
+  signup?(event: SignupEvent): void | Promise<void>;
   /** Called before this process consumes its first event (start, or take-over): rebuild state. */
   resume?(): Promise<void>;
 }
@@ -19,6 +22,7 @@ export interface EventHandler {
 /** What a bus hands its batches to. */
 export interface EventProcessor {
   process(events: readonly LookupEvent[]): Promise<void>;
+  signup?(event: SignupEvent): Promise<void>;
   /** Before the first batch this process consumes (see EventHandler.resume). */
   resume?(): Promise<void>;
 }
@@ -51,6 +55,10 @@ export class EventPipeline implements EventProcessor {
 
   async resume(): Promise<void> {
     for (const h of this.handlers) await h.resume?.();
+  }
+
+  async signup(event: SignupEvent): Promise<void> {
+    for (const h of this.handlers) await h.signup?.(event);
   }
 
   async process(batch: readonly LookupEvent[]): Promise<void> {

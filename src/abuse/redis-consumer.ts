@@ -5,6 +5,7 @@ import { DEFAULT_STREAM_KEY, type EventConsumer } from './bus.js';
 import { decodeEvent, type LookupEvent } from './events.js';
 import type { EventMetrics } from './metrics.js';
 import type { EventProcessor } from './pipeline.js';
+import { isSignupEvent, type SignupEvent } from './signup.js';
 
 export const CONSUMER_GROUP = 'abuse';
 export const DEFAULT_CLAIM_IDLE_MS = 30_000;
@@ -237,19 +238,30 @@ export class RedisEventConsumer implements EventConsumer {
   /** Processes and acknowledges one batch. Entries that are not valid events are acknowledged and counted, never retried. */
   private async handle(entries: Entry[]): Promise<void> {
     if (entries.length === 0) return;
-    const events: LookupEvent[] = [];
+    let events: LookupEvent[] = [];
     let invalid = 0;
     for (const [, fields] of entries) {
       const e = fieldOf(fields, 'e');
       const event = e === undefined ? undefined : decodeEvent(e);
-      if (event) events.push(event);
-      else invalid++;
+      if (event) {
+        events.push(event);
+        continue;
+      }
+      const signup = decodeSignup(fieldOf(fields, 's'));
+      if (!signup) {
+        invalid++;
+        continue;
+      }
+      // In stream order: the lookups before the sign-up first.
+      if (events.length > 0) await this.opts.processor.process(events);
+      events = [];
+      await this.opts.processor.signup?.(signup);
     }
     if (invalid > 0) {
       this.opts.metrics.invalid(invalid);
-      this.opts.logger.warn({ consumer: this.consumer, invalid }, 'skipped stream entries that are not valid lookup events');
+      this.opts.logger.warn({ consumer: this.consumer, invalid }, 'skipped stream entries that are not valid lookup or sign-up events');
     }
-    await this.opts.processor.process(events);
+    if (events.length > 0) await this.opts.processor.process(events);
     await this.redis.xack(this.streamKey, this.group, ...entries.map(([id]) => id));
   }
 
@@ -280,6 +292,16 @@ export class RedisEventConsumer implements EventConsumer {
         await this.redis.xgroup('DELCONSUMER', this.streamKey, this.group, name);
       }
     }
+  }
+}
+
+function decodeSignup(text: string | undefined): SignupEvent | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return isSignupEvent(value) ? value : undefined;
+  } catch {
+    return undefined;
   }
 }
 

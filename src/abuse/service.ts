@@ -6,10 +6,9 @@ import type { JsonValue } from '../incidents/common.js';
 import type { ClusterEvidence } from './cluster/score.js';
 import { realtimeCheck, type CallerState, type RealtimeVerdict } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
-import { originOf, type LookupEvent } from './events.js';
+import type { LookupEvent } from './events.js';
+import type { SignupEvent } from './signup.js';
 import { regionCallingCode } from './features/blocks.js';
-import type { IpIntel } from '../net/index.js';
-import type { CompiledPolicy } from '../limits/policy/compile.js';
 import type { EventHandler } from './pipeline.js';
 import { DEFAULT_ABUSE_POLICY, type AbusePolicy } from './policy.js';
 import { resumeEngine, syncReinstatements, type ResumeOptions } from './resume.js';
@@ -134,29 +133,9 @@ export class AbuseService implements EventHandler {
     throw new AppError('rate_limited', `${why}; retry later`, { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
   }
 
-  /**
-   * A new account's sign-up context, as the app mirrors it, for the farming detector. Fed to the
-   * engine in this process: with Redis the engine runs in `findguard worker`, which then sees only
-   * lookups (the detector falls back to an account's first call after creation).
-   */
-  signedUp(accountId: string, at: number, signup: { ip: string; deviceId?: string }, intel: IpIntel, policy: CompiledPolicy): void {
-    let info;
-    try {
-      info = intel.lookup(signup.ip);
-    } catch {
-      return;
-    }
-    const origin = originOf(signup.ip, info);
-    this.engine.signup({
-      accountId,
-      at,
-      ip: origin.ip,
-      subnet: origin.subnet,
-      ...(origin.asn !== undefined ? { asn: origin.asn } : {}),
-      ...(origin.country !== undefined ? { country: origin.country } : {}),
-      network: policy.networkOf(origin.ip, info),
-      ...(signup.deviceId !== undefined ? { deviceId: signup.deviceId } : {}),
-    });
+  /** EventHandler: a new account's sign-up context (the farming detector), wherever events are consumed. */
+  async signup(event: SignupEvent): Promise<void> {
+    this.engine.signup(event);
   }
 
   /**

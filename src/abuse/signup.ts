@@ -1,7 +1,9 @@
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
+import type { CompiledPolicy } from '../limits/policy/compile.js';
 import { NETWORKS } from '../limits/policy/schema.js';
-import type { LookupEvent } from './events.js';
+import type { IpIntel } from '../net/index.js';
+import { originOf, type LookupEvent } from './events.js';
 
 /**
  * The context of an account's sign-up, as the app mirrors it (DESIGN §4 `signup`) resolved through
@@ -32,3 +34,28 @@ export function isSignupEvent(value: unknown): value is SignupEvent {
 
 /** Everything the features and detectors observe. */
 export type AbuseInput = { type: 'lookup'; event: LookupEvent } | { type: 'signup'; event: SignupEvent };
+
+/**
+ * The sign-up event of a new account, from the context the app mirrors (`signup` on PUT
+ * /internal/v1/accounts): its address reduced the way lookup events reduce theirs. Undefined when
+ * the address cannot be read.
+ */
+export function signupEventOf(accountId: string, at: number, signup: { ip: string; deviceId?: string }, intel: IpIntel, policy: Pick<CompiledPolicy, 'networkOf'>): SignupEvent | undefined {
+  let info;
+  try {
+    info = intel.lookup(signup.ip);
+  } catch {
+    return undefined;
+  }
+  const origin = originOf(signup.ip, info);
+  return {
+    accountId,
+    at,
+    ip: origin.ip,
+    subnet: origin.subnet,
+    ...(origin.asn !== undefined ? { asn: origin.asn } : {}),
+    ...(origin.country !== undefined ? { country: origin.country } : {}),
+    network: policy.networkOf(origin.ip, info),
+    ...(signup.deviceId !== undefined ? { deviceId: signup.deviceId } : {}),
+  };
+}

@@ -1,3 +1,4 @@
+import { signupEventOf } from '../../abuse/signup.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { AppContext } from '../../context.js';
@@ -52,7 +53,8 @@ export function accountRoutes(ctx: AppContext): FastifyPluginAsync {
         const { account, created } = await ctx.directory.putAccount(request.params.accountId, request.body);
         const signup = request.body.signup;
         if (created && signup) {
-          ctx.abuse.signedUp(request.params.accountId, Date.parse(account.createdAt), signup, ctx.ipIntel, ctx.limits.policy);
+          const event = signupEventOf(request.params.accountId, Date.parse(account.createdAt), signup, ctx.ipIntel, ctx.limits.policy);
+          if (event) ctx.events.emitSignup(event);
         }
         return reply.status(created ? 201 : 200).send(account);
       },
