@@ -80,6 +80,20 @@ export class DirectoryService {
     this.deps.onChanged?.([id]);
   }
 
+  /**
+   * The same inside the caller's transaction (the enforcer's: the action, its webhook and the
+   * status commit together or not at all). False for an unknown account. Call changed() once the
+   * transaction has committed, so reads and caches see it.
+   */
+  setFindguardStatusIn(trx: Kysely<Database>, id: string, status: 'active' | 'suspended'): Promise<boolean> {
+    return setFindguardStatus(trx, id, status, this.deps.clock.now());
+  }
+
+  /** Accounts changed by a transaction the directory did not run itself (see setFindguardStatusIn). */
+  changed(ids: readonly string[]): void {
+    if (ids.length > 0) this.deps.onChanged?.(ids);
+  }
+
   async getAccount(id: string): Promise<AccountView> {
     const row = await findAccount(this.deps.db, id);
     if (!row) throw new AppError('not_found', 'no such account');

@@ -10,11 +10,10 @@ import { enqueueWebhook } from './outbox.js';
 
 /**
  * What findguard does to an account it believes is abusing discovery, and the undoing of it.
- * Every action is recorded with its evidence in the same transaction as its webhook (and, for
- * an operator, its audit entry). The account's status is then applied through
- * DirectoryService.setFindguardStatus, which also refreshes discoverability and the caches.
- * The record comes first: if the process dies in between, calling again finishes the job,
- * because "the log says suspended" counts as suspended and only the status is re-applied.
+ * Every action is recorded with its evidence in the same transaction as its webhook, the
+ * account's status (DirectoryService.setFindguardStatusIn, which also refreshes discoverability)
+ * and, for an operator, the audit entry: all of it commits, or none. The directory's caches hear
+ * of it once the transaction has committed.
  */
 
 export type EnforcementKind = EnforcementActionsTable['action'];
@@ -73,7 +72,7 @@ export interface ActiveRestrictions {
 
 export interface EnforcerDeps {
   db: Kysely<Database>;
-  directory: Pick<DirectoryService, 'setFindguardStatus'>;
+  directory: Pick<DirectoryService, 'setFindguardStatusIn' | 'changed'>;
   clock: Clock;
   random: Random;
   /** Told after a commit that added webhooks, so a deliverer in this process sends them at once. */
@@ -107,8 +106,8 @@ export class Enforcer {
             r.unknown.push(id);
           } else if (open.has(id) || fg === 'suspended') {
             r.alreadySuspended.push(id);
-            // Recorded but never applied (the process died in between): apply it now.
-            if (fg !== 'suspended') apply.push(id);
+            // Recorded by a version that applied the status apart from the action: apply it now.
+            if (fg !== 'suspended' && (await this.deps.directory.setFindguardStatusIn(trx, id, 'suspended'))) apply.push(id);
           } else {
             const actionId = await this.insert(trx, 'suspend', id, opts, now, null);
             await enqueueWebhook(
@@ -119,6 +118,8 @@ export class Enforcer {
               this.deps.random,
             );
             await this.audit(trx, opts.actor, 'account.suspend', id, { actionId, reason: opts.reason }, now);
+            // The status in the same transaction: suspended exactly when the action is recorded.
+            await this.deps.directory.setFindguardStatusIn(trx, id, 'suspended');
             r.suspended.push(id);
             apply.push(id);
           }
@@ -126,7 +127,7 @@ export class Enforcer {
         return r;
       });
       if (part.suspended.length > 0) this.deps.onEnqueued?.();
-      await this.apply(apply, 'suspended');
+      this.deps.directory.changed(apply);
       out.suspended.push(...part.suspended);
       out.alreadySuspended.push(...part.alreadySuspended);
       out.unknown.push(...part.unknown);
@@ -164,10 +165,11 @@ export class Enforcer {
         this.deps.random,
       );
       await this.audit(trx, opts.actor, 'account.reinstate', accountId, { actionId, reason: opts.reason, reverses: reversed }, now);
+      await this.deps.directory.setFindguardStatusIn(trx, accountId, 'active');
       return { reinstated: true, actionId, reversed };
     });
     if (result.reinstated) this.deps.onEnqueued?.();
-    if (result.reinstated) await this.apply([accountId], 'active');
+    if (result.reinstated) this.deps.directory.changed([accountId]);
     return result;
   }
 
@@ -282,17 +284,6 @@ export class Enforcer {
   private async audit(trx: Transaction<Database>, actor: string, action: string, accountId: string, details: JsonValue, now: number): Promise<void> {
     if (actor === ENGINE_ACTOR) return;
     await recordAudit(trx, { actor, action, target: `account:${accountId}`, details }, now, this.deps.random);
-  }
-
-  private async apply(ids: readonly string[], status: 'active' | 'suspended'): Promise<void> {
-    for (const id of ids) {
-      try {
-        await this.deps.directory.setFindguardStatus(id, status);
-      } catch (err) {
-        // Erased since the action was recorded: nothing left to suspend or reinstate.
-        if (!(err instanceof AppError && err.code === 'not_found')) throw err;
-      }
-    }
   }
 }
 
