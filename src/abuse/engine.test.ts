@@ -68,6 +68,27 @@ describe('AbuseEngine', () => {
     expect(fleetDecision.evidence.clusterId).toBe(fleetDecision.clusterId);
   });
 
+  it("holds a new account that signs up on a suspended farm's device or hosting address until it is evaluated, and nobody on a residential address", async () => {
+    const engine = new AbuseEngine({ enforcer: new RecordingEnforcer() });
+    play(all, engine);
+    await engine.evaluate(T0 + 3 * DAY);
+    const at = T0 + 3 * DAY + 1000;
+    const farmer = farmScene(new Traffic(62), 1).signups[0]!;
+    // Same installation as a suspended farm account, from a residential address.
+    engine.signup({ ...farmer, accountId: 'late-farm-1', at, ip: '81.2.69.160', subnet: '81.2.69.0/24', network: 'other', deviceId: 'farm2-dev-0' });
+    // Same hosting address, a new device.
+    engine.signup({ ...farmer, accountId: 'late-farm-2', at, deviceId: 'late-dev' });
+    // A stranger on the same residential address, own device.
+    engine.signup({ ...farmer, accountId: 'neighbour', at, ip: '81.2.69.160', subnet: '81.2.69.0/24', network: 'other', deviceId: 'own-dev' });
+    const farmCluster = engine.callerState('farm-0000', at)!.clusterId;
+    expect(engine.callerState('late-farm-1', at)).toEqual({ action: 'suspend-cluster', clusterId: farmCluster });
+    expect(engine.callerState('late-farm-2', at)).toEqual({ action: 'suspend-cluster', clusterId: farmCluster });
+    expect(engine.callerState('neighbour', at)).toBeUndefined();
+    // Held for an hour at most without a decision of its own.
+    await engine.evaluate(at + 3_600_001);
+    expect(engine.callerState('neighbour', at + 3_600_001)).toBeUndefined();
+  });
+
   it('is idempotent: deciding again on the same clusters takes no second action', async () => {
     const enforcer = new RecordingEnforcer();
     const engine = new AbuseEngine({ enforcer });

@@ -78,6 +78,9 @@ interface LedgerEntry {
   clusterId: string;
 }
 
+/** How long a new account that signed up on a suspended cluster's infrastructure is held without a decision. */
+const JOINED_HOLD_MS = 3_600_000;
+
 /** Event ids remembered against redelivery (the pipeline is at-least-once). */
 const SEEN_IDS = 200_000;
 
@@ -89,6 +92,8 @@ export class AbuseEngine implements EventHandler {
   private readonly enforcer: Enforcer;
   private readonly ledger = new Map<string, LedgerEntry>();
   private readonly reinstated = new Map<string, number>();
+  /** New accounts held for signing up on a suspended cluster's device or hosting address (see signup()). */
+  private readonly joined = new Map<string, { clusterId: string; until: number }>();
   private readonly seen = new Set<string>();
   private readonly seenRing: string[] = new Array<string>(SEEN_IDS);
   private seenNext = 0;
@@ -123,6 +128,30 @@ export class AbuseEngine implements EventHandler {
     const account = this.store.observeSignup(event);
     const obs: Observation = { type: 'signup', event, account };
     for (const d of this.detectors) d.observe(obs);
+    const cluster = this.suspendedNeighbour(event);
+    if (cluster !== undefined && !this.ledger.has(event.accountId)) this.joined.set(event.accountId, { clusterId: cluster, until: event.at + JOINED_HOLD_MS });
+  }
+
+  /**
+   * A farm keeps signing up from the installations and hosting addresses its suspended accounts
+   * used. A new account that shares a device, or a hosting address, with a member of a suspended
+   * cluster is held (denied in the request path) from its first call until an evaluation has
+   * looked at it: otherwise every new member gets its first calls in before the next evaluation.
+   * Residential and carrier addresses do not count: strangers share those.
+   */
+  private suspendedNeighbour(e: SignupEvent): string | undefined {
+    const keys: Array<['ip' | 'device', string]> = [];
+    if (e.deviceId !== undefined) keys.push(['device', e.deviceId]);
+    if (e.network !== undefined && e.network !== 'other') keys.push(['ip', e.ip]);
+    for (const [kind, key] of keys) {
+      const st = this.store.infra(kind, key);
+      if (!st) continue;
+      for (const member of st.members.keys()) {
+        const l = this.ledger.get(member);
+        if (l && LEVEL[l.action] === 3) return l.clusterId;
+      }
+    }
+    return undefined;
   }
 
   /** Findings, clusters, scores and the decisions they call for, without acting on them. */
@@ -169,6 +198,7 @@ export class AbuseEngine implements EventHandler {
       for (const id of d.accountIds) this.ledger.set(id, { action: d.action, until, clusterId: d.clusterId });
     }
     for (const [id, e] of this.ledger) if (e.until <= now) this.ledger.delete(id);
+    for (const [id, j] of this.joined) if (j.until <= now || this.ledger.has(id)) this.joined.delete(id);
     for (const [id, at] of this.reinstated) if (now - at >= this.policy.actions.reinstateGraceMs) this.reinstated.delete(id);
     return decisions;
   }
@@ -176,8 +206,10 @@ export class AbuseEngine implements EventHandler {
   /** The engine's standing decision about an account, for the real-time check. */
   callerState(accountId: string, now: number): CallerState | undefined {
     const e = this.ledger.get(accountId);
-    if (!e || e.until <= now) return undefined;
-    return { action: e.action, clusterId: e.clusterId };
+    if (e && e.until > now) return { action: e.action, clusterId: e.clusterId };
+    const j = this.joined.get(accountId);
+    if (j && j.until > now) return { action: 'suspend-cluster', clusterId: j.clusterId };
+    return undefined;
   }
 
   /** An action already in force (recorded before this process started consuming): see resume.ts. */
@@ -194,6 +226,7 @@ export class AbuseEngine implements EventHandler {
   reinstate(accountId: string, now: number): void {
     if ((this.reinstated.get(accountId) ?? Number.NEGATIVE_INFINITY) >= now) return;
     this.ledger.delete(accountId);
+    this.joined.delete(accountId);
     this.reinstated.set(accountId, now);
   }
 

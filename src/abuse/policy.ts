@@ -151,14 +151,12 @@ export const RealtimePolicy = Type.Object(
     /** ...or refused outright. */
     deny: Type.Object({ minNumbers: Count, minCoverage: Share }, { additionalProperties: false }),
     /**
-     * A batch of at least `minNumbers` phone numbers, `minForeignShare` of them outside the
-     * caller's own calling code and spread over at least `minCountries` foreign calling codes
-     * (each with `minPerCountry` numbers), is refused: an address book is local with a diaspora
-     * or two; a leaked list is the platform's whole population in miniature. Optional.
+     * A batch of at least `minNumbers` phone numbers spread over at least `minCountries` foreign
+     * calling codes, with `minScatteredShare` of it outside both the caller's own country and the
+     * largest foreign one, is refused: an address book is local with a diaspora or two; a leaked
+     * list is the platform's whole population in miniature. Optional.
      */
-    scatter: Type.Optional(
-      Type.Object({ minNumbers: Count, minForeignShare: Share, minCountries: Count, minPerCountry: Count }, { additionalProperties: false }),
-    ),
+    scatter: Type.Optional(Type.Object({ minNumbers: Count, minScatteredShare: Share, minCountries: Count }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -251,7 +249,7 @@ export const DEFAULT_ABUSE_POLICY: AbusePolicy = {
     maxGap: 4,
     challenge: { minNumbers: 20, minCoverage: 0.5 },
     deny: { minNumbers: 50, minCoverage: 0.8 },
-    scatter: { minNumbers: 30, minForeignShare: 0.6, minCountries: 6, minPerCountry: 2 },
+    scatter: { minNumbers: 12, minScatteredShare: 0.5, minCountries: 5 },
   },
 };
 

@@ -111,7 +111,7 @@ export class AbuseService implements EventHandler {
     if (v.verdict === 'allow') return v;
     const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
     this.realtimeVerdicts.inc({ verdict: v.verdict, reason: v.reason, mode });
-    this.logger.info({ account: accountId, verdict: v.verdict, reason: v.reason, mode, ...(v.run ? { run: v.run.numbers, coverage: v.run.coverage } : {}), ...(v.scatter ? { foreign: v.scatter.foreign, countries: v.scatter.countries } : {}) }, 'real-time abuse check');
+    this.logger.info({ account: accountId, verdict: v.verdict, reason: v.reason, mode, ...(v.run ? { run: v.run.numbers, coverage: v.run.coverage } : {}), ...(v.scatter ? { foreign: v.scatter.foreign, scattered: v.scatter.scattered, countries: v.scatter.countries } : {}) }, 'real-time abuse check');
     return mode === 'shadow' ? { verdict: 'allow' } : v;
   }
 

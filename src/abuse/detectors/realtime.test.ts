@@ -14,21 +14,25 @@ describe('real-time check', () => {
     const list = Array.from({ length: 150 }, (_, i) => numberIn(WORLD[i % WORLD.length]![t.rng.int(5)]!, t.rng.int(10_000)));
     const v = realtimeCheck(list, undefined, policy, '1');
     expect(v).toMatchObject({ verdict: 'deny', reason: 'scattered-list', scatter: { numbers: 150, countries: 11 } });
+    // A small slice of it too: 15 numbers in 11 countries.
+    expect(realtimeCheck(list.slice(0, 15), undefined, policy, '1')).toMatchObject({ verdict: 'deny', reason: 'scattered-list' });
     // The same batch from a caller whose country findguard does not know: nothing is foreign.
     expect(realtimeCheck(list, undefined, policy).verdict).toBe('allow');
     // Too few numbers to judge.
-    expect(realtimeCheck(list.slice(0, 20), undefined, policy, '1').verdict).toBe('allow');
+    expect(realtimeCheck(list.slice(0, 8), undefined, policy, '1').verdict).toBe('allow');
   });
 
-  it('allows address books of migrants and travellers: mostly one or two foreign countries, a few numbers elsewhere', () => {
+  it('allows address books of migrants, families across two countries, and travellers', () => {
     const t = new Traffic(45);
-    // An Indian in the US: 70% Indian numbers, 25% American, one number in each of four more countries.
-    const migrant = [...t.book(IN_BLOCKS, [], 280), ...t.book(US_BLOCKS, [], 100), ...WORLD.slice(4, 8).map((b) => numberIn(b[0]!, 42))];
-    expect(scatterOf(migrant, '1', 2)).toMatchObject({ countries: 1 });
+    // An Indian in the US: 70% Indian numbers, 25% American, one number in each of five more countries.
+    const migrant = [...t.book(IN_BLOCKS, [], 280), ...t.book(US_BLOCKS, [], 100), ...WORLD.slice(4, 9).map((b) => numberIn(b[0]!, 42))];
+    expect(scatterOf(migrant, '1')).toMatchObject({ countries: 6, scattered: 5 });
     expect(realtimeCheck(migrant, undefined, policy, '1').verdict).toBe('allow');
-    // A well-travelled book: mostly home, two numbers in each of seven countries.
-    const traveller = [...t.book(GB_BLOCKS, [], 300), ...WORLD.slice(4, 11).flatMap((b) => [numberIn(b[1]!, 7), numberIn(b[2]!, 9)])];
-    expect(scatterOf(traveller, '44', 2).countries).toBe(7);
+    // A family split over Iran and Germany, living in Britain, friends in four more countries.
+    const family = [...t.book(GB_BLOCKS, [], 40), ...t.book(IR_BLOCKS, [], 80), ...t.book(WORLD[10]!, [], 60), ...WORLD.slice(4, 8).flatMap((b) => [numberIn(b[1]!, 7), numberIn(b[2]!, 9)])];
+    expect(realtimeCheck(family, undefined, policy, '44').verdict).toBe('allow');
+    // A small book of a well-travelled person: home, and one or two numbers in each of seven countries.
+    const traveller = [...t.book(GB_BLOCKS, [], 12), ...WORLD.slice(4, 11).map((b) => numberIn(b[1]!, 7))];
     expect(realtimeCheck(traveller, undefined, policy, '44').verdict).toBe('allow');
   });
 

@@ -42,12 +42,14 @@ export type RealtimeVerdict =
 export interface Scatter {
   numbers: number;
   foreign: number;
-  /** Foreign calling codes with at least minPerCountry numbers. */
+  /** Foreign numbers outside the largest foreign country: what no diaspora explains. */
+  scattered: number;
+  /** Distinct foreign calling codes. */
   countries: number;
 }
 
-/** Counts a batch's foreign numbers and the foreign calling codes that hold at least `minPerCountry` of them. */
-export function scatterOf(numbers: readonly string[], ownCode: string | undefined, minPerCountry: number): Scatter {
+/** Counts a batch's foreign numbers, how many lie outside its largest foreign country, and the foreign calling codes. */
+export function scatterOf(numbers: readonly string[], ownCode: string | undefined): Scatter {
   const perCode = new Map<string, number>();
   let n = 0;
   let foreign = 0;
@@ -59,9 +61,9 @@ export function scatterOf(numbers: readonly string[], ownCode: string | undefine
     foreign++;
     perCode.set(cc, (perCode.get(cc) ?? 0) + 1);
   }
-  let countries = 0;
-  for (const c of perCode.values()) if (c >= minPerCountry) countries++;
-  return { numbers: n, foreign, countries };
+  let top = 0;
+  for (const c of perCode.values()) if (c > top) top = c;
+  return { numbers: n, foreign, scattered: foreign - top, countries: perCode.size };
 }
 
 /** E.164 digits as a number (at most 15 digits: exact in a double); NaN for anything else. */
@@ -175,8 +177,8 @@ export function realtimeCheck(numbers: readonly string[], caller: CallerState | 
   const sc = policy.scatter;
   // Without the caller's own country nothing is foreign: the check needs it.
   if (sc && ownCode !== undefined && numbers.length >= sc.minNumbers) {
-    const scatter = scatterOf(numbers, ownCode, sc.minPerCountry);
-    if (scatter.numbers >= sc.minNumbers && scatter.foreign >= sc.minForeignShare * scatter.numbers && scatter.countries >= sc.minCountries) {
+    const scatter = scatterOf(numbers, ownCode);
+    if (scatter.numbers >= sc.minNumbers && scatter.scattered >= sc.minScatteredShare * scatter.numbers && scatter.countries >= sc.minCountries) {
       return { verdict: 'deny', reason: 'scattered-list', scatter, ...(run ? { run } : {}) };
     }
   }
