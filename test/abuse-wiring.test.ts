@@ -64,7 +64,7 @@ describe('abuse engine wired into the event pipeline', () => {
     expect(svc.logs.text).toContain('"mode":"enforce"');
   });
 
-  it('by default only logs and counts what it would do (shadow mode)', async () => {
+  it('under a policy without an abuse section only logs and counts what it would do (shadow mode)', async () => {
     await start();
     await replay(all);
     const suspended = await svc.ctx.db.kysely.selectFrom('accounts').select('id').where('fg_status', '=', 'suspended').execute();
@@ -72,6 +72,16 @@ describe('abuse engine wired into the event pipeline', () => {
     expect(svc.logs.text).toMatch(/"action":"suspend-cluster","mode":"shadow","accounts":30/);
     const metrics = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toMatch(/findguard_abuse_decisions_total\{action="suspend-cluster",mode="shadow"\} 1/);
+  });
+
+  it('the built-in default policy enforces: a dense run is refused before anything is answered', async () => {
+    svc = await startTestService('sqlite', { policy: 'default' });
+    expect(svc.ctx.abuse.engine.policy.shadow).toBe(false);
+    await mirrorAccount(svc, 'scanner', [], { createdAt: new Date(svc.clock.now() - 400 * DAY).toISOString(), phoneRegion: 'DE' });
+    const token = await svc.tokenFor('scanner');
+    const denied = await sync(svc, token, { contacts: run(0, 60) });
+    expect(denied.statusCode).toBe(429);
+    expect(denied.json().error.details).toEqual({ retryAfter: 3600, scope: 'account' });
   });
 
   const run = (from: number, n: number) => Array.from({ length: n }, (_, i) => `+4915120${String(100_000 + from + i).padStart(6, '0')}`);

@@ -212,5 +212,7 @@ describe('layered limits through HTTP (in-process store)', () => {
     await svc.ctx.limits.check({ ...base, newNumbers: 2, costFactor: 4 });
     await expect(svc.ctx.limits.check({ ...base, newNumbers: 1, costFactor: 4 })).rejects.toMatchObject({ code: 'rate_limited' });
     await expect(svc.ctx.limits.check({ ...base, accountId: 'bob', newNumbers: 1, forceChallenge: true })).rejects.toMatchObject({ code: 'challenge_required' });
+    // A call no bucket could ever hold is refused at once: no puzzle to solve for a refusal.
+    await expect(svc.ctx.limits.check({ ...base, accountId: 'carol', newNumbers: 500, forceChallenge: true })).rejects.toMatchObject({ code: 'rate_limited' });
   });
 });

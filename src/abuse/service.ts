@@ -16,7 +16,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 
 export interface AbuseServiceOptions {
-  /** Default: DEFAULT_ABUSE_POLICY in shadow mode (see below). */
+  /** Default: DEFAULT_ABUSE_POLICY in shadow mode (WIRED_DEFAULT_POLICY). */
   policy?: AbusePolicy;
   /** Evaluate at most this often, in event time (default one minute). */
   evaluateEveryMs?: number;
@@ -24,16 +24,16 @@ export interface AbuseServiceOptions {
   resume?: ResumeOptions;
 }
 
-/**
- * Until the engine's thresholds are tuned against the simulator's scenarios, the service runs it in
- * shadow mode: every decision is logged and counted, none is enforced. A policy with
- * `mode: 'enforce'` (tests, operators who have checked the shadow decisions) turns enforcement on.
- */
 const THROTTLE_FACTOR = 4;
 
 /** How long a caller whose batch was a dense run is told to wait. */
 const DENY_RETRY_S = 3600;
 
+/**
+ * A limits policy without an `abuse` section (signal-like, hagen-incremental, none: baselines that
+ * measure limits alone) runs the engine in shadow mode: its decisions are logged and counted, none
+ * is enforced. The built-in default policy carries its own section, enforced.
+ */
 export const WIRED_DEFAULT_POLICY: AbusePolicy = { ...DEFAULT_ABUSE_POLICY, mode: 'shadow' };
 
 /** Carries the engine's decisions out: records, suspensions and campaigns through src/incidents. */

@@ -82,7 +82,10 @@ export class Limiter {
       const challengePolicy = policy.challenge ?? FALLBACK_CHALLENGE;
       const difficulty = challengePolicy.difficulty(tier);
       const proof = req.proof !== undefined && (policy.challenge || req.forceChallenge) ? await this.deps.challenges.redeem(req.accountId, req.proof, difficulty, now) : false;
-      if (req.forceChallenge && !proof) {
+      // A bucket that can never hold the cost refuses the call whatever the proof: asking for work
+      // first would only have the caller solve a puzzle to be refused.
+      const hopeless = charges.some((c) => !c.shadow && c.burst < c.cost);
+      if (req.forceChallenge && !proof && !hopeless) {
         const challenge = this.deps.challenges.issue(req.accountId, difficulty, challengePolicy.ttlMs, now);
         throw new AppError('challenge_required', 'solve the proof-of-work and repeat the call with the X-Findguard-Proof header', { challenge, scope: 'account' });
       }

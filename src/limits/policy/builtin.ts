@@ -74,9 +74,9 @@ export const DEFAULT_POLICY: Policy = {
   },
   challenge: { difficulty: { default: 18, hosting: 20, 'hosting-new': 22 }, ttl: '5m' },
   strikeWindow: '7d',
-  // Shadow until the engine's thresholds are checked against the simulator: decisions are logged
-  // and counted, not enforced. Set mode: enforce in your own policy file to act on them.
-  abuse: { ...DEFAULT_ABUSE_POLICY, mode: 'shadow' },
+  // Enforced: checked against every simulator scenario (README, "Efficacy"). An operator who
+  // wants to watch the decisions first sets mode: shadow in their own policy file.
+  abuse: { ...DEFAULT_ABUSE_POLICY, mode: 'enforce' },
 };
 
 /**
