@@ -187,7 +187,7 @@ ${body.join('\n')}
 
 const VOCABULARY = `<dl class="vocab">
 <dt>exposure</dt><dd>distinct discoverable accounts revealed to the attacker's accounts ÷ discoverable accounts in its target set.</dd>
-<dt>containment</dt><dd>for each attacker account that got answers or was suspended, simulated minutes from its own first request until findguard suspended it; the figure is the slowest account's. Contained means every such account was suspended after its last answer.</dd>
+<dt>containment</dt><dd>for each attacker account that got answers or was suspended, simulated minutes from its own first request until findguard suspended it or first refused it as suspended (403), whichever came first; the figure is the slowest account's. Contained means every such account was suspended after its last answer.</dd>
 <dt>organic harm</dt><dd>share of organic syncs refused and of active organic accounts suspended.</dd>
 <dt>attacker cost</dt><dd>fake accounts (and IPs) spent per 1,000 exposed accounts; “—” when nothing was exposed.</dd>
 </dl>`;

@@ -150,9 +150,15 @@ async function summarise(world: World, driver: Driver, rec: Recorder, events: nu
   const attackers: AttackerResult[] = [];
   for (const t of rec.attackers.values()) {
     const suspendedAt = await driver.suspended([...t.accounts]);
-    // When each account stopped getting answers: findguard's own record of the suspension where
-    // the driver sees it, else the first 403 the account got.
-    const stopOf = (id: string): number | undefined => suspendedAt.get(id) ?? t.blocked.get(id) ?? (suspendedAt.has(id) ? world.end : undefined);
+    // When each account stopped getting answers: findguard's record of the suspension where the
+    // driver sees it, or the first 403 the account got (a new account held in the request path
+    // before its suspension is written), whichever came first.
+    const stopOf = (id: string): number | undefined => {
+      const recorded = suspendedAt.get(id);
+      const seen = t.blocked.get(id);
+      if (recorded !== undefined && seen !== undefined) return Math.min(recorded, seen);
+      return recorded ?? seen ?? (suspendedAt.has(id) ? world.end : undefined);
+    };
     const active = [...t.accounts].filter((id) => t.lastAnswerAt.has(id) || stopOf(id) !== undefined);
     const contained = active.length > 0 && active.every((id) => stopOf(id) !== undefined && (t.lastAnswerAt.get(id) ?? -Infinity) <= stopOf(id)!);
     let slowest: number | undefined;
