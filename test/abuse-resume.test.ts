@@ -11,7 +11,7 @@ import { AbuseService } from '../src/abuse/service.js';
 import type { SignupEvent } from '../src/abuse/signup.js';
 import { DAY, T0 as SCENE_T0, Traffic, merge, organicScene, rangeScanScene, type Scene } from '../src/abuse/synthetic.js';
 import { makeEvent } from './helpers/events.js';
-import { lookup } from './helpers/fixtures.js';
+import { lookup, mirrorSceneAccounts } from './helpers/fixtures.js';
 import { pollUntil } from './helpers/processes.js';
 import { deleteByPrefix, describeRedis, REDIS_URL, redisClient, uniquePrefix } from './helpers/redis.js';
 import { startTestService, type TestService } from './helpers/service.js';
@@ -34,15 +34,8 @@ describe('abuse engine state across processes', () => {
   async function start() {
     svc = await startTestService('sqlite', { policy: 'none' }, { abuse: { policy: enforce } });
     svc.clock.set(SCENE_T0 - 2 * DAY);
-    for (const id of all.accounts) {
-      const res = await svc.app.inject({
-        method: 'PUT',
-        url: `/internal/v1/accounts/${id}`,
-        headers: svc.internal,
-        payload: { handle: `h_${id.replace(/[^a-z0-9]/gi, '')}`, createdAt: new Date(SCENE_T0 - 30 * DAY).toISOString() },
-      });
-      expect(res.statusCode).toBeLessThan(300);
-    }
+    // The app mirrors every account the scene uses.
+    await mirrorSceneAccounts(svc, all.accounts, SCENE_T0 - 30 * DAY);
   }
 
   async function replay(scene: Scene) {

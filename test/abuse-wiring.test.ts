@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_ABUSE_POLICY } from '../src/abuse/policy.js';
 import { DAY, T0 as SCENE_T0, Traffic, merge, organicScene, rangeScanScene, type Scene } from '../src/abuse/synthetic.js';
-import { lookup, mirrorAccount, sync } from './helpers/fixtures.js';
+import { lookup, mirrorAccount, mirrorSceneAccounts, sync } from './helpers/fixtures.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 /**
@@ -21,15 +21,7 @@ describe('abuse engine wired into the event pipeline', () => {
     svc = await startTestService('sqlite', { policy: 'none' }, mode ? { abuse: { policy: { ...DEFAULT_ABUSE_POLICY, mode } } } : {});
     svc.clock.set(SCENE_T0 - 2 * DAY);
     // The app mirrors every account the scene uses.
-    for (const id of all.accounts) {
-      const res = await svc.app.inject({
-        method: 'PUT',
-        url: `/internal/v1/accounts/${id}`,
-        headers: svc.internal,
-        payload: { handle: `h_${id.replace(/[^a-z0-9]/gi, '')}`, createdAt: new Date(SCENE_T0 - 30 * DAY).toISOString() },
-      });
-      expect(res.statusCode).toBeLessThan(300);
-    }
+    await mirrorSceneAccounts(svc, all.accounts, SCENE_T0 - 30 * DAY);
   }
 
   async function replay(scene: Scene) {

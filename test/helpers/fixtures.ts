@@ -54,3 +54,16 @@ export const NUMBERS = {
   inA: '+919812345678',
   brA: '+5511987654321',
 };
+
+/** Mirrors every account a synthetic scene uses (src/abuse/synthetic.ts), created `createdAt`. */
+export async function mirrorSceneAccounts(svc: TestService, ids: Iterable<string>, createdAt: number): Promise<void> {
+  for (const id of ids) {
+    const res = await svc.app.inject({
+      method: 'PUT',
+      url: `/internal/v1/accounts/${id}`,
+      headers: svc.internal,
+      payload: { handle: `h_${id.replace(/[^a-z0-9]/gi, '')}`, createdAt: new Date(createdAt).toISOString() },
+    });
+    if (res.statusCode >= 300) throw new Error(`mirroring ${id}: HTTP ${res.statusCode} ${res.body}`);
+  }
+}
