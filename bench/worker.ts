@@ -1,0 +1,81 @@
+/**
+ * `npm run bench:worker`: one `findguard worker` end to end, in events per second: lookup events
+ * read from a Redis stream, stored in the database, fed to the abuse engine (features, detectors,
+ * an evaluation per minute of event time), acknowledged. The abuse-engine issue's target is
+ * >= 50,000 events/s for one worker. The events (a mix of single lookups, incremental syncs,
+ * address books and fake accounts scanning consecutive numbers, over one hour of event time) are
+ * published once the worker is up; the clock runs from the first one to the last one stored.
+ * BENCH_EVENTS sets the count; BENCH_DATABASE_URL runs it on PostgreSQL instead of SQLite.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { encodeEvent, type LookupEvent } from '../src/abuse/events.js';
+import { HOUR, T0, Traffic, blocksFor, consecutive, fake, person, type Persona } from '../src/abuse/synthetic.js';
+import { buildConfig } from '../src/config/config.js';
+import { createContext } from '../src/context.js';
+import { createLogger } from '../src/logger.js';
+import { ManualClock } from '../src/util/clock.js';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const stream = `fg:bench:worker:${process.pid}:events`;
+
+const t = new Traffic(7);
+const blocks = blocksFor('+1', 2_012_000, 4000, 7);
+const people: Persona[] = Array.from({ length: 50_000 }, (_, i) =>
+  person(i, { phoneRegion: 'US', country: 'US', ip: `100.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, subnet: `100.${64 + (i >> 16)}.${(i >> 8) & 255}.0/24`, asn: 7000 + (i % 40) }),
+);
+const fakes: Persona[] = Array.from({ length: 500 }, (_, i) => fake(i, T0 - 2 * 86_400_000, { ip: `203.0.${113 + (i % 8)}.${10 + (i % 40)}`, subnet: `203.0.${113 + (i % 8)}.0/24` }, 40));
+const events: LookupEvent[] = [];
+for (let i = 0; i < EVENTS; i++) {
+  const at = T0 + Math.floor((i * HOUR) / EVENTS);
+  const x = t.rng.float();
+  if (x < 0.02) {
+    const f = t.rng.int(fakes.length);
+    events.push(t.call(fakes[f]!, at, consecutive(blocks, f * 5000 + (i % 100) * 50, 50), { hitRate: 0.1, outcome: 'refused' }));
+  } else {
+    const p = people[t.rng.int(people.length)]!;
+    const n = x < 0.7 ? 1 : x < 0.97 ? 1 + t.rng.int(5) : 150;
+    events.push(t.call(p, at, t.book(blocks, [], n), { hitRate: 0.3 }));
+  }
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), 'findguard-bench-worker-'));
+const config = buildConfig(
+  { dataDir, logLevel: 'warn', redisUrl: REDIS_URL, ...(process.env.BENCH_DATABASE_URL ? { databaseUrl: process.env.BENCH_DATABASE_URL } : {}) },
+  dataDir,
+);
+const ctx = await createContext(config, {
+  logger: createLogger('warn'),
+  clock: new ManualClock(T0 + HOUR),
+  matchWorkers: 0,
+  events: { consume: true, streamKey: stream, consumer: 'bench' },
+});
+// The worker is up (IP data loaded, lease taken, engine resumed) before the clock starts.
+const redis = new Redis(REDIS_URL);
+for (let i = 0; i < 50 && !(await redis.get(`${stream}:leader`)); i++) await new Promise((r) => setTimeout(r, 100));
+const started = performance.now();
+// Published as a busy fleet of serve nodes would: the worker consumes while they publish.
+for (let i = 0; i < events.length; i += 1000) {
+  const pipe = redis.pipeline();
+  for (const e of events.slice(i, i + 1000)) pipe.xadd(stream, '*', 'e', encodeEvent(e));
+  await pipe.exec();
+}
+let stored = 0;
+while (stored < EVENTS) {
+  await new Promise((r) => setTimeout(r, 200));
+  stored = Number((await ctx.db.kysely.selectFrom('lookup_events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+}
+const seconds = (performance.now() - started) / 1000;
+const engine = ctx.abuse.engine;
+console.log(
+  `one worker (${config.database.dialect}): ${EVENTS.toLocaleString('en-US')} events stored and through the engine in ${seconds.toFixed(1)} s: ` +
+    `${Math.round(EVENTS / seconds).toLocaleString('en-US')} events/s (target >= 50,000); engine tracks ${engine.store.accountCount.toLocaleString('en-US')} accounts`,
+);
+await ctx.db.kysely.deleteFrom('lookup_events').execute();
+await ctx.close();
+await redis.del(stream, `${stream}:leader`);
+redis.disconnect();
+rmSync(dataDir, { recursive: true, force: true });
