@@ -40,7 +40,7 @@ export class EventPipeline implements EventProcessor {
   private readonly db: Kysely<Database>;
   private readonly handlers: readonly EventHandler[];
   private readonly sqlite: SQLite.Database | undefined;
-  private readonly insertSqlite: ((rows: Insertable<LookupEventsTable>[]) => number) | undefined;
+  private readonly sqliteFast: ReturnType<typeof sqliteStatements> | undefined;
 
   constructor(
     db: Pick<Db, 'kysely' | 'sqlite'>,
@@ -50,7 +50,7 @@ export class EventPipeline implements EventProcessor {
     this.db = db.kysely;
     this.handlers = handlers;
     this.sqlite = db.sqlite;
-    this.insertSqlite = db.sqlite ? sqliteInserter(db.sqlite) : undefined;
+    this.sqliteFast = db.sqlite ? sqliteStatements(db.sqlite) : undefined;
   }
 
   async resume(): Promise<void> {
@@ -64,31 +64,31 @@ export class EventPipeline implements EventProcessor {
   async process(batch: readonly LookupEvent[]): Promise<void> {
     const events = uniqueById(batch);
     if (events.length === 0) return;
-    const stored = await this.store(events);
-    this.metrics?.stored(stored);
+    const { inserted, fresh } = await this.store(events);
+    this.metrics?.stored(inserted);
     if (this.handlers.length === 0) return;
-    const pending = await this.unhandled(events);
+    // Rows just inserted are unhandled by definition; only redelivered ones need looking up.
+    const seenBefore = fresh ? events.filter((e) => !fresh.has(e.id)) : events;
+    const open = await this.unhandled(seenBefore);
+    const pending = fresh ? events.filter((e) => fresh.has(e.id) || open.has(e.id)) : events.filter((e) => open.has(e.id));
     if (pending.length === 0) return;
     for (const h of this.handlers) await h.handle(pending);
-    for (let i = 0; i < pending.length; i += SELECT_CHUNK) {
-      const ids = pending.slice(i, i + SELECT_CHUNK).map((e) => e.id);
-      await this.db.updateTable('lookup_events').set({ handled: 1 }).where('id', 'in', ids).execute();
-    }
+    await this.markHandled(pending);
   }
 
-  /** Inserts what is new; returns how many rows were new. */
-  private async store(events: readonly LookupEvent[]): Promise<number> {
+  /** Inserts what is new: how many rows were, and (SQLite) which. */
+  private async store(events: readonly LookupEvent[]): Promise<{ inserted: number; fresh?: Set<string> }> {
     // Without handlers there is nothing to finish later: store as handled.
     const handled = this.handlers.length === 0 ? 1 : 0;
+    // Inside a transaction Kysely holds open across awaits (a directory write), the rows would
+    // share its fate; Kysely's own path waits for it to end instead.
+    if (this.sqliteFast && !this.sqlite?.inTransaction) {
+      const fresh = this.sqliteFast.insert(events.map((e) => toRow(e, handled)));
+      return { inserted: fresh.size, fresh };
+    }
     let inserted = 0;
     for (let i = 0; i < events.length; i += INSERT_CHUNK) {
       const rows = events.slice(i, i + INSERT_CHUNK).map((e) => toRow(e, handled));
-      // Inside a transaction Kysely holds open across awaits (a directory write), the rows would
-      // share its fate; Kysely's own path waits for it to end instead.
-      if (this.insertSqlite && !this.sqlite?.inTransaction) {
-        inserted += this.insertSqlite(rows);
-        continue;
-      }
       const result = await this.db
         .insertInto('lookup_events')
         .values(rows)
@@ -96,33 +96,49 @@ export class EventPipeline implements EventProcessor {
         .executeTakeFirst();
       inserted += Number(result.numInsertedOrUpdatedRows ?? 0n);
     }
-    return inserted;
+    return { inserted };
   }
 
-  private async unhandled(events: readonly LookupEvent[]): Promise<LookupEvent[]> {
+  private async unhandled(events: readonly LookupEvent[]): Promise<Set<string>> {
     const open = new Set<string>();
     for (let i = 0; i < events.length; i += SELECT_CHUNK) {
       const ids = events.slice(i, i + SELECT_CHUNK).map((e) => e.id);
       const rows = await this.db.selectFrom('lookup_events').select('id').where('id', 'in', ids).where('handled', '=', 0).execute();
       for (const r of rows) open.add(r.id);
     }
-    return events.filter((e) => open.has(e.id));
+    return open;
+  }
+
+  private async markHandled(events: readonly LookupEvent[]): Promise<void> {
+    if (this.sqliteFast && !this.sqlite?.inTransaction) {
+      this.sqliteFast.markHandled(events.map((e) => e.id));
+      return;
+    }
+    for (let i = 0; i < events.length; i += SELECT_CHUNK) {
+      const ids = events.slice(i, i + SELECT_CHUNK).map((e) => e.id);
+      await this.db.updateTable('lookup_events').set({ handled: 1 }).where('id', 'in', ids).execute();
+    }
   }
 }
 
 const COLUMNS = Object.keys(toRow({ v: 1, id: '', at: 0, accountId: '', ip: '', subnet: '', network: 'other', operation: 'lookup', outcome: 'allowed', kind: 'phone', numbers: 0, newNumbers: 0, matched: 0, revealed: [], blocks: {}, accountCreatedAt: 0 }, 0)) as Array<keyof LookupEventsTable>;
 
 /**
- * SQLite (the embedded default, where the in-process consumer runs on the request thread): one
- * prepared statement in one transaction, about twice as fast as a query Kysely builds per batch.
+ * SQLite (the embedded default, where the in-process consumer runs on the request thread): prepared
+ * statements on the raw handle, one transaction per batch, about twice as fast as queries Kysely
+ * builds per batch. The insert reports row by row which events were new.
  */
-function sqliteInserter(sqlite: SQLite.Database): (rows: Insertable<LookupEventsTable>[]) => number {
-  const stmt = sqlite.prepare(`INSERT INTO lookup_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')}) ON CONFLICT (id) DO NOTHING`);
-  return sqlite.transaction((rows: Insertable<LookupEventsTable>[]) => {
-    let n = 0;
-    for (const r of rows) n += stmt.run(COLUMNS.map((c) => r[c] ?? null)).changes;
-    return n;
-  });
+function sqliteStatements(sqlite: SQLite.Database): { insert(rows: Insertable<LookupEventsTable>[]): Set<string>; markHandled(ids: string[]): void } {
+  const insert = sqlite.prepare(`INSERT INTO lookup_events (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')}) ON CONFLICT (id) DO NOTHING`);
+  const mark = sqlite.prepare('UPDATE lookup_events SET handled = 1 WHERE id IN (SELECT value FROM json_each(?))');
+  return {
+    insert: sqlite.transaction((rows: Insertable<LookupEventsTable>[]) => {
+      const fresh = new Set<string>();
+      for (const r of rows) if (insert.run(COLUMNS.map((c) => r[c] ?? null)).changes > 0) fresh.add(r.id);
+      return fresh;
+    }),
+    markHandled: (ids) => void mark.run(JSON.stringify(ids)),
+  };
 }
 
 function uniqueById(batch: readonly LookupEvent[]): LookupEvent[] {
