@@ -223,7 +223,7 @@ export class InProcessEventBus extends BufferedBus implements EventBus, EventCon
   }
 
   protected async send(batch: LookupEvent[]): Promise<number> {
-    await this.start();
+    await this.resume();
     await this.processor.process(batch);
     return batch.length;
   }
@@ -231,13 +231,16 @@ export class InProcessEventBus extends BufferedBus implements EventBus, EventCon
   emitSignup(event: SignupEvent): void {
     if (this.closed || !this.processor.signup) return;
     const signup = this.processor.signup.bind(this.processor);
-    void this.start()
+    void this.resume()
       .then(() => signup(event))
       .catch((err: unknown) => this.common.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not hand a sign-up to the abuse engine'));
   }
 
+  /** Consumption starts with the first event (a CLI command that emits none never reads the history). */
+  start(): void {}
+
   /** Rebuilds the handlers' state from the database once, before the first batch (a failure is logged: the engine starts blind rather than not at all). */
-  start(): Promise<void> {
+  private resume(): Promise<void> {
     this.resumed ??= (this.processor.resume?.() ?? Promise.resolve()).catch((err: unknown) => {
       this.common.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not resume the abuse engine from stored events; it starts from nothing');
     });
