@@ -65,12 +65,14 @@ describe('simulate --policy', () => {
     expect(lax.policy).toBe('signal-like');
     expect(strict.seed).toBe(lax.seed);
 
-    // default: every 5,000-number batch from a fresh hosting account is refused.
+    // default: every 5,000-number batch from a fresh hosting account is refused (429), and the
+    // abuse engine then suspends the accounts (403).
     const refused = strict.attackers[0]!;
     expect(refused.requests).toBeGreaterThan(0);
     expect(refused.answered).toBe(0);
     expect(refused.exposed).toBe(0);
-    expect(refused.refusedByStatus['429']).toBe(refused.requests);
+    expect(refused.refusedByStatus['429']).toBeGreaterThan(0);
+    expect((refused.refusedByStatus['429'] ?? 0) + (refused.refusedByStatus['403'] ?? 0)).toBe(refused.requests);
     // signal-like: the same batches are answered.
     const leaked = lax.attackers[0]!;
     expect(leaked.targets).toBe(refused.targets);

@@ -211,6 +211,7 @@ export class InProcessEventBus extends BufferedBus implements EventBus, EventCon
   readonly kind = 'in-process' as const;
 
   private resumed: Promise<void> | undefined;
+  private signups: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly processor: EventProcessor,
@@ -231,9 +232,16 @@ export class InProcessEventBus extends BufferedBus implements EventBus, EventCon
   emitSignup(event: SignupEvent): void {
     if (this.closed || !this.processor.signup) return;
     const signup = this.processor.signup.bind(this.processor);
-    void this.resume()
+    // Chained, so sign-ups reach the engine in order and flush() can wait for them.
+    this.signups = this.signups
+      .then(() => this.resume())
       .then(() => signup(event))
       .catch((err: unknown) => this.common.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not hand a sign-up to the abuse engine'));
+  }
+
+  override async flush(timeoutMs?: number): Promise<boolean> {
+    await this.signups;
+    return super.flush(timeoutMs);
   }
 
   /** Consumption starts with the first event (a CLI command that emits none never reads the history). */

@@ -29,6 +29,12 @@ export interface Driver {
   readonly policy: string;
   /** Moves simulated time (a no-op against a deployment, which runs on its own clock). */
   advanceTo(at: number): void;
+  /**
+   * Waits until what the last action set in motion has been processed (in-process: the lookup
+   * events and sign-ups have reached the abuse engine), so its decisions land at the same point of
+   * a replay every time. A no-op against a deployment, which is asynchronous by nature.
+   */
+  settle(): Promise<void>;
   seed(world: World, onProgress?: (accounts: number) => void): Promise<void>;
   createAccount(account: NewAccount): Promise<void>;
   client(accountId: string, conn: Connection): Promise<FindguardClient>;
@@ -58,6 +64,7 @@ abstract class BaseDriver implements Driver {
     private readonly tokenTtlSeconds: number,
   ) {}
   abstract advanceTo(at: number): void;
+  abstract settle(): Promise<void>;
   abstract seed(world: World, onProgress?: (accounts: number) => void): Promise<void>;
   abstract createAccount(account: NewAccount): Promise<void>;
   abstract suspended(ids: readonly string[]): Promise<Map<string, number | undefined>>;
@@ -124,6 +131,10 @@ export class InProcessDriver extends BaseDriver {
 
   advanceTo(at: number): void {
     if (at > this.clock.now()) this.clock.set(at);
+  }
+
+  async settle(): Promise<void> {
+    await this.service.ctx.events.flush();
   }
 
   async seed(world: World, onProgress?: (accounts: number) => void): Promise<void> {
@@ -203,6 +214,8 @@ export class RemoteDriver extends BaseDriver {
   }
 
   advanceTo(): void {}
+
+  async settle(): Promise<void> {}
 
   private async internal(method: 'PUT' | 'POST' | 'GET', path: string, body?: unknown, contentType = 'application/json'): Promise<Response> {
     return fetch(new URL(path, this.baseUrl), {

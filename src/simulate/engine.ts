@@ -68,6 +68,7 @@ export class Engine implements SimContext {
       this.current = e.at;
       this.driver.advanceTo(e.at);
       await e.run();
+      await this.driver.settle();
       this.events++;
       if (onProgress && this.events % 500 === 0) onProgress({ simulatedAt: this.current, events: this.events, phase: 'running' });
     }
