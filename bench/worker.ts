@@ -48,7 +48,15 @@ for (let i = 0; i < EVENTS; i++) {
 
 const dataDir = mkdtempSync(join(tmpdir(), 'findguard-bench-worker-'));
 const config = buildConfig(
-  { dataDir, logLevel: 'warn', redisUrl: REDIS_URL, ...(process.env.BENCH_DATABASE_URL ? { databaseUrl: process.env.BENCH_DATABASE_URL } : {}) },
+  {
+    dataDir,
+    logLevel: 'warn',
+    redisUrl: REDIS_URL,
+    // PostgreSQL wants the secrets every node shares; any will do here.
+    ...(process.env.BENCH_DATABASE_URL
+      ? { databaseUrl: process.env.BENCH_DATABASE_URL, hashKeys: `v1:${Buffer.alloc(32, 7).toString('base64')}`, serviceKey: 'bench-service-key-0123456789abcdef', jwtSecret: 'bench-jwt-secret-0123456789abcdef0123' }
+      : {}),
+  },
   dataDir,
 );
 // Published first, as a busy fleet of serve nodes would have: the worker then drains the stream.
