@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { encodeEvent, type LookupEvent } from '../src/abuse/events.js';
-import { HOUR, T0, Traffic, blocksFor, consecutive, fake, person, type Persona } from '../src/abuse/synthetic.js';
+import { T0, Traffic, blocksFor, consecutive, fake, person, type Persona } from '../src/abuse/synthetic.js';
 import { buildConfig } from '../src/config/config.js';
 import { createContext } from '../src/context.js';
 import { createLogger } from '../src/logger.js';

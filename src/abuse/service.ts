@@ -1,19 +1,19 @@
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
+import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
-import type { Incidents } from '../incidents/index.js';
 import type { JsonValue } from '../incidents/common.js';
+import type { Incidents } from '../incidents/index.js';
 import type { ClusterEvidence } from './cluster/score.js';
 import { realtimeCheck, type CallerState, type RealtimeVerdict } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
 import type { LookupEvent } from './events.js';
-import type { SignupEvent } from './signup.js';
 import { regionCallingCode } from './features/blocks.js';
 import type { EventHandler } from './pipeline.js';
 import { DEFAULT_ABUSE_POLICY, type AbusePolicy } from './policy.js';
 import { resumeEngine, syncReinstatements, type ResumeOptions } from './resume.js';
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
+import type { SignupEvent } from './signup.js';
 
 export interface AbuseServiceOptions {
   /** Default: DEFAULT_ABUSE_POLICY in shadow mode (WIRED_DEFAULT_POLICY). */
