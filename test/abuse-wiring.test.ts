@@ -76,6 +76,23 @@ describe('abuse engine wired into the event pipeline', () => {
     expect(denied.json().error.details).toEqual({ retryAfter: 3600, scope: 'account' });
   });
 
+  it('refuses a leaked list scattered over many countries, judging foreign by the phone, else by the address', async () => {
+    svc = await startTestService('sqlite', { policy: 'none', trustedProxies: '127.0.0.1' }, { abuse: { policy: { ...DEFAULT_ABUSE_POLICY, mode: 'enforce' } } });
+    // Real numbers of many countries, a few of each: a leaked list in miniature.
+    const list = ['+14155552671', '+14155552672', '+447700900123', '+447700900124', '+919810012345', '+919810012346', '+5511912345678', '+5511912345679', '+6281234567890', '+6281234567891', '+2348031234567', '+2348031234568', '+905321234567', '+33612345678'];
+    await mirrorAccount(svc, 'phoned', [], { createdAt: new Date(SCENE_T0 - 400 * DAY).toISOString(), phoneRegion: 'DE' });
+    await mirrorAccount(svc, 'phoneless', [], { createdAt: new Date(SCENE_T0 - 400 * DAY).toISOString() });
+    const denied = await sync(svc, await svc.tokenFor('phoned'), { contacts: list });
+    expect(denied.statusCode).toBe(429);
+    expect(denied.json().error.message).toMatch(/spread over many countries/);
+    // Without a phone, the address decides: a German residential address.
+    const fromGermany = await sync(svc, await svc.tokenFor('phoneless'), { contacts: list }, { 'x-forwarded-for': '91.64.0.1' });
+    expect(fromGermany.statusCode).toBe(429);
+    // An address book of one country passes.
+    const book = list.filter((n) => n.startsWith('+44'));
+    expect((await sync(svc, await svc.tokenFor('phoned'), { contacts: book })).statusCode).toBe(200);
+  });
+
   const run = (from: number, n: number) => Array.from({ length: n }, (_, i) => `+4915120${String(100_000 + from + i).padStart(6, '0')}`);
 
   it('decides dense runs of consecutive numbers in the request path, before anything is answered', async () => {

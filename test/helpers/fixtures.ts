@@ -39,8 +39,8 @@ export async function lookup(svc: TestService, token: string, payload: Record<st
   });
 }
 
-export async function sync(svc: TestService, token: string, payload: Record<string, unknown>) {
-  return svc.app.inject({ method: 'POST', url: '/v1/discovery/sync', headers: { authorization: `Bearer ${token}` }, payload });
+export async function sync(svc: TestService, token: string, payload: Record<string, unknown>, headers: Record<string, string> = {}) {
+  return svc.app.inject({ method: 'POST', url: '/v1/discovery/sync', headers: { authorization: `Bearer ${token}`, ...headers }, payload });
 }
 
 /** Valid numbers used across tests (fictional-range where the plan has one). */

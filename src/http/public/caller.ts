@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../errors.js';
+import type { IpIntel } from '../../net/index.js';
 
 export const DeviceHeaders = Type.Object({
   'x-device-id': Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' })),
@@ -28,4 +29,18 @@ export function callerOf(request: FastifyRequest): Caller {
     ip: request.ip,
     ...(typeof proof === 'string' ? { proof } : {}),
   };
+}
+
+/**
+ * The caller's own country for the abuse engine's real-time rules (what counts as foreign): the
+ * region of the phone the app mirrored, else the country of the address the call comes from, so
+ * an account mirrored without a phone is not exempt.
+ */
+export function callerRegion(phoneRegion: string | undefined, ip: string, intel: IpIntel): string | undefined {
+  if (phoneRegion) return phoneRegion;
+  try {
+    return intel.lookup(ip).country;
+  } catch {
+    return undefined;
+  }
 }

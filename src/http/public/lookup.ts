@@ -3,7 +3,7 @@ import { checkLimitsRecorded, lookupCall, recordAllowed } from '../../abuse/reco
 import type { AppContext } from '../../context.js';
 import { LookupBody, LookupResponse } from '../../discovery/schemas.js';
 import { errorResponses } from '../schemas.js';
-import { callerOf, DeviceHeaders } from './caller.js';
+import { callerOf, callerRegion, DeviceHeaders } from './caller.js';
 
 export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
   return async (app) => {
@@ -29,7 +29,7 @@ export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
         // Lookup events (src/abuse): refusals and challenges are emitted around the check, allowed calls after the answer.
         const call = lookupCall(caller, account, prepared);
         const verdict = await checkLimitsRecorded(ctx, call, () => {
-          const abuse = ctx.abuse.guard(caller.accountId, [prepared.value], ctx.clock.now(), account.phoneRegion);
+          const abuse = ctx.abuse.guard(caller.accountId, [prepared.value], ctx.clock.now(), callerRegion(account.phoneRegion, caller.ip, ctx.ipIntel));
           return ctx.limits.check({ ...caller, account, operation: 'lookup', newNumbers: 1, ...abuse });
         });
         const answer = await ctx.discovery.completeLookup(prepared);

@@ -3,7 +3,7 @@ import { checkLimitsRecorded, recordAllowed, syncAnswer, syncCall } from '../../
 import type { AppContext } from '../../context.js';
 import { SyncBody, SyncResponse } from '../../discovery/schemas.js';
 import { errorResponses } from '../schemas.js';
-import { callerOf, DeviceHeaders } from './caller.js';
+import { callerOf, callerRegion, DeviceHeaders } from './caller.js';
 
 export function syncRoute(ctx: AppContext): FastifyPluginAsync {
   return async (app) => {
@@ -31,7 +31,7 @@ export function syncRoute(ctx: AppContext): FastifyPluginAsync {
         const call = syncCall(caller, account, prepared);
         const verdict = await checkLimitsRecorded(ctx, call, () => {
           // Only the new numbers: a re-sync's token-covered book is the user's own, not a scan.
-          const abuse = ctx.abuse.guard(caller.accountId, prepared.kind === 'phone' ? prepared.newValues : [], ctx.clock.now(), account.phoneRegion);
+          const abuse = ctx.abuse.guard(caller.accountId, prepared.kind === 'phone' ? prepared.newValues : [], ctx.clock.now(), callerRegion(account.phoneRegion, caller.ip, ctx.ipIntel));
           return ctx.limits.check({
             ...caller,
             account,
