@@ -89,7 +89,7 @@ export class RedisEventConsumer implements EventConsumer {
     this.streamKey = opts.streamKey ?? DEFAULT_STREAM_KEY;
     this.group = opts.group ?? CONSUMER_GROUP;
     this.consumer = opts.consumer ?? defaultConsumerName();
-    this.batchSize = opts.batchSize ?? 500;
+    this.batchSize = opts.batchSize ?? 2000;
     this.blockMs = opts.blockMs ?? 1000;
     this.claimIdleMs = opts.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS;
     this.trimEveryMs = opts.trimEveryMs ?? 60_000;
