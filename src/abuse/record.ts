@@ -6,7 +6,7 @@ import { AppError } from '../errors.js';
 import type { LimitVerdict } from '../limits/index.js';
 import type { CompiledPolicy } from '../limits/policy/compile.js';
 import { SCOPES, type Network, type Operation, type Scope } from '../limits/policy/schema.js';
-import type { IpInfo, IpIntel } from '../net/index.js';
+import { lookupIp, type IpInfo, type IpIntel } from '../net/index.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import type { EventBus } from './bus.js';
@@ -151,13 +151,6 @@ function refusalOf(err: unknown): { outcome: EventOutcome; scope?: Scope } | und
   return { outcome, ...(typeof scope === 'string' && (SCOPES as readonly string[]).includes(scope) ? { scope: scope as Scope } : {}) };
 }
 
-function lookupIp(intel: IpIntel, ip: string): IpInfo | undefined {
-  try {
-    return intel.lookup(ip);
-  } catch {
-    return undefined;
-  }
-}
 
 const warnedBuses = new WeakSet<EventBus>();
 function safely(deps: RecordDeps, fn: () => void): void {

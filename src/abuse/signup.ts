@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { CompiledPolicy } from '../limits/policy/compile.js';
 import { NETWORKS } from '../limits/policy/schema.js';
-import type { IpIntel } from '../net/index.js';
+import { lookupIp, type IpIntel } from '../net/index.js';
 import { originOf, type LookupEvent } from './events.js';
 
 /**
@@ -41,12 +41,8 @@ export type AbuseInput = { type: 'lookup'; event: LookupEvent } | { type: 'signu
  * the address cannot be read.
  */
 export function signupEventOf(accountId: string, at: number, signup: { ip: string; deviceId?: string }, intel: IpIntel, policy: Pick<CompiledPolicy, 'networkOf'>): SignupEvent | undefined {
-  let info;
-  try {
-    info = intel.lookup(signup.ip);
-  } catch {
-    return undefined;
-  }
+  const info = lookupIp(intel, signup.ip);
+  if (!info) return undefined;
   const origin = originOf(signup.ip, info);
   return {
     accountId,

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { IpInfo, IpIntel } from '../net/index.js';
+import { lookupIp, type IpInfo, type IpIntel } from '../net/index.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Challenges } from './challenges.js';
@@ -174,13 +174,6 @@ export class Limiter {
 
 }
 
-function lookupIp(intel: IpIntel, ip: string): IpInfo | undefined {
-  try {
-    return intel.lookup(ip);
-  } catch {
-    return undefined;
-  }
-}
 
 /** The bucket subject of a layer for this call; undefined when the call has none (no device id, unrouted address). */
 function subjectOf(layer: CompiledLayer, req: LimitRequest, ip: IpInfo | undefined): string | undefined {

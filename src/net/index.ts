@@ -30,7 +30,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
 export { InvalidIpError, isIp, normalizeIp, parseIp, subnetKeys, type ParsedIp } from './ip.js';
-export { OfflineIpIntel, type IpInfo, type IpIntel } from './intel.js';
+export { lookupIp, OfflineIpIntel, type IpInfo, type IpIntel } from './intel.js';
 export { IpSampler, IpSamplerError, type SampleKind } from './sampler.js';
 export { KNOWN_HOSTING_ASNS, HOSTING_NAME_PATTERN, isHostingName, type HostingOptions } from './hosting.js';
 export type { IpTables, FamilyTable } from './tables.js';

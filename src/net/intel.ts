@@ -37,6 +37,15 @@ export interface IpIntel {
   close?(): void;
 }
 
+/** An address's information, or undefined for input that is not an IP address (never throws). */
+export function lookupIp(intel: IpIntel, ip: string): IpInfo | undefined {
+  try {
+    return intel.lookup(ip);
+  } catch {
+    return undefined;
+  }
+}
+
 const WORDS = new Uint32Array(4);
 
 /** Lookups over the compact tables. Shares the (immutable) tables with other instances. */

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../errors.js';
-import type { IpIntel } from '../../net/index.js';
+import { lookupIp, type IpIntel } from '../../net/index.js';
 
 export const DeviceHeaders = Type.Object({
   'x-device-id': Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' })),
@@ -37,10 +37,5 @@ export function callerOf(request: FastifyRequest): Caller {
  * an account mirrored without a phone is not exempt.
  */
 export function callerRegion(phoneRegion: string | undefined, ip: string, intel: IpIntel): string | undefined {
-  if (phoneRegion) return phoneRegion;
-  try {
-    return intel.lookup(ip).country;
-  } catch {
-    return undefined;
-  }
+  return phoneRegion || lookupIp(intel, ip)?.country;
 }
