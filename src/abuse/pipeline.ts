@@ -68,9 +68,8 @@ export class EventPipeline implements EventProcessor {
     this.metrics?.stored(inserted);
     if (this.handlers.length === 0) return;
     // Rows just inserted are unhandled by definition; only redelivered ones need looking up.
-    const seenBefore = fresh ? events.filter((e) => !fresh.has(e.id)) : events;
-    const open = await this.unhandled(seenBefore);
-    const pending = fresh ? events.filter((e) => fresh.has(e.id) || open.has(e.id)) : events.filter((e) => open.has(e.id));
+    const open = await this.unhandled(fresh ? events.filter((e) => !fresh.has(e.id)) : events);
+    const pending = events.filter((e) => fresh?.has(e.id) || open.has(e.id));
     if (pending.length === 0) return;
     for (const h of this.handlers) await h.handle(pending);
     await this.markHandled(pending);
