@@ -144,6 +144,26 @@ describeEachDialect('lookup events (in-process bus)', (dialect) => {
     expect(rows.every((r) => r.handled === 1)).toBe(true);
   });
 
+  it('stores through the database library while a directory write holds the connection, with the same rows', async () => {
+    await start();
+    const seen: string[] = [];
+    const pipeline = new EventPipeline(svc.ctx.db, [{ handle: async (events) => void seen.push(...events.map((e) => e.id)) }]);
+    const a = makeEvent(1, { deviceId: 'dev-9', asn: 64501, country: 'GB', tier: 'standard', phoneRegion: 'DE', revealed: ['x', 'y'], blocks: { '+4915120': 3 } });
+    const b = makeEvent(2);
+    let processing: Promise<void> | undefined;
+    await svc.ctx.db.kysely.transaction().execute(async (trx) => {
+      await trx.selectFrom('accounts').select('id').execute();
+      processing = pipeline.process([a, b, a]);
+      await new Promise((r) => setTimeout(r, 20));
+    });
+    await processing;
+    await pipeline.process([b]);
+    expect(seen.sort()).toEqual([a.id, b.id]);
+    const rows = await svc.ctx.db.kysely.selectFrom('lookup_events').selectAll().orderBy('id').execute();
+    expect(rows.map(fromRow)).toEqual([a, b]);
+    expect(rows.every((r) => r.handled === 1)).toBe(true);
+  });
+
   it('deletes events past the retention period, and only those', async () => {
     await start({ eventRetentionDays: '30' });
     const now = svc.clock.now();

@@ -84,7 +84,10 @@ describeEachDialect('no plaintext contact value is ever stored or logged', (dial
     let dump = '';
     if (dialect === 'sqlite') {
       await svc.close();
-      for (const f of readdirSync(svc.dataDir).filter((f) => f.startsWith('findguard.sqlite'))) {
+      // The directory's file, the lookup events' file beside it, and their WALs.
+      const files = readdirSync(svc.dataDir).filter((f) => f.startsWith('findguard.'));
+      expect(files).toEqual(expect.arrayContaining(['findguard.sqlite', 'findguard.events.sqlite']));
+      for (const f of files) {
         dump += readFileSync(join(svc.dataDir, f)).toString('latin1');
       }
     } else {

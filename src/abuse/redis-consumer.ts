@@ -239,12 +239,20 @@ export class RedisEventConsumer implements EventConsumer {
   private async handle(entries: Entry[]): Promise<void> {
     if (entries.length === 0) return;
     let events: LookupEvent[] = [];
+    // The entries' own JSON, passed on so the batch is stored without being encoded again.
+    let encoded: string[] = [];
     let invalid = 0;
+    const flush = async (): Promise<void> => {
+      if (events.length > 0) await this.opts.processor.process(events, `[${encoded.join(',')}]`);
+      events = [];
+      encoded = [];
+    };
     for (const [, fields] of entries) {
       const e = fieldOf(fields, 'e');
       const event = e === undefined ? undefined : decodeEvent(e);
       if (event) {
         events.push(event);
+        encoded.push(e!);
         continue;
       }
       const signup = decodeSignup(fieldOf(fields, 's'));
@@ -252,16 +260,14 @@ export class RedisEventConsumer implements EventConsumer {
         invalid++;
         continue;
       }
-      // In stream order: the lookups before the sign-up first.
-      if (events.length > 0) await this.opts.processor.process(events);
-      events = [];
+      await flush();
       await this.opts.processor.signup?.(signup);
     }
     if (invalid > 0) {
       this.opts.metrics.invalid(invalid);
       this.opts.logger.warn({ consumer: this.consumer, invalid }, 'skipped stream entries that are not valid lookup or sign-up events');
     }
-    if (events.length > 0) await this.opts.processor.process(events);
+    await flush();
     await this.redis.xack(this.streamKey, this.group, ...entries.map(([id]) => id));
   }
 
