@@ -35,7 +35,7 @@ describe('lookup events in their own SQLite file', () => {
 
     db = openDb({ dialect: 'sqlite', path });
     const result = await migrateToLatest(db.kysely);
-    expect(result.results?.map((r) => r.migrationName)).toEqual(['20261204000000-events-own-file']);
+    expect(result.results?.map((r) => r.migrationName)).toEqual(['20261204000000-events-own-file', '20261205000000-events-handled-flag']);
     const rows = await db.kysely.selectFrom('lookup_events').selectAll().orderBy('id').execute();
     expect(rows.map(fromRow)).toEqual(events);
     await db.close();
@@ -65,12 +65,12 @@ describe('lookup events in their own SQLite file', () => {
     db = openDb({ dialect: 'sqlite', path });
     await migrateToLatest(db.kysely);
     await new EventPipeline(db).process([makeEvent(3)]);
-    const list = db.sqlite!.prepare('SELECT name FROM pragma_database_list ORDER BY seq').all();
+    const list = db.sqlite!.prepare(`SELECT name FROM pragma_database_list WHERE name <> 'temp' ORDER BY seq`).all();
     expect(list).toEqual([{ name: 'main' }, { name: 'events' }]);
     expect(db.sqlite!.prepare('SELECT count(*) AS n FROM events.lookup_events').get()).toEqual({ n: 1 });
 
     const migrator = new Migrator({ db: db.kysely, provider: { getMigrations: async () => migrations } });
-    expect((await migrator.migrateDown()).error).toBeUndefined();
+    expect((await migrator.migrateTo('20261203000000-incidents')).error).toBeUndefined();
     expect(db.sqlite!.prepare('SELECT count(*) AS n FROM main.lookup_events').get()).toEqual({ n: 1 });
     expect(db.sqlite!.prepare(`SELECT count(*) AS n FROM events.sqlite_master`).get()).toEqual({ n: 0 });
     expect((await migrator.migrateToLatest()).error).toBeUndefined();

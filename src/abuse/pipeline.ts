@@ -7,9 +7,10 @@ import type { LookupEvent } from './events.js';
 import type { SignupEvent } from './signup.js';
 
 /**
- * Something that acts on lookup events (the detectors plug in here). Delivery is at-least-once:
- * an event whose batch failed, or whose consumer died before it was marked handled, comes again,
- * and two consumers may rarely both hold it. Handlers must tolerate seeing an event id twice.
+ * Something that acts on lookup events (the detectors plug in here). An event stored by this
+ * process is handed over once (again only if handling it failed); after a take-over, events a
+ * dead consumer stored reach the handlers through resume(), not again through handle(). Two
+ * consumers may rarely both hold an event (a stalled leader), so handlers must tolerate it.
  */
 export interface EventHandler {
   handle(events: LookupEvent[]): Promise<void>;
@@ -23,31 +24,49 @@ export interface EventHandler {
 export interface EventProcessor {
   /** `encoded`, if given, is `events` as one JSON array (what a stream consumer read). */
   process(events: readonly LookupEvent[], encoded?: string): Promise<void>;
+  /**
+   * process() in two steps, so a consumer can store one batch while the handlers work on the one
+   * before: stage() stores and picks what the handlers still need; finish() hands it over.
+   * Staged batches must be finished, or abandoned, in the order staged.
+   */
+  stage?(events: readonly LookupEvent[], encoded?: string): Promise<StagedBatch>;
+  finish?(staged: StagedBatch): Promise<void>;
+  abandon?(staged: StagedBatch): void;
   signup?(event: SignupEvent): Promise<void>;
   /** Before the first batch this process consumes (see EventHandler.resume). */
   resume?(): Promise<void>;
 }
 
-const SELECT_CHUNK = 1000;
+/** A stored batch's events the handlers have not finished. */
+export interface StagedBatch {
+  readonly pending: LookupEvent[];
+}
+
+/** Ids of failed batches kept for their redelivery; past this many, the oldest are forgotten. */
+const UNFINISHED_MAX = 1_000_000;
 
 /**
  * Processing of a batch: store every event once (the event id is the primary key, so a
- * redelivered event stores nothing), then give the handlers the events they have not finished
- * yet, then mark those handled. A failure anywhere throws, so the bus retries the whole batch.
+ * redelivered event stores nothing), then give the handlers the events this process stored and
+ * has not handed over yet. A failure anywhere throws, so the bus retries the whole batch.
+ *
+ * Which events the handlers still need is known in memory, not from a flag in the table: the
+ * handlers' state (the engine's windows) lives in this process too, and a process that takes over
+ * rebuilds it from every stored event (EventHandler.resume). So an event stored here is handed
+ * over here (again after a failure: `unfinished`), and an event stored by a process that died is
+ * part of the rebuild; marking rows handled cost PostgreSQL a second write of every row.
  */
 export class EventPipeline implements EventProcessor {
-  private readonly db: Kysely<Database>;
   private readonly handlers: readonly EventHandler[];
   private readonly insert: Insert;
   private readonly sqlite: SQLite.Database | undefined;
-  private readonly sqliteFast: ReturnType<typeof sqliteStatements> | undefined;
+  private readonly sqliteFast: ((events: readonly LookupEvent[]) => Set<string>) | undefined;
 
   constructor(
     db: Pick<Db, 'kysely' | 'dialect' | 'sqlite'>,
     handlers: readonly EventHandler[] = [],
     private readonly metrics?: EventMetrics,
   ) {
-    this.db = db.kysely;
     this.handlers = handlers;
     this.insert = db.dialect === 'postgres' ? postgresInsert(db.kysely) : sqliteInsert(db.kysely);
     this.sqlite = db.sqlite;
@@ -62,34 +81,53 @@ export class EventPipeline implements EventProcessor {
     for (const h of this.handlers) await h.signup?.(event);
   }
 
+  /** Ids staged and not yet finished or abandoned: a later batch leaves them to the earlier one. */
+  private readonly inFlight = new Set<string>();
+  /** Ids this process stored whose handling failed or was abandoned: handed over on redelivery. */
+  private readonly unfinished = new Set<string>();
+
   /**
    * `encoded`, when the caller has it (a stream consumer does), is the batch as one JSON array
    * exactly as received: stored without encoding anything again.
    */
   async process(batch: readonly LookupEvent[], encoded?: string): Promise<void> {
-    if (batch.length === 0) return;
-    // Without handlers there is nothing to finish later: store as handled.
-    const handled = this.handlers.length === 0 ? 1 : 0;
-    const fresh = this.fast() ? this.sqliteFast!.insert(batch, handled) : new Set(await this.insert(encoded ?? JSON.stringify(batch), handled));
-    this.metrics?.stored(fresh.size);
-    if (this.handlers.length === 0) return;
-    const events = uniqueById(batch);
-    // Rows just inserted are unhandled by definition; only redelivered ones need looking up.
-    const open = await this.unhandled(events.filter((e) => !fresh.has(e.id)));
-    const pending = events.filter((e) => fresh.has(e.id) || open.has(e.id));
-    if (pending.length === 0) return;
-    for (const h of this.handlers) await h.handle(pending);
-    await this.markHandled(pending);
+    await this.finish(await this.stage(batch, encoded));
   }
 
-  private async unhandled(events: readonly LookupEvent[]): Promise<Set<string>> {
-    const open = new Set<string>();
-    for (let i = 0; i < events.length; i += SELECT_CHUNK) {
-      const ids = events.slice(i, i + SELECT_CHUNK).map((e) => e.id);
-      const rows = await this.db.selectFrom('lookup_events').select('id').where('id', 'in', ids).where('handled', '=', 0).execute();
-      for (const r of rows) open.add(r.id);
+  async stage(batch: readonly LookupEvent[], encoded?: string): Promise<StagedBatch> {
+    if (batch.length === 0) return { pending: [] };
+    const fresh = this.fast() ? this.sqliteFast!(batch) : new Set(await this.insert(encoded ?? JSON.stringify(batch)));
+    this.metrics?.stored(fresh.size);
+    if (this.handlers.length === 0) return { pending: [] };
+    const pending: LookupEvent[] = [];
+    for (const e of batch) {
+      if (this.inFlight.has(e.id) || !(fresh.has(e.id) || this.unfinished.has(e.id))) continue;
+      this.unfinished.delete(e.id);
+      this.inFlight.add(e.id);
+      pending.push(e);
     }
-    return open;
+    return { pending };
+  }
+
+  async finish(staged: StagedBatch): Promise<void> {
+    const { pending } = staged;
+    if (pending.length === 0) return;
+    try {
+      for (const h of this.handlers) await h.handle(pending);
+    } catch (err) {
+      this.abandon(staged);
+      throw err;
+    }
+    for (const e of pending) this.inFlight.delete(e.id);
+  }
+
+  /** Gives up a staged batch: its events stay stored, and are handed over when redelivered. */
+  abandon(staged: StagedBatch): void {
+    for (const e of staged.pending) {
+      if (!this.inFlight.delete(e.id)) continue;
+      this.unfinished.add(e.id);
+      if (this.unfinished.size > UNFINISHED_MAX) this.unfinished.delete(this.unfinished.values().next().value!);
+    }
   }
 
   /**
@@ -99,17 +137,6 @@ export class EventPipeline implements EventProcessor {
    */
   private fast(): boolean {
     return this.sqliteFast !== undefined && !this.sqlite?.inTransaction;
-  }
-
-  private async markHandled(events: readonly LookupEvent[]): Promise<void> {
-    if (this.fast()) {
-      this.sqliteFast!.markHandled(events.map((e) => e.id));
-      return;
-    }
-    for (let i = 0; i < events.length; i += SELECT_CHUNK) {
-      const ids = events.slice(i, i + SELECT_CHUNK).map((e) => e.id);
-      await this.db.updateTable('lookup_events').set({ handled: 1 }).where('id', 'in', ids).execute();
-    }
   }
 }
 
@@ -142,31 +169,29 @@ const FIELDS: ReadonlyArray<readonly [field: keyof LookupEvent, column: keyof Lo
   ['accountCreatedAt', 'account_created_at', 'bigint'],
   ['phoneRegion', 'phone_region', 'text'],
 ];
-const COLUMN_LIST = [...FIELDS.map(([, c]) => c), 'handled'].join(', ');
+const COLUMN_LIST = FIELDS.map(([, c]) => c).join(', ');
 
-type Insert = (json: string, handled: number) => Promise<string[]>;
+type Insert = (json: string) => Promise<string[]>;
 
 /**
  * A prepared insert per row, bound straight from the event's fields: on SQLite this beat one
  * statement taking the batch apart with json_each (6 µs against 10-13 µs a row, measured), as
  * SQLite's JSON functions re-read the element for every field.
  */
-function sqliteStatements(sqlite: SQLite.Database): { insert(events: readonly LookupEvent[], handled: number): Set<string>; markHandled(ids: string[]): void } {
-  const insert = sqlite.prepare(`INSERT INTO lookup_events (${COLUMN_LIST}) VALUES (${FIELDS.map(() => '?').join(', ')}, ?) ON CONFLICT (id) DO NOTHING`);
-  const mark = sqlite.prepare('UPDATE lookup_events SET handled = 1 WHERE id IN (SELECT value FROM json_each(?))');
-  const run = sqlite.transaction((events: readonly LookupEvent[], handled: number) => {
+function sqliteStatements(sqlite: SQLite.Database): (events: readonly LookupEvent[]) => Set<string> {
+  const insert = sqlite.prepare(`INSERT INTO lookup_events (${COLUMN_LIST}) VALUES (${FIELDS.map(() => '?').join(', ')}) ON CONFLICT (id) DO NOTHING`);
+  return sqlite.transaction((events: readonly LookupEvent[]) => {
     const fresh = new Set<string>();
     for (const e of events) {
       const r = insert.run(
         e.id, e.at, e.accountId, e.deviceId ?? null, e.ip, e.subnet, e.subnet48 ?? null, e.asn ?? null, e.country ?? null,
         e.network, e.tier ?? null, e.operation, e.outcome, e.scope ?? null, e.kind, e.numbers, e.newNumbers, e.matched,
-        JSON.stringify(e.revealed), JSON.stringify(e.blocks), e.accountCreatedAt, e.phoneRegion ?? null, handled,
+        JSON.stringify(e.revealed), JSON.stringify(e.blocks), e.accountCreatedAt, e.phoneRegion ?? null,
       );
       if (r.changes > 0) fresh.add(e.id);
     }
     return fresh;
   });
-  return { insert: (events, handled) => run(events, handled), markHandled: (ids) => void mark.run(JSON.stringify(ids)) };
 }
 
 /** SQLite through Kysely (see EventPipeline.fast): the batch taken apart by json_each. */
@@ -175,9 +200,9 @@ function sqliteInsert(db: Kysely<Database>): Insert {
   // disambiguation between an INSERT ... SELECT and its ON CONFLICT clause.
   // MATERIALIZED: each element's text is rendered once, not once per field read from it.
   const values = sql.raw(FIELDS.map(([f, , t]) => `e.v ${t === 'json' ? '->' : '->>'} '$.${f}'`).join(', '));
-  return async (json, handled) => {
+  return async (json) => {
     const result = await sql<{ id: string }>`WITH e(v) AS MATERIALIZED (SELECT value FROM json_each(${json}))
-      INSERT INTO lookup_events (${sql.raw(COLUMN_LIST)}) SELECT ${values}, ${handled} FROM e WHERE true
+      INSERT INTO lookup_events (${sql.raw(COLUMN_LIST)}) SELECT ${values} FROM e WHERE true
       ON CONFLICT (id) DO NOTHING RETURNING id`.execute(db);
     return result.rows.map((r) => r.id);
   };
@@ -187,9 +212,9 @@ function sqliteInsert(db: Kysely<Database>): Insert {
 function postgresInsert(db: Kysely<Database>): Insert {
   const record = FIELDS.map(([f, , t]) => `"${f}" ${t}`).join(', ');
   const values = FIELDS.map(([f, , t]) => (t === 'json' ? `x."${f}"::text` : `x."${f}"`)).join(', ');
-  return async (json, handled) => {
+  return async (json) => {
     const result = await sql<{ id: string }>`INSERT INTO lookup_events (${sql.raw(COLUMN_LIST)})
-      SELECT ${sql.raw(values)}, ${handled}::integer FROM json_to_recordset(${json}::json) AS x(${sql.raw(record)})
+      SELECT ${sql.raw(values)} FROM json_to_recordset(${json}::json) AS x(${sql.raw(record)})
       ON CONFLICT (id) DO NOTHING RETURNING id`.execute(db);
     return result.rows.map((r) => r.id);
   };

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_STREAM_KEY, type EventConsumer } from './bus.js';
 import { decodeEvent, type LookupEvent } from './events.js';
 import type { EventMetrics } from './metrics.js';
-import type { EventProcessor } from './pipeline.js';
+import type { EventProcessor, StagedBatch } from './pipeline.js';
 import { isSignupEvent, type SignupEvent } from './signup.js';
 
 export const CONSUMER_GROUP = 'abuse';
@@ -48,6 +48,7 @@ return 0`;
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 type Entry = [id: string, fields: string[]];
+type Segment = { events: LookupEvent[]; encoded: string } | { signup: SignupEvent };
 
 export function defaultConsumerName(): string {
   return `${hostname()}-${process.pid}`;
@@ -84,6 +85,8 @@ export class RedisEventConsumer implements EventConsumer {
   private readonly leaseKey: string;
   private readonly leaseMs: number;
   private leading = false;
+  /** The batch whose handlers may still be working while the next one is read and stored. */
+  private tail: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: RedisEventConsumerOptions) {
     this.streamKey = opts.streamKey ?? DEFAULT_STREAM_KEY;
@@ -129,6 +132,7 @@ export class RedisEventConsumer implements EventConsumer {
     }
     if (r === 2 || !this.leading) {
       this.opts.logger.info({ consumer: this.consumer }, 'took the event consumer lease: resuming the abuse engine, then consuming');
+      await this.drain();
       await this.opts.processor.resume?.();
       // Renewed after a resume that may have taken a while.
       await this.redis.eval(LEASE_SCRIPT, 1, this.leaseKey, this.consumer, this.leaseMs);
@@ -148,6 +152,7 @@ export class RedisEventConsumer implements EventConsumer {
       try {
         if (!grouped) grouped = await this.ensureGroup();
         if (!(await this.lead())) {
+          await this.drain();
           backlog = true;
           await this.pause(this.blockMs);
           continue;
@@ -166,7 +171,7 @@ export class RedisEventConsumer implements EventConsumer {
           if (entries.length === 0) backlog = false;
           else await this.handle(entries);
         } else {
-          await this.handle(await this.read('>', true));
+          await this.handle(await this.read('>', true), true);
         }
         backoffMs = 0;
         if (this.failing) {
@@ -174,6 +179,9 @@ export class RedisEventConsumer implements EventConsumer {
           this.opts.logger.info({ consumer: this.consumer }, 'event consumer working again');
         }
       } catch (err) {
+        // Whatever was in flight failed with this batch or before it: all of it is re-read from the backlog.
+        await this.tail.catch(() => undefined);
+        this.tail = Promise.resolve();
         if (this.stopping) break;
         if (!this.failing) {
           this.failing = true;
@@ -186,6 +194,8 @@ export class RedisEventConsumer implements EventConsumer {
         await this.pause(backoffMs);
       }
     }
+    // Stopping: the batch in flight is finished and acknowledged (or left pending if it fails).
+    await this.tail.catch(() => undefined);
   }
 
   private pause(ms: number): Promise<void> {
@@ -235,15 +245,62 @@ export class RedisEventConsumer implements EventConsumer {
     } while (cursor !== '0-0');
   }
 
-  /** Processes and acknowledges one batch. Entries that are not valid events are acknowledged and counted, never retried. */
-  private async handle(entries: Entry[]): Promise<void> {
+  /**
+   * Processes and acknowledges one batch. Entries that are not valid events are acknowledged and
+   * counted, never retried. With `overlap` (new entries, read one batch after another), the batch
+   * is stored while the handlers still work on the previous one, and handed to them once that one
+   * is finished: the engine's thread works while the database stores. Order is kept: batches are
+   * finished and acknowledged in the order read, and a failure leaves this and every later batch
+   * pending for the retry.
+   */
+  private async handle(entries: Entry[], overlap = false): Promise<void> {
     if (entries.length === 0) return;
+    const segments = this.decode(entries);
+    const ids = entries.map(([id]) => id);
+    const p = this.opts.processor;
+    const only = segments.length === 1 ? segments[0] : undefined;
+    if (overlap && only && 'events' in only && p.stage && p.finish && p.abandon) {
+      const staging = p.stage(only.events, only.encoded);
+      let staged: StagedBatch;
+      try {
+        [staged] = await Promise.all([staging, this.tail]);
+      } catch (err) {
+        staging.then((s) => p.abandon!(s), () => undefined);
+        throw err;
+      }
+      const finish = p.finish.bind(p);
+      this.tail = (async () => {
+        await finish(staged);
+        await this.redis.xack(this.streamKey, this.group, ...ids);
+      })();
+      // Surfaced by the next batch or drain(); never an unhandled rejection meanwhile.
+      this.tail.catch(() => undefined);
+      return;
+    }
+    await this.drain();
+    for (const segment of segments) {
+      if ('events' in segment) await p.process(segment.events, segment.encoded);
+      else await p.signup?.(segment.signup);
+    }
+    await this.redis.xack(this.streamKey, this.group, ...ids);
+  }
+
+  /** Waits for the batch still being finished (see handle); throws if it failed. */
+  private async drain(): Promise<void> {
+    const tail = this.tail;
+    this.tail = Promise.resolve();
+    await tail;
+  }
+
+  /** Entries in stream order: runs of lookup events (with their own JSON), split by sign-ups. */
+  private decode(entries: Entry[]): Segment[] {
+    const segments: Segment[] = [];
     let events: LookupEvent[] = [];
     // The entries' own JSON, passed on so the batch is stored without being encoded again.
     let encoded: string[] = [];
     let invalid = 0;
-    const flush = async (): Promise<void> => {
-      if (events.length > 0) await this.opts.processor.process(events, `[${encoded.join(',')}]`);
+    const close = (): void => {
+      if (events.length > 0) segments.push({ events, encoded: `[${encoded.join(',')}]` });
       events = [];
       encoded = [];
     };
@@ -260,15 +317,15 @@ export class RedisEventConsumer implements EventConsumer {
         invalid++;
         continue;
       }
-      await flush();
-      await this.opts.processor.signup?.(signup);
+      close();
+      segments.push({ signup });
     }
+    close();
     if (invalid > 0) {
       this.opts.metrics.invalid(invalid);
       this.opts.logger.warn({ consumer: this.consumer, invalid }, 'skipped stream entries that are not valid lookup or sign-up events');
     }
-    await flush();
-    await this.redis.xack(this.streamKey, this.group, ...entries.map(([id]) => id));
+    return segments;
   }
 
   /**

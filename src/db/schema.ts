@@ -69,8 +69,6 @@ export interface LookupEventsTable {
   blocks: string;
   account_created_at: number;
   phone_region: string | null;
-  /** 1 once every registered handler has seen the event. */
-  handled: number;
 }
 // --- end lookup events ---
 

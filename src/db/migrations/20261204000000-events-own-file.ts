@@ -25,6 +25,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql.raw(`DROP TABLE main."lookup_events"`).execute(db);
 }
 
+
 export async function down(db: Kysely<unknown>): Promise<void> {
   if (isPostgres(db)) return;
   const attached = await sql<{ name: string; file: string }>`PRAGMA database_list`.execute(db);
