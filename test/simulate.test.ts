@@ -1,4 +1,8 @@
+import SQLite from 'better-sqlite3';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Population } from '../src/population/index.js';
 import { loadIpIntel } from '../src/net/index.js';
 import { loadPolicy, type CompiledPolicy } from '../src/limits/index.js';
 import { InProcessDriver, ipSourceFrom, loadScenario, runScenario, type IpSource } from '../src/simulate/index.js';
@@ -85,6 +89,37 @@ describe('attack simulator', () => {
       const a = result.attackers[0]!;
       expect(a.requests, name).toBeGreaterThan(0);
       expect(a.exposure, name).toBeGreaterThan(0.5);
+    }
+  });
+});
+
+describe('leaked-list-by-country', () => {
+  it('each account asks only its own country\'s numbers, with a phone and an address of that country', async () => {
+    let dir = '';
+    const spec = small('leaked-list-by-country', (s) => {
+      for (const a of s.attackers) if (a.kind === 'list') (a.listSize = 600), (a.overDays = 1);
+    });
+    const { result } = await runScenario(spec, ips, (w) => InProcessDriver.create(w, { matchWorkers: 0, policy: NONE, keepData: (d) => (dir = d) }));
+    try {
+      const attacker = result.attackers[0]!;
+      expect(attacker.requests).toBeGreaterThan(0);
+      expect(attacker.exposure).toBeGreaterThan(0.5);
+      // Which country every number block of the population belongs to.
+      const region = new Map<string, string>();
+      for (const r of new Population({ seed: spec.seed, accounts: spec.population.accounts, now: Date.parse(spec.start) }).regionInfo()) for (const b of r.blocks) region.set(b, r.region);
+      const db = new SQLite(join(dir, 'findguard.events.sqlite'), { readonly: true });
+      const rows = db.prepare(`SELECT account_id, country, phone_region, blocks FROM lookup_events WHERE account_id LIKE 'leaked-list-by-country-%'`).all() as Array<{ account_id: string; country: string; phone_region: string; blocks: string }>;
+      db.close();
+      expect(new Set(rows.map((r) => r.account_id)).size).toBeGreaterThan(10);
+      const countries = new Set<string>();
+      for (const r of rows) {
+        countries.add(r.phone_region);
+        expect(r.country, r.account_id).toBe(r.phone_region);
+        for (const block of Object.keys(JSON.parse(r.blocks) as Record<string, number>)) expect(region.get(block), block).toBe(r.phone_region);
+      }
+      expect(countries.size).toBeGreaterThan(3);
+    } finally {
+      if (dir) rmSync(dir, { recursive: true, force: true });
     }
   });
 });

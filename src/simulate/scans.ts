@@ -21,18 +21,51 @@ export class ListAttacker implements Actor {
     const spec = this.spec;
     const tally = ctx.recorder.attacker(spec.name, spec.kind === 'list' ? (spec.singleLookups ? 'targeted' : 'leaked-list') : spec.kind);
     const numbers = this.numbers(ctx);
-    for (const n of numbers) {
-      const owner = ctx.world.population.ownerOf(n);
-      if (owner !== undefined && owner < ctx.world.existing && ctx.world.isDiscoverable(owner)) tally.targets.add(owner);
+    const agedYears = spec.kind === 'list' && spec.aged ? 3 : 0;
+    const work = spec.kind === 'list' && spec.byCountry ? this.splitByCountry(ctx, spec, tally, numbers, agedYears) : this.split(ctx, tally, numbers, agedYears);
+    // The targets are what the fleet asks: a country no account was placed in goes unasked.
+    let listed = 0;
+    for (const [, slice] of work) {
+      listed += slice.length;
+      for (const n of slice) {
+        const owner = ctx.world.population.ownerOf(n);
+        if (owner !== undefined && owner < ctx.world.existing && ctx.world.isDiscoverable(owner)) tally.targets.add(owner);
+      }
     }
-    tally.extra.listSize = numbers.length;
-    const fleet = buildFleet(ctx, spec, tally, spec.kind === 'list' && spec.aged ? 3 : 0);
+    tally.extra.listSize = listed;
+    for (const [account, slice] of work) {
+      if (slice.length > 0) scheduleSignUp(ctx, spec, account, () => this.work(ctx, tally, account, slice, 0));
+    }
+  }
+
+  /** Contiguous slices, one per fake account. */
+  private split(ctx: SimContext, tally: AttackerTally, numbers: string[], agedYears: number): Array<[FleetAccount, string[]]> {
+    const fleet = buildFleet(ctx, this.spec, tally, agedYears);
     const per = Math.ceil(numbers.length / fleet.length);
-    for (const account of fleet) {
-      const slice = numbers.slice(account.n * per, (account.n + 1) * per);
-      if (slice.length === 0) continue;
-      scheduleSignUp(ctx, spec, account, () => this.work(ctx, tally, account, slice, 0));
+    return fleet.map((a) => [a, numbers.slice(a.n * per, (a.n + 1) * per)]);
+  }
+
+  /** Accounts placed in the list's countries by their share of it, each with a slice of its own country's numbers. */
+  private splitByCountry(ctx: SimContext, spec: ScanSpec, tally: AttackerTally, numbers: string[], agedYears: number): Array<[FleetAccount, string[]]> {
+    const regionOfBlock = new Map<string, string>();
+    for (const r of ctx.world.population.regionInfo()) for (const b of r.blocks) regionOfBlock.set(b, r.region);
+    const byRegion = new Map<string, string[]>();
+    for (const n of numbers) {
+      const region = regionOfBlock.get(n.slice(0, -4));
+      if (region === undefined) continue;
+      const list = byRegion.get(region) ?? [];
+      list.push(n);
+      byRegion.set(region, list);
     }
+    const origins = [...byRegion].map(([country, list]) => ({ country, weight: list.length }));
+    const fleet = buildFleet(ctx, { ...spec, origins }, tally, agedYears);
+    const out: Array<[FleetAccount, string[]]> = [];
+    for (const [region, list] of byRegion) {
+      const accounts = fleet.filter((a) => a.country === region);
+      const per = Math.ceil(list.length / Math.max(1, accounts.length));
+      accounts.forEach((a, i) => out.push([a, list.slice(i * per, (i + 1) * per)]));
+    }
+    return out;
   }
 
   private numbers(ctx: SimContext): string[] {

@@ -49,6 +49,12 @@ export const ListAttack = Type.Object({
   /** The list is worked through over this many days. */
   overDays: Type.Number({ exclusiveMinimum: 0 }),
   singleLookups: Type.Boolean(),
+  /**
+   * Each account asks only the list's numbers of its own country, from that country (phone and
+   * address): an attacker who knows a batch scattered over many countries gives it away. The
+   * fleet's origins then follow the list's countries, not `origins`.
+   */
+  byCountry: Type.Optional(Type.Boolean()),
 });
 
 export const AccountFarm = Type.Object({

@@ -102,6 +102,16 @@ export const BUILT_IN_SCENARIOS: Record<string, () => ScenarioSpec> = {
       },
     ],
   }),
+  'leaked-list-by-country': () => {
+    const spec = BUILT_IN_SCENARIOS['leaked-list']!();
+    return {
+      ...spec,
+      name: 'leaked-list-by-country',
+      description:
+        'The same leaked list, worked by an attacker who knows the scatter rule: each of the 40 aged accounts has a phone and a residential address in one of the list\'s countries and asks only that country\'s numbers.',
+      attackers: spec.attackers.map((a) => (a.kind === 'list' ? { ...a, name: 'leaked-list-by-country', byCountry: true } : a)),
+    };
+  },
   targeted: () => ({
     ...base('targeted', 'One patient attacker with an aged account and a list of 500 target numbers, looked up one at a time over five days.', 7),
     attackers: [
