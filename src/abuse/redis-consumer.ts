@@ -6,6 +6,7 @@ import { decodeEvent, type LookupEvent } from './events.js';
 import type { EventMetrics } from './metrics.js';
 import type { EventProcessor, StagedBatch } from './pipeline.js';
 import { isSignupEvent, type SignupEvent } from './signup.js';
+import { compareIds, entriesOf, fieldMap, fieldOf, type Entry } from './redis-stream.js';
 
 export const CONSUMER_GROUP = 'abuse';
 export const DEFAULT_CLAIM_IDLE_MS = 30_000;
@@ -47,7 +48,6 @@ if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
 return 0`;
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-type Entry = [id: string, fields: string[]];
 type Segment = { events: LookupEvent[]; encoded: string } | { signup: SignupEvent };
 
 export function defaultConsumerName(): string {
@@ -366,36 +366,4 @@ function decodeSignup(text: string | undefined): SignupEvent | undefined {
   } catch {
     return undefined;
   }
-}
-
-function entriesOf(value: unknown): Entry[] {
-  if (!Array.isArray(value)) return [];
-  const out: Entry[] = [];
-  // Entries trimmed away while pending come back as null (Redis 6.2) and are simply skipped.
-  for (const item of value) {
-    if (Array.isArray(item) && typeof item[0] === 'string') out.push([item[0], Array.isArray(item[1]) ? (item[1] as unknown[]).map(String) : []]);
-  }
-  return out;
-}
-
-function fieldOf(fields: string[], name: string): string | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-  return undefined;
-}
-
-function fieldMap(value: unknown): Map<string, unknown> {
-  const map = new Map<string, unknown>();
-  if (!Array.isArray(value)) return map;
-  for (let i = 0; i + 1 < value.length; i += 2) map.set(String(value[i]), value[i + 1]);
-  return map;
-}
-
-/** Orders stream ids ("ms-seq"). */
-export function compareIds(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-');
-  const [bm = '0', bs = '0'] = b.split('-');
-  const d = BigInt(am) - BigInt(bm);
-  if (d !== 0n) return d < 0n ? -1 : 1;
-  const s = BigInt(as) - BigInt(bs);
-  return s === 0n ? 0 : s < 0n ? -1 : 1;
 }
