@@ -143,6 +143,57 @@ describeRedis('lookup events over Redis Streams', () => {
     expect((await registry.getSingleMetric('findguard_events_dropped_total')!.get()).values[0]!.value).toBe(1100);
   });
 
+  it('stores a batch while the engine works on the one before, hands every event over once and in order, and survives a failing handler', async () => {
+    const key = `${prefix}overlap`;
+    const seen: string[] = [];
+    let calls = 0;
+    let firstBatch = 0;
+    let failed = 0;
+    let slowFirst: (() => void) | undefined;
+    const pipeline = new EventPipeline(db, [
+      {
+        async handle(events) {
+          calls++;
+          // The first batch waits until the next one is stored: the overlap, observed.
+          if (calls === 1) {
+            firstBatch = events.length;
+            await new Promise<void>((resolve) => (slowFirst = resolve));
+          }
+          // The third call fails: its events stay stored, pending, and come again.
+          if (calls === 3) {
+            failed = events.length;
+            throw new Error('detector down');
+          }
+          seen.push(...events.map((e) => e.id));
+        },
+      },
+    ]);
+    const publisher = new RedisEventBus({ url: REDIS_URL, streamKey: key, logger: pino({ level: 'silent' }), metrics: new EventMetrics(new Registry()) });
+    const events = Array.from({ length: 100 }, (_, i) => makeEvent(20_000 + i, { at: Date.parse('2026-11-01T12:00:00Z') + i }));
+    const consumer = new RedisEventConsumer({ url: REDIS_URL, streamKey: key, consumer: 'overlap', processor: pipeline, logger: pino({ level: 'silent' }), metrics: new EventMetrics(new Registry()), batchSize: 20, blockMs: 200 });
+    consumer.start();
+    try {
+      // Past the backlog read (an empty stream) so the batches arrive as new entries, one read at a time.
+      await sleep(300);
+      for (const e of events) publisher.emit(e);
+      expect(await publisher.flush()).toBe(true);
+      const ours = async () => (await storedIds()).filter((id) => id.startsWith('evt-0000000200') || id.startsWith('evt-0000000201'));
+      await pollUntil('the next batch stored while the first is with the engine', async () => (slowFirst && (await ours()).length > firstBatch ? true : undefined), 10_000);
+      expect(seen).toEqual([]);
+      slowFirst!();
+      await pollUntil('every event handed over', async () => (seen.length === events.length ? true : undefined), 15_000);
+      await pollUntil('all acknowledged', async () => (((await redis.call('XPENDING', key, CONSUMER_GROUP)) as unknown[])[0] === 0 ? true : undefined), 5000);
+      expect(failed).toBeGreaterThan(0);
+      expect(new Set(seen).size).toBe(events.length);
+      expect((await ours()).length).toBe(events.length);
+      // Order kept across the failure: the failed batch came again before anything after it.
+      expect(seen).toEqual(events.map((e) => e.id));
+    } finally {
+      await consumer.stop();
+      await publisher.close();
+    }
+  });
+
   it('a consumer whose database fails keeps its batch pending and stores it once the database is back', async () => {
     const key = `${prefix}flaky`;
     let failures = 3;
