@@ -143,6 +143,31 @@ describeEachDialect('lookup events (in-process bus)', (dialect) => {
     expect(rows.map(fromRow)).toEqual([a, b]);
   });
 
+  it('after a resume, does not hand over again what the handlers rebuilt from the table', async () => {
+    await start();
+    const seen: string[] = [];
+    let fail = true;
+    let rebuilt = 0;
+    const pipeline = new EventPipeline(svc.ctx.db, [
+      {
+        async handle(events) {
+          if (fail) throw new Error('detector down');
+          seen.push(...events.map((e) => e.id));
+        },
+        async resume() {
+          rebuilt = (await svc.ctx.db.kysely.selectFrom('lookup_events').select('id').execute()).length;
+        },
+      },
+    ]);
+    const a = makeEvent(1);
+    await expect(pipeline.process([a])).rejects.toThrow('detector down');
+    fail = false;
+    await pipeline.resume();
+    expect(rebuilt).toBe(1);
+    await pipeline.process([a, makeEvent(2)]);
+    expect(seen).toEqual([makeEvent(2).id]);
+  });
+
   it('stores through the database library while a directory write holds the connection, with the same rows', async () => {
     await start();
     const seen: string[] = [];

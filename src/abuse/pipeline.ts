@@ -74,6 +74,8 @@ export class EventPipeline implements EventProcessor {
   }
 
   async resume(): Promise<void> {
+    // The handlers rebuild from every stored event: what failed before is part of that now.
+    this.unfinished.clear();
     for (const h of this.handlers) await h.resume?.();
   }
 
