@@ -6,8 +6,8 @@ import { EventPipeline, type EventHandler } from './abuse/pipeline.js';
 import { RedisEventConsumer } from './abuse/redis-consumer.js';
 import { EventRetention } from './abuse/retention.js';
 import type { Config } from './config/config.js';
-import { openDb, type Db } from './db/dialect.js';
-import { migrateToLatest } from './db/migrate.js';
+import { eventsPathFor, openDb, type Db } from './db/dialect.js';
+import { ensureEventsTable, migrateToLatest } from './db/migrate.js';
 import { DirectoryService } from './directory/service.js';
 import { ContactHasher } from './directory/hashing.js';
 import { CallerStatusCache } from './discovery/caller-cache.js';
@@ -168,7 +168,12 @@ export async function createContext(config: Config, overrides: ContextOverrides 
   const random = overrides.random ?? cryptoRandom;
   const db = overrides.db ?? openDb(config.database);
   try {
-    if (overrides.migrate !== false) await migrateToLatest(db.kysely);
+    if (overrides.migrate !== false) {
+      await migrateToLatest(db.kysely);
+      if (config.database.dialect === 'sqlite' && (await ensureEventsTable(db.kysely))) {
+        logger.warn({ file: eventsPathFor(config.database.path) }, 'the lookup events file was missing: started a new, empty one (the abuse engine has no history from before)');
+      }
+    }
   } catch (err) {
     await db.close();
     throw err;

@@ -1,11 +1,11 @@
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventsPathFor, openDb, type Db } from '../src/db/dialect.js';
-import { migrateToLatest } from '../src/db/migrate.js';
+import { ensureEventsTable, migrateToLatest } from '../src/db/migrate.js';
 import { migrations } from '../src/db/migrations/index.js';
 import type { Database } from '../src/db/schema.js';
 import { makeEvent } from './helpers/events.js';
@@ -57,6 +57,28 @@ describe('lookup events in their own SQLite file', () => {
       directory.close();
       eventsFile.close();
     }
+  });
+
+  it('a lost events file is started again, empty, with the table as the migrations make it', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'findguard-mig-'));
+    const path = join(dir, 'findguard.sqlite');
+    db = openDb({ dialect: 'sqlite', path });
+    await migrateToLatest(db.kysely);
+    expect(await ensureEventsTable(db.kysely)).toBe(false);
+    await new EventPipeline(db).process([makeEvent(1)]);
+    const columns = db.sqlite!.prepare(`SELECT name FROM pragma_table_info('lookup_events')`).all();
+    await db.close();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(eventsPathFor(path) + suffix, { force: true });
+    expect(existsSync(eventsPathFor(path))).toBe(false);
+
+    db = openDb({ dialect: 'sqlite', path });
+    expect((await migrateToLatest(db.kysely)).results).toEqual([]);
+    expect(await ensureEventsTable(db.kysely)).toBe(true);
+    expect(db.sqlite!.prepare(`SELECT name FROM pragma_table_info('lookup_events')`).all()).toEqual(columns);
+    expect(db.sqlite!.prepare(`SELECT count(*) AS n FROM main.sqlite_master WHERE name = 'lookup_events'`).get()).toEqual({ n: 0 });
+    await new EventPipeline(db).process([makeEvent(2)]);
+    expect((await db.kysely.selectFrom('lookup_events').select('id').execute()).map((r) => r.id)).toEqual([makeEvent(2).id]);
+    expect(await ensureEventsTable(db.kysely)).toBe(false);
   });
 
   it('a new data folder writes events only to the events file, and the migration can be undone', async () => {

@@ -1,4 +1,5 @@
-import { Migrator, type Kysely, type MigrationResultSet } from 'kysely';
+import { Migrator, sql, type Kysely, type MigrationResultSet } from 'kysely';
+import { EVENTS_SCHEMA } from './dialect.js';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
 
@@ -11,3 +12,24 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationRe
   if (result.error) throw result.error instanceof Error ? result.error : new Error(String(result.error));
   return result;
 }
+
+/**
+ * SQLite keeps lookup events in a file of their own. If that file went missing (deleted to save
+ * space, not restored with the directory's), SQLite attaches a new empty one and every event
+ * would fail to store: the table is made again, by the same migrations, and the caller is told.
+ * Returns whether it had to.
+ */
+export async function ensureEventsTable(db: Kysely<Database>): Promise<boolean> {
+  const schemas = await sql<{ name: string }>`PRAGMA database_list`.execute(db);
+  if (!schemas.rows.some((r) => r.name === EVENTS_SCHEMA)) return false;
+  const found = await sql<{ n: number }>`
+    SELECT (SELECT count(*) FROM main.sqlite_master WHERE name = 'lookup_events')
+         + (SELECT count(*) FROM ${sql.raw(EVENTS_SCHEMA)}.sqlite_master WHERE name = 'lookup_events') AS n`.execute(db);
+  if (Number(found.rows[0]?.n ?? 0) > 0) return false;
+  const loose = db as unknown as Kysely<unknown>;
+  for (const name of EVENTS_TABLE_MIGRATIONS) await migrations[name]!.up(loose);
+  return true;
+}
+
+/** The migrations that make `lookup_events` as it is now, in order. */
+const EVENTS_TABLE_MIGRATIONS = ['20261202000000-lookup-events', '20261204000000-events-own-file', '20261205000000-events-handled-flag'];
