@@ -61,6 +61,10 @@ export class EventPipeline implements EventProcessor {
   private readonly insert: Insert;
   private readonly sqlite: SQLite.Database | undefined;
   private readonly sqliteFast: ((events: readonly LookupEvent[]) => Set<string>) | undefined;
+  /** Ids staged and not yet finished or abandoned: a later batch leaves them to the earlier one. */
+  private readonly inFlight = new Set<string>();
+  /** Ids this process stored whose handling failed or was abandoned: handed over on redelivery. */
+  private readonly unfinished = new Set<string>();
 
   constructor(
     db: Pick<Db, 'kysely' | 'dialect' | 'sqlite'>,
@@ -82,11 +86,6 @@ export class EventPipeline implements EventProcessor {
   async signup(event: SignupEvent): Promise<void> {
     for (const h of this.handlers) await h.signup?.(event);
   }
-
-  /** Ids staged and not yet finished or abandoned: a later batch leaves them to the earlier one. */
-  private readonly inFlight = new Set<string>();
-  /** Ids this process stored whose handling failed or was abandoned: handed over on redelivery. */
-  private readonly unfinished = new Set<string>();
 
   /**
    * `encoded`, when the caller has it (a stream consumer does), is the batch as one JSON array
@@ -220,17 +219,6 @@ function postgresInsert(db: Kysely<Database>): Insert {
       ON CONFLICT (id) DO NOTHING RETURNING id`.execute(db);
     return result.rows.map((r) => r.id);
   };
-}
-
-function uniqueById(batch: readonly LookupEvent[]): LookupEvent[] {
-  const seen = new Set<string>();
-  const out: LookupEvent[] = [];
-  for (const e of batch) {
-    if (seen.has(e.id)) continue;
-    seen.add(e.id);
-    out.push(e);
-  }
-  return out;
 }
 
 /** A stored row back as an event (for the detectors and tests). */

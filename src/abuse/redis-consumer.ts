@@ -179,7 +179,7 @@ export class RedisEventConsumer implements EventConsumer {
           this.opts.logger.info({ consumer: this.consumer }, 'event consumer working again');
         }
       } catch (err) {
-        // Whatever was in flight failed with this batch or before it: all of it is re-read from the backlog.
+        // Let the batch in flight finish or fail: whatever is not acknowledged is re-read from the backlog.
         await this.tail.catch(() => undefined);
         this.tail = Promise.resolve();
         if (this.stopping) break;
