@@ -78,7 +78,7 @@ describeEachDialect('lookup events (in-process bus)', (dialect) => {
 
     expect(allowed).toEqual({
       v: 1,
-      id: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+      id: expect.stringMatching(new RegExp(`^${(T0 + 1000).toString(16).padStart(12, '0')}[A-Za-z0-9_-]{16}$`)),
       at: T0 + 1000,
       accountId: 'alice',
       deviceId: 'dev-1',

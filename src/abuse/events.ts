@@ -26,7 +26,7 @@ export const LookupEventSchema = Type.Object(
   {
     /** Schema version: serve and worker may run different releases during a deploy. */
     v: Type.Literal(1),
-    /** Random, unique: the idempotency key of processing (the table's primary key). */
+    /** Unique (see newEventId): the idempotency key of processing (the table's primary key). */
     id: Type.String({ pattern: '^[A-Za-z0-9_-]{16,64}$' }),
     /** Epoch ms, from the emitting node's clock. */
     at: Type.Integer({ minimum: 0 }),
@@ -66,9 +66,15 @@ export type LookupEvent = Static<typeof LookupEventSchema>;
 
 const checkEvent = Compile(LookupEventSchema);
 
-/** Random event id: 16 bytes, base64url (22 characters). */
-export function newEventId(random: Random): string {
-  return random.bytes(16).toString('base64url');
+/**
+ * Event id: the time in milliseconds as 12 hex digits, then 12 random bytes in base64url (28
+ * characters). Ids in time order put each new row at the end of the id index instead of on a
+ * random page of it: a third less time to store an event on SQLite (measured: 60 against 86-107
+ * µs an event in batches of 100), and fewer pages written per batch on PostgreSQL too. The time
+ * is the event's own `at`, so the id tells nothing the event does not.
+ */
+export function newEventId(random: Random, at: number): string {
+  return Math.max(0, Math.floor(at)).toString(16).padStart(12, '0') + random.bytes(12).toString('base64url');
 }
 
 /** Counts per number block; emails have none. The numbers themselves go no further. */

@@ -116,10 +116,11 @@ interface Decided {
 }
 
 function buildEvent(deps: RecordDeps, call: DiscoveryCall, d: Decided): LookupEvent {
+  const at = deps.clock.now();
   return {
     v: 1,
-    id: newEventId(deps.random),
-    at: deps.clock.now(),
+    id: newEventId(deps.random, at),
+    at,
     accountId: call.accountId,
     ...(call.deviceId !== undefined ? { deviceId: call.deviceId } : {}),
     ...originOf(call.ip, d.info),
