@@ -83,6 +83,13 @@ describe('findguard migrate', () => {
     const again = testIo(io.cwd);
     await run(again, 'migrate');
     expect(again.lines).toEqual(['database is up to date']);
+
+    // The lookup events live in a file of their own; if it is lost, migrate starts a new one and says so.
+    expect(existsSync(join(io.cwd, 'findguard.events.sqlite'))).toBe(true);
+    for (const suffix of ['', '-wal', '-shm']) rmSync(join(io.cwd, `findguard.events.sqlite${suffix}`), { force: true });
+    const lost = testIo(io.cwd);
+    await run(lost, 'migrate');
+    expect(lost.lines).toEqual(['database is up to date', `the lookup events file was missing: started a new, empty one at ${join(io.cwd, 'findguard.events.sqlite')}`]);
   });
 });
 

@@ -10,7 +10,7 @@ describe('newEventId', () => {
     expect([...ids].sort()).toEqual(ids);
     const sameMs = Array.from({ length: 1000 }, () => newEventId(random, times[6]!));
     expect(new Set(sameMs).size).toBe(1000);
-    const pattern = new RegExp((LookupEventSchema.properties.id as { pattern: string }).pattern);
+    const pattern = new RegExp((LookupEventSchema.properties.id as unknown as { pattern: string }).pattern);
     for (const id of [...ids, ...sameMs]) expect(id).toMatch(pattern);
     expect(ids[6]!.slice(0, 12)).toBe('01a21293b600');
     expect(ids[0]!.slice(0, 12)).toBe('000000000000');

@@ -1,8 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { createReadStream, statSync } from 'node:fs';
 import { createContext } from '../context.js';
-import { openDb } from '../db/dialect.js';
-import { migrateToLatest } from '../db/migrate.js';
+import { eventsPathFor, openDb } from '../db/dialect.js';
+import { ensureEventsTable, migrateToLatest } from '../db/migrate.js';
 import { importNdjson, MAX_IMPORT_LINE_BYTES, type ImportReport } from '../directory/import.js';
 import { signDevToken } from '../http/auth/jwt.js';
 import { readLines } from '../util/lines.js';
@@ -48,6 +48,9 @@ export function migrateCommand(program: Command, io: CliIo): void {
         const applied = result.results ?? [];
         if (applied.length === 0) io.out('database is up to date');
         for (const r of applied) io.out(`${r.status === 'Success' ? 'applied' : r.status}: ${r.migrationName}`);
+        if (config.database.dialect === 'sqlite' && (await ensureEventsTable(db.kysely))) {
+          io.out(`the lookup events file was missing: started a new, empty one at ${eventsPathFor(config.database.path)}`);
+        }
       } finally {
         await db.close();
       }
