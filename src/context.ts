@@ -122,7 +122,7 @@ function eventParts(
 ): { parts: Pick<AppContext, 'events' | 'eventPipeline' | 'eventConsumer' | 'eventRetention'>; close(): Promise<void> } {
   const opts = overrides.events ?? {};
   const logger = deps.logger.child({ component: 'events' });
-  const metrics = new EventMetrics(deps.registry);
+  const metrics = new EventMetrics(deps.registry, () => deps.clock.now());
   const eventPipeline = new EventPipeline(deps.db, opts.handlers ?? [], metrics);
   const streamKey = opts.streamKey ?? (overrides.redisPrefix ? `${overrides.redisPrefix}events` : DEFAULT_STREAM_KEY);
   let events: EventBus;

@@ -7,7 +7,7 @@ import { CONSUMER_GROUP } from '../src/abuse/redis-consumer.js';
 import { makeEvent } from './helpers/events.js';
 import { mirrorAccount } from './helpers/fixtures.js';
 import { postgresAvailable } from './helpers/postgres.js';
-import { ensureBuilt, killProcess, pollUntil, spawnCli, stopProcess, waitForOutput, type Spawned } from './helpers/processes.js';
+import { ensureBuilt, freePort, killProcess, pollUntil, spawnCli, stopProcess, waitForOutput, type Spawned } from './helpers/processes.js';
 import { deleteByPrefix, REDIS_URL, redisAvailable, redisClient, uniquePrefix } from './helpers/redis.js';
 import { HASH_KEYS, JWT_SECRET, SERVICE_KEY, startTestService, type TestService } from './helpers/service.js';
 
@@ -60,8 +60,8 @@ const PER_ROUND = 250;
   });
 
   const stored = async () => (await svc.ctx.db.kysely.selectFrom('lookup_events').select('id').execute()).map((r) => r.id);
-  const startWorker = async (name: string) => {
-    const w = spawnCli(['worker', '--consumer', name, '--claim-idle', '1', '--stream', stream], env);
+  const startWorker = async (name: string, extra: string[] = []) => {
+    const w = spawnCli(['worker', '--consumer', name, '--claim-idle', '1', '--stream', stream, ...extra], env);
     workers.push(w);
     await waitForOutput(w, /consuming/, 20_000);
     return w;
@@ -97,7 +97,9 @@ const PER_ROUND = 250;
     expect(beforeTakeover).toBeLessThan(total);
     const pendingOfW1 = await pendingOf('w1');
 
-    const w2 = await startWorker('w2');
+    const port = await freePort();
+    const w2 = await startWorker('w2', ['--listen', `127.0.0.1:${port}`]);
+    await waitForOutput(w2, new RegExp(`health and metrics on http://127\\.0\\.0\\.1:${port}`), 10_000);
     const all = await pollUntil('every event stored', async () => {
       const got = await stored();
       return got.length >= total ? got : undefined;
@@ -107,6 +109,15 @@ const PER_ROUND = 250;
     expect(all).toEqual(expect.arrayContaining(ids));
     await pollUntil('nothing pending', async () => ((await pendingCount()) === 0 ? true : undefined), 10_000);
     if (pendingOfW1 > 0) expect(w2.stdout()).toContain('claimed lookup events');
+    // Its probes and metrics: leading, nothing left in the stream, and how far behind the engine is.
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    const metrics = await pollUntil('the backlog checked after the catch-up', async () => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return /^findguard_events_stream_pending 0$/m.test(text) && /^findguard_events_stream_lag 0$/m.test(text) ? text : undefined;
+    }, 15_000, 500);
+    expect(metrics).toMatch(/^findguard_events_consumer_leading 1$/m);
+    expect(metrics).toMatch(/^findguard_events_behind_seconds \d+(\.\d+)?(e[+-]?\d+)?$/m);
+    expect(metrics).toMatch(/^findguard_events_stored_total \d+$/m);
     console.info(`events-worker: w1 killed after round ${killedAt} with ${pendingOfW1} events pending; ${beforeTakeover}/${total} stored before w2 started`);
 
     // A graceful stop finishes and acknowledges its batch, then exits cleanly.

@@ -119,7 +119,12 @@ export class EventPipeline implements EventProcessor {
       this.abandon(staged);
       throw err;
     }
-    for (const e of pending) this.inFlight.delete(e.id);
+    let newest = 0;
+    for (const e of pending) {
+      this.inFlight.delete(e.id);
+      if (e.at > newest) newest = e.at;
+    }
+    this.metrics?.handled(newest);
   }
 
   /** Gives up a staged batch: its events stay stored, and are handed over when redelivered. */

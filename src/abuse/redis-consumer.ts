@@ -39,6 +39,7 @@ export interface RedisEventConsumerOptions {
 /** Consumers that have held nothing and done nothing for this long are removed from the group. */
 const FORGET_CONSUMER_IDLE_MS = 3_600_000;
 const MAX_BACKOFF_MS = 10_000;
+const OBSERVE_EVERY_MS = 5_000;
 
 /** 1: still ours (renewed); 2: newly ours; 0: another consumer holds it. */
 const LEASE_SCRIPT = `
@@ -128,6 +129,7 @@ export class RedisEventConsumer implements EventConsumer {
     if (r === 0) {
       if (this.leading) this.opts.logger.warn({ consumer: this.consumer }, 'lost the event consumer lease: standing by');
       this.leading = false;
+      this.opts.metrics.consumerLeading(false);
       return false;
     }
     if (r === 2 || !this.leading) {
@@ -138,6 +140,7 @@ export class RedisEventConsumer implements EventConsumer {
       await this.redis.eval(LEASE_SCRIPT, 1, this.leaseKey, this.consumer, this.leaseMs);
     }
     this.leading = true;
+    this.opts.metrics.consumerLeading(true);
     return true;
   }
 
@@ -147,6 +150,7 @@ export class RedisEventConsumer implements EventConsumer {
     let backoffMs = 0;
     let nextClaim = 0;
     let nextTrim = 0;
+    let nextObserve = 0;
     let grouped = false;
     while (!this.stopping) {
       try {
@@ -165,6 +169,10 @@ export class RedisEventConsumer implements EventConsumer {
         if (now >= nextTrim) {
           await this.trim();
           nextTrim = now + this.trimEveryMs;
+        }
+        if (now >= nextObserve) {
+          await this.observe();
+          nextObserve = now + OBSERVE_EVERY_MS;
         }
         if (backlog) {
           const entries = await this.read('0', false);
@@ -326,6 +334,17 @@ export class RedisEventConsumer implements EventConsumer {
       this.opts.logger.warn({ consumer: this.consumer, invalid }, 'skipped stream entries that are not valid lookup or sign-up events');
     }
     return segments;
+  }
+
+  /** The group's backlog, for the metrics: entries not read yet (Redis 7 reports it) and not acknowledged. */
+  private async observe(): Promise<void> {
+    const groups = (await this.redis.call('XINFO', 'GROUPS', this.streamKey)) as unknown[];
+    for (const g of groups) {
+      const info = fieldMap(g);
+      if (String(info.get('name')) !== this.group) continue;
+      const lag = info.get('lag');
+      this.opts.metrics.stream(typeof lag === 'number' ? lag : undefined, Number(info.get('pending') ?? 0));
+    }
   }
 
   /**
