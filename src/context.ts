@@ -6,7 +6,7 @@ import { EventPipeline, type EventHandler } from './abuse/pipeline.js';
 import { RedisEventConsumer } from './abuse/redis-consumer.js';
 import { EventRetention } from './abuse/retention.js';
 import type { Config } from './config/config.js';
-import { eventsPathFor, openDb, type Db } from './db/dialect.js';
+import { openDb, type Db } from './db/dialect.js';
 import { ensureEventsTable, migrateToLatest } from './db/migrate.js';
 import { DirectoryService } from './directory/service.js';
 import { ContactHasher } from './directory/hashing.js';
@@ -170,9 +170,8 @@ export async function createContext(config: Config, overrides: ContextOverrides 
   try {
     if (overrides.migrate !== false) {
       await migrateToLatest(db.kysely);
-      if (config.database.dialect === 'sqlite' && (await ensureEventsTable(db.kysely))) {
-        logger.warn({ file: eventsPathFor(config.database.path) }, 'the lookup events file was missing: started a new, empty one (the abuse engine has no history from before)');
-      }
+      const restarted = await ensureEventsTable(db.kysely);
+      if (restarted) logger.warn({ file: restarted }, 'the lookup events file was missing: started a new, empty one (the abuse engine has no history from before)');
     }
   } catch (err) {
     await db.close();

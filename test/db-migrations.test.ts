@@ -64,7 +64,7 @@ describe('lookup events in their own SQLite file', () => {
     const path = join(dir, 'findguard.sqlite');
     db = openDb({ dialect: 'sqlite', path });
     await migrateToLatest(db.kysely);
-    expect(await ensureEventsTable(db.kysely)).toBe(false);
+    expect(await ensureEventsTable(db.kysely)).toBeUndefined();
     await new EventPipeline(db).process([makeEvent(1)]);
     const columns = db.sqlite!.prepare(`SELECT name FROM pragma_table_info('lookup_events')`).all();
     await db.close();
@@ -73,12 +73,12 @@ describe('lookup events in their own SQLite file', () => {
 
     db = openDb({ dialect: 'sqlite', path });
     expect((await migrateToLatest(db.kysely)).results).toEqual([]);
-    expect(await ensureEventsTable(db.kysely)).toBe(true);
+    expect(await ensureEventsTable(db.kysely)).toBe(eventsPathFor(path));
     expect(db.sqlite!.prepare(`SELECT name FROM pragma_table_info('lookup_events')`).all()).toEqual(columns);
     expect(db.sqlite!.prepare(`SELECT count(*) AS n FROM main.sqlite_master WHERE name = 'lookup_events'`).get()).toEqual({ n: 0 });
     await new EventPipeline(db).process([makeEvent(2)]);
     expect((await db.kysely.selectFrom('lookup_events').select('id').execute()).map((r) => r.id)).toEqual([makeEvent(2).id]);
-    expect(await ensureEventsTable(db.kysely)).toBe(false);
+    expect(await ensureEventsTable(db.kysely)).toBeUndefined();
   });
 
   it('a new data folder writes events only to the events file, and the migration can be undone', async () => {

@@ -152,7 +152,6 @@ function refusalOf(err: unknown): { outcome: EventOutcome; scope?: Scope } | und
   return { outcome, ...(typeof scope === 'string' && (SCOPES as readonly string[]).includes(scope) ? { scope: scope as Scope } : {}) };
 }
 
-
 const warnedBuses = new WeakSet<EventBus>();
 function safely(deps: RecordDeps, fn: () => void): void {
   try {

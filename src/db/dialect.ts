@@ -1,5 +1,5 @@
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, type Dialect } from 'kysely';
+import { Kysely, PostgresAdapter, PostgresDialect, sql, SqliteDialect, type Dialect } from 'kysely';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import pg from 'pg';
@@ -78,6 +78,16 @@ function attachEventsFile(sqlite: SQLite.Database, path: string): void {
 }
 
 export const EVENTS_SCHEMA = 'events';
+
+/**
+ * The file attached as the events schema ('' for an in-memory one), or undefined where there is
+ * none: PostgreSQL, or a SQLite handle not opened by openDb.
+ */
+export async function eventsSchemaFile(db: Kysely<unknown>): Promise<string | undefined> {
+  if (isPostgres(db)) return undefined;
+  const schemas = await sql<{ name: string; file: string }>`PRAGMA database_list`.execute(db);
+  return schemas.rows.find((r) => r.name === EVENTS_SCHEMA)?.file;
+}
 
 /** Migrations get a Kysely<unknown>; they ask this to choose dialect-specific column types. */
 export function isPostgres(db: Kysely<unknown>): boolean {

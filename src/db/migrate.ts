@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type MigrationResultSet } from 'kysely';
-import { EVENTS_SCHEMA } from './dialect.js';
+import { EVENTS_SCHEMA, eventsSchemaFile } from './dialect.js';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
 
@@ -17,18 +17,19 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationRe
  * SQLite keeps lookup events in a file of their own. If that file went missing (deleted to save
  * space, not restored with the directory's), SQLite attaches a new empty one and every event
  * would fail to store: the table is made again, by the same migrations, and the caller is told.
- * Returns whether it had to.
+ * Returns the file it had to start again (':memory:' in memory), or undefined (nothing to do;
+ * PostgreSQL never has to).
  */
-export async function ensureEventsTable(db: Kysely<Database>): Promise<boolean> {
-  const schemas = await sql<{ name: string }>`PRAGMA database_list`.execute(db);
-  if (!schemas.rows.some((r) => r.name === EVENTS_SCHEMA)) return false;
+export async function ensureEventsTable(db: Kysely<Database>): Promise<string | undefined> {
+  const loose = db as unknown as Kysely<unknown>;
+  const file = await eventsSchemaFile(loose);
+  if (file === undefined) return undefined;
   const found = await sql<{ n: number }>`
     SELECT (SELECT count(*) FROM main.sqlite_master WHERE name = 'lookup_events')
          + (SELECT count(*) FROM ${sql.raw(EVENTS_SCHEMA)}.sqlite_master WHERE name = 'lookup_events') AS n`.execute(db);
-  if (Number(found.rows[0]?.n ?? 0) > 0) return false;
-  const loose = db as unknown as Kysely<unknown>;
+  if (Number(found.rows[0]?.n ?? 0) > 0) return undefined;
   for (const name of EVENTS_TABLE_MIGRATIONS) await migrations[name]!.up(loose);
-  return true;
+  return file || ':memory:';
 }
 
 /** The migrations that make `lookup_events` as it is now, in order. */

@@ -32,7 +32,6 @@ const SLOTS = LONG + decayedSlots(L_FIELDS);
 /** Recent distinct values per account (addresses, countries, dense blocks): enough for spread and explanations. */
 const DENSE_BLOCKS_MAX = 16;
 
-
 export interface SignupContext {
   at: number;
   ip: string;
