@@ -1,6 +1,9 @@
 /**
  * A server for the benchmark, in its own process so the load generator does not share its core:
- * `hello` is bare Fastify, `findguard` is the embedded default seeded with a population, run
+ * `hello` is bare Fastify; `floor` is bare Fastify serving the lookup route with findguard's own
+ * directory read only (schema check, normalise, HMAC, one indexed SQLite read on the seeded
+ * population: no authentication, limits, lookup event or request log), the most any lookup can do
+ * on this machine; `findguard` is the embedded default seeded with a population, run
  * with no limits (`none`), or with the default policy's layers, tiers and breaker at budgets no
  * call reaches (`limits`: every layer is evaluated and charged, nothing is refused), in memory
  * or in Redis (third argument: a Redis URL).
@@ -15,6 +18,7 @@ import { signDevToken } from '../src/http/auth/jwt.js';
 import { compilePolicy, DEFAULT_POLICY, loadPolicy, type Policy } from '../src/limits/index.js';
 import { createLogger } from '../src/logger.js';
 import { createService } from '../src/main.js';
+import { LookupBody, LookupResponse } from '../src/discovery/schemas.js';
 
 const [kind, accountsArg, policyArg, redisUrl] = process.argv.slice(2);
 export const CALLERS = 64;
@@ -46,12 +50,22 @@ if (kind === 'hello') {
   const service = await createService(config, { logger: createLogger('warn'), policy, redisPrefix: `fg:bench:${process.pid}:` });
   const accounts = Number(accountsArg ?? 100_000);
   const { population } = await seedDirectory(service.ctx, { accounts, seed: 1, now: Date.now() });
-  const tokens: string[] = [];
-  for (let i = 0; tokens.length < CALLERS; i++) {
-    const a = population.account(i);
-    if (a.status === 'active') tokens.push(await signDevToken(config.jwt, a.id, Date.now(), 3600));
+  if (kind === 'floor') {
+    const app = Fastify();
+    const { discovery } = service.ctx;
+    app.post<{ Body: LookupBody }>('/v1/discovery/lookup', { schema: { body: LookupBody, response: { 200: LookupResponse } } }, async (request) =>
+      discovery.completeLookup(discovery.prepareLookup(request.body)),
+    );
+    const address = await app.listen({ host: '127.0.0.1', port: 0 });
+    process.send?.({ ready: true, address, tokens: ['unused'] });
+  } else {
+    const tokens: string[] = [];
+    for (let i = 0; tokens.length < CALLERS; i++) {
+      const a = population.account(i);
+      if (a.status === 'active') tokens.push(await signDevToken(config.jwt, a.id, Date.now(), 3600));
+    }
+    const address = await service.app.listen({ host: '127.0.0.1', port: 0 });
+    process.send?.({ ready: true, address, tokens });
   }
-  const address = await service.app.listen({ host: '127.0.0.1', port: 0 });
-  process.send?.({ ready: true, address, tokens });
 }
 process.on('SIGINT', () => process.exit(0));

@@ -6,12 +6,16 @@
  * address books and fake accounts scanning consecutive numbers, stamped as traffic at 50,000 events/s) are
  * published before the worker starts; the clock runs from its start to the last event stored.
  * BENCH_EVENTS sets the count; BENCH_DATABASE_URL runs it on PostgreSQL instead of SQLite.
+ * First, the floor: how fast the stream is read and parsed with nothing else done, and how fast the
+ * engine alone takes the same events.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { AbuseEngine } from '../src/abuse/engine.js';
 import { encodeEvent, type LookupEvent } from '../src/abuse/events.js';
+import { entriesOf, fieldOf } from '../src/abuse/redis-stream.js';
 import { T0, Traffic, blocksFor, consecutive, fake, person, type Persona } from '../src/abuse/synthetic.js';
 import { buildConfig } from '../src/config/config.js';
 import { createContext } from '../src/context.js';
@@ -66,6 +70,31 @@ for (let i = 0; i < events.length; i += 1000) {
   for (const e of events.slice(i, i + 1000)) pipe.xadd(stream, '*', 'e', encodeEvent(e));
   await pipe.exec();
 }
+/**
+ * The floor, in the same run: the stream read by a group of its own with nothing done but
+ * JSON.parse and XACK, then the abuse engine alone over the parsed events. A worker must do
+ * both in turn (and check and store each event too), so 1 / (1/read + 1/engine) bounds it.
+ */
+async function floor(): Promise<{ read: number; engine: number }> {
+  await redis.xgroup('CREATE', stream, 'floor', '0');
+  const parsed: LookupEvent[] = [];
+  const readStart = performance.now();
+  for (;;) {
+    const reply = (await redis.xreadgroup('GROUP', 'floor', 'floor', 'COUNT', 2000, 'STREAMS', stream, '>')) as Array<[string, unknown]> | null;
+    const entries = entriesOf(reply?.[0]?.[1]);
+    if (entries.length === 0) break;
+    for (const [, fields] of entries) parsed.push(JSON.parse(fieldOf(fields, 'e')!) as LookupEvent);
+    await redis.xack(stream, 'floor', ...entries.map(([id]) => id));
+  }
+  const readSeconds = (performance.now() - readStart) / 1000;
+  await redis.xgroup('DESTROY', stream, 'floor');
+  const engine = new AbuseEngine();
+  const engineStart = performance.now();
+  for (const e of parsed) engine.observe(e);
+  return { read: parsed.length / readSeconds, engine: parsed.length / ((performance.now() - engineStart) / 1000) };
+}
+const bound = await floor();
+
 // The clock starts once the worker is up (IP data loaded, migrations run): from the start of
 // consumption to the last event stored.
 const ctx = await createContext(config, {
@@ -90,6 +119,11 @@ const engine = ctx.abuse.engine;
 console.log(
   `one worker (${config.database.dialect}): ${EVENTS.toLocaleString('en-US')} events stored and through the engine in ${seconds.toFixed(1)} s: ` +
     `${Math.round(EVENTS / seconds).toLocaleString('en-US')} events/s (target >= ${TARGET_RATE.toLocaleString('en-US')}); engine tracks ${engine.store.accountCount.toLocaleString('en-US')} accounts`,
+);
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+console.log(
+  `floor: the stream read and parsed alone ${fmt(bound.read)} events/s; the engine alone over the same events ${fmt(bound.engine)} events/s; ` +
+    `one after the other at most ${fmt(1 / (1 / bound.read + 1 / bound.engine))} events/s, before checking and storing them`,
 );
 await ctx.db.kysely.deleteFrom('lookup_events').execute();
 await ctx.close();
