@@ -75,6 +75,17 @@ while (ips.length < 256) {
   if (info?.country && info.asn && !info.hosting) ips.push(ip);
 }
 
+/** Deletes a killed server's keys (its event stream holds every lookup the bench made). */
+async function forget(prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const r = new Redis(REDIS_URL);
+  try {
+    for await (const keys of r.scanStream({ match: `${prefix}*`, count: 1000 }) as AsyncIterable<string[]>) if (keys.length > 0) await r.del(...keys);
+  } finally {
+    r.disconnect();
+  }
+}
+
 async function redisUp(): Promise<boolean> {
   const { Redis } = await import('ioredis');
   const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
@@ -135,6 +146,7 @@ async function measure(policy: string, redis?: string): Promise<{ lookups: numbe
   });
   check(syncResult, `sync (${policy}${redis ? ', redis' : ''})`);
   fg.child.kill();
+  if (redis) await forget(`fg:bench:${fg.child.pid}:`);
   return { lookups: lookupRate, numbers: syncResult.requests.average * 1000 };
 }
 
