@@ -6,7 +6,7 @@
  * every layer is evaluated and charged and nothing refused), in memory and in Redis: their cost.
  * Calls rotate over 64 accounts and 256 client addresses (X-Forwarded-For from a trusted proxy).
  * Before findguard, the floor: the same lookups to bare Fastify answered by findguard's directory
- * read alone (bench/server.ts `floor`), the ceiling for any lookup on this machine.
+ * read alone (bench/server.ts `floor`), the ceiling for any lookup served through Fastify here.
  */
 import autocannon from 'autocannon';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -150,7 +150,7 @@ async function measure(policy: string, redis?: string): Promise<{ lookups: numbe
   return { lookups: lookupRate, numbers: syncResult.requests.average * 1000 };
 }
 
-// The most any lookup can do here: bare Fastify with findguard's directory read and nothing else.
+// The most any lookup served through Fastify can do here: bare Fastify with findguard's directory read and nothing else.
 const floorServer = await startServer('floor');
 const floor = await lookups(floorServer, 'lookup floor');
 floorServer.child.kill();
@@ -182,7 +182,7 @@ console.log('| what | throughput | ratio to bare Fastify | cost of the limits |\
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 console.log(
   `\nfloor: a POST of the same lookups to bare Fastify, answered by findguard's normalisation, HMAC and indexed SQLite read ` +
-    `with no authentication, limits, lookup event or request log: no lookup can run faster on this machine.`,
+    `with no authentication, limits, lookup event or request log: no lookup served through Fastify runs faster on this machine.`,
 );
 console.log(
   `targets: lookups >= 0.40 of bare Fastify (${bare.lookups / helloRps >= 0.4 ? 'met' : 'NOT met'}), ` +
