@@ -4,9 +4,8 @@
  * directory read only (schema check, normalise, HMAC, one indexed SQLite read on the seeded
  * population: no authentication, limits, lookup event or request log), the most any lookup served
  * through Fastify can do on this machine; `findguard` is the embedded default seeded with a
- * population, run
- * with no limits (`none`), or with the default policy's layers, tiers and breaker at budgets no
- * call reaches (`limits`: every layer is evaluated and charged, nothing is refused), in memory
+ * population, run with no limits (`none`), or with the default policy's layers, tiers and breaker
+ * at budgets no call reaches (`limits`: every layer is evaluated and charged, nothing is refused), in memory
  * or in Redis (third argument: a Redis URL).
  */
 import Fastify from 'fastify';
