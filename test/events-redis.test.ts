@@ -9,6 +9,7 @@ import { decodeEvent } from '../src/abuse/events.js';
 import { EventMetrics } from '../src/abuse/metrics.js';
 import { EventPipeline, type EventProcessor } from '../src/abuse/pipeline.js';
 import { CONSUMER_GROUP, RedisEventConsumer } from '../src/abuse/redis-consumer.js';
+import { fieldMap } from '../src/abuse/redis-stream.js';
 import { openDb, type Db } from '../src/db/dialect.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { makeEvent } from './helpers/events.js';
@@ -219,6 +220,62 @@ describeRedis('lookup events over Redis Streams', () => {
       await pollUntil('all acknowledged', async () => (((await redis.call('XPENDING', key, CONSUMER_GROUP)) as unknown[])[0] === 0 ? true : undefined), 5000);
     } finally {
       await consumer.stop();
+    }
+  });
+  it('counts and logs the events the stream cap dropped before a worker read them, and its lag returns to zero', async () => {
+    const key = `${prefix}capped`;
+    const quiet = pino({ level: 'silent' });
+    const pipeline = new EventPipeline(db);
+    const ours = async (ids: string[]) => (await db.kysely.selectFrom('lookup_events').select('id').where('id', 'in', ids).execute()).length;
+    const group = async () => fieldMap(((await redis.call('XINFO', 'GROUPS', key)) as unknown[])[0]);
+
+    // 1. A worker reads the first 50 events of a new stream, then stops.
+    const first = new RedisEventConsumer({ url: REDIS_URL, streamKey: key, consumer: 'early', processor: pipeline, logger: quiet, metrics: new EventMetrics(new Registry()), batchSize: 20, blockMs: 200 });
+    first.start();
+    const before = Array.from({ length: 50 }, (_, i) => makeEvent(30_000 + i));
+    const publisher = new RedisEventBus({ url: REDIS_URL, streamKey: key, logger: quiet, metrics: new EventMetrics(new Registry()), maxStreamLength: 100 });
+    try {
+      await sleep(300);
+      for (const e of before) publisher.emit(e);
+      expect(await publisher.flush()).toBe(true);
+      await pollUntil('the first events stored', async () => ((await ours(before.map((e) => e.id))) === before.length ? true : undefined), 10_000);
+      await pollUntil('acknowledged', async () => (Number((await group()).get('pending')) === 0 ? true : undefined), 5000);
+    } finally {
+      await first.stop();
+    }
+
+    // 2. With no worker, the fleet publishes past the stream's cap: the oldest unread entries go.
+    const during = Array.from({ length: 1000 }, (_, i) => makeEvent(31_000 + i));
+    for (const e of during) publisher.emit(e);
+    expect(await publisher.flush()).toBe(true);
+    await publisher.close();
+    const info = fieldMap(await redis.call('XINFO', 'STREAM', key));
+    const length = Number(info.get('length'));
+    const dropped = Number(info.get('entries-added')) - length - Number((await group()).get('entries-read'));
+    expect(dropped).toBeGreaterThan(800);
+    // What Redis alone reports: the dropped entries count as unread, forever.
+    expect((await group()).get('lag')).toBe(length + dropped);
+
+    // 3. The next worker counts them, says which window they came from, and reads the rest.
+    const logs = new LogCapture();
+    const registry = new Registry();
+    const metrics = new EventMetrics(registry);
+    const next = new RedisEventConsumer({ url: REDIS_URL, streamKey: key, consumer: 'late', processor: pipeline, logger: pino({ level: 'info' }, logs), metrics, batchSize: 20, blockMs: 200 });
+    next.start();
+    try {
+      const kept = during.slice(-length).map((e) => e.id);
+      await pollUntil('the events still in the stream stored', async () => ((await ours(kept)) === length ? true : undefined), 15_000);
+      await pollUntil('acknowledged', async () => (Number((await group()).get('pending')) === 0 ? true : undefined), 5000);
+      expect(await ours(during.map((e) => e.id))).toBe(length);
+      expect((await registry.getSingleMetric('findguard_events_lost_total')!.get()).values[0]?.value).toBe(dropped);
+      const reports = logs.lines.map((l) => JSON.parse(l) as { msg: string; lost?: number; publishedAfter?: string; publishedBefore?: string }).filter((l) => l.lost !== undefined);
+      expect(reports).toHaveLength(1);
+      expect(reports[0]).toMatchObject({ lost: dropped, publishedAfter: expect.stringMatching(/^20\d\d-/), publishedBefore: expect.stringMatching(/^20\d\d-/) });
+      expect(reports[0]!.msg).toContain('before the abuse engine read them');
+      // Redis's read counter now covers them: nothing is left unread.
+      expect((await group()).get('lag')).toBe(0);
+    } finally {
+      await next.stop();
     }
   });
 });

@@ -5,6 +5,7 @@ export class EventMetrics {
   private readonly droppedTotal: Counter;
   private readonly storedTotal: Counter;
   private readonly invalidTotal: Counter;
+  private readonly lostTotal: Counter;
   private readonly leading: Gauge;
   private readonly lag: Gauge;
   private readonly pending: Gauge;
@@ -25,6 +26,11 @@ export class EventMetrics {
     this.invalidTotal = new Counter({
       name: 'findguard_events_invalid_total',
       help: 'Stream entries that were not valid lookup events, acknowledged and skipped',
+      registers: [registry],
+    });
+    this.lostTotal = new Counter({
+      name: 'findguard_events_lost_total',
+      help: 'Lookup events the Redis stream dropped (its length cap) before the consumer group read them: the abuse engine and the exposure records never saw them',
       registers: [registry],
     });
     // A worker's health: one consumer leads, and it must keep up with the fleet's traffic.
@@ -77,6 +83,10 @@ export class EventMetrics {
 
   stored(n: number): void {
     if (n > 0) this.storedTotal.inc(n);
+  }
+
+  lost(n: number): void {
+    if (n > 0) this.lostTotal.inc(n);
   }
 
   invalid(n: number): void {

@@ -2,11 +2,10 @@ import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { DEFAULT_STREAM_KEY, type EventConsumer } from './bus.js';
-import { decodeEvent, type LookupEvent } from './events.js';
 import type { EventMetrics } from './metrics.js';
 import type { EventProcessor, StagedBatch } from './pipeline.js';
-import { isSignupEvent, type SignupEvent } from './signup.js';
-import { compareIds, entriesOf, fieldMap, fieldOf, type Entry } from './redis-stream.js';
+import { decodeEntries } from './redis-decode.js';
+import { compareIds, entriesOf, fieldMap, idTime, trimmedUnread, type Entry } from './redis-stream.js';
 
 export const CONSUMER_GROUP = 'abuse';
 export const DEFAULT_CLAIM_IDLE_MS = 30_000;
@@ -49,8 +48,6 @@ if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
 return 0`;
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-type Segment = { events: LookupEvent[]; encoded: string } | { signup: SignupEvent };
-
 export function defaultConsumerName(): string {
   return `${hostname()}-${process.pid}`;
 }
@@ -66,8 +63,8 @@ export function defaultConsumerName(): string {
  * One consumer leads at a time (a lease in Redis): the engine's windows are per account and per
  * network, and consumers splitting the stream would each see a part of every scan. Others stand by
  * and take over when the leader's lease lapses, after rebuilding the engine from the database.
- * Throughput is one worker's (>= 50,000 events/s, BENCHMARKS.md); sharding the stream by account
- * is the next step if that is ever short.
+ * Throughput is one worker's: 15,000-16,000 events/s on the project's 2-core VM (BENCHMARKS.md),
+ * the fleet's ceiling. Sharding the stream by account is the next step where that is short.
  */
 export class RedisEventConsumer implements EventConsumer {
   readonly kind = 'redis' as const;
@@ -86,6 +83,8 @@ export class RedisEventConsumer implements EventConsumer {
   private readonly leaseKey: string;
   private readonly leaseMs: number;
   private leading = false;
+  /** Whether to look, before the next read, for entries the stream's cap trimmed unread (passTrimmed). */
+  private checkTrimmed = true;
   /** The batch whose handlers may still be working while the next one is read and stored. */
   private tail: Promise<void> = Promise.resolve();
 
@@ -134,6 +133,7 @@ export class RedisEventConsumer implements EventConsumer {
     }
     if (r === 2 || !this.leading) {
       this.opts.logger.info({ consumer: this.consumer }, 'took the event consumer lease: resuming the abuse engine, then consuming');
+      this.checkTrimmed = true;
       await this.drain();
       await this.opts.processor.resume?.();
       // Renewed after a resume that may have taken a while.
@@ -172,6 +172,7 @@ export class RedisEventConsumer implements EventConsumer {
         }
         if (now >= nextObserve) {
           await this.observe();
+          this.checkTrimmed = true;
           nextObserve = now + OBSERVE_EVERY_MS;
         }
         if (backlog) {
@@ -179,7 +180,14 @@ export class RedisEventConsumer implements EventConsumer {
           if (entries.length === 0) backlog = false;
           else await this.handle(entries);
         } else {
-          await this.handle(await this.read('>', true), true);
+          if (this.checkTrimmed) {
+            this.checkTrimmed = false;
+            await this.passTrimmed();
+          }
+          const entries = await this.read('>', true);
+          // A full batch: behind, where the stream's cap can overtake the group. Look again before the next read.
+          if (entries.length === this.batchSize) this.checkTrimmed = true;
+          await this.handle(entries, true);
         }
         backoffMs = 0;
         if (this.failing) {
@@ -263,7 +271,7 @@ export class RedisEventConsumer implements EventConsumer {
    */
   private async handle(entries: Entry[], overlap = false): Promise<void> {
     if (entries.length === 0) return;
-    const segments = this.decode(entries);
+    const segments = decodeEntries(entries, this.opts.metrics, this.opts.logger, this.consumer);
     const ids = entries.map(([id]) => id);
     const p = this.opts.processor;
     const only = segments.length === 1 ? segments[0] : undefined;
@@ -300,51 +308,41 @@ export class RedisEventConsumer implements EventConsumer {
     await tail;
   }
 
-  /** Entries in stream order: runs of lookup events (with their own JSON), split by sign-ups. */
-  private decode(entries: Entry[]): Segment[] {
-    const segments: Segment[] = [];
-    let events: LookupEvent[] = [];
-    // The entries' own JSON, passed on so the batch is stored without being encoded again.
-    let encoded: string[] = [];
-    let invalid = 0;
-    const close = (): void => {
-      if (events.length > 0) segments.push({ events, encoded: `[${encoded.join(',')}]` });
-      events = [];
-      encoded = [];
-    };
-    for (const [, fields] of entries) {
-      const e = fieldOf(fields, 'e');
-      const event = e === undefined ? undefined : decodeEvent(e);
-      if (event) {
-        events.push(event);
-        encoded.push(e!);
-        continue;
-      }
-      const signup = decodeSignup(fieldOf(fields, 's'));
-      if (!signup) {
-        invalid++;
-        continue;
-      }
-      close();
-      segments.push({ signup });
-    }
-    close();
-    if (invalid > 0) {
-      this.opts.metrics.invalid(invalid);
-      this.opts.logger.warn({ consumer: this.consumer, invalid }, 'skipped stream entries that are not valid lookup or sign-up events');
-    }
-    return segments;
-  }
-
   /** The group's backlog, for the metrics: entries not read yet (Redis 7 reports it) and not acknowledged. */
   private async observe(): Promise<void> {
+    const info = await this.groupInfo();
+    if (!info) return;
+    const lag = info.get('lag');
+    this.opts.metrics.stream(typeof lag === 'number' ? lag : undefined, Number(info.get('pending') ?? 0));
+  }
+
+  private async groupInfo(): Promise<Map<string, unknown> | undefined> {
     const groups = (await this.redis.call('XINFO', 'GROUPS', this.streamKey)) as unknown[];
     for (const g of groups) {
       const info = fieldMap(g);
-      if (String(info.get('name')) !== this.group) continue;
-      const lag = info.get('lag');
-      this.opts.metrics.stream(typeof lag === 'number' ? lag : undefined, Number(info.get('pending') ?? 0));
+      if (String(info.get('name')) === this.group) return info;
     }
+    return undefined;
+  }
+
+  /**
+   * Entries the stream's length cap trimmed before this group read them (workers far behind the
+   * fleet): they never reach the engine or the exposure records, so they are counted and logged
+   * with the time they were published in, for whoever answers for the exposures of that window.
+   * Then Redis's read counter is set past them: it would otherwise count them as unread forever,
+   * and the stream lag would never return to zero.
+   */
+  private async passTrimmed(): Promise<void> {
+    const stream = fieldMap(await this.redis.call('XINFO', 'STREAM', this.streamKey));
+    const group = await this.groupInfo();
+    const gap = group && trimmedUnread(stream, group);
+    if (!gap) return;
+    this.opts.metrics.lost(gap.lost);
+    this.opts.logger.error(
+      { consumer: this.consumer, lost: gap.lost, publishedAfter: idTime(gap.after), publishedBefore: gap.before && idTime(gap.before) },
+      'lookup events were dropped by the Redis stream (its length cap) before the abuse engine read them: the engine and the exposure records miss them',
+    );
+    await this.redis.xgroup('SETID', this.streamKey, this.group, gap.after, 'ENTRIESREAD', gap.entriesRead);
   }
 
   /**
@@ -374,15 +372,5 @@ export class RedisEventConsumer implements EventConsumer {
         await this.redis.xgroup('DELCONSUMER', this.streamKey, this.group, name);
       }
     }
-  }
-}
-
-function decodeSignup(text: string | undefined): SignupEvent | undefined {
-  if (text === undefined) return undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    return isSignupEvent(value) ? value : undefined;
-  } catch {
-    return undefined;
   }
 }
