@@ -47,20 +47,24 @@ interface CallerFacts {
 }
 
 export function lookupCall(caller: CallerFacts, account: CallerInfo, p: PreparedLookup): DiscoveryCall {
-  return { ...who(caller), account, operation: 'lookup', kind: p.kind, values: [p.value], newNumbers: 1 };
+  return discoveryCall(caller, account, 'lookup', p.kind, [p.value], 1);
 }
 
 export function syncCall(caller: CallerFacts, account: CallerInfo, p: PreparedSync): DiscoveryCall {
   const values = new Set<string>();
   for (const v of p.cur.normalised) if (v !== undefined) values.add(v);
-  return {
-    ...who(caller),
-    account,
-    operation: p.incremental ? 'incremental-sync' : 'full-sync',
-    kind: p.kind,
-    values: [...values],
-    newNumbers: p.newValues.length,
-  };
+  return discoveryCall(caller, account, p.incremental ? 'incremental-sync' : 'full-sync', p.kind, [...values], p.newValues.length);
+}
+
+/**
+ * Built property by property, as every discovery call builds one: on Node 20 an object literal
+ * that begins by spreading another object costs ~1 µs per property after the spread (see
+ * limitRequest in src/http/public/caller.ts).
+ */
+function discoveryCall(caller: CallerFacts, account: CallerInfo, operation: Operation, kind: ContactKind, values: string[], newNumbers: number): DiscoveryCall {
+  const call: DiscoveryCall = { accountId: caller.accountId, ip: caller.ip, account, operation, kind, values, newNumbers };
+  if (caller.deviceId !== undefined) call.deviceId = caller.deviceId;
+  return call;
 }
 
 /** What an allowed sync revealed: distinct matched values among contacts, and every account in the answer. */
@@ -138,10 +142,6 @@ function buildEvent(deps: RecordDeps, call: DiscoveryCall, d: Decided): LookupEv
     accountCreatedAt: call.account.createdAt,
     ...(call.account.phoneRegion ? { phoneRegion: call.account.phoneRegion } : {}),
   };
-}
-
-function who(caller: CallerFacts): CallerFacts {
-  return { accountId: caller.accountId, ...(caller.deviceId !== undefined ? { deviceId: caller.deviceId } : {}), ip: caller.ip };
 }
 
 function refusalOf(err: unknown): { outcome: EventOutcome; scope?: Scope } | undefined {

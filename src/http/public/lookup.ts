@@ -3,7 +3,7 @@ import { checkLimitsRecorded, lookupCall, recordAllowed } from '../../abuse/reco
 import type { AppContext } from '../../context.js';
 import { LookupBody, LookupResponse } from '../../discovery/schemas.js';
 import { errorResponses } from '../schemas.js';
-import { callerOf, callerRegion, DeviceHeaders } from './caller.js';
+import { callerOf, callerRegion, DeviceHeaders, limitRequest } from './caller.js';
 
 export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
   return async (app) => {
@@ -30,7 +30,7 @@ export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
         const call = lookupCall(caller, account, prepared);
         const verdict = await checkLimitsRecorded(ctx, call, () => {
           const abuse = ctx.abuse.guard(caller.accountId, [prepared.value], ctx.clock.now(), callerRegion(account.phoneRegion, caller.ip, ctx.ipIntel));
-          return ctx.limits.check({ ...caller, account, operation: 'lookup', newNumbers: 1, ...abuse });
+          return ctx.limits.check(limitRequest(caller, { account, operation: 'lookup', newNumbers: 1 }, abuse));
         });
         const answer = await ctx.discovery.completeLookup(prepared);
         recordAllowed(ctx, call, verdict, { matched: answer.match ? 1 : 0, revealed: answer.match ? [answer.match.accountId] : [] });

@@ -3,7 +3,7 @@ import { checkLimitsRecorded, recordAllowed, syncAnswer, syncCall } from '../../
 import type { AppContext } from '../../context.js';
 import { SyncBody, SyncResponse } from '../../discovery/schemas.js';
 import { errorResponses } from '../schemas.js';
-import { callerOf, callerRegion, DeviceHeaders } from './caller.js';
+import { callerOf, callerRegion, DeviceHeaders, limitRequest } from './caller.js';
 
 export function syncRoute(ctx: AppContext): FastifyPluginAsync {
   return async (app) => {
@@ -32,13 +32,7 @@ export function syncRoute(ctx: AppContext): FastifyPluginAsync {
         const verdict = await checkLimitsRecorded(ctx, call, () => {
           // Only the new numbers: a re-sync's token-covered book is the user's own, not a scan.
           const abuse = ctx.abuse.guard(caller.accountId, prepared.kind === 'phone' ? prepared.newValues : [], ctx.clock.now(), callerRegion(account.phoneRegion, caller.ip, ctx.ipIntel));
-          return ctx.limits.check({
-            ...caller,
-            account,
-            operation: call.operation,
-            newNumbers: prepared.newValues.length,
-            ...abuse,
-          });
+          return ctx.limits.check(limitRequest(caller, { account, operation: call.operation, newNumbers: prepared.newValues.length }, abuse));
         });
         const { response } = await ctx.discovery.completeSync(caller.accountId, prepared);
         recordAllowed(ctx, call, verdict, syncAnswer(prepared, response));
