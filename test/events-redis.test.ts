@@ -278,4 +278,40 @@ describeRedis('lookup events over Redis Streams', () => {
       await next.stop();
     }
   });
+  it('accounts for every event exactly, stored or counted lost, while the fleet overruns the stream cap during the reads', async () => {
+    const key = `${prefix}overrun`;
+    const quiet = pino({ level: 'silent' });
+    const inner = new EventPipeline(db);
+    // A slow engine: the worker falls behind and the cap trims entries it has not read, between its reads.
+    const slow: EventProcessor = {
+      async process(events, encoded) {
+        await sleep(15);
+        await inner.process(events, encoded);
+      },
+    };
+    const registry = new Registry();
+    const consumer = new RedisEventConsumer({ url: REDIS_URL, streamKey: key, consumer: 'overrun', processor: slow, logger: quiet, metrics: new EventMetrics(registry), batchSize: 20, blockMs: 200 });
+    const publisher = new RedisEventBus({ url: REDIS_URL, streamKey: key, logger: quiet, metrics: new EventMetrics(new Registry()), maxStreamLength: 100 });
+    const events = Array.from({ length: 3000 }, (_, i) => makeEvent(40_000 + i));
+    consumer.start();
+    try {
+      await sleep(300);
+      for (let i = 0; i < events.length; i += 100) {
+        for (const e of events.slice(i, i + 100)) publisher.emit(e);
+        expect(await publisher.flush()).toBe(true);
+        await sleep(5);
+      }
+      const lost = async () => (await registry.getSingleMetric('findguard_events_lost_total')!.get()).values[0]?.value ?? 0;
+      const stored = async () => (await db.kysely.selectFrom('lookup_events').select('id').where('id', 'in', events.map((e) => e.id)).execute()).length;
+      await pollUntil('every event stored or counted lost', async () => ((await stored()) + (await lost()) === events.length ? true : undefined), 30_000);
+      expect(await lost()).toBeGreaterThan(0);
+      await pollUntil('acknowledged', async () => {
+        const g = fieldMap(((await redis.call('XINFO', 'GROUPS', key)) as unknown[])[0]);
+        return Number(g.get('pending')) === 0 && g.get('lag') === 0 ? true : undefined;
+      }, 5000);
+    } finally {
+      await consumer.stop();
+      await publisher.close();
+    }
+  });
 });

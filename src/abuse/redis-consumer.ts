@@ -5,7 +5,7 @@ import { DEFAULT_STREAM_KEY, type EventConsumer } from './bus.js';
 import type { EventMetrics } from './metrics.js';
 import type { EventProcessor, StagedBatch } from './pipeline.js';
 import { decodeEntries } from './redis-decode.js';
-import { compareIds, entriesOf, fieldMap, idTime, trimmedUnread, type Entry } from './redis-stream.js';
+import { compareIds, entriesOf, fieldMap, groupOf, idTime, trimmedUnread, type Entry } from './redis-stream.js';
 
 export const CONSUMER_GROUP = 'abuse';
 export const DEFAULT_CLAIM_IDLE_MS = 30_000;
@@ -83,7 +83,7 @@ export class RedisEventConsumer implements EventConsumer {
   private readonly leaseKey: string;
   private readonly leaseMs: number;
   private leading = false;
-  /** Whether to look, before the next read, for entries the stream's cap trimmed unread (passTrimmed). */
+  /** Whether the next read also looks for entries the stream's cap trimmed unread (readPassingTrimmed). */
   private checkTrimmed = true;
   /** The batch whose handlers may still be working while the next one is read and stored. */
   private tail: Promise<void> = Promise.resolve();
@@ -180,12 +180,8 @@ export class RedisEventConsumer implements EventConsumer {
           if (entries.length === 0) backlog = false;
           else await this.handle(entries);
         } else {
-          if (this.checkTrimmed) {
-            this.checkTrimmed = false;
-            await this.passTrimmed();
-          }
-          const entries = await this.read('>', true);
-          // A full batch: behind, where the stream's cap can overtake the group. Look again before the next read.
+          const entries = this.checkTrimmed ? await this.readPassingTrimmed() : await this.read('>', true);
+          // A full batch: behind, where the stream's cap can overtake the group. Look again with the next read.
           if (entries.length === this.batchSize) this.checkTrimmed = true;
           await this.handle(entries, true);
         }
@@ -317,32 +313,42 @@ export class RedisEventConsumer implements EventConsumer {
   }
 
   private async groupInfo(): Promise<Map<string, unknown> | undefined> {
-    const groups = (await this.redis.call('XINFO', 'GROUPS', this.streamKey)) as unknown[];
-    for (const g of groups) {
-      const info = fieldMap(g);
-      if (String(info.get('name')) === this.group) return info;
-    }
-    return undefined;
+    return groupOf(await this.redis.call('XINFO', 'GROUPS', this.streamKey), this.group);
   }
 
   /**
-   * Entries the stream's length cap trimmed before this group read them (workers far behind the
-   * fleet): they never reach the engine or the exposure records, so they are counted and logged
-   * with the time they were published in, for whoever answers for the exposures of that window.
-   * Then Redis's read counter is set past them: it would otherwise count them as unread forever,
-   * and the stream lag would never return to zero.
+   * A read, without blocking, in one MULTI with what XINFO says of the stream and the group just
+   * before it: entries the stream's length cap trimmed before this group read them (workers far
+   * behind the fleet) are counted exactly, however fast the fleet writes meanwhile. They never
+   * reach the engine or the exposure records, so they are counted and logged with the window they
+   * were published in, for whoever answers for that window's exposures. Then Redis's read counter
+   * is set past them: it would otherwise count them as unread forever, and the stream lag would
+   * never return to zero.
    */
-  private async passTrimmed(): Promise<void> {
-    const stream = fieldMap(await this.redis.call('XINFO', 'STREAM', this.streamKey));
-    const group = await this.groupInfo();
-    const gap = group && trimmedUnread(stream, group);
-    if (!gap) return;
+  private async readPassingTrimmed(): Promise<Entry[]> {
+    this.checkTrimmed = false;
+    const replies = await this.redis
+      .multi()
+      .call('XINFO', 'STREAM', this.streamKey)
+      .call('XINFO', 'GROUPS', this.streamKey)
+      .call('XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', this.batchSize, 'STREAMS', this.streamKey, '>')
+      .exec();
+    if (!replies) throw new Error('stream read discarded');
+    for (const [err] of replies) if (err) throw err;
+    const [stream, groups, read] = replies.map(([, value]) => value);
+    const entries = Array.isArray(read) && read.length > 0 ? entriesOf((read[0] as [string, unknown])[1]) : [];
+    const group = groupOf(groups, this.group);
+    const gap = group && trimmedUnread(fieldMap(stream), group);
+    if (!gap) return entries;
     this.opts.metrics.lost(gap.lost);
     this.opts.logger.error(
       { consumer: this.consumer, lost: gap.lost, publishedAfter: idTime(gap.after), publishedBefore: gap.before && idTime(gap.before) },
       'lookup events were dropped by the Redis stream (its length cap) before the abuse engine read them: the engine and the exposure records miss them',
     );
-    await this.redis.xgroup('SETID', this.streamKey, this.group, gap.after, 'ENTRIESREAD', gap.entriesRead);
+    // Only the leader moves the group's position, so it is still where this read left it.
+    const last = entries.length > 0 ? entries[entries.length - 1]![0] : gap.after;
+    await this.redis.xgroup('SETID', this.streamKey, this.group, last, 'ENTRIESREAD', gap.entriesRead + entries.length);
+    return entries;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { idTime, trimmedUnread } from './redis-stream.js';
+import { groupOf, idTime, trimmedUnread } from './redis-stream.js';
 
 const stream = (o: Record<string, unknown>) => new Map(Object.entries({ length: 100, 'entries-added': 300, 'first-entry': ['1700000000500-0', ['e', '{}']], ...o }));
 const group = (o: Record<string, unknown>) => new Map(Object.entries({ name: 'abuse', 'last-delivered-id': '1700000000100-0', 'entries-read': 10, ...o }));
@@ -33,5 +33,17 @@ describe('idTime', () => {
   it('dates a stream id by its milliseconds, and not the zero id', () => {
     expect(idTime('1700000000100-7')).toBe('2023-11-14T22:13:20.100Z');
     expect(idTime('0-0')).toBeUndefined();
+  });
+});
+
+describe('groupOf', () => {
+  it("finds one group's fields in an XINFO GROUPS reply", () => {
+    const reply = [
+      ['name', 'other', 'pending', 3],
+      ['name', 'abuse', 'pending', 0, 'lag', 5],
+    ];
+    expect(groupOf(reply, 'abuse')?.get('lag')).toBe(5);
+    expect(groupOf(reply, 'missing')).toBeUndefined();
+    expect(groupOf(null, 'abuse')).toBeUndefined();
   });
 });

@@ -24,6 +24,16 @@ export function fieldMap(value: unknown): Map<string, unknown> {
   return map;
 }
 
+/** One group's entry in an XINFO GROUPS reply. */
+export function groupOf(groups: unknown, name: string): Map<string, unknown> | undefined {
+  if (!Array.isArray(groups)) return undefined;
+  for (const g of groups) {
+    const info = fieldMap(g);
+    if (String(info.get('name')) === name) return info;
+  }
+  return undefined;
+}
+
 /** Orders stream ids ("ms-seq"). */
 export function compareIds(a: string, b: string): number {
   const [am = '0', as = '0'] = a.split('-');
