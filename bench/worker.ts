@@ -104,6 +104,7 @@ const ctx = await createContext(config, {
   events: { consume: true, streamKey: stream, consumer: 'bench' },
 });
 const started = performance.now();
+const cpuBefore = process.cpuUsage();
 // The worker's own counter of events stored: counting rows in the table every few milliseconds
 // would cost the worker more than its work (a scan of a growing table on the same connection).
 const storedCounter = ctx.metrics.registry.getSingleMetric('findguard_events_stored_total');
@@ -113,12 +114,14 @@ while (stored < EVENTS) {
   stored = (await storedCounter!.get()).values[0]?.value ?? 0;
 }
 const seconds = (performance.now() - started) / 1000;
+const cpu = process.cpuUsage(cpuBefore);
 const rows = Number((await ctx.db.kysely.selectFrom('lookup_events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
 if (rows !== EVENTS) throw new Error(`${rows} events in the table, ${EVENTS} published`);
 const engine = ctx.abuse.engine;
 console.log(
   `one worker (${config.database.dialect}): ${EVENTS.toLocaleString('en-US')} events stored and through the engine in ${seconds.toFixed(1)} s: ` +
-    `${Math.round(EVENTS / seconds).toLocaleString('en-US')} events/s (target >= ${TARGET_RATE.toLocaleString('en-US')}); engine tracks ${engine.store.accountCount.toLocaleString('en-US')} accounts`,
+    `${Math.round(EVENTS / seconds).toLocaleString('en-US')} events/s (target >= ${TARGET_RATE.toLocaleString('en-US')}); engine tracks ${engine.store.accountCount.toLocaleString('en-US')} accounts; ` +
+    `the worker's CPU time ${((cpu.user + cpu.system) / EVENTS).toFixed(1)} µs per event against ${((seconds * 1e6) / EVENTS).toFixed(1)} µs of wall time (all its threads; Redis's and the database's not counted)`,
 );
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 console.log(
