@@ -7,7 +7,7 @@ import { RedisEventConsumer } from './abuse/redis-consumer.js';
 import { EventRetention } from './abuse/retention.js';
 import type { Config } from './config/config.js';
 import { openDb, type Db } from './db/dialect.js';
-import { ensureEventsTable, migrateToLatest } from './db/migrate.js';
+import { migrateToLatest } from './db/migrate.js';
 import { DirectoryService } from './directory/service.js';
 import { ContactHasher } from './directory/hashing.js';
 import { CallerStatusCache } from './discovery/caller-cache.js';
@@ -169,8 +169,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
   const db = overrides.db ?? openDb(config.database);
   try {
     if (overrides.migrate !== false) {
-      await migrateToLatest(db.kysely);
-      const restarted = await ensureEventsTable(db.kysely);
+      const { eventsFileRestarted: restarted } = await migrateToLatest(db.kysely);
       if (restarted) logger.warn({ file: restarted }, 'the lookup events file was missing: started a new, empty one (the abuse engine has no history from before)');
     }
   } catch (err) {

@@ -63,7 +63,7 @@ describe('lookup events in their own SQLite file', () => {
     dir = mkdtempSync(join(tmpdir(), 'findguard-mig-'));
     const path = join(dir, 'findguard.sqlite');
     db = openDb({ dialect: 'sqlite', path });
-    await migrateToLatest(db.kysely);
+    expect((await migrateToLatest(db.kysely)).eventsFileRestarted).toBeUndefined();
     expect(await ensureEventsTable(db.kysely)).toBeUndefined();
     await new EventPipeline(db).process([makeEvent(1)]);
     const columns = db.sqlite!.prepare(`SELECT name FROM pragma_table_info('lookup_events')`).all();
@@ -72,8 +72,9 @@ describe('lookup events in their own SQLite file', () => {
     expect(existsSync(eventsPathFor(path))).toBe(false);
 
     db = openDb({ dialect: 'sqlite', path });
-    expect((await migrateToLatest(db.kysely)).results).toEqual([]);
-    expect(await ensureEventsTable(db.kysely)).toBe(eventsPathFor(path));
+    const again = await migrateToLatest(db.kysely);
+    expect(again.results).toEqual([]);
+    expect(again.eventsFileRestarted).toBe(eventsPathFor(path));
     expect(db.sqlite!.prepare(`SELECT name FROM pragma_table_info('lookup_events')`).all()).toEqual(columns);
     expect(db.sqlite!.prepare(`SELECT count(*) AS n FROM main.sqlite_master WHERE name = 'lookup_events'`).get()).toEqual({ n: 0 });
     await new EventPipeline(db).process([makeEvent(2)]);

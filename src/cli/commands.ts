@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { createReadStream, statSync } from 'node:fs';
 import { createContext } from '../context.js';
 import { openDb } from '../db/dialect.js';
-import { ensureEventsTable, migrateToLatest } from '../db/migrate.js';
+import { migrateToLatest } from '../db/migrate.js';
 import { importNdjson, MAX_IMPORT_LINE_BYTES, type ImportReport } from '../directory/import.js';
 import { signDevToken } from '../http/auth/jwt.js';
 import { readLines } from '../util/lines.js';
@@ -48,8 +48,7 @@ export function migrateCommand(program: Command, io: CliIo): void {
         const applied = result.results ?? [];
         if (applied.length === 0) io.out('database is up to date');
         for (const r of applied) io.out(`${r.status === 'Success' ? 'applied' : r.status}: ${r.migrationName}`);
-        const restarted = await ensureEventsTable(db.kysely);
-        if (restarted) io.out(`the lookup events file was missing: started a new, empty one at ${restarted}`);
+        if (result.eventsFileRestarted) io.out(`the lookup events file was missing: started a new, empty one at ${result.eventsFileRestarted}`);
       } finally {
         await db.close();
       }

@@ -3,14 +3,19 @@ import { EVENTS_SCHEMA, eventsSchemaFile } from './dialect.js';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
 
-export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationResultSet> {
+/**
+ * Applies every pending migration, then makes sure SQLite's events file holds the table the
+ * migrations made (see ensureEventsTable): `eventsFileRestarted` names the file started again.
+ */
+export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationResultSet & { eventsFileRestarted?: string }> {
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
   });
   const result = await migrator.migrateToLatest();
   if (result.error) throw result.error instanceof Error ? result.error : new Error(String(result.error));
-  return result;
+  const restarted = await ensureEventsTable(db);
+  return restarted ? { ...result, eventsFileRestarted: restarted } : result;
 }
 
 /**
