@@ -83,6 +83,7 @@ describe('Population', () => {
       const phone = pop.phoneOf(i);
       phones.add(phone);
       if (pop.ownerOf(phone) !== i) mismatches++;
+      if (pop.regionOfNumber(phone) !== pop.regionOf(i)) mismatches++;
     }
     expect(mismatches).toBe(0);
     expect(phones.size).toBe(N);

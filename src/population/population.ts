@@ -178,6 +178,11 @@ export class Population {
     }));
   }
 
+  /** The region whose number blocks hold this number, or undefined outside the population's blocks. */
+  regionOfNumber(e164: string): string | undefined {
+    return this.byPrefix.get(e164.slice(0, -4))?.entry.region;
+  }
+
   ownerOf(e164: string): number | undefined {
     if (e164.length < 6) return undefined;
     const hit = this.byPrefix.get(e164.slice(0, -4));

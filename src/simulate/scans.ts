@@ -47,11 +47,9 @@ export class ListAttacker implements Actor {
 
   /** Accounts placed in the list's countries by their share of it, each with a slice of its own country's numbers. */
   private splitByCountry(ctx: SimContext, spec: ScanSpec, tally: AttackerTally, numbers: string[], agedYears: number): Array<[FleetAccount, string[]]> {
-    const regionOfBlock = new Map<string, string>();
-    for (const r of ctx.world.population.regionInfo()) for (const b of r.blocks) regionOfBlock.set(b, r.region);
     const byRegion = new Map<string, string[]>();
     for (const n of numbers) {
-      const region = regionOfBlock.get(n.slice(0, -4));
+      const region = ctx.world.population.regionOfNumber(n);
       if (region === undefined) continue;
       const list = byRegion.get(region) ?? [];
       list.push(n);
