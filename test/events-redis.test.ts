@@ -47,6 +47,10 @@ describeRedis('lookup events over Redis Streams', () => {
   });
 
   const storedIds = async () => (await db.kysely.selectFrom('lookup_events').select('id').execute()).map((r) => r.id);
+  /** How many of these events are stored. */
+  const storedOf = async (events: ReadonlyArray<{ id: string }>) => (await db.kysely.selectFrom('lookup_events').select('id').where('id', 'in', events.map((e) => e.id)).execute()).length;
+  /** The consumer group's XINFO GROUPS fields on a stream. */
+  const groupInfo = async (key: string) => fieldMap(((await redis.call('XINFO', 'GROUPS', key)) as unknown[])[0]);
 
   it('publishes from serve, survives a consumer dying mid-batch, and stores every event exactly once', async () => {
     // 1. A node publishes (HTTP calls and direct emits) and closes at once: close() flushes.
@@ -178,15 +182,14 @@ describeRedis('lookup events over Redis Streams', () => {
       await sleep(300);
       for (const e of events) publisher.emit(e);
       expect(await publisher.flush()).toBe(true);
-      const ours = async () => (await storedIds()).filter((id) => id.startsWith('evt-0000000200') || id.startsWith('evt-0000000201'));
-      await pollUntil('the next batch stored while the first is with the engine', async () => (slowFirst && (await ours()).length > firstBatch ? true : undefined), 10_000);
+      await pollUntil('the next batch stored while the first is with the engine', async () => (slowFirst && (await storedOf(events)) > firstBatch ? true : undefined), 10_000);
       expect(seen).toEqual([]);
       slowFirst!();
       await pollUntil('every event handed over', async () => (seen.length === events.length ? true : undefined), 15_000);
       await pollUntil('all acknowledged', async () => (((await redis.call('XPENDING', key, CONSUMER_GROUP)) as unknown[])[0] === 0 ? true : undefined), 5000);
       expect(failed).toBeGreaterThan(0);
       expect(new Set(seen).size).toBe(events.length);
-      expect((await ours()).length).toBe(events.length);
+      expect(await storedOf(events)).toBe(events.length);
       // Order kept across the failure: the failed batch came again before anything after it.
       expect(seen).toEqual(events.map((e) => e.id));
     } finally {
@@ -213,21 +216,18 @@ describeRedis('lookup events over Redis Streams', () => {
     const consumer = new RedisEventConsumer({ url: REDIS_URL, streamKey: key, consumer: 'flaky', processor: flaky, logger: pino({ level: 'silent' }), metrics: new EventMetrics(new Registry()), batchSize: 20 });
     consumer.start();
     try {
-      await pollUntil('the batch stored after the failures', async () => {
-        const n = await db.kysely.selectFrom('lookup_events').select('id').where('id', 'in', events.map((e) => e.id)).execute();
-        return n.length === events.length ? true : undefined;
-      }, 15_000);
+      await pollUntil('the batch stored after the failures', async () => ((await storedOf(events)) === events.length ? true : undefined), 15_000);
       await pollUntil('all acknowledged', async () => (((await redis.call('XPENDING', key, CONSUMER_GROUP)) as unknown[])[0] === 0 ? true : undefined), 5000);
     } finally {
       await consumer.stop();
     }
   });
+
   it('counts and logs the events the stream cap dropped before a worker read them, and its lag returns to zero', async () => {
     const key = `${prefix}capped`;
     const quiet = pino({ level: 'silent' });
     const pipeline = new EventPipeline(db);
-    const ours = async (ids: string[]) => (await db.kysely.selectFrom('lookup_events').select('id').where('id', 'in', ids).execute()).length;
-    const group = async () => fieldMap(((await redis.call('XINFO', 'GROUPS', key)) as unknown[])[0]);
+    const group = () => groupInfo(key);
 
     // 1. A worker reads the first 50 events of a new stream, then stops.
     const first = new RedisEventConsumer({ url: REDIS_URL, streamKey: key, consumer: 'early', processor: pipeline, logger: quiet, metrics: new EventMetrics(new Registry()), batchSize: 20, blockMs: 200 });
@@ -238,7 +238,7 @@ describeRedis('lookup events over Redis Streams', () => {
       await sleep(300);
       for (const e of before) publisher.emit(e);
       expect(await publisher.flush()).toBe(true);
-      await pollUntil('the first events stored', async () => ((await ours(before.map((e) => e.id))) === before.length ? true : undefined), 10_000);
+      await pollUntil('the first events stored', async () => ((await storedOf(before)) === before.length ? true : undefined), 10_000);
       await pollUntil('acknowledged', async () => (Number((await group()).get('pending')) === 0 ? true : undefined), 5000);
     } finally {
       await first.stop();
@@ -263,10 +263,10 @@ describeRedis('lookup events over Redis Streams', () => {
     const next = new RedisEventConsumer({ url: REDIS_URL, streamKey: key, consumer: 'late', processor: pipeline, logger: pino({ level: 'info' }, logs), metrics, batchSize: 20, blockMs: 200 });
     next.start();
     try {
-      const kept = during.slice(-length).map((e) => e.id);
-      await pollUntil('the events still in the stream stored', async () => ((await ours(kept)) === length ? true : undefined), 15_000);
+      const kept = during.slice(-length);
+      await pollUntil('the events still in the stream stored', async () => ((await storedOf(kept)) === length ? true : undefined), 15_000);
       await pollUntil('acknowledged', async () => (Number((await group()).get('pending')) === 0 ? true : undefined), 5000);
-      expect(await ours(during.map((e) => e.id))).toBe(length);
+      expect(await storedOf(during)).toBe(length);
       expect((await registry.getSingleMetric('findguard_events_lost_total')!.get()).values[0]?.value).toBe(dropped);
       const reports = logs.lines.map((l) => JSON.parse(l) as { msg: string; lost?: number; publishedAfter?: string; publishedBefore?: string }).filter((l) => l.lost !== undefined);
       expect(reports).toHaveLength(1);
@@ -278,6 +278,7 @@ describeRedis('lookup events over Redis Streams', () => {
       await next.stop();
     }
   });
+
   it('accounts for every event exactly, stored or counted lost, while the fleet overruns the stream cap during the reads', async () => {
     const key = `${prefix}overrun`;
     const quiet = pino({ level: 'silent' });
@@ -302,11 +303,10 @@ describeRedis('lookup events over Redis Streams', () => {
         await sleep(5);
       }
       const lost = async () => (await registry.getSingleMetric('findguard_events_lost_total')!.get()).values[0]?.value ?? 0;
-      const stored = async () => (await db.kysely.selectFrom('lookup_events').select('id').where('id', 'in', events.map((e) => e.id)).execute()).length;
-      await pollUntil('every event stored or counted lost', async () => ((await stored()) + (await lost()) === events.length ? true : undefined), 30_000);
+      await pollUntil('every event stored or counted lost', async () => ((await storedOf(events)) + (await lost()) === events.length ? true : undefined), 30_000);
       expect(await lost()).toBeGreaterThan(0);
       await pollUntil('acknowledged', async () => {
-        const g = fieldMap(((await redis.call('XINFO', 'GROUPS', key)) as unknown[])[0]);
+        const g = await groupInfo(key);
         return Number(g.get('pending')) === 0 && g.get('lag') === 0 ? true : undefined;
       }, 5000);
     } finally {

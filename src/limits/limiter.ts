@@ -174,7 +174,6 @@ export class Limiter {
 
 }
 
-
 /** The bucket subject of a layer for this call; undefined when the call has none (no device id, unrouted address). */
 function subjectOf(layer: CompiledLayer, req: LimitRequest, ip: IpInfo | undefined): string | undefined {
   switch (layer.subject) {
