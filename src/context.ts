@@ -73,6 +73,12 @@ export interface EventOptions {
   claimIdleMs?: number;
   /** Run on every new event after it is stored (the detectors). */
   handlers?: EventHandler[];
+  /**
+   * false: answered calls no longer wait for their lookup event to be durable (the behaviour
+   * before they did, which loses the events in flight when the process dies). Only for the
+   * benchmark's before/after (bench/server.ts); never in a deployment.
+   */
+  durable?: boolean;
 }
 
 /** Parts a test or the simulator may swap. */
@@ -130,11 +136,11 @@ function eventParts(
   /** A consumer apart from the publisher, stopped after it. */
   let redisConsumer: RedisEventConsumer | undefined;
   if (!config.redisUrl) {
-    const bus = new InProcessEventBus(eventPipeline, { logger, metrics });
+    const bus = new InProcessEventBus(eventPipeline, { logger, metrics, ...(opts.durable === false ? { durable: false } : {}) });
     events = bus;
     eventConsumer = bus;
   } else {
-    events = new RedisEventBus({ url: config.redisUrl, streamKey, logger, metrics });
+    events = new RedisEventBus({ url: config.redisUrl, streamKey, logger, metrics, ...(opts.durable === false ? { durable: false } : {}) });
     if (!opts.consume) logger.info({ stream: streamKey }, 'lookup events are published to Redis; `findguard worker` processes consume them');
     if (opts.consume) {
       eventConsumer = redisConsumer = new RedisEventConsumer({
@@ -190,7 +196,6 @@ export async function createContext(config: Config, overrides: ContextOverrides 
       callers.invalidate(ids);
     },
   });
-  const discovery = new DiscoveryService({ store, callers, tokens, clock });
   const jwt = new JwtVerifier(config.jwt, clock);
   let limitStore: LimitStore | undefined;
   let policy: CompiledPolicy;
@@ -208,6 +213,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
     await db.close();
     throw err;
   }
+  const discovery = new DiscoveryService({ store, callers, tokens, clock, tokenLifetimeMs: policy.syncTokenLifetimeMs });
   const metrics = new LimitMetrics();
   const challenges = new Challenges(config.hashKeys, random, limitStore);
   const limits = new Limiter({ policy, store: limitStore, ipIntel, challenges, metrics, clock, logger });

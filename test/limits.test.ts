@@ -109,6 +109,21 @@ describe('layered limits through HTTP (in-process store)', () => {
     expect(r.json().error.details.scope).toBe('device');
   });
 
+  it('charges a call without X-Device-Id to a per-account no-device key with the device layer\'s limits', async () => {
+    // The device layer (14) is tighter than the account's (here raised to 100): leaving the header out must not escape it.
+    const policy = testPolicy();
+    policy.layers[0] = { id: 'account-new', subject: 'account', cost: 'new', limits: { default: { burst: 100, refill: 100, per: '1h' } } };
+    policy.layers.splice(2, 1);
+    await start(policy);
+    expect((await call('alice', 'sync', { contacts: numbers(0, 10) })).statusCode).toBe(200);
+    const r = await call('alice', 'sync', { contacts: numbers(10, 6) });
+    expect(r.statusCode).toBe(429);
+    expect(r.json().error.details.scope).toBe('device');
+    // Another account's missing header is its own key; a real device id is its own key too.
+    expect((await call('bob', 'sync', { contacts: numbers(100, 10) })).statusCode).toBe(200);
+    expect((await call('alice', 'sync', { contacts: numbers(10, 6) }, { 'x-device-id': 'phone-2' })).statusCode).toBe(200);
+  });
+
   it('gives fresh accounts on hosting networks nothing until they age, and believes X-Forwarded-For only from trusted proxies', async () => {
     await start(testPolicy());
     await mirrorAccount(svc, 'fresh', [], { createdAt: new Date(T0 - DAY).toISOString() });

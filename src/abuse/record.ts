@@ -35,7 +35,7 @@ export interface DiscoveryCall {
   account: CallerInfo;
   operation: Operation;
   kind: ContactKind;
-  /** Distinct valid normalised values asked: only their number blocks leave this module. */
+  /** Distinct valid normalised values the call answers for: only their number blocks leave this module. */
   values: readonly string[];
   newNumbers: number;
 }
@@ -50,10 +50,9 @@ export function lookupCall(caller: CallerFacts, account: CallerInfo, p: Prepared
   return discoveryCall(caller, account, 'lookup', p.kind, [p.value], 1);
 }
 
+/** Every value the sync answers for, previous included: a token-covered book is still asked again. */
 export function syncCall(caller: CallerFacts, account: CallerInfo, p: PreparedSync): DiscoveryCall {
-  const values = new Set<string>();
-  for (const v of p.cur.normalised) if (v !== undefined) values.add(v);
-  return discoveryCall(caller, account, p.incremental ? 'incremental-sync' : 'full-sync', p.kind, [...values], p.newValues.length);
+  return discoveryCall(caller, account, p.incremental ? 'incremental-sync' : 'full-sync', p.kind, p.answered, p.newValues.length);
 }
 
 /**
@@ -67,16 +66,20 @@ function discoveryCall(caller: CallerFacts, account: CallerInfo, operation: Oper
   return call;
 }
 
-/** What an allowed sync revealed: distinct matched values among contacts, and every account in the answer. */
+/** What an allowed sync revealed: distinct matched values among contacts and previous, and every account in the answer. */
 export function syncAnswer(p: PreparedSync, response: Pick<SyncResponse, 'matches' | 'previousMatches'>): { matched: number; revealed: string[] } {
   const matchedValues = new Set<string>();
+  const revealed = new Set<string>();
   for (const m of response.matches) {
     const v = p.cur.normalised[m.index];
     if (v !== undefined) matchedValues.add(v);
+    revealed.add(m.accountId);
   }
-  const revealed = new Set<string>();
-  for (const m of response.matches) revealed.add(m.accountId);
-  for (const m of response.previousMatches) revealed.add(m.accountId);
+  for (const m of response.previousMatches) {
+    const v = p.prev.normalised[m.index];
+    if (v !== undefined) matchedValues.add(v);
+    revealed.add(m.accountId);
+  }
   return { matched: matchedValues.size, revealed: [...revealed] };
 }
 

@@ -51,14 +51,21 @@ interface Normalised {
 
 export interface PreparedSync {
   kind: ContactKind;
-  /** previous (with a valid token) was sent: only additions are new. */
+  /** The default region of this call: what the new token's strings are read under. */
+  region: string | undefined;
+  /** previous (with a valid token) was sent. */
   incremental: boolean;
   values: readonly string[];
   previousValues: readonly string[];
   cur: Normalised;
+  /** previous, read under this call's region: what previousMatches answers for. */
   prev: Normalised;
-  previousSet: ReadonlySet<string>;
-  /** Distinct valid values outside the token-covered previous set: the ones that cost budget. */
+  /** Every distinct valid value this call answers for, contacts and previous alike. */
+  answered: string[];
+  /**
+   * Distinct values answered that the token does not cover (the values previous meant when it was
+   * charged): the ones that cost budget.
+   */
   newValues: string[];
 }
 
@@ -67,6 +74,8 @@ export interface DiscoveryDeps {
   callers: CallerStatusCache;
   tokens: SyncTokens;
   clock: Clock;
+  /** How long a sync token is honoured (the policy's syncTokenLifetime); older ones are unknown. */
+  tokenLifetimeMs: number;
 }
 
 export class DiscoveryService {
@@ -109,6 +118,11 @@ export class DiscoveryService {
   /**
    * Checks the request and the token and works out which values are new (the ones that cost
    * budget), without touching the directory: the limits decide in between.
+   *
+   * The token covers its strings only as read under the region it was issued with, since that is
+   * what they were charged as. previous is answered under this call's region; whatever that
+   * reading gives outside the covered values (a region given now that was not then, another
+   * region) is new like any contact: charged, guarded and recorded.
    */
   prepareSync(accountId: string, req: SyncRequest): PreparedSync {
     const kind = syncKind(req);
@@ -119,28 +133,34 @@ export class DiscoveryService {
     if (previous && (kind === 'phone' ? previous.emails : previous.contacts) !== undefined) {
       throw new AppError('invalid_request', 'previous must list the same kind of contact as this sync');
     }
-    if (previous && !this.deps.tokens.verify(previous.token, accountId, kind, previousValues)) {
+    const verified = previous && this.deps.tokens.verify(previous.token, accountId, kind, previousValues, this.deps.clock.now(), this.deps.tokenLifetimeMs);
+    if (previous && !verified) {
       throw new AppError('invalid_token', 'the sync token does not match this account and previous set; sync again without previous');
     }
 
     const cur = this.normaliseAll(kind, values, req.region);
     const prev = this.normaliseAll(kind, previousValues, req.region);
-    const previousSet = new Set(prev.normalised.filter((v): v is string => v !== undefined));
-    const newValues = new Set<string>();
-    for (const v of cur.normalised) if (v !== undefined && !previousSet.has(v)) newValues.add(v);
-    return { kind, incremental: previous !== undefined, values, previousValues, cur, prev, previousSet, newValues: [...newValues] };
+    // Emails read the same under every region; numbers only under the token's own.
+    const sameReading = kind === 'email' || verified === undefined || verified.region === (req.region ?? '');
+    const covered = new Set<string>();
+    const coveredReading = sameReading ? prev : this.normaliseAll(kind, previousValues, verified.region || undefined);
+    for (const v of coveredReading.normalised) if (v !== undefined) covered.add(v);
+
+    const answered = new Set<string>();
+    for (const v of cur.normalised) if (v !== undefined) answered.add(v);
+    for (const v of prev.normalised) if (v !== undefined) answered.add(v);
+    const newValues: string[] = [];
+    for (const v of answered) if (!covered.has(v)) newValues.push(v);
+    return { kind, region: req.region, incremental: previous !== undefined, values, previousValues, cur, prev, answered: [...answered], newValues };
   }
 
   async completeSync(accountId: string, p: PreparedSync): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
-    const { kind, cur, prev, previousSet, values, previousValues } = p;
-    const unique = new Set<string>();
-    for (const v of cur.normalised) if (v !== undefined) unique.add(v);
-    for (const v of previousSet) unique.add(v);
-    const byValue = await this.matchValues(kind, unique);
+    const { kind, cur, prev, values, previousValues } = p;
+    const byValue = await this.matchValues(kind, p.answered);
 
     const matches = indexMatches(cur.normalised, byValue);
     const previousMatches = indexMatches(prev.normalised, byValue);
-    const token = this.deps.tokens.issue(accountId, kind, concat(previousValues, values), this.deps.clock.now());
+    const token = this.deps.tokens.issue(accountId, kind, p.region, concat(previousValues, values), this.deps.clock.now());
     return {
       response: { matches, previousMatches, invalid: cur.invalid, token },
       accounting: { kind, newValues: p.newValues, matched: matches.length },
@@ -158,8 +178,7 @@ export class DiscoveryService {
     return { normalised, invalid };
   }
 
-  private async matchValues(kind: ContactKind, values: Set<string>): Promise<Map<string, Match>> {
-    const list = [...values];
+  private async matchValues(kind: ContactKind, list: readonly string[]): Promise<Map<string, Match>> {
     const found = await this.deps.store.match(kind, list);
     const byValue = new Map<string, Match>();
     for (let i = 0; i < list.length; i++) {

@@ -174,13 +174,16 @@ export class Limiter {
 
 }
 
-/** The bucket subject of a layer for this call; undefined when the call has none (no device id, unrouted address). */
+/** The bucket subject of a layer for this call; undefined when the call has none (an unrouted address). */
 function subjectOf(layer: CompiledLayer, req: LimitRequest, ip: IpInfo | undefined): string | undefined {
   switch (layer.subject) {
     case 'account':
       return req.accountId;
     case 'device':
-      return req.deviceId;
+      // Leaving X-Device-Id out must not skip the layer: such calls share one key per account,
+      // with the device layer's limits, so the header is never worth dropping. The spaces keep the
+      // key apart from every device id a client can send (the header allows no space).
+      return req.deviceId ?? ` no device ${req.accountId}`;
     case 'ip':
       return ip?.ip ?? req.ip;
     case 'subnet':

@@ -30,8 +30,9 @@ export function syncRoute(ctx: AppContext): FastifyPluginAsync {
         // Lookup events (src/abuse): refusals and challenges are emitted around the check, allowed calls after the answer.
         const call = syncCall(caller, account, prepared);
         const verdict = await checkLimitsRecorded(ctx, call, () => {
-          // Only the new numbers: a re-sync's token-covered book is the user's own, not a scan.
-          const abuse = ctx.abuse.guard(caller.accountId, prepared.kind === 'phone' ? prepared.newValues : [], ctx.clock.now(), callerRegion(account.phoneRegion, caller.ip, ctx.ipIntel));
+          // Every number the call answers for, previous included: a range paid for a little at a
+          // time is still a range when it is asked again whole.
+          const abuse = ctx.abuse.guard(caller.accountId, prepared.kind === 'phone' ? prepared.answered : [], ctx.clock.now(), callerRegion(account.phoneRegion, caller.ip, ctx.ipIntel));
           return ctx.limits.check(limitRequest(caller, { account, operation: call.operation, newNumbers: prepared.newValues.length }, abuse));
         });
         const { response } = await ctx.discovery.completeSync(caller.accountId, prepared);

@@ -56,6 +56,8 @@ export interface CompiledPolicy {
   breaker?: CompiledBreaker;
   challenge?: { ttlMs: number; difficulty(tier: string): number };
   strikeWindowMs: number;
+  /** How long a sync token is honoured. */
+  syncTokenLifetimeMs: number;
   /** The network class of a caller's address under this policy's hosting overrides. */
   networkOf(ip: string, info: { asn?: number; hosting: boolean } | undefined): Network;
   tierOf(f: TrustFacts): string;
@@ -214,6 +216,7 @@ export function compilePolicy(input: unknown, source = 'policy', baseDir?: strin
     ...(breaker ? { breaker } : {}),
     ...(challenge ? { challenge } : {}),
     strikeWindowMs: durationMs(policy.strikeWindow ?? '7d'),
+    syncTokenLifetimeMs: durationMs(policy.syncTokenLifetime ?? '90d'),
     networkOf: (ip, info) => {
       if (tor.has(ip)) return 'tor';
       if (!info) return 'other';

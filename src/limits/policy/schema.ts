@@ -147,6 +147,8 @@ export const Policy = Type.Object(
     challenge: Type.Optional(ChallengePolicy),
     /** How long a refusal at account or device scope counts against clean history. */
     strikeWindow: Type.Optional(Duration),
+    /** How long a sync token is honoured (default 90d); an older one is answered like an unknown one and the book is paid for again. */
+    syncTokenLifetime: Type.Optional(Duration),
     /** ASNs to treat as hosting networks beyond findguard's list and AS-name rule (e.g. a VPN provider seen in abuse). */
     hostingAsns: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 4294967295 }))),
     /** ASNs never to treat as hosting (e.g. a mobile carrier whose AS name matches the rule). */
