@@ -12,7 +12,10 @@ export interface AccountsTable {
   app_status: 'active' | 'suspended';
   /** findguard's own enforcement, kept apart: lifted only by findguard's operators. */
   fg_status: 'active' | 'suspended';
+  /** The phone country the app sent; wins over the derived one. */
   phone_region: string | null;
+  /** The region of the account's own verified phone (see directory/phone-region.ts), maintained by directory writes. */
+  derived_phone_region: string | null;
   signup_ip: string | null;
   signup_device: string | null;
   signup_user_agent: string | null;
@@ -32,6 +35,8 @@ export interface ContactPointsTable {
   verified: number;
   /** 1 when purpose discovery, verified and the account active: maintained by directory writes. */
   discoverable: number;
+  /** A phone number's region (libphonenumber's), never the number; null for emails and older rows. */
+  region: string | null;
   created_at: number;
   updated_at: number;
 }

@@ -36,6 +36,8 @@ export async function upsertAccount(
       app_status: input.status ?? 'active',
       fg_status: 'active',
       phone_region: input.phoneRegion ?? null,
+      // A new account has no contact points yet; they derive it as they arrive.
+      derived_phone_region: null,
       signup_ip: input.signup?.ip ?? null,
       signup_device: input.signup?.deviceId ?? null,
       signup_user_agent: input.signup?.userAgent ?? null,

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ContactPointsTable, Database } from '../db/schema.js';
 import type { ContactHasher, ContactKind } from './hashing.js';
+import { contactRegion, refreshPhoneRegion } from './phone-region.js';
 import { bitsToPurposes, DISCOVERY_BIT, purposesToBits, type Purpose } from './purposes.js';
 
 export type ContactPointRow = Selectable<ContactPointsTable>;
@@ -68,8 +69,9 @@ export type PutOutcome = 'created' | 'rehashed' | 'exists';
 
 /**
  * Adds a contact point, or finds the one the account already has for the same value. A row
- * hashed under an older key is moved to the newest key: re-mirroring is how a rotation completes
- * (findguard never holds the plaintext needed to rehash by itself).
+ * hashed under an older key is moved to the newest key, and a row written before regions were
+ * kept gets its region: re-mirroring is how a rotation completes (findguard never holds the
+ * plaintext needed to rehash or to re-derive by itself).
  */
 export async function putContactPoint(
   db: Kysely<Database>,
@@ -83,12 +85,13 @@ export async function putContactPoint(
   const current = hashes[0]!;
   const existing = await db
     .selectFrom('contact_points')
-    .select(['id', 'key_version'])
+    .select(['id', 'key_version', 'region'])
     .where('account_id', '=', accountId)
     .where('hash', 'in', hashes.map((h) => h.hash))
     .executeTakeFirst();
   const bits = purposesToBits(write.purposes);
   const verified = write.verified ? 1 : 0;
+  const region = contactRegion(write.kind, write.value);
   if (!existing) {
     const id = ids();
     await db
@@ -102,22 +105,27 @@ export async function putContactPoint(
         purposes: bits,
         verified,
         discoverable: 0,
+        region,
         created_at: now,
         updated_at: now,
       })
       .execute();
     await refreshDiscoverable(db, [accountId]);
+    await refreshPhoneRegion(db, [accountId]);
     return { id, outcome: 'created' };
   }
   const rehash = existing.key_version !== current.version;
   if (rehash) {
     await db
       .updateTable('contact_points')
-      .set({ key_version: current.version, hash: current.hash, purposes: bits, verified, updated_at: now })
+      .set({ key_version: current.version, hash: current.hash, purposes: bits, verified, region, updated_at: now })
       .where('id', '=', existing.id)
       .execute();
     await refreshDiscoverable(db, [accountId]);
+  } else if (existing.region !== region) {
+    await db.updateTable('contact_points').set({ region }).where('id', '=', existing.id).execute();
   }
+  if (rehash || existing.region !== region) await refreshPhoneRegion(db, [accountId]);
   return { id: existing.id, outcome: rehash ? 'rehashed' : 'exists' };
 }
 
@@ -134,10 +142,13 @@ export async function patchContactPoint(
   const r = await db.updateTable('contact_points').set(set).where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
   if (Number(r.numUpdatedRows) === 0) return undefined;
   await refreshDiscoverable(db, [accountId]);
+  await refreshPhoneRegion(db, [accountId]);
   return db.selectFrom('contact_points').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
 export async function deleteContactPoint(db: Kysely<Database>, accountId: string, id: string): Promise<boolean> {
   const r = await db.deleteFrom('contact_points').where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
-  return Number(r.numDeletedRows) > 0;
+  if (Number(r.numDeletedRows) === 0) return false;
+  await refreshPhoneRegion(db, [accountId]);
+  return true;
 }

@@ -8,6 +8,7 @@ import type { ContactKind } from './hashing.js';
 import { isKnownRegion } from './phone.js';
 import { purposesToBits } from './purposes.js';
 import { isDiscoverable, refreshDiscoverable } from './contact-points.js';
+import { contactRegion, refreshPhoneRegion } from './phone-region.js';
 import { ImportLine } from './schemas.js';
 import { toAccountInput, type DirectoryService } from './service.js';
 
@@ -30,7 +31,7 @@ interface PreparedLine {
   line: number;
   accountId: string;
   account: AccountInput;
-  points: Array<{ kind: ContactKind; value: string; bits: number; verified: number }>;
+  points: Array<{ kind: ContactKind; value: string; bits: number; verified: number; region: string | null }>;
 }
 
 const MAX_REPORTED = 1000;
@@ -119,7 +120,7 @@ function prepareLine(text: string, line: number): PreparedLine | ImportError {
     const key = `${cp.kind}:${n.value}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    points.push({ kind: cp.kind, value: n.value, bits: purposesToBits(cp.purposes), verified: cp.verified ? 1 : 0 });
+    points.push({ kind: cp.kind, value: n.value, bits: purposesToBits(cp.purposes), verified: cp.verified ? 1 : 0, region: contactRegion(cp.kind, n.value) });
   }
   return { line, accountId: parsed.accountId, account, points };
 }
@@ -165,6 +166,8 @@ async function writeBatch(
     app_status: l.account.status ?? ('active' as const),
     fg_status: 'active' as const,
     phone_region: l.account.phoneRegion ?? null,
+    // Findguard's own, like fg_status: not in the upsert's update set; refreshed below from the points.
+    derived_phone_region: null,
     signup_ip: l.account.signup?.ip ?? null,
     signup_device: l.account.signup?.deviceId ?? null,
     signup_user_agent: l.account.signup?.userAgent ?? null,
@@ -211,7 +214,7 @@ async function writeBatch(
       if (found) {
         await trx
           .updateTable('contact_points')
-          .set({ key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, discoverable, updated_at: now })
+          .set({ key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, discoverable, region: p.region, updated_at: now })
           .where('id', '=', found.id)
           .execute();
         continue;
@@ -225,6 +228,7 @@ async function writeBatch(
         purposes: p.bits,
         verified: p.verified,
         discoverable,
+        region: p.region,
         created_at: now,
         updated_at: now,
       });
@@ -239,6 +243,9 @@ async function writeBatch(
     })
     .map((l) => l.accountId);
   for (const chunk of chunks(statusChanged, ROW_CHUNK)) await refreshDiscoverable(trx, chunk);
+  // Only a phone point can change the account's phone country; emails and bare lines leave it be.
+  const withPhones = batch.filter((l) => l.points.some((p) => p.kind === 'phone')).map((l) => l.accountId);
+  for (const chunk of chunks(withPhones, ROW_CHUNK)) await refreshPhoneRegion(trx, chunk);
   return { accounts: batch.length, contactPoints: written };
 }
 

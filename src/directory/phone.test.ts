@@ -10,7 +10,7 @@ import {
   type PhoneNumber,
 } from 'libphonenumber-js/max';
 import examples from 'libphonenumber-js/examples.mobile.json';
-import { isKnownRegion, normaliseE164, normalisePhone, numberBlock, type PhoneResult } from './phone.js';
+import { isKnownRegion, normaliseE164, normalisePhone, numberBlock, phoneRegionOf, type PhoneResult } from './phone.js';
 
 const STRICT_E164 = /^\+[1-9]\d{6,14}$/;
 const ok = (e164: string): PhoneResult => ({ ok: true, e164 });
@@ -268,6 +268,27 @@ describe('properties', () => {
         if (STRICT_E164.test(v)) expect(normaliseE164(v), v).toEqual(libResult(v));
       }
     }
+  });
+
+  it('the region of a number is the one the library resolves, shared calling codes included', () => {
+    const libRegion = (s: string) => {
+      const p = libParse(s);
+      return p && p.isValid() ? p.country : undefined;
+    };
+    let regions = 0;
+    fc.assert(
+      fc.property(e164Shaped, (s) => {
+        const expected = libRegion(s);
+        if (expected) regions++;
+        expect(phoneRegionOf(s), s).toBe(expected);
+      }),
+      { numRuns: 20_000 },
+    );
+    expect(regions).toBeGreaterThan(2_000);
+    for (const s of SEEDS) expect(phoneRegionOf(s), s).toBe(libRegion(s));
+    expect([phoneRegionOf('+14155552671'), phoneRegionOf('+16135550123'), phoneRegionOf('+77012345678'), phoneRegionOf('+447911123456')]).toEqual(['US', 'CA', 'KZ', 'GG']);
+    expect(phoneRegionOf('+80012345678')).toBeUndefined();
+    expect(phoneRegionOf('not a number')).toBeUndefined();
   });
 
   it('(a) formatted international input agrees with the library', () => {

@@ -95,6 +95,8 @@ interface PlanRules {
   readonly lengths: readonly number[] | undefined;
   /** `^(?:leadingDigits)` (only for some countries sharing a calling code). */
   readonly leadingDigits: RegExp | undefined;
+  /** The plan's region; undefined for a non-geographic entity (+800, +882, ...). */
+  readonly region: string | undefined;
 }
 
 /** Compiled rules for one country calling code. */
@@ -109,7 +111,7 @@ interface CallingCodeRules {
   readonly transform: string | undefined;
 }
 
-function compilePlan(plan: LibPlan): PlanRules {
+function compilePlan(plan: LibPlan, region: string | undefined): PlanRules {
   const nnpSrc = plan.nationalNumberPattern();
   const nnp = new RegExp(`^(?:${nnpSrc})$`);
   const byLength: (RegExp | null)[] = [];
@@ -141,7 +143,7 @@ function compilePlan(plan: LibPlan): PlanRules {
     }
   }
   const ld = plan.leadingDigits();
-  return { nnp, byLength, lengths: plan.possibleLengths(), leadingDigits: ld ? new RegExp(`^(?:${ld})`) : undefined };
+  return { nnp, byLength, lengths: plan.possibleLengths(), leadingDigits: ld ? new RegExp(`^(?:${ld})`) : undefined, region };
 }
 
 function selectPlan(countryOrCallingCode: string): LibPlan {
@@ -152,13 +154,13 @@ function selectPlan(countryOrCallingCode: string): LibPlan {
 }
 
 function compileCallingCode(cc: string): CallingCodeRules {
-  const mainPlan = selectPlan(cc);
-  const main = compilePlan(mainPlan);
-  const npfpSrc = mainPlan.nationalPrefixForParsing();
   const countryCodes = lib.getCountryCodesForCallingCode(cc);
+  const mainPlan = selectPlan(cc);
+  const main = compilePlan(mainPlan, countryCodes?.[0]);
+  const npfpSrc = mainPlan.nationalPrefixForParsing();
   let countries: PlanRules[] | undefined;
   if (countryCodes && countryCodes.length > 1) {
-    countries = countryCodes.map((c, i) => (i === 0 ? main : compilePlan(selectPlan(c))));
+    countries = countryCodes.map((c, i) => (i === 0 ? main : compilePlan(selectPlan(c), c)));
   }
   return {
     cc,
@@ -249,6 +251,26 @@ export function normaliseE164(input: string): PhoneResult {
     return STRICT_E164.test(e164) ? { ok: true, e164 } : INVALID;
   }
   return INVALID;
+}
+
+/**
+ * The region of a valid E.164 number as libphonenumber-js resolves it (`parsePhoneNumber().country`),
+ * from the same compiled rules as the fast path: a shared calling code (+1, +7, +44) gives the
+ * country whose leading digits or patterns the number fits first, in metadata order (+1 613 is CA,
+ * +44 7911 1 is GG); a non-geographic number (+800) or an invalid one gives undefined.
+ */
+export function phoneRegionOf(e164: string): string | undefined {
+  if (!STRICT_E164.test(e164)) return undefined;
+  let code = 0;
+  for (let i = 1; i <= 3; i++) {
+    code = code * 10 + (e164.charCodeAt(i) - 48);
+    const r = rulesFor(e164.slice(1, i + 1), code);
+    if (r === null) continue;
+    const national = extractNational(r, e164.slice(i + 1));
+    const plan = countryPlan(r, national);
+    return plan && isValidFor(plan, national) ? plan.region : undefined;
+  }
+  return undefined;
 }
 
 function toRegion(region: string | undefined): CountryCode | undefined {

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import { isIP } from 'node:net';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
+import { canonicalAddress } from '../net/client-address.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import {
@@ -33,7 +33,10 @@ export interface AccountView {
   status: 'active' | 'suspended';
   appStatus: 'active' | 'suspended';
   findguardStatus: 'active' | 'suspended';
+  /** The phone country the app sent, if any: it wins over the derived one. */
   phoneRegion: string | null;
+  /** The region of the account's own preferred verified phone (see phone-region.ts). */
+  derivedPhoneRegion: string | null;
   signup: { ip: string | null; deviceId: string | null; userAgent: string | null };
   /** null until the abuse engine has assessed the account. */
   risk: null;
@@ -110,9 +113,9 @@ export class DirectoryService {
     assertRegion(body.region);
     const normalised = normaliseContact(body.kind, body.value, body.region);
     if (!normalised.ok) throw new AppError(normalised.code, `not a valid ${body.kind === 'phone' ? 'phone number' : 'email address'}`);
-    return this.deps.db.transaction().execute(async (trx) => {
+    const { id, outcome } = await this.deps.db.transaction().execute(async (trx) => {
       if (!(await findAccount(trx, accountId))) throw new AppError('not_found', 'no such account');
-      const { id, outcome } = await putContactPoint(
+      return putContactPoint(
         trx,
         this.deps.hasher,
         accountId,
@@ -120,12 +123,11 @@ export class DirectoryService {
         () => this.newContactPointId(),
         this.deps.clock.now(),
       );
-      if (outcome === 'exists') throw new AppError('conflict', 'the account already has this contact point', { id });
-      return { id, created: outcome === 'created' };
-    }).then((r) => {
-      this.deps.onChanged?.([accountId]);
-      return r;
     });
+    this.deps.onChanged?.([accountId]);
+    // After the commit: a repeated point still fills in the region a row written before regions lacked.
+    if (outcome === 'exists') throw new AppError('conflict', 'the account already has this contact point', { id });
+    return { id, created: outcome === 'created' };
   }
 
   async patchContactPoint(accountId: string, id: string, patch: ContactPointPatch): Promise<ContactPointView> {
@@ -141,7 +143,7 @@ export class DirectoryService {
   }
 
   async deleteContactPoint(accountId: string, id: string): Promise<void> {
-    const deleted = await deleteContactPoint(this.deps.db, accountId, id);
+    const deleted = await this.deps.db.transaction().execute((trx) => deleteContactPoint(trx, accountId, id));
     if (!deleted) throw new AppError('not_found', 'no such contact point');
     this.deps.onChanged?.([accountId]);
   }
@@ -157,6 +159,7 @@ export class DirectoryService {
       appStatus: row.app_status,
       findguardStatus: row.fg_status,
       phoneRegion: row.phone_region,
+      derivedPhoneRegion: row.derived_phone_region,
       signup: { ip: row.signup_ip, deviceId: row.signup_device, userAgent: row.signup_user_agent },
       risk: null,
       contactPoints: points.map((p) => viewContactPoint(p, active)),
@@ -175,8 +178,10 @@ export function toAccountInput(body: AccountBody): AccountInput {
   if (body.phoneRegion !== undefined) input.phoneRegion = body.phoneRegion;
   if (body.status !== undefined) input.status = body.status;
   if (body.signup) {
-    if (isIP(body.signup.ip) === 0) throw new AppError('invalid_request', 'signup.ip is not an IP address');
-    input.signup = body.signup;
+    // Stored and fed to the abuse engine as discovery calls' addresses are, so that they compare.
+    const ip = canonicalAddress(body.signup.ip);
+    if (ip === undefined) throw new AppError('invalid_request', 'signup.ip is not an IP address');
+    input.signup = { ...body.signup, ip };
   }
   return input;
 }

@@ -11,6 +11,7 @@ export type { Match } from './sqlite-matcher.js';
 export interface CallerInfo {
   status: 'active' | 'suspended';
   createdAt: number;
+  /** The app's phoneRegion, else the region of the account's own verified phone (directory/phone-region.ts). */
   phoneRegion?: string;
 }
 export type CallerStatus = CallerInfo | undefined;
@@ -30,7 +31,7 @@ export interface DiscoveryStore {
   close(): Promise<void>;
 }
 
-const STATUS_SQL = `SELECT app_status, fg_status, created_at, phone_region FROM accounts WHERE id = ?`;
+const STATUS_SQL = `SELECT app_status, fg_status, created_at, coalesce(phone_region, derived_phone_region) AS phone_region FROM accounts WHERE id = ?`;
 
 interface CallerRow {
   app_status: string;
@@ -136,7 +137,11 @@ export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, options: { p
 export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): DiscoveryStore {
   return {
     async caller(accountId) {
-      const row = await db.kysely.selectFrom('accounts').select(['app_status', 'fg_status', 'created_at', 'phone_region']).where('id', '=', accountId).executeTakeFirst();
+      const row = await db.kysely
+        .selectFrom('accounts')
+        .select((eb) => ['app_status', 'fg_status', 'created_at', eb.fn.coalesce('phone_region', 'derived_phone_region').as('phone_region')])
+        .where('id', '=', accountId)
+        .executeTakeFirst();
       return effective(row);
     },
     async match(kind, values) {

@@ -25,7 +25,10 @@ const AccountView = Type.Object({
   status: Type.String(),
   appStatus: Type.String(),
   findguardStatus: Type.String(),
-  phoneRegion: Type.Union([Type.String(), Type.Null()]),
+  phoneRegion: Type.Union([Type.String(), Type.Null()], { description: 'The phone country the app sent; wins over derivedPhoneRegion' }),
+  derivedPhoneRegion: Type.Union([Type.String(), Type.Null()], {
+    description: "The region of the account's own verified phone (a two_factor or discovery one first, then the oldest), used when phoneRegion is null",
+  }),
   signup: Type.Object({
     ip: Type.Union([Type.String(), Type.Null()]),
     deviceId: Type.Union([Type.String(), Type.Null()]),
@@ -52,8 +55,9 @@ export function accountRoutes(ctx: AppContext): FastifyPluginAsync {
       async (request, reply) => {
         const { account, created } = await ctx.directory.putAccount(request.params.accountId, request.body);
         const signup = request.body.signup;
-        if (created && signup) {
-          const event = signupEventOf(request.params.accountId, Date.parse(account.createdAt), signup, ctx.ipIntel, ctx.limits.policy);
+        if (created && signup && account.signup.ip !== null) {
+          // The address as stored: canonical, as discovery calls' addresses are.
+          const event = signupEventOf(request.params.accountId, Date.parse(account.createdAt), { ...signup, ip: account.signup.ip }, ctx.ipIntel, ctx.limits.policy);
           if (event) ctx.events.emitSignup(event);
         }
         return reply.status(created ? 201 : 200).send(account);
