@@ -1,27 +1,41 @@
 import { Redis } from 'ioredis';
-import type { Logger } from 'pino';
-import { approxEventBytes, encodeEvent, type LookupEvent } from './events.js';
-import type { EventMetrics } from './metrics.js';
-import type { EventProcessor } from './pipeline.js';
+import { BufferedBus, CLOSE_TIMEOUT_MS, MAX_BACKOFF_MS, sleep, type BusCommon } from './bus-buffer.js';
+import { encodeEvent, type LookupEvent } from './events.js';
+import type { EventProcessor, StagedBatch } from './pipeline.js';
 import type { SignupEvent } from './signup.js';
+
+export { EventsUnavailableError, type BusCommon } from './bus-buffer.js';
 
 /**
  * The event bus between the discovery routes and the abuse engine (DESIGN §6): an in-process
  * queue on the embedded default, Redis Streams when scaled out.
  *
- * emit() is synchronous and never fails or waits: it appends to a bounded buffer that is drained
- * in the background. Availability of discovery is governed by the limits store, not by this bus,
- * so when the buffer overflows (the database or Redis away for long) events are dropped, counted
- * in findguard_events_dropped_total and logged once per outage. At-least-once delivery holds from
- * the moment an event is in the stream (or, in-process, in the database); before that, a process
- * killed without close() loses what it had buffered: at most a few milliseconds of events.
+ * An answered call's event must be durable before its answer leaves (emitDurable): a revealed
+ * account missing from the exposure records is what the events exist to prevent. Events wait in
+ * a bounded buffer and are written in batches by one sender at a time, so the calls that arrive
+ * while a batch is being written share the next write (a group commit): each waits for its own
+ * batch, never for the abuse engine. "Durable" means committed to the database (in-process), or
+ * acknowledged by Redis (XADD); it survives the process being killed, not the machine losing power
+ * (SQLite runs with synchronous=NORMAL; Redis's own persistence is its operator's choice).
+ *
+ * Refusals and challenges reveal nothing, so their events stay fire-and-forget (emit): when the
+ * buffer overflows (the database or Redis away for long) they are dropped, counted in
+ * findguard_events_dropped_total and logged once per outage.
  */
 export interface EventBus {
   readonly kind: 'in-process' | 'redis';
+  /** Fire-and-forget: never fails or waits; lost if the process dies before its batch is written. */
   emit(event: LookupEvent): void;
+  /**
+   * Resolves once the event is durable. Rejects with EventsUnavailableError when it cannot be
+   * (the store or stream failing or not answering, the buffer full, the bus closed), at once or as
+   * soon as its batch fails: the call must then fail closed. A rejected event is not kept, except
+   * when its write was in flight without an answer: it may then be stored all the same.
+   */
+  emitDurable(event: LookupEvent): Promise<void>;
   /** A new account's sign-up context, to wherever events are consumed. Never fails or blocks the caller. */
   emitSignup(event: SignupEvent): void;
-  /** Resolves true once everything emitted so far has left the buffer, false at the timeout. */
+  /** Resolves true once everything emitted so far has left the buffer (in-process: and reached the handlers), false at the timeout. */
   flush(timeoutMs?: number): Promise<boolean>;
   /** Flushes (bounded by a timeout), then releases connections; later emits are dropped. */
   close(): Promise<void>;
@@ -36,196 +50,42 @@ export interface EventConsumer {
 }
 
 export const DEFAULT_STREAM_KEY = 'fg:events';
-/** Memory events may hold while the bus is away (approximate bytes). */
-const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024;
-const CLOSE_TIMEOUT_MS = 3000;
-const MAX_BACKOFF_MS = 5000;
-
-export interface BusCommon {
-  logger: Logger;
-  metrics: EventMetrics;
-  maxBufferBytes?: number;
-  batchSize?: number;
-}
-
-/** Dropped events: counted always, logged once per outage, and the total logged when the bus recovers. */
-class DropLog {
-  private dropped = 0;
-  private failing = false;
-  constructor(
-    private readonly logger: Logger,
-    private readonly metrics: EventMetrics,
-    private readonly what: string,
-  ) {}
-
-  failed(err: unknown): void {
-    if (this.failing) return;
-    this.failing = true;
-    this.logger.error({ err: err instanceof Error ? err.message : String(err) }, `${this.what} failing: lookup events are buffered, and dropped once the buffer is full`);
-  }
-
-  drop(n: number): void {
-    this.metrics.dropped(n);
-    if (this.dropped === 0) this.logger.error({ dropped: n }, `${this.what}: lookup event buffer full, dropping events (discovery keeps answering)`);
-    this.dropped += n;
-  }
-
-  recovered(): void {
-    if (!this.failing && this.dropped === 0) return;
-    this.logger.info({ dropped: this.dropped }, `${this.what} working again`);
-    this.failing = false;
-    this.dropped = 0;
-  }
-
-  get isFailing(): boolean {
-    return this.failing;
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)).unref());
 
 /**
- * A bounded buffer drained by one sender at a time: batching, backoff after a failure, flush.
- * Subclasses say how a batch is sent and which of it went through.
+ * The embedded default: one process. A batch is stored (durable: the calls waiting for it are
+ * answered), then handed to the handlers (the abuse engine) in the order stored, while the next
+ * batches are stored: answers never wait for the engine.
  */
-abstract class BufferedBus {
-  protected buffer: LookupEvent[] = [];
-  private bytes = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private sending: Promise<void> | undefined;
-  private backoffMs = 0;
-  protected closed = false;
-  protected readonly drops: DropLog;
-  private readonly maxBytes: number;
-  protected readonly batchSize: number;
-
-  constructor(
-    common: BusCommon,
-    what: string,
-    private readonly lingerMs: number,
-  ) {
-    this.drops = new DropLog(common.logger, common.metrics, what);
-    this.maxBytes = common.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES;
-    this.batchSize = common.batchSize ?? 500;
-  }
-
-  /** Sends a batch; returns how many from its start went through (throws if none could). */
-  protected abstract send(batch: LookupEvent[]): Promise<number>;
-
-  emit(event: LookupEvent): void {
-    const size = approxEventBytes(event);
-    if (this.closed || this.bytes + size > this.maxBytes) {
-      this.drops.drop(1);
-      return;
-    }
-    this.buffer.push(event);
-    this.bytes += size;
-    if (this.buffer.length >= this.batchSize && this.timer && this.backoffMs === 0) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    this.schedule();
-  }
-
-  get buffered(): number {
-    return this.buffer.length;
-  }
-
-  async flush(timeoutMs = 5000): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.buffer.length > 0 || this.sending) {
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      if (!this.sending) {
-        if (this.timer) clearTimeout(this.timer);
-        this.timer = undefined;
-        this.startSending();
-      }
-      await Promise.race([this.sending, sleep(left)]);
-      if (this.drops.isFailing) await sleep(Math.min(50, deadline - Date.now()));
-    }
-    return true;
-  }
-
-  protected async closeBuffer(): Promise<void> {
-    this.closed = true;
-    await this.flush(CLOSE_TIMEOUT_MS);
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.sending;
-    if (this.buffer.length > 0) {
-      this.drops.failed(new Error('closing with events unpublished'));
-      this.drops.drop(this.buffer.length);
-      this.buffer = [];
-      this.bytes = 0;
-    }
-  }
-
-  private schedule(): void {
-    if (this.sending || this.timer || this.buffer.length === 0) return;
-    const delay = this.backoffMs > 0 ? this.backoffMs : this.buffer.length >= this.batchSize ? 0 : this.lingerMs;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.startSending();
-    }, delay);
-    this.timer.unref();
-  }
-
-  private startSending(): void {
-    this.sending = this.drain().finally(() => {
-      this.sending = undefined;
-      if (!this.closed) this.schedule();
-    });
-  }
-
-  private async drain(): Promise<void> {
-    while (this.buffer.length > 0) {
-      const batch = this.buffer.slice(0, this.batchSize);
-      let done: number;
-      try {
-        done = await this.send(batch);
-      } catch (err) {
-        this.drops.failed(err);
-        this.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(100, this.backoffMs * 2));
-        return;
-      }
-      for (let i = 0; i < done; i++) this.bytes -= approxEventBytes(batch[i]!);
-      this.buffer.splice(0, done);
-      this.backoffMs = 0;
-      this.drops.recovered();
-      if (done < batch.length) {
-        this.backoffMs = 100;
-        return;
-      }
-    }
-  }
-}
-
-/**
- * The embedded default: one process, events processed (stored, then handed to the detectors)
- * by an in-process consumer a tick after they were emitted, in batches.
- */
-const IN_PROCESS_LINGER_MS = 10;
-
 export class InProcessEventBus extends BufferedBus implements EventBus, EventConsumer {
   readonly kind = 'in-process' as const;
 
   private resumed: Promise<void> | undefined;
   private signups: Promise<void> = Promise.resolve();
+  /** Stored batches the handlers have not finished, oldest first. */
+  private readonly handQueue: StagedBatch[] = [];
+  private handing: Promise<void> | undefined;
+  private handFailing = false;
+  private behind = false;
 
   constructor(
     private readonly processor: EventProcessor,
     private readonly common: BusCommon,
   ) {
-    // Small batches: on SQLite a batch is stored synchronously, and requests wait meanwhile.
-    // A short linger lets a busy node store many events per transaction instead of one commit
-    // per call.
-    super({ batchSize: 200, ...common }, 'in-process event pipeline', IN_PROCESS_LINGER_MS);
+    // No linger: on SQLite a batch is stored synchronously, and the calls of one turn of the event
+    // loop (and those that arrive while a batch is written elsewhere) already share a commit. The
+    // 10 ms linger of before (events fire-and-forget) let a busy node do the same.
+    super({ batchSize: 200, ...common }, 'in-process event pipeline', { durable: 0, fireAndForget: 10 });
   }
 
   protected async send(batch: LookupEvent[]): Promise<number> {
-    await this.resume();
-    await this.processor.process(batch);
+    const p = this.processor;
+    if (!p.stage || !p.finish || !p.abandon) {
+      await this.resume();
+      await p.process(batch);
+      return batch.length;
+    }
+    const staged = await p.stage(batch);
+    if (staged.pending.length > 0) this.hand(staged);
     return batch.length;
   }
 
@@ -239,15 +99,27 @@ export class InProcessEventBus extends BufferedBus implements EventBus, EventCon
       .catch((err: unknown) => this.common.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not hand a sign-up to the abuse engine'));
   }
 
-  override async flush(timeoutMs?: number): Promise<boolean> {
+  override async flush(timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
     await this.signups;
-    return super.flush(timeoutMs);
+    if (!(await super.flush(timeoutMs))) return false;
+    while (this.handing) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await Promise.race([this.handing, sleep(left)]);
+    }
+    return true;
   }
 
   /** Consumption starts with the first event (a CLI command that emits none never reads the history). */
   start(): void {}
 
-  /** Rebuilds the handlers' state from the database once, before the first batch (a failure is logged: the engine starts blind rather than not at all). */
+  /**
+   * Rebuilds the handlers' state from the database once, before the first batch is handed over (a
+   * failure is logged: the engine starts blind rather than not at all). Storing does not wait for
+   * it: an event stored meanwhile may be both replayed and handed over, and the engine skips an
+   * event id it has seen.
+   */
   private resume(): Promise<void> {
     this.resumed ??= (this.processor.resume?.() ?? Promise.resolve()).catch((err: unknown) => {
       this.common.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not resume the abuse engine from stored events; it starts from nothing');
@@ -255,14 +127,62 @@ export class InProcessEventBus extends BufferedBus implements EventBus, EventCon
     return this.resumed;
   }
 
+  /**
+   * Queues a stored batch for the handlers. Past MAX_QUEUED_BATCHES (the engine far behind, or
+   * failing) a batch is left unhanded rather than hold up storing: it is in the database, and a
+   * restart replays it to the engine.
+   */
+  private hand(staged: StagedBatch): void {
+    if (this.handQueue.length >= MAX_QUEUED_BATCHES) {
+      this.processor.abandon!(staged);
+      if (!this.behind) this.common.logger.error({ queued: this.handQueue.length }, 'the abuse engine is far behind or failing: stored lookup events are not handed to it (a restart replays them)');
+      this.behind = true;
+      return;
+    }
+    this.handQueue.push(staged);
+    this.handing ??= this.handAll().finally(() => (this.handing = undefined));
+  }
+
+  /** Hands the queued batches over in order; a failed one is tried again (stored again: a no-op) before any later one. */
+  private async handAll(): Promise<void> {
+    const p = this.processor;
+    await this.resume();
+    let backoffMs = 0;
+    while (this.handQueue.length > 0) {
+      const head = this.handQueue[0]!;
+      try {
+        // finish() gave up a batch whose handling failed: staging it again takes it back.
+        await p.finish!(backoffMs > 0 ? await p.stage!(head.pending) : head);
+        this.handQueue.shift();
+        backoffMs = 0;
+        if (this.handFailing || this.behind) this.common.logger.info('the abuse engine is taking lookup events again');
+        this.handFailing = this.behind = false;
+      } catch (err) {
+        if (!this.handFailing) this.common.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not hand lookup events to the abuse engine: retrying (they are stored)');
+        this.handFailing = true;
+        if (this.closed) {
+          for (const s of this.handQueue.splice(1)) p.abandon!(s);
+          this.handQueue.length = 0;
+          return;
+        }
+        backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(100, backoffMs * 2));
+        await sleep(backoffMs);
+      }
+    }
+  }
+
   stop(): Promise<void> {
     return this.close();
   }
 
-  close(): Promise<void> {
-    return this.closeBuffer();
+  async close(): Promise<void> {
+    await this.closeBuffer();
+    if (this.handing) await Promise.race([this.handing, sleep(CLOSE_TIMEOUT_MS)]);
   }
 }
+
+/** Stored batches waiting for the engine before storing stops handing them over (see InProcessEventBus.hand). */
+const MAX_QUEUED_BATCHES = 50;
 
 export interface RedisEventBusOptions extends BusCommon {
   url: string;
@@ -273,7 +193,7 @@ export interface RedisEventBusOptions extends BusCommon {
    * and taking the limits (same Redis) down with it.
    */
   maxStreamLength?: number;
-  /** How long an event may wait for others to share its round trip. */
+  /** How long an event may wait for others to share its round trip (default 0: those that arrive during a round trip share the next). */
   lingerMs?: number;
 }
 
@@ -287,7 +207,7 @@ export class RedisEventBus extends BufferedBus implements EventBus {
   private readonly maxLen: string;
 
   constructor(opts: RedisEventBusOptions) {
-    super(opts, 'event bus (Redis)', opts.lingerMs ?? 5);
+    super(opts, 'event bus (Redis)', { durable: opts.lingerMs ?? 0, fireAndForget: opts.lingerMs ?? 5 });
     this.streamKey = opts.streamKey ?? DEFAULT_STREAM_KEY;
     this.maxLen = String(opts.maxStreamLength ?? DEFAULT_MAX_STREAM_LENGTH);
     this.redis = new Redis(opts.url, {
@@ -307,8 +227,9 @@ export class RedisEventBus extends BufferedBus implements EventBus {
     const pipe = this.redis.pipeline();
     for (const e of batch) pipe.xadd(this.streamKey, 'MAXLEN', '~', this.maxLen, '*', 'e', encodeEvent(e));
     const results = (await pipe.exec()) ?? [];
-    // A batch half-written before a failure: keep the rest (and the failed ones) for the retry.
-    // An event written twice is harmless: processing is idempotent by event id.
+    // A batch half-written before a failure: the calls waiting for the rest fail closed, the
+    // refusals among the rest are kept for the retry. An entry written twice is harmless:
+    // processing is idempotent by event id.
     let done = 0;
     while (done < batch.length && results[done] && !results[done]![0]) done++;
     if (done === 0) throw results[0]?.[0] ?? new Error('XADD failed');

@@ -3,6 +3,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 /** Prometheus metrics of the lookup-event pipeline, on the context's registry. No labels that name anyone. */
 export class EventMetrics {
   private readonly droppedTotal: Counter;
+  private readonly failedClosedTotal: Counter;
   private readonly storedTotal: Counter;
   private readonly invalidTotal: Counter;
   private readonly lostTotal: Counter;
@@ -16,6 +17,11 @@ export class EventMetrics {
     this.droppedTotal = new Counter({
       name: 'findguard_events_dropped_total',
       help: 'Lookup events dropped before reaching the bus: the publish buffer was full (event bus unreachable for long) or the process closed with events unpublished',
+      registers: [registry],
+    });
+    this.failedClosedTotal = new Counter({
+      name: 'findguard_events_failed_closed_total',
+      help: 'Discovery calls the limits allowed that answered 503 instead, revealing nothing: their lookup event could not be made durable (event store or stream failing or not answering, buffer full)',
       registers: [registry],
     });
     this.storedTotal = new Counter({
@@ -79,6 +85,10 @@ export class EventMetrics {
 
   dropped(n = 1): void {
     if (n > 0) this.droppedTotal.inc(n);
+  }
+
+  failedClosed(n = 1): void {
+    if (n > 0) this.failedClosedTotal.inc(n);
   }
 
   stored(n: number): void {

@@ -14,7 +14,8 @@ import { blocksOf, newEventId, originOf, type EventOutcome, type LookupEvent } f
 
 /**
  * What the discovery routes call to emit lookup events: around the limits check (refusals and
- * challenges) and after the answer (allowed calls). Emitting never fails or slows a request.
+ * challenges: fire-and-forget, never failing or slowing the call) and once the answer is known,
+ * before it is sent (allowed calls: the answer waits until its event is durable).
  */
 
 /** The parts of the context emission needs (the AppContext has them all). */
@@ -103,13 +104,31 @@ export async function checkLimitsRecorded(deps: RecordDeps, call: DiscoveryCall,
   }
 }
 
-/** Emits the event of an allowed call, once its answer is known. */
-export function recordAllowed(deps: RecordDeps, call: DiscoveryCall, verdict: LimitVerdict, answer: { matched: number; revealed: readonly string[] }): void {
-  safely(deps, () =>
-    deps.events.emit(
+/**
+ * Records the event of an allowed call once its answer is known, before it is sent: resolves when
+ * the event is durable (stored, or in the Redis stream), so no account is revealed that the
+ * exposure records could miss. Fails closed: when the event cannot be made durable (the store or
+ * stream failing, the buffer full, or a bug building it), throws 503 unavailable, and the answer
+ * is never sent; the call stays charged to its budgets.
+ */
+export async function recordAllowed(deps: RecordDeps, call: DiscoveryCall, verdict: LimitVerdict, answer: { matched: number; revealed: readonly string[] }): Promise<void> {
+  let durable: Promise<void>;
+  try {
+    durable = deps.events.emitDurable(
       buildEvent(deps, call, { outcome: 'allowed', network: verdict.network, info: verdict.ip, tier: verdict.tier, matched: answer.matched, revealed: answer.revealed }),
-    ),
-  );
+    );
+  } catch (err) {
+    warnOnce(deps, err);
+    throw unrecorded();
+  }
+  // The bus logs and counts its own failures.
+  await durable.catch(() => {
+    throw unrecorded();
+  });
+}
+
+function unrecorded(): AppError {
+  return new AppError('unavailable', 'discovery is unavailable for a moment; retry later', undefined, { 'retry-after': '5' });
 }
 
 interface Decided {
@@ -156,13 +175,18 @@ function refusalOf(err: unknown): { outcome: EventOutcome; scope?: Scope } | und
 }
 
 const warnedBuses = new WeakSet<EventBus>();
+/** For refusals and challenges, which reveal nothing: a bug here must never cost the caller its answer. */
 function safely(deps: RecordDeps, fn: () => void): void {
   try {
     fn();
   } catch (err) {
-    // A bug here must never cost the caller an answer; say so once per bus, without the call's details.
-    if (warnedBuses.has(deps.events)) return;
-    warnedBuses.add(deps.events);
-    deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not emit a lookup event');
+    warnOnce(deps, err);
   }
+}
+
+/** Once per bus, without the call's details. */
+function warnOnce(deps: RecordDeps, err: unknown): void {
+  if (warnedBuses.has(deps.events)) return;
+  warnedBuses.add(deps.events);
+  deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not emit a lookup event');
 }

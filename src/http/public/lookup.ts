@@ -33,7 +33,7 @@ export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
           return ctx.limits.check(limitRequest(caller, { account, operation: 'lookup', newNumbers: 1 }, abuse));
         });
         const answer = await ctx.discovery.completeLookup(prepared);
-        recordAllowed(ctx, call, verdict, { matched: answer.match ? 1 : 0, revealed: answer.match ? [answer.match.accountId] : [] });
+        await recordAllowed(ctx, call, verdict, { matched: answer.match ? 1 : 0, revealed: answer.match ? [answer.match.accountId] : [] });
         return answer;
       },
     );

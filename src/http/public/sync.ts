@@ -36,7 +36,7 @@ export function syncRoute(ctx: AppContext): FastifyPluginAsync {
           return ctx.limits.check(limitRequest(caller, { account, operation: call.operation, newNumbers: prepared.newValues.length }, abuse));
         });
         const { response } = await ctx.discovery.completeSync(caller.accountId, prepared);
-        recordAllowed(ctx, call, verdict, syncAnswer(prepared, response));
+        await recordAllowed(ctx, call, verdict, syncAnswer(prepared, response));
         return response;
       },
     );
