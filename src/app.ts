@@ -4,7 +4,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppContext } from './context.js';
-import { registerErrorHandling } from './http/errors.js';
+import { MAX_PATH_PARAM_LENGTH } from './directory/account-id.js';
+import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { internalApi } from './http/internal/index.js';
 import { publicApi } from './http/public/index.js';
@@ -18,7 +19,12 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     loggerInstance: ctx.logger as FastifyBaseLogger,
     trustProxy: ctx.config.trustedProxies.length > 0 ? ctx.config.trustedProxies : false,
     bodyLimit: 256 * 1024,
-    return503OnClosing: true,
+    maxParamLength: MAX_PATH_PARAM_LENGTH,
+    // Fastify's own answers to these, and its 503 while closing, are not the coded format and
+    // some quote the path: errors.ts answers them.
+    frameworkErrors,
+    clientErrorHandler,
+    return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

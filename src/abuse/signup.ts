@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { ACCOUNT_ID_MAX_LENGTH } from '../directory/account-id.js';
 import type { CompiledPolicy } from '../limits/policy/compile.js';
 import { NETWORKS } from '../limits/policy/schema.js';
 import { lookupIp, type IpIntel } from '../net/index.js';
@@ -12,7 +13,7 @@ import { originOf, type LookupEvent } from './events.js';
  */
 export const SignupEventSchema = Type.Object(
   {
-    accountId: Type.String({ minLength: 1, maxLength: 128 }),
+    accountId: Type.String({ minLength: 1, maxLength: ACCOUNT_ID_MAX_LENGTH }),
     /** Epoch ms of the sign-up (the account's createdAt). */
     at: Type.Integer({ minimum: 0 }),
     ip: Type.String({ minLength: 2, maxLength: 45 }),

@@ -1,11 +1,12 @@
 import { Type, type Static } from 'typebox';
+import { AccountId } from './account-id.js';
 import { PURPOSES } from './purposes.js';
 
 /**
  * The directory's input shapes: one source for request validation, TypeScript types, the
  * OpenAPI document and the NDJSON import's per-line check.
  */
-export const AccountId = Type.String({ pattern: '^[A-Za-z0-9._:@-]{1,128}$', description: "The app's account id" });
+export { AccountId };
 export const Region = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 region' });
 export const PurposeSchema = Type.Union(PURPOSES.map((p) => Type.Literal(p)));
 // Hostnames of IPv4/IPv6 literals only; validated further by node:net at the edge.

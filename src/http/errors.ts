@@ -1,5 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, errorBody, type ErrorCode } from '../errors.js';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { AppError, ERRORS, errorBody, type ErrorCode } from '../errors.js';
 
 const BY_STATUS: Record<number, ErrorCode> = {
   400: 'invalid_request',
@@ -39,6 +41,56 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((_request, reply) => reply.status(404).send(errorBody('not_found', 'no such route')));
+
+  // Fastify's own 503 while closing (return503OnClosing) is not the coded format.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) return done();
+    void reply.header('connection', 'close');
+    done(new AppError('unavailable', 'the server is shutting down; retry', undefined, { 'retry-after': '1' }));
+  });
+}
+
+/**
+ * Errors Fastify raises before any route runs, as the schema's refusals are answered: a URL that
+ * does not decode, and a path parameter longer than maxParamLength (an account id no valid one
+ * could be). Never the path: Fastify's own answers quote it.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_BAD_URL') {
+    void reply.status(400).send(errorBody('invalid_request', 'the URL does not decode'));
+  } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    void reply.status(400).send(errorBody('invalid_request', 'a path parameter is longer than any valid one'));
+  } else {
+    request.log.error({ code: error.code }, 'framework error');
+    void reply.status(500).send(errorBody('internal', 'internal error'));
+  }
+}
+
+const CLIENT_ERRORS: Record<string, [ErrorCode, string]> = {
+  HPE_HEADER_OVERFLOW: ['headers_too_large', 'the request line and headers are too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: ['request_timeout', 'the request took too long to arrive'],
+};
+
+/**
+ * Requests Node's HTTP parser refuses, answered on the socket in the coded format. Only the error
+ * code is logged: Node's error carries the raw bytes received (`rawPacket`), query string included.
+ */
+export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [code, message] = CLIENT_ERRORS[error.code ?? ''] ?? ['invalid_request', 'the request is not valid HTTP'];
+  this.log.trace({ code: error.code }, 'client error');
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = ERRORS[code];
+  const body = JSON.stringify(errorBody(code, message));
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 function publicMessage(error: FastifyError, code: ErrorCode): string {

@@ -1,11 +1,11 @@
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
 import type { JwtConfig } from '../../config/config.js';
+import { isAccountId } from '../../directory/account-id.js';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../util/clock.js';
 
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 const CACHE_LIMIT = 10_000;
-const ACCOUNT_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 
 export interface VerifiedCaller {
   accountId: string;
@@ -57,7 +57,7 @@ export class JwtVerifier {
       throw new AppError('unauthenticated', 'invalid or expired token');
     }
     const sub = payload.sub;
-    if (typeof sub !== 'string' || !ACCOUNT_ID.test(sub) || typeof payload.exp !== 'number') {
+    if (typeof sub !== 'string' || !isAccountId(sub) || typeof payload.exp !== 'number') {
       throw new AppError('unauthenticated', 'token subject is not an account id');
     }
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
