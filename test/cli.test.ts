@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -90,6 +90,17 @@ describe('findguard migrate', () => {
     const lost = testIo(io.cwd);
     await run(lost, 'migrate');
     expect(lost.lines).toEqual(['database is up to date', `the lookup events file was missing: started a new, empty one at ${join(io.cwd, 'findguard.events.sqlite')}`]);
+  });
+
+  it('warns on stderr about a data folder others can read, and refuses one others can write, naming it', async () => {
+    const io = testIo();
+    chmodSync(io.cwd, 0o755);
+    await run(io, 'migrate');
+    expect(io.errors).toEqual([expect.stringMatching(new RegExp(`^warning: ${io.cwd} is readable by group and others \\(mode 0755\\)`))]);
+    chmodSync(io.cwd, 0o777);
+    const refused = testIo(io.cwd);
+    await expect(run(refused, 'migrate')).rejects.toThrow(new RegExp(`^FINDGUARD_DATA_DIR: ${io.cwd} is writable by group and others`));
+    expect(refused.lines).toEqual([]);
   });
 });
 

@@ -19,8 +19,11 @@ export const processIo: CliIo = {
   interactive: Boolean(process.stderr.isTTY),
 };
 
+/** The checked configuration; its warnings (a data folder others can read) go to stderr. */
 export function loadConfig(io: CliIo): Config {
-  return buildConfig(readEnv(io.env), io.cwd);
+  const config = buildConfig(readEnv(io.env), io.cwd);
+  for (const warning of config.warnings) io.err(`warning: ${warning}`);
+  return config;
 }
 
 /** Resolves at the first SIGINT or SIGTERM: long-running commands then close their resources. */

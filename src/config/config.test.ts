@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -207,6 +207,12 @@ describe('bad values stop start-up naming the variable', () => {
     ['FINDGUARD_TRUSTED_PROXIES=beef', { trustedProxies: 'beef' }, ENV_NAMES.trustedProxies],
     ['FINDGUARD_TRUSTED_PROXIES=999.1.1.1', { trustedProxies: '999.1.1.1' }, ENV_NAMES.trustedProxies],
     ['FINDGUARD_EVENT_RETENTION_DAYS=0', { eventRetentionDays: '0' }, ENV_NAMES.eventRetentionDays],
+    ['FINDGUARD_JWT_MAX_LIFETIME=abc', { jwtMaxLifetime: 'abc' }, ENV_NAMES.jwtMaxLifetime],
+    ['FINDGUARD_JWT_MAX_LIFETIME=0', { jwtMaxLifetime: '0' }, ENV_NAMES.jwtMaxLifetime],
+    ['FINDGUARD_JWT_MAX_LIFETIME=-60', { jwtMaxLifetime: '-60' }, ENV_NAMES.jwtMaxLifetime],
+    ['FINDGUARD_JWT_MAX_LIFETIME=1y', { jwtMaxLifetime: '1y' }, ENV_NAMES.jwtMaxLifetime],
+    ['FINDGUARD_JWT_MAX_LIFETIME=1.5h', { jwtMaxLifetime: '1.5h' }, ENV_NAMES.jwtMaxLifetime],
+    ['FINDGUARD_JWT_MAX_LIFETIME=3651d', { jwtMaxLifetime: '3651d' }, ENV_NAMES.jwtMaxLifetime],
   ])('%s', (_name, raw, variable) => {
     expectRefused(raw, variable);
   });
@@ -224,6 +230,107 @@ describe('bad values stop start-up naming the variable', () => {
   it('accepts the bounds of FINDGUARD_PORT', () => {
     expect(buildConfig({ port: '0' }, tempDir()).port).toBe(0);
     expect(buildConfig({ port: '65535' }, tempDir()).port).toBe(65535);
+  });
+});
+
+describe('FINDGUARD_JWT_MAX_LIFETIME', () => {
+  it('is off by default and takes seconds or a duration, for either way of verifying', () => {
+    expect(buildConfig({}, tempDir()).jwt.maxLifetimeSeconds).toBeUndefined();
+    for (const [value, seconds] of [['3600', 3600], ['45s', 45], ['90m', 5400], ['12h', 43_200], ['7d', 604_800], ['3650d', 315_360_000]] as const) {
+      expect(buildConfig({ jwtMaxLifetime: value }, tempDir()).jwt.maxLifetimeSeconds, value).toBe(seconds);
+    }
+    expect(buildConfig({ jwtMaxLifetime: '1h', jwksUrl: 'https://issuer.example/jwks.json' }, tempDir()).jwt).toMatchObject({ kind: 'jwks', maxLifetimeSeconds: 3600 });
+  });
+
+  it('says what it expects', () => {
+    expect(configError({ jwtMaxLifetime: 'forever' }).message).toMatch(/^FINDGUARD_JWT_MAX_LIFETIME: .*seconds.*12h/);
+  });
+});
+
+describe("the data folder's permissions", () => {
+  /** A cwd whose ./data exists with this mode (and secrets.json, if given, with its own). */
+  function dataDir(mode: number, secretsMode?: number): string {
+    const cwd = tempDir();
+    const dir = join(cwd, 'data');
+    mkdirSync(dir);
+    if (secretsMode !== undefined) {
+      buildConfig({}, cwd);
+      chmodSync(join(dir, SECRETS_FILE), secretsMode);
+    }
+    chmodSync(dir, mode);
+    return cwd;
+  }
+
+  function refusal(cwd: string): ConfigError {
+    try {
+      buildConfig({}, cwd);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).variable).toBe(ENV_NAMES.dataDir);
+      return err as ConfigError;
+    }
+    throw new Error('expected the data folder to be refused');
+  }
+
+  it.each([
+    ['0777', 0o777],
+    ['0770 (group-writable)', 0o770],
+    ['0702 (writable by others)', 0o702],
+    ['1777 (sticky, as /tmp)', 0o1777],
+  ])('refuses a folder that is %s, naming it', (_name, mode) => {
+    const cwd = dataDir(mode);
+    const err = refusal(cwd);
+    expect(err.message).toContain(join(cwd, 'data'));
+    expect(err.message).toMatch(/writable by (group|others)/);
+    // Refused before anything is written into it.
+    expect(existsSync(join(cwd, 'data', SECRETS_FILE))).toBe(false);
+  });
+
+  it.each([
+    ['0644 (readable by others)', 0o644],
+    ['0640 (readable by group)', 0o640],
+    ['0666 (writable by others)', 0o666],
+    ['0604', 0o604],
+  ])('refuses a secrets.json that is %s, leaving it as it was for the operator to see', (_name, mode) => {
+    const cwd = dataDir(0o700, mode);
+    const file = join(cwd, 'data', SECRETS_FILE);
+    const err = refusal(cwd);
+    expect(err.message).toContain(file);
+    expect(err.message).toMatch(/rotate/i);
+    expect(statSync(file).mode & 0o777).toBe(mode);
+  });
+
+  it('refuses a database file in the folder that others can write', () => {
+    const cwd = dataDir(0o700);
+    writeFileSync(join(cwd, 'data', 'findguard.sqlite'), '', { mode: 0o666 });
+    chmodSync(join(cwd, 'data', 'findguard.sqlite'), 0o666);
+    expect(refusal(cwd).message).toMatch(/findguard\.sqlite.*writable by/);
+  });
+
+  it('warns, and starts, for a folder others can read or enter, and for database files others can read', () => {
+    const cwd = dataDir(0o755);
+    const config = buildConfig({}, cwd);
+    expect(config.warnings).toHaveLength(1);
+    expect(config.warnings[0]).toContain(join(cwd, 'data'));
+    expect(config.warnings[0]).toMatch(/readable by group and others.*0755.*chmod 700/);
+    chmodSync(join(cwd, 'data'), 0o700);
+    writeFileSync(join(cwd, 'data', 'findguard.sqlite'), '');
+    chmodSync(join(cwd, 'data', 'findguard.sqlite'), 0o644);
+    expect(buildConfig({}, cwd).warnings).toEqual([expect.stringMatching(/findguard\.sqlite.*readable by group and others.*0644/)]);
+  });
+
+  it('has nothing to say about a folder it creates, or one made by mkdtemp', () => {
+    const cwd = tempDir();
+    expect(buildConfig({}, cwd).warnings).toEqual([]);
+    expect(statSync(join(cwd, 'data')).mode & 0o777).toBe(0o700);
+    expect(buildConfig({}, cwd).warnings).toEqual([]);
+    expect(buildConfig({ dataDir: cwd }, cwd).warnings).toEqual([]);
+  });
+
+  it('does not look at a folder it does not use (PostgreSQL with every secret given)', () => {
+    const cwd = dataDir(0o777);
+    const config = buildConfig({ databaseUrl: PG_URL, hashKeys: HASH_KEYS, serviceKey: SERVICE_KEY, jwtSecret: JWT_SECRET }, cwd);
+    expect(config.warnings).toEqual([]);
   });
 });
 
@@ -299,6 +406,7 @@ describe('readEnv', () => {
       'FINDGUARD_WEBHOOK_URL',
       'FINDGUARD_WEBHOOK_SECRET',
       'FINDGUARD_LOG_LEVEL',
+      'FINDGUARD_JWT_MAX_LIFETIME',
     ]) {
       expect(Object.keys(readEnv({ [name]: 'v' })), name).toHaveLength(1);
     }

@@ -1,15 +1,17 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { checkDataDir } from './data-dir.js';
 import { ConfigError } from './errors.js';
 import { ENV_NAMES, type RawEnv } from './env.js';
 import { loadOrCreateSecrets } from './secrets.js';
 
 export type DatabaseConfig = { dialect: 'sqlite'; path: string } | { dialect: 'postgres'; url: string };
 
+/** A token meant to live longer than maxLifetimeSeconds (exp - iat) is refused; unset: no bound. */
 export type JwtConfig =
-  | { kind: 'hs256'; secret: Uint8Array; issuer?: string; audience?: string; local: boolean }
-  | { kind: 'jwks'; url: URL; issuer?: string; audience?: string };
+  | { kind: 'hs256'; secret: Uint8Array; issuer?: string; audience?: string; maxLifetimeSeconds?: number; local: boolean }
+  | { kind: 'jwks'; url: URL; issuer?: string; audience?: string; maxLifetimeSeconds?: number };
 
 export interface HashKey {
   version: number;
@@ -34,6 +36,8 @@ export interface Config {
   eventRetentionDays: number;
   /** Worker threads that hash and match large syncs (embedded SQLite only); 0 keeps it all inline. */
   matchWorkers: number;
+  /** Problems worth an operator's attention that do not stop start-up (the CLI prints them). */
+  warnings: string[];
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -60,6 +64,9 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     }
   }
   const needsLocal = !raw.hashKeys || !raw.serviceKey || (!raw.jwtSecret && !raw.jwksUrl);
+  // Checked before anything is written into it, or secrets.json's mode is reset to 0600.
+  const usesDataDir = embedded && (needsLocal || isInside(database.path, dataDir));
+  const warnings = usesDataDir ? checkDataDir(dataDir) : [];
   const local = embedded && needsLocal ? loadOrCreateSecrets(dataDir) : undefined;
 
   const serviceKey = raw.serviceKey ?? local?.serviceKey ?? '';
@@ -81,7 +88,13 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     logLevel,
     eventRetentionDays: parseIntIn(raw.eventRetentionDays, 'eventRetentionDays', 90, 1, 3650),
     matchWorkers: parseIntIn(raw.matchWorkers, 'matchWorkers', Math.min(2, availableParallelism()), 0, 64),
+    warnings,
   };
+}
+
+function isInside(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
 }
 
 function parseDatabase(url: string | undefined, dataDir: string, cwd: string): DatabaseConfig {
@@ -117,9 +130,25 @@ function parseIntIn(value: string | undefined, key: keyof RawEnv, fallback: numb
   return n;
 }
 
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+const MAX_JWT_LIFETIME_DAYS = 3650;
+
+/** Whole seconds ("86400") or a duration in one unit ("90m", "12h", "7d"); undefined when unset. */
+function parseMaxLifetime(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d{1,12})([smhd]?)$/.exec(value);
+  const seconds = m ? Number(m[1]) * DURATION_UNITS[m[2] || 's']! : NaN;
+  if (!(seconds >= 1 && seconds <= MAX_JWT_LIFETIME_DAYS * 86_400)) {
+    throw new ConfigError(ENV_NAMES.jwtMaxLifetime, `must be whole seconds or a duration such as 90m, 12h or 7d, from 1s to ${MAX_JWT_LIFETIME_DAYS}d`);
+  }
+  return seconds;
+}
+
 function parseJwt(raw: RawEnv, localSecret: string | undefined): JwtConfig {
   const issuer = raw.jwtIssuer;
   const audience = raw.jwtAudience;
+  const maxLifetimeSeconds = parseMaxLifetime(raw.jwtMaxLifetime);
+  const bound = maxLifetimeSeconds === undefined ? {} : { maxLifetimeSeconds };
   if (raw.jwtSecret && raw.jwksUrl) {
     throw new ConfigError(ENV_NAMES.jwtSecret, `set either it or ${ENV_NAMES.jwksUrl}, not both`);
   }
@@ -131,7 +160,7 @@ function parseJwt(raw: RawEnv, localSecret: string | undefined): JwtConfig {
       throw new ConfigError(ENV_NAMES.jwksUrl, 'is not a valid URL');
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(ENV_NAMES.jwksUrl, 'must be http(s)');
-    return { kind: 'jwks', url, issuer, audience };
+    return { kind: 'jwks', url, issuer, audience, ...bound };
   }
   const secret = raw.jwtSecret ?? localSecret;
   if (!secret) throw new ConfigError(ENV_NAMES.jwtSecret, 'is required');
@@ -139,7 +168,7 @@ function parseJwt(raw: RawEnv, localSecret: string | undefined): JwtConfig {
   if (bytes.length < MIN_SECRET_BYTES) {
     throw new ConfigError(ENV_NAMES.jwtSecret, `must be at least ${MIN_SECRET_BYTES} bytes for HS256`);
   }
-  return { kind: 'hs256', secret: bytes, issuer, audience, local: !raw.jwtSecret };
+  return { kind: 'hs256', secret: bytes, issuer, audience, ...bound, local: !raw.jwtSecret };
 }
 
 /** `v2:BASE64,v1:BASE64`, newest first. */

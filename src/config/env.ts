@@ -12,6 +12,7 @@ export interface RawEnv {
   jwksUrl?: string;
   jwtIssuer?: string;
   jwtAudience?: string;
+  jwtMaxLifetime?: string;
   serviceKey?: string;
   hashKeys?: string;
   policy?: string;
@@ -33,6 +34,7 @@ export const ENV_NAMES: Record<keyof RawEnv, string> = {
   jwksUrl: 'FINDGUARD_JWKS_URL',
   jwtIssuer: 'FINDGUARD_JWT_ISSUER',
   jwtAudience: 'FINDGUARD_JWT_AUDIENCE',
+  jwtMaxLifetime: 'FINDGUARD_JWT_MAX_LIFETIME',
   serviceKey: 'FINDGUARD_SERVICE_KEY',
   hashKeys: 'FINDGUARD_HASH_KEYS',
   policy: 'FINDGUARD_POLICY',

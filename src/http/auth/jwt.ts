@@ -60,10 +60,22 @@ export class JwtVerifier {
     if (typeof sub !== 'string' || !isAccountId(sub) || typeof payload.exp !== 'number') {
       throw new AppError('unauthenticated', 'token subject is not an account id');
     }
+    if (this.config.maxLifetimeSeconds !== undefined && lifetime(payload.iat, payload.exp, nowMs) > this.config.maxLifetimeSeconds) {
+      throw new AppError('unauthenticated', 'invalid or expired token');
+    }
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(token, { accountId: sub, exp: payload.exp });
     return { accountId: sub };
   }
+}
+
+/**
+ * How long a token was meant to live: exp - iat, measured from now when iat is missing or in the
+ * future, so neither leaving iat out nor post-dating it stretches the bound on a stolen token.
+ */
+function lifetime(iat: number | undefined, exp: number, nowMs: number): number {
+  const now = nowMs / 1000;
+  return exp - (iat === undefined ? now : Math.min(iat, now));
 }
 
 function bearer(header: string | undefined): string | undefined {
