@@ -5,11 +5,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDe
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppContext } from './context.js';
 import { MAX_PATH_PARAM_LENGTH } from './directory/account-id.js';
+import { registerClientAddress } from './http/client-address.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { internalApi } from './http/internal/index.js';
 import { publicApi } from './http/public/index.js';
 import { ErrorResponse } from './http/schemas.js';
+import { proxyTrust } from './net/client-address.js';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -17,7 +19,7 @@ export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerRespo
 export async function buildApp(ctx: AppContext): Promise<App> {
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
-    trustProxy: ctx.config.trustedProxies.length > 0 ? ctx.config.trustedProxies : false,
+    trustProxy: ctx.config.trustedProxies.length > 0 ? proxyTrust(ctx.config.trustedProxies) : false,
     bodyLimit: 256 * 1024,
     maxParamLength: MAX_PATH_PARAM_LENGTH,
     // Fastify's own answers to these, and its 503 while closing, are not the coded format and
@@ -29,6 +31,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
+  registerClientAddress(app);
   app.addSchema(ErrorResponse);
 
   await app.register(swagger, {

@@ -8,6 +8,7 @@ export const ERRORS = {
   invalid_phone: 400,
   invalid_email: 400,
   invalid_region: 400,
+  invalid_client_address: 400,
   unauthenticated: 401,
   forbidden: 403,
   account_suspended: 403,

@@ -9,8 +9,9 @@ import { PURPOSES } from './purposes.js';
 export { AccountId };
 export const Region = Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 region' });
 export const PurposeSchema = Type.Union(PURPOSES.map((p) => Type.Literal(p)));
-// Hostnames of IPv4/IPv6 literals only; validated further by node:net at the edge.
-export const IpAddress = Type.String({ minLength: 2, maxLength: 45, pattern: '^[0-9A-Fa-f:.]+$' });
+// An address as src/net/client-address.ts reads it (brackets, a port or a zone included), which
+// toAccountInput then checks and makes canonical.
+export const IpAddress = Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7e]+$' });
 
 export const SignupContext = Type.Object(
   {

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../errors.js';
 import type { LimitRequest } from '../../limits/index.js';
+import { UNREADABLE_ADDRESS } from '../../net/client-address.js';
 import { lookupIp, type IpIntel } from '../../net/index.js';
 
 export const DeviceHeaders = Type.Object({
@@ -14,7 +15,10 @@ export const DeviceHeaders = Type.Object({
 export interface Caller {
   accountId: string;
   deviceId?: string;
-  /** The client address, from X-Forwarded-For only when the hop is a trusted proxy. */
+  /**
+   * The client address, canonical (from X-Forwarded-For only when the hop is a trusted proxy), or
+   * UNREADABLE_ADDRESS when the policy answers calls whose address cannot be read.
+   */
   ip: string;
   /** X-Findguard-Proof, answering a challenge. */
   proof?: string;
@@ -27,7 +31,7 @@ export function callerOf(request: FastifyRequest): Caller {
   return {
     accountId: request.callerId,
     ...(typeof device === 'string' ? { deviceId: device } : {}),
-    ip: request.ip,
+    ip: request.clientAddress ?? UNREADABLE_ADDRESS,
     ...(typeof proof === 'string' ? { proof } : {}),
   };
 }

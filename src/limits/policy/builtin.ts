@@ -74,6 +74,7 @@ export const DEFAULT_POLICY: Policy = {
   },
   challenge: { difficulty: { default: 18, hosting: 20, 'hosting-new': 22 }, ttl: '5m' },
   strikeWindow: '7d',
+  unreadableAddress: 'refuse',
   // Enforced: checked against every simulator scenario (README, "Efficacy"). An operator who
   // wants to watch the decisions first sets mode: shadow in their own policy file.
   abuse: { ...DEFAULT_ABUSE_POLICY, mode: 'enforce' },

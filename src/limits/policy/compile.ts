@@ -58,6 +58,8 @@ export interface CompiledPolicy {
   strikeWindowMs: number;
   /** How long a sync token is honoured. */
   syncTokenLifetimeMs: number;
+  /** What a discovery call whose client address cannot be read gets. */
+  unreadableAddress: 'refuse' | 'hosting';
   /** The network class of a caller's address under this policy's hosting overrides. */
   networkOf(ip: string, info: { asn?: number; hosting: boolean } | undefined): Network;
   tierOf(f: TrustFacts): string;
@@ -217,9 +219,11 @@ export function compilePolicy(input: unknown, source = 'policy', baseDir?: strin
     ...(challenge ? { challenge } : {}),
     strikeWindowMs: durationMs(policy.strikeWindow ?? '7d'),
     syncTokenLifetimeMs: durationMs(policy.syncTokenLifetime ?? '90d'),
+    unreadableAddress: policy.unreadableAddress ?? 'refuse',
     networkOf: (ip, info) => {
       if (tor.has(ip)) return 'tor';
-      if (!info) return 'other';
+      // Not an address (UNREADABLE_ADDRESS, under unreadableAddress: hosting): the strictest network.
+      if (!info) return 'hosting';
       if (info.asn !== undefined && hostingAsns.has(info.asn)) return 'hosting';
       return info.hosting && !(info.asn !== undefined && nonHostingAsns.has(info.asn)) ? 'hosting' : 'other';
     },

@@ -157,6 +157,12 @@ export const Policy = Type.Object(
     abuse: Type.Optional(AbusePolicy),
     /** Files with Tor exit addresses, one per line (e.g. check.torproject.org/torbulkexitlist), relative to the policy file. */
     torExitLists: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    /**
+     * A discovery call whose client address cannot be read (src/net/client-address.ts): `refuse`
+     * (default) answers 400 invalid_client_address; `hosting` answers it as the strictest network,
+     * every such caller sharing one ip key, with no subnet, ASN or country to spread over.
+     */
+    unreadableAddress: Type.Optional(Type.Union([Type.Literal('refuse'), Type.Literal('hosting')])),
   },
   { additionalProperties: false },
 );
