@@ -217,6 +217,15 @@ describe('findguard dev-token', () => {
     expect(io.errors.join('\n')).toContain('not a valid account id');
   });
 
+  it('caps the lifetime at FINDGUARD_JWT_MAX_LIFETIME, saying so on stderr', async () => {
+    const io = testIo();
+    io.env.FINDGUARD_JWT_MAX_LIFETIME = '15m';
+    await run(io, 'dev-token', 'acct-1', '--ttl', '86400');
+    const payload = JSON.parse(Buffer.from(io.lines[0]!.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number; iat: number };
+    expect(payload.exp - payload.iat).toBe(900);
+    expect(io.errors).toEqual(['FINDGUARD_JWT_MAX_LIFETIME caps the token at 900 seconds']);
+  });
+
   it('refuses a bad --ttl', async () => {
     const io = testIo();
     await expect(run(io, 'dev-token', 'acct-1', '--ttl', '0')).rejects.toMatchObject({ code: 'commander.invalidArgument' });

@@ -1,5 +1,6 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { maxDevTokenSeconds } from '../src/http/auth/jwt.js';
 import { lookup, mirrorAccount, NUMBERS } from './helpers/fixtures.js';
 import { describeEachDialect, JWT_SECRET, startTestService, type TestService } from './helpers/service.js';
 
@@ -37,8 +38,15 @@ describeEachDialect('JWT maximum lifetime', (dialect) => {
     expect(await status(strict, await token(strict, 0, 10 * 365 * 86_400))).toBe(401);
     // Issued long ago and still valid: its lifetime is over the maximum even if little is left.
     expect(await status(strict, await token(strict, -7200, 60))).toBe(401);
-    expect(await status(strict, await strict.tokenFor('caller', 3600))).toBe(200);
-    expect(await status(strict, await strict.tokenFor('caller', 7 * 86_400))).toBe(401);
+  });
+
+  it('dev tokens (findguard dev-token, the demo banner) never outlive the maximum, so the server accepts them', async () => {
+    const dev = await strict.tokenFor('caller', 7 * 86_400);
+    const claims = JSON.parse(Buffer.from(dev.split('.')[1]!, 'base64url').toString('utf8')) as { iat: number; exp: number };
+    expect(claims.exp - claims.iat).toBe(3600);
+    expect(await status(strict, dev)).toBe(200);
+    expect(maxDevTokenSeconds(strict.config.jwt, 7 * 86_400)).toBe(3600);
+    expect(maxDevTokenSeconds(open.config.jwt, 7 * 86_400)).toBe(7 * 86_400);
   });
 
   it('measures a token without iat, or with iat in the future, from now', async () => {

@@ -4,7 +4,7 @@ import { createContext } from '../context.js';
 import { openDb } from '../db/dialect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { importNdjson, MAX_IMPORT_LINE_BYTES, type ImportReport } from '../directory/import.js';
-import { signDevToken } from '../http/auth/jwt.js';
+import { maxDevTokenSeconds, signDevToken } from '../http/auth/jwt.js';
 import { readLines } from '../util/lines.js';
 import { loadConfig, type CliIo } from './io.js';
 import { progressBar } from './progress.js';
@@ -118,9 +118,11 @@ export function devTokenCommand(program: Command, io: CliIo): void {
     // Checked by commander's argument parser, so a bad id is reported on stderr: an
     // InvalidArgumentError thrown from the action would exit 1 without any message.
     .argument('<accountId>', 'the account id (the JWT subject)', accountIdArg)
-    .option('--ttl <seconds>', 'lifetime in seconds', positiveInt(365 * 24 * 3600), 24 * 3600)
+    .option('--ttl <seconds>', 'lifetime in seconds (at most FINDGUARD_JWT_MAX_LIFETIME, when set)', positiveInt(365 * 24 * 3600), 24 * 3600)
     .action(async (accountId: string, opts: { ttl: number }) => {
       const config = loadConfig(io);
-      io.out(await signDevToken(config.jwt, accountId, Date.now(), opts.ttl));
+      const ttl = maxDevTokenSeconds(config.jwt, opts.ttl);
+      if (ttl < opts.ttl) io.err(`FINDGUARD_JWT_MAX_LIFETIME caps the token at ${ttl} seconds`);
+      io.out(await signDevToken(config.jwt, accountId, Date.now(), ttl));
     });
 }

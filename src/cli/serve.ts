@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { signDevToken } from '../http/auth/jwt.js';
+import { maxDevTokenSeconds, signDevToken } from '../http/auth/jwt.js';
 import { createService } from '../main.js';
 import { demoPair, ensureDemoPopulation } from './seeding.js';
 import { loadConfig, untilSignal, type CliIo } from './io.js';
@@ -42,11 +42,12 @@ async function demoBanner(
 ): Promise<string[]> {
   if (jwt.kind !== 'hs256') return ['(demo: no local HS256 secret, so no demo token; use your app-issued JWT)'];
   const { searcher, target, phone } = demoPair(record);
-  const token = await signDevToken(jwt, searcher.id, now, 7 * 24 * 3600);
+  const ttl = maxDevTokenSeconds(jwt, 7 * 24 * 3600);
+  const token = await signDevToken(jwt, searcher.id, now, ttl);
   // The number shown is synthetic demo data regenerated from the seed; it is printed, never logged.
   return [
     '',
-    `Demo: signed in as ${searcher.id} (@${searcher.handle}); this JWT is valid for 7 days:`,
+    `Demo: signed in as ${searcher.id} (@${searcher.handle}); this JWT is valid for ${ttl % 86_400 === 0 ? `${ttl / 86_400} days` : `${ttl} seconds`}:`,
     `  ${token}`,
     `Find the demo account ${target.id} (@${target.handle}) by its phone number:`,
     `  curl -s -X POST {{URL}}/v1/discovery/lookup -H 'authorization: Bearer ${token}' -H 'content-type: application/json' -d '{"phone":"${phone}"}'`,

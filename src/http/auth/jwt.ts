@@ -84,6 +84,11 @@ function bearer(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
+/** The lifetime a dev token gets when `wanted` is asked: never more than the verifier accepts. */
+export function maxDevTokenSeconds(config: JwtConfig, wanted: number): number {
+  return config.maxLifetimeSeconds === undefined ? wanted : Math.min(wanted, config.maxLifetimeSeconds);
+}
+
 /** Signs a token with the local HS256 secret: `findguard dev-token`, the demo banner, tests. */
 export async function signDevToken(
   config: JwtConfig,
@@ -96,7 +101,7 @@ export async function signDevToken(
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(accountId)
     .setIssuedAt(Math.floor(now / 1000))
-    .setExpirationTime(Math.floor(now / 1000) + ttlSeconds);
+    .setExpirationTime(Math.floor(now / 1000) + maxDevTokenSeconds(config, ttlSeconds));
   if (config.issuer) jwt = jwt.setIssuer(config.issuer);
   if (config.audience) jwt = jwt.setAudience(config.audience);
   return jwt.sign(config.secret);
