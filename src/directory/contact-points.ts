@@ -111,7 +111,8 @@ export async function putContactPoint(
       })
       .execute();
     await refreshDiscoverable(db, [accountId]);
-    await refreshPhoneRegion(db, [accountId]);
+    // Only a phone with a region can change the account's phone country.
+    if (region !== null) await refreshPhoneRegion(db, [accountId]);
     return { id, outcome: 'created' };
   }
   const rehash = existing.key_version !== current.version;
