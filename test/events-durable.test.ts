@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -166,6 +166,39 @@ describe('answered calls and their lookup events across kill -9', () => {
       await pg.drop();
     }
   }, 60_000);
+
+  it('a process answering through inject() alone (findguard simulate) runs to its end: a call waiting for its event keeps it alive', async () => {
+    // Nothing else holds the event loop open there: a batch timer that does not would let the
+    // process exit, silently and with status 0, in the middle of its first call.
+    const dir = tempDir();
+    const scenario = join(dir, 'tiny.json');
+    writeFileSync(
+      scenario,
+      JSON.stringify({
+        name: 'tiny',
+        description: 'one day, a few hundred accounts, one patient attacker',
+        seed: 7,
+        start: '2026-01-05T00:00:00Z',
+        days: 1,
+        population: { accounts: 300, discoverableShare: 0.6, occupancy: 0.35 },
+        organic: {
+          syncShare: 0.01, lookupShare: 0.02, lookupsPerUser: 2, maxSyncsPerDay: 50, maxLookupsPerDay: 50, bookMedian: 20, bookMax: 100,
+          memberShare: 0.35, accountsPerCgnatIp: 300, ipv6Share: 0.35, travellerShare: 0.02, sharedDeviceShare: 0.03,
+        },
+        attackers: [
+          {
+            kind: 'list', name: 'targeted', accounts: 1, createdOverDays: 0, origins: [{ country: 'GB', weight: 1 }], ipsPerCountry: 1, network: 'residential',
+            startDay: 0, requestsPerHour: 5, listSize: 20, registeredShare: 0.9, aged: true, batchMedian: 1, overDays: 1, singleLookups: true,
+          },
+        ],
+      }),
+    );
+    const p = spawnCli(['simulate', '--scenario', scenario, '--out', join(dir, 'out')], {}, dir);
+    spawned.push(p);
+    expect(await p.exited, p.stderr()).toEqual({ code: 0, signal: null });
+    expect(p.stdout()).toContain('results and report.html in');
+    expect(existsSync(join(dir, 'out', 'tiny.json'))).toBe(true);
+  }, 120_000);
 
   (haveRedisServer || requireServices ? it : it.skip)('Redis: the stream holds every answered sync', async () => {
     // A private Redis, so the default stream key is this test's alone.

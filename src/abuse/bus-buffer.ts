@@ -90,14 +90,18 @@ interface Waiter {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)).unref());
 
-/** A timer that a linger of 0 turns into setImmediate: the events of one turn of the event loop share a batch. */
-function later(ms: number, fn: () => void): { cancel(): void } {
-  if (ms <= 0) {
-    const immediate = setImmediate(fn).unref();
-    return { cancel: () => clearImmediate(immediate) };
-  }
-  const timer = setTimeout(fn, ms).unref();
-  return { cancel: () => clearTimeout(timer) };
+/**
+ * A timer that a linger of 0 turns into setImmediate: the events of one turn of the event loop
+ * share a batch. It keeps the process alive only once a caller waits on it (ref): a process that
+ * answers through inject() (the simulator, a CLI command) has nothing else to keep it running.
+ */
+function later(ms: number, fn: () => void, waited: boolean): { cancel(): void; ref(): void } {
+  const handle = ms <= 0 ? setImmediate(fn) : setTimeout(fn, ms);
+  if (!waited) handle.unref();
+  return {
+    cancel: () => (ms <= 0 ? clearImmediate(handle as NodeJS.Immediate) : clearTimeout(handle as NodeJS.Timeout)),
+    ref: () => void handle.ref(),
+  };
 }
 
 /**
@@ -110,7 +114,9 @@ export abstract class BufferedBus {
   /** Beside buffer, index for index: who waits for that event to be durable (undefined: fire-and-forget). */
   private waiters: Array<Waiter | undefined> = [];
   private bytes = 0;
-  private timer: { cancel(): void } | undefined;
+  private timer: { cancel(): void; ref(): void } | undefined;
+  /** Callers waiting on what is buffered (then the timer keeps the process alive). */
+  private waiting = 0;
   private sending: Promise<void> | undefined;
   private backoffMs = 0;
   /** Until then (performance.now()), answered calls are refused at once: the last write failed. */
@@ -166,6 +172,7 @@ export abstract class BufferedBus {
     this.buffer.push(event);
     this.waiters.push(waiter);
     this.bytes += size;
+    if (waiter && this.waiting++ === 0) this.timer?.ref();
     if (this.buffer.length >= this.batchSize && this.timer && this.backoffMs === 0) {
       this.timer.cancel();
       this.timer = undefined;
@@ -212,10 +219,14 @@ export abstract class BufferedBus {
   private schedule(): void {
     if (this.sending || this.timer || this.buffer.length === 0) return;
     const delay = this.backoffMs > 0 ? this.backoffMs : this.buffer.length >= this.batchSize ? 0 : this.lingerMs;
-    this.timer = later(delay, () => {
-      this.timer = undefined;
-      this.startSending();
-    });
+    this.timer = later(
+      delay,
+      () => {
+        this.timer = undefined;
+        this.startSending();
+      },
+      this.waiting > 0,
+    );
   }
 
   private startSending(): void {
@@ -243,7 +254,10 @@ export abstract class BufferedBus {
       }
       for (let i = 0; i < done; i++) {
         this.bytes -= approxEventBytes(batch[i]!);
-        this.waiters[i]?.resolve();
+        const w = this.waiters[i];
+        if (!w) continue;
+        w.resolve();
+        this.waiting--;
       }
       this.buffer.splice(0, done);
       this.waiters.splice(0, done);
@@ -284,6 +298,7 @@ export abstract class BufferedBus {
       failed++;
     }
     if (failed === 0) return;
+    this.waiting = 0;
     this.drops.refuse(failed, err.message);
     if (!remove) {
       this.waiters.fill(undefined);
