@@ -7,7 +7,7 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { importLineOf } from '../src/cli/seeding.js';
+import { importLineOf } from '../src/population/index.js';
 import { Population } from '../src/population/index.js';
 
 const TARGET = Number(process.env.BENCH_CONTACT_POINTS ?? 1_000_000);

@@ -1,3 +1,5 @@
+import type { ErrorBody } from './protocol/index.js';
+
 /**
  * Every coded error findguard answers with, and its HTTP status, in one place. Clients and the
  * acceptance tests match on `code`; messages are for people and never carry contact values.
@@ -41,9 +43,7 @@ export class AppError extends Error {
   }
 }
 
-export interface ErrorBody {
-  error: { code: string; message: string; details?: unknown };
-}
+export type { ErrorBody };
 
 export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
   return details === undefined ? { error: { code, message } } : { error: { code, message, details } };

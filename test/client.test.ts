@@ -17,7 +17,7 @@ import {
   type TransportResponse,
 } from '../src/client/index.js';
 import { FindguardError } from '../src/client/errors.js';
-import { MAX_PREVIOUS_CONTACTS, MAX_SYNC_CONTACTS } from '../src/discovery/schemas.js';
+import { SyncBody } from '../src/discovery/schemas.js';
 import { ManualClock } from '../src/util/clock.js';
 import { SeededRandom } from '../src/util/random.js';
 import { mirrorAccount, NUMBERS } from './helpers/fixtures.js';
@@ -84,9 +84,15 @@ describe('client against a real findguard', () => {
   });
   afterAll(async () => svc.stop());
 
-  it('keeps its limits equal to the server schema', () => {
-    expect(MAX_SYNC_VALUES).toBe(MAX_SYNC_CONTACTS);
-    expect(MAX_PREVIOUS_VALUES).toBe(MAX_PREVIOUS_CONTACTS);
+  it('splits its work by the caps the server schema enforces', () => {
+    // Read as JSON Schema, as an integrator would from /docs.
+    const schema = JSON.parse(JSON.stringify(SyncBody)) as {
+      properties: Record<'contacts' | 'emails', { maxItems: number }> & { previous: { properties: Record<'contacts' | 'emails', { maxItems: number }> } };
+    };
+    expect(schema.properties.contacts.maxItems).toBe(MAX_SYNC_VALUES);
+    expect(schema.properties.emails.maxItems).toBe(MAX_SYNC_VALUES);
+    expect(schema.properties.previous.properties.contacts.maxItems).toBe(MAX_PREVIOUS_VALUES);
+    expect(schema.properties.previous.properties.emails.maxItems).toBe(MAX_PREVIOUS_VALUES);
   });
 
   it('looks up hits and misses, phones and emails, with a device id', async () => {

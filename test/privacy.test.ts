@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { importLineOf } from '../src/cli/seeding.js';
+import { importLineOf } from '../src/population/index.js';
 import { Population } from '../src/population/index.js';
 import { lookup, sync } from './helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { AppContext } from '../context.js';
 import { importNdjson, type ImportReport } from '../directory/import.js';
-import { Population, type SyntheticAccount } from '../population/index.js';
+import { importLineOf, Population, type SyntheticAccount } from '../population/index.js';
 
 export interface SeedOptions {
   accounts: number;
@@ -10,17 +10,6 @@ export interface SeedOptions {
 }
 
 /** The import line of a synthetic account: seeding goes through the same path as a real import. */
-export function importLineOf(a: SyntheticAccount): string {
-  return JSON.stringify({
-    accountId: a.id,
-    handle: a.handle,
-    createdAt: new Date(a.createdAt).toISOString(),
-    phoneRegion: a.phoneRegion,
-    status: a.status,
-    contactPoints: a.contactPoints.map((cp) => ({ kind: cp.kind, value: cp.value, purposes: cp.purposes, verified: cp.verified })),
-  });
-}
-
 async function* lines(population: Population): AsyncGenerator<string> {
   for (const account of population.accounts()) yield importLineOf(account);
 }

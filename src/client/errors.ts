@@ -1,7 +1,8 @@
 import type { TransportResponse } from './transport.js';
 
-/** Scopes a `429 rate_limited` answer can name (DESIGN §3). */
-export type RateLimitScope = 'account' | 'device' | 'ip' | 'subnet' | 'asn' | 'country' | 'global';
+import type { RateLimitScope } from '../protocol/discovery.js';
+
+export type { RateLimitScope };
 
 /**
  * Every failure the client reports: a coded findguard error answer, or a response that is not

@@ -2,10 +2,9 @@ import { isRecord } from './errors.js';
 
 export type ContactKind = 'phone' | 'email';
 
-// Mirrors MAX_SYNC_CONTACTS / MAX_PREVIOUS_CONTACTS of src/discovery/schemas.ts; copied rather
-// than imported so the client does not pull the server's schema library (a test pins them equal).
-export const MAX_SYNC_VALUES = 5000;
-export const MAX_PREVIOUS_VALUES = 20_000;
+import { MAX_PREVIOUS_VALUES, MAX_SYNC_VALUES } from '../protocol/discovery.js';
+
+export { MAX_PREVIOUS_VALUES, MAX_SYNC_VALUES };
 
 /** One kind's sync memory: the exact set the last token covers, and what the server said was invalid in it. */
 export interface KindSyncState {

@@ -1,12 +1,11 @@
 import { Type, type Static } from 'typebox';
+import { MAX_PREVIOUS_VALUES, MAX_SYNC_VALUES } from '../protocol/index.js';
 
 const Region = Type.String({ pattern: '^[A-Z]{2}$', description: 'Default region (ISO 3166-1 alpha-2) for numbers without +CC' });
 // Control characters are never part of a number or address; refusing them keeps logs and tokens clean.
 const PhoneInput = Type.String({ minLength: 1, maxLength: 64 });
 const EmailInput = Type.String({ minLength: 1, maxLength: 254 });
 
-export const MAX_SYNC_CONTACTS = 5000;
-export const MAX_PREVIOUS_CONTACTS = 20_000;
 
 export const LookupBody = Type.Object(
   {
@@ -24,14 +23,14 @@ export const LookupResponse = Type.Object({ match: Type.Union([MatchObject, Type
 export const SyncBody = Type.Object(
   {
     region: Type.Optional(Region),
-    contacts: Type.Optional(Type.Array(PhoneInput, { maxItems: MAX_SYNC_CONTACTS, description: 'Phone numbers not sent before' })),
-    emails: Type.Optional(Type.Array(EmailInput, { maxItems: MAX_SYNC_CONTACTS, description: 'Email addresses not sent before' })),
+    contacts: Type.Optional(Type.Array(PhoneInput, { maxItems: MAX_SYNC_VALUES, description: 'Phone numbers not sent before' })),
+    emails: Type.Optional(Type.Array(EmailInput, { maxItems: MAX_SYNC_VALUES, description: 'Email addresses not sent before' })),
     previous: Type.Optional(
       Type.Object(
         {
           token: Type.String({ minLength: 1, maxLength: 128 }),
-          contacts: Type.Optional(Type.Array(PhoneInput, { maxItems: MAX_PREVIOUS_CONTACTS })),
-          emails: Type.Optional(Type.Array(EmailInput, { maxItems: MAX_PREVIOUS_CONTACTS })),
+          contacts: Type.Optional(Type.Array(PhoneInput, { maxItems: MAX_PREVIOUS_VALUES })),
+          emails: Type.Optional(Type.Array(EmailInput, { maxItems: MAX_PREVIOUS_VALUES })),
         },
         { additionalProperties: false, description: "The last sync's set, exactly as sent, and its token" },
       ),

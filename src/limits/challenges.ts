@@ -1,5 +1,5 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import { CHALLENGE_ALGORITHM, parseProof, verifyProof, type Challenge } from '../client/challenge.js';
+import { CHALLENGE_ALGORITHM, parseProof, verifyProof, type Challenge } from '../protocol/index.js';
 import type { HashKey } from '../config/config.js';
 import type { Random } from '../util/random.js';
 import type { LimitStore } from './store.js';

@@ -7,6 +7,7 @@ export { Population, accountId } from './population.js';
 export { DEFAULT_COUNTRIES } from './attributes.js';
 export { BLOCK_SIZE, discoverBlocks, isValidMobile } from './blocks.js';
 export { FeistelPermutation } from './permutation.js';
+export { importLineOf } from './import-line.js';
 export type {
   Purpose,
   SyntheticContactPoint,

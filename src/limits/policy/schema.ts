@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { AbusePolicy } from '../../abuse/policy.js';
 import { DURATION_PATTERN } from './duration.js';
+import { RATE_LIMIT_SCOPES, type RateLimitScope } from '../../protocol/index.js';
 
 /**
  * The limits policy: every layer, budget, trust tier, challenge and fail behaviour in one
@@ -14,8 +15,8 @@ const Duration = Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Nu
 const Name = Type.String({ pattern: '^[a-z][a-z0-9-]{0,39}$' });
 const Country = Type.String({ pattern: '^[A-Z]{2}$' });
 
-export const SCOPES = ['account', 'device', 'ip', 'subnet', 'asn', 'country', 'global'] as const;
-export type Scope = (typeof SCOPES)[number];
+export const SCOPES = RATE_LIMIT_SCOPES;
+export type Scope = RateLimitScope;
 
 /** What a layer's bucket is keyed by. subnet: the /24 of an IPv4 address or the /64 of an IPv6 one. */
 export const SUBJECTS = ['account', 'device', 'ip', 'subnet', 'subnet48', 'asn', 'country'] as const;
