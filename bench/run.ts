@@ -7,6 +7,10 @@
  * Calls rotate over 64 accounts and 256 client addresses (X-Forwarded-For from a trusted proxy).
  * Before findguard, the floor: the same lookups to bare Fastify answered by findguard's directory
  * read alone (bench/server.ts `floor`), the ceiling for any lookup served through Fastify here.
+ * Last, the cost of making each answered call's lookup event durable before the answer leaves:
+ * the limits-in-memory and limits-in-Redis servers again, with the events fire-and-forget as they
+ * were before (`--events-fire-and-forget`), each pair back to back; throughput, latency, and the
+ * latency of one lookup at a time (BENCH_EVENTS_AB=0 skips it).
  */
 import autocannon from 'autocannon';
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -20,14 +24,15 @@ const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 100_000);
 
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const EVENTS_AB = process.env.BENCH_EVENTS_AB !== '0';
 
 interface Ready {
   address: string;
   tokens?: string[];
 }
 
-async function startServer(kind: string, policy = 'none', redis?: string): Promise<{ child: ChildProcess; ready: Ready }> {
-  const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [kind, String(ACCOUNTS), policy, ...(redis ? [redis] : [])], {
+async function startServer(kind: string, policy = 'none', redis?: string, flags: string[] = []): Promise<{ child: ChildProcess; ready: Ready }> {
+  const child = fork(fileURLToPath(new URL('./server.ts', import.meta.url)), [kind, String(ACCOUNTS), policy, ...(redis ? [redis] : []), ...flags], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -75,6 +80,10 @@ interface Measured {
   rate: number;
   /** The server's CPU time per request over the measured run, in µs. */
   cpu: number | undefined;
+  /** Response time as autocannon saw it, in ms (its percentiles are whole milliseconds). */
+  mean: number;
+  p50: number;
+  p99: number;
 }
 
 async function load(opts: autocannon.Options, server: { child: ChildProcess }, what: string): Promise<Measured> {
@@ -85,7 +94,13 @@ async function load(opts: autocannon.Options, server: { child: ChildProcess }, w
   const result = await autocannon({ timeout: 60, ...opts, duration: DURATION });
   const after = cpuOf(server.child.pid);
   check(result, what);
-  return { rate: result.requests.average, cpu: before !== undefined && after !== undefined ? (after - before) / result.requests.total : undefined };
+  return {
+    rate: result.requests.average,
+    cpu: before !== undefined && after !== undefined ? (after - before) / result.requests.total : undefined,
+    mean: result.latency.mean,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+  };
 }
 
 function check(result: autocannon.Result, what: string): void {
@@ -154,14 +169,15 @@ function headerSource(tokens: readonly string[]): () => Record<string, string> {
   };
 }
 
-async function lookups(server: { child: ChildProcess; ready: Ready }, what: string): Promise<Measured> {
+/** Lookups under load (100 connections, 10 pipelined each), or `one` at a time: the latency of a call on an idle server. */
+async function lookups(server: { child: ChildProcess; ready: Ready }, what: string, one = false): Promise<Measured> {
   const headers = headerSource(server.ready.tokens!);
   let li = 0;
   return load(
     {
       url: server.ready.address,
-      connections: 100,
-      pipelining: 10,
+      connections: one ? 1 : 100,
+      pipelining: one ? 1 : 10,
       requests: [{ method: 'POST', path: '/v1/discovery/lookup', setupRequest: (r) => ({ ...r, headers: headers(), body: lookupBodies[li++ % lookupBodies.length] }) }],
     },
     server,
@@ -169,10 +185,16 @@ async function lookups(server: { child: ChildProcess; ready: Ready }, what: stri
   );
 }
 
-/** Lookups/s and sync numbers/s from one server. */
-async function measure(policy: string, redis?: string): Promise<{ lookups: Measured; syncs: Measured }> {
-  const fg = await startServer('findguard', policy, redis);
-  const lookupResult = await lookups(fg, `lookup (${policy}${redis ? ', redis' : ''})`);
+/** Lookups/s and sync numbers/s from one server; with `oneAtATime`, also lookups one at a time. */
+async function measure(
+  policy: string,
+  redis?: string,
+  opts: { fireAndForget?: boolean; oneAtATime?: boolean } = {},
+): Promise<{ lookups: Measured; syncs: Measured; one?: Measured }> {
+  const fg = await startServer('findguard', policy, redis, opts.fireAndForget ? ['--events-fire-and-forget'] : []);
+  const label = `${policy}${redis ? ', redis' : ''}${opts.fireAndForget ? ', events fire-and-forget' : ''}`;
+  const one = opts.oneAtATime ? await lookups(fg, `one lookup at a time (${label})`, true) : undefined;
+  const lookupResult = await lookups(fg, `lookup (${label})`);
   const headers = headerSource(fg.ready.tokens!);
   let si = 0;
   const syncResult = await load(
@@ -183,11 +205,11 @@ async function measure(policy: string, redis?: string): Promise<{ lookups: Measu
       requests: [{ method: 'POST', path: '/v1/discovery/sync', setupRequest: (r) => ({ ...r, headers: headers(), body: syncBodies[si++ % syncBodies.length] }) }],
     },
     fg,
-    `sync (${policy}${redis ? ', redis' : ''})`,
+    `sync (${label})`,
   );
   fg.child.kill();
   if (redis) await forget(`fg:bench:${fg.child.pid}:`);
-  return { lookups: lookupResult, syncs: syncResult };
+  return { lookups: lookupResult, syncs: syncResult, ...(one ? { one } : {}) };
 }
 
 // The most any lookup served through Fastify can do here: bare Fastify with findguard's directory read and nothing else.
@@ -196,8 +218,12 @@ const floor = await lookups(floorServer, 'lookup floor');
 floorServer.child.kill();
 
 const bare = await measure('none');
-const memory = await measure('limits');
-const redis = (await redisUp()) ? await measure('limits', REDIS_URL) : undefined;
+// Each "before" right before its "after", so the VM's drift between them is as small as it gets.
+const memoryBefore = EVENTS_AB ? await measure('limits', undefined, { fireAndForget: true, oneAtATime: true }) : undefined;
+const memory = await measure('limits', undefined, { oneAtATime: EVENTS_AB });
+const haveRedis = await redisUp();
+const redisBefore = EVENTS_AB && haveRedis ? await measure('limits', REDIS_URL, { fireAndForget: true, oneAtATime: true }) : undefined;
+const redis = haveRedis ? await measure('limits', REDIS_URL, { oneAtATime: EVENTS_AB }) : undefined;
 if (!redis) console.warn(`\n*** Redis not reachable at ${REDIS_URL}: the Redis figures are missing ***`);
 
 const helloRps = helloResult.rate;
@@ -227,6 +253,25 @@ console.log(
   `server CPU per call: user and system time of the server process (all its threads) over the measured run, per request; ` +
     `a sync call is 1,000 numbers.`,
 );
+
+if (memoryBefore) {
+  const ms = (n: number) => `${n.toFixed(n < 10 ? 2 : 0)} ms`;
+  const change = (after: number, before: number) => `${after >= before ? '+' : ''}${((100 * (after - before)) / before).toFixed(1)}%`;
+  const pairs: Array<[string, typeof memory, typeof memory]> = [['limits in memory, events stored in-process (SQLite)', memoryBefore, memory]];
+  if (redisBefore && redis) pairs.push(['limits in Redis, events to the Redis stream', redisBefore, redis]);
+  console.log('\nThe cost of durable lookup events: before = answered before the event is written (fire-and-forget), after = answered once it is durable');
+  console.log('| server | what | before | after | change |\n|---|---|---:|---:|---:|');
+  for (const [name, before, after] of pairs) {
+    const row = (what: string, b: string, a: string, c: string) => console.log(`| ${name} | ${what} | ${b} | ${a} | ${c} |`);
+    row('lookups/s (100 connections x 10)', fmt(before.lookups.rate), fmt(after.lookups.rate), change(after.lookups.rate, before.lookups.rate));
+    row('lookup latency p50 / p99', `${ms(before.lookups.p50)} / ${ms(before.lookups.p99)}`, `${ms(after.lookups.p50)} / ${ms(after.lookups.p99)}`, change(after.lookups.p50, before.lookups.p50));
+    row('sync numbers/s (8 connections)', fmt(numbers(before.syncs)), fmt(numbers(after.syncs)), change(after.syncs.rate, before.syncs.rate));
+    row('sync latency p50 / p99', `${ms(before.syncs.p50)} / ${ms(before.syncs.p99)}`, `${ms(after.syncs.p50)} / ${ms(after.syncs.p99)}`, change(after.syncs.p50, before.syncs.p50));
+    row('one lookup at a time: mean / p99', `${ms(before.one!.mean)} / ${ms(before.one!.p99)}`, `${ms(after.one!.mean)} / ${ms(after.one!.p99)}`, change(after.one!.mean, before.one!.mean));
+    row('one lookup at a time: lookups/s', fmt(before.one!.rate), fmt(after.one!.rate), change(after.one!.rate, before.one!.rate));
+    row('server CPU per lookup / per sync', `${cpu(before.lookups)} / ${cpu(before.syncs)}`, `${cpu(after.lookups)} / ${cpu(after.syncs)}`, '');
+  }
+}
 console.log(
   `targets: lookups >= 0.40 of bare Fastify (${bare.lookups.rate / helloRps >= 0.4 ? 'met' : 'NOT met'}), ` +
     `sync >= 150,000 numbers/s (${numbers(bare.syncs) >= 150_000 ? 'met' : 'NOT met'}), ` +

@@ -6,7 +6,8 @@
  * through Fastify can do on this machine; `findguard` is the embedded default seeded with a
  * population, run with no limits (`none`), or with the default policy's layers, tiers and breaker
  * at budgets no call reaches (`limits`: every layer is evaluated and charged, nothing is refused), in memory
- * or in Redis (third argument: a Redis URL).
+ * or in Redis (third argument: a Redis URL). `--events-fire-and-forget`: answered calls do not
+ * wait for their lookup event to be durable, as before they did (the bench's before/after only).
  */
 import Fastify from 'fastify';
 import { mkdtempSync } from 'node:fs';
@@ -20,7 +21,10 @@ import { createLogger } from '../src/logger.js';
 import { createService } from '../src/main.js';
 import { LookupBody, LookupResponse } from '../src/discovery/schemas.js';
 
-const [kind, accountsArg, policyArg, redisUrl] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const [kind, accountsArg, policyArg, redisUrl] = args.filter((a) => !a.startsWith('--'));
+/** The behaviour before answered calls waited for their lookup event to be durable: the before/after of its cost. */
+const fireAndForget = args.includes('--events-fire-and-forget');
 export const CALLERS = 64;
 
 /** The default policy with every budget out of reach: the cost of the limits, not their effect. */
@@ -47,7 +51,12 @@ if (kind === 'hello') {
     dataDir,
   );
   const policy = policyArg === 'limits' ? compilePolicy(unreachable(), 'bench') : loadPolicy('none');
-  const service = await createService(config, { logger: createLogger('warn'), policy, redisPrefix: `fg:bench:${process.pid}:` });
+  const service = await createService(config, {
+    logger: createLogger('warn'),
+    policy,
+    redisPrefix: `fg:bench:${process.pid}:`,
+    ...(fireAndForget ? { events: { durable: false } } : {}),
+  });
   const accounts = Number(accountsArg ?? 100_000);
   const { population } = await seedDirectory(service.ctx, { accounts, seed: 1, now: Date.now() });
   if (kind === 'floor') {
