@@ -218,7 +218,8 @@ export async function createContext(config: Config, overrides: ContextOverrides 
   const challenges = new Challenges(config.hashKeys, random, limitStore);
   const limits = new Limiter({ policy, store: limitStore, ipIntel, challenges, metrics, clock, logger });
   const ownedStore = overrides.limitStore ? undefined : limitStore;
-  const incidents = createIncidents(config, { db: db.kysely, directory, clock, random, logger }, overrides.incidents); // incidents
+  const incidentOptions: IncidentOptions = { ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}), ...overrides.incidents };
+  const incidents = createIncidents(config, { db: db.kysely, directory, clock, random, logger }, incidentOptions); // incidents
   // The abuse engine consumes events wherever they are consumed (here, or in `findguard worker`).
   const abusePolicy = policy.source.abuse;
   const abuse = new AbuseService({ db: db.kysely, incidents, clock, logger, registry: metrics.registry }, overrides.abuse ?? (abusePolicy ? { policy: abusePolicy } : {}));

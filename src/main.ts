@@ -12,6 +12,8 @@ export interface Service {
 export async function createService(config: Config, overrides: ContextOverrides = {}): Promise<Service> {
   const ctx = await createContext(config, overrides);
   try {
+    // This process serves discovery: it enforces the standing decisions, read before the first call.
+    await ctx.incidents.decisions.start();
     const app = await buildApp(ctx);
     await app.ready();
     return {

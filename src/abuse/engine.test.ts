@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { JsonValue } from '../incidents/common.js';
+import type { SignupHold } from '../incidents/decisions.js';
 import type { ClusterEvidence } from './cluster/score.js';
 import { realtimeCheck } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
@@ -8,15 +9,15 @@ import { DAY, HOUR, T0, Traffic, US_BLOCKS, fake, farmScene, importerScene, leak
 
 /** An enforcer that records what it was asked, and can be told to fail. */
 class RecordingEnforcer implements Enforcer {
-  readonly calls: Array<{ action: string; ids: readonly string[]; reason?: string; evidence?: ClusterEvidence }> = [];
+  readonly calls: Array<{ action: string; ids: readonly string[]; reason?: string; evidence?: ClusterEvidence; holds?: SignupHold[] }> = [];
   failNext = 0;
 
-  private record(action: string, ids: readonly string[], reason?: string, evidence?: ClusterEvidence): Promise<void> {
+  private record(action: string, ids: readonly string[], reason?: string, evidence?: ClusterEvidence, holds?: SignupHold[]): Promise<void> {
     if (this.failNext > 0) {
       this.failNext--;
       return Promise.reject(new Error('directory unavailable'));
     }
-    this.calls.push({ action, ids, ...(reason !== undefined ? { reason } : {}), ...(evidence ? { evidence } : {}) });
+    this.calls.push({ action, ids, ...(reason !== undefined ? { reason } : {}), ...(evidence ? { evidence } : {}), ...(holds ? { holds } : {}) });
     return Promise.resolve();
   }
   throttle(ids: readonly string[]): Promise<void> {
@@ -25,8 +26,8 @@ class RecordingEnforcer implements Enforcer {
   challenge(ids: readonly string[]): Promise<void> {
     return this.record('challenge', ids);
   }
-  suspend(ids: readonly string[], reason: string, evidence: ClusterEvidence): Promise<void> {
-    return this.record('suspend', ids, reason, evidence);
+  suspend(ids: readonly string[], reason: string, evidence: ClusterEvidence, decision?: Decision): Promise<void> {
+    return this.record('suspend', ids, reason, evidence, decision?.holds);
   }
   accounts(action: string): string[] {
     return this.calls.filter((c) => c.action === action).flatMap((c) => [...c.ids]);
@@ -68,25 +69,26 @@ describe('AbuseEngine', () => {
     expect(fleetDecision.evidence.clusterId).toBe(fleetDecision.clusterId);
   });
 
-  it("holds a new account that signs up on a suspended farm's device or hosting address until it is evaluated, and nobody on a residential address", async () => {
-    const engine = new AbuseEngine({ enforcer: new RecordingEnforcer() });
+  it("a suspension holds new sign-ups on the devices and hosting addresses its accounts used, never on a residential address", async () => {
+    const enforcer = new RecordingEnforcer();
+    const engine = new AbuseEngine({ enforcer });
     play(all, engine);
-    await engine.evaluate(T0 + 3 * DAY);
-    const at = T0 + 3 * DAY + 1000;
-    const farmer = farmScene(new Traffic(62), 1).signups[0]!;
-    // Same installation as a suspended farm account, from a residential address.
-    engine.signup({ ...farmer, accountId: 'late-farm-1', at, ip: '81.2.69.160', subnet: '81.2.69.0/24', network: 'other', deviceId: 'farm2-dev-0' });
-    // Same hosting address, a new device.
-    engine.signup({ ...farmer, accountId: 'late-farm-2', at, deviceId: 'late-dev' });
-    // A stranger on the same residential address, own device.
-    engine.signup({ ...farmer, accountId: 'neighbour', at, ip: '81.2.69.160', subnet: '81.2.69.0/24', network: 'other', deviceId: 'own-dev' });
-    const farmCluster = engine.callerState('farm-0000', at)!.clusterId;
-    expect(engine.callerState('late-farm-1', at)).toEqual({ action: 'suspend-cluster', clusterId: farmCluster });
-    expect(engine.callerState('late-farm-2', at)).toEqual({ action: 'suspend-cluster', clusterId: farmCluster });
-    expect(engine.callerState('neighbour', at)).toBeUndefined();
-    // Held for an hour at most without a decision of its own.
-    await engine.evaluate(at + 3_600_001);
-    expect(engine.callerState('neighbour', at + 3_600_001)).toBeUndefined();
+    // One farm account also called once from home: a carrier address that strangers share.
+    const home = { ...fake(0, T0 + 5 * HOUR, { accountId: 'farm-0000', deviceId: 'farm2-dev-0' }), ip: '81.2.69.160', subnet: '81.2.69.0/24', asn: 2856, country: 'GB', network: 'other' as const };
+    engine.observe(new Traffic(62).call(home, T0 + 6 * HOUR, ['+14155550100'], { outcome: 'refused' }));
+    const decisions = await engine.evaluate(T0 + 3 * DAY);
+    const farm = decisions.find((d) => d.accountIds.includes('farm-0000'))!;
+    expect(farm.action).toBe('suspend-cluster');
+    const holds = farm.holds!;
+    expect(holds).toContainEqual({ accountId: 'farm-0000', scope: 'device', subject: 'farm2-dev-0' });
+    expect(holds).toContainEqual({ accountId: 'farm-0000', scope: 'ip', subject: '198.51.100.10' });
+    expect(holds.filter((h) => h.subject === '81.2.69.160')).toEqual([]);
+    // Every hold is one of the suspended accounts' own.
+    expect(holds.every((h) => farm.accountIds.includes(h.accountId))).toBe(true);
+    // The enforcer is handed them with the suspension, to record where every node enforces them.
+    expect(enforcer.calls.find((c) => c.action === 'suspend' && c.ids.includes('farm-0000'))!.holds).toEqual(holds);
+    // A throttle or challenge holds nothing.
+    expect(decisions.filter((d) => !d.action.startsWith('suspend')).every((d) => d.holds === undefined)).toBe(true);
   });
 
   it('is idempotent: deciding again on the same clusters takes no second action', async () => {

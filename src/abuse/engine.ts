@@ -1,3 +1,4 @@
+import type { SignupHold } from '../incidents/decisions.js';
 import { clusterAccounts } from './cluster/cluster.js';
 import { EvidenceGraph } from './cluster/graph.js';
 import { scoreClusters, type ClusterEvidence, type ScoredCluster } from './cluster/score.js';
@@ -36,9 +37,14 @@ export interface Decision {
   /** false in shadow mode, or when the enforcer failed (then `error`; the next evaluation tries again). */
   applied: boolean;
   error?: string;
+  /** Suspensions carried out: the devices and hosting addresses the accounts used, whose new sign-ups to hold (see signupHolds). */
+  holds?: SignupHold[];
 }
 
-/** What the engine asks of the service: the lead implements it over the directory, limits and outbox. */
+/**
+ * What the engine asks of the service: the lead implements it over the directory, limits and outbox,
+ * recording each decision where every serving node enforces it (a suspension's `decision.holds` too).
+ */
 export interface Enforcer {
   throttle(accountIds: readonly string[], until: number, decision: Decision): Promise<void>;
   challenge(accountIds: readonly string[], until: number, decision: Decision): Promise<void>;
@@ -78,9 +84,6 @@ interface LedgerEntry {
   clusterId: string;
 }
 
-/** How long a new account that signed up on a suspended cluster's infrastructure is held without a decision. */
-const JOINED_HOLD_MS = 3_600_000;
-
 /** Event ids remembered against redelivery (the pipeline is at-least-once). */
 const SEEN_IDS = 200_000;
 
@@ -92,8 +95,6 @@ export class AbuseEngine implements EventHandler {
   private readonly enforcer: Enforcer;
   private readonly ledger = new Map<string, LedgerEntry>();
   private readonly reinstated = new Map<string, number>();
-  /** New accounts held for signing up on a suspended cluster's device or hosting address (see signup()). */
-  private readonly joined = new Map<string, { clusterId: string; until: number }>();
   private readonly seen = new Set<string>();
   private readonly seenRing: string[] = new Array<string>(SEEN_IDS);
   private seenNext = 0;
@@ -128,30 +129,26 @@ export class AbuseEngine implements EventHandler {
     const account = this.store.observeSignup(event);
     const obs: Observation = { type: 'signup', event, account };
     for (const d of this.detectors) d.observe(obs);
-    const cluster = this.suspendedNeighbour(event);
-    if (cluster !== undefined && !this.ledger.has(event.accountId)) this.joined.set(event.accountId, { clusterId: cluster, until: event.at + JOINED_HOLD_MS });
   }
 
   /**
    * A farm keeps signing up from the installations and hosting addresses its suspended accounts
-   * used. A new account that shares a device, or a hosting address, with a member of a suspended
-   * cluster is held (denied in the request path) from its first call until an evaluation has
-   * looked at it: otherwise every new member gets its first calls in before the next evaluation.
-   * Residential and carrier addresses do not count: strangers share those.
+   * used: a suspension holds new sign-ups on them (the request path denies such a newcomer for its
+   * first hour, see SignupHold), or every new member would get its first calls in before the next
+   * evaluation. Residential and carrier addresses do not count: strangers share those.
    */
-  private suspendedNeighbour(e: SignupEvent): string | undefined {
-    const keys: Array<['ip' | 'device', string]> = [];
-    if (e.deviceId !== undefined) keys.push(['device', e.deviceId]);
-    if (e.network !== undefined && e.network !== 'other') keys.push(['ip', e.ip]);
-    for (const [kind, key] of keys) {
-      const st = this.store.infra(kind, key);
-      if (!st) continue;
-      for (const member of st.members.keys()) {
-        const l = this.ledger.get(member);
-        if (l && LEVEL[l.action] === 3) return l.clusterId;
-      }
+  private signupHolds(accountIds: readonly string[]): SignupHold[] {
+    const out: SignupHold[] = [];
+    for (const accountId of accountIds) {
+      const acc = this.store.account(accountId);
+      if (!acc) continue;
+      for (const device of acc.devices?.values ?? []) out.push({ accountId, scope: 'device', subject: device });
+      const ips = new Set(acc.ips.values);
+      if (acc.signup) ips.add(acc.signup.ip);
+      // The address's own calls say whether it is a hosting (or Tor) address: the network is a function of it.
+      for (const ip of ips) if ((this.store.infra('ip', ip)?.hostingCalls ?? 0) > 0) out.push({ accountId, scope: 'ip', subject: ip });
     }
-    return undefined;
+    return out;
   }
 
   /** Findings, clusters, scores and the decisions they call for, without acting on them. */
@@ -179,7 +176,10 @@ export class AbuseEngine implements EventHandler {
     return { clusters, decisions: this.decide(clusters, now), findings: findings.length };
   }
 
-  /** Assesses and acts: each new decision goes to the enforcer (not in shadow mode) and into the ledger. */
+  /**
+   * Assesses and acts: each new decision goes to the enforcer (not in shadow mode), which records
+   * it for every serving node to enforce, and into the ledger, the engine's memory of what it did.
+   */
   async evaluate(now: number): Promise<Decision[]> {
     const { decisions } = this.assess(now);
     for (const d of decisions) {
@@ -187,7 +187,10 @@ export class AbuseEngine implements EventHandler {
         try {
           if (d.action === 'throttle') await this.enforcer.throttle(d.accountIds, d.until!, d);
           else if (d.action === 'challenge') await this.enforcer.challenge(d.accountIds, d.until!, d);
-          else await this.enforcer.suspend(d.accountIds, d.reason, d.evidence, d);
+          else {
+            d.holds = this.signupHolds(d.accountIds);
+            await this.enforcer.suspend(d.accountIds, d.reason, d.evidence, d);
+          }
           d.applied = true;
         } catch (err) {
           d.error = err instanceof Error ? err.message : String(err);
@@ -198,17 +201,17 @@ export class AbuseEngine implements EventHandler {
       for (const id of d.accountIds) this.ledger.set(id, { action: d.action, until, clusterId: d.clusterId });
     }
     for (const [id, e] of this.ledger) if (e.until <= now) this.ledger.delete(id);
-    for (const [id, j] of this.joined) if (j.until <= now || this.ledger.has(id)) this.joined.delete(id);
     for (const [id, at] of this.reinstated) if (now - at >= this.policy.actions.reinstateGraceMs) this.reinstated.delete(id);
     return decisions;
   }
 
-  /** The engine's standing decision about an account, for the real-time check. */
+  /**
+   * What the engine itself last did to an account, from its ledger (its escalation memory). Not what
+   * serving nodes enforce: they read the recorded decisions (src/incidents/decision-cache.ts).
+   */
   callerState(accountId: string, now: number): CallerState | undefined {
     const e = this.ledger.get(accountId);
     if (e && e.until > now) return { action: e.action, clusterId: e.clusterId };
-    const j = this.joined.get(accountId);
-    if (j && j.until > now) return { action: 'suspend-cluster', clusterId: j.clusterId };
     return undefined;
   }
 
@@ -226,7 +229,6 @@ export class AbuseEngine implements EventHandler {
   reinstate(accountId: string, now: number): void {
     if ((this.reinstated.get(accountId) ?? Number.NEGATIVE_INFINITY) >= now) return;
     this.ledger.delete(accountId);
-    this.joined.delete(accountId);
     this.reinstated.set(accountId, now);
   }
 

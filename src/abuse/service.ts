@@ -4,7 +4,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { JsonValue } from '../incidents/common.js';
-import type { Incidents } from '../incidents/index.js';
+import type { CallerSignup, DecisionCache, Incidents, StandingDecision } from '../incidents/index.js';
 import type { ClusterEvidence } from './cluster/score.js';
 import { realtimeCheck, type CallerState, type RealtimeVerdict } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
@@ -36,6 +36,13 @@ const DENY_RETRY_S = 3600;
  */
 export const WIRED_DEFAULT_POLICY: AbusePolicy = { ...DEFAULT_ABUSE_POLICY, mode: 'shadow' };
 
+/** A recorded decision as the real-time check reads it; a sign-up hold denies like its cluster's suspension. */
+function callerStateOf(d: StandingDecision | undefined): CallerState | undefined {
+  if (!d) return undefined;
+  const action = d.action === 'suspend' ? (d.clusterId !== null ? 'suspend-cluster' : 'suspend-account') : d.action === 'hold-signups' ? 'suspend-cluster' : d.action;
+  return d.clusterId !== null ? { action, clusterId: d.clusterId } : { action };
+}
+
 /** Carries the engine's decisions out: records, suspensions and campaigns through src/incidents. */
 function incidentsEnforcer(incidents: Incidents, clock: { now(): number }): Enforcer {
   const opts = (d: Decision) => ({ actor: 'engine', reason: d.reason, evidence: d.evidence as unknown as JsonValue, clusterId: d.clusterId });
@@ -53,7 +60,8 @@ function incidentsEnforcer(incidents: Incidents, clock: { now(): number }): Enfo
         evidence: json,
         now: clock.now(),
       });
-      await incidents.enforcer.suspend(ids, { actor: 'engine', reason, evidence: json, clusterId: evidence.clusterId, campaignId });
+      const holds = decision?.holds;
+      await incidents.enforcer.suspend(ids, { actor: 'engine', reason, evidence: json, clusterId: evidence.clusterId, campaignId, ...(holds ? { holds } : {}) });
     },
   };
 }
@@ -71,6 +79,8 @@ export class AbuseService implements EventHandler {
 
   private readonly db: Kysely<Database>;
   private readonly clock: { now(): number };
+  /** What the request path enforces: the recorded decisions, as this node knows them. */
+  private readonly standing: DecisionCache;
   private readonly resumeOptions: ResumeOptions;
   /** Reinstatement actions already handed to the engine, by id. */
   private readonly reinstatements = new Map<string, number>();
@@ -81,6 +91,7 @@ export class AbuseService implements EventHandler {
   ) {
     this.db = deps.db;
     this.clock = deps.clock;
+    this.standing = deps.incidents.decisions;
     this.resumeOptions = options.resume ?? {};
     this.engine = new AbuseEngine({ policy: options.policy ?? WIRED_DEFAULT_POLICY, enforcer: incidentsEnforcer(deps.incidents, deps.clock) });
     this.every = options.evaluateEveryMs ?? 60_000;
@@ -116,15 +127,21 @@ export class AbuseService implements EventHandler {
   }
 
   /**
-   * The real-time tier in the request path: throws for a call the engine denies (a caller in a
-   * suspended cluster: 403 as for any suspended account; a dense run of consecutive numbers: 429
-   * at account scope, so nothing is answered and nothing charged); otherwise whether it wants a
-   * proof-of-work, and what a new number costs the caller (more while the engine throttles it).
+   * The real-time tier in the request path: throws for a call the engine denies (a caller
+   * suspended, or held as a suspended farm's newcomer: 403 as for any suspended account; a dense
+   * run of consecutive numbers: 429 at account scope, so nothing is answered and nothing charged);
+   * otherwise whether it wants a proof-of-work, and what a new number costs the caller (more while
+   * the engine throttles it). What stands against the caller comes from the recorded decisions, so
+   * every node enforces what any engine decided; when this node cannot read them it fails closed.
    */
-  guard(accountId: string, numbers: readonly string[], now: number, phoneRegion?: string): { forceChallenge: boolean; costFactor: number } {
-    const state = this.engine.callerState(accountId, now);
+  guard(accountId: string, numbers: readonly string[], now: number, phoneRegion: string | undefined, account: CallerSignup): { forceChallenge: boolean; costFactor: number } {
+    const shadow = this.engine.policy.shadow;
+    if (!shadow && !this.standing.readable()) {
+      throw new AppError('unavailable', 'discovery is unavailable for a moment; retry later', undefined, { 'retry-after': '5' });
+    }
+    const state = callerStateOf(this.standing.standing(accountId, account, now));
     // A throttled account pays THROTTLE_FACTOR times per new number: its budgets cut to a quarter.
-    const costFactor = state?.action === 'throttle' && !this.engine.policy.shadow ? THROTTLE_FACTOR : 1;
+    const costFactor = state?.action === 'throttle' && !shadow ? THROTTLE_FACTOR : 1;
     const v = this.realtime(accountId, numbers, state, phoneRegion);
     if (v.verdict === 'allow') return { forceChallenge: false, costFactor };
     if (v.verdict === 'challenge') return { forceChallenge: true, costFactor };

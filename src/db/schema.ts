@@ -148,6 +148,33 @@ export interface AuditLogTable {
   /** JSON. */
   details: string;
 }
+
+/** A standing restriction every serving node enforces (src/incidents/decisions.ts). */
+export interface DecisionsTable {
+  id: string;
+  scope: 'account' | 'device' | 'ip' | 'subnet' | 'asn' | 'country';
+  /** The account id, device id, address, subnet, ASN or country the decision is about. */
+  subject: string;
+  action: 'throttle' | 'challenge' | 'suspend' | 'hold-signups';
+  reason: string;
+  source: 'engine' | 'operator';
+  /** 'engine' or an operator's name. */
+  actor: string;
+  created_at: number;
+  /** null: until lifted. */
+  expires_at: number | null;
+  lifted_at: number | null;
+  lifted_by: string | null;
+  lift_reason: string | null;
+  cluster_id: string | null;
+  campaign_id: string | null;
+  /** The enforcement action that caused it. */
+  action_id: string | null;
+  /** An operator's bulk action it belongs to. */
+  batch_id: string | null;
+  /** created_at, then lifted_at: what the nodes' incremental reads follow. */
+  changed_at: number;
+}
 // --- end incidents ---
 
 export interface Database {
@@ -162,6 +189,7 @@ export interface Database {
   exposures: ExposuresTable;
   webhook_outbox: WebhookOutboxTable;
   audit_log: AuditLogTable;
+  decisions: DecisionsTable;
   // --- end incidents ---
 }
 

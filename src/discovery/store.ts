@@ -7,12 +7,17 @@ import { createSqliteMatcher, type Match } from './sqlite-matcher.js';
 
 export type { Match } from './sqlite-matcher.js';
 
-/** What the request path needs of the caller's account: status for access, age and phone country for trust. */
+/**
+ * What the request path needs of the caller's account: status for access, age and phone country
+ * for trust, sign-up device and address for the holds on a suspended farm's infrastructure.
+ */
 export interface CallerInfo {
   status: 'active' | 'suspended';
   createdAt: number;
   /** The app's phoneRegion, else the region of the account's own verified phone (directory/phone-region.ts). */
   phoneRegion?: string;
+  signupDevice?: string;
+  signupIp?: string;
 }
 export type CallerStatus = CallerInfo | undefined;
 
@@ -31,13 +36,15 @@ export interface DiscoveryStore {
   close(): Promise<void>;
 }
 
-const STATUS_SQL = `SELECT app_status, fg_status, created_at, coalesce(phone_region, derived_phone_region) AS phone_region FROM accounts WHERE id = ?`;
+const STATUS_SQL = `SELECT app_status, fg_status, created_at, coalesce(phone_region, derived_phone_region) AS phone_region, signup_device, signup_ip FROM accounts WHERE id = ?`;
 
 interface CallerRow {
   app_status: string;
   fg_status: string;
   created_at: number | string;
   phone_region: string | null;
+  signup_device: string | null;
+  signup_ip: string | null;
 }
 
 function effective(row: CallerRow | undefined): CallerStatus {
@@ -46,6 +53,8 @@ function effective(row: CallerRow | undefined): CallerStatus {
     status: row.app_status === 'active' && row.fg_status === 'active' ? 'active' : 'suspended',
     createdAt: Number(row.created_at),
     ...(row.phone_region ? { phoneRegion: row.phone_region } : {}),
+    ...(row.signup_device ? { signupDevice: row.signup_device } : {}),
+    ...(row.signup_ip ? { signupIp: row.signup_ip } : {}),
   };
 }
 
@@ -139,7 +148,7 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
     async caller(accountId) {
       const row = await db.kysely
         .selectFrom('accounts')
-        .select((eb) => ['app_status', 'fg_status', 'created_at', eb.fn.coalesce('phone_region', 'derived_phone_region').as('phone_region')])
+        .select((eb) => ['app_status', 'fg_status', 'created_at', eb.fn.coalesce('phone_region', 'derived_phone_region').as('phone_region'), 'signup_device', 'signup_ip'])
         .where('id', '=', accountId)
         .executeTakeFirst();
       return effective(row);

@@ -28,6 +28,9 @@ export function healthRoutes(ctx: AppContext): FastifyPluginAsync {
         } catch {
           checks.limits = 'unreachable';
         }
+        // Where this process serves discovery from the decision cache: whether it can enforce.
+        const decisions = ctx.incidents.decisions.health();
+        if (decisions) checks.decisions = decisions;
         const ready = Object.values(checks).every((c) => c === 'ok');
         return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks });
       },

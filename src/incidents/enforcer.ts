@@ -6,14 +6,16 @@ import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { recordAudit } from './audit.js';
 import { ENGINE_ACTOR, iso, isOperatorName, newId, parseJson, type JsonValue } from './common.js';
+import { insertDecisions, liftDecisions, type NewDecision, type SignupHold, type StandingDecision } from './decisions.js';
 import { enqueueWebhook } from './outbox.js';
 
 /**
  * What findguard does to an account it believes is abusing discovery, and the undoing of it.
  * Every action is recorded with its evidence in the same transaction as its webhook, the
  * account's status (DirectoryService.setFindguardStatusIn, which also refreshes discoverability)
- * and, for an operator, the audit entry: all of it commits, or none. The directory's caches hear
- * of it once the transaction has committed.
+ * the standing decisions every serving node enforces (decisions.ts) and, for an operator, the
+ * audit entry: all of it commits, or none. The directory's caches and the decision cache hear of
+ * it once the transaction has committed.
  */
 
 export type EnforcementKind = EnforcementActionsTable['action'];
@@ -39,6 +41,8 @@ export interface ActionOptions {
   evidence: JsonValue;
   clusterId?: string;
   campaignId?: string;
+  /** suspend(): the devices and hosting addresses whose new sign-ups to hold, by the suspended account that used them. */
+  holds?: readonly SignupHold[];
 }
 
 export interface SuspendResult {
@@ -77,6 +81,8 @@ export interface EnforcerDeps {
   random: Random;
   /** Told after a commit that added webhooks, so a deliverer in this process sends them at once. */
   onEnqueued?: () => void;
+  /** Told after a commit what decisions it wrote or lifted (DecisionCache.changed). */
+  decisions?: { changed(rows: readonly StandingDecision[]): void };
 }
 
 const CHUNK = 500;
@@ -93,9 +99,11 @@ export class Enforcer {
   async suspend(accountIds: readonly string[], opts: ActionOptions): Promise<SuspendResult> {
     checkOptions(opts);
     const out: SuspendResult = { suspended: [], alreadySuspended: [], unknown: [] };
+    const holdsOf = groupHolds(opts.holds);
     for (const chunk of chunks(sortedUnique(accountIds))) {
       const now = this.deps.clock.now();
       const apply: string[] = [];
+      const decided: StandingDecision[] = [];
       const part = await this.deps.db.transaction().execute(async (trx) => {
         const r: SuspendResult = { suspended: [], alreadySuspended: [], unknown: [] };
         const status = await this.lockAccounts(trx, chunk);
@@ -110,6 +118,8 @@ export class Enforcer {
             if (fg !== 'suspended' && (await this.deps.directory.setFindguardStatusIn(trx, id, 'suspended'))) apply.push(id);
           } else {
             const actionId = await this.insert(trx, 'suspend', id, opts, now, null);
+            const holds = (holdsOf.get(id) ?? []).map((h): NewDecision => ({ ...decisionOf('hold-signups', actionId, opts, null), scope: h.scope, subject: h.subject }));
+            decided.push(...(await insertDecisions(trx, [{ ...decisionOf('suspend', actionId, opts, null), scope: 'account', subject: id }, ...holds], now)));
             await enqueueWebhook(
               trx,
               'account.suspended',
@@ -128,6 +138,7 @@ export class Enforcer {
       });
       if (part.suspended.length > 0) this.deps.onEnqueued?.();
       this.deps.directory.changed(apply);
+      this.deps.decisions?.changed(decided);
       out.suspended.push(...part.suspended);
       out.alreadySuspended.push(...part.alreadySuspended);
       out.unknown.push(...part.unknown);
@@ -143,6 +154,7 @@ export class Enforcer {
   async reinstate(accountId: string, opts: { actor: string; reason: string; evidence?: JsonValue }): Promise<ReinstateResult> {
     checkOptions({ ...opts, evidence: opts.evidence ?? null });
     const now = this.deps.clock.now();
+    let lifted: StandingDecision[] = [];
     const result = await this.deps.db.transaction().execute(async (trx): Promise<ReinstateResult> => {
       const fg = (await this.lockAccounts(trx, [accountId])).get(accountId);
       if (fg === undefined) throw new AppError('not_found', 'no such account');
@@ -157,6 +169,8 @@ export class Enforcer {
       const reversed = open.map((r) => r.id);
       const actionId = await this.insert(trx, 'reinstate', accountId, { ...opts, evidence: opts.evidence ?? { reverses: reversed } }, now, null);
       if (reversed.length > 0) await trx.updateTable('enforcement_actions').set({ reversed_by: actionId }).where('id', 'in', reversed).execute();
+      // What the account's actions stand for on every node: its own decisions and its suspension's sign-up holds.
+      lifted = await liftDecisions(trx, { accountId, actionIds: reversed }, opts, now);
       await enqueueWebhook(
         trx,
         'account.reinstated',
@@ -170,6 +184,7 @@ export class Enforcer {
     });
     if (result.reinstated) this.deps.onEnqueued?.();
     if (result.reinstated) this.deps.directory.changed([accountId]);
+    this.deps.decisions?.changed(lifted);
     return result;
   }
 
@@ -221,6 +236,7 @@ export class Enforcer {
     const out: RestrictResult = { recorded: [], unchanged: [], unknown: [] };
     for (const chunk of chunks(sortedUnique(accountIds))) {
       const now = this.deps.clock.now();
+      const decided: StandingDecision[] = [];
       const part = await this.deps.db.transaction().execute(async (trx) => {
         const r: RestrictResult = { recorded: [], unchanged: [], unknown: [] };
         const status = await this.lockAccounts(trx, chunk);
@@ -239,12 +255,14 @@ export class Enforcer {
           else if (until <= now || (runningUntil.get(id) ?? 0) >= until) r.unchanged.push(id);
           else {
             const actionId = await this.insert(trx, kind, id, opts, now, until);
+            decided.push(...(await insertDecisions(trx, [{ ...decisionOf(kind, actionId, opts, until), scope: 'account', subject: id }], now)));
             await this.audit(trx, opts.actor, `account.${kind}`, id, { actionId, reason: opts.reason, until: iso(until) }, now);
             r.recorded.push(id);
           }
         }
         return r;
       });
+      this.deps.decisions?.changed(decided);
       out.recorded.push(...part.recorded);
       out.unchanged.push(...part.unchanged);
       out.unknown.push(...part.unknown);
@@ -309,6 +327,21 @@ function checkOptions(opts: ActionOptions): void {
   if (opts.reason.trim().length === 0 || opts.reason.length > MAX_REASON) {
     throw new AppError('invalid_request', `reason must be 1 to ${MAX_REASON} characters`);
   }
+}
+
+/** The decision an action stands for, without its scope and subject. */
+function decisionOf(action: NewDecision['action'], actionId: string, opts: ActionOptions, expiresAt: number | null): Omit<NewDecision, 'scope' | 'subject'> {
+  return { action, reason: opts.reason, actor: opts.actor, expiresAt, actionId, clusterId: opts.clusterId, campaignId: opts.campaignId };
+}
+
+function groupHolds(holds: readonly SignupHold[] | undefined): Map<string, SignupHold[]> {
+  const out = new Map<string, SignupHold[]>();
+  for (const h of holds ?? []) {
+    const list = out.get(h.accountId);
+    if (list) list.push(h);
+    else out.set(h.accountId, [h]);
+  }
+  return out;
 }
 
 function sortedUnique(ids: readonly string[]): string[] {

@@ -6,11 +6,15 @@ import type { DirectoryService } from '../directory/service.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { Campaigns } from './campaigns.js';
+import { DecisionCache, databaseSource, type DecisionCacheOptions } from './decision-cache.js';
+import { DEFAULT_DECISIONS_CHANNEL, inProcessNotices, RedisDecisionNotices } from './decision-notices.js';
 import { Enforcer } from './enforcer.js';
 import { WebhookDeliverer, type DelivererOptions } from './webhooks.js';
 
 export { auditFor, type AuditEntry } from './audit.js';
 export { ENGINE_ACTOR, type JsonValue } from './common.js';
+export { DecisionCache, type CallerSignup } from './decision-cache.js';
+export { decisionsFor, SIGNUP_HOLD_MS, type SignupHold, type StandingDecision } from './decisions.js';
 export { Campaigns, type AccountCampaign, type CampaignListItem, type OpenCampaignInput, type OpenCampaignResult } from './campaigns.js';
 export { Enforcer, type ActionOptions, type ActiveRestrictions, type EnforcementAction, type ReinstateResult, type RestrictResult, type SuspendResult } from './enforcer.js';
 export { EXPOSURES_PER_WEBHOOK, listOutbox, WEBHOOK_EVENTS, type WebhookData, type WebhookEnvelope, type WebhookEventType } from './outbox.js';
@@ -23,6 +27,11 @@ export { backoffDelay, WebhookDeliverer, type DeliveryRound } from './webhooks.j
 export interface Incidents {
   enforcer: Enforcer;
   campaigns: Campaigns;
+  /**
+   * The standing decisions as this process knows them: what the discovery path enforces. Serving
+   * processes start() it; elsewhere it only announces this process's changes to the others.
+   */
+  decisions: DecisionCache;
   /** Set when FINDGUARD_WEBHOOK_URL is and this process delivers; without it events wait in the outbox. */
   deliverer?: WebhookDeliverer;
   close(): Promise<void>;
@@ -33,10 +42,14 @@ export interface IncidentOptions {
   deliver?: boolean;
   /** Tuning of the deliverer (tests shorten the delays). */
   delivery?: Partial<Pick<DelivererOptions, 'maxAttempts' | 'baseDelayMs' | 'maxDelayMs' | 'timeoutMs' | 'batchSize' | 'pollMs'>>;
+  /** Prefix of the decisions channel in Redis (tests give each suite its own): `<prefix>decisions`. */
+  redisPrefix?: string;
+  /** Tuning of the decision cache (tests shorten the bounds). */
+  decisions?: Partial<Pick<DecisionCacheOptions, 'pollMs' | 'maxAgeMs' | 'overlapMs' | 'monotonic'>>;
 }
 
 export function createIncidents(
-  config: Pick<Config, 'webhook'>,
+  config: Pick<Config, 'webhook' | 'redisUrl'>,
   deps: { db: Kysely<Database>; directory: DirectoryService; clock: Clock; random: Random; logger: Logger },
   opts: IncidentOptions = {},
 ): Incidents {
@@ -45,8 +58,21 @@ export function createIncidents(
       ? new WebhookDeliverer({ ...opts.delivery, db: deps.db, url: config.webhook.url, secret: config.webhook.secret, clock: deps.clock, random: deps.random, logger: deps.logger.child({ component: 'webhooks' }) })
       : undefined;
   const onEnqueued = deliverer ? () => deliverer.poke() : undefined;
-  const enforcer = new Enforcer({ db: deps.db, directory: deps.directory, clock: deps.clock, random: deps.random, ...(onEnqueued ? { onEnqueued } : {}) });
+  const channel = opts.redisPrefix ? `${opts.redisPrefix}decisions` : DEFAULT_DECISIONS_CHANNEL;
+  const logger = deps.logger.child({ component: 'decisions' });
+  const notices = config.redisUrl ? new RedisDecisionNotices(config.redisUrl, channel, logger) : inProcessNotices;
+  const decisions = new DecisionCache({ ...opts.decisions, source: databaseSource(deps.db), clock: deps.clock, logger, notices });
+  const enforcer = new Enforcer({ db: deps.db, directory: deps.directory, clock: deps.clock, random: deps.random, decisions, ...(onEnqueued ? { onEnqueued } : {}) });
   const campaigns = new Campaigns({ db: deps.db, clock: deps.clock, random: deps.random, ...(onEnqueued ? { onEnqueued } : {}) });
   deliverer?.start();
-  return { enforcer, campaigns, ...(deliverer ? { deliverer } : {}), close: async () => deliverer?.stop() };
+  return {
+    enforcer,
+    campaigns,
+    decisions,
+    ...(deliverer ? { deliverer } : {}),
+    close: async () => {
+      await deliverer?.stop();
+      await decisions.close();
+    },
+  };
 }

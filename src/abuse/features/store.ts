@@ -52,6 +52,8 @@ export class AccountState {
   phoneRegion: string | undefined;
   signup: SignupContext | undefined;
   readonly ips = new Recent(RECENT_MAX);
+  /** Installations it called from or signed up on (made on the first: many accounts send none). */
+  devices: Recent | undefined;
   readonly countries = new Recent(RECENT_MAX);
   /** Blocks of dense calls, most recent first. */
   readonly denseBlocks = new Recent(DENSE_BLOCKS_MAX);
@@ -232,6 +234,7 @@ export class FeatureStore {
       if (!hosting && !newAccount) this.population.add(at, phones, e.matched);
     }
     acc.ips.note(e.ip, at);
+    if (e.deviceId !== undefined) (acc.devices ??= new Recent(RECENT_MAX)).note(e.deviceId, at);
     if (e.country !== undefined) acc.countries.note(e.country, at);
 
     this.member('ip', e.ip, acc, at, hosting, newAccount, e.country);
@@ -256,6 +259,7 @@ export class FeatureStore {
       ...(e.network !== undefined ? { network: e.network } : {}),
       ...(e.deviceId !== undefined ? { deviceId: e.deviceId } : {}),
     };
+    if (e.deviceId !== undefined) (acc.devices ??= new Recent(RECENT_MAX)).note(e.deviceId, e.at);
     const hosting = e.network !== undefined && e.network !== 'other';
     if (hosting) {
       // A sign-up from a hosting network says as much about the account as a call from one.

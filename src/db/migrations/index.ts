@@ -5,6 +5,7 @@ import * as m20261203000000 from './20261203000000-incidents.js';
 import * as m20261204000000 from './20261204000000-events-own-file.js';
 import * as m20261205000000 from './20261205000000-events-handled-flag.js';
 import * as m20261210000000 from './20261210000000-derived-phone-region.js';
+import * as m20261211000000 from './20261211000000-decisions.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '20261204000000-events-own-file': m20261204000000,
   '20261205000000-events-handled-flag': m20261205000000,
   '20261210000000-derived-phone-region': m20261210000000,
+  '20261211000000-decisions': m20261211000000,
 };

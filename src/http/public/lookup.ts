@@ -29,7 +29,7 @@ export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
         // Lookup events (src/abuse): refusals and challenges are emitted around the check, allowed calls after the answer.
         const call = lookupCall(caller, account, prepared);
         const verdict = await checkLimitsRecorded(ctx, call, () => {
-          const abuse = ctx.abuse.guard(caller.accountId, [prepared.value], ctx.clock.now(), callerRegion(account.phoneRegion, caller.ip, ctx.ipIntel));
+          const abuse = ctx.abuse.guard(caller.accountId, [prepared.value], ctx.clock.now(), callerRegion(account.phoneRegion, caller.ip, ctx.ipIntel), account);
           return ctx.limits.check(limitRequest(caller, { account, operation: 'lookup', newNumbers: 1 }, abuse));
         });
         const answer = await ctx.discovery.completeLookup(prepared);

@@ -32,7 +32,7 @@ export function syncRoute(ctx: AppContext): FastifyPluginAsync {
         const verdict = await checkLimitsRecorded(ctx, call, () => {
           // Every number the call answers for, previous included: a range paid for a little at a
           // time is still a range when it is asked again whole.
-          const abuse = ctx.abuse.guard(caller.accountId, prepared.kind === 'phone' ? prepared.answered : [], ctx.clock.now(), callerRegion(account.phoneRegion, caller.ip, ctx.ipIntel));
+          const abuse = ctx.abuse.guard(caller.accountId, prepared.kind === 'phone' ? prepared.answered : [], ctx.clock.now(), callerRegion(account.phoneRegion, caller.ip, ctx.ipIntel), account);
           return ctx.limits.check(limitRequest(caller, { account, operation: call.operation, newNumbers: prepared.newValues.length }, abuse));
         });
         const { response } = await ctx.discovery.completeSync(caller.accountId, prepared);

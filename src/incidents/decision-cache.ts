@@ -1,0 +1,267 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Database } from '../db/schema.js';
+import type { Clock } from '../util/clock.js';
+import { activeDecisions, decisionsChangedAfter, SIGNUP_HOLD_MS, type StandingDecision } from './decisions.js';
+import { inProcessNotices, type DecisionNotices } from './decision-notices.js';
+
+/**
+ * The decisions in force, as a serving node knows them: the one place the request path asks
+ * "what stands against this caller?" (one Map lookup, no query). Kept current three ways:
+ * - writes made in this process are applied at once, synchronously, after their commit
+ *   (`changed`), so an embedded service or a simulation decides exactly as if it held them itself;
+ * - a notice from another process (Redis pub/sub) makes it read what changed at once;
+ * - a timer reads what changed every second anyway, so a lost notice costs at most that.
+ * When it cannot read (the database is away) for longer than `maxAgeMs`, `readable()` turns false
+ * and discovery fails closed; the next successful read brings it back, without a restart.
+ *
+ * Expiry follows the injected clock (a simulated one in the simulator). How old the view is, a
+ * property of the machine rather than of the simulated world, is measured on a monotonic clock.
+ */
+
+/** What the cache needs of a caller to decide a sign-up hold: its creation and sign-up context. */
+export interface CallerSignup {
+  createdAt: number;
+  signupDevice?: string | undefined;
+  signupIp?: string | undefined;
+}
+
+export interface DecisionSource {
+  active(now: number): Promise<StandingDecision[]>;
+  changedAfter(after: { changedAt: number; id: string }, limit: number): Promise<StandingDecision[]>;
+}
+
+export function databaseSource(db: Kysely<Database>): DecisionSource {
+  return { active: (now) => activeDecisions(db, now), changedAfter: (after, limit) => decisionsChangedAfter(db, after, limit) };
+}
+
+export interface DecisionCacheOptions {
+  source: DecisionSource;
+  clock: Clock;
+  logger: Logger;
+  notices?: DecisionNotices;
+  /** The timer's read (default 1 s). */
+  pollMs?: number;
+  /** How old the view may grow while reads fail, or one read hangs, before discovery fails closed (default 5 s). */
+  maxAgeMs?: number;
+  /**
+   * How far back each read looks before the last one's start (default 5 s): a row stamped by its
+   * writer's clock before it committed, or by a clock a little behind, is still read.
+   */
+  overlapMs?: number;
+  /** Monotonic milliseconds, for the age of the view (default performance.now). */
+  monotonic?: () => number;
+}
+
+const PAGE = 5000;
+/** Strength of what stands against an account: the strongest active decision is the one enforced. */
+const LEVEL: Record<StandingDecision['action'], number> = { throttle: 1, challenge: 2, suspend: 3, 'hold-signups': 3 };
+/** Expired rows are dropped this long after they expire (a test's clock may step back a little). */
+const PRUNE_AFTER_MS = 3_600_000;
+
+export class DecisionCache {
+  private readonly byId = new Map<string, StandingDecision>();
+  private readonly byAccount = new Map<string, StandingDecision[]>();
+  /** `device:<id>` / `ip:<address>` -> hold-signups decisions. */
+  private readonly holds = new Map<string, StandingDecision[]>();
+  /**
+   * Rows known lifted -> the apply() round that learned it: a read that began before the lift
+   * committed must not bring the row back. Dropped once a later read has completed.
+   */
+  private readonly lifted = new Map<string, number>();
+  private round = 0;
+  private readonly notices: DecisionNotices;
+  private readonly pollMs: number;
+  private readonly maxAgeMs: number;
+  private readonly overlapMs: number;
+  private readonly mono: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private started = false;
+  /** Rows changed after this (changed_at) are read next; undefined until the first full read. */
+  private since: number | undefined;
+  /** Monotonic start of the last read that succeeded. */
+  private okAt: number | undefined;
+  private readingSince: number | undefined;
+  private failing = false;
+  private lastPrune = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly opts: DecisionCacheOptions) {
+    this.notices = opts.notices ?? inProcessNotices;
+    this.pollMs = opts.pollMs ?? 1000;
+    this.maxAgeMs = opts.maxAgeMs ?? 5000;
+    this.overlapMs = opts.overlapMs ?? 5000;
+    this.mono = opts.monotonic ?? (() => performance.now());
+  }
+
+  /**
+   * Serve from this cache: the first read, then notices and the timer. Only serving nodes start
+   * it; elsewhere (a worker, a CLI command) `changed` only sends the notice.
+   */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.notices.subscribe(() => void this.refresh());
+    this.timer = setInterval(() => void this.refresh(), this.pollMs);
+    this.timer.unref();
+    await this.refresh();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+    await this.notices.close();
+  }
+
+  /** After a commit in this process: applied here at once, announced to the others. */
+  changed(rows: readonly StandingDecision[]): void {
+    if (rows.length === 0) return;
+    if (this.started) this.apply(rows);
+    this.notices.publish(rows.length);
+  }
+
+  /** Whether the view is recent enough to enforce from; false means: fail closed. */
+  readable(): boolean {
+    if (this.okAt === undefined) return false;
+    const now = this.mono();
+    // A read hanging for long (a database that stopped answering) is as bad as failing ones.
+    if (this.readingSince !== undefined && now - this.readingSince > this.maxAgeMs) return false;
+    // Only failing reads make the view old: a loop busy elsewhere merely read nothing meanwhile.
+    return !this.failing || now - this.okAt <= this.maxAgeMs;
+  }
+
+  /** For /readyz: undefined where this process does not serve from the cache. */
+  health(): 'ok' | 'unreadable' | undefined {
+    if (!this.started) return undefined;
+    return this.readable() ? 'ok' : 'unreadable';
+  }
+
+  /**
+   * What stands against the caller at `now`: its strongest own decision in force, else a
+   * sign-up hold its device or sign-up address falls under while it is new (created after the
+   * hold, less than SIGNUP_HOLD_MS ago). The request path's question: Map lookups only.
+   */
+  standing(accountId: string, caller: CallerSignup, now: number): StandingDecision | undefined {
+    let best: StandingDecision | undefined;
+    const own = this.byAccount.get(accountId);
+    if (own) for (const d of own) if (inForce(d, now) && (!best || LEVEL[d.action] > LEVEL[best.action])) best = d;
+    if (best || this.holds.size === 0 || now - caller.createdAt >= SIGNUP_HOLD_MS) return best;
+    return this.heldBy(caller.signupDevice !== undefined ? `device:${caller.signupDevice}` : undefined, caller, now) ?? this.heldBy(caller.signupIp !== undefined ? `ip:${caller.signupIp}` : undefined, caller, now);
+  }
+
+  /** Reads what changed (everything, the first time). Concurrent calls share one read, and one more after it. */
+  refresh(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.read();
+        } while (this.again);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  private async read(): Promise<void> {
+    const started = this.mono();
+    const firstRound = this.round;
+    // Rows stamped before this (by a clock at most overlapMs behind) are in this read or an earlier one.
+    const horizon = this.opts.clock.now() - this.overlapMs;
+    this.readingSince = started;
+    try {
+      if (this.since === undefined) {
+        this.apply(await this.opts.source.active(this.opts.clock.now()));
+      } else {
+        let after = { changedAt: this.since, id: '' };
+        for (;;) {
+          const page = await this.opts.source.changedAfter(after, PAGE);
+          this.apply(page);
+          if (page.length < PAGE) break;
+          const last = page[page.length - 1]!;
+          after = { changedAt: last.changedAt, id: last.id };
+        }
+      }
+      this.since = horizon;
+      this.okAt = started;
+      // This read began after every lift applied before it: it could not bring those rows back.
+      for (const [id, round] of this.lifted) if (round <= firstRound) this.lifted.delete(id);
+      if (this.failing) this.opts.logger.info('decisions readable again');
+      this.failing = false;
+      this.prune();
+    } catch (err) {
+      if (!this.failing) this.opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot read decisions: discovery fails closed if this lasts');
+      this.failing = true;
+    } finally {
+      this.readingSince = undefined;
+    }
+  }
+
+  private apply(rows: readonly StandingDecision[]): void {
+    const round = ++this.round;
+    for (const d of rows) {
+      if (d.liftedAt !== null) {
+        this.remove(d.id);
+        this.lifted.set(d.id, round);
+      } else if (!this.byId.has(d.id) && !this.lifted.has(d.id)) {
+        this.add(d);
+      }
+    }
+  }
+
+  private add(d: StandingDecision): void {
+    this.byId.set(d.id, d);
+    const key = keyOf(d);
+    if (key === undefined) return;
+    const [map, k] = key;
+    const list = map === 'account' ? this.byAccount : this.holds;
+    const at = list.get(k);
+    if (at) at.push(d);
+    else list.set(k, [d]);
+  }
+
+  private remove(id: string): void {
+    const d = this.byId.get(id);
+    if (!d) return;
+    this.byId.delete(id);
+    const key = keyOf(d);
+    if (key === undefined) return;
+    const list = key[0] === 'account' ? this.byAccount : this.holds;
+    const rest = list.get(key[1])?.filter((x) => x.id !== id);
+    if (rest && rest.length > 0) list.set(key[1], rest);
+    else list.delete(key[1]);
+  }
+
+  /** Drops rows long expired, once a minute at most. */
+  private prune(): void {
+    const now = this.opts.clock.now();
+    if (Math.abs(now - this.lastPrune) < 60_000) return;
+    this.lastPrune = now;
+    for (const d of [...this.byId.values()]) if (d.expiresAt !== null && d.expiresAt < now - PRUNE_AFTER_MS) this.remove(d.id);
+  }
+
+  private heldBy(key: string | undefined, caller: CallerSignup, now: number): StandingDecision | undefined {
+    if (key === undefined) return undefined;
+    const list = this.holds.get(key);
+    if (list) for (const d of list) if (inForce(d, now) && d.createdAt <= caller.createdAt) return d;
+    return undefined;
+  }
+}
+
+function inForce(d: StandingDecision, now: number): boolean {
+  return d.expiresAt === null || d.expiresAt > now;
+}
+
+/** Where the request path looks a decision up; undefined for scopes nothing enforces yet. */
+function keyOf(d: StandingDecision): ['account' | 'hold', string] | undefined {
+  if (d.scope === 'account') return ['account', d.subject];
+  if (d.action === 'hold-signups' && (d.scope === 'device' || d.scope === 'ip')) return ['hold', `${d.scope}:${d.subject}`];
+  return undefined;
+}

@@ -1,0 +1,84 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+/**
+ * How serving nodes hear that decisions changed elsewhere. A notice carries nothing but the fact:
+ * a node that hears one reads what changed from the database (DecisionCache.refresh), so a notice
+ * lost or doubled costs at most a read, and the timer's read catches what no notice announced.
+ */
+export interface DecisionNotices {
+  /** After a commit: tell the other processes that rows changed. Never throws, never waits. */
+  publish(rows: number): void;
+  /** Calls `onNotice` whenever another process announces a change (and after a reconnection). */
+  subscribe(onNotice: () => void): void;
+  close(): Promise<void>;
+}
+
+/** One process (the embedded default): its own writes reach its cache directly; nothing to send. */
+export const inProcessNotices: DecisionNotices = {
+  publish: () => undefined,
+  subscribe: () => undefined,
+  close: async () => undefined,
+};
+
+export const DEFAULT_DECISIONS_CHANNEL = 'fg:decisions';
+
+/**
+ * Redis pub/sub on one channel. The publisher connects on first use (a CLI command that changes
+ * nothing never connects); the subscriber is a connection of its own, as pub/sub requires, and
+ * ioredis subscribes again after a reconnection, which is itself announced as a notice: changes
+ * published while it was away were missed.
+ */
+export class RedisDecisionNotices implements DecisionNotices {
+  private readonly pub: Redis;
+  private sub: Redis | undefined;
+  private warned = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly channel: string,
+    private readonly logger: Logger,
+  ) {
+    this.pub = new Redis(url, { lazyConnect: true, connectTimeout: 2000, commandTimeout: 2000, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 100, 2000) });
+    this.pub.on('error', () => undefined);
+  }
+
+  publish(rows: number): void {
+    this.pub.publish(this.channel, String(rows)).then(
+      () => (this.warned = false),
+      (err: unknown) => {
+        // The rows are committed: every node's timer reads them within a second or two anyway.
+        if (this.warned) return;
+        this.warned = true;
+        this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not publish a decisions notice; nodes will read the change on their timer');
+      },
+    );
+  }
+
+  subscribe(onNotice: () => void): void {
+    if (this.sub) return;
+    const sub = new Redis(this.url, { connectTimeout: 2000, maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 100, 2000) });
+    this.sub = sub;
+    sub.on('error', () => undefined);
+    sub.on('message', (channel: string) => {
+      if (channel === this.channel) onNotice();
+    });
+    let connectedBefore = false;
+    sub.on('ready', () => {
+      if (connectedBefore) onNotice();
+      connectedBefore = true;
+    });
+    sub.subscribe(this.channel).catch(() => undefined);
+  }
+
+  /** Sends what is queued (a CLI command's last notice), but waits at most a second for a Redis that is away. */
+  async close(): Promise<void> {
+    const quit = async (r: Redis): Promise<void> => {
+      if (r.status === 'wait' || r.status === 'end') return r.disconnect();
+      const timer = setTimeout(() => r.disconnect(), 1000);
+      await r.quit().catch(() => undefined);
+      clearTimeout(timer);
+    };
+    await Promise.all([quit(this.pub), ...(this.sub ? [quit(this.sub)] : [])]);
+  }
+}

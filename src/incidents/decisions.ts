@@ -1,0 +1,187 @@
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Database, DecisionsTable } from '../db/schema.js';
+import { ENGINE_ACTOR } from './common.js';
+
+/**
+ * Standing decisions (DESIGN §2): every restriction in force, as a durable row every serving node
+ * enforces. The enforcer writes them in the transaction of the enforcement action that causes
+ * them and lifts them in the reinstatement's; nodes read them through the DecisionCache
+ * (decision-cache.ts), never from the memory of the process that decided.
+ *
+ * A row is written once and changed once more at most (lifted); expiry needs no write.
+ */
+
+export type DecisionScope = DecisionsTable['scope'];
+export type DecisionAction = DecisionsTable['action'];
+
+export interface StandingDecision {
+  id: string;
+  scope: DecisionScope;
+  subject: string;
+  action: DecisionAction;
+  reason: string;
+  source: 'engine' | 'operator';
+  actor: string;
+  createdAt: number;
+  /** null: until lifted. */
+  expiresAt: number | null;
+  liftedAt: number | null;
+  liftedBy: string | null;
+  liftReason: string | null;
+  clusterId: string | null;
+  campaignId: string | null;
+  /** The enforcement action that caused it. */
+  actionId: string | null;
+  batchId: string | null;
+  changedAt: number;
+}
+
+/**
+ * A new account that signs up on the device, or the hosting address, of an account findguard
+ * suspended is denied for its first hour (from its creation): a farm keeps signing up on the
+ * installations and servers its suspended accounts used, and each newcomer would otherwise get its
+ * first calls in before the engine looks at it. The engine lists them with the suspension.
+ */
+export interface SignupHold {
+  /** The suspended account that used the device or address. */
+  accountId: string;
+  scope: 'device' | 'ip';
+  subject: string;
+}
+
+/** How long a new account is held from its creation (see SignupHold). */
+export const SIGNUP_HOLD_MS = 3_600_000;
+
+/** What the enforcer writes: one decision, tied to the enforcement action that causes it. */
+export interface NewDecision {
+  scope: DecisionScope;
+  subject: string;
+  action: DecisionAction;
+  reason: string;
+  actor: string;
+  expiresAt: number | null;
+  actionId: string;
+  clusterId?: string | undefined;
+  campaignId?: string | undefined;
+  batchId?: string | undefined;
+}
+
+/**
+ * Inserts decisions in the caller's transaction. Ids derive from the enforcement action's
+ * (`dec_<action id>`, `.<n>` for the holds it causes): no randomness drawn, so a simulation
+ * replays exactly, and the migration's backfill used the same form.
+ */
+export async function insertDecisions(trx: Transaction<Database>, list: readonly NewDecision[], now: number): Promise<StandingDecision[]> {
+  if (list.length === 0) return [];
+  const perAction = new Map<string, number>();
+  const rows: Array<Selectable<DecisionsTable>> = list.map((d) => {
+    const n = perAction.get(d.actionId) ?? 0;
+    perAction.set(d.actionId, n + 1);
+    return {
+      id: n === 0 ? `dec_${d.actionId}` : `dec_${d.actionId}.${n}`,
+      scope: d.scope,
+      subject: d.subject,
+      action: d.action,
+      reason: d.reason,
+      source: d.actor === ENGINE_ACTOR ? 'engine' : 'operator',
+      actor: d.actor,
+      created_at: now,
+      expires_at: d.expiresAt,
+      lifted_at: null,
+      lifted_by: null,
+      lift_reason: null,
+      cluster_id: d.clusterId ?? null,
+      campaign_id: d.campaignId ?? null,
+      action_id: d.actionId,
+      batch_id: d.batchId ?? null,
+      changed_at: now,
+    };
+  });
+  // Bound the statement's parameters (17 per row; SQLite allows 32,766).
+  for (let i = 0; i < rows.length; i += 1000) await trx.insertInto('decisions').values(rows.slice(i, i + 1000)).execute();
+  return rows.map(toDecision);
+}
+
+/**
+ * Lifts, in the caller's transaction, what stands against an account (its own decisions) and
+ * what the given enforcement actions caused (the sign-up holds of a suspension). Returns the
+ * rows as lifted, for the notice after commit.
+ */
+export async function liftDecisions(
+  trx: Transaction<Database>,
+  target: { accountId: string; actionIds: readonly string[] },
+  lift: { actor: string; reason: string },
+  now: number,
+): Promise<StandingDecision[]> {
+  const open = await trx
+    .selectFrom('decisions')
+    .selectAll()
+    .where('lifted_at', 'is', null)
+    .where((eb) => {
+      const own = eb.and([eb('scope', '=', 'account'), eb('subject', '=', target.accountId)]);
+      return target.actionIds.length > 0 ? eb.or([own, eb('action_id', 'in', target.actionIds)]) : own;
+    })
+    .execute();
+  if (open.length === 0) return [];
+  const ids = open.map((r) => r.id);
+  for (let i = 0; i < ids.length; i += 1000) {
+    await trx
+      .updateTable('decisions')
+      .set({ lifted_at: now, lifted_by: lift.actor, lift_reason: lift.reason, changed_at: now })
+      .where('id', 'in', ids.slice(i, i + 1000))
+      .execute();
+  }
+  return open.map((r) => toDecision({ ...r, lifted_at: now, lifted_by: lift.actor, lift_reason: lift.reason, changed_at: now }));
+}
+
+/** Every decision not lifted and not expired at `now`: a node's first read. */
+export async function activeDecisions(db: Kysely<Database>, now: number): Promise<StandingDecision[]> {
+  const rows = await db
+    .selectFrom('decisions')
+    .selectAll()
+    .where('lifted_at', 'is', null)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .execute();
+  return rows.map(toDecision);
+}
+
+/** One page of the rows changed after `(changedAt, id)`, in that order: a node's incremental read. */
+export async function decisionsChangedAfter(db: Kysely<Database>, after: { changedAt: number; id: string }, limit: number): Promise<StandingDecision[]> {
+  const rows = await db
+    .selectFrom('decisions')
+    .selectAll()
+    .where((eb) => eb.or([eb('changed_at', '>', after.changedAt), eb.and([eb('changed_at', '=', after.changedAt), eb('id', '>', after.id)])]))
+    .orderBy('changed_at')
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map(toDecision);
+}
+
+/** An account's decisions, newest first (for `findguard accounts show` and tests). */
+export async function decisionsFor(db: Kysely<Database>, scope: DecisionScope, subject: string): Promise<StandingDecision[]> {
+  const rows = await db.selectFrom('decisions').selectAll().where('scope', '=', scope).where('subject', '=', subject).orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+  return rows.map(toDecision);
+}
+
+function toDecision(r: Selectable<DecisionsTable>): StandingDecision {
+  return {
+    id: r.id,
+    scope: r.scope,
+    subject: r.subject,
+    action: r.action,
+    reason: r.reason,
+    source: r.source,
+    actor: r.actor,
+    createdAt: Number(r.created_at),
+    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
+    liftedAt: r.lifted_at === null ? null : Number(r.lifted_at),
+    liftedBy: r.lifted_by,
+    liftReason: r.lift_reason,
+    clusterId: r.cluster_id,
+    campaignId: r.campaign_id,
+    actionId: r.action_id,
+    batchId: r.batch_id,
+    changedAt: Number(r.changed_at),
+  };
+}
