@@ -13,6 +13,7 @@ import { ContactHasher } from './directory/hashing.js';
 import { CallerStatusCache } from './discovery/caller-cache.js';
 import { MatchPool } from './discovery/match-pool.js';
 import { postgresDiscoveryStore, sqliteDiscoveryStore, type DiscoveryStore } from './discovery/store.js';
+import { DiscoveryGate } from './discovery/gate.js';
 import { DiscoveryService } from './discovery/service.js';
 import { SyncTokens } from './discovery/sync-token.js';
 import { JwtVerifier } from './http/auth/jwt.js';
@@ -36,6 +37,8 @@ export interface AppContext {
   hasher: ContactHasher;
   directory: DirectoryService;
   discovery: DiscoveryService;
+  /** The one discovery use case the public API calls: guard, limits, match and record, in order. */
+  gate: DiscoveryGate;
   jwt: JwtVerifier;
   limits: Limiter;
   limitStore: LimitStore;
@@ -228,6 +231,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
     { ...overrides, events: { ...overrides.events, handlers: overrides.events?.handlers ?? [abuse] } },
     { db, clock, logger, registry: metrics.registry },
   );
+  const gate = new DiscoveryGate({ discovery, abuse, limits, events: ev.parts.events, ipIntel, clock, random, logger });
   return {
     config,
     logger,
@@ -237,6 +241,7 @@ export async function createContext(config: Config, overrides: ContextOverrides 
     hasher,
     directory,
     discovery,
+    gate,
     jwt,
     limits,
     limitStore,

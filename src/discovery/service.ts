@@ -78,6 +78,12 @@ export interface DiscoveryDeps {
   tokenLifetimeMs: number;
 }
 
+/**
+ * The steps of a discovery call over the directory: authorize the caller, read and cost the
+ * request, answer it. It is no entry point: it answers whatever it is asked, so only the
+ * DiscoveryGate (gate.ts), which puts the guard, the limits and the record between these steps,
+ * calls it on a caller's behalf.
+ */
 export class DiscoveryService {
   constructor(private readonly deps: DiscoveryDeps) {}
 
@@ -87,10 +93,6 @@ export class DiscoveryService {
     if (!caller) throw new AppError('unauthenticated', 'account is not known to findguard');
     if (caller.status !== 'active') throw new AppError('account_suspended', 'account is suspended');
     return caller;
-  }
-
-  async lookup(req: LookupRequest): Promise<{ match: Match | null }> {
-    return this.completeLookup(this.prepareLookup(req));
   }
 
   /** Checks and normalises a lookup without touching the directory (limits run in between). */
@@ -109,10 +111,6 @@ export class DiscoveryService {
   async completeLookup(p: PreparedLookup): Promise<{ match: Match | null }> {
     const [match] = await this.deps.store.match(p.kind, [p.value]);
     return { match: match ? { accountId: match.accountId, handle: match.handle } : null };
-  }
-
-  async sync(accountId: string, req: SyncRequest): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
-    return this.completeSync(accountId, this.prepareSync(accountId, req));
   }
 
   /**

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { checkLimitsRecorded, lookupCall, recordAllowed } from '../../abuse/record.js';
 import type { AppContext } from '../../context.js';
 import { LookupBody, LookupResponse } from '../../discovery/schemas.js';
 import { errorResponses } from '../schemas.js';
-import { callerOf, callerRegion, DeviceHeaders, limitRequest } from './caller.js';
+import { callerOf, DeviceHeaders } from './caller.js';
 
 export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
   return async (app) => {
@@ -22,20 +21,7 @@ export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
           response: { 200: LookupResponse, ...errorResponses },
         },
       },
-      async (request) => {
-        const caller = callerOf(request);
-        const account = await ctx.discovery.authorizeCaller(caller.accountId);
-        const prepared = ctx.discovery.prepareLookup(request.body);
-        // Lookup events (src/abuse): refusals and challenges are emitted around the check, allowed calls after the answer.
-        const call = lookupCall(caller, account, prepared);
-        const verdict = await checkLimitsRecorded(ctx, call, () => {
-          const abuse = ctx.abuse.guard(caller.accountId, [prepared.value], ctx.clock.now(), callerRegion(account.phoneRegion, caller.ip, ctx.ipIntel), account);
-          return ctx.limits.check(limitRequest(caller, { account, operation: 'lookup', newNumbers: 1 }, abuse));
-        });
-        const answer = await ctx.discovery.completeLookup(prepared);
-        await recordAllowed(ctx, call, verdict, { matched: answer.match ? 1 : 0, revealed: answer.match ? [answer.match.accountId] : [] });
-        return answer;
-      },
+      async (request) => ctx.gate.lookup(callerOf(request), request.body),
     );
   };
 }

@@ -1,7 +1,5 @@
 import type { Logger } from 'pino';
 import type { ContactKind } from '../directory/hashing.js';
-import type { CallerInfo } from '../discovery/store.js';
-import type { PreparedLookup, PreparedSync, SyncResponse } from '../discovery/service.js';
 import { AppError } from '../errors.js';
 import type { LimitVerdict } from '../limits/index.js';
 import type { CompiledPolicy } from '../limits/policy/compile.js';
@@ -9,11 +7,13 @@ import { SCOPES, type Network, type Operation, type Scope } from '../limits/poli
 import { lookupIp, type IpInfo, type IpIntel } from '../net/index.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import type { EventBus } from './bus.js';
-import { blocksOf, newEventId, originOf, type EventOutcome, type LookupEvent } from './events.js';
+import type { EventBus } from '../abuse/bus.js';
+import { blocksOf, newEventId, originOf, type EventOutcome, type LookupEvent } from '../abuse/events.js';
+import type { PreparedLookup, PreparedSync, SyncResponse } from './service.js';
+import type { CallerInfo } from './store.js';
 
 /**
- * What the discovery routes call to emit lookup events: around the limits check (refusals and
+ * How the discovery use case (gate.ts) emits lookup events: around the limits check (refusals and
  * challenges: fire-and-forget, never failing or slowing the call) and once the answer is known,
  * before it is sent (allowed calls: the answer waits until its event is durable).
  */

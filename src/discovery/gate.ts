@@ -1,0 +1,120 @@
+import type { Logger } from 'pino';
+import type { EventBus } from '../abuse/bus.js';
+import type { CallerSignup } from '../incidents/index.js';
+import type { LimitRequest, LimitVerdict } from '../limits/index.js';
+import type { CompiledPolicy } from '../limits/policy/compile.js';
+import type { Operation } from '../limits/policy/schema.js';
+import { lookupIp, type IpIntel } from '../net/index.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import { checkLimitsRecorded, lookupCall, recordAllowed, syncAnswer, syncCall, type RecordDeps } from './record.js';
+import type { DiscoveryService, LookupRequest, SyncRequest, SyncResponse } from './service.js';
+import type { CallerInfo, Match } from './store.js';
+
+/** Who makes a discovery call, as the edge read it. */
+export interface Caller {
+  accountId: string;
+  deviceId?: string;
+  /**
+   * The client address, canonical (from X-Forwarded-For only when the hop is a trusted proxy), or
+   * UNREADABLE_ADDRESS when the policy answers calls whose address cannot be read.
+   */
+  ip: string;
+  /** X-Findguard-Proof, answering a challenge. */
+  proof?: string;
+}
+
+/** The request path's side of the abuse engine: real-time rules and the standing decisions. */
+export interface AbuseGuard {
+  guard(accountId: string, numbers: readonly string[], now: number, phoneRegion: string | undefined, account: CallerSignup): { forceChallenge: boolean; costFactor: number };
+}
+
+export interface GateDeps {
+  discovery: DiscoveryService;
+  abuse: AbuseGuard;
+  limits: { check(req: LimitRequest): Promise<LimitVerdict>; readonly policy: Pick<CompiledPolicy, 'networkOf'> };
+  events: EventBus;
+  ipIntel: IpIntel;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+}
+
+/**
+ * The one discovery use case: every lookup and sync, whatever asks for it (the public API, the
+ * simulator through it), goes authorize → normalise → guard (real-time rules and standing
+ * decisions) → check and charge the limits → match → record the event, in that order. Nothing
+ * else reads the directory for a caller: DiscoveryService only prepares and completes the steps
+ * this class puts in order, so no path can answer without the guard, the limits and the record.
+ */
+export class DiscoveryGate {
+  private readonly record: RecordDeps;
+
+  constructor(private readonly deps: GateDeps) {
+    this.record = deps;
+  }
+
+  async lookup(caller: Caller, req: LookupRequest): Promise<{ match: Match | null }> {
+    const { discovery } = this.deps;
+    const account = await discovery.authorizeCaller(caller.accountId);
+    const prepared = discovery.prepareLookup(req);
+    const call = lookupCall(caller, account, prepared);
+    const verdict = await checkLimitsRecorded(this.record, call, () => this.check(caller, account, [prepared.value], 'lookup', 1));
+    const answer = await discovery.completeLookup(prepared);
+    await recordAllowed(this.record, call, verdict, { matched: answer.match ? 1 : 0, revealed: answer.match ? [answer.match.accountId] : [] });
+    return answer;
+  }
+
+  async sync(caller: Caller, req: SyncRequest): Promise<SyncResponse> {
+    const { discovery } = this.deps;
+    const account = await discovery.authorizeCaller(caller.accountId);
+    const prepared = discovery.prepareSync(caller.accountId, req);
+    const call = syncCall(caller, account, prepared);
+    // The guard sees every number the call answers for, previous included: a range paid for a
+    // little at a time is still a range when it is asked again whole.
+    const numbers = prepared.kind === 'phone' ? prepared.answered : [];
+    const verdict = await checkLimitsRecorded(this.record, call, () => this.check(caller, account, numbers, call.operation, prepared.newValues.length));
+    const { response } = await discovery.completeSync(caller.accountId, prepared);
+    await recordAllowed(this.record, call, verdict, syncAnswer(prepared, response));
+    return response;
+  }
+
+  private check(caller: Caller, account: CallerInfo, numbers: readonly string[], operation: Operation, newNumbers: number): Promise<LimitVerdict> {
+    const { abuse, limits, clock, ipIntel } = this.deps;
+    const verdict = abuse.guard(caller.accountId, numbers, clock.now(), callerRegion(account.phoneRegion, caller.ip, ipIntel), account);
+    return limits.check(limitRequest(caller, { account, operation, newNumbers }, verdict));
+  }
+}
+
+/**
+ * The caller's own country for the abuse engine's real-time rules (what counts as foreign): the
+ * region of the phone the app mirrored, else the country of the address the call comes from, so
+ * an account mirrored without a phone is not exempt.
+ */
+export function callerRegion(phoneRegion: string | undefined, ip: string, intel: IpIntel): string | undefined {
+  return phoneRegion || lookupIp(intel, ip)?.country;
+}
+
+/**
+ * The limiter's view of a call, built property by property. On Node 20 an object literal that
+ * begins by spreading another object (`{ ...caller, account }`) costs about 1 µs for each
+ * property after the spread (measured: 6.5 µs for six); this runs on every discovery call.
+ */
+export function limitRequest(
+  caller: Caller,
+  call: Pick<LimitRequest, 'account' | 'operation' | 'newNumbers'>,
+  abuse: { forceChallenge: boolean; costFactor: number },
+): LimitRequest {
+  const r: LimitRequest = {
+    accountId: caller.accountId,
+    ip: caller.ip,
+    account: call.account,
+    operation: call.operation,
+    newNumbers: call.newNumbers,
+    forceChallenge: abuse.forceChallenge,
+    costFactor: abuse.costFactor,
+  };
+  if (caller.deviceId !== undefined) r.deviceId = caller.deviceId;
+  if (caller.proof !== undefined) r.proof = caller.proof;
+  return r;
+}
