@@ -17,7 +17,7 @@ import { describeEachDialect, startTestService, T0, type TestService } from './h
  */
 
 const DAY = 86_400_000;
-const RUNS = Number(process.env.FINDGUARD_PROPERTY_RUNS ?? 1000);
+const RUNS = Number(process.env.FINDGUARD_PROPERTY_RUNS ?? 2000);
 
 /** Planted discoverable numbers, each with the spellings a client might send and the regions they need. */
 const PLANTED: Array<{ e164: string; forms: Array<[string, string | undefined]> }> = [
