@@ -20,6 +20,7 @@ import { JwtVerifier } from './http/auth/jwt.js';
 import { ConfigError } from './config/errors.js';
 import { ENV_NAMES } from './config/env.js';
 import { Challenges, Limiter, LimitMetrics, loadPolicy, PolicyError, MemoryLimitStore, type CompiledPolicy, type LimitStore } from './limits/index.js';
+import { LimitStatePersistence } from './limits/memory-persistence.js';
 import { createRedisLimitStore } from './limits/redis-store.js';
 import { loadIpIntel, type IpIntel } from './net/index.js';
 import { createLogger } from './logger.js';
@@ -210,7 +211,8 @@ export async function createContext(config: Config, overrides: ContextOverrides 
       overrides.limitStore ??
       (config.redisUrl
         ? createRedisLimitStore(config.redisUrl, { ...(overrides.redisPrefix ? { prefix: overrides.redisPrefix } : {}) })
-        : new MemoryLimitStore());
+        : new MemoryLimitStore({ persistence: new LimitStatePersistence(db.kysely, logger.child({ component: 'limits' })) }));
+    if (limitStore instanceof MemoryLimitStore) await limitStore.restore(clock.now());
   } catch (err) {
     await store.close();
     await db.close();

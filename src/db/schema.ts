@@ -177,8 +177,17 @@ export interface DecisionsTable {
 }
 // --- end incidents ---
 
+/** The embedded limits store's saved state (src/limits/memory-store.ts). */
+export interface LimitStateTable {
+  key: string;
+  /** JSON of the entry's value. */
+  state: string;
+  expires_at: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
+  limit_state: LimitStateTable;
   contact_points: ContactPointsTable;
   findguard_meta: MetaTable;
   lookup_events: LookupEventsTable;

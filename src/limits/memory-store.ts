@@ -1,4 +1,5 @@
 import { applyCharges, type BreakerState, type BucketState } from './apply.js';
+import type { LimitStatePersistence, SavedEntry } from './memory-persistence.js';
 import type { ApplyInput, ApplyResult, LimitStore } from './store.js';
 
 interface Entry<T> {
@@ -6,9 +7,24 @@ interface Entry<T> {
   expires: number;
 }
 
+export interface MemoryStoreOptions {
+  /** Where the state is saved, so a restart forgets nothing (the embedded default passes one). */
+  persistence?: LimitStatePersistence;
+  /** How often what changed is saved: at most this much is forgotten by a crash. Default 1 s. */
+  saveEveryMs?: number;
+}
+
+/** Saved keys are namespaced by map: buckets, breakers, strike counters, used one-time ids. */
+type Namespace = 'b' | 'r' | 's' | 'o';
+
 /**
  * Limits in this process, for the embedded default (one node). Entries expire once their bucket
  * has refilled, so memory follows active callers, not all callers ever seen.
+ *
+ * With a persistence, what changed is saved every second and on close, and read back by
+ * restore() at start: a restart (a deploy, or a crash an attacker provoked) must not hand every
+ * caller a fresh budget and every solved challenge a second use. A crash forgets at most the last
+ * second of charges; the lookup events of those calls are stored, so they are never unrecorded.
  */
 export class MemoryLimitStore implements LimitStore {
   readonly kind = 'memory' as const;
@@ -17,6 +33,32 @@ export class MemoryLimitStore implements LimitStore {
   private readonly counters = new Map<string, Entry<number>>();
   private readonly once = new Map<string, number>();
   private ops = 0;
+  private readonly persistence: LimitStatePersistence | undefined;
+  private readonly saveEveryMs: number;
+  private dirty = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.persistence = options.persistence;
+    this.saveEveryMs = options.saveEveryMs ?? 1000;
+  }
+
+  /** Reads back what was saved and has not expired by `now`. */
+  async restore(now: number): Promise<number> {
+    if (!this.persistence) return 0;
+    const saved = await this.persistence.load(now);
+    for (const e of saved) {
+      const ns = e.key.slice(0, 1) as Namespace;
+      const key = e.key.slice(2);
+      const value: unknown = JSON.parse(e.state);
+      if (ns === 'b') this.buckets.set(key, { value: value as BucketState, expires: e.expiresAt });
+      else if (ns === 'r') this.breakers.set(key, { value: value as BreakerState, expires: e.expiresAt });
+      else if (ns === 's') this.counters.set(key, { value: value as number, expires: e.expiresAt });
+      else if (ns === 'o') this.once.set(key, e.expiresAt);
+    }
+    return saved.length;
+  }
 
   async apply(input: ApplyInput): Promise<ApplyResult> {
     const now = input.now;
@@ -26,11 +68,18 @@ export class MemoryLimitStore implements LimitStore {
       breaker: (k) => live(this.breakers.get(k), now),
       strikes: (k) => live(this.counters.get(k), now) ?? 0,
     });
-    for (const w of writes.buckets) this.buckets.set(w.key, { value: w.state, expires: now + w.ttlMs });
-    if (writes.breaker) this.breakers.set(writes.breaker.key, { value: writes.breaker.state, expires: now + writes.breaker.ttlMs });
+    for (const w of writes.buckets) {
+      this.buckets.set(w.key, { value: w.state, expires: now + w.ttlMs });
+      this.changed('b', w.key);
+    }
+    if (writes.breaker) {
+      this.breakers.set(writes.breaker.key, { value: writes.breaker.state, expires: now + writes.breaker.ttlMs });
+      this.changed('r', writes.breaker.key);
+    }
     if (writes.strike) {
       const n = (live(this.counters.get(writes.strike.key), now) ?? 0) + 1;
       this.counters.set(writes.strike.key, { value: n, expires: now + writes.strike.ttlMs });
+      this.changed('s', writes.strike.key);
     }
     return result;
   }
@@ -39,6 +88,7 @@ export class MemoryLimitStore implements LimitStore {
     const until = this.once.get(key);
     if (until !== undefined && until > now) return false;
     this.once.set(key, now + ttlMs);
+    this.changed('o', key);
     return true;
   }
 
@@ -48,7 +98,17 @@ export class MemoryLimitStore implements LimitStore {
 
   async ping(): Promise<void> {}
 
+  /** Saves what changed since the last save (the timer's work; close() does it once more). */
+  async save(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    // One save at a time, in order: a later one must not be overtaken by an earlier one.
+    this.saving = this.saving.then(() => this.saveDirty());
+    return this.saving;
+  }
+
   async close(): Promise<void> {
+    await this.save();
     this.buckets.clear();
     this.breakers.clear();
     this.counters.clear();
@@ -58,6 +118,47 @@ export class MemoryLimitStore implements LimitStore {
   /** Entries held (for tests of expiry). */
   get size(): number {
     return this.buckets.size + this.breakers.size + this.counters.size + this.once.size;
+  }
+
+  private changed(ns: Namespace, key: string): void {
+    if (!this.persistence) return;
+    this.dirty.add(`${ns}:${key}`);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => void this.save(), this.saveEveryMs);
+    this.timer.unref();
+  }
+
+  private async saveDirty(): Promise<void> {
+    if (!this.persistence || this.dirty.size === 0) return;
+    const keys = this.dirty;
+    this.dirty = new Set();
+    const entries: SavedEntry[] = [];
+    const removed: string[] = [];
+    for (const k of keys) {
+      const e = this.entryOf(k.slice(0, 1) as Namespace, k.slice(2));
+      if (e) entries.push({ key: k, state: JSON.stringify(e.value), expiresAt: e.expires });
+      else removed.push(k);
+    }
+    try {
+      await this.persistence.save(entries, removed);
+    } catch (err) {
+      // Try these again with the next save, unless something newer replaced them meanwhile.
+      for (const k of keys) this.dirty.add(k);
+      this.persistence.failed(err);
+      this.schedule();
+    }
+  }
+
+  private entryOf(ns: Namespace, key: string): Entry<unknown> | undefined {
+    if (ns === 'b') return this.buckets.get(key);
+    if (ns === 'r') return this.breakers.get(key);
+    if (ns === 's') return this.counters.get(key);
+    const until = this.once.get(key);
+    return until === undefined ? undefined : { value: until, expires: until };
   }
 
   sweep(now: number): void {
