@@ -1,8 +1,9 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { BufferedBus, CLOSE_TIMEOUT_MS, MAX_BACKOFF_MS, sleep, type BusCommon } from './bus-buffer.js';
 import { encodeEvent, type LookupEvent } from './events.js';
 import type { EventProcessor, StagedBatch } from './pipeline.js';
 import type { SignupEvent } from './signup.js';
+import { closeRedis, createRedis } from '../util/redis.js';
 
 export { EventsUnavailableError, type BusCommon } from './bus-buffer.js';
 
@@ -210,17 +211,9 @@ export class RedisEventBus extends BufferedBus implements EventBus {
     super(opts, 'event bus (Redis)', { durable: opts.lingerMs ?? 0, fireAndForget: opts.lingerMs ?? 5 });
     this.streamKey = opts.streamKey ?? DEFAULT_STREAM_KEY;
     this.maxLen = String(opts.maxStreamLength ?? DEFAULT_MAX_STREAM_LENGTH);
-    this.redis = new Redis(opts.url, {
-      // A process that never emits (a worker, a CLI command) never connects.
-      lazyConnect: true,
-      connectTimeout: 2000,
-      commandTimeout: 2000,
-      maxRetriesPerRequest: 1,
-      // We resend failed batches ourselves; a resend by ioredis too would only add duplicates.
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
-    });
-    this.redis.on('error', () => undefined);
+    // A process that never emits (a worker, a CLI command) never connects. We resend failed
+    // batches ourselves (the factory's default): a resend by ioredis too would only add duplicates.
+    this.redis = createRedis(opts.url, { lazyConnect: true });
   }
 
   protected async send(batch: LookupEvent[]): Promise<number> {
@@ -244,10 +237,6 @@ export class RedisEventBus extends BufferedBus implements EventBus {
 
   async close(): Promise<void> {
     await this.closeBuffer();
-    if (this.redis.status === 'wait' || this.redis.status === 'end') {
-      this.redis.disconnect();
-      return;
-    }
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 }

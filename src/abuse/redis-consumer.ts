@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { closeRedis, createRedis } from '../util/redis.js';
 import { DEFAULT_STREAM_KEY, type EventConsumer } from './bus.js';
 import type { EventMetrics } from './metrics.js';
 import type { EventProcessor, StagedBatch } from './pipeline.js';
@@ -98,15 +99,11 @@ export class RedisEventConsumer implements EventConsumer {
     this.trimEveryMs = opts.trimEveryMs ?? 60_000;
     this.leaseKey = opts.leaseKey ?? `${this.streamKey}:leader`;
     this.leaseMs = opts.leaseMs ?? Math.max(this.claimIdleMs, 3 * this.blockMs);
-    this.redis = new Redis(opts.url, {
-      connectTimeout: 2000,
+    this.redis = createRedis(opts.url, {
       // Longer than a blocking read, so only a connection that really hangs times out.
-      commandTimeout: this.blockMs + 10_000,
-      maxRetriesPerRequest: 1,
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+      commandTimeoutMs: this.blockMs + 10_000,
+      reconnect: { stepMs: 200, maxMs: 2000 },
     });
-    this.redis.on('error', () => undefined);
   }
 
   start(): void {
@@ -119,7 +116,7 @@ export class RedisEventConsumer implements EventConsumer {
     await this.loop;
     // Hand over at once rather than make a standby wait out the lease.
     if (this.leading) await this.redis.eval(RELEASE_SCRIPT, 1, this.leaseKey, this.consumer).catch(() => undefined);
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 
   /** Whether this consumer leads (holds the lease); on taking over, the processor resumes first. */

@@ -1,5 +1,6 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { closeRedis, createRedis } from '../util/redis.js';
 
 /**
  * How serving nodes hear that decisions changed elsewhere. A notice carries nothing but the fact:
@@ -39,8 +40,8 @@ export class RedisDecisionNotices implements DecisionNotices {
     private readonly channel: string,
     private readonly logger: Logger,
   ) {
-    this.pub = new Redis(url, { lazyConnect: true, connectTimeout: 2000, commandTimeout: 2000, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 100, 2000) });
-    this.pub.on('error', () => undefined);
+    // A notice resent after a reconnection costs a read at most.
+    this.pub = createRedis(url, { lazyConnect: true, resendAfterReconnect: true });
   }
 
   publish(rows: number): void {
@@ -57,9 +58,9 @@ export class RedisDecisionNotices implements DecisionNotices {
 
   subscribe(onNotice: () => void): void {
     if (this.sub) return;
-    const sub = new Redis(this.url, { connectTimeout: 2000, maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 100, 2000) });
+    // A subscriber only ever waits: no command timeout, and SUBSCRIBE waits for a connection.
+    const sub = createRedis(this.url, { commandTimeoutMs: null, maxRetriesPerRequest: null, resendAfterReconnect: true });
     this.sub = sub;
-    sub.on('error', () => undefined);
     sub.on('message', (channel: string) => {
       if (channel === this.channel) onNotice();
     });
@@ -73,12 +74,6 @@ export class RedisDecisionNotices implements DecisionNotices {
 
   /** Sends what is queued (a CLI command's last notice), but waits at most a second for a Redis that is away. */
   async close(): Promise<void> {
-    const quit = async (r: Redis): Promise<void> => {
-      if (r.status === 'wait' || r.status === 'end') return r.disconnect();
-      const timer = setTimeout(() => r.disconnect(), 1000);
-      await r.quit().catch(() => undefined);
-      clearTimeout(timer);
-    };
-    await Promise.all([quit(this.pub), ...(this.sub ? [quit(this.sub)] : [])]);
+    await Promise.all([closeRedis(this.pub, 1000), ...(this.sub ? [closeRedis(this.sub, 1000)] : [])]);
   }
 }

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { closeRedis, createRedis } from '../util/redis.js';
 import { APPLY_SCRIPT } from './redis-script.js';
 import { LimitStoreError, type ApplyInput, type ApplyResult, type LayerOutcome, type LayerResult, type LimitStore } from './store.js';
 import type { Scope } from './policy/schema.js';
@@ -44,16 +45,14 @@ export class RedisLimitStore implements LimitStore {
   constructor(url: string, opts: RedisLimitStoreOptions = {}) {
     this.prefix = opts.prefix ?? DEFAULT_PREFIX;
     const connectTimeout = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    this.redis = new Redis(url, {
-      connectTimeout,
-      commandTimeout: opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
-      enableOfflineQueue: false,
+    this.redis = createRedis(url, {
+      connectTimeoutMs: connectTimeout,
+      commandTimeoutMs: opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      offlineQueue: false,
       maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+      reconnect: { stepMs: 100, maxMs: 1000 },
+      ...(opts.onError ? { onError: opts.onError } : {}),
     });
-    // Without a listener ioredis reports every failed reconnect as an unhandled error.
-    this.redis.on('error', (err: Error) => opts.onError?.(err));
     this.redis.defineCommand('fgApply', { lua: APPLY_SCRIPT });
     this.firstAttempt = new Promise<void>((resolve) => {
       const events = ['ready', 'error', 'end'] as const;
@@ -105,12 +104,7 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async close(): Promise<void> {
-    if (this.redis.status === 'end') return;
-    try {
-      await this.redis.quit();
-    } catch {
-      this.redis.disconnect();
-    }
+    await closeRedis(this.redis);
   }
 
   private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
