@@ -10,7 +10,7 @@
  */
 import { EvidenceGraph } from '../src/abuse/cluster/graph.js';
 import { clusterAccounts } from '../src/abuse/cluster/cluster.js';
-import { DEFAULT_ABUSE_POLICY } from '../src/abuse/policy.js';
+import { DEFAULT_ABUSE_POLICY } from '../src/policy/index.js';
 import { SeededRandom } from '../src/util/random.js';
 
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 1_000_000);

@@ -12,7 +12,7 @@
 import { realtimeCheck } from '../src/abuse/detectors/realtime.js';
 import { AbuseEngine } from '../src/abuse/engine.js';
 import type { LookupEvent } from '../src/abuse/events.js';
-import { DEFAULT_ABUSE_POLICY } from '../src/abuse/policy.js';
+import { DEFAULT_ABUSE_POLICY } from '../src/policy/index.js';
 import { DAY, HOUR, T0, Traffic, blocksFor, consecutive, fake, person, type Persona } from '../src/abuse/synthetic.js';
 
 const POOL = Number(process.env.BENCH_EVENTS ?? 200_000);

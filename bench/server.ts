@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { seedDirectory } from '../src/cli/seeding.js';
 import { buildConfig } from '../src/config/config.js';
 import { signDevToken } from '../src/http/auth/jwt.js';
-import { compilePolicy, DEFAULT_POLICY, loadPolicy, type Policy } from '../src/limits/index.js';
+import { compilePolicy, DEFAULT_POLICY, loadPolicy, type Policy } from '../src/policy/index.js';
 import { createLogger } from '../src/logger.js';
 import { createService } from '../src/main.js';
 import { LookupBody, LookupResponse } from '../src/discovery/schemas.js';

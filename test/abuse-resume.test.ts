@@ -5,7 +5,7 @@ import { RedisEventBus } from '../src/abuse/bus.js';
 import type { LookupEvent } from '../src/abuse/events.js';
 import { EventMetrics } from '../src/abuse/metrics.js';
 import type { EventProcessor } from '../src/abuse/pipeline.js';
-import { DEFAULT_ABUSE_POLICY } from '../src/abuse/policy.js';
+import { DEFAULT_ABUSE_POLICY } from '../src/policy/index.js';
 import { RedisEventConsumer } from '../src/abuse/redis-consumer.js';
 import { AbuseService } from '../src/abuse/service.js';
 import type { SignupEvent } from '../src/abuse/signup.js';

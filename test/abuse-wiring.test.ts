@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_ABUSE_POLICY } from '../src/abuse/policy.js';
+import { DEFAULT_ABUSE_POLICY } from '../src/policy/index.js';
 import { DAY, T0 as SCENE_T0, Traffic, merge, organicScene, rangeScanScene, type Scene } from '../src/abuse/synthetic.js';
 import { lookup, mirrorAccount, mirrorSceneAccounts, sync } from './helpers/fixtures.js';
 import { startTestService, type TestService } from './helpers/service.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventPipeline } from '../src/abuse/pipeline.js';
-import { DEFAULT_ABUSE_POLICY } from '../src/abuse/policy.js';
+import { DEFAULT_ABUSE_POLICY } from '../src/policy/index.js';
 import { HOUR, T0, Traffic, farmScene, GB_BLOCKS, merge, organicScene, person, US_BLOCKS, type Persona } from '../src/abuse/synthetic.js';
 import type { JwtConfig } from '../src/config/config.js';
 import { openDb, type Db } from '../src/db/dialect.js';

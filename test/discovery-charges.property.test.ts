@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import type { PreparedLookup, PreparedSync } from '../src/discovery/service.js';
-import { compilePolicy, type LimitRequest } from '../src/limits/index.js';
+import type { LimitRequest } from '../src/limits/index.js';
+import { compilePolicy } from '../src/policy/index.js';
 import { mirrorAccount } from './helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
 

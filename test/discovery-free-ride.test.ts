@@ -1,5 +1,5 @@
 import { afterEach, expect, it, vi } from 'vitest';
-import { compilePolicy, type Policy } from '../src/limits/index.js';
+import { compilePolicy, type Policy } from '../src/policy/index.js';
 import { mirrorAccount } from './helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
 

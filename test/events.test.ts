@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { isLookupEvent, type LookupEvent } from '../src/abuse/events.js';
 import { EventPipeline, fromRow, type EventHandler } from '../src/abuse/pipeline.js';
-import { compilePolicy, type Policy } from '../src/limits/index.js';
+import { compilePolicy, type Policy } from '../src/policy/index.js';
 import { ipIntelFromRanges } from '../src/net/index.js';
 import { makeEvent } from './helpers/events.js';
 import { mirrorAccount } from './helpers/fixtures.js';

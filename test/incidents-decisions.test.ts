@@ -1,10 +1,9 @@
 import { Migrator, sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { DEFAULT_ABUSE_POLICY } from '../src/abuse/policy.js';
+import { compilePolicy, DEFAULT_ABUSE_POLICY } from '../src/policy/index.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { migrations } from '../src/db/migrations/index.js';
 import { decisionsFor, type SignupHold } from '../src/incidents/index.js';
-import { compilePolicy } from '../src/limits/index.js';
 import { createLogger } from '../src/logger.js';
 import { createService, type Service } from '../src/main.js';
 import { SeededRandom } from '../src/util/random.js';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FindguardClient, injectTransport } from '../src/client/index.js';
-import { compilePolicy, type Policy } from '../src/limits/index.js';
+import { compilePolicy, type Policy } from '../src/policy/index.js';
 import { ipIntelFromRanges } from '../src/net/index.js';
 import { mirrorAccount, NUMBERS } from './helpers/fixtures.js';
 import { startTestService, T0, type TestService } from './helpers/service.js';

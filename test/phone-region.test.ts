@@ -4,7 +4,7 @@ import { fromRow } from '../src/abuse/pipeline.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { migrations } from '../src/db/migrations/index.js';
 import { normalisePhone } from '../src/directory/phone.js';
-import { compilePolicy, type Policy } from '../src/limits/index.js';
+import { compilePolicy, type Policy } from '../src/policy/index.js';
 import { mirrorAccount, NUMBERS, sync } from './helpers/fixtures.js';
 import { describeEachDialect, startTestService, type TestService } from './helpers/service.js';
 

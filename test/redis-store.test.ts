@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deleteByPrefix, describeRedis, REDIS_URL, redisClient, uniquePrefix } from './helpers/redis.js';
 import { MemoryLimitStore } from '../src/limits/memory-store.js';
-import { SCOPES, type Scope } from '../src/limits/policy/schema.js';
+import { SCOPES, type Scope } from '../src/policy/index.js';
 import { createRedisLimitStore, type RedisLimitStore } from '../src/limits/redis-store.js';
 import { LimitStoreError, type ApplyInput, type ApplyResult, type BreakerCharge, type Charge } from '../src/limits/store.js';
 

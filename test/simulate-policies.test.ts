@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CliIo } from '../src/cli/io.js';
 import { createProgram } from '../src/cli/program.js';
-import { loadPolicy } from '../src/limits/index.js';
+import { loadPolicy } from '../src/policy/index.js';
 import { loadIpIntel } from '../src/net/index.js';
 import { InProcessDriver, ipSourceFrom, loadScenario, runScenario, type SimulationResult } from '../src/simulate/index.js';
 

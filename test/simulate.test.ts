@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Population } from '../src/population/index.js';
 import { loadIpIntel } from '../src/net/index.js';
-import { loadPolicy, type CompiledPolicy } from '../src/limits/index.js';
+import { loadPolicy, type CompiledPolicy } from '../src/policy/index.js';
 import { InProcessDriver, ipSourceFrom, loadScenario, runScenario, type IpSource } from '../src/simulate/index.js';
 import { Recorder } from '../src/simulate/metrics.js';
 import type { ScenarioSpec } from '../src/simulate/scenario.js';

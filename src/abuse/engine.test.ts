@@ -4,7 +4,7 @@ import type { SignupHold } from '../incidents/decisions.js';
 import type { ClusterEvidence } from './cluster/score.js';
 import { realtimeCheck } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
-import { DEFAULT_ABUSE_POLICY } from './policy.js';
+import { DEFAULT_ABUSE_POLICY } from '../policy/index.js';
 import { DAY, HOUR, T0, Traffic, US_BLOCKS, fake, farmScene, importerScene, leakedListScene, merge, organicScene, play, rangeScanScene, type Scene } from './synthetic.js';
 
 /** An enforcer that records what it was asked, and can be told to fail. */

@@ -10,7 +10,7 @@ import type { Detector, Finding, Observation } from './detectors/types.js';
 import type { LookupEvent } from './events.js';
 import { FeatureStore, L, decayed, type AccountState } from './features/store.js';
 import type { EventHandler } from './pipeline.js';
-import { compileAbusePolicy, DEFAULT_ABUSE_POLICY, type AbusePolicy, type CompiledAbusePolicy } from './policy.js';
+import { compileAbusePolicy, DEFAULT_ABUSE_POLICY, type AbusePolicy, type CompiledAbusePolicy } from '../policy/index.js';
 import type { SignupEvent } from './signup.js';
 
 /**

@@ -3,7 +3,7 @@ import { Compile } from 'typebox/compile';
 import { ACCOUNT_ID_MAX_LENGTH } from '../directory/account-id.js';
 import { numberBlock } from '../directory/phone.js';
 import type { ContactKind } from '../directory/hashing.js';
-import { NETWORKS, OPERATIONS, SCOPES } from '../limits/policy/schema.js';
+import { NETWORKS, OPERATIONS, SCOPES } from '../policy/index.js';
 import type { IpInfo } from '../net/index.js';
 import type { Random } from '../util/random.js';
 

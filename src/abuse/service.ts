@@ -11,7 +11,7 @@ import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
 import type { LookupEvent } from './events.js';
 import { regionCallingCode } from './features/blocks.js';
 import type { EventHandler } from './pipeline.js';
-import { DEFAULT_ABUSE_POLICY, type AbusePolicy } from './policy.js';
+import { DEFAULT_ABUSE_POLICY, type AbusePolicy } from '../policy/index.js';
 import { resumeEngine, syncReinstatements, type ResumeOptions } from './resume.js';
 import type { SignupEvent } from './signup.js';
 

@@ -1,8 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { ACCOUNT_ID_MAX_LENGTH } from '../directory/account-id.js';
-import type { CompiledPolicy } from '../limits/policy/compile.js';
-import { NETWORKS } from '../limits/policy/schema.js';
+import { NETWORKS, type CompiledPolicy } from '../policy/index.js';
 import { lookupIp, type IpIntel } from '../net/index.js';
 import { originOf, type LookupEvent } from './events.js';
 

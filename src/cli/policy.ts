@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { BUILT_IN_POLICIES, loadPolicy, PolicyError, type CompiledPolicy } from '../limits/index.js';
+import { BUILT_IN_POLICIES, loadPolicy, PolicyError, type CompiledPolicy } from '../policy/index.js';
 import type { CliIo } from './io.js';
 
 function describe(p: CompiledPolicy): string[] {

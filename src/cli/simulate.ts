@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BUILT_IN_POLICIES, type CompiledPolicy } from '../limits/index.js';
+import { BUILT_IN_POLICIES, type CompiledPolicy } from '../policy/index.js';
 import { loadIpIntel } from '../net/index.js';
 import { renderReport } from '../simulate/report-html.js';
 import { summaryTable } from '../simulate/summary.js';

@@ -1,6 +1,4 @@
 import { randomInt } from 'node:crypto';
-import type { Clock } from '../util/clock.js';
-import type { Random } from '../util/random.js';
 import { MAX_CLIENT_DIFFICULTY, parseChallenge, PROOF_HEADER, formatProof, solveChallenge, type Challenge, type Solution } from './challenge.js';
 import { errorFromResponse, FindguardError, retryAfterSeconds } from './errors.js';
 import { chunk, cloneState, fieldOf, MAX_PREVIOUS_VALUES, MAX_SYNC_VALUES, parseState, type ContactKind, type SyncState } from './sync-state.js';
@@ -10,7 +8,18 @@ export * from './challenge.js';
 export { FindguardError, type RateLimitScope } from './errors.js';
 export { MAX_PREVIOUS_VALUES, MAX_SYNC_VALUES, type ContactKind, type KindSyncState, type SyncState } from './sync-state.js';
 export * from './transport.js';
-export type { Clock, Random };
+
+/** Time source; the simulator passes its simulated clock. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+}
+
+/** Randomness for retry jitter; the simulator passes a seeded one. */
+export interface Random {
+  /** Uniform float in [0, 1). */
+  float(): number;
+}
 
 export const LOOKUP_PATH = '/v1/discovery/lookup';
 export const SYNC_PATH = '/v1/discovery/sync';
@@ -69,7 +78,7 @@ export interface FindguardClientOptions {
   /** A 429 asking to wait longer than this throws at once instead (default 3600). */
   maxRetryAfterSeconds?: number;
   /** Jitter source for 503 backoff (default crypto). */
-  random?: Pick<Random, 'float'>;
+  random?: Random;
   /** 503 backoff: first delay and ceiling, in ms (defaults 500 and 30,000). */
   backoff?: { baseMs?: number; maxMs?: number };
   /** Challenges above this difficulty are not attempted; the 428 is thrown (default 28). */
@@ -88,7 +97,7 @@ interface SyncWire {
   token: string;
 }
 
-const cryptoFloat: Pick<Random, 'float'> = { float: () => randomInt(2 ** 48) / 2 ** 48 };
+const cryptoFloat: Random = { float: () => randomInt(2 ** 48) / 2 ** 48 };
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -104,7 +113,7 @@ export class FindguardClient {
   private readonly queues = new Map<ContactKind, Promise<unknown>>();
   private readonly clock: Clock;
   private readonly sleep: (ms: number) => Promise<void>;
-  private readonly random: Pick<Random, 'float'>;
+  private readonly random: Random;
 
   constructor(private readonly options: FindguardClientOptions) {
     this.clock = options.clock ?? { now: () => Date.now() };

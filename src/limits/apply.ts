@@ -1,5 +1,5 @@
 import type { ApplyInput, ApplyResult, BreakerCharge, Charge, LayerResult } from './store.js';
-import type { Scope } from './policy/schema.js';
+import type { Scope } from '../policy/index.js';
 
 /**
  * The check-and-charge rules, over whatever holds the state. The in-memory store runs this

@@ -4,8 +4,7 @@ import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Challenges } from './challenges.js';
 import type { LimitMetrics } from './metrics.js';
-import type { CompiledLayer, CompiledPolicy, TrustFacts } from './policy/compile.js';
-import type { Network, Operation } from './policy/schema.js';
+import type { CompiledLayer, CompiledPolicy, Network, Operation, TrustFacts } from '../policy/index.js';
 import { LimitStoreError, type BreakerCharge, type Charge, type LimitStore } from './store.js';
 
 /** What the limits need to know about one discovery call. */

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { closeRedis, createRedis } from '../util/redis.js';
 import { APPLY_SCRIPT } from './redis-script.js';
 import { LimitStoreError, type ApplyInput, type ApplyResult, type LayerOutcome, type LayerResult, type LimitStore } from './store.js';
-import type { Scope } from './policy/schema.js';
+import type { Scope } from '../policy/index.js';
 
 export interface RedisLimitStoreOptions {
   /** Prepended to every key, so several deployments (or test files) can share one Redis. */

@@ -1,4 +1,4 @@
-import type { Scope } from './policy/schema.js';
+import type { BreakerParams, Scope } from '../policy/index.js';
 
 /** One bucket a call must pass, resolved from the policy for this call. */
 export interface Charge {
@@ -15,18 +15,6 @@ export interface Charge {
   perMs: number;
   shadow: boolean;
   challengeBelow?: number;
-}
-
-/** The global breaker's settings, as compiled from the policy. */
-export interface BreakerParams {
-  windowMs: number;
-  /** Weight of a finished window in the baseline: 1 - 2^(-window/half-life). */
-  alpha: number;
-  initialBaseline: number;
-  ratio: number;
-  minimum: number;
-  holdMs: number;
-  shadow: boolean;
 }
 
 /** The global breaker's share of a call: its demand, and how much of every bucket the caller may use while tripped. */

@@ -7,7 +7,7 @@ import { importNdjson } from '../directory/import.js';
 import { importLineOf } from '../population/index.js';
 import { signDevToken } from '../http/auth/jwt.js';
 import { createLogger } from '../logger.js';
-import { loadPolicy, type CompiledPolicy } from '../limits/index.js';
+import { loadPolicy, type CompiledPolicy } from '../policy/index.js';
 import { createService, type Service } from '../main.js';
 import { ManualClock, systemClock, type Clock } from '../util/clock.js';
 import { SeededRandom } from '../util/random.js';

@@ -1,6 +1,6 @@
 /** The limits policies a simulation compares, and where each (scenario, policy) result is written. */
 import { resolve } from 'node:path';
-import { BUILT_IN_POLICIES, loadPolicy, type CompiledPolicy } from '../limits/index.js';
+import { BUILT_IN_POLICIES, loadPolicy, type CompiledPolicy } from '../policy/index.js';
 
 /**
  * Loads each policy once, in the order given. A file path is taken relative to `cwd` (the CLI's

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AbuseEngine } from '../engine.js';
-import { compileAbusePolicy, DEFAULT_ABUSE_POLICY } from '../policy.js';
+import { compileAbusePolicy, DEFAULT_ABUSE_POLICY } from '../../policy/index.js';
 import { FeatureStore } from '../features/store.js';
 import { DAY, HOUR, T0, Traffic, US_BLOCKS, leakedListScene, merge, organicScene, person, play, rangeScanScene, type Scene } from '../synthetic.js';
 import { COORDINATION, CoordinationDetector } from './coordination.js';

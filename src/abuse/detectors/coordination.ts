@@ -1,5 +1,5 @@
 import { type AccountState, type FeatureStore, type InfraKind, type InfraState } from '../features/store.js';
-import type { CompiledAbusePolicy } from '../policy.js';
+import type { CompiledAbusePolicy } from '../../policy/index.js';
 import { fmt, rate, span, type Detector, type Finding, type InfraRef, type Observation } from './types.js';
 
 /**

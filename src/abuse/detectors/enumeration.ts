@@ -1,5 +1,5 @@
 import { L, S, decayed, sliding, spread, type AccountState, type FeatureStore } from '../features/store.js';
-import type { CompiledAbusePolicy } from '../policy.js';
+import type { CompiledAbusePolicy } from '../../policy/index.js';
 import { clamp01, fmt, noisyOr, rate, span, type Detector, type Finding, type Observation } from './types.js';
 
 /**

@@ -1,7 +1,7 @@
 import { IdleMap } from '../features/idle-map.js';
 import { DecayedPair } from '../features/window.js';
 import type { InfraKind } from '../features/store.js';
-import type { CompiledAbusePolicy } from '../policy.js';
+import type { CompiledAbusePolicy } from '../../policy/index.js';
 import type { SignupEvent } from '../signup.js';
 import { clamp01, fmt, span, type Detector, type Finding, type Observation } from './types.js';
 

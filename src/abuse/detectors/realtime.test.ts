@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ABUSE_POLICY } from '../policy.js';
+import { DEFAULT_ABUSE_POLICY } from '../../policy/index.js';
 import { GB_BLOCKS, IN_BLOCKS, IR_BLOCKS, Traffic, US_BLOCKS, blocksFor, consecutive, numberIn } from '../synthetic.js';
 import { denseRuns, realtimeCheck, scatterOf } from './realtime.js';
 

@@ -1,5 +1,5 @@
 import { numberCallingCode } from '../features/blocks.js';
-import type { RealtimePolicy } from '../policy.js';
+import type { RealtimePolicy } from '../../policy/index.js';
 
 /**
  * The real-time tier (Twitter's BotMaker runs rules in the request path): a synchronous, pure

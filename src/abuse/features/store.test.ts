@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileAbusePolicy, DEFAULT_ABUSE_POLICY, type AbusePolicy } from '../policy.js';
+import { compileAbusePolicy, DEFAULT_ABUSE_POLICY, type AbusePolicy } from '../../policy/index.js';
 import { consecutive, DAY, fake, HOUR, person, T0, Traffic, US_BLOCKS } from '../synthetic.js';
 import { blockCallingCode, regionCallingCode } from './blocks.js';
 import { IdleMap } from './idle-map.js';

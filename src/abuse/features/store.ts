@@ -1,5 +1,5 @@
 import type { LookupEvent } from '../events.js';
-import type { CompiledAbusePolicy } from '../policy.js';
+import type { CompiledAbusePolicy } from '../../policy/index.js';
 import type { SignupEvent } from '../signup.js';
 import { blockCallingCode, blockValue, regionCallingCode } from './blocks.js';
 import { IdleMap } from './idle-map.js';

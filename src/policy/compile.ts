@@ -2,11 +2,10 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Compile } from 'typebox/compile';
 import { parse as parseYaml } from 'yaml';
-import { normalizeIp } from '../../net/index.js';
-import { compileAbusePolicy } from '../../abuse/policy.js';
+import { normalizeIp } from '../net/index.js';
+import { compileAbusePolicy } from './abuse.js';
 import { BUILT_IN_POLICIES } from './builtin.js';
 import { durationMs } from './duration.js';
-import type { BreakerParams } from '../store.js';
 import { OPERATIONS, Policy, scopeOf, type Layer, type Limit, type Network, type Operation, type Scope, type Subject, type TierCondition } from './schema.js';
 
 export interface CompiledLimit {
@@ -40,6 +39,18 @@ export interface TrustFacts {
 export interface CompiledTier {
   name: string;
   matches(f: TrustFacts): boolean;
+}
+
+/** The global breaker's settings, as compiled from the policy (the limit stores apply them). */
+export interface BreakerParams {
+  windowMs: number;
+  /** Weight of a finished window in the baseline: 1 - 2^(-window/half-life). */
+  alpha: number;
+  initialBaseline: number;
+  ratio: number;
+  minimum: number;
+  holdMs: number;
+  shadow: boolean;
 }
 
 export interface CompiledBreaker {

@@ -1,4 +1,4 @@
-import { DEFAULT_ABUSE_POLICY } from '../../abuse/policy.js';
+import { DEFAULT_ABUSE_POLICY } from './abuse.js';
 import type { Layer, Limit, Policy } from './schema.js';
 
 const perDay = (burst: number, refill: number, extra: Partial<Limit> = {}): Limit => ({ burst, refill, per: '1d', ...extra });

@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox';
-import { AbusePolicy } from '../../abuse/policy.js';
+import { AbusePolicy } from './abuse.js';
 import { DURATION_PATTERN } from './duration.js';
-import { RATE_LIMIT_SCOPES, type RateLimitScope } from '../../protocol/index.js';
+import { RATE_LIMIT_SCOPES, type RateLimitScope } from '../protocol/index.js';
 
 /**
  * The limits policy: every layer, budget, trust tier, challenge and fail behaviour in one
@@ -154,7 +154,7 @@ export const Policy = Type.Object(
     hostingAsns: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 4294967295 }))),
     /** ASNs never to treat as hosting (e.g. a mobile carrier whose AS name matches the rule). */
     nonHostingAsns: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 4294967295 }))),
-    /** The abuse engine's detectors, cluster scoring and action thresholds (src/abuse/policy.ts); default: built in, shadow mode. */
+    /** The abuse engine's detectors, cluster scoring and action thresholds (src/policy/abuse.ts); default: built in, shadow mode. */
     abuse: Type.Optional(AbusePolicy),
     /** Files with Tor exit addresses, one per line (e.g. check.torproject.org/torbulkexitlist), relative to the policy file. */
     torExitLists: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),

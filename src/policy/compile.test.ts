@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { DEFAULT_ABUSE_POLICY } from './abuse.js';
 import { BUILT_IN_POLICIES, DEFAULT_POLICY } from './builtin.js';
 import { compilePolicy, loadPolicy, PolicyError } from './compile.js';
 import type { Policy } from './schema.js';
@@ -78,8 +79,7 @@ describe('policies', () => {
     expect(() => compilePolicy(mutate(structuredClone(DEFAULT_POLICY)), 'p.yaml')).toThrow(message);
   });
 
-  it('takes the abuse engine\'s section and checks it', async () => {
-    const { DEFAULT_ABUSE_POLICY } = await import('../../abuse/policy.js');
+  it('takes the abuse engine\'s section and checks it', () => {
     expect(compilePolicy({ ...structuredClone(DEFAULT_POLICY), abuse: { ...DEFAULT_ABUSE_POLICY, mode: 'enforce' } }).source.abuse?.mode).toBe('enforce');
     const bad = structuredClone(DEFAULT_ABUSE_POLICY);
     bad.actions.challenge.score = bad.actions.throttle.score / 2;

@@ -1,10 +1,10 @@
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { DURATION_PATTERN, durationMs } from '../limits/policy/duration.js';
+import { DURATION_PATTERN, durationMs } from './duration.js';
 
 /**
  * The abuse engine's policy: feature windows, detector thresholds, cluster scoring and the score
- * at which each action is taken. It is meant to become the `abuse` section of the policy file, so
+ * at which each action is taken. It is the `abuse` section of the policy file (schema.ts), so
  * it is plain JSON with durations as strings ("15m"); `compileAbusePolicy` turns those into ms once.
  */
 

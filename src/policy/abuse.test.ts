@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { abusePolicyErrors, compileAbusePolicy, DEFAULT_ABUSE_POLICY, type AbusePolicy } from './policy.js';
+import { abusePolicyErrors, compileAbusePolicy, DEFAULT_ABUSE_POLICY, type AbusePolicy } from './abuse.js';
 
 describe('abuse policy', () => {
   it('the default is valid, plain JSON, and compiles its durations to ms', () => {
