@@ -3,12 +3,13 @@ import { DEFAULT_STREAM_KEY, InProcessEventBus, RedisEventBus, type EventBus, ty
 import { EventMetrics } from './abuse/metrics.js';
 import { AbuseService, type AbuseServiceOptions } from './abuse/service.js';
 import { EventPipeline, type EventHandler } from './abuse/pipeline.js';
+import { signupEventOf } from './abuse/signup.js';
 import { RedisEventConsumer } from './abuse/redis-consumer.js';
 import { EventRetention } from './abuse/retention.js';
 import type { Config } from './config/config.js';
 import { openDb, type Db } from './db/dialect.js';
 import { migrateToLatest } from './db/migrate.js';
-import { DirectoryService } from './directory/service.js';
+import { DirectoryService, type DirectoryDeps } from './directory/service.js';
 import { ContactHasher } from './directory/hashing.js';
 import { CallerStatusCache } from './discovery/caller-cache.js';
 import { MatchPool } from './discovery/match-pool.js';
@@ -191,15 +192,19 @@ export async function createContext(config: Config, overrides: ContextOverrides 
   const tokens = new SyncTokens(config.hashKeys, random);
   const store = createDiscoveryStore(config, db, hasher, overrides.matchWorkers);
   const callers = new CallerStatusCache((id) => store.caller(id), clock);
+  // Told once the account's transaction has committed, whichever way it arrived (PUT or the import); set below, once the events are.
+  let emitSignup: NonNullable<DirectoryDeps['onSignup']> | undefined;
   const directory = new DirectoryService({
     db: db.kysely,
     hasher,
     clock,
     random,
+    log: logger.child({ component: 'directory' }),
     onChanged: (ids) => {
       store.refresh();
       callers.invalidate(ids);
     },
+    onSignup: (id, at, signup) => emitSignup?.(id, at, signup),
   });
   const jwt = new JwtVerifier(config.jwt, clock);
   let limitStore: LimitStore | undefined;
@@ -234,6 +239,10 @@ export async function createContext(config: Config, overrides: ContextOverrides 
     { ...overrides, events: { ...overrides.events, handlers: overrides.events?.handlers ?? [abuse] } },
     { db, clock, logger, registry: metrics.registry },
   );
+  emitSignup = (id, at, signup) => {
+    const event = signupEventOf(id, at, signup, ipIntel, policy);
+    if (event) ev.parts.events.emitSignup(event);
+  };
   const gate = new DiscoveryGate({ discovery, abuse, limits, events: ev.parts.events, ipIntel, clock, random, logger });
   return {
     config,

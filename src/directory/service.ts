@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { transaction, type CommitLog, type Tx } from '../db/transaction.js';
 import { AppError } from '../errors.js';
 import { canonicalAddress } from '../net/client-address.js';
 import type { Clock } from '../util/clock.js';
@@ -22,6 +23,7 @@ import {
   viewContactPoint,
   type ContactPointView,
 } from './contact-points.js';
+import { writeAccounts, type AccountWrite } from './bulk-write.js';
 import type { ContactHasher } from './hashing.js';
 import type { AccountBody, ContactPointBody, ContactPointPatch } from './schemas.js';
 
@@ -50,6 +52,14 @@ export interface DirectoryDeps {
   random: Random;
   /** Told after every committed directory write, with the accounts it touched (caches listen). */
   onChanged?: (accountIds: readonly string[]) => void;
+  /**
+   * Told after the commit that created an account the app gave a sign-up context (the abuse
+   * engine's sign-up event), whichever way it arrived: PUT or the bulk import. The address is
+   * canonical, as stored.
+   */
+  onSignup?: (accountId: string, at: number, signup: { ip: string; deviceId?: string }) => void;
+  /** Where a failing after-commit notice is reported. */
+  log?: CommitLog;
 }
 
 /** The app's mirror of its accounts and contact points. Values are hashed before anything is written. */
@@ -66,27 +76,54 @@ export class DirectoryService {
     return `cp_${time}${this.deps.random.bytes(10).toString('base64url')}`;
   }
 
-  async putAccount(id: string, body: AccountBody): Promise<{ account: AccountView; created: boolean }> {
+  /** Runs fn in a transaction (joining the caller's when given one): notices wait for its commit. */
+  private transaction<T>(fn: (tx: Tx) => Promise<T>, db: Kysely<Database> = this.deps.db): Promise<T> {
+    return transaction(db, fn, this.deps.log);
+  }
+
+  /** The accounts' change notice, and the sign-ups of those just created, once tx has committed. */
+  private announce(tx: Tx, ids: readonly string[], signups: ReadonlyArray<{ id: string; at: number; signup?: AccountInput['signup'] }> = []): void {
+    if (ids.length > 0) tx.onCommit(() => this.deps.onChanged?.(ids));
+    const onSignup = this.deps.onSignup;
+    const fresh = signups.filter((s) => s.signup !== undefined);
+    if (onSignup && fresh.length > 0) tx.onCommit(() => fresh.forEach((s) => onSignup(s.id, s.at, s.signup!)));
+  }
+
+  async putAccount(id: string, body: AccountBody, db?: Kysely<Database>): Promise<{ account: AccountView; created: boolean }> {
     const input = toAccountInput(body);
-    const result = await this.deps.db.transaction().execute(async (trx) => {
-      const { row, created } = await upsertAccount(trx, id, input, this.deps.clock.now());
-      return { account: await this.view(trx, row), created };
-    });
-    this.deps.onChanged?.([id]);
-    return result;
+    return this.transaction(async (tx) => {
+      const { row, created } = await upsertAccount(tx, id, input, this.deps.clock.now());
+      this.announce(tx, [id], created ? [{ id, at: row.created_at, ...(input.signup ? { signup: input.signup } : {}) }] : []);
+      return { account: await this.view(tx, row), created };
+    }, db);
+  }
+
+  /**
+   * The bulk form of putAccount with addContactPoint (the NDJSON import): validated, normalised
+   * and hashed the same way, written with multi-row statements in one transaction, with the same
+   * change notice and the same sign-up events after the commit. A repeated account id is the
+   * caller's to split into another call (a multi-row upsert touches a row once).
+   */
+  async putAccounts(lines: readonly AccountWrite[], db?: Kysely<Database>): Promise<{ accounts: number; contactPoints: number }> {
+    return this.transaction(async (tx) => {
+      const r = await writeAccounts(tx, this.deps.hasher, lines, () => this.newContactPointId(), this.deps.clock.now());
+      this.announce(tx, lines.map((l) => l.accountId), r.created);
+      return { accounts: r.accounts, contactPoints: r.contactPoints };
+    }, db);
   }
 
   /** findguard's own suspension or reinstatement of an account. */
   async setFindguardStatus(id: string, status: 'active' | 'suspended'): Promise<void> {
-    const found = await this.deps.db.transaction().execute((trx) => setFindguardStatus(trx, id, status, this.deps.clock.now()));
-    if (!found) throw new AppError('not_found', 'no such account');
-    this.deps.onChanged?.([id]);
+    await this.transaction(async (tx) => {
+      if (!(await setFindguardStatus(tx, id, status, this.deps.clock.now()))) throw new AppError('not_found', 'no such account');
+      this.announce(tx, [id]);
+    });
   }
 
   /**
    * The same inside the caller's transaction (the enforcer's: the action, its webhook and the
-   * status commit together or not at all). False for an unknown account. Call changed() once the
-   * transaction has committed, so reads and caches see it.
+   * status commit together or not at all). False for an unknown account. Register changed() with
+   * the transaction's onCommit, so reads and caches see it only once it has committed.
    */
   setFindguardStatusIn(trx: Kysely<Database>, id: string, status: 'active' | 'suspended'): Promise<boolean> {
     return setFindguardStatus(trx, id, status, this.deps.clock.now());
@@ -104,48 +141,49 @@ export class DirectoryService {
   }
 
   async eraseAccount(id: string): Promise<void> {
-    const erased = await this.deps.db.transaction().execute((trx) => eraseAccount(trx, id));
-    if (!erased) throw new AppError('not_found', 'no such account');
-    this.deps.onChanged?.([id]);
+    await this.transaction(async (tx) => {
+      if (!(await eraseAccount(tx, id))) throw new AppError('not_found', 'no such account');
+      this.announce(tx, [id]);
+    });
   }
 
   async addContactPoint(accountId: string, body: ContactPointBody): Promise<{ id: string; created: boolean }> {
     assertRegion(body.region);
     const normalised = normaliseContact(body.kind, body.value, body.region);
     if (!normalised.ok) throw new AppError(normalised.code, `not a valid ${body.kind === 'phone' ? 'phone number' : 'email address'}`);
-    const { id, outcome } = await this.deps.db.transaction().execute(async (trx) => {
-      if (!(await findAccount(trx, accountId))) throw new AppError('not_found', 'no such account');
-      return putContactPoint(
-        trx,
+    const { id, outcome } = await this.transaction(async (tx) => {
+      if (!(await findAccount(tx, accountId))) throw new AppError('not_found', 'no such account');
+      const put = await putContactPoint(
+        tx,
         this.deps.hasher,
         accountId,
         { kind: body.kind, value: normalised.value, purposes: body.purposes, verified: body.verified },
         () => this.newContactPointId(),
         this.deps.clock.now(),
       );
+      this.announce(tx, [accountId]);
+      return put;
     });
-    this.deps.onChanged?.([accountId]);
     // After the commit: a repeated point still fills in the region a row written before regions lacked.
     if (outcome === 'exists') throw new AppError('conflict', 'the account already has this contact point', { id });
     return { id, created: outcome === 'created' };
   }
 
   async patchContactPoint(accountId: string, id: string, patch: ContactPointPatch): Promise<ContactPointView> {
-    return this.deps.db.transaction().execute(async (trx) => {
-      const account = await findAccount(trx, accountId);
-      const row = account ? await patchContactPoint(trx, accountId, id, patch, this.deps.clock.now()) : undefined;
+    return this.transaction(async (tx) => {
+      const account = await findAccount(tx, accountId);
+      const row = account ? await patchContactPoint(tx, accountId, id, patch, this.deps.clock.now()) : undefined;
       if (!account || !row) throw new AppError('not_found', 'no such contact point');
+      this.announce(tx, [accountId]);
       return viewContactPoint(row, isActive(account));
-    }).then((view) => {
-      this.deps.onChanged?.([accountId]);
-      return view;
     });
   }
 
   async deleteContactPoint(accountId: string, id: string): Promise<void> {
-    const deleted = await this.deps.db.transaction().execute((trx) => deleteContactPoint(trx, accountId, id));
-    if (!deleted) throw new AppError('not_found', 'no such contact point');
-    this.deps.onChanged?.([accountId]);
+    await this.transaction(async (tx) => {
+      if (!(await deleteContactPoint(tx, accountId, id))) throw new AppError('not_found', 'no such contact point');
+      this.announce(tx, [accountId]);
+    });
   }
 
   private async view(db: Kysely<Database>, row: AccountRow): Promise<AccountView> {

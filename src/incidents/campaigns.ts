@@ -1,5 +1,6 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { CampaignsTable, Database } from '../db/schema.js';
+import { transaction, type CommitLog } from '../db/transaction.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -60,7 +61,10 @@ export interface CampaignDeps {
   db: Kysely<Database>;
   clock: Clock;
   random: Random;
+  /** Told after a commit that added webhooks, so a deliverer in this process sends them at once. */
   onEnqueued?: () => void;
+  /** Where a failing after-commit notice is reported. */
+  log?: CommitLog;
 }
 
 const INSERT_CHUNK = 500;
@@ -79,7 +83,7 @@ export class Campaigns {
   async openCampaign(input: OpenCampaignInput): Promise<OpenCampaignResult> {
     checkInput(input);
     const now = input.now ?? this.deps.clock.now();
-    const result = await this.deps.db.transaction().execute(async (trx) => {
+    return transaction(this.deps.db, async (trx) => {
       const existing = await trx.selectFrom('campaigns').selectAll().where('cluster_id', '=', input.clusterId).where('status', '=', 'open').executeTakeFirst();
       const campaignId = existing?.id ?? newId('cmp', now, this.deps.random, 6);
       let detectedEvent: string | undefined;
@@ -134,10 +138,11 @@ export class Campaigns {
       if (detectedEvent) {
         await rewriteWebhook(trx, detectedEvent, 'campaign.detected', this.detectedData(campaignId, input.clusterId, now, firstSeen, lastSeen, input.score, members, summary), now);
       }
+      // The deliverer hears of the new outbox rows once they are committed (never of rolled-back ones).
+      const onEnqueued = this.deps.onEnqueued;
+      if (onEnqueued && (!existing || batch.total > 0)) trx.onCommit(onEnqueued);
       return { campaignId, created: !existing, newExposures: batch.total, summary };
-    });
-    if (result.created || result.newExposures > 0) this.deps.onEnqueued?.();
-    return result;
+    }, this.deps.log);
   }
 
   /** The disclosure report (see report.ts). */

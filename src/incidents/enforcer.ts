@@ -1,5 +1,6 @@
 import { PostgresAdapter, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, EnforcementActionsTable } from '../db/schema.js';
+import { transaction, type CommitLog, type Tx } from '../db/transaction.js';
 import type { DirectoryService } from '../directory/service.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
@@ -14,8 +15,9 @@ import { enqueueWebhook } from './outbox.js';
  * Every action is recorded with its evidence in the same transaction as its webhook, the
  * account's status (DirectoryService.setFindguardStatusIn, which also refreshes discoverability)
  * the standing decisions every serving node enforces (decisions.ts) and, for an operator, the
- * audit entry: all of it commits, or none. The directory's caches and the decision cache hear of
- * it once the transaction has committed.
+ * audit entry: all of it commits, or none. The directory's caches, the decision cache and the
+ * webhook deliverer hear of it through the transaction's onCommit: after the commit, never on a
+ * rollback.
  */
 
 export type EnforcementKind = EnforcementActionsTable['action'];
@@ -83,6 +85,8 @@ export interface EnforcerDeps {
   onEnqueued?: () => void;
   /** Told after a commit what decisions it wrote or lifted (DecisionCache.changed). */
   decisions?: { changed(rows: readonly StandingDecision[]): void };
+  /** Where a failing after-commit notice is reported. */
+  log?: CommitLog;
 }
 
 const CHUNK = 500;
@@ -102,9 +106,9 @@ export class Enforcer {
     const holdsOf = groupHolds(opts.holds);
     for (const chunk of chunks(sortedUnique(accountIds))) {
       const now = this.deps.clock.now();
-      const apply: string[] = [];
-      const decided: StandingDecision[] = [];
-      const part = await this.deps.db.transaction().execute(async (trx) => {
+      const part = await this.transaction(async (trx) => {
+        const apply: string[] = [];
+        const decided: StandingDecision[] = [];
         const r: SuspendResult = { suspended: [], alreadySuspended: [], unknown: [] };
         const status = await this.lockAccounts(trx, chunk);
         const open = await openSuspensions(trx, chunk);
@@ -134,11 +138,9 @@ export class Enforcer {
             apply.push(id);
           }
         }
+        this.afterCommit(trx, { enqueued: r.suspended.length > 0, accounts: apply, decisions: decided });
         return r;
       });
-      if (part.suspended.length > 0) this.deps.onEnqueued?.();
-      this.deps.directory.changed(apply);
-      this.deps.decisions?.changed(decided);
       out.suspended.push(...part.suspended);
       out.alreadySuspended.push(...part.alreadySuspended);
       out.unknown.push(...part.unknown);
@@ -154,8 +156,7 @@ export class Enforcer {
   async reinstate(accountId: string, opts: { actor: string; reason: string; evidence?: JsonValue }): Promise<ReinstateResult> {
     checkOptions({ ...opts, evidence: opts.evidence ?? null });
     const now = this.deps.clock.now();
-    let lifted: StandingDecision[] = [];
-    const result = await this.deps.db.transaction().execute(async (trx): Promise<ReinstateResult> => {
+    return this.transaction(async (trx): Promise<ReinstateResult> => {
       const fg = (await this.lockAccounts(trx, [accountId])).get(accountId);
       if (fg === undefined) throw new AppError('not_found', 'no such account');
       if (fg !== 'suspended' && !(await openSuspensions(trx, [accountId])).has(accountId)) return { reinstated: false, actionId: null, reversed: [] };
@@ -170,7 +171,7 @@ export class Enforcer {
       const actionId = await this.insert(trx, 'reinstate', accountId, { ...opts, evidence: opts.evidence ?? { reverses: reversed } }, now, null);
       if (reversed.length > 0) await trx.updateTable('enforcement_actions').set({ reversed_by: actionId }).where('id', 'in', reversed).execute();
       // What the account's actions stand for on every node: its own decisions and its suspension's sign-up holds.
-      lifted = await liftDecisions(trx, { accountId, actionIds: reversed }, opts, now);
+      const lifted = await liftDecisions(trx, { accountId, actionIds: reversed }, opts, now);
       await enqueueWebhook(
         trx,
         'account.reinstated',
@@ -180,12 +181,9 @@ export class Enforcer {
       );
       await this.audit(trx, opts.actor, 'account.reinstate', accountId, { actionId, reason: opts.reason, reverses: reversed }, now);
       await this.deps.directory.setFindguardStatusIn(trx, accountId, 'active');
+      this.afterCommit(trx, { enqueued: true, accounts: [accountId], decisions: lifted });
       return { reinstated: true, actionId, reversed };
     });
-    if (result.reinstated) this.deps.onEnqueued?.();
-    if (result.reinstated) this.deps.directory.changed([accountId]);
-    this.deps.decisions?.changed(lifted);
-    return result;
   }
 
   /** Slows the accounts down until `until` (epoch ms); the limits read it through activeRestrictions. */
@@ -236,8 +234,8 @@ export class Enforcer {
     const out: RestrictResult = { recorded: [], unchanged: [], unknown: [] };
     for (const chunk of chunks(sortedUnique(accountIds))) {
       const now = this.deps.clock.now();
-      const decided: StandingDecision[] = [];
-      const part = await this.deps.db.transaction().execute(async (trx) => {
+      const part = await this.transaction(async (trx) => {
+        const decided: StandingDecision[] = [];
         const r: RestrictResult = { recorded: [], unchanged: [], unknown: [] };
         const status = await this.lockAccounts(trx, chunk);
         const running = await trx
@@ -260,14 +258,28 @@ export class Enforcer {
             r.recorded.push(id);
           }
         }
+        this.afterCommit(trx, { enqueued: false, accounts: [], decisions: decided });
         return r;
       });
-      this.deps.decisions?.changed(decided);
       out.recorded.push(...part.recorded);
       out.unchanged.push(...part.unchanged);
       out.unknown.push(...part.unknown);
     }
     return out;
+  }
+
+  private transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return transaction(this.deps.db, fn, this.deps.log);
+  }
+
+  /** What this transaction changed, told to the deliverer, the directory's caches and the decision cache once it commits. */
+  private afterCommit(tx: Tx, changed: { enqueued: boolean; accounts: readonly string[]; decisions: readonly StandingDecision[] }): void {
+    if (!changed.enqueued && changed.accounts.length === 0 && changed.decisions.length === 0) return;
+    tx.onCommit(() => {
+      if (changed.enqueued) this.deps.onEnqueued?.();
+      if (changed.accounts.length > 0) this.deps.directory.changed(changed.accounts);
+      if (changed.decisions.length > 0) this.deps.decisions?.changed(changed.decisions);
+    });
   }
 
   /** findguard status per existing account; in PostgreSQL the rows stay locked, so two engines cannot both act. */

@@ -62,8 +62,10 @@ export function createIncidents(
   const logger = deps.logger.child({ component: 'decisions' });
   const notices = config.redisUrl ? new RedisDecisionNotices(config.redisUrl, channel, logger) : inProcessNotices;
   const decisions = new DecisionCache({ ...opts.decisions, source: databaseSource(deps.db), clock: deps.clock, logger, notices });
-  const enforcer = new Enforcer({ db: deps.db, directory: deps.directory, clock: deps.clock, random: deps.random, decisions, ...(onEnqueued ? { onEnqueued } : {}) });
-  const campaigns = new Campaigns({ db: deps.db, clock: deps.clock, random: deps.random, ...(onEnqueued ? { onEnqueued } : {}) });
+  // After-commit notices (the deliverer's poke, cache invalidation) that fail are logged here.
+  const log = deps.logger.child({ component: 'incidents' });
+  const enforcer = new Enforcer({ db: deps.db, directory: deps.directory, clock: deps.clock, random: deps.random, decisions, log, ...(onEnqueued ? { onEnqueued } : {}) });
+  const campaigns = new Campaigns({ db: deps.db, clock: deps.clock, random: deps.random, log, ...(onEnqueued ? { onEnqueued } : {}) });
   deliverer?.start();
   return {
     enforcer,

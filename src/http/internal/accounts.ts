@@ -1,4 +1,3 @@
-import { signupEventOf } from '../../abuse/signup.js';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { AppContext } from '../../context.js';
@@ -53,13 +52,8 @@ export function accountRoutes(ctx: AppContext): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
+        // A new account's sign-up reaches the abuse engine from the directory, after the commit.
         const { account, created } = await ctx.directory.putAccount(request.params.accountId, request.body);
-        const signup = request.body.signup;
-        if (created && signup && account.signup.ip !== null) {
-          // The address as stored: canonical, as discovery calls' addresses are.
-          const event = signupEventOf(request.params.accountId, Date.parse(account.createdAt), { ...signup, ip: account.signup.ip }, ctx.ipIntel, ctx.limits.policy);
-          if (event) ctx.events.emitSignup(event);
-        }
         return reply.status(created ? 201 : 200).send(account);
       },
     );

@@ -1,0 +1,132 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import type { AccountInput } from './accounts.js';
+import { isDiscoverable, refreshDiscoverable } from './contact-points.js';
+import type { ContactHasher, ContactKind } from './hashing.js';
+import { refreshPhoneRegion } from './phone-region.js';
+
+/** One account as the bulk path writes it: the input putAccount takes, with its contact points already normalised. */
+export interface AccountWrite {
+  accountId: string;
+  account: AccountInput;
+  /** Normalised values, each once; bits and region derived as addContactPoint derives them. */
+  points: Array<{ kind: ContactKind; value: string; bits: number; verified: number; region: string | null }>;
+}
+
+const ROW_CHUNK = 400;
+
+/**
+ * Upserts accounts with their contact points in multi-row statements, inside the caller's
+ * transaction (DirectoryService.putAccounts): the import's path, built for millions of lines.
+ * Adds and updates; never removes contact points a line does not list.
+ */
+export async function writeAccounts(
+  trx: Kysely<Database>,
+  hasher: ContactHasher,
+  batch: readonly AccountWrite[],
+  newId: () => string,
+  now: number,
+): Promise<{ accounts: number; contactPoints: number; created: Array<{ id: string; at: number; signup?: AccountInput['signup'] }> }> {
+  const ids = batch.map((l) => l.accountId);
+  const existingAccounts = new Map<string, { created_at: number; app_status: string; fg_status: string }>();
+  for (const chunk of chunks(ids, ROW_CHUNK)) {
+    const rows = await trx.selectFrom('accounts').select(['id', 'created_at', 'app_status', 'fg_status']).where('id', 'in', chunk).execute();
+    for (const r of rows) existingAccounts.set(r.id, r);
+  }
+  const accountRows = batch.map((l) => ({
+    id: l.accountId,
+    handle: l.account.handle,
+    created_at: l.account.createdAt ?? existingAccounts.get(l.accountId)?.created_at ?? now,
+    app_status: l.account.status ?? ('active' as const),
+    fg_status: 'active' as const,
+    phone_region: l.account.phoneRegion ?? null,
+    // Findguard's own, like fg_status: not in the upsert's update set; refreshed below from the points.
+    derived_phone_region: null,
+    signup_ip: l.account.signup?.ip ?? null,
+    signup_device: l.account.signup?.deviceId ?? null,
+    signup_user_agent: l.account.signup?.userAgent ?? null,
+    mirrored_at: now,
+    updated_at: now,
+  }));
+  for (const chunk of chunks(accountRows, ROW_CHUNK)) {
+    await trx
+      .insertInto('accounts')
+      .values(chunk)
+      .onConflict((oc) =>
+        // fg_status and mirrored_at are findguard's own and survive a re-import.
+        oc.column('id').doUpdateSet((eb) => ({
+          handle: eb.ref('excluded.handle'),
+          created_at: eb.ref('excluded.created_at'),
+          app_status: eb.ref('excluded.app_status'),
+          phone_region: eb.ref('excluded.phone_region'),
+          signup_ip: eb.ref('excluded.signup_ip'),
+          signup_device: eb.ref('excluded.signup_device'),
+          signup_user_agent: eb.ref('excluded.signup_user_agent'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+
+  // Existing rows of these accounts, keyed by account and hash under any configured key.
+  const existing = new Map<string, { id: string; version: number }>();
+  const withPoints = batch.filter((l) => l.points.length > 0).map((l) => l.accountId);
+  for (const chunk of chunks(withPoints, ROW_CHUNK)) {
+    const rows = await trx.selectFrom('contact_points').select(['id', 'account_id', 'hash', 'key_version']).where('account_id', 'in', chunk).execute();
+    for (const r of rows) existing.set(`${r.account_id}\u0000${r.hash.toString('latin1')}`, { id: r.id, version: r.key_version });
+  }
+  const inserts = [];
+  let written = 0;
+  for (const line of batch) {
+    const active = (line.account.status ?? 'active') === 'active' && (existingAccounts.get(line.accountId)?.fg_status ?? 'active') === 'active';
+    for (const p of line.points) {
+      const discoverable = isDiscoverable(p.bits, p.verified, active) ? 1 : 0;
+      const hashes = hasher.all(p.kind, p.value);
+      const current = hashes[0]!;
+      const found = hashes.map((h) => existing.get(`${line.accountId}\u0000${h.hash.toString('latin1')}`)).find(Boolean);
+      written++;
+      if (found) {
+        await trx
+          .updateTable('contact_points')
+          .set({ key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, discoverable, region: p.region, updated_at: now })
+          .where('id', '=', found.id)
+          .execute();
+        continue;
+      }
+      inserts.push({
+        id: newId(),
+        account_id: line.accountId,
+        kind: p.kind,
+        key_version: current.version,
+        hash: current.hash,
+        purposes: p.bits,
+        verified: p.verified,
+        discoverable,
+        region: p.region,
+        created_at: now,
+        updated_at: now,
+      });
+    }
+  }
+  for (const chunk of chunks(inserts, ROW_CHUNK)) await trx.insertInto('contact_points').values(chunk).execute();
+  // A re-imported account whose status changed must not keep stale flags on points the line omits.
+  const statusChanged = batch
+    .filter((l) => {
+      const before = existingAccounts.get(l.accountId);
+      return before !== undefined && before.app_status !== (l.account.status ?? 'active');
+    })
+    .map((l) => l.accountId);
+  for (const chunk of chunks(statusChanged, ROW_CHUNK)) await refreshDiscoverable(trx, chunk);
+  // Only a phone point can change the account's phone country; emails and bare lines leave it be.
+  const withPhones = batch.filter((l) => l.points.some((p) => p.kind === 'phone')).map((l) => l.accountId);
+  for (const chunk of chunks(withPhones, ROW_CHUNK)) await refreshPhoneRegion(trx, chunk);
+  // New accounts, for their sign-up events once the transaction has committed.
+  const created = batch
+    .filter((l) => !existingAccounts.has(l.accountId))
+    .map((l) => ({ id: l.accountId, at: l.account.createdAt ?? now, ...(l.account.signup ? { signup: l.account.signup } : {}) }));
+  return { accounts: batch.length, contactPoints: written, created };
+}
+
+function* chunks<T>(items: T[], size: number): Generator<T[]> {
+  for (let i = 0; i < items.length; i += size) yield items.slice(i, i + size);
+}
