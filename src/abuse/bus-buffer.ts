@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { Backoff } from '../util/backoff.js';
+import { OutageLog, errorText } from '../util/outage.js';
 import { approxEventBytes, type LookupEvent } from './events.js';
 import type { EventMetrics } from './metrics.js';
 
@@ -41,20 +43,24 @@ export interface BusCommon {
 class DropLog {
   private dropped = 0;
   private refused = 0;
-  private failing = false;
+  /** Its recovery is logged by recovered(), with what was dropped and refused meanwhile. */
+  private readonly outage: OutageLog;
   constructor(
     private readonly logger: Logger,
     private readonly metrics: EventMetrics,
     private readonly what: string,
-  ) {}
+  ) {
+    this.outage = new OutageLog({
+      down: (err) =>
+        this.logger.error(
+          { err: errorText(err) },
+          `${this.what} failing: answered discovery calls fail closed (503) until it works again; the events of refusals are buffered, and dropped once the buffer is full`,
+        ),
+    });
+  }
 
   failed(err: unknown): void {
-    if (this.failing) return;
-    this.failing = true;
-    this.logger.error(
-      { err: err instanceof Error ? err.message : String(err) },
-      `${this.what} failing: answered discovery calls fail closed (503) until it works again; the events of refusals are buffered, and dropped once the buffer is full`,
-    );
+    this.outage.failed(err);
   }
 
   drop(n: number): void {
@@ -66,20 +72,20 @@ class DropLog {
   /** Answered calls whose events could not be made durable: they answer 503 instead. */
   refuse(n: number, why: string): void {
     this.metrics.failedClosed(n);
-    if (this.refused === 0 && !this.failing) this.logger.error({ why }, `${this.what}: answered discovery calls fail closed (503): their lookup events cannot be made durable`);
+    if (this.refused === 0 && !this.outage.failing) this.logger.error({ why }, `${this.what}: answered discovery calls fail closed (503): their lookup events cannot be made durable`);
     this.refused += n;
   }
 
   recovered(): void {
-    if (!this.failing && this.dropped === 0 && this.refused === 0) return;
+    if (!this.outage.failing && this.dropped === 0 && this.refused === 0) return;
     this.logger.info({ dropped: this.dropped, failedClosed: this.refused }, `${this.what} working again`);
-    this.failing = false;
+    this.outage.ok();
     this.dropped = 0;
     this.refused = 0;
   }
 
   get isFailing(): boolean {
-    return this.failing;
+    return this.outage.failing;
   }
 }
 
@@ -118,7 +124,8 @@ export abstract class BufferedBus {
   /** Callers waiting on what is buffered (then the timer keeps the process alive). */
   private waiting = 0;
   private sending: Promise<void> | undefined;
-  private backoffMs = 0;
+  /** After a failed write, the next waits (and answered calls are refused) this long. */
+  private readonly backoff = new Backoff({ baseMs: 100, maxMs: MAX_BACKOFF_MS });
   /** Until then (performance.now()), answered calls are refused at once: the last write failed. */
   private refuseUntil = 0;
   protected closed = false;
@@ -173,7 +180,7 @@ export abstract class BufferedBus {
     this.waiters.push(waiter);
     this.bytes += size;
     if (waiter && this.waiting++ === 0) this.timer?.ref();
-    if (this.buffer.length >= this.batchSize && this.timer && this.backoffMs === 0) {
+    if (this.buffer.length >= this.batchSize && this.timer && this.backoff.ms === 0) {
       this.timer.cancel();
       this.timer = undefined;
     }
@@ -218,7 +225,7 @@ export abstract class BufferedBus {
 
   private schedule(): void {
     if (this.sending || this.timer || this.buffer.length === 0) return;
-    const delay = this.backoffMs > 0 ? this.backoffMs : this.buffer.length >= this.batchSize ? 0 : this.lingerMs;
+    const delay = this.backoff.ms > 0 ? this.backoff.ms : this.buffer.length >= this.batchSize ? 0 : this.lingerMs;
     this.timer = later(
       delay,
       () => {
@@ -262,19 +269,20 @@ export abstract class BufferedBus {
       this.buffer.splice(0, done);
       this.waiters.splice(0, done);
       if (done === batch.length) {
-        this.backoffMs = 0;
+        this.backoff.succeeded();
         this.drops.recovered();
         continue;
       }
       // A batch half-written before a failure (Redis) counts as working, and is retried at once.
       if (done > 0) {
         this.drops.recovered();
-        this.backoffMs = 100;
+        this.backoff.succeeded();
+        this.backoff.failed();
       } else {
         this.drops.failed(error);
-        this.backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(100, this.backoffMs * 2));
+        this.backoff.failed();
       }
-      this.refuseUntil = performance.now() + this.backoffMs;
+      this.refuseUntil = performance.now() + this.backoff.ms;
       this.failWaiters(new EventsUnavailableError('lookup events could not be written'), true);
       return;
     }

@@ -3,6 +3,8 @@ import { BufferedBus, CLOSE_TIMEOUT_MS, MAX_BACKOFF_MS, sleep, type BusCommon } 
 import { encodeEvent, type LookupEvent } from './events.js';
 import type { EventProcessor, StagedBatch } from './pipeline.js';
 import type { SignupEvent } from './signup.js';
+import { Backoff } from '../util/backoff.js';
+import { OutageLog, errorText } from '../util/outage.js';
 import { closeRedis, createRedis } from '../util/redis.js';
 
 export { EventsUnavailableError, type BusCommon } from './bus-buffer.js';
@@ -65,7 +67,8 @@ export class InProcessEventBus extends BufferedBus implements EventBus, EventCon
   /** Stored batches the handlers have not finished, oldest first. */
   private readonly handQueue: StagedBatch[] = [];
   private handing: Promise<void> | undefined;
-  private handFailing = false;
+  /** Handing over failing: logged once; its recovery is logged with the end of being behind. */
+  private readonly handOutage: OutageLog;
   private behind = false;
 
   constructor(
@@ -76,6 +79,9 @@ export class InProcessEventBus extends BufferedBus implements EventBus, EventCon
     // loop (and those that arrive while a batch is written elsewhere) already share a commit. The
     // 10 ms linger of before (events fire-and-forget) let a busy node do the same.
     super({ batchSize: 200, ...common }, 'in-process event pipeline', { durable: 0, fireAndForget: 10 });
+    this.handOutage = new OutageLog({
+      down: (err) => common.logger.error({ err: errorText(err) }, 'could not hand lookup events to the abuse engine: retrying (they are stored)'),
+    });
   }
 
   protected async send(batch: LookupEvent[]): Promise<number> {
@@ -148,26 +154,24 @@ export class InProcessEventBus extends BufferedBus implements EventBus, EventCon
   private async handAll(): Promise<void> {
     const p = this.processor;
     await this.resume();
-    let backoffMs = 0;
+    const backoff = new Backoff({ baseMs: 100, maxMs: MAX_BACKOFF_MS });
     while (this.handQueue.length > 0) {
       const head = this.handQueue[0]!;
       try {
         // finish() gave up a batch whose handling failed: staging it again takes it back.
-        await p.finish!(backoffMs > 0 ? await p.stage!(head.pending) : head);
+        await p.finish!(backoff.ms > 0 ? await p.stage!(head.pending) : head);
         this.handQueue.shift();
-        backoffMs = 0;
-        if (this.handFailing || this.behind) this.common.logger.info('the abuse engine is taking lookup events again');
-        this.handFailing = this.behind = false;
+        backoff.succeeded();
+        if (this.handOutage.ok() || this.behind) this.common.logger.info('the abuse engine is taking lookup events again');
+        this.behind = false;
       } catch (err) {
-        if (!this.handFailing) this.common.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not hand lookup events to the abuse engine: retrying (they are stored)');
-        this.handFailing = true;
+        this.handOutage.failed(err);
         if (this.closed) {
           for (const s of this.handQueue.splice(1)) p.abandon!(s);
           this.handQueue.length = 0;
           return;
         }
-        backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(100, backoffMs * 2));
-        await sleep(backoffMs);
+        await sleep(backoff.failed());
       }
     }
   }

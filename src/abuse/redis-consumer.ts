@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { Backoff } from '../util/backoff.js';
+import { OutageLog, errorText } from '../util/outage.js';
 import { closeRedis, createRedis } from '../util/redis.js';
 import { DEFAULT_STREAM_KEY, type EventConsumer } from './bus.js';
 import type { EventMetrics } from './metrics.js';
@@ -80,7 +82,8 @@ export class RedisEventConsumer implements EventConsumer {
   private loop: Promise<void> | undefined;
   private stopping = false;
   private wake: (() => void) | undefined;
-  private failing = false;
+  /** The loop failing: logged once, and again when a round works. */
+  private readonly outage: OutageLog;
   private readonly leaseKey: string;
   private readonly leaseMs: number;
   private leading = false;
@@ -99,6 +102,10 @@ export class RedisEventConsumer implements EventConsumer {
     this.trimEveryMs = opts.trimEveryMs ?? 60_000;
     this.leaseKey = opts.leaseKey ?? `${this.streamKey}:leader`;
     this.leaseMs = opts.leaseMs ?? Math.max(this.claimIdleMs, 3 * this.blockMs);
+    this.outage = new OutageLog({
+      down: (err) => opts.logger.error({ err: errorText(err), consumer: this.consumer }, 'event consumer failing: retrying (unacknowledged events stay pending)'),
+      up: () => opts.logger.info({ consumer: this.consumer }, 'event consumer working again'),
+    });
     this.redis = createRedis(opts.url, {
       // Longer than a blocking read, so only a connection that really hangs times out.
       commandTimeoutMs: this.blockMs + 10_000,
@@ -144,7 +151,7 @@ export class RedisEventConsumer implements EventConsumer {
   private async run(): Promise<void> {
     // Our own pending entries first (a restart under the same name), then everyone's stale ones.
     let backlog = true;
-    let backoffMs = 0;
+    const backoff = new Backoff({ baseMs: 200, maxMs: MAX_BACKOFF_MS });
     let nextClaim = 0;
     let nextTrim = 0;
     let nextObserve = 0;
@@ -182,25 +189,18 @@ export class RedisEventConsumer implements EventConsumer {
           if (entries.length === this.batchSize) this.checkTrimmed = true;
           await this.handle(entries, true);
         }
-        backoffMs = 0;
-        if (this.failing) {
-          this.failing = false;
-          this.opts.logger.info({ consumer: this.consumer }, 'event consumer working again');
-        }
+        backoff.succeeded();
+        this.outage.ok();
       } catch (err) {
         // Let the batch in flight finish or fail: whatever is not acknowledged is re-read from the backlog.
         await this.tail.catch(() => undefined);
         this.tail = Promise.resolve();
         if (this.stopping) break;
-        if (!this.failing) {
-          this.failing = true;
-          this.opts.logger.error({ err: err instanceof Error ? err.message : String(err), consumer: this.consumer }, 'event consumer failing: retrying (unacknowledged events stay pending)');
-        }
+        this.outage.failed(err);
         backlog = true;
         // The stream or group may have been deleted (NOGROUP): create it again.
         grouped = false;
-        backoffMs = Math.min(MAX_BACKOFF_MS, Math.max(200, backoffMs * 2));
-        await this.pause(backoffMs);
+        await this.pause(backoff.failed());
       }
     }
     // Stopping: the batch in flight is finished and acknowledged (or left pending if it fails).

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../util/clock.js';
+import { OutageLog, errorText } from '../util/outage.js';
 import { activeDecisions, decisionsChangedAfter, SIGNUP_HOLD_MS, type StandingDecision } from './decisions.js';
 import { inProcessNotices, type DecisionNotices } from './decision-notices.js';
 
@@ -84,11 +85,16 @@ export class DecisionCache {
   /** Monotonic start of the last read that succeeded. */
   private okAt: number | undefined;
   private readingSince: number | undefined;
-  private failing = false;
+  /** Reads failing: logged once, and again when one works. */
+  private readonly outage: OutageLog;
   private lastPrune = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: DecisionCacheOptions) {
     this.notices = opts.notices ?? inProcessNotices;
+    this.outage = new OutageLog({
+      down: (err) => opts.logger.error({ err: errorText(err) }, 'cannot read decisions: discovery fails closed if this lasts'),
+      up: () => opts.logger.info('decisions readable again'),
+    });
     this.pollMs = opts.pollMs ?? 1000;
     this.maxAgeMs = opts.maxAgeMs ?? 5000;
     this.overlapMs = opts.overlapMs ?? 5000;
@@ -129,7 +135,7 @@ export class DecisionCache {
     // A read hanging for long (a database that stopped answering) is as bad as failing ones.
     if (this.readingSince !== undefined && now - this.readingSince > this.maxAgeMs) return false;
     // Only failing reads make the view old: a loop busy elsewhere merely read nothing meanwhile.
-    return !this.failing || now - this.okAt <= this.maxAgeMs;
+    return !this.outage.failing || now - this.okAt <= this.maxAgeMs;
   }
 
   /** For /readyz: undefined where this process does not serve from the cache. */
@@ -193,12 +199,10 @@ export class DecisionCache {
       this.okAt = started;
       // This read began after every lift applied before it: it could not bring those rows back.
       for (const [id, round] of this.lifted) if (round <= firstRound) this.lifted.delete(id);
-      if (this.failing) this.opts.logger.info('decisions readable again');
-      this.failing = false;
+      this.outage.ok();
       this.prune();
     } catch (err) {
-      if (!this.failing) this.opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot read decisions: discovery fails closed if this lasts');
-      this.failing = true;
+      this.outage.failed(err);
     } finally {
       this.readingSince = undefined;
     }

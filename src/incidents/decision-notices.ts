@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { OutageLog, errorText } from '../util/outage.js';
 import { closeRedis, createRedis } from '../util/redis.js';
 
 /**
@@ -33,26 +34,26 @@ export const DEFAULT_DECISIONS_CHANNEL = 'fg:decisions';
 export class RedisDecisionNotices implements DecisionNotices {
   private readonly pub: Redis;
   private sub: Redis | undefined;
-  private warned = false;
+  /** Publishing failing: warned once, until one works again. */
+  private readonly outage: OutageLog;
 
   constructor(
     private readonly url: string,
     private readonly channel: string,
     private readonly logger: Logger,
   ) {
+    // The rows are committed: every node's timer reads them within a second or two anyway.
+    this.outage = new OutageLog({
+      down: (err) => this.logger.warn({ err: errorText(err) }, 'could not publish a decisions notice; nodes will read the change on their timer'),
+    });
     // A notice resent after a reconnection costs a read at most.
     this.pub = createRedis(url, { lazyConnect: true, resendAfterReconnect: true });
   }
 
   publish(rows: number): void {
     this.pub.publish(this.channel, String(rows)).then(
-      () => (this.warned = false),
-      (err: unknown) => {
-        // The rows are committed: every node's timer reads them within a second or two anyway.
-        if (this.warned) return;
-        this.warned = true;
-        this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not publish a decisions notice; nodes will read the change on their timer');
-      },
+      () => this.outage.ok(),
+      (err: unknown) => this.outage.failed(err),
     );
   }
 

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.js';
+import { backoffDelay } from '../util/backoff.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, signWebhook } from './signature.js';
@@ -50,15 +51,8 @@ const DEFAULTS = {
   pollMs: 2_000,
 };
 
-/**
- * "Equal jitter": half the exponential delay is fixed, half random. Retries of many failed
- * events spread out instead of hitting a recovering endpoint at the same instant, and no
- * retry comes sooner than half its nominal delay.
- */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: Pick<Random, 'float'>): number {
-  const nominal = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(nominal / 2 + (random.float() * nominal) / 2);
-}
+// Retries with "equal jitter" (the random argument): see util/backoff.ts.
+export { backoffDelay };
 
 export class WebhookDeliverer {
   private readonly opts: Required<Omit<DelivererOptions, 'db' | 'url' | 'secret' | 'clock' | 'random' | 'logger'>>;

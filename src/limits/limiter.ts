@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { lookupIp, type IpInfo, type IpIntel } from '../net/index.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
+import { OutageLog, errorText } from '../util/outage.js';
 import type { Challenges } from './challenges.js';
 import type { LimitMetrics } from './metrics.js';
 import type { CompiledLayer, CompiledPolicy, Network, Operation, TrustFacts } from '../policy/index.js';
@@ -52,9 +53,14 @@ const FALLBACK_CHALLENGE = { ttlMs: 300_000, difficulty: () => 20 };
 export class Limiter {
   private readonly usesStrikes: boolean;
   private readonly strikeCache = new Map<string, { strikes: number; until: number }>();
-  private storeDown = false;
+  /** The store failing: logged once, and again when it answers. */
+  private readonly storeOutage: OutageLog;
 
   constructor(private readonly deps: LimiterDeps) {
+    this.storeOutage = new OutageLog({
+      down: (err) => deps.logger.error({ err: errorText(err), store: deps.store.kind }, 'limits store unreachable: discovery fails closed'),
+      up: () => deps.logger.info({ store: deps.store.kind }, 'limits store reachable again'),
+    });
     this.usesStrikes = deps.policy.source.tiers.some((t) => t.when?.maxStrikes !== undefined);
   }
 
@@ -96,10 +102,7 @@ export class Limiter {
         strikeWindowMs: policy.strikeWindowMs,
         now,
       });
-      if (this.storeDown) {
-        this.storeDown = false;
-        this.deps.logger.info({ store: store.kind }, 'limits store reachable again');
-      }
+      this.storeOutage.ok();
       if (this.usesStrikes) this.strikeCache.set(strikeKey, { strikes: result.strikes, until: now + STRIKE_CACHE_MS });
       metrics.record(req.operation, result);
       if (result.outcome === 'refused') {
@@ -120,10 +123,7 @@ export class Limiter {
   }
 
   private storeFailed(req: LimitRequest, err: LimitStoreError, network: Network, ip: IpInfo | undefined): LimitVerdict {
-    if (!this.storeDown) {
-      this.storeDown = true;
-      this.deps.logger.error({ err: err.message, store: this.deps.store.kind }, 'limits store unreachable: discovery fails closed');
-    }
+    this.storeOutage.failed(err);
     const layers = this.deps.policy.layers.filter((l) => l.on.has(req.operation));
     const closed = this.deps.policy.breaker !== undefined || layers.some((l) => !l.failOpen);
     this.deps.metrics.unavailable(req.operation);
