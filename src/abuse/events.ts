@@ -5,6 +5,7 @@ import { numberBlock } from '../directory/phone.js';
 import type { ContactKind } from '../directory/hashing.js';
 import { NETWORKS, OPERATIONS, SCOPES } from '../policy/index.js';
 import type { IpInfo } from '../net/index.js';
+import { timeOrderedId, type IdFormat } from '../util/ids.js';
 import type { Random } from '../util/random.js';
 
 /**
@@ -75,8 +76,10 @@ const checkEvent = Compile(LookupEventSchema);
  * is the event's own `at`, so the id tells nothing the event does not.
  */
 export function newEventId(random: Random, at: number): string {
-  return Math.max(0, Math.floor(at)).toString(16).padStart(12, '0') + random.bytes(12).toString('base64url');
+  return timeOrderedId(EVENT_ID, at, random);
 }
+
+const EVENT_ID: IdFormat = { randomBytes: 12 };
 
 /** Counts per number block; emails have none. The numbers themselves go no further. */
 export function blocksOf(kind: ContactKind, values: Iterable<string>): Record<string, number> {

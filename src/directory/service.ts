@@ -4,6 +4,7 @@ import { transaction, type CommitLog, type Tx } from '../db/transaction.js';
 import { AppError } from '../errors.js';
 import { canonicalAddress } from '../net/client-address.js';
 import type { Clock } from '../util/clock.js';
+import { timeOrderedId, type IdFormat } from '../util/ids.js';
 import type { Random } from '../util/random.js';
 import {
   eraseAccount,
@@ -26,6 +27,8 @@ import {
 import { writeAccounts, type AccountWrite } from './bulk-write.js';
 import type { ContactHasher } from './hashing.js';
 import type { AccountBody, ContactPointBody, ContactPointPatch } from './schemas.js';
+
+const CONTACT_POINT_ID: IdFormat = { prefix: 'cp', randomBytes: 10 };
 
 export interface AccountView {
   id: string;
@@ -67,13 +70,11 @@ export class DirectoryService {
   constructor(readonly deps: DirectoryDeps) {}
 
   /**
-   * Time-ordered ids (48-bit ms time, then 80 random bits): rows arrive at the end of the primary
-   * key's B-tree instead of at random places, which keeps bulk imports fast as the table grows.
+   * Time-ordered ids (util/ids.ts: 48-bit ms time, then 80 random bits): rows arrive at the end of
+   * the primary key's B-tree instead of at random places, which keeps bulk imports fast as the table grows.
    */
   newContactPointId(): string {
-    // Hex for the time part: base64url's alphabet does not sort in ASCII order.
-    const time = this.deps.clock.now().toString(16).padStart(12, '0');
-    return `cp_${time}${this.deps.random.bytes(10).toString('base64url')}`;
+    return timeOrderedId(CONTACT_POINT_ID, this.deps.clock.now(), this.deps.random);
   }
 
   /** Runs fn in a transaction (joining the caller's when given one): notices wait for its commit. */

@@ -1,3 +1,4 @@
+import { timeOrderedId } from '../util/ids.js';
 import type { Random } from '../util/random.js';
 
 /** What evidence, details and payloads may hold: it is stored and sent as JSON. */
@@ -13,17 +14,13 @@ export function isOperatorName(name: string): boolean {
   return OPERATOR_NAME.test(name) && name !== ENGINE_ACTOR;
 }
 
-let seq = 0;
-
 /**
- * Time-ordered ids: ms time in hex, a per-process counter, then random bits. Rows land at the
- * end of their primary key's B-tree, and ids written by one process in the same millisecond
- * (a simulated clock makes many) still sort in the order they were made, which the outbox
- * poller and the enforcement history rely on.
+ * Time-ordered ids with a per-process counter (util/ids.ts): ids written by one process in the
+ * same millisecond still sort in the order they were made, which the outbox poller and the
+ * enforcement history rely on.
  */
 export function newId(prefix: string, now: number, random: Random, randomBytes = 8): string {
-  seq = (seq + 1) & 0xffff;
-  return `${prefix}_${now.toString(16).padStart(12, '0')}${seq.toString(16).padStart(4, '0')}${random.bytes(randomBytes).toString('base64url')}`;
+  return timeOrderedId({ prefix, randomBytes, sequenced: true }, now, random);
 }
 
 /** Parses a JSON column written by this module; a damaged one reads as null instead of failing a whole report. */
