@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { ACCOUNT_ID_MAX_LENGTH } from '../directory/account-id.js';
+import { AccountId } from '../directory/account-id.js';
 import { numberBlock } from '../directory/phone.js';
 import type { ContactKind } from '../directory/hashing.js';
 import { NETWORKS, OPERATIONS, SCOPES } from '../policy/index.js';
@@ -19,7 +19,6 @@ export const EVENT_OUTCOMES = ['allowed', 'refused', 'challenged'] as const;
 export type EventOutcome = (typeof EVENT_OUTCOMES)[number];
 
 const Country = Type.String({ pattern: '^[A-Z]{2}$' });
-const AccountId = Type.String({ minLength: 1, maxLength: ACCOUNT_ID_MAX_LENGTH });
 const Count = Type.Integer({ minimum: 0, maximum: 1_000_000 });
 /** E.164 without its last 4 digits: at most 11 digits after the +. */
 export const BLOCK_PATTERN = '^\\+[1-9][0-9]{0,10}$';

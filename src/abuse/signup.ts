@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { ACCOUNT_ID_MAX_LENGTH } from '../directory/account-id.js';
+import { AccountId } from '../directory/account-id.js';
 import { NETWORKS, type CompiledPolicy } from '../policy/index.js';
 import { lookupIp, type IpIntel } from '../net/index.js';
 import { originOf, type LookupEvent } from './events.js';
@@ -12,7 +12,7 @@ import { originOf, type LookupEvent } from './events.js';
  */
 export const SignupEventSchema = Type.Object(
   {
-    accountId: Type.String({ minLength: 1, maxLength: ACCOUNT_ID_MAX_LENGTH }),
+    accountId: AccountId,
     /** Epoch ms of the sign-up (the account's createdAt). */
     at: Type.Integer({ minimum: 0 }),
     ip: Type.String({ minLength: 2, maxLength: 45 }),

@@ -1,11 +1,13 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { isAccountId } from '../directory/account-id.js';
 import { isOperatorName } from '../incidents/common.js';
 import type { EnforcementAction } from '../incidents/index.js';
 import { when, withContext } from './campaigns.js';
 import type { CliIo } from './io.js';
 
-function accountIdArg(value: string): string {
-  if (!/^[A-Za-z0-9._:@-]{1,128}$/.test(value)) throw new InvalidArgumentError('not a valid account id');
+/** An account id argument, checked by the rule the API and the import apply (directory/account-id.ts). */
+export function accountIdArg(value: string): string {
+  if (!isAccountId(value)) throw new InvalidArgumentError('not a valid account id');
   return value;
 }
 

@@ -6,6 +6,7 @@ import { migrateToLatest } from '../db/migrate.js';
 import { importNdjson, MAX_IMPORT_LINE_BYTES, type ImportReport } from '../directory/import.js';
 import { maxDevTokenSeconds, signDevToken } from '../http/auth/jwt.js';
 import { readLines } from '../util/lines.js';
+import { accountIdArg } from './accounts.js';
 import { loadConfig, type CliIo } from './io.js';
 import { progressBar } from './progress.js';
 import { seedDirectory } from './seeding.js';
@@ -20,11 +21,6 @@ function positiveInt(max: number) {
     }
     return Number(value);
   };
-}
-
-function accountIdArg(value: string): string {
-  if (!/^[A-Za-z0-9._:@-]{1,128}$/.test(value)) throw new InvalidArgumentError('not a valid account id');
-  return value;
 }
 
 function printReport(io: CliIo, report: ImportReport, seconds: number): void {
