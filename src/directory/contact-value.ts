@@ -16,3 +16,12 @@ export function normaliseContact(kind: ContactKind, input: string, region?: stri
   const r = normalisePhone(input, region);
   return r.ok ? { ok: true, value: r.e164 } : r;
 }
+
+/**
+ * A contact point as the app sends it, through the internal API or the import: the region
+ * checked, then the value normalised, one way for both, so a value is refused or stored alike.
+ */
+export function normaliseContactInput(kind: ContactKind, input: string, region?: string): ContactValueResult | { ok: false; code: 'invalid_region' } {
+  if (region !== undefined && !isKnownRegion(region)) return { ok: false, code: 'invalid_region' };
+  return normaliseContact(kind, input, region);
+}

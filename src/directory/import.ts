@@ -2,8 +2,7 @@ import { Compile } from 'typebox/compile';
 import { AppError } from '../errors.js';
 import type { AccountInput } from './accounts.js';
 import type { AccountWrite } from './bulk-write.js';
-import { normaliseContact } from './contact-value.js';
-import { isKnownRegion } from './phone.js';
+import { normaliseContactInput } from './contact-value.js';
 import { purposesToBits } from './purposes.js';
 import { contactRegion } from './phone-region.js';
 import { ImportLine } from './schemas.js';
@@ -107,9 +106,9 @@ function prepareLine(text: string, line: number): PreparedLine | ImportError {
   const cps = parsed.contactPoints ?? [];
   for (let i = 0; i < cps.length; i++) {
     const cp = cps[i]!;
-    if (cp.region !== undefined && !isKnownRegion(cp.region)) return { line, code: 'invalid_region', message: `contactPoints/${i} has an unknown region` };
-    const n = normaliseContact(cp.kind, cp.value, cp.region);
-    if (!n.ok) return { line, code: n.code, message: `contactPoints/${i} is not a valid ${cp.kind}` };
+    // Checked and normalised as addContactPoint does (contact-value.ts).
+    const n = normaliseContactInput(cp.kind, cp.value, cp.region);
+    if (!n.ok) return { line, code: n.code, message: n.code === 'invalid_region' ? `contactPoints/${i} has an unknown region` : `contactPoints/${i} is not a valid ${cp.kind}` };
     const key = `${cp.kind}:${n.value}`;
     if (seen.has(key)) continue;
     seen.add(key);

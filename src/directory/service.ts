@@ -15,7 +15,7 @@ import {
   type AccountInput,
   type AccountRow,
 } from './accounts.js';
-import { assertRegion, normaliseContact } from './contact-value.js';
+import { normaliseContactInput } from './contact-value.js';
 import {
   deleteContactPoint,
   listContactPoints,
@@ -149,9 +149,10 @@ export class DirectoryService {
   }
 
   async addContactPoint(accountId: string, body: ContactPointBody): Promise<{ id: string; created: boolean }> {
-    assertRegion(body.region);
-    const normalised = normaliseContact(body.kind, body.value, body.region);
-    if (!normalised.ok) throw new AppError(normalised.code, `not a valid ${body.kind === 'phone' ? 'phone number' : 'email address'}`);
+    const normalised = normaliseContactInput(body.kind, body.value, body.region);
+    if (!normalised.ok) {
+      throw new AppError(normalised.code, normalised.code === 'invalid_region' ? 'unknown region code' : `not a valid ${body.kind === 'phone' ? 'phone number' : 'email address'}`);
+    }
     const { id, outcome } = await this.transaction(async (tx) => {
       if (!(await findAccount(tx, accountId))) throw new AppError('not_found', 'no such account');
       const put = await putContactPoint(
