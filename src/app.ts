@@ -21,7 +21,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     loggerInstance: ctx.logger as FastifyBaseLogger,
     trustProxy: ctx.config.trustedProxies.length > 0 ? proxyTrust(ctx.config.trustedProxies) : false,
     bodyLimit: 256 * 1024,
-    maxParamLength: MAX_PATH_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_LENGTH },
     // Fastify's own answers to these, and its 503 while closing, are not the coded format and
     // some quote the path: errors.ts answers them.
     frameworkErrors,
