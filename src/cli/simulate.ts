@@ -15,6 +15,7 @@ import {
   REMOTE_POLICY,
   resultFileName,
   runScenario,
+  ScaledOutDriver,
   type IpSource,
   type ScenarioSpec,
   type SimulationResult,
@@ -35,6 +36,7 @@ interface SimulateOptions {
   jwtSecret?: string;
   matchWorkers?: number;
   keepData?: boolean;
+  scaledOut?: boolean;
 }
 
 const int = (min: number, max: number) => (v: string) => {
@@ -67,11 +69,20 @@ export function simulateCommand(program: Command, io: CliIo): void {
     .option('--service-key <key>', 'with --target: the internal API key')
     .option('--jwt-secret <secret>', "with --target: the deployment's HS256 secret, to sign simulated users' JWTs")
     .option('--match-workers <n>', 'in-process: match worker threads', int(0, 16))
+    .option(
+      '--scaled-out',
+      'in this process, as deployed scaled out: two serving nodes and a worker sharing only PostgreSQL (a scratch database on the server of FINDGUARD_DATABASE_URL, dropped after) and Redis (FINDGUARD_REDIS_URL)',
+      false,
+    )
     .option('--keep-data', "in-process: keep each run's data directory (SQLite, keys) to inspect with FINDGUARD_DATA_DIR=<dir> findguard campaigns list")
     .action(async (opts: SimulateOptions, cmd: Command) => {
       // cmd.error prints the message; an InvalidArgumentError thrown here would exit without one.
       if (!opts.all && !opts.scenario) cmd.error('error: give --scenario NAME|FILE or --all');
       if (opts.target && (!opts.serviceKey || !opts.jwtSecret)) cmd.error('error: --target needs --service-key and --jwt-secret');
+      if (opts.scaledOut && (opts.target || opts.keepData)) cmd.error('error: --scaled-out runs in this process on a scratch database: not with --target or --keep-data');
+      if (opts.scaledOut && (!/^postgres(ql)?:/.test(io.env.FINDGUARD_DATABASE_URL ?? '') || !io.env.FINDGUARD_REDIS_URL)) {
+        cmd.error('error: --scaled-out needs FINDGUARD_DATABASE_URL=postgres://... (a server it may create a scratch database on) and FINDGUARD_REDIS_URL');
+      }
       if (opts.target && opts.policy) {
         cmd.error(`error: --policy cannot be used with --target: a deployment runs its own policy (results record it as "${REMOTE_POLICY}")`);
       }
@@ -122,7 +133,9 @@ async function runOne(
     (world) =>
       opts.target
         ? Promise.resolve(new RemoteDriver(opts.target, opts.serviceKey!, opts.jwtSecret!))
-        : InProcessDriver.create(world, {
+        : opts.scaledOut
+          ? ScaledOutDriver.create(world, { postgresUrl: io.env.FINDGUARD_DATABASE_URL!, redisUrl: io.env.FINDGUARD_REDIS_URL!, ...(policy ? { policy } : {}) })
+          : InProcessDriver.create(world, {
             ...(opts.matchWorkers !== undefined ? { matchWorkers: opts.matchWorkers } : {}),
             ...(policy ? { policy } : {}),
             ...(opts.keepData ? { keepData: (dir: string) => io.err(`${label}: data kept in ${dir}`) } : {}),

@@ -1,8 +1,10 @@
+import type { Kysely } from 'kysely';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FindguardClient, fetchTransport, injectTransport, type Transport } from '../client/index.js';
 import { buildConfig, type JwtConfig } from '../config/config.js';
+import type { Database } from '../db/schema.js';
 import { importNdjson } from '../directory/import.js';
 import { importLineOf } from '../population/index.js';
 import { signDevToken } from '../http/auth/jwt.js';
@@ -55,7 +57,8 @@ const noSleep = async () => undefined;
 /** What results against a deployment record as their policy: whatever the deployment runs. */
 export const REMOTE_POLICY = 'remote';
 
-abstract class BaseDriver implements Driver {
+/** What every driver shares: JWTs per account, and a client per connection. */
+export abstract class BaseDriver implements Driver {
   abstract readonly clock: Clock;
   abstract readonly policy: string;
   private readonly tokens = new Map<string, string>();
@@ -146,55 +149,64 @@ export class InProcessDriver extends BaseDriver {
     if (report.failed > 0) throw new Error(`seeding failed for ${report.failed} accounts`);
   }
 
-  async createAccount(a: NewAccount): Promise<void> {
-    const app = this.service.app;
-    const headers = { authorization: `Bearer ${this.service.ctx.config.serviceKey}` };
-    const put = await app.inject({
-      method: 'PUT',
-      url: `/internal/v1/accounts/${a.id}`,
-      headers,
-      payload: { handle: a.handle, createdAt: new Date(a.createdAt).toISOString(), phoneRegion: a.phoneRegion, signup: a.signup },
-    });
-    if (put.statusCode >= 300) throw new Error(`creating ${a.id}: ${put.statusCode}`);
-    for (const p of a.phones) {
-      await app.inject({ method: 'POST', url: `/internal/v1/accounts/${a.id}/contact-points`, headers, payload: { kind: 'phone', ...p } });
-    }
+  createAccount(a: NewAccount): Promise<void> {
+    return createAccountThrough(this.service, a);
   }
 
   transport(conn: Connection): Transport {
     return injectTransport(this.service.app, { remoteAddress: conn.ip });
   }
 
-  async suspended(ids: readonly string[]): Promise<Map<string, number | undefined>> {
-    const out = new Map<string, number | undefined>();
-    const db = this.service.ctx.db.kysely;
-    for (let i = 0; i < ids.length; i += 500) {
-      const rows = await db
-        .selectFrom('accounts')
-        .select('id')
-        .where('id', 'in', ids.slice(i, i + 500))
-        .where('fg_status', '=', 'suspended')
-        .execute();
-      if (rows.length === 0) continue;
-      // When the suspension in force was recorded: the latest suspend action not reversed.
-      const times = await db
-        .selectFrom('enforcement_actions')
-        .select(['account_id', (eb) => eb.fn.max('at').as('at')])
-        .where('account_id', 'in', rows.map((r) => r.id))
-        .where('action', '=', 'suspend')
-        .where('reversed_by', 'is', null)
-        .groupBy('account_id')
-        .execute();
-      const at = new Map(times.map((t) => [t.account_id, Number(t.at)]));
-      for (const r of rows) out.set(r.id, at.get(r.id));
-    }
-    return out;
+  suspended(ids: readonly string[]): Promise<Map<string, number | undefined>> {
+    return suspendedIn(this.service.ctx.db.kysely, ids);
   }
 
   async close(): Promise<void> {
     await this.service.close();
     if (!this.keepData) rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Creates an account the way the app does: through a node's internal API (its sign-up reaches the engine). */
+export async function createAccountThrough(service: Service, a: NewAccount): Promise<void> {
+  const app = service.app;
+  const headers = { authorization: `Bearer ${service.ctx.config.serviceKey}` };
+  const put = await app.inject({
+    method: 'PUT',
+    url: `/internal/v1/accounts/${a.id}`,
+    headers,
+    payload: { handle: a.handle, createdAt: new Date(a.createdAt).toISOString(), phoneRegion: a.phoneRegion, signup: a.signup },
+  });
+  if (put.statusCode >= 300) throw new Error(`creating ${a.id}: ${put.statusCode}`);
+  for (const p of a.phones) {
+    await app.inject({ method: 'POST', url: `/internal/v1/accounts/${a.id}/contact-points`, headers, payload: { kind: 'phone', ...p } });
+  }
+}
+
+/** The ids among these that findguard suspended, each with when the suspension in force was recorded. */
+export async function suspendedIn(db: Kysely<Database>, ids: readonly string[]): Promise<Map<string, number | undefined>> {
+  const out = new Map<string, number | undefined>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = await db
+      .selectFrom('accounts')
+      .select('id')
+      .where('id', 'in', ids.slice(i, i + 500))
+      .where('fg_status', '=', 'suspended')
+      .execute();
+    if (rows.length === 0) continue;
+    // When the suspension in force was recorded: the latest suspend action not reversed.
+    const times = await db
+      .selectFrom('enforcement_actions')
+      .select(['account_id', (eb) => eb.fn.max('at').as('at')])
+      .where('account_id', 'in', rows.map((r) => r.id))
+      .where('action', '=', 'suspend')
+      .where('reversed_by', 'is', null)
+      .groupBy('account_id')
+      .execute();
+    const at = new Map(times.map((t) => [t.account_id, Number(t.at)]));
+    for (const r of rows) out.set(r.id, at.get(r.id));
+  }
+  return out;
 }
 
 /**

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { createScratchDatabase, type ScratchDatabase } from '../../src/db/scratch.js';
 
 export const PG_ADMIN_URL = process.env.FINDGUARD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -22,21 +23,6 @@ export function postgresAvailable(): Promise<boolean> {
 }
 
 /** A fresh database for one test file; dropped by the returned function. */
-export async function createTestDatabase(prefix = 'fg_test'): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
+export function createTestDatabase(prefix = 'fg_test'): Promise<ScratchDatabase> {
+  return createScratchDatabase(PG_ADMIN_URL, `${prefix}_${process.pid}_${Math.random().toString(36).slice(2, 10)}`);
 }

@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { injectTransport, type Transport } from '../client/index.js';
+import { buildConfig } from '../config/config.js';
+import { createContext, type AppContext } from '../context.js';
+import { createScratchDatabase } from '../db/scratch.js';
+import { importNdjson } from '../directory/import.js';
+import { createLogger } from '../logger.js';
+import { createService, type Service } from '../main.js';
+import { importLineOf } from '../population/index.js';
+import { loadPolicy, type CompiledPolicy } from '../policy/index.js';
+import { ManualClock } from '../util/clock.js';
+import { SeededRandom } from '../util/random.js';
+import { closeRedis, createRedis } from '../util/redis.js';
+import { BaseDriver, createAccountThrough, suspendedIn, type NewAccount } from './driver.js';
+import type { Connection, World } from './world.js';
+
+export interface ScaledOutOptions {
+  /** A PostgreSQL server the run may create (and drop) a database of its own on. */
+  postgresUrl: string;
+  redisUrl: string;
+  policy?: CompiledPolicy;
+  /** Serving nodes behind the simulated load balancer (default 2). */
+  nodes?: number;
+}
+
+/**
+ * findguard as operators run it scaled out, in this process on the simulated clock: N serving
+ * nodes and one worker, three contexts apart that share only PostgreSQL and Redis. Limits are
+ * charged in Redis, lookup events travel through the Redis stream to the worker's engine, and the
+ * engine's decisions reach the nodes through the decisions table and its notices, exactly the
+ * paths of a real deployment; connections are spread over the nodes by their address, so one
+ * attacker's calls land on several nodes.
+ */
+export class ScaledOutDriver extends BaseDriver {
+  readonly clock: ManualClock;
+  readonly policy: string;
+  private constructor(
+    private readonly nodes: Service[],
+    private readonly worker: AppContext,
+    private readonly redis: Redis,
+    private readonly streamKey: string,
+    clock: ManualClock,
+    private readonly cleanup: () => Promise<void>,
+    ttl: number,
+    policy: string,
+  ) {
+    super(nodes[0]!.ctx.config.jwt, ttl);
+    this.clock = clock;
+    this.policy = policy;
+  }
+
+  static async create(world: World, options: ScaledOutOptions): Promise<ScaledOutDriver> {
+    const policy = options.policy ?? loadPolicy('default');
+    const seed = world.spec.seed;
+    const database = await createScratchDatabase(options.postgresUrl, `fgsim_${seed}_${randomBytes(4).toString('hex')}`);
+    const dir = mkdtempSync(join(tmpdir(), 'findguard-sim-'));
+    // Secrets every node must share; derived from the seed so a replay hashes alike.
+    const secret = (n: number) => Buffer.from(new SeededRandom(seed ^ n).bytes(32)).toString('base64');
+    const config = buildConfig(
+      { dataDir: dir, databaseUrl: database.url, redisUrl: options.redisUrl, logLevel: 'silent', serviceKey: secret(1), jwtSecret: secret(2), hashKeys: `v1:${secret(3)}` },
+      dir,
+    );
+    const redisPrefix = `fgsim:${randomBytes(6).toString('hex')}:`;
+    const clock = new ManualClock(world.start - 7 * 86_400_000);
+    const common = { clock, logger: createLogger('silent'), policy, redisPrefix, matchWorkers: 0 };
+    const nodes: Service[] = [];
+    let worker: AppContext | undefined;
+    const redis = createRedis(options.redisUrl);
+    const cleanup = async () => {
+      await worker?.close();
+      for (const n of nodes) await n.close();
+      // SCAN, not KEYS: the Redis may be shared, and must not stall for a cleanup.
+      try {
+        for await (const keys of redis.scanStream({ match: `${redisPrefix}*`, count: 500 }) as AsyncIterable<string[]>) if (keys.length > 0) await redis.del(...keys);
+      } catch {
+        // A scratch run's keys left behind in a Redis that went away: nothing to do about it here.
+      }
+      await closeRedis(redis);
+      rmSync(dir, { recursive: true, force: true });
+      await database.drop();
+    };
+    try {
+      for (let i = 0; i < (options.nodes ?? 2); i++) {
+        nodes.push(await createService(config, { ...common, random: new SeededRandom((seed ^ 0x5eed) + i), events: { consume: false } }));
+      }
+      worker = await createContext(config, {
+        ...common,
+        random: new SeededRandom(seed ^ 0x3a11),
+        migrate: false,
+        events: { consume: true, consumer: 'sim-worker', claimIdleMs: 60_000 },
+        incidents: { deliver: false },
+      });
+    } catch (err) {
+      await cleanup();
+      throw err;
+    }
+    return new ScaledOutDriver(nodes, worker, redis, `${redisPrefix}events`, clock, cleanup, (world.spec.days + 30) * 86_400, policy.name);
+  }
+
+  advanceTo(at: number): void {
+    if (at > this.clock.now()) this.clock.set(at);
+  }
+
+  /**
+   * Until the worker has handled and acknowledged every event the nodes published, and every
+   * node has read the decisions the engine took on them: the next action then meets them, as it
+   * does in-process.
+   */
+  async settle(): Promise<void> {
+    for (const n of this.nodes) await n.ctx.events.flush();
+    const deadline = Date.now() + 120_000;
+    while (!(await this.drained())) {
+      if (Date.now() > deadline) throw new Error('the worker did not catch up with the event stream within 2 minutes');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    for (const n of this.nodes) await n.ctx.incidents.decisions.refresh();
+  }
+
+  private async drained(): Promise<boolean> {
+    const groups = (await this.redis.xinfo('GROUPS', this.streamKey).catch(() => [])) as unknown[][];
+    if (groups.length === 0) return (await this.redis.exists(this.streamKey)) === 0;
+    const info = new Map<string, unknown>();
+    const g = groups[0]!;
+    for (let i = 0; i + 1 < g.length; i += 2) info.set(String(g[i]), g[i + 1]);
+    return Number(info.get('pending')) === 0 && Number(info.get('lag')) === 0;
+  }
+
+  async seed(world: World, onProgress?: (accounts: number) => void): Promise<void> {
+    const population = world.population;
+    async function* lines(): AsyncGenerator<string> {
+      for (let i = 0; i < world.existing; i++) yield importLineOf(population.account(i));
+    }
+    const report = await importNdjson(this.nodes[0]!.ctx.directory, lines(), (r) => onProgress?.(r.accounts));
+    if (report.failed > 0) throw new Error(`seeding failed for ${report.failed} accounts`);
+  }
+
+  createAccount(a: NewAccount): Promise<void> {
+    return createAccountThrough(this.nodes[0]!, a);
+  }
+
+  transport(conn: Connection): Transport {
+    return injectTransport(this.nodes[nodeOf(conn.ip, this.nodes.length)]!.app, { remoteAddress: conn.ip });
+  }
+
+  suspended(ids: readonly string[]): Promise<Map<string, number | undefined>> {
+    return suspendedIn(this.worker.db.kysely, ids);
+  }
+
+  close(): Promise<void> {
+    return this.cleanup();
+  }
+}
+
+/** The load balancer: a stable node per client address. */
+function nodeOf(ip: string, nodes: number): number {
+  let h = 0;
+  for (let i = 0; i < ip.length; i++) h = (h * 31 + ip.charCodeAt(i)) >>> 0;
+  return h % nodes;
+}
