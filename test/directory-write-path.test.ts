@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { importNdjson } from '../src/directory/import.js';
+import { importLines } from './helpers/fixtures.js';
 import { describeEachDialect, startTestService, type TestService } from './helpers/service.js';
 
 /**
@@ -15,13 +16,7 @@ describeEachDialect('accounts arrive the same way through PUT and the import', (
   afterAll(async () => svc.stop());
 
   const signup = { ip: '81.2.69.160', deviceId: 'dev-import', userAgent: 'app/1.0' };
-  const post = (lines: unknown[]) =>
-    svc.app.inject({
-      method: 'POST',
-      url: '/internal/v1/import',
-      headers: { ...svc.internal, 'content-type': 'application/x-ndjson' },
-      payload: lines.map((l) => JSON.stringify(l)).join('\n') + '\n',
-    });
+  const post = (lines: unknown[]) => importLines(svc, lines);
   const engineSignup = (id: string) => svc.ctx.abuse.engine.store.account(id)?.signup;
 
   it('an imported sign-up reaches the engine like a mirrored one', async () => {

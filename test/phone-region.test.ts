@@ -5,7 +5,7 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import { migrations } from '../src/db/migrations/index.js';
 import { normalisePhone } from '../src/directory/phone.js';
 import { compilePolicy, type Policy } from '../src/policy/index.js';
-import { mirrorAccount, NUMBERS, sync } from './helpers/fixtures.js';
+import { importLines, mirrorAccount, NUMBERS, sync } from './helpers/fixtures.js';
 import { describeEachDialect, startTestService, type TestService } from './helpers/service.js';
 
 /**
@@ -110,13 +110,7 @@ describeEachDialect('the account phone country', (dialect) => {
 
   it('is derived on NDJSON import and follows a re-import', async () => {
     svc = await startTestService(dialect, {}, { policy: compilePolicy(GB_ONLY) });
-    const post = (lines: unknown[]) =>
-      svc.app.inject({
-        method: 'POST',
-        url: '/internal/v1/import',
-        headers: { ...svc.internal, 'content-type': 'application/x-ndjson' },
-        payload: lines.map((l) => JSON.stringify(l)).join('\n') + '\n',
-      });
+    const post = (lines: unknown[]) => importLines(svc, lines);
     const phone = (value: string, purposes: string[], verified = true) => ({ kind: 'phone', value, purposes, verified });
     const res = await post([
       { accountId: 'imp-gb', handle: 'gb', contactPoints: [phone(NUMBERS.usA, ['recovery']), phone(NUMBERS.gbB, ['two_factor'])] },

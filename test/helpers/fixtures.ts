@@ -39,6 +39,16 @@ export async function lookup(svc: TestService, token: string, payload: Record<st
   });
 }
 
+/** POSTs these objects to the NDJSON import, one per line, as the app's backend would. */
+export function importLines(svc: TestService, lines: readonly unknown[]) {
+  return svc.app.inject({
+    method: 'POST',
+    url: '/internal/v1/import',
+    headers: { ...svc.internal, 'content-type': 'application/x-ndjson' },
+    payload: lines.map((l) => JSON.stringify(l)).join('\n') + '\n',
+  });
+}
+
 export async function sync(svc: TestService, token: string, payload: Record<string, unknown>, headers: Record<string, string> = {}) {
   return svc.app.inject({ method: 'POST', url: '/v1/discovery/sync', headers: { authorization: `Bearer ${token}`, ...headers }, payload });
 }
