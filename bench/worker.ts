@@ -103,6 +103,7 @@ const ctx = await createContext(config, {
   matchWorkers: 0,
   events: { consume: true, streamKey: stream, consumer: 'bench' },
 });
+ctx.start();
 const started = performance.now();
 const cpuBefore = process.cpuUsage();
 // The worker's own counter of events stored: counting rows in the table every few milliseconds

@@ -61,6 +61,12 @@ export interface AppContext {
   // --- end incidents ---
   /** The abuse engine, fed by the event pipeline where this process consumes events. */
   abuse: AbuseService;
+  /**
+   * Starts what runs in the background where this process has it: the event consumer and
+   * retention, the webhook deliverer. Building a context starts nothing, so a CLI command that
+   * only reads or writes once never consumes, deletes or delivers.
+   */
+  start(): void;
   close(): Promise<void>;
 }
 
@@ -131,7 +137,7 @@ function eventParts(
   config: Config,
   overrides: ContextOverrides,
   deps: { db: Db; clock: Clock; logger: Logger; registry: LimitMetrics['registry'] },
-): { parts: Pick<AppContext, 'events' | 'eventPipeline' | 'eventConsumer' | 'eventRetention'>; close(): Promise<void> } {
+): { parts: Pick<AppContext, 'events' | 'eventPipeline' | 'eventConsumer' | 'eventRetention'>; start(): void; close(): Promise<void> } {
   const opts = overrides.events ?? {};
   const logger = deps.logger.child({ component: 'events' });
   const metrics = new EventMetrics(deps.registry, () => deps.clock.now());
@@ -161,10 +167,12 @@ function eventParts(
     }
   }
   const eventRetention = eventConsumer ? new EventRetention({ db: deps.db.kysely, clock: deps.clock, logger, days: config.eventRetentionDays }) : undefined;
-  eventConsumer?.start();
-  eventRetention?.start();
   return {
     parts: { events, eventPipeline, ...(eventConsumer ? { eventConsumer } : {}), ...(eventRetention ? { eventRetention } : {}) },
+    start: () => {
+      eventConsumer?.start();
+      eventRetention?.start();
+    },
     close: async () => {
       await eventRetention?.stop();
       await events.close();
@@ -262,6 +270,10 @@ export async function createContext(config: Config, overrides: ContextOverrides 
     ...ev.parts,
     incidents,
     abuse,
+    start: () => {
+      ev.start();
+      incidents.start();
+    },
     close: async () => {
       await incidents.close(); // incidents: the deliverer finishes its round while the database is open
       // Events first: the in-process consumer drains into the database, so it must still be open.

@@ -8,7 +8,7 @@ export interface Service {
   close(): Promise<void>;
 }
 
-/** Builds a whole findguard (context + HTTP app) without listening. */
+/** Builds a whole serving findguard (context + HTTP app) and starts its background work, without listening. */
 export async function createService(config: Config, overrides: ContextOverrides = {}): Promise<Service> {
   const ctx = await createContext(config, overrides);
   try {
@@ -16,6 +16,7 @@ export async function createService(config: Config, overrides: ContextOverrides 
     await ctx.incidents.decisions.start();
     const app = await buildApp(ctx);
     await app.ready();
+    ctx.start();
     return {
       app,
       ctx,

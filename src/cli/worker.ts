@@ -54,6 +54,7 @@ export function workerCommand(program: Command, io: CliIo): void {
         matchWorkers: 0,
         events: { consume: true, consumer, streamKey: opts.stream, claimIdleMs: Math.round(opts.claimIdle * 1000) },
       });
+      ctx.start();
       io.out(`findguard worker ${consumer} consuming ${opts.stream} (group ${CONSUMER_GROUP}, database: ${config.database.dialect})`);
       // The worker has no API; this is for the orchestrator's probes and for Prometheus.
       const app = opts.listen ? Fastify({ loggerInstance: ctx.logger as FastifyBaseLogger, return503OnClosing: true }) : undefined;

@@ -34,6 +34,8 @@ export interface Incidents {
   decisions: DecisionCache;
   /** Set when FINDGUARD_WEBHOOK_URL is and this process delivers; without it events wait in the outbox. */
   deliverer?: WebhookDeliverer;
+  /** Starts delivering webhooks, where this process delivers; building starts nothing. */
+  start(): void;
   close(): Promise<void>;
 }
 
@@ -66,12 +68,12 @@ export function createIncidents(
   const log = deps.logger.child({ component: 'incidents' });
   const enforcer = new Enforcer({ db: deps.db, directory: deps.directory, clock: deps.clock, random: deps.random, decisions, log, ...(onEnqueued ? { onEnqueued } : {}) });
   const campaigns = new Campaigns({ db: deps.db, clock: deps.clock, random: deps.random, log, ...(onEnqueued ? { onEnqueued } : {}) });
-  deliverer?.start();
   return {
     enforcer,
     campaigns,
     decisions,
     ...(deliverer ? { deliverer } : {}),
+    start: () => deliverer?.start(),
     close: async () => {
       await deliverer?.stop();
       await decisions.close();

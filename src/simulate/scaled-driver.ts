@@ -94,6 +94,7 @@ export class ScaledOutDriver extends BaseDriver {
         events: { consume: true, consumer: 'sim-worker', claimIdleMs: 60_000 },
         incidents: { deliver: false },
       });
+      worker.start();
     } catch (err) {
       await cleanup();
       throw err;
