@@ -6,7 +6,7 @@ import type { CompiledPolicy, Operation } from '../policy/index.js';
 import { lookupIp, type IpIntel } from '../net/index.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { checkLimitsRecorded, lookupCall, recordAllowed, syncAnswer, syncCall, type RecordDeps } from './record.js';
+import { checkLimitsRecorded, lookupCall, recordAllowed, syncAnswer, syncCall } from './record.js';
 import type { DiscoveryService, LookupRequest, SyncRequest, SyncResponse } from './service.js';
 import type { CallerInfo, Match } from './store.js';
 
@@ -47,20 +47,16 @@ export interface GateDeps {
  * this class puts in order, so no path can answer without the guard, the limits and the record.
  */
 export class DiscoveryGate {
-  private readonly record: RecordDeps;
-
-  constructor(private readonly deps: GateDeps) {
-    this.record = deps;
-  }
+  constructor(private readonly deps: GateDeps) {}
 
   async lookup(caller: Caller, req: LookupRequest): Promise<{ match: Match | null }> {
     const { discovery } = this.deps;
     const account = await discovery.authorizeCaller(caller.accountId);
     const prepared = discovery.prepareLookup(req);
     const call = lookupCall(caller, account, prepared);
-    const verdict = await checkLimitsRecorded(this.record, call, () => this.check(caller, account, [prepared.value], 'lookup', 1));
+    const verdict = await checkLimitsRecorded(this.deps, call, () => this.check(caller, account, [prepared.value], 'lookup', 1));
     const answer = await discovery.completeLookup(prepared);
-    await recordAllowed(this.record, call, verdict, { matched: answer.match ? 1 : 0, revealed: answer.match ? [answer.match.accountId] : [] });
+    await recordAllowed(this.deps, call, verdict, { matched: answer.match ? 1 : 0, revealed: answer.match ? [answer.match.accountId] : [] });
     return answer;
   }
 
@@ -72,9 +68,9 @@ export class DiscoveryGate {
     // The guard sees every number the call answers for, previous included: a range paid for a
     // little at a time is still a range when it is asked again whole.
     const numbers = prepared.kind === 'phone' ? prepared.answered : [];
-    const verdict = await checkLimitsRecorded(this.record, call, () => this.check(caller, account, numbers, call.operation, prepared.newValues.length));
+    const verdict = await checkLimitsRecorded(this.deps, call, () => this.check(caller, account, numbers, call.operation, prepared.newValues.length));
     const { response } = await discovery.completeSync(caller.accountId, prepared);
-    await recordAllowed(this.record, call, verdict, syncAnswer(prepared, response));
+    await recordAllowed(this.deps, call, verdict, syncAnswer(prepared, response));
     return response;
   }
 

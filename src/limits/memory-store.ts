@@ -145,10 +145,9 @@ export class MemoryLimitStore implements LimitStore {
     }
     try {
       await this.persistence.save(entries, removed);
-    } catch (err) {
-      // Try these again with the next save, unless something newer replaced them meanwhile.
+    } catch {
+      // Try these again with the next save (the persistence logs the outage once).
       for (const k of keys) this.dirty.add(k);
-      this.persistence.failed(err);
       this.schedule();
     }
   }

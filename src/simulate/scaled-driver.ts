@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { CONSUMER_GROUP } from '../abuse/redis-consumer.js';
+import { groupOf } from '../abuse/redis-stream.js';
 import { injectTransport, type Transport } from '../client/index.js';
 import { buildConfig } from '../config/config.js';
 import { createContext, type AppContext } from '../context.js';
@@ -122,11 +124,8 @@ export class ScaledOutDriver extends BaseDriver {
   }
 
   private async drained(): Promise<boolean> {
-    const groups = (await this.redis.xinfo('GROUPS', this.streamKey).catch(() => [])) as unknown[][];
-    if (groups.length === 0) return (await this.redis.exists(this.streamKey)) === 0;
-    const info = new Map<string, unknown>();
-    const g = groups[0]!;
-    for (let i = 0; i + 1 < g.length; i += 2) info.set(String(g[i]), g[i + 1]);
+    const info = groupOf(await this.redis.call('XINFO', 'GROUPS', this.streamKey).catch(() => []), CONSUMER_GROUP);
+    if (!info) return (await this.redis.exists(this.streamKey)) === 0;
     return Number(info.get('pending')) === 0 && Number(info.get('lag')) === 0;
   }
 
