@@ -63,7 +63,7 @@ if (kind === 'hello') {
     const app = Fastify();
     const { discovery } = service.ctx;
     app.post<{ Body: LookupBody }>('/v1/discovery/lookup', { schema: { body: LookupBody, response: { 200: LookupResponse } } }, async (request) =>
-      discovery.completeLookup(discovery.prepareLookup(request.body)),
+      discovery.completeLookup(discovery.prepareLookup(request.body), 'bench-floor'),
     );
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     process.send?.({ ready: true, address, tokens: ['unused'] });

@@ -11,6 +11,7 @@ export const ERRORS = {
   invalid_email: 400,
   invalid_region: 400,
   invalid_client_address: 400,
+  discoverability_conflict: 400,
   unauthenticated: 401,
   forbidden: 403,
   account_suspended: 403,

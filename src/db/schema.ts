@@ -33,12 +33,32 @@ export interface ContactPointsTable {
   /** Bit set of purposes, see directory/purposes.ts. */
   purposes: number;
   verified: number;
-  /** 1 when purpose discovery, verified and the account active: maintained by directory writes. */
+  /**
+   * Maintained by directory writes: 0 unless purpose discovery, verified and the account active;
+   * then 1 (everyone) or 2 (my contacts: found only through contact_reach).
+   */
   discoverable: number;
+  /** The audience while the discovery purpose is set (directory/discoverability.ts). */
+  discoverable_by: 'everyone' | 'contacts';
   /** A phone number's region (libphonenumber's), never the number; null for emails and older rows. */
   region: string | null;
   created_at: number;
   updated_at: number;
+}
+
+/** Keyed hashes of the numbers the owner's latest sync sent, kept only while the owner is in contacts mode. */
+export interface ContactBooksTable {
+  account_id: string;
+  hash: Buffer;
+}
+
+/** Derived: a contacts-mode discoverable point × its owner's book entries (directory/discoverability.ts). */
+export interface ContactReachTable {
+  point_hash: Buffer;
+  book_hash: Buffer;
+  created_at: number;
+  point_id: string;
+  account_id: string;
 }
 
 export interface MetaTable {
@@ -189,6 +209,8 @@ export interface Database {
   accounts: AccountsTable;
   limit_state: LimitStateTable;
   contact_points: ContactPointsTable;
+  contact_books: ContactBooksTable;
+  contact_reach: ContactReachTable;
   findguard_meta: MetaTable;
   lookup_events: LookupEventsTable;
   // --- incidents ---

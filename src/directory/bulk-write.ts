@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { AccountInput } from './accounts.js';
 import { isDiscoverable, refreshDiscoverable } from './contact-points.js';
+import { DISCOVERABLE, refreshBooks, type Audience } from './discoverability.js';
 import type { ContactHasher, ContactKind } from './hashing.js';
 import { refreshPhoneRegion } from './phone-region.js';
 
@@ -10,7 +11,15 @@ export interface AccountWrite {
   accountId: string;
   account: AccountInput;
   /** Normalised values, each once; bits and region derived as addContactPoint derives them. */
-  points: Array<{ kind: ContactKind; value: string; bits: number; verified: number; region: string | null }>;
+  points: Array<{
+    kind: ContactKind;
+    value: string;
+    bits: number;
+    /** Set by the line's discoverableBy (everyone, contacts); absent: a point keeps its audience, a new one is everyone's. */
+    audience?: Audience;
+    verified: number;
+    region: string | null;
+  }>;
 }
 
 const ROW_CHUNK = 400;
@@ -69,26 +78,28 @@ export async function writeAccounts(
   }
 
   // Existing rows of these accounts, keyed by account and hash under any configured key.
-  const existing = new Map<string, { id: string; version: number }>();
+  const existing = new Map<string, { id: string; version: number; audience: Audience }>();
   const withPoints = batch.filter((l) => l.points.length > 0).map((l) => l.accountId);
   for (const chunk of chunks(withPoints, ROW_CHUNK)) {
-    const rows = await trx.selectFrom('contact_points').select(['id', 'account_id', 'hash', 'key_version']).where('account_id', 'in', chunk).execute();
-    for (const r of rows) existing.set(`${r.account_id}\u0000${r.hash.toString('latin1')}`, { id: r.id, version: r.key_version });
+    const rows = await trx.selectFrom('contact_points').select(['id', 'account_id', 'hash', 'key_version', 'discoverable_by']).where('account_id', 'in', chunk).execute();
+    for (const r of rows) existing.set(`${r.account_id}\u0000${r.hash.toString('latin1')}`, { id: r.id, version: r.key_version, audience: r.discoverable_by });
   }
   const inserts = [];
   let written = 0;
   for (const line of batch) {
     const active = (line.account.status ?? 'active') === 'active' && (existingAccounts.get(line.accountId)?.fg_status ?? 'active') === 'active';
     for (const p of line.points) {
-      const discoverable = isDiscoverable(p.bits, p.verified, active) ? 1 : 0;
       const hashes = hasher.all(p.kind, p.value);
       const current = hashes[0]!;
       const found = hashes.map((h) => existing.get(`${line.accountId}\u0000${h.hash.toString('latin1')}`)).find(Boolean);
+      // A line that does not say keeps the audience: a re-import never widens it.
+      const audience = p.audience ?? found?.audience ?? 'everyone';
+      const discoverable = isDiscoverable(p.bits, p.verified, active) ? DISCOVERABLE[audience] : DISCOVERABLE.no;
       written++;
       if (found) {
         await trx
           .updateTable('contact_points')
-          .set({ key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, discoverable, region: p.region, updated_at: now })
+          .set({ key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, discoverable, discoverable_by: audience, region: p.region, updated_at: now })
           .where('id', '=', found.id)
           .execute();
         continue;
@@ -102,6 +113,7 @@ export async function writeAccounts(
         purposes: p.bits,
         verified: p.verified,
         discoverable,
+        discoverable_by: audience,
         region: p.region,
         created_at: now,
         updated_at: now,
@@ -117,6 +129,10 @@ export async function writeAccounts(
     })
     .map((l) => l.accountId);
   for (const chunk of chunks(statusChanged, ROW_CHUNK)) await refreshDiscoverable(trx, chunk);
+  // Points written above may have entered or left contacts mode: the books and reach follow
+  // (refreshDiscoverable did it already for the accounts whose status changed).
+  const changedStatus = new Set(statusChanged);
+  for (const chunk of chunks(withPoints.filter((id) => !changedStatus.has(id)), ROW_CHUNK)) await refreshBooks(trx, chunk);
   // Only a phone point can change the account's phone country; emails and bare lines leave it be.
   const withPhones = batch.filter((l) => l.points.some((p) => p.kind === 'phone')).map((l) => l.accountId);
   for (const chunk of chunks(withPhones, ROW_CHUNK)) await refreshPhoneRegion(trx, chunk);

@@ -1,8 +1,9 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { ContactPointsTable, Database } from '../db/schema.js';
 import type { ContactHasher, ContactKind } from './hashing.js';
+import { DISCOVERABLE, discoverableByOf, refreshBooks, type Audience, type DiscoverableBy } from './discoverability.js';
 import { contactRegion, refreshPhoneRegion } from './phone-region.js';
-import { bitsToPurposes, DISCOVERY_BIT, purposesToBits, type Purpose } from './purposes.js';
+import { bitsToPurposes, DISCOVERY_BIT, type Purpose } from './purposes.js';
 
 export type ContactPointRow = Selectable<ContactPointsTable>;
 
@@ -12,7 +13,10 @@ export interface ContactPointView {
   kind: ContactKind;
   purposes: Purpose[];
   verified: boolean;
+  /** Whether anyone can find it now (verified, account active, and not nobody). */
   discoverable: boolean;
+  /** Who may find it: everyone, only people in the owner's latest synced book, or nobody. */
+  discoverableBy: DiscoverableBy;
   keyVersion: number;
   createdAt: string;
   updatedAt: string;
@@ -34,10 +38,13 @@ export async function refreshDiscoverable(db: Kysely<Database>, accountIds: read
     .set({
       discoverable: sql<number>`case when (purposes & ${sql.lit(DISCOVERY_BIT)}) <> 0 and verified = 1 and exists (
         select 1 from accounts a where a.id = contact_points.account_id and a.app_status = 'active' and a.fg_status = 'active'
-      ) then 1 else 0 end`,
+      ) then (case when discoverable_by = 'contacts' then ${sql.lit(DISCOVERABLE.contacts)} else ${sql.lit(DISCOVERABLE.everyone)} end)
+      else ${sql.lit(DISCOVERABLE.no)} end`,
     })
     .where('account_id', 'in', accountIds)
     .execute();
+  // The books and reach follow the flags: a point leaving contacts mode may end the book.
+  await refreshBooks(db, accountIds);
 }
 
 export function viewContactPoint(row: ContactPointRow, accountActive: boolean): ContactPointView {
@@ -47,10 +54,15 @@ export function viewContactPoint(row: ContactPointRow, accountActive: boolean): 
     purposes: bitsToPurposes(row.purposes),
     verified: row.verified === 1,
     discoverable: isDiscoverable(row.purposes, row.verified, accountActive),
+    discoverableBy: discoverableByOf(row.purposes, row.discoverable_by),
     keyVersion: row.key_version,
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
   };
+}
+
+export async function findContactPoint(db: Kysely<Database>, accountId: string, id: string): Promise<ContactPointRow | undefined> {
+  return db.selectFrom('contact_points').selectAll().where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
 }
 
 export async function listContactPoints(db: Kysely<Database>, accountId: string): Promise<ContactPointRow[]> {
@@ -61,7 +73,9 @@ export interface ContactPointWrite {
   kind: ContactKind;
   /** Already normalised. */
   value: string;
-  purposes: readonly Purpose[];
+  /** Purpose bits, discovery included or not (discoverability.ts resolves them with the audience). */
+  bits: number;
+  audience: Audience;
   verified: boolean;
 }
 
@@ -89,7 +103,7 @@ export async function putContactPoint(
     .where('account_id', '=', accountId)
     .where('hash', 'in', hashes.map((h) => h.hash))
     .executeTakeFirst();
-  const bits = purposesToBits(write.purposes);
+  const bits = write.bits;
   const verified = write.verified ? 1 : 0;
   const region = contactRegion(write.kind, write.value);
   if (!existing) {
@@ -105,6 +119,7 @@ export async function putContactPoint(
         purposes: bits,
         verified,
         discoverable: 0,
+        discoverable_by: write.audience,
         region,
         created_at: now,
         updated_at: now,
@@ -119,7 +134,7 @@ export async function putContactPoint(
   if (rehash) {
     await db
       .updateTable('contact_points')
-      .set({ key_version: current.version, hash: current.hash, purposes: bits, verified, region, updated_at: now })
+      .set({ key_version: current.version, hash: current.hash, purposes: bits, verified, discoverable_by: write.audience, region, updated_at: now })
       .where('id', '=', existing.id)
       .execute();
     await refreshDiscoverable(db, [accountId]);
@@ -134,11 +149,12 @@ export async function patchContactPoint(
   db: Kysely<Database>,
   accountId: string,
   id: string,
-  patch: { purposes?: readonly Purpose[]; verified?: boolean },
+  patch: { bits?: number; audience?: Audience; verified?: boolean },
   now: number,
 ): Promise<ContactPointRow | undefined> {
   const set: Partial<ContactPointRow> = { updated_at: now };
-  if (patch.purposes) set.purposes = purposesToBits(patch.purposes);
+  if (patch.bits !== undefined) set.purposes = patch.bits;
+  if (patch.audience !== undefined) set.discoverable_by = patch.audience;
   if (patch.verified !== undefined) set.verified = patch.verified ? 1 : 0;
   const r = await db.updateTable('contact_points').set(set).where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
   if (Number(r.numUpdatedRows) === 0) return undefined;
@@ -151,5 +167,6 @@ export async function deleteContactPoint(db: Kysely<Database>, accountId: string
   const r = await db.deleteFrom('contact_points').where('id', '=', id).where('account_id', '=', accountId).executeTakeFirst();
   if (Number(r.numDeletedRows) === 0) return false;
   await refreshPhoneRegion(db, [accountId]);
+  await refreshBooks(db, [accountId]);
   return true;
 }

@@ -3,7 +3,7 @@ import { AppError } from '../errors.js';
 import type { AccountInput } from './accounts.js';
 import type { AccountWrite } from './bulk-write.js';
 import { normaliseContactInput } from './contact-value.js';
-import { purposesToBits } from './purposes.js';
+import { resolveDiscoverability } from './discoverability.js';
 import { contactRegion } from './phone-region.js';
 import { ImportLine } from './schemas.js';
 import { toAccountInput, type DirectoryService } from './service.js';
@@ -112,7 +112,14 @@ function prepareLine(text: string, line: number): PreparedLine | ImportError {
     const key = `${cp.kind}:${n.value}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    points.push({ kind: cp.kind, value: n.value, bits: purposesToBits(cp.purposes), verified: cp.verified ? 1 : 0, region: contactRegion(cp.kind, n.value) });
+    let resolved: ReturnType<typeof resolveDiscoverability>;
+    try {
+      resolved = resolveDiscoverability(cp);
+    } catch (err) {
+      return { line, code: 'discoverability_conflict', message: `contactPoints/${i}: ${err instanceof Error ? err.message : 'conflicting discoverability'}` };
+    }
+    const audience = cp.discoverableBy === 'everyone' || cp.discoverableBy === 'contacts' ? { audience: cp.discoverableBy } : {};
+    points.push({ kind: cp.kind, value: n.value, bits: resolved.bits, ...audience, verified: cp.verified ? 1 : 0, region: contactRegion(cp.kind, n.value) });
   }
   return { line, accountId: parsed.accountId, account, points };
 }

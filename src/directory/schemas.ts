@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { AccountId } from './account-id.js';
+import { DISCOVERABLE_BY } from './discoverability.js';
 import { PURPOSES } from './purposes.js';
 
 /**
@@ -34,6 +35,14 @@ export const AccountBody = Type.Object(
 );
 export type AccountBody = Static<typeof AccountBody>;
 
+export const DiscoverableBySchema = Type.Union(
+  DISCOVERABLE_BY.map((v) => Type.Literal(v)),
+  {
+    description:
+      'Who may find this point: everyone; contacts (only callers whose own verified phone is in this account\'s latest synced address book; nobody until it syncs); nobody. Sets or clears the discovery purpose; without it, the discovery purpose means everyone.',
+  },
+);
+
 // Empty is allowed: a number the owner keeps on the account for none of these (discovery turned off).
 const Purposes = Type.Array(PurposeSchema, { minItems: 0, maxItems: 3, uniqueItems: true });
 
@@ -44,13 +53,14 @@ export const ContactPointBody = Type.Object(
     region: Type.Optional(Region),
     purposes: Purposes,
     verified: Type.Boolean(),
+    discoverableBy: Type.Optional(DiscoverableBySchema),
   },
   { additionalProperties: false },
 );
 export type ContactPointBody = Static<typeof ContactPointBody>;
 
 export const ContactPointPatch = Type.Object(
-  { purposes: Type.Optional(Purposes), verified: Type.Optional(Type.Boolean()) },
+  { purposes: Type.Optional(Purposes), verified: Type.Optional(Type.Boolean()), discoverableBy: Type.Optional(DiscoverableBySchema) },
   { additionalProperties: false, minProperties: 1 },
 );
 export type ContactPointPatch = Static<typeof ContactPointPatch>;

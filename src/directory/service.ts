@@ -18,6 +18,7 @@ import {
 import { normaliseContactInput } from './contact-value.js';
 import {
   deleteContactPoint,
+  findContactPoint,
   listContactPoints,
   patchContactPoint,
   putContactPoint,
@@ -25,6 +26,7 @@ import {
   type ContactPointView,
 } from './contact-points.js';
 import { writeAccounts, type AccountWrite } from './bulk-write.js';
+import { eraseBook, replaceBook, resolveDiscoverability } from './discoverability.js';
 import type { ContactHasher } from './hashing.js';
 import type { AccountBody, ContactPointBody, ContactPointPatch } from './schemas.js';
 
@@ -143,12 +145,15 @@ export class DirectoryService {
 
   async eraseAccount(id: string): Promise<void> {
     await this.transaction(async (tx) => {
+      // The book goes with the account (the foreign keys would take it too; this says so).
+      await eraseBook(tx, id);
       if (!(await eraseAccount(tx, id))) throw new AppError('not_found', 'no such account');
       this.announce(tx, [id]);
     });
   }
 
   async addContactPoint(accountId: string, body: ContactPointBody): Promise<{ id: string; created: boolean }> {
+    const { bits, audience } = resolveDiscoverability(body);
     const normalised = normaliseContactInput(body.kind, body.value, body.region);
     if (!normalised.ok) {
       throw new AppError(normalised.code, normalised.code === 'invalid_region' ? 'unknown region code' : `not a valid ${body.kind === 'phone' ? 'phone number' : 'email address'}`);
@@ -159,7 +164,7 @@ export class DirectoryService {
         tx,
         this.deps.hasher,
         accountId,
-        { kind: body.kind, value: normalised.value, purposes: body.purposes, verified: body.verified },
+        { kind: body.kind, value: normalised.value, bits, audience, verified: body.verified },
         () => this.newContactPointId(),
         this.deps.clock.now(),
       );
@@ -174,7 +179,10 @@ export class DirectoryService {
   async patchContactPoint(accountId: string, id: string, patch: ContactPointPatch): Promise<ContactPointView> {
     return this.transaction(async (tx) => {
       const account = await findAccount(tx, accountId);
-      const row = account ? await patchContactPoint(tx, accountId, id, patch, this.deps.clock.now()) : undefined;
+      const before = account ? await findContactPoint(tx, accountId, id) : undefined;
+      const resolved = before ? resolveDiscoverability(patch, { bits: before.purposes, audience: before.discoverable_by }) : undefined;
+      const write = { ...(resolved ? { bits: resolved.bits, audience: resolved.audience } : {}), ...(patch.verified !== undefined ? { verified: patch.verified } : {}) };
+      const row = before ? await patchContactPoint(tx, accountId, id, write, this.deps.clock.now()) : undefined;
       if (!account || !row) throw new AppError('not_found', 'no such contact point');
       this.announce(tx, [accountId]);
       return viewContactPoint(row, isActive(account));
@@ -185,6 +193,17 @@ export class DirectoryService {
     await this.transaction(async (tx) => {
       if (!(await deleteContactPoint(tx, accountId, id))) throw new AppError('not_found', 'no such contact point');
       this.announce(tx, [accountId]);
+    });
+  }
+
+  /**
+   * The owner's latest synced phone book (normalised numbers: the sync's previous set and its new
+   * ones), kept as keyed hashes if one of the owner's points is in contacts mode and discarded
+   * otherwise. Called by the discovery use case after it answered a phone sync.
+   */
+  async recordBook(accountId: string, numbers: readonly string[]): Promise<void> {
+    await this.transaction(async (tx) => {
+      if (await replaceBook(tx, this.deps.hasher, accountId, numbers)) this.announce(tx, [accountId]);
     });
   }
 

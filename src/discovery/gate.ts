@@ -55,7 +55,7 @@ export class DiscoveryGate {
     const prepared = discovery.prepareLookup(req);
     const call = lookupCall(caller, account, prepared);
     const verdict = await checkLimitsRecorded(this.deps, call, () => this.check(caller, account, [prepared.value], 'lookup', 1));
-    const answer = await discovery.completeLookup(prepared);
+    const answer = await discovery.completeLookup(prepared, caller.accountId);
     await recordAllowed(this.deps, call, verdict, { matched: answer.match ? 1 : 0, revealed: answer.match ? [answer.match.accountId] : [] });
     return answer;
   }
@@ -70,6 +70,7 @@ export class DiscoveryGate {
     const numbers = prepared.kind === 'phone' ? prepared.answered : [];
     const verdict = await checkLimitsRecorded(this.deps, call, () => this.check(caller, account, numbers, call.operation, prepared.newValues.length));
     const { response } = await discovery.completeSync(caller.accountId, prepared);
+    await discovery.rememberBook(account, caller.accountId, prepared);
     await recordAllowed(this.deps, call, verdict, syncAnswer(prepared, response));
     return response;
   }

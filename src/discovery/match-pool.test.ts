@@ -15,6 +15,13 @@ import { sqliteDiscoveryStore } from './store.js';
 const keys = parseHashKeys(`v1:${Buffer.alloc(32, 9).toString('base64')}`);
 const hasher = new ContactHasher(keys);
 const number = (i: number) => `+4915${String(100_000_000 + i)}`;
+/** A caller whose phone is in the books of the "my contacts" owners with i % 10 === 5. */
+const friend = [hasher.current('phone', '+4915199999999').hash];
+const stranger = [hasher.current('phone', '+4915199999998').hash];
+// Every third number is registered but not discoverable; of the rest, every fifth is "my contacts".
+const state = (i: number) => (i >= 1000 || i % 3 === 0 ? 'none' : i % 5 === 0 ? 'contacts' : 'everyone');
+const expected = (viewer: 'friend' | 'stranger') =>
+  Array.from({ length: 1500 }, (_, i) => state(i) === 'everyone' || (state(i) === 'contacts' && viewer === 'friend' && i % 10 === 5)).filter(Boolean).length;
 
 describe('match pool', () => {
   let dir: string;
@@ -28,13 +35,16 @@ describe('match pool', () => {
     const sqlite = db.sqlite as SQLite.Database;
     const insertAccount = sqlite.prepare(`INSERT INTO accounts (id, handle, created_at, app_status, fg_status, mirrored_at, updated_at) VALUES (?, ?, 0, 'active', 'active', 0, 0)`);
     const insertPoint = sqlite.prepare(
-      `INSERT INTO contact_points (id, account_id, kind, key_version, hash, purposes, verified, discoverable, created_at, updated_at) VALUES (?, ?, 'phone', 1, ?, 4, 1, ?, 0, 0)`,
+      `INSERT INTO contact_points (id, account_id, kind, key_version, hash, purposes, verified, discoverable, discoverable_by, created_at, updated_at) VALUES (?, ?, 'phone', 1, ?, 4, 1, ?, ?, 0, 0)`,
     );
+    const insertReach = sqlite.prepare(`INSERT INTO contact_reach (point_hash, book_hash, created_at, point_id, account_id) VALUES (?, ?, 0, ?, ?)`);
     sqlite.transaction(() => {
       for (let i = 0; i < 1000; i++) {
         insertAccount.run(`a${i}`, `h${i}`);
-        // Every third number is registered but not discoverable.
-        insertPoint.run(`cp_${i}`, `a${i}`, hasher.current('phone', number(i)).hash, i % 3 === 0 ? 0 : 1);
+        const s = state(i);
+        const hash = hasher.current('phone', number(i)).hash;
+        insertPoint.run(`cp_${i}`, `a${i}`, hash, s === 'none' ? 0 : s === 'everyone' ? 1 : 2, s === 'contacts' ? 'contacts' : 'everyone');
+        if (s === 'contacts' && i % 10 === 5) insertReach.run(hash, friend[0], `cp_${i}`, `a${i}`);
       }
     })();
     pool = new MatchPool(path, keys, 2);
@@ -47,31 +57,36 @@ describe('match pool', () => {
 
   const values = Array.from({ length: 1500 }, (_, i) => number(i));
 
-  it('answers exactly what the inline matcher answers, in order', async () => {
-    const inline = createSqliteMatcher(db.sqlite!, hasher)('phone', values);
-    const pooled = await pool.match('phone', values);
-    expect(pooled).toEqual(inline);
-    expect(pooled.filter(Boolean)).toHaveLength(666);
-    expect(pooled[1]).toEqual({ accountId: 'a1', handle: 'h1' });
-    expect(pooled[3]).toBeNull();
-    expect(pooled[1200]).toBeNull();
+  it('answers exactly what the inline matcher answers, in order, "my contacts" points included', async () => {
+    for (const [name, viewer] of [['stranger', stranger], ['friend', friend]] as const) {
+      const inline = createSqliteMatcher(db.sqlite!, hasher)('phone', values, viewer);
+      const pooled = await pool.match('phone', values, viewer);
+      expect(pooled).toEqual(inline);
+      expect(pooled.filter(Boolean)).toHaveLength(expected(name));
+      expect(pooled[1]).toEqual({ accountId: 'a1', handle: 'h1' });
+      expect(pooled[3]).toBeNull();
+      expect(pooled[35]).toEqual(name === 'friend' ? { accountId: 'a35', handle: 'h35' } : null);
+      expect(pooled[10]).toBeNull();
+      expect(pooled[1200]).toBeNull();
+    }
+    expect(expected('friend')).toBeGreaterThan(expected('stranger'));
   });
 
   it('replaces a crashed worker, and the store falls back inline meanwhile', async () => {
     const slots = (pool as unknown as { slots: Array<{ worker: Worker }> }).slots;
     const victim = slots[0]!.worker;
-    const inflight = pool.match('phone', values);
+    const inflight = pool.match('phone', values, stranger);
     await victim.terminate();
     await inflight.catch(() => undefined);
     await new Promise((r) => setTimeout(r, 50));
     expect((pool as unknown as { slots: Array<{ worker: Worker }> }).slots[0]!.worker).not.toBe(victim);
-    const after = await pool.match('phone', values);
-    expect(after.filter(Boolean)).toHaveLength(666);
+    const after = await pool.match('phone', values, stranger);
+    expect(after.filter(Boolean)).toHaveLength(expected('stranger'));
 
     const store = sqliteDiscoveryStore(db, hasher, { pool });
     const again = (pool as unknown as { slots: Array<{ worker: Worker }> }).slots[1]!.worker;
-    const pending = store.match('phone', values);
+    const pending = store.match('phone', values, 'a1');
     await again.terminate();
-    expect((await pending).filter(Boolean)).toHaveLength(666);
+    expect((await pending).filter(Boolean)).toHaveLength(expected('stranger'));
   });
 });

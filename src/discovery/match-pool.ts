@@ -38,12 +38,13 @@ export class MatchPool {
     return this.slots.length;
   }
 
-  async match(kind: ContactKind, values: readonly string[]): Promise<Array<Match | null>> {
+  /** viewer: the caller's own verified phone hashes, what contacts-mode points are matched against. */
+  async match(kind: ContactKind, values: readonly string[], viewer: readonly Buffer[]): Promise<Array<Match | null>> {
     const parts = Math.min(this.slots.length, Math.ceil(values.length / 128));
     const per = Math.ceil(values.length / parts);
     const order = [...this.slots].sort((a, b) => a.busy - b.busy);
     const chunks = await Promise.all(
-      order.slice(0, parts).map((slot, i) => this.send(slot, kind, values.slice(i * per, (i + 1) * per))),
+      order.slice(0, parts).map((slot, i) => this.send(slot, kind, values.slice(i * per, (i + 1) * per), viewer)),
     );
     return chunks.flat();
   }
@@ -53,7 +54,7 @@ export class MatchPool {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
-  private send(slot: Slot, kind: ContactKind, values: string[]): Promise<Array<Match | null>> {
+  private send(slot: Slot, kind: ContactKind, values: string[], viewer: readonly Buffer[]): Promise<Array<Match | null>> {
     const id = this.nextId++;
     slot.busy += values.length;
     // Referenced only while it has work: an idle pool must not keep a process alive, a busy one must.
@@ -73,7 +74,7 @@ export class MatchPool {
           reject(e);
         },
       });
-      const req: MatchRequest = { id, kind, values };
+      const req: MatchRequest = { id, kind, values, viewer: viewer.map((v) => new Uint8Array(v)) };
       slot.worker.postMessage(req);
     });
   }

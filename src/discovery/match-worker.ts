@@ -17,6 +17,8 @@ export interface MatchRequest {
   id: number;
   kind: ContactKind;
   values: string[];
+  /** The caller's own verified phone hashes (sqlite-matcher.ts createViewerReader). */
+  viewer: Uint8Array[];
 }
 
 export interface MatchReply {
@@ -36,7 +38,7 @@ const match = createSqliteMatcher(sqlite, new ContactHasher(keys));
 parentPort!.on('message', (req: MatchRequest) => {
   let reply: MatchReply;
   try {
-    reply = { id: req.id, results: match(req.kind, req.values).map((m) => (m ? [m.accountId, m.handle] : null)) };
+    reply = { id: req.id, results: match(req.kind, req.values, req.viewer.map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength))).map((m) => (m ? [m.accountId, m.handle] : null)) };
   } catch {
     reply = { id: req.id, error: 'match failed' };
   }

@@ -76,6 +76,11 @@ export interface DiscoveryDeps {
   clock: Clock;
   /** How long a sync token is honoured (the policy's syncTokenLifetime); older ones are unknown. */
   tokenLifetimeMs: number;
+  /**
+   * Keeps a "my contacts" owner's latest synced book (the directory's recordBook). Without it no
+   * book is kept and contacts-mode points match nobody: the setting fails closed.
+   */
+  books?: { recordBook(accountId: string, numbers: readonly string[]): Promise<void> };
 }
 
 /**
@@ -108,8 +113,9 @@ export class DiscoveryService {
     return { kind, value: normalised.value };
   }
 
-  async completeLookup(p: PreparedLookup): Promise<{ match: Match | null }> {
-    const [match] = await this.deps.store.match(p.kind, [p.value]);
+  /** callerId: whom the answer is for ("my contacts" points match only the people in their owner's book). */
+  async completeLookup(p: PreparedLookup, callerId: string): Promise<{ match: Match | null }> {
+    const [match] = await this.deps.store.match(p.kind, [p.value], callerId);
     return { match: match ? { accountId: match.accountId, handle: match.handle } : null };
   }
 
@@ -154,7 +160,7 @@ export class DiscoveryService {
 
   async completeSync(accountId: string, p: PreparedSync): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
     const { kind, cur, prev, values, previousValues } = p;
-    const byValue = await this.matchValues(kind, p.answered);
+    const byValue = await this.matchValues(kind, p.answered, accountId);
 
     const matches = indexMatches(cur.normalised, byValue);
     const previousMatches = indexMatches(prev.normalised, byValue);
@@ -163,6 +169,16 @@ export class DiscoveryService {
       response: { matches, previousMatches, invalid: cur.invalid, token },
       accounting: { kind, newValues: p.newValues, matched: matches.length },
     };
+  }
+
+  /**
+   * After an answered phone sync: the caller's book, if they are in "my contacts" mode, becomes
+   * every number this sync answered for (its previous set and its new numbers). The directory
+   * checks the mode again inside its transaction; the cached flag only spares everyone else a write.
+   */
+  async rememberBook(caller: CallerInfo, accountId: string, p: PreparedSync): Promise<void> {
+    if (p.kind !== 'phone' || !caller.contactsMode || !this.deps.books) return;
+    await this.deps.books.recordBook(accountId, p.answered);
   }
 
   private normaliseAll(kind: ContactKind, values: readonly string[], region: string | undefined): Normalised {
@@ -176,8 +192,8 @@ export class DiscoveryService {
     return { normalised, invalid };
   }
 
-  private async matchValues(kind: ContactKind, list: readonly string[]): Promise<Map<string, Match>> {
-    const found = await this.deps.store.match(kind, list);
+  private async matchValues(kind: ContactKind, list: readonly string[], callerId: string): Promise<Map<string, Match>> {
+    const found = await this.deps.store.match(kind, list, callerId);
     const byValue = new Map<string, Match>();
     for (let i = 0; i < list.length; i++) {
       const m = found[i];

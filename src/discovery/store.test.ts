@@ -40,17 +40,17 @@ describe('SQLite read snapshot', () => {
       .run(`cp_${value}`, hasher.current('phone', value).hash, discoverable);
 
   it("sees another connection's commit within the snapshot's age, and at once after refresh()", async () => {
-    expect(await store.match('phone', ['+4915100000001'])).toEqual([null]);
+    expect(await store.match('phone', ['+4915100000001'], 'a')).toEqual([null]);
     add('+4915100000001', 1);
     await sleep(SNAPSHOT_MS * 3);
-    expect(await store.match('phone', ['+4915100000001'])).toEqual([{ accountId: 'a', handle: 'h' }]);
+    expect(await store.match('phone', ['+4915100000001'], 'a')).toEqual([{ accountId: 'a', handle: 'h' }]);
 
-    expect(await store.match('phone', ['+4915100000002'])).toEqual([null]);
+    expect(await store.match('phone', ['+4915100000002'], 'a')).toEqual([null]);
     add('+4915100000002', 1);
     // Still inside the snapshot the first read opened: the commit is not seen yet.
-    expect(await store.match('phone', ['+4915100000002'])).toEqual([null]);
+    expect(await store.match('phone', ['+4915100000002'], 'a')).toEqual([null]);
     store.refresh();
-    expect(await store.match('phone', ['+4915100000002'])).toEqual([{ accountId: 'a', handle: 'h' }]);
+    expect(await store.match('phone', ['+4915100000002'], 'a')).toEqual([{ accountId: 'a', handle: 'h' }]);
     expect((await store.caller('a'))?.status).toBe('active');
     expect(await store.caller('nobody')).toBeUndefined();
   });

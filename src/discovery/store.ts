@@ -2,8 +2,9 @@ import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { Db } from '../db/dialect.js';
 import type { ContactHasher, ContactKind } from '../directory/hashing.js';
+import { DISCOVERY_BIT } from '../directory/purposes.js';
 import { MatchPool } from './match-pool.js';
-import { createSqliteMatcher, type Match } from './sqlite-matcher.js';
+import { createSqliteMatcher, createViewerReader, type Match } from './sqlite-matcher.js';
 
 export type { Match } from './sqlite-matcher.js';
 
@@ -18,6 +19,8 @@ export interface CallerInfo {
   phoneRegion?: string;
   signupDevice?: string;
   signupIp?: string;
+  /** One of the account's points is in "my contacts" mode: its syncs keep its book (directory/discoverability.ts). */
+  contactsMode?: boolean;
 }
 export type CallerStatus = CallerInfo | undefined;
 
@@ -31,12 +34,18 @@ export interface DiscoveryStore {
   refresh(): void;
   /** The caller's effective status and trust facts, undefined when the account is not mirrored. */
   caller(accountId: string): Promise<CallerStatus>;
-  /** For each normalised value, its discoverable account or null, aligned with `values`. */
-  match(kind: ContactKind, values: readonly string[]): Promise<Array<Match | null>>;
+  /**
+   * For each normalised value, the account it is discoverable to this caller as, or null, aligned
+   * with `values`. A "my contacts" point matches only a caller whose own verified phone is in its
+   * owner's latest synced book (directory/discoverability.ts); every other non-match, that one
+   * included, is the same work and the same null.
+   */
+  match(kind: ContactKind, values: readonly string[], callerId: string): Promise<Array<Match | null>>;
   close(): Promise<void>;
 }
 
-const STATUS_SQL = `SELECT app_status, fg_status, created_at, coalesce(phone_region, derived_phone_region) AS phone_region, signup_device, signup_ip FROM accounts WHERE id = ?`;
+const CONTACTS_MODE_SQL = `EXISTS (SELECT 1 FROM contact_points m WHERE m.account_id = accounts.id AND (m.purposes & ${DISCOVERY_BIT}) <> 0 AND m.discoverable_by = 'contacts')`;
+const STATUS_SQL = `SELECT app_status, fg_status, created_at, coalesce(phone_region, derived_phone_region) AS phone_region, signup_device, signup_ip, ${CONTACTS_MODE_SQL} AS contacts_mode FROM accounts WHERE id = ?`;
 
 interface CallerRow {
   app_status: string;
@@ -45,6 +54,7 @@ interface CallerRow {
   phone_region: string | null;
   signup_device: string | null;
   signup_ip: string | null;
+  contacts_mode: number | boolean;
 }
 
 function effective(row: CallerRow | undefined): CallerStatus {
@@ -55,6 +65,7 @@ function effective(row: CallerRow | undefined): CallerStatus {
     ...(row.phone_region ? { phoneRegion: row.phone_region } : {}),
     ...(row.signup_device ? { signupDevice: row.signup_device } : {}),
     ...(row.signup_ip ? { signupIp: row.signup_ip } : {}),
+    ...(row.contacts_mode === true || row.contacts_mode === 1 ? { contactsMode: true } : {}),
   };
 }
 
@@ -119,20 +130,22 @@ export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, options: { p
   const read = <T>(fn: () => T): T => (snapshot ? snapshot.read(fn) : fn());
   const statusStmt = sqlite.prepare<[string], CallerRow>(STATUS_SQL);
   const matchInline = createSqliteMatcher(sqlite, hasher, { ownTransaction: !snapshot });
+  const viewerOf = createViewerReader(sqlite);
   return {
     refresh: () => snapshot?.refresh(),
     async caller(accountId) {
       return read(() => effective(statusStmt.get(accountId)));
     },
-    async match(kind, values) {
+    async match(kind, values, callerId) {
+      const viewer = read(() => viewerOf(callerId));
       if (pool && pool.size > 0 && values.length >= POOL_THRESHOLD) {
         try {
-          return await pool.match(kind, values);
+          return await pool.match(kind, values, viewer);
         } catch {
           // A worker died mid-batch (it is being replaced): answer from this thread instead.
         }
       }
-      return read(() => matchInline(kind, values));
+      return read(() => matchInline(kind, values, viewer));
     },
     close: async () => {
       snapshot?.refresh();
@@ -148,12 +161,20 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
     async caller(accountId) {
       const row = await db.kysely
         .selectFrom('accounts')
-        .select((eb) => ['app_status', 'fg_status', 'created_at', eb.fn.coalesce('phone_region', 'derived_phone_region').as('phone_region'), 'signup_device', 'signup_ip'])
+        .select((eb) => [
+          'app_status',
+          'fg_status',
+          'created_at',
+          eb.fn.coalesce('phone_region', 'derived_phone_region').as('phone_region'),
+          'signup_device',
+          'signup_ip',
+          sql<boolean>`${sql.raw(CONTACTS_MODE_SQL)}`.as('contacts_mode'),
+        ])
         .where('id', '=', accountId)
         .executeTakeFirst();
       return effective(row);
     },
-    async match(kind, values) {
+    async match(kind, values, callerId) {
       const out = new Array<Match | null>(values.length).fill(null);
       if (values.length === 0) return out;
       const hashes: Buffer[] = [];
@@ -164,12 +185,22 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
           owner.push(i);
         }
       });
+      // Points discoverable by everyone, and "my contacts" points through contact_reach on the
+      // caller's own verified phones (see sqlite-matcher.ts); the earliest claim the caller may see wins.
       const result = await sql<{ hash: Buffer; account_id: string; handle: string }>`
-        SELECT DISTINCT ON (cp.hash) cp.hash AS hash, a.id AS account_id, a.handle AS handle
-        FROM contact_points cp JOIN accounts a ON a.id = cp.account_id
-        WHERE cp.hash = ANY(${hashes}::bytea[]) AND cp.discoverable = 1
-          AND a.app_status = 'active' AND a.fg_status = 'active'
-        ORDER BY cp.hash, cp.created_at, cp.id`.execute(db.kysely);
+        SELECT DISTINCT ON (m.hash) m.hash AS hash, a.id AS account_id, a.handle AS handle
+        FROM (
+          SELECT cp.hash AS hash, cp.account_id AS account_id, cp.created_at AS created_at, cp.id AS point_id
+          FROM contact_points cp
+          WHERE cp.hash = ANY(${hashes}::bytea[]) AND cp.discoverable = 1
+          UNION ALL
+          SELECT r.point_hash, r.account_id, r.created_at, r.point_id
+          FROM contact_reach r
+          WHERE r.point_hash = ANY(${hashes}::bytea[]) AND r.book_hash IN (
+            SELECT me.hash FROM contact_points me WHERE me.account_id = ${callerId} AND me.kind = 'phone' AND me.verified = 1)
+        ) m JOIN accounts a ON a.id = m.account_id
+        WHERE a.app_status = 'active' AND a.fg_status = 'active'
+        ORDER BY m.hash, m.created_at, m.point_id`.execute(db.kysely);
       const byHash = new Map(result.rows.map((r) => [r.hash.toString('latin1'), { accountId: r.account_id, handle: r.handle }]));
       hashes.forEach((h, j) => {
         const m = byHash.get(h.toString('latin1'));

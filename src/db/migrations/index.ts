@@ -7,6 +7,7 @@ import * as m20261205000000 from './20261205000000-events-handled-flag.js';
 import * as m20261210000000 from './20261210000000-derived-phone-region.js';
 import * as m20261211000000 from './20261211000000-decisions.js';
 import * as m20261212000000 from './20261212000000-limit-state.js';
+import * as m20261213000000 from './20261213000000-discoverability.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '20261210000000-derived-phone-region': m20261210000000,
   '20261211000000-decisions': m20261211000000,
   '20261212000000-limit-state': m20261212000000,
+  '20261213000000-discoverability': m20261213000000,
 };
