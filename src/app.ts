@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AppContext } from './context.js';
+import { dashboard } from './dashboard/index.js';
 import { MAX_PATH_PARAM_LENGTH } from './directory/account-id.js';
 import { registerClientAddress } from './http/client-address.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './http/errors.js';
@@ -55,5 +56,6 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   await app.register(healthRoutes(ctx));
   await app.register(publicApi(ctx), { prefix: '/v1/discovery' });
   await app.register(internalApi(ctx), { prefix: '/internal/v1' });
+  await app.register(dashboard(), { prefix: '/dashboard' });
   return app;
 }

@@ -1,0 +1,102 @@
+import { api, boot, facts, fmtTime, h, section, table } from '../console.js';
+import { drawGraph } from '../graph.js';
+
+function pick(...xs) {
+  return xs.find((x) => x !== undefined && x !== null);
+}
+
+boot(async (main, operator) => {
+  const id = main.dataset.id;
+  const c = await api('GET', `/campaigns/${encodeURIComponent(id)}`);
+  const head = pick(c.campaign, c);
+  const summary = pick(c.summary, {});
+  main.querySelector('h1').textContent = `Campaign ${id}`;
+
+  main.append(
+    h(
+      'div',
+      { class: 'cards' },
+      [
+        ['status', head.status],
+        ['accounts', pick(head.accounts, summary.accounts)],
+        ['exposed accounts', pick(head.exposedAccounts, summary.exposures && summary.exposures.accounts)],
+        ['from', fmtTime(head.firstSeen)],
+        ['to', fmtTime(head.lastSeen)],
+        ['score', typeof head.score === 'number' ? head.score.toFixed(2) : head.score],
+      ].map(([k, v]) => h('div', { class: 'card' }, h('div', { class: 'v' }, v === undefined || v === null ? '—' : String(v)), h('div', { class: 'k' }, k))),
+    ),
+  );
+
+  // The cluster: accounts and the evidence that ties them, laid out by the server.
+  const graphBox = h('div', { id: 'graph', 'aria-label': 'campaign cluster graph' });
+  const graphNote = h('p', { class: 'note' });
+  main.append(
+    section(
+      'Cluster',
+      h(
+        'div',
+        { class: 'legend' },
+        h('span', {}, h('i', { class: 'acc' }), 'account'),
+        h('span', {}, h('i', { class: 'dev' }), 'device'),
+        h('span', {}, h('i', { class: 'sub' }), 'subnet'),
+        h('span', {}, h('i', { class: 'asn' }), 'ASN'),
+        h('span', {}, h('b', { class: 'in-step' }), 'acting in step'),
+      ),
+      graphBox,
+      graphNote,
+    ),
+  );
+  const graph = await api('GET', `/campaigns/${encodeURIComponent(id)}/graph`);
+  const drawn = drawGraph(graphBox, graph);
+  graphNote.textContent = `${drawn.nodes} nodes, ${drawn.edges} edges. Scroll to zoom, drag to move.`;
+
+  const timeline = pick(c.timeline, c.decisions, []);
+  main.append(
+    section(
+      'Timeline',
+      table(timeline, [
+        ['at', 'at', (v, r) => fmtTime(pick(v, r.createdAt))],
+        ['action', 'action'],
+        ['scope', 'scope'],
+        ['subject', 'subject', (v, r) => (r.scope === 'account' ? h('a', { href: `/dashboard/accounts/${encodeURIComponent(v)}` }, v) : v ?? '—')],
+        ['reason', 'reason'],
+        ['actor', 'by', (v, r) => pick(v, r.source, '—')],
+      ]),
+    ),
+  );
+
+  const origins = pick(c.origins, { countries: summary.countries, asns: summary.asns });
+  main.append(
+    section(
+      'Origins',
+      h(
+        'div',
+        { class: 'charts' },
+        h('div', {}, h('h3', {}, 'By country'), table(origins.countries || [], [['country', 'country', (v) => v ?? 'unknown'], ['lookups', 'calls']])),
+        h('div', {}, h('h3', {}, 'By ASN'), table(origins.asns || [], [['asn', 'ASN', (v) => (v === null || v === undefined ? 'unknown' : `AS${v}`)], ['name', 'network', (v) => v ?? ''], ['lookups', 'calls']])),
+      ),
+    ),
+  );
+
+  const blocks = pick(c.blocks, summary.blocks, {});
+  main.append(
+    section(
+      'Number blocks probed',
+      h('p', {}, `${blocks.distinct ?? (blocks.list || []).length} blocks, ${blocks.numbers ?? '—'} numbers asked${blocks.truncated ? ' (most probed listed)' : ''}.`),
+      table((blocks.list || []).slice(0, 200), [['block', 'block'], ['numbers', 'numbers asked']]),
+    ),
+  );
+
+  const exposures = pick(c.exposures, summary.exposures, {});
+  main.append(
+    section(
+      'Exposures',
+      facts(exposures),
+      h('p', {}, h('a', { href: `/admin/v1/campaigns/${encodeURIComponent(id)}/exposures.csv`, download: `${id}-exposures.csv`, id: 'exposures-csv' }, 'Download the exposures (CSV)')),
+    ),
+  );
+
+  if (operator.role !== 'viewer' && c.accounts && Array.isArray(c.accounts)) {
+    main.append(section('Accounts', table(c.accounts.slice(0, 500))));
+  }
+});
