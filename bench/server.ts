@@ -14,7 +14,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedDirectory } from '../src/cli/seeding.js';
-import { buildConfig } from '../src/config/config.js';
+import { buildSettings } from '../src/config/config.js';
 import { signDevToken } from '../src/http/auth/jwt.js';
 import { compilePolicy, DEFAULT_POLICY, loadPolicy, type Policy } from '../src/policy/index.js';
 import { createLogger } from '../src/logger.js';
@@ -46,12 +46,12 @@ if (kind === 'hello') {
   process.send?.({ ready: true, address });
 } else {
   const dataDir = mkdtempSync(join(tmpdir(), 'findguard-bench-'));
-  const config = buildConfig(
+  const { config, secrets } = buildSettings(
     { dataDir, logLevel: 'warn', port: '0', trustedProxies: '127.0.0.1', ...(redisUrl ? { redisUrl } : {}) },
     dataDir,
   );
   const policy = policyArg === 'limits' ? compilePolicy(unreachable(), 'bench') : loadPolicy('none');
-  const service = await createService(config, {
+  const service = await createService(config, secrets, {
     logger: createLogger('warn'),
     policy,
     redisPrefix: `fg:bench:${process.pid}:`,
@@ -71,7 +71,7 @@ if (kind === 'hello') {
     const tokens: string[] = [];
     for (let i = 0; tokens.length < CALLERS; i++) {
       const a = population.account(i);
-      if (a.status === 'active') tokens.push(await signDevToken(config.jwt, a.id, Date.now(), 3600));
+      if (a.status === 'active') tokens.push(await signDevToken(secrets.jwt, a.id, Date.now(), 3600));
     }
     const address = await service.app.listen({ host: '127.0.0.1', port: 0 });
     process.send?.({ ready: true, address, tokens });

@@ -17,8 +17,9 @@ import { AbuseEngine } from '../src/abuse/engine.js';
 import { encodeEvent, type LookupEvent } from '../src/abuse/events.js';
 import { entriesOf, fieldOf } from '../src/abuse/redis-stream.js';
 import { T0, Traffic, blocksFor, consecutive, fake, person, type Persona } from '../src/abuse/synthetic.js';
-import { buildConfig } from '../src/config/config.js';
-import { createContext } from '../src/context.js';
+import { buildSettings } from '../src/config/config.js';
+import { createWorkerContext, migrate } from '../src/context.js';
+import { openDb } from '../src/db/dialect.js';
 import { createLogger } from '../src/logger.js';
 import { ManualClock } from '../src/util/clock.js';
 
@@ -51,7 +52,7 @@ for (let i = 0; i < EVENTS; i++) {
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'findguard-bench-worker-'));
-const config = buildConfig(
+const { config, secrets } = buildSettings(
   {
     dataDir,
     logLevel: 'warn',
@@ -97,11 +98,14 @@ const bound = await floor();
 
 // The clock starts once the worker is up (IP data loaded, migrations run): from the start of
 // consumption to the last event stored.
-const ctx = await createContext(config, {
+// Migrated first, as `findguard migrate` (or a serve node) would have: a worker never migrates.
+const db = openDb(config.database);
+await migrate(db, createLogger('warn'));
+const ctx = await createWorkerContext(config, secrets, {
+  db,
   logger: createLogger('warn'),
   clock: new ManualClock(T0 + Math.ceil((EVENTS * 1000) / TARGET_RATE)),
-  matchWorkers: 0,
-  events: { consume: true, streamKey: stream, consumer: 'bench' },
+  events: { streamKey: stream, consumer: 'bench' },
 });
 ctx.start();
 const started = performance.now();

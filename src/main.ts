@@ -1,6 +1,8 @@
 import { buildApp, type App } from './app.js';
-import type { Config } from './config/config.js';
-import { createContext, type AppContext, type ContextOverrides } from './context.js';
+import type { Config, Secrets } from './config/config.js';
+import { openDb } from './db/dialect.js';
+import { createAppContext, migrate, type AppContext, type ContextOverrides } from './context.js';
+import { createLogger } from './logger.js';
 
 export interface Service {
   app: App;
@@ -8,15 +10,34 @@ export interface Service {
   close(): Promise<void>;
 }
 
-/** Builds a whole serving findguard (context + HTTP app) and starts its background work, without listening. */
-export async function createService(config: Config, overrides: ContextOverrides = {}): Promise<Service> {
-  const ctx = await createContext(config, overrides);
+export interface ServiceOptions extends ContextOverrides {
+  /**
+   * Run the migrations first (default true): `findguard serve` migrates before it listens. false
+   * when the caller has (a second node on the same database, a test that migrated it).
+   */
+  migrate?: boolean;
+}
+
+/**
+ * A whole serving findguard, as `findguard serve` runs it without listening: migrate (an explicit
+ * step), build the serving context and its HTTP app, then start the context.
+ */
+export async function createService(config: Config, secrets: Secrets, options: ServiceOptions = {}): Promise<Service> {
+  const { migrate: runMigrations = true, ...overrides } = options;
+  const db = overrides.db ?? openDb(config.database);
+  if (runMigrations) {
+    try {
+      await migrate(db, overrides.logger ?? createLogger(config.logLevel));
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+  }
+  const ctx = await createAppContext(config, secrets, { ...overrides, db });
   try {
-    // This process serves discovery: it enforces the standing decisions, read before the first call.
-    await ctx.incidents.decisions.start();
     const app = await buildApp(ctx);
     await app.ready();
-    ctx.start();
+    await ctx.start();
     return {
       app,
       ctx,
@@ -31,5 +52,5 @@ export async function createService(config: Config, overrides: ContextOverrides 
   }
 }
 
-export type { Config } from './config/config.js';
-export { buildConfig } from './config/config.js';
+export type { Config, Secrets, Settings } from './config/config.js';
+export { buildConfig, buildSecrets, buildSettings } from './config/config.js';

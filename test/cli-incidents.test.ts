@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { loadConfig, type CliIo } from '../src/cli/io.js';
+import { loadSettings, type CliIo } from '../src/cli/io.js';
 import { createProgram } from '../src/cli/program.js';
-import { createContext, type AppContext } from '../src/context.js';
+import { createCliContext, type CliContext } from '../src/context.js';
 import { auditFor, listOutbox, type CampaignReport } from '../src/incidents/index.js';
 import { makeEvent } from './helpers/events.js';
 import { createTestDatabase } from './helpers/postgres.js';
@@ -39,8 +39,9 @@ describeEachDialect('findguard campaigns / accounts', (dialect) => {
     return io;
   }
 
-  async function withCtx<T>(fn: (ctx: AppContext) => Promise<T>): Promise<T> {
-    const ctx = await createContext(loadConfig(testIo()), { matchWorkers: 0, incidents: { deliver: false } });
+  async function withCtx<T>(fn: (ctx: CliContext) => Promise<T>): Promise<T> {
+    const { config, secrets } = loadSettings(testIo());
+    const ctx = await createCliContext(config, secrets);
     try {
       return await fn(ctx);
     } finally {
@@ -56,6 +57,8 @@ describeEachDialect('findguard campaigns / accounts', (dialect) => {
       drop = pg.drop;
       env = { ...env, FINDGUARD_DATABASE_URL: pg.url, FINDGUARD_HASH_KEYS: HASH_KEYS, FINDGUARD_SERVICE_KEY: SERVICE_KEY, FINDGUARD_JWT_SECRET: JWT_SECRET };
     }
+    // Migrations are an explicit step: no CLI command migrates on its own.
+    await run('migrate');
   });
   afterAll(async () => {
     await drop?.();

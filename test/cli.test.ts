@@ -5,9 +5,9 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type CliIo } from '../src/cli/io.js';
+import { loadSettings, type CliIo } from '../src/cli/io.js';
 import { createProgram } from '../src/cli/program.js';
-import { createContext } from '../src/context.js';
+import { createAppContext, createCliContext } from '../src/context.js';
 import { signDevToken } from '../src/http/auth/jwt.js';
 import { createService, type Service } from '../src/main.js';
 import { accountId } from '../src/population/index.js';
@@ -53,9 +53,9 @@ async function run(io: TestIo, ...args: string[]): Promise<void> {
 
 /** The whole service (internal API and discovery) on the data dir a command used. */
 async function serviceOn(io: CliIo): Promise<Service & { internal: { authorization: string } }> {
-  const config = loadConfig(io);
-  const service = await createService(config);
-  return { ...service, internal: { authorization: `Bearer ${config.serviceKey}` } };
+  const { config, secrets } = loadSettings(io);
+  const service = await createService(config, secrets);
+  return { ...service, internal: { authorization: `Bearer ${secrets.serviceKey}` } };
 }
 
 async function putAccount(svc: Service & { internal: { authorization: string } }, id: string): Promise<void> {
@@ -107,13 +107,15 @@ describe('findguard migrate', () => {
 describe('findguard seed', () => {
   it('adds a synthetic population that is in the directory afterwards', async () => {
     const io = testIo();
+    await run(testIo(io.cwd), 'migrate');
     await run(io, 'seed', '--accounts', '300', '--seed', '5');
     const report = io.lines.find((l) => /accounts, .* contact points from/.test(l));
     expect(report, io.lines.join('\n')).toMatch(/^300 accounts, [\d,]+ contact points from 300 lines in [\d.]+ s; 0 lines failed$/);
     expect(process.exitCode).toBeUndefined();
     expect(io.errors.some((l) => /^100% \(300 accounts\)$/.test(l))).toBe(true);
 
-    const ctx = await createContext(loadConfig(io));
+    const { config, secrets } = loadSettings(io);
+    const ctx = await createCliContext(config, secrets);
     try {
       const row = await ctx.db.kysely.selectFrom('accounts').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
       expect(Number(row.n)).toBe(300);
@@ -150,6 +152,7 @@ describe('findguard import', () => {
     ];
     writeFileSync(file, lines.join('\n') + '\n');
     try {
+      await run(testIo(io.cwd), 'migrate');
       await run(io, 'import', file);
       expect(process.exitCode).toBe(1);
     } finally {
@@ -164,7 +167,7 @@ describe('findguard import', () => {
     const svc = await serviceOn(io);
     try {
       await putAccount(svc, 'cli-searcher');
-      const token = await signDevToken(svc.ctx.config.jwt, 'cli-searcher', Date.now(), 600);
+      const token = await signDevToken(svc.ctx.secrets.jwt, 'cli-searcher', Date.now(), 600);
       expect((await lookup(svc, token, { phone: NUMBERS.usA })).json().match).toEqual({ accountId: 'cli-imp-1', handle: 'one' });
       expect((await lookup(svc, token, { phone: NUMBERS.gbA })).json().match).toEqual({ accountId: 'cli-imp-2', handle: 'two' });
       // Imported, but 2FA-only: not discoverable.
@@ -180,6 +183,7 @@ describe('findguard import', () => {
     const io = testIo();
     const file = join(io.cwd, 'ok.ndjson');
     writeFileSync(file, JSON.stringify({ accountId: 'cli-ok-1', handle: 'ok' }) + '\n');
+    await run(testIo(io.cwd), 'migrate');
     await run(io, 'import', file);
     expect(process.exitCode).toBeUndefined();
     expect(io.lines).toEqual([expect.stringMatching(/^1 accounts, 0 contact points from 1 lines in [\d.]+ s; 0 lines failed$/)]);
@@ -337,9 +341,11 @@ describe('findguard policy', () => {
   it('a bad FINDGUARD_POLICY stops start-up naming the variable', async () => {
     const io = testIo();
     io.env.FINDGUARD_POLICY = join(io.cwd, 'missing.yaml');
-    await expect(createContext(loadConfig(io))).rejects.toThrow(/^FINDGUARD_POLICY: policy .*missing.yaml: no built-in policy/);
+    await run(testIo(io.cwd), 'migrate');
+    const settings = () => loadSettings(io);
+    await expect(createAppContext(settings().config, settings().secrets)).rejects.toThrow(/^FINDGUARD_POLICY: policy .*missing.yaml: no built-in policy/);
     io.env.FINDGUARD_POLICY = 'signal-like';
-    const ctx = await createContext(loadConfig(io));
+    const ctx = await createAppContext(settings().config, settings().secrets);
     expect(ctx.limits.policy.name).toBe('signal-like');
     await ctx.close();
   });

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEvent, type LookupEvent } from '../src/abuse/events.js';
 import { fromRow } from '../src/abuse/pipeline.js';
-import { buildConfig } from '../src/config/config.js';
+import { buildSettings } from '../src/config/config.js';
 import { openDb } from '../src/db/dialect.js';
 import { signDevToken } from '../src/http/auth/jwt.js';
 import { createTestDatabase, postgresAvailable } from './helpers/postgres.js';
@@ -73,7 +73,7 @@ describe('answered calls and their lookup events across kill -9', () => {
     const p = spawnCli(['serve'], env, dataDir);
     spawned.push(p);
     await waitForOutput(p, /findguard listening on/, 30_000);
-    const jwt = buildConfig({ dataDir, jwtSecret: JWT_SECRET, hashKeys: HASH_KEYS, serviceKey: SERVICE_KEY }, dataDir).jwt;
+    const jwt = buildSettings({ dataDir, jwtSecret: JWT_SECRET, hashKeys: HASH_KEYS, serviceKey: SERVICE_KEY }, dataDir).secrets.jwt;
     return { p, url: `http://127.0.0.1:${port}`, token: (id) => signDevToken(jwt, id, Date.now(), 3600) };
   }
 

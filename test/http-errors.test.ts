@@ -63,7 +63,7 @@ describeEachDialect('one limit for account ids', (dialect) => {
       expectCoded(res, 400, 'invalid_request', ['xxxxxxxxxx', 'aaaaaaaaaa', '%25%25']);
     }
 
-    const token = await signDevToken(svc.config.jwt, TOO_LONG, svc.clock.now(), 3600);
+    const token = await signDevToken(svc.secrets.jwt, TOO_LONG, svc.clock.now(), 3600);
     expectCoded(await lookup(svc, token, { phone: NUMBERS.usA }), 401, 'unauthenticated');
 
     const imp = await svc.app.inject({

@@ -197,7 +197,7 @@ describeEachDialect('decisions', (dialect) => {
     const prefix = uniquePrefix(`decisions-${dialect}`);
     const a = await startTestService(dialect, { redisUrl: REDIS_URL }, { redisPrefix: prefix, policy: policy('enforce') });
     const node = (redisPrefix: string, pollMs: number): Promise<Service> =>
-      createService(a.config, { clock: a.clock, random: new SeededRandom(7), logger: createLogger('silent'), migrate: false, redisPrefix, policy: policy('enforce'), incidents: { decisions: { pollMs } } });
+      createService(a.config, a.secrets, { clock: a.clock, random: new SeededRandom(7), logger: createLogger('silent'), migrate: false, redisPrefix, policy: policy('enforce'), incidents: { decisions: { pollMs } } });
     // Hears the notices, and reads on its own only once a minute: what it knows fast came by notice.
     const listening = await node(prefix, 60_000);
     // Hears none (another channel): what it knows came by its timer.

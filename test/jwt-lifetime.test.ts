@@ -45,8 +45,8 @@ describeEachDialect('JWT maximum lifetime', (dialect) => {
     const claims = JSON.parse(Buffer.from(dev.split('.')[1]!, 'base64url').toString('utf8')) as { iat: number; exp: number };
     expect(claims.exp - claims.iat).toBe(3600);
     expect(await status(strict, dev)).toBe(200);
-    expect(maxDevTokenSeconds(strict.config.jwt, 7 * 86_400)).toBe(3600);
-    expect(maxDevTokenSeconds(open.config.jwt, 7 * 86_400)).toBe(7 * 86_400);
+    expect(maxDevTokenSeconds(strict.secrets.jwt, 7 * 86_400)).toBe(3600);
+    expect(maxDevTokenSeconds(open.secrets.jwt, 7 * 86_400)).toBe(7 * 86_400);
   });
 
   it('measures a token without iat, or with iat in the future, from now', async () => {

@@ -36,7 +36,7 @@ describeEachDialect('limits survive a restart of the embedded store', (dialect) 
 
   async function restart(): Promise<Service> {
     await first.close();
-    return createService(first.config, { clock: first.clock, random: new SeededRandom(43), logger: createLogger('silent'), policy: policy() });
+    return createService(first.config, first.secrets, { clock: first.clock, random: new SeededRandom(43), logger: createLogger('silent'), policy: policy() });
   }
 
   it('a budget spent before a graceful restart stays spent after it', async () => {
@@ -56,7 +56,7 @@ describeEachDialect('limits survive a restart of the embedded store', (dialect) 
     expect((await call(first, 'bob', numbers(100, 9))).statusCode).toBe(200);
     await new Promise((r) => setTimeout(r, 1500));
     // A crash: the state is read back without the store being closed first.
-    second = await createService(first.config, { clock: first.clock, random: new SeededRandom(44), logger: createLogger('silent'), policy: policy() });
+    second = await createService(first.config, first.secrets, { clock: first.clock, random: new SeededRandom(44), logger: createLogger('silent'), policy: policy() });
     expect((await call(second, 'bob', numbers(109, 2))).statusCode).toBe(429);
     await first.close();
   });

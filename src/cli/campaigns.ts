@@ -1,16 +1,17 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { createContext, type AppContext } from '../context.js';
+import { createCliContext, type CliContext } from '../context.js';
 import { AppError } from '../errors.js';
 import type { CampaignReport } from '../incidents/index.js';
-import { loadConfig, type CliIo } from './io.js';
+import { loadSettings, type CliIo } from './io.js';
 
-/** Read-and-act commands open the whole context but never deliver webhooks: `serve` does that. */
-export async function incidentContext(io: CliIo): Promise<AppContext> {
-  return createContext(loadConfig(io), { matchWorkers: 0, incidents: { deliver: false } });
+/** Read-and-act commands open a CLI context: it never consumes events or delivers webhooks. */
+export async function incidentContext(io: CliIo): Promise<CliContext> {
+  const { config, secrets } = loadSettings(io);
+  return createCliContext(config, secrets);
 }
 
 /** Runs a command body, turning not_found into a message and exit code 1 instead of a stack trace. */
-export async function withContext(io: CliIo, fn: (ctx: AppContext) => Promise<void>): Promise<void> {
+export async function withContext(io: CliIo, fn: (ctx: CliContext) => Promise<void>): Promise<void> {
   const ctx = await incidentContext(io);
   try {
     await fn(ctx);

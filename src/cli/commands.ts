@@ -1,18 +1,15 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { createReadStream, statSync } from 'node:fs';
-import { createContext } from '../context.js';
+import { createCliContext, migrate } from '../context.js';
 import { openDb } from '../db/dialect.js';
-import { migrateToLatest } from '../db/migrate.js';
+import { createLogger } from '../logger.js';
 import { importNdjson, MAX_IMPORT_LINE_BYTES, type ImportReport } from '../directory/import.js';
 import { maxDevTokenSeconds, signDevToken } from '../http/auth/jwt.js';
 import { readLines } from '../util/lines.js';
 import { accountIdArg } from './accounts.js';
-import { loadConfig, type CliIo } from './io.js';
+import { loadSettings, type CliIo } from './io.js';
 import { progressBar } from './progress.js';
 import { seedDirectory } from './seeding.js';
-
-// seed and import only write: no match workers (threads and connections) to start for them.
-const WRITE_ONLY = { matchWorkers: 0 } as const;
 
 function positiveInt(max: number) {
   return (value: string): number => {
@@ -37,10 +34,10 @@ export function migrateCommand(program: Command, io: CliIo): void {
     .command('migrate')
     .description('apply database migrations and exit')
     .action(async () => {
-      const config = loadConfig(io);
+      const { config } = loadSettings(io);
       const db = openDb(config.database);
       try {
-        const result = await migrateToLatest(db.kysely);
+        const result = await migrate(db, createLogger('silent'));
         const applied = result.results ?? [];
         if (applied.length === 0) io.out('database is up to date');
         for (const r of applied) io.out(`${r.status === 'Success' ? 'applied' : r.status}: ${r.migrationName}`);
@@ -58,7 +55,8 @@ export function seedCommand(program: Command, io: CliIo): void {
     .requiredOption('--accounts <n>', 'how many accounts', positiveInt(50_000_000))
     .option('--seed <n>', 'generator seed (same seed, same population)', positiveInt(2 ** 31 - 1), 1)
     .action(async (opts: { accounts: number; seed: number }) => {
-      const ctx = await createContext(loadConfig(io), WRITE_ONLY);
+      const { config, secrets } = loadSettings(io);
+      const ctx = await createCliContext(config, secrets);
       try {
         const started = Date.now();
         const bar = progressBar(io, opts.accounts, 'seed [{bar}] {percentage}% {value}/{total} accounts | {rate}/s', 'accounts');
@@ -81,7 +79,8 @@ export function importCommand(program: Command, io: CliIo): void {
     .description('bulk-import accounts and contact points from an NDJSON file (one account per line)')
     .argument('<file>', 'NDJSON file; "-" reads standard input')
     .action(async (file: string) => {
-      const ctx = await createContext(loadConfig(io), WRITE_ONLY);
+      const { config, secrets } = loadSettings(io);
+      const ctx = await createCliContext(config, secrets);
       try {
         const started = Date.now();
         const size = file === '-' ? 0 : statSync(file).size;
@@ -116,9 +115,9 @@ export function devTokenCommand(program: Command, io: CliIo): void {
     .argument('<accountId>', 'the account id (the JWT subject)', accountIdArg)
     .option('--ttl <seconds>', 'lifetime in seconds (at most FINDGUARD_JWT_MAX_LIFETIME, when set)', positiveInt(365 * 24 * 3600), 24 * 3600)
     .action(async (accountId: string, opts: { ttl: number }) => {
-      const config = loadConfig(io);
-      const ttl = maxDevTokenSeconds(config.jwt, opts.ttl);
+      const { secrets } = loadSettings(io);
+      const ttl = maxDevTokenSeconds(secrets.jwt, opts.ttl);
       if (ttl < opts.ttl) io.err(`FINDGUARD_JWT_MAX_LIFETIME caps the token at ${ttl} seconds`);
-      io.out(await signDevToken(config.jwt, accountId, Date.now(), ttl));
+      io.out(await signDevToken(secrets.jwt, accountId, Date.now(), ttl));
     });
 }

@@ -1,4 +1,4 @@
-import { buildConfig, type Config } from '../config/config.js';
+import { buildSettings, type Settings } from '../config/config.js';
 import { readEnv } from '../config/env.js';
 
 /** What a command may touch of the outside world; tests pass their own. */
@@ -19,11 +19,11 @@ export const processIo: CliIo = {
   interactive: Boolean(process.stderr.isTTY),
 };
 
-/** The checked configuration; its warnings (a data folder others can read) go to stderr. */
-export function loadConfig(io: CliIo): Config {
-  const config = buildConfig(readEnv(io.env), io.cwd);
-  for (const warning of config.warnings) io.err(`warning: ${warning}`);
-  return config;
+/** The checked configuration and secrets; the warnings (a data folder others can read) go to stderr. */
+export function loadSettings(io: CliIo): Settings {
+  const settings = buildSettings(readEnv(io.env), io.cwd);
+  for (const warning of settings.config.warnings) io.err(`warning: ${warning}`);
+  return settings;
 }
 
 /** Resolves at the first SIGINT or SIGTERM: long-running commands then close their resources. */

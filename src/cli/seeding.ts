@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { AppContext } from '../context.js';
+import type { CoreContext } from '../context.js';
 import { importNdjson, type ImportReport } from '../directory/import.js';
 import { importLineOf, Population, type SyntheticAccount } from '../population/index.js';
 
@@ -15,7 +15,7 @@ async function* lines(population: Population): AsyncGenerator<string> {
 }
 
 export async function seedDirectory(
-  ctx: AppContext,
+  ctx: Pick<CoreContext, 'directory'>,
   options: SeedOptions,
   onProgress?: (report: ImportReport) => void,
 ): Promise<{ population: Population; report: ImportReport }> {
@@ -32,7 +32,7 @@ export interface DemoRecord {
 
 const DEMO_KEY = 'demo';
 
-export async function readDemoRecord(ctx: AppContext): Promise<DemoRecord | undefined> {
+export async function readDemoRecord(ctx: Pick<CoreContext, 'db'>): Promise<DemoRecord | undefined> {
   const row = await ctx.db.kysely.selectFrom('findguard_meta').select('value').where('key', '=', DEMO_KEY).executeTakeFirst();
   return row ? (JSON.parse(row.value) as DemoRecord) : undefined;
 }
@@ -41,7 +41,7 @@ export async function readDemoRecord(ctx: AppContext): Promise<DemoRecord | unde
  * Seeds the demo population once. Only the generator's parameters are recorded, never a number:
  * the banner regenerates the one number it shows from them.
  */
-export async function ensureDemoPopulation(ctx: AppContext, accounts = 2000, seed = 20191224): Promise<{ record: DemoRecord; seeded: boolean }> {
+export async function ensureDemoPopulation(ctx: Pick<CoreContext, 'db' | 'directory' | 'clock'>, accounts = 2000, seed = 20191224): Promise<{ record: DemoRecord; seeded: boolean }> {
   const existing = await readDemoRecord(ctx);
   if (existing) return { record: existing, seeded: false };
   const count = await ctx.db.kysely.selectFrom('accounts').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();

@@ -2,16 +2,16 @@ import type { Command } from 'commander';
 import { maxDevTokenSeconds, signDevToken } from '../http/auth/jwt.js';
 import { createService } from '../main.js';
 import { demoPair, ensureDemoPopulation } from './seeding.js';
-import { loadConfig, untilSignal, type CliIo } from './io.js';
+import { loadSettings, untilSignal, type CliIo } from './io.js';
 
 export function serveCommand(program: Command, io: CliIo): void {
   program
     .command('serve')
-    .description('start findguard (migrates the database first)')
+    .description('start findguard (migrates the database first, then listens)')
     .option('--demo', 'seed a demo population on first start and print a ready curl', false)
     .action(async (opts: { demo: boolean }) => {
-      const config = loadConfig(io);
-      const service = await createService(config);
+      const { config, secrets } = loadSettings(io);
+      const service = await createService(config, secrets);
       const { app, ctx } = service;
       let banner: string[] = [];
       let address: string;
@@ -19,7 +19,7 @@ export function serveCommand(program: Command, io: CliIo): void {
         if (opts.demo) {
           const { record, seeded } = await ensureDemoPopulation(ctx);
           if (seeded) io.err(`seeded a demo population of ${record.accounts} accounts`);
-          banner = await demoBanner(config.jwt, record, ctx.clock.now());
+          banner = await demoBanner(secrets.jwt, record, ctx.clock.now());
         }
         address = await app.listen({ host: config.host, port: config.port });
       } catch (err) {

@@ -3,11 +3,9 @@ import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { isIP } from 'node:net';
 import { DEFAULT_STREAM_KEY } from '../abuse/bus.js';
 import { CONSUMER_GROUP, DEFAULT_CLAIM_IDLE_MS, defaultConsumerName } from '../abuse/redis-consumer.js';
-import { ENV_NAMES } from '../config/env.js';
-import { ConfigError } from '../config/errors.js';
-import { createContext } from '../context.js';
+import { createWorkerContext } from '../context.js';
 import { healthRoutes } from '../http/health.js';
-import { loadConfig, untilSignal, type CliIo } from './io.js';
+import { loadSettings, untilSignal, type CliIo } from './io.js';
 
 function consumerName(value: string): string {
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(value)) throw new InvalidArgumentError('1 to 64 letters, digits or . _ : -');
@@ -45,14 +43,11 @@ export function workerCommand(program: Command, io: CliIo): void {
     // Test isolation on a shared Redis only: `serve` always publishes to the default key.
     .addOption(new Option('--stream <key>').hideHelp().default(DEFAULT_STREAM_KEY))
     .action(async (opts: { consumer?: string; claimIdle: number; stream: string; listen?: Listen }) => {
-      const config = loadConfig(io);
-      if (!config.redisUrl) {
-        throw new ConfigError(ENV_NAMES.redisUrl, 'is required by findguard worker (without Redis, findguard serve consumes its events in-process)');
-      }
+      const { config, secrets } = loadSettings(io);
       const consumer = opts.consumer ?? defaultConsumerName();
-      const ctx = await createContext(config, {
-        matchWorkers: 0,
-        events: { consume: true, consumer, streamKey: opts.stream, claimIdleMs: Math.round(opts.claimIdle * 1000) },
+      // Migrations are `findguard migrate`'s (or serve's) to run: a worker on an older schema refuses to start.
+      const ctx = await createWorkerContext(config, secrets, {
+        events: { consumer, streamKey: opts.stream, claimIdleMs: Math.round(opts.claimIdle * 1000) },
       });
       ctx.start();
       io.out(`findguard worker ${consumer} consuming ${opts.stream} (group ${CONSUMER_GROUP}, database: ${config.database.dialect})`);

@@ -2,7 +2,13 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, st
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildConfig, parseHashKeys, type Config } from './config.js';
+import { buildSettings, parseHashKeys, type Config, type Secrets } from './config.js';
+
+/** Both halves in one object: these tests check what each variable becomes, wherever it goes. */
+function buildConfig(raw: RawEnv, cwd?: string): Config & Secrets {
+  const { config, secrets } = buildSettings(raw, cwd);
+  return { ...config, ...secrets };
+}
 import { ENV_NAMES, readEnv, type RawEnv } from './env.js';
 import { ConfigError } from './errors.js';
 import { SECRETS_FILE } from './secrets.js';

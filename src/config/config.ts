@@ -18,20 +18,21 @@ export interface HashKey {
   key: Buffer;
 }
 
+/**
+ * What findguard is told to do, without the keys it does it with (those are Secrets): safe to
+ * print, log or hand to any part of the code.
+ */
 export interface Config {
   dataDir: string;
   database: DatabaseConfig;
   redisUrl?: string;
   host: string;
   port: number;
-  jwt: JwtConfig;
-  serviceKey: string;
-  /** Newest first: the first one hashes new writes, all are tried on reads during a rotation. */
-  hashKeys: HashKey[];
   /** A policy file, or the name of a built-in policy. */
   policyPath?: string;
   trustedProxies: string[];
-  webhook?: { url: URL; secret: string };
+  /** Where webhooks go; the key that signs them is secrets.webhookSecret. */
+  webhook?: { url: URL };
   logLevel: string;
   eventRetentionDays: number;
   /** Worker threads that hash and match large syncs (embedded SQLite only); 0 keeps it all inline. */
@@ -43,7 +44,33 @@ export interface Config {
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const MIN_SECRET_BYTES = 32;
 
+/**
+ * The keys findguard holds, apart from its configuration (atproto ozone's ServerSecrets): only the
+ * parts that sign, verify or hash get them, and nothing that logs or prints a Config can leak them.
+ */
+export interface Secrets {
+  /** How app JWTs are verified: a shared HS256 secret or a JWKS URL. */
+  jwt: JwtConfig;
+  serviceKey: string;
+  /** Newest first: the first one hashes new writes, all are tried on reads during a rotation. */
+  hashKeys: HashKey[];
+  /** Signs webhook deliveries; set exactly when config.webhook is. */
+  webhookSecret?: string;
+}
+
+/** A process's whole setting: what to do, and the keys to do it with. */
+export interface Settings {
+  config: Config;
+  secrets: Secrets;
+}
+
 /** Checks raw variables and fills defaults. Throws ConfigError naming the variable at fault. */
+export function buildSettings(raw: RawEnv, cwd: string = process.cwd()): Settings {
+  const config = buildConfig(raw, cwd);
+  return { config, secrets: buildSecrets(raw, config) };
+}
+
+/** The configuration alone; buildSecrets reads the keys (and, embedded, makes the missing ones). */
 export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
   const dataDir = resolve(cwd, raw.dataDir ?? './data');
   const database = parseDatabase(raw.databaseUrl, dataDir, cwd);
@@ -53,24 +80,12 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     throw new ConfigError(ENV_NAMES.logLevel, `must be one of ${LOG_LEVELS.join(', ')}`);
   }
 
-  // A shared database means many nodes: generated per-node secrets would silently disagree,
-  // so they must be given explicitly. Only the embedded default generates its own.
   const embedded = database.dialect === 'sqlite';
-  if (!embedded) {
-    if (!raw.hashKeys) throw new ConfigError(ENV_NAMES.hashKeys, 'is required with a PostgreSQL database');
-    if (!raw.serviceKey) throw new ConfigError(ENV_NAMES.serviceKey, 'is required with a PostgreSQL database');
-    if (!raw.jwtSecret && !raw.jwksUrl) {
-      throw new ConfigError(ENV_NAMES.jwtSecret, `or ${ENV_NAMES.jwksUrl} is required with a PostgreSQL database`);
-    }
-  }
-  const needsLocal = !raw.hashKeys || !raw.serviceKey || (!raw.jwtSecret && !raw.jwksUrl);
+  const needsLocal = embedded && needsLocalSecrets(raw);
   // Checked before anything is written into it, or secrets.json's mode is reset to 0600.
   const usesDataDir = embedded && (needsLocal || isInside(database.path, dataDir));
   const warnings = usesDataDir ? checkDataDir(dataDir) : [];
-  const local = embedded && needsLocal ? loadOrCreateSecrets(dataDir) : undefined;
-
-  const serviceKey = raw.serviceKey ?? local?.serviceKey ?? '';
-  if (serviceKey.length < 16) throw new ConfigError(ENV_NAMES.serviceKey, 'must be at least 16 characters');
+  if (raw.webhookSecret && !raw.webhookUrl) throw new ConfigError(ENV_NAMES.webhookUrl, `is required when ${ENV_NAMES.webhookSecret} is set`);
 
   return {
     dataDir,
@@ -78,17 +93,47 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     redisUrl: parseRedisUrl(raw.redisUrl),
     host: raw.host ?? '127.0.0.1',
     port,
-    jwt: parseJwt(raw, local?.jwtSecret),
-    serviceKey,
-    hashKeys: parseHashKeys(raw.hashKeys ?? local?.hashKeys ?? '', raw.hashKeys ? ENV_NAMES.hashKeys : 'secrets.json hashKeys'),
     // A bare word (no slash, no dot) names a built-in policy: default, signal-like, hagen-incremental.
     policyPath: raw.policy ? (/^[a-z][a-z0-9-]*$/.test(raw.policy) ? raw.policy : resolve(cwd, raw.policy)) : undefined,
     trustedProxies: parseCidrList(raw.trustedProxies),
-    webhook: parseWebhook(raw),
+    webhook: parseWebhookUrl(raw.webhookUrl),
     logLevel,
     eventRetentionDays: parseIntIn(raw.eventRetentionDays, 'eventRetentionDays', 90, 1, 3650),
     matchWorkers: parseIntIn(raw.matchWorkers, 'matchWorkers', Math.min(2, availableParallelism()), 0, 64),
     warnings,
+  };
+}
+
+function needsLocalSecrets(raw: RawEnv): boolean {
+  return !raw.hashKeys || !raw.serviceKey || (!raw.jwtSecret && !raw.jwksUrl);
+}
+
+/**
+ * The keys, from the environment; the embedded default generates the missing ones once and keeps
+ * them in its data folder. Throws ConfigError naming the variable at fault.
+ */
+export function buildSecrets(raw: RawEnv, config: Config): Secrets {
+  // A shared database means many nodes: generated per-node secrets would silently disagree,
+  // so they must be given explicitly. Only the embedded default generates its own.
+  const embedded = config.database.dialect === 'sqlite';
+  if (!embedded) {
+    if (!raw.hashKeys) throw new ConfigError(ENV_NAMES.hashKeys, 'is required with a PostgreSQL database');
+    if (!raw.serviceKey) throw new ConfigError(ENV_NAMES.serviceKey, 'is required with a PostgreSQL database');
+    if (!raw.jwtSecret && !raw.jwksUrl) {
+      throw new ConfigError(ENV_NAMES.jwtSecret, `or ${ENV_NAMES.jwksUrl} is required with a PostgreSQL database`);
+    }
+  }
+  const local = embedded && needsLocalSecrets(raw) ? loadOrCreateSecrets(config.dataDir) : undefined;
+  const serviceKey = raw.serviceKey ?? local?.serviceKey ?? '';
+  if (serviceKey.length < 16) throw new ConfigError(ENV_NAMES.serviceKey, 'must be at least 16 characters');
+  if (config.webhook && (!raw.webhookSecret || raw.webhookSecret.length < 16)) {
+    throw new ConfigError(ENV_NAMES.webhookSecret, 'is required with a webhook URL and must be at least 16 characters');
+  }
+  return {
+    jwt: parseJwt(raw, local?.jwtSecret),
+    serviceKey,
+    hashKeys: parseHashKeys(raw.hashKeys ?? local?.hashKeys ?? '', raw.hashKeys ? ENV_NAMES.hashKeys : 'secrets.json hashKeys'),
+    ...(config.webhook && raw.webhookSecret ? { webhookSecret: raw.webhookSecret } : {}),
   };
 }
 
@@ -203,19 +248,11 @@ function parseCidrList(value: string | undefined): string[] {
   return list;
 }
 
-function parseWebhook(raw: RawEnv): Config['webhook'] {
-  if (!raw.webhookUrl) {
-    if (raw.webhookSecret) throw new ConfigError(ENV_NAMES.webhookUrl, `is required when ${ENV_NAMES.webhookSecret} is set`);
-    return undefined;
-  }
-  let url: URL;
+function parseWebhookUrl(value: string | undefined): Config['webhook'] {
+  if (!value) return undefined;
   try {
-    url = new URL(raw.webhookUrl);
+    return { url: new URL(value) };
   } catch {
     throw new ConfigError(ENV_NAMES.webhookUrl, 'is not a valid URL');
   }
-  if (!raw.webhookSecret || raw.webhookSecret.length < 16) {
-    throw new ConfigError(ENV_NAMES.webhookSecret, 'is required with a webhook URL and must be at least 16 characters');
-  }
-  return { url, secret: raw.webhookSecret };
 }

@@ -29,13 +29,31 @@ export async function ensureEventsTable(db: Kysely<Database>): Promise<string | 
   const loose = db as unknown as Kysely<unknown>;
   const file = await eventsSchemaFile(loose);
   if (file === undefined) return undefined;
-  const found = await sql<{ n: number }>`
-    SELECT (SELECT count(*) FROM main.sqlite_master WHERE name = 'lookup_events')
-         + (SELECT count(*) FROM ${sql.raw(EVENTS_SCHEMA)}.sqlite_master WHERE name = 'lookup_events') AS n`.execute(db);
-  if (Number(found.rows[0]?.n ?? 0) > 0) return undefined;
+  if (await eventsTablePresent(db)) return undefined;
   for (const name of EVENTS_TABLE_MIGRATIONS) await migrations[name]!.up(loose);
   return file || ':memory:';
 }
 
 /** The migrations that make `lookup_events` as it is now, in order. */
 const EVENTS_TABLE_MIGRATIONS = ['20261202000000-lookup-events', '20261204000000-events-own-file', '20261205000000-events-handled-flag'];
+
+/**
+ * The migrations this findguard has that the database has not run, oldest first; on SQLite also
+ * a missing events file (which `migrate` starts again). Reads only.
+ */
+export async function pendingMigrations(db: Kysely<Database>): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  const pending = (await migrator.getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
+  if (pending.length > 0) return pending;
+  const loose = db as unknown as Kysely<unknown>;
+  const file = await eventsSchemaFile(loose);
+  if (file === undefined) return [];
+  return (await eventsTablePresent(db)) ? [] : [`the lookup events file ${file || ':memory:'}`];
+}
+
+async function eventsTablePresent(db: Kysely<Database>): Promise<boolean> {
+  const found = await sql<{ n: number }>`
+    SELECT (SELECT count(*) FROM main.sqlite_master WHERE name = 'lookup_events')
+         + (SELECT count(*) FROM ${sql.raw(EVENTS_SCHEMA)}.sqlite_master WHERE name = 'lookup_events') AS n`.execute(db);
+  return Number(found.rows[0]?.n ?? 0) > 0;
+}

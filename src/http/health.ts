@@ -1,11 +1,15 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { sql } from 'kysely';
 import { Type } from 'typebox';
-import type { AppContext } from '../context.js';
+import type { CoreContext } from '../context.js';
+import type { LimitStore } from '../limits/index.js';
 
 const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) });
 
-export function healthRoutes(ctx: AppContext): FastifyPluginAsync {
+/** What the probes read: a worker has no limits store of its own. */
+export type HealthDeps = Pick<CoreContext, 'db' | 'metrics' | 'incidents'> & { limitStore?: LimitStore };
+
+export function healthRoutes(ctx: HealthDeps): FastifyPluginAsync {
   return async (app) => {
     app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
       status: 'ok',
@@ -22,11 +26,13 @@ export function healthRoutes(ctx: AppContext): FastifyPluginAsync {
         } catch {
           checks.database = 'unreachable';
         }
-        try {
-          await ctx.limitStore.ping();
-          checks.limits = 'ok';
-        } catch {
-          checks.limits = 'unreachable';
+        if (ctx.limitStore) {
+          try {
+            await ctx.limitStore.ping();
+            checks.limits = 'ok';
+          } catch {
+            checks.limits = 'unreachable';
+          }
         }
         // Where this process serves discovery from the decision cache: whether it can enforce.
         const decisions = ctx.incidents.decisions.health();

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.js';
+import type { Config, Secrets } from '../config/config.js';
 import type { Database } from '../db/schema.js';
 import type { DirectoryService } from '../directory/service.js';
 import type { Clock } from '../util/clock.js';
@@ -52,12 +52,13 @@ export interface IncidentOptions {
 
 export function createIncidents(
   config: Pick<Config, 'webhook' | 'redisUrl'>,
+  secrets: Pick<Secrets, 'webhookSecret'>,
   deps: { db: Kysely<Database>; directory: DirectoryService; clock: Clock; random: Random; logger: Logger },
   opts: IncidentOptions = {},
 ): Incidents {
   const deliverer =
-    config.webhook && opts.deliver !== false
-      ? new WebhookDeliverer({ ...opts.delivery, db: deps.db, url: config.webhook.url, secret: config.webhook.secret, clock: deps.clock, random: deps.random, logger: deps.logger.child({ component: 'webhooks' }) })
+    config.webhook && secrets.webhookSecret && opts.deliver !== false
+      ? new WebhookDeliverer({ ...opts.delivery, db: deps.db, url: config.webhook.url, secret: secrets.webhookSecret, clock: deps.clock, random: deps.random, logger: deps.logger.child({ component: 'webhooks' }) })
       : undefined;
   const onEnqueued = deliverer ? () => deliverer.poke() : undefined;
   const channel = opts.redisPrefix ? `${opts.redisPrefix}decisions` : DEFAULT_DECISIONS_CHANNEL;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FindguardClient, fetchTransport, injectTransport, type Transport } from '../client/index.js';
-import { buildConfig, type JwtConfig } from '../config/config.js';
+import { buildSettings, type JwtConfig } from '../config/config.js';
 import type { Database } from '../db/schema.js';
 import { importNdjson } from '../directory/import.js';
 import { importLineOf } from '../population/index.js';
@@ -102,7 +102,7 @@ export class InProcessDriver extends BaseDriver {
     ttl: number,
     readonly policy: string,
   ) {
-    super(service.ctx.config.jwt, ttl);
+    super(service.ctx.secrets.jwt, ttl);
     this.clock = clock;
   }
 
@@ -114,10 +114,10 @@ export class InProcessDriver extends BaseDriver {
   static async create(world: World, options: { matchWorkers?: number; policy?: CompiledPolicy; keepData?: (dir: string) => void } = {}): Promise<InProcessDriver> {
     const policy = options.policy ?? loadPolicy('default');
     const dir = mkdtempSync(join(tmpdir(), 'findguard-sim-'));
-    const config = buildConfig({ dataDir: dir, logLevel: 'silent' }, dir);
+    const { config, secrets } = buildSettings({ dataDir: dir, logLevel: 'silent' }, dir);
     // The run starts a week early so warm-up traffic (syncs before the start) has room.
     const clock = new ManualClock(world.start - 7 * 86_400_000);
-    const service = await createService(config, {
+    const service = await createService(config, secrets, {
       clock,
       random: new SeededRandom(world.spec.seed ^ 0x5eed),
       logger: createLogger('silent'),
@@ -170,7 +170,7 @@ export class InProcessDriver extends BaseDriver {
 /** Creates an account the way the app does: through a node's internal API (its sign-up reaches the engine). */
 export async function createAccountThrough(service: Service, a: NewAccount): Promise<void> {
   const app = service.app;
-  const headers = { authorization: `Bearer ${service.ctx.config.serviceKey}` };
+  const headers = { authorization: `Bearer ${service.ctx.secrets.serviceKey}` };
   const put = await app.inject({
     method: 'PUT',
     url: `/internal/v1/accounts/${a.id}`,

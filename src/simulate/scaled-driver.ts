@@ -6,8 +6,8 @@ import type { Redis } from 'ioredis';
 import { CONSUMER_GROUP } from '../abuse/redis-consumer.js';
 import { groupOf } from '../abuse/redis-stream.js';
 import { injectTransport, type Transport } from '../client/index.js';
-import { buildConfig } from '../config/config.js';
-import { createContext, type AppContext } from '../context.js';
+import { buildSettings } from '../config/config.js';
+import { createWorkerContext, type WorkerContext } from '../context.js';
 import { createScratchDatabase } from '../db/scratch.js';
 import { importNdjson } from '../directory/import.js';
 import { createLogger } from '../logger.js';
@@ -42,7 +42,7 @@ export class ScaledOutDriver extends BaseDriver {
   readonly policy: string;
   private constructor(
     private readonly nodes: Service[],
-    private readonly worker: AppContext,
+    private readonly worker: WorkerContext,
     private readonly redis: Redis,
     private readonly streamKey: string,
     clock: ManualClock,
@@ -50,7 +50,7 @@ export class ScaledOutDriver extends BaseDriver {
     ttl: number,
     policy: string,
   ) {
-    super(nodes[0]!.ctx.config.jwt, ttl);
+    super(nodes[0]!.ctx.secrets.jwt, ttl);
     this.clock = clock;
     this.policy = policy;
   }
@@ -62,7 +62,7 @@ export class ScaledOutDriver extends BaseDriver {
     const dir = mkdtempSync(join(tmpdir(), 'findguard-sim-'));
     // Secrets every node must share; derived from the seed so a replay hashes alike.
     const secret = (n: number) => Buffer.from(new SeededRandom(seed ^ n).bytes(32)).toString('base64');
-    const config = buildConfig(
+    const { config, secrets } = buildSettings(
       { dataDir: dir, databaseUrl: database.url, redisUrl: options.redisUrl, logLevel: 'silent', serviceKey: secret(1), jwtSecret: secret(2), hashKeys: `v1:${secret(3)}` },
       dir,
     );
@@ -70,7 +70,7 @@ export class ScaledOutDriver extends BaseDriver {
     const clock = new ManualClock(world.start - 7 * 86_400_000);
     const common = { clock, logger: createLogger('silent'), policy, redisPrefix, matchWorkers: 0 };
     const nodes: Service[] = [];
-    let worker: AppContext | undefined;
+    let worker: WorkerContext | undefined;
     const redis = createRedis(options.redisUrl);
     const cleanup = async () => {
       await worker?.close();
@@ -87,13 +87,13 @@ export class ScaledOutDriver extends BaseDriver {
     };
     try {
       for (let i = 0; i < (options.nodes ?? 2); i++) {
-        nodes.push(await createService(config, { ...common, random: new SeededRandom((seed ^ 0x5eed) + i), events: { consume: false } }));
+        // The first node migrates the scratch database, as `findguard serve` does before it listens.
+        nodes.push(await createService(config, secrets, { ...common, random: new SeededRandom((seed ^ 0x5eed) + i), migrate: i === 0 }));
       }
-      worker = await createContext(config, {
+      worker = await createWorkerContext(config, secrets, {
         ...common,
         random: new SeededRandom(seed ^ 0x3a11),
-        migrate: false,
-        events: { consume: true, consumer: 'sim-worker', claimIdleMs: 60_000 },
+        events: { consumer: 'sim-worker', claimIdleMs: 60_000 },
         incidents: { deliver: false },
       });
       worker.start();

@@ -3,12 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe } from 'vitest';
-import { buildConfig, type Config } from '../../src/config/config.js';
+import { buildSettings, type Config, type Secrets } from '../../src/config/config.js';
 import type { RawEnv } from '../../src/config/env.js';
 import { signDevToken } from '../../src/http/auth/jwt.js';
 import { createLogger } from '../../src/logger.js';
-import type { ContextOverrides } from '../../src/context.js';
-import { createService, type Service } from '../../src/main.js';
+import { createService, type Service, type ServiceOptions } from '../../src/main.js';
 import { ManualClock } from '../../src/util/clock.js';
 import { SeededRandom } from '../../src/util/random.js';
 import { createTestDatabase, postgresAvailable } from './postgres.js';
@@ -52,6 +51,7 @@ export class LogCapture extends Writable {
 
 export interface TestService extends Service {
   config: Config;
+  secrets: Secrets;
   clock: ManualClock;
   logs: LogCapture;
   dataDir: string;
@@ -62,10 +62,10 @@ export interface TestService extends Service {
   stop(): Promise<void>;
 }
 
-export async function startTestService(dialect: Dialect, env: RawEnv = {}, overrides: ContextOverrides = {}): Promise<TestService> {
+export async function startTestService(dialect: Dialect, env: RawEnv = {}, overrides: ServiceOptions = {}): Promise<TestService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'findguard-test-'));
   const pgDb = dialect === 'postgres' ? await createTestDatabase() : undefined;
-  const config = buildConfig(
+  const { config, secrets } = buildSettings(
     {
       dataDir,
       databaseUrl: pgDb ? pgDb.url : `sqlite:${join(dataDir, 'findguard.sqlite')}`,
@@ -79,15 +79,16 @@ export async function startTestService(dialect: Dialect, env: RawEnv = {}, overr
   );
   const clock = new ManualClock(T0);
   const logs = new LogCapture();
-  const service = await createService(config, { clock, random: new SeededRandom(42), logger: createLogger('trace', logs), ...overrides });
+  const service = await createService(config, secrets, { clock, random: new SeededRandom(42), logger: createLogger('trace', logs), ...overrides });
   return {
     ...service,
     config,
+    secrets,
     clock,
     logs,
     dataDir,
     databaseUrl: pgDb?.url,
-    tokenFor: (accountId, ttl = 3600) => signDevToken(config.jwt, accountId, clock.now(), ttl),
+    tokenFor: (accountId, ttl = 3600) => signDevToken(secrets.jwt, accountId, clock.now(), ttl),
     internal: { authorization: `Bearer ${SERVICE_KEY}` },
     stop: async () => {
       await service.close();

@@ -7,7 +7,7 @@ import { importRoute } from './import.js';
 
 /** The internal API for the app backend, authenticated by the service key. */
 export function internalApi(ctx: AppContext): FastifyPluginAsync {
-  const check = serviceKeyChecker(ctx.config.serviceKey);
+  const check = serviceKeyChecker(ctx.secrets.serviceKey);
   return async (app) => {
     app.addHook('onRequest', async (request) => check(request.headers.authorization));
     await app.register(accountRoutes(ctx));

@@ -1,0 +1,186 @@
+import type { Logger } from 'pino';
+import { AbuseService, type AbuseServiceOptions } from '../abuse/service.js';
+import { signupEventOf } from '../abuse/signup.js';
+import type { Config, Secrets } from '../config/config.js';
+import { ConfigError } from '../config/errors.js';
+import { ENV_NAMES } from '../config/env.js';
+import { openDb, type Db } from '../db/dialect.js';
+import { pendingMigrations } from '../db/migrate.js';
+import { ContactHasher } from '../directory/hashing.js';
+import { DirectoryService, type DirectoryDeps } from '../directory/service.js';
+import { createIncidents, type IncidentOptions, type Incidents } from '../incidents/index.js';
+import { LimitMetrics } from '../limits/index.js';
+import { loadIpIntel, type IpIntel } from '../net/index.js';
+import { createLogger } from '../logger.js';
+import { loadPolicy, PolicyError, type CompiledPolicy } from '../policy/index.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { cryptoRandom, type Random } from '../util/random.js';
+import { createEventParts, type EventOptions, type EventParts } from './events.js';
+
+/**
+ * What every process role shares (atproto ozone builds its AppContext and DaemonContext the same
+ * way): configuration and secrets kept apart, the database, the directory, the policy, incident
+ * records and the abuse engine's service, and where lookup events go. Building it opens handles
+ * and starts nothing: no timer, no consumer, no migration.
+ */
+export interface CoreContext {
+  config: Config;
+  secrets: Secrets;
+  logger: Logger;
+  clock: Clock;
+  random: Random;
+  db: Db;
+  hasher: ContactHasher;
+  directory: DirectoryService;
+  policy: CompiledPolicy;
+  ipIntel: IpIntel;
+  /** The process's Prometheus registry, with the limits' metrics (src/limits/metrics.ts). */
+  metrics: LimitMetrics;
+  /** Enforcement, campaigns and exposures, decisions, the webhook outbox (src/incidents). */
+  incidents: Incidents;
+  /** The abuse engine: the request path's guard, and the handler of stored events where consumed. */
+  abuse: AbuseService;
+  /** Lookup and sign-up events: published here; consumed where the role consumes. */
+  events: EventParts['events'];
+  eventPipeline: EventParts['eventPipeline'];
+  eventConsumer?: EventParts['eventConsumer'];
+  eventRetention?: EventParts['eventRetention'];
+}
+
+/** Parts a test, the simulator or a benchmark may swap, whatever the role. */
+export interface CoreOverrides {
+  logger?: Logger;
+  clock?: Clock;
+  random?: Random;
+  /** The context takes it over and closes it. */
+  db?: Db;
+  /** A policy in place of FINDGUARD_POLICY / the built-in default (the simulator compares policies). */
+  policy?: CompiledPolicy;
+  ipIntel?: IpIntel;
+  /** Prefix of this service's keys in Redis (tests give each suite its own). */
+  redisPrefix?: string;
+  events?: EventOptions;
+  incidents?: IncidentOptions;
+  /** The abuse engine's policy and cadence (default: the active policy's abuse section). */
+  abuse?: AbuseServiceOptions;
+  /** Build on a database whose schema is behind (only `migrate` itself, and tests of it). */
+  allowPendingMigrations?: boolean;
+}
+
+/** A built core, and how to stop what it opened. */
+export interface Core {
+  core: CoreContext;
+  /** Told the account ids whose directory rows changed, after commit (a serving node's caches). */
+  onDirectoryChanged(listener: (ids: readonly string[]) => void): void;
+  start(): void;
+  close(): Promise<void>;
+}
+
+export function policyFromConfig(config: Config): CompiledPolicy {
+  try {
+    return loadPolicy(config.policyPath ?? 'default');
+  } catch (err) {
+    if (err instanceof PolicyError) throw new ConfigError(ENV_NAMES.policy, err.message);
+    throw err;
+  }
+}
+
+/**
+ * Refuses a database whose schema is behind this findguard: migrations are an explicit step
+ * (`findguard migrate`, which `serve` runs before it listens), so a worker or a CLI command
+ * started on an old schema says so instead of failing on a missing column later.
+ */
+async function assertMigrated(db: Db): Promise<void> {
+  const pending = await pendingMigrations(db.kysely);
+  if (pending.length > 0) {
+    throw new ConfigError(ENV_NAMES.databaseUrl, `the database schema is behind this findguard (${pending.length} migration(s) pending, first ${pending[0]}): run \`findguard migrate\` (or \`findguard serve\`, which migrates before it listens)`);
+  }
+}
+
+/**
+ * Builds the shared core. `consume`: this process takes lookup events in from Redis (a worker);
+ * `deliver`: it delivers webhooks (serve and worker; never a one-shot CLI command).
+ */
+export async function createCore(
+  config: Config,
+  secrets: Secrets,
+  overrides: CoreOverrides,
+  role: { consume: boolean; deliver: boolean },
+): Promise<Core> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const clock = overrides.clock ?? systemClock;
+  const random = overrides.random ?? cryptoRandom;
+  const db = overrides.db ?? openDb(config.database);
+  let policy: CompiledPolicy;
+  let ipIntel: IpIntel;
+  try {
+    if (!overrides.allowPendingMigrations) await assertMigrated(db);
+    policy = overrides.policy ?? policyFromConfig(config);
+    ipIntel = overrides.ipIntel ?? (await loadIpIntel());
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const hasher = new ContactHasher(secrets.hashKeys);
+  // Told once the account's transaction has committed, whichever way it arrived (PUT or the import); set below, once the events are.
+  let emitSignup: NonNullable<DirectoryDeps['onSignup']> | undefined;
+  const changed = new Set<(ids: readonly string[]) => void>();
+  const directory = new DirectoryService({
+    db: db.kysely,
+    hasher,
+    clock,
+    random,
+    log: logger.child({ component: 'directory' }),
+    onChanged: (ids) => {
+      for (const listener of changed) listener(ids);
+    },
+    onSignup: (id, at, signup) => emitSignup?.(id, at, signup),
+  });
+  const metrics = new LimitMetrics();
+  const incidentOptions: IncidentOptions = { ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}), ...overrides.incidents, ...(role.deliver ? {} : { deliver: false }) };
+  const incidents = createIncidents(config, secrets, { db: db.kysely, directory, clock, random, logger }, incidentOptions);
+  const abusePolicy = policy.source.abuse;
+  const abuse = new AbuseService({ db: db.kysely, incidents, clock, logger, registry: metrics.registry }, overrides.abuse ?? (abusePolicy ? { policy: abusePolicy } : {}));
+  const ev = createEventParts(
+    config,
+    { ...overrides.events, handlers: overrides.events?.handlers ?? [abuse], consume: role.consume, ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}) },
+    { db, clock, logger, registry: metrics.registry },
+  );
+  emitSignup = (id, at, signup) => {
+    const event = signupEventOf(id, at, signup, ipIntel, policy);
+    if (event) ev.events.emitSignup(event);
+  };
+  const core: CoreContext = {
+    config,
+    secrets,
+    logger,
+    clock,
+    random,
+    db,
+    hasher,
+    directory,
+    policy,
+    ipIntel,
+    metrics,
+    incidents,
+    abuse,
+    events: ev.events,
+    eventPipeline: ev.eventPipeline,
+    ...(ev.eventConsumer ? { eventConsumer: ev.eventConsumer } : {}),
+    ...(ev.eventRetention ? { eventRetention: ev.eventRetention } : {}),
+  };
+  return {
+    core,
+    onDirectoryChanged: (listener) => void changed.add(listener),
+    start: () => {
+      ev.start();
+      incidents.start();
+    },
+    close: async () => {
+      await incidents.close(); // the deliverer finishes its round while the database is open
+      // Events next: the in-process consumer drains into the database, so it must still be open.
+      await ev.close();
+      await db.close();
+    },
+  };
+}

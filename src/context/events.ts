@@ -1,0 +1,101 @@
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { DEFAULT_STREAM_KEY, InProcessEventBus, RedisEventBus, type EventBus, type EventConsumer } from '../abuse/bus.js';
+import { EventMetrics } from '../abuse/metrics.js';
+import { EventPipeline, type EventHandler } from '../abuse/pipeline.js';
+import { RedisEventConsumer } from '../abuse/redis-consumer.js';
+import { EventRetention } from '../abuse/retention.js';
+import type { Config } from '../config/config.js';
+import type { Db } from '../db/dialect.js';
+import type { Clock } from '../util/clock.js';
+
+/** The lookup-event pipeline's parts a caller may choose. */
+export interface EventOptions {
+  /** Redis stream key; default fg:events, or `<redisPrefix>events` when a test gives a prefix. */
+  streamKey?: string;
+  /** This process's name in the consumer group (a worker). */
+  consumer?: string;
+  /** After this long unacknowledged, another consumer's entries are claimed (a worker). */
+  claimIdleMs?: number;
+  /** Run on every new event after it is stored (default: the abuse engine). */
+  handlers?: EventHandler[];
+  /**
+   * false: answered calls no longer wait for their lookup event to be durable (the behaviour
+   * before they did, which loses the events in flight when the process dies). Only for the
+   * benchmark's before/after (bench/server.ts); never in a deployment.
+   */
+  durable?: boolean;
+}
+
+/** Where lookup events go, and, where this process consumes them, what takes them in. */
+export interface EventParts {
+  /** Where the discovery path and sign-ups publish lookup events (src/abuse/bus.ts). */
+  events: EventBus;
+  /** Stores events and hands them to the handlers (the engine's detectors). */
+  eventPipeline: EventPipeline;
+  /** Set where this process consumes events: the embedded default (in-process) or a worker. */
+  eventConsumer?: EventConsumer;
+  /** Deletes old events; set where this process consumes. */
+  eventRetention?: EventRetention;
+  start(): void;
+  close(): Promise<void>;
+}
+
+export function streamKeyOf(opts: EventOptions, redisPrefix: string | undefined): string {
+  return opts.streamKey ?? (redisPrefix ? `${redisPrefix}events` : DEFAULT_STREAM_KEY);
+}
+
+/**
+ * The event parts of a process. `consume`: this process takes events in from Redis (a worker).
+ * Without Redis the one process publishes and consumes in-process whatever its role, which is
+ * the embedded default's whole design.
+ */
+export function createEventParts(
+  config: Pick<Config, 'redisUrl' | 'eventRetentionDays'>,
+  opts: EventOptions & { consume: boolean; redisPrefix?: string },
+  deps: { db: Db; clock: Clock; logger: Logger; registry: Registry },
+): EventParts {
+  const logger = deps.logger.child({ component: 'events' });
+  const metrics = new EventMetrics(deps.registry, () => deps.clock.now());
+  const eventPipeline = new EventPipeline(deps.db, opts.handlers ?? [], metrics);
+  const streamKey = streamKeyOf(opts, opts.redisPrefix);
+  const durable = opts.durable === false ? { durable: false } : {};
+  let events: EventBus;
+  let eventConsumer: EventConsumer | undefined;
+  /** A consumer apart from the publisher, stopped after it. */
+  let redisConsumer: RedisEventConsumer | undefined;
+  if (!config.redisUrl) {
+    const bus = new InProcessEventBus(eventPipeline, { logger, metrics, ...durable });
+    events = bus;
+    eventConsumer = bus;
+  } else {
+    events = new RedisEventBus({ url: config.redisUrl, streamKey, logger, metrics, ...durable });
+    if (opts.consume) {
+      eventConsumer = redisConsumer = new RedisEventConsumer({
+        url: config.redisUrl,
+        processor: eventPipeline,
+        logger,
+        metrics,
+        streamKey,
+        ...(opts.consumer ? { consumer: opts.consumer } : {}),
+        ...(opts.claimIdleMs !== undefined ? { claimIdleMs: opts.claimIdleMs } : {}),
+      });
+    }
+  }
+  const eventRetention = eventConsumer ? new EventRetention({ db: deps.db.kysely, clock: deps.clock, logger, days: config.eventRetentionDays }) : undefined;
+  return {
+    events,
+    eventPipeline,
+    ...(eventConsumer ? { eventConsumer } : {}),
+    ...(eventRetention ? { eventRetention } : {}),
+    start: () => {
+      eventConsumer?.start();
+      eventRetention?.start();
+    },
+    close: async () => {
+      await eventRetention?.stop();
+      await events.close();
+      await redisConsumer?.stop();
+    },
+  };
+}
