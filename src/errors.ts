@@ -13,7 +13,12 @@ export const ERRORS = {
   invalid_client_address: 400,
   discoverability_conflict: 400,
   unauthenticated: 401,
+  /** The operator console and admin API (src/http/admin/auth.ts). */
+  not_signed_in: 401,
+  invalid_credentials: 401,
   forbidden: 403,
+  forbidden_role: 403,
+  csrf_invalid: 403,
   account_suspended: 403,
   not_found: 404,
   method_not_allowed: 405,

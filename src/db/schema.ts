@@ -167,6 +167,81 @@ export interface AuditLogTable {
   target: string;
   /** JSON. */
   details: string;
+  // Migration 20261216000000-operators: the hash chain (src/incidents/audit.ts). Rows written
+  // before it were chained by the migration; their unknown fields are null.
+  /** 1, 2, 3…: a gap is a deleted entry. */
+  seq: number;
+  actor_id: string | null;
+  actor_role: string | null;
+  /** How the actor authenticated: password+totp, oidc, token, cli. */
+  via: string | null;
+  from_address: string | null;
+  tool: string | null;
+  reason: string | null;
+  /** JSON. */
+  before: string | null;
+  /** JSON. */
+  after: string | null;
+  batch_id: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The audit chain's head: one row, locked by every append so nodes cannot fork the chain. */
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
+/** Console operators (src/operators). */
+export interface OperatorsTable {
+  id: string;
+  name: string;
+  role: 'viewer' | 'analyst' | 'admin';
+  status: 'active' | 'disabled';
+  /** scrypt$…; null for an operator who signs in only through OIDC. */
+  password_hash: string | null;
+  /** base32; null for OIDC operators. */
+  totp_secret: string | null;
+  /** The last TOTP time step accepted: a code is good once. */
+  totp_last_step: number;
+  /** `<issuer> <sub>` of an OIDC operator. */
+  oidc_subject: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface OperatorSessionsTable {
+  id: string;
+  operator_id: string;
+  /** SHA-256 of the secret the cookie carries: a read of the table cannot sign anyone in. */
+  secret_hash: string;
+  via: 'password+totp' | 'oidc';
+  from_address: string | null;
+  created_at: number;
+  last_seen_at: number;
+  /** The absolute end, whatever the activity. */
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+export interface OperatorTokensTable {
+  id: string;
+  operator_id: string;
+  secret_hash: string;
+  label: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+/** Failed sign-ins per (operator, address) and per address (src/operators/throttle.ts). */
+export interface SigninThrottleTable {
+  key: string;
+  failures: number;
+  blocked_until: number;
+  last_failure_at: number;
 }
 
 /** A standing restriction every serving node enforces (src/incidents/decisions.ts). */
@@ -222,5 +297,12 @@ export interface Database {
   audit_log: AuditLogTable;
   decisions: DecisionsTable;
   // --- end incidents ---
+  // --- operators ---
+  audit_head: AuditHeadTable;
+  operators: OperatorsTable;
+  operator_sessions: OperatorSessionsTable;
+  operator_tokens: OperatorTokensTable;
+  signin_throttle: SigninThrottleTable;
+  // --- end operators ---
 }
 

@@ -5,7 +5,7 @@ import type { DirectoryService } from '../directory/service.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { recordAudit } from './audit.js';
+import { recordAudit, type AuditActor, type AuditTool } from './audit.js';
 import { ENGINE_ACTOR, iso, isOperatorName, newId, parseJson, type JsonValue } from './common.js';
 import { insertDecisions, liftDecisions, type NewDecision, type SignupHold, type StandingDecision } from './decisions.js';
 import { enqueueWebhook } from './outbox.js';
@@ -45,6 +45,8 @@ export interface ActionOptions {
   campaignId?: string;
   /** suspend(): the devices and hosting addresses whose new sign-ups to hold, by the suspended account that used them. */
   holds?: readonly SignupHold[];
+  /** Who acted, from where and with what, for the audit trail; without it an operator's action is recorded as the CLI's. */
+  by?: { actor: AuditActor; from: string | null; tool: AuditTool; batchId?: string };
 }
 
 export interface SuspendResult {
@@ -131,7 +133,7 @@ export class Enforcer {
               now,
               this.deps.random,
             );
-            await this.audit(trx, opts.actor, 'account.suspend', id, { actionId, reason: opts.reason }, now);
+            await this.audit(trx, opts, 'account.suspend', id, { actionId, reason: opts.reason }, now);
             // The status in the same transaction: suspended exactly when the action is recorded.
             await this.deps.directory.setFindguardStatusIn(trx, id, 'suspended');
             r.suspended.push(id);
@@ -153,7 +155,7 @@ export class Enforcer {
    * operator judged organic should not keep paying for the engine's mistake. Sends
    * `account.reinstated`. An account findguard had not suspended is left alone.
    */
-  async reinstate(accountId: string, opts: { actor: string; reason: string; evidence?: JsonValue }): Promise<ReinstateResult> {
+  async reinstate(accountId: string, opts: { actor: string; reason: string; evidence?: JsonValue; by?: ActionOptions['by'] }): Promise<ReinstateResult> {
     checkOptions({ ...opts, evidence: opts.evidence ?? null });
     const now = this.deps.clock.now();
     return this.transaction(async (trx): Promise<ReinstateResult> => {
@@ -179,7 +181,7 @@ export class Enforcer {
         now,
         this.deps.random,
       );
-      await this.audit(trx, opts.actor, 'account.reinstate', accountId, { actionId, reason: opts.reason, reverses: reversed }, now);
+      await this.audit(trx, { ...opts, evidence: null }, 'account.reinstate', accountId, { actionId, reason: opts.reason, reverses: reversed }, now);
       await this.deps.directory.setFindguardStatusIn(trx, accountId, 'active');
       this.afterCommit(trx, { enqueued: true, accounts: [accountId], decisions: lifted });
       return { reinstated: true, actionId, reversed };
@@ -254,7 +256,7 @@ export class Enforcer {
           else {
             const actionId = await this.insert(trx, kind, id, opts, now, until);
             decided.push(...(await insertDecisions(trx, [{ ...decisionOf(kind, actionId, opts, until), scope: 'account', subject: id }], now)));
-            await this.audit(trx, opts.actor, `account.${kind}`, id, { actionId, reason: opts.reason, until: iso(until) }, now);
+            await this.audit(trx, opts, `account.${kind}`, id, { actionId, reason: opts.reason, until: iso(until) }, now);
             r.recorded.push(id);
           }
         }
@@ -311,9 +313,11 @@ export class Enforcer {
   }
 
   /** Operators' actions go to the audit log; the engine's are already fully described by the action row. */
-  private async audit(trx: Transaction<Database>, actor: string, action: string, accountId: string, details: JsonValue, now: number): Promise<void> {
-    if (actor === ENGINE_ACTOR) return;
-    await recordAudit(trx, { actor, action, target: `account:${accountId}`, details }, now, this.deps.random);
+  private async audit(trx: Transaction<Database>, opts: ActionOptions, action: string, accountId: string, details: JsonValue, now: number): Promise<void> {
+    if (opts.actor === ENGINE_ACTOR) return;
+    const by = opts.by ?? { actor: { id: opts.actor, name: opts.actor, role: 'system', via: 'cli' }, from: null, tool: 'cli' };
+    const entry = { ...by, action, subject: `account:${accountId}`, reason: opts.reason, details };
+    await recordAudit(trx, entry, now, this.deps.random);
   }
 }
 

@@ -11,7 +11,7 @@ import { DEFAULT_DECISIONS_CHANNEL, inProcessNotices, RedisDecisionNotices } fro
 import { Enforcer } from './enforcer.js';
 import { WebhookDeliverer, type DelivererOptions } from './webhooks.js';
 
-export { auditFor, type AuditEntry } from './audit.js';
+export { auditFor, listAudit, recordAudit, verifyAudit, type AuditActor, type AuditEntry, type AuditQuery, type AuditTool, type AuditVerdict, type NewAuditEntry } from './audit.js';
 export { ENGINE_ACTOR, type JsonValue } from './common.js';
 export { DecisionCache, type CallerSignup } from './decision-cache.js';
 export { decisionsFor, SIGNUP_HOLD_MS, type SignupHold, type StandingDecision } from './decisions.js';

@@ -1,0 +1,181 @@
+import type { Kysely } from 'kysely';
+import * as client from 'openid-client';
+import type { Database, OperatorsTable } from '../db/schema.js';
+import { transaction } from '../db/transaction.js';
+import { AppError } from '../errors.js';
+import { recordAudit } from '../incidents/audit.js';
+import { isOperatorName, newId } from '../incidents/common.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import type { ActingContext, OperatorPrincipal } from './principal.js';
+import { roleRank, type Role } from './roles.js';
+import type { OperatorService } from './service.js';
+import type { SessionCookie } from './sessions.js';
+
+export interface OidcSettings {
+  issuer: URL;
+  clientId: string;
+  clientSecret: string;
+  /** Where the identity provider sends the operator back: …/admin/v1/oidc/callback. */
+  redirectUrl: URL;
+  /** Group name -> role; an operator none of whose groups is listed is refused. */
+  groupRoles: ReadonlyMap<string, Role>;
+  /** The ID token claim that lists the groups. */
+  groupsClaim: string;
+}
+
+/** What the browser keeps (encrypted, ten minutes) between leaving for the provider and coming back. */
+export interface OidcFlow {
+  state: string;
+  nonce: string;
+  verifier: string;
+}
+
+export interface OidcDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  random: Random;
+  operators: OperatorService;
+  /** Tests serve their provider over plain HTTP on the loopback; never in a deployment. */
+  allowHttpIssuer?: boolean;
+}
+
+/** "fg-admins=admin,fg-analysts=analyst" -> a map; throws a message naming the bad part. */
+export function parseGroupRoles(value: string, isRole: (r: string) => r is Role): Map<string, Role> {
+  const map = new Map<string, Role>();
+  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.lastIndexOf('=');
+    const group = part.slice(0, eq).trim();
+    const role = part.slice(eq + 1).trim();
+    if (eq <= 0 || !group || !isRole(role)) throw new Error(`"${part}" is not group=viewer|analyst|admin`);
+    map.set(group, role);
+  }
+  return map;
+}
+
+/** The highest role any of the groups maps to; null when none does. */
+export function roleForGroups(groups: readonly string[], map: ReadonlyMap<string, Role>): Role | null {
+  let best: Role | null = null;
+  for (const g of groups) {
+    const r = map.get(g);
+    if (r && (best === null || roleRank(r) > roleRank(best))) best = r;
+  }
+  return best;
+}
+
+/**
+ * OIDC sign-in (authorization code with PKCE, state and nonce, by `openid-client`). An operator
+ * signing in for the first time is created with the role their groups map to; the role follows
+ * their groups at every sign-in; a disabled operator stays disabled whatever the provider says.
+ */
+export class OidcSignIn {
+  private discovered?: Promise<client.Configuration>;
+
+  constructor(
+    readonly settings: OidcSettings,
+    private readonly deps: OidcDeps,
+  ) {}
+
+  private configuration(): Promise<client.Configuration> {
+    this.discovered ??= client
+      .discovery(this.settings.issuer, this.settings.clientId, this.settings.clientSecret, undefined, this.deps.allowHttpIssuer ? { execute: [client.allowInsecureRequests] } : undefined)
+      .catch((err: unknown) => {
+        // A provider that was down is asked again next time.
+        this.discovered = undefined;
+        throw new AppError('unavailable', `the identity provider did not answer: ${err instanceof Error ? err.message : 'error'}`);
+      });
+    return this.discovered;
+  }
+
+  /** Where to send the browser, and the flow to keep in its cookie until it returns. */
+  async start(): Promise<{ url: URL; flow: OidcFlow }> {
+    const config = await this.configuration();
+    const secret = (): string => this.deps.random.bytes(32).toString('base64url');
+    const flow: OidcFlow = { state: secret(), nonce: secret(), verifier: secret() };
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: this.settings.redirectUrl.href,
+      scope: 'openid profile email',
+      state: flow.state,
+      nonce: flow.nonce,
+      code_challenge: await client.calculatePKCECodeChallenge(flow.verifier),
+      code_challenge_method: 'S256',
+    });
+    return { url, flow };
+  }
+
+  /**
+   * Completes the round trip: `openid-client` checks state, exchanges the code with the PKCE
+   * verifier, and checks the ID token (signature, issuer, audience, expiry, nonce). Every failure
+   * is audited and answered invalid_credentials (or forbidden_role when no group maps to a role).
+   */
+  async finish(callbackUrl: URL, flow: OidcFlow | undefined, ctx: ActingContext): Promise<{ principal: OperatorPrincipal; cookie: SessionCookie }> {
+    const now = this.deps.clock.now();
+    if (!flow) return this.refuse(ctx, now, 'no_flow', 'the sign-in expired or did not start here; start again');
+    let claims: client.IDToken | undefined;
+    try {
+      const config = await this.configuration();
+      const tokens = await client.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: flow.verifier, expectedState: flow.state, expectedNonce: flow.nonce, idTokenExpected: true });
+      claims = tokens.claims();
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'unavailable') throw err;
+      return this.refuse(ctx, now, `rejected: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`, 'the identity provider sign-in did not check out');
+    }
+    if (!claims) return this.refuse(ctx, now, 'no_id_token', 'the identity provider sent no ID token');
+    const raw = claims[this.settings.groupsClaim];
+    const groups = Array.isArray(raw) ? raw.filter((g): g is string => typeof g === 'string') : [];
+    const role = roleForGroups(groups, this.settings.groupRoles);
+    const subject = `${claims.iss} ${claims.sub}`;
+    if (role === null) {
+      await this.audit(ctx, now, 'signin.failed', null, 'no_group_role', subject);
+      throw new AppError('forbidden_role', 'none of your groups is given a role in findguard');
+    }
+    const row = await this.operatorFor(subject, nameFrom(claims), role, ctx, now);
+    if (row.status !== 'active') {
+      await this.audit(ctx, now, 'signin.failed', row, 'disabled', subject);
+      throw new AppError('invalid_credentials', 'the identity provider sign-in did not check out');
+    }
+    return this.deps.operators.openSession(row, 'oidc', ctx);
+  }
+
+  /** The operator for this subject, created at the first sign-in; the role follows the groups. */
+  private async operatorFor(subject: string, wanted: string, role: Role, ctx: ActingContext, now: number): Promise<OperatorsTable> {
+    return transaction(this.deps.db, async (tx) => {
+      const found = await tx.selectFrom('operators').selectAll().where('oidc_subject', '=', subject).executeTakeFirst();
+      if (found) {
+        if (found.role === role) return found;
+        await tx.updateTable('operators').set({ role, updated_at: now }).where('id', '=', found.id).execute();
+        const updated = { ...found, role, updated_at: now };
+        await recordAudit(tx, { actor: { id: found.id, name: found.name, role, via: 'oidc' }, ...ctx, action: 'operator.role-from-groups', subject: `operator:${found.id}`, before: { role: found.role }, after: { role } }, now, this.deps.random);
+        return updated;
+      }
+      // A local operator may already hold the name: the OIDC one gets a suffix rather than their account.
+      let name = wanted;
+      for (let i = 2; await tx.selectFrom('operators').select('id').where('name', '=', name).executeTakeFirst(); i++) name = `${wanted.slice(0, 60)}-${i}`;
+      const row: OperatorsTable = { id: newId('op', now, this.deps.random), name, role, status: 'active', password_hash: null, totp_secret: null, totp_last_step: 0, oidc_subject: subject, created_at: now, updated_at: now };
+      await tx.insertInto('operators').values(row).execute();
+      await recordAudit(tx, { actor: { id: row.id, name, role, via: 'oidc' }, ...ctx, action: 'operator.add', subject: `operator:${row.id}`, after: { name, role, oidc: true } }, now, this.deps.random);
+      return row;
+    });
+  }
+
+  private async refuse(ctx: ActingContext, now: number, reason: string, message: string): Promise<never> {
+    await this.audit(ctx, now, 'signin.failed', null, reason, null);
+    throw new AppError('invalid_credentials', message);
+  }
+
+  private async audit(ctx: ActingContext, now: number, action: string, row: OperatorsTable | null, reason: string, subject: string | null): Promise<void> {
+    const actor = row ? { id: row.id, name: row.name, role: row.role, via: 'oidc' } : { id: '', name: '?', role: 'system' as const, via: 'oidc' };
+    await recordAudit(this.deps.db, { actor, ...ctx, action, subject: row ? `operator:${row.id}` : 'oidc', reason, ...(subject ? { details: { oidcSubject: subject } } : {}) }, now, this.deps.random);
+  }
+}
+
+/** An operator name from the ID token: preferred_username, the email's local part, or the subject. */
+function nameFrom(claims: client.IDToken): string {
+  const candidates = [claims['preferred_username'], typeof claims['email'] === 'string' ? claims['email'].split('@')[0] : undefined, claims.sub];
+  for (const c of candidates) {
+    if (typeof c !== 'string') continue;
+    const cleaned = c.replace(/[^A-Za-z0-9._@-]/g, '-').slice(0, 56);
+    if (isOperatorName(cleaned)) return cleaned;
+  }
+  return `oidc-${claims.sub.replace(/[^A-Za-z0-9]/g, '').slice(0, 40) || 'user'}`;
+}

@@ -1,0 +1,22 @@
+import type { Role } from './roles.js';
+
+/** How an operator proved who they are. */
+export type AuthMethod = 'password+totp' | 'oidc' | 'token';
+
+/** The operator behind a console or admin API request. */
+export interface OperatorPrincipal {
+  id: string;
+  name: string;
+  role: Role;
+  via: AuthMethod;
+  /** Set when signed in with a session cookie. */
+  sessionId?: string;
+  /** Set when authenticated by an API token. */
+  tokenId?: string;
+}
+
+/** Where an operator acts from, for the audit trail. */
+export interface ActingContext {
+  from: string | null;
+  tool: 'console' | 'api' | 'cli';
+}

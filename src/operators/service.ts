@@ -1,0 +1,276 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Database, OperatorsTable } from '../db/schema.js';
+import { transaction } from '../db/transaction.js';
+import { AppError } from '../errors.js';
+import { recordAudit, type AuditActor } from '../incidents/audit.js';
+import { isOperatorName, newId } from '../incidents/common.js';
+import type { Clock } from '../util/clock.js';
+import type { Random } from '../util/random.js';
+import { DEFAULT_SCRYPT, generatePassword, hashPassword, verifyPassword, type ScryptParams } from './passwords.js';
+import type { ActingContext, OperatorPrincipal } from './principal.js';
+import { canManage, isRole, type Role } from './roles.js';
+import { OperatorSessions, type SessionCookie, type SessionTimeouts } from './sessions.js';
+import { SigninThrottle } from './throttle.js';
+import { OperatorTokens } from './tokens.js';
+import { newTotpSecret, totpStep, totpUri } from './totp.js';
+
+export interface OperatorInfo {
+  id: string;
+  name: string;
+  role: Role;
+  status: 'active' | 'disabled';
+  /** How they sign in: a password and TOTP, OIDC, or both. */
+  password: boolean;
+  oidc: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** What `operators add` shows once: the password (when generated) and the TOTP enrolment. */
+export interface NewOperator {
+  operator: OperatorInfo;
+  password?: string;
+  totpSecret: string;
+  totpUri: string;
+}
+
+export interface OperatorServiceDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  /** Cheaper parameters for tests; stored hashes carry their own, so verification reads those. */
+  scrypt?: ScryptParams;
+  timeouts?: SessionTimeouts;
+}
+
+/** The CLI on the server itself: whoever can run it already holds the database. */
+export const CLI_ACTOR: AuditActor = { id: 'cli', name: 'cli', role: 'system', via: 'cli' };
+const CLI: ActingContext = { from: null, tool: 'cli' };
+
+/** Who manages: an operator, or the CLI (which may manage anyone). */
+export type Manager = { principal: OperatorPrincipal; ctx: ActingContext } | 'cli';
+
+/**
+ * Operators: local ones (password + TOTP) and OIDC ones, their sessions, API tokens and sign-in.
+ * Every change and every sign-in, good or bad, goes to the audit trail in the same transaction.
+ */
+export class OperatorService {
+  readonly sessions: OperatorSessions;
+  readonly tokens: OperatorTokens;
+  readonly throttle: SigninThrottle;
+  private readonly scrypt: ScryptParams;
+  /** Verified against when the name is unknown, so a miss costs what a hit costs. */
+  private dummyHash?: Promise<string>;
+
+  constructor(private readonly deps: OperatorServiceDeps) {
+    this.sessions = new OperatorSessions(deps.db, deps.random, deps.timeouts);
+    this.tokens = new OperatorTokens(deps.db, deps.random);
+    this.throttle = new SigninThrottle(deps.db);
+    this.scrypt = deps.scrypt ?? DEFAULT_SCRYPT;
+  }
+
+  async list(): Promise<OperatorInfo[]> {
+    const rows = await this.deps.db.selectFrom('operators').selectAll().orderBy('name').execute();
+    return rows.map(toInfo);
+  }
+
+  async byName(name: string): Promise<OperatorInfo | null> {
+    const r = await this.deps.db.selectFrom('operators').selectAll().where('name', '=', name).executeTakeFirst();
+    return r ? toInfo(r) : null;
+  }
+
+  async byId(id: string): Promise<OperatorInfo | null> {
+    const r = await this.deps.db.selectFrom('operators').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? toInfo(r) : null;
+  }
+
+  /** A local operator; the password is generated unless given (`--password-stdin`). */
+  async add(by: Manager, name: string, role: Role, password?: string): Promise<NewOperator> {
+    if (!isOperatorName(name)) throw new AppError('invalid_request', 'an operator name is 1-64 letters, digits or . _ @ -');
+    if (password !== undefined && password.length < 12) throw new AppError('invalid_request', 'a password needs at least 12 characters');
+    this.mayManage(by, role);
+    const now = this.deps.clock.now();
+    const secret = newTotpSecret(this.deps.random);
+    const plain = password ?? generatePassword(this.deps.random);
+    const hash = await hashPassword(plain, this.deps.random, this.scrypt);
+    const id = newId('op', now, this.deps.random);
+    const row: OperatorsTable = { id, name, role, status: 'active', password_hash: hash, totp_secret: secret, totp_last_step: 0, oidc_subject: null, created_at: now, updated_at: now };
+    await transaction(this.deps.db, async (tx) => {
+      const taken = await tx.selectFrom('operators').select('id').where('name', '=', name).executeTakeFirst();
+      if (taken) throw new AppError('conflict', 'an operator of that name exists');
+      await tx.insertInto('operators').values(row).execute();
+      await this.audit(tx, by, 'operator.add', id, now, { after: { name, role } });
+    });
+    return { operator: toInfo(row), ...(password === undefined ? { password: plain } : {}), totpSecret: secret, totpUri: totpUri(secret, name) };
+  }
+
+  /** Disables an operator and ends their sessions and tokens at once. */
+  async disable(by: Manager, id: string, reason?: string): Promise<OperatorInfo> {
+    const now = this.deps.clock.now();
+    return transaction(this.deps.db, async (tx) => {
+      const target = await this.target(tx, id);
+      this.mayManage(by, target.role);
+      if (by !== 'cli' && by.principal.id === id) throw new AppError('conflict', 'an operator cannot disable themselves');
+      await tx.updateTable('operators').set({ status: 'disabled', updated_at: now }).where('id', '=', id).execute();
+      const sessions = await this.sessions.revokeAll(id, now, tx);
+      const tokens = await this.tokens.revokeAll(id, now, tx);
+      await this.audit(tx, by, 'operator.disable', id, now, { before: { status: target.status }, after: { status: 'disabled' }, details: { sessions, tokens }, ...(reason ? { reason } : {}) });
+      return { ...toInfo(target), status: 'disabled' as const, updatedAt: now };
+    });
+  }
+
+  /** A new TOTP secret (the old phone lost): every session ends, the new enrolment is shown once. */
+  async resetTotp(by: Manager, id: string): Promise<{ totpSecret: string; totpUri: string }> {
+    const now = this.deps.clock.now();
+    const secret = newTotpSecret(this.deps.random);
+    return transaction(this.deps.db, async (tx) => {
+      const target = await this.target(tx, id);
+      this.mayManage(by, target.role);
+      if (target.password_hash === null) throw new AppError('conflict', 'this operator signs in through OIDC and has no TOTP');
+      await tx.updateTable('operators').set({ totp_secret: secret, totp_last_step: 0, updated_at: now }).where('id', '=', id).execute();
+      await this.sessions.revokeAll(id, now, tx);
+      await this.audit(tx, by, 'operator.reset-totp', id, now, {});
+      return { totpSecret: secret, totpUri: totpUri(secret, target.name) };
+    });
+  }
+
+  /** An API token for an operator (an operator may always make one for themselves). */
+  async createToken(by: Manager, id: string, label: string): Promise<{ id: string; token: string }> {
+    const now = this.deps.clock.now();
+    return transaction(this.deps.db, async (tx) => {
+      const target = await this.target(tx, id);
+      if (target.status !== 'active') throw new AppError('conflict', 'the operator is disabled');
+      if (by === 'cli' || by.principal.id !== id) this.mayManage(by, target.role);
+      const token = await this.tokens.create(id, label, now, tx);
+      await this.audit(tx, by, 'token.create', id, now, { details: { tokenId: token.id, label } });
+      return token;
+    });
+  }
+
+  async revokeToken(by: Manager, tokenId: string): Promise<void> {
+    const now = this.deps.clock.now();
+    await transaction(this.deps.db, async (tx) => {
+      const token = await tx.selectFrom('operator_tokens').select(['id', 'operator_id']).where('id', '=', tokenId).executeTakeFirst();
+      if (!token) throw new AppError('not_found', 'no such token');
+      const owner = await this.target(tx, token.operator_id);
+      if (by === 'cli' || by.principal.id !== owner.id) this.mayManage(by, owner.role);
+      await this.tokens.revoke(tokenId, now, tx);
+      await this.audit(tx, by, 'token.revoke', owner.id, now, { details: { tokenId } });
+    });
+  }
+
+  /** Ends a session: one's own (signing out) or, for an admin, anyone's at or below their role. */
+  async revokeSession(by: Manager, sessionId: string, action = 'session.revoke'): Promise<void> {
+    const now = this.deps.clock.now();
+    await transaction(this.deps.db, async (tx) => {
+      const session = await tx.selectFrom('operator_sessions').select(['id', 'operator_id']).where('id', '=', sessionId).executeTakeFirst();
+      if (!session) throw new AppError('not_found', 'no such session');
+      const owner = await this.target(tx, session.operator_id);
+      if (by === 'cli' || by.principal.id !== owner.id) this.mayManage(by, owner.role);
+      await this.sessions.revoke(sessionId, now, tx);
+      await this.audit(tx, by, action, owner.id, now, { details: { sessionId } });
+    });
+  }
+
+  /**
+   * Signs in with name, password and TOTP code. Every outcome is audited; every failure looks the
+   * same to the caller (invalid_credentials), and one that is throttled answers rate_limited
+   * with Retry-After before any password is checked.
+   */
+  async signIn(name: string, password: string, code: string, ctx: ActingContext): Promise<{ principal: OperatorPrincipal; cookie: SessionCookie }> {
+    const now = this.deps.clock.now();
+    const key = isOperatorName(name) ? name : '?';
+    const wait = await this.throttle.retryAfter(key, ctx.from, now);
+    if (wait > 0) {
+      await this.signinAudit('signin.throttled', key, null, ctx, now, 'throttled');
+      throw new AppError('rate_limited', 'too many failed sign-ins from here; wait before trying again', undefined, { 'retry-after': String(Math.ceil(wait / 1000)) });
+    }
+    const row = key === '?' ? undefined : await this.deps.db.selectFrom('operators').selectAll().where('name', '=', key).executeTakeFirst();
+    const failure = await this.checkCredentials(row, password, code, now);
+    if (failure !== null || !row) {
+      await this.throttle.failed(key, ctx.from, now);
+      await this.signinAudit('signin.failed', key, row ?? null, ctx, now, failure ?? 'unknown_operator');
+      throw new AppError('invalid_credentials', 'wrong name, password or code');
+    }
+    await this.throttle.succeeded(key, ctx.from, now);
+    const cookie = await transaction(this.deps.db, async (tx) => {
+      const c = await this.sessions.create(row.id, 'password+totp', ctx.from, now, tx);
+      await this.signinAudit('signin', key, row, ctx, now, undefined, tx, c.sid);
+      return c;
+    });
+    return { principal: { id: row.id, name: row.name, role: row.role, via: 'password+totp', sessionId: cookie.sid }, cookie };
+  }
+
+  /** Why the credentials fail, or null when they are good (and the code is now spent). */
+  private async checkCredentials(row: OperatorsTable | undefined, password: string, code: string, now: number): Promise<string | null> {
+    if (!row || row.password_hash === null || row.totp_secret === null) {
+      this.dummyHash ??= hashPassword('not a password', this.deps.random, this.scrypt);
+      await verifyPassword(password, await this.dummyHash);
+      return row ? 'no_local_sign_in' : 'unknown_operator';
+    }
+    const passwordOk = await verifyPassword(password, row.password_hash);
+    if (!passwordOk) return 'wrong_password';
+    if (row.status !== 'active') return 'disabled';
+    const step = totpStep(row.totp_secret, code, now);
+    if (step === null) return 'wrong_totp';
+    // The step moves forward only: a second use of the same code (or an older one) finds nothing to update, on any node.
+    const r = await this.deps.db.updateTable('operators').set({ totp_last_step: step }).where('id', '=', row.id).where('totp_last_step', '<', step).executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 0) return 'totp_replayed';
+    return null;
+  }
+
+  /** A session for an operator who proved themselves elsewhere (OIDC), audited like a sign-in. */
+  async openSession(row: OperatorsTable, via: 'oidc', ctx: ActingContext): Promise<{ principal: OperatorPrincipal; cookie: SessionCookie }> {
+    const now = this.deps.clock.now();
+    const cookie = await transaction(this.deps.db, async (tx) => {
+      const c = await this.sessions.create(row.id, via, ctx.from, now, tx);
+      await recordAudit(tx, { actor: { id: row.id, name: row.name, role: row.role, via }, ...ctx, action: 'signin', subject: `operator:${row.id}`, details: { sessionId: c.sid } }, now, this.deps.random);
+      return c;
+    });
+    return { principal: { id: row.id, name: row.name, role: row.role, via, sessionId: cookie.sid }, cookie };
+  }
+
+  private async signinAudit(action: string, name: string, row: OperatorsTable | null, ctx: ActingContext, now: number, reason?: string, db: Kysely<Database> = this.deps.db, sessionId?: string): Promise<void> {
+    const actor: AuditActor = row ? { id: row.id, name: row.name, role: row.role, via: 'password+totp' } : { id: '', name, role: 'system', via: 'password+totp' };
+    await recordAudit(db, { actor, ...ctx, action, subject: row ? `operator:${row.id}` : `operator-name:${name}`, ...(reason ? { reason } : {}), ...(sessionId ? { details: { sessionId } } : {}) }, now, this.deps.random);
+  }
+
+  private async target(db: Kysely<Database>, id: string): Promise<OperatorsTable> {
+    const row = await db.selectFrom('operators').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw new AppError('not_found', 'no such operator');
+    return row;
+  }
+
+  private mayManage(by: Manager, role: Role): void {
+    if (by === 'cli') return;
+    if (!canManage(by.principal.role, role)) throw new AppError('forbidden_role', `managing a ${role} needs an admin at or above that role`);
+  }
+
+  private async audit(
+    db: Kysely<Database>,
+    by: Manager,
+    action: string,
+    operatorId: string,
+    now: number,
+    extra: { before?: Record<string, string>; after?: Record<string, string>; details?: Record<string, string | number>; reason?: string },
+  ): Promise<void> {
+    const actor: AuditActor = by === 'cli' ? CLI_ACTOR : { id: by.principal.id, name: by.principal.name, role: by.principal.role, via: by.principal.via };
+    const where = by === 'cli' ? CLI : by.ctx;
+    await recordAudit(db, { actor, ...where, action, subject: `operator:${operatorId}`, ...extra }, now, this.deps.random);
+  }
+}
+
+function toInfo(r: OperatorsTable): OperatorInfo {
+  return {
+    id: r.id,
+    name: r.name,
+    role: isRole(r.role) ? r.role : 'viewer',
+    status: r.status,
+    password: r.password_hash !== null,
+    oidc: r.oidc_subject !== null,
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+  };
+}

@@ -1,0 +1,90 @@
+import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
+import ipaddr from 'ipaddr.js';
+import type { Database } from '../db/schema.js';
+
+/**
+ * Sign-in throttling that slows guessing without handing an attacker a way to lock real operators
+ * out. There is no per-operator lock: failures count per (operator, client address) and per
+ * client address (an IPv6 /64 counts as one), and each key, past a few free failures, waits a
+ * doubling delay. An attacker guessing one operator's password from their own addresses slows
+ * only those addresses; the operator signs in from theirs as usual. State lives in the database,
+ * so every serving node applies the same counts.
+ */
+export interface ThrottleRule {
+  /** Failures allowed before any delay. */
+  free: number;
+  /** The first delay, doubled by each further failure. */
+  baseMs: number;
+  maxMs: number;
+}
+
+export const PAIR_RULE: ThrottleRule = { free: 5, baseMs: 1_000, maxMs: 15 * 60_000 };
+export const ADDRESS_RULE: ThrottleRule = { free: 20, baseMs: 1_000, maxMs: 60 * 60_000 };
+/** A key with no failure for this long starts from zero again. */
+const FORGET_MS = 60 * 60_000;
+
+export class SigninThrottle {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly rules: { pair: ThrottleRule; address: ThrottleRule } = { pair: PAIR_RULE, address: ADDRESS_RULE },
+  ) {}
+
+  /** Milliseconds to wait before this (name, address) may try again; 0 when it may now. */
+  async retryAfter(name: string, address: string | null, now: number): Promise<number> {
+    const rows = await this.db.selectFrom('signin_throttle').select(['blocked_until']).where('key', 'in', keysOf(name, address).map((k) => k.key)).execute();
+    return Math.max(0, ...rows.map((r) => Number(r.blocked_until) - now));
+  }
+
+  /** Counts a failed attempt on both keys. */
+  async failed(name: string, address: string | null, now: number): Promise<void> {
+    for (const { key, kind } of keysOf(name, address)) {
+      const rule = this.rules[kind];
+      // One atomic upsert counts the failure whichever node saw it; a key forgotten for an hour restarts at 1.
+      const row = await this.db
+        .insertInto('signin_throttle')
+        .values({ key, failures: 1, blocked_until: 0, last_failure_at: now })
+        .onConflict((oc) =>
+          oc.column('key').doUpdateSet({
+            failures: sql`case when signin_throttle.last_failure_at < ${now - FORGET_MS} then 1 else signin_throttle.failures + 1 end`,
+            last_failure_at: now,
+          }),
+        )
+        .returning(['failures'])
+        .executeTakeFirstOrThrow();
+      const over = Number(row.failures) - rule.free;
+      if (over > 0) {
+        const until = now + Math.min(rule.maxMs, rule.baseMs * 2 ** Math.min(over - 1, 30));
+        await this.db.updateTable('signin_throttle').set({ blocked_until: until }).where('key', '=', key).where('blocked_until', '<', until).execute();
+      }
+    }
+  }
+
+  /**
+   * A success forgets the (operator, address) failures, not the address's: an attacker holding
+   * one valid account must not be able to wipe their address's count by signing in with it.
+   */
+  async succeeded(name: string, address: string | null, now: number): Promise<void> {
+    await this.db.deleteFrom('signin_throttle').where('key', '=', pairKey(name, address)).execute();
+    await this.db.deleteFrom('signin_throttle').where('last_failure_at', '<', now - 24 * FORGET_MS).where('blocked_until', '<', now).execute();
+  }
+}
+
+/** The part of an address one party is assumed to hold: the address, or its /64 for IPv6. */
+function addressKey(address: string | null): string {
+  if (!address || !ipaddr.isValid(address)) return 'unknown';
+  const ip = ipaddr.process(address);
+  if (ip.kind() === 'ipv4') return ip.toString();
+  return `${(ip as ipaddr.IPv6).toNormalizedString().split(':').slice(0, 4).join(':')}::/64`;
+}
+
+function pairKey(name: string, address: string | null): string {
+  return `pair:${name.toLowerCase()}|${addressKey(address)}`;
+}
+
+function keysOf(name: string, address: string | null): Array<{ key: string; kind: 'pair' | 'address' }> {
+  return [
+    { key: pairKey(name, address), kind: 'pair' },
+    { key: `addr:${addressKey(address)}`, kind: 'address' },
+  ];
+}
