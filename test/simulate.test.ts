@@ -2,10 +2,9 @@ import SQLite from 'better-sqlite3';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Population } from '../src/population/index.js';
 import { loadIpIntel } from '../src/net/index.js';
 import { loadPolicy, type CompiledPolicy } from '../src/policy/index.js';
-import { InProcessDriver, ipSourceFrom, loadScenario, runScenario, type IpSource } from '../src/simulate/index.js';
+import { InProcessDriver, ipSourceFrom, loadScenario, runScenario, World, type IpSource } from '../src/simulate/index.js';
 import { Recorder } from '../src/simulate/metrics.js';
 import type { ScenarioSpec } from '../src/simulate/scenario.js';
 
@@ -71,7 +70,7 @@ describe('attack simulator', () => {
     expect(timing.oracle).toHaveLength(findings.length);
   });
 
-  it('runs the other built-in attackers end to end', async () => {
+  it('runs the other built-in attackers end to end', { timeout: 90_000 }, async () => {
     for (const name of ['facebook-importer', 'leaked-list', 'targeted', 'account-farm']) {
       const { result } = await run(
         small(name, (s) => {
@@ -81,7 +80,7 @@ describe('attack simulator', () => {
               a.listSize = Math.min(a.listSize, 300);
               a.overDays = 1;
             }
-            if (a.kind === 'account-farm') a.lookupsPerAccount = 3;
+            if (a.kind === 'account-farm') a.lookupsPerAccount = 10;
           }
         }),
         NONE,
@@ -106,7 +105,7 @@ describe('leaked-list-by-country', () => {
       expect(attacker.exposure).toBeGreaterThan(0.5);
       // Which country every number block of the population belongs to.
       const region = new Map<string, string>();
-      for (const r of new Population({ seed: spec.seed, accounts: spec.population.accounts, now: Date.parse(spec.start) }).regionInfo()) for (const b of r.blocks) region.set(b, r.region);
+      for (const r of new World(spec, ips).population.regionInfo()) for (const b of r.blocks) region.set(b, r.region);
       const db = new SQLite(join(dir, 'findguard.events.sqlite'), { readonly: true });
       const rows = db.prepare(`SELECT account_id, country, phone_region, blocks FROM lookup_events WHERE account_id LIKE 'leaked-list-by-country-%'`).all() as Array<{ account_id: string; country: string; phone_region: string; blocks: string }>;
       db.close();

@@ -2,7 +2,6 @@ import type { SignupHold } from '../incidents/decisions.js';
 import { clusterAccounts } from './cluster/cluster.js';
 import { EvidenceGraph } from './cluster/graph.js';
 import { scoreClusters, type ClusterEvidence, type ScoredCluster } from './cluster/score.js';
-import { AnswersDetector } from './detectors/answers.js';
 import { CoordinationDetector, type SuspicionOf } from './detectors/coordination.js';
 import { ENUMERATION, EnumerationDetector, assessBehaviour, behaviourOf, describe, sumBehaviour } from './detectors/enumeration.js';
 import { FarmingDetector } from './detectors/farming.js';
@@ -69,7 +68,7 @@ export interface DetectorContext {
 export interface AbuseEngineOptions {
   policy?: AbusePolicy;
   enforcer?: Enforcer;
-  /** Adds to or replaces the default detectors (enumeration, coordination, farming, answers). */
+  /** Adds to or replaces the default detectors (enumeration, coordination, farming). */
   detectors?: (ctx: DetectorContext, defaults: Detector[]) => Detector[];
 }
 
@@ -106,12 +105,7 @@ export class AbuseEngine implements EventHandler {
     this.store = new FeatureStore(this.policy);
     this.enumeration = new EnumerationDetector(this.store, this.policy);
     const ctx: DetectorContext = { store: this.store, policy: this.policy, suspicion: (acc, now) => this.suspicion(acc, now) };
-    const defaults: Detector[] = [
-      this.enumeration,
-      new CoordinationDetector(this.store, this.policy, ctx.suspicion),
-      new FarmingDetector(this.policy),
-      new AnswersDetector(this.store, this.policy),
-    ];
+    const defaults: Detector[] = [this.enumeration, new CoordinationDetector(this.store, this.policy, ctx.suspicion), new FarmingDetector(this.policy)];
     this.detectors = opts.detectors ? opts.detectors(ctx, defaults) : defaults;
   }
 

@@ -2,6 +2,7 @@ import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { CHALLENGE_ALGORITHM, parseProof, verifyProof, type Challenge } from '../protocol/index.js';
 import type { HashKey } from '../config/config.js';
 import type { Random } from '../util/random.js';
+import type { SimulatedProofOfWork } from './simulated-work.js';
 import type { LimitStore } from './store.js';
 
 const MAC_BYTES = 16;
@@ -19,6 +20,8 @@ export class Challenges {
     hashKeys: readonly HashKey[],
     private readonly random: Random,
     private readonly store: LimitStore,
+    /** The attack simulator's in-process stand-in for the SHA-256 arithmetic only (see simulated-work.ts); never in a deployment. */
+    private readonly simulated?: SimulatedProofOfWork,
   ) {
     this.keys = hashKeys.map((k) => Buffer.from(hkdfSync('sha256', k.key, Buffer.alloc(0), 'findguard challenge v1', 32)));
   }
@@ -48,7 +51,8 @@ export class Challenges {
     const given = Buffer.from(macText, 'base64url');
     if (given.length !== MAC_BYTES || !this.keys.some((k) => timingSafeEqual(this.mac(k, accountId, head), given))) return false;
     const challenge: Challenge = { id: proof.id, algorithm: CHALLENGE_ALGORITHM, difficulty, prefix, expiresAt: new Date(expires * 1000).toISOString() };
-    if (!verifyProof(challenge, header, now)) return false;
+    const solved = this.simulated ? now <= expires * 1000 && this.simulated.accepts(challenge, proof.nonce) : verifyProof(challenge, header, now);
+    if (!solved) return false;
     return this.store.useOnce(`ch:${prefix}`, Math.max(1000, expires * 1000 - now + 1000), now);
   }
 

@@ -5,6 +5,7 @@
  */
 export { Limiter, type LimitRequest, type LimitVerdict } from './limiter.js';
 export { Challenges } from './challenges.js';
+export { SimulatedProofOfWork } from './simulated-work.js';
 export { LimitMetrics } from './metrics.js';
 export { MemoryLimitStore } from './memory-store.js';
 export { LimitStoreError, type LimitStore, type ApplyInput, type ApplyResult, type Charge } from './store.js';

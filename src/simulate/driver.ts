@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FindguardClient, fetchTransport, injectTransport, type Transport } from '../client/index.js';
+import { FindguardClient, fetchTransport, injectTransport, solveChallenge, type Challenge, type Solution, type Transport } from '../client/index.js';
 import { buildSettings, type JwtConfig } from '../config/config.js';
 import type { Database } from '../db/schema.js';
 import { importNdjson } from '../directory/import.js';
@@ -13,6 +13,7 @@ import { loadPolicy, type CompiledPolicy } from '../policy/index.js';
 import { createService, type Service } from '../main.js';
 import { ManualClock, systemClock, type Clock } from '../util/clock.js';
 import { SeededRandom } from '../util/random.js';
+import { SIMULATED_HASH_RATE, WorkLedger } from './pow.js';
 import type { Connection, World } from './world.js';
 
 export interface NewAccount {
@@ -39,7 +40,13 @@ export interface Driver {
   settle(): Promise<void>;
   seed(world: World, onProgress?: (accounts: number) => void): Promise<void>;
   createAccount(account: NewAccount): Promise<void>;
-  client(accountId: string, conn: Connection): Promise<FindguardClient>;
+  /**
+   * A client for the account on this connection. hashRate: the device's SHA-256 rate, for the
+   * proof-of-work it pays in simulated time (in-process; against a deployment it solves for real).
+   */
+  client(accountId: string, conn: Connection, hashRate?: number): Promise<FindguardClient>;
+  /** Proof-of-work spent per account, and the simulated time each still owes. */
+  readonly work: WorkLedger;
   /** The raw transport for a connection, for probes that go beyond the client. */
   transport(conn: Connection): Transport;
   /** The app JWT of an account. */
@@ -61,6 +68,7 @@ export const REMOTE_POLICY = 'remote';
 export abstract class BaseDriver implements Driver {
   abstract readonly clock: Clock;
   abstract readonly policy: string;
+  abstract readonly work: WorkLedger;
   private readonly tokens = new Map<string, string>();
   constructor(
     protected readonly jwt: JwtConfig,
@@ -83,16 +91,27 @@ export abstract class BaseDriver implements Driver {
     return token;
   }
 
-  async client(accountId: string, conn: Connection): Promise<FindguardClient> {
+  async client(accountId: string, conn: Connection, hashRate = SIMULATED_HASH_RATE): Promise<FindguardClient> {
     const token = await this.token(accountId);
+    const solve = this.work.solverFor(accountId, hashRate, () => this.clock.now()) ?? this.realSolver(accountId);
     // Simulated users do not wait inside a call: the engine reschedules them, so no retries here.
-    return new FindguardClient({ transport: this.transport(conn), token, deviceId: conn.deviceId, clock: this.clock, sleep: noSleep, maxRetries: 0 });
+    return new FindguardClient({ transport: this.transport(conn), token, deviceId: conn.deviceId, clock: this.clock, sleep: noSleep, maxRetries: 0, solveChallenge: solve });
+  }
+
+  /** Against a deployment: SHA-256 for real, the hashes recorded as the account's cost. */
+  private realSolver(accountId: string): (c: Challenge) => Promise<Solution> {
+    return async (challenge) => {
+      const solved = await solveChallenge(challenge);
+      this.work.charge(accountId, solved.hashes, 0);
+      return solved;
+    };
   }
 }
 
 /** findguard built in this process on a temporary SQLite file, driven through Fastify inject. */
 export class InProcessDriver extends BaseDriver {
   readonly clock: ManualClock;
+  readonly work = new WorkLedger(null);
   /** Leave the service's data directory (SQLite, secrets) for inspection with the CLI. */
   private keepData = false;
   private constructor(
@@ -143,7 +162,7 @@ export class InProcessDriver extends BaseDriver {
   async seed(world: World, onProgress?: (accounts: number) => void): Promise<void> {
     const population = world.population;
     async function* lines(): AsyncGenerator<string> {
-      for (let i = 0; i < world.existing; i++) yield importLineOf(population.account(i));
+      for (let i = 0; i < world.existing; i++) if (world.presentAtStart(i)) yield importLineOf(population.account(i));
     }
     const report = await importNdjson(this.service.ctx.directory, lines(), (r) => onProgress?.(r.accounts));
     if (report.failed > 0) throw new Error(`seeding failed for ${report.failed} accounts`);
@@ -217,6 +236,7 @@ export async function suspendedIn(db: Kysely<Database>, ids: readonly string[]):
 export class RemoteDriver extends BaseDriver {
   readonly clock = systemClock;
   readonly policy = REMOTE_POLICY;
+  readonly work = new WorkLedger(null);
   constructor(
     private readonly baseUrl: string,
     private readonly serviceKey: string,
@@ -241,7 +261,7 @@ export class RemoteDriver extends BaseDriver {
     const chunk = 5000;
     for (let i = 0; i < world.existing; i += chunk) {
       const lines: string[] = [];
-      for (let j = i; j < Math.min(world.existing, i + chunk); j++) lines.push(importLineOf(world.population.account(j)));
+      for (let j = i; j < Math.min(world.existing, i + chunk); j++) if (world.presentAtStart(j)) lines.push(importLineOf(world.population.account(j)));
       const res = await this.internal('POST', '/internal/v1/import', lines.join('\n'), 'application/x-ndjson');
       if (!res.ok) throw new Error(`import at account ${i}: HTTP ${res.status}`);
       onProgress?.(Math.min(world.existing, i + chunk));

@@ -84,10 +84,23 @@ export async function attempt<T>(call: () => Promise<T>): Promise<{ outcome: Out
   } catch (err) {
     if (err instanceof FindguardError) {
       return {
-        outcome: { ok: false, status: err.status, code: err.code, ...(err.scope ? { scope: String(err.scope) } : {}) },
+        outcome: { ok: false, status: err.status, code: err.code, ...(err.scope ? { scope: String(err.scope) } : {}), ...ruleOf(err) },
         ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}),
       };
     }
     throw err;
   }
+}
+
+/**
+ * Which real-time rule refused a call, for the harm figures: the abuse engine's denials come as
+ * 429 at account scope like a spent budget, and only their message tells them apart. A
+ * machine-readable rule in the error's details would be better; until the server sends one, the
+ * message is read here and nowhere else.
+ */
+function ruleOf(err: FindguardError): { rule?: string } {
+  if (err.status !== 429) return {};
+  if (err.message.includes('spread over many countries')) return { rule: 'scattered-list' };
+  if (err.message.includes('scan of consecutive numbers')) return { rule: 'dense-run' };
+  return {};
 }

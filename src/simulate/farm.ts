@@ -28,6 +28,7 @@ export class AccountFarm implements Actor {
       const rng = rngFor(hashName(spec.name), a.n);
       const burst = a.n % bursts;
       a.createdAt = start + Math.floor((burst * (spec.createdOverDays * 86_400_000)) / bursts) + rng.int(Math.max(1, burstMs));
+      tally.createdAt.set(a.id, a.createdAt);
       const numbers = Array.from({ length: spec.lookupsPerAccount }, () => blocks[rng.int(blocks.length)]! + String(rng.int(10_000)).padStart(4, '0'));
       for (const n of numbers) {
         const owner = ctx.world.population.ownerOf(n);
@@ -39,8 +40,9 @@ export class AccountFarm implements Actor {
 
   private async lookups(ctx: SimContext, tally: AttackerTally, a: FleetAccount, numbers: string[], k: number): Promise<void> {
     if (k >= numbers.length) return;
-    const client = await ctx.driver.client(a.id, a.conn);
+    const client = await ctx.driver.client(a.id, a.conn, this.spec.hashRate);
     const r = await attempt(() => client.lookup({ phone: numbers[k]! }));
+    const hashing = ctx.driver.work.takeDelay(a.id);
     const idx = r.value?.match ? populationIndex(r.value.match.accountId) : undefined;
     ctx.recorder.attackerResponse(tally, ctx.now(), a.id, 1, r.outcome, idx !== undefined ? [idx] : []);
     if (!this.firstOutcome.has(a.id)) {
@@ -51,6 +53,6 @@ export class AccountFarm implements Actor {
     }
     if (!r.outcome.ok && (r.outcome.status === 403 || r.outcome.status === 401)) return;
     const wait = r.outcome.ok ? 2_000 + rngFor(a.n, k).int(20_000) : Math.max(1000, (r.retryAfter ?? 60) * 1000);
-    ctx.schedule(ctx.now() + wait, () => this.lookups(ctx, tally, a, numbers, r.outcome.ok ? k + 1 : k));
+    ctx.schedule(ctx.now() + hashing + wait, () => this.lookups(ctx, tally, a, numbers, r.outcome.ok ? k + 1 : k));
   }
 }

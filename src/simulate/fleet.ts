@@ -13,7 +13,12 @@ export interface FleetAccount {
   country: string;
   conn: Connection;
   createdAt: number;
+  /** The account's own verified, discoverable phone (ownNumbersDiscoverable). */
+  phone?: string;
 }
+
+/** Accounts per device id unless the scenario says otherwise: farms share handsets. */
+const DEFAULT_ACCOUNTS_PER_DEVICE = 5;
 
 /**
  * The fake accounts of one attacker and the infrastructure behind them: sign-ups spread over
@@ -29,6 +34,8 @@ export function buildFleet(ctx: SimContext, spec: AttackerSpec, tally: AttackerT
   const pools = new Map<string, string[]>();
   const attackStart = world.start + spec.startDay * DAY;
   const fleet: FleetAccount[] = [];
+  tally.residential = spec.network === 'residential';
+  if (spec.hashRate !== undefined) tally.hashRate = spec.hashRate;
   for (let n = 0; n < spec.accounts; n++) {
     let x = rng.float() * total;
     const origin = spec.origins.find((o) => (x -= o.weight) < 0) ?? spec.origins[spec.origins.length - 1]!;
@@ -39,18 +46,25 @@ export function buildFleet(ctx: SimContext, spec: AttackerSpec, tally: AttackerT
       pools.set(origin.country, pool);
     }
     const ip = pool[rng.int(pool.length)]!;
-    const createdAt = agedYears > 0
-      ? world.start - Math.floor((0.5 + rng.float()) * agedYears * 365 * DAY)
-      : attackStart - Math.floor(rng.float() * spec.createdOverDays * DAY) - 60_000;
+    const ageRoll = rng.float();
+    const createdAt =
+      spec.agedDays !== undefined
+        ? world.start - Math.floor((1 + ageRoll) * spec.agedDays * DAY)
+        : agedYears > 0
+          ? world.start - Math.floor((0.5 + ageRoll) * agedYears * 365 * DAY)
+          : attackStart - Math.floor(ageRoll * spec.createdOverDays * DAY) - 60_000;
+    const perDevice = spec.accountsPerDevice ?? DEFAULT_ACCOUNTS_PER_DEVICE;
     const account: FleetAccount = {
       id: `${spec.name}-${String(n).padStart(5, '0')}`,
       n,
       country: origin.country,
-      conn: { ip, deviceId: `${spec.name}-dev-${Math.floor(n / 5)}` },
+      conn: { ip, deviceId: `${spec.name}-dev-${Math.floor(n / perDevice)}` },
       createdAt,
+      ...(spec.ownNumbersDiscoverable ? { phone: world.freshNumber(origin.country, n, hashName(spec.name)) } : {}),
     };
     fleet.push(account);
     tally.accounts.add(account.id);
+    tally.createdAt.set(account.id, createdAt);
     tally.ips.add(ip);
     tally.countries.add(origin.country);
   }
@@ -67,7 +81,7 @@ export function scheduleSignUp(ctx: SimContext, spec: AttackerSpec, a: FleetAcco
       createdAt: a.createdAt,
       phoneRegion: a.country,
       signup: { ip: a.conn.ip, deviceId: a.conn.deviceId, userAgent: USER_AGENTS[a.n % USER_AGENTS.length]! },
-      phones: [],
+      phones: a.phone ? [{ value: a.phone, purposes: ['discovery'], verified: true }] : [],
     });
     const startAt = Math.max(ctx.now(), ctx.world.start + spec.startDay * DAY);
     ctx.schedule(startAt + rngFor(a.n, hashName(spec.name)).int(600_000), then);

@@ -3,6 +3,8 @@
  * and hourly series for the report. Only simulated quantities go in, so the same seed gives the
  * same result byte for byte.
  */
+import type { OrganicKind } from './international.js';
+
 const HOUR = 3_600_000;
 
 export interface AttackerTally {
@@ -27,6 +29,11 @@ export interface AttackerTally {
   blocked: Map<string, number>;
   series: Array<{ hour: number; exposure: number; requests: number; refused: number }>;
   extra: Record<string, unknown>;
+  /** Each fake account's creation time, and whether the fleet calls from residential addresses in its own country. */
+  createdAt: Map<string, number>;
+  residential: boolean;
+  /** SHA-256 hashes per second of the fleet's devices (proof-of-work cost in CPU time). */
+  hashRate?: number;
 }
 
 export interface OrganicTally {
@@ -37,7 +44,25 @@ export interface OrganicTally {
   newAccounts: number;
   numbersSynced: number;
   refusedByScope: Record<string, number>;
+  /** Refused syncs by what refused them (refusalReason): which rule costs real users. */
+  syncsRefusedByReason: Record<string, number>;
+  /** Syncs that sent the whole book without a token (first syncs, reinstalls, new devices). */
+  fullSyncs: number;
+  fullSyncsRefused: number;
+  byKind: Partial<Record<OrganicKind, { syncs: number; syncsRefused: number; refusedByReason: Record<string, number> }>>;
   series: Array<{ hour: number; syncs: number; refused: number }>;
+}
+
+/** Launch day: the surge's arrivals and their first syncs. */
+export interface SurgeTally {
+  arrived: number;
+  firstSyncs: number;
+  /** First syncs whose first attempt was refused (whatever the retries did). */
+  firstSyncsRefused: number;
+  /** First syncs answered on some attempt. */
+  answered: number;
+  largestFirstSync: number;
+  refusedByReason: Record<string, number>;
 }
 
 export class Recorder {
@@ -52,8 +77,13 @@ export class Recorder {
     newAccounts: 0,
     numbersSynced: 0,
     refusedByScope: {},
+    syncsRefusedByReason: {},
+    fullSyncs: 0,
+    fullSyncsRefused: 0,
+    byKind: {},
     series: [],
   };
+  readonly surge: SurgeTally = { arrived: 0, firstSyncs: 0, firstSyncsRefused: 0, answered: 0, largestFirstSync: 0, refusedByReason: {} };
 
   constructor(private readonly start: number) {}
 
@@ -78,6 +108,8 @@ export class Recorder {
         blocked: new Map(),
         series: [],
         extra: {},
+        createdAt: new Map(),
+        residential: false,
       };
       this.attackers.set(name, t);
     }
@@ -110,17 +142,35 @@ export class Recorder {
     hour.exposure = t.targets.size > 0 ? t.revealed.size / t.targets.size : 0;
   }
 
-  organicSync(at: number, numbers: number, outcome: Outcome): void {
+  organicSync(at: number, numbers: number, outcome: Outcome, kind: OrganicKind = 'domestic', full = false): void {
     const o = this.organic;
     if (at < this.start) return;
     o.syncs++;
     o.numbersSynced += numbers;
+    if (full) o.fullSyncs++;
+    const k = (o.byKind[kind] ??= { syncs: 0, syncsRefused: 0, refusedByReason: {} });
+    k.syncs++;
     const hour = bucket(o.series, this.hourOf(at), () => ({ hour: this.hourOf(at), syncs: 0, refused: 0 }));
     hour.syncs++;
     if (!outcome.ok) {
       o.syncsRefused++;
       hour.refused++;
+      if (full) o.fullSyncsRefused++;
+      k.syncsRefused++;
       if (outcome.scope) count(o.refusedByScope, outcome.scope);
+      count(o.syncsRefusedByReason, refusalReason(outcome));
+      count(k.refusedByReason, refusalReason(outcome));
+    }
+  }
+
+  /** A launch-day arrival's first sync, its first attempt (counted whenever it happens). */
+  surgeFirstSync(numbers: number, outcome: Outcome): void {
+    const s = this.surge;
+    s.firstSyncs++;
+    s.largestFirstSync = Math.max(s.largestFirstSync, numbers);
+    if (!outcome.ok) {
+      s.firstSyncsRefused++;
+      count(s.refusedByReason, refusalReason(outcome));
     }
   }
 
@@ -134,7 +184,12 @@ export class Recorder {
   }
 }
 
-export type Outcome = { ok: true } | { ok: false; status: number; code: string; scope?: string };
+export type Outcome = { ok: true } | { ok: false; status: number; code: string; scope?: string; rule?: string };
+
+/** "429 rate_limited/account (scattered-list)": status, code, scope and, where known, the rule. */
+export function refusalReason(outcome: Extract<Outcome, { ok: false }>): string {
+  return `${outcome.status} ${outcome.code}${outcome.scope ? `/${outcome.scope}` : ''}${outcome.rule ? ` (${outcome.rule})` : ''}`;
+}
 
 function count(map: Record<string, number>, key: string): void {
   map[key] = (map[key] ?? 0) + 1;

@@ -21,7 +21,7 @@ function attacker(over: Partial<AttackerResult>): AttackerResult {
     refusedByStatus: { '403': 100, '429': 900 },
     refusedByScope: { 'account-daily': 600, 'ip-hourly': 300 },
     containment: { contained: true, minutes: 42.5, numbersQueried: 600_000 },
-    cost: { accountsPer1000Exposed: 4800, ipsPer1000Exposed: 1200 },
+    cost: { accountsPer1000Exposed: 4800, ipsPer1000Exposed: 1200, agedLocalAccounts: 0, agedLocalAccountsPer1000Exposed: 0, powHashes: 0, powCpuHours: 0, powCpuHoursPer1000Exposed: 0 },
     series: [
       { hour: 0, exposure: 0.01, requests: 2000, refused: 100 },
       { hour: 1, exposure: 0.02, requests: 2000, refused: 400 },
@@ -45,6 +45,11 @@ function organic(over: Partial<SimulationResult['organic']> = {}): SimulationRes
     refusedByScope: { 'account-daily': 2 },
     accountsSuspended: 1,
     suspendedShare: 0.0005,
+    syncsRefusedByReason: { '429 rate_limited/account-daily': 2 },
+    fullSyncs: 40,
+    fullSyncsRefused: 0,
+    byKind: { domestic: { accounts: 1900, suspended: 1, syncs: 3800, syncsRefused: 2, syncRefusedShare: 0.000526, refusedByReason: { '429 rate_limited/account-daily': 2 } } },
+    harm: { suspendedPct: 0.05, syncsRefusedPct: 0.05, surgeFirstSyncsRefused: null, withinTargets: false },
     series: [
       { hour: 0, syncs: 1500, refused: 0 },
       { hour: 2, syncs: 2500, refused: 2 },
@@ -61,7 +66,7 @@ const scan: SimulationResult = {
   start: '2019-12-20T00:00:00Z',
   days: 0.25,
   population: { atStart: 50_000, joined: 12, discoverable: 40_000 },
-  attackers: [attacker({}), attacker({ name: 'farm', kind: 'account-farm', accounts: 50, ips: 50, exposed: 0, exposure: 0, containment: { contained: false, minutes: null, numbersQueried: 10 }, cost: { accountsPer1000Exposed: null, ipsPer1000Exposed: null }, series: [{ hour: 2, exposure: 0, requests: 10, refused: 10 }], refusedByScope: {} })],
+  attackers: [attacker({}), attacker({ name: 'farm', kind: 'account-farm', accounts: 50, ips: 50, exposed: 0, exposure: 0, containment: { contained: false, minutes: null, numbersQueried: 10 }, cost: { accountsPer1000Exposed: null, ipsPer1000Exposed: null, agedLocalAccounts: 0, agedLocalAccountsPer1000Exposed: null, powHashes: 0, powCpuHours: 0, powCpuHoursPer1000Exposed: null }, series: [{ hour: 2, exposure: 0, requests: 10, refused: 10 }], refusedByScope: {} })],
   organic: organic(),
   events: 123_456,
 };
@@ -99,7 +104,7 @@ const oracle: SimulationResult = {
       refusedByScope: {},
       refusedByStatus: {},
       containment: { contained: false, minutes: null, numbersQueried: 90 },
-      cost: { accountsPer1000Exposed: null, ipsPer1000Exposed: null },
+      cost: { accountsPer1000Exposed: null, ipsPer1000Exposed: null, agedLocalAccounts: 0, agedLocalAccountsPer1000Exposed: null, powHashes: 0, powCpuHours: 0, powCpuHoursPer1000Exposed: null },
       series: [],
       details: {
         probes: [

@@ -7,7 +7,9 @@ import { AccountFarm } from './farm.js';
 import type { Recorder } from './metrics.js';
 import { auc, OracleProbe, type NumberClass } from './oracle.js';
 import { OrganicUsers } from './organic.js';
-import { ScenarioSpec, type AttackerSpec } from './scenario.js';
+import { SIMULATED_HASH_RATE } from './pow.js';
+import { ORGANIC_KINDS } from './international.js';
+import { organicWithDefaults, ScenarioSpec, type AttackerSpec } from './scenario.js';
 import { BUILT_IN_SCENARIOS } from './scenarios.js';
 import { ListAttacker } from './scans.js';
 import { World, type IpSource } from './world.js';
@@ -37,7 +39,21 @@ export interface AttackerResult {
     campaignMinutes?: number | null;
     numbersQueried: number;
   };
-  cost: { accountsPer1000Exposed: number | null; ipsPer1000Exposed: number | null };
+  cost: {
+    accountsPer1000Exposed: number | null;
+    ipsPer1000Exposed: number | null;
+    /**
+     * Fake accounts past the new-account tier (7 days old at their first request) on residential
+     * addresses in their own phone country: what an attacker must buy or grow to look local.
+     */
+    agedLocalAccounts: number;
+    agedLocalAccountsPer1000Exposed: number | null;
+    /** Proof-of-work: hashes the fleet computed (in-process: the expected draw, charged in simulated time). */
+    powHashes: number;
+    /** The same in CPU-hours at the fleet's hash rate (SIMULATED_HASH_RATE unless the scenario sets one). */
+    powCpuHours: number;
+    powCpuHoursPer1000Exposed: number | null;
+  };
   series: Array<{ hour: number; exposure: number; requests: number; refused: number }>;
   details: Record<string, unknown>;
 }
@@ -64,6 +80,17 @@ export interface SimulationResult {
     refusedByScope: Record<string, number>;
     accountsSuspended: number;
     suspendedShare: number;
+    /** Refused syncs by status, code, scope and rule (e.g. "429 rate_limited/account (scattered-list)"). */
+    syncsRefusedByReason: Record<string, number>;
+    /** Syncs of the whole book without a token: first syncs, reinstalls, new devices. */
+    fullSyncs: number;
+    fullSyncsRefused: number;
+    /** The same figures per kind of user (international.ts): who the refusals fall on. */
+    byKind: Record<string, { accounts: number; suspended: number; syncs: number; syncsRefused: number; syncRefusedShare: number; refusedByReason: Record<string, number> }>;
+    /** Launch day only: the surge's arrivals and their first syncs (each <= bookMax numbers). */
+    surge?: { country: string; arrived: number; firstSyncs: number; firstSyncsRefused: number; firstSyncsNeverAnswered: number; largestFirstSync: number; refusedByReason: Record<string, number> };
+    /** Issue 15's targets: <= 0.01% suspended, <= 0.1% of syncs refused, no surge first sync refused. */
+    harm: { suspendedPct: number; syncsRefusedPct: number; surgeFirstSyncsRefused: number | null; withinTargets: boolean };
     series: Array<{ hour: number; syncs: number; refused: number }>;
   };
   events: number;
@@ -79,6 +106,8 @@ export interface TimingReport {
 }
 
 const checkScenario = Compile(ScenarioSpec);
+/** The default policy's new-account tier: accounts younger than this are "new" (src/policy/builtin.ts). */
+const NEW_ACCOUNT_TIER_MS = 7 * 86_400_000;
 
 /** A built-in scenario by name, or a JSON scenario file (validated; named fields override nothing else). */
 export function loadScenario(nameOrFile: string): ScenarioSpec {
@@ -172,6 +201,16 @@ async function summarise(world: World, driver: Driver, rec: Recorder, events: nu
       }
     }
     const exposed = t.revealed.size;
+    let agedLocal = 0;
+    let powHashes = 0;
+    for (const id of t.accounts) {
+      powHashes += driver.work.hashesOf(id);
+      const first = t.firstRequestOf.get(id);
+      const created = t.createdAt.get(id);
+      if (t.residential && first !== undefined && created !== undefined && first - created >= NEW_ACCOUNT_TIER_MS) agedLocal++;
+    }
+    const powCpuHours = powHashes / (t.hashRate ?? SIMULATED_HASH_RATE) / 3600;
+    const per1000 = (x: number, digits = 2) => (exposed > 0 ? round((x * 1000) / exposed, digits) : null);
     attackers.push({
       name: t.name,
       kind: t.kind,
@@ -193,16 +232,46 @@ async function summarise(world: World, driver: Driver, rec: Recorder, events: nu
         numbersQueried: t.numbersQueried,
       },
       cost: {
-        accountsPer1000Exposed: exposed > 0 ? round((t.accounts.size * 1000) / exposed, 2) : null,
-        ipsPer1000Exposed: exposed > 0 ? round((t.ips.size * 1000) / exposed, 2) : null,
+        accountsPer1000Exposed: per1000(t.accounts.size),
+        ipsPer1000Exposed: per1000(t.ips.size),
+        agedLocalAccounts: agedLocal,
+        agedLocalAccountsPer1000Exposed: per1000(agedLocal),
+        powHashes,
+        powCpuHours: round(powCpuHours, 6),
+        powCpuHoursPer1000Exposed: per1000(powCpuHours, 6),
       },
       series: t.series.map((s) => ({ ...s, exposure: round(s.exposure, 6) })),
       details: t.extra,
     });
   }
-  const organicIds = [...rec.organicActive].sort((a, b) => a - b).map(accountId);
-  const suspended = await driver.suspended(organicIds);
+  const organicIndices = [...rec.organicActive].sort((a, b) => a - b);
+  const suspended = await driver.suspended(organicIndices.map(accountId));
   const o = rec.organic;
+  const byKind: SimulationResult['organic']['byKind'] = {};
+  for (const kind of ORGANIC_KINDS) {
+    const t = o.byKind[kind];
+    byKind[kind] = { accounts: 0, suspended: 0, syncs: t?.syncs ?? 0, syncsRefused: t?.syncsRefused ?? 0, syncRefusedShare: t && t.syncs > 0 ? round(t.syncsRefused / t.syncs, 6) : 0, refusedByReason: sortKeys(t?.refusedByReason ?? {}) };
+  }
+  for (const i of organicIndices) {
+    const k = byKind[world.profile(i).kind]!;
+    k.accounts++;
+    if (suspended.has(accountId(i))) k.suspended++;
+  }
+  const surgeSpec = organicWithDefaults(world.spec.organic).surge;
+  const sv = rec.surge;
+  const surge = surgeSpec
+    ? { country: surgeSpec.country, arrived: sv.arrived, firstSyncs: sv.firstSyncs, firstSyncsRefused: sv.firstSyncsRefused, firstSyncsNeverAnswered: sv.firstSyncs - sv.answered, largestFirstSync: sv.largestFirstSync, refusedByReason: sortKeys(sv.refusedByReason) }
+    : undefined;
+  const suspendedShare = rec.organicActive.size > 0 ? suspended.size / rec.organicActive.size : 0;
+  const syncRefusedShare = o.syncs > 0 ? o.syncsRefused / o.syncs : 0;
+  const harm = {
+    suspendedPct: round(suspendedShare * 100, 4),
+    syncsRefusedPct: round(syncRefusedShare * 100, 4),
+    surgeFirstSyncsRefused: surge ? surge.firstSyncsRefused : null,
+    withinTargets: suspendedShare <= 0.0001 && syncRefusedShare <= 0.001 && (surge?.firstSyncsRefused ?? 0) === 0,
+  };
+  let present = 0;
+  for (let i = 0; i < world.existing; i++) if (world.presentAtStart(i)) present++;
   return {
     scenario: world.spec.name,
     policy: driver.policy,
@@ -210,7 +279,7 @@ async function summarise(world: World, driver: Driver, rec: Recorder, events: nu
     seed: world.spec.seed,
     start: world.spec.start,
     days: world.spec.days,
-    population: { atStart: world.existing, joined: o.newAccounts, discoverable },
+    population: { atStart: present, joined: o.newAccounts, discoverable },
     attackers,
     organic: {
       newAccounts: o.newAccounts,
@@ -223,7 +292,13 @@ async function summarise(world: World, driver: Driver, rec: Recorder, events: nu
       lookupsRefused: o.lookupsRefused,
       refusedByScope: sortKeys(o.refusedByScope),
       accountsSuspended: suspended.size,
-      suspendedShare: rec.organicActive.size > 0 ? round(suspended.size / rec.organicActive.size, 6) : 0,
+      suspendedShare: round(suspendedShare, 6),
+      syncsRefusedByReason: sortKeys(o.syncsRefusedByReason),
+      fullSyncs: o.fullSyncs,
+      fullSyncsRefused: o.fullSyncsRefused,
+      byKind,
+      ...(surge ? { surge } : {}),
+      harm,
       series: o.series,
     },
     events,

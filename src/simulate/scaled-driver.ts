@@ -18,6 +18,7 @@ import { ManualClock } from '../util/clock.js';
 import { SeededRandom } from '../util/random.js';
 import { closeRedis, createRedis } from '../util/redis.js';
 import { BaseDriver, createAccountThrough, suspendedIn, type NewAccount } from './driver.js';
+import { WorkLedger } from './pow.js';
 import type { Connection, World } from './world.js';
 
 export interface ScaledOutOptions {
@@ -38,6 +39,7 @@ export interface ScaledOutOptions {
  * attacker's calls land on several nodes.
  */
 export class ScaledOutDriver extends BaseDriver {
+  readonly work = new WorkLedger(null);
   readonly clock: ManualClock;
   readonly policy: string;
   private constructor(
@@ -132,7 +134,7 @@ export class ScaledOutDriver extends BaseDriver {
   async seed(world: World, onProgress?: (accounts: number) => void): Promise<void> {
     const population = world.population;
     async function* lines(): AsyncGenerator<string> {
-      for (let i = 0; i < world.existing; i++) yield importLineOf(population.account(i));
+      for (let i = 0; i < world.existing; i++) if (world.presentAtStart(i)) yield importLineOf(population.account(i));
     }
     const report = await importNdjson(this.nodes[0]!.ctx.directory, lines(), (r) => onProgress?.(r.accounts));
     if (report.failed > 0) throw new Error(`seeding failed for ${report.failed} accounts`);

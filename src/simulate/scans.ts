@@ -33,8 +33,36 @@ export class ListAttacker implements Actor {
       }
     }
     tally.extra.listSize = listed;
+    const fleet = work.map(([a]) => a);
     for (const [account, slice] of work) {
-      if (slice.length > 0) scheduleSignUp(ctx, spec, account, () => this.work(ctx, tally, account, slice, 0));
+      if (slice.length === 0) continue;
+      scheduleSignUp(ctx, spec, account, () => this.work(ctx, tally, account, slice, 0));
+      if ((spec.mutualContacts ?? 0) > 0) this.planSocial(ctx, tally, account, fleet);
+    }
+  }
+
+  /**
+   * Sleepers looking social: after sign-up, and daily until the attack starts, each account syncs
+   * the numbers of its fleet-mates (the next mutualContacts accounts, in a ring), who sync it back.
+   */
+  private planSocial(ctx: SimContext, tally: AttackerTally, account: FleetAccount, fleet: FleetAccount[]): void {
+    const spec = this.spec;
+    const mates: string[] = [];
+    for (let k = 1; k <= Math.min(spec.mutualContacts ?? 0, fleet.length - 1); k++) {
+      const phone = fleet[(account.n + k) % fleet.length]!.phone;
+      if (phone) mates.push(phone);
+    }
+    if (mates.length === 0) return;
+    const attackStart = ctx.world.start + spec.startDay * DAY;
+    const first = Math.max(account.createdAt, ctx.now()) + 3_600_000 + rngFor(hashName(spec.name), account.n, 0x50c).int(3_600_000);
+    for (let at = first; at < attackStart; at += DAY) {
+      ctx.schedule(at, async () => {
+        const client = await ctx.driver.client(account.id, account.conn, spec.hashRate);
+        client.resetSync();
+        const r = await attempt(() => client.sync(mates));
+        tally.extra.socialSyncs = Number(tally.extra.socialSyncs ?? 0) + 1;
+        if (!r.outcome.ok) tally.extra.socialSyncsRefused = Number(tally.extra.socialSyncsRefused ?? 0) + 1;
+      });
     }
   }
 
@@ -111,8 +139,10 @@ export class ListAttacker implements Actor {
     if (offset >= slice.length) return;
     const size = this.batchSize(hashName(this.spec.name) ^ (account.n * 7919 + step));
     const batch = slice.slice(offset, offset + size);
-    const client = await ctx.driver.client(account.id, account.conn);
+    const client = await ctx.driver.client(account.id, account.conn, this.spec.hashRate);
     const r = await attempt(() => this.query(client, batch));
+    // Proof-of-work the call needed: the account was busy hashing for that long (pow.ts).
+    const hashing = ctx.driver.work.takeDelay(account.id);
     const revealed: number[] = [];
     for (const id of r.value ?? []) {
       const idx = populationIndex(id);
@@ -123,10 +153,10 @@ export class ListAttacker implements Actor {
       // Suspended accounts are done; rate-limited ones wait as told and try the same batch again.
       if (r.outcome.status === 403 || r.outcome.status === 401) return;
       const wait = Math.max(1000, (r.retryAfter ?? 60) * 1000);
-      ctx.schedule(ctx.now() + wait, () => this.work(ctx, tally, account, slice, offset, step + 1));
+      ctx.schedule(ctx.now() + hashing + wait, () => this.work(ctx, tally, account, slice, offset, step + 1));
       return;
     }
-    ctx.schedule(ctx.now() + this.gap(ctx, account, step, slice.length), () => this.work(ctx, tally, account, slice, offset + batch.length, step + 1));
+    ctx.schedule(ctx.now() + hashing + this.gap(ctx, account, step, slice.length), () => this.work(ctx, tally, account, slice, offset + batch.length, step + 1));
   }
 
   private async query(client: FindguardClient, batch: string[]): Promise<string[]> {

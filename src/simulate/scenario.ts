@@ -17,6 +17,28 @@ const Fleet = {
   startDay: Type.Number({ minimum: 0 }),
   /** Requests per account per hour while active. */
   requestsPerHour: Type.Number({ minimum: 0.001, maximum: 36_000 }),
+  /**
+   * Attacker knobs (all optional). agedDays: the accounts were created between agedDays and
+   * twice that before the scenario start (past the new-account tier at 7 days), instead of over
+   * createdOverDays before the attack.
+   */
+  agedDays: Type.Optional(Type.Number({ minimum: 0, maximum: 3650 })),
+  /** Device sharing: accounts per device id (default 5, as farms run them; 1: a device per account). */
+  accountsPerDevice: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+  /** Each account has a verified phone of its own in its country, discoverable by anyone. */
+  ownNumbersDiscoverable: Type.Optional(Type.Boolean()),
+  /**
+   * Mutual syncs inside the fleet: each account keeps this many fleet-mates' numbers in its book
+   * and syncs them after sign-up and daily until the attack starts, to look social (needs
+   * ownNumbersDiscoverable to find anyone).
+   */
+  mutualContacts: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+  /**
+   * SHA-256 hashes per second each account's device spends on proof-of-work: in-process, a
+   * challenge costs the account its expected solving time in simulated time (default
+   * SIMULATED_HASH_RATE, measured on a 2-core VM with node:crypto).
+   */
+  hashRate: Type.Optional(Type.Number({ minimum: 1, maximum: 1e12 })),
 };
 
 export const RangeScan = Type.Object({
@@ -98,8 +120,52 @@ export const OrganicSpec = Type.Object({
   ipv6Share: Type.Number({ minimum: 0, maximum: 1 }),
   travellerShare: Type.Number({ minimum: 0, maximum: 1 }),
   sharedDeviceShare: Type.Number({ minimum: 0, maximum: 1 }),
+  /**
+   * International users (international.ts): multiplies the published migrant and student shares
+   * of each country (1: as published, 0: everyone domestic). Absent fields take DEFAULT_ORGANIC's.
+   */
+  internationalScale: Type.Optional(Type.Number({ minimum: 0, maximum: 10 })),
+  /** Share of residents of a country with a listed land neighbour whose book reaches across it. */
+  borderShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  /** Share of (non-migrant) users with a few relatives among their country's emigrants. */
+  familyAbroadShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  /** Share of a day's syncs that come from a reinstalled app or a new phone: the whole book, no token. */
+  reinstallShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  /** Shares of people with a second (and a third) device that syncs the book under its own id. */
+  secondDeviceShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  thirdDeviceShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  /**
+   * Launch day: the country's accounts arrive within `overDays` from `startDay` instead of existing
+   * before the run (most early), each signing up and syncing its whole book (up to bookMax).
+   */
+  surge: Type.Optional(
+    Type.Object(
+      {
+        country: Type.String({ pattern: '^[A-Z]{2}$' }),
+        startDay: Type.Number({ minimum: 0 }),
+        overDays: Type.Number({ exclusiveMinimum: 0, maximum: 30 }),
+      },
+      { additionalProperties: false },
+    ),
+  ),
 });
 export type OrganicSpec = Static<typeof OrganicSpec>;
+
+/** The organic model's assumptions where a scenario file leaves them out (see DEFAULT_ORGANIC for why). */
+export const ORGANIC_MODEL_DEFAULTS = {
+  internationalScale: 1,
+  borderShare: 0.03,
+  familyAbroadShare: 0.15,
+  reinstallShare: 0.2,
+  secondDeviceShare: 0.25,
+  thirdDeviceShare: 0.05,
+} as const;
+
+export type FullOrganicSpec = OrganicSpec & { -readonly [K in keyof typeof ORGANIC_MODEL_DEFAULTS]: number };
+
+export function organicWithDefaults(o: OrganicSpec): FullOrganicSpec {
+  return { ...ORGANIC_MODEL_DEFAULTS, ...o };
+}
 
 export const ScenarioSpec = Type.Object(
   {

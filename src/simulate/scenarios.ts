@@ -13,6 +13,18 @@ export const DEFAULT_ORGANIC: OrganicSpec = {
   ipv6Share: 0.35,
   travellerShare: 0.02,
   sharedDeviceShare: 0.03,
+  // International users at the published migrant and student shares (international.ts, UN DESA 2024).
+  internationalScale: 1,
+  // Assumptions, not statistics: 3% of people in a country with a listed land neighbour keep
+  // 10-40% of their book across it; 15% of the rest have a few relatives (2-8% of the book) abroad.
+  borderShare: 0.03,
+  familyAbroadShare: 0.15,
+  // A new phone every ~2.5 years plus reinstalls, against ~1.8 syncs a year per user at syncShare:
+  // about one sync in five sends the whole book without a token.
+  reinstallShare: 0.2,
+  // A second device that syncs the book (a second phone, a tablet) for a quarter of people, a third for 5%.
+  secondDeviceShare: 0.25,
+  thirdDeviceShare: 0.05,
 };
 
 const base = (name: string, description: string, days: number): ScenarioSpec => ({
@@ -43,6 +55,15 @@ const TWITTER_2019_ORIGINS = [
 
 export const BUILT_IN_SCENARIOS: Record<string, () => ScenarioSpec> = {
   'organic-only': () => base('organic-only', 'The baseline population and nothing else: the false-positive yardstick.', 7),
+  'launch-day': () => {
+    const spec = base(
+      'launch-day',
+      "The app launches in Mexico: the country's users (5% of the population) arrive within three days, most on the first, each signing up and syncing a whole address book (up to 5,000 numbers) from the country's carrier NATs. No attacker: every refusal is harm.",
+      7,
+    );
+    spec.organic.surge = { country: 'MX', startDay: 1, overDays: 3 };
+    return spec;
+  },
   'twitter-2019': () => ({
     ...base('twitter-2019', 'A network of 1,200 fake accounts created over four days, from hosting addresses in 11 countries (most from Iran, Malaysia and Israel), scanning consecutive number ranges split among the accounts.', 7),
     attackers: [

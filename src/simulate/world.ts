@@ -1,6 +1,6 @@
 import { discoverBlocks, Population } from '../population/index.js';
 import { SeededRandom } from '../util/random.js';
-import type { OrganicSpec, ScenarioSpec } from './scenario.js';
+import { organicWithDefaults, type FullOrganicSpec, type ScenarioSpec } from './scenario.js';
 
 const DAY = 86_400_000;
 /** Mobile number blocks per country that strangers' numbers in address books are drawn from. */
@@ -13,28 +13,11 @@ export interface IpSource {
   topAsns(country: string, kind: 'hosting' | 'residential', n: number): Array<{ asn: number; name: string }>;
 }
 
-/** A small, fast, stable hash of integers: per-entity randomness without storing anything. */
-export function mix(...parts: number[]): number {
-  let h = 0x811c9dc5;
-  for (const p of parts) {
-    h = Math.imul(h ^ (p & 0xffff), 0x01000193);
-    h = Math.imul(h ^ (p >>> 16), 0x01000193);
-  }
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d);
-  h ^= h >>> 12;
-  return h >>> 0;
-}
+import { mix, normal, rngFor } from './hash.js';
+import { profileOf, SIMULATION_COUNTRIES, type InternationalOptions, type OrganicProfile } from './international.js';
 
-export function rngFor(...parts: number[]): SeededRandom {
-  return new SeededRandom(mix(...parts) | 0);
-}
+export { mix, normal, rngFor };
 
-/** A standard normal draw (Box-Muller). */
-export function normal(rng: SeededRandom): number {
-  const u = Math.max(rng.float(), 1e-12);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.float());
-}
 
 export interface Connection {
   ip: string;
@@ -52,7 +35,10 @@ export class World {
   readonly existing: number;
   readonly start: number;
   readonly end: number;
-  private readonly organic: OrganicSpec;
+  private readonly organic: FullOrganicSpec;
+  private readonly intl: InternationalOptions;
+  /** Accounts that exist in the generator before the start but join during a launch-day surge, by index. */
+  private readonly surge = new Map<number, number>();
   private readonly cgnat = new Map<string, string>();
   private readonly carriers = new Map<string, Array<{ asn: number; name: string }>>();
   private readonly books = new Map<number, string[]>();
@@ -64,7 +50,8 @@ export class World {
   ) {
     this.start = Date.parse(spec.start);
     this.end = this.start + spec.days * DAY;
-    this.organic = spec.organic;
+    this.organic = organicWithDefaults(spec.organic);
+    this.intl = { scale: this.organic.internationalScale, borderShare: this.organic.borderShare, familyAbroadShare: this.organic.familyAbroadShare };
     // The generator's growth curve (25x over 8 years) gives the share that joins during the run.
     const growthPerDay = Math.log(25) / (8 * 365);
     const total = Math.ceil(spec.population.accounts * (1 + growthPerDay * spec.days)) + 1;
@@ -74,8 +61,51 @@ export class World {
       now: this.end,
       discoverableShare: spec.population.discoverableShare,
       occupancy: spec.population.occupancy,
+      countries: [...SIMULATION_COUNTRIES],
     });
     this.existing = this.countCreatedBefore(this.start);
+    this.planSurge();
+  }
+
+  /**
+   * Launch day: the surge country's accounts the generator dates before the start are not there
+   * yet; they arrive within the surge's days, most of them early (arrival at overDays * u^2).
+   */
+  private planSurge(): void {
+    const s = this.organic.surge;
+    if (!s) return;
+    const from = this.start + s.startDay * DAY;
+    for (let i = 0; i < this.existing; i++) {
+      if (this.population.regionOf(i) !== s.country) continue;
+      const u = (mix(this.spec.seed, 0x5e6e, i) % 1_000_000) / 1_000_000;
+      this.surge.set(i, from + Math.floor(u * u * s.overDays * DAY));
+    }
+  }
+
+  /** When an account of the launch-day surge joins; undefined for everyone else. */
+  joinsInSurge(index: number): number | undefined {
+    return this.surge.get(index);
+  }
+
+  /** Accounts of the surge, in index order. */
+  surgeAccounts(): IterableIterator<[number, number]> {
+    return this.surge.entries();
+  }
+
+  /** Accounts present before the start (seeded into the directory), surge arrivals excluded. */
+  presentAtStart(index: number): boolean {
+    return index < this.existing && !this.surge.has(index);
+  }
+
+  /** What kind of user an account is, and how its book spreads over countries. */
+  profile(index: number): OrganicProfile {
+    return profileOf(this.spec.seed, index, this.population.regionOf(index), this.intl);
+  }
+
+  /** Devices the person uses (a phone, and for some a second phone or a tablet that syncs too). */
+  devices(index: number): number {
+    const u = (mix(this.spec.seed, 0xde5, index) % 1_000_000) / 1_000_000;
+    return u < this.organic.thirdDeviceShare ? 3 : u < this.organic.thirdDeviceShare + this.organic.secondDeviceShare ? 2 : 1;
   }
 
   get size(): number {
@@ -94,7 +124,9 @@ export class World {
     return lo;
   }
 
+  /** Discoverable at the start (launch-day arrivals are not there yet): what attackers' target sets count. */
   isDiscoverable(index: number): boolean {
+    if (this.surge.has(index)) return false;
     const a = this.population.account(index);
     const phone = a.contactPoints[0];
     return a.status === 'active' && !!phone && phone.verified && phone.purposes.includes('discovery');
@@ -102,9 +134,10 @@ export class World {
 
   /**
    * The account's address book: a log-normal number of entries (median and cap from the
-   * scenario), a share of them accounts near it in the population's region-grouped order (so
-   * friends' books overlap), the rest numbers of people not on the platform. Some entries are
-   * written in national format, as phones store them.
+   * scenario), split over countries by the account's profile (domestic, or international:
+   * see international.ts). In each country a share of the entries are accounts near a point of
+   * that country's region-grouped order (its own position at home, a hashed one abroad, so
+   * friends' books overlap), the rest numbers of people not on the platform.
    */
   book(index: number): string[] {
     const cached = this.books.get(index);
@@ -120,27 +153,38 @@ export class World {
     const o = this.organic;
     const rng = rngFor(this.spec.seed, 0xb00c, index);
     const size = Math.max(1, Math.min(o.bookMax, Math.round(o.bookMedian * Math.exp(1.1 * normal(rng)))));
-    const region = this.population.regionOf(index);
-    const [lo, hi] = this.population.regionRange(region)!;
-    const me = this.population.position(index);
-    const blocks = this.strangerBlocks(region);
+    const home = this.population.regionOf(index);
     const entries = new Set<string>();
-    for (let k = 0; k < size * 2 && entries.size < size; k++) {
-      let phone: string;
-      if (rng.float() < o.memberShare && hi - lo > 1) {
-        // Log-uniform distance: mostly close friends, a long tail of acquaintances.
-        const dist = Math.max(1, Math.floor(Math.exp(rng.float() * Math.log(Math.max(2, Math.min(50_000, hi - lo))))));
-        let p = me + (rng.float() < 0.5 ? -dist : dist);
-        if (p < lo) p = lo + ((lo - p) % (hi - lo));
-        if (p >= hi) p = hi - 1 - ((p - hi) % (hi - lo));
-        const friend = this.population.indexAt(p);
-        if (friend === index) continue;
-        phone = this.population.phoneOf(friend);
-      } else {
-        const block = blocks[rng.int(blocks.length)]!;
-        phone = block + String(rng.int(10_000)).padStart(4, '0');
+    const { segments } = this.profile(index);
+    let target = 0;
+    for (let s = 0; s < segments.length; s++) {
+      const seg = segments[s]!;
+      // Cumulative rounding: the segments' sizes add up to the book's size exactly.
+      target = s === segments.length - 1 ? size : Math.min(size, Math.round(target + seg.share * size));
+      const range = this.population.regionRange(seg.region);
+      const me = seg.region === home ? this.population.position(index) : range ? range[0] + (mix(this.spec.seed, 0xa7c, index, s) % (range[1] - range[0])) : 0;
+      const blocks = this.strangerBlocks(seg.region);
+      // A country without a numbering plan to draw from: the next segment makes up its share.
+      if (blocks.length === 0 && !range) continue;
+      for (let k = 0; k < size * 4 && entries.size < target; k++) {
+        let phone: string;
+        if (range && range[1] - range[0] > 1 && rng.float() < o.memberShare) {
+          const [lo, hi] = range;
+          // Log-uniform distance: mostly close friends, a long tail of acquaintances.
+          const dist = Math.max(1, Math.floor(Math.exp(rng.float() * Math.log(Math.max(2, Math.min(50_000, hi - lo))))));
+          let p = me + (rng.float() < 0.5 ? -dist : dist);
+          if (p < lo) p = lo + ((lo - p) % (hi - lo));
+          if (p >= hi) p = hi - 1 - ((p - hi) % (hi - lo));
+          const friend = this.population.indexAt(p);
+          if (friend === index) continue;
+          phone = this.population.phoneOf(friend);
+        } else {
+          if (blocks.length === 0) continue;
+          const block = blocks[rng.int(blocks.length)]!;
+          phone = block + String(rng.int(10_000)).padStart(4, '0');
+        }
+        entries.add(phone);
       }
-      entries.add(phone);
     }
     return [...entries];
   }
@@ -159,6 +203,20 @@ export class World {
       this.strangers.set(region, blocks);
     }
     return blocks;
+  }
+
+  /**
+   * A number of this country no account of the population holds (a block outside theirs), for
+   * fake accounts that bring a phone of their own. Deterministic in (region, n).
+   */
+  freshNumber(region: string, n: number, salt: number): string {
+    const own = new Set(this.population.blocks(region));
+    const free = this.strangerBlocks(region).filter((b) => !own.has(b));
+    if (free.length === 0) throw new Error(`no free number block in ${region} for a fake account's phone`);
+    // Distinct n, distinct numbers: 7919 is prime to 10,000, so suffixes do not repeat in a block.
+    const h = mix(this.spec.seed, 0xf8e5, salt);
+    const block = (h + Math.floor(n / 10_000)) % free.length;
+    return free[block]! + String((n * 7919 + (h >>> 8)) % 10_000).padStart(4, '0');
   }
 
   /** The account's usual connection: carrier NAT (shared IPv4) or its own IPv6 /64, and its device. */
@@ -191,9 +249,11 @@ export class World {
     return { ip, deviceId };
   }
 
-  /** The connection for one session: home, or abroad for travellers. */
-  session(index: number, sessionSeed: number): Connection {
-    const home = this.home(index);
+  /** The connection for one session on one of the person's devices: home, or abroad for travellers. */
+  session(index: number, sessionSeed: number, device = 0): Connection {
+    const usual = this.home(index);
+    // A person's other devices sit on the same networks under their own installation ids.
+    const home = device === 0 ? usual : { ip: usual.ip, deviceId: `${usual.deviceId}-${device}` };
     const rng = rngFor(this.spec.seed, 0x7a, index, sessionSeed);
     if (rng.float() >= this.organic.travellerShare) return home;
     const countries = ['US', 'GB', 'DE', 'FR', 'ES', 'IT', 'TR', 'AE', 'TH', 'MX'];

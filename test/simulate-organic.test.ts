@@ -1,0 +1,100 @@
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadIpIntel } from '../src/net/index.js';
+import { Population } from '../src/population/index.js';
+import { InProcessDriver, ipSourceFrom, loadScenario, runScenario, World, type IpSource } from '../src/simulate/index.js';
+import { MIGRATION, profileOf, SIMULATION_COUNTRIES } from '../src/simulate/international.js';
+
+let ips: IpSource;
+beforeAll(async () => {
+  ips = ipSourceFrom(await loadIpIntel());
+});
+
+const OPTS = { scale: 1, borderShare: 0.03, familyAbroadShare: 0.15 };
+
+describe('international organic model', () => {
+  it("gives each country's residents the stated share of people born abroad", () => {
+    const accounts = 120_000;
+    const pop = new Population({ seed: 7, accounts, now: Date.parse('2026-01-01T00:00:00Z'), countries: [...SIMULATION_COUNTRIES] });
+    const seen = new Map<string, { n: number; abroad: number; students: number }>();
+    for (let i = 0; i < accounts; i++) {
+      const region = pop.regionOf(i);
+      const { kind } = profileOf(7, i, region, OPTS);
+      const e = seen.get(region) ?? { n: 0, abroad: 0, students: 0 };
+      e.n++;
+      if (kind === 'migrant' || kind === 'student') e.abroad++;
+      if (kind === 'student') e.students++;
+      seen.set(region, e);
+    }
+    for (const [region, r] of Object.entries(MIGRATION)) {
+      const e = seen.get(region)!;
+      // Binomial tolerance: four standard deviations, and never tighter than 0.2 points.
+      const sd = Math.sqrt((r.migrants * (1 - r.migrants)) / e.n);
+      expect(Math.abs(e.abroad / e.n - r.migrants), `${region}: ${e.abroad}/${e.n} vs ${r.migrants}`).toBeLessThanOrEqual(Math.max(4 * sd, 0.002));
+    }
+    // The countries where most residents were born abroad are modelled as such.
+    for (const region of ['AE', 'QA', 'KW']) expect(seen.get(region)!.abroad / seen.get(region)!.n).toBeGreaterThan(0.65);
+    expect(seen.get('AU')!.students).toBeGreaterThan(0);
+  });
+
+  it("spreads a migrant's book over the residence and the origin, and a student's over several countries", () => {
+    const spec = loadScenario('organic-only');
+    spec.population.accounts = 5000;
+    const world = new World(spec, ips);
+    const code = (n: string) => parsePhoneNumberFromString(n)?.countryCallingCode ?? '?';
+    const codes = (i: number) => {
+      const perCode = new Map<string, number>();
+      for (const n of world.book(i)) perCode.set(code(n), (perCode.get(code(n)) ?? 0) + 1);
+      return perCode;
+    };
+    let migrants = 0;
+    let students = 0;
+    let domestic = 0;
+    for (let i = 0; i < world.existing && (migrants < 20 || students < 2); i++) {
+      const p = world.profile(i);
+      const total = p.segments.reduce((s, x) => s + x.share, 0);
+      expect(total).toBeCloseTo(1, 9);
+      if (p.kind === 'domestic') {
+        if (++domestic > 30) continue;
+        expect([...codes(i).keys()]).toEqual([code(world.population.phoneOf(i))]);
+      } else if (p.kind === 'migrant' && world.book(i).length >= 50) {
+        migrants++;
+        expect(p.segments.length).toBeGreaterThanOrEqual(2);
+        // Numbers outside the residence's own blocks: the origin's share of the book, roughly.
+        const home = codes(i).get(code(world.population.phoneOf(i))) ?? 0;
+        expect(home / world.book(i).length).toBeLessThan(0.9);
+      } else if (p.kind === 'student') {
+        students++;
+        expect(p.segments.length).toBeGreaterThanOrEqual(5);
+      }
+    }
+    expect(migrants).toBeGreaterThanOrEqual(20);
+  });
+
+  it('launch day: every arrival signs up and sends its whole book in a first sync, counted, same JSON twice', async () => {
+    const spec = loadScenario('launch-day');
+    spec.population.accounts = 1500;
+    spec.days = 2;
+    spec.organic.surge = { country: 'MX', startDay: 0.2, overDays: 1 };
+    spec.organic.maxSyncsPerDay = 20;
+    spec.organic.maxLookupsPerDay = 20;
+    const run = () => runScenario(spec, ips, (w) => InProcessDriver.create(w, { matchWorkers: 0 }));
+    const a = await run();
+    const world = new World(spec, ips);
+    let arrivals = 0;
+    let active = 0;
+    for (const [i] of world.surgeAccounts()) {
+      arrivals++;
+      if (world.population.account(i).status === 'active') active++;
+    }
+    const surge = a.result.organic.surge!;
+    expect(arrivals).toBeGreaterThan(40);
+    expect(surge.arrived).toBe(arrivals);
+    expect(surge.firstSyncs).toBe(active);
+    expect(surge.largestFirstSync).toBeLessThanOrEqual(5000);
+    expect(a.result.population.atStart).toBe(world.existing - arrivals);
+    expect(a.result.organic.harm.surgeFirstSyncsRefused).toBe(surge.firstSyncsRefused);
+    const b = await run();
+    expect(JSON.stringify(b.result)).toBe(JSON.stringify(a.result));
+  }, 60_000);
+});
