@@ -2,15 +2,21 @@ import type { Command } from 'commander';
 import { maxDevTokenSeconds, signDevToken } from '../http/auth/jwt.js';
 import { createService } from '../main.js';
 import { demoPair, ensureDemoPopulation } from './seeding.js';
+import { demoOperatorBanner, ensureDemoAttack } from './demo-console.js';
 import { loadSettings, untilSignal, type CliIo } from './io.js';
 
 export function serveCommand(program: Command, io: CliIo): void {
   program
     .command('serve')
     .description('start findguard (migrates the database first, then listens)')
-    .option('--demo', 'seed a demo population on first start and print a ready curl', false)
+    .option('--demo', 'seed a demo population and replay a demo attack on first start; print a ready curl and the console\'s demo operator', false)
     .action(async (opts: { demo: boolean }) => {
       const { config, secrets } = loadSettings(io);
+      if (opts.demo) {
+        const attack = await ensureDemoAttack(config, secrets, Date.now());
+        if (attack.skipped) io.err(attack.skipped);
+        if (attack.ran && attack.record) io.err(`replayed a demo attack: ${attack.record.accounts} fake accounts, ${attack.record.calls} discovery calls (${attack.record.answered} answered)`);
+      }
       const service = await createService(config, secrets);
       const { app, ctx } = service;
       let banner: string[] = [];
@@ -19,7 +25,7 @@ export function serveCommand(program: Command, io: CliIo): void {
         if (opts.demo) {
           const { record, seeded } = await ensureDemoPopulation(ctx);
           if (seeded) io.err(`seeded a demo population of ${record.accounts} accounts`);
-          banner = await demoBanner(secrets.jwt, record, ctx.clock.now());
+          banner = [...(await demoBanner(secrets.jwt, record, ctx.clock.now())), ...(await demoOperatorBanner(ctx, secrets))];
         }
         address = await app.listen({ host: config.host, port: config.port });
       } catch (err) {
