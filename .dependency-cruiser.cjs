@@ -3,7 +3,7 @@
 // import anything.
 
 /** Modules of the domain: they never import the HTTP adapters or the CLI. */
-const DOMAIN = '^src/(directory|discovery|limits|abuse|incidents|policy|net|population|db|util|config|protocol)/';
+const DOMAIN = '^src/(directory|discovery|limits|abuse|incidents|operators|policy|net|population|db|util|config|protocol)/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

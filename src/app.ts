@@ -7,6 +7,7 @@ import type { AppContext } from './context.js';
 import { dashboard } from './dashboard/index.js';
 import { MAX_PATH_PARAM_LENGTH } from './directory/account-id.js';
 import { registerClientAddress } from './http/client-address.js';
+import { adminApi } from './http/admin/index.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
 import { internalApi } from './http/internal/index.js';
@@ -56,6 +57,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   await app.register(healthRoutes(ctx));
   await app.register(publicApi(ctx), { prefix: '/v1/discovery' });
   await app.register(internalApi(ctx), { prefix: '/internal/v1' });
+  await app.register(adminApi(ctx), { prefix: '/admin/v1' });
   await app.register(dashboard(), { prefix: '/dashboard' });
   return app;
 }

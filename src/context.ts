@@ -14,6 +14,7 @@ import { Challenges, Limiter, MemoryLimitStore, type LimitStore } from './limits
 import { LimitStatePersistence } from './limits/memory-persistence.js';
 import { createRedisLimitStore } from './limits/redis-store.js';
 import { createCore, type CoreContext, type CoreOverrides } from './context/core.js';
+import { OidcSignIn } from './operators/oidc.js';
 
 export { createCliContext, type CliContext } from './context/cli.js';
 export { createWorkerContext, type WorkerContext, type WorkerOverrides } from './context/worker.js';
@@ -32,6 +33,8 @@ export interface AppContext extends CoreContext {
   jwt: JwtVerifier;
   limits: Limiter;
   limitStore: LimitStore;
+  /** OIDC sign-in for the console, when configured. */
+  oidc?: OidcSignIn;
   /**
    * Starts what a serving node runs: reads the standing decisions before the first call, restores
    * the embedded limits' saved state, and where this node has them the in-process event consumer,
@@ -93,8 +96,7 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
     callers.invalidate(ids);
   });
   const tokens = new SyncTokens(secrets.hashKeys, random);
-  // The directory keeps a "my contacts" owner's latest synced book (directory/discoverability.ts).
-  const discovery = new DiscoveryService({ store: discoveryStore, callers, tokens, clock, tokenLifetimeMs: core.policy.syncTokenLifetimeMs, books: core.directory });
+  const discovery = new DiscoveryService({ store: discoveryStore, callers, tokens, clock, tokenLifetimeMs: core.policy.syncTokenLifetimeMs });
   const challenges = new Challenges(secrets.hashKeys, random, limitStore);
   const limits = new Limiter({ policy: core.policy, store: limitStore, ipIntel: core.ipIntel, challenges, metrics: core.metrics, clock, logger });
   const ownedStore = overrides.limitStore ? undefined : limitStore;
@@ -106,6 +108,9 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
     jwt: new JwtVerifier(secrets.jwt, clock),
     limits,
     limitStore,
+    ...(config.oidc && secrets.oidcClientSecret
+      ? { oidc: new OidcSignIn({ ...config.oidc, clientSecret: secrets.oidcClientSecret }, { db: db.kysely, clock, random, operators: core.operators, allowHttpIssuer: config.oidc.issuer.protocol === 'http:' }) }
+      : {}),
     start: async () => {
       // This node enforces the standing decisions: read before the first call is served.
       await core.incidents.decisions.start();

@@ -4,6 +4,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { checkDataDir } from './data-dir.js';
 import { ConfigError } from './errors.js';
 import { ENV_NAMES, type RawEnv } from './env.js';
+import { parseOidc, parseSessionKey, type OidcConfig } from './oidc.js';
 import { loadOrCreateSecrets } from './secrets.js';
 
 export type DatabaseConfig = { dialect: 'sqlite'; path: string } | { dialect: 'postgres'; url: string };
@@ -33,6 +34,8 @@ export interface Config {
   trustedProxies: string[];
   /** Where webhooks go; the key that signs them is secrets.webhookSecret. */
   webhook?: { url: URL };
+  /** OIDC sign-in for the operator console (src/config/oidc.ts); its client secret is secrets.oidcClientSecret. */
+  oidc?: OidcConfig;
   logLevel: string;
   eventRetentionDays: number;
   /** Worker threads that hash and match large syncs (embedded SQLite only); 0 keeps it all inline. */
@@ -56,6 +59,10 @@ export interface Secrets {
   hashKeys: HashKey[];
   /** Signs webhook deliveries; set exactly when config.webhook is. */
   webhookSecret?: string;
+  /** Encrypts the operator console's cookies (src/config/oidc.ts parseSessionKey). */
+  sessionKey: Buffer;
+  /** Set exactly when config.oidc is. */
+  oidcClientSecret?: string;
 }
 
 /** A process's whole setting: what to do, and the keys to do it with. */
@@ -97,6 +104,7 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     policyPath: raw.policy ? (/^[a-z][a-z0-9-]*$/.test(raw.policy) ? raw.policy : resolve(cwd, raw.policy)) : undefined,
     trustedProxies: parseCidrList(raw.trustedProxies),
     webhook: parseWebhookUrl(raw.webhookUrl),
+    oidc: parseOidc(raw),
     logLevel,
     eventRetentionDays: parseIntIn(raw.eventRetentionDays, 'eventRetentionDays', 90, 1, 3650),
     matchWorkers: parseIntIn(raw.matchWorkers, 'matchWorkers', Math.min(2, availableParallelism()), 0, 64),
@@ -129,11 +137,14 @@ export function buildSecrets(raw: RawEnv, config: Config): Secrets {
   if (config.webhook && (!raw.webhookSecret || raw.webhookSecret.length < 16)) {
     throw new ConfigError(ENV_NAMES.webhookSecret, 'is required with a webhook URL and must be at least 16 characters');
   }
+  const hashKeys = parseHashKeys(raw.hashKeys ?? local?.hashKeys ?? '', raw.hashKeys ? ENV_NAMES.hashKeys : 'secrets.json hashKeys');
   return {
     jwt: parseJwt(raw, local?.jwtSecret),
     serviceKey,
-    hashKeys: parseHashKeys(raw.hashKeys ?? local?.hashKeys ?? '', raw.hashKeys ? ENV_NAMES.hashKeys : 'secrets.json hashKeys'),
+    hashKeys,
     ...(config.webhook && raw.webhookSecret ? { webhookSecret: raw.webhookSecret } : {}),
+    sessionKey: parseSessionKey(raw, hashKeys),
+    ...(config.oidc && raw.oidcClientSecret ? { oidcClientSecret: raw.oidcClientSecret } : {}),
   };
 }
 

@@ -22,6 +22,13 @@ export interface RawEnv {
   logLevel?: string;
   eventRetentionDays?: string;
   matchWorkers?: string;
+  sessionKey?: string;
+  oidcIssuer?: string;
+  oidcClientId?: string;
+  oidcClientSecret?: string;
+  oidcRedirectUrl?: string;
+  oidcGroupRoles?: string;
+  oidcGroupsClaim?: string;
 }
 
 export const ENV_NAMES: Record<keyof RawEnv, string> = {
@@ -44,6 +51,13 @@ export const ENV_NAMES: Record<keyof RawEnv, string> = {
   logLevel: 'FINDGUARD_LOG_LEVEL',
   eventRetentionDays: 'FINDGUARD_EVENT_RETENTION_DAYS',
   matchWorkers: 'FINDGUARD_MATCH_WORKERS',
+  sessionKey: 'FINDGUARD_SESSION_KEY',
+  oidcIssuer: 'FINDGUARD_OIDC_ISSUER',
+  oidcClientId: 'FINDGUARD_OIDC_CLIENT_ID',
+  oidcClientSecret: 'FINDGUARD_OIDC_CLIENT_SECRET',
+  oidcRedirectUrl: 'FINDGUARD_OIDC_REDIRECT_URL',
+  oidcGroupRoles: 'FINDGUARD_OIDC_GROUP_ROLES',
+  oidcGroupsClaim: 'FINDGUARD_OIDC_GROUPS_CLAIM',
 };
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): RawEnv {

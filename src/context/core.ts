@@ -12,6 +12,7 @@ import { createIncidents, type IncidentOptions, type Incidents } from '../incide
 import { LimitMetrics } from '../limits/index.js';
 import { loadIpIntel, type IpIntel } from '../net/index.js';
 import { createLogger } from '../logger.js';
+import { OperatorService, type OperatorServiceDeps } from '../operators/service.js';
 import { loadPolicy, PolicyError, type CompiledPolicy } from '../policy/index.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { cryptoRandom, type Random } from '../util/random.js';
@@ -45,6 +46,8 @@ export interface CoreContext {
   eventPipeline: EventParts['eventPipeline'];
   eventConsumer?: EventParts['eventConsumer'];
   eventRetention?: EventParts['eventRetention'];
+  /** Console operators: accounts, sign-in, sessions, API tokens (src/operators). */
+  operators: OperatorService;
 }
 
 /** Parts a test, the simulator or a benchmark may swap, whatever the role. */
@@ -65,6 +68,8 @@ export interface CoreOverrides {
   abuse?: AbuseServiceOptions;
   /** Build on a database whose schema is behind (only `migrate` itself, and tests of it). */
   allowPendingMigrations?: boolean;
+  /** Cheaper password hashing or other session timeouts (tests). */
+  operators?: Pick<OperatorServiceDeps, 'scrypt' | 'timeouts'>;
 }
 
 /** A built core, and how to stop what it opened. */
@@ -168,6 +173,7 @@ export async function createCore(
     eventPipeline: ev.eventPipeline,
     ...(ev.eventConsumer ? { eventConsumer: ev.eventConsumer } : {}),
     ...(ev.eventRetention ? { eventRetention: ev.eventRetention } : {}),
+    operators: new OperatorService({ db: db.kysely, clock, random, logger: logger.child({ component: 'operators' }), ...overrides.operators }),
   };
   return {
     core,

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import * as client from 'openid-client';
+import type { OidcConfig } from '../config/oidc.js';
 import type { Database, OperatorsTable } from '../db/schema.js';
 import { transaction } from '../db/transaction.js';
 import { AppError } from '../errors.js';
@@ -12,17 +13,8 @@ import { roleRank, type Role } from './roles.js';
 import type { OperatorService } from './service.js';
 import type { SessionCookie } from './sessions.js';
 
-export interface OidcSettings {
-  issuer: URL;
-  clientId: string;
-  clientSecret: string;
-  /** Where the identity provider sends the operator back: …/admin/v1/oidc/callback. */
-  redirectUrl: URL;
-  /** Group name -> role; an operator none of whose groups is listed is refused. */
-  groupRoles: ReadonlyMap<string, Role>;
-  /** The ID token claim that lists the groups. */
-  groupsClaim: string;
-}
+/** The console's OIDC configuration with its client secret. */
+export type OidcSettings = OidcConfig & { clientSecret: string };
 
 /** What the browser keeps (encrypted, ten minutes) between leaving for the provider and coming back. */
 export interface OidcFlow {
@@ -38,19 +30,6 @@ export interface OidcDeps {
   operators: OperatorService;
   /** Tests serve their provider over plain HTTP on the loopback; never in a deployment. */
   allowHttpIssuer?: boolean;
-}
-
-/** "fg-admins=admin,fg-analysts=analyst" -> a map; throws a message naming the bad part. */
-export function parseGroupRoles(value: string, isRole: (r: string) => r is Role): Map<string, Role> {
-  const map = new Map<string, Role>();
-  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
-    const eq = part.lastIndexOf('=');
-    const group = part.slice(0, eq).trim();
-    const role = part.slice(eq + 1).trim();
-    if (eq <= 0 || !group || !isRole(role)) throw new Error(`"${part}" is not group=viewer|analyst|admin`);
-    map.set(group, role);
-  }
-  return map;
 }
 
 /** The highest role any of the groups maps to; null when none does. */

@@ -1,7 +1,8 @@
 import secureSession from '@fastify/secure-session';
 import type { FastifyPluginAsync, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
-import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { AppContext } from '../../context.js';
 import { AppError } from '../../errors.js';
 import type { ActingContext, OperatorPrincipal } from '../../operators/principal.js';
 import { atLeast, type Role } from '../../operators/roles.js';
@@ -41,16 +42,9 @@ export interface AdminAuthDeps {
   oidc?: OidcSignIn;
 }
 
-/**
- * The cookie key, derived (HKDF-SHA256) from the oldest hash key, which every node shares and
- * which stays through a rotation that adds a newer key. The cookie only wraps a session id and
- * its secret, checked against the database, so the key guards against tampering and reading, not
- * against forging a session.
- */
-export function sessionKeyFrom(hashKeys: ReadonlyArray<{ key: Buffer }>): Buffer {
-  const oldest = hashKeys[hashKeys.length - 1];
-  if (!oldest) throw new Error('no hash key to derive the session key from');
-  return Buffer.from(hkdfSync('sha256', oldest.key, 'findguard', 'operator session cookie', 32));
+/** The auth parts of a serving node's context. */
+export function authDepsOf(ctx: Pick<AppContext, 'operators' | 'clock' | 'secrets' | 'oidc'>): AdminAuthDeps {
+  return { operators: ctx.operators, clock: ctx.clock, sessionKey: ctx.secrets.sessionKey, ...(ctx.oidc ? { oidc: ctx.oidc } : {}) };
 }
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);

@@ -1,18 +1,17 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { AppContext } from '../../context.js';
-import { AccountBody, AccountId, DiscoverableBySchema } from '../../directory/schemas.js';
+import { AccountBody, AccountId } from '../../directory/schemas.js';
 import { errorResponses } from '../schemas.js';
 
 export const AccountParams = Type.Object({ accountId: AccountId });
 
-export const ContactPointView = Type.Object({
+const ContactPointView = Type.Object({
   id: Type.String(),
   kind: Type.String(),
   purposes: Type.Array(Type.String()),
   verified: Type.Boolean(),
-  discoverable: Type.Boolean({ description: 'Whether anyone can find it now: verified, the account active, and discoverableBy not nobody' }),
-  discoverableBy: DiscoverableBySchema,
+  discoverable: Type.Boolean(),
   keyVersion: Type.Integer(),
   createdAt: Type.String(),
   updatedAt: Type.String(),
