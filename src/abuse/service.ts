@@ -4,14 +4,12 @@ import { Counter, type Registry } from 'prom-client';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { JsonValue } from '../incidents/common.js';
-import type { CallerSignup, CallOrigin, DecisionCache, Incidents, StandingDecision } from '../incidents/index.js';
+import type { CallerSignup, DecisionCache, Incidents, StandingDecision } from '../incidents/index.js';
 import type { ClusterEvidence } from './cluster/score.js';
-import { answersCheck } from './detectors/answers.js';
 import { realtimeCheck, type CallerState, type RealtimeVerdict } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
 import type { LookupEvent } from './events.js';
 import { regionCallingCode } from './features/blocks.js';
-import { HitRates } from './hit-rates.js';
 import type { EventHandler } from './pipeline.js';
 import { DEFAULT_ABUSE_POLICY, type AbusePolicy } from '../policy/index.js';
 import { resumeEngine, syncReinstatements, type ResumeOptions } from './resume.js';
@@ -46,7 +44,7 @@ function callerStateOf(d: StandingDecision | undefined): CallerState | undefined
 }
 
 /** Carries the engine's decisions out: records, suspensions and campaigns through src/incidents. */
-export function incidentsEnforcer(incidents: Incidents, clock: { now(): number }): Enforcer {
+function incidentsEnforcer(incidents: Incidents, clock: { now(): number }): Enforcer {
   const opts = (d: Decision) => ({ actor: 'engine', reason: d.reason, evidence: d.evidence as unknown as JsonValue, clusterId: d.clusterId });
   return {
     throttle: async (ids, until, d) => void (await incidents.enforcer.throttle(ids, until, opts(d))),
@@ -96,7 +94,6 @@ export class AbuseService implements EventHandler {
     this.standing = deps.incidents.decisions;
     this.resumeOptions = options.resume ?? {};
     this.engine = new AbuseEngine({ policy: options.policy ?? WIRED_DEFAULT_POLICY, enforcer: incidentsEnforcer(deps.incidents, deps.clock) });
-    this.hitRates = new HitRates(deps.db, this.engine.policy.realtime.answers, deps.logger.child({ component: 'abuse' }));
     this.every = options.evaluateEveryMs ?? 60_000;
     this.logger = deps.logger.child({ component: 'abuse' });
     this.decisions = new Counter({
@@ -114,8 +111,6 @@ export class AbuseService implements EventHandler {
   }
 
   private readonly logger: Logger;
-  /** Each country's book hit rate: written by the engine that learns it, read by every serving node. */
-  private readonly hitRates: HitRates;
   private readonly realtimeVerdicts: Counter<'verdict' | 'reason' | 'mode'>;
 
   /**
@@ -139,55 +134,20 @@ export class AbuseService implements EventHandler {
    * the engine throttles it). What stands against the caller comes from the recorded decisions, so
    * every node enforces what any engine decided; when this node cannot read them it fails closed.
    */
-  guard(
-    accountId: string,
-    numbers: readonly string[],
-    now: number,
-    phoneRegion: string | undefined,
-    account: CallerSignup,
-    origin?: () => CallOrigin,
-  ): { forceChallenge: boolean; costFactor: number } {
+  guard(accountId: string, numbers: readonly string[], now: number, phoneRegion: string | undefined, account: CallerSignup): { forceChallenge: boolean; costFactor: number } {
     const shadow = this.engine.policy.shadow;
     if (!shadow && !this.standing.readable()) {
       throw new AppError('unavailable', 'discovery is unavailable for a moment; retry later', undefined, { 'retry-after': '5' });
     }
     const state = callerStateOf(this.standing.standing(accountId, account, now));
-    // Operators' decisions on where calls come from hold whatever the engine's mode: an operator
-    // decision that did nothing would be a lie. Read only while one stands (the origin costs a lookup).
-    const onOrigin = origin && this.standing.hasOriginDecisions() ? this.standing.originStanding(origin(), now) : undefined;
-    if (onOrigin?.action === 'suspend' && state?.action !== 'suspend-account' && state?.action !== 'suspend-cluster') {
-      const retryAfter = onOrigin.expiresAt === null ? DENY_RETRY_S : Math.max(1, Math.min(DENY_RETRY_S, Math.ceil((onOrigin.expiresAt - now) / 1000)));
-      throw new AppError('rate_limited', 'calls from here are blocked for now; retry later', { retryAfter, scope: onOrigin.scope }, { 'retry-after': String(retryAfter) });
-    }
-    // A throttled account (or origin) pays THROTTLE_FACTOR times per new number: its budgets cut to a quarter.
-    const costFactor = (state?.action === 'throttle' && !shadow) || onOrigin?.action === 'throttle' ? THROTTLE_FACTOR : 1;
-    const originChallenge = onOrigin?.action === 'challenge';
+    // A throttled account pays THROTTLE_FACTOR times per new number: its budgets cut to a quarter.
+    const costFactor = state?.action === 'throttle' && !shadow ? THROTTLE_FACTOR : 1;
     const v = this.realtime(accountId, numbers, state, phoneRegion);
-    if (v.verdict === 'allow') return { forceChallenge: originChallenge, costFactor };
+    if (v.verdict === 'allow') return { forceChallenge: false, costFactor };
     if (v.verdict === 'challenge') return { forceChallenge: true, costFactor };
     if (v.reason === 'suspended-cluster') throw new AppError('account_suspended', 'account is suspended');
     const why = v.reason === 'scattered-list' ? 'this batch looks like a list spread over many countries' : 'this batch looks like a scan of consecutive numbers';
     throw new AppError('rate_limited', `${why}; retry later`, { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
-  }
-
-  /**
-   * After matching, before answering: a sync whose new numbers match far more than a book of the
-   * caller's country does (detectors/answers.ts) is refused with 429 at account scope. The call was
-   * charged before it was matched, so the refusal spends what an answer would have: a free refusal
-   * that depends on the matches would be an oracle of them. Nothing is answered. The rate comes from
-   * table hit_rates (what the engine learned, read by every node), not from this node's engine.
-   */
-  async answers(accountId: string, phoneRegion: string | undefined, newNumbers: number, newMatched: number, now: number): Promise<void> {
-    const p = this.engine.policy.realtime.answers;
-    if (!p || newNumbers < p.minNumbers || newMatched < p.minExcess) return;
-    await this.hitRates.fresh(now);
-    const v = answersCheck(newNumbers, newMatched, this.hitRates.rate(phoneRegion), p);
-    if (!v.excessive) return;
-    const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
-    this.realtimeVerdicts.inc({ verdict: 'deny', reason: 'answers', mode });
-    this.logger.info({ account: accountId, verdict: 'deny', reason: 'answers', mode, numbers: newNumbers, matched: newMatched, expected: Math.round(v.expected), z: Number(v.z.toFixed(1)) }, 'real-time abuse check');
-    if (mode === 'shadow') return;
-    throw new AppError('rate_limited', 'this batch matches far more numbers than an address book does; retry later', { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
   }
 
   /** EventHandler: a new account's sign-up context (the farming detector), wherever events are consumed. */
@@ -219,7 +179,6 @@ export class AbuseService implements EventHandler {
     // Operators reinstate from any process (the CLI, another node): the engine hears of it here.
     await syncReinstatements(this.db, this.engine, now - this.engine.policy.actions.reinstateGraceMs, this.reinstatements);
     const decisions = await this.engine.evaluate(now);
-    await this.publishHitRates(now);
     const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
     for (const d of decisions) {
       this.decisions.inc({ action: d.action, mode });
@@ -230,15 +189,5 @@ export class AbuseService implements EventHandler {
       );
     }
     return decisions;
-  }
-
-  /** The engine's learned rates out to every serving node; a failed write is retried at the next evaluation. */
-  private async publishHitRates(now: number): Promise<void> {
-    if (!this.engine.policy.realtime.answers) return;
-    try {
-      await this.hitRates.publish(this.engine.store.countryHitRates(now), now);
-    } catch (err) {
-      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not write the hit rates');
-    }
   }
 }

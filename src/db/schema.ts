@@ -269,20 +269,10 @@ export interface DecisionsTable {
   batch_id: string | null;
   /** created_at, then lifted_at: what the nodes' incremental reads follow. */
   changed_at: number;
-  /** 1: an operator's trial ("would"): listed, never enforced (migration 20261217000000-console). */
-  shadow: number;
 }
 // --- end incidents ---
 
 /** The embedded limits store's saved state (src/limits/memory-store.ts). */
-/** A country's address-book hit rate as the abuse engine learned it (abuse/hit-rates.ts); '*' for all. */
-export interface HitRatesTable {
-  country: string;
-  numbers: number;
-  matched: number;
-  updated_at: number;
-}
-
 export interface LimitStateTable {
   key: string;
   /** JSON of the entry's value. */
@@ -293,7 +283,6 @@ export interface LimitStateTable {
 export interface Database {
   accounts: AccountsTable;
   limit_state: LimitStateTable;
-  hit_rates: HitRatesTable;
   contact_points: ContactPointsTable;
   contact_books: ContactBooksTable;
   contact_reach: ContactReachTable;

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import type { EventBus } from '../abuse/bus.js';
-import type { CallerSignup, CallOrigin } from '../incidents/index.js';
+import type { CallerSignup } from '../incidents/index.js';
 import type { LimitRequest, LimitVerdict } from '../limits/index.js';
 import type { CompiledPolicy, Operation } from '../policy/index.js';
 import { lookupIp, type IpIntel } from '../net/index.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { checkLimitsRecorded, lookupCall, newMatches, recordAllowed, recordWithheld, syncAnswer, syncCall } from './record.js';
+import { checkLimitsRecorded, lookupCall, recordAllowed, syncAnswer, syncCall } from './record.js';
 import type { DiscoveryService, LookupRequest, SyncRequest, SyncResponse } from './service.js';
 import type { CallerInfo, Match } from './store.js';
 
@@ -25,16 +25,7 @@ export interface Caller {
 
 /** The request path's side of the abuse engine: real-time rules and the standing decisions. */
 export interface AbuseGuard {
-  guard(
-    accountId: string,
-    numbers: readonly string[],
-    now: number,
-    phoneRegion: string | undefined,
-    account: CallerSignup,
-    origin?: () => CallOrigin,
-  ): { forceChallenge: boolean; costFactor: number };
-  /** After matching, before answering: throws (429) for a sync whose new numbers match far more than a book does. */
-  answers(accountId: string, phoneRegion: string | undefined, newNumbers: number, newMatched: number, now: number): Promise<void>;
+  guard(accountId: string, numbers: readonly string[], now: number, phoneRegion: string | undefined, account: CallerSignup): { forceChallenge: boolean; costFactor: number };
 }
 
 export interface GateDeps {
@@ -79,16 +70,6 @@ export class DiscoveryGate {
     const numbers = prepared.kind === 'phone' ? prepared.answered : [];
     const verdict = await checkLimitsRecorded(this.deps, call, () => this.check(caller, account, numbers, call.operation, prepared.newValues.length));
     const { response } = await discovery.completeSync(caller.accountId, prepared);
-    const matched = newMatches(prepared, response);
-    try {
-      // Phone books only: the rates are learned from phone numbers.
-      const asked = prepared.kind === 'phone' ? prepared.newValues.length : 0;
-      await this.deps.abuse.answers(caller.accountId, account.phoneRegion, asked, matched, this.deps.clock.now());
-    } catch (err) {
-      // Charged and unanswered: the engine hears how many matches were withheld.
-      await recordWithheld(this.deps, call, verdict, matched);
-      throw err;
-    }
     await discovery.rememberBook(account, caller.accountId, prepared);
     await recordAllowed(this.deps, call, verdict, syncAnswer(prepared, response));
     return response;
@@ -96,7 +77,7 @@ export class DiscoveryGate {
 
   private check(caller: Caller, account: CallerInfo, numbers: readonly string[], operation: Operation, newNumbers: number): Promise<LimitVerdict> {
     const { abuse, limits, clock, ipIntel } = this.deps;
-    const verdict = abuse.guard(caller.accountId, numbers, clock.now(), callerRegion(account.phoneRegion, caller.ip, ipIntel), account, () => callOrigin(caller, ipIntel));
+    const verdict = abuse.guard(caller.accountId, numbers, clock.now(), callerRegion(account.phoneRegion, caller.ip, ipIntel), account);
     return limits.check(limitRequest(caller, { account, operation, newNumbers }, verdict));
   }
 }
@@ -108,19 +89,6 @@ export class DiscoveryGate {
  */
 export function callerRegion(phoneRegion: string | undefined, ip: string, intel: IpIntel): string | undefined {
   return phoneRegion || lookupIp(intel, ip)?.country;
-}
-
-/** Where the call comes from, in the forms lookup events store: what decisions on devices and networks match. */
-export function callOrigin(caller: Caller, intel: IpIntel): CallOrigin {
-  const info = lookupIp(intel, caller.ip);
-  return {
-    deviceId: caller.deviceId,
-    ip: info?.ip ?? caller.ip,
-    subnet: info?.subnet24 ?? info?.subnet64,
-    subnet48: info?.subnet48,
-    asn: info?.asn,
-    country: info?.country,
-  };
 }
 
 /**

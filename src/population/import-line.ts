@@ -8,6 +8,6 @@ export function importLineOf(a: SyntheticAccount): string {
     createdAt: new Date(a.createdAt).toISOString(),
     phoneRegion: a.phoneRegion,
     status: a.status,
-    contactPoints: a.contactPoints.map((cp) => ({ kind: cp.kind, value: cp.value, purposes: cp.purposes, verified: cp.verified })),
+    contactPoints: a.contactPoints.map((cp) => ({ kind: cp.kind, value: cp.value, purposes: cp.purposes, verified: cp.verified, ...(cp.discoverableBy ? { discoverableBy: cp.discoverableBy } : {}) })),
   });
 }

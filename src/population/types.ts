@@ -7,6 +7,8 @@ export interface SyntheticContactPoint {
   /** In canonical order: two_factor, recovery, discovery. */
   purposes: Purpose[];
   verified: boolean;
+  /** Set where the phone is discoverable only by the owner's contacts (the simulator's "my contacts" users). */
+  discoverableBy?: 'contacts';
 }
 
 export interface SyntheticAccount {

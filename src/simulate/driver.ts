@@ -22,7 +22,7 @@ export interface NewAccount {
   createdAt: number;
   phoneRegion: string;
   signup: { ip: string; deviceId: string; userAgent: string };
-  phones: Array<{ value: string; purposes: Array<'two_factor' | 'recovery' | 'discovery'>; verified: boolean }>;
+  phones: Array<{ value: string; purposes: Array<'two_factor' | 'recovery' | 'discovery'>; verified: boolean; discoverableBy?: 'everyone' | 'contacts' | 'nobody' }>;
 }
 
 /** How the simulator reaches a findguard: in-process on a simulated clock, or a running deployment. */
@@ -162,7 +162,7 @@ export class InProcessDriver extends BaseDriver {
   async seed(world: World, onProgress?: (accounts: number) => void): Promise<void> {
     const population = world.population;
     async function* lines(): AsyncGenerator<string> {
-      for (let i = 0; i < world.existing; i++) if (world.presentAtStart(i)) yield importLineOf(population.account(i));
+      for (let i = 0; i < world.existing; i++) if (world.presentAtStart(i)) yield importLineOf(world.account(i));
     }
     const report = await importNdjson(this.service.ctx.directory, lines(), (r) => onProgress?.(r.accounts));
     if (report.failed > 0) throw new Error(`seeding failed for ${report.failed} accounts`);
@@ -261,7 +261,7 @@ export class RemoteDriver extends BaseDriver {
     const chunk = 5000;
     for (let i = 0; i < world.existing; i += chunk) {
       const lines: string[] = [];
-      for (let j = i; j < Math.min(world.existing, i + chunk); j++) if (world.presentAtStart(j)) lines.push(importLineOf(world.population.account(j)));
+      for (let j = i; j < Math.min(world.existing, i + chunk); j++) if (world.presentAtStart(j)) lines.push(importLineOf(world.account(j)));
       const res = await this.internal('POST', '/internal/v1/import', lines.join('\n'), 'application/x-ndjson');
       if (!res.ok) throw new Error(`import at account ${i}: HTTP ${res.status}`);
       onProgress?.(Math.min(world.existing, i + chunk));

@@ -60,7 +60,7 @@ export class OrganicUsers implements Actor {
   }
 
   private async signUp(ctx: SimContext, i: number, at: number, surge: boolean): Promise<void> {
-    const a = ctx.world.population.account(i);
+    const a = ctx.world.account(i);
     const conn = ctx.world.home(i);
     await ctx.driver.createAccount({
       id: a.id,
@@ -68,7 +68,9 @@ export class OrganicUsers implements Actor {
       createdAt: at,
       phoneRegion: a.phoneRegion,
       signup: { ip: conn.ip, deviceId: a.signup.deviceId, userAgent: a.signup.userAgent },
-      phones: a.contactPoints.filter((c) => c.kind === 'phone').map((c) => ({ value: c.value, purposes: c.purposes, verified: c.verified })),
+      phones: a.contactPoints
+        .filter((c) => c.kind === 'phone')
+        .map((c) => ({ value: c.value, purposes: c.purposes, verified: c.verified, ...(c.discoverableBy ? { discoverableBy: c.discoverableBy } : {}) })),
     });
     ctx.recorder.organic.newAccounts++;
     if (surge) ctx.recorder.surge.arrived++;

@@ -157,12 +157,12 @@ describe('summary', () => {
   it('formats the plain-text table', () => {
     const lines = summaryTable(results).trimEnd().split('\n');
     expect(lines).toHaveLength(6);
-    expect(lines[0]).toMatch(/^scenario\s+policy\s+attacker\s+fake accounts\s+IPs\s+targets\s+exposed\s+exposure %\s+contained\s+accounts per 1,000 exposed\s+organic syncs refused %\s+organic accounts suspended %$/);
+    expect(lines[0]).toMatch(/^scenario\s+policy\s+attacker\s+fake accounts\s+IPs\s+targets\s+exposed\s+exposure %\s+contained\s+accounts per 1,000 exposed\s+organic syncs refused %\s+organic accounts suspended %\s+my-contacts users exposed outside their books$/);
     expect(lines[1]).toMatch(/^-+( +-+)+$/);
-    expect(lines[2]!.split(/\s{2,}/)).toEqual(['twitter-2019', 'default', 'scanner (range-scan)', '1,200', '300', '10,000', '250', '2.50%', 'yes (42.5 min)', '4,800.0', '0.05%', '0.05%']);
-    expect(lines[3]!.split(/\s{2,}/)).toEqual(['twitter-2019', 'default', 'farm (account-farm)', '50', '50', '10,000', '0', '0.00%', 'no', '—', '0.05%', '0.05%']);
-    expect(lines[4]!.split(/\s{2,}/)).toEqual(['organic-only', 'default', '(organic only)', '—', '—', '—', '—', '—', '—', '—', '0.00%', '0.00%']);
-    expect(lines[5]!.split(/\s{2,}/)).toEqual(['oracle-probe', 'default', 'oracle-probe', '1', '1', '0', '0', '—', 'no', '—', '0.05%', '0.05%']);
+    expect(lines[2]!.split(/\s{2,}/)).toEqual(['twitter-2019', 'default', 'scanner (range-scan)', '1,200', '300', '10,000', '250', '2.50%', 'yes (42.5 min)', '4,800.0', '0.05%', '0.05%', '—']);
+    expect(lines[3]!.split(/\s{2,}/)).toEqual(['twitter-2019', 'default', 'farm (account-farm)', '50', '50', '10,000', '0', '0.00%', 'no', '—', '0.05%', '0.05%', '—']);
+    expect(lines[4]!.split(/\s{2,}/)).toEqual(['organic-only', 'default', '(organic only)', '—', '—', '—', '—', '—', '—', '—', '0.00%', '0.00%', '—']);
+    expect(lines[5]!.split(/\s{2,}/)).toEqual(['oracle-probe', 'default', 'oracle-probe', '1', '1', '0', '0', '—', 'no', '—', '0.05%', '0.05%', '—']);
     // Columns line up: text left-aligned, numbers right-aligned.
     expect(lines[2]!.indexOf('scanner')).toBe(lines[0]!.indexOf('attacker'));
     expect(lines[4]!.indexOf('(organic only)')).toBe(lines[0]!.indexOf('attacker'));
@@ -175,7 +175,7 @@ describe('summary', () => {
     expect(md).toHaveLength(6);
     expect(md.every((l) => l.startsWith('|') && l.endsWith('|'))).toBe(true);
     expect(md[1]).toMatch(/^\|:-+\|:-+\|:-+\|-+:\|/);
-    expect(md[2]!.split('|').map((c) => c.trim()).slice(1, -1)).toEqual(['twitter-2019', 'default', 'scanner (range-scan)', '1,200', '300', '10,000', '250', '2.50%', 'yes (42.5 min)', '4,800.0', '0.05%', '0.05%']);
+    expect(md[2]!.split('|').map((c) => c.trim()).slice(1, -1)).toEqual(['twitter-2019', 'default', 'scanner (range-scan)', '1,200', '300', '10,000', '250', '2.50%', 'yes (42.5 min)', '4,800.0', '0.05%', '0.05%', '—']);
     const piped = summaryMarkdown([{ ...quiet, scenario: 'a|b' }]);
     expect(piped).toContain('a\\|b');
   });

@@ -12,6 +12,7 @@ import { ORGANIC_KINDS } from './international.js';
 import { organicWithDefaults, ScenarioSpec, type AttackerSpec } from './scenario.js';
 import { BUILT_IN_SCENARIOS } from './scenarios.js';
 import { ListAttacker } from './scans.js';
+import { ContactsOracle, type ContactsModeResult } from './contacts.js';
 import { World, type IpSource } from './world.js';
 
 export interface AttackerResult {
@@ -94,6 +95,8 @@ export interface SimulationResult {
     series: Array<{ hour: number; syncs: number; refused: number }>;
   };
   events: number;
+  /** "My contacts" users (contacts.ts): exposedOutsideBook must be 0. Absent from results that predate it. */
+  contactsMode?: ContactsModeResult;
 }
 
 /** Wall-clock observations, kept out of the reproducible result. */
@@ -152,12 +155,14 @@ export async function runScenario(
 ): Promise<{ result: SimulationResult; timing: TimingReport }> {
   const started = Date.now();
   const world = new World(spec, ips);
-  const driver = await makeDriver(world);
+  // Every answer any actor gets passes the "my contacts" oracle.
+  const contacts = new ContactsOracle(world);
+  const driver = contacts.watch(await makeDriver(world));
   try {
     const engine = new Engine(world, driver, ips);
     const attackers = spec.attackers.map(actorFor);
     await engine.run([new OrganicUsers(), ...attackers], (p) => onProgress?.(p, world));
-    const result = await summarise(world, driver, engine.recorder, engine.events);
+    const result: SimulationResult = { ...(await summarise(world, driver, engine.recorder, engine.events)), contactsMode: contacts.result() };
     const wallSeconds = (Date.now() - started) / 1000;
     const timing: TimingReport = { scenario: spec.name, policy: driver.policy, wallSeconds, eventsPerSecond: Math.round(engine.events / Math.max(wallSeconds, 0.001)) };
     for (const a of attackers) {

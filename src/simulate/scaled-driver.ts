@@ -134,7 +134,7 @@ export class ScaledOutDriver extends BaseDriver {
   async seed(world: World, onProgress?: (accounts: number) => void): Promise<void> {
     const population = world.population;
     async function* lines(): AsyncGenerator<string> {
-      for (let i = 0; i < world.existing; i++) if (world.presentAtStart(i)) yield importLineOf(population.account(i));
+      for (let i = 0; i < world.existing; i++) if (world.presentAtStart(i)) yield importLineOf(world.account(i));
     }
     const report = await importNdjson(this.nodes[0]!.ctx.directory, lines(), (r) => onProgress?.(r.accounts));
     if (report.failed > 0) throw new Error(`seeding failed for ${report.failed} accounts`);

@@ -179,6 +179,8 @@ export const ScenarioSpec = Type.Object(
       accounts: Type.Integer({ minimum: 100, maximum: 20_000_000 }),
       discoverableShare: Type.Number({ minimum: 0, maximum: 1 }),
       occupancy: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+      /** Share of the discoverable users in "my contacts" mode (default 0.05, world.ts). */
+      contactsShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
     }),
     organic: OrganicSpec,
     attackers: Type.Array(AttackerSpec),

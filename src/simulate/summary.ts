@@ -26,6 +26,8 @@ export interface SummaryRow {
   organicSyncsRefused: number;
   /** Share 0..1 of active organic accounts suspended (same on every row of a scenario). */
   organicSuspended: number;
+  /** "My contacts" users revealed to a caller outside their book (issue 15: must be 0); null in results that predate it. */
+  contactsExposedOutsideBook: number | null;
 }
 
 export const SUMMARY_COLUMNS = [
@@ -41,10 +43,11 @@ export const SUMMARY_COLUMNS = [
   'accounts per 1,000 exposed',
   'organic syncs refused %',
   'organic accounts suspended %',
+  'my-contacts users exposed outside their books',
 ] as const;
 
 /** Which columns hold numbers (right-aligned). */
-export const SUMMARY_NUMERIC: readonly boolean[] = [false, false, false, true, true, true, true, true, false, true, true, true];
+export const SUMMARY_NUMERIC: readonly boolean[] = [false, false, false, true, true, true, true, true, false, true, true, true, true];
 
 export const NO_ATTACKER = '(organic only)';
 const DASH = '—';
@@ -66,7 +69,11 @@ export function groupByScenario(results: readonly SimulationResult[]): Simulatio
 export function summaryRows(results: SimulationResult[]): SummaryRow[] {
   const rows: SummaryRow[] = [];
   for (const r of groupByScenario(results)) {
-    const organic = { organicSyncsRefused: r.organic.syncRefusedShare, organicSuspended: r.organic.suspendedShare };
+    const organic = {
+      organicSyncsRefused: r.organic.syncRefusedShare,
+      organicSuspended: r.organic.suspendedShare,
+      contactsExposedOutsideBook: r.contactsMode?.exposedOutsideBook ?? null,
+    };
     if (r.attackers.length === 0) {
       rows.push({
         scenario: r.scenario,
@@ -152,6 +159,7 @@ export function summaryCells(row: SummaryRow): string[] {
     orDash(row.accountsPer1000Exposed, formatCost),
     formatPercent(row.organicSyncsRefused),
     formatPercent(row.organicSuspended),
+    orDash(row.contactsExposedOutsideBook, formatInt),
   ];
 }
 

@@ -1,4 +1,4 @@
-import { discoverBlocks, Population } from '../population/index.js';
+import { discoverBlocks, Population, type SyntheticAccount } from '../population/index.js';
 import { SeededRandom } from '../util/random.js';
 import { organicWithDefaults, type FullOrganicSpec, type ScenarioSpec } from './scenario.js';
 
@@ -18,6 +18,8 @@ import { profileOf, SIMULATION_COUNTRIES, type InternationalOptions, type Organi
 
 export { mix, normal, rngFor };
 
+/** Share of discoverable users in "my contacts" mode when the scenario does not say. */
+export const DEFAULT_CONTACTS_SHARE = 0.05;
 
 export interface Connection {
   ip: string;
@@ -124,12 +126,37 @@ export class World {
     return lo;
   }
 
-  /** Discoverable at the start (launch-day arrivals are not there yet): what attackers' target sets count. */
+  /**
+   * Discoverable by anyone who asks, at the start (launch-day arrivals are not there yet; "my
+   * contacts" users never are): what attackers' target sets count.
+   */
   isDiscoverable(index: number): boolean {
     if (this.surge.has(index)) return false;
+    return this.discoveryPhone(index) && !this.contactsMode(index);
+  }
+
+  private discoveryPhone(index: number): boolean {
     const a = this.population.account(index);
     const phone = a.contactPoints[0];
     return a.status === 'active' && !!phone && phone.verified && phone.purposes.includes('discovery');
+  }
+
+  /**
+   * A share of the users with a discoverable phone keep it to "my contacts" (the scenario's
+   * population.contactsShare, default 5%): found only by callers in their own latest synced book.
+   * An independent draw, so nothing else about the population moves with the share.
+   */
+  contactsMode(index: number): boolean {
+    const share = this.spec.population.contactsShare ?? DEFAULT_CONTACTS_SHARE;
+    return share > 0 && (mix(this.spec.seed, 0xc0c7, index) % 1_000_000) / 1_000_000 < share && this.discoveryPhone(index);
+  }
+
+  /** The account as the app mirrors it (seed lines, sign-ups): its phone in "my contacts" mode where contactsMode says. */
+  account(index: number): SyntheticAccount {
+    const a = this.population.account(index);
+    if (!this.contactsMode(index)) return a;
+    const [phone, ...rest] = a.contactPoints;
+    return { ...a, contactPoints: [{ ...phone!, discoverableBy: 'contacts' }, ...rest] };
   }
 
   /**
