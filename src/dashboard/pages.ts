@@ -74,6 +74,7 @@ export function renderPage(page: PageSpec, params: Record<string, string> = {}):
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>${escapeHtml(page.title)} · findguard</title>
 ${styles.map((s) => `<link rel="stylesheet" href="${s}">`).join('\n')}
 ${scripts.map((s) => `<script src="${s}" defer></script>`).join('\n')}
