@@ -9,6 +9,8 @@ export interface CliIo {
   err(line: string): void;
   /** Whether stderr is a terminal, for progress bars. */
   interactive: boolean;
+  /** All of standard input, as text (`operators add --password-stdin`). */
+  readStdin?(): Promise<string>;
 }
 
 export const processIo: CliIo = {
@@ -17,6 +19,11 @@ export const processIo: CliIo = {
   out: (line) => process.stdout.write(line + '\n'),
   err: (line) => process.stderr.write(line + '\n'),
   interactive: Boolean(process.stderr.isTTY),
+  readStdin: async () => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  },
 };
 
 /** The checked configuration and secrets; the warnings (a data folder others can read) go to stderr. */

@@ -1,8 +1,10 @@
 import { Command } from 'commander';
 import { accountsCommand } from './accounts.js';
+import { auditCommand } from './audit.js';
 import { campaignsCommand } from './campaigns.js';
 import { devTokenCommand, importCommand, migrateCommand, seedCommand } from './commands.js';
 import type { CliIo } from './io.js';
+import { operatorsCommand } from './operators.js';
 import { policyCommand } from './policy.js';
 import { serveCommand } from './serve.js';
 import { simulateCommand } from './simulate.js';
@@ -24,5 +26,7 @@ export function createProgram(io: CliIo): Command {
   workerCommand(program, io);
   campaignsCommand(program, io);
   accountsCommand(program, io);
+  operatorsCommand(program, io);
+  auditCommand(program, io);
   return program;
 }
