@@ -13,8 +13,9 @@ export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
           tags: ['discovery'],
           summary: 'Find the account behind one phone number or email',
           description:
-            'Answers with a match only for a verified contact point with purpose discovery on an active account. ' +
-            'Every other case (unregistered, registered but not discoverable, 2FA-only, suspended) answers the same bytes.',
+            'Answers with a match only for a verified contact point with purpose discovery on an active account, and for one ' +
+            "discoverable by the owner's contacts only if the caller's own verified phone is in the owner's latest synced book. " +
+            'Every other case (unregistered, registered but not discoverable, 2FA-only, suspended, "my contacts" and the caller not in the book) answers the same bytes.',
           security: [{ appJwt: [] }],
           headers: DeviceHeaders,
           body: LookupBody,
