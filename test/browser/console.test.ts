@@ -50,9 +50,10 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
 
   it('draws the overview charts', async () => {
     await page.goto(`${h.url}/dashboard/overview?window=day`);
-    await page.waitForSelector('.chart .uplot canvas');
-    expect(await page.locator('.chart .uplot').count()).toBe(4);
     await page.waitForFunction("document.getElementById('status').hidden === true");
+    // Four charts; a chart with no series in the window (no refusal of some kind) says so instead.
+    expect(await page.locator('.chart').count()).toBe(4);
+    expect(await page.locator('.chart .uplot canvas').count()).toBeGreaterThanOrEqual(2);
     // The replayed attack's calls lie within the day: the calls series is drawn in its colour.
     expect(await pixelsNear(page, '[data-chart="Discovery calls and new numbers"] .uplot canvas', CALLS_BLUE)).toBeGreaterThan(50);
     await screenshot(page, '02-overview');

@@ -19,7 +19,7 @@ export function drawGraph(container, data) {
     graph.addNode(n.id, {
       x: Number(n.x) || 0,
       y: Number(n.y) || 0,
-      size: Math.max(2, Math.min(20, Number(n.size) || 4)),
+      size: Math.max(4, Math.min(20, Number(n.size) || 4)),
       label: n.label == null ? null : String(n.label),
       color: NODE_COLOURS[n.kind] || '#7b4fa0',
       kind: n.kind,
@@ -33,8 +33,9 @@ export function drawGraph(container, data) {
   const SigmaClass = Sigma.Sigma || Sigma;
   const sigma = new SigmaClass(graph, container, {
     settings: {
+      // Labels (account ids, device ids, subnets) on clusters small enough to read them.
       renderLabels: nodes.length <= 300,
-      labelRenderedSizeThreshold: 8,
+      labelRenderedSizeThreshold: nodes.length <= 60 ? 0 : 8,
       // The server's sizes are pixels on screen, whatever the extent of its layout.
       itemSizesReference: 'screen',
     },

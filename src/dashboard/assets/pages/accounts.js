@@ -17,7 +17,7 @@ function lookupForm() {
     let id = q;
     if (v.by === 'handle') {
       const found = await api('POST', '/accounts/search', { handle: q });
-      id = (found.account && found.account.id) || found.id;
+      id = found.account.id;
     } else {
       await api('GET', `/accounts/${encodeURIComponent(id)}`);
     }
@@ -29,21 +29,54 @@ function lookupForm() {
 function accountView(main, a, operator) {
   const acc = a.account || a;
   main.querySelector('h1').textContent = `Account ${acc.id}`;
-  const status = acc.findguardStatus || acc.fgStatus || acc.status;
+  const status = acc.findguardStatus;
   main.append(
     h(
       'div',
       { class: 'cards' },
       [
         ['handle', acc.handle ? `@${acc.handle}` : '—'],
-        ['status', status || '—'],
-        ['risk', a.risk && typeof a.risk === 'object' ? a.risk.score ?? a.risk.level ?? JSON.stringify(a.risk) : a.risk ?? '—'],
+        ['findguard status', status || '—'],
+        ['app status', acc.appStatus || '—'],
+        ['risk', a.risk ? a.risk.level : '—'],
+        ['campaign score', a.risk && typeof a.risk.campaignScore === 'number' ? a.risk.campaignScore.toFixed(2) : '—'],
         ['created', fmtTime(acc.createdAt)],
       ].map(([k, v]) => h('div', { class: 'card' }, h('div', { class: 'v' }, String(v)), h('div', { class: 'k' }, k))),
     ),
   );
-  if (a.risk && typeof a.risk === 'object') main.append(section('Risk', facts(a.risk)));
-  main.append(section('Evidence', Array.isArray(a.evidence) ? table(a.evidence) : facts(a.evidence || {})));
+  main.append(
+    section(
+      'Account',
+      facts({
+        'phone region': acc.phoneRegion ?? acc.derivedPhoneRegion ?? '—',
+        'contact points (counts only)': acc.contactPoints,
+        'sign-up': acc.signup,
+      }),
+    ),
+  );
+  if (Array.isArray(a.otherMatches) && a.otherMatches.length) {
+    main.append(h('p', { class: 'note' }, 'Other accounts with this handle: ', a.otherMatches.map((o) => h('a', { href: `/dashboard/accounts/${encodeURIComponent(o.id)}` }, `${o.id} `))));
+  }
+  const acts = a.actions || [];
+  main.append(
+    section(
+      'Evidence',
+      acts.length === 0
+        ? h('p', { class: 'none' }, 'findguard has not acted on this account.')
+        : h(
+            'div',
+            {},
+            acts.map((x) =>
+              h(
+                'details',
+                {},
+                h('summary', {}, `${fmtTime(x.at)} ${x.action} by ${x.actor}: ${x.reason}`),
+                x.evidence && Array.isArray(x.evidence.samples) ? h('ul', {}, x.evidence.samples.map((t) => h('li', {}, String(t)))) : facts(x.evidence || {}),
+              ),
+            ),
+          ),
+    ),
+  );
   main.append(
     section(
       'Decisions',
@@ -54,7 +87,7 @@ function accountView(main, a, operator) {
         ['reason', 'reason'],
         ['source', 'source'],
         ['expiresAt', 'expires', (v) => (v ? fmtTime(v) : 'until lifted')],
-        ['liftedAt', 'lifted', (v) => (v ? fmtTime(v) : '—')],
+        ['status', 'status', (v) => h('span', { class: `pill ${v}` }, v)],
       ]),
     ),
   );
@@ -70,7 +103,20 @@ function accountView(main, a, operator) {
       ]),
     ),
   );
-  if (a.enforcement || a.actions) main.append(section('Enforcement', table(a.enforcement || a.actions)));
+  main.append(
+    section(
+      'Enforcement actions',
+      table(acts, [
+        ['at', 'at', (v) => fmtTime(v)],
+        ['action', 'action'],
+        ['actor', 'by'],
+        ['reason', 'reason'],
+        ['campaignId', 'campaign', (v) => (v ? h('a', { href: `/dashboard/campaigns/${encodeURIComponent(v)}` }, v) : '—')],
+        ['expiresAt', 'expires', (v) => (v ? fmtTime(v) : '—')],
+        ['reversedBy', 'reversed by', (v) => v || '—'],
+      ]),
+    ),
+  );
 
   if (operator.role !== 'viewer') {
     const form = h(
@@ -86,8 +132,8 @@ function accountView(main, a, operator) {
         actionForm(form, async (v) => {
           const r = await api('POST', `/accounts/${encodeURIComponent(acc.id)}/reinstate`, { reason: v.reason });
           form.reset();
-          const n = r && (r.lifted ?? r.reversed ?? (Array.isArray(r.actions) ? r.actions.length : undefined));
-          return `Reinstated${n !== undefined ? ` (${n} lifted)` : ''}.`;
+          if (!r.reinstated) return 'Nothing to reinstate: findguard had not suspended this account.';
+          return `Reinstated (${r.reversed.length} action${r.reversed.length === 1 ? '' : 's'} reversed).`;
         }),
       ),
     );

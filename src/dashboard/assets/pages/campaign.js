@@ -5,7 +5,7 @@ function pick(...xs) {
   return xs.find((x) => x !== undefined && x !== null);
 }
 
-boot(async (main, operator) => {
+boot(async (main) => {
   const id = main.dataset.id;
   const c = await api('GET', `/campaigns/${encodeURIComponent(id)}`);
   const head = pick(c.campaign, c);
@@ -20,6 +20,10 @@ boot(async (main, operator) => {
         ['status', head.status],
         ['accounts', pick(head.accounts, summary.accounts)],
         ['exposed accounts', pick(head.exposedAccounts, summary.exposures && summary.exposures.accounts)],
+        ['exposures', head.exposurePairs],
+        ['suspended', head.accountStatus && head.accountStatus.suspended],
+        ['calls answered / refused / challenged', head.lookups ? `${head.lookups.allowed} / ${head.lookups.refused} / ${head.lookups.challenged}` : undefined],
+        ['numbers asked', head.numbersAsked],
         ['from', fmtTime(head.firstSeen)],
         ['to', fmtTime(head.lastSeen)],
         ['score', typeof head.score === 'number' ? head.score.toFixed(2) : head.score],
@@ -48,19 +52,19 @@ boot(async (main, operator) => {
   );
   const graph = await api('GET', `/campaigns/${encodeURIComponent(id)}/graph`);
   const drawn = drawGraph(graphBox, graph);
-  graphNote.textContent = `${drawn.nodes} nodes, ${drawn.edges} edges. Scroll to zoom, drag to move.`;
+  graphNote.textContent = `${drawn.nodes} nodes, ${drawn.edges} edges${graph.truncated ? ' (the largest part of the cluster)' : ''}. Scroll to zoom, drag to move.`;
 
   const timeline = pick(c.timeline, c.decisions, []);
   main.append(
     section(
       'Timeline',
       table(timeline, [
-        ['at', 'at', (v, r) => fmtTime(pick(v, r.createdAt))],
-        ['action', 'action'],
+        ['at', 'at', (v) => fmtTime(v)],
+        ['event', 'what'],
         ['scope', 'scope'],
-        ['subject', 'subject', (v, r) => (r.scope === 'account' ? h('a', { href: `/dashboard/accounts/${encodeURIComponent(v)}` }, v) : v ?? '—')],
-        ['reason', 'reason'],
-        ['actor', 'by', (v, r) => pick(v, r.source, '—')],
+        ['count', 'how many'],
+        ['source', 'source'],
+        ['actor', 'by'],
       ]),
     ),
   );
@@ -73,30 +77,28 @@ boot(async (main, operator) => {
         'div',
         { class: 'charts' },
         h('div', {}, h('h3', {}, 'By country'), table(origins.countries || [], [['country', 'country', (v) => v ?? 'unknown'], ['lookups', 'calls']])),
-        h('div', {}, h('h3', {}, 'By ASN'), table(origins.asns || [], [['asn', 'ASN', (v) => (v === null || v === undefined ? 'unknown' : `AS${v}`)], ['name', 'network', (v) => v ?? ''], ['lookups', 'calls']])),
+        h('div', {}, h('h3', {}, 'By ASN'), table(origins.asns || [], [['asn', 'ASN', (v) => (v === null || v === undefined ? 'unknown' : `AS${v}`)], ['lookups', 'calls']])),
       ),
     ),
   );
 
   const blocks = pick(c.blocks, summary.blocks, {});
+  const blockList = pick(blocks.top, blocks.list, []);
   main.append(
     section(
       'Number blocks probed',
-      h('p', {}, `${blocks.distinct ?? (blocks.list || []).length} blocks, ${blocks.numbers ?? '—'} numbers asked${blocks.truncated ? ' (most probed listed)' : ''}.`),
-      table((blocks.list || []).slice(0, 200), [['block', 'block'], ['numbers', 'numbers asked']]),
+      h('p', {}, `${blocks.distinct ?? blockList.length} blocks (E.164 without the last 4 digits), ${blocks.numbers ?? '—'} numbers asked${blocks.truncated ? ' (the most probed listed)' : ''}.`),
+      table(blockList.slice(0, 200), [['block', 'block'], ['numbers', 'numbers asked']]),
     ),
   );
 
-  const exposures = pick(c.exposures, summary.exposures, {});
   main.append(
     section(
       'Exposures',
-      facts(exposures),
+      h('p', {}, `${head.exposedAccounts ?? 0} accounts were revealed to the campaign's accounts, ${head.exposurePairs ?? 0} times in all. The export lists each: the campaign account, the account revealed, and when (ids only).`),
       h('p', {}, h('a', { href: `/admin/v1/campaigns/${encodeURIComponent(id)}/exposures.csv`, download: `${id}-exposures.csv`, id: 'exposures-csv' }, 'Download the exposures (CSV)')),
     ),
   );
 
-  if (operator.role !== 'viewer' && c.accounts && Array.isArray(c.accounts)) {
-    main.append(section('Accounts', table(c.accounts.slice(0, 500))));
-  }
+  if (c.evidence) main.append(section('Evidence', Array.isArray(c.evidence.samples) ? h('ul', {}, c.evidence.samples.map((x) => h('li', {}, String(x)))) : facts(c.evidence)));
 });

@@ -1,6 +1,6 @@
 import { api, boot, fmtTime, h, pager, query, select, table } from '../console.js';
 
-const STATUSES = [['', 'any status'], ['open', 'open'], ['contained', 'contained'], ['closed', 'closed']];
+const STATUSES = [['', 'any status'], ['open', 'open'], ['closed', 'closed']];
 
 boot(async (main) => {
   const status = query('status') || '';
@@ -30,6 +30,7 @@ boot(async (main) => {
           ['lastSeen', 'to', (v) => fmtTime(v)],
           ['accounts', 'accounts'],
           ['exposedAccounts', 'exposed accounts'],
+          ['exposurePairs', 'exposures'],
           ['countries', 'origins', (v) => (Array.isArray(v) ? v.join(', ') : '—')],
           ['score', 'score', (v) => (typeof v === 'number' ? v.toFixed(2) : '—')],
         ],

@@ -143,7 +143,9 @@ boot(async (main, operator) => {
           ['expiresAt', 'expires', (v) => (v ? fmtTime(v) : 'until lifted')],
           ['batchId', 'batch', (v) => v || '—'],
           ...(canAct
-            ? [['id', '', (v, d) => (statusOf(d) === 'active' || statusOf(d) === 'would' ? h('button', { type: 'button', class: 'danger lift', dataset: { id: v }, onclick: async (e) => {
+            ? [['id', '', (v, d) => (d.scope === 'account' && d.action === 'suspend' && statusOf(d) === 'active'
+                ? h('a', { href: `/dashboard/accounts/${encodeURIComponent(d.subject)}` }, 'reinstate…')
+                : statusOf(d) === 'active' || statusOf(d) === 'would' ? h('button', { type: 'button', class: 'danger lift', dataset: { id: v }, onclick: async (e) => {
                 const reason = prompt('Reason to lift this decision');
                 if (!reason) return;
                 e.target.disabled = true;

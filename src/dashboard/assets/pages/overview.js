@@ -1,4 +1,4 @@
-import { api, boot, fmtCell, h, query, section, table } from '../console.js';
+import { api, boot, fmtCell, h, query, section } from '../console.js';
 
 const WINDOWS = ['hour', 'day', 'week'];
 const PALETTE = ['#2456a6', '#d1495b', '#2a9d8f', '#e9a23b', '#7b4fa0', '#5c6b73', '#8ab17d', '#e76f51'];
@@ -49,17 +49,19 @@ boot(async (main) => {
   const s = o.series || {};
   const t = s.t || [];
 
-  const breaker = o.breaker && typeof o.breaker === 'object' ? o.breaker.state ?? JSON.stringify(o.breaker) : fmtCell(o.breaker);
-  const open = Array.isArray(o.openCampaigns) ? o.openCampaigns.length : o.openCampaigns;
+  const tripped = o.breaker ? o.breaker.tripped : null;
+  const breaker = tripped === true ? 'tripped' : tripped === false ? 'closed' : 'unknown';
+  const open = o.openCampaigns;
   const engine = o.engine || {};
   main.append(
     h(
       'div',
       { class: 'cards' },
-      card('breaker', breaker, breaker !== 'closed' && breaker !== '—'),
-      card('engine lag', engine.lag === undefined || engine.lag === null ? '—' : `${fmtCell(engine.lag)}${typeof engine.lag === 'number' ? ' ms' : ''}`),
+      card('breaker', breaker, tripped === true),
+      card('engine lag (events)', fmtCell(engine.lag)),
+      card('newest event', typeof engine.newestEventAgeSeconds === 'number' ? `${Math.round(engine.newestEventAgeSeconds)} s ago` : '—'),
       card('events lost', fmtCell(engine.eventsLost), Number(engine.eventsLost) > 0),
-      card('open campaigns', fmtCell(open), Number(open) > 0),
+      h('a', { href: '/dashboard/campaigns?status=open', class: 'card-link' }, card('open campaigns', fmtCell(open), Number(open) > 0)),
       card('discovery calls', String((s.calls || []).reduce((a, b) => a + (b || 0), 0))),
     ),
   );
@@ -71,15 +73,4 @@ boot(async (main) => {
   chart(charts, 'Refusals by scope', t, s.refusalsByScope || {});
   chart(charts, 'Challenges', t, { challenges: s.challenges || [] });
 
-  if (Array.isArray(o.openCampaigns) && o.openCampaigns.length) {
-    main.append(
-      section(
-        'Open campaigns',
-        table(o.openCampaigns, [
-          ['id', 'campaign', (v) => h('a', { href: `/dashboard/campaigns/${encodeURIComponent(v)}` }, v)],
-          ...Object.keys(o.openCampaigns[0]).filter((k) => k !== 'id').map((k) => [k, k]),
-        ]),
-      ),
-    );
-  }
 });

@@ -1,4 +1,4 @@
-import { actionForm, api, boot, facts, field, h, section, table } from '../console.js';
+import { actionForm, api, boot, facts, field, fmtTime, h, section, table } from '../console.js';
 
 // The active policy as tables, and a what-if: a candidate policy replayed over the stored lookup
 // events of a window, showing what it would have refused, the organic-looking accounts it would
@@ -9,22 +9,58 @@ function isoLocal(ms) {
   return d.toISOString().slice(0, 16);
 }
 
-function render(value) {
-  if (Array.isArray(value)) return value.length && typeof value[0] === 'object' ? table(value) : h('p', {}, value.join(', ') || '—');
-  if (value && typeof value === 'object') return facts(value);
-  return h('p', {}, String(value));
+function limitsText(limits) {
+  return limits.map((l) => `${l.tier}: ${l.burst ?? '—'} then ${l.refill ?? '—'}/${l.per ?? '—'}${l.challengeBelow != null ? ` (challenge below ${l.challengeBelow})` : ''}`).join('; ');
+}
+
+function policyTables(p) {
+  const out = h('div', { id: 'policy-tables' });
+  out.append(h('h3', {}, 'Tiers (first that matches)'), table(p.tiers || [], [['name', 'tier'], ['description', 'description'], ['when', 'when', (v) => (v ? JSON.stringify(v) : 'everyone else')]]));
+  out.append(
+    h('h3', {}, 'Layers'),
+    table(p.layers || [], [
+      ['id', 'layer'],
+      ['subject', 'per'],
+      ['cost', 'counts'],
+      ['on', 'on', (v) => (v && v.length ? v.join(', ') : 'every call')],
+      ['limits', 'budget by tier', (v) => limitsText(v || [])],
+      ['onStoreError', 'store down'],
+      ['shadow', 'shadow', (v) => (v ? 'would' : '')],
+      ['description', 'description'],
+    ]),
+  );
+  if (p.breaker) out.append(h('h3', {}, 'Breaker'), facts(p.breaker));
+  if (p.challenge) out.append(h('h3', {}, 'Challenges'), facts(p.challenge));
+  if (p.abuse) out.append(h('h3', {}, `Abuse engine (${p.abuse.mode})`), facts(p.abuse.settings));
+  if (p.other && Object.keys(p.other).length) out.append(h('h3', {}, 'Other'), facts(p.other));
+  return out;
+}
+
+function whatIfResult(r) {
+  const pct = (a, b) => (b > 0 ? ` (${((100 * a) / b).toFixed(1)}%)` : '');
+  return h(
+    'div',
+    {},
+    h(
+      'div',
+      { class: 'cards' },
+      [
+        ['calls it would refuse', r.wouldRefuse, `actually refused: ${r.actual.refused}`],
+        ['calls it would challenge', r.wouldChallenge, `actually challenged: ${r.actual.challenged}`],
+        ['organic-looking accounts touched', `${r.organicTouched} of ${r.organicAccounts}${pct(r.organicTouched, r.organicAccounts)}`, 'the cost to real users'],
+        ['campaign accounts caught', `${r.campaignCaught} of ${r.campaignAccounts}${pct(r.campaignCaught, r.campaignAccounts)}`, 'what it stops'],
+      ].map(([k, v, note]) => h('div', { class: 'card' }, h('div', { class: 'v' }, String(v)), h('div', { class: 'k' }, k), h('div', { class: 'k' }, note))),
+    ),
+    h('p', {}, `${r.policy}: ${r.events} stored lookup events from ${fmtTime(r.from)} to ${fmtTime(r.to)} replayed${r.truncated ? ' (the first ones only: the window holds more)' : ''}; ${r.accountsTouched} accounts touched in all.`),
+    h('h3', {}, 'Would refuse, by scope'),
+    table(Object.entries(r.wouldRefuseByScope || {}).map(([scope, n]) => ({ scope, calls: n }))),
+  );
 }
 
 boot(async (main, operator) => {
   const p = await api('GET', '/policy');
-  const tables = p.tables || p.sections || p.policy || p;
-  main.append(h('p', {}, `Active policy: `, h('strong', { id: 'policy-name' }, p.name || (p.policy && p.policy.name) || '—')));
-  const active = h('div', { id: 'policy-tables' });
-  for (const [name, value] of Object.entries(tables)) {
-    if (name === 'name' || name === 'yaml' || name === 'source') continue;
-    active.append(h('h3', {}, name), render(value));
-  }
-  main.append(section('Active policy', active));
+  main.append(h('p', {}, `Active policy: `, h('strong', { id: 'policy-name' }, p.name)));
+  main.append(section('Active policy', policyTables(p)));
 
   const now = Date.now();
   const form = h(
@@ -32,7 +68,7 @@ boot(async (main, operator) => {
     { id: 'what-if', class: 'whatif' },
     field(
       'Candidate policy (a built-in name, or YAML)',
-      h('textarea', { name: 'policy', rows: 10, cols: 80, required: true, spellcheck: 'false' }, p.yaml || p.source || p.name || 'default'),
+      h('textarea', { name: 'policy', rows: 8, cols: 80, required: true, spellcheck: 'false' }, p.name),
     ),
     field('From', h('input', { type: 'datetime-local', name: 'from', required: true, value: isoLocal(now - 86_400_000) })),
     field('To', h('input', { type: 'datetime-local', name: 'to', required: true, value: isoLocal(now) })),
@@ -42,18 +78,18 @@ boot(async (main, operator) => {
   main.append(
     section(
       'What if',
-      operator.role === 'admin' || operator.role === 'analyst'
+      operator.role === 'admin'
         ? actionForm(form, async (v) => {
             result.replaceChildren(h('p', { class: 'status' }, 'Replaying…'));
             const r = await api('POST', '/policy/what-if', {
               policy: v.policy,
-              from: new Date(v.from).toISOString(),
-              to: new Date(v.to).toISOString(),
+              from: new Date(v.from).getTime(),
+              to: new Date(v.to).getTime(),
             });
-            result.replaceChildren(render(r));
+            result.replaceChildren(whatIfResult(r));
             return 'Done.';
           })
-        : h('p', { class: 'none' }, 'Viewers cannot run a what-if.'),
+        : h('p', { class: 'none' }, 'A what-if needs the admin role.'),
       result,
     ),
   );

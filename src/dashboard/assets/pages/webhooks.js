@@ -1,12 +1,12 @@
 import { api, boot, fmtTime, h, pager, query, select, table } from '../console.js';
 
 boot(async (main, operator) => {
-  const failed = query('failed') || '';
+  const state = ['pending', 'delivered', 'failed'].includes(query('state')) ? query('state') : '';
   main.append(
     h(
       'form',
       { method: 'get', action: '/dashboard/webhooks' },
-      h('label', {}, h('span', {}, 'Show'), select('failed', [['', 'every delivery'], ['true', 'failures only']], failed)),
+      h('label', {}, h('span', {}, 'Show'), select('state', [['', 'every delivery'], ['pending', 'pending'], ['delivered', 'delivered'], ['failed', 'failed (given up)']], state)),
       h('button', { type: 'submit' }, 'Show'),
     ),
   );
@@ -14,7 +14,7 @@ boot(async (main, operator) => {
   main.append(list);
   await pager(list, async (cursor) => {
     const qs = new URLSearchParams();
-    if (failed) qs.set('failed', failed);
+    if (state) qs.set('state', state);
     if (cursor) qs.set('cursor', cursor);
     const page = await api('GET', `/webhooks/deliveries${qs.size ? `?${qs}` : ''}`);
     const items = page.items || page.deliveries || [];
@@ -24,8 +24,8 @@ boot(async (main, operator) => {
         items,
         [
           ['id', 'id'],
-          ['type', 'event', (v, r) => v || r.event || '—'],
-          ['status', 'status', (v, r) => v || (r.deliveredAt ? 'delivered' : r.lastError ? 'failing' : 'pending')],
+          ['type', 'event'],
+          ['state', 'state'],
           ['attempts', 'attempts'],
           ['createdAt', 'created', (v) => fmtTime(v)],
           ['deliveredAt', 'delivered', (v) => fmtTime(v)],
@@ -35,7 +35,7 @@ boot(async (main, operator) => {
             ? [['id', '', (v) => h('button', { type: 'button', class: 'redeliver', onclick: async (e) => {
                 e.target.disabled = true;
                 try {
-                  await api('POST', `/webhooks/deliveries/${encodeURIComponent(v)}/redeliver`);
+                  await api('POST', `/webhooks/deliveries/${encodeURIComponent(v)}/redeliver`, {});
                   e.target.textContent = 'Queued';
                 } catch (err) {
                   e.target.disabled = false;
