@@ -64,6 +64,19 @@ export interface ClientStats {
   resyncs: number;
 }
 
+export interface SyncOptions {
+  region?: string;
+  kind?: ContactKind;
+  /**
+   * When the book no longer holds a number synced before, sync it whole without the stored set
+   * (every number is sent, and paid for, again) instead of carrying the removed ones along as
+   * previous. For users whose number is discoverable by their contacts only: findguard matches
+   * them against the numbers of their latest sync, previous included, so a removed contact keeps
+   * finding them until a sync leaves it out.
+   */
+  forgetRemoved?: boolean;
+}
+
 export interface FindguardClientOptions {
   transport: Transport;
   /** The app's JWT, or a function asked before every attempt (so expiring tokens can be refreshed). */
@@ -133,10 +146,19 @@ export class FindguardClient {
    * as new, the stored set goes along with its token, and results come back keyed by the
    * caller's own strings. On `invalid_token` the state is dropped and everything sent again once.
    */
-  async sync(values: readonly string[], opts: { region?: string; kind?: ContactKind } = {}): Promise<SyncResult> {
+  async sync(values: readonly string[], opts: SyncOptions = {}): Promise<SyncResult> {
     const kind = opts.kind ?? 'phone';
     const prior = this.queues.get(kind) ?? Promise.resolve();
-    const run = prior.catch(() => undefined).then(() => this.syncNow(kind, values, opts.region, true));
+    const run = prior.catch(() => undefined).then(() => {
+      // The token binds the stored set exactly, so a number removed from the book can only leave
+      // the server's copy by starting over without it.
+      const stored = this.state[kind];
+      if (opts.forgetRemoved && stored) {
+        const now = new Set(values);
+        if (stored.values.some((v) => !now.has(v))) delete this.state[kind];
+      }
+      return this.syncNow(kind, values, opts.region, true);
+    });
     this.queues.set(kind, run);
     try {
       return await run;
