@@ -130,7 +130,7 @@ describeEachDialect('findguard campaigns / accounts', (dialect) => {
     expect((await run('accounts', 'show', 'atk-1')).lines).toContain('status     active (app: active, findguard: active)');
     await withCtx(async (ctx) => {
       const audit = await auditFor(ctx.db.kysely, 'account:atk-1');
-      expect(audit).toMatchObject([{ actor: 'alice', action: 'account.reinstate', details: { reason: 'false positive' } }]);
+      expect(audit).toMatchObject([{ actor: { name: 'alice', role: 'system', via: 'cli' }, tool: 'cli', action: 'account.reinstate', reason: 'false positive', details: { reason: 'false positive' } }]);
       const [hook] = await listOutbox(ctx.db.kysely, { type: 'account.reinstated' });
       expect(JSON.parse(hook!.payload)).toMatchObject({ data: { accountId: 'atk-1', actor: 'alice', reason: 'false positive' } });
     });

@@ -113,7 +113,7 @@ describeEachDialect('enforcer', (dialect) => {
     expect(env!.data).toMatchObject({ accountId: 'oper', actionId: r.actionId, actor: 'dave', reason: 'appeal granted', reverses: r.reversed });
     expect(r.reversed.length).toBe(1);
     const audit = await auditFor(db(), 'account:oper');
-    expect(audit.map((a) => [a.actor, a.action])).toEqual([
+    expect(audit.map((a) => [a.actor.name, a.action])).toEqual([
       ['dave', 'account.reinstate'],
       ['carol', 'account.suspend'],
     ]);
