@@ -1,0 +1,47 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type, type Static } from 'typebox';
+import type { Console } from '../../console/index.js';
+import { requireRole } from './auth.js';
+import { actorOf, EpochMs, NullableMs, NullableString, routeSchema } from './common.js';
+
+const State = Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]);
+const Delivery = Type.Object({
+  id: Type.String(),
+  type: Type.String(),
+  createdAt: EpochMs,
+  state: State,
+  attempts: Type.Integer(),
+  nextAttemptAt: NullableMs,
+  deliveredAt: NullableMs,
+  lastError: NullableString,
+});
+const Query = Type.Object(
+  { state: Type.Optional(State), cursor: Type.Optional(Type.String({ maxLength: 100 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) },
+  { additionalProperties: false },
+);
+const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$' }) });
+
+export function webhookRoutes(uc: Console): FastifyPluginAsync {
+  return async (app) => {
+    app.get<{ Querystring: Static<typeof Query> }>(
+      '/webhooks/deliveries',
+      {
+        schema: routeSchema('listWebhookDeliveries', 'The webhook delivery log, newest first', 'viewer', {
+          querystring: Query,
+          response: { 200: Type.Object({ items: Type.Array(Delivery), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
+        }),
+        preHandler: requireRole('viewer'),
+      },
+      async (request) => uc.webhooks.deliveries({ state: request.query.state, before: request.query.cursor, limit: request.query.limit }),
+    );
+
+    app.post<{ Params: Static<typeof Params> }>(
+      '/webhooks/deliveries/:id/redeliver',
+      {
+        schema: routeSchema('redeliverWebhook', 'Send a delivered or given-up webhook again (same id and bytes)', 'admin', { params: Params, response: { 200: Delivery } }),
+        preHandler: requireRole('admin'),
+      },
+      async (request) => uc.webhooks.redeliver(actorOf(request), request.params.id),
+    );
+  };
+}
