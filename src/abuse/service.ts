@@ -4,7 +4,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { JsonValue } from '../incidents/common.js';
-import type { CallerSignup, DecisionCache, Incidents, StandingDecision } from '../incidents/index.js';
+import type { CallerSignup, CallOrigin, DecisionCache, Incidents, StandingDecision } from '../incidents/index.js';
 import type { ClusterEvidence } from './cluster/score.js';
 import { realtimeCheck, type CallerState, type RealtimeVerdict } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
@@ -134,16 +134,31 @@ export class AbuseService implements EventHandler {
    * the engine throttles it). What stands against the caller comes from the recorded decisions, so
    * every node enforces what any engine decided; when this node cannot read them it fails closed.
    */
-  guard(accountId: string, numbers: readonly string[], now: number, phoneRegion: string | undefined, account: CallerSignup): { forceChallenge: boolean; costFactor: number } {
+  guard(
+    accountId: string,
+    numbers: readonly string[],
+    now: number,
+    phoneRegion: string | undefined,
+    account: CallerSignup,
+    origin?: () => CallOrigin,
+  ): { forceChallenge: boolean; costFactor: number } {
     const shadow = this.engine.policy.shadow;
     if (!shadow && !this.standing.readable()) {
       throw new AppError('unavailable', 'discovery is unavailable for a moment; retry later', undefined, { 'retry-after': '5' });
     }
     const state = callerStateOf(this.standing.standing(accountId, account, now));
-    // A throttled account pays THROTTLE_FACTOR times per new number: its budgets cut to a quarter.
-    const costFactor = state?.action === 'throttle' && !shadow ? THROTTLE_FACTOR : 1;
+    // Operators' decisions on where calls come from hold whatever the engine's mode: an operator
+    // decision that did nothing would be a lie. Read only while one stands (the origin costs a lookup).
+    const onOrigin = origin && this.standing.hasOriginDecisions() ? this.standing.originStanding(origin(), now) : undefined;
+    if (onOrigin?.action === 'suspend' && state?.action !== 'suspend-account' && state?.action !== 'suspend-cluster') {
+      const retryAfter = onOrigin.expiresAt === null ? DENY_RETRY_S : Math.max(1, Math.min(DENY_RETRY_S, Math.ceil((onOrigin.expiresAt - now) / 1000)));
+      throw new AppError('rate_limited', 'calls from here are blocked for now; retry later', { retryAfter, scope: onOrigin.scope }, { 'retry-after': String(retryAfter) });
+    }
+    // A throttled account (or origin) pays THROTTLE_FACTOR times per new number: its budgets cut to a quarter.
+    const costFactor = (state?.action === 'throttle' && !shadow) || onOrigin?.action === 'throttle' ? THROTTLE_FACTOR : 1;
+    const originChallenge = onOrigin?.action === 'challenge';
     const v = this.realtime(accountId, numbers, state, phoneRegion);
-    if (v.verdict === 'allow') return { forceChallenge: false, costFactor };
+    if (v.verdict === 'allow') return { forceChallenge: originChallenge, costFactor };
     if (v.verdict === 'challenge') return { forceChallenge: true, costFactor };
     if (v.reason === 'suspended-cluster') throw new AppError('account_suspended', 'account is suspended');
     const why = v.reason === 'scattered-list' ? 'this batch looks like a list spread over many countries' : 'this batch looks like a scan of consecutive numbers';

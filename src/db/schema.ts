@@ -269,6 +269,8 @@ export interface DecisionsTable {
   batch_id: string | null;
   /** created_at, then lifted_at: what the nodes' incremental reads follow. */
   changed_at: number;
+  /** 1: an operator's trial ("would"): listed, never enforced (migration 20261217000000-console). */
+  shadow: number;
 }
 // --- end incidents ---
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { EventBus } from '../abuse/bus.js';
-import type { CallerSignup } from '../incidents/index.js';
+import type { CallerSignup, CallOrigin } from '../incidents/index.js';
 import type { LimitRequest, LimitVerdict } from '../limits/index.js';
 import type { CompiledPolicy, Operation } from '../policy/index.js';
 import { lookupIp, type IpIntel } from '../net/index.js';
@@ -25,7 +25,14 @@ export interface Caller {
 
 /** The request path's side of the abuse engine: real-time rules and the standing decisions. */
 export interface AbuseGuard {
-  guard(accountId: string, numbers: readonly string[], now: number, phoneRegion: string | undefined, account: CallerSignup): { forceChallenge: boolean; costFactor: number };
+  guard(
+    accountId: string,
+    numbers: readonly string[],
+    now: number,
+    phoneRegion: string | undefined,
+    account: CallerSignup,
+    origin?: () => CallOrigin,
+  ): { forceChallenge: boolean; costFactor: number };
 }
 
 export interface GateDeps {
@@ -77,7 +84,7 @@ export class DiscoveryGate {
 
   private check(caller: Caller, account: CallerInfo, numbers: readonly string[], operation: Operation, newNumbers: number): Promise<LimitVerdict> {
     const { abuse, limits, clock, ipIntel } = this.deps;
-    const verdict = abuse.guard(caller.accountId, numbers, clock.now(), callerRegion(account.phoneRegion, caller.ip, ipIntel), account);
+    const verdict = abuse.guard(caller.accountId, numbers, clock.now(), callerRegion(account.phoneRegion, caller.ip, ipIntel), account, () => callOrigin(caller, ipIntel));
     return limits.check(limitRequest(caller, { account, operation, newNumbers }, verdict));
   }
 }
@@ -89,6 +96,19 @@ export class DiscoveryGate {
  */
 export function callerRegion(phoneRegion: string | undefined, ip: string, intel: IpIntel): string | undefined {
   return phoneRegion || lookupIp(intel, ip)?.country;
+}
+
+/** Where the call comes from, in the forms lookup events store: what decisions on devices and networks match. */
+export function callOrigin(caller: Caller, intel: IpIntel): CallOrigin {
+  const info = lookupIp(intel, caller.ip);
+  return {
+    deviceId: caller.deviceId,
+    ip: info?.ip ?? caller.ip,
+    subnet: info?.subnet24 ?? info?.subnet64,
+    subnet48: info?.subnet48,
+    asn: info?.asn,
+    country: info?.country,
+  };
 }
 
 /**

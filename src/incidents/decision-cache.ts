@@ -27,6 +27,21 @@ export interface CallerSignup {
   signupIp?: string | undefined;
 }
 
+/**
+ * Where a call comes from, as the request path read it: what operator decisions at device, ip,
+ * subnet, asn and country scope are matched against (the same forms lookup events store).
+ */
+export interface CallOrigin {
+  deviceId?: string | undefined;
+  ip: string;
+  /** The /24 of an IPv4 address, the /64 of an IPv6 one. */
+  subnet?: string | undefined;
+  /** The /48 of an IPv6 address. */
+  subnet48?: string | undefined;
+  asn?: number | undefined;
+  country?: string | undefined;
+}
+
 export interface DecisionSource {
   active(now: number): Promise<StandingDecision[]>;
   changedAfter(after: { changedAt: number; id: string }, limit: number): Promise<StandingDecision[]>;
@@ -65,6 +80,8 @@ export class DecisionCache {
   private readonly byAccount = new Map<string, StandingDecision[]>();
   /** `device:<id>` / `ip:<address>` -> hold-signups decisions. */
   private readonly holds = new Map<string, StandingDecision[]>();
+  /** `<scope>:<subject>` -> throttle, challenge or block decisions on where calls come from (device, ip, subnet, asn, country). */
+  private readonly origins = new Map<string, StandingDecision[]>();
   /**
    * Rows known lifted -> the apply() round that learned it: a read that began before the lift
    * committed must not bring the row back. Dropped once a later read has completed.
@@ -157,6 +174,33 @@ export class DecisionCache {
     return this.heldBy(caller.signupDevice !== undefined ? `device:${caller.signupDevice}` : undefined, caller, now) ?? this.heldBy(caller.signupIp !== undefined ? `ip:${caller.signupIp}` : undefined, caller, now);
   }
 
+  /**
+   * The strongest decision in force at `now` on where the call comes from (its device, address,
+   * subnet, ASN or country): an operator's "throttle this ASN for 4 h" reaches every call from it,
+   * whichever account makes it. Map lookups only, none at all while no such decision stands.
+   */
+  originStanding(origin: CallOrigin, now: number): StandingDecision | undefined {
+    if (this.origins.size === 0) return undefined;
+    let best: StandingDecision | undefined;
+    const consider = (key: string | undefined) => {
+      if (key === undefined) return;
+      const list = this.origins.get(key);
+      if (list) for (const d of list) if (inForce(d, now) && (!best || LEVEL[d.action] > LEVEL[best.action])) best = d;
+    };
+    if (origin.deviceId !== undefined) consider(`device:${origin.deviceId}`);
+    consider(`ip:${origin.ip}`);
+    if (origin.subnet !== undefined) consider(`subnet:${origin.subnet}`);
+    if (origin.subnet48 !== undefined) consider(`subnet:${origin.subnet48}`);
+    if (origin.asn !== undefined) consider(`asn:${origin.asn}`);
+    if (origin.country !== undefined) consider(`country:${origin.country}`);
+    return best;
+  }
+
+  /** Whether any decision on where calls come from stands: the request path skips reading the origin otherwise. */
+  hasOriginDecisions(): boolean {
+    return this.origins.size > 0;
+  }
+
   /** Reads what changed (everything, the first time). Concurrent calls share one read, and one more after it. */
   refresh(): Promise<void> {
     if (this.running) {
@@ -225,7 +269,7 @@ export class DecisionCache {
     const key = keyOf(d);
     if (key === undefined) return;
     const [map, k] = key;
-    const list = map === 'account' ? this.byAccount : this.holds;
+    const list = this.mapOf(map);
     const at = list.get(k);
     if (at) at.push(d);
     else list.set(k, [d]);
@@ -237,10 +281,14 @@ export class DecisionCache {
     this.byId.delete(id);
     const key = keyOf(d);
     if (key === undefined) return;
-    const list = key[0] === 'account' ? this.byAccount : this.holds;
+    const list = this.mapOf(key[0]);
     const rest = list.get(key[1])?.filter((x) => x.id !== id);
     if (rest && rest.length > 0) list.set(key[1], rest);
     else list.delete(key[1]);
+  }
+
+  private mapOf(kind: 'account' | 'hold' | 'origin'): Map<string, StandingDecision[]> {
+    return kind === 'account' ? this.byAccount : kind === 'hold' ? this.holds : this.origins;
   }
 
   /** Drops rows long expired, once a minute at most. */
@@ -263,9 +311,13 @@ function inForce(d: StandingDecision, now: number): boolean {
   return d.expiresAt === null || d.expiresAt > now;
 }
 
-/** Where the request path looks a decision up; undefined for scopes nothing enforces yet. */
-function keyOf(d: StandingDecision): ['account' | 'hold', string] | undefined {
+/**
+ * Where the request path looks a decision up; undefined for what nothing enforces: a shadow
+ * decision (listed as "would", never applied) and a sign-up hold on a scope sign-ups do not have.
+ */
+function keyOf(d: StandingDecision): ['account' | 'hold' | 'origin', string] | undefined {
+  if (d.shadow === true) return undefined;
   if (d.scope === 'account') return ['account', d.subject];
-  if (d.action === 'hold-signups' && (d.scope === 'device' || d.scope === 'ip')) return ['hold', `${d.scope}:${d.subject}`];
-  return undefined;
+  if (d.action === 'hold-signups') return d.scope === 'device' || d.scope === 'ip' ? ['hold', `${d.scope}:${d.subject}`] : undefined;
+  return ['origin', `${d.scope}:${d.subject}`];
 }

@@ -34,6 +34,8 @@ export interface StandingDecision {
   actionId: string | null;
   batchId: string | null;
   changedAt: number;
+  /** An operator's trial: listed as what it "would" do, never enforced (absent: false). */
+  shadow?: boolean;
 }
 
 /**
@@ -64,6 +66,7 @@ export interface NewDecision {
   clusterId?: string | undefined;
   campaignId?: string | undefined;
   batchId?: string | undefined;
+  shadow?: boolean | undefined;
 }
 
 /**
@@ -95,9 +98,10 @@ export async function insertDecisions(trx: Transaction<Database>, list: readonly
       action_id: d.actionId,
       batch_id: d.batchId ?? null,
       changed_at: now,
+      shadow: d.shadow === true ? 1 : 0,
     };
   });
-  // Bound the statement's parameters (17 per row; SQLite allows 32,766).
+  // Bound the statement's parameters (18 per row; SQLite allows 32,766).
   for (let i = 0; i < rows.length; i += 1000) await trx.insertInto('decisions').values(rows.slice(i, i + 1000)).execute();
   return rows.map(toDecision);
 }
@@ -164,7 +168,7 @@ export async function decisionsFor(db: Kysely<Database>, scope: DecisionScope, s
   return rows.map(toDecision);
 }
 
-function toDecision(r: Selectable<DecisionsTable>): StandingDecision {
+export function toDecision(r: Selectable<DecisionsTable>): StandingDecision {
   return {
     id: r.id,
     scope: r.scope,
@@ -183,5 +187,6 @@ function toDecision(r: Selectable<DecisionsTable>): StandingDecision {
     actionId: r.action_id,
     batchId: r.batch_id,
     changedAt: Number(r.changed_at),
+    ...(Number(r.shadow) === 1 ? { shadow: true } : {}),
   };
 }

@@ -13,7 +13,7 @@ import { WebhookDeliverer, type DelivererOptions } from './webhooks.js';
 
 export { auditFor, listAudit, recordAudit, verifyAudit, type AuditActor, type AuditEntry, type AuditQuery, type AuditTool, type AuditVerdict, type NewAuditEntry } from './audit.js';
 export { ENGINE_ACTOR, type JsonValue } from './common.js';
-export { DecisionCache, type CallerSignup } from './decision-cache.js';
+export { DecisionCache, type CallerSignup, type CallOrigin } from './decision-cache.js';
 export { decisionsFor, SIGNUP_HOLD_MS, type SignupHold, type StandingDecision } from './decisions.js';
 export { Campaigns, type AccountCampaign, type CampaignListItem, type OpenCampaignInput, type OpenCampaignResult } from './campaigns.js';
 export { Enforcer, type ActionOptions, type ActiveRestrictions, type EnforcementAction, type ReinstateResult, type RestrictResult, type SuspendResult } from './enforcer.js';

@@ -9,6 +9,7 @@ import * as m20261211000000 from './20261211000000-decisions.js';
 import * as m20261212000000 from './20261212000000-limit-state.js';
 import * as m20261213000000 from './20261213000000-discoverability.js';
 import * as m20261216000000 from './20261216000000-operators.js';
+import * as m20261217000000 from './20261217000000-console.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '20261212000000-limit-state': m20261212000000,
   '20261213000000-discoverability': m20261213000000,
   '20261216000000-operators': m20261216000000,
+  '20261217000000-console': m20261217000000,
 };

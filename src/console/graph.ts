@@ -1,0 +1,166 @@
+import { UndirectedGraph } from 'graphology';
+import forceAtlas2Module from 'graphology-layout-forceatlas2';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { subnetKeys } from '../net/index.js';
+
+/**
+ * A campaign's cluster as a graph: its accounts, and the evidence that ties them (a shared device,
+ * subnet or ASN, drawn as a hub the accounts point to, so 2,000 accounts on one network are 2,000
+ * edges and not two million; and acting in step: two accounts calling from the same network in
+ * the same minute, again and again). The layout is computed here, once per version of the
+ * campaign, and kept: the browser draws positions and never runs the physics on 2,000 nodes.
+ */
+
+export type GraphNodeKind = 'account' | 'device' | 'subnet' | 'asn';
+export type GraphEdgeKind = 'device' | 'subnet' | 'asn' | 'in-step';
+
+export interface CampaignGraph {
+  campaignId: string;
+  /** The campaign's updated_at this layout was computed for. */
+  version: number;
+  nodes: Array<{ id: string; x: number; y: number; size: number; label: string; kind: GraphNodeKind }>;
+  edges: Array<{ source: string; target: string; kind: GraphEdgeKind; weight: number }>;
+  /** Evidence left out to keep the picture readable (hubs beyond MAX_HUBS, pairs beyond MAX_IN_STEP). */
+  truncated: boolean;
+}
+
+/** The package is CommonJS; under NodeNext its default export arrives as the module object (as louvain in abuse/cluster). */
+type Fa2 = { assign(graph: UndirectedGraph, params: { iterations: number; getEdgeWeight: string; settings: object }): void; inferSettings(graph: UndirectedGraph): object };
+const forceAtlas2: Fa2 = ((m: unknown) => ('assign' in (m as object) ? m : (m as { default: unknown }).default))(forceAtlas2Module) as Fa2;
+
+const MINUTE = 60_000;
+const MAX_HUBS = 400;
+const MAX_IN_STEP = 6000;
+/** A minute's network shared by more accounts than this is too common to say "in step". */
+const IN_STEP_GROUP = 40;
+/** Pairs that met in fewer minutes than this are coincidence. */
+const IN_STEP_MIN = 2;
+const ITERATIONS = 80;
+const CACHED = 32;
+const CHUNK = 500;
+
+export class CampaignGraphs {
+  /** Insertion order is use order: the oldest entry goes first. */
+  private readonly cache = new Map<string, CampaignGraph>();
+  private readonly building = new Map<string, Promise<CampaignGraph>>();
+
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** The campaign's graph, laid out; recomputed only when the campaign has changed since. */
+  async graph(campaignId: string): Promise<CampaignGraph> {
+    const c = await this.db.selectFrom('campaigns').select(['id', 'updated_at']).where('id', '=', campaignId).executeTakeFirst();
+    if (!c) throw new AppError('not_found', 'no such campaign');
+    const version = Number(c.updated_at);
+    const hit = this.cache.get(campaignId);
+    if (hit && hit.version === version) {
+      this.cache.delete(campaignId);
+      this.cache.set(campaignId, hit);
+      return hit;
+    }
+    const key = `${campaignId}@${version}`;
+    let pending = this.building.get(key);
+    if (!pending) {
+      pending = this.build(campaignId, version).finally(() => this.building.delete(key));
+      this.building.set(key, pending);
+    }
+    const g = await pending;
+    this.cache.delete(campaignId);
+    this.cache.set(campaignId, g);
+    while (this.cache.size > CACHED) this.cache.delete(this.cache.keys().next().value!);
+    return g;
+  }
+
+  private async build(campaignId: string, version: number): Promise<CampaignGraph> {
+    const members = (await this.db.selectFrom('campaign_accounts').select('account_id').where('campaign_id', '=', campaignId).orderBy('account_id').execute()).map((r) => r.account_id);
+    const hubs = new Map<string, Set<string>>();
+    const share = (key: string, account: string) => {
+      const set = hubs.get(key);
+      if (set) set.add(account);
+      else hubs.set(key, new Set([account]));
+    };
+    const minutes = new Map<string, string[]>();
+    const revealed = new Map<string, number>();
+    for (let i = 0; i < members.length; i += CHUNK) {
+      const chunk = members.slice(i, i + CHUNK);
+      const events = await this.db.selectFrom('lookup_events').select(['account_id', 'at', 'device_id', 'subnet', 'asn']).where('account_id', 'in', chunk).execute();
+      for (const e of events) {
+        if (e.device_id !== null) share(`device:${e.device_id}`, e.account_id);
+        share(`subnet:${e.subnet}`, e.account_id);
+        if (e.asn !== null) share(`asn:${Number(e.asn)}`, e.account_id);
+        const m = `${Math.floor(Number(e.at) / MINUTE)}|${e.asn ?? e.subnet}`;
+        const list = minutes.get(m);
+        if (!list) minutes.set(m, [e.account_id]);
+        else if (list[list.length - 1] !== e.account_id && !list.includes(e.account_id)) list.push(e.account_id);
+      }
+      const signups = await this.db.selectFrom('accounts').select(['id', 'signup_device', 'signup_ip']).where('id', 'in', chunk).execute();
+      for (const a of signups) {
+        if (a.signup_device) share(`device:${a.signup_device}`, a.id);
+        if (a.signup_ip) {
+          try {
+            share(`subnet:${subnetKeys(a.signup_ip).subnet}`, a.id);
+          } catch {
+            // A sign-up address the app sent that is not one: no evidence.
+          }
+        }
+      }
+      const exposures = await this.db
+        .selectFrom('exposures')
+        .select(['attacker_account_id', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('campaign_id', '=', campaignId)
+        .where('attacker_account_id', 'in', chunk)
+        .groupBy('attacker_account_id')
+        .execute();
+      for (const r of exposures) revealed.set(r.attacker_account_id, Number(r.n));
+    }
+
+    const graph = new UndirectedGraph();
+    for (const id of members) graph.addNode(`a:${id}`, { kind: 'account', label: id, size: 2 + Math.log2(1 + (revealed.get(id) ?? 0)) });
+    // Hubs shared by at least two accounts, the most shared first.
+    const shared = [...hubs].filter(([, s]) => s.size >= 2).sort((a, b) => b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1));
+    let truncated = shared.length > MAX_HUBS;
+    for (const [key, accounts] of shared.slice(0, MAX_HUBS)) {
+      const kind = key.slice(0, key.indexOf(':')) as 'device' | 'subnet' | 'asn';
+      const value = key.slice(kind.length + 1);
+      graph.addNode(`h:${key}`, { kind, label: kind === 'asn' ? `AS${value}` : value, size: 3 + Math.log2(accounts.size) });
+      for (const a of accounts) graph.addEdge(`a:${a}`, `h:${key}`, { kind, weight: 1 });
+    }
+    // In step: consecutive members of each minute's network group, counted over minutes.
+    const pairs = new Map<string, number>();
+    for (const list of minutes.values()) {
+      if (list.length < 2 || list.length > IN_STEP_GROUP) continue;
+      list.sort();
+      for (let i = 0; i + 1 < list.length; i++) {
+        const k = `${list[i]}\n${list[i + 1]}`;
+        pairs.set(k, (pairs.get(k) ?? 0) + 1);
+      }
+    }
+    const inStep = [...pairs].filter(([, n]) => n >= IN_STEP_MIN).sort((a, b) => b[1] - a[1]);
+    if (inStep.length > MAX_IN_STEP) truncated = true;
+    for (const [k, n] of inStep.slice(0, MAX_IN_STEP)) {
+      const [a, b] = k.split('\n') as [string, string];
+      graph.addEdge(`a:${a}`, `a:${b}`, { kind: 'in-step', weight: n });
+    }
+
+    // Deterministic start (a circle in id order), then ForceAtlas2 with Barnes-Hut for large clusters.
+    let i = 0;
+    const order = graph.order || 1;
+    graph.forEachNode((node) => {
+      const angle = (2 * Math.PI * i++) / order;
+      graph.mergeNodeAttributes(node, { x: 100 * Math.cos(angle), y: 100 * Math.sin(angle) });
+    });
+    if (graph.order > 1) {
+      forceAtlas2.assign(graph, { iterations: ITERATIONS, getEdgeWeight: 'weight', settings: { ...forceAtlas2.inferSettings(graph), barnesHutOptimize: graph.order > 500 } });
+    }
+    const nodes: CampaignGraph['nodes'] = [];
+    graph.forEachNode((id, a) => nodes.push({ id, x: round(a.x as number), y: round(a.y as number), size: round(a.size as number), label: a.label as string, kind: a.kind as GraphNodeKind }));
+    const edges: CampaignGraph['edges'] = [];
+    graph.forEachEdge((_e, a, source, target) => edges.push({ source, target, kind: a.kind as GraphEdgeKind, weight: a.weight as number }));
+    return { campaignId, version, nodes, edges, truncated };
+  }
+}
+
+function round(v: number): number {
+  return Math.round(v * 100) / 100;
+}
