@@ -10,10 +10,11 @@ import { DiscoveryGate } from './discovery/gate.js';
 import { DiscoveryService } from './discovery/service.js';
 import { SyncTokens } from './discovery/sync-token.js';
 import { JwtVerifier } from './http/auth/jwt.js';
-import { Challenges, Limiter, MemoryLimitStore, type LimitStore } from './limits/index.js';
+import { Challenges, Limiter, MemoryLimitStore, type LimitStore, type SimulatedProofOfWork } from './limits/index.js';
 import { LimitStatePersistence } from './limits/memory-persistence.js';
 import { createRedisLimitStore } from './limits/redis-store.js';
 import { createCore, type CoreContext, type CoreOverrides } from './context/core.js';
+import { systemClock } from './util/clock.js';
 import { OidcSignIn } from './operators/oidc.js';
 
 export { createCliContext, type CliContext } from './context/cli.js';
@@ -49,6 +50,11 @@ export interface ContextOverrides extends CoreOverrides {
   /** Match worker threads (SQLite files only); default from the config. */
   matchWorkers?: number;
   limitStore?: LimitStore;
+  /**
+   * The attack simulator's in-process stand-in for the proof-of-work arithmetic (limits/
+   * simulated-work.ts). Code only, never config or environment, and refused with the system clock.
+   */
+  simulatedProofOfWork?: SimulatedProofOfWork;
 }
 
 function createDiscoveryStore(config: Config, secrets: Secrets, db: Db, hasher: ContactHasher, workers = config.matchWorkers): DiscoveryStore {
@@ -70,6 +76,7 @@ export async function migrate(db: Db, logger: Logger): Promise<Awaited<ReturnTyp
 
 /** Builds a serving node's context. It starts nothing until start(). */
 export async function createAppContext(config: Config, secrets: Secrets, overrides: ContextOverrides = {}): Promise<AppContext> {
+  if (overrides.simulatedProofOfWork && (overrides.clock ?? systemClock) === systemClock) throw new Error('simulatedProofOfWork is for the simulator on simulated time only, never with the system clock');
   // Without Redis this one process consumes its events (in-process) and delivers; with Redis it
   // publishes, and a worker fleet consumes, though a serve node still delivers webhooks.
   const built = await createCore(config, secrets, overrides, { consume: false, deliver: true });
@@ -97,7 +104,7 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
   });
   const tokens = new SyncTokens(secrets.hashKeys, random);
   const discovery = new DiscoveryService({ store: discoveryStore, callers, tokens, clock, tokenLifetimeMs: core.policy.syncTokenLifetimeMs });
-  const challenges = new Challenges(secrets.hashKeys, random, limitStore);
+  const challenges = new Challenges(secrets.hashKeys, random, limitStore, overrides.simulatedProofOfWork);
   const limits = new Limiter({ policy: core.policy, store: limitStore, ipIntel: core.ipIntel, challenges, metrics: core.metrics, clock, logger });
   const ownedStore = overrides.limitStore ? undefined : limitStore;
   const gate = new DiscoveryGate({ discovery, abuse: core.abuse, limits, events: core.events, ipIntel: core.ipIntel, clock, random, logger });

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { BUILT_IN_POLICIES, type CompiledPolicy } from '../policy/index.js';
 import { loadIpIntel } from '../net/index.js';
 import { renderReport } from '../simulate/report-html.js';
+import { harmAndCostText } from '../simulate/harm.js';
 import { summaryTable } from '../simulate/summary.js';
 import {
   BUILT_IN_SCENARIOS,
@@ -112,6 +113,7 @@ export function simulateCommand(program: Command, io: CliIo): void {
       if (opts.all) writeFileSync(join(out, 'all.json'), JSON.stringify(results, null, 2) + '\n');
       writeFileSync(join(out, 'report.html'), renderReport(results, timings));
       io.out(summaryTable(results));
+      io.out(harmAndCostText(results));
       io.out(`\nresults and report.html in ${out}`);
     });
 }

@@ -9,6 +9,7 @@ import { importNdjson } from '../directory/import.js';
 import { importLineOf } from '../population/index.js';
 import { signDevToken } from '../http/auth/jwt.js';
 import { createLogger } from '../logger.js';
+import { SimulatedProofOfWork } from '../limits/index.js';
 import { loadPolicy, type CompiledPolicy } from '../policy/index.js';
 import { createService, type Service } from '../main.js';
 import { ManualClock, systemClock, type Clock } from '../util/clock.js';
@@ -111,7 +112,8 @@ export abstract class BaseDriver implements Driver {
 /** findguard built in this process on a temporary SQLite file, driven through Fastify inject. */
 export class InProcessDriver extends BaseDriver {
   readonly clock: ManualClock;
-  readonly work = new WorkLedger(null);
+  /** Proof-of-work in simulated time: the service below checks the simulated clients' tags (pow.ts). */
+  readonly work: WorkLedger;
   /** Leave the service's data directory (SQLite, secrets) for inspection with the CLI. */
   private keepData = false;
   private constructor(
@@ -120,9 +122,11 @@ export class InProcessDriver extends BaseDriver {
     private readonly dir: string,
     ttl: number,
     readonly policy: string,
+    work: WorkLedger,
   ) {
     super(service.ctx.secrets.jwt, ttl);
     this.clock = clock;
+    this.work = work;
   }
 
   /**
@@ -136,14 +140,16 @@ export class InProcessDriver extends BaseDriver {
     const { config, secrets } = buildSettings({ dataDir: dir, logLevel: 'silent' }, dir);
     // The run starts a week early so warm-up traffic (syncs before the start) has room.
     const clock = new ManualClock(world.start - 7 * 86_400_000);
+    const work = new WorkLedger(new SimulatedProofOfWork());
     const service = await createService(config, secrets, {
       clock,
       random: new SeededRandom(world.spec.seed ^ 0x5eed),
       logger: createLogger('silent'),
       matchWorkers: options.matchWorkers ?? 0,
       policy,
+      simulatedProofOfWork: work.simulated!,
     });
-    const driver = new InProcessDriver(service, clock, dir, (world.spec.days + 30) * 86_400, policy.name);
+    const driver = new InProcessDriver(service, clock, dir, (world.spec.days + 30) * 86_400, policy.name, work);
     if (options.keepData) {
       driver.keepData = true;
       options.keepData(dir);

@@ -14,7 +14,7 @@ export const SIMULATED_HASH_RATE = 300_000;
  * What proof-of-work cost each simulated account, and the simulated time it still owes: the
  * in-process client "solves" a challenge at once with SimulatedProofOfWork's tag, and is charged
  * a draw of the hashes a real solver would need (geometric, mean 2^difficulty, from the
- * challenge id so replays agree) and their time at the account's hash rate. The actor adds the
+ * challenge's prefix so replays agree) and their time at the account's hash rate. The actor adds the
  * owed time before its next action (takeDelay): the answer comes at the request's instant, the
  * account's following request that much later.
  */
@@ -56,10 +56,13 @@ export class WorkLedger {
   }
 }
 
-/** Hashes until the first success at p = 2^-difficulty (geometric), from the challenge id. */
+/**
+ * Hashes until the first success at p = 2^-difficulty (geometric), from the challenge's prefix:
+ * the server draws it from its seeded Random, while the id's MAC uses the run's random hash keys.
+ */
 function expectedDraw(challenge: Challenge): number {
-  let h = 0;
-  for (let i = 0; i < challenge.id.length; i++) h = mix(h, challenge.id.charCodeAt(i));
+  let h = challenge.difficulty;
+  for (let i = 0; i < challenge.prefix.length; i++) h = mix(h, challenge.prefix.charCodeAt(i));
   const u = (h + 0.5) / 2 ** 32;
   const p = 2 ** -challenge.difficulty;
   return p >= 1 ? 1 : Math.max(1, Math.ceil(Math.log(1 - u) / Math.log(1 - p)));

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { harmHtml } from './harm.js';
 import { escapeHtml } from './html.js';
 import { CLIENT_JS, PAGE_CSS } from './report-assets.js';
 import { comparisonHtml } from './report-compare.js';
@@ -129,6 +130,7 @@ ${comparisonHtml(results)}
 ${summaryHtml(results)}
 ${VOCABULARY}
 </section>
+${harmHtml(results)}
 ${sections.join('\n')}
 </main>
 <script type="application/json" id="findguard-data">${jsonForScript(data)}</script>

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { chartData, escapeHtml, jsonForScript, renderReport } from './report-html.js';
 import type { AttackerResult, SimulationResult, TimingReport } from './run.js';
+import { costMarkdown, harmAndCostText, harmMarkdown } from './harm.js';
 import { formatCost, formatPercent, summaryMarkdown, summaryRows, summaryTable } from './summary.js';
 
 function attacker(over: Partial<AttackerResult>): AttackerResult {
@@ -328,6 +329,8 @@ describe('several policies', () => {
     expect(titles).toEqual([
       'Policies compared',
       'Summary',
+      'Organic harm',
+      'Attacker cost',
       'twitter-2019 <span class="policy">policy default</span>',
       'twitter-2019 <span class="policy">policy signal-like</span>',
       'organic-only <span class="policy">policy default</span>',
@@ -338,5 +341,26 @@ describe('several policies', () => {
 
   it('has no comparison with a single policy', () => {
     expect(renderReport(results, timings)).not.toContain('id="comparison"');
+  });
+});
+
+describe('organic harm and attacker cost tables', () => {
+  it('name what refused organic syncs, the launch-day first syncs, the targets, and the cost per 1,000 exposed', () => {
+    const launch: SimulationResult = {
+      ...quiet,
+      scenario: 'launch-day',
+      organic: organic({
+        syncsRefusedByReason: { '429 rate_limited/account (scattered-list)': 4, '403 account_suspended': 1 },
+        surge: { country: 'MX', arrived: 50, firstSyncs: 48, firstSyncsRefused: 2, firstSyncsNeverAnswered: 0, largestFirstSync: 5000, refusedByReason: {} },
+        byKind: { student: { accounts: 3, suspended: 0, syncs: 5, syncsRefused: 4, syncRefusedShare: 0.8, refusedByReason: {} } },
+      }),
+    };
+    const text = harmAndCostText([scan, launch]);
+    expect(text).toContain('429 rate_limited/account (scattered-list) ×4; 403 account_suspended ×1');
+    expect(text).toContain('80.00% of 5');
+    const md = harmMarkdown([launch]).split('\n');
+    expect(md[2]!.split('|').map((c) => c.trim()).slice(1, -1)).toEqual(['launch-day', 'default', '2,000', '0.05%', '0.05%', '—', '80.00% of 5', '2 of 48', 'no', '429 rate_limited/account (scattered-list) ×4; 403 account_suspended ×1']);
+    const cost = costMarkdown([scan]).split('\n');
+    expect(cost[2]!.split('|').map((c) => c.trim()).slice(1, -1)).toEqual(['twitter-2019', 'default', 'scanner', '2.50%', '250', '4,800.0', '0.0', '0', '0']);
   });
 });

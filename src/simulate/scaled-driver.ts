@@ -13,6 +13,7 @@ import { importNdjson } from '../directory/import.js';
 import { createLogger } from '../logger.js';
 import { createService, type Service } from '../main.js';
 import { importLineOf } from '../population/index.js';
+import { SimulatedProofOfWork } from '../limits/index.js';
 import { loadPolicy, type CompiledPolicy } from '../policy/index.js';
 import { ManualClock } from '../util/clock.js';
 import { SeededRandom } from '../util/random.js';
@@ -39,7 +40,6 @@ export interface ScaledOutOptions {
  * attacker's calls land on several nodes.
  */
 export class ScaledOutDriver extends BaseDriver {
-  readonly work = new WorkLedger(null);
   readonly clock: ManualClock;
   readonly policy: string;
   private constructor(
@@ -51,6 +51,8 @@ export class ScaledOutDriver extends BaseDriver {
     private readonly cleanup: () => Promise<void>,
     ttl: number,
     policy: string,
+    /** Proof-of-work in simulated time, one verifier shared by every node (pow.ts). */
+    readonly work: WorkLedger,
   ) {
     super(nodes[0]!.ctx.secrets.jwt, ttl);
     this.clock = clock;
@@ -71,6 +73,7 @@ export class ScaledOutDriver extends BaseDriver {
     const redisPrefix = `fgsim:${randomBytes(6).toString('hex')}:`;
     const clock = new ManualClock(world.start - 7 * 86_400_000);
     const common = { clock, logger: createLogger('silent'), policy, redisPrefix, matchWorkers: 0 };
+    const work = new WorkLedger(new SimulatedProofOfWork());
     const nodes: Service[] = [];
     let worker: WorkerContext | undefined;
     const redis = createRedis(options.redisUrl);
@@ -90,7 +93,7 @@ export class ScaledOutDriver extends BaseDriver {
     try {
       for (let i = 0; i < (options.nodes ?? 2); i++) {
         // The first node migrates the scratch database, as `findguard serve` does before it listens.
-        nodes.push(await createService(config, secrets, { ...common, random: new SeededRandom((seed ^ 0x5eed) + i), migrate: i === 0 }));
+        nodes.push(await createService(config, secrets, { ...common, random: new SeededRandom((seed ^ 0x5eed) + i), migrate: i === 0, simulatedProofOfWork: work.simulated! }));
       }
       worker = await createWorkerContext(config, secrets, {
         ...common,
@@ -103,7 +106,7 @@ export class ScaledOutDriver extends BaseDriver {
       await cleanup();
       throw err;
     }
-    return new ScaledOutDriver(nodes, worker, redis, `${redisPrefix}events`, clock, cleanup, (world.spec.days + 30) * 86_400, policy.name);
+    return new ScaledOutDriver(nodes, worker, redis, `${redisPrefix}events`, clock, cleanup, (world.spec.days + 30) * 86_400, policy.name, work);
   }
 
   advanceTo(at: number): void {

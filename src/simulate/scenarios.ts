@@ -1,4 +1,5 @@
 import type { OrganicSpec, ScenarioSpec } from './scenario.js';
+import { adaptedScenarios } from './scenarios-adapted.js';
 
 export const DEFAULT_ORGANIC: OrganicSpec = {
   syncShare: 0.005,
@@ -190,4 +191,5 @@ export const BUILT_IN_SCENARIOS: Record<string, () => ScenarioSpec> = {
       },
     ],
   }),
+  ...adaptedScenarios(base),
 };
