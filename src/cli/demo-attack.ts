@@ -30,6 +30,8 @@ export interface DemoAttackRecord {
   refused: number;
   /** Numbers revealed to the attacker (matches in answered syncs). */
   revealed: number;
+  /** Accounts told they are suspended (403): each stops at that call, which records no event. */
+  stopped: number;
 }
 
 /** The attack's shape. Small enough to replay in seconds at every first `npm start`. */
@@ -111,7 +113,7 @@ export async function replayDemoAttack(target: DemoAttackTarget, record: DemoRec
   const draw = (): string => region.blocks[rng.int(region.blocks.length)]! + String(rng.int(10_000)).padStart(4, '0');
   const tokens = new Map<string, string>();
   const stopped = new Set<string>();
-  const out: DemoAttackRecord = { startedAt: attackStart, endedAt: attackStart, accounts: fleet.length, calls: 0, answered: 0, refused: 0, revealed: 0 };
+  const out: DemoAttackRecord = { startedAt: attackStart, endedAt: attackStart, accounts: fleet.length, calls: 0, answered: 0, refused: 0, revealed: 0, stopped: 0 };
   const ttl = Math.ceil((endAt - clock.now()) / 1000) + 3600;
   for (let round = 0; round < spec.rounds && stopped.size < fleet.length; round++) {
     for (const [k, a] of fleet.entries()) {
@@ -139,6 +141,7 @@ export async function replayDemoAttack(target: DemoAttackTarget, record: DemoRec
         out.refused++;
         // Suspended (403) or signed out (401): this account is done; refused for now: next round.
         if (res.statusCode === 403 || res.statusCode === 401) stopped.add(a.id);
+        out.stopped = stopped.size;
       }
       await ctx.events.flush();
     }

@@ -69,10 +69,11 @@ export async function startConsole(): Promise<ConsoleHarness> {
 }
 
 /**
- * Pixels of an element, as drawn on screen, within `tolerance` of a colour: read from a screenshot
+ * Pixels of an element, as drawn on screen, within `tolerance` of a colour, and the height of the
+ * band they span (a flat line at zero spans a pixel or two; a drawn series more): read from a screenshot
  * (a WebGL canvas without preserveDrawingBuffer reads back blank, what is composited does not).
  */
-export async function pixelsNear(page: Page, selector: string, rgb: [number, number, number], tolerance = 40): Promise<number> {
+export async function pixelsNear(page: Page, selector: string, rgb: [number, number, number], tolerance = 40): Promise<{ count: number; height: number }> {
   const png = await page.locator(selector).first().screenshot();
   // Runs in the page (a string: this project compiles without the DOM's types).
   const count = `(async ({ b64, rgb, tolerance }) => {
@@ -85,13 +86,18 @@ export async function pixelsNear(page: Page, selector: string, rgb: [number, num
     const g = canvas.getContext('2d');
     g.drawImage(img, 0, 0);
     const d = g.getImageData(0, 0, canvas.width, canvas.height).data;
-    let n = 0;
+    let n = 0, top = Infinity, bottom = -Infinity;
     for (let i = 0; i < d.length; i += 4) {
-      if (Math.abs(d[i] - rgb[0]) + Math.abs(d[i + 1] - rgb[1]) + Math.abs(d[i + 2] - rgb[2]) <= tolerance) n++;
+      if (Math.abs(d[i] - rgb[0]) + Math.abs(d[i + 1] - rgb[1]) + Math.abs(d[i + 2] - rgb[2]) <= tolerance) {
+        n++;
+        const y = Math.floor(i / 4 / canvas.width);
+        top = Math.min(top, y);
+        bottom = Math.max(bottom, y);
+      }
     }
-    return n;
+    return { count: n, height: n ? bottom - top + 1 : 0 };
   })(${JSON.stringify({ b64: png.toString('base64'), rgb, tolerance })})`;
-  return page.evaluate<number>(count);
+  return page.evaluate<{ count: number; height: number }>(count);
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {

@@ -8,7 +8,8 @@ function seconds(t) {
   return t.map((x) => (x > 1e11 ? x / 1000 : x));
 }
 
-function chart(container, title, t, named) {
+/** `right`: a series name drawn on a scale of its own (right axis), when its size dwarfs the others. */
+function chart(container, title, t, named, right) {
   const names = Object.keys(named);
   const box = h('div', { class: 'plot' });
   container.append(h('div', { class: 'chart', dataset: { chart: title } }, h('h3', {}, title), box));
@@ -22,9 +23,12 @@ function chart(container, title, t, named) {
     {
       width,
       height: 220,
-      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
-      series: [{}, ...names.map((n, i) => ({ label: n, stroke: PALETTE[i % PALETTE.length], width: 2, fill: i === 0 ? 'rgba(36,86,166,0.08)' : undefined, points: { show: false } }))],
-      axes: [{}, { size: 56 }],
+      scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] }, r: { range: (u, min, max) => [0, Math.max(1, max)] } },
+      series: [
+        {},
+        ...names.map((n, i) => ({ label: n, scale: n === right ? 'r' : 'y', stroke: PALETTE[i % PALETTE.length], width: 2, fill: i === 0 ? 'rgba(36,86,166,0.08)' : undefined, points: { show: false } })),
+      ],
+      axes: [{}, { size: 56 }, ...(right ? [{ scale: 'r', side: 1, size: 56, grid: { show: false }, stroke: PALETTE[names.indexOf(right) % PALETTE.length] }] : [])],
     },
     [seconds(t), ...names.map((n) => named[n])],
     box,
@@ -68,7 +72,7 @@ boot(async (main) => {
 
   const charts = h('div', { class: 'charts' });
   main.append(section('Traffic', charts));
-  chart(charts, 'Discovery calls and new numbers', t, { calls: s.calls || [], 'new numbers': s.newNumbers || [] });
+  chart(charts, 'Discovery calls and new numbers', t, { calls: s.calls || [], 'new numbers': s.newNumbers || [] }, 'new numbers');
   chart(charts, 'Refusals by layer', t, s.refusalsByLayer || {});
   chart(charts, 'Refusals by scope', t, s.refusalsByScope || {});
   chart(charts, 'Challenges', t, { challenges: s.challenges || [] });
