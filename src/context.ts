@@ -103,7 +103,8 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
     callers.invalidate(ids);
   });
   const tokens = new SyncTokens(secrets.hashKeys, random);
-  const discovery = new DiscoveryService({ store: discoveryStore, callers, tokens, clock, tokenLifetimeMs: core.policy.syncTokenLifetimeMs });
+  // The directory keeps a "my contacts" owner's latest synced book (directory/discoverability.ts).
+  const discovery = new DiscoveryService({ store: discoveryStore, callers, tokens, clock, tokenLifetimeMs: core.policy.syncTokenLifetimeMs, books: core.directory });
   const challenges = new Challenges(secrets.hashKeys, random, limitStore, overrides.simulatedProofOfWork);
   const limits = new Limiter({ policy: core.policy, store: limitStore, ipIntel: core.ipIntel, challenges, metrics: core.metrics, clock, logger });
   const ownedStore = overrides.limitStore ? undefined : limitStore;

@@ -38,8 +38,15 @@ const PLANTED: Array<{ e164: string; forms: Array<[string, string | undefined]> 
     e164: '+4915123456789',
     forms: [['+4915123456789', undefined], ['0151 23456789', 'DE'], ['+49 (0)151 23456789', undefined], ['0049 151 23456789', 'DE']],
   },
+  // "My contacts" owners (directory/discoverability.ts): planted-4's book holds every caller's
+  // own verified phone, so it matches them like the others; planted-5's does not, so it never does.
+  { e164: '+447400550031', forms: [['+447400550031', undefined], ['07400 550031', 'GB']] },
+  { e164: '+447400550032', forms: [['+447400550032', undefined], ['07400 550032', 'GB']] },
 ];
 const OWNER = new Map(PLANTED.map((p, i) => [`planted-${i}`, p.e164]));
+const CONTACTS_MODE: Record<string, { book: string[] }> = { 'planted-4': { book: ['+447400550060'] }, 'planted-5': { book: ['+447400550061'] } };
+/** Every caller's own verified phone: in planted-4's book, not in planted-5's. */
+const CALLER_PHONE = '+447400550060';
 
 /** Strings that match nothing, or are no number at all, or read differently by region. */
 const NOISE = ['07400 550004', '+447400550099', '(415) 555-2672', '0151 23456780', 'not a number', '', '+', '0', '+0044', '07400 55000', '123', '+33612345678', '06 12 34 56 78'];
@@ -97,7 +104,23 @@ describeEachDialect('every number answered was charged (property)', (dialect) =>
       layers: [{ id: 'account-new', subject: 'account', cost: 'new', limits: { default: { burst: 12, refill: 12, per: '1d' } } }],
     });
     svc = await startTestService(dialect, {}, { policy });
-    for (const [id, e164] of OWNER) await mirrorAccount(svc, id, [{ value: e164, purposes: ['discovery'] }]);
+    for (const [id, e164] of OWNER) {
+      const contacts = CONTACTS_MODE[id];
+      if (!contacts) {
+        await mirrorAccount(svc, id, [{ value: e164, purposes: ['discovery'] }]);
+        continue;
+      }
+      await mirrorAccount(svc, id);
+      const res = await svc.app.inject({
+        method: 'POST',
+        url: `/internal/v1/accounts/${id}/contact-points`,
+        headers: svc.internal,
+        payload: { kind: 'phone', value: e164, purposes: ['discovery'], verified: true, discoverableBy: 'contacts' },
+      });
+      expect(res.statusCode).toBe(201);
+      const book = await svc.app.inject({ method: 'POST', url: '/v1/discovery/sync', headers: { authorization: `Bearer ${await svc.tokenFor(id)}` }, payload: { contacts: contacts.book } });
+      expect(book.statusCode).toBe(200);
+    }
     const limits = svc.ctx.limits;
     const check = limits.check.bind(limits);
     vi.spyOn(limits, 'check').mockImplementation(async (req: LimitRequest) => {
@@ -128,6 +151,7 @@ describeEachDialect('every number answered was charged (property)', (dialect) =>
         const me = `caller-${run}`;
         const other = `other-${run}`;
         for (const id of [me, other]) await mirrorAccount(svc, id, [], { createdAt: new Date(T0 - 30 * DAY).toISOString() });
+        await mirrorAccount(svc, me, [{ value: CALLER_PHONE, purposes: ['two_factor'] }], { createdAt: new Date(T0 - 30 * DAY).toISOString() });
         const issued: Issued[] = [];
         // The other account syncs once, so its token can be replayed by the caller.
         const seed = await post(other, 'sync', { region: 'GB', contacts: ['07400 550003'] });
@@ -144,6 +168,7 @@ describeEachDialect('every number answered was charged (property)', (dialect) =>
             const res = await post(me, 'lookup', { phone: s.phone, ...(s.region ? { region: s.region } : {}) });
             const match = res.statusCode === 200 ? (res.json().match as { accountId: string } | null) : null;
             if (!match) continue;
+            expect(match.accountId).not.toBe('planted-5');
             const value = OWNER.get(match.accountId)!;
             const d = declared.at(-1)!;
             expect(d.kind === 'lookup' && d.p.value).toBe(value);
@@ -168,7 +193,10 @@ describeEachDialect('every number answered was charged (property)', (dialect) =>
           expect(charged).toEqual([{ accountId: me, newNumbers: now.size }]);
           const paid = new Set([...(prev?.issued.covers ?? []), ...now]);
           const json = res.json() as { matches: Array<{ accountId: string }>; previousMatches: Array<{ accountId: string }>; token: string };
-          for (const m of [...json.matches, ...json.previousMatches]) expect(paid).toContain(OWNER.get(m.accountId));
+          for (const m of [...json.matches, ...json.previousMatches]) {
+            expect(paid).toContain(OWNER.get(m.accountId));
+            expect(m.accountId).not.toBe('planted-5');
+          }
           issued.push({ account: me, token: json.token, strings: [...(prev?.strings ?? []), ...s.contacts], covers: paid });
         }
       }),

@@ -1,17 +1,18 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { AppContext } from '../../context.js';
-import { AccountBody, AccountId } from '../../directory/schemas.js';
+import { AccountBody, AccountId, DiscoverableBySchema } from '../../directory/schemas.js';
 import { errorResponses } from '../schemas.js';
 
 export const AccountParams = Type.Object({ accountId: AccountId });
 
-const ContactPointView = Type.Object({
+export const ContactPointView = Type.Object({
   id: Type.String(),
   kind: Type.String(),
   purposes: Type.Array(Type.String()),
   verified: Type.Boolean(),
-  discoverable: Type.Boolean(),
+  discoverable: Type.Boolean({ description: 'Whether anyone can find it now: verified, the account active, and discoverableBy not nobody' }),
+  discoverableBy: DiscoverableBySchema,
   keyVersion: Type.Integer(),
   createdAt: Type.String(),
   updatedAt: Type.String(),

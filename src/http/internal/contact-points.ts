@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import type { AppContext } from '../../context.js';
 import { AccountId, ContactPointBody, ContactPointPatch } from '../../directory/schemas.js';
 import { errorResponses } from '../schemas.js';
+import { ContactPointView } from './accounts.js';
 
 const Params = Type.Object({ accountId: AccountId });
 const ItemParams = Type.Object({ accountId: AccountId, id: Type.String({ pattern: '^cp_[A-Za-z0-9_-]{1,40}$' }) });
@@ -40,7 +41,7 @@ export function contactPointRoutes(ctx: AppContext): FastifyPluginAsync {
           security: [{ serviceKey: [] }],
           params: ItemParams,
           body: ContactPointPatch,
-          response: { 200: Type.Unknown(), ...errorResponses },
+          response: { 200: ContactPointView, ...errorResponses },
         },
       },
       async (request) => ctx.directory.patchContactPoint(request.params.accountId, request.params.id, request.body),
