@@ -31,7 +31,7 @@ function policyTables(p) {
   );
   if (p.breaker) out.append(h('h3', {}, 'Breaker'), facts(p.breaker));
   if (p.challenge) out.append(h('h3', {}, 'Challenges'), facts(p.challenge));
-  if (p.abuse) out.append(h('h3', {}, `Abuse engine (${p.abuse.mode})`), facts(p.abuse.settings));
+  if (p.abuse) out.append(h('h3', {}, `Abuse engine (${p.abuse.mode})`), h('details', {}, h('summary', {}, 'Its settings'), facts(p.abuse.settings)));
   if (p.other && Object.keys(p.other).length) out.append(h('h3', {}, 'Other'), facts(p.other));
   return out;
 }
@@ -60,7 +60,7 @@ function whatIfResult(r) {
 boot(async (main, operator) => {
   const p = await api('GET', '/policy');
   main.append(h('p', {}, `Active policy: `, h('strong', { id: 'policy-name' }, p.name)));
-  main.append(section('Active policy', policyTables(p)));
+  const tables = section('Active policy', policyTables(p));
 
   const now = Date.now();
   const form = h(
@@ -93,4 +93,5 @@ boot(async (main, operator) => {
       result,
     ),
   );
+  main.append(tables);
 });
