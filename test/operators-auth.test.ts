@@ -44,6 +44,7 @@ describeEachDialect('operator sign-in', (dialect) => {
 
     const me = await whoami(sessionCookieOf(res));
     expect(me.statusCode).toBe(200);
+    expect(me.headers['cache-control']).toBe('no-store');
     expect(me.json()).toEqual({ operator: body.operator, csrfToken: body.csrfToken });
     const none = await svc.app.inject({ method: 'GET', url: '/admin/v1/session' });
     expect(none.statusCode).toBe(401);

@@ -66,6 +66,10 @@ export function adminAuth(deps: AdminAuthDeps): FastifyPluginAsync {
     app.addHook('onRequest', async (request) => {
       request.operator = await authenticate(deps, request);
     });
+    // Operator pages and answers (CSRF tokens, one-time secrets, personal evidence) stay out of every cache.
+    app.addHook('onSend', async (_request, reply) => {
+      if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
+    });
   });
 }
 
