@@ -23,6 +23,16 @@ actionForm(form, async (v) => {
     if (err instanceof ApiError && err.status === 401) throw new Error('Name, password or code not accepted.');
     throw err;
   }
+  // The session cookie is __Host- and Secure: a browser keeps it over https:// and on
+  // http://localhost or 127.0.0.1 only. Say so, rather than loop back to this form.
+  try {
+    await api('GET', '/session');
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      throw new Error('Signed in, but this browser did not keep the Secure session cookie: open the console over https://, or on http://localhost or http://127.0.0.1.');
+    }
+    throw err;
+  }
   const back = sessionStorage.getItem('fg-return');
   sessionStorage.removeItem('fg-return');
   location.assign(back && back.startsWith('/dashboard/') && !back.startsWith('/dashboard/sign-in') ? back : '/dashboard/overview');
