@@ -19,10 +19,38 @@ export const DEFAULT_SCRYPT: ScryptParams = { N: 2 ** 17, r: 8, p: 1 };
 const KEY_LENGTH = 32;
 const SALT_BYTES = 16;
 
-function derive(password: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
-  // maxmem must exceed 128 * N * r bytes, or Node refuses the larger parameter sets.
-  const options: ScryptOptions = { ...params, maxmem: 128 * params.N * params.r + 16 * 1024 * 1024 };
-  return new Promise((resolve, reject) => scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, options, (err, key) => (err ? reject(err) : resolve(key))));
+/**
+ * Each derivation holds 128 MiB while it runs: fifty sign-in attempts at once would hold 6 GiB.
+ * At most RUNNING run at a time and QUEUED wait; past that a sign-in is refused as unavailable
+ * (503, retry shortly) instead of the process running out of memory. Hand-written: a counter and
+ * a queue, where a general-purpose limiter would add a dependency for ten lines.
+ */
+const RUNNING = 2;
+const QUEUED = 64;
+let running = 0;
+const waiting: Array<() => void> = [];
+
+export class PasswordCheckBusy extends Error {
+  constructor() {
+    super('too many password checks at once');
+  }
+}
+
+async function derive(password: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
+  if (running >= RUNNING) {
+    if (waiting.length >= QUEUED) throw new PasswordCheckBusy();
+    await new Promise<void>((resolve) => waiting.push(resolve));
+  } else running++;
+  try {
+    // maxmem must exceed 128 * N * r bytes, or Node refuses the larger parameter sets.
+    const options: ScryptOptions = { ...params, maxmem: 128 * params.N * params.r + 16 * 1024 * 1024 };
+    return await new Promise((resolve, reject) => scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, options, (err, key) => (err ? reject(err) : resolve(key))));
+  } finally {
+    // The slot passes straight to the next in line, or frees.
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
 }
 
 /** `scrypt$N$r$p$salt$hash` (base64url). */

@@ -7,7 +7,7 @@ import { recordAudit, type AuditActor } from '../incidents/audit.js';
 import { isOperatorName, newId } from '../incidents/common.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { DEFAULT_SCRYPT, generatePassword, hashPassword, verifyPassword, type ScryptParams } from './passwords.js';
+import { DEFAULT_SCRYPT, generatePassword, hashPassword, PasswordCheckBusy, verifyPassword, type ScryptParams } from './passwords.js';
 import type { ActingContext, OperatorPrincipal } from './principal.js';
 import { canManage, isRole, type Role } from './roles.js';
 import { OperatorSessions, type SessionCookie, type SessionTimeouts } from './sessions.js';
@@ -188,7 +188,13 @@ export class OperatorService {
       throw new AppError('rate_limited', 'too many failed sign-ins from here; wait before trying again', undefined, { 'retry-after': String(Math.ceil(wait / 1000)) });
     }
     const row = key === '?' ? undefined : await this.deps.db.selectFrom('operators').selectAll().where('name', '=', key).executeTakeFirst();
-    const failure = await this.checkCredentials(row, password, code, now);
+    let failure: string | null;
+    try {
+      failure = await this.checkCredentials(row, password, code, now);
+    } catch (err) {
+      if (!(err instanceof PasswordCheckBusy)) throw err;
+      throw new AppError('unavailable', 'too many sign-ins at once; retry in a moment', undefined, { 'retry-after': '1' });
+    }
     if (failure !== null || !row) {
       await this.throttle.failed(key, ctx.from, now);
       await this.signinAudit('signin.failed', key, row ?? null, ctx, now, failure ?? 'unknown_operator');
