@@ -8,8 +8,13 @@
  * BENCH_EVENTS sets the count; BENCH_DATABASE_URL runs it on PostgreSQL instead of SQLite.
  * First, the floor: how fast the stream is read and parsed with nothing else done, and how fast the
  * engine alone takes the same events.
+ * Then the partitioned engine (bench/worker-partitions.ts): the same events with
+ * FINDGUARD_EVENT_PARTITIONS = 1 and 2, one worker process per partition, on PostgreSQL
+ * (BENCH_PG_URL, a server where a scratch database may be made; BENCH_PARTITIONS="1,2" by default,
+ * empty to skip; BENCH_SINGLE=0 skips the in-process run above).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -22,6 +27,7 @@ import { createWorkerContext, migrate } from '../src/context.js';
 import { openDb } from '../src/db/dialect.js';
 import { createLogger } from '../src/logger.js';
 import { ManualClock } from '../src/util/clock.js';
+import { runPartitions, type PartitionRun } from './worker-partitions.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const TARGET_RATE = 50_000;
@@ -96,6 +102,8 @@ async function floor(): Promise<{ read: number; engine: number }> {
 }
 const bound = await floor();
 
+if (process.env.BENCH_SINGLE !== '0') await single();
+async function single(): Promise<void> {
 // The clock starts once the worker is up (IP data loaded, migrations run): from the start of
 // consumption to the last event stored.
 // Migrated first, as `findguard migrate` (or a serve node) would have: a worker never migrates.
@@ -128,13 +136,24 @@ console.log(
     `${Math.round(EVENTS / seconds).toLocaleString('en-US')} events/s (target >= ${TARGET_RATE.toLocaleString('en-US')}); engine tracks ${engine.store.accountCount.toLocaleString('en-US')} accounts; ` +
     `the worker's CPU time ${((cpu.user + cpu.system) / EVENTS).toFixed(1)} µs per event against ${((seconds * 1e6) / EVENTS).toFixed(1)} µs of wall time (all its threads; Redis's and the database's not counted)`,
 );
+await ctx.db.kysely.deleteFrom('lookup_events').execute();
+await ctx.close();
+}
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 console.log(
   `floor: the stream read and parsed alone ${fmt(bound.read)} events/s; the engine alone over the same events ${fmt(bound.engine)} events/s; ` +
     `one after the other at most ${fmt(1 / (1 / bound.read + 1 / bound.engine))} events/s, before checking and storing them`,
 );
-await ctx.db.kysely.deleteFrom('lookup_events').execute();
-await ctx.close();
 await redis.del(stream, `${stream}:leader`);
+const runs: PartitionRun[] = [];
+for (const p of (process.env.BENCH_PARTITIONS ?? '1,2').split(',').filter(Boolean).map(Number)) {
+  const r = await runPartitions(events, p, { redis, redisUrl: REDIS_URL, pgServer: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', dataDir, now: T0 + Math.ceil((EVENTS * 1000) / TARGET_RATE) });
+  runs.push(r);
+  console.log(
+    `P = ${p}, ${p} worker process${p > 1 ? 'es' : ''} (postgres): ${fmt(r.rate)} events/s (${r.seconds.toFixed(1)} s${runs.length > 1 ? `, ${(r.rate / runs[0]!.rate).toFixed(2)}x P = ${runs[0]!.partitions}` : ''}); ` +
+      `CPU per event by worker ${r.cpuPerEvent.map((c) => `${c.toFixed(1)} µs`).join(' + ')}; the machine's ${cpus().length} cores ${(r.machineBusy * 100).toFixed(0)}% busy meanwhile ` +
+      `(workers ${((r.cpuPerEvent.reduce((a, b) => a + b, 0) * EVENTS) / 1e6 / r.seconds / cpus().length * 100).toFixed(0)}%, the rest Redis, PostgreSQL and whatever else runs)`,
+  );
+}
 redis.disconnect();
 rmSync(dataDir, { recursive: true, force: true });
