@@ -34,6 +34,9 @@ describeRedis('the simulator scaled out', () => {
         if (a[i]!.minutes !== null && b[i]!.minutes !== null) expect(Math.abs(b[i]!.minutes! - a[i]!.minutes!)).toBeLessThanOrEqual(2);
       }
       expect(scaled.organic).toEqual(embedded.organic);
+      // "My contacts" users: the same on both, and never exposed outside their books.
+      expect(scaled.contactsMode).toEqual(embedded.contactsMode);
+      expect(scaled.contactsMode!.exposedOutsideBook).toBe(0);
     }, 600_000);
   }
 });
