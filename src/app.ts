@@ -43,13 +43,18 @@ export async function buildApp(ctx: AppContext): Promise<App> {
         title: 'findguard',
         version: '0.1.0',
         description: 'Find-by-phone discovery that cannot be turned into a scraper. See shared/DESIGN.md for the contract.',
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       },
       components: {
         securitySchemes: {
           appJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "The app's own JWT; sub is the account id" },
           serviceKey: { type: 'http', scheme: 'bearer', description: 'The internal service key' },
+          operatorSession: { type: 'apiKey', in: 'cookie', name: '__Host-fg_session', description: "An operator's console session (POST /admin/v1/session); state changes also need the x-csrf-token header" },
+          operatorToken: { type: 'http', scheme: 'bearer', description: 'An operator API token (fgop.<id>.<secret>), for scripts' },
         },
       },
+      // Relative: the document is served by the node it describes, whatever its address.
+      servers: [{ url: '/', description: 'This findguard node' }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -11,13 +11,13 @@ export type HealthDeps = Pick<CoreContext, 'db' | 'metrics' | 'incidents'> & { l
 
 export function healthRoutes(ctx: HealthDeps): FastifyPluginAsync {
   return async (app) => {
-    app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
+    app.get('/healthz', { schema: { tags: ['health'], operationId: 'getHealth', security: [], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
       status: 'ok',
     }));
 
     app.get(
       '/readyz',
-      { schema: { tags: ['health'], summary: 'Every store findguard needs answers', response: { 200: Status, 503: Status } } },
+      { schema: { tags: ['health'], operationId: 'getReadiness', security: [], summary: 'Every store findguard needs answers', response: { 200: Status, 503: Status } } },
       async (_request, reply) => {
         const checks: Record<string, string> = {};
         try {
@@ -43,7 +43,7 @@ export function healthRoutes(ctx: HealthDeps): FastifyPluginAsync {
     );
 
     // Prometheus text format. Open like /healthz: counts by layer and outcome only, no personal data.
-    app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics: limit decisions per layer, breaker state, process' } }, async (_request, reply) => {
+    app.get('/metrics', { schema: { tags: ['health'], operationId: 'getMetrics', security: [], summary: 'Prometheus metrics: limit decisions per layer, breaker state, process' } }, async (_request, reply) => {
       const { contentType, body } = await ctx.metrics.text();
       return reply.header('content-type', contentType).send(body);
     });

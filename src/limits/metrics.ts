@@ -15,7 +15,13 @@ export class LimitMetrics {
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'findguard_' });
+    if (options.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: registry, prefix: 'findguard_' });
+      // prom-client's totals of active handles, requests and resources are gauges named _total,
+      // which Prometheus reads as counters (promtool check metrics refuses them); the same counts
+      // by type stay (findguard_nodejs_active_handles etc.).
+      for (const kind of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`findguard_nodejs_active_${kind}_total`);
+    }
     this.decisions = new Counter({
       name: 'findguard_limit_decisions_total',
       help: 'Per-layer results of discovery calls: allowed, refused, shadow_refused (would have refused; layer in shadow mode) and near_limit (allowed with under 20% of the bucket left)',

@@ -45,6 +45,7 @@ export function accountRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         schema: {
           tags: ['internal'],
+          operationId: 'putAccount',
           summary: 'Create or update the mirror of an app account',
           security: [{ serviceKey: [] }],
           params: AccountParams,
@@ -64,6 +65,7 @@ export function accountRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         schema: {
           tags: ['internal'],
+          operationId: 'getMirroredAccount',
           summary: 'Status, risk and contact points (never their values) of an account',
           security: [{ serviceKey: [] }],
           params: AccountParams,
@@ -78,6 +80,7 @@ export function accountRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         schema: {
           tags: ['internal'],
+          operationId: 'eraseAccount',
           summary: 'Erase an account and every contact point it had',
           security: [{ serviceKey: [] }],
           params: AccountParams,

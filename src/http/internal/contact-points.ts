@@ -15,6 +15,7 @@ export function contactPointRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         schema: {
           tags: ['internal'],
+          operationId: 'addContactPoint',
           summary: 'Add a contact point; only its keyed hash is kept',
           description:
             'A second add of the same value to the same account answers 409 with the existing id in details. discoverableBy (everyone, contacts, nobody) sets or clears the discovery purpose; without it the discovery purpose means everyone. A discoverableBy that contradicts purposes answers 400 discoverability_conflict.',
@@ -35,6 +36,7 @@ export function contactPointRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         schema: {
           tags: ['internal'],
+          operationId: 'updateContactPoint',
           summary: 'Change the purposes, the verified flag or who may find a contact point (discoverableBy)',
           description:
             "discoverableBy contacts: only callers whose own verified phone is in this account's latest synced address book match it (none until the account syncs). The book is kept as keyed hashes only while a point of the account is in contacts mode, and erased when the last one leaves it. purposes alone never change the audience. A discoverableBy that contradicts purposes answers 400 discoverability_conflict.",
@@ -52,6 +54,7 @@ export function contactPointRoutes(ctx: AppContext): FastifyPluginAsync {
       {
         schema: {
           tags: ['internal'],
+          operationId: 'removeContactPoint',
           summary: 'Remove a contact point',
           security: [{ serviceKey: [] }],
           params: ItemParams,

@@ -24,6 +24,7 @@ export function importRoute(ctx: AppContext): FastifyPluginAsync {
       {
         schema: {
           tags: ['internal'],
+          operationId: 'importAccounts',
           summary: 'Bulk import of accounts and contact points (NDJSON, one account per line)',
           description:
             'Content-Type: application/x-ndjson. Each line: {"accountId","handle","createdAt"?,"phoneRegion"?,"status"?,"signup"?,' +

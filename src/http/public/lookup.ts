@@ -11,6 +11,7 @@ export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
       {
         schema: {
           tags: ['discovery'],
+          operationId: 'lookup',
           summary: 'Find the account behind one phone number or email',
           description:
             'Answers with a match only for a verified contact point with purpose discovery on an active account, and for one ' +

@@ -12,6 +12,7 @@ export function syncRoute(ctx: AppContext): FastifyPluginAsync {
         bodyLimit: 2 * 1024 * 1024,
         schema: {
           tags: ['discovery'],
+          operationId: 'sync',
           summary: 'Address-book sync: match up to 5,000 new numbers (or emails)',
           description:
             'Send the numbers not sent before in contacts, and the last sync\'s set with its token in previous: ' +
