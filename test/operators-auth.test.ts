@@ -42,6 +42,12 @@ describeEachDialect('operator sign-in', (dialect) => {
     const sid = (await svc.ctx.db.kysely.selectFrom('operator_sessions').select('id').where('operator_id', '=', alice.id).orderBy('created_at', 'desc').executeTakeFirstOrThrow()).id;
     expect(decodeURIComponent(value)).not.toContain(sid);
 
+    // The TOTP secret is sealed in the database (a hash key, which the database never holds, opens it).
+    const stored = await svc.ctx.db.kysely.selectFrom('operators').select(['totp_secret', 'password_hash']).where('id', '=', alice.id).executeTakeFirstOrThrow();
+    expect(stored.totp_secret).toMatch(/^k1:/);
+    expect(stored.totp_secret).not.toContain(alice.totpSecret);
+    expect(stored.password_hash).toMatch(/^scrypt\$/);
+
     const me = await whoami(sessionCookieOf(res));
     expect(me.statusCode).toBe(200);
     expect(me.headers['cache-control']).toBe('no-store');

@@ -173,7 +173,7 @@ export async function createCore(
     eventPipeline: ev.eventPipeline,
     ...(ev.eventConsumer ? { eventConsumer: ev.eventConsumer } : {}),
     ...(ev.eventRetention ? { eventRetention: ev.eventRetention } : {}),
-    operators: new OperatorService({ db: db.kysely, clock, random, logger: logger.child({ component: 'operators' }), ...overrides.operators }),
+    operators: new OperatorService({ db: db.kysely, clock, random, logger: logger.child({ component: 'operators' }), totpKeys: secrets.hashKeys, ...overrides.operators }),
   };
   return {
     core,

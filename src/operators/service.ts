@@ -13,6 +13,7 @@ import { canManage, isRole, type Role } from './roles.js';
 import { OperatorSessions, type SessionCookie, type SessionTimeouts } from './sessions.js';
 import { SigninThrottle } from './throttle.js';
 import { OperatorTokens } from './tokens.js';
+import { TotpVault, type VaultKey } from './totp-vault.js';
 import { newTotpSecret, totpStep, totpUri } from './totp.js';
 
 export interface OperatorInfo {
@@ -40,6 +41,8 @@ export interface OperatorServiceDeps {
   clock: Clock;
   random: Random;
   logger: Logger;
+  /** The keys TOTP secrets are sealed with (the hash keys, newest first): never in the database. */
+  totpKeys: readonly VaultKey[];
   /** Cheaper parameters for tests; stored hashes carry their own, so verification reads those. */
   scrypt?: ScryptParams;
   timeouts?: SessionTimeouts;
@@ -61,6 +64,7 @@ export class OperatorService {
   readonly tokens: OperatorTokens;
   readonly throttle: SigninThrottle;
   private readonly scrypt: ScryptParams;
+  private readonly vault: TotpVault;
   /** Verified against when the name is unknown, so a miss costs what a hit costs. */
   private dummyHash?: Promise<string>;
 
@@ -69,6 +73,7 @@ export class OperatorService {
     this.tokens = new OperatorTokens(deps.db, deps.random);
     this.throttle = new SigninThrottle(deps.db);
     this.scrypt = deps.scrypt ?? DEFAULT_SCRYPT;
+    this.vault = new TotpVault(deps.totpKeys, deps.random);
   }
 
   async list(): Promise<OperatorInfo[]> {
@@ -96,7 +101,7 @@ export class OperatorService {
     const plain = password ?? generatePassword(this.deps.random);
     const hash = await hashPassword(plain, this.deps.random, this.scrypt);
     const id = newId('op', now, this.deps.random);
-    const row: OperatorsTable = { id, name, role, status: 'active', password_hash: hash, totp_secret: secret, totp_last_step: 0, oidc_subject: null, created_at: now, updated_at: now };
+    const row: OperatorsTable = { id, name, role, status: 'active', password_hash: hash, totp_secret: this.vault.seal(secret), totp_last_step: 0, oidc_subject: null, created_at: now, updated_at: now };
     await transaction(this.deps.db, async (tx) => {
       const taken = await tx.selectFrom('operators').select('id').where('name', '=', name).executeTakeFirst();
       if (taken) throw new AppError('conflict', 'an operator of that name exists');
@@ -129,7 +134,7 @@ export class OperatorService {
       const target = await this.target(tx, id);
       this.mayManage(by, target.role);
       if (target.password_hash === null) throw new AppError('conflict', 'this operator signs in through OIDC and has no TOTP');
-      await tx.updateTable('operators').set({ totp_secret: secret, totp_last_step: 0, updated_at: now }).where('id', '=', id).execute();
+      await tx.updateTable('operators').set({ totp_secret: this.vault.seal(secret), totp_last_step: 0, updated_at: now }).where('id', '=', id).execute();
       await this.sessions.revokeAll(id, now, tx);
       await this.audit(tx, by, 'operator.reset-totp', id, now, {});
       return { totpSecret: secret, totpUri: totpUri(secret, target.name) };
@@ -219,10 +224,16 @@ export class OperatorService {
     const passwordOk = await verifyPassword(password, row.password_hash);
     if (!passwordOk) return 'wrong_password';
     if (row.status !== 'active') return 'disabled';
-    const step = totpStep(row.totp_secret, code, now);
+    const secret = this.vault.open(row.totp_secret);
+    if (secret === null) {
+      this.deps.logger.warn({ operator: row.name }, "this operator's TOTP secret was sealed with a hash key no longer configured: `findguard operators reset-totp` gives them a new one");
+      return 'totp_unreadable';
+    }
+    const step = totpStep(secret, code, now);
     if (step === null) return 'wrong_totp';
     // The step moves forward only: a second use of the same code (or an older one) finds nothing to update, on any node.
-    const r = await this.deps.db.updateTable('operators').set({ totp_last_step: step }).where('id', '=', row.id).where('totp_last_step', '<', step).executeTakeFirst();
+    const reseal = this.vault.needsReseal(row.totp_secret) ? { totp_secret: this.vault.seal(secret) } : {};
+    const r = await this.deps.db.updateTable('operators').set({ totp_last_step: step, ...reseal }).where('id', '=', row.id).where('totp_last_step', '<', step).executeTakeFirst();
     if (Number(r.numUpdatedRows) === 0) return 'totp_replayed';
     return null;
   }
