@@ -64,7 +64,8 @@ export class OracleProbe implements Actor {
       let cls: NumberClass | undefined;
       if (a.status === 'suspended') cls = 'suspended';
       else if (p.length > 0 && !p.includes('discovery') && phone.verified) cls = 'two_factor_only';
-      else if (!(p.includes('discovery') && phone.verified)) cls = 'undiscoverable';
+      // A "my contacts" number is undiscoverable to this prober, whose phone is in nobody's book.
+      else if (!(p.includes('discovery') && phone.verified) || world.contactsMode(i)) cls = 'undiscoverable';
       else cls = 'discoverable';
       if (cls && out[cls].length < want) out[cls].push(phone.value);
       if (CLASSES.every((c) => out[c].length >= want)) break;
