@@ -14,7 +14,6 @@ import { Challenges, Limiter, MemoryLimitStore, type LimitStore, type SimulatedP
 import { LimitStatePersistence } from './limits/memory-persistence.js';
 import { createRedisLimitStore } from './limits/redis-store.js';
 import { createCore, type CoreContext, type CoreOverrides } from './context/core.js';
-import { OidcSignIn } from './operators/oidc.js';
 import { systemClock } from './util/clock.js';
 import { OidcSignIn } from './operators/oidc.js';
 
