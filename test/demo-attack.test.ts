@@ -3,10 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_ATTACK } from '../src/cli/demo-attack.js';
-import { ensureDemoAttack } from '../src/cli/demo-console.js';
+import { DEMO_OPERATOR, demoOperatorBanner, ensureDemoAttack } from '../src/cli/demo-console.js';
 import { buildSettings, type Config, type Secrets } from '../src/config/config.js';
 import type { RawEnv } from '../src/config/env.js';
 import { openDb } from '../src/db/dialect.js';
+import { createLogger } from '../src/logger.js';
+import { createService } from '../src/main.js';
+import { totpCode } from '../src/operators/totp.js';
 
 // npm start's replayed attack (issue 16 point 5): what the console shows must be what findguard
 // concluded from real calls, not rows written for the demo.
@@ -62,6 +65,26 @@ describe('the demo attack', () => {
       expect(suspended.every((a) => a.id.startsWith('demo-scraper-'))).toBe(true);
     } finally {
       await db.close();
+    }
+  });
+
+  it("prints the demo operator's credentials, which sign in, at the first start and after a restart", async () => {
+    for (let start = 0; start < 2; start++) {
+      const service = await createService(config, secrets, { logger: createLogger('silent') });
+      try {
+        const banner = await demoOperatorBanner(service.ctx, secrets);
+        const value = (label: string) => banner.find((l) => l.trimStart().startsWith(`${label}:`))!.split(':').slice(1).join(':').trim().split(/\s+/)[0]!;
+        expect(banner.join('\n')).toContain('{{URL}}/dashboard/sign-in');
+        const res = await service.app.inject({
+          method: 'POST',
+          url: '/admin/v1/session',
+          payload: { name: value('name'), password: value('password'), totp: totpCode(value('TOTP secret'), Date.now()) },
+        });
+        expect(res.statusCode, `start ${start + 1}: ${res.body}`).toBe(200);
+        expect(res.json()).toMatchObject({ operator: { name: DEMO_OPERATOR, role: 'admin' } });
+      } finally {
+        await service.close();
+      }
     }
   });
 

@@ -49,23 +49,28 @@ function demoPassword(secrets: Secrets): string {
   return createHmac('sha256', secrets.sessionKey).update('findguard demo operator password').digest('base64url').slice(0, 20);
 }
 
-/** Creates the demo admin on first start; the banner lines that let a newcomer sign in. */
+/**
+ * Creates the demo admin on first start; the banner lines that let a newcomer sign in. The TOTP
+ * secret is stored sealed and never read back: on a later start the demo operator is enrolled
+ * afresh (resetTotp, which also ends their sessions), so the banner can show a working secret.
+ */
 export async function demoOperatorBanner(ctx: AppContext, secrets: Secrets): Promise<string[]> {
   const password = demoPassword(secrets);
-  let op = await ctx.operators.byName(DEMO_OPERATOR);
-  if (!op) op = (await ctx.operators.add('cli', DEMO_OPERATOR, 'admin', password)).operator;
-  if (op.status !== 'active' || !op.password) return [`(demo: the operator "${DEMO_OPERATOR}" is disabled or has no password; add one with findguard operators add)`];
-  // The TOTP secret is read back so it can be printed at every start: demo data on a local database.
-  const row = await ctx.db.kysely.selectFrom('operators').select('totp_secret').where('id', '=', op.id).executeTakeFirstOrThrow();
-  const secret = row.totp_secret;
-  if (!secret) return [];
+  const existing = await ctx.operators.byName(DEMO_OPERATOR);
+  let totpSecret: string;
+  if (!existing) {
+    totpSecret = (await ctx.operators.add('cli', DEMO_OPERATOR, 'admin', password)).totpSecret;
+  } else {
+    if (existing.status !== 'active' || !existing.password) return [`(demo: the operator "${DEMO_OPERATOR}" is disabled or has no password; add one with findguard operators add)`];
+    totpSecret = (await ctx.operators.resetTotp('cli', existing.id)).totpSecret;
+  }
   return [
     '',
     `Operator console: {{URL}}/dashboard/sign-in (demo operator, role admin; a replayed attack is on the Campaigns page)`,
     `  name:        ${DEMO_OPERATOR}`,
     `  password:    ${password}`,
-    `  TOTP secret: ${secret} (add it to an authenticator app, or scan/import the URI below)`,
-    `  TOTP URI:    ${totpUri(secret, DEMO_OPERATOR)}`,
-    `  code now:    ${totpCode(secret, ctx.clock.now())} (changes every 30 s; each code signs in once)`,
+    `  TOTP secret: ${totpSecret} (add it to an authenticator app, or scan/import the URI below; new at every start)`,
+    `  TOTP URI:    ${totpUri(totpSecret, DEMO_OPERATOR)}`,
+    `  code now:    ${totpCode(totpSecret, ctx.clock.now())} (changes every 30 s; each code signs in once)`,
   ];
 }

@@ -135,6 +135,37 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
     await screenshot(page, '08-what-if');
   });
 
+  it('looks an account up by handle without the handle in any URL', async () => {
+    const account = await h.service.ctx.db.kysely.selectFrom('accounts').select(['id', 'handle']).where('id', '=', 'demo-scraper-01').executeTakeFirstOrThrow();
+    const urls: string[] = [];
+    const onRequest = (r: { url(): string }) => urls.push(r.url());
+    page.on('request', onRequest);
+    try {
+      await page.goto(`${h.url}/dashboard/accounts`);
+      await page.waitForSelector('#account-lookup');
+      await page.selectOption('#account-lookup select[name=by]', 'handle');
+      await page.fill('#account-lookup input[name=q]', `@${account.handle}`);
+      await page.click('#account-lookup button[type=submit]');
+      await page.waitForURL(`**/dashboard/accounts/${account.id}`);
+      await page.waitForFunction("document.getElementById('status').hidden === true");
+    } finally {
+      page.off('request', onRequest);
+    }
+    expect(await page.textContent('main')).toContain(`@${account.handle}`);
+    expect(urls.some((u) => u.endsWith('/admin/v1/accounts/search'))).toBe(true);
+    expect(urls.filter((u) => u.includes(account.handle))).toEqual([]);
+    await screenshot(page, '09-account-by-handle');
+  });
+
+  it('shows the campaign list and the webhook delivery log', async () => {
+    await page.goto(`${h.url}/dashboard/campaigns?status=open`);
+    await page.locator('#campaign-list tbody tr').first().waitFor();
+    await screenshot(page, '10-campaigns');
+    await page.goto(`${h.url}/dashboard/webhooks`);
+    await page.waitForFunction("document.getElementById('status').hidden === true");
+    await screenshot(page, '11-webhooks');
+  });
+
   it('raised no script error and no CSP violation on any page', () => {
     // The one expected refusal: the first page, signed out, asks for the session and is told 401.
     expect(errors.filter((e) => !/status of 401/.test(e))).toEqual([]);
