@@ -1,7 +1,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../../src/operators/totp.js';
-import { chromiumAvailable, CHROMIUM, pixelsNear, screenshot, startConsole, type ConsoleHarness } from './harness.js';
+import { chromiumAvailable, CHROMIUM, pixelsNear, screenshot, SCREENSHOTS, startConsole, type ConsoleHarness } from './harness.js';
 
 // The operator console's flows in Chromium against `npm start`'s demo (issue 16, Proof). Each flow
 // saves a screenshot under test/browser/screenshots/.
@@ -164,6 +164,35 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
     await page.goto(`${h.url}/dashboard/webhooks`);
     await page.waitForFunction("document.getElementById('status').hidden === true");
     await screenshot(page, '11-webhooks');
+  });
+
+  it('offers a viewer no action: no forms to add, bulk, lift, reinstate or run a what-if', async () => {
+    const password = 'viewer-password-0123';
+    const { totpSecret } = await h.service.ctx.operators.add('cli', 'viewer1', 'viewer', password);
+    const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const viewer = await context.newPage();
+    viewer.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await viewer.goto(`${h.url}/dashboard/sign-in`);
+      await viewer.fill('input[name=name]', 'viewer1');
+      await viewer.fill('input[name=password]', password);
+      await viewer.fill('input[name=totp]', totpCode(totpSecret, Date.now()));
+      await viewer.click('#sign-in button[type=submit]');
+      await viewer.waitForURL('**/dashboard/overview');
+      await viewer.goto(`${h.url}/dashboard/decisions`);
+      await viewer.locator('#decision-list table').waitFor();
+      expect(await viewer.locator('#add-decision, #bulk-decision, #decision-list input.pick, #decision-list button.lift').count()).toBe(0);
+      const suspended = await h.service.ctx.db.kysely.selectFrom('accounts').select('id').where('fg_status', '=', 'suspended').executeTakeFirstOrThrow();
+      await viewer.goto(`${h.url}/dashboard/accounts/${suspended.id}`);
+      await viewer.waitForFunction("document.getElementById('status').hidden === true");
+      expect(await viewer.locator('#reinstate').count()).toBe(0);
+      await viewer.goto(`${h.url}/dashboard/policy`);
+      await viewer.waitForFunction("document.getElementById('status').hidden === true");
+      expect(await viewer.locator('#what-if').count()).toBe(0);
+      await viewer.screenshot({ path: `${SCREENSHOTS}12-viewer-policy.png`, fullPage: false });
+    } finally {
+      await context.close();
+    }
   });
 
   it('raised no script error and no CSP violation on any page', () => {

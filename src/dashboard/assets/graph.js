@@ -40,6 +40,17 @@ export function drawGraph(container, data) {
       itemSizesReference: 'screen',
     },
   });
+  // An account node opens that account's page (its label is the account id).
+  sigma.on('clickNode', ({ node }) => {
+    const a = graph.getNodeAttributes(node);
+    if (a.kind === 'account' && a.label) location.assign(`/dashboard/accounts/${encodeURIComponent(a.label)}`);
+  });
+  sigma.on('enterNode', ({ node }) => {
+    container.style.cursor = graph.getNodeAttribute(node, 'kind') === 'account' ? 'pointer' : 'default';
+  });
+  sigma.on('leaveNode', () => {
+    container.style.cursor = 'default';
+  });
   container.dataset.drawn = 'true';
   return { nodes: graph.order, edges: graph.size, sigma };
 }

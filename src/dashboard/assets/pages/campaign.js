@@ -52,7 +52,7 @@ boot(async (main) => {
   );
   const graph = await api('GET', `/campaigns/${encodeURIComponent(id)}/graph`);
   const drawn = drawGraph(graphBox, graph);
-  graphNote.textContent = `${drawn.nodes} nodes, ${drawn.edges} edges${graph.truncated ? ' (the largest part of the cluster)' : ''}. Scroll to zoom, drag to move.`;
+  graphNote.textContent = `${drawn.nodes} nodes, ${drawn.edges} edges${graph.truncated ? ' (the largest part of the cluster)' : ''}. Scroll to zoom, drag to move, click an account to open it.`;
 
   const timeline = pick(c.timeline, c.decisions, []);
   main.append(
