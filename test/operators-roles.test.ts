@@ -71,7 +71,7 @@ describeEachDialect('operator management by role', (dialect) => {
     });
   }
 
-  it('every operator manages their own API tokens, and nobody disables themselves', async () => {
+  it('every operator manages their own API tokens and sessions, and nobody disables themselves', async () => {
     const me = await addOperator(svc, 'self-viewer', 'viewer');
     const s = await signIn(svc, me);
     const made = await svc.app.inject({ method: 'POST', url: `/admin/v1/operators/${me.id}/tokens`, headers: s.headers, payload: { label: 'mine' } });
@@ -80,6 +80,14 @@ describeEachDialect('operator management by role', (dialect) => {
     expect(listed.json().tokens.map((t: { label: string }) => t.label)).toEqual(['mine']);
     expect(JSON.stringify(listed.json())).not.toContain('fgop.');
     expect((await svc.app.inject({ method: 'DELETE', url: `/admin/v1/tokens/${made.json().id}`, headers: s.headers })).statusCode).toBe(204);
+    // Their own sessions too: list them, end one (a lost laptop's).
+    const laptop = await signIn(svc, me);
+    const mine = await svc.app.inject({ method: 'GET', url: `/admin/v1/operators/${me.id}/sessions`, headers: { cookie: s.cookie } });
+    expect(mine.statusCode).toBe(200);
+    expect(mine.json().sessions).toHaveLength(2);
+    const [newest] = mine.json().sessions as Array<{ id: string }>;
+    expect((await svc.app.inject({ method: 'DELETE', url: `/admin/v1/sessions/${newest!.id}`, headers: s.headers })).statusCode).toBe(204);
+    expect((await svc.app.inject({ method: 'GET', url: '/admin/v1/session', headers: { cookie: laptop.cookie } })).statusCode).toBe(401);
     const admin = sessions.get('admin')!;
     const adminId = (await svc.ctx.operators.byName('admin-op'))!.id;
     const self = await svc.app.inject({ method: 'POST', url: `/admin/v1/operators/${adminId}/disable`, headers: admin.headers, payload: {} });

@@ -82,10 +82,14 @@ export function operatorManagementRoutes(deps: AdminAuthDeps): FastifyPluginAsyn
 
     app.get<{ Params: Static<typeof IdParams> }>(
       '/operators/:id/sessions',
-      { schema: schema('listOperatorSessions', "An operator's live sessions", { params: IdParams, response: { 200: Type.Object({ sessions: Type.Array(SessionInfo) }), ...errorResponses } }), preHandler: requireRole('admin') },
-      async (request) => ({
-        sessions: (await ops.sessions.live(request.params.id, deps.clock.now())).map((s) => ({ id: s.id, via: s.via, from: s.from, createdAt: iso(s.createdAt), lastSeenAt: iso(s.lastSeenAt), expiresAt: iso(s.expiresAt) })),
-      }),
+      { schema: schema('listOperatorSessions', "An operator's live sessions (one's own, or anyone's for an admin)", { params: IdParams, response: { 200: Type.Object({ sessions: Type.Array(SessionInfo) }), ...errorResponses } }), preHandler: requireRole('viewer') },
+      async (request) => {
+        const op = operatorOf(request);
+        if (op.id !== request.params.id && !atLeast(op.role, 'admin')) throw new AppError('forbidden_role', "another operator's sessions need the admin role");
+        return {
+          sessions: (await ops.sessions.live(request.params.id, deps.clock.now())).map((s) => ({ id: s.id, via: s.via, from: s.from, createdAt: iso(s.createdAt), lastSeenAt: iso(s.lastSeenAt), expiresAt: iso(s.expiresAt) })),
+        };
+      },
     );
 
     app.delete<{ Params: Static<typeof IdParams> }>(
