@@ -113,7 +113,7 @@ export async function runPartitions(events: readonly LookupEvent[], partitions: 
     };
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    const keys = [summariesStreamKey(key), `${summariesStreamKey(key)}:leader`, `${key}:workers`, `${key}:findings`, `${key}:leader`, key];
+    const keys = [summariesStreamKey(key), `${summariesStreamKey(key)}:leader`, `${key}:workers`, `${key}:findings`, `${key}:progress`, `${key}:leader`, key];
     for (let p = 0; p < partitions; p++) keys.push(partitionStreamKey(key, p, partitions), `${partitionStreamKey(key, p, partitions)}:leader`);
     await o.redis.del(...keys);
     await db.drop();

@@ -1,0 +1,138 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Db } from '../db/dialect.js';
+import type { AbusePolicy } from '../policy/index.js';
+import { closeRedis, createRedis } from '../util/redis.js';
+import { DEFAULT_MAX_STREAM_LENGTH, type EventConsumer } from './bus.js';
+import type { Enforcer } from './engine.js';
+import type { EventMetrics } from './metrics.js';
+import { PartitionCoordinator } from './partition-lease.js';
+import { partitionStreamKey, summariesStreamKey } from './partitions.js';
+import { EventPipeline } from './pipeline.js';
+import { RedisEventConsumer } from './redis-consumer.js';
+import type { ResumeOptions } from './resume.js';
+import { GlobalStage, PartitionStage, decodeFindings, type SummarySink } from './stages.js';
+
+/** The global stage's consumer group on the summaries stream. */
+export const GLOBAL_GROUP = 'global';
+
+export interface ShardedConsumerOptions {
+  url: string;
+  /** The events stream key; partition p reads `<key>:<p>`. */
+  streamKey: string;
+  partitions: number;
+  consumer: string;
+  claimIdleMs?: number;
+  db: Db;
+  enforcer: Enforcer;
+  policy: AbusePolicy;
+  evaluateEveryMs?: number;
+  resume?: ResumeOptions;
+  clock: { now(): number };
+  logger: Logger;
+  metrics: EventMetrics;
+  heartbeatMs?: number;
+}
+
+/**
+ * A worker of a partitioned deployment (FINDGUARD_EVENT_PARTITIONS = P > 1): one consumer per
+ * partition stream, each taking its lease only while the coordinator says this worker is below
+ * its share (partition-lease.ts), each with its own pipeline and partition stage; and one consumer
+ * of the summaries stream, the global stage, under a lease of its own (any worker may hold it).
+ * Idle consumers cost one lease check per blocking interval.
+ */
+export class ShardedConsumer implements EventConsumer {
+  readonly kind = 'redis' as const;
+  readonly coordinator: PartitionCoordinator;
+  readonly stages: PartitionStage[] = [];
+  readonly global: GlobalStage;
+  private readonly consumers: RedisEventConsumer[] = [];
+  private readonly globalConsumer: RedisEventConsumer;
+  private readonly publisher: Redis;
+
+  constructor(opts: ShardedConsumerOptions) {
+    const P = opts.partitions;
+    const summaries = summariesStreamKey(opts.streamKey);
+    const findingsKey = `${opts.streamKey}:findings`;
+    const progressKey = `${opts.streamKey}:progress`;
+    this.publisher = createRedis(opts.url);
+    const maxLen = String(DEFAULT_MAX_STREAM_LENGTH);
+    const sink: SummarySink = {
+      publish: async (entries) => {
+        const pipe = this.publisher.pipeline();
+        for (const [field, json] of entries) pipe.xadd(summaries, 'MAXLEN', '~', maxLen, '*', field, json);
+        const results = (await pipe.exec()) ?? [];
+        for (const [err] of results) if (err) throw err;
+      },
+      findings: async (p, at, findings) => {
+        await this.publisher.hset(findingsKey, String(p), JSON.stringify({ at, findings }));
+      },
+      progress: async (p, at) => {
+        await this.publisher.hset(progressKey, String(p), `${at} ${opts.clock.now()}`);
+      },
+    };
+    const logger = opts.logger;
+    this.coordinator = new PartitionCoordinator({ url: opts.url, key: opts.streamKey, consumer: opts.consumer, partitions: P, logger, ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}) });
+    const deps = { db: opts.db.kysely, enforcer: opts.enforcer, logger, clock: opts.clock, policy: opts.policy, ...(opts.evaluateEveryMs ? { evaluateEveryMs: opts.evaluateEveryMs } : {}), ...(opts.resume ? { resume: opts.resume } : {}) };
+    // The leading gauge says whether this worker holds any partition.
+    const coordinator = this.coordinator;
+    const partitionMetrics = Object.create(opts.metrics, {
+      consumerLeading: { value: () => opts.metrics.consumerLeading(coordinator.held.length > 0) },
+      handled: { value: (at: number) => opts.metrics.handled(at) },
+    }) as EventMetrics;
+    const claim = opts.claimIdleMs !== undefined ? { claimIdleMs: opts.claimIdleMs } : {};
+    for (let p = 0; p < P; p++) {
+      const stage = new PartitionStage(deps, p, P, sink);
+      this.stages.push(stage);
+      this.consumers.push(
+        new RedisEventConsumer({
+          url: opts.url,
+          processor: new EventPipeline(opts.db, [stage], partitionMetrics),
+          logger,
+          metrics: partitionMetrics,
+          streamKey: partitionStreamKey(opts.streamKey, p, P),
+          consumer: opts.consumer,
+          assignment: this.coordinator.assignment(p),
+          ...claim,
+        }),
+      );
+    }
+    this.global = new GlobalStage({
+      ...deps,
+      readFindings: async () => Object.values(await this.publisher.hgetall(findingsKey)).flatMap((text) => decodeFindings(text)?.findings ?? []),
+      readWatermark: async () => watermarkOf(await this.publisher.hgetall(progressKey), opts.clock.now()),
+    });
+    const globalMetrics = Object.create(opts.metrics, { consumerLeading: { value: () => undefined }, handled: { value: () => undefined } }) as EventMetrics;
+    this.globalConsumer = new RedisEventConsumer({ url: opts.url, processor: this.global, logger, metrics: globalMetrics, streamKey: summaries, group: GLOBAL_GROUP, consumer: opts.consumer, ...claim });
+  }
+
+  start(): void {
+    this.coordinator.start();
+    for (const c of this.consumers) c.start();
+    this.globalConsumer.start();
+  }
+
+  async stop(): Promise<void> {
+    // Each finishes and acknowledges its batch, then releases its lease for another worker.
+    await Promise.all([...this.consumers.map((c) => c.stop()), this.globalConsumer.stop()]);
+    await this.coordinator.stop();
+    await closeRedis(this.publisher);
+  }
+}
+
+/**
+ * The least event time every partition has stored up to, among partitions that reported within
+ * STALE_PROGRESS_MS: a partition whose owner died is waited for only that long (its new owner
+ * reports again once it has taken over); one that has gone quiet has nothing unstored.
+ */
+export function watermarkOf(progress: Record<string, string>, now: number): number | undefined {
+  let min: number | undefined;
+  for (const text of Object.values(progress)) {
+    const [at, seen] = text.split(' ').map(Number);
+    if (at === undefined || seen === undefined || !Number.isFinite(at) || !Number.isFinite(seen) || now - seen > STALE_PROGRESS_MS) continue;
+    if (min === undefined || at < min) min = at;
+  }
+  return min;
+}
+
+const STALE_PROGRESS_MS = 60_000;
