@@ -250,7 +250,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** An operator's live sessions */
+        /** An operator's live sessions (one's own, or anyone's for an admin) */
         get: operations["listOperatorSessions"];
         put?: never;
         post?: never;
