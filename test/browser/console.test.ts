@@ -14,7 +14,8 @@ if (!chromiumAvailable && requireServices) throw new Error(`FINDGUARD_REQUIRE_SE
 const CALLS_BLUE: [number, number, number] = [36, 86, 166];
 const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
 
-(chromiumAvailable ? describe : describe.skip)('operator console in a browser', () => {
+// Generous per-test time: in the whole suite the browser shares two cores with every other test file.
+(chromiumAvailable ? describe : describe.skip)('operator console in a browser', { timeout: 90_000 }, () => {
   let h: ConsoleHarness;
   let page: Page;
   const errors: string[] = [];
