@@ -2,6 +2,7 @@ import type { SignupHold } from '../incidents/decisions.js';
 import { clusterAccounts } from './cluster/cluster.js';
 import { EvidenceGraph } from './cluster/graph.js';
 import { scoreClusters, type ClusterEvidence, type ScoredCluster } from './cluster/score.js';
+import { AnswersDetector } from './detectors/answers.js';
 import { CoordinationDetector, type SuspicionOf } from './detectors/coordination.js';
 import { ENUMERATION, EnumerationDetector, assessBehaviour, behaviourOf, describe, sumBehaviour } from './detectors/enumeration.js';
 import { FarmingDetector } from './detectors/farming.js';
@@ -68,7 +69,7 @@ export interface DetectorContext {
 export interface AbuseEngineOptions {
   policy?: AbusePolicy;
   enforcer?: Enforcer;
-  /** Adds to or replaces the default detectors (enumeration, coordination, farming). */
+  /** Adds to or replaces the default detectors (enumeration, coordination, farming, answers). */
   detectors?: (ctx: DetectorContext, defaults: Detector[]) => Detector[];
 }
 
@@ -105,7 +106,12 @@ export class AbuseEngine implements EventHandler {
     this.store = new FeatureStore(this.policy);
     this.enumeration = new EnumerationDetector(this.store, this.policy);
     const ctx: DetectorContext = { store: this.store, policy: this.policy, suspicion: (acc, now) => this.suspicion(acc, now) };
-    const defaults: Detector[] = [this.enumeration, new CoordinationDetector(this.store, this.policy, ctx.suspicion), new FarmingDetector(this.policy)];
+    const defaults: Detector[] = [
+      this.enumeration,
+      new CoordinationDetector(this.store, this.policy, ctx.suspicion),
+      new FarmingDetector(this.policy),
+      new AnswersDetector(this.store, this.policy),
+    ];
     this.detectors = opts.detectors ? opts.detectors(ctx, defaults) : defaults;
   }
 

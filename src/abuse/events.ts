@@ -51,7 +51,10 @@ export const LookupEventSchema = Type.Object(
     numbers: Count,
     /** Of those, the ones outside the previous set: what cost budget. */
     newNumbers: Count,
-    /** Distinct values asked that matched (0 unless allowed). */
+    /**
+     * Distinct values asked that matched: 0 for a call refused or challenged before matching; for
+     * a call refused on its answers (outcome refused, detectors/answers.ts), the matches withheld.
+     */
     matched: Count,
     /** Distinct account ids the answer revealed, previous-set matches included (allowed calls only). */
     revealed: Type.Array(AccountId, { maxItems: 50_000 }),

@@ -6,10 +6,12 @@ import { AppError } from '../errors.js';
 import type { JsonValue } from '../incidents/common.js';
 import type { CallerSignup, CallOrigin, DecisionCache, Incidents, StandingDecision } from '../incidents/index.js';
 import type { ClusterEvidence } from './cluster/score.js';
-import { realtimeCheck, type CallerState, type RealtimeVerdict } from './detectors/realtime.js';
+import { answersCheck } from './detectors/answers.js';
+import { realtimeCheck, scatteredBatch, type CallerState, type RealtimeVerdict } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
 import type { LookupEvent } from './events.js';
 import { regionCallingCode } from './features/blocks.js';
+import { HitRates } from './hit-rates.js';
 import type { EventHandler } from './pipeline.js';
 import { DEFAULT_ABUSE_POLICY, type AbusePolicy } from '../policy/index.js';
 import { resumeEngine, syncReinstatements, type ResumeOptions } from './resume.js';
@@ -94,6 +96,7 @@ export class AbuseService implements EventHandler {
     this.standing = deps.incidents.decisions;
     this.resumeOptions = options.resume ?? {};
     this.engine = new AbuseEngine({ policy: options.policy ?? WIRED_DEFAULT_POLICY, enforcer: incidentsEnforcer(deps.incidents, deps.clock) });
+    this.hitRates = new HitRates(deps.db, this.engine.policy.realtime.answers, deps.logger.child({ component: 'abuse' }));
     this.every = options.evaluateEveryMs ?? 60_000;
     this.logger = deps.logger.child({ component: 'abuse' });
     this.decisions = new Counter({
@@ -111,6 +114,8 @@ export class AbuseService implements EventHandler {
   }
 
   private readonly logger: Logger;
+  /** Each country's book hit rate: written by the engine that learns it, read by every serving node. */
+  private readonly hitRates: HitRates;
   private readonly realtimeVerdicts: Counter<'verdict' | 'reason' | 'mode'>;
 
   /**
@@ -165,6 +170,29 @@ export class AbuseService implements EventHandler {
     throw new AppError('rate_limited', `${why}; retry later`, { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
   }
 
+  /**
+   * After matching, before answering: a sync whose new numbers match far more than a book of the
+   * caller's country does (detectors/answers.ts) is refused with 429 at account scope. The call was
+   * charged before it was matched, so the refusal spends what an answer would have: a free refusal
+   * that depends on the matches would be an oracle of them. Nothing is answered. The rate comes from
+   * table hit_rates (what the engine learned, read by every node), not from this node's engine. A
+   * batch scattered over many countries (the scatter bars, judged here and no longer before
+   * matching) needs less excess: spread with a list's hit rate is a list, spread alone an expat.
+   */
+  async answers(accountId: string, phoneRegion: string | undefined, numbers: readonly string[], newNumbers: number, newMatched: number, now: number): Promise<void> {
+    const p = this.engine.policy.realtime.answers;
+    if (!p || newNumbers < p.minNumbers || newMatched < p.minExcess) return;
+    await this.hitRates.fresh(now);
+    const scattered = scatteredBatch(numbers, regionCallingCode(phoneRegion), this.engine.policy.realtime.scatter) !== undefined;
+    const v = answersCheck(newNumbers, newMatched, this.hitRates.rate(phoneRegion), p, scattered);
+    if (!v.excessive) return;
+    const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
+    this.realtimeVerdicts.inc({ verdict: 'deny', reason: 'answers', mode });
+    this.logger.info({ account: accountId, verdict: 'deny', reason: 'answers', mode, scattered, numbers: newNumbers, matched: newMatched, expected: Math.round(v.expected), z: Number(v.z.toFixed(1)) }, 'real-time abuse check');
+    if (mode === 'shadow') return;
+    throw new AppError('rate_limited', 'this batch matches far more numbers than an address book does; retry later', { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
+  }
+
   /** EventHandler: a new account's sign-up context (the farming detector), wherever events are consumed. */
   async signup(event: SignupEvent): Promise<void> {
     this.engine.signup(event);
@@ -194,6 +222,7 @@ export class AbuseService implements EventHandler {
     // Operators reinstate from any process (the CLI, another node): the engine hears of it here.
     await syncReinstatements(this.db, this.engine, now - this.engine.policy.actions.reinstateGraceMs, this.reinstatements);
     const decisions = await this.engine.evaluate(now);
+    await this.publishHitRates(now);
     const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
     for (const d of decisions) {
       this.decisions.inc({ action: d.action, mode });
@@ -204,5 +233,15 @@ export class AbuseService implements EventHandler {
       );
     }
     return decisions;
+  }
+
+  /** The engine's learned rates out to every serving node; a failed write is retried at the next evaluation. */
+  private async publishHitRates(now: number): Promise<void> {
+    if (!this.engine.policy.realtime.answers) return;
+    try {
+      await this.hitRates.publish(this.engine.store.countryHitRates(now), now);
+    } catch (err) {
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not write the hit rates');
+    }
   }
 }

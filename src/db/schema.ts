@@ -275,6 +275,14 @@ export interface DecisionsTable {
 // --- end incidents ---
 
 /** The embedded limits store's saved state (src/limits/memory-store.ts). */
+/** A country's address-book hit rate as the abuse engine learned it (abuse/hit-rates.ts); '*' for all. */
+export interface HitRatesTable {
+  country: string;
+  numbers: number;
+  matched: number;
+  updated_at: number;
+}
+
 export interface LimitStateTable {
   key: string;
   /** JSON of the entry's value. */
@@ -285,6 +293,7 @@ export interface LimitStateTable {
 export interface Database {
   accounts: AccountsTable;
   limit_state: LimitStateTable;
+  hit_rates: HitRatesTable;
   contact_points: ContactPointsTable;
   contact_books: ContactBooksTable;
   contact_reach: ContactReachTable;

@@ -6,7 +6,7 @@ import type { CompiledPolicy, Operation } from '../policy/index.js';
 import { lookupIp, type IpIntel } from '../net/index.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { checkLimitsRecorded, lookupCall, recordAllowed, syncAnswer, syncCall } from './record.js';
+import { checkLimitsRecorded, lookupCall, newMatches, recordAllowed, recordWithheld, syncAnswer, syncCall } from './record.js';
 import type { DiscoveryService, LookupRequest, SyncRequest, SyncResponse } from './service.js';
 import type { CallerInfo, Match } from './store.js';
 
@@ -33,6 +33,8 @@ export interface AbuseGuard {
     account: CallerSignup,
     origin?: () => CallOrigin,
   ): { forceChallenge: boolean; costFactor: number };
+  /** After matching, before answering: throws (429) for a sync whose new numbers match far more than a book does. */
+  answers(accountId: string, phoneRegion: string | undefined, numbers: readonly string[], newNumbers: number, newMatched: number, now: number): Promise<void>;
 }
 
 export interface GateDeps {
@@ -77,6 +79,17 @@ export class DiscoveryGate {
     const numbers = prepared.kind === 'phone' ? prepared.answered : [];
     const verdict = await checkLimitsRecorded(this.deps, call, () => this.check(caller, account, numbers, call.operation, prepared.newValues.length));
     const { response } = await discovery.completeSync(caller.accountId, prepared);
+    const matched = newMatches(prepared, response);
+    try {
+      // Phone books only: the rates are learned from phone numbers.
+      const asked = prepared.kind === 'phone' ? prepared.newValues.length : 0;
+      const region = callerRegion(account.phoneRegion, caller.ip, this.deps.ipIntel);
+      await this.deps.abuse.answers(caller.accountId, region, numbers, asked, matched, this.deps.clock.now());
+    } catch (err) {
+      // Charged and unanswered: the engine hears how many matches were withheld.
+      await recordWithheld(this.deps, call, verdict, matched);
+      throw err;
+    }
     await discovery.rememberBook(account, caller.accountId, prepared);
     await recordAllowed(this.deps, call, verdict, syncAnswer(prepared, response));
     return response;

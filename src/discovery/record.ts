@@ -83,6 +83,35 @@ export function syncAnswer(p: PreparedSync, response: Pick<SyncResponse, 'matche
   return { matched: matchedValues.size, revealed: [...revealed] };
 }
 
+/** Distinct matched values among the ones the call paid for (outside the token-covered previous set). */
+export function newMatches(p: PreparedSync, response: Pick<SyncResponse, 'matches' | 'previousMatches'>): number {
+  const fresh = new Set(p.newValues);
+  const seen = new Set<string>();
+  for (const m of response.matches) {
+    const v = p.cur.normalised[m.index];
+    if (v !== undefined && fresh.has(v)) seen.add(v);
+  }
+  for (const m of response.previousMatches) {
+    const v = p.prev.normalised[m.index];
+    if (v !== undefined && fresh.has(v)) seen.add(v);
+  }
+  return seen.size;
+}
+
+/**
+ * Records a call refused after matching (the abuse engine's answers rule): outcome refused at
+ * account scope, with the count of matches withheld and no account revealed, so the engine can act
+ * on it. Waits for the event to be durable like an answer would; if it cannot be, the refusal
+ * stands all the same (nothing was answered) and the bus logs its own failure.
+ */
+export async function recordWithheld(deps: RecordDeps, call: DiscoveryCall, verdict: LimitVerdict, matched: number): Promise<void> {
+  try {
+    await deps.events.emitDurable(buildEvent(deps, call, { outcome: 'refused', scope: 'account', network: verdict.network, info: verdict.ip, tier: verdict.tier, matched, revealed: [] }));
+  } catch (err) {
+    warnOnce(deps, err);
+  }
+}
+
 /**
  * Runs the limits check; a refusal (429) or challenge (428) is emitted as an event and rethrown
  * unchanged. Other failures (503: the limits store is down) decide nothing and emit nothing.

@@ -142,6 +142,32 @@ export const ActionsPolicy = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * A sync is refused, after matching and before answering, when its new numbers match far more than
+ * a book of the caller's country does (src/abuse/detectors/answers.ts): at least `minNumbers` new
+ * numbers, at least `minExcess` matches above the expected count, at least `ratio` times the
+ * country's hit rate and a binomial z of at least `minZ`. The country's rate is learned from the
+ * population's calls; until it has `minBaselineNumbers` numbers behind it the global rate is used,
+ * and before that `prior`. `floor` bounds the rate from below (a country where the app is new).
+ * A batch the scatter bars call scattered is judged here, after matching, with `scatteredRatio`
+ * in place of `ratio` (see realtime.ts: spread alone is also an expat's book).
+ */
+export const AnswersPolicy = Type.Object(
+  {
+    minNumbers: Count,
+    minExcess: Count,
+    ratio: Type.Number({ minimum: 1 }),
+    /** The ratio for a batch the scatter bars call scattered: spread and a high hit rate together are a list. */
+    scatteredRatio: Type.Number({ minimum: 1 }),
+    minZ: Type.Number({ minimum: 0 }),
+    prior: Share,
+    floor: Share,
+    minBaselineNumbers: Count,
+  },
+  { additionalProperties: false },
+);
+export type AnswersPolicy = Static<typeof AnswersPolicy>;
+
 export const RealtimePolicy = Type.Object(
   {
     /** Consecutive numbers further apart than this break a run. */
@@ -157,6 +183,8 @@ export const RealtimePolicy = Type.Object(
      * list is the platform's whole population in miniature. Optional.
      */
     scatter: Type.Optional(Type.Object({ minNumbers: Count, minScatteredShare: Share, minCountries: Count }, { additionalProperties: false })),
+    /** Answers beyond a book's (AnswersPolicy). Optional. */
+    answers: Type.Optional(AnswersPolicy),
   },
   { additionalProperties: false },
 );
@@ -250,6 +278,7 @@ export const DEFAULT_ABUSE_POLICY: AbusePolicy = {
     challenge: { minNumbers: 20, minCoverage: 0.5 },
     deny: { minNumbers: 50, minCoverage: 0.8 },
     scatter: { minNumbers: 12, minScatteredShare: 0.5, minCountries: 5 },
+    answers: { minNumbers: 30, minExcess: 12, ratio: 2.75, scatteredRatio: 1.75, minZ: 5, prior: 0.3, floor: 0.05, minBaselineNumbers: 20_000 },
   },
 };
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ABUSE_POLICY } from '../../policy/index.js';
 import { GB_BLOCKS, IN_BLOCKS, IR_BLOCKS, Traffic, US_BLOCKS, blocksFor, consecutive, numberIn } from '../synthetic.js';
-import { denseRuns, realtimeCheck, scatterOf } from './realtime.js';
+import { denseRuns, realtimeCheck, scatteredBatch, scatterOf } from './realtime.js';
 
 const policy = DEFAULT_ABUSE_POLICY.realtime;
 
@@ -9,17 +9,21 @@ describe('real-time check', () => {
   // Blocks of eight more countries: a leaked list is the platform's population in miniature.
   const WORLD = [US_BLOCKS, GB_BLOCKS, IR_BLOCKS, IN_BLOCKS, blocksFor('+5511', 9100, 5), blocksFor('+6281', 2000, 5), blocksFor('+52155', 100, 5), blocksFor('+234803', 100, 5), blocksFor('+63917', 100, 5), blocksFor('+90532', 100, 5), blocksFor('+4915', 1100, 5), blocksFor('+3361', 1000, 5)];
 
-  it('denies a batch scattered over many foreign countries (a leaked list), for a caller with a phone of its own', () => {
+  it('denies a batch scattered over many foreign countries (a leaked list), for a caller with a phone of its own, under a policy without the answers rule', () => {
     const t = new Traffic(44);
+    const spreadOnly = { ...policy, answers: undefined };
     const list = Array.from({ length: 150 }, (_, i) => numberIn(WORLD[i % WORLD.length]![t.rng.int(5)]!, t.rng.int(10_000)));
-    const v = realtimeCheck(list, undefined, policy, '1');
+    const v = realtimeCheck(list, undefined, spreadOnly, '1');
     expect(v).toMatchObject({ verdict: 'deny', reason: 'scattered-list', scatter: { numbers: 150, countries: 11 } });
     // A small slice of it too: 15 numbers in 11 countries.
-    expect(realtimeCheck(list.slice(0, 15), undefined, policy, '1')).toMatchObject({ verdict: 'deny', reason: 'scattered-list' });
+    expect(realtimeCheck(list.slice(0, 15), undefined, spreadOnly, '1')).toMatchObject({ verdict: 'deny', reason: 'scattered-list' });
     // The same batch from a caller whose country findguard does not know: nothing is foreign.
-    expect(realtimeCheck(list, undefined, policy).verdict).toBe('allow');
+    expect(realtimeCheck(list, undefined, spreadOnly).verdict).toBe('allow');
     // Too few numbers to judge.
-    expect(realtimeCheck(list.slice(0, 8), undefined, policy, '1').verdict).toBe('allow');
+    expect(realtimeCheck(list.slice(0, 8), undefined, spreadOnly, '1').verdict).toBe('allow');
+    // With the answers rule (the default), spread is judged after matching, with the hit rate: not here.
+    expect(realtimeCheck(list, undefined, policy, '1').verdict).toBe('allow');
+    expect(scatteredBatch(list, '1', policy.scatter)).toMatchObject({ numbers: 150, countries: 11 });
   });
 
   it('allows address books of migrants, families across two countries, and travellers', () => {

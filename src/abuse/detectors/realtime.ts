@@ -66,6 +66,18 @@ export function scatterOf(numbers: readonly string[], ownCode: string | undefine
   return { numbers: n, foreign, scattered: foreign - top, countries: perCode.size };
 }
 
+/**
+ * The batch's scatter when it meets the scatter bars (at least `minNumbers` numbers, `minCountries`
+ * foreign calling codes, `minScatteredShare` outside both the caller's country and the largest
+ * foreign one); undefined otherwise, or without the caller's own country (then nothing is foreign).
+ */
+export function scatteredBatch(numbers: readonly string[], ownCode: string | undefined, sc: RealtimePolicy['scatter']): Scatter | undefined {
+  if (!sc || ownCode === undefined || numbers.length < sc.minNumbers) return undefined;
+  const scatter = scatterOf(numbers, ownCode);
+  const meets = scatter.numbers >= sc.minNumbers && scatter.scattered >= sc.minScatteredShare * scatter.numbers && scatter.countries >= sc.minCountries;
+  return meets ? scatter : undefined;
+}
+
 /** E.164 digits as a number (at most 15 digits: exact in a double); NaN for anything else. */
 function e164Value(s: string): number {
   if (s.length < 8 || s.length > 16 || s.charCodeAt(0) !== 43) return Number.NaN;
@@ -158,7 +170,8 @@ function meets(run: DenseRun, tier: { minNumbers: number; minCoverage: number })
 /**
  * Decides a discovery call before it is answered: deny a caller in a suspended cluster, deny or
  * challenge a batch that is a dense run of consecutive numbers, deny a batch scattered over many
- * foreign countries (a leaked list), challenge a caller the engine wants challenged. Microseconds for an ordinary batch: one sort of the batch's numbers.
+ * foreign countries (a leaked list) unless the answers rule judges it after matching, challenge a
+ * caller the engine wants challenged. Microseconds for an ordinary batch: one sort of the batch's numbers.
  */
 export function realtimeCheck(numbers: readonly string[], caller: CallerState | undefined, policy: RealtimePolicy, ownCode?: string): RealtimeVerdict {
   const cluster = caller?.clusterId !== undefined ? { clusterId: caller.clusterId } : {};
@@ -174,14 +187,11 @@ export function realtimeCheck(numbers: readonly string[], caller: CallerState | 
     }
     run = widest;
   }
-  const sc = policy.scatter;
-  // Without the caller's own country nothing is foreign: the check needs it.
-  if (sc && ownCode !== undefined && numbers.length >= sc.minNumbers) {
-    const scatter = scatterOf(numbers, ownCode);
-    if (scatter.numbers >= sc.minNumbers && scatter.scattered >= sc.minScatteredShare * scatter.numbers && scatter.countries >= sc.minCountries) {
-      return { verdict: 'deny', reason: 'scattered-list', scatter, ...(run ? { run } : {}) };
-    }
-  }
+  // With the answers rule, a scattered batch is judged after matching (AbuseService.answers): spread
+  // alone is also the book of an expat in Dubai, and refused such books; spread that hits like a list
+  // of registered numbers is what a leaked list does. Without it, spread alone is refused here.
+  const scatter = policy.answers ? undefined : scatteredBatch(numbers, ownCode, policy.scatter);
+  if (scatter) return { verdict: 'deny', reason: 'scattered-list', scatter, ...(run ? { run } : {}) };
   if (caller?.action === 'challenge') return { verdict: 'challenge', reason: 'challenged-cluster', ...cluster, ...(run ? { run } : {}) };
   return run ? { verdict: 'allow', run } : { verdict: 'allow' };
 }

@@ -31,6 +31,8 @@ const SLOTS = LONG + decayedSlots(L_FIELDS);
 
 /** Recent distinct values per account (addresses, countries, dense blocks): enough for spread and explanations. */
 const DENSE_BLOCKS_MAX = 16;
+/** One call's weight in its country's hit rate: no single caller's 5,000-number sync sets the bar. */
+const COUNTRY_CALL_CAP = 1000;
 
 export interface SignupContext {
   at: number;
@@ -127,11 +129,15 @@ export class FeatureStore {
   private readonly accountsMap: IdleMap<AccountState>;
   private readonly infraMaps: Record<InfraKind, IdleMap<InfraState>>;
   private readonly population: DecayedPair;
+  /** The same yardstick per country of the callers' own phones (answers.ts): books hit at their country's rate. */
+  private readonly byCountry = new Map<string, DecayedPair>();
   private readonly f: CompiledAbusePolicy['features'];
+  private readonly answers: CompiledAbusePolicy['realtime']['answers'];
   private readonly e: CompiledAbusePolicy['enumeration'];
 
   constructor(policy: CompiledAbusePolicy) {
     this.f = policy.features;
+    this.answers = policy.realtime.answers;
     this.e = policy.enumeration;
     this.accountsMap = new IdleMap(this.f.idleTtlMs, this.f.maxAccounts);
     const perKind = Math.max(1, Math.floor(this.f.maxInfraKeys / INFRA_KINDS.length));
@@ -172,6 +178,26 @@ export class FeatureStore {
   populationHitRate(now: number): number {
     const answered = this.population.x(now);
     return answered > 0 ? this.population.y(now) / answered : 0;
+  }
+
+  /**
+   * The hit rate a book of `country` shows: the country's own once it rests on enough numbers, else
+   * the population's, else the policy's prior.
+   */
+  countryHitRate(country: string | undefined, now: number): number {
+    const a = this.answers;
+    const min = a?.minBaselineNumbers ?? 1;
+    const own = country !== undefined ? this.byCountry.get(country) : undefined;
+    if (own && own.x(now) >= min) return own.y(now) / own.x(now);
+    if (this.population.x(now) >= min) return this.populationHitRate(now);
+    return a?.prior ?? 0;
+  }
+
+  /** Every country's rate with the numbers behind it, for the request path (hit-rates.ts publishes them). */
+  countryHitRates(now: number): Array<{ country: string; numbers: number; matched: number }> {
+    const out = [{ country: '*', numbers: this.population.x(now), matched: this.population.y(now) }];
+    for (const [country, pair] of this.byCountry) out.push({ country, numbers: pair.x(now), matched: pair.y(now) });
+    return out;
   }
 
   observeLookup(e: LookupEvent): CallFacts {
@@ -232,6 +258,15 @@ export class FeatureStore {
       c[l + L.matched]! += e.matched * k;
       // The yardstick must be organic: a scanner's own volume would drag it toward its hit rate.
       if (!hosting && !newAccount) this.population.add(at, phones, e.matched);
+      // Per country, new accounts count: on a launch day (a country's users joining within days)
+      // they are the population, and their books hit more as their friends join. The flagged do
+      // not: a list worked from aged accounts must not raise the bar it is measured against.
+      if (!hosting && !acc.flagged && e.phoneRegion !== undefined) {
+        let pair = this.byCountry.get(e.phoneRegion);
+        if (!pair) this.byCountry.set(e.phoneRegion, (pair = new DecayedPair(this.f.populationHalfLifeMs)));
+        const w = Math.min(1, COUNTRY_CALL_CAP / phones);
+        pair.add(at, phones * w, e.matched * w);
+      }
     }
     acc.ips.note(e.ip, at);
     if (e.deviceId !== undefined) (acc.devices ??= new Recent(RECENT_MAX)).note(e.deviceId, at);

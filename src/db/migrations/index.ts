@@ -8,6 +8,7 @@ import * as m20261210000000 from './20261210000000-derived-phone-region.js';
 import * as m20261211000000 from './20261211000000-decisions.js';
 import * as m20261212000000 from './20261212000000-limit-state.js';
 import * as m20261213000000 from './20261213000000-discoverability.js';
+import * as m20261215000000 from './20261215000000-hit-rates.js';
 import * as m20261216000000 from './20261216000000-operators.js';
 import * as m20261217000000 from './20261217000000-console.js';
 
@@ -22,6 +23,7 @@ export const migrations: Record<string, Migration> = {
   '20261211000000-decisions': m20261211000000,
   '20261212000000-limit-state': m20261212000000,
   '20261213000000-discoverability': m20261213000000,
+  '20261215000000-hit-rates': m20261215000000,
   '20261216000000-operators': m20261216000000,
   '20261217000000-console': m20261217000000,
 };

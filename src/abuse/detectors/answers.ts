@@ -1,0 +1,125 @@
+import type { AnswersPolicy, CompiledAbusePolicy } from '../../policy/index.js';
+import { decayed, L, type FeatureStore } from '../features/store.js';
+import { clamp01, fmt, rate, type Detector, type Finding, type Observation } from './types.js';
+
+/**
+ * Answers beyond a book's: what a leaked list costs an impostor and a person's address book does
+ * not. A book holds friends, family and colleagues, a few of them on the app and most not; how many
+ * depends on the country (the app's share of its people), and the population of callers in that
+ * country shows it: their syncs hit at a rate the engine learns (FeatureStore.countryHitRate). A
+ * list of registered numbers hits at the registered share of the list, whoever its owner is. A
+ * count far above a book's is evidence no volume bar can give, since it is there in the first
+ * call: a list split across 40 aged accounts in organic-sized batches is under every budget, but
+ * each batch still answers two or three times what a person's book would.
+ *
+ * The rule wants the excess three ways at once, so that ordinary spread among people does not
+ * trip it: a rate at least `ratio` times the country's (a person whose circle is all on the app is
+ * still bounded by the country's share), at least `minExcess` matches above the expected count (a
+ * small book can hit high by chance), and a binomial z-score of at least `minZ`.
+ */
+
+export const ANSWERS = 'answers';
+
+/** What the rule found in one call or one account's history; undefined fields when it did not apply. */
+export interface AnswersVerdict {
+  excessive: boolean;
+  numbers: number;
+  matched: number;
+  expected: number;
+  z: number;
+  baseline: number;
+}
+
+/**
+ * The rule, pure: `matched` of `numbers` new numbers against the caller's country's hit rate; a
+ * batch scattered over many countries needs less excess (`scatteredRatio`), since spread is evidence too.
+ */
+export function answersCheck(numbers: number, matched: number, baseline: number, p: AnswersPolicy, scattered = false): AnswersVerdict {
+  const base = Math.min(0.999, Math.max(p.floor, baseline));
+  const expected = numbers * base;
+  const sd = Math.sqrt(numbers * base * (1 - base));
+  const z = sd > 0 ? (matched - expected) / sd : 0;
+  const ratio = scattered ? p.scatteredRatio : p.ratio;
+  const excessive = numbers >= p.minNumbers && matched - expected >= p.minExcess && matched >= ratio * expected && z >= p.minZ;
+  return { excessive, numbers, matched, expected, z, baseline: base };
+}
+
+/**
+ * The engine's side: an account the request path refused for its answers (a `refused` event that
+ * carries the matches it withheld), or whose answered history, summed, is as far above its
+ * country's rate. The two are separate signals: one call, and the account's whole recent record.
+ */
+export class AnswersDetector implements Detector {
+  readonly name = ANSWERS;
+  private readonly dirty = new Set<string>();
+  /** Accounts with a call refused for its answers: when (the last one). */
+  private readonly refused = new Map<string, { at: number; numbers: number; matched: number }>();
+  private readonly active = new Map<string, Finding>();
+
+  constructor(
+    private readonly store: FeatureStore,
+    private readonly policy: CompiledAbusePolicy,
+  ) {}
+
+  observe(obs: Observation): void {
+    if (obs.type !== 'lookup') return;
+    const e = obs.event;
+    // A refusal for anything else carries no matches: nothing was matched before it.
+    if (e.outcome === 'refused' && e.matched > 0) {
+      this.refused.set(e.accountId, { at: e.at, numbers: e.newNumbers, matched: e.matched });
+      this.dirty.add(e.accountId);
+    } else if (e.outcome === 'allowed' && e.matched > 0) {
+      this.dirty.add(e.accountId);
+    }
+  }
+
+  findings(now: number): Finding[] {
+    const p = this.policy.realtime.answers;
+    if (!p) return [];
+    const memory = this.store.policy.longHalfLifeMs * 4;
+    for (const [id, r] of this.refused) if (now - r.at > memory) this.refused.delete(id);
+    for (const id of this.active.keys()) this.dirty.add(id);
+    for (const id of this.dirty) {
+      const f = this.assess(id, now, p);
+      if (f) this.active.set(id, f);
+      else this.active.delete(id);
+    }
+    this.dirty.clear();
+    return [...this.active.values()];
+  }
+
+  private assess(id: string, now: number, p: AnswersPolicy): Finding | undefined {
+    const acc = this.store.account(id);
+    if (!acc) return undefined;
+    const refused = this.refused.get(id);
+    const baseline = this.store.countryHitRate(acc.phoneRegion, now);
+    // The account's record: answered numbers and their matches, plus what a refusal withheld.
+    const answered = decayed(this.store, acc, L.answered, now) + (refused?.numbers ?? 0);
+    const matched = decayed(this.store, acc, L.matched, now) + (refused?.matched ?? 0);
+    const history = answersCheck(answered, matched, baseline, p);
+    const signals: string[] = [];
+    const texts: string[] = [];
+    if (refused) {
+      signals.push('answers-refused');
+      texts.push(`a sync of ${fmt(refused.numbers)} new numbers refused for its ${fmt(refused.matched)} matches`);
+    }
+    if (history.excessive) {
+      signals.push('hit-rate-excess');
+      texts.push(`${fmt(matched)} matches on ${fmt(answered)} numbers lately (hit rate ${rate(matched / Math.max(1, answered))}, z ${history.z.toFixed(1)})`);
+    }
+    if (signals.length === 0) return undefined;
+    // The request path's refusal already met every bar on one call; the history alone weighs less
+    // (decayed sums over weeks), and both together are what suspends.
+    const score = clamp01((refused ? 0.6 : 0) + (history.excessive ? 0.3 + 0.02 * Math.min(10, history.z - p.minZ) : 0));
+    return {
+      detector: ANSWERS,
+      kind: 'account',
+      accountIds: [id],
+      score,
+      signals,
+      from: acc.firstAt,
+      to: acc.lastAt,
+      explanation: `account ${id}: ${texts.join('; ')}; its country's callers hit ${rate(history.baseline)}`,
+    };
+  }
+}
