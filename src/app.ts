@@ -63,6 +63,6 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   await app.register(publicApi(ctx), { prefix: '/v1/discovery' });
   await app.register(internalApi(ctx), { prefix: '/internal/v1' });
   await app.register(adminApi(ctx), { prefix: '/admin/v1' });
-  await app.register(dashboard(), { prefix: '/dashboard' });
+  await app.register(dashboard({ oidc: ctx.oidc !== undefined }), { prefix: '/dashboard' });
   return app;
 }

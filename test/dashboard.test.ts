@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONSOLE_CSP } from '../src/dashboard/index.js';
+import Fastify from 'fastify';
+import { CONSOLE_CSP, dashboard } from '../src/dashboard/index.js';
 import { startTestService, type TestService } from './helpers/service.js';
 
 // The console's pages as HTTP answers: what they carry and what they may load. (The flows
@@ -39,6 +40,16 @@ describe('dashboard pages', () => {
         expect(asset.statusCode, ref).toBe(200);
       }
     }
+  });
+
+  it('offers OIDC on the sign-in page only where it is configured', async () => {
+    const without = await svc.app.inject({ method: 'GET', url: '/dashboard/sign-in' });
+    expect(without.body).not.toContain('data-oidc');
+    const app = Fastify();
+    await app.register(dashboard({ oidc: true }), { prefix: '/dashboard' });
+    const withOidc = await app.inject({ method: 'GET', url: '/dashboard/sign-in' });
+    expect(withOidc.body).toContain('data-oidc="true"');
+    await app.close();
   });
 
   it('redirects /dashboard to the overview', async () => {

@@ -73,7 +73,12 @@ function securityHeaders(reply: FastifyReply): void {
   });
 }
 
-export function dashboard(): FastifyPluginAsync {
+export interface DashboardOptions {
+  /** OIDC sign-in is configured: the sign-in page offers it beside name, password and code. */
+  oidc?: boolean;
+}
+
+export function dashboard(options: DashboardOptions = {}): FastifyPluginAsync {
   return async (app) => {
     app.addHook('onSend', async (_request, reply, payload) => {
       securityHeaders(reply);
@@ -103,9 +108,9 @@ export function dashboard(): FastifyPluginAsync {
         .send(createReadStream(vendor.file));
     });
 
-    const page = (path: string, spec: PageSpec, idParam?: string): void => {
+    const page = (path: string, spec: PageSpec, idParam?: string, fixed: Record<string, string> = {}): void => {
       app.get(path, { schema: { hide: true } }, async (request, reply) => {
-        const params: Record<string, string> = {};
+        const params: Record<string, string> = { ...fixed };
         if (idParam) {
           const id = (request.params as Record<string, string>)[idParam] ?? '';
           if (!ID.test(id)) throw new AppError('not_found', 'no such page');
@@ -116,7 +121,7 @@ export function dashboard(): FastifyPluginAsync {
     };
 
     app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/dashboard/overview'));
-    page('/sign-in', PAGES.signIn);
+    page('/sign-in', PAGES.signIn, undefined, options.oidc ? { oidc: 'true' } : {});
     page('/overview', PAGES.overview);
     page('/campaigns', PAGES.campaigns);
     page('/campaigns/:id', PAGES.campaign, 'id');

@@ -40,3 +40,6 @@ actionForm(form, async (v) => {
 });
 
 main.append(form);
+if (main.dataset.oidc === 'true') {
+  main.append(h('p', {}, 'Or ', h('a', { href: '/admin/v1/oidc/login', id: 'oidc' }, 'sign in with your organisation (OIDC)'), '.'));
+}
