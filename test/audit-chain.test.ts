@@ -193,24 +193,25 @@ describeEachDialect('audit chain', (dialect) => {
       expect(token.out[0]).toMatch(/^fgop\./);
       expect((await run(['operators', 'disable', 'frank', '--reason', 'left'])).code).toBe(0);
       expect((await run(['operators', 'disable', 'nobody'])).code).toBe(1);
+      expect((await run(['operators', 'enable', 'frank'])).out).toEqual(['operator frank enabled']);
 
       const listed = (await run(['audit', 'list', '--json'])).out.map((l) => JSON.parse(l));
-      expect(listed.map((e) => e.action)).toEqual(['operator.disable', 'token.create', 'operator.add', 'operator.add']);
-      expect(listed[0]).toMatchObject({ actor: { name: 'cli', role: 'system', via: 'cli' }, tool: 'cli', reason: 'left', after: { status: 'disabled' } });
+      expect(listed.map((e) => e.action)).toEqual(['operator.enable', 'operator.disable', 'token.create', 'operator.add', 'operator.add']);
+      expect(listed[1]).toMatchObject({ actor: { name: 'cli', role: 'system', via: 'cli' }, tool: 'cli', reason: 'left', after: { status: 'disabled' } });
       const ok = await run(['audit', 'verify']);
       expect(ok.code).toBe(0);
-      expect(ok.out[0]).toMatch(/^audit trail intact: 4 entries, head [0-9a-f]{64}$/);
+      expect(ok.out[0]).toMatch(/^audit trail intact: 5 entries, head [0-9a-f]{64}$/);
 
       const db = openDb(dialect === 'postgres' ? { dialect: 'postgres', url: env.FINDGUARD_DATABASE_URL! } : { dialect: 'sqlite', path: join(dataDir, 'findguard.sqlite') });
       try {
         await dropGuards(db.kysely);
-        await db.kysely.updateTable('audit_log').set({ reason: 'nothing to see' }).where('seq', '=', 4).execute();
+        await db.kysely.updateTable('audit_log').set({ reason: 'nothing to see' }).where('seq', '=', 5).execute();
       } finally {
         await db.close();
       }
       const broken = await run(['audit', 'verify']);
       expect(broken.code).toBe(1);
-      expect(broken.err[0]).toMatch(/^audit trail broken: entry 4 \(aud_[^)]+\) was changed after it was written; 3 entries before it verify$/);
+      expect(broken.err[0]).toMatch(/^audit trail broken: entry 5 \(aud_[^)]+\) was changed after it was written; 4 entries before it verify$/);
     } finally {
       await drop?.();
       rmSync(dataDir, { recursive: true, force: true });

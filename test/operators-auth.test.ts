@@ -137,6 +137,12 @@ describeEachDialect('operator sign-in', (dialect) => {
     expect((await post('carol', carol.password, totpCode(carol.totpSecret, svc.clock.now()))).statusCode).toBe(401);
     const [entry] = await listAudit(svc.ctx.db.kysely, { subject: `operator:${carol.id}`, action: 'operator.disable', limit: 1 });
     expect(entry).toMatchObject({ actor: { id: admin.id, role: 'admin', via: 'password+totp' }, reason: 'left the team', before: { status: 'active' }, after: { status: 'disabled' }, tool: 'console' });
+    // Enabled again, they sign in anew; what ended stays ended.
+    const enabled = await svc.app.inject({ method: 'POST', url: `/admin/v1/operators/${carol.id}/enable`, headers: a.headers, payload: { reason: 'back' } });
+    expect(enabled.json().status).toBe('active');
+    expect((await whoami(s.cookie)).statusCode).toBe(401);
+    expect((await svc.app.inject({ method: 'GET', url: '/admin/v1/session', headers: { authorization: `Bearer ${tok.token}` } })).statusCode).toBe(401);
+    await signIn(svc, carol);
   });
 
   it('refuses a state change from a cookie session without the CSRF token (403), with a wrong one too', async () => {

@@ -20,6 +20,7 @@ const CALLS: Call[] = [
   { name: 'add a viewer', request: ({ target }) => ({ method: 'POST', url: '/admin/v1/operators', payload: { name: `${target.name}-new`, role: 'viewer' } }), ok: 201 },
   { name: 'add an admin', request: ({ target }) => ({ method: 'POST', url: '/admin/v1/operators', payload: { name: `${target.name}-adm`, role: 'admin' } }), ok: 201 },
   { name: 'disable', request: ({ target }) => ({ method: 'POST', url: `/admin/v1/operators/${target.id}/disable`, payload: {} }), ok: 200 },
+  { name: 'enable', request: ({ target }) => ({ method: 'POST', url: `/admin/v1/operators/${target.id}/enable`, payload: {} }), ok: 200 },
   { name: 'reset TOTP', request: ({ target }) => ({ method: 'POST', url: `/admin/v1/operators/${target.id}/reset-totp` }), ok: 200 },
   { name: "list another's sessions", request: ({ target }) => ({ method: 'GET', url: `/admin/v1/operators/${target.id}/sessions` }), ok: 200 },
   { name: "revoke another's session", request: ({ sessionId }) => ({ method: 'DELETE', url: `/admin/v1/sessions/${sessionId}` }), ok: 204 },

@@ -28,7 +28,7 @@ async function operatorNamed(ctx: CliContext, name: string): Promise<OperatorInf
  * printed once, to stdout, and never stored in the clear.
  */
 export function operatorsCommand(program: Command, io: CliIo): void {
-  const ops = program.command('operators').description('console operators: add, list, disable, reset TOTP, API tokens');
+  const ops = program.command('operators').description('console operators: add, list, disable, enable, reset TOTP, API tokens');
 
   ops
     .command('add')
@@ -80,6 +80,19 @@ export function operatorsCommand(program: Command, io: CliIo): void {
         const op = await operatorNamed(ctx, name);
         await ctx.operators.disable('cli', op.id, opts.reason);
         io.out(`operator ${name} disabled; their sessions and tokens are ended`);
+      });
+    });
+
+  ops
+    .command('enable')
+    .description('let a disabled operator sign in again (their ended sessions and tokens stay ended)')
+    .argument('<name>', 'operator name', nameArg)
+    .option('--reason <text>', 'why, for the audit trail')
+    .action(async (name: string, opts: { reason?: string }) => {
+      await withContext(io, async (ctx) => {
+        const op = await operatorNamed(ctx, name);
+        await ctx.operators.enable('cli', op.id, opts.reason);
+        io.out(`operator ${name} enabled`);
       });
     });
 

@@ -126,6 +126,18 @@ export class OperatorService {
     });
   }
 
+  /** Lets a disabled operator sign in again; the sessions and tokens that ended stay ended. */
+  async enable(by: Manager, id: string, reason?: string): Promise<OperatorInfo> {
+    const now = this.deps.clock.now();
+    return transaction(this.deps.db, async (tx) => {
+      const target = await this.target(tx, id);
+      this.mayManage(by, target.role);
+      await tx.updateTable('operators').set({ status: 'active', updated_at: now }).where('id', '=', id).execute();
+      await this.audit(tx, by, 'operator.enable', id, now, { before: { status: target.status }, after: { status: 'active' }, ...(reason ? { reason } : {}) });
+      return { ...toInfo(target), status: 'active' as const, updatedAt: now };
+    });
+  }
+
   /** A new TOTP secret (the old phone lost): every session ends, the new enrolment is shown once. */
   async resetTotp(by: Manager, id: string): Promise<{ totpSecret: string; totpUri: string }> {
     const now = this.deps.clock.now();

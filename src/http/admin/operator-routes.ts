@@ -71,6 +71,12 @@ export function operatorManagementRoutes(deps: AdminAuthDeps): FastifyPluginAsyn
       async (request) => info(await ops.disable({ principal: operatorOf(request), ctx: actingContext(request) }, request.params.id, request.body.reason)),
     );
 
+    app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof ReasonBody> }>(
+      '/operators/:id/enable',
+      { schema: schema('enableOperator', 'Let a disabled operator sign in again (their ended sessions and tokens stay ended)', { params: IdParams, body: ReasonBody, response: { 200: OperatorInfo, ...errorResponses } }), preHandler: requireRole('admin') },
+      async (request) => info(await ops.enable({ principal: operatorOf(request), ctx: actingContext(request) }, request.params.id, request.body.reason)),
+    );
+
     app.post<{ Params: Static<typeof IdParams> }>(
       '/operators/:id/reset-totp',
       {
