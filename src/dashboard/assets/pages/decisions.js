@@ -141,7 +141,13 @@ boot(async (main, operator) => {
           ['source', 'source', (v, d) => (v === 'operator' ? `operator (${d.actor})` : v)],
           ['createdAt', 'created', (v) => fmtTime(v)],
           ['expiresAt', 'expires', (v) => (v ? fmtTime(v) : 'until lifted')],
-          ['batchId', 'batch', (v) => v || '—'],
+          ['batchId', 'batch', (v, d) =>
+            v && canAct && (statusOf(d) === 'active' || statusOf(d) === 'would')
+              ? h('button', { type: 'button', class: 'undo-batch', title: 'undo every decision of this batch', onclick: () => {
+                  if (!batches.querySelector(`form[data-batch="${CSS.escape(v)}"]`)) batches.prepend(undoPanel(v));
+                  batches.scrollIntoView({ block: 'center' });
+                } }, v)
+              : v || '—'],
           ...(canAct
             ? [['id', '', (v, d) => (d.scope === 'account' && d.action === 'suspend' && statusOf(d) === 'active'
                 ? h('a', { href: `/dashboard/accounts/${encodeURIComponent(d.subject)}` }, 'reinstate…')
