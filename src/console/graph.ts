@@ -1,9 +1,8 @@
-import { UndirectedGraph } from 'graphology';
-import forceAtlas2Module from 'graphology-layout-forceatlas2';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { subnetKeys } from '../net/index.js';
+import { layoutOffLoop } from './layout.js';
 
 /**
  * A campaign's cluster as a graph: its accounts, and the evidence that ties them (a shared device,
@@ -26,10 +25,6 @@ export interface CampaignGraph {
   truncated: boolean;
 }
 
-/** The package is CommonJS; under NodeNext its default export arrives as the module object (as louvain in abuse/cluster). */
-type Fa2 = { assign(graph: UndirectedGraph, params: { iterations: number; getEdgeWeight: string; settings: object }): void; inferSettings(graph: UndirectedGraph): object };
-const forceAtlas2: Fa2 = ((m: unknown) => ('assign' in (m as object) ? m : (m as { default: unknown }).default))(forceAtlas2Module) as Fa2;
-
 const MINUTE = 60_000;
 const MAX_HUBS = 400;
 const MAX_IN_STEP = 6000;
@@ -37,7 +32,6 @@ const MAX_IN_STEP = 6000;
 const IN_STEP_GROUP = 40;
 /** Pairs that met in fewer minutes than this are coincidence. */
 const IN_STEP_MIN = 2;
-const ITERATIONS = 80;
 const CACHED = 32;
 const CHUNK = 500;
 
@@ -47,6 +41,12 @@ export class CampaignGraphs {
   private readonly building = new Map<string, Promise<CampaignGraph>>();
 
   constructor(private readonly db: Kysely<Database>) {}
+
+  /** Starts laying the campaign out without waiting (the page asks, so the graph is ready when the browser asks next). */
+  warm(campaignId: string): void {
+    // After the current answer has gone out: its reads must not wait behind these.
+    setImmediate(() => void this.graph(campaignId).catch(() => undefined));
+  }
 
   /** The campaign's graph, laid out; recomputed only when the campaign has changed since. */
   async graph(campaignId: string): Promise<CampaignGraph> {
@@ -115,16 +115,16 @@ export class CampaignGraphs {
       for (const r of exposures) revealed.set(r.attacker_account_id, Number(r.n));
     }
 
-    const graph = new UndirectedGraph();
-    for (const id of members) graph.addNode(`a:${id}`, { kind: 'account', label: id, size: 2 + Math.log2(1 + (revealed.get(id) ?? 0)) });
+    const nodes: CampaignGraph['nodes'] = members.map((id) => ({ id: `a:${id}`, x: 0, y: 0, size: round(2 + Math.log2(1 + (revealed.get(id) ?? 0))), label: id, kind: 'account' }));
+    const edges: CampaignGraph['edges'] = [];
     // Hubs shared by at least two accounts, the most shared first.
     const shared = [...hubs].filter(([, s]) => s.size >= 2).sort((a, b) => b[1].size - a[1].size || (a[0] < b[0] ? -1 : 1));
     let truncated = shared.length > MAX_HUBS;
     for (const [key, accounts] of shared.slice(0, MAX_HUBS)) {
       const kind = key.slice(0, key.indexOf(':')) as 'device' | 'subnet' | 'asn';
       const value = key.slice(kind.length + 1);
-      graph.addNode(`h:${key}`, { kind, label: kind === 'asn' ? `AS${value}` : value, size: 3 + Math.log2(accounts.size) });
-      for (const a of accounts) graph.addEdge(`a:${a}`, `h:${key}`, { kind, weight: 1 });
+      nodes.push({ id: `h:${key}`, x: 0, y: 0, size: round(3 + Math.log2(accounts.size)), label: kind === 'asn' ? `AS${value}` : value, kind });
+      for (const a of accounts) edges.push({ source: `a:${a}`, target: `h:${key}`, kind, weight: 1 });
     }
     // In step: consecutive members of each minute's network group, counted over minutes.
     const pairs = new Map<string, number>();
@@ -140,25 +140,25 @@ export class CampaignGraphs {
     if (inStep.length > MAX_IN_STEP) truncated = true;
     for (const [k, n] of inStep.slice(0, MAX_IN_STEP)) {
       const [a, b] = k.split('\n') as [string, string];
-      graph.addEdge(`a:${a}`, `a:${b}`, { kind: 'in-step', weight: n });
+      edges.push({ source: `a:${a}`, target: `a:${b}`, kind: 'in-step', weight: n });
     }
-
-    // Deterministic start (a circle in id order), then ForceAtlas2 with Barnes-Hut for large clusters.
-    let i = 0;
-    const order = graph.order || 1;
-    graph.forEachNode((node) => {
-      const angle = (2 * Math.PI * i++) / order;
-      graph.mergeNodeAttributes(node, { x: 100 * Math.cos(angle), y: 100 * Math.sin(angle) });
+    // ForceAtlas2 on 2,000 nodes takes seconds of CPU: off the event loop, so discovery calls on
+    // this node are never held up by an operator opening a campaign.
+    const positions = await layoutOffLoop({ kinds: nodes.map((n) => n.kind), edges: edges.map((e) => [index(nodes, e.source), index(nodes, e.target), e.weight]) });
+    nodes.forEach((n, i) => {
+      n.x = round(positions[2 * i]!);
+      n.y = round(positions[2 * i + 1]!);
     });
-    if (graph.order > 1) {
-      forceAtlas2.assign(graph, { iterations: ITERATIONS, getEdgeWeight: 'weight', settings: { ...forceAtlas2.inferSettings(graph), barnesHutOptimize: graph.order > 500 } });
-    }
-    const nodes: CampaignGraph['nodes'] = [];
-    graph.forEachNode((id, a) => nodes.push({ id, x: round(a.x as number), y: round(a.y as number), size: round(a.size as number), label: a.label as string, kind: a.kind as GraphNodeKind }));
-    const edges: CampaignGraph['edges'] = [];
-    graph.forEachEdge((_e, a, source, target) => edges.push({ source, target, kind: a.kind as GraphEdgeKind, weight: a.weight as number }));
     return { campaignId, version, nodes, edges, truncated };
   }
+}
+
+/** Node positions by id, built once per layout (ids are unique). */
+const indexCache = new WeakMap<object, Map<string, number>>();
+function index(nodes: CampaignGraph['nodes'], id: string): number {
+  let m = indexCache.get(nodes);
+  if (!m) indexCache.set(nodes, (m = new Map(nodes.map((n, i) => [n.id, i]))));
+  return m.get(id)!;
 }
 
 function round(v: number): number {

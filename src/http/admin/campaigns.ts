@@ -93,7 +93,12 @@ export function campaignRoutes(uc: Console): FastifyPluginAsync {
         }),
         preHandler: requireRole('viewer'),
       },
-      async (request) => uc.campaigns.page(request.params.id),
+      async (request) => {
+        const page = await uc.campaigns.page(request.params.id);
+        // The browser asks for the graph next: its layout starts now.
+        uc.graphs.warm(request.params.id);
+        return page;
+      },
     );
 
     app.get<{ Params: Static<typeof IdParams> }>(
