@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
 import { encodeEvent, type LookupEvent } from '../src/abuse/events.js';
 import { partitionOf, partitionStreamKey, summariesStreamKey } from '../src/abuse/partitions.js';
+import { fieldMap } from '../src/abuse/redis-stream.js';
 import { migrate } from '../src/context.js';
 import { openDb } from '../src/db/dialect.js';
 import { createScratchDatabase } from '../src/db/scratch.js';
@@ -26,6 +27,8 @@ export interface PartitionRun {
   cpuPerEvent: number[];
   /** The machine's cores busy during the run, as a share of all of them. */
   machineBusy: number;
+  /** Summaries the partitions published for the global stage (P > 1). */
+  summaries: number;
 }
 
 function coreTimes(): { busy: number; total: number } {
@@ -104,7 +107,9 @@ export async function runPartitions(events: readonly LookupEvent[], partitions: 
     const rows = Number((await check.kysely.selectFrom('lookup_events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
     await check.close();
     if (rows !== events.length) throw new Error(`${rows} events in the table, ${events.length} published`);
+    const info = partitions > 1 ? fieldMap(await o.redis.call('XINFO', 'STREAM', summariesStreamKey(key))) : undefined;
     return {
+      summaries: Number(info?.get('entries-added') ?? 0),
       partitions,
       seconds,
       rate: events.length / seconds,

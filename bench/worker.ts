@@ -152,7 +152,8 @@ for (const p of (process.env.BENCH_PARTITIONS ?? '1,2').split(',').filter(Boolea
   console.log(
     `P = ${p}, ${p} worker process${p > 1 ? 'es' : ''} (postgres): ${fmt(r.rate)} events/s (${r.seconds.toFixed(1)} s${runs.length > 1 ? `, ${(r.rate / runs[0]!.rate).toFixed(2)}x P = ${runs[0]!.partitions}` : ''}); ` +
       `CPU per event by worker ${r.cpuPerEvent.map((c) => `${c.toFixed(1)} µs`).join(' + ')}; the machine's ${cpus().length} cores ${(r.machineBusy * 100).toFixed(0)}% busy meanwhile ` +
-      `(workers ${((r.cpuPerEvent.reduce((a, b) => a + b, 0) * EVENTS) / 1e6 / r.seconds / cpus().length * 100).toFixed(0)}%, the rest Redis, PostgreSQL and whatever else runs)`,
+      `(workers ${((r.cpuPerEvent.reduce((a, b) => a + b, 0) * EVENTS) / 1e6 / r.seconds / cpus().length * 100).toFixed(0)}%, the rest Redis, PostgreSQL and whatever else runs)` +
+      (r.summaries > 0 ? `; ${fmt(r.summaries)} summaries to the global stage` : ''),
   );
 }
 redis.disconnect();

@@ -32,6 +32,8 @@ describe('sharded abuse engine (P = 2) against the single leader (P = 1)', async
   it('every account ends under the same strongest action, and nobody ordinary is acted on', () => {
     const a = strongest(single);
     const b = strongest(sharded.recorded);
+    const count = (rs: typeof single) => rs.reduce((n, r) => n + r.decision.accountIds.length, 0);
+    console.info(`decisions (account-actions): single ${single.length} (${count(single)}); sharded ${sharded.recorded.length} (${count(sharded.recorded)}), of which global ${sharded.recorded.filter((r) => r.stage === 'global').length}`);
     expect(Object.fromEntries([...b].sort())).toEqual(Object.fromEntries([...a].sort()));
     for (const id of organic.accounts) expect(b.has(id), id).toBe(false);
     expect(a.size).toBeGreaterThan(70);
