@@ -103,6 +103,20 @@ describeEachDialect('audit chain', (dialect) => {
     expect(newest).toMatchObject({ seq: 5, actor: { name: 'alice', role: 'analyst', via: 'password+totp' }, from: '203.0.113.5', tool: 'console', reason: 'organic 5', before: { status: 'suspended' }, after: { status: 'active' } });
   });
 
+  it("appends inside the caller's transaction (transaction() or a plain Kysely one): a rollback leaves neither the entry nor a gap", async () => {
+    const db = await chain(2);
+    await db.transaction().execute((trx) => recordAudit(trx, entry(3), T + 3, new SeededRandom(3)));
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await recordAudit(trx, entry(4), T + 4, new SeededRandom(4));
+        throw new Error('the action failed');
+      }),
+    ).rejects.toThrow('the action failed');
+    await recordAudit(db, entry(5), T + 5, new SeededRandom(5));
+    expect(await verifyAudit(db)).toMatchObject({ ok: true, entries: 4 });
+    expect((await listAudit(db, { limit: 10 })).map((e) => e.subject)).toEqual(['account:a-5', 'account:a-3', 'account:a-2', 'account:a-1']);
+  });
+
   it('finds an edited entry, whichever field was changed', async () => {
     const db = await chain(5);
     await dropGuards(db);

@@ -59,36 +59,39 @@ export interface AuditEntry {
  * transaction ends, so appends from any number of nodes take their turn and never fork the chain.
  */
 export async function recordAudit(db: Kysely<Database>, entry: NewAuditEntry, now: number, random: Random): Promise<string> {
-  return transaction(db, async (tx) => {
-    const head = await tx
-      .updateTable('audit_head')
-      .set({ seq: sql`seq + 1` })
-      .where('id', '=', 1)
-      .returning(['seq', 'hash'])
-      .executeTakeFirstOrThrow();
-    const fields: ChainedAuditFields = {
-      seq: Number(head.seq),
-      id: newId('aud', now, random),
-      at: now,
-      actor: entry.actor.name,
-      actor_id: entry.actor.id,
-      actor_role: entry.actor.role,
-      via: entry.actor.via,
-      from_address: entry.from,
-      tool: entry.tool,
-      action: entry.action,
-      target: entry.subject,
-      reason: entry.reason ?? null,
-      before: entry.before === undefined ? null : JSON.stringify(entry.before),
-      after: entry.after === undefined ? null : JSON.stringify(entry.after),
-      batch_id: entry.batchId ?? null,
-      details: JSON.stringify(entry.details ?? {}),
-    };
-    const hash = auditEntryHash(head.hash, fields);
-    await tx.insertInto('audit_log').values({ ...fields, prev_hash: head.hash, hash }).execute();
-    await tx.updateTable('audit_head').set({ hash }).where('id', '=', 1).execute();
-    return fields.id;
-  });
+  // Inside any caller's transaction (ours or a plain Kysely one) the append is part of it; alone, it gets its own.
+  return db.isTransaction ? append(db, entry, now, random) : transaction(db, (tx) => append(tx, entry, now, random));
+}
+
+async function append(tx: Kysely<Database>, entry: NewAuditEntry, now: number, random: Random): Promise<string> {
+  const head = await tx
+    .updateTable('audit_head')
+    .set({ seq: sql`seq + 1` })
+    .where('id', '=', 1)
+    .returning(['seq', 'hash'])
+    .executeTakeFirstOrThrow();
+  const fields: ChainedAuditFields = {
+    seq: Number(head.seq),
+    id: newId('aud', now, random),
+    at: now,
+    actor: entry.actor.name,
+    actor_id: entry.actor.id,
+    actor_role: entry.actor.role,
+    via: entry.actor.via,
+    from_address: entry.from,
+    tool: entry.tool,
+    action: entry.action,
+    target: entry.subject,
+    reason: entry.reason ?? null,
+    before: entry.before === undefined ? null : JSON.stringify(entry.before),
+    after: entry.after === undefined ? null : JSON.stringify(entry.after),
+    batch_id: entry.batchId ?? null,
+    details: JSON.stringify(entry.details ?? {}),
+  };
+  const hash = auditEntryHash(head.hash, fields);
+  await tx.insertInto('audit_log').values({ ...fields, prev_hash: head.hash, hash }).execute();
+  await tx.updateTable('audit_head').set({ hash }).where('id', '=', 1).execute();
+  return fields.id;
 }
 
 function toEntry(r: AuditLogTable): AuditEntry {
