@@ -2,8 +2,8 @@
 // in README.md, "Layout". Only src/ is checked: tests (src/**/*.test.ts, test/) and bench/ may
 // import anything.
 
-/** Modules of the domain: they never import the HTTP adapters or the CLI. */
-const DOMAIN = '^src/(directory|discovery|limits|abuse|incidents|operators|policy|net|population|db|util|config|protocol)/';
+/** Modules of the domain and the use cases built on it (console): they never import the HTTP adapters or the CLI. */
+const DOMAIN = '^src/(directory|discovery|limits|abuse|incidents|operators|console|policy|net|population|db|util|config|protocol)/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
