@@ -155,6 +155,14 @@ for (const p of (process.env.BENCH_PARTITIONS ?? '1,2').split(',').filter(Boolea
       `(workers ${((r.cpuPerEvent.reduce((a, b) => a + b, 0) * EVENTS) / 1e6 / r.seconds / cpus().length * 100).toFixed(0)}%, the rest Redis, PostgreSQL and whatever else runs)` +
       (r.summaries > 0 ? `; ${fmt(r.summaries)} summaries to the global stage` : ''),
   );
+  // The machine's own ceiling for this run: its cores over everything one event cost anyone (the
+  // workers, Redis, PostgreSQL; on a machine running nothing else). Two workers cannot go past it.
+  const workers = r.cpuPerEvent.reduce((a, b) => a + b, 0);
+  const machine = (r.machineBusy * cpus().length * r.seconds * 1e6) / EVENTS;
+  console.log(
+    `  machine CPU per event ${machine.toFixed(1)} µs (workers ${workers.toFixed(1)}, the rest ${(machine - workers).toFixed(1)}): ` +
+      `${cpus().length} cores at most ${fmt((cpus().length * 1e6) / machine)} events/s at this cost${r.machineBusy > 0.95 ? ' (cores saturated: other load, if any, is in "the rest")' : ''}`,
+  );
 }
 redis.disconnect();
 rmSync(dataDir, { recursive: true, force: true });
