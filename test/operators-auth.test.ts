@@ -105,6 +105,25 @@ describeEachDialect('operator sign-in', (dialect) => {
     expect((await post('bob', 'guess-late', '000000', attacker)).statusCode).toBe(401);
   });
 
+  it('counts wrong codes after the right password per operator from any address, answering as any failure; wrong passwords from many addresses move nothing', async () => {
+    const gina = await addOperator(svc, 'gina', 'viewer');
+    const wrongCode = (): string => String((Number(totpCode(gina.totpSecret, svc.clock.now())) + 500_000) % 1_000_000).padStart(6, '0');
+    for (let i = 0; i < 6; i++) expect((await post('gina', gina.password, wrongCode(), `100.64.${i}.1`)).statusCode).toBe(401);
+    // The password holder, whoever it is, now waits for the second factor from every address: the same 401, so the wait tells a guesser nothing.
+    svc.clock.advance(1_000);
+    const waiting = await post('gina', gina.password, totpCode(gina.totpSecret, svc.clock.now()), '100.64.99.1');
+    expect(waiting.statusCode).toBe(401);
+    expect(waiting.json().error.code).toBe('invalid_credentials');
+    const [entry] = await listAudit(svc.ctx.db.kysely, { action: 'signin.failed', limit: 1 });
+    expect(entry!.reason).toBe('second_factor_throttled');
+    svc.clock.advance(31_000);
+    expect((await post('gina', gina.password, totpCode(gina.totpSecret, svc.clock.now()), '100.64.99.1')).statusCode).toBe(200);
+
+    const hank = await addOperator(svc, 'hank', 'viewer');
+    for (let i = 0; i < 10; i++) expect((await post('hank', `guess-${i}`, '123456', `100.65.${i}.1`)).statusCode).toBe(401);
+    expect((await signIn(svc, hank, '100.65.99.1')).cookie).toMatch(/^__Host-fg_session=/);
+  });
+
   it('a revoked session answers 401 at once; signing out revokes it too', async () => {
     const s = await signIn(svc, alice);
     const sid = (await svc.ctx.db.kysely.selectFrom('operator_sessions').select('id').where('operator_id', '=', alice.id).orderBy('created_at', 'desc').executeTakeFirstOrThrow()).id;

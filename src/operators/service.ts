@@ -217,7 +217,7 @@ export class OperatorService {
       await this.signinAudit('signin.failed', key, row ?? null, ctx, now, failure ?? 'unknown_operator');
       throw new AppError('invalid_credentials', 'wrong name, password or code');
     }
-    await this.throttle.succeeded(key, ctx.from, now);
+    await this.throttle.succeeded(key, ctx.from, now, row.id);
     const cookie = await transaction(this.deps.db, async (tx) => {
       const c = await this.sessions.create(row.id, 'password+totp', ctx.from, now, tx);
       await this.signinAudit('signin', key, row, ctx, now, undefined, tx, c.sid);
@@ -236,13 +236,18 @@ export class OperatorService {
     const passwordOk = await verifyPassword(password, row.password_hash);
     if (!passwordOk) return 'wrong_password';
     if (row.status !== 'active') return 'disabled';
+    // Answered like any other failure: a distinct answer would tell a guesser the password was right.
+    if ((await this.throttle.factorRetryAfter(row.id, now)) > 0) return 'second_factor_throttled';
     const secret = this.vault.open(row.totp_secret);
     if (secret === null) {
       this.deps.logger.warn({ operator: row.name }, "this operator's TOTP secret was sealed with a hash key no longer configured: `findguard operators reset-totp` gives them a new one");
       return 'totp_unreadable';
     }
     const step = totpStep(secret, code, now);
-    if (step === null) return 'wrong_totp';
+    if (step === null) {
+      await this.throttle.factorFailed(row.id, now);
+      return 'wrong_totp';
+    }
     // The step moves forward only: a second use of the same code (or an older one) finds nothing to update, on any node.
     const reseal = this.vault.needsReseal(row.totp_secret) ? { totp_secret: this.vault.seal(secret) } : {};
     const r = await this.deps.db.updateTable('operators').set({ totp_last_step: step, ...reseal }).where('id', '=', row.id).where('totp_last_step', '<', step).executeTakeFirst();

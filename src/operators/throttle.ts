@@ -5,11 +5,12 @@ import type { Database } from '../db/schema.js';
 
 /**
  * Sign-in throttling that slows guessing without handing an attacker a way to lock real operators
- * out. There is no per-operator lock: failures count per (operator, client address) and per
- * client address (an IPv6 /64 counts as one), and each key, past a few free failures, waits a
- * doubling delay. An attacker guessing one operator's password from their own addresses slows
- * only those addresses; the operator signs in from theirs as usual. State lives in the database,
- * so every serving node applies the same counts.
+ * out. There is no per-operator lock on the password: failures count per (operator, client
+ * address) and per client address (an IPv6 /64 counts as one), and each key, past a few free
+ * failures, waits a doubling delay. An attacker guessing one operator's password from their own
+ * addresses slows only those addresses; the operator signs in from theirs as usual. The second
+ * factor alone is counted per operator (SECOND_FACTOR_RULE), which only a holder of the password
+ * can move. State lives in the database, so every serving node applies the same counts.
  */
 export interface ThrottleRule {
   /** Failures allowed before any delay. */
@@ -21,13 +22,19 @@ export interface ThrottleRule {
 
 export const PAIR_RULE: ThrottleRule = { free: 5, baseMs: 1_000, maxMs: 15 * 60_000 };
 export const ADDRESS_RULE: ThrottleRule = { free: 20, baseMs: 1_000, maxMs: 60 * 60_000 };
+/**
+ * Wrong TOTP codes after the right password, per operator from any address: a guesser spread over
+ * many addresses would otherwise try the million codes freely. Only someone who has the password
+ * can move this count, so it locks out no one an attacker merely names.
+ */
+export const SECOND_FACTOR_RULE: ThrottleRule = { free: 5, baseMs: 30_000, maxMs: 15 * 60_000 };
 /** A key with no failure for this long starts from zero again. */
 const FORGET_MS = 60 * 60_000;
 
 export class SigninThrottle {
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly rules: { pair: ThrottleRule; address: ThrottleRule } = { pair: PAIR_RULE, address: ADDRESS_RULE },
+    private readonly rules: { pair: ThrottleRule; address: ThrottleRule; factor: ThrottleRule } = { pair: PAIR_RULE, address: ADDRESS_RULE, factor: SECOND_FACTOR_RULE },
   ) {}
 
   /** Milliseconds to wait before this (name, address) may try again; 0 when it may now. */
@@ -38,25 +45,37 @@ export class SigninThrottle {
 
   /** Counts a failed attempt on both keys. */
   async failed(name: string, address: string | null, now: number): Promise<void> {
-    for (const { key, kind } of keysOf(name, address)) {
-      const rule = this.rules[kind];
-      // One atomic upsert counts the failure whichever node saw it; a key forgotten for an hour restarts at 1.
-      const row = await this.db
-        .insertInto('signin_throttle')
-        .values({ key, failures: 1, blocked_until: 0, last_failure_at: now })
-        .onConflict((oc) =>
-          oc.column('key').doUpdateSet({
-            failures: sql`case when signin_throttle.last_failure_at < ${now - FORGET_MS} then 1 else signin_throttle.failures + 1 end`,
-            last_failure_at: now,
-          }),
-        )
-        .returning(['failures'])
-        .executeTakeFirstOrThrow();
-      const over = Number(row.failures) - rule.free;
-      if (over > 0) {
-        const until = now + Math.min(rule.maxMs, rule.baseMs * 2 ** Math.min(over - 1, 30));
-        await this.db.updateTable('signin_throttle').set({ blocked_until: until }).where('key', '=', key).where('blocked_until', '<', until).execute();
-      }
+    for (const { key, kind } of keysOf(name, address)) await this.count(key, this.rules[kind], now);
+  }
+
+  /** Milliseconds before this operator's second factor may be tried again, from anywhere. */
+  async factorRetryAfter(operatorId: string, now: number): Promise<number> {
+    const row = await this.db.selectFrom('signin_throttle').select('blocked_until').where('key', '=', `totp:${operatorId}`).executeTakeFirst();
+    return row ? Math.max(0, Number(row.blocked_until) - now) : 0;
+  }
+
+  /** A wrong code after the right password. */
+  async factorFailed(operatorId: string, now: number): Promise<void> {
+    await this.count(`totp:${operatorId}`, this.rules.factor, now);
+  }
+
+  private async count(key: string, rule: ThrottleRule, now: number): Promise<void> {
+    // One atomic upsert counts the failure whichever node saw it; a key forgotten for an hour restarts at 1.
+    const row = await this.db
+      .insertInto('signin_throttle')
+      .values({ key, failures: 1, blocked_until: 0, last_failure_at: now })
+      .onConflict((oc) =>
+        oc.column('key').doUpdateSet({
+          failures: sql`case when signin_throttle.last_failure_at < ${now - FORGET_MS} then 1 else signin_throttle.failures + 1 end`,
+          last_failure_at: now,
+        }),
+      )
+      .returning(['failures'])
+      .executeTakeFirstOrThrow();
+    const over = Number(row.failures) - rule.free;
+    if (over > 0) {
+      const until = now + Math.min(rule.maxMs, rule.baseMs * 2 ** Math.min(over - 1, 30));
+      await this.db.updateTable('signin_throttle').set({ blocked_until: until }).where('key', '=', key).where('blocked_until', '<', until).execute();
     }
   }
 
@@ -64,8 +83,8 @@ export class SigninThrottle {
    * A success forgets the (operator, address) failures, not the address's: an attacker holding
    * one valid account must not be able to wipe their address's count by signing in with it.
    */
-  async succeeded(name: string, address: string | null, now: number): Promise<void> {
-    await this.db.deleteFrom('signin_throttle').where('key', '=', pairKey(name, address)).execute();
+  async succeeded(name: string, address: string | null, now: number, operatorId?: string): Promise<void> {
+    await this.db.deleteFrom('signin_throttle').where('key', 'in', [pairKey(name, address), ...(operatorId ? [`totp:${operatorId}`] : [])]).execute();
     await this.db.deleteFrom('signin_throttle').where('last_failure_at', '<', now - 24 * FORGET_MS).where('blocked_until', '<', now).execute();
   }
 }
