@@ -48,7 +48,10 @@ export interface PartitionCoordinatorOptions {
   partitions: number;
   logger: Logger;
   heartbeatMs?: number;
-  /** A worker silent this long no longer counts as live (default 3 heartbeats). */
+  /**
+   * A worker silent this long no longer counts as live (default 10 s: a busy event loop must not
+   * make a live worker look dead; its partitions cannot move before its leases lapse anyway).
+   */
   ttlMs?: number;
 }
 
@@ -76,7 +79,7 @@ export class PartitionCoordinator {
   constructor(private readonly opts: PartitionCoordinatorOptions) {
     this.workersKey = `${opts.key}:workers`;
     this.heartbeatMs = opts.heartbeatMs ?? 1000;
-    this.ttlMs = opts.ttlMs ?? 3 * this.heartbeatMs;
+    this.ttlMs = opts.ttlMs ?? Math.max(10_000, 3 * this.heartbeatMs);
     this.redis = createRedis(opts.url);
     this.outage = new OutageLog({
       down: (err) => opts.logger.error({ err: errorText(err), consumer: opts.consumer }, 'worker heartbeat failing: partitions held are kept while their leases last'),
