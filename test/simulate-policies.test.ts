@@ -51,7 +51,7 @@ const TINY_IMPORTER = {
 const readResult = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as SimulationResult;
 
 describe('simulate --policy', () => {
-  it('runs a scenario under each policy, files and labels each result by policy, and they differ', async () => {
+  it('runs a scenario under each policy, files and labels each result by policy, and they differ', { timeout: 120_000 }, async () => {
     const io = testIo();
     const scenarioFile = join(io.cwd, 'tiny.json');
     writeFileSync(scenarioFile, JSON.stringify(TINY_IMPORTER));
