@@ -6,6 +6,7 @@ import type { SignupEvent } from './signup.js';
 import { Backoff } from '../util/backoff.js';
 import { OutageLog, errorText } from '../util/outage.js';
 import { closeRedis, createRedis } from '../util/redis.js';
+import { partitionOf, partitionStreamKey } from './partitions.js';
 
 export { EventsUnavailableError, type BusCommon } from './bus-buffer.js';
 
@@ -200,6 +201,8 @@ export interface RedisEventBusOptions extends BusCommon {
   maxStreamLength?: number;
   /** How long an event may wait for others to share its round trip (default 0: those that arrive during a round trip share the next). */
   lingerMs?: number;
+  /** Streams the events are partitioned over by account (partitions.ts); default 1: the one stream `streamKey`. */
+  partitions?: number;
 }
 
 export const DEFAULT_MAX_STREAM_LENGTH = 2_000_000;
@@ -210,11 +213,13 @@ export class RedisEventBus extends BufferedBus implements EventBus {
   readonly streamKey: string;
   private readonly redis: Redis;
   private readonly maxLen: string;
+  private readonly partitions: number;
 
   constructor(opts: RedisEventBusOptions) {
     super(opts, 'event bus (Redis)', { durable: opts.lingerMs ?? 0, fireAndForget: opts.lingerMs ?? 5 });
     this.streamKey = opts.streamKey ?? DEFAULT_STREAM_KEY;
     this.maxLen = String(opts.maxStreamLength ?? DEFAULT_MAX_STREAM_LENGTH);
+    this.partitions = opts.partitions ?? 1;
     // A process that never emits (a worker, a CLI command) never connects. We resend failed
     // batches ourselves (the factory's default): a resend by ioredis too would only add duplicates.
     this.redis = createRedis(opts.url, { lazyConnect: true });
@@ -222,7 +227,7 @@ export class RedisEventBus extends BufferedBus implements EventBus {
 
   protected async send(batch: LookupEvent[]): Promise<number> {
     const pipe = this.redis.pipeline();
-    for (const e of batch) pipe.xadd(this.streamKey, 'MAXLEN', '~', this.maxLen, '*', 'e', encodeEvent(e));
+    for (const e of batch) pipe.xadd(this.keyOf(e.accountId), 'MAXLEN', '~', this.maxLen, '*', 'e', encodeEvent(e));
     const results = (await pipe.exec()) ?? [];
     // A batch half-written before a failure: the calls waiting for the rest fail closed, the
     // refusals among the rest are kept for the retry. An entry written twice is harmless:
@@ -236,7 +241,12 @@ export class RedisEventBus extends BufferedBus implements EventBus {
   /** Sign-ups are rare (one per new account): one XADD each, straight away, in the same stream. */
   emitSignup(event: SignupEvent): void {
     if (this.closed) return;
-    this.redis.xadd(this.streamKey, 'MAXLEN', '~', this.maxLen, '*', 's', JSON.stringify(event)).catch(() => this.drops.drop(1));
+    this.redis.xadd(this.keyOf(event.accountId), 'MAXLEN', '~', this.maxLen, '*', 's', JSON.stringify(event)).catch(() => this.drops.drop(1));
+  }
+
+  /** An account's events and sign-up all go to its partition's stream, in the order published. */
+  private keyOf(accountId: string): string {
+    return partitionStreamKey(this.streamKey, partitionOf(accountId, this.partitions), this.partitions);
   }
 
   async close(): Promise<void> {

@@ -6,6 +6,7 @@ import { OutageLog, errorText } from '../util/outage.js';
 import { closeRedis, createRedis } from '../util/redis.js';
 import { DEFAULT_STREAM_KEY, type EventConsumer } from './bus.js';
 import type { EventMetrics } from './metrics.js';
+import type { PartitionAssignment } from './partition-lease.js';
 import type { EventProcessor, StagedBatch } from './pipeline.js';
 import { decodeEntries } from './redis-decode.js';
 import { compareIds, entriesOf, fieldMap, groupOf, idTime, trimmedUnread, type Entry } from './redis-stream.js';
@@ -36,6 +37,8 @@ export interface RedisEventConsumerOptions {
    */
   leaseMs?: number;
   leaseKey?: string;
+  /** Partitioned streams: whether this worker should hold this partition's lease at all (partition-lease.ts). */
+  assignment?: PartitionAssignment;
 }
 
 /** Consumers that have held nothing and done nothing for this long are removed from the group. */
@@ -128,7 +131,25 @@ export class RedisEventConsumer implements EventConsumer {
 
   /** Whether this consumer leads (holds the lease); on taking over, the processor resumes first. */
   private async lead(): Promise<boolean> {
-    const r = Number(await this.redis.eval(LEASE_SCRIPT, 1, this.leaseKey, this.consumer, this.leaseMs));
+    const a = this.opts.assignment;
+    if (a && this.leading && a.shouldShed()) {
+      // Another worker joined: finish and acknowledge the batch in hand, then hand the partition over.
+      await this.drain();
+      await this.redis.eval(RELEASE_SCRIPT, 1, this.leaseKey, this.consumer);
+      this.leading = false;
+      a.held(false);
+      this.opts.metrics.consumerLeading(false);
+      return false;
+    }
+    if (a && !this.leading && !a.mayTake()) return false;
+    let r: number;
+    try {
+      r = Number(await this.redis.eval(LEASE_SCRIPT, 1, this.leaseKey, this.consumer, this.leaseMs));
+    } catch (err) {
+      if (!this.leading) a?.held(false);
+      throw err;
+    }
+    a?.held(r !== 0);
     if (r === 0) {
       if (this.leading) this.opts.logger.warn({ consumer: this.consumer }, 'lost the event consumer lease: standing by');
       this.leading = false;

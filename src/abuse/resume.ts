@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { AbuseEngine } from './engine.js';
+import type { LookupEvent } from './events.js';
 import { fromRow } from './pipeline.js';
 
 /**
@@ -17,6 +18,10 @@ export interface ResumeOptions {
   windowMs?: number;
   /** At most this many of the newest events (bounds start-up time; ~60,000 events/s replay). */
   maxEvents?: number;
+  /** Only the events of these accounts (a partition's, partitions.ts). */
+  accept?: (accountId: string) => boolean;
+  /** Where replayed events go instead of the engine's observe (the global stage summarises them). */
+  observe?: (event: LookupEvent) => void;
 }
 
 export interface ResumeReport {
@@ -31,7 +36,8 @@ export const DEFAULT_RESUME_EVENTS = 2_000_000;
 export async function resumeEngine(db: Kysely<Database>, engine: AbuseEngine, now: number, opts: ResumeOptions = {}, seen?: Map<string, number>): Promise<ResumeReport> {
   const reinstatements = await syncReinstatements(db, engine, now - engine.policy.actions.reinstateGraceMs, seen);
   const actions = await restoreActions(db, engine, now);
-  const events = await replayEvents(db, engine, now - (opts.windowMs ?? engine.policy.features.dayWindowMs), opts.maxEvents ?? DEFAULT_RESUME_EVENTS);
+  const observe = opts.observe ?? ((e: LookupEvent) => void engine.observe(e));
+  const events = await replayEvents(db, observe, now - (opts.windowMs ?? engine.policy.features.dayWindowMs), opts.maxEvents ?? DEFAULT_RESUME_EVENTS, opts.accept);
   return { events, actions, reinstatements };
 }
 
@@ -76,7 +82,7 @@ async function restoreActions(db: Kysely<Database>, engine: AbuseEngine, now: nu
   return rows.length;
 }
 
-async function replayEvents(db: Kysely<Database>, engine: AbuseEngine, since: number, maxEvents: number): Promise<number> {
+async function replayEvents(db: Kysely<Database>, observe: (e: LookupEvent) => void, since: number, maxEvents: number, accept?: (accountId: string) => boolean): Promise<number> {
   // The newest maxEvents at most: find where they begin.
   const cut = await db.selectFrom('lookup_events').select('at').where('at', '>=', since).orderBy('at', 'desc').limit(1).offset(maxEvents - 1).executeTakeFirst();
   let from = cut ? Number(cut.at) : since;
@@ -91,8 +97,11 @@ async function replayEvents(db: Kysely<Database>, engine: AbuseEngine, since: nu
       .orderBy('id')
       .limit(PAGE)
       .execute();
-    for (const r of page) engine.observe(fromRow(r));
-    n += page.length;
+    for (const r of page) {
+      if (accept && !accept(r.account_id)) continue;
+      observe(fromRow(r));
+      n++;
+    }
     if (page.length < PAGE) return n;
     const last = page[page.length - 1]!;
     from = Number(last.at);

@@ -46,7 +46,7 @@ function callerStateOf(d: StandingDecision | undefined): CallerState | undefined
 }
 
 /** Carries the engine's decisions out: records, suspensions and campaigns through src/incidents. */
-function incidentsEnforcer(incidents: Incidents, clock: { now(): number }): Enforcer {
+export function incidentsEnforcer(incidents: Incidents, clock: { now(): number }): Enforcer {
   const opts = (d: Decision) => ({ actor: 'engine', reason: d.reason, evidence: d.evidence as unknown as JsonValue, clusterId: d.clusterId });
   return {
     throttle: async (ids, until, d) => void (await incidents.enforcer.throttle(ids, until, opts(d))),

@@ -50,7 +50,8 @@ export function workerCommand(program: Command, io: CliIo): void {
         events: { consumer, streamKey: opts.stream, claimIdleMs: Math.round(opts.claimIdle * 1000) },
       });
       ctx.start();
-      io.out(`findguard worker ${consumer} consuming ${opts.stream} (group ${CONSUMER_GROUP}, database: ${config.database.dialect})`);
+      const parts = config.eventPartitions > 1 ? ` in ${config.eventPartitions} partitions (${opts.stream}:0..${config.eventPartitions - 1}, each leased by one worker)` : '';
+      io.out(`findguard worker ${consumer} consuming ${opts.stream}${parts} (group ${CONSUMER_GROUP}, database: ${config.database.dialect})`);
       // The worker has no API; this is for the orchestrator's probes and for Prometheus.
       const app = opts.listen ? Fastify({ loggerInstance: ctx.logger as FastifyBaseLogger, return503OnClosing: true }) : undefined;
       if (app && opts.listen) {

@@ -40,6 +40,8 @@ export interface Config {
   eventRetentionDays: number;
   /** Worker threads that hash and match large syncs (embedded SQLite only); 0 keeps it all inline. */
   matchWorkers: number;
+  /** Redis streams the lookup events are partitioned over by account (src/abuse/partitions.ts); the same on every serve node and worker. */
+  eventPartitions: number;
   /** Problems worth an operator's attention that do not stop start-up (the CLI prints them). */
   warnings: string[];
 }
@@ -108,6 +110,7 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     logLevel,
     eventRetentionDays: parseIntIn(raw.eventRetentionDays, 'eventRetentionDays', 90, 1, 3650),
     matchWorkers: parseIntIn(raw.matchWorkers, 'matchWorkers', Math.min(2, availableParallelism()), 0, 64),
+    eventPartitions: parseIntIn(raw.eventPartitions, 'eventPartitions', 1, 1, 256),
     warnings,
   };
 }

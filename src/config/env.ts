@@ -22,6 +22,7 @@ export interface RawEnv {
   logLevel?: string;
   eventRetentionDays?: string;
   matchWorkers?: string;
+  eventPartitions?: string;
   sessionKey?: string;
   oidcIssuer?: string;
   oidcClientId?: string;
@@ -51,6 +52,7 @@ export const ENV_NAMES: Record<keyof RawEnv, string> = {
   logLevel: 'FINDGUARD_LOG_LEVEL',
   eventRetentionDays: 'FINDGUARD_EVENT_RETENTION_DAYS',
   matchWorkers: 'FINDGUARD_MATCH_WORKERS',
+  eventPartitions: 'FINDGUARD_EVENT_PARTITIONS',
   sessionKey: 'FINDGUARD_SESSION_KEY',
   oidcIssuer: 'FINDGUARD_OIDC_ISSUER',
   oidcClientId: 'FINDGUARD_OIDC_CLIENT_ID',

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { AbuseService, type AbuseServiceOptions } from '../abuse/service.js';
+import { AbuseService, WIRED_DEFAULT_POLICY, incidentsEnforcer, type AbuseServiceOptions } from '../abuse/service.js';
 import { signupEventOf } from '../abuse/signup.js';
 import type { Config, Secrets } from '../config/config.js';
 import { ConfigError } from '../config/errors.js';
@@ -148,7 +148,14 @@ export async function createCore(
   const abuse = new AbuseService({ db: db.kysely, incidents, clock, logger, registry: metrics.registry }, overrides.abuse ?? (abusePolicy ? { policy: abusePolicy } : {}));
   const ev = createEventParts(
     config,
-    { ...overrides.events, handlers: overrides.events?.handlers ?? [abuse], consume: role.consume, ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}) },
+    {
+      ...overrides.events,
+      handlers: overrides.events?.handlers ?? [abuse],
+      consume: role.consume,
+      ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}),
+      // A partitioned worker runs the engine in stages (src/abuse/stages.ts) with the same policy and enforcer.
+      sharded: { enforcer: incidentsEnforcer(incidents, clock), policy: overrides.abuse?.policy ?? abusePolicy ?? WIRED_DEFAULT_POLICY, ...overrides.abuse },
+    },
     { db, clock, logger, registry: metrics.registry },
   );
   emitSignup = (id, at, signup) => {

@@ -3,7 +3,11 @@ import type { Registry } from 'prom-client';
 import { DEFAULT_STREAM_KEY, InProcessEventBus, RedisEventBus, type EventBus, type EventConsumer } from '../abuse/bus.js';
 import { EventMetrics } from '../abuse/metrics.js';
 import { EventPipeline, type EventHandler } from '../abuse/pipeline.js';
-import { RedisEventConsumer } from '../abuse/redis-consumer.js';
+import { RedisEventConsumer, defaultConsumerName } from '../abuse/redis-consumer.js';
+import type { Enforcer } from '../abuse/engine.js';
+import type { ResumeOptions } from '../abuse/resume.js';
+import { ShardedConsumer } from '../abuse/sharded.js';
+import type { AbusePolicy } from '../policy/index.js';
 import { EventRetention } from '../abuse/retention.js';
 import type { Config } from '../config/config.js';
 import type { Db } from '../db/dialect.js';
@@ -50,9 +54,17 @@ export function streamKeyOf(opts: EventOptions, redisPrefix: string | undefined)
  * Without Redis the one process publishes and consumes in-process whatever its role, which is
  * the embedded default's whole design.
  */
+/** What the sharded engine's stages are built with (partitioned deployments, stages.ts). */
+export interface ShardedEngineParts {
+  enforcer: Enforcer;
+  policy: AbusePolicy;
+  evaluateEveryMs?: number;
+  resume?: ResumeOptions;
+}
+
 export function createEventParts(
-  config: Pick<Config, 'redisUrl' | 'eventRetentionDays'>,
-  opts: EventOptions & { consume: boolean; redisPrefix?: string },
+  config: Pick<Config, 'redisUrl' | 'eventRetentionDays'> & Partial<Pick<Config, 'eventPartitions'>>,
+  opts: EventOptions & { consume: boolean; redisPrefix?: string; sharded?: ShardedEngineParts },
   deps: { db: Db; clock: Clock; logger: Logger; registry: Registry },
 ): EventParts {
   const logger = deps.logger.child({ component: 'events' });
@@ -63,14 +75,29 @@ export function createEventParts(
   let events: EventBus;
   let eventConsumer: EventConsumer | undefined;
   /** A consumer apart from the publisher, stopped after it. */
-  let redisConsumer: RedisEventConsumer | undefined;
+  let redisConsumer: RedisEventConsumer | ShardedConsumer | undefined;
+  const partitions = config.eventPartitions ?? 1;
   if (!config.redisUrl) {
     const bus = new InProcessEventBus(eventPipeline, { logger, metrics, ...durable });
     events = bus;
     eventConsumer = bus;
   } else {
-    events = new RedisEventBus({ url: config.redisUrl, streamKey, logger, metrics, ...durable });
-    if (opts.consume) {
+    events = new RedisEventBus({ url: config.redisUrl, streamKey, logger, metrics, partitions, ...durable });
+    if (opts.consume && partitions > 1 && opts.sharded) {
+      // Partitioned: the engine runs in stages (per partition, and one global), not as the handlers.
+      eventConsumer = redisConsumer = new ShardedConsumer({
+        url: config.redisUrl,
+        streamKey,
+        partitions,
+        consumer: opts.consumer ?? defaultConsumerName(),
+        ...(opts.claimIdleMs !== undefined ? { claimIdleMs: opts.claimIdleMs } : {}),
+        db: deps.db,
+        ...opts.sharded,
+        clock: deps.clock,
+        logger,
+        metrics,
+      });
+    } else if (opts.consume) {
       eventConsumer = redisConsumer = new RedisEventConsumer({
         url: config.redisUrl,
         processor: eventPipeline,
