@@ -211,6 +211,7 @@ describeEachDialect('audit chain', (dialect) => {
 
       const listed = (await run(['audit', 'list', '--json'])).out.map((l) => JSON.parse(l));
       expect(listed.map((e) => e.action)).toEqual(['operator.enable', 'operator.disable', 'token.create', 'operator.add', 'operator.add']);
+      expect((await run(['audit', 'list', '--json', '--limit', '2', '--before', '4'])).out.map((l) => JSON.parse(l).seq)).toEqual([3, 2]);
       expect(listed[1]).toMatchObject({ actor: { name: 'cli', role: 'system', via: 'cli' }, tool: 'cli', reason: 'left', after: { status: 'disabled' } });
       const ok = await run(['audit', 'verify']);
       expect(ok.code).toBe(0);

@@ -8,6 +8,11 @@ function limitArg(value: string): number {
   return Number(value);
 }
 
+function seqArg(value: string): number {
+  if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('an entry number (SEQ)');
+  return Number(value);
+}
+
 const PROBLEMS = {
   gap: 'is missing (deleted)',
   prev_hash: 'does not follow the entry before it (an entry before it was replaced or removed)',
@@ -41,14 +46,16 @@ export function auditCommand(program: Command, io: CliIo): void {
     .option('--actor <id>', "an operator's id")
     .option('--action <action>', 'e.g. signin.failed')
     .option('--limit <n>', 'how many', limitArg, 50)
+    .option('--before <seq>', 'entries before this one (the next page: the last SEQ shown)', seqArg)
     .option('--json', 'print JSON')
-    .action(async (opts: { subject?: string; actor?: string; action?: string; limit: number; json?: boolean }) => {
+    .action(async (opts: { subject?: string; actor?: string; action?: string; limit: number; before?: number; json?: boolean }) => {
       await withContext(io, async (ctx) => {
         const entries = await listAudit(ctx.db.kysely, {
           limit: opts.limit,
           ...(opts.subject ? { subject: opts.subject } : {}),
           ...(opts.actor ? { actorId: opts.actor } : {}),
           ...(opts.action ? { action: opts.action } : {}),
+          ...(opts.before !== undefined ? { before: opts.before } : {}),
         });
         if (opts.json) {
           for (const e of entries) io.out(JSON.stringify(e));
