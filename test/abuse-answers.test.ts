@@ -107,6 +107,14 @@ describeEachDialect('answers beyond a book\'s', (dialect) => {
     expect((await syncAs('person', range(3, stranger, 500))).statusCode).toBe(200);
   });
 
+  it("answers a new account's first sync whatever it hits: on a launch day a joiner's friends joined that week too", async () => {
+    await start();
+    await mirrorAccount(svc, 'joiner', [], { createdAt: new Date(T0 - DAY).toISOString(), phoneRegion: 'GB' });
+    const res = await syncAs('joiner', [...range(100, member), ...range(50, stranger)]);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().matches).toHaveLength(100);
+  });
+
   it("answers a person's book: 30 friends among 150 numbers, twice the country's rate, is no excess", async () => {
     await start();
     const res = await syncAs('person', [...range(30, member), ...range(120, stranger)]);

@@ -179,9 +179,14 @@ export class AbuseService implements EventHandler {
    * batch scattered over many countries (the scatter bars, judged here and no longer before
    * matching) needs less excess: spread with a list's hit rate is a list, spread alone an expat.
    */
-  async answers(accountId: string, phoneRegion: string | undefined, numbers: readonly string[], newNumbers: number, newMatched: number, now: number): Promise<void> {
+  async answers(accountId: string, phoneRegion: string | undefined, accountCreatedAt: number, numbers: readonly string[], newNumbers: number, newMatched: number, now: number): Promise<void> {
     const p = this.engine.policy.realtime.answers;
     if (!p || newNumbers < p.minNumbers || newMatched < p.minExcess) return;
+    // New accounts are not judged: on a launch day a country's joiners find friends who joined the
+    // same week, faster than any learned rate follows (the simulator's launch-day refused 6 of
+    // 1,043 first syncs and suspended 6 people when they were). The rule is for aged accounts, the
+    // trusted tier a list worker buys; fresh ones meet the new tier's budgets and the farming detector.
+    if (now - accountCreatedAt < this.engine.policy.features.newAccountAgeMs) return;
     await this.hitRates.fresh(now);
     const scattered = scatteredBatch(numbers, regionCallingCode(phoneRegion), this.engine.policy.realtime.scatter) !== undefined;
     const v = answersCheck(newNumbers, newMatched, this.hitRates.rate(phoneRegion), p, scattered);

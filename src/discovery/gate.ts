@@ -34,7 +34,7 @@ export interface AbuseGuard {
     origin?: () => CallOrigin,
   ): { forceChallenge: boolean; costFactor: number };
   /** After matching, before answering: throws (429) for a sync whose new numbers match far more than a book does. */
-  answers(accountId: string, phoneRegion: string | undefined, numbers: readonly string[], newNumbers: number, newMatched: number, now: number): Promise<void>;
+  answers(accountId: string, phoneRegion: string | undefined, accountCreatedAt: number, numbers: readonly string[], newNumbers: number, newMatched: number, now: number): Promise<void>;
 }
 
 export interface GateDeps {
@@ -84,7 +84,7 @@ export class DiscoveryGate {
       // Phone books only: the rates are learned from phone numbers.
       const asked = prepared.kind === 'phone' ? prepared.newValues.length : 0;
       const region = callerRegion(account.phoneRegion, caller.ip, this.deps.ipIntel);
-      await this.deps.abuse.answers(caller.accountId, region, numbers, asked, matched, this.deps.clock.now());
+      await this.deps.abuse.answers(caller.accountId, region, account.createdAt, numbers, asked, matched, this.deps.clock.now());
     } catch (err) {
       // Charged and unanswered: the engine hears how many matches were withheld.
       await recordWithheld(this.deps, call, verdict, matched);

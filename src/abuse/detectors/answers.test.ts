@@ -95,6 +95,15 @@ describe('answers detector', () => {
     expect(f.score).toBeLessThan(DEFAULT_ABUSE_POLICY.actions.suspendAccount.score);
   });
 
+  it('new accounts are not judged: a launch day\'s joiner whose friends all joined that week hits like a list', () => {
+    const t = new Traffic(25);
+    const organic = organicScene(t, 3);
+    const joiner = person(8300, { accountId: 'joiner', createdAt: T0 + 2 * DAY });
+    const calls = Array.from({ length: 3 }, (_, k) => t.call(joiner, T0 + 2 * DAY + (k + 1) * HOUR, t.randomNumbers(US_BLOCKS, 200), { hitRate: 0.95 }));
+    const engine = engineAfter(merge(organic, { events: calls, signups: [], accounts: ['joiner'] }), T0 + 3 * DAY);
+    expect(engine.detectors.find((d) => d.name === ANSWERS)!.findings(T0 + 3 * DAY)).toEqual([]);
+  });
+
   it('ordinary people are never flagged: books, carrier NAT, a family phone, a traveller, an emigrant, big first syncs', () => {
     const t = new Traffic(23);
     const organic = organicScene(t, 3);

@@ -90,7 +90,8 @@ export class AnswersDetector implements Detector {
 
   private assess(id: string, now: number, p: AnswersPolicy): Finding | undefined {
     const acc = this.store.account(id);
-    if (!acc) return undefined;
+    // New accounts are not judged, as in the request path (AbuseService.answers): a launch day's joiners hit high.
+    if (!acc || acc.ageAtLastMs < this.store.policy.newAccountAgeMs) return undefined;
     const refused = this.refused.get(id);
     const baseline = this.store.countryHitRate(acc.phoneRegion, now);
     // The account's record: answered numbers and their matches, plus what a refusal withheld.
