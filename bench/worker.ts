@@ -18,8 +18,11 @@ import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { AbuseEngine } from '../src/abuse/engine.js';
-import { encodeEvent, type LookupEvent } from '../src/abuse/events.js';
+import { AbuseEngine, noopEnforcer } from '../src/abuse/engine.js';
+import { decodeEvent, encodeEvent, type LookupEvent } from '../src/abuse/events.js';
+import { partitionOf } from '../src/abuse/partitions.js';
+import { GlobalStage, PartitionStage, type SummarySink } from '../src/abuse/stages.js';
+import { DEFAULT_ABUSE_POLICY } from '../src/policy/index.js';
 import { entriesOf, fieldOf } from '../src/abuse/redis-stream.js';
 import { T0, Traffic, blocksFor, consecutive, fake, person, type Persona } from '../src/abuse/synthetic.js';
 import { buildSettings } from '../src/config/config.js';
@@ -82,6 +85,25 @@ for (let i = 0; i < events.length; i += 1000) {
  * JSON.parse and XACK, then the abuse engine alone over the parsed events. A worker must do
  * both in turn (and check and store each event too), so 1 / (1/read + 1/engine) bounds it.
  */
+/** The sharded engine's own work over the same events, in this process, no Redis or database: what two workers share. */
+async function shardedFloor(all: readonly LookupEvent[]): Promise<{ partitions: number; summaries: number; global: number }> {
+  const logger = createLogger('silent');
+  const clock = { now: () => T0 };
+  const out: string[] = [];
+  const sink: SummarySink = { publish: async (entries) => void out.push(...entries.map(([, json]) => json)), findings: async () => {}, progress: async () => {} };
+  const stages = [0, 1].map((p) => new PartitionStage({ enforcer: noopEnforcer, logger, clock, policy: DEFAULT_ABUSE_POLICY }, p, 2, sink));
+  const started = performance.now();
+  for (let i = 0; i < all.length; i += 2000) {
+    const batch = all.slice(i, i + 2000);
+    for (const st of stages) await st.handle(batch.filter((e) => partitionOf(e.accountId, 2) === st.partition));
+  }
+  const partitions = all.length / ((performance.now() - started) / 1000);
+  const global = new GlobalStage({ enforcer: noopEnforcer, logger, clock, policy: DEFAULT_ABUSE_POLICY, readFindings: async () => [], readWatermark: async () => undefined });
+  const globalStart = performance.now();
+  for (let i = 0; i < out.length; i += 2000) await global.process(out.slice(i, i + 2000).map((json) => decodeEvent(json)!));
+  return { partitions, summaries: out.length, global: out.length / ((performance.now() - globalStart) / 1000) };
+}
+
 async function floor(): Promise<{ read: number; engine: number }> {
   await redis.xgroup('CREATE', stream, 'floor', '0');
   const parsed: LookupEvent[] = [];
@@ -101,6 +123,7 @@ async function floor(): Promise<{ read: number; engine: number }> {
   return { read: parsed.length / readSeconds, engine: parsed.length / ((performance.now() - engineStart) / 1000) };
 }
 const bound = await floor();
+const shardedBound = await shardedFloor(events);
 
 if (process.env.BENCH_SINGLE !== '0') await single();
 async function single(): Promise<void> {
@@ -143,6 +166,11 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 console.log(
   `floor: the stream read and parsed alone ${fmt(bound.read)} events/s; the engine alone over the same events ${fmt(bound.engine)} events/s; ` +
     `one after the other at most ${fmt(1 / (1 / bound.read + 1 / bound.engine))} events/s, before checking and storing them`,
+);
+console.log(
+  `sharded floor (P = 2, one thread): the two partition stages over the same events ${fmt(shardedBound.partitions)} events/s (engine, summaries, their JSON); ` +
+    `${fmt(shardedBound.summaries)} summaries (${(shardedBound.summaries / EVENTS).toFixed(2)} per event), which the global stage takes at ${fmt(shardedBound.global)} summaries/s (parsed and checked, then its engine); ` +
+    `the engine's work per event ${(1e6 / shardedBound.partitions + (1e6 * shardedBound.summaries) / EVENTS / shardedBound.global).toFixed(1)} µs sharded against ${(1e6 / bound.engine).toFixed(1)} µs in one engine`,
 );
 await redis.del(stream, `${stream}:leader`);
 const runs: PartitionRun[] = [];
