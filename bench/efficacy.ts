@@ -3,7 +3,7 @@
  * point 5): exposure, time to contain, organic harm and attacker cost per 1,000 exposed, as a
  * markdown table in .bench/efficacy.md (and every result's JSON plus one HTML report beside it).
  *
- *   npm run bench:efficacy [-- --accounts 10000 --jobs 2 --scenarios a,b --policies p,q]
+ *   npm run bench:efficacy [-- --accounts 10000 --jobs 2 --scenarios a,b --policies p,q] [--collect]
  *
  * Each (scenario, policy) run is its own process (--one), `jobs` at a time; a run is a pure
  * function of its seed, so the order they finish in changes nothing. Scenarios keep their own
@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -35,6 +35,8 @@ const { values } = parseArgs({
     scenarios: { type: 'string' },
     policies: { type: 'string' },
     one: { type: 'string' },
+    /** Only write the table from the runs already under .bench/efficacy/ (say which are missing). */
+    collect: { type: 'boolean', default: false },
   },
 });
 const accounts = Number(values.accounts);
@@ -133,12 +135,15 @@ if (values.one) {
       console.log(`${s} under ${p}: ${((Date.now() - t) / 1000).toFixed(0)} s (${((Date.now() - started) / 60_000).toFixed(1)} min in)`);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Number(values.jobs)) }, worker));
+  if (!values.collect) await Promise.all(Array.from({ length: Math.max(1, Number(values.jobs)) }, worker));
   // Back in the order asked for: scenarios as listed, each under the policies in order.
-  const runs = scenarios.flatMap((s) => policies.map((p) => JSON.parse(readFileSync(fileOf(s, p), 'utf8')) as Run));
-  const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+  const wanted = scenarios.flatMap((s) => policies.map((p) => ({ s, p })));
+  const missing = wanted.filter(({ s, p }) => !existsSync(fileOf(s, p))).map(({ s, p }) => `${s} under ${p}`);
+  const runs = wanted.filter(({ s, p }) => existsSync(fileOf(s, p))).map(({ s, p }) => JSON.parse(readFileSync(fileOf(s, p), 'utf8')) as Run);
+  const cpu = runs.reduce((sum, r) => sum + (r.cpuSeconds ?? 0), 0);
+  const minutes = values.collect ? `${(cpu / 60).toFixed(1)} CPU-min` : `${((Date.now() - started) / 60_000).toFixed(1)} min with ${values.jobs} jobs`;
   const rate = measureHashRate();
-  const md = `# Efficacy: every scenario under ${policies.join(', ')}\n\n${formatInt(accounts)} accounts at the start of each scenario, each scenario its own length in days; ${runs.length} runs in ${minutes} min with ${values.jobs} jobs (npm run bench:efficacy). Proof-of-work is charged at ${formatInt(SIMULATED_HASH_RATE)} SHA-256/s per device unless a scenario says otherwise; this machine hashes ${formatInt(rate)} per CPU-second on one core (measured after the runs).\n\n${markdown(runs)}`;
+  const md = `# Efficacy: every scenario under ${policies.join(', ')}\n\n${formatInt(accounts)} accounts at the start of each scenario, each scenario its own length in days; ${runs.length} runs in ${minutes} (npm run bench:efficacy).${missing.length > 0 ? ` Not run: ${missing.join(', ')}.` : ''} Proof-of-work is charged at ${formatInt(SIMULATED_HASH_RATE)} SHA-256/s per device unless a scenario says otherwise; this machine hashes ${formatInt(rate)} per CPU-second on one core (measured after the runs).\n\n${markdown(runs)}`;
   writeFileSync(join(OUT, 'efficacy.md'), md);
   writeFileSync(join(RUNS, 'report.html'), renderReport(runs.map((r) => r.result), []));
   console.log(md);

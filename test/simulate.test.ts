@@ -31,7 +31,7 @@ const NONE = loadPolicy('none');
 const run = (spec: ScenarioSpec, policy?: CompiledPolicy) => runScenario(spec, ips, (w) => InProcessDriver.create(w, { matchWorkers: 0, ...(policy ? { policy } : {}) }));
 
 describe('attack simulator', () => {
-  it('gives the same JSON, byte for byte, for the same seed (and another for another seed)', async () => {
+  it('gives the same JSON, byte for byte, for the same seed (and another for another seed)', { timeout: 120_000 }, async () => {
     const a = await run(small('twitter-2019'));
     const b = await run(small('twitter-2019'));
     expect(JSON.stringify(b.result)).toBe(JSON.stringify(a.result));
@@ -39,7 +39,7 @@ describe('attack simulator', () => {
     expect(JSON.stringify(c.result)).not.toBe(JSON.stringify(a.result));
   });
 
-  it('twitter-2019 with no protections exposes at least 99% of its targets, from 11 countries', async () => {
+  it('twitter-2019 with no protections exposes at least 99% of its targets, from 11 countries', { timeout: 120_000 }, async () => {
     const { result } = await run(small('twitter-2019'), NONE);
     const attacker = result.attackers[0]!;
     expect(attacker.targets).toBeGreaterThan(100);
