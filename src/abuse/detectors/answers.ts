@@ -46,8 +46,8 @@ export function answersCheck(numbers: number, matched: number, baseline: number,
 
 /**
  * The engine's side: an account the request path refused for its answers (a `refused` event that
- * carries the matches it withheld), or whose answered history, summed, is as far above its
- * country's rate. The two are separate signals: one call, and the account's whole recent record.
+ * carries the matches it withheld). Its answered history, summed with what was withheld, is the
+ * second signal when it is as far above its country's rate; the history alone opens no finding.
  */
 export class AnswersDetector implements Detector {
   readonly name = ANSWERS;
@@ -93,6 +93,12 @@ export class AnswersDetector implements Detector {
     // New accounts are not judged, as in the request path (AbuseService.answers): a launch day's joiners hit high.
     if (!acc || acc.ageAtLastMs < this.store.policy.newAccountAgeMs) return undefined;
     const refused = this.refused.get(id);
+    // Only a call the request path refused opens a finding. The history alone is no evidence: it
+    // sums re-syncs of the same book (previous included), and an expat's friends abroad hit at
+    // their countries' rates, not at the rate of the phone's country; in the simulator's
+    // leaked-list-by-country run on the international organic model, history-only findings
+    // helped suspend one organic account of 7,898.
+    if (!refused) return undefined;
     const baseline = this.store.countryHitRate(acc.phoneRegion, now);
     // The account's record: answered numbers and their matches, plus what a refusal withheld.
     const answered = decayed(this.store, acc, L.answered, now) + (refused?.numbers ?? 0);
@@ -109,9 +115,9 @@ export class AnswersDetector implements Detector {
       texts.push(`${fmt(matched)} matches on ${fmt(answered)} numbers lately (hit rate ${rate(matched / Math.max(1, answered))}, z ${history.z.toFixed(1)})`);
     }
     if (signals.length === 0) return undefined;
-    // The request path's refusal already met every bar on one call; the history alone weighs less
-    // (decayed sums over weeks), and both together are what suspends.
-    const score = clamp01((refused ? 0.6 : 0) + (history.excessive ? 0.3 + 0.02 * Math.min(10, history.z - p.minZ) : 0));
+    // The request path's refusal already met every bar on one call; a history as far above its
+    // country, withheld matches included, is the second signal, and both together are what suspends.
+    const score = clamp01(0.6 + (history.excessive ? 0.3 + 0.02 * Math.min(10, history.z - p.minZ) : 0));
     return {
       detector: ANSWERS,
       kind: 'account',
