@@ -278,7 +278,7 @@ export const DEFAULT_ABUSE_POLICY: AbusePolicy = {
     challenge: { minNumbers: 20, minCoverage: 0.5 },
     deny: { minNumbers: 50, minCoverage: 0.8 },
     scatter: { minNumbers: 12, minScatteredShare: 0.5, minCountries: 5 },
-    answers: { minNumbers: 30, minExcess: 12, ratio: 2.75, scatteredRatio: 1.75, minZ: 5, prior: 0.3, floor: 0.05, minBaselineNumbers: 20_000 },
+    answers: { minNumbers: 30, minExcess: 20, ratio: 2.75, scatteredRatio: 1.75, minZ: 6, prior: 0.3, floor: 0.05, minBaselineNumbers: 20_000 },
   },
 };
 

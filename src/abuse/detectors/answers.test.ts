@@ -21,6 +21,8 @@ describe('answers rule (pure)', () => {
     expect(answersCheck(241, 51, 0.113, P).excessive).toBe(false); // z 5.1, 1.9x
     expect(answersCheck(85, 23, 0.11, P).excessive).toBe(false); // 2.5x, 14 above expected
     expect(answersCheck(36, 10, 0.1, P).excessive).toBe(false); // 2.8x, but 6 above expected
+    // On the international model: an aged Brazilian's 60-number book, 23 friends on the app (2.9x, z 5.7).
+    expect(answersCheck(60, 23, 0.13, P).excessive).toBe(false);
   });
 
   it('a small batch can hit high by chance: below minNumbers or minExcess it is never refused', () => {
@@ -33,9 +35,9 @@ describe('answers rule (pure)', () => {
   });
 
   it('a batch scattered over many countries needs less excess: spread with a high hit rate is a list', () => {
-    // 60 numbers over nine countries at twice the rate: an expat whose friends are keen, or a list.
-    expect(answersCheck(60, 24, 0.15, P).excessive).toBe(false);
-    expect(answersCheck(60, 24, 0.15, P, true).excessive).toBe(true);
+    // 80 numbers over nine countries at 2.7 times the rate: an expat whose friends are keen, or a list.
+    expect(answersCheck(80, 32, 0.15, P).excessive).toBe(false);
+    expect(answersCheck(80, 32, 0.15, P, true).excessive).toBe(true);
     // An expat's book at the country's rate is never an excess, scattered or not.
     expect(answersCheck(60, 9, 0.15, P, true).excessive).toBe(false);
   });
