@@ -23,7 +23,7 @@ const REPLAY_FROM_MS = 35 * 86_400_000;
  * Embedded only: with Redis the engine runs in `findguard worker` processes on their own clocks,
  * which a replay cannot drive.
  */
-export async function ensureDemoAttack(config: Config, secrets: Secrets, now: number): Promise<{ ran: boolean; record?: DemoAttackRecord; skipped?: string }> {
+export async function ensureDemoAttack(config: Config, secrets: Secrets, now: number): Promise<{ ran: boolean; record?: DemoAttackRecord; skipped?: string; seededAccounts?: number }> {
   if (config.redisUrl) return { ran: false, skipped: 'the demo attack is replayed on the embedded setup only (no FINDGUARD_REDIS_URL)' };
   const clock = new ManualClock(now - REPLAY_FROM_MS);
   const service = await createService(config, secrets, { clock, logger: createLogger('silent') });
@@ -31,10 +31,11 @@ export async function ensureDemoAttack(config: Config, secrets: Secrets, now: nu
     const db = service.ctx.db.kysely;
     const done = await db.selectFrom('findguard_meta').select('value').where('key', '=', DEMO_ATTACK_KEY).executeTakeFirst();
     if (done) return { ran: false, record: JSON.parse(done.value) as DemoAttackRecord };
-    const { record: population } = await ensureDemoPopulation(service.ctx);
+    // The replay needs the demo population: seeded here on a first start, before the attack.
+    const { record: population, seeded } = await ensureDemoPopulation(service.ctx);
     const record = await replayDemoAttack({ app: service.app, ctx: service.ctx, clock, serviceKey: secrets.serviceKey, jwt: secrets.jwt }, population, now);
     await db.insertInto('findguard_meta').values({ key: DEMO_ATTACK_KEY, value: JSON.stringify(record) }).execute();
-    return { ran: true, record };
+    return { ran: true, record, ...(seeded ? { seededAccounts: population.accounts } : {}) };
   } finally {
     await service.close();
   }

@@ -15,6 +15,7 @@ export function serveCommand(program: Command, io: CliIo): void {
       if (opts.demo) {
         const attack = await ensureDemoAttack(config, secrets, Date.now());
         if (attack.skipped) io.err(attack.skipped);
+        if (attack.seededAccounts) io.err(`seeded a demo population of ${attack.seededAccounts} accounts`);
         if (attack.ran && attack.record) io.err(`replayed a demo attack: ${attack.record.accounts} fake accounts, ${attack.record.calls} discovery calls (${attack.record.answered} answered)`);
       }
       const service = await createService(config, secrets);
