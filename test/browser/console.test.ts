@@ -148,7 +148,8 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
       await page.fill('#account-lookup input[name=q]', `@${account.handle}`);
       await page.click('#account-lookup button[type=submit]');
       await page.waitForURL(`**/dashboard/accounts/${account.id}`);
-      await page.waitForFunction("document.getElementById('status').hidden === true");
+      // The page's status can read hidden before its fetch starts: wait for the account itself.
+      await page.waitForFunction(`document.querySelector('main')?.textContent?.includes(${JSON.stringify(`@${account.handle}`)}) === true`);
     } finally {
       page.off('request', onRequest);
     }
