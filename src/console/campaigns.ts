@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { CampaignsTable, Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseJson, type JsonValue } from '../incidents/common.js';
-import type { CampaignSummary } from '../incidents/index.js';
+import type { CampaignListItem, CampaignSummary } from '../incidents/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 
 /**
@@ -12,19 +12,9 @@ import { decodeCursor, encodeCursor } from './cursor.js';
  * grouped queries, so a 2,000-account campaign answers without walking its events again.
  */
 
-export interface CampaignItem {
-  id: string;
-  clusterId: string;
-  status: CampaignsTable['status'];
-  score: number;
-  detectedAt: number;
-  firstSeen: number;
-  lastSeen: number;
-  accounts: number;
-  exposedAccounts: number;
+/** The incidents module's list item, with the pairs behind its exposures; countries: at most 5. */
+export interface CampaignItem extends CampaignListItem {
   exposurePairs: number;
-  /** Origin countries, most calls first (at most 5). */
-  countries: string[];
 }
 
 export interface TimelineEntry {
