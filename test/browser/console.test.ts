@@ -14,6 +14,10 @@ if (!chromiumAvailable && requireServices) throw new Error(`FINDGUARD_REQUIRE_SE
 const CALLS_BLUE: [number, number, number] = [36, 86, 166];
 const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
 
+// Waits use locators, never page.waitForFunction with a string: when its first check fails, Playwright
+// polls the string with eval() inside the page, which the console's CSP (no 'unsafe-eval') refuses, and
+// the refusal then shows up as a CSP violation in the last test.
+
 // Generous per-test time: in the whole suite the browser shares two cores with every other test file.
 (chromiumAvailable ? describe : describe.skip)('operator console in a browser', { timeout: 90_000 }, () => {
   let h: ConsoleHarness;
@@ -51,7 +55,7 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
 
   it('draws the overview charts', async () => {
     await page.goto(`${h.url}/dashboard/overview?window=day`);
-    await page.waitForFunction("document.getElementById('status').hidden === true");
+    await page.locator('#status').waitFor({ state: 'hidden' });
     // Four charts; a chart with no series in the window (no refusal of some kind) says so instead.
     expect(await page.locator('.chart').count()).toBe(4);
     expect(await page.locator('.chart .uplot canvas').count()).toBeGreaterThanOrEqual(2);
@@ -86,7 +90,7 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
     const reason = `false positive checked by the browser test ${Date.now()}`;
     await page.fill('#reinstate input[name=reason]', reason);
     await page.click('#reinstate button[type=submit]');
-    await page.waitForFunction("/Reinstated/.test(document.querySelector('#reinstate .result').textContent)");
+    await page.locator('#reinstate .result', { hasText: 'Reinstated' }).waitFor();
     await screenshot(page, '04-reinstate');
     const row = await h.service.ctx.db.kysely.selectFrom('accounts').select('fg_status').where('id', '=', suspended.id).executeTakeFirstOrThrow();
     expect(row.fg_status).not.toBe('suspended');
@@ -120,7 +124,7 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
 
     await panel.locator('input[name=reason]').fill('undo the browser test batch');
     await panel.locator('button[type=submit]').click();
-    await page.waitForFunction("/Undone/.test(document.querySelector('#batches form.batch .result').textContent)");
+    await page.locator('#batches form.batch .result', { hasText: 'Undone' }).first().waitFor();
     const after = await h.service.ctx.db.kysely.selectFrom('decisions').select('lifted_at').where('batch_id', '=', batchId!).execute();
     expect(after.every((d) => d.lifted_at !== null)).toBe(true);
     await screenshot(page, '07-bulk-undone');
@@ -131,7 +135,7 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
     await page.waitForSelector('#what-if textarea');
     await page.fill('#what-if textarea[name=policy]', 'signal-like');
     await page.click('#what-if button[type=submit]');
-    await page.waitForFunction("/Done/.test(document.querySelector('#what-if .result').textContent)", undefined, { timeout: 60_000 });
+    await page.locator('#what-if .result', { hasText: 'Done' }).waitFor({ timeout: 60_000 });
     expect((await page.textContent('#what-if-result'))!.length).toBeGreaterThan(20);
     await screenshot(page, '08-what-if');
   });
@@ -149,7 +153,7 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
       await page.click('#account-lookup button[type=submit]');
       await page.waitForURL(`**/dashboard/accounts/${account.id}`);
       // The page's status can read hidden before its fetch starts: wait for the account itself.
-      await page.waitForFunction(`document.querySelector('main')?.textContent?.includes(${JSON.stringify(`@${account.handle}`)}) === true`);
+      await page.locator('main', { hasText: `@${account.handle}` }).waitFor();
     } finally {
       page.off('request', onRequest);
     }
@@ -164,7 +168,7 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
     await page.locator('#campaign-list tbody tr').first().waitFor();
     await screenshot(page, '10-campaigns');
     await page.goto(`${h.url}/dashboard/webhooks`);
-    await page.waitForFunction("document.getElementById('status').hidden === true");
+    await page.locator('#status').waitFor({ state: 'hidden' });
     await screenshot(page, '11-webhooks');
   });
 
@@ -186,10 +190,10 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
       expect(await viewer.locator('#add-decision, #bulk-decision, #decision-list input.pick, #decision-list button.lift').count()).toBe(0);
       const suspended = await h.service.ctx.db.kysely.selectFrom('accounts').select('id').where('fg_status', '=', 'suspended').executeTakeFirstOrThrow();
       await viewer.goto(`${h.url}/dashboard/accounts/${suspended.id}`);
-      await viewer.waitForFunction("document.getElementById('status').hidden === true");
+      await viewer.locator('#status').waitFor({ state: 'hidden' });
       expect(await viewer.locator('#reinstate').count()).toBe(0);
       await viewer.goto(`${h.url}/dashboard/policy`);
-      await viewer.waitForFunction("document.getElementById('status').hidden === true");
+      await viewer.locator('#status').waitFor({ state: 'hidden' });
       expect(await viewer.locator('#what-if').count()).toBe(0);
       await viewer.screenshot({ path: `${SCREENSHOTS}12-viewer-policy.png`, fullPage: false });
     } finally {
