@@ -4,6 +4,7 @@ import { Compile } from 'typebox/compile';
 import { parse as parseYaml } from 'yaml';
 import { normalizeIp } from '../net/index.js';
 import { compileAbusePolicy } from './abuse.js';
+import { compileAlertsPolicy } from './alerts.js';
 import { BUILT_IN_POLICIES } from './builtin.js';
 import { durationMs } from './duration.js';
 import { OPERATIONS, Policy, scopeOf, type Layer, type Limit, type Network, type Operation, type Scope, type Subject, type TierCondition } from './schema.js';
@@ -217,6 +218,11 @@ export function compilePolicy(input: unknown, source = 'policy', baseDir?: strin
     } catch (err) {
       throw new PolicyError(source, `abuse: ${(err as Error).message}`);
     }
+  }
+  try {
+    compileAlertsPolicy(policy.alerts);
+  } catch (err) {
+    throw new PolicyError(source, `alerts: ${(err as Error).message}`);
   }
   const tor = loadTorLists(policy.torExitLists ?? [], baseDir, source);
   const hostingAsns = new Set(policy.hostingAsns ?? []);

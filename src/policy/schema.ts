@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { AbusePolicy } from './abuse.js';
+import { AlertsPolicy } from './alerts.js';
 import { DURATION_PATTERN } from './duration.js';
 import { RATE_LIMIT_SCOPES, type RateLimitScope } from '../protocol/index.js';
 
@@ -156,6 +157,8 @@ export const Policy = Type.Object(
     nonHostingAsns: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 4294967295 }))),
     /** The abuse engine's detectors, cluster scoring and action thresholds (src/policy/abuse.ts); default: built in, shadow mode. */
     abuse: Type.Optional(AbusePolicy),
+    /** Alerts to Slack and PagerDuty (src/policy/alerts.ts, src/alerts); default: none. */
+    alerts: Type.Optional(AlertsPolicy),
     /** Files with Tor exit addresses, one per line (e.g. check.torproject.org/torbulkexitlist), relative to the policy file. */
     torExitLists: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     /**
