@@ -274,6 +274,75 @@ export interface DecisionsTable {
 }
 // --- end incidents ---
 
+/** An incident: campaigns gathered for disclosure (src/incidents/incident-records.ts, migration 20261220000000). */
+export interface IncidentsTable {
+  id: string;
+  title: string;
+  status: 'draft' | 'in_review' | 'approved' | 'notified' | 'closed';
+  /** When findguard's operators became aware: starts the GDPR Art. 33 72-hour clock. */
+  aware_at: number;
+  created_at: number;
+  updated_at: number;
+  /** The operator in charge, by name. */
+  owner: string | null;
+  /** An operator's name, or 'engine'. */
+  opened_by: string;
+  source: 'operator' | 'engine';
+  notes: string;
+  /** The campaign the engine opened it for (unique: one incident per campaign crossing the threshold). */
+  engine_campaign_id: string | null;
+  notified_at: number | null;
+  /** Notices the notifier reported sending. */
+  notices: number | null;
+  closed_at: number | null;
+}
+
+export interface IncidentCampaignsTable {
+  incident_id: string;
+  campaign_id: string;
+  added_at: number;
+}
+
+/** One phase of the regulator's report: number 1 is the first report, the rest supplements. */
+export interface IncidentPhasesTable {
+  incident_id: string;
+  number: number;
+  kind: 'initial' | 'supplement';
+  status: 'draft' | 'in_review' | 'approved';
+  /** JSON: the fields a person judges (src/incidents/incident-records.ts PhaseFields). */
+  fields: string;
+  /** JSON array of the ids of the operators who wrote or submitted it. */
+  authors: string;
+  created_at: number;
+  created_by: string;
+  updated_at: number;
+  submitted_by: string | null;
+  submitted_at: number | null;
+  approved_at: number | null;
+}
+
+export interface IncidentApprovalsTable {
+  incident_id: string;
+  phase: number;
+  operator_id: string;
+  operator_name: string;
+  at: number;
+}
+
+/** One exposed account's notice for one incident (src/incidents/notices.ts, migration 20261221000000). */
+export interface ExposureNoticesTable {
+  id: string;
+  incident_id: string;
+  /** Erased with the account (foreign key, on delete cascade). */
+  account_id: string;
+  /** JSON: the notice as the account holder reads it (ExposureNotice in src/incidents/notices-content.ts). */
+  content: string;
+  /** The exposure.notice webhook's outbox id: its delivery status is read there. */
+  event_id: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
 /** The embedded limits store's saved state (src/limits/memory-store.ts). */
 /** A country's address-book hit rate as the abuse engine learned it (abuse/hit-rates.ts); '*' for all. */
 export interface HitRatesTable {
@@ -307,6 +376,11 @@ export interface Database {
   webhook_outbox: WebhookOutboxTable;
   audit_log: AuditLogTable;
   decisions: DecisionsTable;
+  incidents: IncidentsTable;
+  incident_campaigns: IncidentCampaignsTable;
+  incident_phases: IncidentPhasesTable;
+  incident_approvals: IncidentApprovalsTable;
+  exposure_notices: ExposureNoticesTable;
   // --- end incidents ---
   // --- operators ---
   audit_head: AuditHeadTable;

@@ -19,6 +19,7 @@ export { Campaigns, type AccountCampaign, type CampaignListItem, type OpenCampai
 export { Enforcer, type ActionOptions, type ActiveRestrictions, type EnforcementAction, type ReinstateResult, type RestrictResult, type SuspendResult } from './enforcer.js';
 export { EXPOSURES_PER_WEBHOOK, listOutbox, WEBHOOK_EVENTS, type WebhookData, type WebhookEnvelope, type WebhookEventType } from './outbox.js';
 export type { CampaignReport } from './report.js';
+export { EMPTY_FIELDS, INCIDENT_STATUSES, INCIDENT_TRANSITIONS, NOTIFICATION_DEADLINE_MS, incidentClock, incidentsForCampaign, isLegalTransition, listIncidents, openIncidentClocks, readIncident, readPhases, type IncidentClock, type IncidentNotifier, type IncidentQuery, type IncidentRecord, type IncidentStatus, type PhaseFields, type PhaseRecord, type PhaseStatus } from './incident-records.js';
 export { signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, EVENT_ID_HEADER } from './signature.js';
 export type { CampaignSummary } from './summary.js';
 export { backoffDelay, WebhookDeliverer, type DeliveryRound } from './webhooks.js';

@@ -11,6 +11,8 @@ import * as m20261213000000 from './20261213000000-discoverability.js';
 import * as m20261215000000 from './20261215000000-hit-rates.js';
 import * as m20261216000000 from './20261216000000-operators.js';
 import * as m20261217000000 from './20261217000000-console.js';
+import * as m20261220000000 from './20261220000000-incident-records.js';
+import * as m20261221000000 from './20261221000000-exposure-notices.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -26,4 +28,6 @@ export const migrations: Record<string, Migration> = {
   '20261215000000-hit-rates': m20261215000000,
   '20261216000000-operators': m20261216000000,
   '20261217000000-console': m20261217000000,
+  '20261220000000-incident-records': m20261220000000,
+  '20261221000000-exposure-notices': m20261221000000,
 };
