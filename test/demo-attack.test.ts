@@ -9,6 +9,7 @@ import type { RawEnv } from '../src/config/env.js';
 import { openDb } from '../src/db/dialect.js';
 import { createLogger } from '../src/logger.js';
 import { createService } from '../src/main.js';
+import { ConsoleCampaigns } from '../src/console/campaigns.js';
 import { totpCode } from '../src/operators/totp.js';
 
 // npm start's replayed attack (issue 16 point 5): what the console shows must be what findguard
@@ -63,6 +64,32 @@ describe('the demo attack', () => {
       const suspended = await k.selectFrom('accounts').select('id').where('fg_status', '=', 'suspended').execute();
       expect(suspended.length).toBeGreaterThan(0);
       expect(suspended.every((a) => a.id.startsWith('demo-scraper-'))).toBe(true);
+    } finally {
+      await db.close();
+    }
+  });
+
+  // The fleet sweeps blocks in step for hours, as the 2019 network did: the engine ties all its
+  // accounts into one cluster and the default policy (thresholds untouched) suspends it whole.
+  it('stops every fake account: all suspended, all in the campaign the console shows', async () => {
+    const record = first.record!;
+    expect(record.stopped).toBe(DEMO_ATTACK.accounts);
+    const db = openDb(config.database);
+    try {
+      const k = db.kysely;
+      const fleet = await k.selectFrom('accounts').select(['id', 'fg_status']).where('id', 'like', 'demo-scraper-%').orderBy('id').execute();
+      expect(fleet).toHaveLength(DEMO_ATTACK.accounts);
+      expect(fleet.filter((a) => a.fg_status !== 'suspended').map((a) => a.id)).toEqual([]);
+
+      const campaigns = new ConsoleCampaigns(k);
+      const { items } = await campaigns.list();
+      const biggest = items.reduce((a, b) => (b.accounts > a.accounts ? b : a));
+      expect(biggest.accounts).toBe(DEMO_ATTACK.accounts);
+      const page = await campaigns.page(biggest.id);
+      expect(page.accountStatus).toMatchObject({ suspended: DEMO_ATTACK.accounts, active: 0 });
+      expect(page.exposedAccounts).toBeGreaterThan(0);
+      const members = await k.selectFrom('campaign_accounts').select('account_id').where('campaign_id', '=', biggest.id).orderBy('account_id').execute();
+      expect(members.map((m) => m.account_id)).toEqual(fleet.map((a) => a.id));
     } finally {
       await db.close();
     }
