@@ -70,3 +70,15 @@ export function readEnv(env: NodeJS.ProcessEnv = process.env): RawEnv {
   }
   return raw;
 }
+
+/**
+ * The FINDGUARD_ALERT_* variables: the secrets an alert route names (a Slack webhook URL, a
+ * PagerDuty routing key) by variable, so the policy file holds names and never the values.
+ */
+export function readAlertEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (name.startsWith('FINDGUARD_ALERT_') && value !== undefined && value.trim() !== '') out[name] = value.trim();
+  }
+  return out;
+}

@@ -13,6 +13,7 @@ import * as m20261216000000 from './20261216000000-operators.js';
 import * as m20261217000000 from './20261217000000-console.js';
 import * as m20261220000000 from './20261220000000-incident-records.js';
 import * as m20261221000000 from './20261221000000-exposure-notices.js';
+import * as m20261222000000 from './20261222000000-alerts.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '20261217000000-console': m20261217000000,
   '20261220000000-incident-records': m20261220000000,
   '20261221000000-exposure-notices': m20261221000000,
+  '20261222000000-alerts': m20261222000000,
 };
