@@ -319,6 +319,8 @@ export interface IncidentPhasesTable {
   submitted_by: string | null;
   submitted_at: number | null;
   approved_at: number | null;
+  /** JSON: the generated facts as approved (src/incidents/incident-report.ts ReportFacts); null until approved. */
+  facts: string | null;
 }
 
 export interface IncidentApprovalsTable {

@@ -12,6 +12,7 @@ import * as m20261215000000 from './20261215000000-hit-rates.js';
 import * as m20261216000000 from './20261216000000-operators.js';
 import * as m20261217000000 from './20261217000000-console.js';
 import * as m20261220000000 from './20261220000000-incident-records.js';
+import * as m20261220000001 from './20261220000001-incident-phase-facts.js';
 import * as m20261221000000 from './20261221000000-exposure-notices.js';
 import * as m20261222000000 from './20261222000000-alerts.js';
 
@@ -30,6 +31,7 @@ export const migrations: Record<string, Migration> = {
   '20261216000000-operators': m20261216000000,
   '20261217000000-console': m20261217000000,
   '20261220000000-incident-records': m20261220000000,
+  '20261220000001-incident-phase-facts': m20261220000001,
   '20261221000000-exposure-notices': m20261221000000,
   '20261222000000-alerts': m20261222000000,
 };
