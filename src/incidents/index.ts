@@ -9,6 +9,7 @@ import { Campaigns } from './campaigns.js';
 import { DecisionCache, databaseSource, type DecisionCacheOptions } from './decision-cache.js';
 import { DEFAULT_DECISIONS_CHANNEL, inProcessNotices, RedisDecisionNotices } from './decision-notices.js';
 import { Enforcer } from './enforcer.js';
+import { ExposureNotices, type NoticeDeps } from './notices.js';
 import { WebhookDeliverer, type DelivererOptions } from './webhooks.js';
 
 export { auditFor, listAudit, recordAudit, verifyAudit, type AuditActor, type AuditEntry, type AuditQuery, type AuditTool, type AuditVerdict, type NewAuditEntry } from './audit.js';
@@ -23,11 +24,15 @@ export { EMPTY_FIELDS, INCIDENT_STATUSES, INCIDENT_TRANSITIONS, NOTIFICATION_DEA
 export { signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, EVENT_ID_HEADER } from './signature.js';
 export type { CampaignSummary } from './summary.js';
 export { backoffDelay, WebhookDeliverer, type DeliveryRound } from './webhooks.js';
+export { ExposureNotices, OWN_NOTICES_MAX, type NoticeDeliveryItem, type NoticeDeliveryPage, type NoticeStatus } from './notices.js';
+export type { DiscoverableBy, ExposureNotice } from './notices-content.js';
 
 /** Incident response as the context holds it. */
 export interface Incidents {
   enforcer: Enforcer;
   campaigns: Campaigns;
+  /** Art. 34 notices to exposed accounts: the IncidentNotifier, what /v1/me/exposures reads, delivery for operators. */
+  notices: ExposureNotices;
   /**
    * The standing decisions as this process knows them: what the discovery path enforces. Serving
    * processes start() it; elsewhere it only announces this process's changes to the others.
@@ -47,6 +52,8 @@ export interface IncidentOptions {
   delivery?: Partial<Pick<DelivererOptions, 'maxAttempts' | 'baseDelayMs' | 'maxDelayMs' | 'timeoutMs' | 'batchSize' | 'pollMs'>>;
   /** Prefix of the decisions channel in Redis (tests give each suite its own): `<prefix>decisions`. */
   redisPrefix?: string;
+  /** Lifetime of exposure notices and whether the app offers "my contacts" (notices.ts). */
+  notices?: Pick<NoticeDeps, 'lifetimeMs' | 'offersMyContacts'>;
   /** Tuning of the decision cache (tests shorten the bounds). */
   decisions?: Partial<Pick<DecisionCacheOptions, 'pollMs' | 'maxAgeMs' | 'overlapMs' | 'monotonic'>>;
 }
@@ -70,9 +77,11 @@ export function createIncidents(
   const log = deps.logger.child({ component: 'incidents' });
   const enforcer = new Enforcer({ db: deps.db, directory: deps.directory, clock: deps.clock, random: deps.random, decisions, log, ...(onEnqueued ? { onEnqueued } : {}) });
   const campaigns = new Campaigns({ db: deps.db, clock: deps.clock, random: deps.random, log, ...(onEnqueued ? { onEnqueued } : {}) });
+  const exposureNotices = new ExposureNotices({ ...opts.notices, db: deps.db, clock: deps.clock, random: deps.random, log, ...(onEnqueued ? { onEnqueued } : {}) });
   return {
     enforcer,
     campaigns,
+    notices: exposureNotices,
     decisions,
     ...(deliverer ? { deliverer } : {}),
     start: () => deliverer?.start(),

@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Database, WebhookOutboxTable } from '../db/schema.js';
 import type { Random } from '../util/random.js';
 import { iso, newId } from './common.js';
+import type { ExposureNotice } from './notices-content.js';
 import type { CampaignSummary } from './summary.js';
 
 /**
@@ -11,7 +12,7 @@ import type { CampaignSummary } from './summary.js';
  * carries the same bytes and the same idempotency id.
  */
 
-export const WEBHOOK_EVENTS = ['account.suspended', 'account.reinstated', 'campaign.detected', 'exposure.recorded'] as const;
+export const WEBHOOK_EVENTS = ['account.suspended', 'account.reinstated', 'campaign.detected', 'exposure.recorded', 'exposure.notice'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
 
 /** Exposures per `exposure.recorded` delivery: large campaigns stay within sane request sizes. */
@@ -57,6 +58,8 @@ export interface WebhookData {
     campaignId: string;
     exposures: ExposureRecord[];
   };
+  /** One exposed account's notice (notices.ts), for the app to show in-app or mail: findguard holds no address. */
+  'exposure.notice': ExposureNotice;
 }
 
 /** The body every delivery carries. */
