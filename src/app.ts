@@ -12,6 +12,7 @@ import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './ht
 import { healthRoutes } from './http/health.js';
 import { internalApi } from './http/internal/index.js';
 import { publicApi } from './http/public/index.js';
+import { meApi } from './http/public/me.js';
 import { ErrorResponse } from './http/schemas.js';
 import { proxyTrust } from './net/client-address.js';
 
@@ -61,6 +62,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
 
   await app.register(healthRoutes(ctx));
   await app.register(publicApi(ctx), { prefix: '/v1/discovery' });
+  await app.register(meApi(ctx), { prefix: '/v1/me' });
   await app.register(internalApi(ctx), { prefix: '/internal/v1' });
   await app.register(adminApi(ctx), { prefix: '/admin/v1' });
   await app.register(dashboard({ oidc: ctx.oidc !== undefined }), { prefix: '/dashboard' });
