@@ -24,6 +24,11 @@ export const ERRORS = {
   method_not_allowed: 405,
   request_timeout: 408,
   conflict: 409,
+  /** Incidents (src/incidents/incident-lifecycle.ts): a move the lifecycle does not allow, an approved report phase edited, a second approval by the same operator, notify without a notifier. */
+  illegal_transition: 409,
+  phase_locked: 409,
+  already_approved: 409,
+  notifier_unavailable: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   challenge_required: 428,

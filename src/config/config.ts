@@ -5,6 +5,7 @@ import { checkDataDir } from './data-dir.js';
 import { ConfigError } from './errors.js';
 import { ENV_NAMES, type RawEnv } from './env.js';
 import { parseOidc, parseSessionKey, type OidcConfig } from './oidc.js';
+import { parseDpoContact, parseReportSigningSeed } from './report-key.js';
 import { loadOrCreateSecrets } from './secrets.js';
 
 export type DatabaseConfig = { dialect: 'sqlite'; path: string } | { dialect: 'postgres'; url: string };
@@ -42,6 +43,8 @@ export interface Config {
   matchWorkers: number;
   /** Redis streams the lookup events are partitioned over by account (src/abuse/partitions.ts); the same on every serve node and worker. */
   eventPartitions: number;
+  /** How the data protection officer is reached (GDPR Art. 33(3)(b)), printed in every incident report; unset: null. */
+  dpoContact: string | null;
   /** Problems worth an operator's attention that do not stop start-up (the CLI prints them). */
   warnings: string[];
 }
@@ -65,6 +68,8 @@ export interface Secrets {
   sessionKey: Buffer;
   /** Set exactly when config.oidc is. */
   oidcClientSecret?: string;
+  /** The Ed25519 seed that signs exported incident reports (src/config/report-key.ts). */
+  reportSigningSeed: Buffer;
 }
 
 /** A process's whole setting: what to do, and the keys to do it with. */
@@ -111,6 +116,7 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     eventRetentionDays: parseIntIn(raw.eventRetentionDays, 'eventRetentionDays', 90, 1, 3650),
     matchWorkers: parseIntIn(raw.matchWorkers, 'matchWorkers', Math.min(2, availableParallelism()), 0, 64),
     eventPartitions: parseIntIn(raw.eventPartitions, 'eventPartitions', 1, 1, 256),
+    dpoContact: parseDpoContact(raw.dpoContact),
     warnings,
   };
 }
@@ -147,6 +153,7 @@ export function buildSecrets(raw: RawEnv, config: Config): Secrets {
     hashKeys,
     ...(config.webhook && raw.webhookSecret ? { webhookSecret: raw.webhookSecret } : {}),
     sessionKey: parseSessionKey(raw, hashKeys),
+    reportSigningSeed: parseReportSigningSeed(raw, hashKeys),
     ...(config.oidc && raw.oidcClientSecret ? { oidcClientSecret: raw.oidcClientSecret } : {}),
   };
 }

@@ -30,6 +30,8 @@ export interface RawEnv {
   oidcRedirectUrl?: string;
   oidcGroupRoles?: string;
   oidcGroupsClaim?: string;
+  dpoContact?: string;
+  reportSigningKey?: string;
 }
 
 export const ENV_NAMES: Record<keyof RawEnv, string> = {
@@ -60,6 +62,8 @@ export const ENV_NAMES: Record<keyof RawEnv, string> = {
   oidcRedirectUrl: 'FINDGUARD_OIDC_REDIRECT_URL',
   oidcGroupRoles: 'FINDGUARD_OIDC_GROUP_ROLES',
   oidcGroupsClaim: 'FINDGUARD_OIDC_GROUPS_CLAIM',
+  dpoContact: 'FINDGUARD_DPO_CONTACT',
+  reportSigningKey: 'FINDGUARD_REPORT_SIGNING_KEY',
 };
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): RawEnv {

@@ -15,7 +15,8 @@ export interface AuditActor {
   via: string;
 }
 
-export type AuditTool = 'console' | 'api' | 'cli';
+/** `engine`: findguard's own jobs (the abuse engine opening an incident). */
+export type AuditTool = 'console' | 'api' | 'cli' | 'engine';
 
 /** What an operator did, as recordAudit takes it. */
 export interface NewAuditEntry {
