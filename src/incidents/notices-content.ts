@@ -118,7 +118,7 @@ export function buildNotice(f: NoticeFacts): ExposureNotice {
       lastAt: iso(f.lastAt),
       attackerAccounts: f.attackerAccounts,
       revealed: ['account_id', 'handle', 'registered_under_phone_number'],
-      text: `${span}, your account and its handle were shown to ${accounts(f.attackerAccounts)} of that network. Nothing else about you was shown: no messages, contacts or other personal details.`,
+      text: `${span.charAt(0).toUpperCase()}${span.slice(1)}, your account and its handle were shown to ${accounts(f.attackerAccounts)} of that network. Nothing else about you was shown: no messages, contacts or other personal details.`,
     },
     measures: {
       attackerAccountsStopped: stopped,
