@@ -1,14 +1,16 @@
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { createAlerts, missingAlertSecrets, type Alerts, type AlertsOptions } from '../alerts/index.js';
 import { AbuseService, WIRED_DEFAULT_POLICY, incidentsEnforcer, type AbuseServiceOptions } from '../abuse/service.js';
 import { signupEventOf } from '../abuse/signup.js';
 import type { Config, Secrets } from '../config/config.js';
 import { ConfigError } from '../config/errors.js';
-import { ENV_NAMES } from '../config/env.js';
+import { ENV_NAMES, readAlertEnv } from '../config/env.js';
 import { openDb, type Db } from '../db/dialect.js';
 import { pendingMigrations } from '../db/migrate.js';
 import { ContactHasher } from '../directory/hashing.js';
 import { DirectoryService, type DirectoryDeps } from '../directory/service.js';
-import { createIncidents, type IncidentOptions, type Incidents } from '../incidents/index.js';
+import { createIncidents, openIncidentClocks, type IncidentOptions, type Incidents } from '../incidents/index.js';
 import { LimitMetrics } from '../limits/index.js';
 import { loadIpIntel, type IpIntel } from '../net/index.js';
 import { createLogger } from '../logger.js';
@@ -48,6 +50,8 @@ export interface CoreContext {
   eventRetention?: EventParts['eventRetention'];
   /** Console operators: accounts, sign-in, sessions, API tokens (src/operators). */
   operators: OperatorService;
+  /** Alerts to Slack and PagerDuty (src/alerts): evaluated and delivered where this process delivers. */
+  alerts: Alerts;
 }
 
 /** Parts a test, the simulator or a benchmark may swap, whatever the role. */
@@ -70,6 +74,8 @@ export interface CoreOverrides {
   allowPendingMigrations?: boolean;
   /** Cheaper password hashing or other session timeouts (tests). */
   operators?: Pick<OperatorServiceDeps, 'scrypt' | 'timeouts'>;
+  /** The alerts' secrets in place of the FINDGUARD_ALERT_* variables, signals, delivery tuning (tests). */
+  alerts?: AlertsOptions & { secrets?: Record<string, string> };
 }
 
 /** A built core, and how to stop what it opened. */
@@ -118,9 +124,13 @@ export async function createCore(
   const db = overrides.db ?? openDb(config.database);
   let policy: CompiledPolicy;
   let ipIntel: IpIntel;
+  const alertSecrets = overrides.alerts?.secrets ?? readAlertEnv();
   try {
     if (!overrides.allowPendingMigrations) await assertMigrated(db);
     policy = overrides.policy ?? policyFromConfig(config);
+    // A route whose secret is missing could never deliver: said at start, not at the first alert.
+    const missing = role.deliver ? missingAlertSecrets(policy.source.alerts, alertSecrets) : [];
+    if (missing.length > 0) throw new ConfigError(missing[0]!, `is not set, and the policy's alerts section names it (${missing.length > 1 ? `also ${missing.slice(1).join(', ')}` : 'a route cannot deliver without it'})`);
     ipIntel = overrides.ipIntel ?? (await loadIpIntel());
   } catch (err) {
     await db.close();
@@ -181,6 +191,10 @@ export async function createCore(
     ...(ev.eventConsumer ? { eventConsumer: ev.eventConsumer } : {}),
     ...(ev.eventRetention ? { eventRetention: ev.eventRetention } : {}),
     operators: new OperatorService({ db: db.kysely, clock, random, logger: logger.child({ component: 'operators' }), totpKeys: secrets.hashKeys, ...overrides.operators }),
+    alerts: createAlerts(
+      { db: db.kysely, clock, random, logger, registry: metrics.registry, policy: policy.source.alerts, secrets: alertSecrets, source: `${hostname()} ${role.consume ? 'worker' : 'serve'}` },
+      { incidentClocks: openIncidentClocks, ...overrides.alerts },
+    ),
   };
   return {
     core,
@@ -188,8 +202,11 @@ export async function createCore(
     start: () => {
       ev.start();
       incidents.start();
+      // Every serving node and worker evaluates; the database makes each alert fire once.
+      if (role.deliver) core.alerts.start();
     },
     close: async () => {
+      await core.alerts.close();
       await incidents.close(); // the deliverer finishes its round while the database is open
       // Events next: the in-process consumer drains into the database, so it must still be open.
       await ev.close();
