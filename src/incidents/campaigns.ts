@@ -1,6 +1,6 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { CampaignsTable, Database } from '../db/schema.js';
-import { transaction, type CommitLog } from '../db/transaction.js';
+import { transaction, type CommitLog, type Tx } from '../db/transaction.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -65,6 +65,11 @@ export interface CampaignDeps {
   onEnqueued?: () => void;
   /** Where a failing after-commit notice is reported. */
   log?: CommitLog;
+  /**
+   * Told, inside the transaction, how many accounts a campaign has exposed so far: the engine's
+   * incident threshold (IncidentLifecycle.openForCampaign) opens an incident in the same commit.
+   */
+  onRecorded?: (tx: Tx, campaignId: string, exposedAccounts: number) => Promise<unknown>;
 }
 
 const INSERT_CHUNK = 500;
@@ -135,6 +140,7 @@ export class Campaigns {
         .set({ first_seen: firstSeen, last_seen: lastSeen, score: input.score, summary: JSON.stringify(summary), evidence: JSON.stringify(input.evidence), updated_at: now })
         .where('id', '=', campaignId)
         .execute();
+      if (this.deps.onRecorded) await this.deps.onRecorded(trx, campaignId, Number(counts.accounts));
       if (detectedEvent) {
         await rewriteWebhook(trx, detectedEvent, 'campaign.detected', this.detectedData(campaignId, input.clusterId, now, firstSeen, lastSeen, input.score, members, summary), now);
       }

@@ -1,6 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, IncidentPhasesTable, IncidentsTable } from '../db/schema.js';
 import { parseJson } from './common.js';
+import type { ReportFacts } from './incident-report.js';
 
 /**
  * Incidents as stored: campaigns gathered for disclosure, the moment findguard's operators
@@ -114,6 +115,8 @@ export interface PhaseRecord {
   submittedAt: number | null;
   approvedAt: number | null;
   approvals: Array<{ operatorId: string; operatorName: string; at: number }>;
+  /** The generated facts as approved; null before approval. */
+  facts: ReportFacts | null;
 }
 
 /**
@@ -215,5 +218,6 @@ function toPhase(r: Selectable<IncidentPhasesTable>, approvals: PhaseRecord['app
     submittedAt: r.submitted_at === null ? null : Number(r.submitted_at),
     approvedAt: r.approved_at === null ? null : Number(r.approved_at),
     approvals,
+    facts: r.facts === null ? null : (parseJson(r.facts) as unknown as ReportFacts | null),
   };
 }

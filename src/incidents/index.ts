@@ -10,6 +10,9 @@ import { DecisionCache, databaseSource, type DecisionCacheOptions } from './deci
 import { DEFAULT_DECISIONS_CHANNEL, inProcessNotices, RedisDecisionNotices } from './decision-notices.js';
 import { Enforcer } from './enforcer.js';
 import { ExposureNotices, type NoticeDeps } from './notices.js';
+import { IncidentReports } from './incident-export.js';
+import { IncidentLifecycle } from './incident-lifecycle.js';
+import { ReportSigner } from './report-signing.js';
 import { WebhookDeliverer, type DelivererOptions } from './webhooks.js';
 
 export { auditFor, listAudit, recordAudit, verifyAudit, type AuditActor, type AuditEntry, type AuditQuery, type AuditTool, type AuditVerdict, type NewAuditEntry } from './audit.js';
@@ -21,6 +24,12 @@ export { Enforcer, type ActionOptions, type ActiveRestrictions, type Enforcement
 export { EXPOSURES_PER_WEBHOOK, listOutbox, WEBHOOK_EVENTS, type WebhookData, type WebhookEnvelope, type WebhookEventType } from './outbox.js';
 export type { CampaignReport } from './report.js';
 export { EMPTY_FIELDS, INCIDENT_STATUSES, INCIDENT_TRANSITIONS, NOTIFICATION_DEADLINE_MS, incidentClock, incidentsForCampaign, isLegalTransition, listIncidents, openIncidentClocks, readIncident, readPhases, type IncidentClock, type IncidentNotifier, type IncidentQuery, type IncidentRecord, type IncidentStatus, type PhaseFields, type PhaseRecord, type PhaseStatus } from './incident-records.js';
+export { APPROVALS_NEEDED, DEFAULT_NATURE, ENGINE_INCIDENT_ACTOR, IncidentLifecycle, type IncidentActor, type IncidentChanges, type OpenIncidentInput } from './incident-lifecycle.js';
+export { IncidentReports } from './incident-export.js';
+export { DATA_REVEALED, evidenceHash, type EvidenceBundle, type ExposureRow, type ReportFacts } from './incident-report.js';
+export type { ReportDocument, ReportPhase } from './report-document.js';
+export { REPORT_HTML_CSP } from './report-html.js';
+export { publishedKey, ReportSigner, verifySignedReport, type PublishedKey, type SignedReport } from './report-signing.js';
 export { signWebhook, verifyWebhookSignature, SIGNATURE_HEADER, EVENT_ID_HEADER } from './signature.js';
 export type { CampaignSummary } from './summary.js';
 export { backoffDelay, WebhookDeliverer, type DeliveryRound } from './webhooks.js';
@@ -33,6 +42,10 @@ export interface Incidents {
   campaigns: Campaigns;
   /** Art. 34 notices to exposed accounts: the IncidentNotifier, what /v1/me/exposures reads, delivery for operators. */
   notices: ExposureNotices;
+  /** Incidents and their regulator's report: every change (incident-lifecycle.ts); approved -> notified runs `notices`. */
+  lifecycle: IncidentLifecycle;
+  /** The report's exports: signed JSON, printable HTML, CSV of exposures, the evidence bundle. */
+  reports: IncidentReports;
   /**
    * The standing decisions as this process knows them: what the discovery path enforces. Serving
    * processes start() it; elsewhere it only announces this process's changes to the others.
@@ -56,11 +69,13 @@ export interface IncidentOptions {
   notices?: Pick<NoticeDeps, 'lifetimeMs' | 'offersMyContacts'>;
   /** Tuning of the decision cache (tests shorten the bounds). */
   decisions?: Partial<Pick<DecisionCacheOptions, 'pollMs' | 'maxAgeMs' | 'overlapMs' | 'monotonic'>>;
+  /** Exposed accounts at which the engine opens an incident for a campaign (policy incidents.openAtExposedAccounts). */
+  openIncidentAtExposedAccounts?: number;
 }
 
 export function createIncidents(
-  config: Pick<Config, 'webhook' | 'redisUrl'>,
-  secrets: Pick<Secrets, 'webhookSecret'>,
+  config: Pick<Config, 'webhook' | 'redisUrl' | 'dpoContact'>,
+  secrets: Pick<Secrets, 'webhookSecret' | 'reportSigningSeed'>,
   deps: { db: Kysely<Database>; directory: DirectoryService; clock: Clock; random: Random; logger: Logger },
   opts: IncidentOptions = {},
 ): Incidents {
@@ -76,12 +91,16 @@ export function createIncidents(
   // After-commit notices (the deliverer's poke, cache invalidation) that fail are logged here.
   const log = deps.logger.child({ component: 'incidents' });
   const enforcer = new Enforcer({ db: deps.db, directory: deps.directory, clock: deps.clock, random: deps.random, decisions, log, ...(onEnqueued ? { onEnqueued } : {}) });
-  const campaigns = new Campaigns({ db: deps.db, clock: deps.clock, random: deps.random, log, ...(onEnqueued ? { onEnqueued } : {}) });
   const exposureNotices = new ExposureNotices({ ...opts.notices, db: deps.db, clock: deps.clock, random: deps.random, log, ...(onEnqueued ? { onEnqueued } : {}) });
+  const lifecycle = new IncidentLifecycle({ db: deps.db, clock: deps.clock, random: deps.random, notifier: exposureNotices, log, ...(opts.openIncidentAtExposedAccounts !== undefined ? { openAtExposedAccounts: opts.openIncidentAtExposedAccounts } : {}) });
+  const campaigns = new Campaigns({ db: deps.db, clock: deps.clock, random: deps.random, log, onRecorded: (tx, id, exposed) => lifecycle.openForCampaign(id, exposed, tx), ...(onEnqueued ? { onEnqueued } : {}) });
+  const reports = new IncidentReports({ db: deps.db, clock: deps.clock, signer: new ReportSigner(secrets.reportSigningSeed), dpoContact: config.dpoContact });
   return {
     enforcer,
     campaigns,
     notices: exposureNotices,
+    lifecycle,
+    reports,
     decisions,
     ...(deliverer ? { deliverer } : {}),
     start: () => deliverer?.start(),

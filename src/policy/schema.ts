@@ -157,6 +157,16 @@ export const Policy = Type.Object(
     nonHostingAsns: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 4294967295 }))),
     /** The abuse engine's detectors, cluster scoring and action thresholds (src/policy/abuse.ts); default: built in, shadow mode. */
     abuse: Type.Optional(AbusePolicy),
+    /** Incident response (src/incidents/incident-lifecycle.ts). */
+    incidents: Type.Optional(
+      Type.Object(
+        {
+          /** The engine opens an incident (draft, aware now) for a campaign once it has exposed this many accounts; unset: only operators open them. */
+          openAtExposedAccounts: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Alerts to Slack and PagerDuty (src/policy/alerts.ts, src/alerts); default: none. */
     alerts: Type.Optional(AlertsPolicy),
     /** Files with Tor exit addresses, one per line (e.g. check.torproject.org/torbulkexitlist), relative to the policy file. */
