@@ -130,6 +130,7 @@ export function dashboard(options: DashboardOptions = {}): FastifyPluginAsync {
     page('/decisions', PAGES.decisions);
     page('/policy', PAGES.policy);
     page('/webhooks', PAGES.webhooks);
+    page('/alerts', PAGES.alerts);
     page('/audit', PAGES.audit);
   };
 }

@@ -27,6 +27,7 @@ export const PAGES = {
   decisions: { module: 'decisions', title: 'Decisions', nav: 'decisions' },
   policy: { module: 'policy', title: 'Policy', nav: 'policy' },
   webhooks: { module: 'webhooks', title: 'Webhooks', nav: 'webhooks' },
+  alerts: { module: 'alerts', title: 'Alerts', nav: 'alerts' },
   audit: { module: 'audit', title: 'Audit', nav: 'audit' },
 } satisfies Record<string, PageSpec>;
 
@@ -37,6 +38,7 @@ const NAV: Array<[string, string]> = [
   ['decisions', 'Decisions'],
   ['policy', 'Policy'],
   ['webhooks', 'Webhooks'],
+  ['alerts', 'Alerts'],
   ['audit', 'Audit'],
 ];
 
