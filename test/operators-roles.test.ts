@@ -21,6 +21,7 @@ const CALLS: Call[] = [
   { name: 'add an admin', request: ({ target }) => ({ method: 'POST', url: '/admin/v1/operators', payload: { name: `${target.name}-adm`, role: 'admin' } }), ok: 201 },
   { name: 'disable', request: ({ target }) => ({ method: 'POST', url: `/admin/v1/operators/${target.id}/disable`, payload: {} }), ok: 200 },
   { name: 'enable', request: ({ target }) => ({ method: 'POST', url: `/admin/v1/operators/${target.id}/enable`, payload: {} }), ok: 200 },
+  { name: 'set a role', request: ({ target }) => ({ method: 'POST', url: `/admin/v1/operators/${target.id}/role`, payload: { role: 'analyst', reason: 'matrix' } }), ok: 200 },
   { name: 'reset TOTP', request: ({ target }) => ({ method: 'POST', url: `/admin/v1/operators/${target.id}/reset-totp` }), ok: 200 },
   { name: "list another's sessions", request: ({ target }) => ({ method: 'GET', url: `/admin/v1/operators/${target.id}/sessions` }), ok: 200 },
   { name: "revoke another's session", request: ({ sessionId }) => ({ method: 'DELETE', url: `/admin/v1/sessions/${sessionId}` }), ok: 204 },
@@ -93,6 +94,16 @@ describeEachDialect('operator management by role', (dialect) => {
     const adminId = (await svc.ctx.operators.byName('admin-op'))!.id;
     const self = await svc.app.inject({ method: 'POST', url: `/admin/v1/operators/${adminId}/disable`, headers: admin.headers, payload: {} });
     expect(self.statusCode).toBe(409);
+  });
+
+  it('a revoked session: 401 on every operator-management call', async () => {
+    const admin = await addOperator(svc, 'revoked-admin', 'admin');
+    const s = await signIn(svc, admin);
+    expect((await svc.app.inject({ method: 'DELETE', url: '/admin/v1/session', headers: s.headers })).statusCode).toBe(204);
+    for (const call of CALLS) {
+      const res = await svc.app.inject({ ...call.request(await target()), headers: s.headers });
+      expect([res.statusCode, res.json().error.code], call.name).toEqual([401, 'not_signed_in']);
+    }
   });
 
   it('refuses a bad body with a coded 400, never a 500', async () => {

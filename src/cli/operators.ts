@@ -23,12 +23,12 @@ async function operatorNamed(ctx: CliContext, name: string): Promise<OperatorInf
 }
 
 /**
- * `findguard operators add|list|disable|reset-totp|token create`: run on the server itself, so it
+ * `findguard operators add|list|set-role|disable|enable|reset-totp|token create`: run on the server itself, so it
  * acts as the CLI (role 'system' in the audit trail) and may manage any operator. Secrets are
  * printed once, to stdout, and never stored in the clear.
  */
 export function operatorsCommand(program: Command, io: CliIo): void {
-  const ops = program.command('operators').description('console operators: add, list, disable, enable, reset TOTP, API tokens');
+  const ops = program.command('operators').description('console operators: add, list, set a role, disable, enable, reset TOTP, API tokens');
 
   ops
     .command('add')
@@ -93,6 +93,21 @@ export function operatorsCommand(program: Command, io: CliIo): void {
         const op = await operatorNamed(ctx, name);
         await ctx.operators.enable('cli', op.id, opts.reason);
         io.out(`operator ${name} enabled`);
+      });
+    });
+
+  ops
+    .command('set-role')
+    .description("change a local operator's role; a demotion ends their sessions at once")
+    .argument('<name>', 'operator name', nameArg)
+    .argument('<role>', 'viewer, analyst or admin', roleArg)
+    .option('--reason <text>', 'why, for the audit trail')
+    .action(async (name: string, role: Role, opts: { reason?: string }) => {
+      await withContext(io, async (ctx) => {
+        const op = await operatorNamed(ctx, name);
+        const r = await ctx.operators.setRole('cli', op.id, role, opts.reason);
+        if (op.role === role) io.out(`operator ${name} is already ${role}`);
+        else io.out(`operator ${name}: ${op.role} -> ${role}${r.sessionsEnded > 0 ? `; ${r.sessionsEnded} session(s) ended` : ''}`);
       });
     });
 

@@ -9,7 +9,7 @@ import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { DEFAULT_SCRYPT, generatePassword, hashPassword, PasswordCheckBusy, verifyPassword, type ScryptParams } from './passwords.js';
 import type { ActingContext, OperatorPrincipal } from './principal.js';
-import { canManage, isRole, type Role } from './roles.js';
+import { canManage, isRole, roleRank, type Role } from './roles.js';
 import { OperatorSessions, type SessionCookie, type SessionTimeouts } from './sessions.js';
 import { SigninThrottle } from './throttle.js';
 import { OperatorTokens } from './tokens.js';
@@ -135,6 +135,34 @@ export class OperatorService {
       await tx.updateTable('operators').set({ status: 'active', updated_at: now }).where('id', '=', id).execute();
       await this.audit(tx, by, 'operator.enable', id, now, { before: { status: target.status }, after: { status: 'active' }, ...(reason ? { reason } : {}) });
       return { ...toInfo(target), status: 'active' as const, updatedAt: now };
+    });
+  }
+
+  /**
+   * Changes a local operator's role. Nobody manages a role above their own: the manager must be
+   * allowed to manage both the operator's current role and the new one (an admin can make no one
+   * more than admin; an analyst or viewer changes no one), and nobody changes their own role (no
+   * raising oneself, and no admin demoting themselves out of the way back). A demotion ends the
+   * operator's sessions at once, so no page stays open with rights it no longer has; their API
+   * tokens stay, since every request reads the operator's role afresh. An OIDC operator's role
+   * follows their groups at every sign-in, so it is refused here rather than silently undone.
+   */
+  async setRole(by: Manager, id: string, role: Role, reason?: string): Promise<OperatorInfo & { sessionsEnded: number }> {
+    if (!isRole(role)) throw new AppError('invalid_request', 'a role is viewer, analyst or admin');
+    const now = this.deps.clock.now();
+    return transaction(this.deps.db, async (tx) => {
+      const target = await this.target(tx, id);
+      this.mayManage(by, isRole(target.role) ? target.role : 'admin');
+      this.mayManage(by, role);
+      if (by !== 'cli' && by.principal.id === id) throw new AppError('conflict', 'an operator cannot change their own role');
+      if (target.oidc_subject !== null) throw new AppError('conflict', "this operator signs in through OIDC: their role follows their identity provider's groups");
+      const before = isRole(target.role) ? target.role : 'viewer';
+      if (before === role) return { ...toInfo(target), sessionsEnded: 0 };
+      await tx.updateTable('operators').set({ role, updated_at: now }).where('id', '=', id).execute();
+      const demoted = roleRank(role) < roleRank(before);
+      const sessionsEnded = demoted ? await this.sessions.revokeAll(id, now, tx) : 0;
+      await this.audit(tx, by, 'operator.set-role', id, now, { before: { role: before }, after: { role }, details: { sessions: sessionsEnded }, ...(reason ? { reason } : {}) });
+      return { ...toInfo(target), role, updatedAt: now, sessionsEnded };
     });
   }
 

@@ -26,6 +26,7 @@ const AddBody = Type.Object(
   { additionalProperties: false },
 );
 const ReasonBody = Type.Object({ reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })) }, { additionalProperties: false });
+const RoleBody = Type.Object({ role: RoleSchema, reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })) }, { additionalProperties: false });
 const TokenBody = Type.Object({ label: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
 
 const TokenInfo = Type.Object({ id: Type.String(), label: Type.String(), createdAt: Type.String(), lastUsedAt: Type.Union([Type.String(), Type.Null()]), revokedAt: Type.Union([Type.String(), Type.Null()]) });
@@ -75,6 +76,22 @@ export function operatorManagementRoutes(deps: AdminAuthDeps): FastifyPluginAsyn
       '/operators/:id/enable',
       { schema: schema('enableOperator', 'Let a disabled operator sign in again (their ended sessions and tokens stay ended)', { params: IdParams, body: ReasonBody, response: { 200: OperatorInfo, ...errorResponses } }), preHandler: requireRole('admin') },
       async (request) => info(await ops.enable({ principal: operatorOf(request), ctx: actingContext(request) }, request.params.id, request.body.reason)),
+    );
+
+    app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof RoleBody> }>(
+      '/operators/:id/role',
+      {
+        schema: schema('setOperatorRole', "Change a local operator's role (never to or from a role above the caller's, never one's own); a demotion ends their sessions", {
+          params: IdParams,
+          body: RoleBody,
+          response: { 200: Type.Object({ operator: OperatorInfo, sessionsEnded: Type.Integer({ description: 'Sessions ended by a demotion' }) }), ...errorResponses },
+        }),
+        preHandler: requireRole('admin'),
+      },
+      async (request) => {
+        const { sessionsEnded, ...op } = await ops.setRole({ principal: operatorOf(request), ctx: actingContext(request) }, request.params.id, request.body.role, request.body.reason);
+        return { operator: info(op), sessionsEnded };
+      },
     );
 
     app.post<{ Params: Static<typeof IdParams> }>(
