@@ -15,6 +15,7 @@ import { HitRates } from './hit-rates.js';
 import type { EventHandler } from './pipeline.js';
 import { DEFAULT_ABUSE_POLICY, type AbusePolicy } from '../policy/index.js';
 import { resumeEngine, syncReinstatements, type ResumeOptions } from './resume.js';
+import { recordShadow } from './shadow.js';
 import type { SignupEvent } from './signup.js';
 
 export interface AbuseServiceOptions {
@@ -227,6 +228,8 @@ export class AbuseService implements EventHandler {
     // Operators reinstate from any process (the CLI, another node): the engine hears of it here.
     await syncReinstatements(this.db, this.engine, now - this.engine.policy.actions.reinstateGraceMs, this.reinstatements);
     const decisions = await this.engine.evaluate(now);
+    // Shadow mode: the verdicts are listed as "would", never enforced (incidents/shadow-decisions.ts).
+    if (this.engine.policy.shadow) await recordShadow(this.db, decisions, now, this.logger);
     await this.publishHitRates(now);
     const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
     for (const d of decisions) {

@@ -14,6 +14,7 @@ import { HitRates } from './hit-rates.js';
 import { partitionOf } from './partitions.js';
 import type { EventHandler, EventProcessor } from './pipeline.js';
 import { resumeEngine, syncReinstatements, type ResumeOptions } from './resume.js';
+import { recordShadow } from './shadow.js';
 import type { SignupEvent } from './signup.js';
 import { Summarizer } from './summaries.js';
 
@@ -155,6 +156,7 @@ export class PartitionStage implements EventHandler {
       await this.actions.sync(db, this.engine, now);
     }
     const decisions = await this.engine.evaluate(now);
+    if (this.engine.policy.shadow) await recordShadow(db, decisions, now, this.deps.logger);
     logDecisions(this.deps.logger, this.engine, decisions, `partition ${this.partition}`);
     const findings: Finding[] = [];
     for (const d of this.engine.detectors) for (const f of d.findings(now)) if (f.kind === 'account') findings.push(f);
@@ -344,6 +346,7 @@ export class GlobalStage implements EventProcessor {
       await this.actions.sync(db, this.engine, now);
     }
     const decisions = (await this.engine.evaluate(now)).filter((d) => !this.left.has(d));
+    if (this.engine.policy.shadow) await recordShadow(db, decisions, now, this.deps.logger);
     logDecisions(this.deps.logger, this.engine, decisions, 'global');
     return decisions;
   }

@@ -96,12 +96,15 @@ export class ConsoleCampaigns {
       .selectFrom('decisions')
       .select(['created_at', 'action', 'scope', 'source', 'actor', (eb) => eb.fn.countAll<number>().as('n')])
       .where((eb) => eb.or([eb('campaign_id', '=', campaignId), eb('cluster_id', '=', clusterId)]))
+      // What the engine would have done in shadow mode before is not part of what was done.
+      .where('shadow', '=', 0)
       .groupBy(['created_at', 'action', 'scope', 'source', 'actor'])
       .execute();
     const lifted = await this.db
       .selectFrom('decisions')
       .select(['lifted_at', 'scope', 'lifted_by', (eb) => eb.fn.countAll<number>().as('n')])
       .where((eb) => eb.or([eb('campaign_id', '=', campaignId), eb('cluster_id', '=', clusterId)]))
+      .where('shadow', '=', 0)
       .where('lifted_at', 'is not', null)
       .groupBy(['lifted_at', 'scope', 'lifted_by'])
       .execute();

@@ -19,7 +19,7 @@ import { canonicalSubject } from './subjects.js';
 
 export type DecisionStatus = 'active' | 'would' | 'expired' | 'lifted';
 export interface DecisionView extends StandingDecision {
-  /** `would`: an operator's trial in force, listed and never enforced. */
+  /** `would`: a shadow decision in force (an operator's trial, or the engine's in shadow mode), listed and never enforced. */
   status: DecisionStatus;
 }
 
@@ -39,6 +39,8 @@ export interface DecisionFilter {
   source?: StandingDecision['source'] | undefined;
   /** true: in force (and trials in force); false: expired or lifted. */
   active?: boolean | undefined;
+  /** true: only "would" decisions (the engine's in shadow mode, operators' trials); false: only enforced ones. */
+  shadow?: boolean | undefined;
   subject?: string | undefined;
   batchId?: string | undefined;
   cursor?: string | undefined;
@@ -69,6 +71,7 @@ export class ConsoleDecisions {
     if (f.source) q = q.where('source', '=', f.source);
     if (f.subject !== undefined && f.scope) q = q.where('subject', '=', canonicalSubject(f.scope, f.subject));
     if (f.batchId) q = q.where('batch_id', '=', f.batchId);
+    if (f.shadow !== undefined) q = q.where('shadow', '=', f.shadow ? 1 : 0);
     if (f.active === true) q = q.where('lifted_at', 'is', null).where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]));
     if (f.active === false) q = q.where((eb) => eb.or([eb('lifted_at', 'is not', null), eb('expires_at', '<=', now)]));
     const after = f.cursor ? decodeCursor(f.cursor) : undefined;
@@ -101,7 +104,7 @@ export class ConsoleDecisions {
         const row = await decisionRow(tx, id);
         if (!row) throw new AppError('not_found', 'no such decision');
         if (row.lifted_at !== null) throw new AppError('conflict', 'the decision was already lifted');
-        if (row.scope === 'account' && row.action === 'suspend') {
+        if (row.scope === 'account' && row.action === 'suspend' && Number(row.shadow) !== 1) {
           // A suspension is also the account's status and an enforcement action: the reinstatement undoes all three.
           throw new AppError('conflict', 'a suspension is lifted by reinstating the account (POST /admin/v1/accounts/{id}/reinstate)');
         }

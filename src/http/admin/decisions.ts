@@ -48,6 +48,7 @@ const ListQuery = Type.Object(
     scope: Type.Optional(Scope),
     source: Type.Optional(Type.Union([Type.Literal('engine'), Type.Literal('operator')])),
     active: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
+    shadow: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')], { description: 'true: only "would" decisions (shadow: the engine in shadow mode, operator trials), never enforced; false: only enforced ones' })),
     batchId: Type.Optional(Type.String({ maxLength: 100 })),
     cursor: Type.Optional(Cursor),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
@@ -68,7 +69,7 @@ export function decisionRoutes(uc: Console): FastifyPluginAsync {
       },
       async (request) => {
         const q = request.query;
-        return uc.decisions.list({ ...q, active: q.active === undefined ? undefined : q.active === 'true' });
+        return uc.decisions.list({ ...q, active: q.active === undefined ? undefined : q.active === 'true', shadow: q.shadow === undefined ? undefined : q.shadow === 'true' });
       },
     );
 

@@ -1,8 +1,9 @@
 import { actionForm, api, boot, field, fmtTime, h, pager, query, section, select, table } from '../console.js';
 
 // Decisions, CrowdSec-style: every standing decision with its scope and source; one added by
-// hand, lifted, or many applied as one batch that is undone as one. A trial ("shadow") decision is
-// listed as what it would do and never enforced.
+// hand, lifted, or many applied as one batch that is undone as one. A shadow decision (an
+// operator's trial, or the engine's while its policy is in shadow mode) is listed as what it
+// "would" do and never enforced.
 
 const SCOPES = ['account', 'device', 'ip', 'subnet', 'asn', 'country'];
 const ACTIONS = [['throttle', 'throttle'], ['challenge', 'challenge'], ['suspend', 'suspend']];
@@ -17,7 +18,7 @@ function statusOf(d) {
 
 boot(async (main, operator) => {
   const canAct = operator.role !== 'viewer';
-  const filter = { scope: query('scope') || '', source: query('source') || '', active: query('active') ?? 'true' };
+  const filter = { scope: query('scope') || '', source: query('source') || '', active: query('active') ?? 'true', shadow: ['true', 'false'].includes(query('shadow')) ? query('shadow') : '' };
   main.append(
     h(
       'form',
@@ -25,6 +26,7 @@ boot(async (main, operator) => {
       field('Scope', select('scope', [['', 'any'], ...SCOPES.map((s) => [s, s])], filter.scope)),
       field('Source', select('source', [['', 'any'], ['engine', 'engine'], ['operator', 'operator']], filter.source)),
       field('Standing', select('active', [['true', 'in force'], ['false', 'expired or lifted'], ['', 'all']], filter.active)),
+      field('Enforced', select('shadow', [['', 'enforced and "would"'], ['false', 'enforced only'], ['true', '"would" only (shadow)']], filter.shadow)),
       h('button', { type: 'submit' }, 'Show'),
     ),
   );
@@ -118,6 +120,7 @@ boot(async (main, operator) => {
     if (filter.scope) qs.set('scope', filter.scope);
     if (filter.source) qs.set('source', filter.source);
     if (filter.active) qs.set('active', filter.active);
+    if (filter.shadow) qs.set('shadow', filter.shadow);
     if (cursor) qs.set('cursor', cursor);
     const page = await api('GET', `/decisions${qs.size ? `?${qs}` : ''}`);
     const items = page.items || page.decisions || [];
