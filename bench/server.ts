@@ -10,13 +10,14 @@
  * wait for their lookup event to be durable, as before they did (the bench's before/after only).
  */
 import Fastify from 'fastify';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedDirectory } from '../src/cli/seeding.js';
 import { buildSettings } from '../src/config/config.js';
 import { signDevToken } from '../src/http/auth/jwt.js';
-import { compilePolicy, DEFAULT_POLICY, loadPolicy, type Policy } from '../src/policy/index.js';
+import { compilePolicy, loadPolicy } from '../src/policy/index.js';
+import { unreachable } from './policy.js';
 import { createLogger } from '../src/logger.js';
 import { createService } from '../src/main.js';
 import { LookupBody, LookupResponse } from '../src/discovery/schemas.js';
@@ -26,18 +27,6 @@ const [kind, accountsArg, policyArg, redisUrl] = args.filter((a) => !a.startsWit
 /** The behaviour before answered calls waited for their lookup event to be durable: the before/after of its cost. */
 const fireAndForget = args.includes('--events-fire-and-forget');
 export const CALLERS = 64;
-
-/** The default policy with every budget out of reach: the cost of the limits, not their effect. */
-function unreachable(): Policy {
-  const p = structuredClone(DEFAULT_POLICY);
-  for (const layer of p.layers) {
-    for (const tier of Object.keys(layer.limits)) layer.limits[tier] = { burst: 1e12, refill: 1e12, per: '1d' };
-  }
-  if (p.breaker) p.breaker.minimum = 1e15;
-  // The engine's real-time rules watch but do not refuse: the bench's books span every country.
-  if (p.abuse) p.abuse = { ...p.abuse, mode: 'shadow' };
-  return p;
-}
 
 if (kind === 'hello') {
   const app = Fastify();
@@ -78,3 +67,25 @@ if (kind === 'hello') {
   }
 }
 process.on('SIGINT', () => process.exit(0));
+
+// BENCH_CPU_PROF (bench/run.ts): a V8 CPU profile of each measured run alone, without start-up or seeding.
+const profileDir = process.env.BENCH_CPU_PROF;
+if (profileDir) {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  process.on('message', (m: { profile?: 'start' | 'stop'; name?: string }) => {
+    void (async () => {
+      if (m.profile === 'start') await session.post('Profiler.start');
+      if (m.profile === 'stop') {
+        const { profile } = await session.post('Profiler.stop');
+        const name = `${kind}-${policyArg ?? ''}-${(m.name ?? 'run').replace(/[^a-z0-9]+/gi, '-')}-${process.pid}.cpuprofile`;
+        mkdirSync(profileDir, { recursive: true });
+        writeFileSync(join(profileDir, name), JSON.stringify(profile));
+      }
+      process.send?.({ profiled: m.profile });
+    })();
+  });
+}

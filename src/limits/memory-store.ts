@@ -1,4 +1,4 @@
-import { applyCharges, type BreakerState, type BucketState } from './apply.js';
+import { applyCharges, type BreakerState, type BucketState, type StateAccess } from './apply.js';
 import type { LimitStatePersistence, SavedEntry } from './memory-persistence.js';
 import type { ApplyInput, ApplyResult, LimitStore } from './store.js';
 
@@ -35,7 +35,15 @@ export class MemoryLimitStore implements LimitStore {
   private ops = 0;
   private readonly persistence: LimitStatePersistence | undefined;
   private readonly saveEveryMs: number;
-  private dirty = new Set<string>();
+  /** Keys changed since the last save, per namespace (no key text is built per write). */
+  private dirty = emptyDirty();
+  /** The time of the apply() running now, for `access` (made once, not per call). */
+  private now = 0;
+  private readonly access: StateAccess = {
+    bucket: (k) => live(this.buckets.get(k), this.now),
+    breaker: (k) => live(this.breakers.get(k), this.now),
+    strikes: (k) => live(this.counters.get(k), this.now) ?? 0,
+  };
   private timer: NodeJS.Timeout | undefined;
   private saving: Promise<void> = Promise.resolve();
 
@@ -63,17 +71,14 @@ export class MemoryLimitStore implements LimitStore {
   async apply(input: ApplyInput): Promise<ApplyResult> {
     const now = input.now;
     if (++this.ops % 4096 === 0) this.sweep(now);
-    const { result, writes } = applyCharges(input, {
-      bucket: (k) => live(this.buckets.get(k), now),
-      breaker: (k) => live(this.breakers.get(k), now),
-      strikes: (k) => live(this.counters.get(k), now) ?? 0,
-    });
+    this.now = now;
+    const { result, writes } = applyCharges(input, this.access);
     for (const w of writes.buckets) {
-      this.buckets.set(w.key, { value: w.state, expires: now + w.ttlMs });
+      put(this.buckets, w.key, w.state, now + w.ttlMs);
       this.changed('b', w.key);
     }
     if (writes.breaker) {
-      this.breakers.set(writes.breaker.key, { value: writes.breaker.state, expires: now + writes.breaker.ttlMs });
+      put(this.breakers, writes.breaker.key, writes.breaker.state, now + writes.breaker.ttlMs);
       this.changed('r', writes.breaker.key);
     }
     if (writes.strike) {
@@ -122,8 +127,8 @@ export class MemoryLimitStore implements LimitStore {
 
   private changed(ns: Namespace, key: string): void {
     if (!this.persistence) return;
-    this.dirty.add(`${ns}:${key}`);
-    this.schedule();
+    this.dirty[ns].add(key);
+    if (!this.timer) this.schedule();
   }
 
   private schedule(): void {
@@ -133,21 +138,23 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   private async saveDirty(): Promise<void> {
-    if (!this.persistence || this.dirty.size === 0) return;
-    const keys = this.dirty;
-    this.dirty = new Set();
+    const dirty = this.dirty;
+    if (!this.persistence || NAMESPACES.every((ns) => dirty[ns].size === 0)) return;
+    this.dirty = emptyDirty();
     const entries: SavedEntry[] = [];
     const removed: string[] = [];
-    for (const k of keys) {
-      const e = this.entryOf(k.slice(0, 1) as Namespace, k.slice(2));
-      if (e) entries.push({ key: k, state: JSON.stringify(e.value), expiresAt: e.expires });
-      else removed.push(k);
+    for (const ns of NAMESPACES) {
+      for (const key of dirty[ns]) {
+        const e = this.entryOf(ns, key);
+        if (e) entries.push({ key: `${ns}:${key}`, state: JSON.stringify(e.value), expiresAt: e.expires });
+        else removed.push(`${ns}:${key}`);
+      }
     }
     try {
       await this.persistence.save(entries, removed);
     } catch {
       // Try these again with the next save (the persistence logs the outage once).
-      for (const k of keys) this.dirty.add(k);
+      for (const ns of NAMESPACES) for (const key of dirty[ns]) this.dirty[ns].add(key);
       this.schedule();
     }
   }
@@ -166,6 +173,21 @@ export class MemoryLimitStore implements LimitStore {
     }
     for (const [k, until] of this.once) if (until <= now) this.once.delete(k);
   }
+}
+
+const NAMESPACES: readonly Namespace[] = ['b', 'r', 's', 'o'];
+
+function emptyDirty(): Record<Namespace, Set<string>> {
+  return { b: new Set(), r: new Set(), s: new Set(), o: new Set() };
+}
+
+/** Updates a live entry in place (no new object and no map insertion per charge). */
+function put<T>(map: Map<string, Entry<T>>, key: string, value: T, expires: number): void {
+  const e = map.get(key);
+  if (e) {
+    e.value = value;
+    e.expires = expires;
+  } else map.set(key, { value, expires });
 }
 
 function live<T>(e: Entry<T> | undefined, now: number): T | undefined {

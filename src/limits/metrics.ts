@@ -12,6 +12,9 @@ export class LimitMetrics {
   private readonly calls: Counter<'operation' | 'outcome' | 'scope'>;
   private readonly tripped: Gauge;
   private readonly storeErrors: Counter;
+  private readonly pendingDecisions = new PendingCounts<'layer' | 'outcome'>();
+  private readonly pendingCalls = new PendingCounts<'operation' | 'outcome' | 'scope'>();
+  private lastTripped = -1;
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
     this.registry = registry;
@@ -27,12 +30,14 @@ export class LimitMetrics {
       help: 'Per-layer results of discovery calls: allowed, refused, shadow_refused (would have refused; layer in shadow mode) and near_limit (allowed with under 20% of the bucket left)',
       labelNames: ['layer', 'outcome'],
       registers: [registry],
+      collect: () => this.pendingDecisions.flush(this.decisions),
     });
     this.calls = new Counter({
       name: 'findguard_discovery_calls_total',
       help: 'Discovery calls by the limits outcome: allowed, refused (429), challenged (428), unavailable (503, limits store down)',
       labelNames: ['operation', 'outcome', 'scope'],
       registers: [registry],
+      collect: () => this.pendingCalls.flush(this.calls),
     });
     this.tripped = new Gauge({
       name: 'findguard_breaker_tripped',
@@ -48,22 +53,62 @@ export class LimitMetrics {
 
   record(operation: string, result: ApplyResult): void {
     for (const l of result.layers) {
-      if (l.outcome !== 'unchecked') this.decisions.inc({ layer: l.layer, outcome: l.outcome });
-      if (l.nearLimit) this.decisions.inc({ layer: l.layer, outcome: 'near_limit' });
+      if (l.outcome !== 'unchecked') this.decision(l.layer, l.outcome).inc();
+      if (l.nearLimit) this.decision(l.layer, 'near_limit').inc();
     }
-    if (result.breakerShadowRefused) this.decisions.inc({ layer: 'breaker', outcome: 'shadow_refused' });
-    if (result.outcome === 'refused' && result.layer === 'breaker') this.decisions.inc({ layer: 'breaker', outcome: 'refused' });
+    if (result.breakerShadowRefused) this.decision('breaker', 'shadow_refused').inc();
+    if (result.outcome === 'refused' && result.layer === 'breaker') this.decision('breaker', 'refused').inc();
     const outcome = result.outcome === 'challenge' ? 'challenged' : result.outcome;
-    this.calls.inc({ operation, outcome, scope: result.outcome === 'allowed' ? '' : (result.scope ?? '') });
-    this.tripped.set(result.tripped ? 1 : 0);
+    this.call(operation, outcome, result.outcome === 'allowed' ? '' : (result.scope ?? '')).inc();
+    const tripped = result.tripped ? 1 : 0;
+    if (tripped !== this.lastTripped) {
+      this.lastTripped = tripped;
+      this.tripped.set(tripped);
+    }
+  }
+
+  private decision(layer: string, outcome: string): { inc(): void } {
+    return this.pendingDecisions.of(`${layer}\u0000${outcome}`, () => ({ layer, outcome }));
+  }
+
+  private call(operation: string, outcome: string, scope: string): { inc(): void } {
+    return this.pendingCalls.of(`${operation}\u0000${outcome}\u0000${scope}`, () => ({ operation, outcome, scope }));
   }
 
   unavailable(operation: string): void {
     this.storeErrors.inc();
-    this.calls.inc({ operation, outcome: 'unavailable', scope: '' });
+    this.call(operation, 'unavailable', '').inc();
   }
 
   async text(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
+
+/**
+ * Counts per label set kept as plain numbers and added to the prom-client counter when it is
+ * collected (a scrape). prom-client's inc() with labels hashes them (sorted keys joined into a
+ * string) and validates them on every call, and labels() only binds that same inc; the limits
+ * count nine per discovery call. The label values are layer ids, operations, outcomes and
+ * scopes: a small, fixed set, so the map stays small.
+ */
+class PendingCounts<L extends string> {
+  private readonly counts = new Map<string, { labels: Partial<Record<L, string>>; n: number; inc(): void }>();
+
+  of(key: string, labels: () => Partial<Record<L, string>>): { inc(): void } {
+    let entry = this.counts.get(key);
+    if (!entry) {
+      const e = { labels: labels(), n: 0, inc: () => void e.n++ };
+      this.counts.set(key, (entry = e));
+    }
+    return entry;
+  }
+
+  flush(counter: Counter<L>): void {
+    for (const e of this.counts.values()) {
+      if (e.n === 0) continue;
+      counter.inc(e.labels, e.n);
+      e.n = 0;
+    }
   }
 }

@@ -51,6 +51,9 @@ export class RedisLimitStore implements LimitStore {
       offlineQueue: false,
       maxRetriesPerRequest: 0,
       reconnect: { stepMs: 100, maxMs: 1000 },
+      // Under load many calls charge in the same turn of the event loop: one write for all of
+      // them instead of a system call each (a third of the Redis limits' CPU per call, profiled).
+      autoPipelining: true,
       ...(opts.onError ? { onError: opts.onError } : {}),
     });
     this.redis.defineCommand('fgApply', { lua: APPLY_SCRIPT });

@@ -32,6 +32,12 @@ export interface RedisClientOptions {
    * reports the failures of its own commands).
    */
   onError?: (err: Error) => void;
+  /**
+   * Commands issued in one turn of the event loop go out as one pipeline, in one write (ioredis's
+   * enableAutoPipelining). Default false. Worth it where many requests each send a command at
+   * once (the limits store): a write to the socket per command is a system call per call.
+   */
+  autoPipelining?: boolean;
 }
 
 export const REDIS_DEFAULTS = {
@@ -59,6 +65,7 @@ export function redisOptions(opts: RedisClientOptions = {}): RedisOptions {
   if (opts.lazyConnect) options.lazyConnect = true;
   if (commandTimeout !== null) options.commandTimeout = commandTimeout;
   if (opts.offlineQueue === false) options.enableOfflineQueue = false;
+  if (opts.autoPipelining) options.enableAutoPipelining = true;
   return options;
 }
 
