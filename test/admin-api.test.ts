@@ -77,6 +77,9 @@ describeEachDialect('admin API', (dialect) => {
     { method: 'GET', url: '/webhooks/deliveries', min: 'viewer' },
     { method: 'POST', url: '/webhooks/deliveries/whk_none/redeliver', min: 'admin' },
     { method: 'GET', url: '/audit', min: 'viewer' },
+    { method: 'GET', url: '/alerts', min: 'viewer' },
+    { method: 'POST', url: '/alerts/routes/none/test', min: 'admin' },
+    { method: 'GET', url: '/incidents/inc_none/notices', min: 'viewer' },
   ];
 
   describe('authorization matrix', () => {

@@ -2,10 +2,13 @@ import type { FastifyPluginAsync } from 'fastify';
 import { createConsole } from '../../console/index.js';
 import type { AppContext } from '../../context.js';
 import { accountRoutes } from './accounts.js';
+import { alertRoutes } from './alerts.js';
 import { auditRoutes } from './audit.js';
 import { adminAuth, authDepsOf } from './auth.js';
 import { campaignRoutes } from './campaigns.js';
 import { decisionRoutes } from './decisions.js';
+import { incidentNoticeRoutes } from './incident-notices.js';
+import { incidentRoutes } from './incidents.js';
 import { operatorRoutes } from './operators.js';
 import { overviewRoutes } from './overview.js';
 import { policyRoutes } from './policy.js';
@@ -40,6 +43,9 @@ export function adminApi(ctx: AppContext): FastifyPluginAsync {
     await app.register(decisionRoutes(uc));
     await app.register(policyRoutes(uc));
     await app.register(webhookRoutes(uc));
+    await app.register(alertRoutes(ctx.alerts));
     await app.register(auditRoutes(uc));
+    await app.register(incidentRoutes(uc));
+    await app.register(incidentNoticeRoutes(ctx.incidents.notices));
   };
 }

@@ -1,0 +1,158 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { replayDemoAttack, type DemoAttackRecord } from '../src/cli/demo-attack.js';
+import { ensureDemoPopulation } from '../src/cli/seeding.js';
+import { verifyWebhookSignature, type ExposureNotice, type IncidentActor, type WebhookEnvelope } from '../src/incidents/index.js';
+import { addOperator, OPERATOR_OVERRIDES, signIn } from './helpers/operators.js';
+import { describeEachDialect, SERVICE_KEY, startTestService, type TestService } from './helpers/service.js';
+
+/**
+ * Issue 17's proof, end to end on both databases: the demo's 2019-style attack (24 fake accounts on
+ * three phones sweeping number blocks in step, through the real discovery API) is contained by the
+ * default policy's engine, which opens a campaign with its exposures; an analyst opens an incident
+ * for it, submits the report, two different operators approve it, the incident is notified; the
+ * node's own deliverer sends one `exposure.notice` per exposed account to the app's endpoint, each
+ * verified with the webhook secret; and `GET /v1/me/exposures` gives each exposed account its own
+ * notice and nobody else any.
+ */
+
+const SECRET = 'e2e-webhook-secret-0123456789abcdef';
+const DAY = 86_400_000;
+
+class Receiver {
+  readonly received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
+  private server: Server | undefined;
+  port = 0;
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        res.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server!.address() as AddressInfo).port;
+  }
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  }
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 100_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describeEachDialect('incident response end to end', (dialect) => {
+  let svc: TestService;
+  const receiver = new Receiver();
+  let attack: DemoAttackRecord;
+  let campaignIds: string[];
+  let exposed: string[];
+  let incidentId: string;
+
+  beforeAll(async () => {
+    await receiver.start();
+    svc = await startTestService(dialect, { policy: 'default', webhookUrl: `http://127.0.0.1:${receiver.port}/findguard`, webhookSecret: SECRET }, OPERATOR_OVERRIDES);
+    // As `serve --demo` does: the population five weeks back, then the attack replayed up to now.
+    const now = svc.clock.now();
+    svc.clock.set(now - 35 * DAY);
+    const { record } = await ensureDemoPopulation(svc.ctx, 600);
+    attack = await replayDemoAttack({ app: svc.app, ctx: svc.ctx, clock: svc.clock, serviceKey: SERVICE_KEY, jwt: svc.secrets.jwt }, record, now);
+    svc.clock.set(now);
+  }, 600_000);
+  afterAll(async () => {
+    await svc?.stop();
+    await receiver.stop();
+  });
+
+  it('the attack is contained: every fake account suspended, one campaign with its exposures', async () => {
+    expect(attack.stopped).toBe(attack.accounts);
+    expect(attack.revealed).toBeGreaterThan(0);
+    const campaigns = await svc.ctx.incidents.campaigns.list();
+    expect(campaigns.length).toBeGreaterThanOrEqual(1);
+    campaignIds = campaigns.map((c) => c.id);
+    const rows = await svc.ctx.db.kysely.selectFrom('exposures').select('revealed_account_id').distinct().where('campaign_id', 'in', campaigns.map((c) => c.id)).execute();
+    exposed = rows.map((r) => r.revealed_account_id).sort();
+    expect(exposed.length).toBeGreaterThan(0);
+    // Every campaign is the fleet's.
+    const members = await svc.ctx.db.kysely.selectFrom('campaign_accounts').select('account_id').where('campaign_id', 'in', campaignIds).execute();
+    expect(members.every((m) => m.account_id.startsWith('demo-scraper-'))).toBe(true);
+    const fleet = await svc.ctx.db.kysely.selectFrom('accounts').select(['id', 'fg_status']).where('id', 'like', 'demo-scraper-%').execute();
+    expect(fleet.every((a) => a.fg_status === 'suspended')).toBe(true);
+  }, 60_000);
+
+  it('an incident opens, two different operators approve its report, and it is notified', async () => {
+    const ops = [await addOperator(svc, 'e2e-analyst', 'analyst'), await addOperator(svc, 'e2e-approver-1', 'analyst'), await addOperator(svc, 'e2e-approver-2', 'admin')];
+    const by = (i: number): IncidentActor => ({ actor: { id: ops[i]!.id, name: ops[i]!.name, role: ops[i]!.role, via: 'password+totp' }, from: '203.0.113.5', tool: 'console' });
+    const { lifecycle } = svc.ctx.incidents;
+    const opened = await lifecycle.open({ title: 'Phone-number enumeration by a network of fake accounts', campaignIds }, by(0));
+    incidentId = opened.id;
+    expect(opened.status).toBe('draft');
+    await lifecycle.submit(incidentId, by(0));
+    // The two-person rule: one approval is not enough, and the same operator cannot approve twice.
+    expect((await lifecycle.approve(incidentId, by(1))).status).toBe('in_review');
+    await expect(lifecycle.approve(incidentId, by(1))).rejects.toMatchObject({ code: 'already_approved' });
+    expect((await lifecycle.approve(incidentId, by(2))).status).toBe('approved');
+    const notified = await lifecycle.notify(incidentId, by(0));
+    expect(notified.status).toBe('notified');
+    const page = await svc.ctx.incidents.notices.deliveries(incidentId, { limit: 500 });
+    expect(page.counts.total).toBe(exposed.length);
+    expect(page.items.map((i) => i.accountId).sort()).toEqual(exposed);
+    // Notifying again (a retry) is refused by the lifecycle and would send nothing anyway.
+    expect(await svc.ctx.incidents.notices.notifyIncident(incidentId, campaignIds, new Date(svc.clock.now()))).toMatchObject({ notices: exposed.length, created: 0 });
+  }, 120_000);
+
+  it('each exposed account\'s notice reaches the app as a signed exposure.notice webhook, delivered once', async () => {
+    const notices = () => receiver.received.filter((r) => (JSON.parse(r.body) as WebhookEnvelope).type === 'exposure.notice');
+    await until('every notice delivered', () => notices().length >= exposed.length);
+    await until('every status delivered', async () => (await svc.ctx.incidents.notices.deliveries(incidentId)).counts.delivered === exposed.length);
+    const got = notices();
+    expect(got).toHaveLength(exposed.length);
+    const byAccount = new Map<string, ExposureNotice>();
+    for (const r of got) {
+      expect(verifyWebhookSignature(SECRET, r.headers['findguard-signature'] as string, r.body, svc.clock.now())).toBe(true);
+      const envelope = JSON.parse(r.body) as WebhookEnvelope<'exposure.notice'>;
+      expect(r.headers['findguard-event-id']).toBe(envelope.id);
+      expect(envelope.data.incidentId).toBe(incidentId);
+      byAccount.set(envelope.data.accountId, envelope.data);
+    }
+    expect([...byAccount.keys()].sort()).toEqual(exposed);
+    // Each carries its own counts: the attacker accounts that account was shown to.
+    for (const [accountId, n] of byAccount) {
+      const pairs = await svc.ctx.db.kysely.selectFrom('exposures').select('attacker_account_id').distinct().where('campaign_id', 'in', campaignIds).where('revealed_account_id', '=', accountId).execute();
+      expect(n.exposure.attackerAccounts, accountId).toBe(pairs.length);
+      expect(n.measures.attackerAccountsStopped, accountId).toBe(pairs.length);
+      expect(JSON.stringify(n)).not.toMatch(/demo-scraper|\+\d{6,}/);
+    }
+    // What an operator sees of it.
+    const viewer = await signIn(svc, await addOperator(svc, 'e2e-viewer', 'viewer'));
+    const listed = await svc.app.inject({ method: 'GET', url: `/admin/v1/incidents/${incidentId}/notices?limit=500`, headers: viewer.headers });
+    expect(listed.statusCode, listed.body).toBe(200);
+    expect(listed.json().counts).toEqual({ queued: 0, delivered: exposed.length, failed: 0, total: exposed.length });
+    expect(listed.json().items.map((i: { accountId: string }) => i.accountId).sort()).toEqual(exposed);
+  }, 120_000);
+
+  it('GET /v1/me/exposures returns each exposed account its own notice, and no other account any', async () => {
+    const me = async (id: string) => svc.app.inject({ method: 'GET', url: '/v1/me/exposures', headers: { authorization: `Bearer ${await svc.tokenFor(id)}` } });
+    const delivered = new Map(receiver.received.map((r) => JSON.parse(r.body) as WebhookEnvelope).filter((e) => e.type === 'exposure.notice').map((e) => [(e as WebhookEnvelope<'exposure.notice'>).data.accountId, e.data]));
+    for (const id of exposed.slice(0, 25)) {
+      const res = await me(id);
+      expect(res.statusCode, id).toBe(200);
+      expect(res.json()).toEqual({ notices: [delivered.get(id)] });
+    }
+    // Accounts of the population never exposed, and the attackers (suspended), get nothing.
+    const others = await svc.ctx.db.kysely.selectFrom('accounts').select('id').where('id', 'not in', exposed).where('id', 'not like', 'demo-scraper-%').where('app_status', '=', 'active').orderBy('id').limit(10).execute();
+    expect(others.length).toBeGreaterThan(0);
+    for (const { id } of others) expect((await me(id)).body, id).toBe('{"notices":[]}');
+    const attacker = await me('demo-scraper-01');
+    expect([attacker.statusCode, attacker.json().error.code]).toEqual([403, 'account_suspended']);
+  }, 120_000);
+});

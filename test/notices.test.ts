@@ -1,0 +1,242 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { verifyWebhookSignature, type ExposureNotice, type WebhookEnvelope } from '../src/incidents/index.js';
+import { OWN_EXPOSURES_LIMITS } from '../src/incidents/notices-own.js';
+import { addOperator, OPERATOR_OVERRIDES, signIn, type SignedIn } from './helpers/operators.js';
+import { lookup, mirrorAccount, NUMBERS } from './helpers/fixtures.js';
+import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
+
+/**
+ * Exposure notices (issue 17 point 3) through the real stores and HTTP, on both databases: one
+ * notice per exposed account with its own counts, nothing twice when notified again, each sent
+ * through the outbox by the node's own deliverer to a local receiver and verified with the
+ * webhook secret, delivery status per notice in the admin API, `GET /v1/me/exposures` answering
+ * the caller alone in one shape, erasure with the account, and no phone number or email anywhere.
+ */
+
+const SECRET = 'notices-webhook-secret-0123456789abcdef';
+const DAY = 24 * 3_600_000;
+const EMAIL = 'victim.a@example.org';
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+class Receiver {
+  readonly received: Received[] = [];
+  /** Statuses to answer in turn (then 200). */
+  readonly script: number[] = [];
+  private server: Server | undefined;
+  port = 0;
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        const status = this.script.shift() ?? 200;
+        res.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server!.address() as AddressInfo).port;
+  }
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  }
+  notices(): Array<{ envelope: WebhookEnvelope<'exposure.notice'>; raw: Received }> {
+    return this.received.flatMap((r) => {
+      const envelope = JSON.parse(r.body) as WebhookEnvelope;
+      return envelope.type === 'exposure.notice' ? [{ envelope: envelope as WebhookEnvelope<'exposure.notice'>, raw: r }] : [];
+    });
+  }
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describeEachDialect('exposure notices', (dialect) => {
+  let svc: TestService;
+  let admin: SignedIn;
+  const receiver = new Receiver();
+  let campaignId: string;
+  let start: number;
+  const INCIDENT = 'inc_notices_test';
+
+  const me = async (accountId: string, query = '') =>
+    svc.app.inject({ method: 'GET', url: `/v1/me/exposures${query}`, headers: { authorization: `Bearer ${await svc.tokenFor(accountId)}` } });
+
+  beforeAll(async () => {
+    await receiver.start();
+    svc = await startTestService(dialect, { policy: 'none', webhookUrl: `http://127.0.0.1:${receiver.port}/hooks`, webhookSecret: SECRET }, OPERATOR_OVERRIDES);
+    const created = new Date(T0 - 400 * DAY).toISOString();
+    await mirrorAccount(svc, 'victim-a', [{ value: NUMBERS.usA, purposes: ['discovery'] }, { kind: 'email', value: EMAIL, purposes: ['recovery'] }], { createdAt: created });
+    await mirrorAccount(svc, 'victim-b', [{ value: NUMBERS.gbA, purposes: ['discovery'] }], { createdAt: created });
+    await mirrorAccount(svc, 'victim-c', [{ value: NUMBERS.deA, purposes: ['discovery'] }], { createdAt: created });
+    await mirrorAccount(svc, 'bystander', [{ value: NUMBERS.frA, purposes: ['discovery'] }], { createdAt: created });
+    for (const id of ['scraper-1', 'scraper-2']) await mirrorAccount(svc, id, [], { createdAt: created });
+    start = svc.clock.now();
+    // scraper-1 finds a, b and c; scraper-2 finds a, later and again an hour on.
+    const t1 = await svc.tokenFor('scraper-1');
+    for (const phone of [NUMBERS.usA, NUMBERS.gbA, NUMBERS.deA]) expect((await lookup(svc, t1, { phone })).statusCode).toBe(200);
+    svc.clock.advance(3_600_000);
+    expect((await lookup(svc, await svc.tokenFor('scraper-2'), { phone: NUMBERS.usA })).statusCode).toBe(200);
+    svc.clock.advance(3_600_000);
+    expect((await lookup(svc, await svc.tokenFor('scraper-2'), { phone: NUMBERS.usA })).statusCode).toBe(200);
+    await svc.ctx.events.flush();
+    campaignId = (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'cl-notices', accountIds: ['scraper-1', 'scraper-2'], score: 0.9, evidence: {} })).campaignId;
+    await svc.ctx.incidents.enforcer.suspend(['scraper-1'], { actor: 'engine', reason: 'scan', evidence: {}, clusterId: 'cl-notices', campaignId });
+    // victim-c is erased before the incident is notified: nobody is left to tell.
+    expect((await svc.app.inject({ method: 'DELETE', url: '/internal/v1/accounts/victim-c', headers: svc.internal })).statusCode).toBeLessThan(300);
+    await until('the campaign webhooks', () => receiver.received.length >= 3);
+    admin = await signIn(svc, await addOperator(svc, 'notice-admin', 'admin'));
+  }, 120_000);
+  afterAll(async () => {
+    await svc?.stop();
+    await receiver.stop();
+  });
+
+  it('writes one notice per exposed account still in the directory, with its own counts and times', async () => {
+    const at = new Date(svc.clock.now());
+    const r = await svc.ctx.incidents.notices.notifyIncident(INCIDENT, [campaignId], at);
+    expect(r).toEqual({ notices: 2, created: 2 });
+    const a = (await svc.ctx.incidents.notices.forAccount('victim-a'))[0]!;
+    expect(a).toMatchObject({
+      incidentId: INCIDENT,
+      accountId: 'victim-a',
+      createdAt: at.toISOString(),
+      expiresAt: new Date(at.getTime() + 365 * DAY).toISOString(),
+      exposure: { firstAt: new Date(start).toISOString(), lastAt: new Date(start + 2 * 3_600_000).toISOString(), attackerAccounts: 2 },
+      measures: { attackerAccountsStopped: 1, actions: [{ action: 'suspend', accounts: 1 }] },
+      advice: { discoverableBy: 'everyone' },
+    });
+    expect(a.advice.steps.map((s) => s.code)).toEqual(['discoverability_setting', 'my_contacts', 'unexpected_messages']);
+    expect(a.measures.text).toMatch(/^1 of those 2 accounts have been suspended/);
+    const b = (await svc.ctx.incidents.notices.forAccount('victim-b'))[0]!;
+    expect(b.exposure).toMatchObject({ attackerAccounts: 1, firstAt: new Date(start).toISOString(), lastAt: new Date(start).toISOString() });
+    expect(b.measures).toMatchObject({ attackerAccountsStopped: 1 });
+    expect(b.measures.text).toMatch(/^Every one of those accounts has been suspended/);
+    // Never a handle or id of the attacker accounts.
+    for (const n of [a, b]) expect(JSON.stringify(n)).not.toMatch(/scraper/);
+    expect(await svc.ctx.incidents.notices.forAccount('bystander')).toEqual([]);
+  });
+
+  it('notifying again writes and sends nothing more', async () => {
+    const again = await svc.ctx.incidents.notices.notifyIncident(INCIDENT, [campaignId, campaignId], new Date(svc.clock.now() + 1000));
+    expect(again).toEqual({ notices: 2, created: 0 });
+    const rows = await svc.ctx.db.kysely.selectFrom('webhook_outbox').select('id').where('event_type', '=', 'exposure.notice').execute();
+    expect(rows).toHaveLength(2);
+  });
+
+  it('delivers each notice as a signed exposure.notice webhook that verifies with the secret; status per notice', async () => {
+    await until('two notices delivered', () => receiver.notices().length >= 2);
+    const got = receiver.notices();
+    expect(got.map((g) => g.envelope.data.accountId).sort()).toEqual(['victim-a', 'victim-b']);
+    for (const { envelope, raw } of got) {
+      expect(verifyWebhookSignature(SECRET, raw.headers['findguard-signature'] as string, raw.body, svc.clock.now())).toBe(true);
+      expect(verifyWebhookSignature('another-secret-0123456789abcdef', raw.headers['findguard-signature'] as string, raw.body, svc.clock.now())).toBe(false);
+      expect(raw.headers['findguard-event-id']).toBe(envelope.id);
+      const [stored] = await svc.ctx.incidents.notices.forAccount(envelope.data.accountId);
+      expect(envelope.data).toEqual(stored);
+    }
+    await until('statuses delivered', async () => (await svc.ctx.incidents.notices.deliveries(INCIDENT)).counts.delivered === 2);
+    const page = await svc.ctx.incidents.notices.deliveries(INCIDENT);
+    expect(page.counts).toEqual({ queued: 0, delivered: 2, failed: 0, total: 2 });
+    expect(page.items.every((i) => i.status === 'delivered' && i.attempts === 1 && i.eventId !== null)).toBe(true);
+  });
+
+  it('the admin API lists an incident\'s notices with counts by status, page by page', async () => {
+    const get = (q: string) => svc.app.inject({ method: 'GET', url: `/admin/v1/incidents/${INCIDENT}/notices${q}`, headers: admin.headers });
+    const first = await get('?limit=1');
+    expect(first.statusCode, first.body).toBe(200);
+    const body = first.json();
+    expect(body.counts).toEqual({ queued: 0, delivered: 2, failed: 0, total: 2 });
+    expect(body.items).toHaveLength(1);
+    const second = (await get(`?limit=1&cursor=${body.nextCursor}`)).json();
+    expect(second.items).toHaveLength(1);
+    expect(second.nextCursor).toBeNull();
+    expect([body.items[0].accountId, second.items[0].accountId].sort()).toEqual(['victim-a', 'victim-b']);
+    expect((await get('?status=failed')).json().items).toEqual([]);
+    expect((await get('?phone=1')).statusCode).toBe(400);
+  });
+
+  it('GET /v1/me/exposures answers the caller\'s own notices and nobody else\'s', async () => {
+    const a = await me('victim-a');
+    expect(a.statusCode).toBe(200);
+    expect(a.headers['cache-control']).toBe('no-store');
+    const notices = a.json<{ notices: ExposureNotice[] }>().notices;
+    expect(notices.map((n) => n.accountId)).toEqual(['victim-a']);
+    expect(notices[0]).toEqual((await svc.ctx.incidents.notices.forAccount('victim-a'))[0]);
+    expect((await me('victim-b')).json().notices.map((n: ExposureNotice) => n.accountId)).toEqual(['victim-b']);
+    expect((await me('bystander')).json()).toEqual({ notices: [] });
+    // Nothing in the request can name another account.
+    for (const q of ['?accountId=victim-a', '?phone=%2B14155552671', '?handle=h_victima']) {
+      const res = await me('bystander', q);
+      expect([res.statusCode, res.json().error.code]).toEqual([400, 'invalid_request']);
+    }
+    expect((await svc.app.inject({ method: 'GET', url: '/v1/me/exposures' })).statusCode).toBe(401);
+    expect((await me('nobody-here')).statusCode).toBe(401);
+    // A suspended caller gets what discovery answers it.
+    const suspended = await me('scraper-1');
+    expect([suspended.statusCode, suspended.json().error.code]).toEqual([403, 'account_suspended']);
+  });
+
+  it('an account never exposed and one whose notice expired get the same bytes and headers', async () => {
+    await mirrorAccount(svc, 'never-exposed', [{ value: NUMBERS.inA, purposes: ['discovery'] }]);
+    const saved = svc.clock.now();
+    svc.clock.advance(366 * DAY);
+    try {
+      const expired = await me('victim-b');
+      const never = await me('never-exposed');
+      expect(expired.statusCode).toBe(200);
+      expect(expired.body).toBe('{"notices":[]}');
+      expect(never.body).toBe(expired.body);
+      const strip = (h: Record<string, unknown>) => Object.fromEntries(Object.entries(h).filter(([k]) => k !== 'date'));
+      expect(strip(never.headers)).toEqual(strip(expired.headers));
+      expect(await svc.ctx.incidents.notices.purgeExpired()).toBe(2);
+    } finally {
+      svc.clock.set(saved);
+    }
+  });
+
+  it('is budgeted per account: past its burst, 429 rate_limited with Retry-After', async () => {
+    await mirrorAccount(svc, 'poller', []);
+    let last = await me('poller');
+    for (let i = 1; i <= OWN_EXPOSURES_LIMITS.account.burst && last.statusCode === 200; i++) last = await me('poller');
+    expect(last.statusCode).toBe(429);
+    expect(last.json().error).toMatchObject({ code: 'rate_limited', details: { scope: 'account' } });
+    expect(Number(last.headers['retry-after'])).toBeGreaterThan(0);
+    // Another account is not affected.
+    expect((await me('never-exposed')).statusCode).toBe(200);
+  });
+
+  it('a notice is erased with its account, and notifying again does not bring it back', async () => {
+    await svc.ctx.incidents.notices.notifyIncident('inc_erasure', [campaignId], new Date(svc.clock.now()));
+    expect(await svc.ctx.db.kysely.selectFrom('exposure_notices').select('id').where('account_id', '=', 'victim-a').execute()).toHaveLength(1);
+    expect((await svc.app.inject({ method: 'DELETE', url: '/internal/v1/accounts/victim-a', headers: svc.internal })).statusCode).toBeLessThan(300);
+    expect(await svc.ctx.db.kysely.selectFrom('exposure_notices').select('id').where('account_id', '=', 'victim-a').execute()).toEqual([]);
+    const again = await svc.ctx.incidents.notices.notifyIncident('inc_erasure', [campaignId], new Date(svc.clock.now()));
+    expect(again).toEqual({ notices: 1, created: 0 });
+  });
+
+  it('no phone number or email in the notices, the webhook bodies or the logs', async () => {
+    const values = [...Object.values(NUMBERS), EMAIL, ...Object.values(NUMBERS).map((n) => n.slice(1))];
+    const stored = (await svc.ctx.db.kysely.selectFrom('exposure_notices').select('content').execute()).map((r) => r.content).join('\n');
+    const outbox = (await svc.ctx.db.kysely.selectFrom('webhook_outbox').select('payload').where('event_type', '=', 'exposure.notice').execute()).map((r) => r.payload).join('\n');
+    const bodies = receiver.received.map((r) => r.body).join('\n');
+    for (const v of values) {
+      expect(stored).not.toContain(v);
+      expect(outbox).not.toContain(v);
+      expect(bodies).not.toContain(v);
+      expect(svc.logs.text).not.toContain(v);
+    }
+  });
+});
