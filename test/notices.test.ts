@@ -18,6 +18,7 @@ import { describeEachDialect, startTestService, T0, type TestService } from './h
 const SECRET = 'notices-webhook-secret-0123456789abcdef';
 const DAY = 24 * 3_600_000;
 const EMAIL = 'victim.a@example.org';
+const MAX_ATTEMPTS = 2;
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -76,7 +77,7 @@ describeEachDialect('exposure notices', (dialect) => {
 
   beforeAll(async () => {
     await receiver.start();
-    svc = await startTestService(dialect, { policy: 'none', webhookUrl: `http://127.0.0.1:${receiver.port}/hooks`, webhookSecret: SECRET }, OPERATOR_OVERRIDES);
+    svc = await startTestService(dialect, { policy: 'none', webhookUrl: `http://127.0.0.1:${receiver.port}/hooks`, webhookSecret: SECRET }, { ...OPERATOR_OVERRIDES, incidents: { delivery: { maxAttempts: MAX_ATTEMPTS } } });
     const created = new Date(T0 - 400 * DAY).toISOString();
     await mirrorAccount(svc, 'victim-a', [{ value: NUMBERS.usA, purposes: ['discovery'] }, { kind: 'email', value: EMAIL, purposes: ['recovery'] }], { createdAt: created });
     await mirrorAccount(svc, 'victim-b', [{ value: NUMBERS.gbA, purposes: ['discovery'] }], { createdAt: created });
@@ -225,6 +226,35 @@ describeEachDialect('exposure notices', (dialect) => {
     expect(await svc.ctx.db.kysely.selectFrom('exposure_notices').select('id').where('account_id', '=', 'victim-a').execute()).toEqual([]);
     const again = await svc.ctx.incidents.notices.notifyIncident('inc_erasure', [campaignId], new Date(svc.clock.now()));
     expect(again).toEqual({ notices: 1, created: 0 });
+  });
+
+  // victim-a is erased by now: the incident has victim-b's notice alone.
+  it('a notice the app does not accept is queued while retried, failed once given up, and delivered when redelivered', async () => {
+    const incident = 'inc_failing';
+    const statuses = async () => (await svc.ctx.incidents.notices.deliveries(incident)).items.map((i) => i.status);
+    const deliverer = svc.ctx.incidents.deliverer!;
+    // Nothing else in flight, so the scripted failures meet this notice.
+    const pending = () => svc.ctx.db.kysely.selectFrom('webhook_outbox').select('id').where('delivered_at', 'is', null).where('next_attempt_at', 'is not', null).execute();
+    await until('the outbox drained', async () => (await pending()).length === 0);
+    const before = receiver.received.length;
+    receiver.script.push(500, 503);
+    await svc.ctx.incidents.notices.notifyIncident(incident, [campaignId], new Date(svc.clock.now()));
+    await until('the first attempt', () => receiver.received.length >= before + 1);
+    await until('first failures recorded', async () => (await svc.ctx.incidents.notices.deliveries(incident)).items.every((i) => i.lastError !== null));
+    expect(await statuses()).toEqual(['queued']);
+    // The service gives up after two attempts (MAX_ATTEMPTS below): the second failure is final.
+    svc.clock.advance(3_600_000);
+    deliverer.poke();
+    await until('given up', async () => (await svc.ctx.incidents.notices.deliveries(incident)).counts.failed === 1);
+    const page = await svc.ctx.incidents.notices.deliveries(incident);
+    expect(page.counts).toEqual({ queued: 0, delivered: 0, failed: 1, total: 1 });
+    expect(page.items.every((i) => i.attempts === MAX_ATTEMPTS && i.lastError === 'HTTP 503')).toBe(true);
+    // An admin redelivers one from the webhook log: same event, now accepted.
+    const admin2 = await signIn(svc, await addOperator(svc, 'notice-admin-2', 'admin'));
+    const redo = await svc.app.inject({ method: 'POST', url: `/admin/v1/webhooks/deliveries/${page.items[0]!.eventId}/redeliver`, headers: admin2.headers });
+    expect(redo.statusCode, redo.body).toBe(200);
+    await until('redelivered', async () => (await svc.ctx.incidents.notices.deliveries(incident)).counts.delivered === 1);
+    expect((await svc.ctx.incidents.notices.deliveries(incident)).counts).toEqual({ queued: 0, delivered: 1, failed: 0, total: 1 });
   });
 
   it('no phone number or email in the notices, the webhook bodies or the logs', async () => {
