@@ -9,12 +9,16 @@ import type { IpIntel } from '../net/index.js';
 import { BUILT_IN_POLICIES, compilePolicy, loadPolicy, PolicyError, type CompiledPolicy, type Operation, type Policy } from '../policy/index.js';
 import { ManualClock } from '../util/clock.js';
 import { SeededRandom } from '../util/random.js';
+import { replayEngine, type EngineWhatIf } from './what-if-engine.js';
 
 /**
  * The policy as readable tables, and the what-if: a candidate policy replayed over the stored
  * lookup events of a window, in a scratch limiter of its own (an in-memory store, its own clock
- * set to each event's time, its own metrics), never touching the live limits. What it shows is
- * what the limits of the candidate would have done; the abuse engine's detectors are not replayed.
+ * set to each event's time, its own metrics), never touching the live limits; then the
+ * candidate's abuse engine over the same events in an engine of its own that acts on nothing
+ * (what-if-engine.ts). It shows what the candidate's limits would have refused and what its
+ * detectors would have suspended, challenged or throttled, split into campaign accounts caught
+ * and organic-looking accounts touched.
  */
 
 export interface PolicyTables {
@@ -55,6 +59,8 @@ export interface WhatIfResult {
   /** Campaign accounts active in the window, and those the candidate would have refused or challenged. */
   campaignAccounts: number;
   campaignCaught: number;
+  /** The candidate's abuse engine over the same window; null when not asked for. */
+  engine: EngineWhatIf | null;
 }
 
 export const MAX_WINDOW_MS = 7 * 86_400_000;
@@ -95,7 +101,7 @@ export class ConsolePolicy {
     }
   }
 
-  async whatIf(text: string, from: number, to: number): Promise<WhatIfResult> {
+  async whatIf(text: string, from: number, to: number, opts: { engine?: boolean } = {}): Promise<WhatIfResult> {
     if (!(Number.isSafeInteger(from) && Number.isSafeInteger(to) && from < to)) throw new AppError('invalid_request', 'from must be before to (epoch ms)');
     if (to - from > MAX_WINDOW_MS) throw new AppError('invalid_request', 'the window is at most 7 days');
     const policy = this.candidate(text);
@@ -127,6 +133,7 @@ export class ConsolePolicy {
       organicAccounts: 0,
       campaignAccounts: 0,
       campaignCaught: 0,
+      engine: null,
     };
     const seen = new Set<string>();
     const touched = new Set<string>();
@@ -191,6 +198,9 @@ export class ConsolePolicy {
       out.accountsTouched++;
       if (campaign) out.campaignCaught++;
       if (organic) out.organicTouched++;
+    }
+    if (opts.engine !== false) {
+      out.engine = await replayEngine({ db: this.deps.db, ipIntel: this.deps.ipIntel }, policy, from, to, { campaign: campaignMembers, actedOn: (ids) => this.actedOn(ids) });
     }
     return out;
   }

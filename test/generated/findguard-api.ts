@@ -640,7 +640,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Replay a candidate policy over the stored lookup events of a window (at most 7 days): what it would have refused, whom it would have touched
+         * Replay a candidate policy (its limits and its abuse engine) over the stored lookup events of a window (at most 7 days): what it would have refused, suspended, challenged or throttled, whom it would have touched
          * @description Needs the admin role.
          */
         post: operations["policyWhatIf"];
@@ -8317,6 +8317,8 @@ export interface operations {
                     from: number;
                     /** @description Epoch milliseconds */
                     to: number;
+                    /** @description Also replay the candidate's abuse engine (its detectors and action thresholds) over the window; default true */
+                    engine?: boolean;
                 };
             };
         };
@@ -8349,6 +8351,46 @@ export interface operations {
                         organicAccounts: number;
                         campaignAccounts: number;
                         campaignCaught: number;
+                        engine: {
+                            mode: "enforce" | "shadow";
+                            events: number;
+                            signups: number;
+                            truncated: boolean;
+                            evaluations: number;
+                            evaluateEveryMs: number;
+                            /** @description Whole clusters it would have suspended (campaigns it would have opened) */
+                            clusters: number;
+                            suspend: {
+                                /** @description Accounts whose strongest verdict was this action */
+                                accounts: number;
+                                /** @description Of those, members of a campaign */
+                                campaign: number;
+                                /** @description Of those, organic-looking accounts (no campaign, never acted on by the engine) */
+                                organic: number;
+                            };
+                            challenge: {
+                                /** @description Accounts whose strongest verdict was this action */
+                                accounts: number;
+                                /** @description Of those, members of a campaign */
+                                campaign: number;
+                                /** @description Of those, organic-looking accounts (no campaign, never acted on by the engine) */
+                                organic: number;
+                            };
+                            throttle: {
+                                /** @description Accounts whose strongest verdict was this action */
+                                accounts: number;
+                                /** @description Of those, members of a campaign */
+                                campaign: number;
+                                /** @description Of those, organic-looking accounts (no campaign, never acted on by the engine) */
+                                organic: number;
+                            };
+                            campaignAccounts: number;
+                            /** @description Campaign accounts it would have suspended */
+                            campaignCaught: number;
+                            organicAccounts: number;
+                            /** @description Organic-looking accounts it would have suspended, challenged or throttled */
+                            organicTouched: number;
+                        } | null;
                     };
                 };
             };

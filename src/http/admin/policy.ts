@@ -33,8 +33,34 @@ const WhatIfBody = Type.Object(
     policy: Type.String({ minLength: 1, maxLength: 200_000, description: "A built-in policy's name, or a policy document in YAML" }),
     from: EpochMs,
     to: EpochMs,
+    engine: Type.Optional(Type.Boolean({ description: "Also replay the candidate's abuse engine (its detectors and action thresholds) over the window; default true" })),
   },
   { additionalProperties: false },
+);
+
+const EngineCounts = Type.Object({
+  accounts: Type.Integer({ description: 'Accounts whose strongest verdict was this action' }),
+  campaign: Type.Integer({ description: 'Of those, members of a campaign' }),
+  organic: Type.Integer({ description: 'Of those, organic-looking accounts (no campaign, never acted on by the engine)' }),
+});
+const EngineWhatIf = Type.Object(
+  {
+    mode: Type.Union([Type.Literal('enforce'), Type.Literal('shadow')]),
+    events: Type.Integer(),
+    signups: Type.Integer(),
+    truncated: Type.Boolean(),
+    evaluations: Type.Integer(),
+    evaluateEveryMs: Type.Integer(),
+    clusters: Type.Integer({ description: 'Whole clusters it would have suspended (campaigns it would have opened)' }),
+    suspend: EngineCounts,
+    challenge: EngineCounts,
+    throttle: EngineCounts,
+    campaignAccounts: Type.Integer(),
+    campaignCaught: Type.Integer({ description: 'Campaign accounts it would have suspended' }),
+    organicAccounts: Type.Integer(),
+    organicTouched: Type.Integer({ description: 'Organic-looking accounts it would have suspended, challenged or throttled' }),
+  },
+  { description: "The candidate's abuse engine replayed in an engine of its own that acts on nothing" },
 );
 
 const WhatIf = Type.Object({
@@ -52,6 +78,7 @@ const WhatIf = Type.Object({
   organicAccounts: Type.Integer(),
   campaignAccounts: Type.Integer(),
   campaignCaught: Type.Integer(),
+  engine: Type.Union([EngineWhatIf, Type.Null()]),
 });
 
 export function policyRoutes(uc: Console): FastifyPluginAsync {
@@ -69,13 +96,13 @@ export function policyRoutes(uc: Console): FastifyPluginAsync {
     app.post<{ Body: Static<typeof WhatIfBody> }>(
       '/policy/what-if',
       {
-        schema: routeSchema('policyWhatIf', 'Replay a candidate policy over the stored lookup events of a window (at most 7 days): what it would have refused, whom it would have touched', 'admin', {
+        schema: routeSchema('policyWhatIf', 'Replay a candidate policy (its limits and its abuse engine) over the stored lookup events of a window (at most 7 days): what it would have refused, suspended, challenged or throttled, whom it would have touched', 'admin', {
           body: WhatIfBody,
           response: { 200: WhatIf },
         }),
         preHandler: requireRole('admin'),
       },
-      async (request) => uc.policy.whatIf(request.body.policy, request.body.from, request.body.to),
+      async (request) => uc.policy.whatIf(request.body.policy, request.body.from, request.body.to, request.body.engine === undefined ? {} : { engine: request.body.engine }),
     );
   };
 }

@@ -1,8 +1,9 @@
 import { actionForm, api, boot, facts, field, fmtTime, h, section, table } from '../console.js';
 
-// The active policy as tables, and a what-if: a candidate policy replayed over the stored lookup
-// events of a window, showing what it would have refused, the organic-looking accounts it would
-// have touched and the campaign accounts it would have caught.
+// The active policy as tables, and a what-if: a candidate policy (its limits, then its abuse
+// engine) replayed over the stored lookup events of a window, showing what it would have refused
+// or suspended, the organic-looking accounts it would have touched and the campaign accounts it
+// would have caught.
 
 function isoLocal(ms) {
   const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
@@ -54,6 +55,30 @@ function whatIfResult(r) {
     h('p', {}, `${r.policy}: ${r.events} stored lookup events from ${fmtTime(r.from)} to ${fmtTime(r.to)} replayed${r.truncated ? ' (the first ones only: the window holds more)' : ''}; ${r.accountsTouched} accounts touched in all.`),
     h('h3', {}, 'Would refuse, by scope'),
     table(Object.entries(r.wouldRefuseByScope || {}).map(([scope, n]) => ({ scope, calls: n }))),
+    r.engine ? engineResult(r.engine) : h('p', { class: 'note' }, 'The abuse engine was not replayed.'),
+  );
+}
+
+// The candidate's abuse engine over the same events, in an engine of its own that acts on nothing.
+function engineResult(e) {
+  const pct = (a, b) => (b > 0 ? ` (${((100 * a) / b).toFixed(1)}%)` : '');
+  return h(
+    'div',
+    { id: 'what-if-engine' },
+    h('h3', {}, `Abuse engine (${e.mode === 'enforce' ? 'enforced' : 'shadow: would not be enforced'})`),
+    h(
+      'div',
+      { class: 'cards' },
+      [
+        ['campaign accounts it would suspend', `${e.campaignCaught} of ${e.campaignAccounts}${pct(e.campaignCaught, e.campaignAccounts)}`, `${e.clusters} whole clusters`],
+        ['organic-looking accounts it would touch', `${e.organicTouched} of ${e.organicAccounts}${pct(e.organicTouched, e.organicAccounts)}`, `${e.suspend.organic} suspended`],
+      ].map(([k, v, note]) => h('div', { class: 'card' }, h('div', { class: 'v' }, String(v)), h('div', { class: 'k' }, k), h('div', { class: 'k' }, note))),
+    ),
+    table(
+      ['suspend', 'challenge', 'throttle'].map((action) => ({ action, ...e[action] })),
+      [['action', 'strongest verdict'], ['accounts', 'accounts'], ['campaign', 'in a campaign'], ['organic', 'organic-looking']],
+    ),
+    h('p', { class: 'note' }, `${e.events} events and ${e.signups} sign-ups replayed${e.truncated ? ' (the first ones only)' : ''}, ${e.evaluations} evaluations (every ${Math.round(e.evaluateEveryMs / 60000)} min of event time); nothing was decided or sent.`),
   );
 }
 
