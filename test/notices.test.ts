@@ -257,6 +257,19 @@ describeEachDialect('exposure notices', (dialect) => {
     expect((await svc.ctx.incidents.notices.deliveries(incident)).counts).toEqual({ queued: 0, delivered: 1, failed: 0, total: 1 });
   });
 
+  it('an account of one of the incident\'s campaigns gets no notice, even when another of them found it', async () => {
+    await mirrorAccount(svc, 'lurker', [{ value: NUMBERS.brA, purposes: ['discovery'] }], { createdAt: new Date(T0 - 400 * DAY).toISOString() });
+    expect((await lookup(svc, await svc.tokenFor('scraper-2'), { phone: NUMBERS.brA })).statusCode).toBe(200);
+    await svc.ctx.events.flush();
+    const other = (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'cl-lurker', accountIds: ['lurker'], score: 0.8, evidence: {} })).campaignId;
+    await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'cl-notices', accountIds: ['scraper-1', 'scraper-2'], score: 0.9, evidence: {} });
+    const found = await svc.ctx.db.kysely.selectFrom('exposures').select('campaign_id').where('revealed_account_id', '=', 'lurker').execute();
+    expect(found.map((f) => f.campaign_id)).toEqual([campaignId]);
+    await svc.ctx.incidents.notices.notifyIncident('inc_members', [campaignId, other], new Date(svc.clock.now()));
+    const page = await svc.ctx.incidents.notices.deliveries('inc_members');
+    expect(page.items.map((i) => i.accountId)).toEqual(['victim-b']);
+  });
+
   it('no phone number or email in the notices, the webhook bodies or the logs', async () => {
     const values = [...Object.values(NUMBERS), EMAIL, ...Object.values(NUMBERS).map((n) => n.slice(1))];
     const stored = (await svc.ctx.db.kysely.selectFrom('exposure_notices').select('content').execute()).map((r) => r.content).join('\n');

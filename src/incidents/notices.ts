@@ -216,9 +216,17 @@ export class ExposureNotices implements IncidentNotifier {
     }, this.deps.log);
   }
 
-  /** Exposed account -> the attacker accounts it was shown to and the first times, over the campaigns. */
+  /**
+   * Exposed account -> the attacker accounts it was shown to and the first times, over the
+   * campaigns. An account of one of the campaigns is no victim of another: it gets no notice.
+   */
   private async exposedAccounts(campaignIds: string[]): Promise<Map<string, Exposed>> {
     const out = new Map<string, Exposed>();
+    const members = new Set<string>();
+    for (let i = 0; i < campaignIds.length; i += IN_LIST) {
+      const rows = await this.deps.db.selectFrom('campaign_accounts').select('account_id').where('campaign_id', 'in', campaignIds.slice(i, i + IN_LIST)).execute();
+      for (const r of rows) members.add(r.account_id);
+    }
     for (let i = 0; i < campaignIds.length; i += IN_LIST) {
       const rows = await this.deps.db
         .selectFrom('exposures')
@@ -226,6 +234,7 @@ export class ExposureNotices implements IncidentNotifier {
         .where('campaign_id', 'in', campaignIds.slice(i, i + IN_LIST))
         .execute();
       for (const r of rows) {
+        if (members.has(r.revealed_account_id)) continue;
         const at = Number(r.at);
         const e = out.get(r.revealed_account_id) ?? { attackers: new Set<string>(), first: at, last: at };
         e.attackers.add(r.attacker_account_id);
