@@ -14,6 +14,7 @@ import { ConsoleAccounts } from './accounts.js';
 import { ConsoleCampaigns } from './campaigns.js';
 import { ConsoleDecisions } from './decisions.js';
 import { CampaignGraphs } from './graph.js';
+import { ConsoleIncidents } from './incidents.js';
 import { OverviewReader } from './overview.js';
 import { ConsolePolicy } from './policy.js';
 import { ConsoleWebhooks } from './webhooks.js';
@@ -30,6 +31,7 @@ export interface Console {
   decisions: ConsoleDecisions;
   policy: ConsolePolicy;
   webhooks: ConsoleWebhooks;
+  incidents: ConsoleIncidents;
   audit(q: { subject?: string | undefined; actorId?: string | undefined; before?: number | undefined; limit: number }): Promise<AuditEntry[]>;
 }
 
@@ -39,7 +41,7 @@ export interface ConsoleDeps {
   random: Random;
   registry: Registry;
   directory: Pick<DirectoryService, 'getAccount'>;
-  incidents: Pick<Incidents, 'enforcer' | 'campaigns' | 'decisions' | 'deliverer'>;
+  incidents: Pick<Incidents, 'enforcer' | 'campaigns' | 'decisions' | 'deliverer' | 'lifecycle' | 'reports'>;
   policy: CompiledPolicy;
   ipIntel: IpIntel;
   hashKeys: readonly HashKey[];
@@ -57,6 +59,7 @@ export function createConsole(deps: ConsoleDeps): Console {
     accounts: new ConsoleAccounts({ db, clock, directory: deps.directory, enforcer: deps.incidents.enforcer, campaigns: deps.incidents.campaigns }),
     decisions: new ConsoleDecisions({ db, clock, random, cache: deps.incidents.decisions, ...log }),
     policy: new ConsolePolicy({ db, policy: deps.policy, ipIntel: deps.ipIntel, hashKeys: deps.hashKeys }),
+    incidents: new ConsoleIncidents({ db, clock, lifecycle: deps.incidents.lifecycle, reports: deps.incidents.reports }),
     webhooks: new ConsoleWebhooks({ db, clock, random, ...(deliverer ? { poke: () => deliverer.poke() } : {}), ...log }),
     audit: (q) =>
       listAudit(db, {

@@ -750,6 +750,334 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/incidents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Incidents, latest awareness first, each with its 72-hour clock
+         * @description Needs the viewer role.
+         */
+        get: operations["listIncidents"];
+        put?: never;
+        /**
+         * Open an incident from one or more campaigns (its first report starts as a draft)
+         * @description Needs the analyst role.
+         */
+        post: operations["openIncident"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/signing-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The Ed25519 public key that verifies signed incident reports (JWK and PEM)
+         * @description Needs the viewer role.
+         */
+        get: operations["getIncidentSigningKey"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An incident: record, 72-hour clock, report phases and approvals
+         * @description Needs the viewer role.
+         */
+        get: operations["getIncident"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change title, owner, notes, or awareAt (awareAt only before approval)
+         * @description Needs the analyst role.
+         */
+        patch: operations["updateIncident"];
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add campaigns to an incident whose first report is a draft
+         * @description Needs the analyst role.
+         */
+        post: operations["linkIncidentCampaigns"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/phases/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Edit a draft phase's judged fields (an approved phase answers 409 phase_locked)
+         * @description Needs the analyst role.
+         */
+        put: operations["editIncidentPhase"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/submit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send the current draft phase for review
+         * @description Needs the analyst role.
+         */
+        post: operations["submitIncidentPhase"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve the phase in review: approved once two different operators approve, one of whom did not write it
+         * @description Needs the analyst role.
+         */
+        post: operations["approveIncidentPhase"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/notify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * approved -> notified: send the Art. 34 exposure notices
+         * @description Needs the analyst role.
+         */
+        post: operations["notifyIncident"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/send-back": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send the phase in review back to draft (its approvals are dropped)
+         * @description Needs the analyst role.
+         */
+        post: operations["sendBackIncidentPhase"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/close": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * notified -> closed
+         * @description Needs the analyst role.
+         */
+        post: operations["closeIncident"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/supplements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Open a supplement (a new phase) once every phase before it is approved
+         * @description Needs the analyst role.
+         */
+        post: operations["addIncidentSupplement"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The regulator's report (Art. 33(3)) as generated now, unsigned
+         * @description Needs the viewer role.
+         */
+        get: operations["getIncidentReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/export.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The report signed by findguard (Ed25519 over its RFC 8785 canonical JSON), with the SHA-256 of its evidence bundle
+         * @description Needs the viewer role.
+         */
+        get: operations["exportIncidentReportJson"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/export.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The report as a printable page
+         * @description Needs the viewer role.
+         */
+        get: operations["exportIncidentReportHtml"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/exposures.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The exposed accounts as CSV: account id, handle, phone country as stored, first/last exposed, attacker accounts, campaigns (never a number)
+         * @description Needs the viewer role.
+         */
+        get: operations["exportIncidentExposures"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/incidents/{id}/evidence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The evidence bundle (exposures and decisions) whose canonical JSON (RFC 8785) hashes to the report's evidence.sha256
+         * @description Needs the viewer role.
+         */
+        get: operations["getIncidentEvidence"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/incidents/{id}/notices": {
         parameters: {
             query?: never;
@@ -9360,6 +9688,4006 @@ export interface operations {
                         }[];
                         nextCursor: string | null;
                     };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    listIncidents: {
+        parameters: {
+            query?: {
+                status?: "draft" | "in_review" | "approved" | "notified" | "closed";
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            id: string;
+                            title: string;
+                            status: "draft" | "in_review" | "approved" | "notified" | "closed";
+                            /** @description Epoch milliseconds */
+                            awareAt: number;
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            owner: string | null;
+                            openedBy: string;
+                            source: "operator" | "engine";
+                            notes: string;
+                            campaignIds: string[];
+                            notifiedAt: number | null;
+                            notices: number | null;
+                            closedAt: number | null;
+                            clock: {
+                                /** Format: date-time */
+                                awareAt: string;
+                                /**
+                                 * Format: date-time
+                                 * @description awareAt + 72 hours (GDPR Art. 33(1))
+                                 */
+                                deadline: string;
+                                /** @description Negative once the deadline has passed */
+                                remainingMs: number;
+                                /** @description The first report is approved */
+                                stopped: boolean;
+                                overdue: boolean;
+                            };
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    openIncident: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    title: string;
+                    campaignIds: string[];
+                    /** @description When operators became aware (epoch ms); default now, never in the future */
+                    awareAt?: number;
+                    owner?: string;
+                    notes?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        incident: {
+                            id: string;
+                            title: string;
+                            status: "draft" | "in_review" | "approved" | "notified" | "closed";
+                            /** @description Epoch milliseconds */
+                            awareAt: number;
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            owner: string | null;
+                            openedBy: string;
+                            source: "operator" | "engine";
+                            notes: string;
+                            campaignIds: string[];
+                            notifiedAt: number | null;
+                            notices: number | null;
+                            closedAt: number | null;
+                        };
+                        clock: {
+                            /** Format: date-time */
+                            awareAt: string;
+                            /**
+                             * Format: date-time
+                             * @description awareAt + 72 hours (GDPR Art. 33(1))
+                             */
+                            deadline: string;
+                            /** @description Negative once the deadline has passed */
+                            remainingMs: number;
+                            /** @description The first report is approved */
+                            stopped: boolean;
+                            overdue: boolean;
+                        };
+                        phases: {
+                            number: number;
+                            kind: "initial" | "supplement";
+                            status: "draft" | "in_review" | "approved";
+                            fields: {
+                                nature: string;
+                                categories: string;
+                                consequences: string;
+                                measuresTakenNote: string;
+                                measuresPlanned: string;
+                                art34: {
+                                    applies: boolean | null;
+                                    reason: string;
+                                };
+                                supplement: string;
+                            };
+                            /** @description Operator ids who wrote or submitted it: none of them alone approves it */
+                            authors: string[];
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            createdBy: string;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            submittedBy: string | null;
+                            submittedAt: number | null;
+                            approvedAt: number | null;
+                            approvals: {
+                                operatorId: string;
+                                operatorName: string;
+                                /** @description Epoch milliseconds */
+                                at: number;
+                            }[];
+                            /** @description The generated facts as approved (null before approval) */
+                            facts: unknown;
+                        }[];
+                        approvalsNeeded: number;
+                        notifierConfigured: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getIncidentSigningKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        alg: "Ed25519";
+                        keyId: string;
+                        jwk: {
+                            /** @enum {string} */
+                            kty: "OKP";
+                            /** @enum {string} */
+                            crv: "Ed25519";
+                            x: string;
+                        };
+                        pem: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getIncident: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        incident: {
+                            id: string;
+                            title: string;
+                            status: "draft" | "in_review" | "approved" | "notified" | "closed";
+                            /** @description Epoch milliseconds */
+                            awareAt: number;
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            owner: string | null;
+                            openedBy: string;
+                            source: "operator" | "engine";
+                            notes: string;
+                            campaignIds: string[];
+                            notifiedAt: number | null;
+                            notices: number | null;
+                            closedAt: number | null;
+                        };
+                        clock: {
+                            /** Format: date-time */
+                            awareAt: string;
+                            /**
+                             * Format: date-time
+                             * @description awareAt + 72 hours (GDPR Art. 33(1))
+                             */
+                            deadline: string;
+                            /** @description Negative once the deadline has passed */
+                            remainingMs: number;
+                            /** @description The first report is approved */
+                            stopped: boolean;
+                            overdue: boolean;
+                        };
+                        phases: {
+                            number: number;
+                            kind: "initial" | "supplement";
+                            status: "draft" | "in_review" | "approved";
+                            fields: {
+                                nature: string;
+                                categories: string;
+                                consequences: string;
+                                measuresTakenNote: string;
+                                measuresPlanned: string;
+                                art34: {
+                                    applies: boolean | null;
+                                    reason: string;
+                                };
+                                supplement: string;
+                            };
+                            /** @description Operator ids who wrote or submitted it: none of them alone approves it */
+                            authors: string[];
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            createdBy: string;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            submittedBy: string | null;
+                            submittedAt: number | null;
+                            approvedAt: number | null;
+                            approvals: {
+                                operatorId: string;
+                                operatorName: string;
+                                /** @description Epoch milliseconds */
+                                at: number;
+                            }[];
+                            /** @description The generated facts as approved (null before approval) */
+                            facts: unknown;
+                        }[];
+                        approvalsNeeded: number;
+                        notifierConfigured: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    updateIncident: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    title?: string;
+                    owner?: string | null;
+                    notes?: string;
+                    awareAt?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        incident: {
+                            id: string;
+                            title: string;
+                            status: "draft" | "in_review" | "approved" | "notified" | "closed";
+                            /** @description Epoch milliseconds */
+                            awareAt: number;
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            owner: string | null;
+                            openedBy: string;
+                            source: "operator" | "engine";
+                            notes: string;
+                            campaignIds: string[];
+                            notifiedAt: number | null;
+                            notices: number | null;
+                            closedAt: number | null;
+                        };
+                        clock: {
+                            /** Format: date-time */
+                            awareAt: string;
+                            /**
+                             * Format: date-time
+                             * @description awareAt + 72 hours (GDPR Art. 33(1))
+                             */
+                            deadline: string;
+                            /** @description Negative once the deadline has passed */
+                            remainingMs: number;
+                            /** @description The first report is approved */
+                            stopped: boolean;
+                            overdue: boolean;
+                        };
+                        phases: {
+                            number: number;
+                            kind: "initial" | "supplement";
+                            status: "draft" | "in_review" | "approved";
+                            fields: {
+                                nature: string;
+                                categories: string;
+                                consequences: string;
+                                measuresTakenNote: string;
+                                measuresPlanned: string;
+                                art34: {
+                                    applies: boolean | null;
+                                    reason: string;
+                                };
+                                supplement: string;
+                            };
+                            /** @description Operator ids who wrote or submitted it: none of them alone approves it */
+                            authors: string[];
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            createdBy: string;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            submittedBy: string | null;
+                            submittedAt: number | null;
+                            approvedAt: number | null;
+                            approvals: {
+                                operatorId: string;
+                                operatorName: string;
+                                /** @description Epoch milliseconds */
+                                at: number;
+                            }[];
+                            /** @description The generated facts as approved (null before approval) */
+                            facts: unknown;
+                        }[];
+                        approvalsNeeded: number;
+                        notifierConfigured: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    linkIncidentCampaigns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    campaignIds: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        incident: {
+                            id: string;
+                            title: string;
+                            status: "draft" | "in_review" | "approved" | "notified" | "closed";
+                            /** @description Epoch milliseconds */
+                            awareAt: number;
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            owner: string | null;
+                            openedBy: string;
+                            source: "operator" | "engine";
+                            notes: string;
+                            campaignIds: string[];
+                            notifiedAt: number | null;
+                            notices: number | null;
+                            closedAt: number | null;
+                        };
+                        clock: {
+                            /** Format: date-time */
+                            awareAt: string;
+                            /**
+                             * Format: date-time
+                             * @description awareAt + 72 hours (GDPR Art. 33(1))
+                             */
+                            deadline: string;
+                            /** @description Negative once the deadline has passed */
+                            remainingMs: number;
+                            /** @description The first report is approved */
+                            stopped: boolean;
+                            overdue: boolean;
+                        };
+                        phases: {
+                            number: number;
+                            kind: "initial" | "supplement";
+                            status: "draft" | "in_review" | "approved";
+                            fields: {
+                                nature: string;
+                                categories: string;
+                                consequences: string;
+                                measuresTakenNote: string;
+                                measuresPlanned: string;
+                                art34: {
+                                    applies: boolean | null;
+                                    reason: string;
+                                };
+                                supplement: string;
+                            };
+                            /** @description Operator ids who wrote or submitted it: none of them alone approves it */
+                            authors: string[];
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            createdBy: string;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            submittedBy: string | null;
+                            submittedAt: number | null;
+                            approvedAt: number | null;
+                            approvals: {
+                                operatorId: string;
+                                operatorName: string;
+                                /** @description Epoch milliseconds */
+                                at: number;
+                            }[];
+                            /** @description The generated facts as approved (null before approval) */
+                            facts: unknown;
+                        }[];
+                        approvalsNeeded: number;
+                        notifierConfigured: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    editIncidentPhase: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description The phase: 1 is the first report, 2… supplements */
+                number: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    nature?: string;
+                    categories?: string;
+                    consequences?: string;
+                    measuresTakenNote?: string;
+                    measuresPlanned?: string;
+                    art34?: {
+                        applies: boolean | null;
+                        reason: string;
+                    };
+                    supplement?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        incident: {
+                            id: string;
+                            title: string;
+                            status: "draft" | "in_review" | "approved" | "notified" | "closed";
+                            /** @description Epoch milliseconds */
+                            awareAt: number;
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            owner: string | null;
+                            openedBy: string;
+                            source: "operator" | "engine";
+                            notes: string;
+                            campaignIds: string[];
+                            notifiedAt: number | null;
+                            notices: number | null;
+                            closedAt: number | null;
+                        };
+                        clock: {
+                            /** Format: date-time */
+                            awareAt: string;
+                            /**
+                             * Format: date-time
+                             * @description awareAt + 72 hours (GDPR Art. 33(1))
+                             */
+                            deadline: string;
+                            /** @description Negative once the deadline has passed */
+                            remainingMs: number;
+                            /** @description The first report is approved */
+                            stopped: boolean;
+                            overdue: boolean;
+                        };
+                        phases: {
+                            number: number;
+                            kind: "initial" | "supplement";
+                            status: "draft" | "in_review" | "approved";
+                            fields: {
+                                nature: string;
+                                categories: string;
+                                consequences: string;
+                                measuresTakenNote: string;
+                                measuresPlanned: string;
+                                art34: {
+                                    applies: boolean | null;
+                                    reason: string;
+                                };
+                                supplement: string;
+                            };
+                            /** @description Operator ids who wrote or submitted it: none of them alone approves it */
+                            authors: string[];
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            createdBy: string;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            submittedBy: string | null;
+                            submittedAt: number | null;
+                            approvedAt: number | null;
+                            approvals: {
+                                operatorId: string;
+                                operatorName: string;
+                                /** @description Epoch milliseconds */
+                                at: number;
+                            }[];
+                            /** @description The generated facts as approved (null before approval) */
+                            facts: unknown;
+                        }[];
+                        approvalsNeeded: number;
+                        notifierConfigured: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    submitIncidentPhase: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        incident: {
+                            id: string;
+                            title: string;
+                            status: "draft" | "in_review" | "approved" | "notified" | "closed";
+                            /** @description Epoch milliseconds */
+                            awareAt: number;
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            owner: string | null;
+                            openedBy: string;
+                            source: "operator" | "engine";
+                            notes: string;
+                            campaignIds: string[];
+                            notifiedAt: number | null;
+                            notices: number | null;
+                            closedAt: number | null;
+                        };
+                        clock: {
+                            /** Format: date-time */
+                            awareAt: string;
+                            /**
+                             * Format: date-time
+                             * @description awareAt + 72 hours (GDPR Art. 33(1))
+                             */
+                            deadline: string;
+                            /** @description Negative once the deadline has passed */
+                            remainingMs: number;
+                            /** @description The first report is approved */
+                            stopped: boolean;
+                            overdue: boolean;
+                        };
+                        phases: {
+                            number: number;
+                            kind: "initial" | "supplement";
+                            status: "draft" | "in_review" | "approved";
+                            fields: {
+                                nature: string;
+                                categories: string;
+                                consequences: string;
+                                measuresTakenNote: string;
+                                measuresPlanned: string;
+                                art34: {
+                                    applies: boolean | null;
+                                    reason: string;
+                                };
+                                supplement: string;
+                            };
+                            /** @description Operator ids who wrote or submitted it: none of them alone approves it */
+                            authors: string[];
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            createdBy: string;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            submittedBy: string | null;
+                            submittedAt: number | null;
+                            approvedAt: number | null;
+                            approvals: {
+                                operatorId: string;
+                                operatorName: string;
+                                /** @description Epoch milliseconds */
+                                at: number;
+                            }[];
+                            /** @description The generated facts as approved (null before approval) */
+                            facts: unknown;
+                        }[];
+                        approvalsNeeded: number;
+                        notifierConfigured: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    approveIncidentPhase: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        incident: {
+                            id: string;
+                            title: string;
+                            status: "draft" | "in_review" | "approved" | "notified" | "closed";
+                            /** @description Epoch milliseconds */
+                            awareAt: number;
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            owner: string | null;
+                            openedBy: string;
+                            source: "operator" | "engine";
+                            notes: string;
+                            campaignIds: string[];
+                            notifiedAt: number | null;
+                            notices: number | null;
+                            closedAt: number | null;
+                        };
+                        clock: {
+                            /** Format: date-time */
+                            awareAt: string;
+                            /**
+                             * Format: date-time
+                             * @description awareAt + 72 hours (GDPR Art. 33(1))
+                             */
+                            deadline: string;
+                            /** @description Negative once the deadline has passed */
+                            remainingMs: number;
+                            /** @description The first report is approved */
+                            stopped: boolean;
+                            overdue: boolean;
+                        };
+                        phases: {
+                            number: number;
+                            kind: "initial" | "supplement";
+                            status: "draft" | "in_review" | "approved";
+                            fields: {
+                                nature: string;
+                                categories: string;
+                                consequences: string;
+                                measuresTakenNote: string;
+                                measuresPlanned: string;
+                                art34: {
+                                    applies: boolean | null;
+                                    reason: string;
+                                };
+                                supplement: string;
+                            };
+                            /** @description Operator ids who wrote or submitted it: none of them alone approves it */
+                            authors: string[];
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            createdBy: string;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            submittedBy: string | null;
+                            submittedAt: number | null;
+                            approvedAt: number | null;
+                            approvals: {
+                                operatorId: string;
+                                operatorName: string;
+                                /** @description Epoch milliseconds */
+                                at: number;
+                            }[];
+                            /** @description The generated facts as approved (null before approval) */
+                            facts: unknown;
+                        }[];
+                        approvalsNeeded: number;
+                        notifierConfigured: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    notifyIncident: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        incident: {
+                            id: string;
+                            title: string;
+                            status: "draft" | "in_review" | "approved" | "notified" | "closed";
+                            /** @description Epoch milliseconds */
+                            awareAt: number;
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            owner: string | null;
+                            openedBy: string;
+                            source: "operator" | "engine";
+                            notes: string;
+                            campaignIds: string[];
+                            notifiedAt: number | null;
+                            notices: number | null;
+                            closedAt: number | null;
+                        };
+                        clock: {
+                            /** Format: date-time */
+                            awareAt: string;
+                            /**
+                             * Format: date-time
+                             * @description awareAt + 72 hours (GDPR Art. 33(1))
+                             */
+                            deadline: string;
+                            /** @description Negative once the deadline has passed */
+                            remainingMs: number;
+                            /** @description The first report is approved */
+                            stopped: boolean;
+                            overdue: boolean;
+                        };
+                        phases: {
+                            number: number;
+                            kind: "initial" | "supplement";
+                            status: "draft" | "in_review" | "approved";
+                            fields: {
+                                nature: string;
+                                categories: string;
+                                consequences: string;
+                                measuresTakenNote: string;
+                                measuresPlanned: string;
+                                art34: {
+                                    applies: boolean | null;
+                                    reason: string;
+                                };
+                                supplement: string;
+                            };
+                            /** @description Operator ids who wrote or submitted it: none of them alone approves it */
+                            authors: string[];
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            createdBy: string;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            submittedBy: string | null;
+                            submittedAt: number | null;
+                            approvedAt: number | null;
+                            approvals: {
+                                operatorId: string;
+                                operatorName: string;
+                                /** @description Epoch milliseconds */
+                                at: number;
+                            }[];
+                            /** @description The generated facts as approved (null before approval) */
+                            facts: unknown;
+                        }[];
+                        approvalsNeeded: number;
+                        notifierConfigured: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    sendBackIncidentPhase: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Why: kept in the audit trail */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        incident: {
+                            id: string;
+                            title: string;
+                            status: "draft" | "in_review" | "approved" | "notified" | "closed";
+                            /** @description Epoch milliseconds */
+                            awareAt: number;
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            owner: string | null;
+                            openedBy: string;
+                            source: "operator" | "engine";
+                            notes: string;
+                            campaignIds: string[];
+                            notifiedAt: number | null;
+                            notices: number | null;
+                            closedAt: number | null;
+                        };
+                        clock: {
+                            /** Format: date-time */
+                            awareAt: string;
+                            /**
+                             * Format: date-time
+                             * @description awareAt + 72 hours (GDPR Art. 33(1))
+                             */
+                            deadline: string;
+                            /** @description Negative once the deadline has passed */
+                            remainingMs: number;
+                            /** @description The first report is approved */
+                            stopped: boolean;
+                            overdue: boolean;
+                        };
+                        phases: {
+                            number: number;
+                            kind: "initial" | "supplement";
+                            status: "draft" | "in_review" | "approved";
+                            fields: {
+                                nature: string;
+                                categories: string;
+                                consequences: string;
+                                measuresTakenNote: string;
+                                measuresPlanned: string;
+                                art34: {
+                                    applies: boolean | null;
+                                    reason: string;
+                                };
+                                supplement: string;
+                            };
+                            /** @description Operator ids who wrote or submitted it: none of them alone approves it */
+                            authors: string[];
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            createdBy: string;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            submittedBy: string | null;
+                            submittedAt: number | null;
+                            approvedAt: number | null;
+                            approvals: {
+                                operatorId: string;
+                                operatorName: string;
+                                /** @description Epoch milliseconds */
+                                at: number;
+                            }[];
+                            /** @description The generated facts as approved (null before approval) */
+                            facts: unknown;
+                        }[];
+                        approvalsNeeded: number;
+                        notifierConfigured: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    closeIncident: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Why: kept in the audit trail */
+                    reason: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        incident: {
+                            id: string;
+                            title: string;
+                            status: "draft" | "in_review" | "approved" | "notified" | "closed";
+                            /** @description Epoch milliseconds */
+                            awareAt: number;
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            owner: string | null;
+                            openedBy: string;
+                            source: "operator" | "engine";
+                            notes: string;
+                            campaignIds: string[];
+                            notifiedAt: number | null;
+                            notices: number | null;
+                            closedAt: number | null;
+                        };
+                        clock: {
+                            /** Format: date-time */
+                            awareAt: string;
+                            /**
+                             * Format: date-time
+                             * @description awareAt + 72 hours (GDPR Art. 33(1))
+                             */
+                            deadline: string;
+                            /** @description Negative once the deadline has passed */
+                            remainingMs: number;
+                            /** @description The first report is approved */
+                            stopped: boolean;
+                            overdue: boolean;
+                        };
+                        phases: {
+                            number: number;
+                            kind: "initial" | "supplement";
+                            status: "draft" | "in_review" | "approved";
+                            fields: {
+                                nature: string;
+                                categories: string;
+                                consequences: string;
+                                measuresTakenNote: string;
+                                measuresPlanned: string;
+                                art34: {
+                                    applies: boolean | null;
+                                    reason: string;
+                                };
+                                supplement: string;
+                            };
+                            /** @description Operator ids who wrote or submitted it: none of them alone approves it */
+                            authors: string[];
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            createdBy: string;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            submittedBy: string | null;
+                            submittedAt: number | null;
+                            approvedAt: number | null;
+                            approvals: {
+                                operatorId: string;
+                                operatorName: string;
+                                /** @description Epoch milliseconds */
+                                at: number;
+                            }[];
+                            /** @description The generated facts as approved (null before approval) */
+                            facts: unknown;
+                        }[];
+                        approvalsNeeded: number;
+                        notifierConfigured: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    addIncidentSupplement: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    nature?: string;
+                    categories?: string;
+                    consequences?: string;
+                    measuresTakenNote?: string;
+                    measuresPlanned?: string;
+                    art34?: {
+                        applies: boolean | null;
+                        reason: string;
+                    };
+                    supplement?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        incident: {
+                            id: string;
+                            title: string;
+                            status: "draft" | "in_review" | "approved" | "notified" | "closed";
+                            /** @description Epoch milliseconds */
+                            awareAt: number;
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            owner: string | null;
+                            openedBy: string;
+                            source: "operator" | "engine";
+                            notes: string;
+                            campaignIds: string[];
+                            notifiedAt: number | null;
+                            notices: number | null;
+                            closedAt: number | null;
+                        };
+                        clock: {
+                            /** Format: date-time */
+                            awareAt: string;
+                            /**
+                             * Format: date-time
+                             * @description awareAt + 72 hours (GDPR Art. 33(1))
+                             */
+                            deadline: string;
+                            /** @description Negative once the deadline has passed */
+                            remainingMs: number;
+                            /** @description The first report is approved */
+                            stopped: boolean;
+                            overdue: boolean;
+                        };
+                        phases: {
+                            number: number;
+                            kind: "initial" | "supplement";
+                            status: "draft" | "in_review" | "approved";
+                            fields: {
+                                nature: string;
+                                categories: string;
+                                consequences: string;
+                                measuresTakenNote: string;
+                                measuresPlanned: string;
+                                art34: {
+                                    applies: boolean | null;
+                                    reason: string;
+                                };
+                                supplement: string;
+                            };
+                            /** @description Operator ids who wrote or submitted it: none of them alone approves it */
+                            authors: string[];
+                            /** @description Epoch milliseconds */
+                            createdAt: number;
+                            createdBy: string;
+                            /** @description Epoch milliseconds */
+                            updatedAt: number;
+                            submittedBy: string | null;
+                            submittedAt: number | null;
+                            approvedAt: number | null;
+                            approvals: {
+                                operatorId: string;
+                                operatorName: string;
+                                /** @description Epoch milliseconds */
+                                at: number;
+                            }[];
+                            /** @description The generated facts as approved (null before approval) */
+                            facts: unknown;
+                        }[];
+                        approvalsNeeded: number;
+                        notifierConfigured: boolean;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getIncidentReport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    exportIncidentReportJson: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        report: unknown;
+                        signature: {
+                            /** @enum {string} */
+                            alg: "Ed25519";
+                            keyId: string;
+                            value: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    exportIncidentReportHtml: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description HTML */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    exportIncidentExposures: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            428: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    getIncidentEvidence: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
             /** @description Default Response */

@@ -8,6 +8,7 @@ import { adminAuth, authDepsOf } from './auth.js';
 import { campaignRoutes } from './campaigns.js';
 import { decisionRoutes } from './decisions.js';
 import { incidentNoticeRoutes } from './incident-notices.js';
+import { incidentRoutes } from './incidents.js';
 import { operatorRoutes } from './operators.js';
 import { overviewRoutes } from './overview.js';
 import { policyRoutes } from './policy.js';
@@ -44,6 +45,7 @@ export function adminApi(ctx: AppContext): FastifyPluginAsync {
     await app.register(webhookRoutes(uc));
     await app.register(alertRoutes(ctx.alerts));
     await app.register(auditRoutes(uc));
+    await app.register(incidentRoutes(uc));
     await app.register(incidentNoticeRoutes(ctx.incidents.notices));
   };
 }
