@@ -84,6 +84,7 @@ export class AlertEvaluator {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = true;
+  private again = false;
 
   constructor(private readonly deps: EvaluatorDeps) {}
 
@@ -279,7 +280,9 @@ export class AlertEvaluator {
 
   /** Evaluates now (a campaign was opened in this process). */
   poke(): void {
-    if (!this.stopped && !this.running) this.schedule(0);
+    if (this.stopped) return;
+    if (this.running) this.again = true;
+    else this.schedule(0);
   }
 
   async stop(): Promise<void> {
@@ -295,7 +298,9 @@ export class AlertEvaluator {
       this.timer = undefined;
       this.running = this.evaluate().finally(() => {
         this.running = undefined;
-        if (!this.stopped) this.schedule(this.deps.policy().evaluateEveryMs);
+        const soon = this.again;
+        this.again = false;
+        if (!this.stopped) this.schedule(soon ? 0 : this.deps.policy().evaluateEveryMs);
       });
     }, ms);
     this.timer.unref();

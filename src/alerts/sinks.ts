@@ -42,7 +42,7 @@ export function slackBody(a: AlertMessage, source: string): SlackBody {
     blocks: [
       { type: 'section', text: { type: 'mrkdwn', text: `${icon} *${escapeSlack(title)}*` } },
       ...(fields.length > 0 ? [{ type: 'section', fields }] : []),
-      { type: 'context', elements: [{ type: 'mrkdwn', text: `findguard ${escapeSlack(source)} · ${a.condition} · ${new Date(a.createdAt).toISOString()} · ${a.subject}` }] },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: `findguard ${escapeSlack(source)} · ${a.condition} · ${new Date(a.createdAt).toISOString()} · ${a.subject} · ${a.id}` }] },
     ],
   };
 }

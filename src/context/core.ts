@@ -152,7 +152,14 @@ export async function createCore(
     onSignup: (id, at, signup) => emitSignup?.(id, at, signup),
   });
   const metrics = new LimitMetrics();
-  const incidentOptions: IncidentOptions = { ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}), ...overrides.incidents, ...(role.deliver ? {} : { deliver: false }) };
+  // The alerts are built after the incidents; a campaign recorded here pokes them once they are.
+  let alertsOf: Alerts | undefined;
+  const incidentOptions: IncidentOptions = {
+    ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}),
+    onCampaignRecorded: () => alertsOf?.campaignOpened(),
+    ...overrides.incidents,
+    ...(role.deliver ? {} : { deliver: false }),
+  };
   const incidents = createIncidents(config, secrets, { db: db.kysely, directory, clock, random, logger }, incidentOptions);
   const abusePolicy = policy.source.abuse;
   const abuse = new AbuseService({ db: db.kysely, incidents, clock, logger, registry: metrics.registry }, overrides.abuse ?? (abusePolicy ? { policy: abusePolicy } : {}));
@@ -196,6 +203,7 @@ export async function createCore(
       { incidentClocks: openIncidentClocks, ...overrides.alerts },
     ),
   };
+  alertsOf = core.alerts;
   return {
     core,
     onDirectoryChanged: (listener) => void changed.add(listener),

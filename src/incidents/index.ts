@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config, Secrets } from '../config/config.js';
 import type { Database } from '../db/schema.js';
+import type { Tx } from '../db/transaction.js';
 import type { DirectoryService } from '../directory/service.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -71,6 +72,8 @@ export interface IncidentOptions {
   decisions?: Partial<Pick<DecisionCacheOptions, 'pollMs' | 'maxAgeMs' | 'overlapMs' | 'monotonic'>>;
   /** Exposed accounts at which the engine opens an incident for a campaign (policy incidents.openAtExposedAccounts). */
   openIncidentAtExposedAccounts?: number;
+  /** Told after a campaign's opening or new exposures commit (the alerts evaluate at once, src/alerts). */
+  onCampaignRecorded?: () => void;
 }
 
 export function createIncidents(
@@ -93,7 +96,12 @@ export function createIncidents(
   const enforcer = new Enforcer({ db: deps.db, directory: deps.directory, clock: deps.clock, random: deps.random, decisions, log, ...(onEnqueued ? { onEnqueued } : {}) });
   const exposureNotices = new ExposureNotices({ ...opts.notices, db: deps.db, clock: deps.clock, random: deps.random, log, ...(onEnqueued ? { onEnqueued } : {}) });
   const lifecycle = new IncidentLifecycle({ db: deps.db, clock: deps.clock, random: deps.random, notifier: exposureNotices, log, ...(opts.openIncidentAtExposedAccounts !== undefined ? { openAtExposedAccounts: opts.openIncidentAtExposedAccounts } : {}) });
-  const campaigns = new Campaigns({ db: deps.db, clock: deps.clock, random: deps.random, log, onRecorded: (tx, id, exposed) => lifecycle.openForCampaign(id, exposed, tx), ...(onEnqueued ? { onEnqueued } : {}) });
+  const onRecorded = (tx: Tx, id: string, exposed: number) => {
+    const told = opts.onCampaignRecorded;
+    if (told) tx.onCommit(told);
+    return lifecycle.openForCampaign(id, exposed, tx);
+  };
+  const campaigns = new Campaigns({ db: deps.db, clock: deps.clock, random: deps.random, log, onRecorded, ...(onEnqueued ? { onEnqueued } : {}) });
   const reports = new IncidentReports({ db: deps.db, clock: deps.clock, signer: new ReportSigner(secrets.reportSigningSeed), dpoContact: config.dpoContact });
   return {
     enforcer,
