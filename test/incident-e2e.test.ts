@@ -3,15 +3,16 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { replayDemoAttack, type DemoAttackRecord } from '../src/cli/demo-attack.js';
 import { ensureDemoPopulation } from '../src/cli/seeding.js';
-import { verifyWebhookSignature, type ExposureNotice, type IncidentActor, type WebhookEnvelope } from '../src/incidents/index.js';
-import { addOperator, OPERATOR_OVERRIDES, signIn } from './helpers/operators.js';
+import { verifyWebhookSignature, type ExposureNotice, type WebhookEnvelope } from '../src/incidents/index.js';
+import { addOperator, OPERATOR_OVERRIDES, signIn, type SignedIn } from './helpers/operators.js';
 import { describeEachDialect, SERVICE_KEY, startTestService, type TestService } from './helpers/service.js';
 
 /**
  * Issue 17's proof, end to end on both databases: the demo's 2019-style attack (24 fake accounts on
  * three phones sweeping number blocks in step, through the real discovery API) is contained by the
- * default policy's engine, which opens a campaign with its exposures; an analyst opens an incident
- * for it, submits the report, two different operators approve it, the incident is notified; the
+ * default policy's engine, which opens a campaign with its exposures; through the admin API an analyst
+ * opens an incident for it and submits the report, two different operators approve it, and the
+ * incident is notified; the
  * node's own deliverer sends one `exposure.notice` per exposed account to the app's endpoint, each
  * verified with the webhook secret; and `GET /v1/me/exposures` gives each exposed account its own
  * notice and nobody else any.
@@ -89,24 +90,34 @@ describeEachDialect('incident response end to end', (dialect) => {
     expect(fleet.every((a) => a.fg_status === 'suspended')).toBe(true);
   }, 60_000);
 
-  it('an incident opens, two different operators approve its report, and it is notified', async () => {
-    const ops = [await addOperator(svc, 'e2e-analyst', 'analyst'), await addOperator(svc, 'e2e-approver-1', 'analyst'), await addOperator(svc, 'e2e-approver-2', 'admin')];
-    const by = (i: number): IncidentActor => ({ actor: { id: ops[i]!.id, name: ops[i]!.name, role: ops[i]!.role, via: 'password+totp' }, from: '203.0.113.5', tool: 'console' });
-    const { lifecycle } = svc.ctx.incidents;
-    const opened = await lifecycle.open({ title: 'Phone-number enumeration by a network of fake accounts', campaignIds }, by(0));
-    incidentId = opened.id;
-    expect(opened.status).toBe('draft');
-    await lifecycle.submit(incidentId, by(0));
-    // The two-person rule: one approval is not enough, and the same operator cannot approve twice.
-    expect((await lifecycle.approve(incidentId, by(1))).status).toBe('in_review');
-    await expect(lifecycle.approve(incidentId, by(1))).rejects.toMatchObject({ code: 'already_approved' });
-    expect((await lifecycle.approve(incidentId, by(2))).status).toBe('approved');
-    const notified = await lifecycle.notify(incidentId, by(0));
-    expect(notified.status).toBe('notified');
+  it('an incident opens, two different operators approve its report, and it is notified (admin API)', async () => {
+    // Three operators, each signed in to the console: the author, and two approvers.
+    const author = await signIn(svc, await addOperator(svc, 'e2e-analyst', 'analyst'));
+    const approver1 = await signIn(svc, await addOperator(svc, 'e2e-approver-1', 'analyst'));
+    const approver2 = await signIn(svc, await addOperator(svc, 'e2e-approver-2', 'admin'));
+    const post = (s: SignedIn, url: string, payload?: Record<string, unknown>) =>
+      svc.app.inject({ method: 'POST', url: `/admin/v1${url}`, headers: s.headers, ...(payload ? { payload } : {}) });
+    const opened = await post(author, '/incidents', { title: 'Phone-number enumeration by a network of fake accounts', campaignIds });
+    expect(opened.statusCode, opened.body).toBe(201);
+    incidentId = opened.json().incident.id;
+    expect(opened.json().incident.status).toBe('draft');
+    expect((await post(author, `/incidents/${incidentId}/submit`)).json().incident.status).toBe('in_review');
+    // The two-person rule: one approval is not enough, the same operator cannot approve twice, and
+    // notifying before approval is refused (nothing is sent).
+    expect((await post(approver1, `/incidents/${incidentId}/approve`)).json().incident.status).toBe('in_review');
+    const twice = await post(approver1, `/incidents/${incidentId}/approve`);
+    expect([twice.statusCode, twice.json().error.code]).toEqual([409, 'already_approved']);
+    expect((await post(author, `/incidents/${incidentId}/notify`)).statusCode).toBe(409);
+    expect((await svc.ctx.incidents.notices.deliveries(incidentId)).counts.total).toBe(0);
+    expect((await post(approver2, `/incidents/${incidentId}/approve`)).json().incident.status).toBe('approved');
+    const notified = await post(author, `/incidents/${incidentId}/notify`);
+    expect(notified.statusCode, notified.body).toBe(200);
+    expect(notified.json().incident.status).toBe('notified');
     const page = await svc.ctx.incidents.notices.deliveries(incidentId, { limit: 500 });
     expect(page.counts.total).toBe(exposed.length);
     expect(page.items.map((i) => i.accountId).sort()).toEqual(exposed);
-    // Notifying again (a retry) is refused by the lifecycle and would send nothing anyway.
+    // Notifying again is refused by the lifecycle, and the notifier itself would send nothing twice.
+    expect((await post(author, `/incidents/${incidentId}/notify`)).statusCode).toBe(409);
     expect(await svc.ctx.incidents.notices.notifyIncident(incidentId, campaignIds, new Date(svc.clock.now()))).toMatchObject({ notices: exposed.length, created: 0 });
   }, 120_000);
 
