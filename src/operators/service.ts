@@ -11,7 +11,7 @@ import { DEFAULT_SCRYPT, generatePassword, hashPassword, PasswordCheckBusy, veri
 import type { ActingContext, OperatorPrincipal } from './principal.js';
 import { canManage, isRole, roleRank, type Role } from './roles.js';
 import { OperatorSessions, type SessionCookie, type SessionTimeouts } from './sessions.js';
-import { SigninThrottle } from './throttle.js';
+import { networkOf, SigninThrottle } from './throttle.js';
 import { OperatorTokens } from './tokens.js';
 import { TotpVault, type VaultKey } from './totp-vault.js';
 import { newTotpSecret, totpStep, totpUri } from './totp.js';
@@ -47,6 +47,15 @@ export interface OperatorServiceDeps {
   scrypt?: ScryptParams;
   timeouts?: SessionTimeouts;
 }
+
+/**
+ * Failures that count against an operator name from everywhere (the lock for unfamiliar networks):
+ * what a guesser without the password causes. Not a wrong or replayed code after the right
+ * password: that is the second factor's own count, which only a holder of the password moves.
+ */
+const NAME_FAILURES = new Set(['wrong_password', 'unknown_operator', 'no_local_sign_in', 'locked_unfamiliar_network']);
+/** How far back a network the operator signed in from counts as theirs. */
+const USUAL_NETWORK_MS = 90 * 86_400_000;
 
 /** The CLI on the server itself: whoever can run it already holds the database. */
 export const CLI_ACTOR: AuditActor = { id: 'cli', name: 'cli', role: 'system', via: 'cli' };
@@ -233,15 +242,20 @@ export class OperatorService {
       throw new AppError('rate_limited', 'too many failed sign-ins from here; wait before trying again', undefined, { 'retry-after': String(Math.ceil(wait / 1000)) });
     }
     const row = key === '?' ? undefined : await this.deps.db.selectFrom('operators').selectAll().where('name', '=', key).executeTakeFirst();
+    // Locked for unfamiliar networks (throttle.ts OPERATOR_RULE): from a network this operator has
+    // not signed in from lately, only a valid unused code opens the password check. Their usual
+    // networks are never locked. Answered like any failure: the lock tells a guesser nothing.
+    const gated = key !== '?' && (await this.throttle.operatorRetryAfter(key, now)) > 0 && !(row && (await this.usualNetwork(row.id, ctx.from, now)));
     let failure: string | null;
     try {
-      failure = await this.checkCredentials(row, password, code, now);
+      failure = gated && !this.codeOpensGate(row, code, now) ? 'locked_unfamiliar_network' : await this.checkCredentials(row, password, code, now);
     } catch (err) {
       if (!(err instanceof PasswordCheckBusy)) throw err;
       throw new AppError('unavailable', 'too many sign-ins at once; retry in a moment', undefined, { 'retry-after': '1' });
     }
     if (failure !== null || !row) {
       await this.throttle.failed(key, ctx.from, now);
+      if (key !== '?' && NAME_FAILURES.has(failure ?? 'unknown_operator')) await this.throttle.operatorFailed(key, now);
       await this.signinAudit('signin.failed', key, row ?? null, ctx, now, failure ?? 'unknown_operator');
       throw new AppError('invalid_credentials', 'wrong name, password or code');
     }
@@ -252,6 +266,30 @@ export class OperatorService {
       return c;
     });
     return { principal: { id: row.id, name: row.name, role: row.role, via: 'password+totp', sessionId: cookie.sid }, cookie };
+  }
+
+  /** Whether this code is valid and unused for the operator (not spent here: checkCredentials spends it). */
+  private codeOpensGate(row: OperatorsTable | undefined, code: string, now: number): boolean {
+    if (!row || row.totp_secret === null || row.status !== 'active') return false;
+    const secret = this.vault.open(row.totp_secret);
+    const step = secret === null ? null : totpStep(secret, code, now);
+    return step !== null && step > Number(row.totp_last_step);
+  }
+
+  /** Whether the operator signed in with password and code from this network (/24, /64) in the last USUAL_NETWORK_MS. */
+  private async usualNetwork(operatorId: string, from: string | null, now: number): Promise<boolean> {
+    const net = networkOf(from);
+    if (net === null) return false;
+    const rows = await this.deps.db
+      .selectFrom('operator_sessions')
+      .select('from_address')
+      .where('operator_id', '=', operatorId)
+      .where('via', '=', 'password+totp')
+      .where('created_at', '>', now - USUAL_NETWORK_MS)
+      .orderBy('created_at', 'desc')
+      .limit(200)
+      .execute();
+    return rows.some((r) => networkOf(r.from_address) === net);
   }
 
   /** Why the credentials fail, or null when they are good (and the code is now spent). */

@@ -10,7 +10,8 @@ import type { Database } from '../db/schema.js';
  * failures, waits a doubling delay. An attacker guessing one operator's password from their own
  * addresses slows only those addresses; the operator signs in from theirs as usual. The second
  * factor alone is counted per operator (SECOND_FACTOR_RULE), which only a holder of the password
- * can move. State lives in the database, so every serving node applies the same counts.
+ * can move. Failures against one name from everywhere (OPERATOR_RULE) lock that name for
+ * unfamiliar networks only. State lives in the database, so every serving node applies the same counts.
  */
 export interface ThrottleRule {
   /** Failures allowed before any delay. */
@@ -28,13 +29,22 @@ export const ADDRESS_RULE: ThrottleRule = { free: 20, baseMs: 1_000, maxMs: 60 *
  * can move this count, so it locks out no one an attacker merely names.
  */
 export const SECOND_FACTOR_RULE: ThrottleRule = { free: 5, baseMs: 30_000, maxMs: 15 * 60_000 };
+/**
+ * Failures against one operator name from every address together. Past these the operator is
+ * locked for unfamiliar networks (doubling from a minute up to an hour while failures go on): from
+ * a network where they have not signed in lately, the password is not even checked unless a valid,
+ * unused TOTP code comes with it. Their usual networks are never locked, and a real operator on a
+ * new one passes with their authenticator; an attacker spread over many addresses tests no more
+ * passwords until the lock lapses. See OperatorService.signIn.
+ */
+export const OPERATOR_RULE: ThrottleRule = { free: 20, baseMs: 60_000, maxMs: 60 * 60_000 };
 /** A key with no failure for this long starts from zero again. */
 const FORGET_MS = 60 * 60_000;
 
 export class SigninThrottle {
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly rules: { pair: ThrottleRule; address: ThrottleRule; factor: ThrottleRule } = { pair: PAIR_RULE, address: ADDRESS_RULE, factor: SECOND_FACTOR_RULE },
+    private readonly rules: { pair: ThrottleRule; address: ThrottleRule; factor: ThrottleRule; operator: ThrottleRule } = { pair: PAIR_RULE, address: ADDRESS_RULE, factor: SECOND_FACTOR_RULE, operator: OPERATOR_RULE },
   ) {}
 
   /** Milliseconds to wait before this (name, address) may try again; 0 when it may now. */
@@ -46,6 +56,17 @@ export class SigninThrottle {
   /** Counts a failed attempt on both keys. */
   async failed(name: string, address: string | null, now: number): Promise<void> {
     for (const { key, kind } of keysOf(name, address)) await this.count(key, this.rules[kind], now);
+  }
+
+  /** Milliseconds this operator name stays locked for unfamiliar networks (OPERATOR_RULE); 0 when it is not. */
+  async operatorRetryAfter(name: string, now: number): Promise<number> {
+    const row = await this.db.selectFrom('signin_throttle').select('blocked_until').where('key', '=', operatorKey(name)).executeTakeFirst();
+    return row ? Math.max(0, Number(row.blocked_until) - now) : 0;
+  }
+
+  /** A failure against this operator name, from any address. */
+  async operatorFailed(name: string, now: number): Promise<void> {
+    await this.count(operatorKey(name), this.rules.operator, now);
   }
 
   /** Milliseconds before this operator's second factor may be tried again, from anywhere. */
@@ -95,6 +116,21 @@ function addressKey(address: string | null): string {
   const ip = ipaddr.process(address);
   if (ip.kind() === 'ipv4') return ip.toString();
   return `${(ip as ipaddr.IPv6).toNormalizedString().split(':').slice(0, 4).join(':')}::/64`;
+}
+
+/**
+ * The network an operator signs in from, for "their usual network": the /24 of an IPv4 address (a
+ * home or office line moves within it), the /64 of an IPv6 one; null when unreadable.
+ */
+export function networkOf(address: string | null): string | null {
+  if (!address || !ipaddr.isValid(address)) return null;
+  const ip = ipaddr.process(address);
+  if (ip.kind() === 'ipv4') return `${ip.toString().split('.').slice(0, 3).join('.')}.0/24`;
+  return addressKey(address);
+}
+
+function operatorKey(name: string): string {
+  return `op:${name.toLowerCase()}`;
 }
 
 function pairKey(name: string, address: string | null): string {
