@@ -138,8 +138,9 @@ describeEachDialect('exposure notices', (dialect) => {
   });
 
   it('delivers each notice as a signed exposure.notice webhook that verifies with the secret; status per notice', async () => {
-    await until('two notices delivered', () => receiver.notices().length >= 2);
-    const got = receiver.notices();
+    const ours = () => receiver.notices().filter((n) => n.envelope.data.incidentId === INCIDENT);
+    await until('two notices delivered', () => ours().length >= 2);
+    const got = ours();
     expect(got.map((g) => g.envelope.data.accountId).sort()).toEqual(['victim-a', 'victim-b']);
     for (const { envelope, raw } of got) {
       expect(verifyWebhookSignature(SECRET, raw.headers['findguard-signature'] as string, raw.body, svc.clock.now())).toBe(true);
@@ -268,6 +269,18 @@ describeEachDialect('exposure notices', (dialect) => {
     await svc.ctx.incidents.notices.notifyIncident('inc_members', [campaignId, other], new Date(svc.clock.now()));
     const page = await svc.ctx.incidents.notices.deliveries('inc_members');
     expect(page.items.map((i) => i.accountId)).toEqual(['victim-b']);
+  });
+
+  // Exposed by the first campaign and still here: victim-b, and lurker (not named as a campaign of this incident).
+  it('notifiers running at once write each notice, and send its webhook, once', async () => {
+    const at = new Date(svc.clock.now());
+    const runs = await Promise.all([1, 2, 3].map(() => svc.ctx.incidents.notices.notifyIncident('inc_race', [campaignId], at)));
+    expect(runs.reduce((n, r) => n + r.created, 0)).toBe(2);
+    expect(runs.every((r) => r.notices === 2)).toBe(true);
+    const events = (await svc.ctx.incidents.notices.deliveries('inc_race')).items.map((i) => i.eventId!);
+    const rows = await svc.ctx.db.kysely.selectFrom('webhook_outbox').select('id').where('event_type', '=', 'exposure.notice').execute();
+    expect(new Set(events).size).toBe(2);
+    expect(rows.filter((r) => events.includes(r.id))).toHaveLength(2);
   });
 
   it('no phone number or email in the notices, the webhook bodies or the logs', async () => {
