@@ -21,7 +21,7 @@
  * figures are the deployment's capacity here, not a node's alone; the model uses CPU per call.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,7 +56,8 @@ process.on('exit', () => {
 });
 
 const dataDir = mkdtempSync(join(tmpdir(), 'findguard-bench-load-'));
-const db = await createScratchDatabase(PG_SERVER, `fg_bench_load_${process.pid}`);
+const dbName = `fg_bench_load_${process.pid}`;
+const db = await createScratchDatabase(PG_SERVER, dbName);
 const env = { LOAD_DATA_DIR: dataDir, LOAD_REDIS_URL: REDIS_URL, LOAD_DATABASE_URL: db.url, LOAD_PARTITIONS: String(PARTITIONS), LOAD_REDIS_PREFIX: prefix };
 const { config, secrets } = buildSettings(
   {
@@ -164,7 +165,8 @@ async function backlog(): Promise<number> {
 
 const TICKS = 100; // /proc's clock ticks per second on Linux
 function cpuUs(pid: number | undefined): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1e6) / TICKS;
 }
 const allCpu = (list: typeof nodes) => list.reduce((a, c) => a + cpuUs(c.child.pid), 0);
@@ -178,6 +180,31 @@ function machineBusy(): { busy: number; total: number } {
   return { busy, total };
 }
 
+/** Redis's own CPU time so far, µs (INFO: the whole server, so others' use of a shared Redis counts too). */
+async function redisCpuUs(): Promise<number> {
+  const info = await redis.info('cpu');
+  const get = (k: string) => Number(new RegExp(`^${k}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (get('used_cpu_sys') + get('used_cpu_user')) * 1e6;
+}
+
+/**
+ * CPU time so far of PostgreSQL's backends serving this run's database (their process titles name
+ * it), µs. The server's shared processes (WAL writer, checkpointer) are left out: a lower bound.
+ */
+function pgCpuUs(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(pid)) continue;
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dbName)) continue;
+      total += cpuUs(Number(pid));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return total;
+}
+
 interface Phase {
   rate: number;
   answered: number;
@@ -188,6 +215,8 @@ interface Phase {
   lag: number[];
   nodeCpu: number;
   workerCpu: number;
+  redisCpu: number;
+  pgCpu: number;
   busy: number;
 }
 
@@ -199,6 +228,8 @@ async function phase(rate: number): Promise<Phase> {
   const lag: number[] = [];
   const nodeCpu0 = allCpu(nodes);
   const workerCpu0 = allCpu(workers);
+  const redisCpu0 = await redisCpuUs();
+  const pgCpu0 = pgCpuUs();
   const m0 = machineBusy();
   const t0 = performance.now();
   let due = 0;
@@ -245,6 +276,8 @@ async function phase(rate: number): Promise<Phase> {
     lag,
     nodeCpu: (allCpu(nodes) - nodeCpu0) / Math.max(1, calls),
     workerCpu: (allCpu(workers) - workerCpu0) / Math.max(1, calls),
+    redisCpu: ((await redisCpuUs()) - redisCpu0) / Math.max(1, calls),
+    pgCpu: (pgCpuUs() - pgCpu0) / Math.max(1, calls),
     busy: (m1.busy - m0.busy) / (m1.total - m0.total),
   };
 }
@@ -265,14 +298,30 @@ try {
       `${PARTITIONS} partitions, PostgreSQL and Redis; ${ACCOUNTS.toLocaleString('en-US')} accounts; ${SECONDS} s per rate; ` +
       `mix ${Math.round((1 - SYNC_SHARE) * 100)}% single lookups, ${Math.round(SYNC_SHARE * 100)}% syncs of ${SYNC_SIZE} new numbers`,
   );
-  console.log('| offered calls/s | answered calls/s | p50 | p99 | failed | not sent | events not yet handled (each s: first, max, last) | CPU per call: nodes / workers | machine busy |');
+  console.log('| offered calls/s | answered calls/s | p50 | p99 | failed | not sent | events not yet handled (each s: first, max, last) | CPU per call: nodes / workers / Redis / PostgreSQL | machine busy |');
   console.log('|---:|---:|---:|---:|---:|---:|---|---:|---:|');
   for (const r of results) {
     console.log(
       `| ${r.rate} | ${r.answered.toFixed(0)} | ${r.p50.toFixed(1)} ms | ${r.p99.toFixed(1)} ms | ${r.failed} | ${r.notSent} | ${r.lag[0]}, ${Math.max(...r.lag)}, ${r.lag[r.lag.length - 1]} | ` +
-        `${r.nodeCpu.toFixed(0)} / ${r.workerCpu.toFixed(0)} µs | ${(r.busy * 100).toFixed(0)}% |`,
+        `${r.nodeCpu.toFixed(0)} / ${r.workerCpu.toFixed(0)} / ${r.redisCpu.toFixed(0)} / ${r.pgCpu.toFixed(0)} µs | ${(r.busy * 100).toFixed(0)}% |`,
     );
   }
+  // What the model's storage and memory figures come from: bytes per stored event in PostgreSQL
+  // (table, indexes and TOAST) and Redis's memory per key of this run (limits buckets, streams).
+  const pgCheck = new (await import('pg')).default.Client({ connectionString: db.url });
+  await pgCheck.connect();
+  const size = await pgCheck.query<{ bytes: string; rows: string }>(`SELECT pg_total_relation_size('lookup_events') AS bytes, (SELECT count(*) FROM lookup_events) AS rows`);
+  await pgCheck.end();
+  const bytes = Number(size.rows[0]!.bytes);
+  const rows = Number(size.rows[0]!.rows);
+  const keys: string[] = [];
+  for await (const batch of redis.scanStream({ match: `${prefix}*`, count: 1000 }) as AsyncIterable<string[]>) keys.push(...batch);
+  let keyBytes = 0;
+  for (const k of keys) keyBytes += Number((await redis.call('MEMORY', 'USAGE', k)) ?? 0);
+  console.log(
+    `\nPostgreSQL: ${rows.toLocaleString('en-US')} lookup events in ${(bytes / 2 ** 20).toFixed(1)} MiB with their indexes: ${(bytes / Math.max(1, rows)).toFixed(0)} bytes per event. ` +
+      `Redis: ${keys.length.toLocaleString('en-US')} keys of this run (limit buckets, breaker, streams, leases), ${(keyBytes / 2 ** 20).toFixed(1)} MiB (MEMORY USAGE), ${(keyBytes / Math.max(1, keys.length)).toFixed(0)} bytes per key.`,
+  );
 } finally {
   agent.destroy();
   for (const c of [...nodes, ...workers]) c.child.kill('SIGTERM');
