@@ -79,6 +79,8 @@ export class ExposureNotices implements IncidentNotifier {
     const now = at.getTime();
     if (!Number.isFinite(now)) throw new AppError('invalid_request', 'at must be a valid time');
     const { db } = this.deps;
+    // Notices past their expiry are never served; they are deleted here, at the next notification (one DELETE).
+    await this.purgeExpired(this.deps.clock.now());
     const campaigns = [...new Set(campaignIds)];
     const exposed = await this.exposedAccounts(campaigns);
     const done = new Set((await db.selectFrom('exposure_notices').select('account_id').where('incident_id', '=', incidentId).execute()).map((r) => r.account_id));
