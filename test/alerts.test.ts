@@ -128,6 +128,14 @@ describeEachDialect('alerts', (dialect) => {
     const s = slack('oncall', id)[0]!.body as { text: string; blocks: Array<{ type: string }> };
     expect(typeof s.text).toBe('string');
     expect(s.blocks.map((x) => x.type)).toEqual(['section', 'section', 'context']);
+
+    // Notified: the clock stops, and its PagerDuty incident is resolved once, under the same dedup_key.
+    await a.ctx.db.kysely.updateTable('incidents').set({ status: 'notified', notified_at: a.clock.now() }).where('id', '=', id).execute();
+    await both();
+    await delivered(() => pd(`findguard/incident/${id}`).length === 3, 'the resolve at PagerDuty');
+    expect(pd(`findguard/incident/${id}`)[2]!.body).toEqual({ routing_key: ROUTING_KEY, event_action: 'resolve', dedup_key: `findguard/incident/${id}`, client: 'findguard' });
+    await both();
+    expect((await rows('incident.clock-66h')).map((r) => r.action)).toEqual(['trigger', 'resolve']);
   });
 
   it('a new campaign alerts at once where it is opened, once across both nodes, with a dedup_key of its own', async () => {

@@ -9,6 +9,7 @@ import type { Random } from '../util/random.js';
 import type { AlertStore, NewAlert } from './store.js';
 
 const HOUR = 3_600_000;
+const INCIDENT_SUBJECT = 'findguard/incident/';
 
 /** An open incident's GDPR Art. 33 clock, as the incidents module exports it (openIncidentClocks). */
 export interface IncidentClock {
@@ -153,7 +154,9 @@ export class AlertEvaluator {
 
   private async clocks(now: number, fired: string[]): Promise<void> {
     if (!this.deps.incidentClocks) return;
-    for (const c of await this.deps.incidentClocks(this.deps.db)) {
+    const open = await this.deps.incidentClocks(this.deps.db);
+    await this.clocksStopped(new Set(open.map((c) => c.incidentId)), now, fired);
+    for (const c of open) {
       const aware = c.awareAt.getTime();
       const deadline = aware + 72 * HOUR;
       for (const mark of CLOCK_MARKS) {
@@ -164,7 +167,7 @@ export class AlertEvaluator {
             condition: mark.condition,
             action: 'trigger',
             dedupKey: `${mark.condition}:${c.incidentId}`,
-            subject: `findguard/incident/${c.incidentId}`,
+            subject: `${INCIDENT_SUBJECT}${c.incidentId}`,
             severity: mark.severity,
             summary: `Incident ${c.incidentId} "${c.title}": ${mark.hours} h of the GDPR 72-hour clock have passed; the regulator's report is due ${iso(deadline)} (${left > 0 ? `${Math.round(left / 60_000)} min left` : 'overdue'}), status ${c.status}`,
             details: { incidentId: c.incidentId, title: c.title, status: c.status, awareAt: iso(aware), deadline: iso(deadline), hoursPassed: mark.hours },
@@ -173,6 +176,44 @@ export class AlertEvaluator {
           fired,
         );
       }
+    }
+  }
+
+  /**
+   * An incident whose clock alerted and that is no longer open (notified or closed) resolves its
+   * PagerDuty incident, once, on the routes of either clock alert.
+   */
+  private async clocksStopped(open: ReadonlySet<string>, now: number, fired: string[]): Promise<void> {
+    const db = this.deps.store.db;
+    const alerted = await db
+      .selectFrom('alerts')
+      .select('subject')
+      .distinct()
+      .where('condition', 'in', CLOCK_MARKS.map((m) => m.condition))
+      .where('action', '=', 'trigger')
+      .where('created_at', '>=', now - 90 * 24 * HOUR)
+      .execute();
+    const stopped = alerted.map((r) => r.subject).filter((s) => !open.has(s.slice(INCIDENT_SUBJECT.length)));
+    if (stopped.length === 0) return;
+    const done = new Set((await db.selectFrom('alerts').select('dedup_key').where('dedup_key', 'in', stopped.map((s) => `incident.clock-stopped:${s}`)).execute()).map((r) => r.dedup_key));
+    const routes = this.deps.policy().routes.filter((r) => CLOCK_MARKS.some((m) => r.on.includes(m.condition)));
+    for (const subject of stopped) {
+      if (done.has(`incident.clock-stopped:${subject}`)) continue;
+      const incidentId = subject.slice(INCIDENT_SUBJECT.length);
+      const id = await this.deps.store.fire(
+        {
+          condition: 'incident.clock-66h',
+          action: 'resolve',
+          dedupKey: `incident.clock-stopped:${subject}`,
+          subject,
+          severity: 'info',
+          summary: `Incident ${incidentId} is notified or closed: its 72-hour clock alerts are resolved`,
+          details: { incidentId },
+        },
+        now,
+        { routes },
+      );
+      if (id) fired.push(id);
     }
   }
 
