@@ -32,6 +32,8 @@ export interface Config {
   port: number;
   /** A policy file, or the name of a built-in policy. */
   policyPath?: string;
+  /** A JSON/YAML file with the alerts section (src/policy/alerts.ts), in place of the policy's own. */
+  alertsPath?: string;
   trustedProxies: string[];
   /** Where webhooks go; the key that signs them is secrets.webhookSecret. */
   webhook?: { url: URL };
@@ -109,6 +111,7 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     port,
     // A bare word (no slash, no dot) names a built-in policy: default, signal-like, hagen-incremental.
     policyPath: raw.policy ? (/^[a-z][a-z0-9-]*$/.test(raw.policy) ? raw.policy : resolve(cwd, raw.policy)) : undefined,
+    alertsPath: raw.alerts ? resolve(cwd, raw.alerts) : undefined,
     trustedProxies: parseCidrList(raw.trustedProxies),
     webhook: parseWebhookUrl(raw.webhookUrl),
     oidc: parseOidc(raw),

@@ -30,6 +30,7 @@ export interface RawEnv {
   oidcRedirectUrl?: string;
   oidcGroupRoles?: string;
   oidcGroupsClaim?: string;
+  alerts?: string;
   dpoContact?: string;
   reportSigningKey?: string;
 }
@@ -62,6 +63,7 @@ export const ENV_NAMES: Record<keyof RawEnv, string> = {
   oidcRedirectUrl: 'FINDGUARD_OIDC_REDIRECT_URL',
   oidcGroupRoles: 'FINDGUARD_OIDC_GROUP_ROLES',
   oidcGroupsClaim: 'FINDGUARD_OIDC_GROUPS_CLAIM',
+  alerts: 'FINDGUARD_ALERTS',
   dpoContact: 'FINDGUARD_DPO_CONTACT',
   reportSigningKey: 'FINDGUARD_REPORT_SIGNING_KEY',
 };

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { Type, type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { parse as parseYaml } from 'yaml';
 import { DURATION_PATTERN, durationMs } from './duration.js';
 
 /**
@@ -103,4 +106,32 @@ export function compileAlertsPolicy(p: AlertsPolicy | undefined): CompiledAlerts
     },
     campaignLookbackMs: durationMs(p?.campaignLookback ?? '1d'),
   };
+}
+
+const checkAlerts = Compile(AlertsPolicy);
+
+/**
+ * The alerts section from a file of its own (FINDGUARD_ALERTS), so a deployment on a built-in
+ * policy routes alerts without copying the policy. Throws with the path at fault.
+ */
+export function loadAlertsPolicy(file: string): AlertsPolicy {
+  let parsed: unknown;
+  try {
+    const text = readFileSync(file, 'utf8');
+    parsed = /\.json$/i.test(file) ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new RangeError(`${file}: not a readable JSON or YAML file (${(err as Error).message.split('\n')[0]})`);
+  }
+  // The file may hold the section alone or under an `alerts` key.
+  const section = parsed !== null && typeof parsed === 'object' && 'alerts' in parsed ? (parsed as { alerts: unknown }).alerts : parsed;
+  if (!checkAlerts.Check(section)) {
+    const first = [...checkAlerts.Errors(section)][0];
+    throw new RangeError(`${file}: ${first ? `${first.instancePath || '/'} ${first.message}` : 'invalid'}`);
+  }
+  try {
+    compileAlertsPolicy(section);
+  } catch (err) {
+    throw new RangeError(`${file}: ${(err as Error).message}`);
+  }
+  return section;
 }

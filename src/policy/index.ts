@@ -12,5 +12,5 @@ export type { Breaker, ChallengePolicy, Layer, Limit, Network, Operation, Policy
 export { abusePolicyErrors, compileAbusePolicy, DEFAULT_ABUSE_POLICY } from './abuse.js';
 export type { AbusePolicy, AnswersPolicy, CompiledAbusePolicy, RealtimePolicy } from './abuse.js';
 export { DURATION_PATTERN, durationMs } from './duration.js';
-export { ALERT_CONDITIONS, compileAlertsPolicy, PAGERDUTY_SEVERITIES } from './alerts.js';
+export { ALERT_CONDITIONS, compileAlertsPolicy, loadAlertsPolicy, PAGERDUTY_SEVERITIES } from './alerts.js';
 export type { AlertCondition, AlertRoute, AlertsPolicy, CompiledAlertsPolicy, PagerDutySeverity } from './alerts.js';
