@@ -1,6 +1,7 @@
 import canonicalize from 'canonicalize';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { compilePolicy, DEFAULT_POLICY } from '../src/policy/index.js';
 import { IncidentLifecycle, listAudit, openIncidentClocks, verifySignedReport, type IncidentActor } from '../src/incidents/index.js';
 import { lookup, mirrorAccount, NUMBERS } from './helpers/fixtures.js';
 import { addOperator, OPERATOR_OVERRIDES, type TestOperator } from './helpers/operators.js';
@@ -35,7 +36,9 @@ describeEachDialect('incidents', (dialect) => {
   const s = {} as Record<keyof typeof ops, Who>;
 
   beforeAll(async () => {
-    svc = await startTestService(dialect, { dpoContact: 'DPO, Example Ltd, dpo@example.test' }, { ...OPERATOR_OVERRIDES, incidents: { openIncidentAtExposedAccounts: 2 } });
+    // The engine's threshold comes from the policy file, as in production.
+    const policy = compilePolicy({ ...DEFAULT_POLICY, name: 'incidents-test', incidents: { openAtExposedAccounts: 2 } });
+    svc = await startTestService(dialect, { dpoContact: 'DPO, Example Ltd, dpo@example.test' }, { ...OPERATOR_OVERRIDES, policy });
     ops.alice = await addOperator(svc, 'alice', 'analyst');
     ops.bob = await addOperator(svc, 'bob', 'analyst');
     ops.carol = await addOperator(svc, 'carol', 'admin');

@@ -15,7 +15,7 @@ import { LimitMetrics } from '../limits/index.js';
 import { loadIpIntel, type IpIntel } from '../net/index.js';
 import { createLogger } from '../logger.js';
 import { OperatorService, type OperatorServiceDeps } from '../operators/service.js';
-import { loadPolicy, PolicyError, type CompiledPolicy } from '../policy/index.js';
+import { loadAlertsPolicy, loadPolicy, PolicyError, type AlertsPolicy, type CompiledPolicy } from '../policy/index.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { cryptoRandom, type Random } from '../util/random.js';
 import { createEventParts, type EventOptions, type EventParts } from './events.js';
@@ -96,6 +96,16 @@ export function policyFromConfig(config: Config): CompiledPolicy {
   }
 }
 
+/** The alerts section: FINDGUARD_ALERTS's file where set, else the policy's own. */
+function alertsPolicyOf(config: Config, policy: CompiledPolicy): AlertsPolicy | undefined {
+  if (!config.alertsPath) return policy.source.alerts;
+  try {
+    return loadAlertsPolicy(config.alertsPath);
+  } catch (err) {
+    throw new ConfigError(ENV_NAMES.alerts, (err as Error).message);
+  }
+}
+
 /**
  * Refuses a database whose schema is behind this findguard: migrations are an explicit step
  * (`findguard migrate`, which `serve` runs before it listens), so a worker or a CLI command
@@ -124,12 +134,14 @@ export async function createCore(
   const db = overrides.db ?? openDb(config.database);
   let policy: CompiledPolicy;
   let ipIntel: IpIntel;
+  let alertsPolicy: AlertsPolicy | undefined;
   const alertSecrets = overrides.alerts?.secrets ?? readAlertEnv();
   try {
     if (!overrides.allowPendingMigrations) await assertMigrated(db);
     policy = overrides.policy ?? policyFromConfig(config);
+    alertsPolicy = alertsPolicyOf(config, policy);
     // A route whose secret is missing could never deliver: said at start, not at the first alert.
-    const missing = role.deliver ? missingAlertSecrets(policy.source.alerts, alertSecrets) : [];
+    const missing = role.deliver ? missingAlertSecrets(alertsPolicy, alertSecrets) : [];
     if (missing.length > 0) throw new ConfigError(missing[0]!, `is not set, and the policy's alerts section names it (${missing.length > 1 ? `also ${missing.slice(1).join(', ')}` : 'a route cannot deliver without it'})`);
     ipIntel = overrides.ipIntel ?? (await loadIpIntel());
   } catch (err) {
@@ -157,6 +169,8 @@ export async function createCore(
   const incidentOptions: IncidentOptions = {
     ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}),
     onCampaignRecorded: () => alertsOf?.campaignOpened(),
+    // The engine opens an incident for a campaign past the policy's threshold (src/incidents/incident-lifecycle.ts).
+    ...(policy.source.incidents?.openAtExposedAccounts !== undefined ? { openIncidentAtExposedAccounts: policy.source.incidents.openAtExposedAccounts } : {}),
     ...overrides.incidents,
     ...(role.deliver ? {} : { deliver: false }),
   };
@@ -199,7 +213,7 @@ export async function createCore(
     ...(ev.eventRetention ? { eventRetention: ev.eventRetention } : {}),
     operators: new OperatorService({ db: db.kysely, clock, random, logger: logger.child({ component: 'operators' }), totpKeys: secrets.hashKeys, ...overrides.operators }),
     alerts: createAlerts(
-      { db: db.kysely, clock, random, logger, registry: metrics.registry, policy: policy.source.alerts, secrets: alertSecrets, source: `${hostname()} ${role.consume ? 'worker' : 'serve'}` },
+      { db: db.kysely, clock, random, logger, registry: metrics.registry, policy: alertsPolicy, secrets: alertSecrets, source: `${hostname()} ${role.consume ? 'worker' : 'serve'}` },
       { incidentClocks: openIncidentClocks, ...overrides.alerts },
     ),
   };
