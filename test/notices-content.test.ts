@@ -16,6 +16,7 @@ const base: NoticeFacts = {
   attackerAccounts: 3,
   measures: [{ action: 'suspend', accounts: 3, firstAt: T + H, lastAt: T + 31 * H }],
   discoverableBy: 'everyone',
+  via: ['phone'],
   offersMyContacts: true,
 };
 
@@ -50,6 +51,15 @@ describe('buildNotice', () => {
   it('one day reads as one day; a single attacker account as "1 account"', () => {
     const n = buildNotice({ ...base, lastAt: T + H, attackerAccounts: 1 });
     expect(n.exposure.text).toMatch(/^On 2026-11-01, your account and its handle were shown to 1 account of that network/);
+  });
+
+  it('names what the lookups asked with: a phone number, an email address, or both', () => {
+    expect(buildNotice(base).exposure.revealed).toEqual(['account_id', 'handle', 'registered_under_phone_number']);
+    expect(buildNotice({ ...base, via: [] }).what.text).toMatch(/Your phone number was on such a list/);
+    const byEmail = buildNotice({ ...base, via: ['email'] });
+    expect(byEmail.exposure.revealed).toEqual(['account_id', 'handle', 'registered_under_email']);
+    expect(byEmail.what.text).toMatch(/"find people by email" feature with long lists of email addresses.*Your email address was on such a list/);
+    expect(buildNotice({ ...base, via: ['email', 'phone'] }).exposure.revealed).toEqual(['account_id', 'handle', 'registered_under_phone_number', 'registered_under_email']);
   });
 
   it('is deterministic in its facts', () => {

@@ -18,6 +18,7 @@ import { describeEachDialect, startTestService, T0, type TestService } from './h
 const SECRET = 'notices-webhook-secret-0123456789abcdef';
 const DAY = 24 * 3_600_000;
 const EMAIL = 'victim.a@example.org';
+const MAIL_FOUND = 'found.by.mail@example.org';
 const MAX_ATTEMPTS = 2;
 
 interface Received {
@@ -283,8 +284,20 @@ describeEachDialect('exposure notices', (dialect) => {
     expect(rows.filter((r) => events.includes(r.id))).toHaveLength(2);
   });
 
+  it('an account found by its email is told so, without the address', async () => {
+    await mirrorAccount(svc, 'mailfound', [{ kind: 'email', value: MAIL_FOUND, purposes: ['discovery'] }], { createdAt: new Date(T0 - 400 * DAY).toISOString() });
+    expect((await lookup(svc, await svc.tokenFor('scraper-2'), { email: MAIL_FOUND })).json().match).toMatchObject({ accountId: 'mailfound' });
+    await svc.ctx.events.flush();
+    await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'cl-notices', accountIds: ['scraper-1', 'scraper-2'], score: 0.9, evidence: {} });
+    await svc.ctx.incidents.notices.notifyIncident('inc_email', [campaignId], new Date(svc.clock.now()));
+    const [n] = await svc.ctx.incidents.notices.forAccount('mailfound');
+    expect(n!.exposure.revealed).toEqual(['account_id', 'handle', 'registered_under_email']);
+    expect(n!.what.text).toMatch(/Your email address was on such a list/);
+    expect((await svc.ctx.incidents.notices.forAccount('victim-b'))[0]!.exposure.revealed).toContain('registered_under_phone_number');
+  });
+
   it('no phone number or email in the notices, the webhook bodies or the logs', async () => {
-    const values = [...Object.values(NUMBERS), EMAIL, ...Object.values(NUMBERS).map((n) => n.slice(1))];
+    const values = [...Object.values(NUMBERS), EMAIL, MAIL_FOUND, ...Object.values(NUMBERS).map((n) => n.slice(1))];
     const stored = (await svc.ctx.db.kysely.selectFrom('exposure_notices').select('content').execute()).map((r) => r.content).join('\n');
     const outbox = (await svc.ctx.db.kysely.selectFrom('webhook_outbox').select('payload').where('event_type', '=', 'exposure.notice').execute()).map((r) => r.payload).join('\n');
     const bodies = receiver.received.map((r) => r.body).join('\n');

@@ -34,7 +34,7 @@ export interface ExposureNotice {
     /** How many distinct attacker accounts were shown it. */
     attackerAccounts: number;
     /** What each of them learned. */
-    revealed: Array<'account_id' | 'handle' | 'registered_under_phone_number'>;
+    revealed: Array<'account_id' | 'handle' | 'registered_under_phone_number' | 'registered_under_email'>;
     text: string;
   };
   measures: {
@@ -61,6 +61,8 @@ export interface NoticeFacts {
   attackerAccounts: number;
   measures: Array<{ action: NoticeMeasure['action']; accounts: number; firstAt: number; lastAt: number }>;
   discoverableBy: DiscoverableBy;
+  /** What the lookups that revealed the account asked with (from the lookup records kept); empty: phone. */
+  via: ReadonlyArray<'phone' | 'email'>;
   /** The app lets its users choose "my contacts" (configuration); without it that step is left out. */
   offersMyContacts: boolean;
 }
@@ -71,6 +73,11 @@ const accounts = (n: number): string => (n === 1 ? '1 account' : `${n} accounts`
 
 /** The notice for one account; deterministic in its facts, so a test can rebuild it. */
 export function buildNotice(f: NoticeFacts): ExposureNotice {
+  const email = f.via.includes('email');
+  const phone = f.via.includes('phone') || !email;
+  const feature = phone && email ? 'phone number or email' : email ? 'email' : 'phone number';
+  const lists = phone && email ? 'numbers and addresses' : email ? 'email addresses' : 'numbers';
+  const yours = phone && email ? 'phone number and email address' : email ? 'email address' : 'phone number';
   const span = day(f.firstAt) === day(f.lastAt) ? `on ${day(f.firstAt)}` : `between ${day(f.firstAt)} and ${day(f.lastAt)}`;
   const suspended = f.measures.find((m) => m.action === 'suspend');
   const stopped = suspended?.accounts ?? 0;
@@ -110,14 +117,14 @@ export function buildNotice(f: NoticeFacts): ExposureNotice {
     what: {
       code: 'discoverability_enumeration',
       text:
-        'A network of fake accounts used the "find people by phone number" feature with long lists of numbers to learn who uses the app. ' +
-        'Your phone number was on such a list and your account was discoverable by it, so they learned that this number belongs to your account.',
+        `A network of fake accounts used the "find people by ${feature}" feature with long lists of ${lists} to learn who uses the app. ` +
+        `Your ${yours} was on such a list and your account was discoverable by it, so they learned that it belongs to your account.`,
     },
     exposure: {
       firstAt: iso(f.firstAt),
       lastAt: iso(f.lastAt),
       attackerAccounts: f.attackerAccounts,
-      revealed: ['account_id', 'handle', 'registered_under_phone_number'],
+      revealed: ['account_id', 'handle', ...(phone ? (['registered_under_phone_number'] as const) : []), ...(email ? (['registered_under_email'] as const) : [])],
       text: `${span.charAt(0).toUpperCase()}${span.slice(1)}, your account and its handle were shown to ${accounts(f.attackerAccounts)} of that network. Nothing else about you was shown: no messages, contacts or other personal details.`,
     },
     measures: {

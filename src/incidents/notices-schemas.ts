@@ -19,7 +19,7 @@ export const ExposureNoticeSchema = Type.Object(
       firstAt: Time,
       lastAt: Time,
       attackerAccounts: Type.Integer({ minimum: 1, description: 'Distinct attacker accounts shown this account' }),
-      revealed: Type.Array(Type.Union([Type.Literal('account_id'), Type.Literal('handle'), Type.Literal('registered_under_phone_number')])),
+      revealed: Type.Array(Type.Union([Type.Literal('account_id'), Type.Literal('handle'), Type.Literal('registered_under_phone_number'), Type.Literal('registered_under_email')])),
       text: Type.String(),
     }),
     measures: Type.Object({

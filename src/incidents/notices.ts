@@ -65,6 +65,8 @@ interface Exposed {
   attackers: Set<string>;
   first: number;
   last: number;
+  /** Kinds of the lookups that revealed it (kept lookup records only). */
+  via: Set<'phone' | 'email'>;
 }
 
 export class ExposureNotices implements IncidentNotifier {
@@ -189,6 +191,7 @@ export class ExposureNotices implements IncidentNotifier {
       attackerAccounts: e.attackers.size,
       measures: [...byAction].sort((a, b) => MEASURE_RANK[b[0]] - MEASURE_RANK[a[0]]).map(([action, m]) => ({ action, ...m })),
       discoverableBy,
+      via: [...e.via].sort(),
       offersMyContacts: this.deps.offersMyContacts ?? true,
     };
   }
@@ -238,7 +241,7 @@ export class ExposureNotices implements IncidentNotifier {
       for (const r of rows) {
         if (members.has(r.revealed_account_id)) continue;
         const at = Number(r.at);
-        const e = out.get(r.revealed_account_id) ?? { attackers: new Set<string>(), first: at, last: at };
+        const e = out.get(r.revealed_account_id) ?? { attackers: new Set<string>(), first: at, last: at, via: new Set<'phone' | 'email'>() };
         e.attackers.add(r.attacker_account_id);
         e.first = Math.min(e.first, at);
         e.last = Math.max(e.last, at);
@@ -259,7 +262,7 @@ export class ExposureNotices implements IncidentNotifier {
     for (const attacker of attackers) {
       let after: string | undefined;
       for (;;) {
-        let q = this.deps.db.selectFrom('lookup_events').select(['id', 'at', 'revealed']).where('account_id', '=', attacker).where('outcome', '=', 'allowed').where('matched', '>', 0);
+        let q = this.deps.db.selectFrom('lookup_events').select(['id', 'at', 'kind', 'revealed']).where('account_id', '=', attacker).where('outcome', '=', 'allowed').where('matched', '>', 0);
         if (after !== undefined) q = q.where('id', '>', after);
         const rows = await q.orderBy('id').limit(EVENT_PAGE).execute();
         for (const r of rows) {
@@ -267,7 +270,9 @@ export class ExposureNotices implements IncidentNotifier {
           if (!Array.isArray(revealed)) continue;
           for (const id of revealed) {
             const e = typeof id === 'string' ? exposed.get(id) : undefined;
-            if (e && e.attackers.has(attacker)) e.last = Math.max(e.last, Number(r.at));
+            if (!e || !e.attackers.has(attacker)) continue;
+            e.last = Math.max(e.last, Number(r.at));
+            if (r.kind === 'phone' || r.kind === 'email') e.via.add(r.kind);
           }
         }
         if (rows.length < EVENT_PAGE) break;
