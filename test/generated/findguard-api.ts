@@ -1132,7 +1132,7 @@ export interface components {
                 lastAt: string;
                 /** @description Distinct attacker accounts shown this account */
                 attackerAccounts: number;
-                revealed: ("account_id" | "handle" | "registered_under_phone_number")[];
+                revealed: ("account_id" | "handle" | "registered_under_phone_number" | "registered_under_email")[];
                 text: string;
             };
             measures: {
