@@ -132,5 +132,6 @@ export function dashboard(options: DashboardOptions = {}): FastifyPluginAsync {
     page('/webhooks', PAGES.webhooks);
     page('/alerts', PAGES.alerts);
     page('/audit', PAGES.audit);
+    page('/operators', PAGES.operators);
   };
 }

@@ -29,6 +29,7 @@ export const PAGES = {
   webhooks: { module: 'webhooks', title: 'Webhooks', nav: 'webhooks' },
   alerts: { module: 'alerts', title: 'Alerts', nav: 'alerts' },
   audit: { module: 'audit', title: 'Audit', nav: 'audit' },
+  operators: { module: 'operators', title: 'Operators', nav: 'operators' },
 } satisfies Record<string, PageSpec>;
 
 const NAV: Array<[string, string]> = [
@@ -40,6 +41,7 @@ const NAV: Array<[string, string]> = [
   ['webhooks', 'Webhooks'],
   ['alerts', 'Alerts'],
   ['audit', 'Audit'],
+  ['operators', 'Operators'],
 ];
 
 const VENDOR_SCRIPTS: Record<Vendor, string[]> = {
