@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Counter, Gauge } from 'prom-client';
 import { alertDb } from '../src/alerts/tables.js';
@@ -218,7 +221,7 @@ describeEachDialect('alerts', (dialect) => {
     // Signed in now: the sessions of the start idled out as the clock ran through the 72 hours.
     admin = await signIn(a, await addOperator(a, 'op-admin2', 'admin'));
     viewer = await signIn(a, await addOperator(a, 'op-viewer2', 'viewer'));
-    const list = await a.app.inject({ method: 'GET', url: '/admin/v1/alerts', headers: viewer.headers });
+    const list = await a.app.inject({ method: 'GET', url: '/admin/v1/alerts?limit=100', headers: viewer.headers });
     expect(list.statusCode).toBe(200);
     const body = list.json();
     expect(body.routes).toEqual([
@@ -258,6 +261,25 @@ describe('alerts configuration', () => {
     const twice = { name: 'x', on: ['campaign.opened'], slack: { webhookUrlEnv: 'FINDGUARD_ALERT_X' } };
     expect(compile({ routes: [twice, twice] })).toThrow('alerts: routes[1].name "x" is used twice');
     expect(compile({ routes: [twice] })).not.toThrow();
+  });
+
+  it('FINDGUARD_ALERTS: the section from a file of its own, over a built-in policy; a bad one names the file and the path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'findguard-alerts-conf-'));
+    try {
+      const good = join(dir, 'alerts.yaml');
+      writeFileSync(good, 'routes:\n  - name: privacy\n    on: [incident.clock-48h]\n    slack: { webhookUrlEnv: FINDGUARD_ALERT_SLACK }\n');
+      const svc = await startTestService('sqlite', { alerts: good }, { alerts: { secrets: { FINDGUARD_ALERT_SLACK: 'http://127.0.0.1:9/slack' } } });
+      try {
+        expect(svc.ctx.alerts.routes()).toEqual([{ name: 'privacy', on: ['incident.clock-48h'], slack: { webhookUrlEnv: 'FINDGUARD_ALERT_SLACK', configured: true }, pagerduty: null }]);
+      } finally {
+        await svc.stop();
+      }
+      const bad = join(dir, 'bad.yaml');
+      writeFileSync(bad, 'alerts:\n  routes:\n    - name: privacy\n      on: [incident.clock-72h]\n      slack: { webhookUrlEnv: FINDGUARD_ALERT_SLACK }\n');
+      await expect(startTestService('sqlite', { alerts: bad }, { alerts: { secrets: {} } })).rejects.toThrow(`FINDGUARD_ALERTS: ${bad}: /routes/0/on/0`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a route whose secret is not set stops start-up, naming the variable', async () => {

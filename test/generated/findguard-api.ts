@@ -9246,7 +9246,8 @@ export interface operations {
     listAlerts: {
         parameters: {
             query?: {
-                limit?: number;
+                /** @description At most 200 */
+                limit?: string;
             };
             header?: never;
             path?: never;
