@@ -54,7 +54,7 @@ describe('abuse engine wired into the event pipeline', () => {
     expect(res.statusCode).toBe(403);
     expect(res.json().error.code).toBe('account_suspended');
     expect(svc.logs.text).toContain('"mode":"enforce"');
-  });
+  }, 120_000);
 
   it('under a policy without an abuse section only logs and counts what it would do (shadow mode)', async () => {
     await start();

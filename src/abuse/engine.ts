@@ -179,7 +179,7 @@ export class AbuseEngine implements EventHandler {
       aggregate: (ids) => this.aggregate(ids, now),
     });
     for (const cl of clusters) cl.id = cl.evidence.clusterId = this.stableId(cl);
-    return { clusters, decisions: this.decide(clusters, now), findings: findings.length };
+    return { clusters, decisions: this.decide(clusters, now, tiedAccounts(findings, c.minLink, c.strongLink)), findings: findings.length };
   }
 
   /**
@@ -296,7 +296,7 @@ export class AbuseEngine implements EventHandler {
     return best;
   }
 
-  private decide(clusters: readonly ScoredCluster[], now: number): Decision[] {
+  private decide(clusters: readonly ScoredCluster[], now: number, tied: ReadonlySet<string>): Decision[] {
     const p = this.policy.actions;
     const out: Decision[] = [];
     for (const cl of clusters) {
@@ -310,7 +310,9 @@ export class AbuseEngine implements EventHandler {
         // (not even a challenge) until the grace period ends; the limits still apply.
         if (now - (this.reinstated.get(id) ?? Number.NEGATIVE_INFINITY) < p.reinstateGraceMs) continue;
         let action: ActionKind | undefined;
-        if (wholeCluster) action = 'suspend-cluster';
+        // A cluster's suspension reaches the members with evidence of their own; one that joined
+        // only through weak links (Louvain over a shared network) is challenged at most.
+        if (wholeCluster && tied.has(id)) action = 'suspend-cluster';
         else if (m.score >= p.suspendAccount.score && m.signals.length >= p.suspendAccount.minSignals) action = 'suspend-account';
         else {
           const s = Math.max(cl.score, m.score);
@@ -351,4 +353,20 @@ export class AbuseEngine implements EventHandler {
     const e = this.ledger.get(id);
     return e && e.until > now ? LEVEL[e.action] : 0;
   }
+}
+
+/**
+ * Accounts some finding names on its own: an account finding, a group (a burst, shared
+ * infrastructure among suspicious accounts) or a strong link. In residential-aged at 2,000
+ * accounts, organic accounts sharing a residential ASN with the scanners in the same hours were
+ * linked to them weakly (ASN weight 0.25), put in their Louvain communities and suspended with them.
+ */
+export function tiedAccounts(findings: readonly Finding[], minLink: number, strongLink: number): Set<string> {
+  const out = new Set<string>();
+  for (const f of findings) {
+    if (f.kind === 'account' || (f.kind === 'group' && f.score >= minLink) || (f.kind === 'link' && f.score >= strongLink)) {
+      for (const id of f.accountIds) out.add(id);
+    }
+  }
+  return out;
 }

@@ -57,6 +57,11 @@ export interface Driver {
    * recorded where the driver can see it (in-process); against a deployment, undefined.
    */
   suspended(ids: readonly string[]): Promise<Map<string, number | undefined>>;
+  /**
+   * Why findguard suspended each of these (suspended) accounts, as "cluster: coordination+enumeration"
+   * or "account: answers", where the driver can read its enforcement records (not a deployment).
+   */
+  suspensionCauses?(ids: readonly string[]): Promise<Map<string, string>>;
   close(): Promise<void>;
 }
 
@@ -186,6 +191,10 @@ export class InProcessDriver extends BaseDriver {
     return suspendedIn(this.service.ctx.db.kysely, ids);
   }
 
+  suspensionCauses(ids: readonly string[]): Promise<Map<string, string>> {
+    return suspensionCausesIn(this.service.ctx.db.kysely, ids);
+  }
+
   async close(): Promise<void> {
     await this.service.close();
     if (!this.keepData) rmSync(this.dir, { recursive: true, force: true });
@@ -301,4 +310,34 @@ export class RemoteDriver extends BaseDriver {
   }
 
   async close(): Promise<void> {}
+}
+
+/**
+ * The cause of each account's suspension in force: whether the engine suspended it alone or with
+ * its cluster, and the detectors its evidence names (organic harm by rule, issue 15).
+ */
+export async function suspensionCausesIn(db: Kysely<Database>, ids: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = await db
+      .selectFrom('enforcement_actions')
+      .select(['account_id', 'at', 'reason', 'evidence', 'actor'])
+      .where('account_id', 'in', ids.slice(i, i + 500))
+      .where('action', '=', 'suspend')
+      .where('reversed_by', 'is', null)
+      .orderBy('at')
+      .execute();
+    for (const r of rows) {
+      let detectors: string[] = [];
+      try {
+        const ev = JSON.parse(r.evidence) as { detectors?: unknown };
+        if (Array.isArray(ev.detectors)) detectors = ev.detectors.filter((d): d is string => typeof d === 'string').sort();
+      } catch {
+        // evidence is the engine's own JSON; an unreadable one is named as such below
+      }
+      const scope = r.actor !== 'engine' ? r.actor : r.reason.startsWith('account ') ? 'account' : 'cluster';
+      out.set(r.account_id, `${scope}: ${detectors.join('+') || 'no detector named'}`);
+    }
+  }
+  return out;
 }

@@ -46,11 +46,12 @@ export function harmTableData(results: SimulationResult[]): Table {
       surge,
       within,
       reasonsText(o.syncsRefusedByReason ?? o.refusedByScope),
+      reasonsText(o.suspendedBy ?? {}),
     ];
   });
   return {
-    columns: ['scenario', 'policy', 'organic accounts', 'suspended %', 'syncs refused %', 'migrants: syncs refused', 'students: syncs refused', 'launch-day first syncs refused', 'within targets', 'refused by'],
-    numeric: [false, false, true, true, true, true, true, true, false, false],
+    columns: ['scenario', 'policy', 'organic accounts', 'suspended %', 'syncs refused %', 'migrants: syncs refused', 'students: syncs refused', 'launch-day first syncs refused', 'within targets', 'refused by', 'suspended by'],
+    numeric: [false, false, true, true, true, true, true, true, false, false, false],
     rows,
   };
 }

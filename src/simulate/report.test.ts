@@ -351,6 +351,7 @@ describe('organic harm and attacker cost tables', () => {
       scenario: 'launch-day',
       organic: organic({
         syncsRefusedByReason: { '429 rate_limited/account (scattered-list)': 4, '403 account_suspended': 1 },
+        suspendedBy: { 'cluster: coordination+enumeration': 1 },
         surge: { country: 'MX', arrived: 50, firstSyncs: 48, firstSyncsRefused: 2, firstSyncsNeverAnswered: 0, largestFirstSync: 5000, refusedByReason: {} },
         byKind: { student: { accounts: 3, suspended: 0, syncs: 5, syncsRefused: 4, syncRefusedShare: 0.8, refusedByReason: {} } },
       }),
@@ -359,7 +360,7 @@ describe('organic harm and attacker cost tables', () => {
     expect(text).toContain('429 rate_limited/account (scattered-list) ×4; 403 account_suspended ×1');
     expect(text).toContain('80.00% of 5');
     const md = harmMarkdown([launch]).split('\n');
-    expect(md[2]!.split('|').map((c) => c.trim()).slice(1, -1)).toEqual(['launch-day', 'default', '2,000', '0.05%', '0.05%', '—', '80.00% of 5', '2 of 48', 'no', '429 rate_limited/account (scattered-list) ×4; 403 account_suspended ×1']);
+    expect(md[2]!.split('|').map((c) => c.trim()).slice(1, -1)).toEqual(['launch-day', 'default', '2,000', '0.05%', '0.05%', '—', '80.00% of 5', '2 of 48', 'no', '429 rate_limited/account (scattered-list) ×4; 403 account_suspended ×1', 'cluster: coordination+enumeration ×1']);
     const cost = costMarkdown([scan]).split('\n');
     expect(cost[2]!.split('|').map((c) => c.trim()).slice(1, -1)).toEqual(['twitter-2019', 'default', 'scanner', '2.50%', '250', '4,800.0', '0.0', '0', '0']);
   });

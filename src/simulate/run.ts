@@ -81,6 +81,8 @@ export interface SimulationResult {
     refusedByScope: Record<string, number>;
     accountsSuspended: number;
     suspendedShare: number;
+    /** Organic accounts suspended by cause ("cluster: coordination+enumeration", "account: answers"); in-process runs only. */
+    suspendedBy?: Record<string, number>;
     /** Refused syncs by status, code, scope and rule (e.g. "429 rate_limited/account (scattered-list)"). */
     syncsRefusedByReason: Record<string, number>;
     /** Syncs of the whole book without a token: first syncs, reinstalls, new devices. */
@@ -251,6 +253,9 @@ async function summarise(world: World, driver: Driver, rec: Recorder, events: nu
   }
   const organicIndices = [...rec.organicActive].sort((a, b) => a - b);
   const suspended = await driver.suspended(organicIndices.map(accountId));
+  const causes = driver.suspensionCauses ? await driver.suspensionCauses([...suspended.keys()].sort()) : undefined;
+  const suspendedBy: Record<string, number> = {};
+  if (causes) for (const id of suspended.keys()) suspendedBy[causes.get(id) ?? 'unknown'] = (suspendedBy[causes.get(id) ?? 'unknown'] ?? 0) + 1;
   const o = rec.organic;
   const byKind: SimulationResult['organic']['byKind'] = {};
   for (const kind of ORGANIC_KINDS) {
@@ -298,6 +303,7 @@ async function summarise(world: World, driver: Driver, rec: Recorder, events: nu
       refusedByScope: sortKeys(o.refusedByScope),
       accountsSuspended: suspended.size,
       suspendedShare: round(suspendedShare, 6),
+      ...(causes ? { suspendedBy: sortKeys(suspendedBy) } : {}),
       syncsRefusedByReason: sortKeys(o.syncsRefusedByReason),
       fullSyncs: o.fullSyncs,
       fullSyncsRefused: o.fullSyncsRefused,

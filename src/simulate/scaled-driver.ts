@@ -18,7 +18,7 @@ import { loadPolicy, type CompiledPolicy } from '../policy/index.js';
 import { ManualClock } from '../util/clock.js';
 import { SeededRandom } from '../util/random.js';
 import { closeRedis, createRedis } from '../util/redis.js';
-import { BaseDriver, createAccountThrough, suspendedIn, type NewAccount } from './driver.js';
+import { BaseDriver, createAccountThrough, suspendedIn, suspensionCausesIn, type NewAccount } from './driver.js';
 import { WorkLedger } from './pow.js';
 import type { Connection, World } from './world.js';
 
@@ -153,6 +153,10 @@ export class ScaledOutDriver extends BaseDriver {
 
   suspended(ids: readonly string[]): Promise<Map<string, number | undefined>> {
     return suspendedIn(this.worker.db.kysely, ids);
+  }
+
+  suspensionCauses(ids: readonly string[]): Promise<Map<string, string>> {
+    return suspensionCausesIn(this.worker.db.kysely, ids);
   }
 
   close(): Promise<void> {

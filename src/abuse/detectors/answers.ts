@@ -1,4 +1,5 @@
 import type { AnswersPolicy, CompiledAbusePolicy } from '../../policy/index.js';
+import { answersCheck } from './book.js';
 import { decayed, L, type FeatureStore } from '../features/store.js';
 import { clamp01, fmt, rate, type Detector, type Finding, type Observation } from './types.js';
 
@@ -20,29 +21,12 @@ import { clamp01, fmt, rate, type Detector, type Finding, type Observation } fro
 
 export const ANSWERS = 'answers';
 
-/** What the rule found in one call or one account's history; undefined fields when it did not apply. */
-export interface AnswersVerdict {
-  excessive: boolean;
-  numbers: number;
-  matched: number;
-  expected: number;
-  z: number;
-  baseline: number;
-}
+/** An answered history is judged alone only on this many numbers (decayed)... */
+const HISTORY_MIN_NUMBERS = 50;
+/** ...and suspends alone only this far past the rule's z (a challenge below it). */
+const HISTORY_EXTRA_Z = 2;
 
-/**
- * The rule, pure: `matched` of `numbers` new numbers against the caller's country's hit rate; a
- * batch scattered over many countries needs less excess (`scatteredRatio`), since spread is evidence too.
- */
-export function answersCheck(numbers: number, matched: number, baseline: number, p: AnswersPolicy, scattered = false): AnswersVerdict {
-  const base = Math.min(0.999, Math.max(p.floor, baseline));
-  const expected = numbers * base;
-  const sd = Math.sqrt(numbers * base * (1 - base));
-  const z = sd > 0 ? (matched - expected) / sd : 0;
-  const ratio = scattered ? p.scatteredRatio : p.ratio;
-  const excessive = numbers >= p.minNumbers && matched - expected >= p.minExcess && matched >= ratio * expected && z >= p.minZ;
-  return { excessive, numbers, matched, expected, z, baseline: base };
-}
+export { answersCheck, bookZ, BOOK_CORRELATION, type AnswersVerdict } from './book.js';
 
 /**
  * The engine's side: an account the request path refused for its answers (a `refused` event that
@@ -90,15 +74,12 @@ export class AnswersDetector implements Detector {
 
   private assess(id: string, now: number, p: AnswersPolicy): Finding | undefined {
     const acc = this.store.account(id);
-    // New accounts are not judged, as in the request path (AbuseService.answers): a launch day's joiners hit high.
-    if (!acc || acc.ageAtLastMs < this.store.policy.newAccountAgeMs) return undefined;
+    if (!acc) return undefined;
     const refused = this.refused.get(id);
-    // Only a call the request path refused opens a finding. The history alone is no evidence: it
-    // sums re-syncs of the same book (previous included), and an expat's friends abroad hit at
-    // their countries' rates, not at the rate of the phone's country; in the simulator's
-    // leaked-list-by-country run on the international organic model, history-only findings
-    // helped suspend one organic account of 7,898.
-    if (!refused) return undefined;
+    // The request path does not judge new accounts' calls (AbuseService.answers): a launch day's
+    // joiners hit high before any learned rate follows. Their history is judged here, after the
+    // answer, with the bars of a history: sleepers worked a list from accounts days old (79.7%
+    // exposed at 2,000 accounts while only the aged were judged).
     const baseline = this.store.countryHitRate(acc.phoneRegion, now);
     // The account's record: answered numbers and their matches, plus what a refusal withheld.
     const answered = decayed(this.store, acc, L.answered, now) + (refused?.numbers ?? 0);
@@ -115,6 +96,28 @@ export class AnswersDetector implements Detector {
       texts.push(`${fmt(matched)} matches on ${fmt(answered)} numbers lately (hit rate ${rate(matched / Math.max(1, answered))}, z ${history.z.toFixed(1)})`);
     }
     if (signals.length === 0) return undefined;
+    // History alone: batches under the request path's minimum (slow-drip asks ~20 numbers at a
+    // time for 88 days) are judged on their sum. The history sums re-syncs of the same book, and an
+    // expat's friends abroad hit at their own countries' rates, which is why it once opened no
+    // finding (one organic account of 7,898 suspended with the plain binomial z); overdispersed
+    // (bookZ), the z of a re-sent book tends to a bound a book's rate sets, so a history passes the
+    // bars only at about 3 to 4 times its country's rate. It is judged once enough has been
+    // answered for that to mean something, and suspends only further out still.
+    if (!refused) {
+      if (answered < HISTORY_MIN_NUMBERS) return undefined;
+      const far = history.z >= p.minZ + HISTORY_EXTRA_Z;
+      if (far) signals.push('sustained');
+      return {
+        detector: ANSWERS,
+        kind: 'account',
+        accountIds: [id],
+        score: far ? 0.85 : 0.55,
+        signals,
+        from: acc.firstAt,
+        to: acc.lastAt,
+        explanation: `account ${id}: ${texts.join('; ')}${far ? ', far beyond any book' : ''}; its country's callers hit ${rate(history.baseline)}`,
+      };
+    }
     // The request path's refusal already met every bar on one call; a history as far above its
     // country, withheld matches included, is the second signal, and both together are what suspends.
     const score = clamp01(0.6 + (history.excessive ? 0.3 + 0.02 * Math.min(10, history.z - p.minZ) : 0));

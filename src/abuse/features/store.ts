@@ -1,6 +1,7 @@
 import type { LookupEvent } from '../events.js';
 import type { CompiledAbusePolicy } from '../../policy/index.js';
 import type { SignupEvent } from '../signup.js';
+import { answersCheck } from '../detectors/book.js';
 import { blockCallingCode, blockValue, regionCallingCode } from './blocks.js';
 import { IdleMap } from './idle-map.js';
 import { DecayedPair, decayTo, decayedSlots, decayedValue, slideTo, slidingSlots, slidingValue } from './window.js';
@@ -257,15 +258,30 @@ export class FeatureStore {
       c[l + L.answered]! += phones * k;
       c[l + L.matched]! += e.matched * k;
       // The yardstick must be organic: a scanner's own volume would drag it toward its hit rate.
-      if (!hosting && !newAccount) this.population.add(at, phones, e.matched);
+      // Aged accounts on residential addresses scan too (residential-aged: its range scans pulled
+      // the rate from 0.08 to 0.01, and every organic book then looked like a list of members), so
+      // the flagged and dense calls (a slice of a range, never a book) are left out, and one call
+      // weighs at most COUNTRY_CALL_CAP numbers, as per country.
+      // Nor is a call far beyond a book of its country (the answers rule's test) learned from:
+      // sleepers working a list from accounts under the rule's age raised the rate they were
+      // measured against to about their own at 2,000 accounts, and their aged fleet-mates passed.
+      // The rest is learned winsorized at the rule's ratio: fifty sleepers syncing eight fleet-mates
+      // each day (7 of 8 found) lifted the rate by half at 2,000 accounts through calls too small to judge.
+      const base = this.answers !== undefined ? this.countryHitRate(e.phoneRegion, at) : 0;
+      const beyond = this.answers !== undefined && answersCheck(phones, e.matched, base, this.answers).excessive;
+      const learned = this.answers !== undefined ? Math.min(e.matched, Math.max(1, this.answers.ratio * Math.max(this.answers.floor, base) * phones)) : e.matched;
+      if (!hosting && !newAccount && !acc.flagged && !dense && !beyond) {
+        const w = Math.min(1, COUNTRY_CALL_CAP / phones);
+        this.population.add(at, phones * w, learned * w);
+      }
       // Per country, new accounts count: on a launch day (a country's users joining within days)
       // they are the population, and their books hit more as their friends join. The flagged do
       // not: a list worked from aged accounts must not raise the bar it is measured against.
-      if (!hosting && !acc.flagged && e.phoneRegion !== undefined) {
+      if (!hosting && !acc.flagged && !dense && !beyond && e.phoneRegion !== undefined) {
         let pair = this.byCountry.get(e.phoneRegion);
         if (!pair) this.byCountry.set(e.phoneRegion, (pair = new DecayedPair(this.f.populationHalfLifeMs)));
         const w = Math.min(1, COUNTRY_CALL_CAP / phones);
-        pair.add(at, phones * w, e.matched * w);
+        pair.add(at, phones * w, learned * w);
       }
     }
     acc.ips.note(e.ip, at);
