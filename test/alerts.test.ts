@@ -190,7 +190,8 @@ describeEachDialect('alerts', (dialect) => {
 
   it('webhooks failing beyond the threshold: one trigger, one resolve once delivered', async () => {
     const now = a.clock.now();
-    const ids = ['evt_fail_1', 'evt_fail_2', 'evt_fail_3'];
+    // Time-ordered ids, as the outbox makes them (the evaluator bounds its scan by them).
+    const ids = [1, 2, 3].map((i) => `evt_${now.toString(16).padStart(12, '0')}fail${i}`);
     for (const id of ids) {
       await a.ctx.db.kysely.insertInto('webhook_outbox').values({ id, event_type: 'account.suspended', payload: '{}', created_at: now, next_attempt_at: now + HOUR, attempts: 2, delivered_at: null, last_error: 'HTTP 503' }).execute();
     }

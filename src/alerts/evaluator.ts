@@ -225,6 +225,8 @@ export class AlertEvaluator {
       .where('delivered_at', 'is', null)
       .where('attempts', '>=', t.attempts)
       .where('created_at', '>=', now - t.windowMs)
+      // Outbox ids are time-ordered (util/ids.ts): the primary key bounds the scan to the window.
+      .where('id', '>=', `evt_${Math.max(0, Math.floor(now - t.windowMs)).toString(16).padStart(12, '0')}`)
       .executeTakeFirst();
     const failing = Number(row?.n ?? 0);
     await this.level('webhooks.failing', failing >= t.deliveries, false, now, fired, {
