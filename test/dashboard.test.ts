@@ -6,7 +6,7 @@ import { startTestService, type TestService } from './helpers/service.js';
 // The console's pages as HTTP answers: what they carry and what they may load. (The flows
 // themselves run in a browser: test/browser/console.test.ts.)
 
-const PAGES = ['/dashboard/sign-in', '/dashboard/overview', '/dashboard/campaigns', '/dashboard/campaigns/cmp_01abc', '/dashboard/accounts', '/dashboard/accounts/acct-000001', '/dashboard/decisions', '/dashboard/policy', '/dashboard/webhooks', '/dashboard/alerts', '/dashboard/audit'];
+const PAGES = ['/dashboard/sign-in', '/dashboard/overview', '/dashboard/campaigns', '/dashboard/campaigns/cmp_01abc', '/dashboard/incidents', '/dashboard/incidents/inc_01abc', '/dashboard/accounts', '/dashboard/accounts/acct-000001', '/dashboard/decisions', '/dashboard/policy', '/dashboard/webhooks', '/dashboard/alerts', '/dashboard/audit'];
 
 describe('dashboard pages', () => {
   let svc: TestService;

@@ -125,6 +125,8 @@ export function dashboard(options: DashboardOptions = {}): FastifyPluginAsync {
     page('/overview', PAGES.overview);
     page('/campaigns', PAGES.campaigns);
     page('/campaigns/:id', PAGES.campaign, 'id');
+    page('/incidents', PAGES.incidents);
+    page('/incidents/:id', PAGES.incident, 'id');
     page('/accounts', PAGES.accounts);
     page('/accounts/:id', PAGES.accounts, 'id');
     page('/decisions', PAGES.decisions);

@@ -23,6 +23,8 @@ export const PAGES = {
   overview: { module: 'overview', title: 'Overview', nav: 'overview', vendors: ['uplot'] },
   campaigns: { module: 'campaigns', title: 'Campaigns', nav: 'campaigns' },
   campaign: { module: 'campaign', title: 'Campaign', nav: 'campaigns', vendors: ['graph'] },
+  incidents: { module: 'incidents', title: 'Incidents', nav: 'incidents' },
+  incident: { module: 'incident', title: 'Incident', nav: 'incidents' },
   accounts: { module: 'accounts', title: 'Accounts', nav: 'accounts' },
   decisions: { module: 'decisions', title: 'Decisions', nav: 'decisions' },
   policy: { module: 'policy', title: 'Policy', nav: 'policy' },
@@ -35,6 +37,7 @@ export const PAGES = {
 const NAV: Array<[string, string]> = [
   ['overview', 'Overview'],
   ['campaigns', 'Campaigns'],
+  ['incidents', 'Incidents'],
   ['accounts', 'Accounts'],
   ['decisions', 'Decisions'],
   ['policy', 'Policy'],
