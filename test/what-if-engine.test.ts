@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DAY, T0 as SCENE_T0, Traffic, merge, organicScene, rangeScanScene } from '../src/abuse/synthetic.js';
+import { replayEngine } from '../src/console/what-if-engine.js';
 import { loadPolicy } from '../src/policy/index.js';
 import { insertEvents } from './helpers/console.js';
 import { mirrorSceneAccounts } from './helpers/fixtures.js';
@@ -77,6 +78,18 @@ describeEachDialect('policy what-if: the abuse engine', (dialect) => {
     expect(w.engine.suspend.accounts).toBe(0);
     // Still challenged or throttled: the thresholds below suspension are the default's.
     expect(w.engine.challenge.campaign + w.engine.throttle.campaign).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('a large window replays in a worker thread, with the same verdicts as inline', async () => {
+    const deps = { db: svc.ctx.db.kysely, ipIntel: svc.ctx.ipIntel };
+    const campaign = new Set(fleet.accounts);
+    const classes = { campaign, actedOn: async () => new Set<string>() };
+    const inline = await replayEngine(deps, loadPolicy('default'), from, to, classes);
+    const worker = await replayEngine(deps, loadPolicy('default'), from, to, classes, { inlineBelow: 0 });
+    expect(inline.worker).toBe(false);
+    expect(worker.worker).toBe(true);
+    expect({ ...worker, worker: false }).toEqual(inline);
+    expect(worker.campaignCaught).toBe(fleet.accounts.length);
   }, 120_000);
 
   it('a baseline without an abuse section runs the default detectors in shadow; engine: false skips the engine', async () => {

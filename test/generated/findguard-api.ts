@@ -8686,6 +8686,8 @@ export interface operations {
                             truncated: boolean;
                             evaluations: number;
                             evaluateEveryMs: number;
+                            /** @description Replayed in a worker thread (large windows), off the serving event loop */
+                            worker: boolean;
                             /** @description Whole clusters it would have suspended (campaigns it would have opened) */
                             clusters: number;
                             suspend: {

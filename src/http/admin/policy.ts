@@ -51,6 +51,7 @@ const EngineWhatIf = Type.Object(
     truncated: Type.Boolean(),
     evaluations: Type.Integer(),
     evaluateEveryMs: Type.Integer(),
+    worker: Type.Boolean({ description: 'Replayed in a worker thread (large windows), off the serving event loop' }),
     clusters: Type.Integer({ description: 'Whole clusters it would have suspended (campaigns it would have opened)' }),
     suspend: EngineCounts,
     challenge: EngineCounts,
