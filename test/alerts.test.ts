@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Counter, Gauge } from 'prom-client';
+import { scrub } from '../src/alerts/index.js';
 import { alertDb } from '../src/alerts/tables.js';
 import { listAudit } from '../src/incidents/index.js';
 import { createLogger } from '../src/logger.js';
@@ -281,6 +282,13 @@ describe('alerts configuration', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('free text loses what looks like an email address or a phone number; ids, times and counts stay', () => {
+    expect(scrub('Reported by jane.doe@example.org and +44 20 7946 0958, or 020 7946 0958')).toBe('Reported by [redacted] and [redacted], or [redacted]');
+    expect(scrub('+1 (555) 123-4567')).toBe('[redacted]');
+    const kept = 'campaign cmp_0192837465ab01f3 at 2026-11-01T12:00:00.000Z: 1234 accounts, AS64500';
+    expect(scrub(kept)).toBe(kept);
   });
 
   it('a route whose secret is not set stops start-up, naming the variable', async () => {
