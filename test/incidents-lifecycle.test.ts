@@ -172,6 +172,14 @@ describeEachDialect('incidents', (dialect) => {
     expect(both.json().phases[0].approvals).toHaveLength(2);
     const third = await api('POST', `/incidents/${id}/approve`, s.carol);
     expect(third.json().incident.status).toBe('approved');
+    // Two operators approving at the same moment take turns on the incident's row: both count.
+    const racing = await open('Approved at once');
+    await api('POST', `/incidents/${racing}/submit`, s.alice);
+    const answers = await Promise.all([api('POST', `/incidents/${racing}/approve`, s.bob), api('POST', `/incidents/${racing}/approve`, s.carol)]);
+    expect(answers.map((r) => r.statusCode)).toEqual([200, 200]);
+    const raced = (await api('GET', `/incidents/${racing}`, s.viewer)).json();
+    expect(raced.incident.status).toBe('approved');
+    expect(raced.phases[0].approvals).toHaveLength(2);
     // Sent back, a phase loses its approvals.
     const other = await open('Sent back');
     await api('POST', `/incidents/${other}/submit`, s.alice);

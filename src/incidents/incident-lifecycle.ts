@@ -6,6 +6,7 @@ import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { recordAudit, type AuditActor, type AuditTool } from './audit.js';
 import { newId, type JsonValue } from './common.js';
+import { checkFields, illegal, MAX_TEXT, text, withAuthor } from './incident-checks.js';
 import { evidenceBundle, reportFacts } from './incident-report.js';
 import {
   EMPTY_FIELDS,
@@ -67,7 +68,6 @@ export interface LifecycleDeps {
 }
 
 export const APPROVALS_NEEDED = 2;
-const MAX_TEXT = 20_000;
 const MAX_TITLE = 200;
 const MAX_CAMPAIGNS = 100;
 
@@ -397,30 +397,4 @@ export class IncidentLifecycle {
   ): Promise<void> {
     await recordAudit(tx, { actor: by.actor, from: by.from, tool: by.tool, action, subject: `incident:${id}`, ...e }, now, this.deps.random);
   }
-}
-
-function illegal(from: string, to: string): AppError {
-  return new AppError('illegal_transition', `an incident cannot go from ${from} to ${to}`, { from, to });
-}
-
-function withAuthor(authors: readonly string[], id: string): string[] {
-  return authors.includes(id) ? [...authors] : [...authors, id];
-}
-
-function text(value: string, name: string, max: number, min = 0): string {
-  if (typeof value !== 'string' || value.length < min || value.length > max) throw new AppError('invalid_request', `${name} must be ${min} to ${max} characters`);
-  return value;
-}
-
-function checkFields(f: PhaseFields): PhaseFields {
-  const out: PhaseFields = {
-    nature: text(f.nature, 'nature', MAX_TEXT),
-    categories: text(f.categories, 'categories', MAX_TEXT),
-    consequences: text(f.consequences, 'consequences', MAX_TEXT),
-    measuresTakenNote: text(f.measuresTakenNote, 'measuresTakenNote', MAX_TEXT),
-    measuresPlanned: text(f.measuresPlanned, 'measuresPlanned', MAX_TEXT),
-    art34: { applies: f.art34?.applies ?? null, reason: text(f.art34?.reason ?? '', 'art34.reason', MAX_TEXT) },
-    supplement: text(f.supplement, 'supplement', MAX_TEXT),
-  };
-  return out;
 }
