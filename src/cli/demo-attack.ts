@@ -17,14 +17,15 @@ import type { DemoRecord } from './seeding.js';
  * before the present: what the console then shows (the campaign, its graph, its exposures, the
  * decisions) is what findguard itself concluded. Nothing is inserted by hand.
  *
- * The fleet acts as the 2019 network did: every account works the same block in the same round
- * (the range split between the accounts), round after round for four hours. That is the evidence
- * the engine's coordination detector is built for (accounts in step on the same objects over
- * several hourly buckets), on top of the shared phones and addresses, and it ties the three phones'
- * accounts into one cluster that the default policy suspends whole. An earlier version scanned
- * random blocks for 40 minutes: too short for acting in step to show, its three phone groups
- * scored 0.71-0.74 (under the 0.75 bar for a whole cluster) and only 6 of 24 accounts were
- * stopped. The bar stays where organic users need it; the demo attack now looks like the real one.
+ * The fleet acts as the 2019 network did: it walks the number space of every country the platform
+ * serves, one block per round, every account working the same block in the same round (the range
+ * split between the accounts), one round every 5 minutes for up to four hours. That is the
+ * evidence the engine is built for: accounts in step on the same blocks, on shared phones and
+ * addresses, asking for numbers far from their own country; the default policy (thresholds
+ * untouched) suspends every fake account, typically within its first rounds. An earlier version
+ * scanned random numbers of the home country for 40 minutes: its three phone groups scored
+ * 0.71-0.74, under the 0.75 bar for a whole cluster, and only 6 of 24 accounts were stopped. The
+ * bar stays where organic users need it; the demo attack now looks like the real one.
  */
 
 export const DEMO_ATTACK_KEY = 'demo-attack';
@@ -53,7 +54,7 @@ export const DEMO_ATTACK = {
   signupDays: 28,
   /** Numbers per sync. */
   batch: 40,
-  /** Each account syncs once per round, all on the round's block; rounds this far apart (four hours in all). */
+  /** Each account syncs once per round, all on the round's block; rounds this far apart (four hours at most). */
   roundMs: 5 * 60_000,
   rounds: 48,
 };
@@ -117,10 +118,11 @@ export async function replayDemoAttack(target: DemoAttackTarget, record: DemoRec
     await ctx.events.flush();
   }
 
-  // The sweep: each round the whole fleet works one block of the country, each account a random
-  // slice of it (a batch of consecutive numbers is refused at once as a scan, which would leave
-  // nothing to show), then moves on together to the next block.
-  const sweep = region.blocks.slice().sort();
+  // The sweep: each round the whole fleet works one block, each account a random slice of it (a
+  // batch of consecutive numbers is refused at once as a scan, which would leave nothing to show),
+  // then moves on together to the next block, of the next country.
+  // The platform's whole number space, as the 2019 attacker walked country after country's ranges.
+  const sweep = population.blocks().sort();
   const draw = (round: number): string => sweep[round % sweep.length]! + String(rng.int(10_000)).padStart(4, '0');
   const tokens = new Map<string, string>();
   const stopped = new Set<string>();
