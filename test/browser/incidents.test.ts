@@ -41,7 +41,9 @@ if (!chromiumAvailable && requireServices) throw new Error(`FINDGUARD_REQUIRE_SE
     const demo = await h.service.ctx.db.kysely.selectFrom('campaigns').select('id').orderBy('detected_at').executeTakeFirst();
     const account = await h.service.ctx.db.kysely.selectFrom('accounts').select('id').orderBy('id').executeTakeFirstOrThrow();
     const campaign = demo ?? { id: (await h.service.ctx.incidents.campaigns.openCampaign({ clusterId: 'browser-test', accountIds: [account.id], score: 0.9, evidence: { why: 'browser test' } })).campaignId };
-    await page.goto(`${h.url}/dashboard/incidents?campaign=${campaign.id}`);
+    // From the campaign's page, as an analyst would.
+    await page.goto(`${h.url}/dashboard/campaigns/${campaign.id}`);
+    await page.locator('#open-incident-link').click();
     await page.locator('#open-incident').waitFor();
     expect(await page.inputValue('#open-incident input[name=campaignIds]')).toBe(campaign.id);
     await page.fill('#open-incident input[name=title]', 'Demo scrape of the discovery API');

@@ -100,5 +100,8 @@ boot(async (main) => {
     ),
   );
 
+  // Disclosure starts from here: an incident gathers campaigns for the regulator's report (Art. 33).
+  main.append(section('Disclosure', h('p', {}, h('a', { href: `/dashboard/incidents?campaign=${encodeURIComponent(id)}`, id: 'open-incident-link' }, 'Open an incident for this campaign'))));
+
   if (c.evidence) main.append(section('Evidence', Array.isArray(c.evidence.samples) ? h('ul', {}, c.evidence.samples.map((x) => h('li', {}, String(x)))) : facts(c.evidence)));
 });
