@@ -162,6 +162,27 @@ describeEachDialect('incidents', (dialect) => {
     expect(codeOf(await api('GET', '/incidents/inc_none', s.viewer))).toEqual([404, 'not_found']);
   });
 
+  it('details and campaigns change while allowed, each audited with before and after; awareAt is fixed once approved', async () => {
+    const id = await open('Details');
+    const aware = svc.clock.now() - 3 * HOUR;
+    let res = await api('PATCH', `/incidents/${id}`, s.bob, { owner: 'bob', notes: 'call the DPO', awareAt: aware });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().incident).toMatchObject({ owner: 'bob', notes: 'call the DPO', awareAt: aware });
+    expect(res.json().clock.remainingMs).toBe(69 * HOUR);
+    const second = (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'cluster-2', accountIds: ['scraper-2'], score: 0.5, evidence: {} })).campaignId;
+    res = await api('POST', `/incidents/${id}/campaigns`, s.bob, { campaignIds: [second] });
+    expect(res.json().incident.campaignIds).toEqual([campaignId, second].sort());
+    const audit = await listAudit(svc.ctx.db.kysely, { subject: `incident:${id}`, limit: 10 });
+    expect(audit[1]).toMatchObject({ action: 'incident.update', before: { owner: null }, after: { owner: 'bob', notes: 'call the DPO' } });
+    expect(audit[0]).toMatchObject({ action: 'incident.link_campaigns', after: { campaignIds: [campaignId, second].sort() } });
+    await api('POST', `/incidents/${id}/submit`, s.alice);
+    await api('POST', `/incidents/${id}/approve`, s.bob);
+    await api('POST', `/incidents/${id}/approve`, s.carol);
+    expect(codeOf(await api('PATCH', `/incidents/${id}`, s.bob, { awareAt: aware - HOUR }))).toEqual([409, 'illegal_transition']);
+    expect(codeOf(await api('POST', `/incidents/${id}/campaigns`, s.bob, { campaignIds: [second] }))).toEqual([409, 'illegal_transition']);
+    expect((await api('PATCH', `/incidents/${id}`, s.bob, { notes: 'filed' })).json().incident.notes).toBe('filed');
+  });
+
   it('two-person rule: two authors approving do not approve their own report; a third operator who wrote none of it does', async () => {
     const id = await open('Two authors');
     await api('PUT', `/incidents/${id}/phases/1`, s.bob, { categories: 'App users with a discoverable number.' });
