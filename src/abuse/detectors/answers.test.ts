@@ -54,6 +54,13 @@ describe('answers rule (pure)', () => {
     expect(answersCheck(60, 9, 0.15, P, true).excessive).toBe(false);
   });
 
+  it('before anything is learned (the prior), a scattered list is refused and a keen book is not', () => {
+    // leaked-list's first hour at 2,000 accounts: 150 numbers over many countries, 72 found.
+    expect(answersCheck(150, 72, P.prior, P, true).excessive).toBe(true);
+    expect(answersCheck(155, 35, P.prior, P).excessive).toBe(false);
+    expect(answersCheck(155, 35, P.prior, P, true).excessive).toBe(false);
+  });
+
   it('a floor keeps a country where the app is new from making every match an excess', () => {
     const v = answersCheck(200, 12, 0, P);
     expect(v.baseline).toBe(P.floor);

@@ -120,7 +120,8 @@ export class AnswersDetector implements Detector {
     }
     // The request path's refusal already met every bar on one call; a history as far above its
     // country, withheld matches included, is the second signal, and both together are what suspends.
-    const score = clamp01(0.6 + (history.excessive ? 0.3 + 0.02 * Math.min(10, history.z - p.minZ) : 0));
+    // Never 1: no single detector is certain (and a policy may put an action out of reach at 0.999).
+    const score = Math.min(0.98, clamp01(0.6 + (history.excessive ? 0.3 + 0.02 * Math.min(10, history.z - p.minZ) : 0)));
     return {
       detector: ANSWERS,
       kind: 'account',
