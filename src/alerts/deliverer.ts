@@ -5,6 +5,7 @@ import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { post, targetOf, type SecretLookup } from './sinks.js';
 import type { AlertStore } from './store.js';
+import { Poller } from '../util/poller.js';
 
 /**
  * Sends the alert deliveries (an outbox, as the webhooks' in src/incidents/webhooks.ts): each due
@@ -40,18 +41,22 @@ export class AlertDeliverer {
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private readonly timeoutMs: number;
-  private readonly pollMs: number;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = true;
-  private again = false;
+  private readonly poller: Poller;
 
   constructor(private readonly deps: AlertDelivererOptions) {
     this.maxAttempts = deps.maxAttempts ?? 8;
     this.baseDelayMs = deps.baseDelayMs ?? 10_000;
     this.maxDelayMs = deps.maxDelayMs ?? 15 * 60_000;
     this.timeoutMs = deps.timeoutMs ?? 10_000;
-    this.pollMs = deps.pollMs ?? 2_000;
+    const pollMs = deps.pollMs ?? 2_000;
+    this.poller = new Poller({
+      round: async () => {
+        const r = await this.deliverDue();
+        return r.delivered + r.failed + r.gaveUp + r.skipped >= 50;
+      },
+      intervalMs: () => pollMs,
+      onError: (err) => deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'alert outbox poll failed'),
+    });
   }
 
   /** One round over the due deliveries, oldest first. */
@@ -101,49 +106,15 @@ export class AlertDeliverer {
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.schedule(0);
+    this.poller.start();
   }
 
   /** New deliveries were committed: send now rather than at the next poll. */
   poke(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.schedule(0);
+    this.poller.poke();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
-
-  private schedule(ms: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.loop().finally(() => {
-        this.running = undefined;
-      });
-    }, ms);
-    this.timer.unref();
-  }
-
-  private async loop(): Promise<void> {
-    let busy = false;
-    try {
-      const r = await this.deliverDue();
-      busy = r.delivered + r.failed + r.gaveUp + r.skipped >= 50;
-    } catch (err) {
-      this.deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'alert outbox poll failed');
-    }
-    const soon = this.again || busy;
-    this.again = false;
-    if (!this.stopped) this.schedule(soon ? 0 : this.pollMs);
+  stop(): Promise<void> {
+    return this.poller.stop();
   }
 }

@@ -7,6 +7,7 @@ import type { Clock } from '../util/clock.js';
 import { timeOrderedId } from '../util/ids.js';
 import type { Random } from '../util/random.js';
 import type { AlertStore, NewAlert } from './store.js';
+import { Poller } from '../util/poller.js';
 
 const HOUR = 3_600_000;
 const INCIDENT_SUBJECT = 'findguard/incident/';
@@ -82,10 +83,15 @@ export class AlertEvaluator {
   /** The episode of each level condition this process has seen active. */
   private readonly saw = new Map<AlertCondition, string>();
   private lostSeen = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = true;
-  private again = false;
+  // evaluate() catches each condition's failure itself, so the poller's onError never sees one.
+  private readonly poller = new Poller({
+    round: async () => {
+      await this.evaluate();
+      return false;
+    },
+    intervalMs: () => this.deps.policy().evaluateEveryMs,
+    onError: (err) => this.deps.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'alert evaluation failed'),
+  });
 
   constructor(private readonly deps: EvaluatorDeps) {}
 
@@ -316,37 +322,16 @@ export class AlertEvaluator {
 
   /** Evaluates every `evaluateEvery` (on timers; what it decides reads the injected clock). */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.schedule(0);
+    this.poller.start();
   }
 
   /** Evaluates now (a campaign was opened in this process). */
   poke(): void {
-    if (this.stopped) return;
-    if (this.running) this.again = true;
-    else this.schedule(0);
+    this.poller.poke();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
-
-  private schedule(ms: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.evaluate().finally(() => {
-        this.running = undefined;
-        const soon = this.again;
-        this.again = false;
-        if (!this.stopped) this.schedule(soon ? 0 : this.deps.policy().evaluateEveryMs);
-      });
-    }, ms);
-    this.timer.unref();
+  stop(): Promise<void> {
+    return this.poller.stop();
   }
 }
 

@@ -5,6 +5,7 @@ import { backoffDelay } from '../util/backoff.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, signWebhook } from './signature.js';
+import { Poller } from '../util/poller.js';
 
 /**
  * Delivers the webhook outbox (outbox.ts) to the app's endpoint: at least once, signed, each
@@ -56,10 +57,7 @@ export { backoffDelay };
 
 export class WebhookDeliverer {
   private readonly opts: Required<Omit<DelivererOptions, 'db' | 'url' | 'secret' | 'clock' | 'random' | 'logger'>>;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = true;
-  private again = false;
+  private readonly poller: Poller;
 
   constructor(private readonly deps: DelivererOptions) {
     this.opts = {
@@ -70,6 +68,15 @@ export class WebhookDeliverer {
       batchSize: deps.batchSize ?? DEFAULTS.batchSize,
       pollMs: deps.pollMs ?? DEFAULTS.pollMs,
     };
+    this.poller = new Poller({
+      round: async () => {
+        const r = await this.deliverDue();
+        // A full batch means more may be waiting.
+        return r.delivered + r.failed + r.gaveUp + r.skipped >= this.opts.batchSize;
+      },
+      intervalMs: () => this.opts.pollMs,
+      onError: (err) => this.deps.logger.error({ err }, 'webhook outbox poll failed'),
+    });
   }
 
   /** One round: claims up to batchSize due rows and tries each once, oldest first. */
@@ -118,52 +125,17 @@ export class WebhookDeliverer {
 
   /** Starts polling. */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.schedule(0);
+    this.poller.start();
   }
 
   /** New rows were committed: deliver now instead of at the next poll. */
   poke(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.schedule(0);
+    this.poller.poke();
   }
 
   /** Stops polling and waits for the round in progress. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
-
-  private schedule(ms: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.loop().finally(() => {
-        this.running = undefined;
-      });
-    }, ms);
-    this.timer.unref();
-  }
-
-  private async loop(): Promise<void> {
-    let busy = false;
-    try {
-      const r = await this.deliverDue();
-      // A full batch means more may be waiting.
-      busy = r.delivered + r.failed + r.gaveUp + r.skipped >= this.opts.batchSize;
-    } catch (err) {
-      this.deps.logger.error({ err }, 'webhook outbox poll failed');
-    }
-    const soon = this.again || busy;
-    this.again = false;
-    if (!this.stopped) this.schedule(soon ? 0 : this.opts.pollMs);
+  stop(): Promise<void> {
+    return this.poller.stop();
   }
 
   /** undefined on a 2xx; otherwise why not, in words safe to store and log (never the response body). */
