@@ -10,7 +10,8 @@ import { createLogger } from '../src/logger.js';
 import { createService, type Service } from '../src/main.js';
 import { totpCode } from '../src/operators/totp.js';
 import { compilePolicy, DEFAULT_POLICY } from '../src/policy/index.js';
-import { AlertReceiver, eventually } from './helpers/alert-receiver.js';
+import { AlertReceiver } from './helpers/alert-receiver.js';
+import { eventually } from './helpers/processes.js';
 import { TEST_SCRYPT } from './helpers/operators.js';
 import { chromiumAvailable, CHROMIUM } from './browser/harness.js';
 
@@ -90,7 +91,7 @@ const KEY = 'PDKEY-browser-0123456789';
     expect(routes).not.toContain(receiver.url);
     await button.click();
     await page.locator('#alert-recent td', { hasText: 'test (test)' }).first().waitFor();
-    await eventually(() => receiver.at('/pd').length === 1 && receiver.at('/slack').length === 1, 'the test alert at both sinks');
+    await eventually('the test alert at both sinks', () => receiver.at('/pd').length === 1 && receiver.at('/slack').length === 1);
     expect(receiver.at('/pd')[0]!.body).toMatchObject({ routing_key: KEY, event_action: 'trigger', dedup_key: 'findguard/test/oncall' });
     const audit = await listAudit(service.ctx.db.kysely, { subject: 'alert-route:oncall', limit: 1 });
     expect(audit[0]).toMatchObject({ action: 'alert.test', actor: { name: 'alerts-admin' }, tool: 'console' });

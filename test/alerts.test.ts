@@ -10,7 +10,8 @@ import { createLogger } from '../src/logger.js';
 import { createService, type Service } from '../src/main.js';
 import { compilePolicy, DEFAULT_POLICY, type AlertsPolicy } from '../src/policy/index.js';
 import { SeededRandom } from '../src/util/random.js';
-import { AlertReceiver, eventually } from './helpers/alert-receiver.js';
+import { AlertReceiver } from './helpers/alert-receiver.js';
+import { eventually } from './helpers/processes.js';
 import { mirrorAccount } from './helpers/fixtures.js';
 import { addOperator, OPERATOR_OVERRIDES, signIn, type SignedIn } from './helpers/operators.js';
 import { describeEachDialect, LogCapture, startTestService, T0, type TestService } from './helpers/service.js';
@@ -74,10 +75,10 @@ describeEachDialect('alerts', (dialect) => {
    */
   const delivered = async (check: () => boolean | Promise<boolean>, what: string) => {
     let polls = 0;
-    await eventually(() => {
+    await eventually(what, () => {
       if (++polls % 40 === 0) a.clock.advance(5000);
       return check();
-    }, what).catch(async (err: Error) => {
+    }).catch(async (err: Error) => {
       const state = (await a.ctx.alerts.recent(50)).map((x) => `${x.condition} ${x.action} ${x.subject}: ${JSON.stringify(x.deliveries)}`);
       throw new Error(`${err.message}\n${state.join('\n')}\nreceived: ${receiver.received.map((r) => `${r.path} ${String(r.body.dedup_key ?? r.body.text)}`).join('\n')}`);
     });
@@ -147,7 +148,7 @@ describeEachDialect('alerts', (dialect) => {
     for (const id of ['attacker-1', 'attacker-2']) await mirrorAccount(a, id, [], { createdAt: new Date(T0 - 400 * 24 * HOUR).toISOString() });
     const { campaignId } = await a.ctx.incidents.campaigns.openCampaign({ clusterId: 'cluster-alerts', accountIds: ['attacker-1', 'attacker-2'], score: 0.9, evidence: { why: 'test' } });
     // The direct trigger: the node that opened it evaluates at once (the timers' next round is an hour away).
-    await eventually(async () => (await rows('campaign.opened')).length === 1, 'the campaign alert from the opening node');
+    await eventually('the campaign alert from the opening node', async () => (await rows('campaign.opened')).length === 1);
     await both();
     expect(await rows('campaign.opened')).toHaveLength(1);
     await delivered(() => pd(`findguard/campaign/${campaignId}`).length === 1, 'the campaign at PagerDuty');
@@ -206,16 +207,16 @@ describeEachDialect('alerts', (dialect) => {
   it('a failing sink is retried with backoff and its failures are visible; delivered once it answers', async () => {
     // Earlier alerts delivered first, so the one failure below is this alert's.
     await delivered(async () => (await a.ctx.alerts.recent(200)).every((x) => x.deliveries.every((d) => d.state === 'delivered')), 'earlier alerts delivered');
-    receiver.failures.set('/slack/oncall', 1);
+    receiver.scripts.set('/slack/oncall', [500]);
     const reg = a.ctx.metrics.registry;
     (reg.getSingleMetric('findguard_events_lost_total') as Counter).inc(1);
     const [id] = await a.ctx.alerts.evaluator.evaluate();
     expect(id).toBeDefined();
     const slackOf = async () => (await a.ctx.alerts.recent(200)).find((x) => x.id === id)!.deliveries.find((d) => d.sink === 'slack')!;
-    await eventually(async () => (await slackOf()).lastError === 'HTTP 500', 'the first attempt failing');
+    await eventually('the first attempt failing', async () => (await slackOf()).lastError === 'HTTP 500');
     expect(await slackOf()).toMatchObject({ state: 'pending', attempts: 1 });
     a.clock.advance(5000);
-    await eventually(async () => (await slackOf()).state === 'delivered', 'the retry delivered');
+    await eventually('the retry delivered', async () => (await slackOf()).state === 'delivered');
     expect((await slackOf()).attempts).toBe(2);
   });
 

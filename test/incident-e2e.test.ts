@@ -1,10 +1,10 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { replayDemoAttack, type DemoAttackRecord } from '../src/cli/demo-attack.js';
 import { ensureDemoPopulation } from '../src/cli/seeding.js';
 import { verifyWebhookSignature, type ExposureNotice, type WebhookEnvelope } from '../src/incidents/index.js';
 import { addOperator, OPERATOR_OVERRIDES, signIn, type SignedIn } from './helpers/operators.js';
+import { eventually } from './helpers/processes.js';
+import { Receiver } from './helpers/receiver.js';
 import { describeEachDialect, SERVICE_KEY, startTestService, type TestService } from './helpers/service.js';
 
 /**
@@ -20,36 +20,6 @@ import { describeEachDialect, SERVICE_KEY, startTestService, type TestService } 
 
 const SECRET = 'e2e-webhook-secret-0123456789abcdef';
 const DAY = 86_400_000;
-
-class Receiver {
-  readonly received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
-  private server: Server | undefined;
-  port = 0;
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server!.address() as AddressInfo).port;
-  }
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 100_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describeEachDialect('incident response end to end', (dialect) => {
   let svc: TestService;
@@ -123,8 +93,8 @@ describeEachDialect('incident response end to end', (dialect) => {
 
   it('each exposed account\'s notice reaches the app as a signed exposure.notice webhook, delivered once', async () => {
     const notices = () => receiver.received.filter((r) => (JSON.parse(r.body) as WebhookEnvelope).type === 'exposure.notice');
-    await until('every notice delivered', () => notices().length >= exposed.length);
-    await until('every status delivered', async () => (await svc.ctx.incidents.notices.deliveries(incidentId)).counts.delivered === exposed.length);
+    await eventually('every notice delivered', () => notices().length >= exposed.length, 100_000, 50);
+    await eventually('every status delivered', async () => (await svc.ctx.incidents.notices.deliveries(incidentId)).counts.delivered === exposed.length, 100_000, 50);
     const got = notices();
     expect(got).toHaveLength(exposed.length);
     const byAccount = new Map<string, ExposureNotice>();

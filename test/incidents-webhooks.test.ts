@@ -1,52 +1,11 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
 import { listOutbox, verifyWebhookSignature, WebhookDeliverer, type WebhookEnvelope } from '../src/incidents/index.js';
 import { mirrorAccount } from './helpers/fixtures.js';
+import { Receiver } from './helpers/receiver.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
 
 const SECRET = 'webhook-secret-0123456789abcdef';
-
-interface Received {
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** The app's endpoint: answers each request with the next status of its path's script (then 200). */
-class Receiver {
-  readonly received: Received[] = [];
-  readonly scripts = new Map<string, number[]>();
-  private server: Server | undefined;
-  port = 0;
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const path = req.url ?? '/';
-        this.received.push({ path, headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        const status = this.scripts.get(path)?.shift() ?? 200;
-        // 0: never answer (a hung endpoint).
-        if (status === 0) return;
-        res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'nope');
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server!.address() as AddressInfo).port;
-  }
-
-  url(path: string): URL {
-    return new URL(`http://127.0.0.1:${this.port}${path}`);
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
-}
 
 /** Jitter pinned to the middle: 0.5 makes each delay exactly 3/4 of its nominal value. */
 const midRandom = { float: () => 0.5 };

@@ -1,10 +1,10 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { verifyWebhookSignature, type ExposureNotice, type WebhookEnvelope } from '../src/incidents/index.js';
 import { OWN_EXPOSURES_LIMITS } from '../src/incidents/notices-own.js';
 import { addOperator, OPERATOR_OVERRIDES, signIn, type SignedIn } from './helpers/operators.js';
 import { lookup, mirrorAccount, NUMBERS } from './helpers/fixtures.js';
+import { eventually } from './helpers/processes.js';
+import { Receiver, type Received } from './helpers/receiver.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
 
 /**
@@ -21,49 +21,15 @@ const EMAIL = 'victim.a@example.org';
 const MAIL_FOUND = 'found.by.mail@example.org';
 const MAX_ATTEMPTS = 2;
 
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
+/** The exposure notices among what the app's endpoint received. */
+function noticesAt(receiver: Receiver): Array<{ envelope: WebhookEnvelope<'exposure.notice'>; raw: Received }> {
+  return receiver.received.flatMap((r) => {
+    const envelope = JSON.parse(r.body) as WebhookEnvelope;
+    return envelope.type === 'exposure.notice' ? [{ envelope: envelope as WebhookEnvelope<'exposure.notice'>, raw: r }] : [];
+  });
 }
 
-class Receiver {
-  readonly received: Received[] = [];
-  /** Statuses to answer in turn (then 200). */
-  readonly script: number[] = [];
-  private server: Server | undefined;
-  port = 0;
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        const status = this.script.shift() ?? 200;
-        res.writeHead(status).end();
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server!.address() as AddressInfo).port;
-  }
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
-  notices(): Array<{ envelope: WebhookEnvelope<'exposure.notice'>; raw: Received }> {
-    return this.received.flatMap((r) => {
-      const envelope = JSON.parse(r.body) as WebhookEnvelope;
-      return envelope.type === 'exposure.notice' ? [{ envelope: envelope as WebhookEnvelope<'exposure.notice'>, raw: r }] : [];
-    });
-  }
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = (what: string, check: () => boolean | Promise<boolean>) => eventually(what, check, 20_000);
 
 describeEachDialect('exposure notices', (dialect) => {
   let svc: TestService;
@@ -139,7 +105,7 @@ describeEachDialect('exposure notices', (dialect) => {
   });
 
   it('delivers each notice as a signed exposure.notice webhook that verifies with the secret; status per notice', async () => {
-    const ours = () => receiver.notices().filter((n) => n.envelope.data.incidentId === INCIDENT);
+    const ours = () => noticesAt(receiver).filter((n) => n.envelope.data.incidentId === INCIDENT);
     await until('two notices delivered', () => ours().length >= 2);
     const got = ours();
     expect(got.map((g) => g.envelope.data.accountId).sort()).toEqual(['victim-a', 'victim-b']);
@@ -239,7 +205,7 @@ describeEachDialect('exposure notices', (dialect) => {
     const pending = () => svc.ctx.db.kysely.selectFrom('webhook_outbox').select('id').where('delivered_at', 'is', null).where('next_attempt_at', 'is not', null).execute();
     await until('the outbox drained', async () => (await pending()).length === 0);
     const before = receiver.received.length;
-    receiver.script.push(500, 503);
+    receiver.scripts.set('/hooks', [500, 503]);
     await svc.ctx.incidents.notices.notifyIncident(incident, [campaignId], new Date(svc.clock.now()));
     await until('the first attempt', () => receiver.received.length >= before + 1);
     await until('first failures recorded', async () => (await svc.ctx.incidents.notices.deliveries(incident)).items.every((i) => i.lastError !== null));

@@ -1,5 +1,4 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Receiver } from './receiver.js';
 
 export interface Received {
   path: string;
@@ -8,57 +7,40 @@ export interface Received {
 }
 
 /**
- * A real local HTTP server standing in for Slack's incoming webhooks and PagerDuty's Events API:
- * it records every JSON body by path and answers `status(path)` (202 by default, as PagerDuty does).
+ * Slack's incoming webhooks and PagerDuty's Events API, played by the shared local receiver: it
+ * answers 202 by default, as PagerDuty does, and hands back every body parsed as JSON.
  */
 export class AlertReceiver {
-  readonly received: Received[] = [];
-  /** Paths that fail (HTTP 500) this many more times. */
-  readonly failures = new Map<string, number>();
-  private server: Server | undefined;
-  url = '';
+  private readonly http = new Receiver({ status: 202, contentType: 'application/json', body: '{"status":"success","message":"Event processed"}' });
+  /** Per path, statuses to answer first (e.g. [500] for one failure). */
+  readonly scripts = this.http.scripts;
 
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const path = req.url ?? '/';
-        const left = this.failures.get(path) ?? 0;
-        if (left > 0) {
-          this.failures.set(path, left - 1);
-          res.writeHead(500).end('{"status":"error"}');
-          return;
-        }
-        const raw = Buffer.concat(chunks).toString('utf8');
-        let body: Record<string, unknown> = {};
-        try {
-          body = JSON.parse(raw) as Record<string, unknown>;
-        } catch {
-          // recorded as it came
-        }
-        this.received.push({ path, body, raw });
-        res.writeHead(202, { 'content-type': 'application/json' }).end('{"status":"success","message":"Event processed"}');
-      });
+  get url(): string {
+    return `http://127.0.0.1:${this.http.port}`;
+  }
+
+  /** The bodies a sink accepted (a scripted failure is not among them). */
+  get received(): Received[] {
+    return this.http.received.filter((r) => r.status >= 200 && r.status < 300).map((r) => {
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(r.body) as Record<string, unknown>;
+      } catch {
+        // recorded as it came
+      }
+      return { path: r.path, body, raw: r.body };
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  start(): Promise<void> {
+    return this.http.start();
   }
 
   at(path: string): Received[] {
     return this.received.filter((r) => r.path === path);
   }
 
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-  }
-}
-
-/** Polls until check() holds (generous: the suite runs on two loaded cores). */
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
+  stop(): Promise<void> {
+    return this.http.stop();
   }
 }

@@ -143,6 +143,11 @@ export async function pollUntil<T>(what: string, fn: () => Promise<T | undefined
   }
 }
 
+/** Polls until check() holds; throws with `what` after timeoutMs (generous: the suite runs on two loaded cores). */
+export async function eventually(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000, intervalMs = 25): Promise<void> {
+  await pollUntil(what, async () => ((await check()) ? true : undefined), timeoutMs, intervalMs);
+}
+
 let redisServerBinary: boolean | undefined;
 /** Whether `redis-server` can be run here (for tests that start and kill their own). */
 export function redisServerAvailable(): boolean {
