@@ -10,6 +10,7 @@ import { registerClientAddress } from './http/client-address.js';
 import { adminApi } from './http/admin/index.js';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './http/errors.js';
 import { healthRoutes } from './http/health.js';
+import { buildValidator } from './http/validation.js';
 import { internalApi } from './http/internal/index.js';
 import { publicApi } from './http/public/index.js';
 import { meApi } from './http/public/me.js';
@@ -30,7 +31,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     frameworkErrors,
     clientErrorHandler,
     return503OnClosing: false,
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator: buildValidator({ removeAdditional: false, allErrors: false }) } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);

@@ -194,6 +194,20 @@ describeEachDialect('admin API', (dialect) => {
       expect([bad.statusCode, bad.json().error.code]).toEqual([400, 'invalid_request']);
     });
 
+    it('pages every list with ?limit= from a script: a query string is text, read as a number; out of range or not a number is 400', async () => {
+      for (const list of ['/audit', '/campaigns', '/decisions', '/webhooks/deliveries', '/incidents', '/alerts']) {
+        const page = await api('GET', `${list}?limit=1`);
+        expect([list, page.statusCode]).toEqual([list, 200]);
+        const body = page.json();
+        expect((body.items ?? body.recent).length).toBeLessThanOrEqual(1);
+        for (const bad of ['0', 'abc', '1.5', '100000']) {
+          const res = await api('GET', `${list}?limit=${bad}`);
+          expect([list, bad, res.statusCode, res.json().error.code]).toEqual([list, bad, 400, 'invalid_request']);
+        }
+      }
+      expect((await api('GET', '/audit?limit=2')).json().items).toHaveLength(2);
+    });
+
     it('the campaign: page, graph laid out and cached per version, exposures as CSV', async () => {
       const page = await api('GET', `/campaigns/${campaignId}`);
       expect(page.statusCode).toBe(200);

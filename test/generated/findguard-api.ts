@@ -9248,8 +9248,8 @@ export interface operations {
     listAlerts: {
         parameters: {
             query?: {
-                /** @description At most 200 */
-                limit?: string;
+                /** @description Recent alerts (default 50) */
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -13851,8 +13851,8 @@ export interface operations {
                 status?: "queued" | "delivered" | "failed";
                 /** @description The nextCursor of the page before */
                 cursor?: string;
-                /** @description Notices per page, 1 to 500 (default 100) */
-                limit?: string;
+                /** @description Notices per page (default 100) */
+                limit?: number;
             };
             header?: never;
             path: {

@@ -30,8 +30,7 @@ const Alert = Type.Object({
   test: Type.Boolean(),
   deliveries: Type.Array(Delivery),
 });
-// A query string is text: the limit is read from digits (the validator does not coerce).
-const Query = Type.Object({ limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,2}$', description: 'At most 200' })) }, { additionalProperties: false });
+const Query = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, description: 'Recent alerts (default 50)' })) }, { additionalProperties: false });
 const RouteParams = Type.Object({ name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,39}$' }) });
 
 /** The alerts page: the configured routes (never their secrets), the recent alerts, a test per route. */
@@ -46,7 +45,7 @@ export function alertRoutes(alerts: Alerts): FastifyPluginAsync {
         }),
         preHandler: requireRole('viewer'),
       },
-      async (request) => ({ routes: alerts.routes(), recent: await alerts.recent(Math.min(200, Number(request.query.limit ?? 50))) }),
+      async (request) => ({ routes: alerts.routes(), recent: await alerts.recent(request.query.limit ?? 50) }),
     );
 
     app.post<{ Params: Static<typeof RouteParams> }>(

@@ -22,7 +22,7 @@ const Query = Type.Object(
     status: Type.Optional(Status),
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$', description: 'The nextCursor of the page before' })),
     // A string: query values arrive as text and the app's validator does not coerce types.
-    limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,2}$', description: 'Notices per page, 1 to 500 (default 100)' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: 'Notices per page (default 100)' })),
   },
   { additionalProperties: false },
 );
@@ -44,7 +44,7 @@ export function incidentNoticeRoutes(notices: Pick<ExposureNotices, 'deliveries'
         notices.deliveries(request.params.id, {
           ...(request.query.status ? { status: request.query.status } : {}),
           ...(request.query.cursor ? { cursor: request.query.cursor } : {}),
-          ...(request.query.limit ? { limit: Math.min(500, Number(request.query.limit)) } : {}),
+          ...(request.query.limit ? { limit: request.query.limit } : {}),
         }),
     );
   };
