@@ -1,19 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { loadSettings, type CliIo } from '../src/cli/io.js';
 import { createProgram } from '../src/cli/program.js';
-import { createCliContext, type CliContext } from '../src/context.js';
 import { auditFor, listOutbox, type CampaignReport } from '../src/incidents/index.js';
 import { makeEvent } from './helpers/events.js';
-import { createTestDatabase } from './helpers/postgres.js';
-import { describeEachDialect, HASH_KEYS, JWT_SECRET, SERVICE_KEY } from './helpers/service.js';
-
-interface TestIo extends CliIo {
-  lines: string[];
-  errors: string[];
-}
+import { describeEachDialect } from './helpers/service.js';
+import { startCliHarness, type CliHarness } from './helpers/cli.js';
 
 afterEach(() => {
   // Commands set process.exitCode on failure; never leak it into the test run.
@@ -21,56 +12,21 @@ afterEach(() => {
 });
 
 describeEachDialect('findguard campaigns / accounts', (dialect) => {
-  let dataDir: string;
-  let env: NodeJS.ProcessEnv;
-  let drop: (() => Promise<void>) | undefined;
+  let h: CliHarness;
   let campaignId: string;
   const T = Date.now();
 
-  function testIo(extra: NodeJS.ProcessEnv = {}): TestIo {
-    const lines: string[] = [];
-    const errors: string[] = [];
-    return { env: { ...env, ...extra }, cwd: dataDir, out: (l) => lines.push(l), err: (l) => errors.push(l), interactive: false, lines, errors };
-  }
-
-  async function run(...args: string[]): Promise<TestIo> {
-    const io = testIo();
-    await createProgram(io).parseAsync(args, { from: 'user' });
-    return io;
-  }
-
-  async function withCtx<T>(fn: (ctx: CliContext) => Promise<T>): Promise<T> {
-    const { config, secrets } = loadSettings(testIo());
-    const ctx = await createCliContext(config, secrets);
-    try {
-      return await fn(ctx);
-    } finally {
-      await ctx.close();
-    }
-  }
-
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'findguard-cli-incidents-'));
-    env = { FINDGUARD_DATA_DIR: dataDir, FINDGUARD_LOG_LEVEL: 'warn' };
-    if (dialect === 'postgres') {
-      const pg = await createTestDatabase();
-      drop = pg.drop;
-      env = { ...env, FINDGUARD_DATABASE_URL: pg.url, FINDGUARD_HASH_KEYS: HASH_KEYS, FINDGUARD_SERVICE_KEY: SERVICE_KEY, FINDGUARD_JWT_SECRET: JWT_SECRET };
-    }
-    // Migrations are an explicit step: no CLI command migrates on its own.
-    await run('migrate');
+    h = await startCliHarness(dialect, 'cli-incidents');
   });
-  afterAll(async () => {
-    await drop?.();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => h?.close());
 
   it('campaigns list says so when there are none', async () => {
-    expect((await run('campaigns', 'list')).lines).toEqual(['no campaigns']);
+    expect((await h.run('campaigns', 'list')).lines).toEqual(['no campaigns']);
   });
 
   it('lists and shows a campaign', async () => {
-    campaignId = await withCtx(async (ctx) => {
+    campaignId = await h.withCtx(async (ctx) => {
       for (const id of ['atk-1', 'atk-2', 'victim-1']) await ctx.directory.putAccount(id, { handle: id.replace('-', '') });
       await ctx.eventPipeline.process([
         makeEvent(1, { accountId: 'atk-1', at: T - 60_000, revealed: ['victim-1', 'victim-2'], matched: 2, blocks: { '+1415555': 2 }, country: 'NL', asn: 64500 }),
@@ -81,12 +37,12 @@ describeEachDialect('findguard campaigns / accounts', (dialect) => {
       return r.campaignId;
     });
 
-    const list = await run('campaigns', 'list');
+    const list = await h.run('campaigns', 'list');
     expect(list.lines[0]).toMatch(/^ID\s+DETECTED\s+ACCOUNTS\s+EXPOSED\s+COUNTRIES\s+STATUS$/);
     expect(list.lines[1]).toMatch(new RegExp(`^${campaignId}\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ\\s+2\\s+2\\s+DE,NL\\s+open$`));
     expect(list.lines).toHaveLength(2);
 
-    const show = await run('campaigns', 'show', campaignId);
+    const show = await h.run('campaigns', 'show', campaignId);
     const text = show.lines.join('\n');
     expect(text).toContain(`campaign   ${campaignId} (open, score 0.9)`);
     expect(text).toContain('countries  DE 1, NL 1');
@@ -95,7 +51,7 @@ describeEachDialect('findguard campaigns / accounts', (dialect) => {
     expect(text).toContain('exposed    2 accounts (3 attacker/account pairs)');
     expect(text).toMatch(/ {2}victim-1 {2}first \S+ \S+, by 2 attacker accounts/);
 
-    const json = JSON.parse((await run('campaigns', 'show', campaignId, '--json')).lines.join('\n')) as CampaignReport;
+    const json = JSON.parse((await h.run('campaigns', 'show', campaignId, '--json')).lines.join('\n')) as CampaignReport;
     expect(json.exposures.accounts.map((a) => [a.accountId, a.attackerAccounts, a.firstExposedAt])).toEqual([
       ['victim-1', 2, new Date(T - 60_000).toISOString()],
       ['victim-2', 1, new Date(T - 60_000).toISOString()],
@@ -104,13 +60,13 @@ describeEachDialect('findguard campaigns / accounts', (dialect) => {
   });
 
   it('reports an unknown campaign on stderr with exit code 1', async () => {
-    const io = await run('campaigns', 'show', 'cmp_unknown');
+    const io = await h.run('campaigns', 'show', 'cmp_unknown');
     expect(io.errors).toEqual(['no such campaign']);
     expect(process.exitCode).toBe(1);
   });
 
   it('shows an account: statuses, risk, actions with evidence, campaigns', async () => {
-    const text = (await run('accounts', 'show', 'atk-1')).lines.join('\n');
+    const text = (await h.run('accounts', 'show', 'atk-1')).lines.join('\n');
     expect(text).toContain('account    atk-1 (atk1)');
     expect(text).toContain('status     suspended (app: active, findguard: suspended)');
     expect(text).toContain('risk       not assessed');
@@ -119,38 +75,38 @@ describeEachDialect('findguard campaigns / accounts', (dialect) => {
     expect(text).toContain('evidence {"hitRate":0.002}');
     expect(text).toMatch(new RegExp(`${campaignId} {2}attacker \\(open, detected `));
 
-    const victim = (await run('accounts', 'show', 'victim-1')).lines.join('\n');
+    const victim = (await h.run('accounts', 'show', 'victim-1')).lines.join('\n');
     expect(victim).toContain('actions    none');
     expect(victim).toMatch(new RegExp(`${campaignId} {2}exposed \\(open, detected .*, first exposed `));
   });
 
   it('reinstates through the enforcer: status, audit log and webhook', async () => {
-    const io = await run('accounts', 'reinstate', 'atk-1', '--reason', 'false positive', '--operator', 'alice');
+    const io = await h.run('accounts', 'reinstate', 'atk-1', '--reason', 'false positive', '--operator', 'alice');
     expect(io.lines[0]).toMatch(/^reinstated atk-1 by alice \[act_\S+\]; lifted 1 action; account\.reinstated queued$/);
-    expect((await run('accounts', 'show', 'atk-1')).lines).toContain('status     active (app: active, findguard: active)');
-    await withCtx(async (ctx) => {
+    expect((await h.run('accounts', 'show', 'atk-1')).lines).toContain('status     active (app: active, findguard: active)');
+    await h.withCtx(async (ctx) => {
       const audit = await auditFor(ctx.db.kysely, 'account:atk-1');
       expect(audit).toMatchObject([{ actor: { name: 'alice', role: 'system', via: 'cli' }, tool: 'cli', action: 'account.reinstate', reason: 'false positive', details: { reason: 'false positive' } }]);
       const [hook] = await listOutbox(ctx.db.kysely, { type: 'account.reinstated' });
       expect(JSON.parse(hook!.payload)).toMatchObject({ data: { accountId: 'atk-1', actor: 'alice', reason: 'false positive' } });
     });
 
-    expect((await run('accounts', 'reinstate', 'atk-1', '--reason', 'again', '--operator', 'alice')).lines).toEqual(['atk-1 is not suspended by findguard: nothing to do']);
+    expect((await h.run('accounts', 'reinstate', 'atk-1', '--reason', 'again', '--operator', 'alice')).lines).toEqual(['atk-1 is not suspended by findguard: nothing to do']);
   });
 
   it('takes the operator from the login name, and refuses what it cannot act on', async () => {
-    const io = testIo({ USER: 'bob' });
+    const io = h.testIo({ USER: 'bob' });
     await createProgram(io).parseAsync(['accounts', 'reinstate', 'atk-2', '--reason', 'appeal'], { from: 'user' });
     expect(io.lines[0]).toMatch(/^reinstated atk-2 by bob /);
 
-    const ghost = await run('accounts', 'reinstate', 'ghost', '--reason', 'x', '--operator', 'alice');
+    const ghost = await h.run('accounts', 'reinstate', 'ghost', '--reason', 'x', '--operator', 'alice');
     expect(ghost.errors).toEqual(['no such account']);
     expect(process.exitCode).toBe(1);
     process.exitCode = undefined;
 
-    await expect(run('accounts', 'reinstate', 'atk-2', '--operator', 'alice')).rejects.toMatchObject({ code: 'commander.missingMandatoryOptionValue' });
-    await expect(run('accounts', 'reinstate', 'atk-2', '--reason', 'x', '--operator', 'engine')).rejects.toMatchObject({ code: 'commander.invalidArgument' });
-    const noUser = testIo({ USER: '', LOGNAME: '' });
+    await expect(h.run('accounts', 'reinstate', 'atk-2', '--operator', 'alice')).rejects.toMatchObject({ code: 'commander.missingMandatoryOptionValue' });
+    await expect(h.run('accounts', 'reinstate', 'atk-2', '--reason', 'x', '--operator', 'engine')).rejects.toMatchObject({ code: 'commander.invalidArgument' });
+    const noUser = h.testIo({ USER: '', LOGNAME: '' });
     await createProgram(noUser).parseAsync(['accounts', 'reinstate', 'atk-2', '--reason', 'x'], { from: 'user' });
     expect(noUser.errors[0]).toMatch(/--operator NAME is required/);
   });
