@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { CliIo } from '../src/cli/io.js';
 import { createProgram } from '../src/cli/program.js';
 import { listAudit } from '../src/incidents/index.js';
+import { startCliHarness } from './helpers/cli.js';
 import { addOperator, OPERATOR_OVERRIDES, signIn } from './helpers/operators.js';
 import { describeEachDialect, startTestService, type TestService } from './helpers/service.js';
 
@@ -79,19 +76,15 @@ describeEachDialect('setting an operator role', (dialect) => {
     expect([res.statusCode, res.json().error.code]).toEqual([409, 'conflict']);
   });
 
-  it.runIf(dialect === 'sqlite')('findguard operators set-role NAME ROLE, audited as the CLI', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'findguard-set-role-'));
-    const env: NodeJS.ProcessEnv = { FINDGUARD_DATA_DIR: dataDir, FINDGUARD_LOG_LEVEL: 'warn' };
+  it('findguard operators set-role NAME ROLE, audited as the CLI', async () => {
+    const h = await startCliHarness(dialect, 'set-role');
     const run = async (args: string[]) => {
-      const out: string[] = [];
-      const err: string[] = [];
-      const io: CliIo = { env, cwd: dataDir, out: (l) => out.push(l), err: (l) => err.push(l), interactive: false };
+      const io = h.testIo();
       process.exitCode = undefined;
       await createProgram(io).parseAsync(args, { from: 'user' });
-      return { out, err, code: process.exitCode ?? 0 };
+      return { out: io.lines, err: io.errors, code: process.exitCode ?? 0 };
     };
     try {
-      await run(['migrate']);
       await run(['operators', 'add', 'dora', '--role', 'viewer']);
       expect((await run(['operators', 'set-role', 'dora', 'admin', '--reason', 'lead'])).out).toEqual(['operator dora: viewer -> admin']);
       expect((await run(['operators', 'set-role', 'dora', 'admin'])).out).toEqual(['operator dora is already admin']);
@@ -101,7 +94,8 @@ describeEachDialect('setting an operator role', (dialect) => {
       const audit = (await run(['audit', 'list', '--json'])).out.map((l) => JSON.parse(l));
       expect(audit[0]).toMatchObject({ action: 'operator.set-role', actor: { via: 'cli' }, tool: 'cli', reason: 'lead', before: { role: 'viewer' }, after: { role: 'admin' } });
     } finally {
-      rmSync(dataDir, { recursive: true, force: true });
+      process.exitCode = undefined;
+      await h.close();
     }
   });
 });
