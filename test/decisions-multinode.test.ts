@@ -55,13 +55,9 @@ function usBook(rng: () => number, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `+1${areas[i % areas.length]}555${String(Math.floor(rng() * 10_000)).padStart(4, '0')}`);
 }
 
-/** Two calls of this many new numbers within an hour make 1.1 times the default policy's short bar (6,000). */
-const VELOCITY_CALL = Math.round((1.1 * DEFAULT_ABUSE_POLICY.enumeration.velocityShort) / 2);
-const MINUTE = 60_000;
-
 /**
- * A day of traffic ending two minutes ago: organic people, an account asking more new numbers in an
- * hour than any book holds (throttled), one doing the same with foreign numbers (challenged), and a farm of
+ * A day of traffic ending two minutes ago: organic people, an account working one block of numbers
+ * (throttled), one doing the same in a foreign block (challenged), and a farm of
  * ten fresh accounts on hosting addresses sharing devices (suspended as a cluster). Their signals
  * are decayed totals, which read the same whatever the time of day (the day windows' buckets
  * would not).
@@ -73,11 +69,11 @@ function scene(now: number) {
   const challenged = person(7001, { accountId: 'challenged', deviceId: 'ch-dev', ip: '100.70.1.1', subnet: '100.70.1.0/24' });
   const events = [];
   // Since foreign numbers and a low hit rate only support a signal of number space (issue 15: alone
-  // they are an emigrant's book), each asks a little more new numbers within the last hour than the
-  // short bar (velocity, score about 0.45: throttle); the challenged one's are all foreign besides
-  // (about 0.64: challenge). The short window slides, so this reads the same at any time of day.
-  for (let c = 0; c < 2; c++) events.push(t.call(throttled, T0 + 22 * HOUR + (30 + 10 * c) * MINUTE, t.randomNumbers(US_BLOCKS, VELOCITY_CALL), { hitRate: 0.3 }));
-  for (let c = 0; c < 2; c++) events.push(t.call(challenged, T0 + 22 * HOUR + (20 + 10 * c) * MINUTE, t.randomNumbers(GB_BLOCKS, VELOCITY_CALL), { hitRate: 0.2 }));
+  // they are an emigrant's book), each works one block in four dense calls (score 0.45: throttle);
+  // the challenged one's block is foreign besides (0.64: challenge). Dense calls are decayed totals,
+  // so this reads the same at any time of day; velocity, from windows aligned to the clock, would not.
+  for (let c = 0; c < 4; c++) events.push(t.call(throttled, T0 + (4 + 3 * c) * HOUR, t.randomNumbers([US_BLOCKS[7]!], 50), { hitRate: 0.3 }));
+  for (let c = 0; c < 4; c++) events.push(t.call(challenged, T0 + (3 + 3 * c) * HOUR, t.randomNumbers([GB_BLOCKS[3]!], 50), { hitRate: 0.3 }));
   const farm = farmScene(t, 10, T0 + 12 * HOUR, false);
   const all = merge(organic, { events, signups: [], accounts: [] }, farm);
   const shift = now - 2 * 60_000 - (T0 + 23 * HOUR);
