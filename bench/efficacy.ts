@@ -74,14 +74,16 @@ function child(scenario: string, policy: string): Promise<void> {
 const WEIGHT: Record<string, number> = { 'slow-drip': 9, 'leaked-list': 5, 'leaked-list-by-country': 5, sleepers: 5, 'twitter-2019': 4, 'residential-aged': 4, 'launch-day': 3 };
 
 function markdown(runs: Run[]): string {
-  const head = ['scenario', 'policy', 'attacker', 'exposure %', 'time to contain', 'organic suspended %', 'organic syncs refused %', 'launch-day first syncs refused', 'organic harm by', 'accounts per 1,000 exposed', 'aged local accounts per 1,000 exposed', 'PoW CPU-hours per 1,000 exposed', 'wall s', 'CPU s'];
-  const right = [false, false, false, true, true, true, true, true, false, true, true, true, true, true];
+  const head = ['scenario', 'policy', 'attacker', 'exposure %', 'time to contain', 'organic suspended %', 'organic syncs refused %', 'launch-day first syncs refused', 'organic harm by', 'accounts per 1,000 exposed', 'aged local accounts per 1,000 exposed', 'PoW CPU-hours per 1,000 exposed', '"my contacts" users exposed outside their books', 'wall s', 'CPU s'];
+  const right = [false, false, false, true, true, true, true, true, false, true, true, true, true, true, true];
   const rows: string[][] = [];
   for (const { result: r, wallSeconds, cpuSeconds } of runs) {
     const o = r.organic;
     // Which rule the harm came from: suspensions by cause, then refused syncs by reason.
     const by = [o.suspendedBy && Object.keys(o.suspendedBy).length > 0 ? `suspended: ${reasonsText(o.suspendedBy, 2)}` : '', o.syncsRefused > 0 ? `refused: ${reasonsText(o.syncsRefusedByReason, 2)}` : ''].filter(Boolean).join('; ') || '—';
     const organic = [formatPercent(o.suspendedShare), formatPercent(o.syncRefusedShare), o.surge ? `${formatInt(o.surge.firstSyncsRefused)} of ${formatInt(o.surge.firstSyncs)}` : '—', by.replace(/\|/g, '/')];
+    // Issue 15: users in "my contacts" mode are revealed only to callers in their own books, under every scenario.
+    const contacts = r.contactsMode ? `${formatInt(r.contactsMode.exposedOutsideBook)} of ${formatInt(r.contactsMode.users)}` : '—';
     const attackers = r.attackers.length > 0 ? r.attackers : [undefined];
     for (const a of attackers) {
       const contain = !a ? '—' : a.containment.contained ? `${formatInt(a.containment.minutes ?? 0)} min` : 'not contained';
@@ -96,6 +98,7 @@ function markdown(runs: Run[]): string {
         cost(a?.cost.accountsPer1000Exposed, formatCost),
         cost(a?.cost.agedLocalAccountsPer1000Exposed, formatCost),
         cost(a?.cost.powCpuHoursPer1000Exposed, hours),
+        contacts,
         String(wallSeconds),
         cpuSeconds === undefined ? '—' : String(cpuSeconds),
       ]);
