@@ -79,7 +79,7 @@ for (const members of truth) {
 
 const mem = process.memoryUsage();
 console.log(`accounts: ${ACCOUNTS.toLocaleString('en-US')} (${attackers.toLocaleString('en-US')} attackers in ${truth.length} clusters)`);
-console.log(`graph: ${g.graph.order.toLocaleString('en-US')} nodes, ${g.graph.size.toLocaleString('en-US')} edges, built in ${(buildMs / 1000).toFixed(1)} s`);
+console.log(`graph: ${g.order.toLocaleString('en-US')} nodes, ${g.size.toLocaleString('en-US')} edges, built in ${(buildMs / 1000).toFixed(1)} s`);
 console.log(
   `clustering: ${(clusterMs / 1000).toFixed(1)} s (components ${(result.timings.components / 1000).toFixed(1)} s, contract ${(result.timings.contract / 1000).toFixed(1)} s, ` +
     `louvain ${(result.timings.louvain / 1000).toFixed(1)} s, expand ${(result.timings.expand / 1000).toFixed(1)} s); target ≤ 60 s`,

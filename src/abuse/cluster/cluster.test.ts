@@ -3,6 +3,7 @@ import { SeededRandom } from '../../util/random.js';
 import type { Finding } from '../detectors/types.js';
 import { clusterAccounts, type ClusterOptions } from './cluster.js';
 import { EvidenceGraph } from './graph.js';
+import { ReferenceEvidenceGraph, referenceClusterAccounts } from './reference.js';
 import { clusterIdOf, scoreClusters } from './score.js';
 
 const opts: ClusterOptions = { strongLink: 0.6, minLink: 0.05, resolution: 1, seed: 1 };
@@ -76,10 +77,74 @@ describe('clustering', () => {
     const g = new EvidenceGraph();
     g.link('a', 'b', 0.5, 'coordination');
     g.link('b', 'a', 0.5, 'farming');
-    const attrs = g.graph.getEdgeAttributes(g.graph.edge('a', 'b')!);
+    const view = g.graph;
+    const attrs = view.getEdgeAttributes(view.edge('a', 'b')!);
     expect(attrs.weight).toBeCloseTo(0.75);
     expect(attrs.detectors).toBe(0b11);
     expect(g.detectors).toEqual(['coordination', 'farming']);
+  });
+});
+
+describe('clustering on plain arrays against the graphology original (reference.ts)', () => {
+  type Op = { kind: 'account'; a: string } | { kind: 'link'; a: string; b: string; w: number; d: string } | { kind: 'group'; ids: string[]; w: number; d: string };
+
+  /**
+   * Random evidence: a few dense fleets, weak bridges, weights around both thresholds, pairs given
+   * twice (noisy-or), and ids that a plain object orders before the others ("7", "12"): the
+   * adjacency order graphology walks components in.
+   */
+  function randomOps(seed: number): Op[] {
+    const rng = new SeededRandom(seed);
+    const pool = [...ids('x', 25), ...ids('y', 25), '7', '12', '3', '100', '0', '01', '-1', '4294967295', '42'];
+    const pick = (): string => pool[rng.int(pool.length)]!;
+    const weight = (): number => [0.05, 0.6, 0.04, 0.59, 1, 0.3][rng.int(6)]! + (rng.float() < 0.5 ? rng.float() * 0.02 : 0);
+    const out: Op[] = [];
+    for (let k = 0, n = 20 + rng.int(120); k < n; k++) {
+      const r = rng.float();
+      if (r < 0.1) out.push({ kind: 'account', a: pick() });
+      else if (r < 0.8) out.push({ kind: 'link', a: pick(), b: pick(), w: weight(), d: ['coordination', 'farming', 'enumeration'][rng.int(3)]! });
+      else out.push({ kind: 'group', ids: Array.from({ length: 1 + rng.int(9) }, pick), w: weight(), d: 'coordination' });
+    }
+    return out;
+  }
+
+  function both(ops: readonly Op[]): [EvidenceGraph, ReferenceEvidenceGraph] {
+    const fast = new EvidenceGraph();
+    const ref = new ReferenceEvidenceGraph();
+    for (const g of [fast, ref]) {
+      for (const op of ops) {
+        if (op.kind === 'account') g.addAccount(op.a);
+        else if (op.kind === 'link') g.link(op.a, op.b, op.w, op.d);
+        else g.group(op.ids, op.w, op.d);
+      }
+    }
+    return [fast, ref];
+  }
+
+  it('gives the same clusters, members in the same order, on 400 random graphs', () => {
+    let clustered = 0;
+    for (let seed = 1; seed <= 400; seed++) {
+      const [fast, ref] = both(randomOps(seed));
+      for (const o of [opts, { ...opts, seed: seed * 7, resolution: 0.5 + (seed % 3) * 0.5 }]) {
+        const a = clusterAccounts(fast, o);
+        const b = referenceClusterAccounts(ref, o);
+        expect(a.clusters, `seed ${seed}`).toEqual(b.clusters);
+        expect(a.singletons, `seed ${seed}`).toEqual(b.singletons);
+        expect(a.strongComponents, `seed ${seed}`).toBe(b.strongComponents);
+        clustered += a.clusters.length;
+      }
+    }
+    expect(clustered).toBeGreaterThan(400);
+  });
+
+  it('builds the graph graphology built: nodes, edges, orientation, weights and detectors in order', () => {
+    for (let seed = 1; seed <= 50; seed++) {
+      const [fast, ref] = both(randomOps(seed));
+      const view = fast.graph;
+      expect(view.nodes()).toEqual(ref.graph.nodes());
+      expect(view.mapEdges((_e, a, s, d) => [s, d, a.weight, a.detectors])).toEqual(ref.graph.mapEdges((_e, a, s, d) => [s, d, a.weight, a.detectors]));
+      expect(fast.detectors).toEqual(ref.detectors);
+    }
   });
 });
 

@@ -1,9 +1,16 @@
 import { UndirectedGraph } from 'graphology';
 
 /**
- * Accounts and the evidence that ties them, as a weighted undirected graph (graphology).
+ * Accounts and the evidence that ties them, as a weighted undirected graph.
  * Edge weights are in [0, 1]; evidence arriving twice for a pair combines noisy-or, so two
  * independent weak links make a stronger one but never more than certainty.
+ *
+ * Plain arrays, not a graphology graph: the engine rebuilds this graph from every finding at each
+ * evaluation (once a minute of event time, up to 10,080 times in a simulated week), and graphology's
+ * per-edge objects and string keys were a quarter of a replay's CPU (BENCHMARKS.md, issue 18 point 3).
+ * Nodes and edges keep their insertion order, and an edge the orientation of its first evidence,
+ * exactly as graphology's `updateEdge` would: clusterAccounts replays that order, so the clusters
+ * are the ones the graphology graph gave (reference.ts keeps that implementation as the oracle).
  */
 
 export interface EdgeAttributes {
@@ -13,10 +20,21 @@ export interface EdgeAttributes {
 }
 
 /** Members per ring neighbour a group is wired with: each member is linked to the next `GROUP_DEGREE`. */
-const GROUP_DEGREE = 2;
+export const GROUP_DEGREE = 2;
+
+/** Pair keys are lo * PAIR + hi, exact in a double while node indices stay below PAIR. */
+const PAIR = 2 ** 26;
 
 export class EvidenceGraph {
-  readonly graph = new UndirectedGraph<Record<string, never>, EdgeAttributes>();
+  /** Node ids in insertion order. */
+  readonly nodes: string[] = [];
+  /** Edge i joins nodes[src[i]] and nodes[dst[i]], in the orientation its first evidence had. */
+  readonly src: number[] = [];
+  readonly dst: number[] = [];
+  readonly weight: number[] = [];
+  readonly bits: number[] = [];
+  private readonly index = new Map<string, number>();
+  private readonly edgeOf = new Map<number, number>();
   private readonly detectorBits = new Map<string, number>();
 
   /** Detector names in bit order. */
@@ -24,18 +42,50 @@ export class EvidenceGraph {
     return [...this.detectorBits.keys()];
   }
 
+  /** Nodes. */
+  get order(): number {
+    return this.nodes.length;
+  }
+
+  /** Edges. */
+  get size(): number {
+    return this.src.length;
+  }
+
+  /**
+   * The same graph as a graphology graph (same insertion order), for inspection and tests: built on
+   * each call, so not for the engine's path.
+   */
+  get graph(): UndirectedGraph<Record<string, never>, EdgeAttributes> {
+    const g = new UndirectedGraph<Record<string, never>, EdgeAttributes>();
+    for (const id of this.nodes) g.addNode(id);
+    for (let e = 0; e < this.src.length; e++) g.addEdge(this.nodes[this.src[e]!]!, this.nodes[this.dst[e]!]!, { weight: this.weight[e]!, detectors: this.bits[e]! });
+    return g;
+  }
+
   addAccount(id: string): void {
-    this.graph.mergeNode(id);
+    this.node(id);
   }
 
   link(a: string, b: string, weight: number, detector: string): void {
     if (a === b || !(weight > 0)) return;
     const bit = this.bit(detector);
     const w = Math.min(1, weight);
-    // One call that creates the nodes and the edge as needed: this runs for every piece of evidence.
-    this.graph.updateEdge(a, b, (attrs) =>
-      attrs.weight === undefined ? { weight: w, detectors: bit } : { weight: 1 - (1 - attrs.weight) * (1 - w), detectors: (attrs.detectors ?? 0) | bit },
-    );
+    // Source first, then target: the order graphology's updateEdge creates missing nodes in.
+    const i = this.node(a);
+    const j = this.node(b);
+    const key = i < j ? i * PAIR + j : j * PAIR + i;
+    const e = this.edgeOf.get(key);
+    if (e === undefined) {
+      this.edgeOf.set(key, this.src.length);
+      this.src.push(i);
+      this.dst.push(j);
+      this.weight.push(w);
+      this.bits.push(bit);
+    } else {
+      this.weight[e] = 1 - (1 - this.weight[e]!) * (1 - w);
+      this.bits[e]! |= bit;
+    }
   }
 
   /**
@@ -56,6 +106,22 @@ export class EvidenceGraph {
     for (let i = 0; i < n; i++) for (let d = 1; d <= GROUP_DEGREE; d++) this.link(ids[i]!, ids[(i + d) % n]!, weight, detector);
   }
 
+  /** Same nodes, same edges in the same order and orientation, same weights: clustering is a function of these. */
+  sameShape(other: EvidenceGraph): boolean {
+    return sameArray(this.nodes, other.nodes) && sameArray(this.src, other.src) && sameArray(this.dst, other.dst) && sameArray(this.weight, other.weight);
+  }
+
+  private node(id: string): number {
+    let i = this.index.get(id);
+    if (i === undefined) {
+      i = this.nodes.length;
+      if (i >= PAIR) throw new RangeError(`EvidenceGraph: at most ${PAIR} accounts`);
+      this.index.set(id, i);
+      this.nodes.push(id);
+    }
+    return i;
+  }
+
   private bit(detector: string): number {
     let b = this.detectorBits.get(detector);
     if (b === undefined) {
@@ -65,4 +131,10 @@ export class EvidenceGraph {
     }
     return b;
   }
+}
+
+function sameArray<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
