@@ -1,6 +1,5 @@
 import type { SignupHold } from '../incidents/decisions.js';
-import { clusterAccounts } from './cluster/cluster.js';
-import { EvidenceGraph } from './cluster/graph.js';
+import { Clusterer } from './cluster/clusterer.js';
 import { scoreClusters, type ClusterEvidence, type ScoredCluster } from './cluster/score.js';
 import { AnswersDetector } from './detectors/answers.js';
 import { CoordinationDetector, type SuspicionOf } from './detectors/coordination.js';
@@ -71,6 +70,11 @@ export interface AbuseEngineOptions {
   enforcer?: Enforcer;
   /** Adds to or replaces the default detectors (enumeration, coordination, farming, answers). */
   detectors?: (ctx: DetectorContext, defaults: Detector[]) => Detector[];
+  /**
+   * Cluster every evaluation from scratch on the original graphology code (cluster/reference.ts),
+   * without the memo: the oracle the replay-equivalence tests hold the engine's fast path to.
+   */
+  reference?: boolean;
 }
 
 export interface Assessment {
@@ -99,10 +103,12 @@ export class AbuseEngine implements EventHandler {
   private readonly seen = new Set<string>();
   private readonly seenRing: string[] = new Array<string>(SEEN_IDS);
   private seenNext = 0;
+  private readonly clusterer: Clusterer;
 
   constructor(opts: AbuseEngineOptions = {}) {
     this.policy = compileAbusePolicy(opts.policy ?? DEFAULT_ABUSE_POLICY);
     this.enforcer = opts.enforcer ?? noopEnforcer;
+    this.clusterer = new Clusterer(this.policy.cluster, opts.reference ?? false);
     this.store = new FeatureStore(this.policy);
     this.enumeration = new EnumerationDetector(this.store, this.policy);
     const ctx: DetectorContext = { store: this.store, policy: this.policy, suspicion: (acc, now) => this.suspicion(acc, now) };
@@ -113,6 +119,11 @@ export class AbuseEngine implements EventHandler {
       new AnswersDetector(this.store, this.policy),
     ];
     this.detectors = opts.detectors ? opts.detectors(ctx, defaults) : defaults;
+  }
+
+  /** Evaluations that reused the last one's clusters, their evidence graph unchanged (tests, benchmarks). */
+  get clusteringsReused(): number {
+    return this.clusterer.reused;
   }
 
   /** EventHandler: a batch from the pipeline. Redelivered events are recognised by id and skipped. */
@@ -162,16 +173,8 @@ export class AbuseEngine implements EventHandler {
     this.store.expire(now);
     const findings: Finding[] = [];
     for (const d of this.detectors) for (const f of d.findings(now)) findings.push(f);
-    const graph = new EvidenceGraph();
-    const minLink = this.policy.cluster.minLink;
-    for (const f of findings) {
-      if (f.kind === 'account') for (const id of f.accountIds) graph.addAccount(id);
-      else if (f.score < minLink) for (const id of f.accountIds) graph.addAccount(id);
-      else if (f.kind === 'link') graph.link(f.accountIds[0]!, f.accountIds[1]!, f.score, f.detector);
-      else graph.group(f.accountIds, f.score, f.detector);
-    }
     const c = this.policy.cluster;
-    const clustering = clusterAccounts(graph, { strongLink: c.strongLink, minLink: c.minLink, resolution: c.resolution, seed: c.seed });
+    const clustering = this.clusterer.cluster(findings);
     const groups: string[][] = [...clustering.clusters, ...clustering.singletons.map((s) => [s])];
     const clusters = scoreClusters(groups, findings, {
       weights: c.weights,
