@@ -2,6 +2,7 @@ import type { SignupHold } from '../incidents/decisions.js';
 import { Clusterer } from './cluster/clusterer.js';
 import { scoreClusters, type ClusterEvidence, type ScoredCluster } from './cluster/score.js';
 import { AnswersDetector } from './detectors/answers.js';
+import { RevelationDetector } from './detectors/revelation.js';
 import { CoordinationDetector, type SuspicionOf } from './detectors/coordination.js';
 import { ENUMERATION, EnumerationDetector, assessBehaviour, behaviourOf, describe, sumBehaviour } from './detectors/enumeration.js';
 import { FarmingDetector } from './detectors/farming.js';
@@ -117,6 +118,7 @@ export class AbuseEngine implements EventHandler {
       new CoordinationDetector(this.store, this.policy, ctx.suspicion),
       new FarmingDetector(this.policy),
       new AnswersDetector(this.store, this.policy),
+      new RevelationDetector(this.store, this.policy),
     ];
     this.detectors = opts.detectors ? opts.detectors(ctx, defaults) : defaults;
   }
@@ -373,3 +375,4 @@ export function tiedAccounts(findings: readonly Finding[], minLink: number, stro
   }
   return out;
 }
+

@@ -1,10 +1,17 @@
-import { accountId } from '../population/index.js';
+import { accountId, discoverBlocks } from '../population/index.js';
 import { attempt, type Actor, type SimContext } from './engine.js';
 import { organicWithDefaults } from './scenario.js';
 import { rngFor } from './world.js';
 
 const DAY = 86_400_000;
 const MAX_RETRIES = 3;
+/**
+ * Share of update syncs that bring a new circle (a new job, a class, a team, a club): NEW_CIRCLE
+ * contacts at once, members of it who know each other. The revelation graph (abuse/detectors/
+ * revelation.ts) must not take a person's second circle for a list: this is its false-positive test.
+ */
+const NEW_CIRCLE_SHARE = 0.05;
+const NEW_CIRCLE = { min: 5, max: 40 };
 /** Token slots per person: one per device (at most 3, see World.devices). */
 const SLOTS = 4;
 
@@ -94,9 +101,7 @@ export class OrganicUsers implements Actor {
     const added: string[] = [];
     if (token) {
       client.importState({ version: 1, phone: { token, values: book, invalid: [] } });
-      const blocks = world.population.blocks(region);
-      const rng = rngFor(world.spec.seed, 0xadd, i, generation);
-      for (let k = 1 + rng.int(3); k > 0; k--) added.push(blocks[rng.int(blocks.length)]! + String(rng.int(10_000)).padStart(4, '0'));
+      added.push(...additions(ctx, i, generation));
     }
     const r = await attempt(() => client.sync([...book, ...added], { region }));
     if (counted) {
@@ -128,4 +133,54 @@ export class OrganicUsers implements Actor {
     ctx.recorder.organicLookup(ctx.now(), r.outcome);
     ctx.recorder.organicActive.add(i);
   }
+}
+
+/**
+ * What a person added to their book since the last sync: one to three contacts, most often, and
+ * now and then a new circle (NEW_CIRCLE_SHARE). Either way a contact is, with the scenario's
+ * memberShare, someone on the app near a point of the person's country (its own position for a
+ * friend of friends, a hashed one for a new circle, whose members are near each other, as a
+ * book's are), else a number of someone not on the app. Deterministic in (seed, person, generation).
+ */
+function additions(ctx: SimContext, i: number, generation: number): string[] {
+  const { world } = ctx;
+  const o = organicWithDefaults(world.spec.organic);
+  const pop = world.population;
+  const region = pop.regionOf(i);
+  const range = pop.regionRange(region);
+  const rng = rngFor(world.spec.seed, 0xadd, i, generation);
+  const circle = rng.float() < NEW_CIRCLE_SHARE;
+  // The one to three contacts keep drawing from the platform's own blocks, as they always did; a
+  // circle's people not on the app come from the country's mobile space, as a book's strangers do.
+  const blocks = circle ? strangerBlocks(region, pop.blocks(region)) : pop.blocks(region);
+  const count = circle ? NEW_CIRCLE.min + rng.int(NEW_CIRCLE.max - NEW_CIRCLE.min + 1) : 1 + rng.int(3);
+  const centre = range && circle ? range[0] + rng.int(range[1] - range[0]) : range ? pop.position(i) : 0;
+  const out: string[] = [];
+  for (let k = 0; k < count; k++) {
+    if (range && range[1] - range[0] > 1 && rng.float() < o.memberShare) {
+      const [lo, hi] = range;
+      // Log-uniform distance, as in a book: mostly close, a long tail.
+      const dist = Math.max(1, Math.floor(Math.exp(rng.float() * Math.log(Math.max(2, Math.min(50_000, hi - lo))))));
+      let q = centre + (rng.float() < 0.5 ? -dist : dist);
+      if (q < lo) q = lo + ((lo - q) % (hi - lo));
+      if (q >= hi) q = hi - 1 - ((q - hi) % (hi - lo));
+      const friend = pop.indexAt(q);
+      if (friend !== i) out.push(pop.phoneOf(friend));
+    } else if (blocks.length > 0) {
+      out.push(blocks[rng.int(blocks.length)]! + String(rng.int(10_000)).padStart(4, '0'));
+    }
+  }
+  return out;
+}
+
+/** The country's mobile blocks strangers' numbers come from (World's strangerBlocks, the same 200). */
+const STRANGERS = new Map<string, readonly string[]>();
+function strangerBlocks(region: string, own: readonly string[]): readonly string[] {
+  let blocks = STRANGERS.get(region);
+  if (!blocks) {
+    blocks = discoverBlocks(region, Math.max(200, own.length));
+    if (blocks.length < own.length) blocks = own;
+    STRANGERS.set(region, blocks);
+  }
+  return blocks;
 }

@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_ABUSE_POLICY, type AnswersPolicy } from '../../policy/index.js';
+import { AbuseEngine } from '../engine.js';
+import type { LookupEvent } from '../events.js';
+import { DAY, HOUR, T0, Traffic, US_BLOCKS, merge, organicScene, person, play, type Persona, type Scene } from '../synthetic.js';
+import { NOVEL_MIN_EXCESS, REVELATION, novelAnswers } from './revelation.js';
+
+const P: AnswersPolicy = DEFAULT_ABUSE_POLICY.realtime.answers!;
+
+describe('novel answers (pure)', () => {
+  it("slow-drip: two 20-number batches after its book, half of them registered, against a country's 0.07", () => {
+    const v = novelAnswers([{ at: 0, numbers: 20, fresh: 10 }, { at: 1, numbers: 20, fresh: 10 }], 0.07, P);
+    expect(v.excessive).toBe(true);
+    expect(v.z).toBeGreaterThan(5);
+  });
+
+  it('one small batch is never enough: a small book hits high by chance', () => {
+    expect(novelAnswers([{ at: 0, numbers: 20, fresh: 10 }], 0.15, P).excessive).toBe(false);
+    expect(10 - 20 * 0.15).toBeLessThan(NOVEL_MIN_EXCESS);
+  });
+
+  it("new circles at a book's rate (a new job, a class) are no excess, however many", () => {
+    const circles = [30, 25, 40].map((n, k) => ({ at: k, numbers: n, fresh: Math.round(n * 0.3) }));
+    expect(novelAnswers(circles, 0.15, P).excessive).toBe(false);
+    // A keen circle in a country where books hit 0.15: twice the rate, under the ratio.
+    expect(novelAnswers([{ at: 0, numbers: 40, fresh: 13 }, { at: 1, numbers: 30, fresh: 10 }], 0.15, P).excessive).toBe(false);
+  });
+});
+
+/** The default policy; the country's rate learned from a few thousand crafted numbers. */
+function engineAfter(scene: Scene, now: number): AbuseEngine {
+  const realtime = { ...DEFAULT_ABUSE_POLICY.realtime, answers: { ...P, minBaselineNumbers: 1000 } };
+  const engine = new AbuseEngine({ policy: { ...DEFAULT_ABUSE_POLICY, mode: 'enforce', realtime } });
+  play(scene, engine, now);
+  return engine;
+}
+
+/** A call whose answer named exactly `revealed` (matched = how many). */
+function named(t: Traffic, p: Persona, at: number, numbers: number, revealed: string[], o: { newNumbers?: number } = {}): LookupEvent {
+  const e = t.call(p, at, t.randomNumbers(US_BLOCKS, numbers), { hitRate: revealed.length / numbers, ...o });
+  return { ...e, matched: revealed.length, revealed };
+}
+
+const ids = (prefix: string, from: number, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${from + i}`);
+
+function revelationOf(engine: AbuseEngine, id: string, now: number) {
+  return engine.detectors.find((d) => d.name === REVELATION)!.findings(now).find((f) => f.accountIds[0] === id);
+}
+
+describe('revelation detector', () => {
+  it('a list worked in small batches (slow-drip): each call names new people who never found the caller; the second challenges, the third suspends', async () => {
+    const t = new Traffic(41);
+    const organic = organicScene(t, 3);
+    const p = person(9000, { accountId: 'drip', createdAt: T0 - 300 * DAY });
+    // 20-number batches hours apart, 18 found where the crafted books hit 0.3: under the answers rule's minNumbers.
+    const calls = [0, 1, 2].map((k) => named(t, p, T0 + (k * 3 * DAY) / 4, 20, ids('target', k * 18, 18)));
+    const engine = engineAfter(merge(organic, { events: calls.slice(0, 2), signups: [], accounts: ['drip'] }), T0 + 2 * DAY);
+    const first = revelationOf(engine, 'drip', T0 + 2 * DAY)!;
+    expect(first.signals).toEqual(['novel-answers']);
+    expect(first.score).toBeLessThan(DEFAULT_ABUSE_POLICY.actions.suspendAccount.score);
+    expect(first.score).toBeGreaterThanOrEqual(DEFAULT_ABUSE_POLICY.actions.challenge.score);
+    const after = engineAfter(merge(organic, { events: calls, signups: [], accounts: ['drip'] }), T0 + 3 * DAY);
+    const f = revelationOf(after, 'drip', T0 + 3 * DAY)!;
+    expect(f.signals).toEqual(['novel-answers', 'unreciprocated']);
+    expect(f.explanation).toMatch(/2 call\(s\) after its book named 36 accounts/);
+    const decisions = await after.evaluate(T0 + 3 * DAY);
+    expect(decisions.find((d) => d.accountIds.includes('drip'))?.action).toBe('suspend-account');
+  });
+
+  it('a person re-sending one book (updates, a reinstall, a second phone) names the same friends: nothing, however often', () => {
+    const t = new Traffic(42);
+    const organic = organicScene(t, 3);
+    const p = person(9001, { accountId: 'resyncer' });
+    const friends = ids('friend', 0, 60);
+    const calls = [named(t, p, T0, 200, friends)];
+    // Updates: the token's previous set names the book again, plus one added contact on the app.
+    for (let k = 1; k <= 6; k++) calls.push(named(t, p, T0 + k * 8 * HOUR, 3, [...friends, `added-${k}`], { newNumbers: 3 }));
+    calls.push(named(t, p, T0 + 2 * DAY + 12 * HOUR, 200, friends));
+    const engine = engineAfter(merge(organic, { events: calls, signups: [], accounts: ['resyncer'] }), T0 + 3 * DAY);
+    expect(revelationOf(engine, 'resyncer', T0 + 3 * DAY)).toBeUndefined();
+  });
+
+  it("friends who joined after the caller's book (a launch day) and friends who have the caller in their books are not novel", () => {
+    const t = new Traffic(43);
+    const organic = organicScene(t, 3);
+    const p = person(9002, { accountId: 'early', createdAt: T0 - DAY });
+    const calls: LookupEvent[] = [named(t, p, T0, 150, ids('old', 0, 20))];
+    // Fifty-four friends join the next day; the early user's syncs find them, 27 of 30 numbers each.
+    const joiners = ids('joiner', 0, 54).map((id, i) => person(9100 + i, { accountId: id, createdAt: T0 + DAY }));
+    const signups = joiners.map((j) => t.signup(j));
+    calls.push(named(t, p, T0 + 2 * DAY, 30, joiners.slice(0, 27).map((j) => j.accountId)));
+    calls.push(named(t, p, T0 + 2 * DAY + 6 * HOUR, 30, joiners.slice(27).map((j) => j.accountId)));
+    // Two circles of people who found the caller first (it is in their books).
+    const circle = ids('mutual', 0, 54).map((id, i) => person(9200 + i, { accountId: id }));
+    circle.forEach((c, i) => calls.push(named(t, c, T0 + 2 * HOUR + i * 60_000, 10, ['early'])));
+    calls.push(named(t, p, T0 + 2 * DAY + 12 * HOUR, 30, circle.slice(0, 27).map((c) => c.accountId)));
+    calls.push(named(t, p, T0 + 2 * DAY + 18 * HOUR, 30, circle.slice(27).map((c) => c.accountId)));
+    calls.sort((a, b) => a.at - b.at);
+    const engine = engineAfter(merge(organic, { events: calls, signups, accounts: ['early', ...joiners.map((j) => j.accountId)] }), T0 + 3 * DAY);
+    expect(revelationOf(engine, 'early', T0 + 3 * DAY)).toBeUndefined();
+  });
+
+  it('the same calls naming people who were there all along and never found the caller: suspended', async () => {
+    const t = new Traffic(44);
+    const organic = organicScene(t, 3);
+    const p = person(9003, { accountId: 'lister', createdAt: T0 - DAY });
+    const calls = [named(t, p, T0, 150, ids('old', 0, 20)), named(t, p, T0 + 2 * DAY, 30, ids('aged', 0, 27)), named(t, p, T0 + 2 * DAY + 6 * HOUR, 30, ids('aged', 27, 27))];
+    const engine = engineAfter(merge(organic, { events: calls, signups: [], accounts: ['lister'] }), T0 + 3 * DAY);
+    expect(revelationOf(engine, 'lister', T0 + 3 * DAY)?.signals).toEqual(['novel-answers', 'unreciprocated']);
+    const decisions = await engine.evaluate(T0 + 3 * DAY);
+    expect(decisions.find((d) => d.accountIds.includes('lister'))?.action).toBe('suspend-account');
+  });
+
+  it('a new circle at a book rate (a new job) opens nothing', () => {
+    const t = new Traffic(45);
+    const organic = organicScene(t, 3);
+    const p = person(9004, { accountId: 'newjob' });
+    const calls = [named(t, p, T0, 200, ids('friend', 0, 60)), named(t, p, T0 + DAY, 40, ids('colleague', 0, 12)), named(t, p, T0 + 2 * DAY, 30, ids('classmate', 0, 9))];
+    const engine = engineAfter(merge(organic, { events: calls, signups: [], accounts: ['newjob'] }), T0 + 3 * DAY);
+    expect(revelationOf(engine, 'newjob', T0 + 3 * DAY)).toBeUndefined();
+  });
+});
