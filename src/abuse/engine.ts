@@ -375,4 +375,3 @@ export function tiedAccounts(findings: readonly Finding[], minLink: number, stro
   }
   return out;
 }
-
