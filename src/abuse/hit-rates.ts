@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/schema.js';
 import type { AnswersPolicy } from '../policy/index.js';
 import { OutageLog, errorText } from '../util/outage.js';
+import { regionCallingCode } from './features/blocks.js';
 
 /** How often a serving node reads the table again (clock time). */
 const REFRESH_MS = 60_000;
@@ -25,6 +26,8 @@ export interface CountryRate {
  */
 export class HitRates {
   private rates = new Map<string, CountryRate>();
+  /** The same rates summed by calling code (+1 is 25 regions' books): what a number's own code says. */
+  private byCode = new Map<string, { numbers: number; matched: number }>();
   private readAt = Number.NEGATIVE_INFINITY;
   private reading: Promise<void> | undefined;
   private publishedAt = Number.NEGATIVE_INFINITY;
@@ -51,6 +54,23 @@ export class HitRates {
     return this.policy?.prior ?? 0;
   }
 
+  /**
+   * The rate books of a calling code's countries hit at ("44" -> Britain's), for numbers of that
+   * code in someone else's book (below-book.ts). The code's own once its regions' books rest on
+   * `minBaselineNumbers` together; with fewer, down to a tenth of that, its own numbers and the
+   * population's rate standing in for the rest (a country half learned is half its own); with fewer
+   * still, undefined: a country whose books were hardly seen is one where the app has few users, and
+   * what its numbers should hit is not known (the population's rate there refused a border
+   * resident's book, half of it Guatemalan numbers where the app had no one).
+   */
+  rateOfCode(callingCode: string): number | undefined {
+    const min = this.policy?.minBaselineNumbers ?? 1;
+    const own = this.byCode.get(callingCode);
+    if (!own || own.numbers < min / 10) return undefined;
+    if (own.numbers >= min) return own.matched / own.numbers;
+    return (own.matched + (min - own.numbers) * this.rate(undefined)) / min;
+  }
+
   /** Reads the table again if the last read is a minute old; concurrent callers share one read. */
   async fresh(now: number): Promise<void> {
     if (now - this.readAt < REFRESH_MS) return;
@@ -64,8 +84,19 @@ export class HitRates {
     try {
       const rows = await this.db.selectFrom('hit_rates').select(['country', 'numbers', 'matched']).execute();
       const next = new Map<string, CountryRate>();
-      for (const r of rows) next.set(r.country, { country: r.country, numbers: Number(r.numbers), matched: Number(r.matched) });
+      const byCode = new Map<string, { numbers: number; matched: number }>();
+      for (const r of rows) {
+        const rate = { country: r.country, numbers: Number(r.numbers), matched: Number(r.matched) };
+        next.set(r.country, rate);
+        const cc = r.country === ALL ? undefined : regionCallingCode(r.country);
+        if (cc === undefined) continue;
+        const sum = byCode.get(cc) ?? { numbers: 0, matched: 0 };
+        sum.numbers += rate.numbers;
+        sum.matched += rate.matched;
+        byCode.set(cc, sum);
+      }
       this.rates = next;
+      this.byCode = byCode;
       this.outage.ok();
     } catch (err) {
       this.outage.failed(err);

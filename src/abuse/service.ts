@@ -7,6 +7,7 @@ import type { JsonValue } from '../incidents/common.js';
 import type { CallerSignup, CallOrigin, DecisionCache, Incidents, StandingDecision } from '../incidents/index.js';
 import type { ClusterEvidence } from './cluster/score.js';
 import { answersCheck } from './detectors/answers.js';
+import { belowBookCheck, type FreshNumbers } from './detectors/below-book.js';
 import { realtimeCheck, scatteredBatch, type CallerState, type RealtimeVerdict } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
 import type { LookupEvent } from './events.js';
@@ -180,7 +181,8 @@ export class AbuseService implements EventHandler {
    * batch scattered over many countries (the scatter bars, judged here and no longer before
    * matching) needs less excess: spread with a list's hit rate is a list, spread alone an expat.
    */
-  async answers(accountId: string, phoneRegion: string | undefined, accountCreatedAt: number, numbers: readonly string[], newNumbers: number, newMatched: number, now: number): Promise<void> {
+  async answers(accountId: string, phoneRegion: string | undefined, accountCreatedAt: number, numbers: readonly string[], newNumbers: number, newMatched: number, now: number, fresh?: FreshNumbers): Promise<void> {
+    if (fresh) await this.belowBook(accountId, phoneRegion, accountCreatedAt, numbers, fresh, now);
     const p = this.engine.policy.realtime.answers;
     if (!p || newNumbers < p.minNumbers || newMatched < p.minExcess) return;
     // New accounts are not judged: on a launch day a country's joiners find friends who joined the
@@ -197,6 +199,30 @@ export class AbuseService implements EventHandler {
     this.logger.info({ account: accountId, verdict: 'deny', reason: 'answers', mode, scattered, numbers: newNumbers, matched: newMatched, expected: Math.round(v.expected), z: Number(v.z.toFixed(1)) }, 'real-time abuse check');
     if (mode === 'shadow') return;
     throw new AppError('rate_limited', 'this batch matches far more numbers than an address book does; retry later', { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
+  }
+
+  /**
+   * After matching, before answering: a sync whose new foreign numbers find far fewer members than
+   * books of their countries do (detectors/below-book.ts: random numbers, the census pattern) is
+   * refused like the answers rule's, charged and unanswered. The caller's own country's numbers,
+   * where a launch-day joiner's book hits low, are never judged. A new account's batch is judged
+   * only when it is also scattered (the scatter bars): a joiner's relatives abroad, in a country or
+   * two, may all be off the app, and a first sync must pass; a census is the whole world's numbers.
+   * An aged account's is judged whatever its spread, so a scan of one foreign country is too.
+   */
+  private async belowBook(accountId: string, phoneRegion: string | undefined, accountCreatedAt: number, numbers: readonly string[], fresh: FreshNumbers, now: number): Promise<void> {
+    const p = this.engine.policy.realtime.belowBook;
+    if (!p || fresh.numbers.length < p.minNumbers) return;
+    const ownCode = regionCallingCode(phoneRegion);
+    if (now - accountCreatedAt < this.engine.policy.features.newAccountAgeMs && scatteredBatch(numbers, ownCode, this.engine.policy.realtime.scatter) === undefined) return;
+    await this.hitRates.fresh(now);
+    const v = belowBookCheck(fresh.numbers, (n) => fresh.matched.has(n), ownCode, (cc) => this.hitRates.rateOfCode(cc), p);
+    if (!v.below) return;
+    const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
+    this.realtimeVerdicts.inc({ verdict: 'deny', reason: 'below-book', mode });
+    this.logger.info({ account: accountId, verdict: 'deny', reason: 'below-book', mode, numbers: v.judged, matched: v.matched, expected: Math.round(v.expected), z: Number(v.z.toFixed(1)) }, 'real-time abuse check');
+    if (mode === 'shadow') return;
+    throw new AppError('rate_limited', 'this batch matches far fewer numbers than an address book does; retry later', { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
   }
 
   /** EventHandler: a new account's sign-up context (the farming detector), wherever events are consumed. */

@@ -168,6 +168,22 @@ export const AnswersPolicy = Type.Object(
 );
 export type AnswersPolicy = Static<typeof AnswersPolicy>;
 
+/**
+ * A sync is refused, after matching and before answering, when its new numbers foreign to the
+ * caller (at least `minNumbers`) find at most `maxRatio` of what books of their countries find, a
+ * shortfall of at least `minZ` book-overdispersed standard deviations (src/abuse/detectors/below-book.ts):
+ * random numbers, the census pattern, not an address book.
+ */
+export const BelowBookPolicy = Type.Object(
+  {
+    minNumbers: Count,
+    maxRatio: Share,
+    minZ: Type.Number({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type BelowBookPolicy = Static<typeof BelowBookPolicy>;
+
 export const RealtimePolicy = Type.Object(
   {
     /** Consecutive numbers further apart than this break a run. */
@@ -185,6 +201,8 @@ export const RealtimePolicy = Type.Object(
     scatter: Type.Optional(Type.Object({ minNumbers: Count, minScatteredShare: Share, minCountries: Count }, { additionalProperties: false })),
     /** Answers beyond a book's (AnswersPolicy). Optional. */
     answers: Type.Optional(AnswersPolicy),
+    /** Answers below a book's (BelowBookPolicy). Optional. */
+    belowBook: Type.Optional(BelowBookPolicy),
   },
   { additionalProperties: false },
 );
@@ -287,6 +305,11 @@ export const DEFAULT_ABUSE_POLICY: AbusePolicy = {
     // countries (0.13-0.16). At 0.3 a fresh deployment answered leaked-list's first hour (5 of 40
     // accounts, 9.6% of its targets at 2,000 accounts): a list at 0.48 was under 1.75 x 0.3.
     answers: { minNumbers: 30, minExcess: 20, ratio: 2.75, scatteredRatio: 1.75, minZ: 6, prior: 0.15, floor: 0.05, minBaselineNumbers: 2_000 },
+    // census-2025 at 2,000 accounts: of a batch's ~1,370 numbers in countries with a known rate, 10-15
+    // found where books of those countries find ~116 (ratio 0.09-0.13, z -2.6 at a base of 0.085, where
+    // the book spread caps z near -3). A foreign part of a book at a fifth of its countries' rates is
+    // 1 in 7,000 under that spread (book.ts); the organic model's lowest is in the README's figures.
+    belowBook: { minNumbers: 250, maxRatio: 0.2, minZ: 2 },
   },
 };
 

@@ -10,7 +10,7 @@ export { BUILT_IN_POLICIES, DEFAULT_POLICY, HAGEN_INCREMENTAL_POLICY, NO_LIMITS_
 export { NETWORKS, OPERATIONS, SCOPES, SUBJECTS, scopeOf } from './schema.js';
 export type { Breaker, ChallengePolicy, Layer, Limit, Network, Operation, Policy, Scope, Subject, Tier, TierCondition } from './schema.js';
 export { abusePolicyErrors, compileAbusePolicy, DEFAULT_ABUSE_POLICY } from './abuse.js';
-export type { AbusePolicy, AnswersPolicy, CompiledAbusePolicy, RealtimePolicy } from './abuse.js';
+export type { AbusePolicy, AnswersPolicy, BelowBookPolicy, CompiledAbusePolicy, RealtimePolicy } from './abuse.js';
 export { DURATION_PATTERN, durationMs } from './duration.js';
 export { ALERT_CONDITIONS, compileAlertsPolicy, loadAlertsPolicy, PAGERDUTY_SEVERITIES } from './alerts.js';
 export type { AlertCondition, AlertRoute, AlertsPolicy, CompiledAlertsPolicy, PagerDutySeverity } from './alerts.js';

@@ -102,5 +102,7 @@ function ruleOf(err: FindguardError): { rule?: string } {
   if (err.status !== 429) return {};
   if (err.message.includes('spread over many countries')) return { rule: 'scattered-list' };
   if (err.message.includes('scan of consecutive numbers')) return { rule: 'dense-run' };
+  if (err.message.includes('far more numbers than an address book')) return { rule: 'answers' };
+  if (err.message.includes('far fewer numbers than an address book')) return { rule: 'below-book' };
   return {};
 }
