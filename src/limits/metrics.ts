@@ -14,6 +14,8 @@ export class LimitMetrics {
   private readonly storeErrors: Counter;
   private readonly pendingDecisions = new PendingCounts<'layer' | 'outcome'>();
   private readonly pendingCalls = new PendingCounts<'operation' | 'outcome' | 'scope'>();
+  private readonly decisionEntries = new Map<string, Map<string, { inc(): void }>>();
+  private readonly callEntries = new Map<string, Map<string, Map<string, { inc(): void }>>>();
   private lastTripped = -1;
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
@@ -67,12 +69,19 @@ export class LimitMetrics {
     }
   }
 
+  /** Found by label values in nested maps: no key text is built per count (eight per call). */
   private decision(layer: string, outcome: string): { inc(): void } {
-    return this.pendingDecisions.of(`${layer}\u0000${outcome}`, () => ({ layer, outcome }));
+    const byOutcome = inner(this.decisionEntries, layer);
+    let e = byOutcome.get(outcome);
+    if (!e) byOutcome.set(outcome, (e = this.pendingDecisions.of(`${layer}\u0000${outcome}`, () => ({ layer, outcome }))));
+    return e;
   }
 
   private call(operation: string, outcome: string, scope: string): { inc(): void } {
-    return this.pendingCalls.of(`${operation}\u0000${outcome}\u0000${scope}`, () => ({ operation, outcome, scope }));
+    const byScope = inner(inner(this.callEntries, operation), outcome);
+    let e = byScope.get(scope);
+    if (!e) byScope.set(scope, (e = this.pendingCalls.of(`${operation}\u0000${outcome}\u0000${scope}`, () => ({ operation, outcome, scope }))));
+    return e;
   }
 
   unavailable(operation: string): void {
@@ -111,4 +120,10 @@ class PendingCounts<L extends string> {
       e.n = 0;
     }
   }
+}
+
+function inner<V>(outer: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let m = outer.get(key);
+  if (!m) outer.set(key, (m = new Map()));
+  return m;
 }

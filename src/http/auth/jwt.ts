@@ -34,6 +34,17 @@ export class JwtVerifier {
     }
   }
 
+  /**
+   * The account of a token verified before and not expired, without a promise: the request path's
+   * fast way (an async hook costs a few turns of the microtask queue per call). Undefined
+   * whenever verify() has work to do or an error to give.
+   */
+  cachedAccount(authorization: string | undefined): string | undefined {
+    const token = bearer(authorization);
+    const cached = token === undefined ? undefined : this.cache.get(token);
+    return cached && cached.exp * 1000 > this.clock.now() ? cached.accountId : undefined;
+  }
+
   async verify(authorization: string | undefined): Promise<VerifiedCaller> {
     const token = bearer(authorization);
     if (!token) throw new AppError('unauthenticated', 'missing bearer token');

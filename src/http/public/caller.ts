@@ -11,15 +11,17 @@ export const DeviceHeaders = Type.Object({
   ),
 });
 
-/** The caller of a public API request: its JWT's account, device id, canonical address and proof. */
+/**
+ * The caller of a public API request: its JWT's account, device id, canonical address and proof.
+ * Built property by property: an object literal with conditional spreads costs ~1 µs per spread
+ * on Node 20, on every discovery call.
+ */
 export function callerOf(request: FastifyRequest): Caller {
   if (!request.callerId) throw new AppError('unauthenticated', 'missing bearer token');
   const device = request.headers['x-device-id'];
   const proof = request.headers['x-findguard-proof'];
-  return {
-    accountId: request.callerId,
-    ...(typeof device === 'string' ? { deviceId: device } : {}),
-    ip: request.clientAddress ?? UNREADABLE_ADDRESS,
-    ...(typeof proof === 'string' ? { proof } : {}),
-  };
+  const caller: Caller = { accountId: request.callerId, ip: request.clientAddress ?? UNREADABLE_ADDRESS };
+  if (typeof device === 'string') caller.deviceId = device;
+  if (typeof proof === 'string') caller.proof = proof;
+  return caller;
 }

@@ -1,6 +1,7 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.js';
 import { AppError } from '../../errors.js';
+import { lazyChildLoggers } from '../lazy-logger.js';
 import { lookupRoute } from './lookup.js';
 import { syncRoute } from './sync.js';
 
@@ -13,15 +14,30 @@ declare module 'fastify' {
 
 /** The public discovery API for app clients, authenticated by the app's own JWTs. */
 export function publicApi(ctx: AppContext): FastifyPluginAsync {
+  // Under `unreadableAddress: hosting` the call goes on, as UNREADABLE_ADDRESS (see callerOf).
+  const addressRefused = (request: FastifyRequest): AppError | undefined =>
+    request.clientAddress === undefined && ctx.limits.policy.unreadableAddress === 'refuse'
+      ? new AppError('invalid_client_address', 'the address this call comes from cannot be read')
+      : undefined;
   return async (app) => {
     app.decorateRequest('callerId', undefined);
-    app.addHook('onRequest', async (request) => {
-      const caller = await ctx.jwt.verify(request.headers.authorization);
-      request.callerId = caller.accountId;
-      // Under `unreadableAddress: hosting` the call goes on, as UNREADABLE_ADDRESS (see callerOf).
-      if (request.clientAddress === undefined && ctx.limits.policy.unreadableAddress === 'refuse') {
-        throw new AppError('invalid_client_address', 'the address this call comes from cannot be read');
+    lazyChildLoggers(app);
+    // A callback hook, not an async one: a token verified before (the common case) is read from
+    // the verifier's cache without a promise; any other goes through the full verification.
+    app.addHook('onRequest', (request, _reply, done) => {
+      const cached = ctx.jwt.cachedAccount(request.headers.authorization);
+      if (cached !== undefined) {
+        request.callerId = cached;
+        done(addressRefused(request));
+        return;
       }
+      ctx.jwt.verify(request.headers.authorization).then(
+        (caller) => {
+          request.callerId = caller.accountId;
+          done(addressRefused(request));
+        },
+        (err: Error) => done(err),
+      );
     });
     await app.register(lookupRoute(ctx));
     await app.register(syncRoute(ctx));

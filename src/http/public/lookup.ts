@@ -23,7 +23,8 @@ export function lookupRoute(ctx: AppContext): FastifyPluginAsync {
           response: { 200: LookupResponse, ...errorResponses },
         },
       },
-      async (request) => ctx.gate.lookup(callerOf(request), request.body),
+      // Not async: the gate's promise is the answer (Fastify answers a synchronous throw as it does a rejection).
+      (request) => ctx.gate.lookup(callerOf(request), request.body),
     );
   };
 }

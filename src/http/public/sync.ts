@@ -23,7 +23,8 @@ export function syncRoute(ctx: AppContext): FastifyPluginAsync {
           response: { 200: SyncResponse, ...errorResponses },
         },
       },
-      async (request) => ctx.gate.sync(callerOf(request), request.body),
+      // Not async: the gate's promise is the answer (Fastify answers a synchronous throw as it does a rejection).
+      (request) => ctx.gate.sync(callerOf(request), request.body),
     );
   };
 }
