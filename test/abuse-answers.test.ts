@@ -119,6 +119,16 @@ describeEachDialect('answers beyond a book\'s', (dialect) => {
     expect(res.json().matches).toHaveLength(100);
   });
 
+  it("judges a new account's later syncs: sleepers synced their fleet-mates for days, then asked a list's slice", async () => {
+    await start(INERT);
+    await mirrorAccount(svc, 'sleeper', [], { createdAt: new Date(T0 - DAY).toISOString(), phoneRegion: 'GB' });
+    expect((await syncAs('sleeper', range(8, stranger, 600))).statusCode).toBe(200);
+    const res = await syncAs('sleeper', [...range(100, member), ...range(50, stranger)]);
+    expect(res.statusCode).toBe(429);
+    expect(res.json().error.message).toMatch(/matches far more numbers than an address book/);
+    expect(res.body).not.toMatch(/accountId|"m\d+"/);
+  });
+
   it("answers a person's book: 30 friends among 150 numbers, twice the country's rate, is no excess", async () => {
     await start();
     const res = await syncAs('person', [...range(30, member), ...range(120, stranger)]);

@@ -76,9 +76,9 @@ export class AnswersDetector implements Detector {
     const acc = this.store.account(id);
     if (!acc) return undefined;
     const refused = this.refused.get(id);
-    // The request path does not judge new accounts' calls (AbuseService.answers): a launch day's
-    // joiners hit high before any learned rate follows. Their history is judged here, after the
-    // answer, with the bars of a history: sleepers worked a list from accounts days old (79.7%
+    // The request path does not judge a new account's first sync (AbuseService.answers): a launch
+    // day's joiners hit high before any learned rate follows. Their history is judged here, after
+    // the answer, with the bars of a history: sleepers worked a list from accounts days old (79.7%
     // exposed at 2,000 accounts while only the aged were judged).
     const baseline = this.store.countryHitRate(acc.phoneRegion, now);
     // The account's record: answered numbers and their matches, plus what a refusal withheld.
