@@ -215,19 +215,21 @@ export class AbuseService implements EventHandler {
    * where a launch-day joiner's book hits low, are never judged. A new account's batch is judged
    * only when it is also scattered (the scatter bars): a joiner's relatives abroad, in a country or
    * two, may all be off the app, and a first sync must pass; a census is the whole world's numbers.
-   * An aged account's is judged whatever its spread, so a scan of one foreign country is too.
+   * An aged account's is judged whatever its spread, so a scan of one foreign country is too; a
+   * scattered batch is held to the looser scatteredRatio.
    */
   private async belowBook(accountId: string, phoneRegion: string | undefined, accountCreatedAt: number, numbers: readonly string[], fresh: FreshNumbers, now: number): Promise<void> {
     const p = this.engine.policy.realtime.belowBook;
     if (!p || fresh.numbers.length < p.minNumbers) return;
     const ownCode = regionCallingCode(phoneRegion);
-    if (now - accountCreatedAt < this.engine.policy.features.newAccountAgeMs && scatteredBatch(numbers, ownCode, this.engine.policy.realtime.scatter) === undefined) return;
+    const scattered = scatteredBatch(numbers, ownCode, this.engine.policy.realtime.scatter) !== undefined;
+    if (now - accountCreatedAt < this.engine.policy.features.newAccountAgeMs && !scattered) return;
     await this.hitRates.fresh(now);
-    const v = belowBookCheck(fresh.numbers, (n) => fresh.matched.has(n), ownCode, (cc) => this.hitRates.rateOfCode(cc), p);
+    const v = belowBookCheck(fresh.numbers, (n) => fresh.matched.has(n), ownCode, (cc) => this.hitRates.rateOfCode(cc), p, scattered);
     if (!v.below) return;
     const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
     this.realtimeVerdicts.inc({ verdict: 'deny', reason: 'below-book', mode });
-    this.logger.info({ account: accountId, verdict: 'deny', reason: 'below-book', mode, numbers: v.judged, matched: v.matched, expected: Math.round(v.expected), z: Number(v.z.toFixed(1)) }, 'real-time abuse check');
+    this.logger.info({ account: accountId, verdict: 'deny', reason: 'below-book', mode, scattered, numbers: v.judged, matched: v.matched, expected: Math.round(v.expected), z: Number(v.z.toFixed(1)) }, 'real-time abuse check');
     if (mode === 'shadow') return;
     throw new AppError('rate_limited', 'this batch matches far fewer numbers than an address book does; retry later', { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
   }

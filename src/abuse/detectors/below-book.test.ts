@@ -55,6 +55,21 @@ describe('answers below a book (the census pattern)', () => {
     expect(judge(again, sparse, '43').below).toBe(true);
   });
 
+  it('holds a scattered batch to the looser scatteredRatio: a census where random numbers hit a third of what books do (the simulator at 20,000 accounts)', () => {
+    const rng = new SeededRandom(9);
+    const matched = new Set<string>();
+    const batch = COUNTRIES.flatMap((c, k) => numbers(rng, c.prefix, 625, (RATES[c.cc] ?? 0) / 3, matched, k));
+    const v = judge(batch, matched, '43');
+    expect(v.ratio).toBeGreaterThan(policy.maxRatio);
+    expect(v.ratio).toBeLessThan(policy.scatteredRatio);
+    expect(v.below).toBe(false);
+    expect(belowBookCheck(batch, (n) => matched.has(n), '43', rateOf, policy, true).below).toBe(true);
+    // A migrant's two-country book at 0.42 of its countries' rate (the lowest the organic model showed) is not below either way.
+    const m = new Set<string>();
+    const migrant = [...numbers(rng, '+4477009', 1200, 0.03, m, 1), ...numbers(new SeededRandom(10), '+9230012', 1550, 0.0225, m, 2)];
+    expect(belowBookCheck(migrant, (n) => m.has(n), '44', (cc) => (cc === '92' ? 0.053 : RATES[cc]), policy, false)).toMatchObject({ judged: 1550, below: false });
+  });
+
   it("answers an expat's and a student's book, which hit each country at that country's rate", () => {
     const rng = new SeededRandom(11);
     const matched = new Set<string>();

@@ -47,7 +47,9 @@ export interface BelowBookVerdict {
 /**
  * Judges a batch's new numbers: refused (`below`) when at least `minNumbers` of them are judged
  * (foreign to the caller, of a country whose book rate is known), their matches are at most
- * `maxRatio` of what books of those countries find, and the shortfall is at least `minZ` standard
+ * `maxRatio` of what books of those countries find (`scatteredRatio` for a batch the scatter bars
+ * call scattered: a census is the whole world's number space, a book a country or two and a
+ * diaspora), and the shortfall is at least `minZ` standard
  * deviations of a book's hit rate (book.ts: books spread far more than a binomial, and the bar is
  * measured with that spread). `rateOfCode` is the book hit rate of a calling code, undefined when
  * too few of that country's books were seen to say (HitRates.rateOfCode): such numbers are not judged.
@@ -58,6 +60,7 @@ export function belowBookCheck(
   ownCode: string | undefined,
   rateOfCode: (cc: string) => number | undefined,
   p: BelowBookPolicy,
+  scattered = false,
 ): BelowBookVerdict {
   let numbers = 0;
   let judged = 0;
@@ -80,6 +83,6 @@ export function belowBookCheck(
   const base = judged > 0 ? expected / judged : 0;
   const z = judged > 0 ? bookZ(judged, matched, base) : 0;
   const ratio = expected > 0 ? matched / expected : 1;
-  const below = judged >= p.minNumbers && expected > 0 && ratio <= p.maxRatio && z <= -p.minZ;
+  const below = judged >= p.minNumbers && expected > 0 && ratio <= (scattered ? p.scatteredRatio : p.maxRatio) && z <= -p.minZ;
   return { below, numbers, judged, matched, expected, ratio, z };
 }
