@@ -20,10 +20,20 @@ describe('novel answers (pure)', () => {
   });
 
   it("new circles at a book's rate (a new job, a class) are no excess, however many", () => {
-    const circles = [30, 25, 40].map((n, k) => ({ at: k, numbers: n, fresh: Math.round(n * 0.3) }));
+    const circles = [30, 25, 40, 35].map((n, k) => ({ at: k, numbers: n, fresh: Math.round(n * 0.15) }));
     expect(novelAnswers(circles, 0.15, P).excessive).toBe(false);
-    // A keen circle in a country where books hit 0.15: twice the rate, under the ratio.
-    expect(novelAnswers([{ at: 0, numbers: 40, fresh: 13 }, { at: 1, numbers: 30, fresh: 10 }], 0.15, P).excessive).toBe(false);
+    // The keenest circle the simulator's people brought at 20,000 accounts: 10 of 39 where books hit 0.14.
+    expect(novelAnswers([{ at: 0, numbers: 39, fresh: 10 }], 0.14, P).excessive).toBe(false);
+  });
+
+  it("the signal's price: two keen circles within four weeks (twice the country's rate each) are taken for a list", () => {
+    // No organic account of the simulator did this (40 novel calls at 20,000 accounts, none a second);
+    // a person who does is suspended and reinstated by an operator.
+    expect(novelAnswers([{ at: 0, numbers: 40, fresh: 13 }, { at: 1, numbers: 30, fresh: 10 }], 0.15, P).excessive).toBe(true);
+    // Sleepers at 20,000 accounts: new people at twice their country's rate, call after call.
+    expect(novelAnswers([{ at: 0, numbers: 134, fresh: 42 }, { at: 1, numbers: 37, fresh: 8 }], 0.143, P).excessive).toBe(true);
+    // At the book's ratio (2.75) the same sleepers passed.
+    expect(novelAnswers([{ at: 0, numbers: 134, fresh: 42 }, { at: 1, numbers: 37, fresh: 8 }], 0.143, { ...P, scatteredRatio: P.ratio }).excessive).toBe(false);
   });
 });
 
