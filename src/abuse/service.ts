@@ -154,10 +154,17 @@ export class AbuseService implements EventHandler {
     origin?: () => CallOrigin,
   ): { forceChallenge: boolean; costFactor: number } {
     const shadow = this.engine.policy.shadow;
-    if (!shadow && !this.standing.readable()) {
+    // Fails closed in either mode: an operator's decision holds under a shadow engine too, and
+    // while the decisions cannot be read nobody can say one does not stand.
+    if (!this.standing.readable()) {
       throw new AppError('unavailable', 'discovery is unavailable for a moment; retry later', undefined, { 'retry-after': '5' });
     }
-    const state = callerStateOf(this.standing.standing(accountId, account, now));
+    const standing = this.standing.standing(accountId, account, now);
+    const state = callerStateOf(standing);
+    // A shadow engine's own decisions are trials of the engine; an operator's (non-trial) decision
+    // on an account is enforced whatever the mode, as on an origin below: one that did nothing
+    // while the console listed it "active" would be a lie to the analyst.
+    const enforced = !shadow || standing?.source === 'operator';
     // Operators' decisions on where calls come from hold whatever the engine's mode: an operator
     // decision that did nothing would be a lie. Read only while one stands (the origin costs a lookup).
     const onOrigin = origin && this.standing.hasOriginDecisions() ? this.standing.originStanding(origin(), now) : undefined;
@@ -166,8 +173,12 @@ export class AbuseService implements EventHandler {
       throw new AppError('rate_limited', 'calls from here are blocked for now; retry later', { retryAfter, scope: onOrigin.scope }, { 'retry-after': String(retryAfter) });
     }
     // A throttled account (or origin) pays THROTTLE_FACTOR times per new number: its budgets cut to a quarter.
-    const costFactor = (state?.action === 'throttle' && !shadow) || onOrigin?.action === 'throttle' ? THROTTLE_FACTOR : 1;
+    const costFactor = (state?.action === 'throttle' && enforced) || onOrigin?.action === 'throttle' ? THROTTLE_FACTOR : 1;
     const originChallenge = onOrigin?.action === 'challenge';
+    if (shadow && enforced) {
+      if (state?.action === 'suspend-account' || state?.action === 'suspend-cluster') throw new AppError('account_suspended', 'account is suspended');
+      if (state?.action === 'challenge') return { forceChallenge: true, costFactor };
+    }
     const v = this.realtime(accountId, numbers, state, phoneRegion);
     if (v.verdict === 'allow') return { forceChallenge: originChallenge, costFactor };
     if (v.verdict === 'challenge') return { forceChallenge: true, costFactor };
