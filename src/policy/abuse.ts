@@ -310,9 +310,10 @@ export const DEFAULT_ABUSE_POLICY: AbusePolicy = {
     // census-2025 at 2,000 accounts: of a batch's ~1,370 numbers in countries with a known rate, 10-15
     // found where books of those countries find ~116 (ratio 0.09-0.13, z -2.6 at a base of 0.085, where
     // the book spread caps z near -3); at 20,000, 0.31-0.39 (the scan's blocks are the population's
-    // own, a third full). The lowest organic foreign part seen (4,227 evaluations, 2,000 and 20,000
-    // accounts) was 0.42: a migrant in Britain, 1,554 Pakistani numbers, 35 found where 83 were
-    // expected, in two countries, not scattered. Scattered books with 100+ judged numbers were 2 (1.4).
+    // own, a third full). The lowest organic foreign part seen (8,807 syncs of 50+ new numbers in 11
+    // runs at 2,000 and 20,000 accounts; 181 with 100+ judged numbers, 57 with 250+) was 0.42: a migrant
+    // in Britain, 1,554 Pakistani numbers, 35 found where 83 were expected, two countries, not
+    // scattered. Scattered organic books with 100+ judged numbers: 2, at 1.4.
     belowBook: { minNumbers: 250, maxRatio: 0.2, scatteredRatio: 0.4, minZ: 2 },
   },
 };
