@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config, Secrets } from './config/config.js';
 import type { Db } from './db/dialect.js';
+import { holdMemoryLimitsLock } from './db/node-lock.js';
 import { migrateToLatest } from './db/migrate.js';
 import type { ContactHasher } from './directory/hashing.js';
 import { CallerStatusCache } from './discovery/caller-cache.js';
@@ -108,6 +109,7 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
   const challenges = new Challenges(secrets.hashKeys, random, limitStore, overrides.simulatedProofOfWork);
   const limits = new Limiter({ policy: core.policy, store: limitStore, ipIntel: core.ipIntel, challenges, metrics: core.metrics, clock, logger });
   const ownedStore = overrides.limitStore ? undefined : limitStore;
+  let releaseNodeLock: (() => Promise<void>) | undefined;
   const gate = new DiscoveryGate({ discovery, abuse: core.abuse, limits, events: core.events, ipIntel: core.ipIntel, clock, random, logger });
   return {
     ...core,
@@ -120,12 +122,15 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
       ? { oidc: new OidcSignIn({ ...config.oidc, clientSecret: secrets.oidcClientSecret }, { db: db.kysely, clock, random, operators: core.operators, allowHttpIssuer: config.oidc.issuer.protocol === 'http:' }) }
       : {}),
     start: async () => {
+      // Limits in this process: this node must be its database's only one (db/node-lock.ts).
+      if (limitStore instanceof MemoryLimitStore && !overrides.limitStore) releaseNodeLock = await holdMemoryLimitsLock(db, logger);
       // This node enforces the standing decisions: read before the first call is served.
       await core.incidents.decisions.start();
       if (limitStore instanceof MemoryLimitStore) await limitStore.restore(clock.now());
       built.start();
     },
     close: async () => {
+      await releaseNodeLock?.();
       await ownedStore?.close();
       await discoveryStore.close();
       await built.close();

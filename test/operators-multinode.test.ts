@@ -2,13 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../src/operators/totp.js';
 import { addOperator, OPERATOR_OVERRIDES, signIn, type TestOperator } from './helpers/operators.js';
 import { postgresAvailable } from './helpers/postgres.js';
+import { REDIS_URL, uniquePrefix } from './helpers/redis.js';
 import { HASH_KEYS, startTestService, type TestService } from './helpers/service.js';
 
 /**
  * Two serving nodes on one PostgreSQL database, as behind a load balancer: a session made on one
  * works on the other and ends on both when revoked on either; a TOTP code spent on one is refused
  * on the other; failures counted on one throttle the same address on the other; disabling an
- * operator on one ends their token on the other.
+ * operator on one ends their token on the other. The nodes share Redis, as such a deployment must
+ * (a node with its limits in memory is its database's only node: src/db/node-lock.ts).
  */
 const requireServices = process.env.FINDGUARD_REQUIRE_SERVICES === '1';
 const pgUp = await postgresAvailable();
@@ -17,9 +19,10 @@ const pgUp = await postgresAvailable();
   let a: TestService;
   let b: TestService;
   let op: TestOperator;
+  const shared = { ...OPERATOR_OVERRIDES, redisPrefix: uniquePrefix('operators-multinode') };
   beforeAll(async () => {
-    a = await startTestService('postgres', {}, OPERATOR_OVERRIDES);
-    b = await startTestService('postgres', { databaseUrl: a.databaseUrl! }, OPERATOR_OVERRIDES);
+    a = await startTestService('postgres', { redisUrl: REDIS_URL }, shared);
+    b = await startTestService('postgres', { databaseUrl: a.databaseUrl!, redisUrl: REDIS_URL }, shared);
     op = await addOperator(a, 'nora', 'admin');
   });
   afterAll(async () => {
@@ -59,7 +62,7 @@ const pgUp = await postgresAvailable();
   });
 
   it('TOTP secrets follow a hash key rotation: a node with the new key reseals on sign-in, and the secret never opens without a key', async () => {
-    const rotated = await startTestService('postgres', { databaseUrl: a.databaseUrl!, hashKeys: `v2:${Buffer.alloc(32, 9).toString('base64')},${HASH_KEYS}` }, OPERATOR_OVERRIDES);
+    const rotated = await startTestService('postgres', { databaseUrl: a.databaseUrl!, redisUrl: REDIS_URL, hashKeys: `v2:${Buffer.alloc(32, 9).toString('base64')},${HASH_KEYS}` }, shared);
     try {
       const pia = await addOperator(a, 'pia', 'viewer');
       const sealed = async () => (await a.ctx.db.kysely.selectFrom('operators').select('totp_secret').where('id', '=', pia.id).executeTakeFirstOrThrow()).totp_secret;

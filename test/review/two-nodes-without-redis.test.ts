@@ -1,0 +1,61 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildSettings } from '../../src/config/config.js';
+import { createLogger } from '../../src/logger.js';
+import { createService, type Service } from '../../src/main.js';
+import { ManualClock } from '../../src/util/clock.js';
+import { SeededRandom } from '../../src/util/random.js';
+import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
+import { HASH_KEYS, JWT_SECRET, LogCapture, SERVICE_KEY, T0 } from '../helpers/service.js';
+
+/**
+ * Review ("no path ... another node answers for free"): two `serve` nodes on one PostgreSQL
+ * database and no FINDGUARD_REDIS_URL would each keep their own in-memory buckets, and an account
+ * refused on one node would be answered by the other. A node with its limits in memory holds its
+ * database's single-node lock (src/db/node-lock.ts): the second refuses to start and says why; once
+ * the first has stopped, another may start.
+ */
+const pgUp = await postgresAvailable();
+if (!pgUp) throw new Error('this review test needs PostgreSQL at 127.0.0.1:5432');
+
+describe('review: two serve nodes on one PostgreSQL database without Redis', () => {
+  const dirs: string[] = [];
+  const nodes: Service[] = [];
+  let drop: (() => Promise<void>) | undefined;
+  let url: string;
+
+  const start = async (i: number, migrate: boolean): Promise<Service> => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'fg-review-node-'));
+    dirs.push(dataDir);
+    const { config, secrets } = buildSettings({ dataDir, databaseUrl: url, serviceKey: SERVICE_KEY, jwtSecret: JWT_SECRET, hashKeys: HASH_KEYS, logLevel: 'info', policy: 'default' }, dataDir);
+    return createService(config, secrets, { clock: new ManualClock(T0), random: new SeededRandom(100 + i), logger: createLogger('info', new LogCapture()), migrate });
+  };
+
+  beforeAll(async () => {
+    const db = await createTestDatabase('fg_review');
+    drop = () => db.drop();
+    url = db.url;
+    nodes.push(await start(0, true));
+  });
+
+  afterAll(async () => {
+    for (const n of nodes) await n.close();
+    await drop?.();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('a second node with its limits in memory refuses to start, naming the setting that fixes it', async () => {
+    await expect(start(1, false)).rejects.toThrow(/FINDGUARD_REDIS_URL/);
+    // The first node still serves.
+    const res = await nodes[0]!.app.inject({ method: 'GET', url: '/healthz' });
+    expect(res.statusCode).toBe(200);
+  });
+
+  it('once the first node has stopped, another may start', async () => {
+    await nodes.pop()!.close();
+    nodes.push(await start(2, false));
+    await expect(start(3, false)).rejects.toThrow(/FINDGUARD_REDIS_URL/);
+  });
+});
