@@ -236,7 +236,9 @@ export class OperatorService {
   async signIn(name: string, password: string, code: string, ctx: ActingContext): Promise<{ principal: OperatorPrincipal; cookie: SessionCookie }> {
     const now = this.deps.clock.now();
     const key = isOperatorName(name) ? name : '?';
-    const wait = await this.throttle.retryAfter(key, ctx.from, now);
+    // The attempt is counted before the password is checked (throttle.ts reserve): counted after,
+    // guesses sent at once all passed the check before any was counted.
+    const wait = await this.throttle.reserve(key, ctx.from, now);
     if (wait > 0) {
       await this.signinAudit('signin.throttled', key, null, ctx, now, 'throttled');
       throw new AppError('rate_limited', 'too many failed sign-ins from here; wait before trying again', undefined, { 'retry-after': String(Math.ceil(wait / 1000)) });
@@ -251,10 +253,10 @@ export class OperatorService {
       failure = gated && !this.codeOpensGate(row, code, now) ? 'locked_unfamiliar_network' : await this.checkCredentials(row, password, code, now);
     } catch (err) {
       if (!(err instanceof PasswordCheckBusy)) throw err;
+      await this.throttle.release(key, ctx.from);
       throw new AppError('unavailable', 'too many sign-ins at once; retry in a moment', undefined, { 'retry-after': '1' });
     }
     if (failure !== null || !row) {
-      await this.throttle.failed(key, ctx.from, now);
       if (key !== '?' && NAME_FAILURES.has(failure ?? 'unknown_operator')) await this.throttle.operatorFailed(key, now);
       await this.signinAudit('signin.failed', key, row ?? null, ctx, now, failure ?? 'unknown_operator');
       throw new AppError('invalid_credentials', 'wrong name, password or code');
@@ -303,21 +305,23 @@ export class OperatorService {
     if (!passwordOk) return 'wrong_password';
     if (row.status !== 'active') return 'disabled';
     // Answered like any other failure: a distinct answer would tell a guesser the password was right.
-    if ((await this.throttle.factorRetryAfter(row.id, now)) > 0) return 'second_factor_throttled';
+    // Reserved before the code is checked, as the password's attempt is: a wrong code stays counted.
+    if ((await this.throttle.reserveFactor(row.id, now)) > 0) return 'second_factor_throttled';
     const secret = this.vault.open(row.totp_secret);
     if (secret === null) {
+      await this.throttle.releaseFactor(row.id);
       this.deps.logger.warn({ operator: row.name }, "this operator's TOTP secret was sealed with a hash key no longer configured: `findguard operators reset-totp` gives them a new one");
       return 'totp_unreadable';
     }
     const step = totpStep(secret, code, now);
-    if (step === null) {
-      await this.throttle.factorFailed(row.id, now);
-      return 'wrong_totp';
-    }
+    if (step === null) return 'wrong_totp';
     // The step moves forward only: a second use of the same code (or an older one) finds nothing to update, on any node.
     const reseal = this.vault.needsReseal(row.totp_secret) ? { totp_secret: this.vault.seal(secret) } : {};
     const r = await this.deps.db.updateTable('operators').set({ totp_last_step: step, ...reseal }).where('id', '=', row.id).where('totp_last_step', '<', step).executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 0) return 'totp_replayed';
+    if (Number(r.numUpdatedRows) === 0) {
+      await this.throttle.releaseFactor(row.id);
+      return 'totp_replayed';
+    }
     return null;
   }
 

@@ -47,15 +47,30 @@ export class SigninThrottle {
     private readonly rules: { pair: ThrottleRule; address: ThrottleRule; factor: ThrottleRule; operator: ThrottleRule } = { pair: PAIR_RULE, address: ADDRESS_RULE, factor: SECOND_FACTOR_RULE, operator: OPERATOR_RULE },
   ) {}
 
-  /** Milliseconds to wait before this (name, address) may try again; 0 when it may now. */
-  async retryAfter(name: string, address: string | null, now: number): Promise<number> {
-    const rows = await this.db.selectFrom('signin_throttle').select(['blocked_until']).where('key', 'in', keysOf(name, address).map((k) => k.key)).execute();
-    return Math.max(0, ...rows.map((r) => Number(r.blocked_until) - now));
+  /**
+   * Reserves one attempt on the (name, address) and address keys before the password is checked,
+   * counted as a failure at once: a key's count and wait move in one atomic upsert that refuses
+   * while the key waits, so guesses sent together are counted in order, as if sent one after
+   * another (checking first and counting after let every guess of a burst past the check). 0 when
+   * reserved, else the milliseconds to wait (nothing left counted). A success hands the address
+   * reservation back (succeeded), as does an attempt whose password was never checked (release).
+   */
+  async reserve(name: string, address: string | null, now: number): Promise<number> {
+    const taken: Array<{ key: string; kind: 'pair' | 'address' }> = [];
+    for (const k of keysOf(name, address)) {
+      if (await this.take(k.key, this.rules[k.kind], now)) {
+        taken.push(k);
+        continue;
+      }
+      for (const t of taken) await this.giveBack(t.key, this.rules[t.kind]);
+      return Math.max(1, await this.waitOf(k.key, now));
+    }
+    return 0;
   }
 
-  /** Counts a failed attempt on both keys. */
-  async failed(name: string, address: string | null, now: number): Promise<void> {
-    for (const { key, kind } of keysOf(name, address)) await this.count(key, this.rules[kind], now);
+  /** Hands back a reservation whose password was never checked (the check refused as busy). */
+  async release(name: string, address: string | null): Promise<void> {
+    for (const { key, kind } of keysOf(name, address)) await this.giveBack(key, this.rules[kind]);
   }
 
   /** Milliseconds this operator name stays locked for unfamiliar networks (OPERATOR_RULE); 0 when it is not. */
@@ -71,15 +86,60 @@ export class SigninThrottle {
 
   /** Milliseconds before this operator's second factor may be tried again, from anywhere. */
   async factorRetryAfter(operatorId: string, now: number): Promise<number> {
-    const row = await this.db.selectFrom('signin_throttle').select('blocked_until').where('key', '=', `totp:${operatorId}`).executeTakeFirst();
+    const row = await this.db.selectFrom('signin_throttle').select('blocked_until').where('key', '=', factorKey(operatorId)).executeTakeFirst();
     return row ? Math.max(0, Number(row.blocked_until) - now) : 0;
   }
 
-  /** A wrong code after the right password. */
-  async factorFailed(operatorId: string, now: number): Promise<void> {
-    await this.count(`totp:${operatorId}`, this.rules.factor, now);
+  /**
+   * Reserves a second-factor attempt for this operator before the code is checked, as reserve()
+   * does for the password: 0 when reserved (a wrong code stays counted), else the milliseconds to wait.
+   */
+  async reserveFactor(operatorId: string, now: number): Promise<number> {
+    const key = factorKey(operatorId);
+    return (await this.take(key, this.rules.factor, now)) ? 0 : Math.max(1, await this.waitOf(key, now));
   }
 
+  /** Hands back a second-factor reservation whose code was not wrong (replayed, or the secret unreadable). */
+  async releaseFactor(operatorId: string): Promise<void> {
+    await this.giveBack(factorKey(operatorId), this.rules.factor);
+  }
+
+  private async waitOf(key: string, now: number): Promise<number> {
+    const row = await this.db.selectFrom('signin_throttle').select('blocked_until').where('key', '=', key).executeTakeFirst();
+    return row ? Math.max(0, Number(row.blocked_until) - now) : 0;
+  }
+
+  /**
+   * Counts one attempt on a key unless it waits, in one statement: the row's lock (PostgreSQL) or
+   * the single writer (SQLite) orders concurrent attempts, each seeing the count and wait the one
+   * before left. The wait an attempt past the free ones earns is set by that same statement, so
+   * the next attempt is refused however soon it comes. False when the key waits (nothing counted).
+   */
+  private async take(key: string, rule: ThrottleRule, now: number): Promise<boolean> {
+    const failures = sql<number>`(case when signin_throttle.last_failure_at < ${sql.lit(now - FORGET_MS)} then 1 else signin_throttle.failures + 1 end)`;
+    // The doubling delays as CASE arms (few: they reach maxMs within a dozen), the same in both dialects.
+    const arms: ReturnType<typeof sql>[] = [];
+    for (let over = 1; ; over++) {
+      const d = delayOf(rule, over);
+      if (d >= rule.maxMs) break;
+      arms.push(sql`when ${failures} = ${sql.lit(rule.free + over)} then ${sql.lit(now + d)}`);
+    }
+    const blocked = sql<number>`case when ${failures} <= ${sql.lit(rule.free)} then 0 ${sql.join(arms, sql` `)} else ${sql.lit(now + rule.maxMs)} end`;
+    const row = await this.db
+      .insertInto('signin_throttle')
+      .values({ key, failures: 1, blocked_until: rule.free >= 1 ? 0 : now + delayOf(rule, 1 - rule.free), last_failure_at: now })
+      .onConflict((oc) =>
+        oc
+          .column('key')
+          .doUpdateSet({ failures, blocked_until: blocked, last_failure_at: now })
+          .where('signin_throttle.blocked_until', '<=', now),
+      )
+      .returning(['failures'])
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Counts a failure against the operator name (OPERATOR_RULE), after the check: it gates, it never refuses. */
   private async count(key: string, rule: ThrottleRule, now: number): Promise<void> {
     // One atomic upsert counts the failure whichever node saw it; a key forgotten for an hour restarts at 1.
     const row = await this.db
@@ -95,9 +155,21 @@ export class SigninThrottle {
       .executeTakeFirstOrThrow();
     const over = Number(row.failures) - rule.free;
     if (over > 0) {
-      const until = now + Math.min(rule.maxMs, rule.baseMs * 2 ** Math.min(over - 1, 30));
+      const until = now + delayOf(rule, over);
       await this.db.updateTable('signin_throttle').set({ blocked_until: until }).where('key', '=', key).where('blocked_until', '<', until).execute();
     }
+  }
+
+  /** Uncounts one attempt; back within the free ones, the wait it earned goes too. */
+  private async giveBack(key: string, rule: ThrottleRule): Promise<void> {
+    await this.db
+      .updateTable('signin_throttle')
+      .set({
+        failures: sql<number>`case when failures > 0 then failures - 1 else 0 end`,
+        blocked_until: sql<number>`case when failures - 1 <= ${sql.lit(rule.free)} then 0 else blocked_until end`,
+      })
+      .where('key', '=', key)
+      .execute();
   }
 
   /**
@@ -105,7 +177,9 @@ export class SigninThrottle {
    * one valid account must not be able to wipe their address's count by signing in with it.
    */
   async succeeded(name: string, address: string | null, now: number, operatorId?: string): Promise<void> {
-    await this.db.deleteFrom('signin_throttle').where('key', 'in', [pairKey(name, address), ...(operatorId ? [`totp:${operatorId}`] : [])]).execute();
+    await this.db.deleteFrom('signin_throttle').where('key', 'in', [pairKey(name, address), ...(operatorId ? [factorKey(operatorId)] : [])]).execute();
+    // The address's count keeps its failures, not this success's reservation.
+    await this.giveBack(`addr:${addressKey(address)}`, this.rules.address);
     await this.db.deleteFrom('signin_throttle').where('last_failure_at', '<', now - 24 * FORGET_MS).where('blocked_until', '<', now).execute();
   }
 }
@@ -127,6 +201,14 @@ export function networkOf(address: string | null): string | null {
   const ip = ipaddr.process(address);
   if (ip.kind() === 'ipv4') return `${ip.toString().split('.').slice(0, 3).join('.')}.0/24`;
   return addressKey(address);
+}
+
+function delayOf(rule: ThrottleRule, over: number): number {
+  return Math.min(rule.maxMs, rule.baseMs * 2 ** Math.min(over - 1, 30));
+}
+
+function factorKey(operatorId: string): string {
+  return `totp:${operatorId}`;
 }
 
 function operatorKey(name: string): string {
