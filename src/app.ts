@@ -51,6 +51,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
         securitySchemes: {
           appJwt: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: "The app's own JWT; sub is the account id" },
           serviceKey: { type: 'http', scheme: 'bearer', description: 'The internal service key' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'FINDGUARD_METRICS_TOKEN, or the service key where it is unset' },
           operatorSession: { type: 'apiKey', in: 'cookie', name: '__Host-fg_session', description: "An operator's console session (POST /admin/v1/session); state changes also need the x-csrf-token header" },
           operatorToken: { type: 'http', scheme: 'bearer', description: 'An operator API token (fgop.<id>.<secret>), for scripts' },
         },
@@ -61,7 +62,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await app.register(healthRoutes(ctx));
+  await app.register(healthRoutes(ctx, ctx.secrets.metricsToken ?? ctx.secrets.serviceKey));
   await app.register(publicApi(ctx), { prefix: '/v1/discovery' });
   await app.register(meApi(ctx), { prefix: '/v1/me' });
   await app.register(internalApi(ctx), { prefix: '/internal/v1' });

@@ -62,7 +62,7 @@ describe('abuse engine wired into the event pipeline', () => {
     const suspended = await svc.ctx.db.kysely.selectFrom('accounts').select('id').where('fg_status', '=', 'suspended').execute();
     expect(suspended).toEqual([]);
     expect(svc.logs.text).toMatch(/"action":"suspend-cluster","mode":"shadow","accounts":30/);
-    const metrics = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = (await svc.app.inject({ method: 'GET', url: '/metrics', headers: svc.internal })).body;
     expect(metrics).toMatch(/findguard_abuse_decisions_total\{action="suspend-cluster",mode="shadow"\} 1/);
   });
 
@@ -118,7 +118,7 @@ describe('abuse engine wired into the event pipeline', () => {
     await mirrorAccount(svc, 'scanner', [], { createdAt: new Date(SCENE_T0 - 30 * DAY).toISOString() });
     const res = await sync(svc, await svc.tokenFor('scanner'), { contacts: run(0, 60) });
     expect(res.statusCode).toBe(200);
-    const metrics = (await svc.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = (await svc.app.inject({ method: 'GET', url: '/metrics', headers: svc.internal })).body;
     expect(metrics).toMatch(/findguard_abuse_realtime_total\{verdict="deny",reason="dense-run",mode="shadow"\} 1/);
   });
 

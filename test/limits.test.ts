@@ -205,7 +205,7 @@ describe('layered limits through HTTP (in-process store)', () => {
     // The IP layer (16) would refuse bob's 9, but is in shadow mode.
     expect((await call('bob', 'sync', { contacts: numbers(100, 9) })).statusCode).toBe(200);
     expect((await call('bob', 'sync', { contacts: numbers(200, 5) })).statusCode).toBe(429);
-    const metrics = await svc.app.inject({ method: 'GET', url: '/metrics' });
+    const metrics = await svc.app.inject({ method: 'GET', url: '/metrics', headers: svc.internal });
     expect(metrics.statusCode).toBe(200);
     expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
     const text = metrics.body;

@@ -24,7 +24,7 @@ describeEachDialect('/metrics and promtool', (dialect) => {
   afterAll(async () => svc?.stop());
 
   it.skipIf(!promtool)('passes promtool check metrics', async () => {
-    const res = await svc.app.inject({ method: 'GET', url: '/metrics' });
+    const res = await svc.app.inject({ method: 'GET', url: '/metrics', headers: svc.internal });
     expect(res.statusCode).toBe(200);
     expect(res.body).toContain('findguard_discovery_calls_total');
     const check = spawnSync('promtool', ['check', 'metrics'], { input: res.body, encoding: 'utf8' });

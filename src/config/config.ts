@@ -72,6 +72,11 @@ export interface Secrets {
   oidcClientSecret?: string;
   /** The Ed25519 seed that signs exported incident reports (src/config/report-key.ts). */
   reportSigningSeed: Buffer;
+  /**
+   * What Prometheus sends (Bearer) for a serving node's /metrics. Unset: the service key, which the
+   * platform's backend holds anyway; set it so that the scraper does not hold the internal API's key.
+   */
+  metricsToken?: string;
 }
 
 /** A process's whole setting: what to do, and the keys to do it with. */
@@ -149,6 +154,7 @@ export function buildSecrets(raw: RawEnv, config: Config): Secrets {
   if (config.webhook && (!raw.webhookSecret || raw.webhookSecret.length < 16)) {
     throw new ConfigError(ENV_NAMES.webhookSecret, 'is required with a webhook URL and must be at least 16 characters');
   }
+  if (raw.metricsToken !== undefined && raw.metricsToken.length < 16) throw new ConfigError(ENV_NAMES.metricsToken, 'must be at least 16 characters');
   const hashKeys = parseHashKeys(raw.hashKeys ?? local?.hashKeys ?? '', raw.hashKeys ? ENV_NAMES.hashKeys : 'secrets.json hashKeys');
   return {
     jwt: parseJwt(raw, local?.jwtSecret),
@@ -158,6 +164,7 @@ export function buildSecrets(raw: RawEnv, config: Config): Secrets {
     sessionKey: parseSessionKey(raw, hashKeys),
     reportSigningSeed: parseReportSigningSeed(raw, hashKeys),
     ...(config.oidc && raw.oidcClientSecret ? { oidcClientSecret: raw.oidcClientSecret } : {}),
+    ...(raw.metricsToken ? { metricsToken: raw.metricsToken } : {}),
   };
 }
 

@@ -33,6 +33,7 @@ export interface RawEnv {
   alerts?: string;
   dpoContact?: string;
   reportSigningKey?: string;
+  metricsToken?: string;
 }
 
 export const ENV_NAMES: Record<keyof RawEnv, string> = {
@@ -66,6 +67,7 @@ export const ENV_NAMES: Record<keyof RawEnv, string> = {
   alerts: 'FINDGUARD_ALERTS',
   dpoContact: 'FINDGUARD_DPO_CONTACT',
   reportSigningKey: 'FINDGUARD_REPORT_SIGNING_KEY',
+  metricsToken: 'FINDGUARD_METRICS_TOKEN',
 };
 
 export function readEnv(env: NodeJS.ProcessEnv = process.env): RawEnv {

@@ -3,13 +3,21 @@ import { sql } from 'kysely';
 import { Type } from 'typebox';
 import type { CoreContext } from '../context.js';
 import type { LimitStore } from '../limits/index.js';
+import { serviceKeyChecker } from './auth/service-key.js';
 
 const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) });
 
 /** What the probes read: a worker has no limits store of its own. */
 export type HealthDeps = Pick<CoreContext, 'db' | 'metrics' | 'incidents'> & { limitStore?: LimitStore };
 
-export function healthRoutes(ctx: HealthDeps): FastifyPluginAsync {
+/**
+ * `metricsKey`: the bearer /metrics wants. A serving node's listener is the public API's, and its
+ * series tell how the defence stands right now (the breaker tripped, layers near their limits, the
+ * engine in shadow mode): a scraper would pause and resume around them. A worker's --listen is a
+ * probe port on the inside, and passes none.
+ */
+export function healthRoutes(ctx: HealthDeps, metricsKey?: string): FastifyPluginAsync {
+  const checkMetricsKey = metricsKey === undefined ? undefined : serviceKeyChecker(metricsKey, 'metrics token');
   return async (app) => {
     app.get('/healthz', { schema: { tags: ['health'], operationId: 'getHealth', security: [], summary: 'The process is alive', response: { 200: Status } } }, async () => ({
       status: 'ok',
@@ -42,8 +50,9 @@ export function healthRoutes(ctx: HealthDeps): FastifyPluginAsync {
       },
     );
 
-    // Prometheus text format. Open like /healthz: counts by layer and outcome only, no personal data.
-    app.get('/metrics', { schema: { tags: ['health'], operationId: 'getMetrics', security: [], summary: 'Prometheus metrics: limit decisions per layer, breaker state, process' } }, async (_request, reply) => {
+    // Prometheus text format: counts by layer and outcome only, no personal data.
+    app.get('/metrics', { schema: { tags: ['health'], operationId: 'getMetrics', security: checkMetricsKey ? [{ metricsToken: [] }] : [], summary: 'Prometheus metrics: limit decisions per layer, breaker state, process' } }, async (request, reply) => {
+      checkMetricsKey?.(request.headers.authorization);
       const { contentType, body } = await ctx.metrics.text();
       return reply.header('content-type', contentType).send(body);
     });
