@@ -98,8 +98,10 @@ export class DiscoveryGate {
     const found = newMatchedValues(prepared, response);
     const matched = found.size;
     try {
-      // Phone books only: the rates are learned from phone numbers.
-      const asked = prepared.kind === 'phone' ? prepared.newValues.length : 0;
+      // Email books too, against the caller's country's phone-book rate: a leaked list of registered
+      // addresses hits like one of registered numbers (Twitter's 2022 leak was both), and an email
+      // book, with its shops and newsletters, hits lower than a phone book, never higher.
+      const asked = prepared.newValues.length;
       const region = callerRegion(account.phoneRegion, caller.ip, this.deps.ipIntel);
       await this.deps.abuse.answers(caller.accountId, region, account.createdAt, numbers, asked, matched, this.deps.clock.now(), prepared.kind === 'phone' ? { numbers: prepared.newValues, matched: found } : undefined);
     } catch (err) {
