@@ -4,10 +4,10 @@ import { describeEachDialect, startTestService, type TestService } from '../help
 
 /**
  * Review: the answers rule (README "Answers beyond a book's") refuses a sync whose new entries
- * match far more than an address book does: a leaked list. It judges phone syncs only
- * (gate.ts passes 0 new numbers for an email sync, and the real-time guard gets no values), so the
- * same leaked list of registered addresses, sent as emails, is answered in full. Twitter's 2022
- * leak (5.4M accounts) was exactly an email-and-phone lookup enumerated from a list.
+ * match far more than an address book does: a leaked list. It judged phone syncs only (gate.ts
+ * passed 0 new entries for an email sync), so the same leaked list of registered addresses, sent
+ * as emails, was answered in full. Twitter's 2022 leak (5.4M accounts) was an email-and-phone
+ * lookup enumerated from a list. Email books are now judged against the caller's country's rate.
  */
 const REGISTERED = 60;
 const ASKED = 100;
