@@ -1,4 +1,5 @@
 import { Compile } from 'typebox/compile';
+import { storeFailure } from '../db/errors.js';
 import { AppError } from '../errors.js';
 import type { AccountInput } from './accounts.js';
 import type { AccountWrite } from './bulk-write.js';
@@ -137,8 +138,10 @@ async function applyBatch(directory: DirectoryService, batch: PreparedLine[], re
         const counts = await directory.putAccounts([line]);
         report.accounts += counts.accounts;
         report.contactPoints += counts.contactPoints;
-      } catch {
-        fail(report, { line: line.line, code: 'internal', message: 'the line could not be written' });
+      } catch (err) {
+        // A value PostgreSQL cannot store (the schema refuses control characters; this is the backstop) is the line's fault.
+        if (storeFailure(err) === 'invalid_text') fail(report, { line: line.line, code: 'invalid_request', message: 'a text field holds a character that cannot be stored' });
+        else fail(report, { line: line.line, code: 'internal', message: 'the line could not be written' });
       }
     }
   }

@@ -2,6 +2,7 @@ import { Type, type Static } from 'typebox';
 import { AccountId } from './account-id.js';
 import { DISCOVERABLE_BY } from './discoverability.js';
 import { PURPOSES } from './purposes.js';
+import { TextLine } from '../util/text.js';
 
 /**
  * The directory's input shapes: one source for request validation, TypeScript types, the
@@ -17,15 +18,15 @@ export const IpAddress = Type.String({ minLength: 1, maxLength: 64, pattern: '^[
 export const SignupContext = Type.Object(
   {
     ip: IpAddress,
-    deviceId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-    userAgent: Type.Optional(Type.String({ maxLength: 512 })),
+    deviceId: Type.Optional(TextLine({ minLength: 1, maxLength: 128 })),
+    userAgent: Type.Optional(TextLine({ maxLength: 512 })),
   },
   { additionalProperties: false },
 );
 
 export const AccountBody = Type.Object(
   {
-    handle: Type.String({ minLength: 1, maxLength: 64 }),
+    handle: TextLine({ minLength: 1, maxLength: 64 }),
     createdAt: Type.Optional(Type.String({ format: 'date-time' })),
     phoneRegion: Type.Optional(Type.Union([Region, Type.Null()])),
     status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended')])),
@@ -69,7 +70,7 @@ export type ContactPointPatch = Static<typeof ContactPointPatch>;
 export const ImportLine = Type.Object(
   {
     accountId: AccountId,
-    handle: Type.String({ minLength: 1, maxLength: 64 }),
+    handle: TextLine({ minLength: 1, maxLength: 64 }),
     createdAt: Type.Optional(Type.String({ format: 'date-time' })),
     phoneRegion: Type.Optional(Type.Union([Region, Type.Null()])),
     status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('suspended')])),

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { storeFailure } from '../db/errors.js';
 import { AppError, ERRORS, errorBody, type ErrorCode } from '../errors.js';
 
 const BY_STATUS: Record<number, ErrorCode> = {
@@ -17,7 +18,8 @@ const BY_STATUS: Record<number, ErrorCode> = {
 
 /**
  * One error handler for every route: coded AppErrors as they are, schema failures as
- * invalid_request with the failing paths (never the values), Fastify's own 4xx by status,
+ * invalid_request with the failing paths (never the values), Fastify's own 4xx by status, text
+ * the database cannot store as 400 (db/errors.ts),
  * anything else as an opaque 500 whose cause stays in the log.
  */
 export function registerErrorHandling(app: FastifyInstance): void {
@@ -35,6 +37,13 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (status >= 400 && status < 500) {
       const code = BY_STATUS[status] ?? 'invalid_request';
       return reply.status(status).send(errorBody(code, publicMessage(fe, code)));
+    }
+    // A value PostgreSQL cannot store (a NUL a schema missed) is the request's fault, not a bug.
+    // Only a line is logged: the error may quote the value.
+    const failure = storeFailure(error);
+    if (failure === 'invalid_text') {
+      request.log.info('a value the database cannot store (a control character)');
+      return reply.status(400).send(errorBody('invalid_request', 'a text field holds a character that cannot be stored'));
     }
     request.log.error({ err: error }, 'unhandled error');
     return reply.status(500).send(errorBody('internal', 'internal error'));

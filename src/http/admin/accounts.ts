@@ -6,6 +6,7 @@ import { AppError } from '../../errors.js';
 import { requireRole } from './auth.js';
 import { DecisionSchema } from './decisions.js';
 import { actorOf, EpochMs, Json, NullableMs, NullableString, ReasonBody, routeSchema } from './common.js';
+import { TextLine } from '../../util/text.js';
 
 const Params = Type.Object({ id: AccountId });
 const Status = Type.Union([Type.Literal('active'), Type.Literal('suspended')]);
@@ -56,7 +57,7 @@ const AccountPage = Type.Object({
 });
 
 const SearchBody = Type.Object(
-  { handle: Type.String({ minLength: 1, maxLength: 64, description: 'An exact handle. Never a phone number or email: the console is not an oracle' }) },
+  { handle: TextLine({ minLength: 1, maxLength: 64, description: 'An exact handle. Never a phone number or email: the console is not an oracle' }) },
   { additionalProperties: false },
 );
 

@@ -4,6 +4,7 @@ import type { Console } from '../../console/index.js';
 import { AppError } from '../../errors.js';
 import { requireRole } from './auth.js';
 import { Json, NullableString, routeSchema } from './common.js';
+import { TextLine } from '../../util/text.js';
 
 const Entry = Type.Object({
   seq: Type.Integer(),
@@ -23,8 +24,8 @@ const Entry = Type.Object({
 });
 const Query = Type.Object(
   {
-    subject: Type.Optional(Type.String({ maxLength: 300 })),
-    actorId: Type.Optional(Type.String({ maxLength: 100 })),
+    subject: Type.Optional(TextLine({ maxLength: 300 })),
+    actorId: Type.Optional(TextLine({ maxLength: 100 })),
     cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'The nextCursor of the page before' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
   },

@@ -5,6 +5,7 @@ import type { Role } from '../../operators/roles.js';
 import { errorResponses } from '../schemas.js';
 import { actingContext, operatorOf } from './auth.js';
 import { SESSION_SECURITY } from './session-routes.js';
+import { TextBlock, TextLine } from '../../util/text.js';
 
 /** The operator of a request, as the console's use cases take it (call after requireRole). */
 export function actorOf(request: FastifyRequest): Actor {
@@ -26,9 +27,9 @@ export function routeSchema<T extends object>(operationId: string, summary: stri
   };
 }
 
-export const Reason = Type.String({ minLength: 1, maxLength: 1000, description: 'Why: kept in the audit trail' });
+export const Reason = TextBlock({ minLength: 1, maxLength: 1000, description: 'Why: kept in the audit trail' });
 export const ReasonBody = Type.Object({ reason: Reason }, { additionalProperties: false });
-export const Cursor = Type.String({ minLength: 1, maxLength: 400, description: 'The nextCursor of the page before' });
+export const Cursor = TextLine({ minLength: 1, maxLength: 400, description: 'The nextCursor of the page before' });
 export const Limit = Type.Integer({ minimum: 1, maximum: 500 });
 export const EpochMs = Type.Integer({ minimum: 0, description: 'Epoch milliseconds' });
 export const NullableMs = Type.Union([EpochMs, Type.Null()]);

@@ -4,6 +4,7 @@ import type { Console } from '../../console/index.js';
 import { MAX_BULK, MAX_DURATION_S } from '../../console/decisions.js';
 import { requireRole } from './auth.js';
 import { actorOf, Cursor, EpochMs, IdParams, NullableMs, NullableString, Reason, ReasonBody, routeSchema } from './common.js';
+import { TextLine } from '../../util/text.js';
 
 const Scope = Type.Union([Type.Literal('account'), Type.Literal('device'), Type.Literal('ip'), Type.Literal('subnet'), Type.Literal('asn'), Type.Literal('country')]);
 const Action = Type.Union([Type.Literal('throttle'), Type.Literal('challenge'), Type.Literal('suspend')], {
@@ -34,7 +35,7 @@ export const DecisionSchema = Type.Object({
 
 const Item = {
   scope: Scope,
-  subject: Type.String({ minLength: 1, maxLength: 128, description: 'Account id, device id, IP address, subnet (/24, /64 or /48), AS number or country code' }),
+  subject: TextLine({ minLength: 1, maxLength: 128, description: 'Account id, device id, IP address, subnet (/24, /64 or /48), AS number or country code' }),
   action: Action,
   durationSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_DURATION_S, description: 'Omitted: until lifted' })),
   shadow: Type.Optional(Type.Boolean({ description: 'A trial: listed as what it would do, never enforced' })),
@@ -49,7 +50,7 @@ const ListQuery = Type.Object(
     source: Type.Optional(Type.Union([Type.Literal('engine'), Type.Literal('operator')])),
     active: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
     shadow: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')], { description: 'true: only "would" decisions (shadow: the engine in shadow mode, operator trials), never enforced; false: only enforced ones' })),
-    batchId: Type.Optional(Type.String({ maxLength: 100 })),
+    batchId: Type.Optional(TextLine({ maxLength: 100 })),
     cursor: Type.Optional(Cursor),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
   },

@@ -4,9 +4,10 @@ import type { Console } from '../../console/index.js';
 import { REPORT_HTML_CSP } from '../../incidents/index.js';
 import { requireRole } from './auth.js';
 import { actorOf, EpochMs, IdParams, Json, NullableMs, NullableString, Reason, routeSchema } from './common.js';
+import { TextBlock, TextLine } from '../../util/text.js';
 
 const Status = Type.Union(['draft', 'in_review', 'approved', 'notified', 'closed'].map((s) => Type.Literal(s)));
-const Text = Type.String({ maxLength: 20_000 });
+const Text = TextBlock({ maxLength: 20_000 });
 
 const Clock = Type.Object({
   awareAt: Type.String({ format: 'date-time' }),
@@ -69,21 +70,21 @@ const View = Type.Object({
 });
 
 const ListQuery = Type.Object({ status: Type.Optional(Status), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) }, { additionalProperties: false });
-const CampaignIds = Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { minItems: 1, maxItems: 100 });
+const CampaignIds = Type.Array(TextLine({ minLength: 1, maxLength: 128 }), { minItems: 1, maxItems: 100 });
 const OpenBody = Type.Object(
   {
-    title: Type.String({ minLength: 1, maxLength: 200 }),
+    title: TextLine({ minLength: 1, maxLength: 200 }),
     campaignIds: CampaignIds,
     awareAt: Type.Optional(Type.Integer({ minimum: 0, description: 'When operators became aware (epoch ms); default now, never in the future' })),
-    owner: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    owner: Type.Optional(TextLine({ minLength: 1, maxLength: 64 })),
     notes: Type.Optional(Text),
   },
   { additionalProperties: false },
 );
 const PatchBody = Type.Object(
   {
-    title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-    owner: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()])),
+    title: Type.Optional(TextLine({ minLength: 1, maxLength: 200 })),
+    owner: Type.Optional(Type.Union([TextLine({ minLength: 1, maxLength: 64 }), Type.Null()])),
     notes: Type.Optional(Text),
     awareAt: Type.Optional(Type.Integer({ minimum: 0 })),
   },

@@ -5,6 +5,7 @@ import { atLeast, type Role } from '../../operators/roles.js';
 import { errorResponses } from '../schemas.js';
 import { actingContext, operatorOf, requireRole, type AdminAuthDeps } from './auth.js';
 import { SESSION_SECURITY } from './session-routes.js';
+import { TextBlock, TextLine } from '../../util/text.js';
 
 const RoleSchema = Type.Union([Type.Literal('viewer'), Type.Literal('analyst'), Type.Literal('admin')]);
 const Id = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
@@ -22,12 +23,12 @@ const OperatorInfo = Type.Object({
 });
 
 const AddBody = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 64 }), role: RoleSchema, password: Type.Optional(Type.String({ minLength: 12, maxLength: 1024 })) },
+  { name: TextLine({ minLength: 1, maxLength: 64 }), role: RoleSchema, password: Type.Optional(Type.String({ minLength: 12, maxLength: 1024 })) },
   { additionalProperties: false },
 );
-const ReasonBody = Type.Object({ reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })) }, { additionalProperties: false });
-const RoleBody = Type.Object({ role: RoleSchema, reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })) }, { additionalProperties: false });
-const TokenBody = Type.Object({ label: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
+const ReasonBody = Type.Object({ reason: Type.Optional(TextBlock({ minLength: 1, maxLength: 500 })) }, { additionalProperties: false });
+const RoleBody = Type.Object({ role: RoleSchema, reason: Type.Optional(TextBlock({ minLength: 1, maxLength: 500 })) }, { additionalProperties: false });
+const TokenBody = Type.Object({ label: TextLine({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false });
 
 const TokenInfo = Type.Object({ id: Type.String(), label: Type.String(), createdAt: Type.String(), lastUsedAt: Type.Union([Type.String(), Type.Null()]), revokedAt: Type.Union([Type.String(), Type.Null()]) });
 const SessionInfo = Type.Object({ id: Type.String(), via: Type.String(), from: Type.Union([Type.String(), Type.Null()]), createdAt: Type.String(), lastSeenAt: Type.String(), expiresAt: Type.String() });

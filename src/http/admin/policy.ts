@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { Console } from '../../console/index.js';
 import { requireRole } from './auth.js';
 import { EpochMs, Json, NullableString, routeSchema } from './common.js';
+import { TextBlock } from '../../util/text.js';
 
 const Nullable = (t: ReturnType<typeof Type.Number>) => Type.Union([t, Type.Null()]);
 const PolicyTables = Type.Object({
@@ -30,7 +31,7 @@ const PolicyTables = Type.Object({
 
 const WhatIfBody = Type.Object(
   {
-    policy: Type.String({ minLength: 1, maxLength: 200_000, description: "A built-in policy's name, or a policy document in YAML" }),
+    policy: TextBlock({ minLength: 1, maxLength: 200_000, description: "A built-in policy's name, or a policy document in YAML" }),
     from: EpochMs,
     to: EpochMs,
     engine: Type.Optional(Type.Boolean({ description: "Also replay the candidate's abuse engine (its detectors and action thresholds) over the window; default true" })),

@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { Console } from '../../console/index.js';
 import { requireRole } from './auth.js';
 import { actorOf, EpochMs, NullableMs, NullableString, routeSchema } from './common.js';
+import { TextLine } from '../../util/text.js';
 
 const State = Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]);
 const Delivery = Type.Object({
@@ -16,7 +17,7 @@ const Delivery = Type.Object({
   lastError: NullableString,
 });
 const Query = Type.Object(
-  { state: Type.Optional(State), cursor: Type.Optional(Type.String({ maxLength: 100 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) },
+  { state: Type.Optional(State), cursor: Type.Optional(TextLine({ maxLength: 100 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) },
   { additionalProperties: false },
 );
 const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_-]+$' }) });

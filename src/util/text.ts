@@ -1,0 +1,25 @@
+import { Type, type TString } from 'typebox';
+
+type StringOptions = NonNullable<Parameters<typeof Type.String>[0]>;
+
+/**
+ * Free text from outside (a handle, a user agent, a label, a reason, an incident note): any
+ * length-only string schema let control characters through, and PostgreSQL refuses a NUL in a
+ * text column or a query parameter (22021), which answered 500 where SQLite stored it. These
+ * refuse C0 controls and DEL at validation, with the schema's own 400, on both databases alike.
+ */
+// Ajv compiles `pattern` with the u flag; \u escapes read the same with or without it.
+const ONE_LINE = '^[^\\u0000-\\u001f\\u007f]*$';
+// Notes and documents keep their tabs and line breaks.
+const MULTI_LINE = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$';
+
+/** One line of free text: no control character at all. */
+export function TextLine(options: Omit<StringOptions, 'pattern'> = {}): TString {
+  return Type.String({ ...options, pattern: ONE_LINE });
+}
+
+/** Free text over lines: tab, line feed and carriage return allowed, no other control character. */
+export function TextBlock(options: Omit<StringOptions, 'pattern'> = {}): TString {
+  return Type.String({ ...options, pattern: MULTI_LINE });
+}
+
