@@ -18,8 +18,8 @@ const BY_STATUS: Record<number, ErrorCode> = {
 
 /**
  * One error handler for every route: coded AppErrors as they are, schema failures as
- * invalid_request with the failing paths (never the values), Fastify's own 4xx by status, text
- * the database cannot store as 400 (db/errors.ts),
+ * invalid_request with the failing paths (never the values), Fastify's own 4xx by status, a
+ * database out of reach as 503 unavailable and text it cannot store as 400 (db/errors.ts),
  * anything else as an opaque 500 whose cause stays in the log.
  */
 export function registerErrorHandling(app: FastifyInstance): void {
@@ -38,9 +38,14 @@ export function registerErrorHandling(app: FastifyInstance): void {
       const code = BY_STATUS[status] ?? 'invalid_request';
       return reply.status(status).send(errorBody(code, publicMessage(fe, code)));
     }
-    // A value PostgreSQL cannot store (a NUL a schema missed) is the request's fault, not a bug.
-    // Only a line is logged: the error may quote the value.
+    // A database that is down is an outage, answered as the contract's other outages are (503 with
+    // Retry-After, DESIGN §3: fail closed, retry later); a value PostgreSQL cannot store (a NUL a
+    // schema missed) is the request's fault, logged without the error: it may quote the value.
     const failure = storeFailure(error);
+    if (failure === 'unreachable') {
+      request.log.warn({ code: (error as { code?: unknown }).code, reason: error.message }, 'database unreachable');
+      return reply.status(503).header('retry-after', '5').send(errorBody('unavailable', 'a store is unavailable for a moment; retry later'));
+    }
     if (failure === 'invalid_text') {
       request.log.info('a value the database cannot store (a control character)');
       return reply.status(400).send(errorBody('invalid_request', 'a text field holds a character that cannot be stored'));
