@@ -28,7 +28,10 @@ export async function holdMemoryLimitsLock(db: Db, logger: Logger): Promise<() =
   if (db.dialect !== 'postgres' || !db.pool) return async () => {};
   const client = await db.pool.connect();
   // The lock lives as long as this session: if the server drops it, say so (another node could start).
-  const onError = (err: Error) => logger.error({ err }, 'lost the connection that holds the single-node lock for in-memory limits');
+  let released = false;
+  const onError = (err: Error) => {
+    if (!released) logger.error({ err }, 'lost the connection that holds the single-node lock for in-memory limits');
+  };
   client.on('error', onError);
   let ok = false;
   try {
@@ -36,19 +39,17 @@ export async function holdMemoryLimitsLock(db: Db, logger: Logger): Promise<() =
     ok = res.rows[0]?.ok === true;
   } finally {
     if (!ok) {
-      client.off('error', onError);
+      released = true;
       client.release();
     }
   }
   if (!ok) throw new SharedLimitsRequired();
+  // Ending the session ends its lock: the connection is destroyed, not handed back to the pool (it
+  // may be the one a crash-like drop already broke). Idempotent: a context may be closed twice.
   return async () => {
-    try {
-      await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
-    } catch {
-      // The session is gone, and the lock with it.
-    } finally {
-      client.off('error', onError);
-      client.release();
-    }
+    if (released) return;
+    released = true;
+    // The listener stays: a destroyed client may still emit, and an unheard 'error' would throw.
+    client.release(true);
   };
 }
