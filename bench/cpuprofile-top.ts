@@ -47,7 +47,7 @@ for (const [id, t] of selfTime) {
   const seen = new Set<string>();
   for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
     const node = byId.get(cur)!;
-    if (!node.callFrame.url.includes('/work/main/src/')) continue;
+    if (!ownFrame(node.callFrame.url)) continue;
     const l = label(node);
     if (seen.has(l)) continue;
     seen.add(l);
@@ -63,3 +63,8 @@ console.log(`${file}: ${(total / 1e6).toFixed(2)} s sampled`);
 show('self time per function', self);
 show('self time per file', perFile);
 show("total time per function of findguard's own", inclusive);
+
+/** findguard's own code, wherever the checkout or the bench's compiled build (.bench/<build>/src/) lives. */
+function ownFrame(url: string): boolean {
+  return url.includes('/src/') && !url.includes('/node_modules/');
+}
