@@ -5,6 +5,7 @@ import type { AbusePolicy } from '../policy/index.js';
 import { closeRedis, createRedis } from '../util/redis.js';
 import { DEFAULT_MAX_STREAM_LENGTH, type EventConsumer } from './bus.js';
 import type { Enforcer } from './engine.js';
+import type { EventHandler } from './pipeline.js';
 import type { EventMetrics } from './metrics.js';
 import { PartitionCoordinator } from './partition-lease.js';
 import { partitionStreamKey, summariesStreamKey } from './partitions.js';
@@ -32,6 +33,8 @@ export interface ShardedConsumerOptions {
   logger: Logger;
   metrics: EventMetrics;
   heartbeatMs?: number;
+  /** Handlers beside each partition's stage (late exposures), given every batch the partition stores. */
+  handlers?: readonly EventHandler[];
 }
 
 /**
@@ -90,7 +93,7 @@ export class ShardedConsumer implements EventConsumer {
       this.consumers.push(
         new RedisEventConsumer({
           url: opts.url,
-          processor: new EventPipeline(opts.db, [stage], partitionMetrics),
+          processor: new EventPipeline(opts.db, [stage, ...(opts.handlers ?? [])], partitionMetrics),
           logger,
           metrics: partitionMetrics,
           streamKey: partitionStreamKey(opts.streamKey, p, P),

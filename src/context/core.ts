@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { createAlerts, missingAlertSecrets, type Alerts, type AlertsOptions } from '../alerts/index.js';
 import { AbuseService, WIRED_DEFAULT_POLICY, incidentsEnforcer, type AbuseServiceOptions } from '../abuse/service.js';
+import { LateExposures } from '../abuse/late-exposures.js';
 import { signupEventOf } from '../abuse/signup.js';
 import type { Config, Secrets } from '../config/config.js';
 import { ConfigError } from '../config/errors.js';
@@ -177,15 +178,16 @@ export async function createCore(
   const incidents = createIncidents(config, secrets, { db: db.kysely, directory, clock, random, logger }, incidentOptions);
   const abusePolicy = policy.source.abuse;
   const abuse = new AbuseService({ db: db.kysely, incidents, clock, logger, registry: metrics.registry }, overrides.abuse ?? (abusePolicy ? { policy: abusePolicy } : {}));
+  const lateExposures = new LateExposures(incidents.campaigns, logger.child({ component: 'campaigns' }));
   const ev = createEventParts(
     config,
     {
       ...overrides.events,
-      handlers: overrides.events?.handlers ?? [abuse],
+      handlers: overrides.events?.handlers ?? [abuse, lateExposures],
       consume: role.consume,
       ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}),
       // A partitioned worker runs the engine in stages (src/abuse/stages.ts) with the same policy and enforcer.
-      sharded: { enforcer: incidentsEnforcer(incidents, clock), policy: overrides.abuse?.policy ?? abusePolicy ?? WIRED_DEFAULT_POLICY, ...overrides.abuse },
+      sharded: { enforcer: incidentsEnforcer(incidents, clock), policy: overrides.abuse?.policy ?? abusePolicy ?? WIRED_DEFAULT_POLICY, ...overrides.abuse, handlers: [lateExposures] },
     },
     { db, clock, logger, registry: metrics.registry },
   );

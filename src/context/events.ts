@@ -60,6 +60,8 @@ export interface ShardedEngineParts {
   policy: AbusePolicy;
   evaluateEveryMs?: number;
   resume?: ResumeOptions;
+  /** Handlers beside the partition stages. */
+  handlers?: readonly EventHandler[];
 }
 
 export function createEventParts(

@@ -151,6 +151,35 @@ export class Campaigns {
     }, this.deps.log);
   }
 
+  /**
+   * Answers an account got before its campaign's suspension reached every node, whose events were
+   * stored after the campaign was recorded (a stream's lag, a node that had not read the decision
+   * yet): recording each open campaign these accounts belong to again adds exactly those exposures
+   * (and announces them); it records nothing when there are none. Returns the exposures added.
+   */
+  async catchUp(accountIds: readonly string[]): Promise<number> {
+    if (accountIds.length === 0) return 0;
+    const rows = await this.deps.db
+      .selectFrom('campaign_accounts as ca')
+      .innerJoin('campaigns as c', 'c.id', 'ca.campaign_id')
+      .select(['c.cluster_id', 'c.score', 'c.evidence', 'ca.account_id'])
+      .where('c.status', '=', 'open')
+      .where('ca.account_id', 'in', [...new Set(accountIds)])
+      .execute();
+    const byCluster = new Map<string, { score: number; evidence: string; accounts: string[] }>();
+    for (const r of rows) {
+      const c = byCluster.get(r.cluster_id) ?? { score: Number(r.score), evidence: r.evidence, accounts: [] };
+      c.accounts.push(r.account_id);
+      byCluster.set(r.cluster_id, c);
+    }
+    let added = 0;
+    for (const [clusterId, c] of byCluster) {
+      const evidence = parseJson(c.evidence) ?? {};
+      added += (await this.openCampaign({ clusterId, accountIds: c.accounts, score: c.score, evidence })).newExposures;
+    }
+    return added;
+  }
+
   /** The disclosure report (see report.ts). */
   async campaignReport(id: string): Promise<CampaignReport> {
     const report = await campaignReport(this.deps.db, id, this.deps.clock.now());

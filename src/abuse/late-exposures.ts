@@ -1,0 +1,30 @@
+import type { Logger } from 'pino';
+import type { LookupEvent } from './events.js';
+import type { EventHandler } from './pipeline.js';
+
+/**
+ * Keeps a campaign's exposures exact after it was recorded. The engine records a campaign from the
+ * events stored at that moment; an attacker answered in the seconds before its suspension reached
+ * every node, whose event a worker stores only later (a stream's lag), would otherwise be missing
+ * from the campaign, its report and its notices. So every stored batch's answered callers are
+ * checked against the open campaigns, one indexed query a batch, and a campaign that has new
+ * answers is recorded again (idempotent: a redelivered batch adds nothing).
+ */
+export interface CampaignCatchUp {
+  catchUp(accountIds: readonly string[]): Promise<number>;
+}
+
+export class LateExposures implements EventHandler {
+  constructor(
+    private readonly campaigns: CampaignCatchUp,
+    private readonly logger: Logger,
+  ) {}
+
+  async handle(events: LookupEvent[]): Promise<void> {
+    const answered = new Set<string>();
+    for (const e of events) if (e.outcome === 'allowed' && e.revealed.length > 0) answered.add(e.accountId);
+    if (answered.size === 0) return;
+    const added = await this.campaigns.catchUp([...answered]);
+    if (added > 0) this.logger.warn({ exposures: added }, 'answers stored after their campaign was recorded: exposures added');
+  }
+}
