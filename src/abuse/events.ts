@@ -106,13 +106,24 @@ export interface EventOrigin {
 /** Origin fields of an event. Without intelligence (not an IP address at all) the address stands for its subnet. */
 export function originOf(ip: string, info: IpInfo | undefined): EventOrigin {
   const addr = info?.ip ?? ip;
-  return {
-    ip: addr,
-    subnet: info?.subnet24 ?? info?.subnet64 ?? addr,
-    ...(info?.subnet48 !== undefined ? { subnet48: info.subnet48 } : {}),
-    ...(info?.asn !== undefined ? { asn: info.asn } : {}),
-    ...(info?.country !== undefined ? { country: info.country } : {}),
-  };
+  return withOriginDetails({ ip: addr, subnet: originSubnet(addr, info) }, info);
+}
+
+/** The subnet an event names for `addr` (the canonical address): its /24 or /64, else the address itself. */
+export function originSubnet(addr: string, info: IpInfo | undefined): string {
+  return info?.subnet24 ?? info?.subnet64 ?? addr;
+}
+
+/**
+ * Writes the origin's optional fields (IPv6 /48, ASN, country) onto an event or origin being built,
+ * property by property: the lookup path builds one per call, and a conditional spread costs ~1 µs
+ * on Node 20.
+ */
+export function withOriginDetails<T extends EventOrigin>(target: T, info: IpInfo | undefined): T {
+  if (info?.subnet48 !== undefined) target.subnet48 = info.subnet48;
+  if (info?.asn !== undefined) target.asn = info.asn;
+  if (info?.country !== undefined) target.country = info.country;
+  return target;
 }
 
 export function isLookupEvent(value: unknown): value is LookupEvent {
