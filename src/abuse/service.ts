@@ -197,7 +197,10 @@ export class AbuseService implements EventHandler {
    * matching) needs less excess: spread with a list's hit rate is a list, spread alone an expat.
    */
   async answers(accountId: string, phoneRegion: string | undefined, accountCreatedAt: number, numbers: readonly string[], newNumbers: number, newMatched: number, now: number, fresh?: FreshNumbers): Promise<void> {
-    if (fresh) await this.belowBook(accountId, phoneRegion, accountCreatedAt, numbers, fresh, now);
+    // Both rules ask whether the batch is scattered (the scatter bars): judged once, when first asked.
+    let spread: boolean | undefined;
+    const scattered = (): boolean => (spread ??= scatteredBatch(numbers, regionCallingCode(phoneRegion), this.engine.policy.realtime.scatter) !== undefined);
+    if (fresh) await this.belowBook(accountId, phoneRegion, accountCreatedAt, fresh, scattered, now);
     const p = this.engine.policy.realtime.answers;
     if (!p) return;
     // A new account's first sync is not judged: on a launch day a country's joiners find friends
@@ -209,8 +212,7 @@ export class AbuseService implements EventHandler {
     const firstSync = now - accountCreatedAt < this.engine.policy.features.newAccountAgeMs && this.firstSyncOfNew(accountId, accountCreatedAt, now);
     if (firstSync || newNumbers < p.minNumbers || newMatched < p.minExcess) return;
     await this.hitRates.fresh(now);
-    const scattered = scatteredBatch(numbers, regionCallingCode(phoneRegion), this.engine.policy.realtime.scatter) !== undefined;
-    const v = answersCheck(newNumbers, newMatched, this.hitRates.rate(phoneRegion), p, scattered);
+    const v = answersCheck(newNumbers, newMatched, this.hitRates.rate(phoneRegion), p, scattered());
     if (!v.excessive) return;
     const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
     this.realtimeVerdicts.inc({ verdict: 'deny', reason: 'answers', mode });
@@ -229,14 +231,13 @@ export class AbuseService implements EventHandler {
    * An aged account's is judged whatever its spread, so a scan of one foreign country is too; a
    * scattered batch is held to the looser scatteredRatio.
    */
-  private async belowBook(accountId: string, phoneRegion: string | undefined, accountCreatedAt: number, numbers: readonly string[], fresh: FreshNumbers, now: number): Promise<void> {
+  private async belowBook(accountId: string, phoneRegion: string | undefined, accountCreatedAt: number, fresh: FreshNumbers, isScattered: () => boolean, now: number): Promise<void> {
     const p = this.engine.policy.realtime.belowBook;
     if (!p || fresh.numbers.length < p.minNumbers) return;
-    const ownCode = regionCallingCode(phoneRegion);
-    const scattered = scatteredBatch(numbers, ownCode, this.engine.policy.realtime.scatter) !== undefined;
+    const scattered = isScattered();
     if (now - accountCreatedAt < this.engine.policy.features.newAccountAgeMs && !scattered) return;
     await this.hitRates.fresh(now);
-    const v = belowBookCheck(fresh.numbers, (n) => fresh.matched.has(n), ownCode, (cc) => this.hitRates.rateOfCode(cc), p, scattered);
+    const v = belowBookCheck(fresh.numbers, (n) => fresh.matched.has(n), regionCallingCode(phoneRegion), (cc) => this.hitRates.rateOfCode(cc), p, scattered);
     if (!v.below) return;
     const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
     this.realtimeVerdicts.inc({ verdict: 'deny', reason: 'below-book', mode });
