@@ -41,19 +41,24 @@ export class JwtVerifier {
    */
   cachedAccount(authorization: string | undefined): string | undefined {
     const token = bearer(authorization);
-    const cached = token === undefined ? undefined : this.cache.get(token);
-    return cached && cached.exp * 1000 > this.clock.now() ? cached.accountId : undefined;
+    return token === undefined ? undefined : this.fromCache(token, this.clock.now());
+  }
+
+  /** A verified token's account while it has not expired; an expired entry is dropped. */
+  private fromCache(token: string, nowMs: number): string | undefined {
+    const cached = this.cache.get(token);
+    if (!cached) return undefined;
+    if (cached.exp * 1000 > nowMs) return cached.accountId;
+    this.cache.delete(token);
+    return undefined;
   }
 
   async verify(authorization: string | undefined): Promise<VerifiedCaller> {
     const token = bearer(authorization);
     if (!token) throw new AppError('unauthenticated', 'missing bearer token');
     const nowMs = this.clock.now();
-    const cached = this.cache.get(token);
-    if (cached) {
-      if (cached.exp * 1000 > nowMs) return { accountId: cached.accountId };
-      this.cache.delete(token);
-    }
+    const cached = this.fromCache(token, nowMs);
+    if (cached !== undefined) return { accountId: cached };
     let payload;
     try {
       const options: JWTVerifyOptions = {
