@@ -12,10 +12,8 @@ export class LimitMetrics {
   private readonly calls: Counter<'operation' | 'outcome' | 'scope'>;
   private readonly tripped: Gauge;
   private readonly storeErrors: Counter;
-  private readonly pendingDecisions = new PendingCounts<'layer' | 'outcome'>();
-  private readonly pendingCalls = new PendingCounts<'operation' | 'outcome' | 'scope'>();
-  private readonly decisionEntries = new Map<string, Map<string, { inc(): void }>>();
-  private readonly callEntries = new Map<string, Map<string, Map<string, { inc(): void }>>>();
+  private readonly pendingDecisions = new PendingCounts(['layer', 'outcome'] as const);
+  private readonly pendingCalls = new PendingCounts(['operation', 'outcome', 'scope'] as const);
   private lastTripped = -1;
 
   constructor(registry = new Registry(), options: { defaultMetrics?: boolean } = {}) {
@@ -69,19 +67,12 @@ export class LimitMetrics {
     }
   }
 
-  /** Found by label values in nested maps: no key text is built per count (eight per call). */
   private decision(layer: string, outcome: string): { inc(): void } {
-    const byOutcome = inner(this.decisionEntries, layer);
-    let e = byOutcome.get(outcome);
-    if (!e) byOutcome.set(outcome, (e = this.pendingDecisions.of(`${layer}\u0000${outcome}`, () => ({ layer, outcome }))));
-    return e;
+    return this.pendingDecisions.of(layer, outcome);
   }
 
   private call(operation: string, outcome: string, scope: string): { inc(): void } {
-    const byScope = inner(inner(this.callEntries, operation), outcome);
-    let e = byScope.get(scope);
-    if (!e) byScope.set(scope, (e = this.pendingCalls.of(`${operation}\u0000${outcome}\u0000${scope}`, () => ({ operation, outcome, scope }))));
-    return e;
+    return this.pendingCalls.of(operation, outcome, scope);
   }
 
   unavailable(operation: string): void {
@@ -102,28 +93,52 @@ export class LimitMetrics {
  * scopes: a small, fixed set, so the map stays small.
  */
 class PendingCounts<L extends string> {
-  private readonly counts = new Map<string, { labels: Partial<Record<L, string>>; n: number; inc(): void }>();
+  /** One map per label, in the order of `names`: no key text is built per count (eight per call). */
+  private readonly root: Level = new Map();
+  private readonly entries: Pending[] = [];
 
-  of(key: string, labels: () => Partial<Record<L, string>>): { inc(): void } {
-    let entry = this.counts.get(key);
-    if (!entry) {
-      const e = { labels: labels(), n: 0, inc: () => void e.n++ };
-      this.counts.set(key, (entry = e));
-    }
-    return entry;
+  constructor(private readonly names: readonly L[]) {}
+
+  /**
+   * The count of these label values, in the order of `names`: two or three labels here, passed as
+   * parameters (a rest array would be allocated per count).
+   */
+  of(a: string, b: string, c?: string): { inc(): void } {
+    const first = this.level(this.root, a);
+    const found = c === undefined ? first.get(b) : this.level(first, b).get(c);
+    return (found as Pending | undefined) ?? this.add(c === undefined ? [a, b] : [a, b, c]);
+  }
+
+  private level(parent: Level, key: string): Level {
+    let next = parent.get(key) as Level | undefined;
+    if (!next) parent.set(key, (next = new Map()));
+    return next;
+  }
+
+  private add(values: readonly string[]): Pending {
+    const labels: Record<string, string> = {};
+    this.names.forEach((name, i) => (labels[name] = values[i]!));
+    const e: Pending = { labels, n: 0, inc: () => void e.n++ };
+    let level = this.root;
+    for (let i = 0; i < values.length - 1; i++) level = this.level(level, values[i]!);
+    level.set(values[values.length - 1]!, e);
+    this.entries.push(e);
+    return e;
   }
 
   flush(counter: Counter<L>): void {
-    for (const e of this.counts.values()) {
+    for (const e of this.entries) {
       if (e.n === 0) continue;
-      counter.inc(e.labels, e.n);
+      counter.inc(e.labels as Partial<Record<L, string>>, e.n);
       e.n = 0;
     }
   }
 }
 
-function inner<V>(outer: Map<string, Map<string, V>>, key: string): Map<string, V> {
-  let m = outer.get(key);
-  if (!m) outer.set(key, (m = new Map()));
-  return m;
+interface Pending {
+  labels: Record<string, string>;
+  n: number;
+  inc(): void;
 }
+
+type Level = Map<string, Level | Pending>;
