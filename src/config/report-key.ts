@@ -1,4 +1,5 @@
 import { hkdfSync } from 'node:crypto';
+import { isTextLine } from '../util/text.js';
 import { ConfigError } from './errors.js';
 import { ENV_NAMES, type RawEnv } from './env.js';
 
@@ -26,7 +27,7 @@ const MAX_DPO_CONTACT = 500;
 export function parseDpoContact(value: string | undefined): string | null {
   if (value === undefined) return null;
   // eslint-disable-next-line no-control-regex
-  if (value.length > MAX_DPO_CONTACT || /[\u0000-\u001f\u007f]/.test(value)) {
+  if (value.length > MAX_DPO_CONTACT || !isTextLine(value)) {
     throw new ConfigError(ENV_NAMES.dpoContact, `must be at most ${MAX_DPO_CONTACT} characters without control characters`);
   }
   return value;

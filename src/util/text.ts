@@ -13,6 +13,13 @@ const ONE_LINE = '^[^\\u0000-\\u001f\\u007f]*$';
 // Notes and documents keep their tabs and line breaks.
 const MULTI_LINE = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$';
 
+const ONE_LINE_RE = new RegExp(ONE_LINE, 'u');
+
+/** Whether a text is one line of free text (TextLine's rule, for values that come from elsewhere than a request). */
+export function isTextLine(value: string): boolean {
+  return ONE_LINE_RE.test(value);
+}
+
 /** One line of free text: no control character at all. */
 export function TextLine(options: Omit<StringOptions, 'pattern'> = {}): TString {
   return Type.String({ ...options, pattern: ONE_LINE });
