@@ -74,9 +74,8 @@ export class SigninThrottle {
   }
 
   /** Milliseconds this operator name stays locked for unfamiliar networks (OPERATOR_RULE); 0 when it is not. */
-  async operatorRetryAfter(name: string, now: number): Promise<number> {
-    const row = await this.db.selectFrom('signin_throttle').select('blocked_until').where('key', '=', operatorKey(name)).executeTakeFirst();
-    return row ? Math.max(0, Number(row.blocked_until) - now) : 0;
+  operatorRetryAfter(name: string, now: number): Promise<number> {
+    return this.waitOf(operatorKey(name), now);
   }
 
   /** A failure against this operator name, from any address. */
@@ -85,9 +84,8 @@ export class SigninThrottle {
   }
 
   /** Milliseconds before this operator's second factor may be tried again, from anywhere. */
-  async factorRetryAfter(operatorId: string, now: number): Promise<number> {
-    const row = await this.db.selectFrom('signin_throttle').select('blocked_until').where('key', '=', factorKey(operatorId)).executeTakeFirst();
-    return row ? Math.max(0, Number(row.blocked_until) - now) : 0;
+  factorRetryAfter(operatorId: string, now: number): Promise<number> {
+    return this.waitOf(factorKey(operatorId), now);
   }
 
   /**
@@ -104,6 +102,7 @@ export class SigninThrottle {
     await this.giveBack(factorKey(operatorId), this.rules.factor);
   }
 
+  /** Milliseconds a key waits before it may be tried again; 0 when it may now. */
   private async waitOf(key: string, now: number): Promise<number> {
     const row = await this.db.selectFrom('signin_throttle').select('blocked_until').where('key', '=', key).executeTakeFirst();
     return row ? Math.max(0, Number(row.blocked_until) - now) : 0;
