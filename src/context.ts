@@ -44,6 +44,12 @@ export interface AppContext extends CoreContext {
    */
   start(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Ends this node's single-node lock (db/node-lock.ts) as the process's death would, closing
+   * nothing else: how a test plays a crash in one process. On PostgreSQL a test can end the
+   * lock's session from outside; a SQLite file lock belongs to the process that holds it.
+   */
+  dropNodeLockAsCrash(): Promise<void>;
 }
 
 /** Parts a test, the simulator or a benchmark may swap in a serving context. */
@@ -128,6 +134,9 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
       await core.incidents.decisions.start();
       if (limitStore instanceof MemoryLimitStore) await limitStore.restore(clock.now());
       built.start();
+    },
+    dropNodeLockAsCrash: async () => {
+      await releaseNodeLock?.();
     },
     close: async () => {
       await releaseNodeLock?.();

@@ -36,11 +36,11 @@ describeEachDialect('limits survive a restart of the embedded store', (dialect) 
   }
 
   /**
-   * A crash ends the process's database sessions, and with them the single-node lock a node with
-   * limits in memory holds on PostgreSQL (src/db/node-lock.ts); its store is not closed.
+   * A crash ends the process's database sessions and file locks, and with them the single-node
+   * lock a node with limits in memory holds (src/db/node-lock.ts); its store is not closed.
    */
   async function crash(svc: TestService): Promise<void> {
-    if (svc.ctx.db.dialect !== 'postgres') return;
+    if (svc.ctx.db.dialect !== 'postgres') return svc.ctx.dropNodeLockAsCrash();
     await sql`select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database()) and pid <> pg_backend_pid()`.execute(svc.ctx.db.kysely);
   }
 
