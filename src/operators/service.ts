@@ -246,18 +246,26 @@ export class OperatorService {
     const row = key === '?' ? undefined : await this.deps.db.selectFrom('operators').selectAll().where('name', '=', key).executeTakeFirst();
     // Locked for unfamiliar networks (throttle.ts OPERATOR_RULE): from a network this operator has
     // not signed in from lately, only a valid unused code opens the password check. Their usual
-    // networks are never locked. Answered like any failure: the lock tells a guesser nothing.
-    const gated = key !== '?' && (await this.throttle.operatorRetryAfter(key, now)) > 0 && !(row && (await this.usualNetwork(row.id, ctx.from, now)));
+    // networks are never locked. Answered like any failure: the lock tells a guesser nothing. The
+    // name's count is reserved before the check, like the address's (a botnet's burst otherwise
+    // found the name unlocked on every guess); refused when the name is already locked.
+    const nameCounted = key !== '?' && (await this.throttle.reserveName(key, now));
+    const gated = key !== '?' && !nameCounted && !(row && (await this.usualNetwork(row.id, ctx.from, now)));
     let failure: string | null;
     try {
       failure = gated && !this.codeOpensGate(row, code, now) ? 'locked_unfamiliar_network' : await this.checkCredentials(row, password, code, now);
     } catch (err) {
       if (!(err instanceof PasswordCheckBusy)) throw err;
       await this.throttle.release(key, ctx.from);
+      if (nameCounted) await this.throttle.releaseName(key);
       throw new AppError('unavailable', 'too many sign-ins at once; retry in a moment', undefined, { 'retry-after': '1' });
     }
+    const nameFailure = failure !== null || !row ? NAME_FAILURES.has(failure ?? 'unknown_operator') : false;
+    // Only a failure of the name's own kind keeps its count: a wrong code after the right password
+    // is the second factor's (counted per operator), and a success counts nothing.
+    if (nameCounted && !nameFailure) await this.throttle.releaseName(key);
     if (failure !== null || !row) {
-      if (key !== '?' && NAME_FAILURES.has(failure ?? 'unknown_operator')) await this.throttle.operatorFailed(key, now);
+      if (key !== '?' && nameFailure && !nameCounted) await this.throttle.operatorFailed(key, now);
       await this.signinAudit('signin.failed', key, row ?? null, ctx, now, failure ?? 'unknown_operator');
       throw new AppError('invalid_credentials', 'wrong name, password or code');
     }

@@ -78,7 +78,22 @@ export class SigninThrottle {
     return this.waitOf(operatorKey(name), now);
   }
 
-  /** A failure against this operator name, from any address. */
+  /**
+   * Counts an attempt against this operator name before its password is checked, as reserve()
+   * does per address: true when counted (the name was not locked), false when the name is locked
+   * for unfamiliar networks (nothing counted: operatorFailed counts a failure then, which keeps
+   * the lock going). Guesses from many networks sent together reach the lock in order.
+   */
+  reserveName(name: string, now: number): Promise<boolean> {
+    return this.take(operatorKey(name), this.rules.operator, now);
+  }
+
+  /** Hands back reserveName's count: the attempt succeeded, failed on its second factor, or was never checked. */
+  async releaseName(name: string): Promise<void> {
+    await this.giveBack(operatorKey(name), this.rules.operator);
+  }
+
+  /** A failure against this operator name, from any address, while it is locked (not reserved). */
   async operatorFailed(name: string, now: number): Promise<void> {
     await this.count(operatorKey(name), this.rules.operator, now);
   }
@@ -138,7 +153,7 @@ export class SigninThrottle {
     return row !== undefined;
   }
 
-  /** Counts a failure against the operator name (OPERATOR_RULE), after the check: it gates, it never refuses. */
+  /** Counts a failure against a locked operator name (OPERATOR_RULE), after the check: it gates, it never refuses. */
   private async count(key: string, rule: ThrottleRule, now: number): Promise<void> {
     // One atomic upsert counts the failure whichever node saw it; a key forgotten for an hour restarts at 1.
     const row = await this.db

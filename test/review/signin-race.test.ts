@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { listAudit } from '../../src/incidents/index.js';
-import { PAIR_RULE, SECOND_FACTOR_RULE } from '../../src/operators/throttle.js';
+import { OPERATOR_RULE, PAIR_RULE, SECOND_FACTOR_RULE } from '../../src/operators/throttle.js';
 import { totpCode } from '../../src/operators/totp.js';
 import { addOperator, OPERATOR_OVERRIDES } from '../helpers/operators.js';
 import { describeEachDialect, startTestService, type TestService } from '../helpers/service.js';
@@ -48,4 +48,24 @@ describeEachDialect('review: parallel sign-in guesses', (dialect) => {
     expect(codesChecked).toBeGreaterThan(0);
     expect(codesChecked).toBeLessThanOrEqual(SECOND_FACTOR_RULE.free + 1);
   });
+
+  it('parallel wrong passwords from many networks get no more password checks past the name lock than sequential ones', async () => {
+    // Added later: the per-name count (OPERATOR_RULE) was still counted after the check, so a botnet's
+    // guesses sent together all found the name unlocked and all had their password checked.
+    await addOperator(svc, 'racey-name', 'viewer');
+    const tries = OPERATOR_RULE.free + 25;
+    await Promise.all(
+      Array.from({ length: tries }, (_, i) =>
+        svc.app.inject({ method: 'POST', url: '/admin/v1/session', remoteAddress: `100.80.${i}.1`, payload: { name: 'racey-name', password: `guess-${i}-xxxxxxxx`, totp: '000000' } }),
+      ),
+    );
+    const failed = await listAudit(svc.ctx.db.kysely, { action: 'signin.failed', limit: 500 });
+    const mine = failed.filter((e) => JSON.stringify(e).includes('racey-name'));
+    const checked = mine.filter((e) => e.reason === 'wrong_password').length;
+    const gated = mine.filter((e) => e.reason === 'locked_unfamiliar_network').length;
+    // Sequentially: OPERATOR_RULE.free wrong passwords, then the one that trips the lock; the rest gated unchecked.
+    expect(checked + gated, `checked ${checked}, gated ${gated}`).toBe(tries);
+    expect(checked, `checked ${checked}, gated ${gated}`).toBeLessThanOrEqual(OPERATOR_RULE.free + 1);
+  });
 });
+
