@@ -18,6 +18,7 @@ import { createLogger } from '../logger.js';
 import { OperatorService, type OperatorServiceDeps } from '../operators/service.js';
 import { loadAlertsPolicy, loadPolicy, PolicyError, type AlertsPolicy, type CompiledPolicy } from '../policy/index.js';
 import { systemClock, type Clock } from '../util/clock.js';
+import { reportRedisPersistence } from '../util/redis-persistence.js';
 import { cryptoRandom, type Random } from '../util/random.js';
 import { createEventParts, type EventOptions, type EventParts } from './events.js';
 
@@ -220,16 +221,20 @@ export async function createCore(
     ),
   };
   alertsOf = core.alerts;
+  let persistenceReport: Promise<unknown> | undefined;
   return {
     core,
     onDirectoryChanged: (listener) => void changed.add(listener),
     start: () => {
+      // Said once at start, beside the process's other start-up lines; the calls do not wait for it.
+      if (config.redisUrl) persistenceReport = reportRedisPersistence(config.redisUrl, logger);
       ev.start();
       incidents.start();
       // Every serving node and worker evaluates; the database makes each alert fire once.
       if (role.deliver) core.alerts.start();
     },
     close: async () => {
+      await persistenceReport;
       await core.alerts.close();
       await incidents.close(); // the deliverer finishes its round while the database is open
       // Events next: the in-process consumer drains into the database, so it must still be open.

@@ -1,0 +1,60 @@
+import type { Logger } from 'pino';
+import { closeRedis, createRedis } from './redis.js';
+
+/**
+ * What a Redis keeps across its own restart. findguard's limits (every bucket, the breaker, the
+ * used proofs of work) and its unread lookup events live there when FINDGUARD_REDIS_URL is set;
+ * a Redis that persists nothing forgets them all when it restarts: every caller gets a fresh
+ * budget, and answered calls whose events no worker had read yet are missing from the exposure
+ * records. findguard cannot make Redis durable, so it says so at start, where an operator reads.
+ * - `aof`: the append-only file (appendonly yes); with fsync everysec a restart loses a second at most.
+ * - `snapshots`: RDB snapshots only; a restart loses what changed since the last one.
+ * - `none`: neither.
+ * - `unknown`: CONFIG is not allowed (as on some managed services) and AOF is off.
+ */
+export type RedisPersistence = 'aof' | 'snapshots' | 'none' | 'unknown';
+
+/** Reads INFO persistence's text and CONFIG GET save's reply (undefined when CONFIG was refused). */
+export function persistenceOf(info: string, saveConfig: readonly string[] | undefined): RedisPersistence {
+  if (/^aof_enabled:1\s*$/m.test(info)) return 'aof';
+  if (saveConfig === undefined) return 'unknown';
+  const save = saveConfig[1]?.trim() ?? '';
+  return save !== '' ? 'snapshots' : 'none';
+}
+
+/** Asks the Redis at `url` what it persists; one short-lived connection. */
+export async function redisPersistence(url: string): Promise<RedisPersistence> {
+  const redis = createRedis(url, { lazyConnect: true });
+  try {
+    const info = await redis.info('persistence');
+    let save: string[] | undefined;
+    try {
+      save = (await redis.config('GET', 'save')) as string[];
+    } catch {
+      save = undefined;
+    }
+    return persistenceOf(info, save);
+  } finally {
+    await closeRedis(redis, 1000);
+  }
+}
+
+/**
+ * Logs what the deployment's Redis persists, one line: an error when nothing (a Redis restart hands
+ * every caller a fresh budget), a warning for snapshots only. Never throws: a Redis out of reach is
+ * reported by the stores that use it.
+ */
+export async function reportRedisPersistence(url: string, logger: Logger): Promise<RedisPersistence | undefined> {
+  let p: RedisPersistence;
+  try {
+    p = await redisPersistence(url);
+  } catch {
+    return undefined;
+  }
+  const what = 'limits, used proofs of work and unread lookup events';
+  if (p === 'none') logger.error({ redisPersistence: p }, `Redis persists nothing: a Redis restart forgets the ${what} (every caller gets a fresh budget). Set appendonly yes`);
+  else if (p === 'snapshots') logger.warn({ redisPersistence: p }, `Redis persists snapshots only: a Redis restart loses the ${what} changed since the last one. Set appendonly yes`);
+  else if (p === 'aof') logger.info({ redisPersistence: p }, `Redis keeps the ${what} in its append-only file`);
+  else logger.info({ redisPersistence: p }, `Redis did not say whether it persists (CONFIG refused); make sure it keeps the ${what} across a restart (appendonly yes)`);
+  return p;
+}
