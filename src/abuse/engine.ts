@@ -4,7 +4,7 @@ import { scoreClusters, type ClusterEvidence, type ScoredCluster } from './clust
 import { AnswersDetector } from './detectors/answers.js';
 import { RevelationDetector } from './detectors/revelation.js';
 import { CoordinationDetector, type SuspicionOf } from './detectors/coordination.js';
-import { ENUMERATION, EnumerationDetector, assessBehaviour, behaviourOf, describe, sumBehaviour } from './detectors/enumeration.js';
+import { ENUMERATION, EnumerationDetector, assessBehaviour, describe, explainedLater } from './detectors/enumeration.js';
 import { FarmingDetector } from './detectors/farming.js';
 import type { CallerState } from './detectors/realtime.js';
 import type { Detector, Finding, Observation } from './detectors/types.js';
@@ -253,7 +253,7 @@ export class AbuseEngine implements EventHandler {
 
   /** Enumeration score if any, else context: new accounts on hosting networks are where farms live. */
   private suspicion(acc: AccountState, now: number): number {
-    const behaviour = this.enumeration.assess(acc, now).score;
+    const behaviour = this.enumeration.score(acc, now);
     const calls = decayed(this.store, acc, L.calls, now);
     const hosting = calls > 0 && decayed(this.store, acc, L.hostingCalls, now) / calls >= 0.5;
     const fresh = acc.ageAtLastMs < this.policy.features.newAccountAgeMs;
@@ -263,29 +263,30 @@ export class AbuseEngine implements EventHandler {
 
   /** The cluster's members' behaviour summed: a scan split a hundred ways shows only in the sum. */
   private aggregate(ids: readonly string[], now: number): Finding | undefined {
-    const parts = [];
+    const accounts: AccountState[] = [];
     let from = Number.POSITIVE_INFINITY;
     let to = 0;
     for (const id of ids) {
       const acc = this.store.account(id);
       if (!acc) continue;
-      parts.push(behaviourOf(this.store, acc, now));
+      accounts.push(acc);
       from = Math.min(from, acc.firstAt);
       to = Math.max(to, acc.lastAt);
     }
-    if (parts.length < 2) return undefined;
-    const a = assessBehaviour(sumBehaviour(parts), this.store.populationHitRate(now), this.policy, this.policy.features.shortWindowMs);
+    // The members' behaviours come from the evaluation's memo: the detectors read them already.
+    const sum = this.enumeration.behaviourSum(accounts, now);
+    if (!sum) return undefined;
+    const members = accounts.length;
+    const hitRate = this.store.populationHitRate(now);
+    const shortMs = this.policy.features.shortWindowMs;
+    const a = assessBehaviour(sum, hitRate, this.policy, shortMs, false);
     if (a.score < this.policy.enumeration.minScore) return undefined;
-    return {
-      detector: ENUMERATION,
-      kind: 'group',
-      accountIds: [...ids],
-      score: a.score,
-      signals: a.signals.map((s) => s.name),
-      from,
-      to,
-      explanation: describe(`${parts.length} accounts together`, a),
-    };
+    const policy = this.policy;
+    // The sentence only when read (a sample of evidence that acts): sum is this call's own object.
+    return explainedLater(
+      { detector: ENUMERATION, kind: 'group', accountIds: [...ids], score: a.score, signals: a.signals.map((s) => s.name), from, to },
+      () => describe(`${members} accounts together`, assessBehaviour(sum, hitRate, policy, shortMs)),
+    );
   }
 
   /** Keeps a cluster's id across evaluations: the id most of its members were acted on under, if any. */

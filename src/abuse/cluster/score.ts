@@ -85,11 +85,22 @@ function scoreOne(ids: readonly string[], byAccount: Map<string, Finding[]>, opt
     }
     for (const [d, s] of strongest) sums.set(d, (sums.get(d) ?? 0) + s);
     own.sort((a, b) => b.score - a.score);
-    members.set(id, {
-      score: noisyOr(own.map((f) => f.score)),
-      signals: [...new Set(own.flatMap((f) => f.signals))],
-      ...(own[0] ? { explanation: own[0].explanation } : {}),
-    });
+    const score = noisyOr(own.map((f) => f.score));
+    const signals = [...new Set(own.flatMap((f) => f.signals))];
+    // The explanation is the top finding's, read only when a decision is worded (findings write it lazily).
+    const top = own[0];
+    members.set(
+      id,
+      top
+        ? {
+            score,
+            signals,
+            get explanation(): string {
+              return top.explanation;
+            },
+          }
+        : { score, signals },
+    );
   }
   const strengths: Record<string, number> = {};
   for (const [d, s] of sums) strengths[d] = s / ids.length;
@@ -108,16 +119,9 @@ function scoreOne(ids: readonly string[], byAccount: Map<string, Finding[]>, opt
   const all = [...seen].sort((a, b) => b.score - a.score);
   const infra = new Map<string, InfraRef>();
   for (const f of all) for (const r of f.infra ?? []) if (!infra.has(`${r.kind}:${r.key}`)) infra.set(`${r.kind}:${r.key}`, r);
-  const samples: string[] = [];
-  // The strongest finding of each detector first, then the rest by score.
-  for (const d of detectors.sort()) {
-    const f = all.find((x) => x.detector === d);
-    if (f) samples.push(f.explanation);
-  }
-  for (const f of all) {
-    if (samples.length >= SAMPLES) break;
-    if (!samples.includes(f.explanation)) samples.push(f.explanation);
-  }
+  detectors.sort();
+  // Samples are sentences: written when first read (a decision's evidence, a console), then kept.
+  let samples: string[] | undefined;
   const id = clusterIdOf(ids);
   return {
     id,
@@ -132,10 +136,26 @@ function scoreOne(ids: readonly string[], byAccount: Map<string, Finding[]>, opt
       from: all.reduce((m, f) => Math.min(m, f.from), all[0]?.from ?? 0),
       to: all.reduce((m, f) => Math.max(m, f.to), 0),
       members: ids.length,
-      samples: samples.slice(0, SAMPLES),
+      get samples(): string[] {
+        return (samples ??= samplesOf(detectors, all));
+      },
     },
     members,
   };
+}
+
+/** Explanations an operator can check: the strongest finding of each detector first, then the rest by score. */
+function samplesOf(detectors: readonly string[], all: readonly Finding[]): string[] {
+  const samples: string[] = [];
+  for (const d of detectors) {
+    const f = all.find((x) => x.detector === d);
+    if (f) samples.push(f.explanation);
+  }
+  for (const f of all) {
+    if (samples.length >= SAMPLES) break;
+    if (!samples.includes(f.explanation)) samples.push(f.explanation);
+  }
+  return samples.slice(0, SAMPLES);
 }
 
 /** A stable, short id from the members: FNV-1a of the smallest account id. */

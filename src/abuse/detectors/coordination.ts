@@ -1,5 +1,6 @@
 import { type AccountState, type FeatureStore, type InfraKind, type InfraState } from '../features/store.js';
 import type { CompiledAbusePolicy } from '../../policy/index.js';
+import { explainedLater } from './enumeration.js';
 import { fmt, rate, span, type Detector, type Finding, type InfraRef, type Observation } from './types.js';
 
 /**
@@ -105,12 +106,15 @@ export class CoordinationDetector implements Detector {
   findings(now: number): Finding[] {
     const b = Math.floor(now / this.c.bucketMs);
     if (b > this.bucket) this.roll(b);
+    // Suspicion by account id, once per evaluation; -1 for an id the store no longer holds. Busy
+    // keys share members (an account's address, subnet, network and device), so most are repeats.
     const memo = new Map<string, number>();
-    const susp = (acc: AccountState): number => {
-      let s = memo.get(acc.id);
+    const susp = (id: string): number => {
+      let s = memo.get(id);
       if (s === undefined) {
-        s = this.suspicion(acc, now);
-        memo.set(acc.id, s);
+        const acc = this.store.account(id);
+        s = acc ? this.suspicion(acc, now) : -1;
+        memo.set(id, s);
       }
       return s;
     };
@@ -242,7 +246,7 @@ export class CoordinationDetector implements Detector {
     return t;
   }
 
-  private linkFindings(now: number, susp: (acc: AccountState) => number): Finding[] {
+  private linkFindings(now: number, susp: (id: string) => number): Finding[] {
     const out: Finding[] = [];
     const w = this.c.weights;
     const weights = [w.ip, w.subnet, w.asn, w.device, w.block];
@@ -268,27 +272,27 @@ export class CoordinationDetector implements Detector {
         }
       }
       if (bestKind < 0) continue;
-      const accA = this.store.account(a);
-      const accB = this.store.account(b);
-      if (!accA || !accB) continue;
-      const together = Math.sqrt(susp(accA) * susp(accB));
+      const sa = susp(a);
+      const sb = sa < 0 ? -1 : susp(b);
+      if (sa < 0 || sb < 0) continue;
+      const together = Math.sqrt(sa * sb);
       const score = best * together;
       if (score <= 0) continue;
       const kind = KINDS[bestKind]!;
       const from = p.buckets[0]! * this.c.bucketMs;
       const to = (p.buckets[p.buckets.length - 1]! + 1) * this.c.bucketMs;
-      out.push({
-        detector: COORDINATION,
-        kind: 'link',
-        accountIds: [a, b],
-        score,
-        signals: [`in-step-${kind}`],
-        from,
-        to,
-        explanation:
-          `accounts ${a} and ${b} acted on the same ${kind} in ${shared[bestKind]} of the same ${span(this.c.bucketMs)} buckets within ${span(now - from)} ` +
-          `(Jaccard ${rate(bestJ)}; last: ${p.sample}); suspicion ${rate(together)}`,
-      });
+      // Written when read, from values taken now (the pair's sample changes as buckets close).
+      const matched = shared[bestKind]!;
+      const sample = p.sample;
+      const bucketMs = this.c.bucketMs;
+      out.push(
+        explainedLater(
+          { detector: COORDINATION, kind: 'link', accountIds: [a, b], score, signals: [`in-step-${kind}`], from, to },
+          () =>
+            `accounts ${a} and ${b} acted on the same ${kind} in ${matched} of the same ${span(bucketMs)} buckets within ${span(now - from)} ` +
+            `(Jaccard ${rate(bestJ)}; last: ${sample}); suspicion ${rate(together)}`,
+        ),
+      );
     }
     return out;
   }
@@ -305,7 +309,7 @@ export class CoordinationDetector implements Detector {
     if (st && st.memberCount >= this.c.groupMinMembers) this.dirtyKeys.add(st);
   }
 
-  private groupFinding(st: InfraState, now: number, susp: (acc: AccountState) => number): Finding | undefined {
+  private groupFinding(st: InfraState, now: number, susp: (id: string) => number): Finding | undefined {
     const total = st.memberCount;
     if (total < this.c.groupMinMembers || now - st.lastAt > this.store.policy.idleTtlMs) return undefined;
     // Large keys are judged only if their traffic is mostly new accounts or hosting networks:
@@ -315,10 +319,9 @@ export class CoordinationDetector implements Detector {
     let sum = 0;
     let tracked = 0;
     for (const id of st.members.keys()) {
-      const acc = this.store.account(id);
-      if (!acc) continue;
+      const s = susp(id);
+      if (s < 0) continue;
       tracked++;
-      const s = susp(acc);
       sum += s;
       if (s >= FLAGGED) flagged.push(id);
     }
@@ -334,19 +337,14 @@ export class CoordinationDetector implements Detector {
     const infra: InfraRef = { kind: st.kind, key: st.key, members: total };
     const newShare = st.calls > 0 ? st.newAccountCalls / st.calls : 0;
     const hostingShare = st.calls > 0 ? st.hostingCalls / st.calls : 0;
-    return {
-      detector: COORDINATION,
-      kind: 'group',
-      accountIds: flagged,
-      score,
-      signals: [`shared-${st.kind}`],
-      infra: [infra],
-      from: st.firstAt,
-      to: st.lastAt,
-      explanation:
-        `${st.kind} ${st.key} is shared by ${fmt(total)} accounts over ${span(st.lastAt - st.firstAt)}${countries > 1 ? ` from ${countries} countries` : ''}, ${fmt(flagged.length)} of ${fmt(tracked)} tracked suspicious ` +
-        `(${Math.round(newShare * 100)}% of its calls from new accounts, ${Math.round(hostingShare * 100)}% from hosting networks${st.signups > 0 ? `, ${fmt(st.signups)} sign-ups` : ''})`,
-    };
+    // Written when read, from the key's figures as they are now (the key's state moves on).
+    const { kind, key, firstAt, lastAt, signups } = st;
+    return explainedLater(
+      { detector: COORDINATION, kind: 'group', accountIds: flagged, score, signals: [`shared-${kind}`], infra: [infra], from: firstAt, to: lastAt },
+      () =>
+        `${kind} ${key} is shared by ${fmt(total)} accounts over ${span(lastAt - firstAt)}${countries > 1 ? ` from ${countries} countries` : ''}, ${fmt(flagged.length)} of ${fmt(tracked)} tracked suspicious ` +
+        `(${Math.round(newShare * 100)}% of its calls from new accounts, ${Math.round(hostingShare * 100)}% from hosting networks${signups > 0 ? `, ${fmt(signups)} sign-ups` : ''})`,
+    );
   }
 }
 

@@ -40,6 +40,9 @@ const LONG_VOLUME_DAYS = 2;
 const HIT_RATE_Z = 4;
 /** Decayed counts lose a little between calls a day apart: a bar of 3 calls is met at 2.5. */
 const DECAY_ALLOWANCE = 0.85;
+/** The spread signal's bars: countries or addresses within 24h. */
+const SPREAD_COUNTRIES = 4;
+const SPREAD_IPS = 12;
 
 /** Behaviour of one account or the sum over a cluster's members. */
 export interface Behaviour {
@@ -65,8 +68,19 @@ export interface Behaviour {
   ownCodes: Set<string>;
 }
 
-export function behaviourOf(store: FeatureStore, acc: AccountState, now: number): Behaviour {
-  const sp = spread(store, acc, now);
+/** Sets shared by light behaviours, which never add to them (sumBehaviour makes its own). */
+const NO_VALUES: ReadonlySet<string> = new Set<string>();
+
+/**
+ * An account's behaviour at `now`. `full` false is for a score alone (suspicion, the per-account
+ * finding's score): the sets that only the explanation and the cluster sum read stay empty, and
+ * the addresses and countries are counted only when the spread signal could fire on them (a
+ * Recent holds at most RECENT_MAX values, so fewer stored values than the bar cannot reach it).
+ * The score is the same either way.
+ */
+export function behaviourOf(store: FeatureStore, acc: AccountState, now: number, full = true): Behaviour {
+  const spreadable = full || acc.countries.values.length >= SPREAD_COUNTRIES || acc.ips.values.length >= SPREAD_IPS;
+  const sp = spreadable ? spread(store, acc, now) : undefined;
   return {
     members: 1,
     newShort: sliding(store, acc, 'short', S.newNumbers, now),
@@ -83,9 +97,26 @@ export function behaviourOf(store: FeatureStore, acc: AccountState, now: number)
     bestRun: acc.bestRun,
     runFrom: acc.bestRunFrom,
     runTo: acc.bestRunTo,
+    denseBlocks: full ? new Set(acc.denseBlocks.values) : (NO_VALUES as Set<string>),
+    maxCountries: sp?.countries ?? 0,
+    maxIps: sp?.ips ?? 0,
+    ownCodes: full ? new Set(acc.phoneCc !== undefined ? [`+${acc.phoneCc}`] : []) : (NO_VALUES as Set<string>),
+  };
+}
+
+/**
+ * A light behaviour (behaviourOf with full false) made full, without reading the decayed counters
+ * again: the sets copied from the account, the addresses and countries counted if they were not.
+ * Equal to behaviourOf(store, acc, now) while the account has not changed since `light` was made.
+ */
+export function completeBehaviour(store: FeatureStore, acc: AccountState, now: number, light: Behaviour): Behaviour {
+  const spreadable = acc.countries.values.length >= SPREAD_COUNTRIES || acc.ips.values.length >= SPREAD_IPS;
+  const sp = spreadable ? undefined : spread(store, acc, now);
+  return {
+    ...light,
     denseBlocks: new Set(acc.denseBlocks.values),
-    maxCountries: sp.countries,
-    maxIps: sp.ips,
+    maxCountries: sp ? sp.countries : light.maxCountries,
+    maxIps: sp ? sp.ips : light.maxIps,
     ownCodes: new Set(acc.phoneCc !== undefined ? [`+${acc.phoneCc}`] : []),
   };
 }
@@ -128,8 +159,13 @@ export interface Signal {
   text: string;
 }
 
-/** The behavioural signals of `b` against the population's hit rate. */
-export function enumerationSignals(b: Behaviour, populationHitRate: number, p: CompiledAbusePolicy, shortMs: number): Signal[] {
+/**
+ * The behavioural signals of `b` against the population's hit rate. `withText` false leaves every
+ * signal's text empty: a score needs only names and strengths, and the sentences (numbers
+ * formatted for people) cost more than the arithmetic; they are written when an operator's
+ * explanation is asked for (lazyText).
+ */
+export function enumerationSignals(b: Behaviour, populationHitRate: number, p: CompiledAbusePolicy, shortMs: number, withText = true): Signal[] {
   const e = p.enumeration;
   const out: Signal[] = [];
   const m = Math.max(1, b.members);
@@ -140,8 +176,9 @@ export function enumerationSignals(b: Behaviour, populationHitRate: number, p: C
   const vLong = b.asked / m / (LONG_VOLUME_DAYS * e.velocityDay);
   const v = Math.max(vShort, vDay, vLong);
   if (v >= 1) {
-    const text =
-      v === vShort
+    const text = !withText
+      ? ''
+      : v === vShort
         ? `asked ${fmt(b.newShort / m)} new numbers${per} within ${span(shortMs)} (bar ${fmt(e.velocityShort)})`
         : v === vDay
           ? `asked ${fmt(b.newDay / m)} new numbers${per} within 24h (bar ${fmt(e.velocityDay)})`
@@ -153,22 +190,22 @@ export function enumerationSignals(b: Behaviour, populationHitRate: number, p: C
     out.push({
       name: 'dense',
       strength: clamp01(0.5 + 0.25 * Math.log2(b.denseCalls / denseBar)),
-      text: `${fmt(b.denseCalls)} dense calls (≥${e.denseMinNumbers} numbers in at most ${e.denseMaxBlocks} blocks) put ${fmt(b.denseNumbers)} of ${fmt(b.asked)} numbers into ${fmt(b.denseBlocks.size)}${b.denseBlocks.size >= 16 ? '+' : ''} blocks`,
+      text: !withText ? '' : `${fmt(b.denseCalls)} dense calls (≥${e.denseMinNumbers} numbers in at most ${e.denseMaxBlocks} blocks) put ${fmt(b.denseNumbers)} of ${fmt(b.asked)} numbers into ${fmt(b.denseBlocks.size)}${b.denseBlocks.size >= 16 ? '+' : ''} blocks`,
     });
   }
   if (b.bestRun >= e.runBlocks) {
     out.push({
       name: 'run',
       strength: clamp01(0.5 + 0.15 * (b.bestRun - e.runBlocks)),
-      text: `walked ${b.bestRun} blocks in ascending order (${b.runFrom}… to ${b.runTo}…)`,
+      text: !withText ? '' : `walked ${b.bestRun} blocks in ascending order (${b.runFrom}… to ${b.runTo}…)`,
     });
   }
   if (m > 1 && b.denseBlocks.size >= 2 * e.runBlocks) {
-    const sorted = [...b.denseBlocks].sort();
+    const sorted = withText ? [...b.denseBlocks].sort() : [];
     out.push({
       name: 'split-range',
       strength: clamp01(0.5 + 0.1 * (b.denseBlocks.size / (2 * e.runBlocks) - 1)),
-      text: `members' dense calls cover ${fmt(b.denseBlocks.size)} blocks between them (${sorted[0]}… to ${sorted[sorted.length - 1]}…)`,
+      text: !withText ? '' : `members' dense calls cover ${fmt(b.denseBlocks.size)} blocks between them (${sorted[0]}… to ${sorted[sorted.length - 1]}…)`,
     });
   }
   if (b.answered >= e.hitRateMinNumbers && populationHitRate > 0) {
@@ -176,7 +213,7 @@ export function enumerationSignals(b: Behaviour, populationHitRate: number, p: C
     // A ratio alone flagged ordinary books: they spread widely around their country's rate (friends
     // of members are members), so the departure must also be significant for a book (bookZ).
     const z = bookZ(b.answered, b.matched, populationHitRate, b.members);
-    const vs = `hit rate ${rate(hr)} on ${fmt(b.answered)} answered numbers vs population ${rate(populationHitRate)} (z ${z.toFixed(1)})`;
+    const vs = !withText ? '' : `hit rate ${rate(hr)} on ${fmt(b.answered)} answered numbers vs population ${rate(populationHitRate)} (z ${z.toFixed(1)})`;
     if (hr < populationHitRate * e.lowHitRatio && z <= -HIT_RATE_Z) {
       out.push({ name: 'low-hit-rate', strength: clamp01(0.5 + 0.5 * (1 - hr / (populationHitRate * e.lowHitRatio))), text: vs });
     } else if (hr > populationHitRate * e.highHitRatio && z >= HIT_RATE_Z) {
@@ -186,16 +223,16 @@ export function enumerationSignals(b: Behaviour, populationHitRate: number, p: C
   if (b.asked >= e.foreignMinNumbers) {
     const share = b.foreign / b.asked;
     if (share >= e.foreignShare) {
-      const own = b.ownCodes.size > 0 ? [...b.ownCodes].slice(0, 3).join(', ') : 'none';
+      const own = !withText ? '' : b.ownCodes.size > 0 ? [...b.ownCodes].slice(0, 3).join(', ') : 'none';
       out.push({
         name: 'foreign',
         strength: clamp01(0.5 + (0.5 * (share - e.foreignShare)) / Math.max(1e-9, 1 - e.foreignShare)),
-        text: `${Math.round(share * 100)}% of ${fmt(b.asked)} numbers outside its own country (${own})`,
+        text: !withText ? '' : `${Math.round(share * 100)}% of ${fmt(b.asked)} numbers outside its own country (${own})`,
       });
     }
   }
-  if (b.maxCountries >= 4 || b.maxIps >= 12) {
-    out.push({ name: 'spread', strength: 0.5, text: `used ${b.maxIps} addresses in ${b.maxCountries} countries within 24h` });
+  if (b.maxCountries >= SPREAD_COUNTRIES || b.maxIps >= SPREAD_IPS) {
+    out.push({ name: 'spread', strength: 0.5, text: !withText ? '' : `used ${b.maxIps} addresses in ${b.maxCountries} countries within 24h` });
   }
   return out;
 }
@@ -207,8 +244,9 @@ export interface EnumerationAssessment {
   hostingShare: number;
 }
 
-export function assessBehaviour(b: Behaviour, populationHitRate: number, p: CompiledAbusePolicy, shortMs: number): EnumerationAssessment {
-  const signals = enumerationSignals(b, populationHitRate, p, shortMs);
+/** `withText` false: the same score and signal names, the signals' texts left empty (enumerationSignals). */
+export function assessBehaviour(b: Behaviour, populationHitRate: number, p: CompiledAbusePolicy, shortMs: number, withText = true): EnumerationAssessment {
+  const signals = enumerationSignals(b, populationHitRate, p, shortMs, withText);
   const newShare = b.members > 0 ? b.newMembers / b.members : 0;
   const hostingShare = b.calls > 0 ? b.hostingCalls / b.calls : 0;
   // Foreign numbers, a low hit rate and addresses in several countries only support a signal of
@@ -241,16 +279,60 @@ export class EnumerationDetector implements Detector {
   ) {}
 
   observe(obs: Observation): void {
+    // Any input may change an account or the population's rate: the evaluation's memo is stale.
+    this.memoAt = Number.NaN;
     if (obs.type === 'lookup') this.dirty.add(obs.facts.account.id);
   }
 
-  /** The account's assessment now (also used by other detectors to judge a shared key's members). */
+  /**
+   * Each account's light behaviour and score (no texts) as of `memoAt`, computed once per
+   * evaluation: the detector's own findings, the coordination detector's suspicion of every member
+   * of a shared key and the cluster sums all ask for the same accounts at the same instant. Cleared
+   * when `now` moves and whenever an input is observed, so it never outlives the state it read.
+   */
+  private memoAt = Number.NaN;
+  private memoHitRate = 0;
+  private readonly memo = new Map<AccountState, { b: Behaviour; a: EnumerationAssessment }>();
+
+  private scored(acc: AccountState, now: number): { b: Behaviour; a: EnumerationAssessment } {
+    if (now !== this.memoAt) {
+      this.memo.clear();
+      this.memoAt = now;
+      this.memoHitRate = this.store.populationHitRate(now);
+    }
+    let s = this.memo.get(acc);
+    if (!s) {
+      const b = behaviourOf(this.store, acc, now, false);
+      s = { b, a: assessBehaviour(b, this.memoHitRate, this.policy, this.store.policy.shortWindowMs, false) };
+      this.memo.set(acc, s);
+    }
+    return s;
+  }
+
+  /**
+   * The members' behaviour summed (sumBehaviour of each one's behaviourOf), from the evaluation's
+   * memo: the engine's cluster aggregate. Undefined for fewer than two accounts.
+   */
+  behaviourSum(accounts: readonly AccountState[], now: number): Behaviour | undefined {
+    if (accounts.length < 2) return undefined;
+    return sumBehaviour(accounts.map((acc) => completeBehaviour(this.store, acc, now, this.scored(acc, now).b)));
+  }
+
+  /** The account's assessment now, with its signals' texts (for an explanation). */
   assess(acc: AccountState, now: number): EnumerationAssessment {
     // Against the population's rate, not the country's: a country whose only callers work a list
     // learns the list's rate (the answers rule lives with that; this signal need not). Books of
     // countries where the app is rarer (0.03 in Egypt in the simulator against 0.09 overall) fall
     // low, which is why a low hit rate only supports other signals (SUPPORTING).
     return assessBehaviour(behaviourOf(this.store, acc, now), this.store.populationHitRate(now), this.policy, this.store.policy.shortWindowMs);
+  }
+
+  /**
+   * The account's enumeration score now: assess(acc, now).score without the texts and the sets
+   * only they read. Other detectors judge a shared key's members by it every evaluation.
+   */
+  score(acc: AccountState, now: number): number {
+    return this.scored(acc, now).a.score;
   }
 
   /**
@@ -270,27 +352,55 @@ export class EnumerationDetector implements Detector {
 
   findings(now: number): Finding[] {
     for (const id of this.active.keys()) this.dirty.add(id);
+    const hitRate = this.store.populationHitRate(now);
+    const shortMs = this.store.policy.shortWindowMs;
     for (const id of this.dirty) {
       const acc = this.store.account(id);
-      const a = acc && this.mayFlag(acc, now) ? this.assess(acc, now) : undefined;
+      // Scored without texts; the explanation is written only if someone reads it (explainedLater),
+      // from the behaviour as it is now (its sets copied: the account's state moves on).
+      const scored = acc && this.mayFlag(acc, now) ? this.scored(acc, now) : undefined;
+      const a = scored?.a;
       if (!acc || !a || a.score < this.policy.enumeration.minScore) {
         if (acc) acc.flagged = false;
         this.active.delete(id);
         continue;
       }
       acc.flagged = true;
-      this.active.set(id, {
-        detector: ENUMERATION,
-        kind: 'account',
-        accountIds: [id],
-        score: a.score,
-        signals: a.signals.map((s) => s.name),
-        from: acc.firstAt,
-        to: acc.lastAt,
-        explanation: describe(`account ${id}`, a),
-      });
+      const b = completeBehaviour(this.store, acc, now, scored!.b);
+      const policy = this.policy;
+      this.active.set(
+        id,
+        explainedLater(
+          { detector: ENUMERATION, kind: 'account', accountIds: [id], score: a.score, signals: a.signals.map((s) => s.name), from: acc.firstAt, to: acc.lastAt },
+          () => describe(`account ${id}`, assessBehaviour(b, hitRate, policy, shortMs)),
+        ),
+      );
     }
     this.dirty.clear();
     return [...this.active.values()];
   }
+}
+
+/**
+ * A finding whose explanation is written when first read (then kept): most findings of an
+ * evaluation are never shown to anyone, and their sentences (numbers formatted for people) were a
+ * large part of an evaluation's cost. `explain` must read only values captured when the finding was
+ * made, so the text is the one an eager finding would have had. The explanation is an own
+ * enumerable property, so JSON (the sharded stages' summaries) and spreads carry it.
+ */
+export function explainedLater(f: Omit<Finding, 'explanation'>, explain: () => string): Finding {
+  let text: string | undefined;
+  return {
+    detector: f.detector,
+    kind: f.kind,
+    accountIds: f.accountIds,
+    score: f.score,
+    signals: f.signals,
+    ...(f.infra !== undefined ? { infra: f.infra } : {}),
+    from: f.from,
+    to: f.to,
+    get explanation(): string {
+      return (text ??= explain());
+    },
+  };
 }

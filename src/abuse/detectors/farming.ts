@@ -3,6 +3,7 @@ import { DecayedPair } from '../features/window.js';
 import type { InfraKind } from '../features/store.js';
 import type { CompiledAbusePolicy } from '../../policy/index.js';
 import type { SignupEvent } from '../signup.js';
+import { explainedLater } from './enumeration.js';
 import { clamp01, fmt, span, type Detector, type Finding, type Observation } from './types.js';
 
 /**
@@ -81,19 +82,19 @@ export class FarmingDetector implements Detector {
       const min = this.p.minBurst[t.kind];
       const strength = clamp01(0.5 + 0.25 * Math.log2(b.peak / min));
       const score = KIND_WEIGHT[t.kind] * strength * (b.hostingShare >= 0.5 ? 1 : 0.8);
-      out.push({
-        detector: FARMING,
-        kind: 'group',
-        accountIds: [...b.ids],
-        score,
-        signals: [`signup-burst-${t.kind}`],
-        infra: [{ kind: t.kind, key: t.key, members: b.ids.size }],
-        from: b.from,
-        to: b.to,
-        explanation:
-          `${fmt(b.ids.size)} accounts signed up from ${t.kind} ${t.key} in bursts of up to ${fmt(b.peak)} within ${span(this.p.windowMs)} ` +
-          `(usually ${b.expected.toFixed(2)}); ${Math.round(b.hostingShare * 100)}% from hosting networks, between ${new Date(b.from).toISOString()} and ${new Date(b.to).toISOString()}`,
-      });
+      // Written when read, from the burst's figures as they are now (a burst grows while it lasts).
+      const { kind, key } = t;
+      const { from, to, peak, expected, hostingShare } = b;
+      const members = b.ids.size;
+      const windowMs = this.p.windowMs;
+      out.push(
+        explainedLater(
+          { detector: FARMING, kind: 'group', accountIds: [...b.ids], score, signals: [`signup-burst-${kind}`], infra: [{ kind, key, members }], from, to },
+          () =>
+            `${fmt(members)} accounts signed up from ${kind} ${key} in bursts of up to ${fmt(peak)} within ${span(windowMs)} ` +
+            `(usually ${expected.toFixed(2)}); ${Math.round(hostingShare * 100)}% from hosting networks, between ${new Date(from).toISOString()} and ${new Date(to).toISOString()}`,
+        ),
+      );
     }
     return out;
   }
