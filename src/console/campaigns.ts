@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { CampaignsTable, Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseJson, type JsonValue } from '../incidents/common.js';
-import type { CampaignListItem, CampaignSummary } from '../incidents/index.js';
+import { toListItem, type CampaignListItem, type CampaignSummary } from '../incidents/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 
 /**
@@ -156,18 +156,8 @@ function summaryOf(r: Pick<CampaignsTable, 'summary'>): Partial<CampaignSummary>
 }
 
 function item(r: CampaignsTable): CampaignItem {
+  const listed = toListItem(r);
   const s = summaryOf(r);
-  return {
-    id: r.id,
-    clusterId: r.cluster_id,
-    status: r.status,
-    score: Number(r.score),
-    detectedAt: Number(r.detected_at),
-    firstSeen: Number(r.first_seen),
-    lastSeen: Number(r.last_seen),
-    accounts: s.accounts ?? 0,
-    exposedAccounts: s.exposures?.accounts ?? 0,
-    exposurePairs: s.exposures?.pairs ?? 0,
-    countries: (s.countries ?? []).flatMap((c) => (c.country ? [c.country] : [])).slice(0, 5),
-  };
+  listed.countries = listed.countries.slice(0, 5);
+  return { ...listed, exposurePairs: s.exposures?.pairs ?? 0 };
 }

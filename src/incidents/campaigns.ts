@@ -309,7 +309,8 @@ function checkInput(input: OpenCampaignInput): void {
   if (!Number.isFinite(input.score)) throw new AppError('invalid_request', 'score must be a finite number');
 }
 
-function toListItem(r: Selectable<CampaignsTable>): CampaignListItem {
+/** A campaign row as lists show it (the console's list adds its own columns to this). */
+export function toListItem(r: Selectable<CampaignsTable>): CampaignListItem {
   const s = parseJson(r.summary) as Partial<CampaignSummary> | null;
   return {
     id: r.id,

@@ -20,7 +20,7 @@ export { auditFor, listAudit, recordAudit, verifyAudit, type AuditActor, type Au
 export { ENGINE_ACTOR, type JsonValue } from './common.js';
 export { DecisionCache, type CallerSignup, type CallOrigin } from './decision-cache.js';
 export { decisionsFor, SIGNUP_HOLD_MS, type SignupHold, type StandingDecision } from './decisions.js';
-export { Campaigns, type AccountCampaign, type CampaignListItem, type OpenCampaignInput, type OpenCampaignResult } from './campaigns.js';
+export { Campaigns, toListItem, type AccountCampaign, type CampaignListItem, type OpenCampaignInput, type OpenCampaignResult } from './campaigns.js';
 export { Enforcer, type ActionOptions, type ActiveRestrictions, type EnforcementAction, type ReinstateResult, type RestrictResult, type SuspendResult } from './enforcer.js';
 export { EXPOSURES_PER_WEBHOOK, listOutbox, WEBHOOK_EVENTS, type WebhookData, type WebhookEnvelope, type WebhookEventType } from './outbox.js';
 export type { CampaignReport } from './report.js';
