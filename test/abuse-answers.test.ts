@@ -2,7 +2,7 @@ import { afterEach, expect, it } from 'vitest';
 import { fromRow } from '../src/abuse/pipeline.js';
 import { ipIntelFromRanges } from '../src/net/index.js';
 import { compilePolicy, DEFAULT_ABUSE_POLICY, type Policy } from '../src/policy/index.js';
-import { importLines, mirrorAccount } from './helpers/fixtures.js';
+import { importLines, mirrorAccount, syncFrom } from './helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
 
 /**
@@ -63,16 +63,7 @@ describeEachDialect('answers beyond a book\'s', (dialect) => {
     await svc.ctx.db.kysely.insertInto('hit_rates').values({ country: 'GB', numbers: 1_000_000, matched: 150_000, updated_at: T0 }).execute();
   }
 
-  async function syncAs(account: string, contacts: string[]) {
-    svc.clock.advance(1000);
-    return svc.app.inject({
-      method: 'POST',
-      url: '/v1/discovery/sync',
-      remoteAddress: '127.0.0.1',
-      headers: { authorization: `Bearer ${await svc.tokenFor(account)}`, 'x-forwarded-for': HOME_IP },
-      payload: { contacts },
-    });
-  }
+  const syncAs = (account: string, contacts: string[]) => syncFrom(svc, account, contacts, HOME_IP);
 
   const range = (n: number, f: (i: number) => string, from = 0) => Array.from({ length: n }, (_, i) => f(from + i));
 
@@ -181,16 +172,7 @@ describeEachDialect('international books and scattered lists', (dialect) => {
     await svc.ctx.db.kysely.insertInto('hit_rates').values({ country: 'AE', numbers: 1_000_000, matched: 150_000, updated_at: T0 }).execute();
   }
 
-  async function syncAs(account: string, contacts: string[]) {
-    svc.clock.advance(1000);
-    return svc.app.inject({
-      method: 'POST',
-      url: '/v1/discovery/sync',
-      remoteAddress: '127.0.0.1',
-      headers: { authorization: `Bearer ${await svc.tokenFor(account)}`, 'x-forwarded-for': HOME_IP },
-      payload: { contacts },
-    });
-  }
+  const syncAs = (account: string, contacts: string[]) => syncFrom(svc, account, contacts, HOME_IP);
 
   it("answers every one of 20 expats whose books mix the UAE with friends in eight other countries (the scatter rule refused such books)", async () => {
     await start();

@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { ipIntelFromRanges } from '../src/net/index.js';
 import { compilePolicy, DEFAULT_ABUSE_POLICY, type Policy } from '../src/policy/index.js';
-import { importLines, mirrorAccount } from './helpers/fixtures.js';
+import { importLines, mirrorAccount, syncFrom } from './helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
 
 /**
@@ -60,16 +60,7 @@ describeEachDialect('answers below a book', (dialect) => {
     await svc.ctx.db.kysely.insertInto('hit_rates').values(rows).execute();
   }
 
-  async function syncAs(account: string, contacts: string[]) {
-    svc.clock.advance(1000);
-    return svc.app.inject({
-      method: 'POST',
-      url: '/v1/discovery/sync',
-      remoteAddress: '127.0.0.1',
-      headers: { authorization: `Bearer ${await svc.tokenFor(account)}`, 'x-forwarded-for': HOME_IP },
-      payload: { contacts },
-    });
-  }
+  const syncAs = (account: string, contacts: string[]) => syncFrom(svc, account, contacts, HOME_IP);
 
   /** `per` numbers of each country from `from`, the first `members` of the batch's countries being members. */
   const spread = (countries: readonly string[], per: number, from: number, members = 0): string[] =>

@@ -53,6 +53,22 @@ export async function sync(svc: TestService, token: string, payload: Record<stri
   return svc.app.inject({ method: 'POST', url: '/v1/discovery/sync', headers: { authorization: `Bearer ${token}`, ...headers }, payload });
 }
 
+/**
+ * A sync by `account` a second after the last call, from `clientIp` as the trusted proxy at
+ * 127.0.0.1 reports it (start the service with trustedProxies 127.0.0.1): the caller's address
+ * then has the country and network the test's IP intelligence gives it.
+ */
+export async function syncFrom(svc: TestService, account: string, contacts: readonly string[], clientIp: string) {
+  svc.clock.advance(1000);
+  return svc.app.inject({
+    method: 'POST',
+    url: '/v1/discovery/sync',
+    remoteAddress: '127.0.0.1',
+    headers: { authorization: `Bearer ${await svc.tokenFor(account)}`, 'x-forwarded-for': clientIp },
+    payload: { contacts },
+  });
+}
+
 /** Valid numbers used across tests (fictional-range where the plan has one). */
 export const NUMBERS = {
   usA: '+14155552671',
