@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LookupEvent } from '../src/abuse/events.js';
-import { listOutbox, type WebhookEnvelope } from '../src/incidents/index.js';
+import { Campaigns, listOutbox, type WebhookEnvelope } from '../src/incidents/index.js';
 import { makeEvent } from './helpers/events.js';
 import { mirrorAccount } from './helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
@@ -59,4 +59,29 @@ describeEachDialect('exposures stored after their campaign was recorded', (diale
     const campaigns = await svc.ctx.db.kysely.selectFrom('campaigns').select('id').execute();
     expect(campaigns.map((c) => c.id)).toEqual([campaignId]);
   });
+
+  it('an answer stored while its campaign is being recorded is not lost between the scan and the commit', async () => {
+    // The race the check alone left open: the campaign's transaction has read the attacker's events
+    // but not committed; a batch with a later answer is stored meanwhile, and its check finds no
+    // campaign yet. The check now waits for a campaign being recorded (RECORDING_LOCK in incidents/campaigns.ts).
+    await mirrorAccount(svc, 'race-atk', []);
+    await svc.ctx.eventPipeline.process([ev('race-atk', 21, { revealed: ['y1'], matched: 1, numbers: 10 })]);
+    let stored: Promise<void> | undefined;
+    const racing = new Campaigns({
+      db: svc.ctx.db.kysely,
+      clock: svc.clock,
+      random: svc.ctx.random,
+      onRecorded: async () => {
+        if (stored) return;
+        stored = svc.ctx.eventPipeline.process([ev('race-atk', 22, { revealed: ['y2'], matched: 1, numbers: 10 })]).then(() => undefined);
+        // Long enough for the store and its check to finish, were the check not to wait.
+        await new Promise((r) => setTimeout(r, 400));
+      },
+    });
+    const r = await racing.openCampaign({ clusterId: 'race-cluster', accountIds: ['race-atk'], score: 0.9, evidence: { detector: 'test' } });
+    await stored;
+    const rows = await svc.ctx.db.kysely.selectFrom('exposures').select('revealed_account_id').where('campaign_id', '=', r.campaignId).execute();
+    expect(rows.map((x) => x.revealed_account_id).sort()).toEqual(['y1', 'y2']);
+  });
 });
+

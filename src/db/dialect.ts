@@ -89,7 +89,7 @@ export async function eventsSchemaFile(db: Kysely<unknown>): Promise<string | un
   return schemas.rows.find((r) => r.name === EVENTS_SCHEMA)?.file;
 }
 
-/** Migrations get a Kysely<unknown>; they ask this to choose dialect-specific column types. */
-export function isPostgres(db: Kysely<unknown>): boolean {
+/** Migrations get a Kysely<unknown>, stores a Kysely<Database>; either asks this for dialect-specific SQL. */
+export function isPostgres(db: { getExecutor(): { readonly adapter: unknown } }): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }

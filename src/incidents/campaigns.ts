@@ -1,5 +1,6 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { CampaignsTable, Database } from '../db/schema.js';
+import { isPostgres } from '../db/dialect.js';
 import { transaction, type CommitLog, type Tx } from '../db/transaction.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
@@ -73,11 +74,22 @@ export interface CampaignDeps {
 }
 
 const INSERT_CHUNK = 500;
+/**
+ * 'fgcp': findguard, campaign recording. A campaign reads its members' events and commits later;
+ * a batch stored in between, whose late-answer check (catchUp) ran before that commit, would
+ * find no campaign and be missed by its scan. On PostgreSQL the recording holds this lock
+ * exclusively for its transaction and the check takes it shared, so a check waits for a
+ * recording under way and then sees it. SQLite's one writer already orders the two.
+ */
+const RECORDING_LOCK = 0x66676370;
 const BLOCKS_IN_WEBHOOK = 100;
 const MAX_ID = 128;
 
 export class Campaigns {
-  constructor(private readonly deps: CampaignDeps) {}
+  private readonly postgres: boolean;
+  constructor(private readonly deps: CampaignDeps) {
+    this.postgres = isPostgres(deps.db);
+  }
 
   /**
    * Opens a campaign for the cluster, or extends its open one with more accounts and events.
@@ -89,6 +101,7 @@ export class Campaigns {
     checkInput(input);
     const now = input.now ?? this.deps.clock.now();
     return transaction(this.deps.db, async (trx) => {
+      if (this.postgres) await sql`select pg_advisory_xact_lock(${RECORDING_LOCK})`.execute(trx);
       const existing = await trx.selectFrom('campaigns').selectAll().where('cluster_id', '=', input.clusterId).where('status', '=', 'open').executeTakeFirst();
       const campaignId = existing?.id ?? newId('cmp', now, this.deps.random, 6);
       let detectedEvent: string | undefined;
@@ -159,13 +172,16 @@ export class Campaigns {
    */
   async catchUp(accountIds: readonly string[]): Promise<number> {
     if (accountIds.length === 0) return 0;
-    const rows = await this.deps.db
-      .selectFrom('campaign_accounts as ca')
-      .innerJoin('campaigns as c', 'c.id', 'ca.campaign_id')
-      .select(['c.cluster_id', 'c.score', 'c.evidence', 'ca.account_id'])
-      .where('c.status', '=', 'open')
-      .where('ca.account_id', 'in', [...new Set(accountIds)])
-      .execute();
+    const rows = await transaction(this.deps.db, async (trx) => {
+      if (this.postgres) await sql`select pg_advisory_xact_lock_shared(${RECORDING_LOCK})`.execute(trx);
+      return trx
+        .selectFrom('campaign_accounts as ca')
+        .innerJoin('campaigns as c', 'c.id', 'ca.campaign_id')
+        .select(['c.cluster_id', 'c.score', 'c.evidence', 'ca.account_id'])
+        .where('c.status', '=', 'open')
+        .where('ca.account_id', 'in', [...new Set(accountIds)])
+        .execute();
+    });
     const byCluster = new Map<string, { score: number; evidence: string; accounts: string[] }>();
     for (const r of rows) {
       const c = byCluster.get(r.cluster_id) ?? { score: Number(r.score), evidence: r.evidence, accounts: [] };
