@@ -30,10 +30,16 @@ export interface StateAccess {
   strikes(key: string): number;
 }
 
+/**
+ * What a decided call changes, told to the store as it is decided (after every layer was read):
+ * the buckets charged (only when the call is allowed), the breaker's window (always, when there is
+ * one), a strike (a refusal at account or device scope). Calls rather than a list of writes, so the
+ * in-memory store updates its entries in place: the list was three objects a layer per call.
+ */
 export interface StateWrites {
-  buckets: Array<{ key: string; state: BucketState; ttlMs: number }>;
-  breaker?: { key: string; state: BreakerState; ttlMs: number };
-  strike?: { key: string; ttlMs: number };
+  bucket(key: string, tokens: number, ts: number, ttlMs: number): void;
+  breaker(key: string, state: BreakerState, ttlMs: number): void;
+  strike(key: string, ttlMs: number): void;
 }
 
 /** Share of the bucket under which an allowed call counts as near the limit. */
@@ -57,17 +63,25 @@ export function rollBreaker(prev: BreakerState | undefined, b: BreakerCharge, no
   return { ws, count, base, until };
 }
 
-export function applyCharges(input: ApplyInput, read: StateAccess): { result: ApplyResult; writes: StateWrites } {
+/**
+ * Tokens each charge would leave, index for index with input.charges (NaN: not charged). Reused
+ * from call to call: applyCharges is synchronous, so no two calls share it at once.
+ */
+let leftScratch = new Float64Array(16);
+
+export function applyCharges(input: ApplyInput, read: StateAccess, write: StateWrites): ApplyResult {
   const { now } = input;
-  const writes: StateWrites = { buckets: [] };
   let tripped = false;
   let share = 1;
   let breakerShadowRefused = false;
   let breakerUntil = 0;
+  let breakerState: BreakerState | undefined;
+  let breakerTtlMs = 0;
   if (input.breaker) {
     const b = input.breaker;
     const state = rollBreaker(read.breaker(b.key), b, now);
-    writes.breaker = { key: b.key, state, ttlMs: Math.max(b.windowMs * 4, state.until - now) + 86_400_000 };
+    breakerState = state;
+    breakerTtlMs = Math.max(b.windowMs * 4, state.until - now) + 86_400_000;
     tripped = state.until > now;
     breakerUntil = state.until;
     if (tripped && b.share < 1) {
@@ -76,21 +90,24 @@ export function applyCharges(input: ApplyInput, read: StateAccess): { result: Ap
     }
   }
 
+  const charges = input.charges;
   const layers: LayerResult[] = [];
-  const next: Array<{ charge: Charge; tokens: number } | undefined> = [];
+  if (leftScratch.length < charges.length) leftScratch = new Float64Array(2 * charges.length);
+  const next = leftScratch;
   let refused: { layer: string; scope: Scope; retryAfterMs: number } | undefined;
-  let challenge: { layer: string; scope: Scope } | undefined;
+  let challenge: Charge | undefined;
 
   // Refused by the breaker (tightened tier): unless a layer refuses on its own for longer, in
   // which case that is the better answer (the caller waits once, not twice).
   if (share === 0) refused = { layer: 'breaker', scope: 'global', retryAfterMs: breakerUntil - now };
-  for (const c of input.charges) {
+  for (let i = 0; i < charges.length; i++) {
+    const c = charges[i]!;
+    next[i] = NaN;
     const s = read.bucket(c.key);
     const tokens = s ? Math.min(c.burst, s.tokens + Math.max(0, now - s.ts) * c.rate) : c.burst;
     const left = tokens - c.cost;
     if (left + EPSILON < 0) {
       layers.push({ layer: c.layer, outcome: c.shadow ? 'shadow_refused' : 'refused', nearLimit: false });
-      next.push(undefined);
       if (c.shadow) continue;
       const retryAfterMs = c.rate > 0 && c.cost <= c.burst ? (c.cost - tokens) / c.rate : c.perMs;
       if (!refused || retryAfterMs > refused.retryAfterMs) refused = { layer: c.layer, scope: c.scope, retryAfterMs };
@@ -99,35 +116,38 @@ export function applyCharges(input: ApplyInput, read: StateAccess): { result: Ap
     // The layer would allow it, but the breaker reserves the rest of the bucket from this tier.
     if (!c.shadow && left + EPSILON < c.burst * (1 - share)) {
       layers.push({ layer: c.layer, outcome: 'unchecked', nearLimit: false });
-      next.push(undefined);
       const retryAfterMs = breakerUntil - now;
       if (!refused || retryAfterMs > refused.retryAfterMs) refused = { layer: 'breaker', scope: 'global', retryAfterMs };
       continue;
     }
     layers.push({ layer: c.layer, outcome: 'allowed', nearLimit: left < c.burst * NEAR_LIMIT });
-    next.push({ charge: c, tokens: left });
-    if (!c.shadow && !challenge && c.challengeBelow !== undefined && left < c.burst * c.challengeBelow) challenge = { layer: c.layer, scope: c.scope };
+    next[i] = left;
+    if (!c.shadow && !challenge && c.challengeBelow !== undefined && left < c.burst * c.challengeBelow) challenge = c;
   }
 
   let strikes = input.strikeKey ? read.strikes(input.strikeKey) : 0;
+  let strikeWritten = false;
   let outcome: ApplyResult['outcome'];
   if (refused) {
     outcome = 'refused';
     if (input.strikeKey && (refused.scope === 'account' || refused.scope === 'device')) {
       strikes += 1;
-      writes.strike = { key: input.strikeKey, ttlMs: input.strikeWindowMs };
+      strikeWritten = true;
     }
   } else if (challenge && !input.proof) {
     outcome = 'challenge';
   } else {
     outcome = 'allowed';
-    for (const n of next) {
-      if (!n) continue;
-      const c = n.charge;
-      const ttlMs = c.rate > 0 ? Math.ceil((c.burst - n.tokens) / c.rate) + 1000 : 365 * 86_400_000;
-      writes.buckets.push({ key: c.key, state: { tokens: n.tokens, ts: now }, ttlMs });
+    for (let i = 0; i < charges.length; i++) {
+      const left = next[i]!;
+      if (Number.isNaN(left)) continue;
+      const c = charges[i]!;
+      const ttlMs = c.rate > 0 ? Math.ceil((c.burst - left) / c.rate) + 1000 : 365 * 86_400_000;
+      write.bucket(c.key, left, now, ttlMs);
     }
   }
+  if (breakerState) write.breaker(input.breaker!.key, breakerState, breakerTtlMs);
+  if (strikeWritten) write.strike(input.strikeKey!, input.strikeWindowMs);
   // Property by property: a conditional spread costs ~1 µs on Node 20, and this runs on every call.
   const result: ApplyResult = { outcome, layers, tripped, breakerShadowRefused, strikes };
   if (refused) {
@@ -138,5 +158,5 @@ export function applyCharges(input: ApplyInput, read: StateAccess): { result: Ap
     result.layer = challenge.layer;
     result.scope = challenge.scope;
   }
-  return { result, writes };
+  return result;
 }

@@ -1,4 +1,4 @@
-import { applyCharges, type BreakerState, type BucketState, type StateAccess } from './apply.js';
+import { applyCharges, type BreakerState, type BucketState, type StateAccess, type StateWrites } from './apply.js';
 import type { LimitStatePersistence, SavedEntry } from './memory-persistence.js';
 import type { ApplyInput, ApplyResult, LimitStore } from './store.js';
 
@@ -44,6 +44,27 @@ export class MemoryLimitStore implements LimitStore {
     breaker: (k) => live(this.breakers.get(k), this.now),
     strikes: (k) => live(this.counters.get(k), this.now) ?? 0,
   };
+  /** Where apply() writes: a live entry is updated in place (no new state object per charge). */
+  private readonly writes: StateWrites = {
+    bucket: (key, tokens, ts, ttlMs) => {
+      const e = this.buckets.get(key);
+      if (e) {
+        e.value.tokens = tokens;
+        e.value.ts = ts;
+        e.expires = this.now + ttlMs;
+      } else this.buckets.set(key, { value: { tokens, ts }, expires: this.now + ttlMs });
+      this.changed('b', key);
+    },
+    breaker: (key, state, ttlMs) => {
+      put(this.breakers, key, state, this.now + ttlMs);
+      this.changed('r', key);
+    },
+    strike: (key, ttlMs) => {
+      const n = (live(this.counters.get(key), this.now) ?? 0) + 1;
+      this.counters.set(key, { value: n, expires: this.now + ttlMs });
+      this.changed('s', key);
+    },
+  };
   private timer: NodeJS.Timeout | undefined;
   private saving: Promise<void> = Promise.resolve();
 
@@ -72,21 +93,7 @@ export class MemoryLimitStore implements LimitStore {
     const now = input.now;
     if (++this.ops % 4096 === 0) this.sweep(now);
     this.now = now;
-    const { result, writes } = applyCharges(input, this.access);
-    for (const w of writes.buckets) {
-      put(this.buckets, w.key, w.state, now + w.ttlMs);
-      this.changed('b', w.key);
-    }
-    if (writes.breaker) {
-      put(this.breakers, writes.breaker.key, writes.breaker.state, now + writes.breaker.ttlMs);
-      this.changed('r', writes.breaker.key);
-    }
-    if (writes.strike) {
-      const n = (live(this.counters.get(writes.strike.key), now) ?? 0) + 1;
-      this.counters.set(writes.strike.key, { value: n, expires: now + writes.strike.ttlMs });
-      this.changed('s', writes.strike.key);
-    }
-    return result;
+    return applyCharges(input, this.access, this.writes);
   }
 
   async useOnce(key: string, ttlMs: number, now: number): Promise<boolean> {
