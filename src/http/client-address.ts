@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { canonicalAddress } from '../net/client-address.js';
+import { canonicalAddress, memo } from '../net/client-address.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,8 +15,11 @@ declare module 'fastify' {
 /** Reads the client address once per request, before any route's own hooks. */
 export function registerClientAddress(app: FastifyInstance): void {
   app.decorateRequest('clientAddress', undefined);
+  // Remembered per text: the same caller's address is read on every call, and one canonical string
+  // is then shared by the limiter's and the abuse engine's maps.
+  const canonical = memo(canonicalAddress);
   app.addHook('onRequest', (request, _reply, done) => {
-    request.clientAddress = canonicalAddress(request.ip);
+    request.clientAddress = canonical(request.ip);
     done();
   });
 }

