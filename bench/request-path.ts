@@ -10,6 +10,11 @@
  * server waits for the load generator (each wait is a wake-up and a system call per answer);
  * this leaves out the sockets and measures the code a lookup runs. `inject` allocates a request
  * and response of its own, so its figures run higher than a socket's for the same code.
+ *
+ * BENCH_ONLY=memory (or redis; comma-separated) leaves the other findguard out, e.g. for a
+ * `node --cpu-prof` profile of one path: the floor always runs, as every ratio needs it.
+ * Run a compiled copy (`node <build>/bench/request-path.js`) for before/after rounds: tsx's
+ * keepNames costs the request path a few per cent (see bench/run.ts).
  */
 import Fastify from 'fastify';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,6 +35,7 @@ const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 20_000);
 const LOOKUPS = Number(process.env.BENCH_LOOKUPS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'memory,redis').split(',').map((s) => s.trim()));
 
 interface Target {
   name: string;
@@ -65,9 +71,11 @@ const targets: Target[] = [];
   await app.ready();
   targets.push({ name: 'floor', inject: (o) => app.inject(o), tokens: mem.tokens, close: () => app.close() });
 }
-targets.push({ name: 'limits in memory', inject: (o) => mem.service.app.inject(o), tokens: mem.tokens, close: () => mem.service.close() });
-const red = await findguard('redis', REDIS_URL);
-targets.push({ name: 'limits in Redis', inject: (o) => red.service.app.inject(o), tokens: red.tokens, close: () => red.service.close() });
+if (ONLY.has('memory')) targets.push({ name: 'limits in memory', inject: (o) => mem.service.app.inject(o), tokens: mem.tokens, close: () => mem.service.close() });
+if (ONLY.has('redis')) {
+  const red = await findguard('redis', REDIS_URL);
+  targets.push({ name: 'limits in Redis', inject: (o) => red.service.app.inject(o), tokens: red.tokens, close: () => red.service.close() });
+}
 
 const population = (await import('../src/population/index.js')).Population;
 const pop = new population({ seed: 1, accounts: ACCOUNTS, now: Date.now() });
@@ -111,6 +119,8 @@ console.log(`request path through inject, ${LOOKUPS.toLocaleString('en-US')} loo
 console.log('| what | CPU per lookup, each round | best | best / floor\'s best |\n|---|---|---:|---:|');
 for (const [name, v] of results) console.log(`| ${name} | ${v.map((x) => `${x.toFixed(0)} µs`).join(', ')} | ${Math.min(...v).toFixed(0)} µs | ${(Math.min(...v) / floor).toFixed(2)}x |`);
 for (const t of targets) await t.close();
+// Its directory is the floor's: closed here when its target did not run.
+if (!ONLY.has('memory')) await mem.service.close();
 const { Redis } = await import('ioredis');
 const r = new Redis(REDIS_URL);
 for await (const keys of r.scanStream({ match: `fg:bench:path:${process.pid}:*`, count: 1000 }) as AsyncIterable<string[]>) if (keys.length > 0) await r.del(...keys);

@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import { isPostgres } from '../db/dialect.js';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.js';
 import { errorText, OutageLog } from '../util/outage.js';
@@ -10,7 +11,7 @@ export interface SavedEntry {
   expiresAt: number;
 }
 
-/** Upserts per statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
+/** Deletes per statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const CHUNK = 300;
 
 /**
@@ -49,15 +50,25 @@ export class LimitStatePersistence {
     this.outage.ok();
   }
 
+  /**
+   * The changed entries go as one JSON array, taken apart by the database (json_each on SQLite,
+   * json_to_recordset on PostgreSQL), as lookup events are (abuse/pipeline.ts): Kysely compiling an
+   * upsert of 300 rows (900 parameters) every second cost the embedded node ~1-2 µs of every call.
+   */
   private async write(entries: readonly SavedEntry[], removed: readonly string[]): Promise<void> {
+    const postgres = isPostgres(this.db);
     await this.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < entries.length; i += CHUNK) {
-        const part = entries.slice(i, i + CHUNK).map((e) => ({ key: e.key, state: e.state, expires_at: e.expiresAt }));
-        await trx
-          .insertInto('limit_state')
-          .values(part)
-          .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ state: eb.ref('excluded.state'), expires_at: eb.ref('excluded.expires_at') })))
-          .execute();
+      if (entries.length > 0) {
+        const json = JSON.stringify(entries);
+        await (postgres
+          ? sql`INSERT INTO limit_state (key, state, expires_at)
+              SELECT x.key, x.state, x."expiresAt" FROM json_to_recordset(${json}::json) AS x(key text, state text, "expiresAt" bigint)
+              ON CONFLICT (key) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at`
+          : // `WHERE true`: SQLite's required disambiguation between INSERT ... SELECT and its ON CONFLICT.
+            sql`INSERT INTO limit_state (key, state, expires_at)
+              SELECT value ->> '$.key', value ->> '$.state', value ->> '$.expiresAt' FROM json_each(${json}) WHERE true
+              ON CONFLICT (key) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at`
+        ).execute(trx);
       }
       for (let i = 0; i < removed.length; i += CHUNK) await trx.deleteFrom('limit_state').where('key', 'in', removed.slice(i, i + CHUNK)).execute();
     });
