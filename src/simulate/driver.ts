@@ -1,13 +1,13 @@
 import type { Kysely } from 'kysely';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHmac } from 'node:crypto';
+import { accessSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FindguardClient, fetchTransport, injectTransport, solveChallenge, type Challenge, type Solution, type Transport } from '../client/index.js';
 import { buildSettings, type JwtConfig } from '../config/config.js';
 import type { Database } from '../db/schema.js';
-import { importNdjson } from '../directory/import.js';
-import { importLineOf } from '../population/index.js';
-import { signDevToken } from '../http/auth/jwt.js';
+import { importLineOf, type SyntheticAccount } from '../population/index.js';
+import { maxDevTokenSeconds, signDevToken } from '../http/auth/jwt.js';
 import { createLogger } from '../logger.js';
 import { SimulatedProofOfWork } from '../limits/index.js';
 import { loadPolicy, type CompiledPolicy } from '../policy/index.js';
@@ -15,6 +15,7 @@ import { createService, type Service } from '../main.js';
 import { ManualClock, systemClock, type Clock } from '../util/clock.js';
 import { SeededRandom } from '../util/random.js';
 import { SIMULATED_HASH_RATE, WorkLedger } from './pow.js';
+import { seedAccounts } from './seed.js';
 import type { Connection, World } from './world.js';
 
 export interface NewAccount {
@@ -66,6 +67,21 @@ export interface Driver {
 }
 
 const noSleep = async () => undefined;
+const JWT_HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+
+/**
+ * The token signDevToken makes, byte for byte (header, then sub, iat, exp), signed with one
+ * synchronous HMAC instead of jose's promise over WebCrypto: a simulated client signs one per
+ * account, a million at a million accounts. The server verifies it as any app token. Undefined
+ * where the deployment wants more claims (issuer, audience): signDevToken then.
+ */
+export function signHs256(config: JwtConfig, accountId: string, now: number, ttlSeconds: number): string | undefined {
+  if (config.kind !== 'hs256' || config.issuer !== undefined || config.audience !== undefined) return undefined;
+  const iat = Math.floor(now / 1000);
+  const payload = Buffer.from(JSON.stringify({ sub: accountId, iat, exp: iat + maxDevTokenSeconds(config, ttlSeconds) })).toString('base64url');
+  const signed = `${JWT_HEADER}.${payload}`;
+  return `${signed}.${createHmac('sha256', config.secret).update(signed).digest('base64url')}`;
+}
 
 /** What results against a deployment record as their policy: whatever the deployment runs. */
 export const REMOTE_POLICY = 'remote';
@@ -91,7 +107,7 @@ export abstract class BaseDriver implements Driver {
   async token(accountId: string): Promise<string> {
     let token = this.tokens.get(accountId);
     if (!token) {
-      token = await signDevToken(this.jwt, accountId, this.clock.now(), this.tokenTtlSeconds);
+      token = signHs256(this.jwt, accountId, this.clock.now(), this.tokenTtlSeconds) ?? (await signDevToken(this.jwt, accountId, this.clock.now(), this.tokenTtlSeconds));
       this.tokens.set(accountId, token);
     }
     return token;
@@ -135,13 +151,17 @@ export class InProcessDriver extends BaseDriver {
   }
 
   /**
-   * Match workers are off by default here: the engine awaits one request at a time, so handing a
-   * batch to another thread only adds the hand-off. The default policy is resolved here rather than
-   * left to the service's config so the driver knows, and the result records, which one ran.
+   * Match workers: two where the machine has two cores. The engine awaits one request at a time,
+   * but the pool splits a large sync between its workers (store.ts POOL_THRESHOLD), so the
+   * simulated clients' matching, the largest part of a run at a million accounts, uses both cores;
+   * each worker reads the committed directory, which is what the request path's own snapshot sees
+   * after this process's writes, so the answers are the same (the same JSON either way). The
+   * default policy is resolved here rather than left to the service's config so the driver knows,
+   * and the result records, which one ran.
    */
   static async create(world: World, options: { matchWorkers?: number; policy?: CompiledPolicy; keepData?: (dir: string) => void } = {}): Promise<InProcessDriver> {
     const policy = options.policy ?? loadPolicy('default');
-    const dir = mkdtempSync(join(tmpdir(), 'findguard-sim-'));
+    const dir = mkdtempSync(join(options.keepData ? tmpdir() : scratchRoot(), 'findguard-sim-'));
     const { config, secrets } = buildSettings({ dataDir: dir, logLevel: 'silent' }, dir);
     // The run starts a week early so warm-up traffic (syncs before the start) has room.
     const clock = new ManualClock(world.start - 7 * 86_400_000);
@@ -150,7 +170,7 @@ export class InProcessDriver extends BaseDriver {
       clock,
       random: new SeededRandom(world.spec.seed ^ 0x5eed),
       logger: createLogger('silent'),
-      matchWorkers: options.matchWorkers ?? 0,
+      matchWorkers: options.matchWorkers ?? (availableParallelism() >= 2 ? 2 : 0),
       policy,
       simulatedProofOfWork: work.simulated!,
     });
@@ -170,13 +190,12 @@ export class InProcessDriver extends BaseDriver {
     await this.service.ctx.events.flush();
   }
 
+  /** The population through the directory's bulk write, as the import writes it, without its NDJSON text (seed.ts). */
   async seed(world: World, onProgress?: (accounts: number) => void): Promise<void> {
-    const population = world.population;
-    async function* lines(): AsyncGenerator<string> {
-      for (let i = 0; i < world.existing; i++) if (world.presentAtStart(i)) yield importLineOf(world.account(i));
+    function* accounts(): Generator<SyntheticAccount> {
+      for (let i = 0; i < world.existing; i++) if (world.presentAtStart(i)) yield world.account(i);
     }
-    const report = await importNdjson(this.service.ctx.directory, lines(), (r) => onProgress?.(r.accounts));
-    if (report.failed > 0) throw new Error(`seeding failed for ${report.failed} accounts`);
+    await seedAccounts(this.service.ctx.directory, accounts(), onProgress);
   }
 
   createAccount(a: NewAccount): Promise<void> {
@@ -198,6 +217,22 @@ export class InProcessDriver extends BaseDriver {
   async close(): Promise<void> {
     await this.service.close();
     if (!this.keepData) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Where a run's scratch data goes: memory (/dev/shm) where the machine has it, else the temporary
+ * folder. The run writes gigabytes at a million accounts (lookup events, checkpoints of the WAL)
+ * and reads them back; on a shared virtual disk that waiting was a large part of the wall time and
+ * none of the simulated figures. A kept run's data stays on disk (--keep-data), to be inspected.
+ */
+export function scratchRoot(): string {
+  const shm = '/dev/shm';
+  try {
+    accessSync(shm, constants.W_OK);
+    return statSync(shm).isDirectory() ? shm : tmpdir();
+  } catch {
+    return tmpdir();
   }
 }
 
