@@ -9,7 +9,7 @@ import { FarmingDetector } from './detectors/farming.js';
 import type { CallerState } from './detectors/realtime.js';
 import type { Detector, Finding, Observation } from './detectors/types.js';
 import type { LookupEvent } from './events.js';
-import { FeatureStore, L, decayed, type AccountState } from './features/store.js';
+import { FeatureStore, type AccountState } from './features/store.js';
 import type { EventHandler } from './pipeline.js';
 import { compileAbusePolicy, DEFAULT_ABUSE_POLICY, type AbusePolicy, type CompiledAbusePolicy } from '../policy/index.js';
 import type { SignupEvent } from './signup.js';
@@ -253,9 +253,11 @@ export class AbuseEngine implements EventHandler {
 
   /** Enumeration score if any, else context: new accounts on hosting networks are where farms live. */
   private suspicion(acc: AccountState, now: number): number {
-    const behaviour = this.enumeration.score(acc, now);
-    const calls = decayed(this.store, acc, L.calls, now);
-    const hosting = calls > 0 && decayed(this.store, acc, L.hostingCalls, now) / calls >= 0.5;
+    // The memoised behaviour holds the decayed calls and hosting calls too (the same reads).
+    const { a, b } = this.enumeration.scored(acc, now);
+    const behaviour = a.score;
+    const calls = b.calls;
+    const hosting = calls > 0 && b.hostingCalls / calls >= 0.5;
     const fresh = acc.ageAtLastMs < this.policy.features.newAccountAgeMs;
     const context = fresh && hosting ? 0.8 : hosting ? 0.4 : fresh ? 0.3 : 0;
     return Math.max(behaviour, context);

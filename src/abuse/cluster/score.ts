@@ -84,6 +84,11 @@ function scoreOne(ids: readonly string[], byAccount: Map<string, Finding[]>, opt
       if (f.kind === 'account') own.push(f);
     }
     for (const [d, s] of strongest) sums.set(d, (sums.get(d) ?? 0) + s);
+    // Most members of a large cluster have no finding of their own: noisyOr of nothing is 0.
+    if (own.length === 0) {
+      members.set(id, { score: 0, signals: [] });
+      continue;
+    }
     own.sort((a, b) => b.score - a.score);
     const score = noisyOr(own.map((f) => f.score));
     const signals = [...new Set(own.flatMap((f) => f.signals))];
@@ -116,9 +121,23 @@ function scoreOne(ids: readonly string[], byAccount: Map<string, Finding[]>, opt
     parts.push(w);
     if (w >= opts.detectorFloor) detectors.push(d);
   }
-  const all = [...seen].sort((a, b) => b.score - a.score);
+  // Only the findings that name infrastructure need the order by score (a key's first mention wins,
+  // and ties of size keep it): sorted alone, stably, they keep the order they have in the whole
+  // sorted list. Signals, from and to do not depend on the order; the samples sort all, when read.
+  const named: Finding[] = [];
+  const signalSet = new Set<string>();
+  let from = Number.POSITIVE_INFINITY;
+  let to = 0;
+  for (const f of seen) {
+    if (f.infra) named.push(f);
+    for (const x of f.signals) signalSet.add(x);
+    if (f.from < from) from = f.from;
+    if (f.to > to) to = f.to;
+  }
+  if (seen.size === 0) from = 0;
+  named.sort((a, b) => b.score - a.score);
   const infra = new Map<string, InfraRef>();
-  for (const f of all) for (const r of f.infra ?? []) if (!infra.has(`${r.kind}:${r.key}`)) infra.set(`${r.kind}:${r.key}`, r);
+  for (const f of named) for (const r of f.infra!) if (!infra.has(`${r.kind}:${r.key}`)) infra.set(`${r.kind}:${r.key}`, r);
   detectors.sort();
   // Samples are sentences: written when first read (a decision's evidence, a console), then kept.
   let samples: string[] | undefined;
@@ -131,13 +150,13 @@ function scoreOne(ids: readonly string[], byAccount: Map<string, Finding[]>, opt
       clusterId: id,
       detectors,
       strengths,
-      signals: [...new Set(all.flatMap((f) => f.signals))].sort(),
+      signals: [...signalSet].sort(),
       infrastructure: [...infra.values()].sort((a, b) => b.members - a.members).slice(0, INFRA),
-      from: all.reduce((m, f) => Math.min(m, f.from), all[0]?.from ?? 0),
-      to: all.reduce((m, f) => Math.max(m, f.to), 0),
+      from,
+      to,
       members: ids.length,
       get samples(): string[] {
-        return (samples ??= samplesOf(detectors, all));
+        return (samples ??= samplesOf(detectors, [...seen].sort((a, b) => b.score - a.score)));
       },
     },
     members,

@@ -294,7 +294,7 @@ export class EnumerationDetector implements Detector {
   private memoHitRate = 0;
   private readonly memo = new Map<AccountState, { b: Behaviour; a: EnumerationAssessment }>();
 
-  private scored(acc: AccountState, now: number): { b: Behaviour; a: EnumerationAssessment } {
+  scored(acc: AccountState, now: number): { b: Behaviour; a: EnumerationAssessment } {
     if (now !== this.memoAt) {
       this.memo.clear();
       this.memoAt = now;
