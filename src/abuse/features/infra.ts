@@ -12,21 +12,30 @@ class Recent {
   constructor(private readonly max: number) {}
 
   note(v: string, at: number): void {
-    if (this.values[0] === v) {
+    const values = this.values;
+    const times = this.at;
+    if (values[0] === v) {
       // The usual case: the same address, country or block as last time.
-      if (at > this.at[0]!) this.at[0] = at;
+      if (at > times[0]!) this.at[0] = at;
       return;
     }
-    const i = this.values.indexOf(v);
-    if (i >= 0) {
-      this.values.splice(i, 1);
-      this.at.splice(i, 1);
-    } else if (this.values.length >= this.max) {
-      this.values.pop();
-      this.at.pop();
+    // Moved to the front in place: the value's old slot (or, for a new value, the last slot, the
+    // oldest dropped when full) is filled by shifting the ones before it. splice() and unshift()
+    // made two arrays of garbage a call, and an account's address and device change call to call.
+    let i = values.indexOf(v);
+    if (i < 0) {
+      if (values.length < this.max) {
+        values.push(v);
+        times.push(at);
+      }
+      i = values.length - 1;
     }
-    this.values.unshift(v);
-    this.at.unshift(at);
+    for (let j = i; j > 0; j--) {
+      values[j] = values[j - 1]!;
+      times[j] = times[j - 1]!;
+    }
+    values[0] = v;
+    times[0] = at;
   }
 
   countSince(t: number): number {

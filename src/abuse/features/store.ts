@@ -135,6 +135,8 @@ export class FeatureStore {
   private readonly f: CompiledAbusePolicy['features'];
   private readonly answers: CompiledAbusePolicy['realtime']['answers'];
   private readonly e: CompiledAbusePolicy['enumeration'];
+  /** ASN -> its key text: one string per network, not a new one per event (they key a map each call). */
+  private readonly asnKeys = new Map<number, string>();
 
   constructor(policy: CompiledAbusePolicy) {
     this.f = policy.features;
@@ -290,7 +292,7 @@ export class FeatureStore {
 
     this.member('ip', e.ip, acc, at, hosting, newAccount, e.country);
     this.member('subnet', e.subnet, acc, at, hosting, newAccount, e.country);
-    if (e.asn !== undefined) this.member('asn', String(e.asn), acc, at, hosting, newAccount, e.country);
+    if (e.asn !== undefined) this.member('asn', this.asnKey(e.asn), acc, at, hosting, newAccount, e.country);
     if (e.deviceId !== undefined) this.member('device', e.deviceId, acc, at, hosting, newAccount, e.country);
 
     return { account: acc, numbers: e.numbers, blocks, topBlock, topCount, dense, foreign, hosting, newAccount };
@@ -323,7 +325,7 @@ export class FeatureStore {
     };
     sign('ip', e.ip);
     sign('subnet', e.subnet);
-    if (e.asn !== undefined) sign('asn', String(e.asn));
+    if (e.asn !== undefined) sign('asn', this.asnKey(e.asn));
     if (e.deviceId !== undefined) sign('device', e.deviceId);
     return acc;
   }
@@ -332,6 +334,16 @@ export class FeatureStore {
   expire(now: number): void {
     this.accountsMap.expire(now);
     for (const kind of INFRA_KINDS) this.infraMaps[kind].expire(now);
+  }
+
+  private asnKey(asn: number): string {
+    let key = this.asnKeys.get(asn);
+    if (key === undefined) {
+      // There are ~120,000 ASNs; the bound is for made-up ones.
+      if (this.asnKeys.size >= 200_000) this.asnKeys.clear();
+      this.asnKeys.set(asn, (key = String(asn)));
+    }
+    return key;
   }
 
   private member(kind: InfraKind, key: string, acc: AccountState, at: number, hosting: boolean, newAccount: boolean, country: string | undefined): InfraState {
