@@ -61,9 +61,9 @@ describeEachDialect('alerts', (dialect) => {
     // SQLite it shares the first node's handle: two handles on one file in one process would block
     // each other's event loop (better-sqlite3 waits synchronously), which separate processes do not.
     const db = dialect === 'sqlite' ? { db: { ...a.ctx.db, close: async () => undefined } } : {};
-    // Nodes on one PostgreSQL database share their limits (a node with limits of its own is its
-    // database's only one: src/db/node-lock.ts); in one process, the first node's store stands for Redis.
-    const limits = dialect === 'postgres' ? { limitStore: a.ctx.limitStore } : {};
+    // Nodes on one database share their limits (a node with limits of its own is its database's
+    // only one: src/db/node-lock.ts); in one process, the first node's store stands for Redis.
+    const limits = { limitStore: a.ctx.limitStore };
     b = await createService(a.config, a.secrets, { ...OPERATOR_OVERRIDES, ...db, ...limits, migrate: false, clock: a.clock, random: new SeededRandom(7), logger: createLogger('info', new LogCapture()), policy, alerts });
   }, 120_000);
   afterAll(async () => {
