@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config, Secrets } from './config/config.js';
 import type { Db } from './db/dialect.js';
-import { holdMemoryLimitsLock } from './db/node-lock.js';
+import { holdMemoryLimitsLock, type NodeLock, type NodeLockStatus } from './db/node-lock.js';
 import { migrateToLatest } from './db/migrate.js';
 import type { ContactHasher } from './directory/hashing.js';
 import { CallerStatusCache } from './discovery/caller-cache.js';
@@ -50,6 +50,8 @@ export interface AppContext extends CoreContext {
    * lock's session from outside; a SQLite file lock belongs to the process that holds it.
    */
   dropNodeLockAsCrash(): Promise<void>;
+  /** Where this node's single-node lock stands (limits in memory only; undefined otherwise): readiness reports it. */
+  singleNodeLock(): NodeLockStatus | undefined;
 }
 
 /** Parts a test, the simulator or a benchmark may swap in a serving context. */
@@ -115,7 +117,7 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
   const challenges = new Challenges(secrets.hashKeys, random, limitStore, overrides.simulatedProofOfWork);
   const limits = new Limiter({ policy: core.policy, store: limitStore, ipIntel: core.ipIntel, challenges, metrics: core.metrics, clock, logger });
   const ownedStore = overrides.limitStore ? undefined : limitStore;
-  let releaseNodeLock: (() => Promise<void>) | undefined;
+  let nodeLock: NodeLock | undefined;
   const gate = new DiscoveryGate({ discovery, abuse: core.abuse, limits, events: core.events, ipIntel: core.ipIntel, clock, random, logger });
   return {
     ...core,
@@ -129,17 +131,18 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
       : {}),
     start: async () => {
       // Limits in this process: this node must be its database's only one (db/node-lock.ts).
-      if (limitStore instanceof MemoryLimitStore && !overrides.limitStore) releaseNodeLock = await holdMemoryLimitsLock(db, logger);
+      if (limitStore instanceof MemoryLimitStore && !overrides.limitStore) nodeLock = await holdMemoryLimitsLock(db, logger);
       // This node enforces the standing decisions: read before the first call is served.
       await core.incidents.decisions.start();
       if (limitStore instanceof MemoryLimitStore) await limitStore.restore(clock.now());
       built.start();
     },
     dropNodeLockAsCrash: async () => {
-      await releaseNodeLock?.();
+      await nodeLock?.release();
     },
+    singleNodeLock: () => nodeLock?.status(),
     close: async () => {
-      await releaseNodeLock?.();
+      await nodeLock?.release();
       await ownedStore?.close();
       await discoveryStore.close();
       await built.close();

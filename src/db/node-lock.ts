@@ -1,5 +1,6 @@
 import SQLite from 'better-sqlite3';
 import { chmodSync } from 'node:fs';
+import type { PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import type { Db } from './dialect.js';
 
@@ -19,7 +20,8 @@ import type { Db } from './dialect.js';
  */
 
 /** 'fgml': findguard, memory limits. */
-const LOCK_KEY = 0x66676d6c;
+export const MEMORY_LIMITS_LOCK_KEY = 0x66676d6c;
+const LOCK_KEY = MEMORY_LIMITS_LOCK_KEY;
 
 export class SharedLimitsRequired extends Error {
   constructor(dialect: Db['dialect'] = 'postgres') {
@@ -32,35 +34,100 @@ export class SharedLimitsRequired extends Error {
   }
 }
 
-/** Takes the lock, or throws SharedLimitsRequired; returns what releases it. A no-op on an in-memory SQLite database. */
-export async function holdMemoryLimitsLock(db: Db, logger: Logger): Promise<() => Promise<void>> {
+/**
+ * Where a node's single-node lock stands. `held`; `regaining` while the PostgreSQL session that
+ * held it is gone (a server restart, a failover, a dropped connection) and the node is taking it
+ * again; `taken` when another node took it meanwhile: two nodes now keep their own limits, so this
+ * one tells its readiness probe it must not serve (http/health.ts) until it holds the lock again.
+ */
+export type NodeLockStatus = 'held' | 'regaining' | 'taken';
+
+export interface NodeLock {
+  status(): NodeLockStatus;
+  /** Ends the lock; idempotent (a context may be closed twice). */
+  release(): Promise<void>;
+}
+
+/** How often a node whose lock session dropped tries to take it again. */
+const REGAIN_MS = 2000;
+
+const NO_LOCK: NodeLock = { status: () => 'held', release: async () => {} };
+
+/** Takes the lock, or throws SharedLimitsRequired. Nothing to take on an in-memory SQLite database. */
+export async function holdMemoryLimitsLock(db: Db, logger: Logger): Promise<NodeLock> {
   if (db.dialect === 'sqlite') return holdSqliteLock(db);
-  if (!db.pool) return async () => {};
-  const client = await db.pool.connect();
-  // The lock lives as long as this session: if the server drops it, say so (another node could start).
+  const pool = db.pool;
+  if (!pool) return NO_LOCK;
+  let client: PoolClient | undefined;
+  let status: NodeLockStatus = 'held';
   let released = false;
-  const onError = (err: Error) => {
-    if (!released) logger.error({ err }, 'lost the connection that holds the single-node lock for in-memory limits');
-  };
-  client.on('error', onError);
-  let ok = false;
-  try {
-    const res = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
-    ok = res.rows[0]?.ok === true;
-  } finally {
-    if (!ok) {
-      released = true;
-      client.release();
+  let timer: NodeJS.Timeout | undefined;
+
+  /** One attempt on a fresh session: the client when taken, undefined when another session holds it. */
+  const take = async (): Promise<PoolClient | undefined> => {
+    const c = await pool.connect();
+    // Heard from the start: an unheard 'error' on a checked-out client would throw.
+    c.on('error', () => undefined);
+    let ok = false;
+    try {
+      const res = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
+      ok = res.rows[0]?.ok === true;
+    } finally {
+      if (!ok) c.release();
     }
-  }
-  if (!ok) throw new SharedLimitsRequired();
-  // Ending the session ends its lock: the connection is destroyed, not handed back to the pool (it
-  // may be the one a crash-like drop already broke). Idempotent: a context may be closed twice.
-  return async () => {
-    if (released) return;
-    released = true;
-    // The listener stays: a destroyed client may still emit, and an unheard 'error' would throw.
-    client.release(true);
+    if (!ok) return undefined;
+    c.on('error', (err: Error) => lost(c, err));
+    return c;
+  };
+  const lost = (c: PoolClient, err: Error): void => {
+    if (released || c !== client) return;
+    client = undefined;
+    status = 'regaining';
+    logger.error({ err }, 'lost the connection that holds the single-node lock for in-memory limits; taking it again');
+    // The dropped client is destroyed, never handed back to the pool.
+    c.release(true);
+    timer = setInterval(() => void regain(), REGAIN_MS);
+    timer.unref();
+    void regain();
+  };
+  let regaining = false;
+  const regain = async (): Promise<void> => {
+    if (released || client || regaining) return;
+    regaining = true;
+    try {
+      const c = await take();
+      if (released) {
+        c?.release(true);
+        return;
+      }
+      if (c) {
+        client = c;
+        status = 'held';
+        clearInterval(timer);
+        logger.warn('took the single-node lock for in-memory limits again');
+      } else if (status !== 'taken') {
+        status = 'taken';
+        logger.error('another findguard serve node took the single-node lock while this one was disconnected: this node reports itself not ready until it holds the lock again; set FINDGUARD_REDIS_URL on every node to run several');
+      }
+    } catch {
+      // The database is still away: the next round tries again.
+    } finally {
+      regaining = false;
+    }
+  };
+
+  client = await take();
+  if (!client) throw new SharedLimitsRequired();
+  return {
+    status: () => status,
+    // Ending the session ends its lock: the connection is destroyed, not handed back to the pool.
+    release: async () => {
+      if (released) return;
+      released = true;
+      clearInterval(timer);
+      client?.release(true);
+      client = undefined;
+    },
   };
 }
 
@@ -69,9 +136,9 @@ export function sqliteLockPath(databaseFile: string): string {
   return `${databaseFile}.serve-lock`;
 }
 
-function holdSqliteLock(db: Db): () => Promise<void> {
+function holdSqliteLock(db: Db): NodeLock {
   const file = db.sqlite?.name;
-  if (!file || file === ':memory:') return async () => {};
+  if (!file || file === ':memory:') return NO_LOCK;
   const path = sqliteLockPath(file);
   const lock = new SQLite(path);
   try {
@@ -83,8 +150,12 @@ function holdSqliteLock(db: Db): () => Promise<void> {
     if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new SharedLimitsRequired('sqlite');
     throw err;
   }
-  // Closing the connection ends the transaction and its lock. Idempotent: a context may be closed twice.
-  return async () => {
-    if (lock.open) lock.close();
+  // The lock is the process's own: it is never lost while the process lives. Closing the
+  // connection ends the transaction and its lock.
+  return {
+    status: () => 'held',
+    release: async () => {
+      if (lock.open) lock.close();
+    },
   };
 }

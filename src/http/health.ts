@@ -2,13 +2,14 @@ import type { FastifyPluginAsync } from 'fastify';
 import { sql } from 'kysely';
 import { Type } from 'typebox';
 import type { CoreContext } from '../context.js';
+import type { NodeLockStatus } from '../db/node-lock.js';
 import type { LimitStore } from '../limits/index.js';
 import { serviceKeyChecker } from './auth/service-key.js';
 
 const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) });
 
 /** What the probes read: a worker has no limits store of its own. */
-export type HealthDeps = Pick<CoreContext, 'db' | 'metrics' | 'incidents'> & { limitStore?: LimitStore };
+export type HealthDeps = Pick<CoreContext, 'db' | 'metrics' | 'incidents'> & { limitStore?: LimitStore; singleNodeLock?: () => NodeLockStatus | undefined };
 
 /**
  * `metricsKey`: the bearer /metrics wants. A serving node's listener is the public API's, and its
@@ -42,6 +43,9 @@ export function healthRoutes(ctx: HealthDeps, metricsKey?: string): FastifyPlugi
             checks.limits = 'unreachable';
           }
         }
+        // Limits in this node's memory hold only while it is the database's one such node (db/node-lock.ts).
+        const lock = ctx.singleNodeLock?.();
+        if (lock) checks.singleNode = lock === 'held' ? 'ok' : lock;
         // Where this process serves discovery from the decision cache: whether it can enforce.
         const decisions = ctx.incidents.decisions.health();
         if (decisions) checks.decisions = decisions;

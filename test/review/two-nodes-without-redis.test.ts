@@ -1,8 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import pg from 'pg';
+import { sql } from 'kysely';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSettings } from '../../src/config/config.js';
+import { MEMORY_LIMITS_LOCK_KEY } from '../../src/db/node-lock.js';
 import { createLogger } from '../../src/logger.js';
 import { createService, type Service } from '../../src/main.js';
 import { ManualClock } from '../../src/util/clock.js';
@@ -58,4 +61,40 @@ describe('review: two serve nodes on one PostgreSQL database without Redis', () 
     nodes.push(await start(2, false));
     await expect(start(3, false)).rejects.toThrow(/FINDGUARD_REDIS_URL/);
   });
+
+  it('a node whose lock session drops takes the lock again; when another session took it meanwhile, the node is not ready until it holds it again', async () => {
+    const node = nodes[0]!;
+    const ready = async () => {
+      const r = await node.app.inject({ method: 'GET', url: '/readyz' });
+      return { status: r.statusCode, singleNode: (r.json() as { checks: Record<string, string> }).checks.singleNode };
+    };
+    const until = async (want: string) => {
+      for (let i = 0; i < 100 && (await ready()).singleNode !== want; i++) await new Promise((r) => setTimeout(r, 100));
+      return ready();
+    };
+    expect(await ready()).toEqual({ status: 200, singleNode: 'ok' });
+
+    // A dropped session (a failover, a restart of PostgreSQL): the node takes the lock again by itself.
+    const terminate = sql`select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database()) and pid <> pg_backend_pid()`;
+    await terminate.execute(node.ctx.db.kysely);
+    expect(await until('ok')).toEqual({ status: 200, singleNode: 'ok' });
+    await expect(start(5, false)).rejects.toThrow(/FINDGUARD_REDIS_URL/);
+
+    // Dropped again, and another session is first in line for the lock (as a node started meanwhile would be).
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      const waiting = other.query('select pg_advisory_lock($1)', [MEMORY_LIMITS_LOCK_KEY]);
+      await new Promise((r) => setTimeout(r, 100));
+      await terminate.execute(node.ctx.db.kysely);
+      await waiting;
+      expect(await until('taken')).toEqual({ status: 503, singleNode: 'taken' });
+      // The other lets go: the node holds the lock again and is ready.
+      await other.query('select pg_advisory_unlock($1)', [MEMORY_LIMITS_LOCK_KEY]);
+      expect(await until('ok')).toEqual({ status: 200, singleNode: 'ok' });
+    } finally {
+      await other.end();
+    }
+  });
 });
+
