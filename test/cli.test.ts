@@ -385,7 +385,7 @@ describe('findguard serve (built CLI)', () => {
     expect((await fetch(`${banner.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${banner.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', limits: 'ok', decisions: 'ok' } });
+    expect(await ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', limits: 'ok', singleNode: 'ok', decisions: 'ok' } });
     const docs = await fetch(`${banner.url}/docs/json`);
     expect(docs.status).toBe(200);
     const openapi = (await docs.json()) as { openapi: string; paths: Record<string, unknown> };
