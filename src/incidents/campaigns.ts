@@ -172,16 +172,22 @@ export class Campaigns {
    */
   async catchUp(accountIds: readonly string[]): Promise<number> {
     if (accountIds.length === 0) return 0;
-    const rows = await transaction(this.deps.db, async (trx) => {
-      if (this.postgres) await sql`select pg_advisory_xact_lock_shared(${RECORDING_LOCK})`.execute(trx);
-      return trx
+    const members = (db: Kysely<Database>) =>
+      db
         .selectFrom('campaign_accounts as ca')
         .innerJoin('campaigns as c', 'c.id', 'ca.campaign_id')
         .select(['c.cluster_id', 'c.score', 'c.evidence', 'ca.account_id'])
         .where('c.status', '=', 'open')
         .where('ca.account_id', 'in', [...new Set(accountIds)])
         .execute();
-    });
+    // On SQLite a plain read: this runs for every stored batch, in the serving process on the
+    // embedded default, and the one writer already orders it after any recording.
+    const rows = this.postgres
+      ? await transaction(this.deps.db, async (trx) => {
+          await sql`select pg_advisory_xact_lock_shared(${RECORDING_LOCK})`.execute(trx);
+          return members(trx);
+        })
+      : await members(this.deps.db);
     const byCluster = new Map<string, { score: number; evidence: string; accounts: string[] }>();
     for (const r of rows) {
       const c = byCluster.get(r.cluster_id) ?? { score: Number(r.score), evidence: r.evidence, accounts: [] };
