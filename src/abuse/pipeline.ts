@@ -42,9 +42,6 @@ export interface StagedBatch {
   readonly pending: LookupEvent[];
 }
 
-/** WAL pages between SQLite's automatic checkpoints on a connection that stores events (see EventPipeline). */
-const WAL_CHECKPOINT_PAGES = 10_000;
-
 /** Ids of failed batches kept for their redelivery; past this many, the oldest are forgotten. */
 const UNFINISHED_MAX = 1_000_000;
 
@@ -78,13 +75,6 @@ export class EventPipeline implements EventProcessor {
     this.insert = db.dialect === 'postgres' ? postgresInsert(db.kysely) : sqliteInsert(db.kysely);
     this.sqlite = db.sqlite;
     this.sqliteFast = db.sqlite ? sqliteStatements(db.sqlite) : undefined;
-    // Every call's event is a row, and each row dirties a leaf of the account index somewhere in
-    // it: at SQLite's default (a checkpoint every 1,000 WAL pages) those leaves were copied back to
-    // the file and synced again and again. A checkpoint every 10,000 pages (~40 MB of WAL) copies
-    // a leaf written many times once: storing an event measured 22.6 -> 17.4 µs of CPU in the
-    // lookup bench. The setting is the connection's (SQLite has no per-file one), so the directory's
-    // file, written rarely, is checkpointed as seldom. Durability is the WAL's, unchanged.
-    db.sqlite?.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
   }
 
   async resume(): Promise<void> {

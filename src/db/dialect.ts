@@ -31,6 +31,13 @@ export function openDb(config: DatabaseConfig, options: { poolSize?: number; sea
     // keeps a multi-million-row import from going to disk for every insert.
     sqlite.pragma('cache_size = -131072');
     sqlite.pragma('temp_store = MEMORY');
+    // Every discovery call's event is a row, and each row dirties a leaf of the events' account
+    // index somewhere in it: at SQLite's default (a checkpoint every 1,000 WAL pages) those leaves
+    // were copied back to the file and synced again and again. Every 10,000 pages (~40 MB of WAL)
+    // copies a leaf written many times once: storing an event measured 22.6 -> 17.4 µs of CPU in
+    // the lookup bench. The setting is the connection's (SQLite has none per attached file), so the
+    // directory's file, written rarely, is checkpointed as seldom. Durability is the WAL's, unchanged.
+    sqlite.pragma('wal_autocheckpoint = 10000');
     attachEventsFile(sqlite, eventsPathFor(config.path));
     const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
     return {
