@@ -1,14 +1,10 @@
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { loadPolicy } from '../policy/index.js';
 import type { IpInfo, IpIntel } from '../net/index.js';
 import { ManualClock } from '../util/clock.js';
-import { SeededRandom } from '../util/random.js';
-import { Challenges } from './challenges.js';
-import { Limiter, type LimitRequest } from './limiter.js';
+import { defaultLimiter } from '../../test/helpers/limiter.js';
+import type { Limiter, LimitRequest } from './limiter.js';
 import type { Charge } from './store.js';
 import { MemoryLimitStore } from './memory-store.js';
-import { LimitMetrics } from './metrics.js';
 
 /**
  * The limiter keeps the charges it made per layer and subject (limiter.ts, CHARGE_CACHE_MAX): a
@@ -22,15 +18,7 @@ const DAY = 86_400_000;
 function setup(): { limiter: Limiter; store: MemoryLimitStore; clock: ManualClock } {
   const clock = new ManualClock(1_000 * DAY);
   const store = new MemoryLimitStore();
-  const limiter = new Limiter({
-    policy: loadPolicy('default'),
-    store,
-    ipIntel: intel,
-    challenges: new Challenges([{ version: 1, key: Buffer.alloc(32, 1) }], new SeededRandom(1), store),
-    metrics: new LimitMetrics(undefined, { defaultMetrics: false }),
-    clock,
-    logger: pino({ level: 'silent' }),
-  });
+  const limiter = defaultLimiter(intel, clock, store);
   return { limiter, store, clock };
 }
 

@@ -1,13 +1,8 @@
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { loadPolicy } from '../policy/index.js';
 import type { IpInfo, IpIntel } from '../net/index.js';
 import { ManualClock } from '../util/clock.js';
-import { SeededRandom } from '../util/random.js';
-import { Challenges } from './challenges.js';
-import { Limiter, type LimitRequest } from './limiter.js';
-import { MemoryLimitStore } from './memory-store.js';
-import { LimitMetrics } from './metrics.js';
+import { defaultLimiter } from '../../test/helpers/limiter.js';
+import type { Limiter, LimitRequest } from './limiter.js';
 
 /** An intel that answers every address from one country and counts what it is asked. */
 function countingIntel(): IpIntel & { asked: string[] } {
@@ -21,18 +16,7 @@ function countingIntel(): IpIntel & { asked: string[] } {
   };
 }
 
-function limiter(intel: IpIntel, clock: ManualClock): Limiter {
-  const store = new MemoryLimitStore();
-  return new Limiter({
-    policy: loadPolicy('default'),
-    store,
-    ipIntel: intel,
-    challenges: new Challenges([{ version: 1, key: Buffer.alloc(32, 1) }], new SeededRandom(1), store),
-    metrics: new LimitMetrics(undefined, { defaultMetrics: false }),
-    clock,
-    logger: pino({ level: 'silent' }),
-  });
-}
+const limiter = (intel: IpIntel, clock: ManualClock): Limiter => defaultLimiter(intel, clock);
 
 const call = (ip: string): LimitRequest => ({ accountId: 'acc_0000000000000000000001', ip, account: { createdAt: 0 }, operation: 'lookup', newNumbers: 1 });
 

@@ -1,0 +1,22 @@
+import pino from 'pino';
+import { Challenges } from '../../src/limits/challenges.js';
+import { Limiter } from '../../src/limits/limiter.js';
+import { MemoryLimitStore } from '../../src/limits/memory-store.js';
+import { LimitMetrics } from '../../src/limits/metrics.js';
+import type { IpIntel } from '../../src/net/index.js';
+import { loadPolicy } from '../../src/policy/index.js';
+import type { ManualClock } from '../../src/util/clock.js';
+import { SeededRandom } from '../../src/util/random.js';
+
+/** A limiter under the built-in default policy, its state in `store` (a fresh one by default), silent. */
+export function defaultLimiter(intel: IpIntel, clock: ManualClock, store = new MemoryLimitStore()): Limiter {
+  return new Limiter({
+    policy: loadPolicy('default'),
+    store,
+    ipIntel: intel,
+    challenges: new Challenges([{ version: 1, key: Buffer.alloc(32, 1) }], new SeededRandom(1), store),
+    metrics: new LimitMetrics(undefined, { defaultMetrics: false }),
+    clock,
+    logger: pino({ level: 'silent' }),
+  });
+}
