@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { createHmac } from 'node:crypto';
-import { accessSync, constants, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FindguardClient, fetchTransport, injectTransport, solveChallenge, type Challenge, type Solution, type Transport } from '../client/index.js';
@@ -221,20 +221,26 @@ export class InProcessDriver extends BaseDriver {
 }
 
 /**
- * Where a run's scratch data goes: memory (/dev/shm) where the machine has it, else the temporary
- * folder. The run writes gigabytes at a million accounts (lookup events, checkpoints of the WAL)
- * and reads them back; on a shared virtual disk that waiting was a large part of the wall time and
- * none of the simulated figures. A kept run's data stays on disk (--keep-data), to be inspected.
+ * Where a run's scratch data goes: memory (/dev/shm) where the machine has room there, else the
+ * temporary folder. The run writes gigabytes at a million accounts (lookup events, checkpoints of
+ * the WAL) and reads them back; on a shared virtual disk that waiting was a large part of the wall
+ * time and none of the simulated figures. A container's /dev/shm is often 64 MB, which a run would
+ * fill and stop on, so it is used only with `minFreeBytes` free. A kept run's data stays on disk
+ * (--keep-data), to be inspected.
  */
-export function scratchRoot(): string {
-  const shm = '/dev/shm';
+export function scratchRoot(shm = '/dev/shm', minFreeBytes = SHM_MIN_FREE): string {
   try {
     accessSync(shm, constants.W_OK);
-    return statSync(shm).isDirectory() ? shm : tmpdir();
+    if (!statSync(shm).isDirectory()) return tmpdir();
+    const fs = statfsSync(shm);
+    return fs.bavail * fs.bsize >= minFreeBytes ? shm : tmpdir();
   } catch {
     return tmpdir();
   }
 }
+
+/** What a run of a million accounts wrote to its scratch folder, with room to spare. */
+const SHM_MIN_FREE = 8 * 1024 ** 3;
 
 /** Creates an account the way the app does: through a node's internal API (its sign-up reaches the engine). */
 export async function createAccountThrough(service: Service, a: NewAccount): Promise<void> {
