@@ -21,7 +21,6 @@ import type { Db } from './dialect.js';
 
 /** 'fgml': findguard, memory limits. */
 export const MEMORY_LIMITS_LOCK_KEY = 0x66676d6c;
-const LOCK_KEY = MEMORY_LIMITS_LOCK_KEY;
 
 export class SharedLimitsRequired extends Error {
   constructor(dialect: Db['dialect'] = 'postgres') {
@@ -70,7 +69,7 @@ export async function holdMemoryLimitsLock(db: Db, logger: Logger): Promise<Node
     c.on('error', () => undefined);
     let ok = false;
     try {
-      const res = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
+      const res = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [MEMORY_LIMITS_LOCK_KEY]);
       ok = res.rows[0]?.ok === true;
     } finally {
       if (!ok) c.release();
