@@ -75,7 +75,12 @@ export interface ContactPointWrite {
   value: string;
   /** Purpose bits, discovery included or not (discoverability.ts resolves them with the audience). */
   bits: number;
-  audience: Audience;
+  /**
+   * Set when the caller named one (discoverableBy everyone or contacts). Absent: a stored point
+   * keeps its audience, as a re-import does, so the re-mirror that completes a key rotation never
+   * turns a contacts-only number into everyone's; a new point is everyone's.
+   */
+  audience?: Audience;
   verified: boolean;
 }
 
@@ -99,7 +104,7 @@ export async function putContactPoint(
   const current = hashes[0]!;
   const existing = await db
     .selectFrom('contact_points')
-    .select(['id', 'key_version', 'region'])
+    .select(['id', 'key_version', 'region', 'discoverable_by'])
     .where('account_id', '=', accountId)
     .where('hash', 'in', hashes.map((h) => h.hash))
     .executeTakeFirst();
@@ -119,7 +124,7 @@ export async function putContactPoint(
         purposes: bits,
         verified,
         discoverable: 0,
-        discoverable_by: write.audience,
+        discoverable_by: write.audience ?? 'everyone',
         region,
         created_at: now,
         updated_at: now,
@@ -134,7 +139,7 @@ export async function putContactPoint(
   if (rehash) {
     await db
       .updateTable('contact_points')
-      .set({ key_version: current.version, hash: current.hash, purposes: bits, verified, discoverable_by: write.audience, region, updated_at: now })
+      .set({ key_version: current.version, hash: current.hash, purposes: bits, verified, discoverable_by: write.audience ?? existing.discoverable_by, region, updated_at: now })
       .where('id', '=', existing.id)
       .execute();
     await refreshDiscoverable(db, [accountId]);

@@ -154,6 +154,8 @@ export class DirectoryService {
 
   async addContactPoint(accountId: string, body: ContactPointBody): Promise<{ id: string; created: boolean }> {
     const { bits, audience } = resolveDiscoverability(body);
+    // Only an audience the body names is written (see ContactPointWrite.audience).
+    const named = body.discoverableBy === 'everyone' || body.discoverableBy === 'contacts' ? audience : undefined;
     const normalised = normaliseContactInput(body.kind, body.value, body.region);
     if (!normalised.ok) {
       throw new AppError(normalised.code, normalised.code === 'invalid_region' ? 'unknown region code' : `not a valid ${body.kind === 'phone' ? 'phone number' : 'email address'}`);
@@ -164,7 +166,7 @@ export class DirectoryService {
         tx,
         this.deps.hasher,
         accountId,
-        { kind: body.kind, value: normalised.value, bits, audience, verified: body.verified },
+        { kind: body.kind, value: normalised.value, bits, audience: named, verified: body.verified },
         () => this.newContactPointId(),
         this.deps.clock.now(),
       );
