@@ -1,12 +1,15 @@
 import type { Redis } from 'ioredis';
-import { BufferedBus, CLOSE_TIMEOUT_MS, MAX_BACKOFF_MS, sleep, type BusCommon } from './bus-buffer.js';
+import type { Logger } from 'pino';
+import { BufferedBus, CLOSE_TIMEOUT_MS, EventsUnavailableError, MAX_BACKOFF_MS, sleep, type BusCommon } from './bus-buffer.js';
 import { encodeEvent, type LookupEvent } from './events.js';
+import type { EventMetrics } from './metrics.js';
 import type { EventProcessor, StagedBatch } from './pipeline.js';
 import type { SignupEvent } from './signup.js';
 import { Backoff } from '../util/backoff.js';
 import { OutageLog, errorText } from '../util/outage.js';
 import { closeRedis, createRedis } from '../util/redis.js';
 import { partitionOf, partitionStreamKey } from './partitions.js';
+import { StreamBacklog } from './stream-backlog.js';
 
 export { EventsUnavailableError, type BusCommon } from './bus-buffer.js';
 
@@ -214,26 +217,114 @@ export class RedisEventBus extends BufferedBus implements EventBus {
   private readonly redis: Redis;
   private readonly maxLen: string;
   private readonly partitions: number;
+  private readonly backlog: StreamBacklog;
+  private readonly rechecking = new Set<number>();
+  private backlogLogged = false;
+  private readonly logger: Logger;
+  private readonly metrics: EventMetrics;
 
   constructor(opts: RedisEventBusOptions) {
     super(opts, 'event bus (Redis)', { durable: opts.lingerMs ?? 0, fireAndForget: opts.lingerMs ?? 5 });
     this.streamKey = opts.streamKey ?? DEFAULT_STREAM_KEY;
     this.maxLen = String(opts.maxStreamLength ?? DEFAULT_MAX_STREAM_LENGTH);
     this.partitions = opts.partitions ?? 1;
+    this.backlog = new StreamBacklog(this.partitions, Number(this.maxLen));
+    this.logger = opts.logger;
+    this.metrics = opts.metrics;
     // A process that never emits (a worker, a CLI command) never connects. We resend failed
     // batches ourselves (the factory's default): a resend by ioredis too would only add duplicates.
     this.redis = createRedis(opts.url, { lazyConnect: true });
   }
 
+  /**
+   * A refusal's event is not published while its partition's stream is past the refusals' bar
+   * (stream-backlog.ts): counted, logged once per episode.
+   */
+  override emit(event: LookupEvent): void {
+    const p = partitionOf(event.accountId, this.partitions);
+    if (!this.backlog.takesRefusals(p) && event.outcome !== 'allowed') return this.unpublished(p);
+    super.emit(event);
+  }
+
+  /** An answered call fails closed while its partition's stream is past the answers' bar; a withheld refusal is treated as emit() treats one. */
+  override emitDurable(event: LookupEvent): Promise<void> {
+    const p = partitionOf(event.accountId, this.partitions);
+    if (event.outcome !== 'allowed') {
+      if (this.backlog.takesRefusals(p)) return super.emitDurable(event);
+      this.unpublished(p);
+      return Promise.resolve();
+    }
+    if (this.backlog.takesAnswers(p)) return super.emitDurable(event);
+    this.recheck(p);
+    const why = 'the event stream is near its length cap (the workers are behind)';
+    this.drops.refuse(1, why);
+    return Promise.reject(new EventsUnavailableError(why));
+  }
+
+  private unpublished(partition: number): void {
+    this.recheck(partition);
+    this.metrics.dropped(1);
+    if (this.backlogLogged) return;
+    this.backlogLogged = true;
+    this.logger.error(
+      { partition, length: this.backlog.fullest, cap: Number(this.maxLen) },
+      'event stream past half its length cap (the workers are behind): events of refused calls are not published, answered calls fail closed (503) past 90%',
+    );
+  }
+
+  /** Past a bar nothing may be sent that would read the length again: read it, at most once a second. */
+  private recheck(partition: number): void {
+    if (!this.backlog.stale(partition) || this.rechecking.has(partition)) return;
+    this.rechecking.add(partition);
+    this.redis
+      .xlen(this.keyAt(partition))
+      .then((n) => this.backlog.note(partition, n))
+      .catch(() => undefined)
+      .finally(() => this.rechecking.delete(partition));
+  }
+
   protected async send(batch: LookupEvent[]): Promise<number> {
     const pipe = this.redis.pipeline();
-    for (const e of batch) pipe.xadd(this.keyOf(e.accountId), 'MAXLEN', '~', this.maxLen, '*', 'e', encodeEvent(e));
+    // Per partition, the stream's length as it will be once this batch is in: a burst of
+    // refusals buffered before any length was read stops at the bar here, within the batch.
+    const projected = new Map<number, number>();
+    /** For each event of the batch, its command's index in the pipeline (-1: not published). */
+    const command = new Array<number>(batch.length);
+    let commands = 0;
+    for (let k = 0; k < batch.length; k++) {
+      const e = batch[k]!;
+      const p = partitionOf(e.accountId, this.partitions);
+      const length = projected.get(p) ?? this.backlog.length(p);
+      if (e.outcome !== 'allowed' && !this.backlog.takesRefusalsAt(length)) {
+        this.unpublished(p);
+        command[k] = -1;
+        continue;
+      }
+      projected.set(p, length + 1);
+      pipe.xadd(this.keyAt(p), 'MAXLEN', '~', this.maxLen, '*', 'e', encodeEvent(e));
+      command[k] = commands++;
+    }
+    if (commands === 0) return batch.length;
+    // Each stream's length rides along with the batch: no round trip of its own.
+    for (const p of projected.keys()) pipe.xlen(this.keyAt(p));
     const results = (await pipe.exec()) ?? [];
+    let i = commands;
+    for (const p of projected.keys()) {
+      const r = results[i++];
+      if (r && !r[0]) this.backlog.note(p, Number(r[1]));
+    }
+    if (this.backlogLogged && [...projected.keys()].every((p) => this.backlog.takesRefusals(p))) {
+      this.backlogLogged = false;
+      this.logger.info('event stream below half its length cap again: every event is published');
+    }
     // A batch half-written before a failure: the calls waiting for the rest fail closed, the
     // refusals among the rest are kept for the retry. An entry written twice is harmless:
     // processing is idempotent by event id.
     let done = 0;
-    while (done < batch.length && results[done] && !results[done]![0]) done++;
+    for (; done < batch.length; done++) {
+      const c = command[done]!;
+      if (c >= 0 && (!results[c] || results[c]![0])) break;
+    }
     if (done === 0) throw results[0]?.[0] ?? new Error('XADD failed');
     return done;
   }
@@ -246,7 +337,11 @@ export class RedisEventBus extends BufferedBus implements EventBus {
 
   /** An account's events and sign-up all go to its partition's stream, in the order published. */
   private keyOf(accountId: string): string {
-    return partitionStreamKey(this.streamKey, partitionOf(accountId, this.partitions), this.partitions);
+    return this.keyAt(partitionOf(accountId, this.partitions));
+  }
+
+  private keyAt(partition: number): string {
+    return partitionStreamKey(this.streamKey, partition, this.partitions);
   }
 
   async close(): Promise<void> {
