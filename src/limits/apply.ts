@@ -64,10 +64,12 @@ export function rollBreaker(prev: BreakerState | undefined, b: BreakerCharge, no
 }
 
 /**
- * Tokens each charge would leave, index for index with input.charges (NaN: not charged). Reused
- * from call to call: applyCharges is synchronous, so no two calls share it at once.
+ * Tokens each charge would leave and the ts its bucket is written with, index for index with
+ * input.charges (left NaN: not charged). Reused from call to call: applyCharges is synchronous, so
+ * no two calls share them at once.
  */
 let leftScratch = new Float64Array(16);
+let tsScratch = new Float64Array(16);
 
 export function applyCharges(input: ApplyInput, read: StateAccess, write: StateWrites): ApplyResult {
   const { now } = input;
@@ -92,8 +94,12 @@ export function applyCharges(input: ApplyInput, read: StateAccess, write: StateW
 
   const charges = input.charges;
   const layers: LayerResult[] = [];
-  if (leftScratch.length < charges.length) leftScratch = new Float64Array(2 * charges.length);
+  if (leftScratch.length < charges.length) {
+    leftScratch = new Float64Array(2 * charges.length);
+    tsScratch = new Float64Array(2 * charges.length);
+  }
   const next = leftScratch;
+  const nextTs = tsScratch;
   let refused: { layer: string; scope: Scope; retryAfterMs: number } | undefined;
   let challenge: Charge | undefined;
 
@@ -104,12 +110,18 @@ export function applyCharges(input: ApplyInput, read: StateAccess, write: StateW
     const c = charges[i]!;
     next[i] = NaN;
     const s = read.bucket(c.key);
+    // A bucket's ts never moves back: `now` is the calling node's clock, and a node whose clock is
+    // behind (another node's, or this one's before a step back) writing its own time would let the
+    // next call refill the same span again, skew x rate tokens per alternation. Refilled only for
+    // time past the latest ts any caller has written.
+    const ts = s !== undefined && s.ts > now ? s.ts : now;
     const tokens = s ? Math.min(c.burst, s.tokens + Math.max(0, now - s.ts) * c.rate) : c.burst;
     const left = tokens - c.cost;
     if (left + EPSILON < 0) {
       layers.push({ layer: c.layer, outcome: c.shadow ? 'shadow_refused' : 'refused', nearLimit: false });
       if (c.shadow) continue;
-      const retryAfterMs = c.rate > 0 && c.cost <= c.burst ? (c.cost - tokens) / c.rate : c.perMs;
+      // A caller whose clock is behind the bucket's ts waits for its clock to reach ts first.
+      const retryAfterMs = c.rate > 0 && c.cost <= c.burst ? (c.cost - tokens) / c.rate + (ts - now) : c.perMs;
       if (!refused || retryAfterMs > refused.retryAfterMs) refused = { layer: c.layer, scope: c.scope, retryAfterMs };
       continue;
     }
@@ -122,6 +134,7 @@ export function applyCharges(input: ApplyInput, read: StateAccess, write: StateW
     }
     layers.push({ layer: c.layer, outcome: 'allowed', nearLimit: left < c.burst * NEAR_LIMIT });
     next[i] = left;
+    nextTs[i] = ts;
     if (!c.shadow && !challenge && c.challengeBelow !== undefined && left < c.burst * c.challengeBelow) challenge = c;
   }
 
@@ -142,8 +155,11 @@ export function applyCharges(input: ApplyInput, read: StateAccess, write: StateW
       const left = next[i]!;
       if (Number.isNaN(left)) continue;
       const c = charges[i]!;
-      const ttlMs = c.rate > 0 ? Math.ceil((c.burst - left) / c.rate) + 1000 : 365 * 86_400_000;
-      write.bucket(c.key, left, now, ttlMs);
+      const ts = nextTs[i]!;
+      // Kept until full by the clock of ts, not of `now`: a forgotten bucket reads as full, so one
+      // forgotten earlier (a ttl from a clock that is behind) would be a refill ahead of time.
+      const ttlMs = c.rate > 0 ? Math.ceil((c.burst - left) / c.rate + (ts - now)) + 1000 : 365 * 86_400_000;
+      write.bucket(c.key, left, ts, ttlMs);
     }
   }
   if (breakerState) write.breaker(input.breaker!.key, breakerState, breakerTtlMs);

@@ -118,14 +118,19 @@ for i = 1, n do
   local challengeBelow = tonumber(A[a + 6])
   local scope = A[a + 7]
   local raw = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
-  local tokens = burst
-  if raw[1] then tokens = math.min(burst, tonumber(raw[1]) + math.max(0, now - tonumber(raw[2])) * rate) end
+  local tokens, ts = burst, now
+  if raw[1] then
+    local stored = tonumber(raw[2])
+    -- Never back in time (apply.ts says why): the node's own clock is now.
+    if stored > now then ts = stored end
+    tokens = math.min(burst, tonumber(raw[1]) + math.max(0, now - stored) * rate)
+  end
   local left = tokens - cost
   if left + EPSILON < 0 then
     if shadow then layers[i] = 'S0' else
       layers[i] = 'R0'
       local retry = perMs
-      if rate > 0 and cost <= burst then retry = (cost - tokens) / rate end
+      if rate > 0 and cost <= burst then retry = (cost - tokens) / rate + (ts - now) end
       if not refused or retry > refused.retry then refused = { layer = tostring(i - 1), scope = scope, retry = retry } end
     end
   elseif (not shadow) and left + EPSILON < burst * (1 - share) then
@@ -134,7 +139,7 @@ for i = 1, n do
     if not refused or retry > refused.retry then refused = { layer = 'breaker', scope = 'global', retry = retry } end
   else
     if left < burst * NEAR_LIMIT then layers[i] = 'A1' else layers[i] = 'A0' end
-    nexts[i] = { tokens = left, burst = burst, rate = rate }
+    nexts[i] = { tokens = left, ts = ts, burst = burst, rate = rate }
     if not shadow and not challenge and challengeBelow ~= nil and left < burst * challengeBelow then
       challenge = { layer = tostring(i - 1), scope = scope }
     end
@@ -160,8 +165,8 @@ else
     local nx = nexts[i]
     if nx then
       local ttl = 365 * DAY
-      if nx.rate > 0 then ttl = math.ceil((nx.burst - nx.tokens) / nx.rate) + 1000 end
-      redis.call('HSET', KEYS[i], 'tokens', fmt(nx.tokens), 'ts', fmt(now))
+      if nx.rate > 0 then ttl = math.ceil((nx.burst - nx.tokens) / nx.rate + (nx.ts - now)) + 1000 end
+      redis.call('HSET', KEYS[i], 'tokens', fmt(nx.tokens), 'ts', fmt(nx.ts))
       redis.call('PEXPIRE', KEYS[i], ttlArg(ttl))
     end
   end
