@@ -1,5 +1,5 @@
 import SQLite from 'better-sqlite3';
-import { chmodSync } from 'node:fs';
+import { chmodSync, realpathSync } from 'node:fs';
 import type { PoolClient } from 'pg';
 import type { Logger } from 'pino';
 import type { Db } from './dialect.js';
@@ -130,9 +130,13 @@ export async function holdMemoryLimitsLock(db: Db, logger: Logger): Promise<Node
   };
 }
 
-/** The lock file beside a SQLite database (exported for tests that end a process's lock as its death would). */
+/**
+ * The lock file beside a SQLite database (exported for tests that end a process's lock as its death
+ * would). Named after the file's real path: a node that reaches the same database through a
+ * symlink must meet the same lock.
+ */
 export function sqliteLockPath(databaseFile: string): string {
-  return `${databaseFile}.serve-lock`;
+  return `${realpathSync(databaseFile)}.serve-lock`;
 }
 
 function holdSqliteLock(db: Db): NodeLock {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqliteLockPath } from '../../src/db/node-lock.js';
@@ -39,6 +40,23 @@ describe('review: two serve processes on one SQLite data folder', () => {
     await first.close();
     others.push(await another(first, 2));
     await expect(another(first, 3)).rejects.toThrow(/one process/);
+  });
+
+  it('a second node reaching the same database through a symlink is refused too', async () => {
+    first = await startTestService('sqlite');
+    const link = join(first.dataDir, 'linked.sqlite');
+    symlinkSync(join(first.dataDir, 'findguard.sqlite'), link);
+    try {
+      const config = { ...first.config, database: { dialect: 'sqlite' as const, path: link } };
+      // Awaited by hand: a service that did start is closed after the test, not printed by expect.
+      const err = await createService(config, first.secrets, { clock: first.clock, random: new SeededRandom(6), logger: createLogger('silent') }).then(
+        (s) => void others.push(s),
+        (e: unknown) => e,
+      );
+      expect(String(err)).toMatch(/one process/);
+    } finally {
+      unlinkSync(link);
+    }
   });
 
   it('the lock is held against another operating-system process, and ends when that process is killed', async () => {
