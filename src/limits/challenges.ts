@@ -13,6 +13,14 @@ const MAC_BYTES = 16;
  * shared state; the store only remembers used ids, which makes each challenge single-use.
  * id = "c1.<expiry s, base36>.<difficulty>.<prefix>.<MAC(account, expiry, difficulty, prefix)>"
  */
+/**
+ * How long a proof's used mark outlives the proof by the redeeming node's clock. A node whose clock
+ * is behind takes the proof as unexpired for that much longer, so a mark kept only until the
+ * proof's expiry by a node ahead would let a node behind accept it again: the clock skew between
+ * nodes findguard tolerates. One small key per solved proof, five minutes longer.
+ */
+export const USED_MARK_SKEW_MS = 5 * 60_000;
+
 export class Challenges {
   private readonly keys: Buffer[];
 
@@ -53,7 +61,7 @@ export class Challenges {
     const challenge: Challenge = { id: proof.id, algorithm: CHALLENGE_ALGORITHM, difficulty, prefix, expiresAt: new Date(expires * 1000).toISOString() };
     const solved = this.simulated ? now <= expires * 1000 && this.simulated.accepts(challenge, proof.nonce) : verifyProof(challenge, header, now);
     if (!solved) return false;
-    return this.store.useOnce(`ch:${prefix}`, Math.max(1000, expires * 1000 - now + 1000), now);
+    return this.store.useOnce(`ch:${prefix}`, expires * 1000 - now + USED_MARK_SKEW_MS, now);
   }
 
   private mac(key: Buffer, accountId: string, head: string): Buffer {
