@@ -120,6 +120,17 @@ describeEachDialect('admin API', (dialect) => {
       }
     });
 
+    it('signed out or below the role, a body that fails validation is still 401/403: the schema is told only to whom it may be', async () => {
+      for (const e of endpoints().filter((x) => x.method !== 'GET')) {
+        const bad = { ...e, body: { unexpected: 'x'.repeat(10) } };
+        const res = await as(undefined, bad);
+        expect([res.statusCode, res.json().error.code], `${e.method} ${e.url}`).toEqual([401, 'not_signed_in']);
+        if (e.min === 'viewer') continue;
+        const below = await as(sessions.viewer, bad);
+        expect([below.statusCode, below.json().error.code], `${e.method} ${e.url}`).toEqual([403, 'forbidden_role']);
+      }
+    });
+
     it('a state change from a cookie session without its CSRF token: 403 csrf_invalid, even for an admin', async () => {
       for (const e of endpoints().filter((x) => x.method !== 'GET')) {
         const res = await as(sessions.admin, e, false);

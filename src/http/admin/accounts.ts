@@ -67,7 +67,7 @@ export function accountRoutes(uc: Console): FastifyPluginAsync {
       '/accounts/:id',
       {
         schema: routeSchema('getAccount', 'An account by its id: status, risk, evidence, decisions, campaigns', 'viewer', { params: Params, response: { 200: AccountPage } }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => uc.accounts.byId(request.params.id),
     );
@@ -77,7 +77,7 @@ export function accountRoutes(uc: Console): FastifyPluginAsync {
       '/accounts/search',
       {
         schema: routeSchema('searchAccountByHandle', 'An account by its exact handle (in the body, never in a URL)', 'viewer', { body: SearchBody, response: { 200: AccountPage } }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => {
         const [first, ...others] = await uc.accounts.byHandle(request.body.handle);
@@ -95,7 +95,7 @@ export function accountRoutes(uc: Console): FastifyPluginAsync {
           body: ReasonBody,
           response: { 200: Type.Object({ reinstated: Type.Boolean(), actionId: NullableString, reversed: Type.Array(Type.String()) }) },
         }),
-        preHandler: requireRole('analyst'),
+        preValidation: requireRole('analyst'),
       },
       async (request) => uc.accounts.reinstate(actorOf(request), request.params.id, request.body.reason),
     );

@@ -43,7 +43,7 @@ export function alertRoutes(alerts: Alerts): FastifyPluginAsync {
           querystring: Query,
           response: { 200: Type.Object({ routes: Type.Array(Route), recent: Type.Array(Alert) }) },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => ({ routes: alerts.routes(), recent: await alerts.recent(request.query.limit ?? 50) }),
     );
@@ -52,7 +52,7 @@ export function alertRoutes(alerts: Alerts): FastifyPluginAsync {
       '/alerts/routes/:name/test',
       {
         schema: routeSchema('sendTestAlert', "Queue a test alert to every sink of a route (audited as alert.test)", 'admin', { params: RouteParams, response: { 201: Alert } }),
-        preHandler: requireRole('admin'),
+        preValidation: requireRole('admin'),
       },
       async (request, reply) => reply.code(201).send(await alerts.sendTest(actorOf(request), request.params.name)),
     );

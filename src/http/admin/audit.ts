@@ -41,7 +41,7 @@ export function auditRoutes(uc: Console): FastifyPluginAsync {
           querystring: Query,
           response: { 200: Type.Object({ items: Type.Array(Entry), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => {
         const limit = request.query.limit ?? 100;

@@ -1,5 +1,5 @@
 import secureSession from '@fastify/secure-session';
-import type { FastifyPluginAsync, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest, preValidationAsyncHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { AppContext } from '../../context.js';
@@ -108,9 +108,11 @@ function csrfValid(request: FastifyRequest): boolean {
 /**
  * A route's guard: 401 not_signed_in without an operator; 403 csrf_invalid on a state-changing
  * method from a cookie session without the session's `x-csrf-token` (API tokens need none: a
- * browser never sends them by itself); 403 forbidden_role below `min`.
+ * browser never sends them by itself); 403 forbidden_role below `min`. It runs before the route's
+ * schema is checked (preValidation): whoever may not call a route learns nothing of what it
+ * takes, not even that a body was malformed.
  */
-export function requireRole(min: Role): preHandlerAsyncHookHandler {
+export function requireRole(min: Role): preValidationAsyncHookHandler {
   return async (request) => {
     const op = request.operator;
     if (!op) throw new AppError('not_signed_in', 'sign in first');

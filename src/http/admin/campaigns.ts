@@ -79,7 +79,7 @@ export function campaignRoutes(uc: Console): FastifyPluginAsync {
           querystring: ListQuery,
           response: { 200: Type.Object({ items: Type.Array(CampaignItem), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => uc.campaigns.list(request.query),
     );
@@ -91,7 +91,7 @@ export function campaignRoutes(uc: Console): FastifyPluginAsync {
           params: IdParams,
           response: { 200: CampaignPage },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => {
         const page = await uc.campaigns.page(request.params.id);
@@ -108,7 +108,7 @@ export function campaignRoutes(uc: Console): FastifyPluginAsync {
           params: IdParams,
           response: { 200: Graph },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => uc.graphs.graph(request.params.id),
     );
@@ -121,7 +121,7 @@ export function campaignRoutes(uc: Console): FastifyPluginAsync {
           produces: ['text/csv'],
           response: { 200: { description: 'CSV: campaign_id, attacker_account_id, exposed_account_id, first_exposed_at', content: { 'text/csv': { schema: Type.String() } } } },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request, reply) => {
         const stream = await uc.campaigns.exposuresCsv(request.params.id);

@@ -66,7 +66,7 @@ export function decisionRoutes(uc: Console): FastifyPluginAsync {
           querystring: ListQuery,
           response: { 200: Type.Object({ items: Type.Array(DecisionSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => {
         const q = request.query;
@@ -78,7 +78,7 @@ export function decisionRoutes(uc: Console): FastifyPluginAsync {
       '/decisions',
       {
         schema: routeSchema('addDecision', 'Add a decision by hand (e.g. throttle an ASN for 4 h); every node enforces it', 'analyst', { body: AddBody, response: { 201: DecisionSchema } }),
-        preHandler: requireRole('analyst'),
+        preValidation: requireRole('analyst'),
       },
       async (request, reply) => reply.status(201).send(await uc.decisions.add(actorOf(request), request.body)),
     );
@@ -90,7 +90,7 @@ export function decisionRoutes(uc: Console): FastifyPluginAsync {
           body: BulkBody,
           response: { 201: Type.Object({ batchId: Type.String(), decisions: Type.Array(DecisionSchema) }) },
         }),
-        preHandler: requireRole('analyst'),
+        preValidation: requireRole('analyst'),
       },
       async (request, reply) => reply.status(201).send(await uc.decisions.bulk(actorOf(request), request.body.items, request.body.reason)),
     );
@@ -99,7 +99,7 @@ export function decisionRoutes(uc: Console): FastifyPluginAsync {
       '/decisions/:id/lift',
       {
         schema: routeSchema('liftDecision', 'Lift a decision on every node', 'analyst', { params: IdParams, body: ReasonBody, response: { 200: DecisionSchema } }),
-        preHandler: requireRole('analyst'),
+        preValidation: requireRole('analyst'),
       },
       async (request) => uc.decisions.lift(actorOf(request), request.params.id, request.body.reason),
     );
@@ -112,7 +112,7 @@ export function decisionRoutes(uc: Console): FastifyPluginAsync {
           body: ReasonBody,
           response: { 200: Type.Object({ batchId: Type.String(), lifted: Type.Integer() }) },
         }),
-        preHandler: requireRole('analyst'),
+        preValidation: requireRole('analyst'),
       },
       async (request) => uc.decisions.undoBatch(actorOf(request), request.params.batchId, request.body.reason),
     );

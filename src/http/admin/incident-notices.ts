@@ -38,7 +38,7 @@ export function incidentNoticeRoutes(notices: Pick<ExposureNotices, 'deliveries'
           querystring: Query,
           response: { 200: Type.Object({ incidentId: Type.String(), counts: Counts, items: Type.Array(Item), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) =>
         notices.deliveries(request.params.id, {

@@ -111,7 +111,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
           querystring: ListQuery,
           response: { 200: Type.Object({ items: Type.Array(Type.Object({ ...Incident.properties, clock: Clock })) }) },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => inc.list({ status: request.query.status as Static<typeof Status> | undefined, limit: request.query.limit }),
     );
@@ -120,7 +120,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
       '/incidents/signing-key',
       {
         schema: routeSchema('getIncidentSigningKey', 'The Ed25519 public key that verifies signed incident reports (JWK and PEM)', 'viewer', { response: { 200: PublishedKey } }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async () => inc.signingKey(),
     );
@@ -129,7 +129,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
       '/incidents',
       {
         schema: routeSchema('openIncident', 'Open an incident from one or more campaigns (its first report starts as a draft)', 'analyst', { body: OpenBody, response: { 201: View } }),
-        preHandler: requireRole('analyst'),
+        preValidation: requireRole('analyst'),
       },
       async (request, reply) => reply.code(201).send(await inc.open(actorOf(request), request.body)),
     );
@@ -138,7 +138,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
       '/incidents/:id',
       {
         schema: routeSchema('getIncident', 'An incident: record, 72-hour clock, report phases and approvals', 'viewer', { params: IdParams, response: { 200: View } }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => inc.view(request.params.id),
     );
@@ -147,7 +147,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
       '/incidents/:id',
       {
         schema: routeSchema('updateIncident', 'Change title, owner, notes, or awareAt (awareAt only before approval)', 'analyst', { params: IdParams, body: PatchBody, response: { 200: View } }),
-        preHandler: requireRole('analyst'),
+        preValidation: requireRole('analyst'),
       },
       async (request) => inc.update(actorOf(request), request.params.id, request.body),
     );
@@ -160,7 +160,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
           body: Type.Object({ campaignIds: CampaignIds }, { additionalProperties: false }),
           response: { 200: View },
         }),
-        preHandler: requireRole('analyst'),
+        preValidation: requireRole('analyst'),
       },
       async (request) => inc.linkCampaigns(actorOf(request), request.params.id, request.body.campaignIds),
     );
@@ -173,7 +173,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
           body: FieldsPatch,
           response: { 200: View },
         }),
-        preHandler: requireRole('analyst'),
+        preValidation: requireRole('analyst'),
       },
       async (request) => inc.editPhase(actorOf(request), request.params.id, Number(request.params.number), request.body),
     );
@@ -181,7 +181,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
     const move = (path: string, operationId: string, summary: string, run: (id: string, request: Parameters<typeof actorOf>[0]) => Promise<unknown>) =>
       app.post<Id>(
         `/incidents/:id/${path}`,
-        { schema: routeSchema(operationId, summary, 'analyst', { params: IdParams, response: { 200: View } }), preHandler: requireRole('analyst') },
+        { schema: routeSchema(operationId, summary, 'analyst', { params: IdParams, response: { 200: View } }), preValidation: requireRole('analyst') },
         async (request) => run(request.params.id, request),
       );
     move('submit', 'submitIncidentPhase', 'Send the current draft phase for review', (id, r) => inc.submit(actorOf(r), id));
@@ -192,7 +192,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
       '/incidents/:id/send-back',
       {
         schema: routeSchema('sendBackIncidentPhase', 'Send the phase in review back to draft (its approvals are dropped)', 'analyst', { params: IdParams, body: ReasonBody, response: { 200: View } }),
-        preHandler: requireRole('analyst'),
+        preValidation: requireRole('analyst'),
       },
       async (request) => inc.sendBack(actorOf(request), request.params.id, request.body.reason),
     );
@@ -201,7 +201,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
       '/incidents/:id/close',
       {
         schema: routeSchema('closeIncident', 'notified -> closed', 'analyst', { params: IdParams, body: ReasonBody, response: { 200: View } }),
-        preHandler: requireRole('analyst'),
+        preValidation: requireRole('analyst'),
       },
       async (request) => inc.close(actorOf(request), request.params.id, request.body.reason),
     );
@@ -210,7 +210,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
       '/incidents/:id/supplements',
       {
         schema: routeSchema('addIncidentSupplement', 'Open a supplement (a new phase) once every phase before it is approved', 'analyst', { params: IdParams, body: FieldsPatch, response: { 201: View } }),
-        preHandler: requireRole('analyst'),
+        preValidation: requireRole('analyst'),
       },
       async (request, reply) => reply.code(201).send(await inc.supplement(actorOf(request), request.params.id, request.body)),
     );
@@ -219,7 +219,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
       '/incidents/:id/report',
       {
         schema: routeSchema('getIncidentReport', "The regulator's report (Art. 33(3)) as generated now, unsigned", 'viewer', { params: IdParams, response: { 200: Json } }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request, reply) => reply.header('cache-control', 'no-store').send(await inc.report(request.params.id)),
     );
@@ -231,7 +231,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
           params: IdParams,
           response: { 200: Type.Object({ report: Json, signature: Type.Object({ alg: Type.Literal('Ed25519'), keyId: Type.String(), value: Type.String() }) }) },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request, reply) =>
         reply
@@ -248,7 +248,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
           produces: ['text/html'],
           response: { 200: { description: 'HTML', content: { 'text/html': { schema: Type.String() } } } },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request, reply) =>
         reply
@@ -266,7 +266,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
           produces: ['text/csv'],
           response: { 200: { description: 'CSV', content: { 'text/csv': { schema: Type.String() } } } },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request, reply) =>
         reply
@@ -280,7 +280,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
       '/incidents/:id/evidence',
       {
         schema: routeSchema('getIncidentEvidence', 'The evidence bundle (exposures and decisions) whose canonical JSON (RFC 8785) hashes to the report\'s evidence.sha256', 'viewer', { params: IdParams, response: { 200: Json } }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request, reply) => reply.header('cache-control', 'no-store').send(await inc.evidence(request.params.id)),
     );

@@ -48,7 +48,7 @@ export function operatorManagementRoutes(deps: AdminAuthDeps): FastifyPluginAsyn
   const ops = deps.operators;
   const schema = (operationId: string, summary: string, extra: object) => ({ tags: ['admin'], operationId, summary, security: SESSION_SECURITY, ...extra });
   return async (app) => {
-    app.get('/operators', { schema: schema('listOperators', 'Every operator', { response: { 200: Type.Object({ operators: Type.Array(OperatorInfo) }), ...errorResponses } }), preHandler: requireRole('admin') }, async () => ({
+    app.get('/operators', { schema: schema('listOperators', 'Every operator', { response: { 200: Type.Object({ operators: Type.Array(OperatorInfo) }), ...errorResponses } }), preValidation: requireRole('admin') }, async () => ({
       operators: (await ops.list()).map(info),
     }));
 
@@ -59,7 +59,7 @@ export function operatorManagementRoutes(deps: AdminAuthDeps): FastifyPluginAsyn
           body: AddBody,
           response: { 201: Type.Object({ operator: OperatorInfo, password: Type.Optional(Type.String()), totpSecret: Type.String(), totpUri: Type.String() }), ...errorResponses },
         }),
-        preHandler: requireRole('admin'),
+        preValidation: requireRole('admin'),
       },
       async (request, reply) => {
         const made = await ops.add({ principal: operatorOf(request), ctx: actingContext(request) }, request.body.name, request.body.role, request.body.password);
@@ -69,13 +69,13 @@ export function operatorManagementRoutes(deps: AdminAuthDeps): FastifyPluginAsyn
 
     app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof ReasonBody> }>(
       '/operators/:id/disable',
-      { schema: schema('disableOperator', 'Disable an operator: their sessions and tokens end at once', { params: IdParams, body: ReasonBody, response: { 200: OperatorInfo, ...errorResponses } }), preHandler: requireRole('admin') },
+      { schema: schema('disableOperator', 'Disable an operator: their sessions and tokens end at once', { params: IdParams, body: ReasonBody, response: { 200: OperatorInfo, ...errorResponses } }), preValidation: requireRole('admin') },
       async (request) => info(await ops.disable({ principal: operatorOf(request), ctx: actingContext(request) }, request.params.id, request.body.reason)),
     );
 
     app.post<{ Params: Static<typeof IdParams>; Body: Static<typeof ReasonBody> }>(
       '/operators/:id/enable',
-      { schema: schema('enableOperator', 'Let a disabled operator sign in again (their ended sessions and tokens stay ended)', { params: IdParams, body: ReasonBody, response: { 200: OperatorInfo, ...errorResponses } }), preHandler: requireRole('admin') },
+      { schema: schema('enableOperator', 'Let a disabled operator sign in again (their ended sessions and tokens stay ended)', { params: IdParams, body: ReasonBody, response: { 200: OperatorInfo, ...errorResponses } }), preValidation: requireRole('admin') },
       async (request) => info(await ops.enable({ principal: operatorOf(request), ctx: actingContext(request) }, request.params.id, request.body.reason)),
     );
 
@@ -87,7 +87,7 @@ export function operatorManagementRoutes(deps: AdminAuthDeps): FastifyPluginAsyn
           body: RoleBody,
           response: { 200: Type.Object({ operator: OperatorInfo, sessionsEnded: Type.Integer({ description: 'Sessions ended by a demotion' }) }), ...errorResponses },
         }),
-        preHandler: requireRole('admin'),
+        preValidation: requireRole('admin'),
       },
       async (request) => {
         const { sessionsEnded, ...op } = await ops.setRole({ principal: operatorOf(request), ctx: actingContext(request) }, request.params.id, request.body.role, request.body.reason);
@@ -99,14 +99,14 @@ export function operatorManagementRoutes(deps: AdminAuthDeps): FastifyPluginAsyn
       '/operators/:id/reset-totp',
       {
         schema: schema('resetOperatorTotp', 'A new TOTP secret for an operator (shown once); their sessions end', { params: IdParams, response: { 200: Type.Object({ totpSecret: Type.String(), totpUri: Type.String() }), ...errorResponses } }),
-        preHandler: requireRole('admin'),
+        preValidation: requireRole('admin'),
       },
       async (request, reply) => reply.header('cache-control', 'no-store').send(await ops.resetTotp({ principal: operatorOf(request), ctx: actingContext(request) }, request.params.id)),
     );
 
     app.get<{ Params: Static<typeof IdParams> }>(
       '/operators/:id/sessions',
-      { schema: schema('listOperatorSessions', "An operator's live sessions (one's own, or anyone's for an admin)", { params: IdParams, response: { 200: Type.Object({ sessions: Type.Array(SessionInfo) }), ...errorResponses } }), preHandler: requireRole('viewer') },
+      { schema: schema('listOperatorSessions', "An operator's live sessions (one's own, or anyone's for an admin)", { params: IdParams, response: { 200: Type.Object({ sessions: Type.Array(SessionInfo) }), ...errorResponses } }), preValidation: requireRole('viewer') },
       async (request) => {
         const op = operatorOf(request);
         if (op.id !== request.params.id && !atLeast(op.role, 'admin')) throw new AppError('forbidden_role', "another operator's sessions need the admin role");
@@ -118,7 +118,7 @@ export function operatorManagementRoutes(deps: AdminAuthDeps): FastifyPluginAsyn
 
     app.delete<{ Params: Static<typeof IdParams> }>(
       '/sessions/:id',
-      { schema: schema('revokeSession', 'End a session on every node', { params: IdParams, response: { 204: Type.Null(), ...errorResponses } }), preHandler: requireRole('viewer') },
+      { schema: schema('revokeSession', 'End a session on every node', { params: IdParams, response: { 204: Type.Null(), ...errorResponses } }), preValidation: requireRole('viewer') },
       async (request, reply) => {
         await ops.revokeSession({ principal: operatorOf(request), ctx: actingContext(request) }, request.params.id);
         return reply.status(204).send();
@@ -127,7 +127,7 @@ export function operatorManagementRoutes(deps: AdminAuthDeps): FastifyPluginAsyn
 
     app.get<{ Params: Static<typeof IdParams> }>(
       '/operators/:id/tokens',
-      { schema: schema('listOperatorTokens', "An operator's API tokens (never their secrets)", { params: IdParams, response: { 200: Type.Object({ tokens: Type.Array(TokenInfo) }), ...errorResponses } }), preHandler: requireRole('viewer') },
+      { schema: schema('listOperatorTokens', "An operator's API tokens (never their secrets)", { params: IdParams, response: { 200: Type.Object({ tokens: Type.Array(TokenInfo) }), ...errorResponses } }), preValidation: requireRole('viewer') },
       async (request) => {
         const op = operatorOf(request);
         if (op.id !== request.params.id && !atLeast(op.role, 'admin')) throw new AppError('forbidden_role', "another operator's tokens need the admin role");
@@ -139,7 +139,7 @@ export function operatorManagementRoutes(deps: AdminAuthDeps): FastifyPluginAsyn
       '/operators/:id/tokens',
       {
         schema: schema('createOperatorToken', 'An API token for scripts (Authorization: Bearer); shown this once', { params: IdParams, body: TokenBody, response: { 201: Type.Object({ id: Type.String(), token: Type.String() }), ...errorResponses } }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request, reply) => {
         const token = await ops.createToken({ principal: operatorOf(request), ctx: actingContext(request) }, request.params.id, request.body.label);
@@ -149,7 +149,7 @@ export function operatorManagementRoutes(deps: AdminAuthDeps): FastifyPluginAsyn
 
     app.delete<{ Params: Static<typeof IdParams> }>(
       '/tokens/:id',
-      { schema: schema('revokeOperatorToken', 'Revoke an API token', { params: IdParams, response: { 204: Type.Null(), ...errorResponses } }), preHandler: requireRole('viewer') },
+      { schema: schema('revokeOperatorToken', 'Revoke an API token', { params: IdParams, response: { 204: Type.Null(), ...errorResponses } }), preValidation: requireRole('viewer') },
       async (request, reply) => {
         await ops.revokeToken({ principal: operatorOf(request), ctx: actingContext(request) }, request.params.id);
         return reply.status(204).send();

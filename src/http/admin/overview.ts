@@ -38,7 +38,7 @@ export function overviewRoutes(uc: Console): FastifyPluginAsync {
           querystring: Query,
           response: { 200: OverviewSchema },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => uc.overview.read(request.query.window ?? 'hour'),
     );

@@ -89,7 +89,7 @@ export function policyRoutes(uc: Console): FastifyPluginAsync {
       '/policy',
       {
         schema: routeSchema('getPolicy', 'The active policy as readable tables', 'viewer', { response: { 200: PolicyTables } }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async () => uc.policy.tables(),
     );
@@ -102,7 +102,7 @@ export function policyRoutes(uc: Console): FastifyPluginAsync {
           body: WhatIfBody,
           response: { 200: WhatIf },
         }),
-        preHandler: requireRole('admin'),
+        preValidation: requireRole('admin'),
       },
       async (request) => uc.policy.whatIf(request.body.policy, request.body.from, request.body.to, request.body.engine === undefined ? {} : { engine: request.body.engine }),
     );

@@ -77,7 +77,7 @@ export function sessionRoutes(deps: AdminAuthDeps): FastifyPluginAsync {
       '/session',
       {
         schema: { tags: ['admin'], operationId: 'getSession', summary: 'Who is signed in, and the CSRF token of the session', security: SESSION_SECURITY, response: { 200: SessionView, ...errorResponses } },
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => {
         const op = operatorOf(request);
@@ -90,7 +90,7 @@ export function sessionRoutes(deps: AdminAuthDeps): FastifyPluginAsync {
       '/session',
       {
         schema: { tags: ['admin'], operationId: 'signOut', summary: 'Sign out: the session ends on every node', security: SESSION_SECURITY, response: { 204: Type.Null(), ...errorResponses } },
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request, reply) => {
         const op = operatorOf(request);

@@ -31,7 +31,7 @@ export function webhookRoutes(uc: Console): FastifyPluginAsync {
           querystring: Query,
           response: { 200: Type.Object({ items: Type.Array(Delivery), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
         }),
-        preHandler: requireRole('viewer'),
+        preValidation: requireRole('viewer'),
       },
       async (request) => uc.webhooks.deliveries({ state: request.query.state, before: request.query.cursor, limit: request.query.limit }),
     );
@@ -40,7 +40,7 @@ export function webhookRoutes(uc: Console): FastifyPluginAsync {
       '/webhooks/deliveries/:id/redeliver',
       {
         schema: routeSchema('redeliverWebhook', 'Send a delivered or given-up webhook again (same id and bytes)', 'admin', { params: Params, response: { 200: Delivery } }),
-        preHandler: requireRole('admin'),
+        preValidation: requireRole('admin'),
       },
       async (request) => uc.webhooks.redeliver(actorOf(request), request.params.id),
     );
