@@ -10,6 +10,7 @@ import { answersCheck } from './detectors/answers.js';
 import { belowBookCheck, type FreshNumbers } from './detectors/below-book.js';
 import { realtimeCheck, scatteredBatch, type CallerState, type RealtimeVerdict } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
+import { FirstSyncClaims } from './first-sync.js';
 import type { LookupEvent } from './events.js';
 import { regionCallingCode } from './features/blocks.js';
 import { HitRates } from './hit-rates.js';
@@ -32,8 +33,6 @@ const THROTTLE_FACTOR = 4;
 
 /** How long a caller whose batch was a dense run is told to wait. */
 const DENY_RETRY_S = 3600;
-/** New accounts remembered for their first sync (AbuseService.firstSyncOfNew): a week of sign-ups at a large service. */
-const NEW_SYNCS_MAX = 200_000;
 
 /**
  * A limits policy without an `abuse` section (signal-like, hagen-incremental, none: baselines that
@@ -90,8 +89,8 @@ export class AbuseService implements EventHandler {
   private readonly resumeOptions: ResumeOptions;
   /** Reinstatement actions already handed to the engine, by id. */
   private readonly reinstatements = new Map<string, number>();
-  /** New accounts whose first sync this node has seen, with their creation time (firstSyncOfNew). */
-  private readonly newSyncs = new Map<string, number>();
+  /** New accounts' one unjudged first sync, claimed in the database (first-sync.ts). */
+  private readonly firstSyncs: FirstSyncClaims;
 
   constructor(
     deps: { db: Kysely<Database>; incidents: Incidents; clock: { now(): number }; logger: Logger; registry: Registry },
@@ -105,6 +104,7 @@ export class AbuseService implements EventHandler {
     this.hitRates = new HitRates(deps.db, this.engine.policy.realtime.answers, deps.logger.child({ component: 'abuse' }));
     this.every = options.evaluateEveryMs ?? 60_000;
     this.logger = deps.logger.child({ component: 'abuse' });
+    this.firstSyncs = new FirstSyncClaims(deps.db, this.logger);
     this.decisions = new Counter({
       name: 'findguard_abuse_decisions_total',
       help: 'Decisions of the abuse engine by action; mode shadow means logged, not enforced',
@@ -209,7 +209,10 @@ export class AbuseService implements EventHandler {
     // overdispersed). Its later syncs are: sleepers synced their fleet-mates for days, then worked a
     // list from accounts under 7 days old, one answered batch each (25.2% of their targets at 20,000
     // accounts). A joiner's later syncs carry its token, so only the contacts added since are new.
-    const firstSync = now - accountCreatedAt < this.engine.policy.features.newAccountAgeMs && this.firstSyncOfNew(accountId, accountCreatedAt, now);
+    // One per account, claimed in the database before judging: one kept in a node's memory came
+    // back with every restart and every other node, a fresh answered slice of a list for a sleeper.
+    const age = this.engine.policy.features.newAccountAgeMs;
+    const firstSync = now - accountCreatedAt < age && (await this.firstSyncs.claim(accountId, accountCreatedAt, now, age));
     if (firstSync || newNumbers < p.minNumbers || newMatched < p.minExcess) return;
     await this.hitRates.fresh(now);
     const v = answersCheck(newNumbers, newMatched, this.hitRates.rate(phoneRegion), p, scattered());
@@ -244,23 +247,6 @@ export class AbuseService implements EventHandler {
     this.logger.info({ account: accountId, verdict: 'deny', reason: 'below-book', mode, scattered, numbers: v.judged, matched: v.matched, expected: Math.round(v.expected), z: Number(v.z.toFixed(1)) }, 'real-time abuse check');
     if (mode === 'shadow') return;
     throw new AppError('rate_limited', 'this batch matches far fewer numbers than an address book does; retry later', { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
-  }
-
-  /**
-   * Whether this is the first sync of a new account this node has seen (and notes it). Per node:
-   * with N serving nodes an account gets at most N unjudged first syncs, where before every sync
-   * of its first 7 days was. Bounded: entries go once their account is no longer new, and at
-   * NEW_SYNCS_MAX the oldest go first (an account forgotten early gets one more unjudged sync).
-   */
-  private firstSyncOfNew(accountId: string, createdAt: number, now: number): boolean {
-    if (this.newSyncs.has(accountId)) return false;
-    const age = this.engine.policy.features.newAccountAgeMs;
-    for (const [id, at] of this.newSyncs) {
-      if (now - at < age && this.newSyncs.size < NEW_SYNCS_MAX) break;
-      this.newSyncs.delete(id);
-    }
-    this.newSyncs.set(accountId, createdAt);
-    return true;
   }
 
   /** EventHandler: a new account's sign-up context (the farming detector), wherever events are consumed. */
