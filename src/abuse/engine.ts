@@ -4,7 +4,7 @@ import { scoreClusters, type ClusterEvidence, type ScoredCluster } from './clust
 import { AnswersDetector } from './detectors/answers.js';
 import { RevelationDetector } from './detectors/revelation.js';
 import { CoordinationDetector, type SuspicionOf } from './detectors/coordination.js';
-import { ENUMERATION, EnumerationDetector, assessBehaviour, describe, explainedLater } from './detectors/enumeration.js';
+import { ENUMERATION, EnumerationDetector, assessBehaviour, behaviourFinding } from './detectors/enumeration.js';
 import { FarmingDetector } from './detectors/farming.js';
 import type { CallerState } from './detectors/realtime.js';
 import type { Detector, Finding, Observation } from './detectors/types.js';
@@ -253,11 +253,9 @@ export class AbuseEngine implements EventHandler {
 
   /** Enumeration score if any, else context: new accounts on hosting networks are where farms live. */
   private suspicion(acc: AccountState, now: number): number {
-    // The memoised behaviour holds the decayed calls and hosting calls too (the same reads).
-    const { a, b } = this.enumeration.scored(acc, now);
-    const behaviour = a.score;
-    const calls = b.calls;
-    const hosting = calls > 0 && b.hostingCalls / calls >= 0.5;
+    // The evaluation's memo holds the decayed calls and hosting calls too (the same reads).
+    const behaviour = this.enumeration.score(acc, now);
+    const hosting = this.enumeration.hostingShare(acc, now) >= 0.5;
     const fresh = acc.ageAtLastMs < this.policy.features.newAccountAgeMs;
     const context = fresh && hosting ? 0.8 : hosting ? 0.4 : fresh ? 0.3 : 0;
     return Math.max(behaviour, context);
@@ -283,11 +281,15 @@ export class AbuseEngine implements EventHandler {
     const shortMs = this.policy.features.shortWindowMs;
     const a = assessBehaviour(sum, hitRate, this.policy, shortMs, false);
     if (a.score < this.policy.enumeration.minScore) return undefined;
-    const policy = this.policy;
-    // The sentence only when read (a sample of evidence that acts): sum is this call's own object.
-    return explainedLater(
+    // The sentence only when read (a sample of evidence that acts), from the sum's numbers: its
+    // dense blocks, every member's, would live as long as the finding.
+    return behaviourFinding(
       { detector: ENUMERATION, kind: 'group', accountIds: [...ids], score: a.score, signals: a.signals.map((s) => s.name), from, to },
-      () => describe(`${members} accounts together`, assessBehaviour(sum, hitRate, policy, shortMs)),
+      `${members} accounts together`,
+      sum,
+      hitRate,
+      this.policy,
+      shortMs,
     );
   }
 

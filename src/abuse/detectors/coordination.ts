@@ -1,7 +1,6 @@
 import { type AccountState, type FeatureStore, type InfraKind, type InfraState } from '../features/store.js';
 import type { CompiledAbusePolicy } from '../../policy/index.js';
-import { explainedLater } from './enumeration.js';
-import { fmt, rate, span, type Detector, type Finding, type InfraRef, type Observation } from './types.js';
+import { explainedLater, fmt, rate, span, type Detector, type Finding, type InfraRef, type Observation } from './types.js';
 
 /**
  * Coordination: accounts that belong together.
@@ -339,10 +338,11 @@ export class CoordinationDetector implements Detector {
     const hostingShare = st.calls > 0 ? st.hostingCalls / st.calls : 0;
     // Written when read, from the key's figures as they are now (the key's state moves on).
     const { kind, key, firstAt, lastAt, signups } = st;
+    const suspicious = flagged.length;
     return explainedLater(
       { detector: COORDINATION, kind: 'group', accountIds: flagged, score, signals: [`shared-${kind}`], infra: [infra], from: firstAt, to: lastAt },
       () =>
-        `${kind} ${key} is shared by ${fmt(total)} accounts over ${span(lastAt - firstAt)}${countries > 1 ? ` from ${countries} countries` : ''}, ${fmt(flagged.length)} of ${fmt(tracked)} tracked suspicious ` +
+        `${kind} ${key} is shared by ${fmt(total)} accounts over ${span(lastAt - firstAt)}${countries > 1 ? ` from ${countries} countries` : ''}, ${fmt(suspicious)} of ${fmt(tracked)} tracked suspicious ` +
         `(${Math.round(newShare * 100)}% of its calls from new accounts, ${Math.round(hostingShare * 100)}% from hosting networks${signups > 0 ? `, ${fmt(signups)} sign-ups` : ''})`,
     );
   }

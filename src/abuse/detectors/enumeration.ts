@@ -1,7 +1,8 @@
 import { L, S, decayed, sliding, spread, type AccountState, type FeatureStore } from '../features/store.js';
 import type { CompiledAbusePolicy } from '../../policy/index.js';
+import { BehaviourMemo, NO_VALUES } from './behaviour-memo.js';
 import { bookZ } from './book.js';
-import { clamp01, fmt, noisyOr, rate, span, type Detector, type Finding, type Observation } from './types.js';
+import { clamp01, explainedLater, fmt, noisyOr, rate, span, type Detector, type Finding, type Observation } from './types.js';
 
 /**
  * Enumeration: an account (or, summed, a cluster) working through number space rather than an
@@ -67,9 +68,6 @@ export interface Behaviour {
   /** Own calling codes of the members ("+98"), for the explanation. */
   ownCodes: Set<string>;
 }
-
-/** Sets shared by light behaviours, which never add to them (sumBehaviour makes its own). */
-const NO_VALUES: ReadonlySet<string> = new Set<string>();
 
 /**
  * An account's behaviour at `now`. `full` false is for a score alone (suspicion, the per-account
@@ -160,12 +158,40 @@ export interface Signal {
 }
 
 /**
+ * Of a behaviour's sets, what the signals read: the number of dense blocks (a score needs it) and,
+ * for the sentences, the first and last block in sort order and up to three own calling codes. A
+ * finding keeps these instead of the sets until its explanation is read.
+ */
+export interface SetFacts {
+  blocks: number;
+  firstBlock: string;
+  lastBlock: string;
+  ownCodes: string;
+}
+
+export function setFactsOf(b: Behaviour, withText = true): SetFacts {
+  let first = '';
+  let last = '';
+  if (withText) {
+    // The ends of [...blocks].sort(): it orders strings by UTF-16 code units, as < does.
+    let any = false;
+    for (const x of b.denseBlocks) {
+      if (!any || x < first) first = x;
+      if (!any || x > last) last = x;
+      any = true;
+    }
+  }
+  const ownCodes = !withText ? '' : b.ownCodes.size > 0 ? [...b.ownCodes].slice(0, 3).join(', ') : 'none';
+  return { blocks: b.denseBlocks.size, firstBlock: first, lastBlock: last, ownCodes };
+}
+
+/**
  * The behavioural signals of `b` against the population's hit rate. `withText` false leaves every
  * signal's text empty: a score needs only names and strengths, and the sentences (numbers
  * formatted for people) cost more than the arithmetic; they are written when an operator's
  * explanation is asked for (lazyText).
  */
-export function enumerationSignals(b: Behaviour, populationHitRate: number, p: CompiledAbusePolicy, shortMs: number, withText = true): Signal[] {
+export function enumerationSignals(b: Behaviour, populationHitRate: number, p: CompiledAbusePolicy, shortMs: number, withText = true, sets = setFactsOf(b, withText)): Signal[] {
   const e = p.enumeration;
   const out: Signal[] = [];
   const m = Math.max(1, b.members);
@@ -190,7 +216,7 @@ export function enumerationSignals(b: Behaviour, populationHitRate: number, p: C
     out.push({
       name: 'dense',
       strength: clamp01(0.5 + 0.25 * Math.log2(b.denseCalls / denseBar)),
-      text: !withText ? '' : `${fmt(b.denseCalls)} dense calls (≥${e.denseMinNumbers} numbers in at most ${e.denseMaxBlocks} blocks) put ${fmt(b.denseNumbers)} of ${fmt(b.asked)} numbers into ${fmt(b.denseBlocks.size)}${b.denseBlocks.size >= 16 ? '+' : ''} blocks`,
+      text: !withText ? '' : `${fmt(b.denseCalls)} dense calls (≥${e.denseMinNumbers} numbers in at most ${e.denseMaxBlocks} blocks) put ${fmt(b.denseNumbers)} of ${fmt(b.asked)} numbers into ${fmt(sets.blocks)}${sets.blocks >= 16 ? '+' : ''} blocks`,
     });
   }
   if (b.bestRun >= e.runBlocks) {
@@ -200,12 +226,11 @@ export function enumerationSignals(b: Behaviour, populationHitRate: number, p: C
       text: !withText ? '' : `walked ${b.bestRun} blocks in ascending order (${b.runFrom}… to ${b.runTo}…)`,
     });
   }
-  if (m > 1 && b.denseBlocks.size >= 2 * e.runBlocks) {
-    const sorted = withText ? [...b.denseBlocks].sort() : [];
+  if (m > 1 && sets.blocks >= 2 * e.runBlocks) {
     out.push({
       name: 'split-range',
-      strength: clamp01(0.5 + 0.1 * (b.denseBlocks.size / (2 * e.runBlocks) - 1)),
-      text: !withText ? '' : `members' dense calls cover ${fmt(b.denseBlocks.size)} blocks between them (${sorted[0]}… to ${sorted[sorted.length - 1]}…)`,
+      strength: clamp01(0.5 + 0.1 * (sets.blocks / (2 * e.runBlocks) - 1)),
+      text: !withText ? '' : `members' dense calls cover ${fmt(sets.blocks)} blocks between them (${sets.firstBlock}… to ${sets.lastBlock}…)`,
     });
   }
   if (b.answered >= e.hitRateMinNumbers && populationHitRate > 0) {
@@ -223,11 +248,10 @@ export function enumerationSignals(b: Behaviour, populationHitRate: number, p: C
   if (b.asked >= e.foreignMinNumbers) {
     const share = b.foreign / b.asked;
     if (share >= e.foreignShare) {
-      const own = !withText ? '' : b.ownCodes.size > 0 ? [...b.ownCodes].slice(0, 3).join(', ') : 'none';
       out.push({
         name: 'foreign',
         strength: clamp01(0.5 + (0.5 * (share - e.foreignShare)) / Math.max(1e-9, 1 - e.foreignShare)),
-        text: !withText ? '' : `${Math.round(share * 100)}% of ${fmt(b.asked)} numbers outside its own country (${own})`,
+        text: !withText ? '' : `${Math.round(share * 100)}% of ${fmt(b.asked)} numbers outside its own country (${sets.ownCodes})`,
       });
     }
   }
@@ -245,8 +269,8 @@ export interface EnumerationAssessment {
 }
 
 /** `withText` false: the same score and signal names, the signals' texts left empty (enumerationSignals). */
-export function assessBehaviour(b: Behaviour, populationHitRate: number, p: CompiledAbusePolicy, shortMs: number, withText = true): EnumerationAssessment {
-  const signals = enumerationSignals(b, populationHitRate, p, shortMs, withText);
+export function assessBehaviour(b: Behaviour, populationHitRate: number, p: CompiledAbusePolicy, shortMs: number, withText = true, sets?: SetFacts): EnumerationAssessment {
+  const signals = enumerationSignals(b, populationHitRate, p, shortMs, withText, sets);
   const newShare = b.members > 0 ? b.newMembers / b.members : 0;
   const hostingShare = b.calls > 0 ? b.hostingCalls / b.calls : 0;
   // Foreign numbers, a low hit rate and addresses in several countries only support a signal of
@@ -268,6 +292,17 @@ export function describe(subject: string, a: EnumerationAssessment): string {
   return `${subject}${ctx.length > 0 ? ` (${ctx.join(', ')})` : ''}: ${a.signals.map((s) => s.text).join('; ')}`;
 }
 
+/**
+ * A finding on `b` whose explanation, describe(subject, assessBehaviour(b, ...)), is written when
+ * first read. It keeps b's numbers and SetFacts, not b: a finding lives until the next evaluation
+ * and a cluster's summed behaviour holds every member's dense blocks.
+ */
+export function behaviourFinding(f: Omit<Finding, 'explanation'>, subject: string, b: Behaviour, populationHitRate: number, p: CompiledAbusePolicy, shortMs: number): Finding {
+  const sets = setFactsOf(b);
+  const numbers: Behaviour = { ...b, denseBlocks: NO_VALUES as Set<string>, ownCodes: NO_VALUES as Set<string> };
+  return explainedLater(f, () => describe(subject, assessBehaviour(numbers, populationHitRate, p, shortMs, true, sets)));
+}
+
 export class EnumerationDetector implements Detector {
   readonly name = ENUMERATION;
   private readonly dirty = new Set<string>();
@@ -287,26 +322,28 @@ export class EnumerationDetector implements Detector {
   /**
    * Each account's light behaviour and score (no texts) as of `memoAt`, computed once per
    * evaluation: the detector's own findings, the coordination detector's suspicion of every member
-   * of a shared key and the cluster sums all ask for the same accounts at the same instant. Cleared
+   * of a shared key and the cluster sums all ask for the same accounts at the same instant. Stale
    * when `now` moves and whenever an input is observed, so it never outlives the state it read.
    */
   private memoAt = Number.NaN;
   private memoHitRate = 0;
-  private readonly memo = new Map<AccountState, { b: Behaviour; a: EnumerationAssessment }>();
+  private readonly memo = new BehaviourMemo();
 
-  scored(acc: AccountState, now: number): { b: Behaviour; a: EnumerationAssessment } {
+  /** The offset of the account's row in the memo, scored now if it was not yet. */
+  private row(acc: AccountState, now: number): number {
     if (now !== this.memoAt) {
-      this.memo.clear();
+      this.memo.renew();
       this.memoAt = now;
       this.memoHitRate = this.store.populationHitRate(now);
     }
-    let s = this.memo.get(acc);
-    if (!s) {
-      const b = behaviourOf(this.store, acc, now, false);
-      s = { b, a: assessBehaviour(b, this.memoHitRate, this.policy, this.store.policy.shortWindowMs, false) };
-      this.memo.set(acc, s);
-    }
-    return s;
+    const found = this.memo.find(acc);
+    if (found >= 0) return found;
+    const b = behaviourOf(this.store, acc, now, false);
+    return this.memo.write(acc, b, assessBehaviour(b, this.memoHitRate, this.policy, this.store.policy.shortWindowMs, false).score);
+  }
+
+  private light(acc: AccountState, now: number): Behaviour {
+    return this.memo.light(this.row(acc, now), acc);
   }
 
   /**
@@ -315,7 +352,7 @@ export class EnumerationDetector implements Detector {
    */
   behaviourSum(accounts: readonly AccountState[], now: number): Behaviour | undefined {
     if (accounts.length < 2) return undefined;
-    return sumBehaviour(accounts.map((acc) => completeBehaviour(this.store, acc, now, this.scored(acc, now).b)));
+    return sumBehaviour(accounts.map((acc) => completeBehaviour(this.store, acc, now, this.light(acc, now))));
   }
 
   /** The account's assessment now, with its signals' texts (for an explanation). */
@@ -332,7 +369,17 @@ export class EnumerationDetector implements Detector {
    * only they read. Other detectors judge a shared key's members by it every evaluation.
    */
   score(acc: AccountState, now: number): number {
-    return this.scored(acc, now).a.score;
+    return this.memo.score(this.row(acc, now));
+  }
+
+  /** The share of the account's decayed calls made from hosting networks (0 without calls), as the score read them. */
+  hostingShare(acc: AccountState, now: number): number {
+    return this.memo.hostingShare(this.row(acc, now));
+  }
+
+  /** Accounts the memo holds a row for (tests: it lets go of accounts no longer scored). */
+  get memoSize(): number {
+    return this.memo.size;
   }
 
   /**
@@ -354,53 +401,32 @@ export class EnumerationDetector implements Detector {
     for (const id of this.active.keys()) this.dirty.add(id);
     const hitRate = this.store.populationHitRate(now);
     const shortMs = this.store.policy.shortWindowMs;
+    const minScore = this.policy.enumeration.minScore;
     for (const id of this.dirty) {
       const acc = this.store.account(id);
-      // Scored without texts; the explanation is written only if someone reads it (explainedLater),
-      // from the behaviour as it is now (its sets copied: the account's state moves on).
-      const scored = acc && this.mayFlag(acc, now) ? this.scored(acc, now) : undefined;
-      const a = scored?.a;
-      if (!acc || !a || a.score < this.policy.enumeration.minScore) {
+      // Scored without texts; the explanation is written only if someone reads it, from the
+      // behaviour as it is now (behaviourFinding keeps its numbers: the account's state moves on).
+      if (!acc || !this.mayFlag(acc, now) || this.score(acc, now) < minScore) {
         if (acc) acc.flagged = false;
         this.active.delete(id);
         continue;
       }
       acc.flagged = true;
-      const b = completeBehaviour(this.store, acc, now, scored!.b);
-      const policy = this.policy;
+      const light = this.light(acc, now);
+      const a = assessBehaviour(light, hitRate, this.policy, shortMs, false);
       this.active.set(
         id,
-        explainedLater(
+        behaviourFinding(
           { detector: ENUMERATION, kind: 'account', accountIds: [id], score: a.score, signals: a.signals.map((s) => s.name), from: acc.firstAt, to: acc.lastAt },
-          () => describe(`account ${id}`, assessBehaviour(b, hitRate, policy, shortMs)),
+          `account ${id}`,
+          completeBehaviour(this.store, acc, now, light),
+          hitRate,
+          this.policy,
+          shortMs,
         ),
       );
     }
     this.dirty.clear();
     return [...this.active.values()];
   }
-}
-
-/**
- * A finding whose explanation is written when first read (then kept): most findings of an
- * evaluation are never shown to anyone, and their sentences (numbers formatted for people) were a
- * large part of an evaluation's cost. `explain` must read only values captured when the finding was
- * made, so the text is the one an eager finding would have had. The explanation is an own
- * enumerable property, so JSON (the sharded stages' summaries) and spreads carry it.
- */
-export function explainedLater(f: Omit<Finding, 'explanation'>, explain: () => string): Finding {
-  let text: string | undefined;
-  return {
-    detector: f.detector,
-    kind: f.kind,
-    accountIds: f.accountIds,
-    score: f.score,
-    signals: f.signals,
-    ...(f.infra !== undefined ? { infra: f.infra } : {}),
-    from: f.from,
-    to: f.to,
-    get explanation(): string {
-      return (text ??= explain());
-    },
-  };
 }

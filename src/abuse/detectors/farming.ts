@@ -3,8 +3,7 @@ import { DecayedPair } from '../features/window.js';
 import type { InfraKind } from '../features/store.js';
 import type { CompiledAbusePolicy } from '../../policy/index.js';
 import type { SignupEvent } from '../signup.js';
-import { explainedLater } from './enumeration.js';
-import { clamp01, fmt, span, type Detector, type Finding, type Observation } from './types.js';
+import { clamp01, explainedLater, fmt, span, type Detector, type Finding, type Observation } from './types.js';
 
 /**
  * Farming: bursts of sign-ups sharing context (LinkedIn clusters registrations by IP and date).
