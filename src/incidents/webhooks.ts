@@ -92,8 +92,10 @@ export class WebhookDeliverer {
       .limit(this.opts.batchSize)
       .execute();
     for (const row of due) {
-      const claimedUntil = now + this.opts.timeoutMs + 30_000;
-      // The lease: a node that dies mid-send leaves the row due again once it expires.
+      // The lease: a node that dies mid-send leaves the row due again once it expires. Dated when
+      // it is taken, not when the round began: behind a slow endpoint, a lease from the round's
+      // start would have run out before its row was sent, and another node would send it too.
+      const claimedUntil = this.deps.clock.now() + this.opts.timeoutMs + 30_000;
       const claim = await db
         .updateTable('webhook_outbox')
         .set({ next_attempt_at: claimedUntil, attempts: row.attempts + 1 })
@@ -108,14 +110,16 @@ export class WebhookDeliverer {
       const attempt = row.attempts + 1;
       const error = await this.send(row.id, row.payload);
       const at = this.deps.clock.now();
+      // Only while the claim is still this node's: a row another node claimed since keeps its state.
+      const ours = db.updateTable('webhook_outbox').where('id', '=', row.id).where('next_attempt_at', '=', claimedUntil).where('attempts', '=', attempt);
       if (error === undefined) {
-        await db.updateTable('webhook_outbox').set({ delivered_at: at, next_attempt_at: null, last_error: null }).where('id', '=', row.id).execute();
+        await ours.set({ delivered_at: at, next_attempt_at: null, last_error: null }).execute();
         round.delivered++;
         continue;
       }
       const giveUp = attempt >= this.opts.maxAttempts;
       const next = giveUp ? null : at + backoffDelay(attempt, this.opts.baseDelayMs, this.opts.maxDelayMs, this.deps.random);
-      await db.updateTable('webhook_outbox').set({ next_attempt_at: next, last_error: error }).where('id', '=', row.id).execute();
+      await ours.set({ next_attempt_at: next, last_error: error }).execute();
       if (giveUp) round.gaveUp++;
       else round.failed++;
       this.deps.logger.warn({ eventId: row.id, type: row.event_type, attempt, error, giveUp }, giveUp ? 'webhook given up' : 'webhook delivery failed; will retry');
