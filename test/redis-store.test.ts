@@ -75,6 +75,11 @@ describeRedis('RedisLimitStore', () => {
       ),
       proof: fc.boolean(),
       strikeKey: fc.option(fc.constantFrom('s0', 's1'), { nil: undefined }),
+      // The strike counts the caller's tier assumed (no max: unbounded); outside them: 'stale-strikes'.
+      strikeRange: fc.oneof(
+        { weight: 3, arbitrary: fc.constant(undefined) },
+        { weight: 1, arbitrary: fc.record({ min: fc.nat(2), span: fc.option(fc.nat(2), { nil: undefined }) }) },
+      ),
       advanceMs: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 0, max: 120_000 }), fc.integer({ min: 0, max: 1_800_000 })),
     });
     const scenario = fc.record({
@@ -98,7 +103,12 @@ describeRedis('RedisLimitStore', () => {
           const d = sc.breakers[st.breaker.def]!;
           breaker = { ...d, demand: st.breaker.demand, share: st.breaker.share, shadow: st.breaker.shadow };
         }
-        return { charges, breaker, proof: st.proof, strikeKey: st.strikeKey, strikeWindowMs: 2 * DAY, now };
+        const input: ApplyInput = { charges, breaker, proof: st.proof, strikeKey: st.strikeKey, strikeWindowMs: 2 * DAY, now };
+        if (st.strikeRange) {
+          input.strikesMin = st.strikeRange.min;
+          if (st.strikeRange.span !== undefined) input.strikesMax = st.strikeRange.min + st.strikeRange.span;
+        }
+        return input;
       });
     }
 
@@ -135,7 +145,7 @@ describeRedis('RedisLimitStore', () => {
         { numRuns: 150 },
       );
       // The generators must actually reach every branch, or parity proves little.
-      for (const b of ['allowed', 'refused', 'challenge', 'tripped', 'breakerShadowRefused', 'refused by breaker', 'strikes', 'shadow_refused', 'unchecked', 'nearLimit']) {
+      for (const b of ['allowed', 'refused', 'challenge', 'stale-strikes', 'tripped', 'breakerShadowRefused', 'refused by breaker', 'strikes', 'shadow_refused', 'unchecked', 'nearLimit']) {
         expect(seen, b).toContain(b);
       }
     });
@@ -149,6 +159,20 @@ describeRedis('RedisLimitStore', () => {
     expect(results.filter((r) => r.outcome === 'allowed')).toHaveLength(50);
     expect(results.filter((r) => r.outcome === 'refused')).toHaveLength(150);
     expect(Number(await client.hget(`${prefix}hot`, 'tokens'))).toBe(0);
+  });
+
+  it("answers 'stale-strikes' with the current count and writes nothing when the strikes are outside the caller's tier", async () => {
+    const s = store();
+    const strikeKey = 'stale:strikes';
+    const refused = await s.apply({ charges: [charge('stale:tiny', { burst: 1, cost: 2 })], proof: false, strikeKey, strikeWindowMs: DAY, now: T0 });
+    expect(refused).toMatchObject({ outcome: 'refused', strikes: 1 });
+    const breaker: BreakerCharge = { key: 'stale:breaker', demand: 1, windowMs: 60_000, alpha: 0.1, initialBaseline: 10, ratio: 3, minimum: 10, holdMs: 60_000, share: 1, shadow: false };
+    const input: ApplyInput = { charges: [charge('stale:bucket'), charge('stale:big', { cost: 20 })], breaker, proof: false, strikeKey, strikeWindowMs: DAY, now: T0, strikesMin: 0, strikesMax: 0 };
+    expect(await s.apply(input)).toStrictEqual({ outcome: 'stale-strikes', layers: [], tripped: false, breakerShadowRefused: false, strikes: 1 });
+    expect(await client.exists(`${filePrefix}stale:bucket`, `${filePrefix}stale:big`, `${filePrefix}stale:breaker`)).toBe(0);
+    expect(await s.strikes(strikeKey, T0)).toBe(1);
+    expect((await s.apply({ ...input, charges: [charge('stale:bucket')], strikesMin: 1, strikesMax: undefined })).outcome).toBe('allowed');
+    expect(await client.exists(`${filePrefix}stale:bucket`)).toBe(1);
   });
 
   it('reloads its script after Redis forgets it (restart, SCRIPT FLUSH)', async () => {

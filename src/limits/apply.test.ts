@@ -77,6 +77,35 @@ describe('check-and-charge (memory store)', () => {
     expect(await s.strikes('strike:a', 7 * 24 * HOUR)).toBe(0);
   });
 
+  it("answers 'stale-strikes' with the current count, charging and writing nothing, when the count is outside the caller's tier", async () => {
+    const s = new MemoryLimitStore();
+    const breaker: BreakerCharge = { key: 'breaker:global', demand: 5, windowMs: HOUR, alpha: 0.5, initialBaseline: 1, ratio: 1, minimum: 1, holdMs: HOUR, share: 1, shadow: false };
+    // Two strikes.
+    for (let i = 0; i < 2; i++) await s.apply(input([charge({ cost: 11 })], 0));
+    // Judged as if it had none or one (a count another node has moved since): nothing happens, not
+    // even the strike a refusal would add or the breaker's demand.
+    for (const range of [{ strikesMin: 0, strikesMax: 0 }, { strikesMin: 0, strikesMax: 1 }, { strikesMin: 3 }]) {
+      const r = await s.apply(input([charge({ cost: 4 }), charge({ key: 'too-big', cost: 11 })], 0, { ...range, breaker }));
+      expect(r).toStrictEqual({ outcome: 'stale-strikes', layers: [], tripped: false, breakerShadowRefused: false, strikes: 2 });
+    }
+    expect(s.size).toBe(1);
+    expect(await s.strikes('strike:a', 0)).toBe(2);
+    // Inside the range (bounds included), or with no range, or no strike key: charged as ever.
+    expect(await s.apply(input([charge({ cost: 4 })], 0, { strikesMin: 2, strikesMax: 2 }))).toMatchObject({ outcome: 'allowed', strikes: 2 });
+    expect(await s.apply(input([charge({ cost: 4 })], 0, { strikesMin: 1 }))).toMatchObject({ outcome: 'allowed', strikes: 2 });
+    expect((await s.apply(input([charge({ cost: 1 })], 0))).outcome).toBe('allowed');
+    expect((await s.apply(input([charge({ cost: 1 })], 0, { strikeKey: undefined, strikesMin: 5 }))).outcome).toBe('allowed');
+    expect((await s.apply(input([charge({ cost: 1 })], 0, { strikesMin: 0, strikesMax: 0 }))).outcome).toBe('stale-strikes');
+  });
+
+  it("answers 'stale-strikes' below the range once the strikes expired", async () => {
+    const s = new MemoryLimitStore();
+    await s.apply(input([charge({ cost: 11 })], 0));
+    expect((await s.apply(input([charge()], 1, { strikesMin: 1 }))).outcome).toBe('allowed');
+    expect(await s.apply(input([charge()], 7 * 24 * HOUR, { strikesMin: 1 }))).toMatchObject({ outcome: 'stale-strikes', strikes: 0 });
+    expect(await s.apply(input([charge()], 7 * 24 * HOUR, { strikesMin: 0, strikesMax: 0 }))).toMatchObject({ outcome: 'allowed', strikes: 0 });
+  });
+
   it('expires buckets once they are full again', async () => {
     const s = new MemoryLimitStore();
     await s.apply(input([charge({ cost: 5 })], 0));

@@ -73,6 +73,13 @@ let tsScratch = new Float64Array(16);
 
 export function applyCharges(input: ApplyInput, read: StateAccess, write: StateWrites): ApplyResult {
   const { now } = input;
+  // First, before any bucket: the caller's tier sized every charge, and it was chosen from a
+  // strike count the caller remembered. Outside the counts that tier holds for, charging would
+  // judge the call at another tier's buckets; the caller asks again with the count returned.
+  let strikes = input.strikeKey ? read.strikes(input.strikeKey) : 0;
+  if (input.strikeKey && input.strikesMin !== undefined && (strikes < input.strikesMin || (input.strikesMax !== undefined && strikes > input.strikesMax))) {
+    return { outcome: 'stale-strikes', layers: [], tripped: false, breakerShadowRefused: false, strikes };
+  }
   let tripped = false;
   let share = 1;
   let breakerShadowRefused = false;
@@ -138,7 +145,6 @@ export function applyCharges(input: ApplyInput, read: StateAccess, write: StateW
     if (!c.shadow && !challenge && c.challengeBelow !== undefined && left < c.burst * c.challengeBelow) challenge = c;
   }
 
-  let strikes = input.strikeKey ? read.strikes(input.strikeKey) : 0;
   let strikeWritten = false;
   let outcome: ApplyResult['outcome'];
   if (refused) {

@@ -47,21 +47,30 @@ export class Challenges {
    * as `minDifficulty`, and not used before (it is used up now).
    */
   async redeem(accountId: string, header: string | undefined, minDifficulty: number, now: number): Promise<boolean> {
+    return (await this.redeemDifficulty(accountId, header, minDifficulty, now)) !== undefined;
+  }
+
+  /**
+   * As redeem, answering the difficulty of the proof it used up (undefined: none). The limiter
+   * may judge the call again at another tier once the store has read the caller's strikes, and a
+   * proof used up counts there only if it is hard enough for that tier too.
+   */
+  async redeemDifficulty(accountId: string, header: string | undefined, minDifficulty: number, now: number): Promise<number | undefined> {
     const proof = parseProof(header);
-    if (!proof) return false;
+    if (!proof) return undefined;
     const parts = proof.id.split('.');
-    if (parts.length !== 5 || parts[0] !== 'c1') return false;
+    if (parts.length !== 5 || parts[0] !== 'c1') return undefined;
     const [, exp36, diffText, prefix, macText] = parts as [string, string, string, string, string];
     const expires = parseInt(exp36, 36);
     const difficulty = Number(diffText);
-    if (!Number.isSafeInteger(expires) || !/^[0-9]{1,2}$/.test(diffText) || difficulty < minDifficulty) return false;
+    if (!Number.isSafeInteger(expires) || !/^[0-9]{1,2}$/.test(diffText) || difficulty < minDifficulty) return undefined;
     const head = `c1.${exp36}.${diffText}.${prefix}`;
     const given = Buffer.from(macText, 'base64url');
-    if (given.length !== MAC_BYTES || !this.keys.some((k) => timingSafeEqual(this.mac(k, accountId, head), given))) return false;
+    if (given.length !== MAC_BYTES || !this.keys.some((k) => timingSafeEqual(this.mac(k, accountId, head), given))) return undefined;
     const challenge: Challenge = { id: proof.id, algorithm: CHALLENGE_ALGORITHM, difficulty, prefix, expiresAt: new Date(expires * 1000).toISOString() };
     const solved = this.simulated ? now <= expires * 1000 && this.simulated.accepts(challenge, proof.nonce) : verifyProof(challenge, header, now);
-    if (!solved) return false;
-    return this.store.useOnce(`ch:${prefix}`, expires * 1000 - now + USED_MARK_SKEW_MS, now);
+    if (!solved) return undefined;
+    return (await this.store.useOnce(`ch:${prefix}`, expires * 1000 - now + USED_MARK_SKEW_MS, now)) ? difficulty : undefined;
   }
 
   private mac(key: Buffer, accountId: string, head: string): Buffer {

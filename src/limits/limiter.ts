@@ -42,7 +42,22 @@ export interface LimiterDeps {
   logger: Logger;
 }
 
-const STRIKE_CACHE_MS = 60_000;
+/**
+ * The strike counts last seen are kept for this many accounts (oldest dropped first). A kept count
+ * is only a guess at the tier: the store checks it against the current count in the step that
+ * charges (ApplyInput.strikesMin/Max), so a count another node changed since costs one more
+ * round trip, never a call judged at the wrong tier.
+ */
+const STRIKE_GUESS_MAX = 100_000;
+/**
+ * Applies per call, at most. The first 'stale-strikes' answer corrects a kept count (another node
+ * gave the account strikes, or they expired); the next apply carries the count the store itself
+ * read, so only strikes crossing a tier again within that one round trip (this account refused on
+ * another node at that very moment) make a second. The loop is bounded so such refusals cannot
+ * hold a call in it, and the call is refused then, charging nothing: judging it at either count
+ * unconfirmed is the free path this check closes, and the account is being refused elsewhere.
+ */
+const MAX_APPLIES = 3;
 /**
  * An address's intelligence is remembered this long (and for this many addresses): the lookup
  * (parse, two table searches, the subnet strings) was ~4 µs of every call, and a caller's address
@@ -67,7 +82,10 @@ const FALLBACK_CHALLENGE = { ttlMs: 300_000, difficulty: () => 20 };
  */
 export class Limiter {
   private readonly usesStrikes: boolean;
-  private readonly strikeCache = new Map<string, { strikes: number; until: number }>();
+  /** Ascending: the strike counts at which some tier's maxStrikes stops holding (maxStrikes + 1). */
+  private readonly strikeSteps: readonly number[];
+  /** Strike key -> the count the store last answered (see STRIKE_GUESS_MAX). */
+  private readonly strikeGuess = new Map<string, number>();
   private readonly ipCache = new Map<string, { info: IpInfo | undefined; until: number }>();
   /** Per policy layer (index for index): subject -> the charge last made for it (see CHARGE_CACHE_MAX). */
   private readonly chargeCache: Array<Map<string, Charge>>;
@@ -83,7 +101,10 @@ export class Limiter {
       down: (err) => deps.logger.error({ err: errorText(err), store: deps.store.kind }, 'limits store unreachable: discovery fails closed'),
       up: () => deps.logger.info({ store: deps.store.kind }, 'limits store reachable again'),
     });
-    this.usesStrikes = deps.policy.source.tiers.some((t) => t.when?.maxStrikes !== undefined);
+    const steps = new Set<number>();
+    for (const t of deps.policy.source.tiers) if (t.when?.maxStrikes !== undefined) steps.add(t.when.maxStrikes + 1);
+    this.strikeSteps = [...steps].sort((a, b) => a - b);
+    this.usesStrikes = this.strikeSteps.length > 0;
     this.chargeCache = deps.policy.layers.map(() => new Map<string, Charge>());
   }
 
@@ -102,42 +123,90 @@ export class Limiter {
       // conditional spread costs ~1 µs per spread, and a call built a dozen of them.
       const facts: TrustFacts = { accountAgeMs: Math.max(0, now - req.account.createdAt), network, strikes: 0 };
       if (req.account.phoneRegion) facts.phoneCountry = req.account.phoneRegion;
-      if (this.usesStrikes) facts.strikes = this.cachedStrikes(strikeKey, now) ?? (await this.strikes(strikeKey, now));
-      const tier = policy.tierOf(facts);
-      const charges = this.charges(req, tier, ip);
+      // A guess (an account never seen: none, as most have), checked by the store as it charges.
+      if (this.usesStrikes) facts.strikes = this.strikeGuess.get(strikeKey) ?? 0;
       const challengePolicy = policy.challenge ?? FALLBACK_CHALLENGE;
-      const difficulty = challengePolicy.difficulty(tier);
-      const proof = req.proof !== undefined && (policy.challenge || req.forceChallenge) ? await this.deps.challenges.redeem(req.accountId, req.proof, difficulty, now) : false;
-      // A bucket that can never hold the cost refuses the call whatever the proof: asking for work
-      // first would only have the caller solve a puzzle to be refused.
-      if (req.forceChallenge && !proof && !charges.some((c) => !c.shadow && c.burst < c.cost)) {
-        const challenge = this.deps.challenges.issue(req.accountId, difficulty, challengePolicy.ttlMs, now);
-        throw new AppError('challenge_required', 'solve the proof-of-work and repeat the call with the X-Findguard-Proof header', { challenge, scope: 'account' });
+      let proofDifficulty: number | undefined;
+      for (let applies = 1; ; applies++) {
+        const tier = policy.tierOf(facts);
+        const charges = this.charges(req, tier, ip);
+        const difficulty = challengePolicy.difficulty(tier);
+        // Used up once, on the first pass; a later pass at another tier counts it only if it is hard enough there.
+        if (applies === 1 && req.proof !== undefined && (policy.challenge || req.forceChallenge)) {
+          proofDifficulty = await this.deps.challenges.redeemDifficulty(req.accountId, req.proof, difficulty, now);
+        }
+        const proof = proofDifficulty !== undefined && proofDifficulty >= difficulty;
+        // A bucket that can never hold the cost refuses the call whatever the proof: asking for work
+        // first would only have the caller solve a puzzle to be refused.
+        if (req.forceChallenge && !proof && !charges.some((c) => !c.shadow && c.burst < c.cost)) {
+          const challenge = this.deps.challenges.issue(req.accountId, difficulty, challengePolicy.ttlMs, now);
+          throw new AppError('challenge_required', 'solve the proof-of-work and repeat the call with the X-Findguard-Proof header', { challenge, scope: 'account' });
+        }
+        const input: ApplyInput = { charges, proof, strikeKey, strikeWindowMs: policy.strikeWindowMs, now };
+        if (this.usesStrikes) this.strikeRange(facts, tier, input);
+        const breaker = this.breaker(req, tier);
+        if (breaker) input.breaker = breaker;
+        const result = await store.apply(input);
+        this.storeOutage.ok();
+        if (this.usesStrikes) this.rememberStrikes(strikeKey, result.strikes);
+        if (result.outcome === 'stale-strikes') {
+          facts.strikes = result.strikes;
+          if (applies < MAX_APPLIES) continue;
+          metrics.refusedStaleStrikes(req.operation);
+          this.deps.logger.info({ account: req.accountId, scope: 'account', tier: policy.tierOf(facts), retryAfter: 1, operation: req.operation }, 'discovery call refused: strikes changed tier during every try');
+          throw new AppError('rate_limited', 'too many new numbers or calls; retry later', { retryAfter: 1, scope: 'account' }, { 'retry-after': '1' });
+        }
+        metrics.record(req.operation, result);
+        if (result.outcome === 'refused') {
+          const retryAfter = Math.max(1, Math.ceil((result.retryAfterMs ?? 1000) / 1000));
+          // One line per refusal: who and why, never the numbers.
+          this.deps.logger.info({ account: req.accountId, layer: result.layer, scope: result.scope, tier, retryAfter, operation: req.operation }, 'discovery call refused by limits');
+          throw new AppError('rate_limited', 'too many new numbers or calls; retry later', { retryAfter, scope: result.scope }, { 'retry-after': String(retryAfter) });
+        }
+        if (result.outcome === 'challenge') {
+          const challenge = this.deps.challenges.issue(req.accountId, difficulty, challengePolicy.ttlMs, now);
+          throw new AppError('challenge_required', `solve the proof-of-work and repeat the call with the ${'X-Findguard-Proof'} header`, { challenge, scope: result.scope });
+        }
+        const verdict: LimitVerdict = { tier, network };
+        if (ip) verdict.ip = ip;
+        return verdict;
       }
-      const input: ApplyInput = { charges, proof, strikeKey, strikeWindowMs: policy.strikeWindowMs, now };
-      const breaker = this.breaker(req, tier);
-      if (breaker) input.breaker = breaker;
-      const result = await store.apply(input);
-      this.storeOutage.ok();
-      if (this.usesStrikes) this.rememberStrikes(strikeKey, result.strikes, now);
-      metrics.record(req.operation, result);
-      if (result.outcome === 'refused') {
-        const retryAfter = Math.max(1, Math.ceil((result.retryAfterMs ?? 1000) / 1000));
-        // One line per refusal: who and why, never the numbers.
-        this.deps.logger.info({ account: req.accountId, layer: result.layer, scope: result.scope, tier, retryAfter, operation: req.operation }, 'discovery call refused by limits');
-        throw new AppError('rate_limited', 'too many new numbers or calls; retry later', { retryAfter, scope: result.scope }, { 'retry-after': String(retryAfter) });
-      }
-      if (result.outcome === 'challenge') {
-        const challenge = this.deps.challenges.issue(req.accountId, difficulty, challengePolicy.ttlMs, now);
-        throw new AppError('challenge_required', `solve the proof-of-work and repeat the call with the ${'X-Findguard-Proof'} header`, { challenge, scope: result.scope });
-      }
-      const verdict: LimitVerdict = { tier, network };
-      if (ip) verdict.ip = ip;
-      return verdict;
     } catch (err) {
       if (!(err instanceof LimitStoreError)) throw err;
       return this.storeFailed(req, err, network, ip);
     }
+  }
+
+  /**
+   * The strike counts for which these facts give `tier` (input.strikesMin/Max), so the store
+   * charges only if the current count still gives it. Tiers change with strikes only at the
+   * policy's steps (maxStrikes + 1), so the span is found by judging one count per step outward
+   * from the guess, the other facts held (one tierOf for the default policy).
+   */
+  private strikeRange(facts: TrustFacts, tier: string, input: ApplyInput): void {
+    const { policy } = this.deps;
+    const steps = this.strikeSteps;
+    const guess = facts.strikes;
+    input.strikesMin = 0;
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!;
+      if (step <= guess) continue;
+      facts.strikes = step;
+      if (policy.tierOf(facts) !== tier) {
+        input.strikesMax = step - 1;
+        break;
+      }
+    }
+    for (let i = steps.length - 1; i >= 0; i--) {
+      const step = steps[i]!;
+      if (step > guess) continue;
+      facts.strikes = step - 1;
+      if (policy.tierOf(facts) !== tier) {
+        input.strikesMin = step;
+        break;
+      }
+    }
+    facts.strikes = guess;
   }
 
   private storeFailed(req: LimitRequest, err: LimitStoreError, network: Network, ip: IpInfo | undefined): LimitVerdict {
@@ -163,28 +232,10 @@ export class Limiter {
     return info;
   }
 
-  /** The strike count read within STRIKE_CACHE_MS, without a turn of the microtask queue. */
-  private cachedStrikes(key: string, now: number): number | undefined {
-    const hit = this.strikeCache.get(key);
-    return hit && hit.until > now ? hit.strikes : undefined;
-  }
-
-  private async strikes(key: string, now: number): Promise<number> {
-    const strikes = await this.deps.store.strikes(key, now);
-    this.rememberStrikes(key, strikes, now);
-    return strikes;
-  }
-
-  /** Updates the entry in place when there is one: no new object or map insertion per call. */
-  private rememberStrikes(key: string, strikes: number, now: number): void {
-    const hit = this.strikeCache.get(key);
-    if (hit) {
-      hit.strikes = strikes;
-      hit.until = now + STRIKE_CACHE_MS;
-      return;
-    }
-    if (this.strikeCache.size >= 100_000) this.strikeCache.delete(this.strikeCache.keys().next().value!);
-    this.strikeCache.set(key, { strikes, until: now + STRIKE_CACHE_MS });
+  /** A kept count is overwritten in place: no map insertion per call. */
+  private rememberStrikes(key: string, strikes: number): void {
+    if (!this.strikeGuess.has(key) && this.strikeGuess.size >= STRIKE_GUESS_MAX) this.strikeGuess.delete(this.strikeGuess.keys().next().value!);
+    this.strikeGuess.set(key, strikes);
   }
 
   private charges(req: LimitRequest, tier: string, ip: IpInfo | undefined): Charge[] {

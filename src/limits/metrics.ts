@@ -75,6 +75,11 @@ export class LimitMetrics {
     return this.pendingCalls.of(operation, outcome, scope);
   }
 
+  /** A call the store never judged, refused because the caller's strikes kept changing its tier (limiter.ts, MAX_APPLIES). */
+  refusedStaleStrikes(operation: string): void {
+    this.call(operation, 'refused', 'account').inc();
+  }
+
   unavailable(operation: string): void {
     this.storeErrors.inc();
     this.call(operation, 'unavailable', '').inc();

@@ -14,13 +14,15 @@
  *
  * KEYS: the n bucket keys, then the breaker key (if any), then the strike key (if any).
  * ARGV: one string, the following joined by newlines (unpacked into A): now, proof, strikeWindowMs, n, hasBreaker, hasStrike,
+ *       strikesMin, strikesMax ('' = none),
  *       breaker: demand, windowMs, alpha, initialBaseline, ratio, minimum, holdMs, share, shadow,
  *       then per charge (CHARGE_ARGS each): cost, burst, rate, perMs, shadow, challengeBelow ('' = none), scope.
  * Reply: outcome, layer ('' | 'breaker' | 0-based charge index), scope, retryAfterMs, tripped,
- *        breakerShadowRefused, strikes, then one 'A'|'R'|'S'|'U' + '0'|'1' (nearLimit) per charge.
+ *        breakerShadowRefused, strikes, then one 'A'|'R'|'S'|'U' + '0'|'1' (nearLimit) per charge
+ *        (none for 'stale-strikes').
  */
 
-export const HEADER_ARGS = 6;
+export const HEADER_ARGS = 8;
 export const BREAKER_ARGS = 9;
 export const CHARGE_ARGS = 7;
 
@@ -81,6 +83,15 @@ local n = tonumber(A[4])
 local hasBreaker = A[5] == '1'
 local strikeKey = nil
 if A[6] == '1' then strikeKey = KEYS[n + (hasBreaker and 2 or 1)] end
+local strikesMin, strikesMax = tonumber(A[7]), tonumber(A[8])
+
+-- First, before any bucket: the tier that sized the charges was chosen for these strike counts
+-- (apply.ts says why).
+local strikes = 0
+if strikeKey then strikes = tonumber(redis.call('GET', strikeKey)) or 0 end
+if strikeKey and strikesMin and (strikes < strikesMin or (strikesMax and strikes > strikesMax)) then
+  return { 'stale-strikes', '', '', '', '0', '0', fmt(strikes) }
+end
 
 -- Every read happens before any write, so a failing read leaves nothing half-charged.
 local breakerWrite = nil
@@ -145,9 +156,6 @@ for i = 1, n do
     end
   end
 end
-
-local strikes = 0
-if strikeKey then strikes = tonumber(redis.call('GET', strikeKey)) or 0 end
 
 local outcome
 local strikeWrite = false

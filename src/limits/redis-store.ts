@@ -73,7 +73,16 @@ export class RedisLimitStore implements LimitStore {
   async apply(input: ApplyInput): Promise<ApplyResult> {
     const n = input.charges.length;
     const keys = input.charges.map((c) => this.prefix + c.key);
-    const args: string[] = [num(input.now), flag(input.proof), num(input.strikeWindowMs), String(n), flag(!!input.breaker), flag(!!input.strikeKey)];
+    const args: string[] = [
+      num(input.now),
+      flag(input.proof),
+      num(input.strikeWindowMs),
+      String(n),
+      flag(!!input.breaker),
+      flag(!!input.strikeKey),
+      input.strikesMin === undefined ? '' : num(input.strikesMin),
+      input.strikesMax === undefined ? '' : num(input.strikesMax),
+    ];
     const b = input.breaker;
     if (b) {
       keys.push(this.prefix + b.key);
@@ -144,12 +153,12 @@ function parseNumber(s: string): number {
 }
 
 function parseReply(reply: unknown, input: ApplyInput): ApplyResult {
-  const n = input.charges.length;
-  if (!Array.isArray(reply) || reply.length !== 7 + n || !reply.every((x): x is string => typeof x === 'string')) {
-    throw new LimitStoreError('redis apply returned an unexpected reply');
-  }
+  if (!Array.isArray(reply) || !reply.every((x): x is string => typeof x === 'string')) throw new LimitStoreError('redis apply returned an unexpected reply');
   const [outcome, layerRef, scope, retry, tripped, shadowRefused, strikes] = reply as string[];
-  if (outcome !== 'allowed' && outcome !== 'refused' && outcome !== 'challenge') throw new LimitStoreError(`redis apply returned outcome ${String(outcome)}`);
+  if (outcome !== 'allowed' && outcome !== 'refused' && outcome !== 'challenge' && outcome !== 'stale-strikes') throw new LimitStoreError(`redis apply returned outcome ${String(outcome)}`);
+  // A stale-strikes answer read no layer: no layer codes follow.
+  const n = outcome === 'stale-strikes' ? 0 : input.charges.length;
+  if (reply.length !== 7 + n) throw new LimitStoreError('redis apply returned an unexpected reply');
   const layers: LayerResult[] = [];
   for (let i = 0; i < n; i++) {
     const code = reply[7 + i] as string;

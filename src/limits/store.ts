@@ -33,6 +33,15 @@ export interface ApplyInput {
   /** Refusals at account or device scope are counted here (clean history). */
   strikeKey?: string;
   strikeWindowMs: number;
+  /**
+   * The strike counts the caller's tier was chosen for, both inclusive (no strikesMax: no upper
+   * bound). With a strikeKey, a current count outside them charges nothing and answers
+   * 'stale-strikes' with that count: the caller chose its tier (the size of every bucket) from a
+   * count it remembered, which strikes given on another node, or expired, have made wrong.
+   * Absent: charged whatever the count.
+   */
+  strikesMin?: number;
+  strikesMax?: number;
   now: number;
 }
 
@@ -46,7 +55,8 @@ export interface LayerResult {
 }
 
 export interface ApplyResult {
-  outcome: 'allowed' | 'refused' | 'challenge';
+  /** stale-strikes: nothing was read past the strikes nor written (no layers, not tripped); `strikes` is the current count. */
+  outcome: 'allowed' | 'refused' | 'challenge' | 'stale-strikes';
   /** For refusals and challenges: the binding layer and its scope. */
   layer?: string;
   scope?: Scope;

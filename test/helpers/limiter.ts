@@ -3,13 +3,14 @@ import { Challenges } from '../../src/limits/challenges.js';
 import { Limiter } from '../../src/limits/limiter.js';
 import { MemoryLimitStore } from '../../src/limits/memory-store.js';
 import { LimitMetrics } from '../../src/limits/metrics.js';
+import type { LimitStore } from '../../src/limits/store.js';
 import type { IpIntel } from '../../src/net/index.js';
 import { loadPolicy } from '../../src/policy/index.js';
 import type { ManualClock } from '../../src/util/clock.js';
 import { SeededRandom } from '../../src/util/random.js';
 
 /** A limiter under the built-in default policy, its state in `store` (a fresh one by default), silent. */
-export function defaultLimiter(intel: IpIntel, clock: ManualClock, store = new MemoryLimitStore()): Limiter {
+export function defaultLimiter(intel: IpIntel, clock: ManualClock, store: LimitStore = new MemoryLimitStore()): Limiter {
   return new Limiter({
     policy: loadPolicy('default'),
     store,
