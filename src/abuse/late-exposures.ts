@@ -9,12 +9,19 @@ import type { EventHandler } from './pipeline.js';
  * from the campaign, its report and its notices. So every stored batch's answered callers are
  * checked against the open campaigns, one indexed query a batch, and a campaign that has new
  * answers is recorded again (idempotent: a redelivered batch adds nothing).
+ *
+ * It sees every delivered batch whole (everyDelivery), events stored before included: a worker
+ * that stored a batch and died (or lost the partition) before this ran leaves the entries pending,
+ * and its successor, storing nothing new, would otherwise never check them; there is no state here
+ * a resume() could rebuild that check from. The cost is one more check of a redelivered batch.
  */
 export interface CampaignCatchUp {
   catchUp(accountIds: readonly string[]): Promise<number>;
 }
 
 export class LateExposures implements EventHandler {
+  readonly everyDelivery = true;
+
   constructor(
     private readonly campaigns: CampaignCatchUp,
     private readonly logger: Logger,

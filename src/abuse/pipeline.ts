@@ -9,11 +9,18 @@ import type { SignupEvent } from './signup.js';
 /**
  * Something that acts on lookup events (the detectors plug in here). An event stored by this
  * process is handed over once (again only if handling it failed); after a take-over, events a
- * dead consumer stored reach the handlers through resume(), not again through handle(). Two
- * consumers may rarely both hold an event (a stalled leader), so handlers must tolerate it.
+ * dead consumer stored reach the handlers through resume(), not again through handle() (unless
+ * the handler takes every delivery: everyDelivery). Two consumers may rarely both hold an event
+ * (a stalled leader), so handlers must tolerate it.
  */
 export interface EventHandler {
   handle(events: LookupEvent[]): Promise<void>;
+  /**
+   * Set by a handler whose work is idempotent and that has no state to rebuild: handle() is then
+   * given every event of each batch delivered, stored now or before (by this process or one that
+   * died before handing it over), as resume() would have nothing to replay it from.
+   */
+  readonly everyDelivery?: boolean;
   /** A new account's sign-up context (not stored: the app's own mirror holds the account). */
   signup?(event: SignupEvent): void | Promise<void>;
   /** Called before this process consumes its first event (start, or take-over): rebuild state. */
@@ -40,6 +47,8 @@ export interface EventProcessor {
 /** A stored batch's events the handlers have not finished. */
 export interface StagedBatch {
   readonly pending: LookupEvent[];
+  /** The whole batch, for handlers that see every delivery (EventHandler.everyDelivery). */
+  readonly delivered?: LookupEvent[];
 }
 
 /** Ids of failed batches kept for their redelivery; past this many, the oldest are forgotten. */
@@ -48,7 +57,8 @@ const UNFINISHED_MAX = 1_000_000;
 /**
  * Processing of a batch: store every event once (the event id is the primary key, so a
  * redelivered event stores nothing), then give the handlers the events this process stored and
- * has not handed over yet. A failure anywhere throws, so the bus retries the whole batch.
+ * has not handed over yet (a handler with everyDelivery gets the whole batch). A failure
+ * anywhere throws, so the bus retries the whole batch.
  *
  * Which events the handlers still need is known in memory, not from a flag in the table: the
  * handlers' state (the engine's windows) lives in this process too, and a process that takes over
@@ -58,6 +68,7 @@ const UNFINISHED_MAX = 1_000_000;
  */
 export class EventPipeline implements EventProcessor {
   private readonly handlers: readonly EventHandler[];
+  private readonly everyDelivery: boolean;
   private readonly insert: Insert;
   private readonly sqlite: SQLite.Database | undefined;
   private readonly sqliteFast: ((events: readonly LookupEvent[]) => Set<string>) | undefined;
@@ -72,6 +83,7 @@ export class EventPipeline implements EventProcessor {
     private readonly metrics?: EventMetrics,
   ) {
     this.handlers = handlers;
+    this.everyDelivery = handlers.some((h) => h.everyDelivery === true);
     this.insert = db.dialect === 'postgres' ? postgresInsert(db.kysely) : sqliteInsert(db.kysely);
     this.sqlite = db.sqlite;
     this.sqliteFast = db.sqlite ? sqliteStatements(db.sqlite) : undefined;
@@ -107,18 +119,23 @@ export class EventPipeline implements EventProcessor {
       this.inFlight.add(e.id);
       pending.push(e);
     }
-    return { pending };
+    return this.everyDelivery ? { pending, delivered: batch.slice() } : { pending };
   }
 
   async finish(staged: StagedBatch): Promise<void> {
     const { pending } = staged;
-    if (pending.length === 0) return;
+    const delivered = staged.delivered ?? [];
+    if (pending.length === 0 && delivered.length === 0) return;
     try {
-      for (const h of this.handlers) await h.handle(pending);
+      for (const h of this.handlers) {
+        const events = h.everyDelivery === true ? delivered : pending;
+        if (events.length > 0) await h.handle(events);
+      }
     } catch (err) {
       this.abandon(staged);
       throw err;
     }
+    if (pending.length === 0) return;
     let newest = 0;
     for (const e of pending) {
       this.inFlight.delete(e.id);
