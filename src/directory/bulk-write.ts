@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import { sql, type Insertable, type Kysely } from 'kysely';
+import { isPostgres } from '../db/dialect.js';
 import type { Database } from '../db/schema.js';
 import type { AccountInput } from './accounts.js';
 import { isDiscoverable, refreshDiscoverable } from './contact-points.js';
@@ -35,6 +36,8 @@ export async function writeAccounts(
   batch: readonly AccountWrite[],
   newId: () => string,
   now: number,
+  /** SQLite: whether rows may go as JSON (insertJson); false writes them as multi-row VALUES (tests compare the two). */
+  json = true,
 ): Promise<{ accounts: number; contactPoints: number; created: Array<{ id: string; at: number; signup?: AccountInput['signup'] }> }> {
   const ids = batch.map((l) => l.accountId);
   const existingAccounts = new Map<string, { created_at: number; app_status: string; fg_status: string }>();
@@ -57,7 +60,9 @@ export async function writeAccounts(
     mirrored_at: now,
     updated_at: now,
   }));
+  const sqlite = json && !isPostgres(trx);
   for (const chunk of chunks(accountRows, ROW_CHUNK)) {
+    if (sqlite && (await insertJson(trx, 'accounts', ACCOUNT_COLUMNS, chunk, ACCOUNT_UPSERT))) continue;
     await trx
       .insertInto('accounts')
       .values(chunk)
@@ -120,7 +125,10 @@ export async function writeAccounts(
       });
     }
   }
-  for (const chunk of chunks(inserts, ROW_CHUNK)) await trx.insertInto('contact_points').values(chunk).execute();
+  for (const chunk of chunks(inserts, ROW_CHUNK)) {
+    if (sqlite && (await insertJson(trx, 'contact_points', POINT_COLUMNS, chunk, ''))) continue;
+    await trx.insertInto('contact_points').values(chunk).execute();
+  }
   // A re-imported account whose status changed must not keep stale flags on points the line omits.
   const statusChanged = batch
     .filter((l) => {
@@ -141,6 +149,48 @@ export async function writeAccounts(
     .filter((l) => !existingAccounts.has(l.accountId))
     .map((l) => ({ id: l.accountId, at: l.account.createdAt ?? now, ...(l.account.signup ? { signup: l.account.signup } : {}) }));
   return { accounts: batch.length, contactPoints: written, created };
+}
+
+type AccountRow = Insertable<Database['accounts']>;
+type PointRow = Insertable<Database['contact_points']>;
+
+const ACCOUNT_COLUMNS = [
+  'id', 'handle', 'created_at', 'app_status', 'fg_status', 'phone_region', 'derived_phone_region', 'signup_ip', 'signup_device', 'signup_user_agent', 'mirrored_at', 'updated_at',
+] as const satisfies readonly (keyof AccountRow)[];
+const POINT_COLUMNS = [
+  'id', 'account_id', 'kind', 'key_version', 'hash', 'purposes', 'verified', 'discoverable', 'discoverable_by', 'region', 'created_at', 'updated_at',
+] as const satisfies readonly (keyof PointRow)[];
+/** The upsert's update set, as the Kysely statement above has it (fg_status, mirrored_at and the derived region are findguard's own). */
+const ACCOUNT_UPSERT = `ON CONFLICT (id) DO UPDATE SET ${['handle', 'created_at', 'app_status', 'phone_region', 'signup_ip', 'signup_device', 'signup_user_agent', 'updated_at']
+  .map((c) => `${c} = excluded.${c}`)
+  .join(', ')}`;
+
+/**
+ * SQLite: the chunk as one JSON parameter taken apart by json_each, in one short statement. The
+ * multi-row VALUES statement is prepared anew at every execution (Kysely's SQLite driver prepares
+ * each query), and its text (12 placeholders a row, 400 rows) made preparing it, with Kysely
+ * building and compiling it, more of the seeding's CPU than SQLite's inserts. Blobs go as hex
+ * (unhex). Rows in their order (ORDER BY the element's index), so rowids and ids follow as before.
+ * False, and nothing written, when a text is not well-formed UTF-16 (a lone surrogate): bound
+ * directly it is written as U+FFFD, which JSON would not reproduce; the caller writes it as before.
+ */
+/** In a u-mode expression a surrogate pair is one code point: only a lone surrogate matches. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+async function insertJson<R extends object>(trx: Kysely<Database>, table: 'accounts' | 'contact_points', columns: readonly (keyof R & string)[], rows: readonly R[], onConflict: string): Promise<boolean> {
+  const values: unknown[][] = [];
+  for (const r of rows) {
+    const row: unknown[] = [];
+    for (const c of columns) {
+      const v = (r as Record<string, unknown>)[c];
+      if (typeof v === 'string' && LONE_SURROGATE.test(v)) return false;
+      row.push(Buffer.isBuffer(v) ? v.toString('hex') : (v ?? null));
+    }
+    values.push(row);
+  }
+  const fields = columns.map((c, i) => (c === 'hash' ? `unhex(value ->> ${i})` : `value ->> ${i}`)).join(', ');
+  await sql`INSERT INTO ${sql.raw(table)} (${sql.raw(columns.join(', '))}) SELECT ${sql.raw(fields)} FROM json_each(${JSON.stringify(values)}) WHERE true ORDER BY key ${sql.raw(onConflict)}`.execute(trx);
+  return true;
 }
 
 function* chunks<T>(items: T[], size: number): Generator<T[]> {
