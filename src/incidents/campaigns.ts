@@ -71,6 +71,13 @@ export interface CampaignDeps {
    * incident threshold (IncidentLifecycle.openForCampaign) opens an incident in the same commit.
    */
   onRecorded?: (tx: Tx, campaignId: string, exposedAccounts: number) => Promise<unknown>;
+  /**
+   * Told after a campaign that existed was recorded again and committed: an incident naming it may
+   * have been notified already, and owes its Art. 34 notices to whoever was exposed since
+   * (IncidentLifecycle.notifyLate). Told even when this call added nothing: a process that died
+   * between recording and notifying leaves them owed, and the next recording sends them.
+   */
+  onExtended?: (campaignId: string) => Promise<unknown>;
 }
 
 const INSERT_CHUNK = 500;
@@ -95,9 +102,25 @@ export class Campaigns {
    * Opens a campaign for the cluster, or extends its open one with more accounts and events.
    * One transaction: the campaign, its accounts, every new exposure and their webhooks
    * (`campaign.detected` once, `exposure.recorded` in batches) commit together or not at all.
-   * Calling again with the same input records nothing new.
+   * Calling again with the same input records nothing new. Extending a campaign whose incident
+   * was notified sends the notices it now owes; a failure there is logged, not thrown, as the
+   * caller (the engine's suspension) has its own work to finish: the next recording sends them.
    */
   async openCampaign(input: OpenCampaignInput): Promise<OpenCampaignResult> {
+    const result = await this.record(input);
+    if (!result.created) {
+      await this.extended(result.campaignId).catch((err: unknown) =>
+        this.deps.log?.error({ err: err instanceof Error ? err.message : String(err), campaignId: result.campaignId }, 'notices owed to accounts exposed after their incident was notified: not sent yet'),
+      );
+    }
+    return result;
+  }
+
+  private async extended(campaignId: string): Promise<void> {
+    await this.deps.onExtended?.(campaignId);
+  }
+
+  private async record(input: OpenCampaignInput): Promise<OpenCampaignResult> {
     checkInput(input);
     const now = input.now ?? this.deps.clock.now();
     return transaction(this.deps.db, async (trx) => {
@@ -169,6 +192,8 @@ export class Campaigns {
    * stored after the campaign was recorded (a stream's lag, a node that had not read the decision
    * yet): recording each open campaign these accounts belong to again adds exactly those exposures
    * (and announces them); it records nothing when there are none. Returns the exposures added.
+   * A notified incident's notices to the people added are sent before this returns, and a failure
+   * throws: the caller's batch is delivered again and this sends what is still owed.
    */
   async catchUp(accountIds: readonly string[]): Promise<number> {
     if (accountIds.length === 0) return 0;
@@ -197,7 +222,9 @@ export class Campaigns {
     let added = 0;
     for (const [clusterId, c] of byCluster) {
       const evidence = parseJson(c.evidence) ?? {};
-      added += (await this.openCampaign({ clusterId, accountIds: c.accounts, score: c.score, evidence })).newExposures;
+      const recorded = await this.record({ clusterId, accountIds: c.accounts, score: c.score, evidence });
+      await this.extended(recorded.campaignId);
+      added += recorded.newExposures;
     }
     return added;
   }

@@ -8,6 +8,7 @@ import { recordAudit, type AuditActor, type AuditTool } from './audit.js';
 import { newId, type JsonValue } from './common.js';
 import { checkFields, illegal, MAX_TEXT, text, withAuthor } from './incident-checks.js';
 import { evidenceBundle, reportFacts } from './incident-report.js';
+import { LateNotices } from './late-notices.js';
 import {
   EMPTY_FIELDS,
   isLegalTransition,
@@ -76,7 +77,10 @@ export const DEFAULT_NATURE =
   'for each number registered and discoverable, which account it belongs to (account id and handle).';
 
 export class IncidentLifecycle {
-  constructor(private readonly deps: LifecycleDeps) {}
+  private readonly late: LateNotices;
+  constructor(private readonly deps: LifecycleDeps) {
+    this.late = new LateNotices({ ...deps, by: ENGINE_INCIDENT_ACTOR });
+  }
 
   get notifierConfigured(): boolean {
     return this.deps.notifier !== undefined;
@@ -282,7 +286,14 @@ export class IncidentLifecycle {
       if (Number(moved.numUpdatedRows) === 0) throw new AppError('illegal_transition', 'the incident changed meanwhile', { from: 'unknown', to: 'notified' });
       await this.audit(tx, by, 'incident.notify', id, { before: { status: 'approved' }, after: { status: 'notified', notices } }, at);
     }, this.deps.log);
+    // An account exposed while those were written found the incident approved, not notified: sent now.
+    await this.late.forIncident(id).catch((err: unknown) => this.deps.log?.error({ err: err instanceof Error ? err.message : String(err), incidentId: id }, 'late exposure notices not sent yet'));
     return this.get(id);
+  }
+
+  /** Notices owed to accounts the campaign exposed after its incident was notified (late-notices.ts). */
+  notifyLate(campaignId: string): Promise<number> {
+    return this.late.forCampaign(campaignId);
   }
 
   async close(id: string, reason: string, by: IncidentActor): Promise<IncidentRecord> {

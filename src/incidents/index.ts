@@ -101,7 +101,8 @@ export function createIncidents(
     if (told) tx.onCommit(told);
     return lifecycle.openForCampaign(id, exposed, tx);
   };
-  const campaigns = new Campaigns({ db: deps.db, clock: deps.clock, random: deps.random, log, onRecorded, ...(onEnqueued ? { onEnqueued } : {}) });
+  const onExtended = (id: string) => lifecycle.notifyLate(id);
+  const campaigns = new Campaigns({ db: deps.db, clock: deps.clock, random: deps.random, log, onRecorded, onExtended, ...(onEnqueued ? { onEnqueued } : {}) });
   const reports = new IncidentReports({ db: deps.db, clock: deps.clock, signer: new ReportSigner(secrets.reportSigningSeed), dpoContact: config.dpoContact });
   return {
     enforcer,
