@@ -1,7 +1,8 @@
 /**
  * `npx tsx bench/seed.ts [accounts]`: the simulator's seeding alone (src/simulate/seed.ts through
- * the directory's bulk write) into a fresh SQLite data folder, timed; SEED_PROFILE=1 adds a CPU
- * profile (node --cpu-prof) when run through node.
+ * the directory's bulk write) into a fresh SQLite data folder (/dev/shm on Linux, else the
+ * temporary folder; SEED_DIR overrides), timed in wall and CPU. For a profile:
+ * `node --import tsx --cpu-prof --cpu-prof-dir=DIR bench/seed.ts 100000`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
