@@ -267,7 +267,11 @@ export interface DecisionsTable {
   action_id: string | null;
   /** An operator's bulk action it belongs to. */
   batch_id: string | null;
-  /** created_at, then lifted_at: what the nodes' incremental reads follow. */
+  /**
+   * created_at, then lifted_at (the writer's clock, for display). The nodes' incremental reads
+   * follow change_seq instead (migration 20261224000000): set by a trigger on every write and
+   * read only by decisionsChangedSince, so it is not declared here and no writer can set it.
+   */
   changed_at: number;
   /** 1: an operator's trial ("would"): listed, never enforced (migration 20261217000000-console). */
   shadow: number;

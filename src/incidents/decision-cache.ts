@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/schema.js';
 import type { Clock } from '../util/clock.js';
 import { OutageLog, errorText } from '../util/outage.js';
-import { activeDecisions, decisionsChangedAfter, SIGNUP_HOLD_MS, type StandingDecision } from './decisions.js';
+import { activeDecisions, decisionsChangedSince, decisionsMark, SIGNUP_HOLD_MS, type StandingDecision } from './decisions.js';
 import { inProcessNotices, type DecisionNotices } from './decision-notices.js';
 
 /**
@@ -13,6 +13,14 @@ import { inProcessNotices, type DecisionNotices } from './decision-notices.js';
  *   (`changed`), so an embedded service or a simulation decides exactly as if it held them itself;
  * - a notice from another process (Redis pub/sub) makes it read what changed at once;
  * - a timer reads what changed every second anyway, so a lost notice costs at most that.
+ * What changed is what the database says committed since the last read began (a mark taken
+ * before it, decisions.ts decisionsMark), never a writer's wall-clock stamp: a writer reads its
+ * clock before its transaction, which may then wait on locks (another node's bulk action holding
+ * the audit chain's head, an account's row) for longer than any overlap a clock-based horizon
+ * allows, and its row would commit behind every node's horizon, unseen until a restart (found in
+ * review: test/review/decision-stamped-before-lock). As a backstop against anything that still
+ * slips past (a bug, a row written around the trigger), every `fullReadMs` the read is a full
+ * one: the active set replaces the view.
  * When it cannot read (the database is away) for longer than `maxAgeMs`, `readable()` turns false
  * and discovery fails closed; the next successful read brings it back, without a restart.
  *
@@ -44,11 +52,14 @@ export interface CallOrigin {
 
 export interface DecisionSource {
   active(now: number): Promise<StandingDecision[]>;
-  changedAfter(after: { changedAt: number; id: string }, limit: number): Promise<StandingDecision[]>;
+  /** Every row whose change committed after `mark` was taken (and maybe some before: harmless). */
+  changedAfter(mark: string, page: number): Promise<StandingDecision[]>;
+  /** A mark for the read about to begin (see decisionsMark); absent: '' (a test's source ignores marks). */
+  mark?(): Promise<string>;
 }
 
 export function databaseSource(db: Kysely<Database>): DecisionSource {
-  return { active: (now) => activeDecisions(db, now), changedAfter: (after, limit) => decisionsChangedAfter(db, after, limit) };
+  return { active: (now) => activeDecisions(db, now), changedAfter: (mark, page) => decisionsChangedSince(db, mark, page), mark: () => decisionsMark(db) };
 }
 
 export interface DecisionCacheOptions {
@@ -60,9 +71,11 @@ export interface DecisionCacheOptions {
   pollMs?: number;
   /** How old the view may grow while reads fail, or one read hangs, before discovery fails closed (default 5 s). */
   maxAgeMs?: number;
+  /** How often a read is a full one, the backstop (default 60 s, its own timer). */
+  fullReadMs?: number;
   /**
-   * How far back each read looks before the last one's start (default 5 s): a row stamped by its
-   * writer's clock before it committed, or by a clock a little behind, is still read.
+   * @deprecated Ignored: reads follow the database's change marks, not clock stamps, so there is
+   * no overlap to size. Kept only because src/incidents/index.ts still lists it (not this change's file).
    */
   overlapMs?: number;
   /** Monotonic milliseconds, for the age of the view (default performance.now). */
@@ -91,14 +104,19 @@ export class DecisionCache {
   private readonly notices: DecisionNotices;
   private readonly pollMs: number;
   private readonly maxAgeMs: number;
-  private readonly overlapMs: number;
+  private readonly fullReadMs: number;
+  /** Rows in the view -> the apply() round that added them: a full read removes only rows older than itself. */
+  private readonly addedIn = new Map<string, number>();
+  /** The backstop's timer sets it; the next read is then a full one. */
+  private fullDue = false;
+  private fullTimer: NodeJS.Timeout | undefined;
   private readonly mono: () => number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private started = false;
-  /** Rows changed after this (changed_at) are read next; undefined until the first full read. */
-  private since: number | undefined;
+  /** The mark taken before the last read that succeeded: what changed after it is read next; undefined until the first full read. */
+  private since: string | undefined;
   /** Monotonic start of the last read that succeeded. */
   private okAt: number | undefined;
   private readingSince: number | undefined;
@@ -114,7 +132,7 @@ export class DecisionCache {
     });
     this.pollMs = opts.pollMs ?? 1000;
     this.maxAgeMs = opts.maxAgeMs ?? 5000;
-    this.overlapMs = opts.overlapMs ?? 5000;
+    this.fullReadMs = opts.fullReadMs ?? 60_000;
     this.mono = opts.monotonic ?? (() => performance.now());
   }
 
@@ -128,12 +146,19 @@ export class DecisionCache {
     this.notices.subscribe(() => void this.refresh());
     this.timer = setInterval(() => void this.refresh(), this.pollMs);
     this.timer.unref();
+    this.fullTimer = setInterval(() => {
+      this.fullDue = true;
+      void this.refresh();
+    }, this.fullReadMs);
+    this.fullTimer.unref();
     await this.refresh();
   }
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.fullTimer);
     this.timer = undefined;
+    this.fullTimer = undefined;
     await this.running;
     await this.notices.close();
   }
@@ -223,29 +248,27 @@ export class DecisionCache {
   private async read(): Promise<void> {
     const started = this.mono();
     const firstRound = this.round;
-    // Rows stamped before this (by a clock at most overlapMs behind) are in this read or an earlier one.
-    const horizon = this.opts.clock.now() - this.overlapMs;
     this.readingSince = started;
+    let full = false;
     try {
-      if (this.since === undefined) {
-        this.apply(await this.opts.source.active(this.opts.clock.now()));
+      // Taken before the read: a change committing while it runs is in this read or the next.
+      const mark = this.opts.source.mark ? await this.opts.source.mark() : '';
+      if (this.since === undefined || this.fullDue) {
+        full = true;
+        this.fullDue = false;
+        this.replace(await this.opts.source.active(this.opts.clock.now()), firstRound);
       } else {
-        let after = { changedAt: this.since, id: '' };
-        for (;;) {
-          const page = await this.opts.source.changedAfter(after, PAGE);
-          this.apply(page);
-          if (page.length < PAGE) break;
-          const last = page[page.length - 1]!;
-          after = { changedAt: last.changedAt, id: last.id };
-        }
+        this.apply(await this.opts.source.changedAfter(this.since, PAGE));
       }
-      this.since = horizon;
+      this.since = mark;
       this.okAt = started;
       // This read began after every lift applied before it: it could not bring those rows back.
       for (const [id, round] of this.lifted) if (round <= firstRound) this.lifted.delete(id);
       this.outage.ok();
       this.prune();
     } catch (err) {
+      // A failed full read is still owed.
+      if (full) this.fullDue = true;
       this.outage.failed(err);
     } finally {
       this.readingSince = undefined;
@@ -264,8 +287,19 @@ export class DecisionCache {
     }
   }
 
+  /**
+   * A full read: its rows are applied, and rows it does not have (lifted or expired) go, unless
+   * applied after it began (a commit in this process the read's snapshot may predate).
+   */
+  private replace(rows: readonly StandingDecision[], firstRound: number): void {
+    const present = new Set(rows.map((d) => d.id));
+    for (const [id, round] of [...this.addedIn]) if (round <= firstRound && !present.has(id)) this.remove(id);
+    this.apply(rows);
+  }
+
   private add(d: StandingDecision): void {
     this.byId.set(d.id, d);
+    this.addedIn.set(d.id, this.round);
     const key = keyOf(d);
     if (key === undefined) return;
     const [map, k] = key;
@@ -279,6 +313,7 @@ export class DecisionCache {
     const d = this.byId.get(id);
     if (!d) return;
     this.byId.delete(id);
+    this.addedIn.delete(id);
     const key = keyOf(d);
     if (key === undefined) return;
     const list = this.mapOf(key[0]);

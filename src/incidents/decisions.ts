@@ -1,4 +1,5 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { isPostgres } from '../db/dialect.js';
 import type { Database, DecisionsTable } from '../db/schema.js';
 import { ENGINE_ACTOR } from './common.js';
 
@@ -149,17 +150,49 @@ export async function activeDecisions(db: Kysely<Database>, now: number): Promis
   return rows.map(toDecision);
 }
 
-/** One page of the rows changed after `(changedAt, id)`, in that order: a node's incremental read. */
-export async function decisionsChangedAfter(db: Kysely<Database>, after: { changedAt: number; id: string }, limit: number): Promise<StandingDecision[]> {
-  const rows = await db
-    .selectFrom('decisions')
-    .selectAll()
-    .where((eb) => eb.or([eb('changed_at', '>', after.changedAt), eb.and([eb('changed_at', '=', after.changedAt), eb('id', '>', after.id)])]))
-    .orderBy('changed_at')
-    .orderBy('id')
-    .limit(limit)
-    .execute();
-  return rows.map(toDecision);
+/**
+ * Where a node's next incremental read starts, taken BEFORE the read it goes with: every row
+ * whose change commits after it is in the next read. Opaque to the cache (change_seq, set by a
+ * trigger: migration 20261224000000).
+ * - PostgreSQL: the current snapshot. A row's change_seq is its writer's transaction id, assigned
+ *   before the commit and not in commit order, so no number is a safe horizon; the snapshot says
+ *   exactly which transactions it could not see, however long they waited on locks.
+ * - SQLite: the largest change_seq committed (writers are serialised, values commit in order).
+ */
+export async function decisionsMark(db: Kysely<Database>): Promise<string> {
+  if (isPostgres(db)) {
+    const r = await sql<{ mark: string }>`select pg_current_snapshot()::text as mark`.execute(db);
+    return r.rows[0]!.mark;
+  }
+  const r = await sql<{ mark: number | null }>`select max(change_seq) as mark from decisions`.execute(db);
+  return String(r.rows[0]?.mark ?? 0);
+}
+
+/**
+ * Every row changed by a transaction the mark's read could not see (rows it did see may come
+ * again: applying one twice is harmless), in pages of `page` rows.
+ */
+export async function decisionsChangedSince(db: Kysely<Database>, mark: string, page: number): Promise<StandingDecision[]> {
+  const out: StandingDecision[] = [];
+  const postgres = isPostgres(db);
+  let after: { seq: number; id: string } | undefined;
+  for (;;) {
+    let q = db.selectFrom('decisions').selectAll().select(sql<number>`change_seq`.as('change_seq'));
+    q = postgres
+      ? q
+          .where(sql<boolean>`change_seq >= pg_snapshot_xmin(${mark}::pg_snapshot)::text::bigint`)
+          .where(sql<boolean>`not pg_visible_in_snapshot(change_seq::text::xid8, ${mark}::pg_snapshot)`)
+      : q.where(sql<boolean>`change_seq > ${Number(mark)}`);
+    if (after) {
+      const { seq, id } = after;
+      q = q.where(sql<boolean>`(change_seq > ${seq} or (change_seq = ${seq} and id > ${id}))`);
+    }
+    const rows = await q.orderBy(sql`change_seq`).orderBy('id').limit(page).execute();
+    for (const r of rows) out.push(toDecision(r));
+    if (rows.length < page) return out;
+    const last = rows[rows.length - 1]!;
+    after = { seq: Number(last.change_seq), id: last.id };
+  }
 }
 
 /** An account's decisions, newest first (for `findguard accounts show` and tests). */

@@ -16,6 +16,7 @@ import * as m20261220000001 from './20261220000001-incident-phase-facts.js';
 import * as m20261221000000 from './20261221000000-exposure-notices.js';
 import * as m20261222000000 from './20261222000000-alerts.js';
 import * as m20261223000000 from './20261223000000-first-sync-claim.js';
+import * as m20261224000000 from './20261224000000-decision-change-seq.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -36,4 +37,5 @@ export const migrations: Record<string, Migration> = {
   '20261221000000-exposure-notices': m20261221000000,
   '20261222000000-alerts': m20261222000000,
   '20261223000000-first-sync-claim': m20261223000000,
+  '20261224000000-decision-change-seq': m20261224000000,
 };
