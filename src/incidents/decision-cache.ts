@@ -187,16 +187,20 @@ export class DecisionCache {
   }
 
   /**
-   * What stands against the caller at `now`: its strongest own decision in force, else a
-   * sign-up hold its device or sign-up address falls under while it is new (created after the
-   * hold, less than SIGNUP_HOLD_MS ago). The request path's question: Map lookups only.
+   * What stands against the caller at `now`: the stronger of its strongest own decision in force
+   * and a sign-up hold its device or sign-up address falls under while it is new (created after
+   * the hold, less than SIGNUP_HOLD_MS ago); the own decision on a tie. A weaker own decision (a
+   * throttle) must not cancel a hold (found in review: test/review/signup-hold-weaker-own-decision).
+   * The request path's question: Map lookups only.
    */
   standing(accountId: string, caller: CallerSignup, now: number): StandingDecision | undefined {
     let best: StandingDecision | undefined;
     const own = this.byAccount.get(accountId);
     if (own) for (const d of own) if (inForce(d, now) && (!best || LEVEL[d.action] > LEVEL[best.action])) best = d;
-    if (best || this.holds.size === 0 || now - caller.createdAt >= SIGNUP_HOLD_MS) return best;
-    return this.heldBy(caller.signupDevice !== undefined ? `device:${caller.signupDevice}` : undefined, caller, now) ?? this.heldBy(caller.signupIp !== undefined ? `ip:${caller.signupIp}` : undefined, caller, now);
+    // Nothing is stronger than a suspension: no need to look at the holds.
+    if ((best && LEVEL[best.action] >= LEVEL['hold-signups']) || this.holds.size === 0 || now - caller.createdAt >= SIGNUP_HOLD_MS) return best;
+    const hold = this.heldBy(caller.signupDevice !== undefined ? `device:${caller.signupDevice}` : undefined, caller, now) ?? this.heldBy(caller.signupIp !== undefined ? `ip:${caller.signupIp}` : undefined, caller, now);
+    return hold ?? best;
   }
 
   /**
