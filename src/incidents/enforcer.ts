@@ -47,6 +47,15 @@ export interface ActionOptions {
   holds?: readonly SignupHold[];
   /** Who acted, from where and with what, for the audit trail; without it an operator's action is recorded as the CLI's. */
   by?: { actor: AuditActor; from: string | null; tool: AuditTool; batchId?: string };
+  /**
+   * throttle()/challenge(): when the caller decided, on the caller's clock (the engine's: the time
+   * of the events it evaluated, Decision.at). The restriction then runs its full length
+   * (`until - decidedAt`) from the enforcer's clock. Without it a worker catching up a backlog
+   * (events hours old) had its throttles cut short by the lag, and past their length recorded as
+   * unchanged, while the engine counted them applied (found in review:
+   * test/review/engine-throttle-event-time).
+   */
+  decidedAt?: number;
 }
 
 export interface SuspendResult {
@@ -230,12 +239,14 @@ export class Enforcer {
     return rows.map(toAction);
   }
 
-  private async restrict(kind: 'throttle' | 'challenge', accountIds: readonly string[], until: number, opts: ActionOptions): Promise<RestrictResult> {
+  private async restrict(kind: 'throttle' | 'challenge', accountIds: readonly string[], asked: number, opts: ActionOptions): Promise<RestrictResult> {
     checkOptions(opts);
-    if (!Number.isSafeInteger(until)) throw new AppError('invalid_request', 'until must be epoch milliseconds');
+    if (!Number.isSafeInteger(asked)) throw new AppError('invalid_request', 'until must be epoch milliseconds');
+    if (opts.decidedAt !== undefined && !Number.isSafeInteger(opts.decidedAt)) throw new AppError('invalid_request', 'decidedAt must be epoch milliseconds');
     const out: RestrictResult = { recorded: [], unchanged: [], unknown: [] };
     for (const chunk of chunks(sortedUnique(accountIds))) {
       const now = this.deps.clock.now();
+      const until = onOwnClock(asked, opts.decidedAt, now);
       const part = await this.transaction(async (trx) => {
         const decided: StandingDecision[] = [];
         const r: RestrictResult = { recorded: [], unchanged: [], unknown: [] };
@@ -343,6 +354,17 @@ function checkOptions(opts: ActionOptions): void {
   if (opts.reason.trim().length === 0 || opts.reason.length > MAX_REASON) {
     throw new AppError('invalid_request', `reason must be 1 to ${MAX_REASON} characters`);
   }
+}
+
+/**
+ * A restriction decided at `decidedAt` on the caller's clock, dated from the enforcer's `now`:
+ * moved later by how far the caller's clock is behind (a backlog's events), never earlier (a
+ * caller ahead keeps what it asked). Without decidedAt, or for a length that is not positive,
+ * `until` as asked.
+ */
+function onOwnClock(until: number, decidedAt: number | undefined, now: number): number {
+  if (decidedAt === undefined || decidedAt >= now || until <= decidedAt) return until;
+  return until + (now - decidedAt);
 }
 
 /** The decision an action stands for, without its scope and subject. */
