@@ -50,7 +50,8 @@ function callerStateOf(d: StandingDecision | undefined): CallerState | undefined
 
 /** Carries the engine's decisions out: records, suspensions and campaigns through src/incidents. */
 export function incidentsEnforcer(incidents: Incidents, clock: { now(): number }): Enforcer {
-  const opts = (d: Decision) => ({ actor: 'engine', reason: d.reason, evidence: d.evidence as unknown as JsonValue, clusterId: d.clusterId });
+  // decidedAt: a decision made on a backlog's old events runs its full length from when it is recorded.
+  const opts = (d: Decision) => ({ actor: 'engine', reason: d.reason, evidence: d.evidence as unknown as JsonValue, clusterId: d.clusterId, decidedAt: d.at });
   return {
     throttle: async (ids, until, d) => void (await incidents.enforcer.throttle(ids, until, opts(d))),
     challenge: async (ids, until, d) => void (await incidents.enforcer.challenge(ids, until, opts(d))),
