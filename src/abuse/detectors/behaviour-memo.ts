@@ -1,5 +1,28 @@
 import type { AccountState } from '../features/store.js';
-import type { Behaviour } from './enumeration.js';
+
+/** Behaviour of one account or the sum over a cluster's members. */
+export interface Behaviour {
+  members: number;
+  newShort: number;
+  newDay: number;
+  asked: number;
+  foreign: number;
+  answered: number;
+  matched: number;
+  denseNumbers: number;
+  denseCalls: number;
+  calls: number;
+  hostingCalls: number;
+  newMembers: number;
+  bestRun: number;
+  runFrom: string;
+  runTo: string;
+  denseBlocks: Set<string>;
+  maxCountries: number;
+  maxIps: number;
+  /** Own calling codes of the members ("+98"), for the explanation. */
+  ownCodes: Set<string>;
+}
 
 /** Sets shared by light behaviours, which never add to them (sumBehaviour makes its own). */
 export const NO_VALUES: ReadonlySet<string> = new Set<string>();

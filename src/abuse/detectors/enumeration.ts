@@ -1,6 +1,8 @@
 import { L, S, decayed, sliding, spread, type AccountState, type FeatureStore } from '../features/store.js';
 import type { CompiledAbusePolicy } from '../../policy/index.js';
-import { BehaviourMemo, NO_VALUES } from './behaviour-memo.js';
+import { BehaviourMemo, NO_VALUES, type Behaviour } from './behaviour-memo.js';
+
+export type { Behaviour } from './behaviour-memo.js';
 import { bookZ } from './book.js';
 import { clamp01, explainedLater, fmt, noisyOr, rate, span, type Detector, type Finding, type Observation } from './types.js';
 
@@ -45,29 +47,6 @@ const DECAY_ALLOWANCE = 0.85;
 const SPREAD_COUNTRIES = 4;
 const SPREAD_IPS = 12;
 
-/** Behaviour of one account or the sum over a cluster's members. */
-export interface Behaviour {
-  members: number;
-  newShort: number;
-  newDay: number;
-  asked: number;
-  foreign: number;
-  answered: number;
-  matched: number;
-  denseNumbers: number;
-  denseCalls: number;
-  calls: number;
-  hostingCalls: number;
-  newMembers: number;
-  bestRun: number;
-  runFrom: string;
-  runTo: string;
-  denseBlocks: Set<string>;
-  maxCountries: number;
-  maxIps: number;
-  /** Own calling codes of the members ("+98"), for the explanation. */
-  ownCodes: Set<string>;
-}
 
 /**
  * An account's behaviour at `now`. `full` false is for a score alone (suspicion, the per-account
