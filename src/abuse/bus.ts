@@ -305,14 +305,19 @@ export class RedisEventBus extends BufferedBus implements EventBus {
       command[k] = commands++;
     }
     if (commands === 0) return batch.length;
-    // Each stream's length rides along with the batch: no round trip of its own.
-    for (const p of projected.keys()) pipe.xlen(this.keyAt(p));
+    // A stream's length rides along with a batch (no round trip of its own), at most every
+    // READ_EVERY_MS; other batches count what they add.
+    const read = [...projected.keys()].filter((p) => this.backlog.due(p));
+    for (const p of read) pipe.xlen(this.keyAt(p));
+    const before = new Map<number, number>();
+    for (const p of projected.keys()) before.set(p, this.backlog.length(p));
     const results = (await pipe.exec()) ?? [];
     let i = commands;
-    for (const p of projected.keys()) {
+    for (const p of read) {
       const r = results[i++];
       if (r && !r[0]) this.backlog.note(p, Number(r[1]));
     }
+    for (const [p, length] of projected) if (!read.includes(p)) this.backlog.added(p, length - before.get(p)!);
     if (this.backlogLogged && [...projected.keys()].every((p) => this.backlog.takesRefusals(p))) {
       this.backlogLogged = false;
       this.logger.info('event stream below half its length cap again: every event is published');

@@ -17,6 +17,12 @@ export const REFUSALS_SHARE = 0.5;
 export const ANSWERS_SHARE = 0.9;
 /** While a bar is passed, how often a length is read again (nothing else is sent to read it). */
 export const RECHECK_MS = 1000;
+/**
+ * How often a batch also reads its stream's length; in between, this node counts what it added
+ * itself. An XLEN with every batch was ~20 µs of a lookup's CPU when batches are small, and in
+ * 100 ms no fleet comes near the 40% of the cap between the bars.
+ */
+export const READ_EVERY_MS = 100;
 
 export class StreamBacklog {
   private readonly lengths: number[];
@@ -39,6 +45,16 @@ export class StreamBacklog {
   note(partition: number, length: number): void {
     this.lengths[partition] = length;
     this.checkedAt[partition] = this.now();
+  }
+
+  /** Entries this node added since the last read. */
+  added(partition: number, n: number): void {
+    this.lengths[partition]! += n;
+  }
+
+  /** Whether the next batch to this partition should read its length. */
+  due(partition: number): boolean {
+    return this.now() - this.checkedAt[partition]! >= READ_EVERY_MS;
   }
 
   /** The partition's length as last read. */
