@@ -285,40 +285,38 @@ export class RedisEventBus extends BufferedBus implements EventBus {
 
   protected async send(batch: LookupEvent[]): Promise<number> {
     const pipe = this.redis.pipeline();
-    // Per partition, the stream's length as it will be once this batch is in: a burst of
-    // refusals buffered before any length was read stops at the bar here, within the batch.
-    const projected = new Map<number, number>();
+    // Per partition, the entries this batch adds: with the length last known, a burst of refusals
+    // buffered before any length was read stops at the bar here, within the batch.
+    const sent = new Map<number, number>();
     /** For each event of the batch, its command's index in the pipeline (-1: not published). */
     const command = new Array<number>(batch.length);
     let commands = 0;
     for (let k = 0; k < batch.length; k++) {
       const e = batch[k]!;
       const p = partitionOf(e.accountId, this.partitions);
-      const length = projected.get(p) ?? this.backlog.length(p);
-      if (e.outcome !== 'allowed' && !this.backlog.takesRefusalsAt(length)) {
+      const n = sent.get(p) ?? 0;
+      if (e.outcome !== 'allowed' && !this.backlog.takesRefusalsAt(this.backlog.length(p) + n)) {
         this.unpublished(p);
         command[k] = -1;
         continue;
       }
-      projected.set(p, length + 1);
+      sent.set(p, n + 1);
       pipe.xadd(this.keyAt(p), 'MAXLEN', '~', this.maxLen, '*', 'e', encodeEvent(e));
       command[k] = commands++;
     }
     if (commands === 0) return batch.length;
     // A stream's length rides along with a batch (no round trip of its own), at most every
     // READ_EVERY_MS; other batches count what they add.
-    const read = [...projected.keys()].filter((p) => this.backlog.due(p));
+    const read = [...sent.keys()].filter((p) => this.backlog.due(p));
     for (const p of read) pipe.xlen(this.keyAt(p));
-    const before = new Map<number, number>();
-    for (const p of projected.keys()) before.set(p, this.backlog.length(p));
     const results = (await pipe.exec()) ?? [];
     let i = commands;
     for (const p of read) {
       const r = results[i++];
       if (r && !r[0]) this.backlog.note(p, Number(r[1]));
     }
-    for (const [p, length] of projected) if (!read.includes(p)) this.backlog.added(p, length - before.get(p)!);
-    if (this.backlogLogged && [...projected.keys()].every((p) => this.backlog.takesRefusals(p))) {
+    for (const [p, n] of sent) if (!read.includes(p)) this.backlog.added(p, n);
+    if (this.backlogLogged && [...sent.keys()].every((p) => this.backlog.takesRefusals(p))) {
       this.backlogLogged = false;
       this.logger.info('event stream below half its length cap again: every event is published');
     }
