@@ -9,7 +9,7 @@ import { Backoff } from '../util/backoff.js';
 import { OutageLog, errorText } from '../util/outage.js';
 import { closeRedis, createRedis } from '../util/redis.js';
 import { partitionOf, partitionStreamKey } from './partitions.js';
-import { StreamBacklog } from './stream-backlog.js';
+import { DEFAULT_MAX_STREAM_LENGTH, StreamBacklog } from './stream-backlog.js';
 
 export { EventsUnavailableError, type BusCommon } from './bus-buffer.js';
 
@@ -208,7 +208,7 @@ export interface RedisEventBusOptions extends BusCommon {
   partitions?: number;
 }
 
-export const DEFAULT_MAX_STREAM_LENGTH = 2_000_000;
+export { DEFAULT_MAX_STREAM_LENGTH };
 
 /** Scaled out: publishes to a Redis stream in pipelined XADD batches; `findguard worker` consumes. */
 export class RedisEventBus extends BufferedBus implements EventBus {

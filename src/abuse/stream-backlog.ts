@@ -11,6 +11,8 @@
  * The gap between the bars is room for the batches other nodes have in flight.
  */
 
+/** Entries a partition's stream keeps by default (FINDGUARD_EVENT_STREAM_MAX_LENGTH). */
+export const DEFAULT_MAX_STREAM_LENGTH = 2_000_000;
 /** Share of the cap past which refusals' events are not published. */
 export const REFUSALS_SHARE = 0.5;
 /** Share of the cap past which answered calls fail closed. */
