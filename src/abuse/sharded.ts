@@ -22,6 +22,8 @@ export interface ShardedConsumerOptions {
   /** The events stream key; partition p reads `<key>:<p>`. */
   streamKey: string;
   partitions: number;
+  /** The summaries stream's length cap (the events streams'); default DEFAULT_MAX_STREAM_LENGTH. */
+  maxStreamLength?: number;
   consumer: string;
   claimIdleMs?: number;
   db: Db;
@@ -59,7 +61,7 @@ export class ShardedConsumer implements EventConsumer {
     const findingsKey = `${opts.streamKey}:findings`;
     const progressKey = `${opts.streamKey}:progress`;
     this.publisher = createRedis(opts.url);
-    const maxLen = String(DEFAULT_MAX_STREAM_LENGTH);
+    const maxLen = String(opts.maxStreamLength ?? DEFAULT_MAX_STREAM_LENGTH);
     const sink: SummarySink = {
       // In pipelines of 1,000: a take-over republishes a day of the partition's summaries at once.
       publish: async (entries) => {

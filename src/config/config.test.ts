@@ -63,6 +63,7 @@ describe('buildConfig defaults (embedded)', () => {
     expect(config.policyPath).toBeUndefined();
     expect(config.trustedProxies).toEqual([]);
     expect(config.eventRetentionDays).toBe(90);
+    expect(config.eventStreamMaxLength).toBe(2_000_000);
 
     expect(config.jwt.kind).toBe('hs256');
     if (config.jwt.kind !== 'hs256') throw new Error('unreachable');
@@ -213,6 +214,8 @@ describe('bad values stop start-up naming the variable', () => {
     ['FINDGUARD_TRUSTED_PROXIES=beef', { trustedProxies: 'beef' }, ENV_NAMES.trustedProxies],
     ['FINDGUARD_TRUSTED_PROXIES=999.1.1.1', { trustedProxies: '999.1.1.1' }, ENV_NAMES.trustedProxies],
     ['FINDGUARD_EVENT_RETENTION_DAYS=0', { eventRetentionDays: '0' }, ENV_NAMES.eventRetentionDays],
+    ['FINDGUARD_EVENT_STREAM_MAX_LENGTH=999', { eventStreamMaxLength: '999' }, ENV_NAMES.eventStreamMaxLength],
+    ['FINDGUARD_EVENT_STREAM_MAX_LENGTH=2e6', { eventStreamMaxLength: '2e6' }, ENV_NAMES.eventStreamMaxLength],
     ['FINDGUARD_JWT_MAX_LIFETIME=abc', { jwtMaxLifetime: 'abc' }, ENV_NAMES.jwtMaxLifetime],
     ['FINDGUARD_JWT_MAX_LIFETIME=0', { jwtMaxLifetime: '0' }, ENV_NAMES.jwtMaxLifetime],
     ['FINDGUARD_JWT_MAX_LIFETIME=-60', { jwtMaxLifetime: '-60' }, ENV_NAMES.jwtMaxLifetime],
@@ -231,6 +234,11 @@ describe('bad values stop start-up naming the variable', () => {
 
   it('prefixes the message with the variable so operators can fix it', () => {
     expect(configError({ port: 'abc' }).message).toMatch(/^FINDGUARD_PORT: /);
+  });
+
+  it('takes a stream cap from 1,000 entries up', () => {
+    expect(buildConfig({ eventStreamMaxLength: '1000' }, tempDir()).eventStreamMaxLength).toBe(1000);
+    expect(buildConfig({ eventStreamMaxLength: '50000000' }, tempDir()).eventStreamMaxLength).toBe(50_000_000);
   });
 
   it('accepts the bounds of FINDGUARD_PORT', () => {

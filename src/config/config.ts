@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, relative, resolve } from 'node:path';
+import { DEFAULT_MAX_STREAM_LENGTH } from '../abuse/stream-backlog.js';
 import { checkDataDir } from './data-dir.js';
 import { ConfigError } from './errors.js';
 import { ENV_NAMES, type RawEnv } from './env.js';
@@ -45,6 +46,13 @@ export interface Config {
   matchWorkers: number;
   /** Redis streams the lookup events are partitioned over by account (src/abuse/partitions.ts); the same on every serve node and worker. */
   eventPartitions: number;
+  /**
+   * Entries a Redis event stream keeps before Redis drops the oldest (XADD MAXLEN ~), per partition.
+   * Serve nodes stop publishing refusals at half of it and fail answered calls closed at 90%
+   * (src/abuse/stream-backlog.ts), so it is how long the workers may fall behind: size it to your
+   * rate (events/s a partition x the outage you want to ride out) and Redis's memory.
+   */
+  eventStreamMaxLength: number;
   /** How the data protection officer is reached (GDPR Art. 33(3)(b)), printed in every incident report; unset: null. */
   dpoContact: string | null;
   /** Problems worth an operator's attention that do not stop start-up (the CLI prints them). */
@@ -124,6 +132,7 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     eventRetentionDays: parseIntIn(raw.eventRetentionDays, 'eventRetentionDays', 90, 1, 3650),
     matchWorkers: parseIntIn(raw.matchWorkers, 'matchWorkers', Math.min(2, availableParallelism()), 0, 64),
     eventPartitions: parseIntIn(raw.eventPartitions, 'eventPartitions', 1, 1, 256),
+    eventStreamMaxLength: parseIntIn(raw.eventStreamMaxLength, 'eventStreamMaxLength', DEFAULT_MAX_STREAM_LENGTH, 1000, 1_000_000_000),
     dpoContact: parseDpoContact(raw.dpoContact),
     warnings,
   };

@@ -23,6 +23,7 @@ export interface RawEnv {
   eventRetentionDays?: string;
   matchWorkers?: string;
   eventPartitions?: string;
+  eventStreamMaxLength?: string;
   sessionKey?: string;
   oidcIssuer?: string;
   oidcClientId?: string;
@@ -57,6 +58,7 @@ export const ENV_NAMES: Record<keyof RawEnv, string> = {
   eventRetentionDays: 'FINDGUARD_EVENT_RETENTION_DAYS',
   matchWorkers: 'FINDGUARD_MATCH_WORKERS',
   eventPartitions: 'FINDGUARD_EVENT_PARTITIONS',
+  eventStreamMaxLength: 'FINDGUARD_EVENT_STREAM_MAX_LENGTH',
   sessionKey: 'FINDGUARD_SESSION_KEY',
   oidcIssuer: 'FINDGUARD_OIDC_ISSUER',
   oidcClientId: 'FINDGUARD_OIDC_CLIENT_ID',

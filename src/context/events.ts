@@ -65,7 +65,7 @@ export interface ShardedEngineParts {
 }
 
 export function createEventParts(
-  config: Pick<Config, 'redisUrl' | 'eventRetentionDays'> & Partial<Pick<Config, 'eventPartitions'>>,
+  config: Pick<Config, 'redisUrl' | 'eventRetentionDays'> & Partial<Pick<Config, 'eventPartitions' | 'eventStreamMaxLength'>>,
   opts: EventOptions & { consume: boolean; redisPrefix?: string; sharded?: ShardedEngineParts },
   deps: { db: Db; clock: Clock; logger: Logger; registry: Registry },
 ): EventParts {
@@ -84,13 +84,16 @@ export function createEventParts(
     events = bus;
     eventConsumer = bus;
   } else {
-    events = new RedisEventBus({ url: config.redisUrl, streamKey, logger, metrics, partitions, ...durable });
+    const maxStreamLength = config.eventStreamMaxLength;
+    const cap = maxStreamLength === undefined ? {} : { maxStreamLength };
+    events = new RedisEventBus({ url: config.redisUrl, streamKey, logger, metrics, partitions, ...cap, ...durable });
     if (opts.consume && partitions > 1 && opts.sharded) {
       // Partitioned: the engine runs in stages (per partition, and one global), not as the handlers.
       eventConsumer = redisConsumer = new ShardedConsumer({
         url: config.redisUrl,
         streamKey,
         partitions,
+        ...cap,
         consumer: opts.consumer ?? defaultConsumerName(),
         ...(opts.claimIdleMs !== undefined ? { claimIdleMs: opts.claimIdleMs } : {}),
         db: deps.db,
