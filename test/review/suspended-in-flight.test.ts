@@ -10,7 +10,8 @@ import { describeEachDialect, startTestService, type Dialect, type TestService }
  * only the owners' status, not the caller's. So a call that passed authorisation and is waiting on
  * the limits store (a Redis round trip, or a 5,000-number sync on the match pool) when the app or
  * findguard suspends its account is still answered, with every match, after the suspension has
- * committed: "a suspended caller learns nothing" holds only for calls that start afterwards.
+ * committed: "a suspended caller learns nothing" holds only for calls that start afterwards. The
+ * same for an account the app erases while its call is in flight: it is answered after erasure.
  *
  * The limits store here is the real in-process one, held at its apply() until the test lets it go:
  * it stands for the time any call spends between authorisation and the directory read.
@@ -62,7 +63,7 @@ class HeldLimitStore implements LimitStore {
 
 const TARGET = '+14155550161';
 
-describeEachDialect('a call in flight when its account is suspended', (dialect: Dialect) => {
+describeEachDialect('a call in flight when its account is suspended or erased', (dialect: Dialect) => {
   let svc: TestService | undefined;
   afterEach(async () => {
     await svc?.stop();
@@ -110,5 +111,19 @@ describeEachDialect('a call in flight when its account is suspended', (dialect: 
     const res = await inFlight;
     expect(res.body).not.toContain('owner');
     expect(res.statusCode).toBe(403);
+  });
+
+  it('a lookup in flight when its account is erased is not answered to the erased account', async () => {
+    const { svc: s, store } = await setUp();
+    const token = await s.tokenFor('caller');
+    store.holdNext();
+    const inFlight = lookup(s, token, { phone: TARGET });
+    await store.reached;
+    const erased = await s.app.inject({ method: 'DELETE', url: '/internal/v1/accounts/caller', headers: s.internal });
+    expect(erased.statusCode).toBeLessThan(300);
+    store.letGo();
+    const res = await inFlight;
+    expect(res.body).not.toContain('owner');
+    expect(res.statusCode).toBe(401);
   });
 });
