@@ -88,7 +88,7 @@ export class DiscoveryGate {
   async sync(caller: Caller, req: SyncRequest): Promise<SyncResponse> {
     const { discovery } = this.deps;
     const account = await discovery.authorizeCaller(caller.accountId);
-    const prepared = discovery.prepareSync(caller.accountId, req);
+    const prepared = discovery.prepareSync({ accountId: caller.accountId, mirroredAt: account.mirroredAt }, req);
     const call = syncCall(caller, account, prepared);
     // The guard sees every number the call answers for, previous included: a range paid for a
     // little at a time is still a range when it is asked again whole.

@@ -4,7 +4,7 @@ import type { CallerStatusCache } from './caller-cache.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { CallerInfo, CallerStatus, DiscoveryStore, Match } from './store.js';
-import type { SyncTokens } from './sync-token.js';
+import type { SyncTokens, TokenHolder } from './sync-token.js';
 
 export interface LookupRequest {
   phone?: string;
@@ -51,6 +51,8 @@ interface Normalised {
 
 export interface PreparedSync {
   kind: ContactKind;
+  /** Whom the call's token is for (its account, as first mirrored). */
+  holder: TokenHolder;
   /** The default region of this call: what the new token's strings are read under. */
   region: string | undefined;
   /** previous (with a valid token) was sent. */
@@ -134,7 +136,7 @@ export class DiscoveryService {
    * reading gives outside the covered values (a region given now that was not then, another
    * region) is new like any contact: charged, guarded and recorded.
    */
-  prepareSync(accountId: string, req: SyncRequest): PreparedSync {
+  prepareSync(holder: TokenHolder, req: SyncRequest): PreparedSync {
     const kind = syncKind(req);
     assertRegion(req.region);
     const values = (kind === 'phone' ? req.contacts : req.emails) ?? [];
@@ -143,7 +145,7 @@ export class DiscoveryService {
     if (previous && (kind === 'phone' ? previous.emails : previous.contacts) !== undefined) {
       throw new AppError('invalid_request', 'previous must list the same kind of contact as this sync');
     }
-    const verified = previous && this.deps.tokens.verify(previous.token, accountId, kind, previousValues, this.deps.clock.now(), this.deps.tokenLifetimeMs);
+    const verified = previous && this.deps.tokens.verify(previous.token, holder, kind, previousValues, this.deps.clock.now(), this.deps.tokenLifetimeMs);
     if (previous && !verified) {
       throw new AppError('invalid_token', 'the sync token does not match this account and previous set; sync again without previous');
     }
@@ -161,7 +163,7 @@ export class DiscoveryService {
     for (const v of prev.normalised) if (v !== undefined) answered.add(v);
     const newValues: string[] = [];
     for (const v of answered) if (!covered.has(v)) newValues.push(v);
-    return { kind, region: req.region, incremental: previous !== undefined, values, previousValues, cur, prev, answered: [...answered], newValues };
+    return { kind, holder, region: req.region, incremental: previous !== undefined, values, previousValues, cur, prev, answered: [...answered], newValues };
   }
 
   async completeSync(accountId: string, p: PreparedSync): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
@@ -170,7 +172,7 @@ export class DiscoveryService {
 
     const matches = indexMatches(cur.normalised, byValue);
     const previousMatches = indexMatches(prev.normalised, byValue);
-    const token = this.deps.tokens.issue(accountId, kind, p.region, concat(previousValues, values), this.deps.clock.now());
+    const token = this.deps.tokens.issue(p.holder, kind, p.region, concat(previousValues, values), this.deps.clock.now());
     return {
       response: { matches, previousMatches, invalid: cur.invalid, token },
       accounting: { kind, newValues: p.newValues, matched: matches.length },

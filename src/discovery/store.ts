@@ -15,6 +15,8 @@ export type { Match } from './sqlite-matcher.js';
 export interface CallerInfo {
   status: 'active' | 'suspended';
   createdAt: number;
+  /** When findguard first mirrored this account (not the app's createdAt): an erased id mirrored again is another account. */
+  mirroredAt: number;
   /** The app's phoneRegion, else the region of the account's own verified phone (directory/phone-region.ts). */
   phoneRegion?: string;
   signupDevice?: string;
@@ -45,12 +47,13 @@ export interface DiscoveryStore {
 }
 
 const CONTACTS_MODE_SQL = `EXISTS (SELECT 1 FROM contact_points m WHERE m.account_id = accounts.id AND (m.purposes & ${DISCOVERY_BIT}) <> 0 AND m.discoverable_by = 'contacts')`;
-const STATUS_SQL = `SELECT app_status, fg_status, created_at, coalesce(phone_region, derived_phone_region) AS phone_region, signup_device, signup_ip, ${CONTACTS_MODE_SQL} AS contacts_mode FROM accounts WHERE id = ?`;
+const STATUS_SQL = `SELECT app_status, fg_status, created_at, mirrored_at, coalesce(phone_region, derived_phone_region) AS phone_region, signup_device, signup_ip, ${CONTACTS_MODE_SQL} AS contacts_mode FROM accounts WHERE id = ?`;
 
 interface CallerRow {
   app_status: string;
   fg_status: string;
   created_at: number | string;
+  mirrored_at: number | string;
   phone_region: string | null;
   signup_device: string | null;
   signup_ip: string | null;
@@ -62,6 +65,7 @@ function effective(row: CallerRow | undefined): CallerStatus {
   return {
     status: row.app_status === 'active' && row.fg_status === 'active' ? 'active' : 'suspended',
     createdAt: Number(row.created_at),
+    mirroredAt: Number(row.mirrored_at),
     ...(row.phone_region ? { phoneRegion: row.phone_region } : {}),
     ...(row.signup_device ? { signupDevice: row.signup_device } : {}),
     ...(row.signup_ip ? { signupIp: row.signup_ip } : {}),
@@ -165,6 +169,7 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
           'app_status',
           'fg_status',
           'created_at',
+          'mirrored_at',
           eb.fn.coalesce('phone_region', 'derived_phone_region').as('phone_region'),
           'signup_device',
           'signup_ip',

@@ -3,8 +3,12 @@ import type { HashKey } from '../config/config.js';
 import type { ContactKind } from '../directory/hashing.js';
 import type { Random } from '../util/random.js';
 
-/** Version 1 bound the raw strings without the region they were read under: never accepted again. */
-const VERSION = 2;
+/**
+ * Version 1 bound the raw strings without the region they were read under, version 2 the account
+ * id without its incarnation: neither is accepted again (a client whose token is refused syncs in
+ * full once, as after a reinstall).
+ */
+const VERSION = 3;
 const REGION = 2;
 const ENTROPY = 16;
 const MAC = 32;
@@ -12,6 +16,16 @@ const HEAD = 1 + 4 + REGION + ENTROPY;
 const LENGTH = HEAD + MAC;
 /** A token from a node whose clock runs ahead is still good; one from further ahead is forged or broken. */
 const FUTURE_SKEW_MS = 5 * 60_000;
+
+/**
+ * Whom a token is for: the account id and when findguard first mirrored this account
+ * (accounts.mirrored_at, kept through every later write). An id the app erases and mirrors again is
+ * another account: what the first one paid for is not the second one's.
+ */
+export interface TokenHolder {
+  accountId: string;
+  mirroredAt: number;
+}
 
 export interface VerifiedToken {
   issuedAt: number;
@@ -24,8 +38,8 @@ export interface VerifiedToken {
  * this set of strings read under this default region, so only values outside it cost budget,
  * while the server keeps no address book.
  *
- * Token = version || issued-at (s) || region || entropy || HMAC(key, all of that || account ||
- * kind || sorted unique strings as the client sent them). The region is part of what the token
+ * Token = version || issued-at (s) || region || entropy || HMAC(key, all of that || account id
+ * || when it was first mirrored || kind || sorted unique strings as the client sent them). The region is part of what the token
  * proves: "07400 550003" is one number under GB, another under US and none without a region, and
  * only the reading it was charged under is covered. The MAC keys derive from the hash keys, so
  * every node that can hash can verify, and a key rotation keeps old tokens valid while the old
@@ -40,21 +54,22 @@ export class SyncTokens {
     this.keys = hashKeys.map((k) => Buffer.from(hkdfSync('sha256', k.key, Buffer.alloc(0), 'findguard sync token v1', 32)));
   }
 
-  issue(accountId: string, kind: ContactKind, region: string | undefined, values: Iterable<string>, now: number): string {
+  issue(holder: TokenHolder, kind: ContactKind, region: string | undefined, values: Iterable<string>, now: number): string {
     const head = Buffer.alloc(HEAD);
     head.writeUInt8(VERSION, 0);
     head.writeUInt32BE(Math.floor(now / 1000), 1);
     head.write(region ?? '', 5, REGION, 'latin1');
     this.random.bytes(ENTROPY).copy(head, 5 + REGION);
-    const mac = this.macCanonical(this.keys[0]!, head, accountId, kind, canonicalSet(values));
+    const mac = this.macCanonical(this.keys[0]!, head, holder, kind, canonicalSet(values));
     return Buffer.concat([head, mac]).toString('base64url');
   }
 
   /**
    * undefined when the token is malformed or not in its one canonical encoding, forged, for another
-   * account, kind or set, older than `lifetimeMs`, or issued in the future: all answered alike.
+   * account (or an earlier account under the same id), kind or set, older than `lifetimeMs`, or
+   * issued in the future: all answered alike.
    */
-  verify(token: string, accountId: string, kind: ContactKind, values: Iterable<string>, now: number, lifetimeMs: number): VerifiedToken | undefined {
+  verify(token: string, holder: TokenHolder, kind: ContactKind, values: Iterable<string>, now: number, lifetimeMs: number): VerifiedToken | undefined {
     if (token.length > 128) return undefined;
     const raw = Buffer.from(token, 'base64url');
     // Node's decoder skips what is not base64url and ignores trailing bits: one token, one spelling.
@@ -67,15 +82,15 @@ export class SyncTokens {
     const given = raw.subarray(HEAD);
     const canonical = canonicalSet(values);
     for (const key of this.keys) {
-      const expected = this.macCanonical(key, head, accountId, kind, canonical);
+      const expected = this.macCanonical(key, head, holder, kind, canonical);
       if (timingSafeEqual(expected, given)) return { issuedAt, region };
     }
     return undefined;
   }
 
-  private macCanonical(key: Buffer, head: Buffer, accountId: string, kind: ContactKind, canonical: string): Buffer {
+  private macCanonical(key: Buffer, head: Buffer, holder: TokenHolder, kind: ContactKind, canonical: string): Buffer {
     // JSON gives an unambiguous encoding of strings that may contain any character.
-    return createHmac('sha256', key).update(head).update(JSON.stringify([accountId, kind])).update(canonical).digest();
+    return createHmac('sha256', key).update(head).update(JSON.stringify([holder.accountId, holder.mirroredAt, kind])).update(canonical).digest();
   }
 }
 
