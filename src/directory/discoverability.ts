@@ -87,12 +87,7 @@ const ROW_CHUNK = 500;
  */
 export async function replaceBook(db: Kysely<Database>, hasher: ContactHasher, accountId: string, numbers: readonly string[]): Promise<boolean> {
   await lockAccounts(db, [accountId]);
-  const on = await db
-    .selectFrom('accounts')
-    .select(inContactsMode('accounts.id').as('on'))
-    .where('id', '=', accountId)
-    .executeTakeFirst();
-  if (!on || !truthy(on.on)) return false;
+  if (!(await keepsBook(db, accountId))) return false;
   await db.deleteFrom('contact_books').where('account_id', '=', accountId).execute();
   const seen = new Set<string>();
   const rows: Array<{ account_id: string; hash: Buffer }> = [];
@@ -108,6 +103,16 @@ export async function replaceBook(db: Kysely<Database>, hasher: ContactHasher, a
   for (let i = 0; i < rows.length; i += ROW_CHUNK) await db.insertInto('contact_books').values(rows.slice(i, i + ROW_CHUNK)).execute();
   await refreshReach(db, [accountId]);
   return true;
+}
+
+/** One of the account's points is in contacts mode (read as it is now; under lockAccounts, as it stays). */
+export async function keepsBook(db: Kysely<Database>, accountId: string): Promise<boolean> {
+  const on = await db
+    .selectFrom('accounts')
+    .select(inContactsMode('accounts.id').as('on'))
+    .where('id', '=', accountId)
+    .executeTakeFirst();
+  return on !== undefined && truthy(on.on);
 }
 
 /** Erases the account's book and reach (account erasure). */

@@ -26,7 +26,7 @@ import {
   type ContactPointView,
 } from './contact-points.js';
 import { writeAccounts, type AccountWrite } from './bulk-write.js';
-import { eraseBook, replaceBook, resolveDiscoverability } from './discoverability.js';
+import { eraseBook, keepsBook, replaceBook, resolveDiscoverability } from './discoverability.js';
 import type { ContactHasher } from './hashing.js';
 import type { AccountBody, ContactPointBody, ContactPointPatch } from './schemas.js';
 
@@ -201,9 +201,14 @@ export class DirectoryService {
   /**
    * The owner's latest synced phone book (normalised numbers: the sync's previous set and its new
    * ones), kept as keyed hashes if one of the owner's points is in contacts mode and discarded
-   * otherwise. Called by the discovery use case after it answered a phone sync.
+   * otherwise. Called by the discovery use case after every phone sync it answered, whatever its
+   * own (cached) view of the mode: the mode is read here, first without a write transaction, so
+   * accounts that keep no book cost one read.
    */
   async recordBook(accountId: string, numbers: readonly string[]): Promise<void> {
+    // Turned on after this read: this sync came first, and the next one is kept. Turned off after
+    // it: replaceBook reads the mode again under the account's lock and keeps nothing.
+    if (!(await keepsBook(this.deps.db, accountId))) return;
     await this.transaction(async (tx) => {
       if (await replaceBook(tx, this.deps.hasher, accountId, numbers)) this.announce(tx, [accountId]);
     });

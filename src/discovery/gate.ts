@@ -109,7 +109,7 @@ export class DiscoveryGate {
       await recordWithheld(this.deps, call, verdict, matched);
       throw err;
     }
-    await discovery.rememberBook(account, caller.accountId, prepared);
+    await discovery.rememberBook(caller.accountId, prepared);
     await recordAllowed(this.deps, call, verdict, syncAnswer(prepared, response));
     return response;
   }

@@ -182,10 +182,11 @@ export class DiscoveryService {
   /**
    * After an answered phone sync: the caller's book, if they are in "my contacts" mode, becomes
    * every number this sync answered for (its previous set and its new numbers). The directory
-   * checks the mode again inside its transaction; the cached flag only spares everyone else a write.
+   * decides whether the mode is on: the caller's status here may be a node's cached copy from
+   * before the owner turned it on, and a book skipped then would leave an older one in force.
    */
-  async rememberBook(caller: CallerInfo, accountId: string, p: PreparedSync): Promise<void> {
-    if (p.kind !== 'phone' || !caller.contactsMode || !this.deps.books) return;
+  async rememberBook(accountId: string, p: PreparedSync): Promise<void> {
+    if (p.kind !== 'phone' || !this.deps.books) return;
     await this.deps.books.recordBook(accountId, p.answered);
   }
 
