@@ -6,6 +6,7 @@ import { isDiscoverable, refreshDiscoverable } from './contact-points.js';
 import { DISCOVERABLE, refreshBooks, type Audience } from './discoverability.js';
 import type { ContactHasher, ContactKind } from './hashing.js';
 import { refreshPhoneRegion } from './phone-region.js';
+import { purposesToBits } from './purposes.js';
 
 /** One account as the bulk path writes it: the input putAccount takes, with its contact points already normalised. */
 export interface AccountWrite {
@@ -40,11 +41,29 @@ export async function writeAccounts(
   json = true,
 ): Promise<{ accounts: number; contactPoints: number; created: Array<{ id: string; at: number; signup?: AccountInput['signup'] }> }> {
   const ids = batch.map((l) => l.accountId);
+  const sqlite = json && !isPostgres(trx);
   const existingAccounts = new Map<string, { created_at: number; app_status: string; fg_status: string }>();
-  for (const chunk of chunks(ids, ROW_CHUNK)) {
-    const rows = await trx.selectFrom('accounts').select(['id', 'created_at', 'app_status', 'fg_status']).where('id', 'in', chunk).execute();
-    for (const r of rows) existingAccounts.set(r.id, r);
+  for (const r of await selectIn<{ id: string; created_at: number; app_status: string; fg_status: string }>(trx, sqlite, 'accounts', ['id', 'created_at', 'app_status', 'fg_status'], 'id', ids)) existingAccounts.set(r.id, r);
+  // Existing rows of these accounts, keyed by account and hash under any configured key.
+  const existing = new Map<string, { id: string; version: number; audience: Audience }>();
+  const withPoints = batch.filter((l) => l.points.length > 0).map((l) => l.accountId);
+  const pointColumns = ['id', 'account_id', 'hash', 'key_version', 'discoverable_by'] as const;
+  for (const r of await selectIn<{ id: string; account_id: string; hash: Buffer; key_version: number; discoverable_by: Audience }>(trx, sqlite, 'contact_points', pointColumns, 'account_id', withPoints)) {
+    existing.set(`${r.account_id}\u0000${r.hash.toString('latin1')}`, { id: r.id, version: r.key_version, audience: r.discoverable_by });
   }
+  const inserts = pointWrites(hasher, batch, existingAccounts, existing, newId, now);
+  // SQLite: an account absent before this transaction and written once in the batch has no
+  // book, reach row or older point (each references its account): its derived phone country comes
+  // from the points inserted here, and the refreshes below, no-ops for it, are left out. SQLite
+  // holds this snapshot until the write (a concurrent writer fails the transaction); PostgreSQL
+  // does not, so it refreshes every account as before.
+  const fresh = new Set<string>();
+  if (sqlite) {
+    const seen = new Map<string, number>();
+    for (const id of ids) seen.set(id, (seen.get(id) ?? 0) + 1);
+    for (const [id, n] of seen) if (n === 1 && !existingAccounts.has(id)) fresh.add(id);
+  }
+  const derived = fresh.size > 0 ? derivedRegions(inserts.rows, fresh) : undefined;
   const accountRows = batch.map((l) => ({
     id: l.accountId,
     handle: l.account.handle,
@@ -53,14 +72,13 @@ export async function writeAccounts(
     fg_status: 'active' as const,
     phone_region: l.account.phoneRegion ?? null,
     // Findguard's own, like fg_status: not in the upsert's update set; refreshed below from the points.
-    derived_phone_region: null,
+    derived_phone_region: derived?.get(l.accountId) ?? null,
     signup_ip: l.account.signup?.ip ?? null,
     signup_device: l.account.signup?.deviceId ?? null,
     signup_user_agent: l.account.signup?.userAgent ?? null,
     mirrored_at: now,
     updated_at: now,
   }));
-  const sqlite = json && !isPostgres(trx);
   for (const chunk of chunks(accountRows, ROW_CHUNK)) {
     if (sqlite && (await insertJson(trx, 'accounts', ACCOUNT_COLUMNS, chunk, ACCOUNT_UPSERT))) continue;
     await trx
@@ -82,50 +100,11 @@ export async function writeAccounts(
       .execute();
   }
 
-  // Existing rows of these accounts, keyed by account and hash under any configured key.
-  const existing = new Map<string, { id: string; version: number; audience: Audience }>();
-  const withPoints = batch.filter((l) => l.points.length > 0).map((l) => l.accountId);
-  for (const chunk of chunks(withPoints, ROW_CHUNK)) {
-    const rows = await trx.selectFrom('contact_points').select(['id', 'account_id', 'hash', 'key_version', 'discoverable_by']).where('account_id', 'in', chunk).execute();
-    for (const r of rows) existing.set(`${r.account_id}\u0000${r.hash.toString('latin1')}`, { id: r.id, version: r.key_version, audience: r.discoverable_by });
+  for (const u of inserts.updates) {
+    const { id, ...set } = u;
+    await trx.updateTable('contact_points').set(set).where('id', '=', id).execute();
   }
-  const inserts = [];
-  let written = 0;
-  for (const line of batch) {
-    const active = (line.account.status ?? 'active') === 'active' && (existingAccounts.get(line.accountId)?.fg_status ?? 'active') === 'active';
-    for (const p of line.points) {
-      const hashes = hasher.all(p.kind, p.value);
-      const current = hashes[0]!;
-      const found = hashes.map((h) => existing.get(`${line.accountId}\u0000${h.hash.toString('latin1')}`)).find(Boolean);
-      // A line that does not say keeps the audience: a re-import never widens it.
-      const audience = p.audience ?? found?.audience ?? 'everyone';
-      const discoverable = isDiscoverable(p.bits, p.verified, active) ? DISCOVERABLE[audience] : DISCOVERABLE.no;
-      written++;
-      if (found) {
-        await trx
-          .updateTable('contact_points')
-          .set({ key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, discoverable, discoverable_by: audience, region: p.region, updated_at: now })
-          .where('id', '=', found.id)
-          .execute();
-        continue;
-      }
-      inserts.push({
-        id: newId(),
-        account_id: line.accountId,
-        kind: p.kind,
-        key_version: current.version,
-        hash: current.hash,
-        purposes: p.bits,
-        verified: p.verified,
-        discoverable,
-        discoverable_by: audience,
-        region: p.region,
-        created_at: now,
-        updated_at: now,
-      });
-    }
-  }
-  for (const chunk of chunks(inserts, ROW_CHUNK)) {
+  for (const chunk of chunks(inserts.rows, ROW_CHUNK)) {
     if (sqlite && (await insertJson(trx, 'contact_points', POINT_COLUMNS, chunk, ''))) continue;
     await trx.insertInto('contact_points').values(chunk).execute();
   }
@@ -140,15 +119,76 @@ export async function writeAccounts(
   // Points written above may have entered or left contacts mode: the books and reach follow
   // (refreshDiscoverable did it already for the accounts whose status changed).
   const changedStatus = new Set(statusChanged);
-  for (const chunk of chunks(withPoints.filter((id) => !changedStatus.has(id)), ROW_CHUNK)) await refreshBooks(trx, chunk);
+  for (const chunk of chunks(withPoints.filter((id) => !changedStatus.has(id) && !fresh.has(id)), ROW_CHUNK)) await refreshBooks(trx, chunk);
   // Only a phone point can change the account's phone country; emails and bare lines leave it be.
-  const withPhones = batch.filter((l) => l.points.some((p) => p.kind === 'phone')).map((l) => l.accountId);
+  const withPhones = batch.filter((l) => !fresh.has(l.accountId) && l.points.some((p) => p.kind === 'phone')).map((l) => l.accountId);
   for (const chunk of chunks(withPhones, ROW_CHUNK)) await refreshPhoneRegion(trx, chunk);
   // New accounts, for their sign-up events once the transaction has committed.
   const created = batch
     .filter((l) => !existingAccounts.has(l.accountId))
     .map((l) => ({ id: l.accountId, at: l.account.createdAt ?? now, ...(l.account.signup ? { signup: l.account.signup } : {}) }));
-  return { accounts: batch.length, contactPoints: written, created };
+  return { accounts: batch.length, contactPoints: inserts.written, created };
+}
+
+type PointUpdate = Pick<PointRow, 'key_version' | 'hash' | 'purposes' | 'verified' | 'discoverable' | 'discoverable_by' | 'region' | 'updated_at'> & { id: string };
+
+/** Each point of the batch hashed: an update of the row it already has (under any key), else a new row with a new id, in the batch's order. */
+function pointWrites(
+  hasher: ContactHasher,
+  batch: readonly AccountWrite[],
+  existingAccounts: ReadonlyMap<string, { fg_status: string }>,
+  existing: ReadonlyMap<string, { id: string; audience: Audience }>,
+  newId: () => string,
+  now: number,
+): { rows: PointRow[]; updates: PointUpdate[]; written: number } {
+  const rows: PointRow[] = [];
+  const updates: PointUpdate[] = [];
+  let written = 0;
+  for (const line of batch) {
+    const active = (line.account.status ?? 'active') === 'active' && (existingAccounts.get(line.accountId)?.fg_status ?? 'active') === 'active';
+    for (const p of line.points) {
+      const hashes = hasher.all(p.kind, p.value);
+      const current = hashes[0]!;
+      const found = hashes.map((h) => existing.get(`${line.accountId}\u0000${h.hash.toString('latin1')}`)).find(Boolean);
+      // A line that does not say keeps the audience: a re-import never widens it.
+      const audience = p.audience ?? found?.audience ?? 'everyone';
+      const discoverable = isDiscoverable(p.bits, p.verified, active) ? DISCOVERABLE[audience] : DISCOVERABLE.no;
+      written++;
+      const values = { key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, discoverable, discoverable_by: audience, region: p.region };
+      if (found) updates.push({ id: found.id, ...values, updated_at: now });
+      else rows.push({ id: newId(), account_id: line.accountId, kind: p.kind, ...values, created_at: now, updated_at: now });
+    }
+  }
+  return { rows, updates, written };
+}
+
+/** refreshPhoneRegion's rule (phone-region.ts) on new rows of one write, all created at the same time: verified phones with a region, a two_factor or discovery one first, then the smallest id. */
+const PREFERRED_BITS = purposesToBits(['two_factor', 'discovery']);
+function derivedRegions(rows: readonly PointRow[], accounts: ReadonlySet<string>): Map<string, string> {
+  const best = new Map<string, { rank: number; id: string; region: string }>();
+  for (const r of rows) {
+    if (r.kind !== 'phone' || r.verified !== 1 || r.region == null || !accounts.has(r.account_id)) continue;
+    const rank = (r.purposes & PREFERRED_BITS) !== 0 ? 0 : 1;
+    const b = best.get(r.account_id);
+    // Ids are ASCII: JavaScript's order is SQLite's binary collation.
+    if (!b || rank < b.rank || (rank === b.rank && r.id < b.id)) best.set(r.account_id, { rank, id: r.id, region: r.region });
+  }
+  return new Map([...best].map(([id, b]) => [id, b.region]));
+}
+
+/** Rows whose `column` is one of `values`: on SQLite one statement with the values as a JSON parameter, else chunks of Kysely IN lists. */
+async function selectIn<R>(trx: Kysely<Database>, json: boolean, table: 'accounts' | 'contact_points', columns: readonly string[], column: string, values: readonly string[]): Promise<R[]> {
+  if (values.length === 0) return [];
+  if (json && !values.some((v) => LONE_SURROGATE.test(v))) {
+    const r = await sql<R>`SELECT ${sql.raw(columns.join(', '))} FROM ${sql.raw(table)} WHERE ${sql.raw(column)} IN (SELECT value FROM json_each(${JSON.stringify(values)}))`.execute(trx);
+    return r.rows;
+  }
+  const out: R[] = [];
+  for (const chunk of chunks([...values], ROW_CHUNK)) {
+    const rows = await trx.selectFrom(table).select(columns as never).where(column as never, 'in', chunk as never).execute();
+    out.push(...(rows as R[]));
+  }
+  return out;
 }
 
 type AccountRow = Insertable<Database['accounts']>;
