@@ -6,7 +6,7 @@ import { OutageLog, errorText } from '../util/outage.js';
 import type { Challenges } from './challenges.js';
 import type { LimitMetrics } from './metrics.js';
 import type { CompiledLayer, CompiledPolicy, Network, Operation, TrustFacts } from '../policy/index.js';
-import { LimitStoreError, type ApplyInput, type BreakerCharge, type Charge, type LimitStore } from './store.js';
+import { LimitStateNotSavedError, LimitStoreError, type ApplyInput, type BreakerCharge, type Charge, type LimitStore } from './store.js';
 
 /** What the limits need to know about one discovery call. */
 export interface LimitRequest {
@@ -212,7 +212,9 @@ export class Limiter {
   private storeFailed(req: LimitRequest, err: LimitStoreError, network: Network, ip: IpInfo | undefined): LimitVerdict {
     this.storeOutage.failed(err);
     const layers = this.deps.policy.layers.filter((l) => l.on.has(req.operation));
-    const closed = this.deps.policy.breaker !== undefined || layers.some((l) => !l.failOpen);
+    // Not saved: the store charged the call, but a crash now would forget it (memory-store.ts), so
+    // it is never answered, whatever failOpen says (that is for a store out of reach).
+    const closed = err instanceof LimitStateNotSavedError || this.deps.policy.breaker !== undefined || layers.some((l) => !l.failOpen);
     this.deps.metrics.unavailable(req.operation);
     if (closed) throw new AppError('unavailable', 'discovery is unavailable for a moment; retry later', undefined, { 'retry-after': '5' });
     return { tier: 'unknown', network, ...(ip ? { ip } : {}) };

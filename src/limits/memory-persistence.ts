@@ -11,14 +11,22 @@ export interface SavedEntry {
   expiresAt: number;
 }
 
+/** What the memory store saves through: LimitStatePersistence, or a stand-in in its unit tests. */
+export interface LimitStateSaver {
+  load(now: number): Promise<SavedEntry[]>;
+  /** Resolves once what it was given is stored; throws when it could not be. */
+  save(entries: readonly SavedEntry[], removed: readonly string[]): Promise<void>;
+}
+
 /** Deletes per statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
 const CHUNK = 300;
 
 /**
- * Where the embedded limits store keeps what it must not forget across a restart (table
- * limit_state). The store calls it every second with what changed, and once more on close.
+ * Where the embedded limits store keeps what it must not forget across a restart or a crash
+ * (table limit_state). The store calls it with what changed before a call that changed it resolves
+ * (one write shared by the calls that arrive meanwhile), after a failed write, and on close.
  */
-export class LimitStatePersistence {
+export class LimitStatePersistence implements LimitStateSaver {
   private readonly outage: OutageLog;
 
   constructor(

@@ -1,6 +1,6 @@
 import { applyCharges, type BreakerState, type BucketState, type StateAccess, type StateWrites } from './apply.js';
-import type { LimitStatePersistence, SavedEntry } from './memory-persistence.js';
-import type { ApplyInput, ApplyResult, LimitStore } from './store.js';
+import type { LimitStateSaver, SavedEntry } from './memory-persistence.js';
+import { LimitStateNotSavedError, type ApplyInput, type ApplyResult, type LimitStore } from './store.js';
 
 interface Entry<T> {
   value: T;
@@ -8,10 +8,17 @@ interface Entry<T> {
 }
 
 export interface MemoryStoreOptions {
-  /** Where the state is saved, so a restart forgets nothing (the embedded default passes one). */
-  persistence?: LimitStatePersistence;
-  /** How often what changed is saved: at most this much is forgotten by a crash. Default 1 s. */
+  /** Where the state is saved, so a restart or a crash forgets nothing (the embedded default passes one). */
+  persistence?: LimitStateSaver;
+  /** After a failed save, what changed is tried again this much later. Default 1 s. */
   saveEveryMs?: number;
+  /** A save unanswered this long fails the calls waiting on it, and again each time it passes. Default 2 s. */
+  saveTimeoutMs?: number;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
 }
 
 /** Saved keys are namespaced by map: buckets, breakers, strike counters, used one-time ids. */
@@ -21,10 +28,14 @@ type Namespace = 'b' | 'r' | 's' | 'o';
  * Limits in this process, for the embedded default (one node). Entries expire once their bucket
  * has refilled, so memory follows active callers, not all callers ever seen.
  *
- * With a persistence, what changed is saved every second and on close, and read back by
- * restore() at start: a restart (a deploy, or a crash an attacker provoked) must not hand every
- * caller a fresh budget and every solved challenge a second use. A crash forgets at most the last
- * second of charges; the lookup events of those calls are stored, so they are never unrecorded.
+ * With a persistence, what changed is saved and read back by restore() at start: a restart (a
+ * deploy, or a crash an attacker provoked) must not hand every caller a fresh budget and every
+ * solved challenge a second use. A call that changed anything (apply, useOnce) resolves only once
+ * a save begun after its change has stored it, as its lookup event is made durable before its
+ * answer leaves, so a crash forgets no charge of an answered call. A group commit: the calls that
+ * change state while a save is written share the next one, a write per batch, not per call. A
+ * failed or hung save rejects its calls with LimitStateNotSavedError (they fail closed, 503);
+ * their changes stay in memory, charged, and are tried again a second later or with the next save.
  */
 export class MemoryLimitStore implements LimitStore {
   readonly kind = 'memory' as const;
@@ -33,8 +44,15 @@ export class MemoryLimitStore implements LimitStore {
   private readonly counters = new Map<string, Entry<number>>();
   private readonly once = new Map<string, number>();
   private ops = 0;
-  private readonly persistence: LimitStatePersistence | undefined;
+  private readonly persistence: LimitStateSaver | undefined;
   private readonly saveEveryMs: number;
+  private readonly saveTimeoutMs: number;
+  /** The call running now changed state (set by changed(), read right after the synchronous change). */
+  private wrote = false;
+  /** Calls whose changes are dirty, waiting for the next save to take them (with the dirty keys, at once). */
+  private waiters: Waiter[] = [];
+  /** A save for the waiters is scheduled and has not taken them yet. */
+  private commitQueued = false;
   /** Keys changed since the last save, per namespace (no key text is built per write). */
   private dirty = emptyDirty();
   /** The time of the apply() running now, for `access` (made once, not per call). */
@@ -71,6 +89,7 @@ export class MemoryLimitStore implements LimitStore {
   constructor(options: MemoryStoreOptions = {}) {
     this.persistence = options.persistence;
     this.saveEveryMs = options.saveEveryMs ?? 1000;
+    this.saveTimeoutMs = options.saveTimeoutMs ?? 2000;
   }
 
   /** Reads back what was saved and has not expired by `now`. */
@@ -93,14 +112,19 @@ export class MemoryLimitStore implements LimitStore {
     const now = input.now;
     if (++this.ops % 4096 === 0) this.sweep(now);
     this.now = now;
-    return applyCharges(input, this.access, this.writes);
+    this.wrote = false;
+    const result = applyCharges(input, this.access, this.writes);
+    if (this.wrote) await this.committed();
+    return result;
   }
 
   async useOnce(key: string, ttlMs: number, now: number): Promise<boolean> {
     const until = this.once.get(key);
     if (until !== undefined && until > now) return false;
     this.once.set(key, now + ttlMs);
+    this.wrote = false;
     this.changed('o', key);
+    if (this.wrote) await this.committed();
     return true;
   }
 
@@ -135,7 +159,27 @@ export class MemoryLimitStore implements LimitStore {
   private changed(ns: Namespace, key: string): void {
     if (!this.persistence) return;
     this.dirty[ns].add(key);
-    if (!this.timer) this.schedule();
+    this.wrote = true;
+  }
+
+  /**
+   * Resolves once a save that took this call's changes (already in dirty: the caller changed state
+   * synchronously before) has stored them. The save starts after this turn of the event loop, so
+   * the calls of one turn share it; if one is being written, the next waits for it, and every call
+   * that changes state meanwhile shares that next one. Saves stay one at a time, in order.
+   */
+  private committed(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      if (this.commitQueued) return;
+      this.commitQueued = true;
+      setImmediate(() => {
+        this.saving = this.saving.then(() => {
+          this.commitQueued = false;
+          return this.saveDirty();
+        });
+      });
+    });
   }
 
   private schedule(): void {
@@ -144,9 +188,19 @@ export class MemoryLimitStore implements LimitStore {
     this.timer.unref();
   }
 
+  /**
+   * Takes what is dirty and the calls waiting on it in one step (nothing runs between), so a call
+   * resolves only through a save that holds its change; the calls that arrive while it is written
+   * wait for the next.
+   */
   private async saveDirty(): Promise<void> {
     const dirty = this.dirty;
-    if (!this.persistence || NAMESPACES.every((ns) => dirty[ns].size === 0)) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    if (!this.persistence || NAMESPACES.every((ns) => dirty[ns].size === 0)) {
+      for (const w of waiters) w.resolve();
+      return;
+    }
     this.dirty = emptyDirty();
     const entries: SavedEntry[] = [];
     const removed: string[] = [];
@@ -157,13 +211,30 @@ export class MemoryLimitStore implements LimitStore {
         else removed.push(`${ns}:${key}`);
       }
     }
+    // A save that does not answer must not hold calls forever: they fail closed, and again those
+    // that arrive while it still hangs (they wait for the save after it), as the event bus does.
+    const watchdog = waiters.length > 0 ? setInterval(() => this.timedOut(waiters), this.saveTimeoutMs).unref() : undefined;
     try {
       await this.persistence.save(entries, removed);
-    } catch {
-      // Try these again with the next save (the persistence logs the outage once).
+    } catch (err) {
+      // Try these again with the next save (the persistence logs the outage once); the calls that
+      // waited on this one fail closed, their changes kept, as a call that failed after charging.
       for (const ns of NAMESPACES) for (const key of dirty[ns]) this.dirty[ns].add(key);
       this.schedule();
+      const failed = new LimitStateNotSavedError('the limits state could not be saved', { cause: err });
+      for (const w of waiters) w.reject(failed);
+      return;
+    } finally {
+      clearInterval(watchdog);
     }
+    // A waiter the watchdog rejected stays rejected: a promise settles once.
+    for (const w of waiters) w.resolve();
+  }
+
+  private timedOut(inFlight: readonly Waiter[]): void {
+    const err = new LimitStateNotSavedError('saving the limits state is not answering');
+    for (const w of inFlight) w.reject(err);
+    for (const w of this.waiters) w.reject(err);
   }
 
   private entryOf(ns: Namespace, key: string): Entry<unknown> | undefined {

@@ -94,3 +94,15 @@ export class LimitStoreError extends Error {
     this.name = 'LimitStoreError';
   }
 }
+
+/**
+ * What a call changed (a charge, a strike, a used proof-of-work) could not be saved where a
+ * restart reads it back: answering would hand out what a crash then forgets. Always fails closed
+ * (503), whatever a layer's failOpen says: the store is in reach, only its durability failed.
+ */
+export class LimitStateNotSavedError extends LimitStoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LimitStateNotSavedError';
+  }
+}

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterEach, expect, it } from 'vitest';
 import { MemoryLimitStore } from '../../src/limits/memory-store.js';
 import { createLogger } from '../../src/logger.js';
@@ -18,7 +19,8 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  * (recordAllowed); the charge is not.
  *
  * Closed when a charge the answer depended on is saved before the answer is sent (for instance
- * with the call's durable event, or by the store's apply on the embedded default).
+ * with the call's durable event, or by the store's apply on the embedded default). The second case
+ * tells "before" from "soon after": a charge that cannot be saved must keep the answer from leaving.
  */
 const DAY = 86_400_000;
 const policy = () =>
@@ -57,5 +59,19 @@ describeEachDialect('limits charged just before a crash', (dialect) => {
     // Before the fix: 200, ten more numbers answered on the same day's budget.
     const after = await call(second, numbers(10, 10));
     expect(after.statusCode).toBe(429);
+  });
+
+  it('a call whose charge cannot be saved is not answered (503), as one whose event cannot be stored', async () => {
+    const a = (first = await startTestService(dialect, {}, { policy: policy() }));
+    await mirrorAccount(a, 'erin', [], { createdAt: new Date(T0 - 30 * DAY).toISOString() });
+    const token = await a.tokenFor('erin');
+    const kysely = a.ctx.db.kysely;
+    // The state table out of reach for the limits alone: the lookup events are stored elsewhere.
+    await sql`ALTER TABLE limit_state RENAME TO limit_state_away`.execute(kysely);
+    const res = await a.app.inject({ method: 'POST', url: '/v1/discovery/sync', headers: { authorization: `Bearer ${token}` }, payload: { contacts: numbers(100, 3) } });
+    await sql`ALTER TABLE limit_state_away RENAME TO limit_state`.execute(kysely);
+    expect(res.statusCode, res.body).toBe(503);
+    expect(res.json().error.code).toBe('unavailable');
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
   });
 });
