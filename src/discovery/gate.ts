@@ -4,10 +4,11 @@ import type { FreshNumbers } from '../abuse/detectors/below-book.js';
 import type { CallerSignup, CallOrigin } from '../incidents/index.js';
 import type { LimitRequest, LimitVerdict } from '../limits/index.js';
 import type { CompiledPolicy, Operation } from '../policy/index.js';
+import { AppError } from '../errors.js';
 import { lookupIp, type IpIntel } from '../net/index.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { checkLimitsRecorded, lookupCall, newMatchedValues, recordAllowed, recordRefusal, recordWithheld, syncAnswer, syncCall } from './record.js';
+import { checkLimitsRecorded, lookupCall, type DiscoveryCall, newMatchedValues, recordAllowed, recordRefusal, recordWithheld, syncAnswer, syncCall } from './record.js';
 import type { DiscoveryService, LookupRequest, SyncRequest, SyncResponse } from './service.js';
 import type { CallerInfo, Match } from './store.js';
 
@@ -79,7 +80,7 @@ export class DiscoveryGate {
       recordRefusal(this.deps, call, err);
       throw err;
     }
-    const answer = await discovery.completeLookup(prepared, caller.accountId);
+    const answer = await withheldOnError(this.deps, call, verdict, discovery.completeLookup(prepared, caller.accountId));
     const match = answer.match;
     await recordAllowed(this.deps, call, verdict, { matched: match ? 1 : 0, revealed: match ? [match.accountId] : [] });
     return answer;
@@ -94,7 +95,7 @@ export class DiscoveryGate {
     // little at a time is still a range when it is asked again whole.
     const numbers = prepared.kind === 'phone' ? prepared.answered : [];
     const verdict = await checkLimitsRecorded(this.deps, call, () => this.check(caller, account, numbers, call.operation, prepared.newValues.length));
-    const { response } = await discovery.completeSync(caller.accountId, prepared);
+    const { response } = await withheldOnError(this.deps, call, verdict, discovery.completeSync(caller.accountId, prepared));
     const found = newMatchedValues(prepared, response);
     const matched = found.size;
     try {
@@ -118,6 +119,20 @@ export class DiscoveryGate {
     const { abuse, limits, clock, ipIntel } = this.deps;
     const verdict = abuse.guard(caller.accountId, numbers, clock.now(), callerRegion(account.phoneRegion, caller.ip, ipIntel), account, () => callOrigin(caller, ipIntel));
     return limits.check(limitRequest(caller, { account, operation, newNumbers }, verdict));
+  }
+}
+
+/**
+ * A call charged and then refused at the match, its caller suspended meanwhile (the match reads the
+ * caller again), is recorded as refused, as a withheld answer is. One whose caller was erased
+ * meanwhile is not: erasure leaves no trace of the account.
+ */
+async function withheldOnError<T>(deps: GateDeps, call: DiscoveryCall, verdict: LimitVerdict, matching: Promise<T>): Promise<T> {
+  try {
+    return await matching;
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'account_suspended') await recordWithheld(deps, call, verdict, 0);
+    throw err;
   }
 }
 

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/dialect.js';
 import type { ContactHasher, ContactKind } from '../directory/hashing.js';
 import { DISCOVERY_BIT } from '../directory/purposes.js';
+import { AppError } from '../errors.js';
 import { MatchPool } from './match-pool.js';
 import { createSqliteMatcher, createViewerReader, type Match } from './sqlite-matcher.js';
 
@@ -41,6 +42,10 @@ export interface DiscoveryStore {
    * with `values`. A "my contacts" point matches only a caller whose own verified phone is in its
    * owner's latest synced book (directory/discoverability.ts); every other non-match, that one
    * included, is the same work and the same null.
+   *
+   * The caller is read again with the match, in the same snapshot (SQLite) or statement
+   * (PostgreSQL): a caller suspended (401 when erased) while its call waited on the limits is
+   * refused rather than answered, whatever its status was when the call began.
    */
   match(kind: ContactKind, values: readonly string[], callerId: string): Promise<Array<Match | null>>;
   close(): Promise<void>;
@@ -58,6 +63,14 @@ interface CallerRow {
   signup_device: string | null;
   signup_ip: string | null;
   contacts_mode: number | boolean;
+}
+
+const CALLER_NOW_SQL = `SELECT app_status = 'active' AND fg_status = 'active' AS ok FROM accounts WHERE id = ?`;
+
+/** The caller as the match reads it: undefined when erased, else whether it may still be answered. */
+function assertStillCaller(ok: boolean | number | undefined): void {
+  if (ok === undefined) throw new AppError('unauthenticated', 'account is not known to findguard');
+  if (ok !== true && ok !== 1) throw new AppError('account_suspended', 'account is suspended');
 }
 
 function effective(row: CallerRow | undefined): CallerStatus {
@@ -133,6 +146,7 @@ export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, options: { p
   const snapshot = reader ? new ReadSnapshot(reader) : undefined;
   const read = <T>(fn: () => T): T => (snapshot ? snapshot.read(fn) : fn());
   const statusStmt = sqlite.prepare<[string], CallerRow>(STATUS_SQL);
+  const callerNow = sqlite.prepare<[string], { ok: number }>(CALLER_NOW_SQL);
   const matchInline = createSqliteMatcher(sqlite, hasher, { ownTransaction: !snapshot });
   const viewerOf = createViewerReader(sqlite);
   return {
@@ -141,7 +155,10 @@ export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, options: { p
       return read(() => effective(statusStmt.get(accountId)));
     },
     async match(kind, values, callerId) {
-      const viewer = read(() => viewerOf(callerId));
+      const viewer = read(() => {
+        assertStillCaller(callerNow.get(callerId)?.ok);
+        return viewerOf(callerId);
+      });
       if (pool && pool.size > 0 && values.length >= POOL_THRESHOLD) {
         try {
           return await pool.match(kind, values, viewer);
@@ -192,7 +209,11 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
       });
       // Points discoverable by everyone, and "my contacts" points through contact_reach on the
       // caller's own verified phones (see sqlite-matcher.ts); the earliest claim the caller may see wins.
-      const result = await sql<{ hash: Buffer; account_id: string; handle: string }>`
+      // The caller's own row leads (no row: erased), so its status is read in the match's snapshot.
+      const result = await sql<{ ok: boolean; hash: Buffer | null; account_id: string | null; handle: string | null }>`
+        SELECT c.ok AS ok, x.hash AS hash, x.account_id AS account_id, x.handle AS handle
+        FROM (SELECT app_status = 'active' AND fg_status = 'active' AS ok FROM accounts WHERE id = ${callerId}) c
+        LEFT JOIN LATERAL (
         SELECT DISTINCT ON (m.hash) m.hash AS hash, a.id AS account_id, a.handle AS handle
         FROM (
           SELECT cp.hash AS hash, cp.account_id AS account_id, cp.created_at AS created_at, cp.id AS point_id
@@ -205,8 +226,11 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
             SELECT me.hash FROM contact_points me WHERE me.account_id = ${callerId} AND me.kind = 'phone' AND me.verified = 1)
         ) m JOIN accounts a ON a.id = m.account_id
         WHERE a.app_status = 'active' AND a.fg_status = 'active'
-        ORDER BY m.hash, m.created_at, m.point_id`.execute(db.kysely);
-      const byHash = new Map(result.rows.map((r) => [r.hash.toString('latin1'), { accountId: r.account_id, handle: r.handle }]));
+        ORDER BY m.hash, m.created_at, m.point_id
+        ) x ON c.ok`.execute(db.kysely);
+      assertStillCaller(result.rows[0]?.ok);
+      const byHash = new Map<string, Match>();
+      for (const r of result.rows) if (r.hash && r.account_id !== null && r.handle !== null) byHash.set(r.hash.toString('latin1'), { accountId: r.account_id, handle: r.handle });
       hashes.forEach((h, j) => {
         const m = byHash.get(h.toString('latin1'));
         if (m && !out[owner[j]!]) out[owner[j]!] = m;
