@@ -30,6 +30,7 @@ describeEachDialect('discovery API', (dialect) => {
         const res = await lookup(svc, token, { phone, ...(region ? { region } : {}) });
         expect(res.statusCode, phone).toBe(200);
         expect(res.json()).toEqual({ match: { accountId: 'findable', handle: 'h_findable' } });
+        expect(res.headers['cache-control'], 'an answer names an account: never cached').toBe('no-store');
       }
     });
 
@@ -101,6 +102,7 @@ describeEachDialect('discovery API', (dialect) => {
         const res = await svc.app.inject({ method: 'POST', url: '/v1/discovery/lookup', headers: authorization ? { authorization } : {}, payload: { phone: NUMBERS.usA } });
         expect(res.statusCode, authorization).toBe(401);
         expect(res.json().error.code).toBe('unauthenticated');
+        expect(res.headers['cache-control']).toBe('no-store');
       }
     });
 
@@ -144,6 +146,7 @@ describeEachDialect('discovery API', (dialect) => {
       expect(body.previousMatches).toEqual([]);
       expect(typeof body.token).toBe('string');
       expect(res.body).not.toContain(NUMBERS.inA);
+      expect(res.headers['cache-control']).toBe('no-store');
     });
 
     it('answers the same bytes (but the token) whether non-matching numbers exist or not', async () => {

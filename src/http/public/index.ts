@@ -24,7 +24,9 @@ export function publicApi(ctx: AppContext): FastifyPluginAsync {
     lazyChildLoggers(app);
     // A callback hook, not an async one: a token verified before (the common case) is read from
     // the verifier's cache without a promise; any other goes through the full verification.
-    app.addHook('onRequest', (request, _reply, done) => {
+    app.addHook('onRequest', (request, reply, done) => {
+      // Answers name accounts: no shared or private cache may keep one (errors included).
+      void reply.header('cache-control', 'no-store');
       const cached = ctx.jwt.cachedAccount(request.headers.authorization);
       if (cached !== undefined) {
         request.callerId = cached;
