@@ -99,7 +99,7 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
       overrides.limitStore ??
       (config.redisUrl
         ? createRedisLimitStore(config.redisUrl, { ...(overrides.redisPrefix ? { prefix: overrides.redisPrefix } : {}) })
-        : new MemoryLimitStore({ persistence: new LimitStatePersistence(db.kysely, logger.child({ component: 'limits' })) }));
+        : new MemoryLimitStore({ persistence: new LimitStatePersistence(db.kysely, logger.child({ component: 'limits' }), db.sqlite) }));
   } catch (err) {
     await store?.close();
     await built.close();

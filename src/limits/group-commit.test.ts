@@ -176,9 +176,10 @@ describe('memory store on SQLite: a resolved call is stored', () => {
     return db;
   }
 
-  it('the charge is in limit_state when apply resolves, and a restart reads it back', async () => {
+  // Prepared statements on the raw handle (the embedded default), and through Kysely (the fallback).
+  it.each([true, false])('the charge is in limit_state when apply resolves, and a restart reads it back (raw handle: %s)', async (raw) => {
     const d = await open();
-    const s = new MemoryLimitStore({ persistence: new LimitStatePersistence(d.kysely, pino({ level: 'silent' })) });
+    const s = new MemoryLimitStore({ persistence: new LimitStatePersistence(d.kysely, pino({ level: 'silent' }), raw ? d.sqlite : undefined) });
     await Promise.all([s.apply(input('a', 10)), s.apply(input('b', 3))]);
     const rows = await d.kysely.selectFrom('limit_state').select('key').orderBy('key').execute();
     expect(rows.map((r) => r.key)).toEqual(['b:a', 'b:b']);
@@ -189,7 +190,7 @@ describe('memory store on SQLite: a resolved call is stored', () => {
 
   it('a database that cannot be written fails the discovery call closed (503), even under a fail-open layer', async () => {
     const d = await open();
-    const store = new MemoryLimitStore({ persistence: new LimitStatePersistence(d.kysely, pino({ level: 'silent' })) });
+    const store = new MemoryLimitStore({ persistence: new LimitStatePersistence(d.kysely, pino({ level: 'silent' }), d.sqlite) });
     const policy = compilePolicy({
       name: 'open',
       tiers: [{ name: 'standard' }],
