@@ -1,52 +1,34 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { JwtConfig } from '../src/config/config.js';
 import { signDevToken } from '../src/http/auth/jwt.js';
-import { createLogger } from '../src/logger.js';
-import { buildSettings, createService, type Service } from '../src/main.js';
+import type { Service } from '../src/main.js';
 import { ManualClock } from '../src/util/clock.js';
-import { SeededRandom } from '../src/util/random.js';
-import { createTestDatabase, postgresAvailable } from './helpers/postgres.js';
-import { deleteByPrefix, REDIS_URL, redisAvailable, redisClient, uniquePrefix } from './helpers/redis.js';
-import { HASH_KEYS, JWT_SECRET, SERVICE_KEY, T0 } from './helpers/service.js';
+import { uniquePrefix } from './helpers/redis.js';
+import { SERVICE_KEY, T0 } from './helpers/service.js';
+import { describeSharedNodes, startSharedNodes, type SharedNodes } from './helpers/shared-nodes.js';
 
 /**
  * Scaled out: the owner's sync that sets the book may reach one node and a friend's lookup
  * another. The book lives in PostgreSQL, so what one node wrote the other answers from; nothing
  * about it is kept in a node's memory.
  */
-const requireServices = process.env.FINDGUARD_REQUIRE_SERVICES === '1';
-const [pgUp, redisUp] = await Promise.all([postgresAvailable(), redisAvailable()]);
-const skip = (!pgUp || !redisUp) && !requireServices;
-if (skip) console.warn(`\n*** discoverability-multinode needs PostgreSQL and Redis: SKIPPED (CI runs it) ***\n`);
 
 const OWNER = '+4915112350001';
 const FRIEND = '+4915112350002';
 const STRANGER = '+4915112350003';
 
-(skip ? describe.skip : describe)('"my contacts" on two nodes over Redis and PostgreSQL', () => {
+describeSharedNodes('"my contacts" on two nodes over Redis and PostgreSQL', () => {
   const clock = new ManualClock(T0);
   const nodes: Service[] = [];
   const prefix = uniquePrefix('contacts-multinode');
-  let dataDir: string;
-  let drop: () => Promise<void>;
+  let shared: SharedNodes | undefined;
   let ownerPoint: string;
   let jwt: JwtConfig;
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'findguard-contacts-mn-'));
-    const pg = await createTestDatabase();
-    drop = pg.drop;
-    const { config, secrets } = buildSettings(
-      { dataDir, databaseUrl: pg.url, redisUrl: REDIS_URL, serviceKey: SERVICE_KEY, jwtSecret: JWT_SECRET, hashKeys: HASH_KEYS, policy: 'none', logLevel: 'silent' },
-      dataDir,
-    );
-    jwt = secrets.jwt;
-    for (let i = 0; i < 2; i++) {
-      nodes.push(await createService(config, secrets, { clock, random: new SeededRandom(10 + i), logger: createLogger('silent'), redisPrefix: prefix, migrate: i === 0 }));
-    }
+    shared = await startSharedNodes({ prefix, clock, seedBase: 10 });
+    nodes.push(...shared.nodes);
+    jwt = shared.jwt;
     const a = nodes[0]!;
     for (const [id, phone, by] of [['owner', OWNER, 'contacts'], ['friend', FRIEND, undefined], ['stranger', STRANGER, undefined]] as const) {
       const put = await a.app.inject({ method: 'PUT', url: `/internal/v1/accounts/${id}`, headers: internal(), payload: { handle: id } });
@@ -61,14 +43,7 @@ const STRANGER = '+4915112350003';
       if (id === 'owner') ownerPoint = res.json<{ id: string }>().id;
     }
   });
-  afterAll(async () => {
-    for (const n of nodes) await n.close();
-    const client = redisClient();
-    await deleteByPrefix(client, prefix);
-    client.disconnect();
-    await drop?.();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => shared?.close());
 
   function internal() {
     return { authorization: `Bearer ${SERVICE_KEY}` };

@@ -1,17 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { JwtConfig } from '../src/config/config.js';
 import { signDevToken } from '../src/http/auth/jwt.js';
 import { OWN_EXPOSURES_LIMITS } from '../src/incidents/notices-own.js';
-import { createLogger } from '../src/logger.js';
-import { buildSettings, createService, type Service } from '../src/main.js';
+import type { Service } from '../src/main.js';
 import { ManualClock } from '../src/util/clock.js';
-import { SeededRandom } from '../src/util/random.js';
-import { createTestDatabase, postgresAvailable } from './helpers/postgres.js';
-import { deleteByPrefix, REDIS_URL, redisAvailable, redisClient, uniquePrefix } from './helpers/redis.js';
-import { HASH_KEYS, JWT_SECRET, SERVICE_KEY, T0 } from './helpers/service.js';
+import { uniquePrefix } from './helpers/redis.js';
+import { SERVICE_KEY, T0 } from './helpers/service.js';
+import { describeSharedNodes, startSharedNodes, type SharedNodes } from './helpers/shared-nodes.js';
 
 /**
  * Exposure notices scaled out: two serving nodes on one PostgreSQL and one Redis. Both nodes
@@ -19,36 +14,23 @@ import { HASH_KEYS, JWT_SECRET, SERVICE_KEY, T0 } from './helpers/service.js';
  * `GET /v1/me/exposures` with the same bytes; and the endpoint's budget lives in Redis, so calls
  * spread over both nodes get, in total, what one node gives.
  */
-const requireServices = process.env.FINDGUARD_REQUIRE_SERVICES === '1';
-const [pgUp, redisUp] = await Promise.all([postgresAvailable(), redisAvailable()]);
-const skip = (!pgUp || !redisUp) && !requireServices;
-if (skip) console.warn(`\n*** notices-multinode needs PostgreSQL and Redis: SKIPPED (CI runs it) ***\n`);
 
 const VICTIMS = ['victim-1', 'victim-2', 'victim-3'];
 
-(skip ? describe.skip : describe)('exposure notices on two nodes over Redis and PostgreSQL', () => {
+describeSharedNodes('exposure notices on two nodes over Redis and PostgreSQL', () => {
   const clock = new ManualClock(T0);
   const nodes: Service[] = [];
   const prefix = uniquePrefix('notices-multinode');
-  let dataDir: string;
-  let drop: () => Promise<void>;
+  let shared: SharedNodes | undefined;
   let jwt: JwtConfig;
 
   const me = async (node: number, accountId: string) =>
     nodes[node]!.app.inject({ method: 'GET', url: '/v1/me/exposures', headers: { authorization: `Bearer ${await signDevToken(jwt, accountId, clock.now(), 3600)}` } });
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'findguard-notices-mn-'));
-    const pg = await createTestDatabase();
-    drop = pg.drop;
-    const { config, secrets } = buildSettings(
-      { dataDir, databaseUrl: pg.url, redisUrl: REDIS_URL, serviceKey: SERVICE_KEY, jwtSecret: JWT_SECRET, hashKeys: HASH_KEYS, policy: 'none', logLevel: 'silent' },
-      dataDir,
-    );
-    jwt = secrets.jwt;
-    for (let i = 0; i < 2; i++) {
-      nodes.push(await createService(config, secrets, { clock, random: new SeededRandom(20 + i), logger: createLogger('silent'), redisPrefix: prefix, migrate: i === 0 }));
-    }
+    shared = await startSharedNodes({ prefix, clock, seedBase: 20 });
+    nodes.push(...shared.nodes);
+    jwt = shared.jwt;
     for (const id of [...VICTIMS, 'bystander', 'poller', 'scraper-a', 'scraper-b']) {
       const put = await nodes[0]!.app.inject({ method: 'PUT', url: `/internal/v1/accounts/${id}`, headers: { authorization: `Bearer ${SERVICE_KEY}` }, payload: { handle: id.replace('-', '_') } });
       expect(put.statusCode).toBe(201);
@@ -63,14 +45,7 @@ const VICTIMS = ['victim-1', 'victim-2', 'victim-3'];
       .execute();
     clock.advance(3_600_000);
   }, 60_000);
-  afterAll(async () => {
-    for (const n of nodes) await n.close();
-    const client = redisClient();
-    await deleteByPrefix(client, prefix);
-    client.disconnect();
-    await drop?.();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => shared?.close());
 
   it('both nodes notifying at once write each notice and its webhook once', async () => {
     const at = new Date(clock.now());

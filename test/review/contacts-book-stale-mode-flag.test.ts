@@ -1,16 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { JwtConfig } from '../../src/config/config.js';
 import { signDevToken } from '../../src/http/auth/jwt.js';
-import { createLogger } from '../../src/logger.js';
-import { buildSettings, createService, type Service } from '../../src/main.js';
+import type { Service } from '../../src/main.js';
 import { ManualClock } from '../../src/util/clock.js';
-import { SeededRandom } from '../../src/util/random.js';
-import { createTestDatabase, postgresAvailable } from '../helpers/postgres.js';
-import { deleteByPrefix, REDIS_URL, redisAvailable, redisClient, uniquePrefix } from '../helpers/redis.js';
-import { HASH_KEYS, JWT_SECRET, SERVICE_KEY, T0 } from '../helpers/service.js';
+import { uniquePrefix } from '../helpers/redis.js';
+import { SERVICE_KEY, T0 } from '../helpers/service.js';
+import { describeSharedNodes, startSharedNodes, type SharedNodes } from '../helpers/shared-nodes.js';
 
 /**
  * Found in review ("my contacts": the caller must be in the owner's LATEST synced book).
@@ -25,37 +20,24 @@ import { HASH_KEYS, JWT_SECRET, SERVICE_KEY, T0 } from '../helpers/service.js';
  * Closed when a phone sync's book write does not depend on a cached flag (the directory's
  * replaceBook already checks the mode under the account's lock; the flag only spares a write).
  */
-const requireServices = process.env.FINDGUARD_REQUIRE_SERVICES === '1';
-const [pgUp, redisUp] = await Promise.all([postgresAvailable(), redisAvailable()]);
-const skip = (!pgUp || !redisUp) && !requireServices;
-if (skip) console.warn(`\n*** contacts-book-stale-mode-flag needs PostgreSQL and Redis: SKIPPED (CI runs it) ***\n`);
 
 const OWNER = '+4915112350011';
 const EX_FRIEND = '+4915112350012';
 const FRIEND = '+4915112350013';
 
-(skip ? describe.skip : describe)('"my contacts": a sync answered on a node with a stale mode flag', () => {
+describeSharedNodes('"my contacts": a sync answered on a node with a stale mode flag', () => {
   const clock = new ManualClock(T0);
   const nodes: Service[] = [];
   const prefix = uniquePrefix('contacts-stale-flag');
-  let dataDir: string;
-  let drop: () => Promise<void>;
+  let shared: SharedNodes | undefined;
   let ownerPoint: string;
   let jwt: JwtConfig;
   const internal = { authorization: `Bearer ${SERVICE_KEY}` };
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'findguard-contacts-stale-'));
-    const pg = await createTestDatabase();
-    drop = pg.drop;
-    const { config, secrets } = buildSettings(
-      { dataDir, databaseUrl: pg.url, redisUrl: REDIS_URL, serviceKey: SERVICE_KEY, jwtSecret: JWT_SECRET, hashKeys: HASH_KEYS, policy: 'none', logLevel: 'silent' },
-      dataDir,
-    );
-    jwt = secrets.jwt;
-    for (let i = 0; i < 2; i++) {
-      nodes.push(await createService(config, secrets, { clock, random: new SeededRandom(20 + i), logger: createLogger('silent'), redisPrefix: prefix, migrate: i === 0 }));
-    }
+    shared = await startSharedNodes({ prefix, clock, seedBase: 20 });
+    nodes.push(...shared.nodes);
+    jwt = shared.jwt;
     const a = nodes[0]!;
     for (const [id, phone, purposes] of [['owner', OWNER, ['discovery']], ['ex-friend', EX_FRIEND, ['two_factor']], ['friend', FRIEND, ['two_factor']]] as const) {
       expect((await a.app.inject({ method: 'PUT', url: `/internal/v1/accounts/${id}`, headers: internal, payload: { handle: id.replace('-', '') } })).statusCode).toBe(201);
@@ -64,14 +46,7 @@ const FRIEND = '+4915112350013';
       if (id === 'owner') ownerPoint = res.json<{ id: string }>().id;
     }
   });
-  afterAll(async () => {
-    for (const n of nodes) await n.close();
-    const client = redisClient();
-    await deleteByPrefix(client, prefix);
-    client.disconnect();
-    await drop?.();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => shared?.close());
 
   async function call(node: number, who: string, path: 'lookup' | 'sync', payload: Record<string, unknown>) {
     const token = await signDevToken(jwt, who, clock.now(), 3600);

@@ -1,0 +1,57 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe } from 'vitest';
+import type { JwtConfig } from '../../src/config/config.js';
+import { createLogger } from '../../src/logger.js';
+import { buildSettings, createService, type Service } from '../../src/main.js';
+import type { ManualClock } from '../../src/util/clock.js';
+import { SeededRandom } from '../../src/util/random.js';
+import { createTestDatabase, postgresAvailable } from './postgres.js';
+import { deleteByPrefix, REDIS_URL, redisAvailable, redisClient } from './redis.js';
+import { HASH_KEYS, JWT_SECRET, SERVICE_KEY } from './service.js';
+
+const requireServices = process.env.FINDGUARD_REQUIRE_SERVICES === '1';
+const [pgUp, redisUp] = await Promise.all([postgresAvailable(), redisAvailable()]);
+
+/** A suite of serving nodes over one PostgreSQL and one Redis: skipped with a notice when either is missing, unless CI requires them. */
+export function describeSharedNodes(name: string, fn: () => void): void {
+  const skip = (!pgUp || !redisUp) && !requireServices;
+  if (skip) console.warn(`\n*** ${name} needs PostgreSQL and Redis: SKIPPED (CI runs it) ***\n`);
+  (skip ? describe.skip : describe)(name, fn);
+}
+
+export interface SharedNodes {
+  nodes: Service[];
+  jwt: JwtConfig;
+  close(): Promise<void>;
+}
+
+/**
+ * `count` serving nodes as a scaled-out deployment runs them: one fresh PostgreSQL database, one
+ * Redis (keys under `prefix`), policy `none`, the given clock; the first node migrates.
+ */
+export async function startSharedNodes(opts: { prefix: string; clock: ManualClock; seedBase: number; count?: number }): Promise<SharedNodes> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'findguard-shared-nodes-'));
+  const pg = await createTestDatabase();
+  const { config, secrets } = buildSettings(
+    { dataDir, databaseUrl: pg.url, redisUrl: REDIS_URL, serviceKey: SERVICE_KEY, jwtSecret: JWT_SECRET, hashKeys: HASH_KEYS, policy: 'none', logLevel: 'silent' },
+    dataDir,
+  );
+  const nodes: Service[] = [];
+  for (let i = 0; i < (opts.count ?? 2); i++) {
+    nodes.push(await createService(config, secrets, { clock: opts.clock, random: new SeededRandom(opts.seedBase + i), logger: createLogger('silent'), redisPrefix: opts.prefix, migrate: i === 0 }));
+  }
+  return {
+    nodes,
+    jwt: secrets.jwt,
+    close: async () => {
+      for (const n of nodes) await n.close();
+      const client = redisClient();
+      await deleteByPrefix(client, opts.prefix);
+      client.disconnect();
+      await pg.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
