@@ -45,18 +45,21 @@ interface Target {
 }
 
 const dirs: string[] = [];
-async function findguard(name: string, redisUrl?: string): Promise<{ service: Service; tokens: string[] }> {
+async function findguard(name: string, redisUrl?: string): Promise<{ service: Service; tokens: string[]; firstActive: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'findguard-bench-path-'));
   dirs.push(dataDir);
   const { config, secrets } = buildSettings({ dataDir, logLevel: 'warn', trustedProxies: '127.0.0.1', ...(redisUrl ? { redisUrl } : {}) }, dataDir);
   const service = await createService(config, secrets, { logger: createLogger('warn'), policy: compilePolicy(unreachable(), 'bench'), redisPrefix: `fg:bench:path:${process.pid}:${name}:` });
   const { population } = await seedDirectory(service.ctx, { accounts: ACCOUNTS, seed: 1, now: Date.now() });
   const tokens: string[] = [];
+  let firstActive: string | undefined;
   for (let i = 0; tokens.length < 64; i++) {
     const a = population.account(i);
-    if (a.status === 'active') tokens.push(await signDevToken(secrets.jwt, a.id, Date.now(), 3600));
+    if (a.status !== 'active') continue;
+    firstActive ??= a.id;
+    tokens.push(await signDevToken(secrets.jwt, a.id, Date.now(), 3600));
   }
-  return { service, tokens };
+  return { service, tokens, firstActive: firstActive! };
 }
 
 const mem = await findguard('memory');
@@ -65,8 +68,10 @@ const targets: Target[] = [];
   // The floor on the memory server's own directory: the same read, none of the rest.
   const app = Fastify();
   const { discovery } = mem.service.ctx;
+  // The floor answers as a real account, so the match reads the caller as findguard's own does.
+  const floorCaller = { accountId: mem.firstActive, mirroredAt: (await discovery.authorizeCaller(mem.firstActive)).mirroredAt };
   app.post<{ Body: LookupBody }>('/v1/discovery/lookup', { schema: { body: LookupBody, response: { 200: LookupResponse } } }, async (request) =>
-    discovery.completeLookup(discovery.prepareLookup(request.body), 'bench-floor'),
+    discovery.completeLookup(discovery.prepareLookup(request.body), floorCaller),
   );
   await app.ready();
   targets.push({ name: 'floor', inject: (o) => app.inject(o), tokens: mem.tokens, close: () => app.close() });

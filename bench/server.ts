@@ -51,8 +51,13 @@ if (kind === 'hello') {
   if (kind === 'floor') {
     const app = Fastify();
     const { discovery } = service.ctx;
+    // The floor answers as a real account, so the match reads the caller as findguard's own does.
+    let first = 0;
+    while (population.account(first).status !== 'active') first++;
+    const floorId = population.account(first).id;
+    const floorCaller = { accountId: floorId, mirroredAt: (await discovery.authorizeCaller(floorId)).mirroredAt };
     app.post<{ Body: LookupBody }>('/v1/discovery/lookup', { schema: { body: LookupBody, response: { 200: LookupResponse } } }, async (request) =>
-      discovery.completeLookup(discovery.prepareLookup(request.body), 'bench-floor'),
+      discovery.completeLookup(discovery.prepareLookup(request.body), floorCaller),
     );
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     process.send?.({ ready: true, address, tokens: ['unused'] });

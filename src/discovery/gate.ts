@@ -80,7 +80,7 @@ export class DiscoveryGate {
       recordRefusal(this.deps, call, err);
       throw err;
     }
-    const answer = await withheldOnError(this.deps, call, verdict, discovery.completeLookup(prepared, caller.accountId));
+    const answer = await withheldOnError(this.deps, call, verdict, discovery.completeLookup(prepared, { accountId: caller.accountId, mirroredAt: account.mirroredAt }));
     const match = answer.match;
     await recordAllowed(this.deps, call, verdict, { matched: match ? 1 : 0, revealed: match ? [match.accountId] : [] });
     return answer;

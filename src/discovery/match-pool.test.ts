@@ -85,7 +85,7 @@ describe('match pool', () => {
 
     const store = sqliteDiscoveryStore(db, hasher, { pool });
     const again = (pool as unknown as { slots: Array<{ worker: Worker }> }).slots[1]!.worker;
-    const pending = store.match('phone', values, 'a1');
+    const pending = store.match('phone', values, { accountId: 'a1', mirroredAt: 0 });
     await again.terminate();
     expect((await pending).filter(Boolean)).toHaveLength(expected('stranger'));
   });

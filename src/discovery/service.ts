@@ -3,7 +3,7 @@ import type { ContactKind } from '../directory/hashing.js';
 import type { CallerStatusCache } from './caller-cache.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
-import type { CallerInfo, CallerStatus, DiscoveryStore, Match } from './store.js';
+import type { AccountRef, CallerInfo, CallerStatus, DiscoveryStore, Match } from './store.js';
 import type { SyncTokens, TokenHolder } from './sync-token.js';
 
 export interface LookupRequest {
@@ -121,9 +121,9 @@ export class DiscoveryService {
     return { kind, value: normalised.value };
   }
 
-  /** callerId: whom the answer is for ("my contacts" points match only the people in their owner's book). */
-  async completeLookup(p: PreparedLookup, callerId: string): Promise<{ match: Match | null }> {
-    const [match] = await this.deps.store.match(p.kind, [p.value], callerId);
+  /** caller: whom the answer is for ("my contacts" points match only the people in their owner's book). */
+  async completeLookup(p: PreparedLookup, caller: AccountRef): Promise<{ match: Match | null }> {
+    const [match] = await this.deps.store.match(p.kind, [p.value], caller);
     return { match: match ? { accountId: match.accountId, handle: match.handle } : null };
   }
 
@@ -168,7 +168,8 @@ export class DiscoveryService {
 
   async completeSync(accountId: string, p: PreparedSync): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
     const { kind, cur, prev, values, previousValues } = p;
-    const byValue = await this.matchValues(kind, p.answered, accountId);
+    // Matched for the account the token was checked against: one erased and mirrored again meanwhile is refused.
+    const byValue = await this.matchValues(kind, p.answered, p.holder);
 
     const matches = indexMatches(cur.normalised, byValue);
     const previousMatches = indexMatches(prev.normalised, byValue);
@@ -201,8 +202,8 @@ export class DiscoveryService {
     return { normalised, invalid };
   }
 
-  private async matchValues(kind: ContactKind, list: readonly string[], callerId: string): Promise<Map<string, Match>> {
-    const found = await this.deps.store.match(kind, list, callerId);
+  private async matchValues(kind: ContactKind, list: readonly string[], caller: AccountRef): Promise<Map<string, Match>> {
+    const found = await this.deps.store.match(kind, list, caller);
     const byValue = new Map<string, Match>();
     for (let i = 0; i < list.length; i++) {
       const m = found[i];

@@ -12,6 +12,9 @@ import { SNAPSHOT_MS, sqliteDiscoveryStore, type DiscoveryStore } from './store.
 const hasher = new ContactHasher(parseHashKeys(`v1:${Buffer.alloc(32, 3).toString('base64')}`));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Account 'a' as inserted below (mirrored at 0). */
+const A = { accountId: 'a', mirroredAt: 0 };
+
 describe('SQLite read snapshot', () => {
   let dir: string;
   let db: Db;
@@ -40,17 +43,17 @@ describe('SQLite read snapshot', () => {
       .run(`cp_${value}`, hasher.current('phone', value).hash, discoverable);
 
   it("sees another connection's commit within the snapshot's age, and at once after refresh()", async () => {
-    expect(await store.match('phone', ['+4915100000001'], 'a')).toEqual([null]);
+    expect(await store.match('phone', ['+4915100000001'], A)).toEqual([null]);
     add('+4915100000001', 1);
     await sleep(SNAPSHOT_MS * 3);
-    expect(await store.match('phone', ['+4915100000001'], 'a')).toEqual([{ accountId: 'a', handle: 'h' }]);
+    expect(await store.match('phone', ['+4915100000001'], A)).toEqual([{ accountId: 'a', handle: 'h' }]);
 
-    expect(await store.match('phone', ['+4915100000002'], 'a')).toEqual([null]);
+    expect(await store.match('phone', ['+4915100000002'], A)).toEqual([null]);
     add('+4915100000002', 1);
     // Still inside the snapshot the first read opened: the commit is not seen yet.
-    expect(await store.match('phone', ['+4915100000002'], 'a')).toEqual([null]);
+    expect(await store.match('phone', ['+4915100000002'], A)).toEqual([null]);
     store.refresh();
-    expect(await store.match('phone', ['+4915100000002'], 'a')).toEqual([{ accountId: 'a', handle: 'h' }]);
+    expect(await store.match('phone', ['+4915100000002'], A)).toEqual([{ accountId: 'a', handle: 'h' }]);
     expect((await store.caller('a'))?.status).toBe('active');
     expect(await store.caller('nobody')).toBeUndefined();
   });

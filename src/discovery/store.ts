@@ -27,6 +27,12 @@ export interface CallerInfo {
 }
 export type CallerStatus = CallerInfo | undefined;
 
+/** An account as the call began for it: its id and when findguard first mirrored it (its incarnation). */
+export interface AccountRef {
+  accountId: string;
+  mirroredAt: number;
+}
+
 /**
  * The discovery hot path's reads. A number matches only through the partial index of
  * discoverable contact points, so every state that must not match costs one identical index miss.
@@ -44,10 +50,11 @@ export interface DiscoveryStore {
    * included, is the same work and the same null.
    *
    * The caller is read again with the match, in the same snapshot (SQLite) or statement
-   * (PostgreSQL): a caller suspended (401 when erased) while its call waited on the limits is
-   * refused rather than answered, whatever its status was when the call began.
+   * (PostgreSQL): a caller suspended while its call waited on the limits is refused (403) rather
+   * than answered, whatever its status was when the call began; one erased meanwhile, or erased and
+   * mirrored again (another account under the id, which inherits nothing of the call), gets 401.
    */
-  match(kind: ContactKind, values: readonly string[], callerId: string): Promise<Array<Match | null>>;
+  match(kind: ContactKind, values: readonly string[], caller: AccountRef): Promise<Array<Match | null>>;
   close(): Promise<void>;
 }
 
@@ -65,12 +72,17 @@ interface CallerRow {
   contacts_mode: number | boolean;
 }
 
-const CALLER_NOW_SQL = `SELECT app_status = 'active' AND fg_status = 'active' AS ok FROM accounts WHERE id = ?`;
+const CALLER_NOW_SQL = `SELECT app_status = 'active' AND fg_status = 'active' AS ok, mirrored_at FROM accounts WHERE id = ?`;
 
-/** The caller as the match reads it: undefined when erased, else whether it may still be answered. */
-function assertStillCaller(ok: boolean | number | undefined): void {
-  if (ok === undefined) throw new AppError('unauthenticated', 'account is not known to findguard');
-  if (ok !== true && ok !== 1) throw new AppError('account_suspended', 'account is suspended');
+interface CallerNow {
+  ok: boolean | number;
+  mirrored_at: number | string;
+}
+
+/** The caller as the match reads it: gone, another account under the id, or no longer active. */
+function assertStillCaller(row: CallerNow | undefined, caller: AccountRef): void {
+  if (row === undefined || Number(row.mirrored_at) !== caller.mirroredAt) throw new AppError('unauthenticated', 'account is not known to findguard');
+  if (row.ok !== true && row.ok !== 1) throw new AppError('account_suspended', 'account is suspended');
 }
 
 function effective(row: CallerRow | undefined): CallerStatus {
@@ -146,7 +158,7 @@ export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, options: { p
   const snapshot = reader ? new ReadSnapshot(reader) : undefined;
   const read = <T>(fn: () => T): T => (snapshot ? snapshot.read(fn) : fn());
   const statusStmt = sqlite.prepare<[string], CallerRow>(STATUS_SQL);
-  const callerNow = sqlite.prepare<[string], { ok: number }>(CALLER_NOW_SQL);
+  const callerNow = sqlite.prepare<[string], CallerNow>(CALLER_NOW_SQL);
   const matchInline = createSqliteMatcher(sqlite, hasher, { ownTransaction: !snapshot });
   const viewerOf = createViewerReader(sqlite);
   return {
@@ -154,10 +166,10 @@ export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, options: { p
     async caller(accountId) {
       return read(() => effective(statusStmt.get(accountId)));
     },
-    async match(kind, values, callerId) {
+    async match(kind, values, caller) {
       const viewer = read(() => {
-        assertStillCaller(callerNow.get(callerId)?.ok);
-        return viewerOf(callerId);
+        assertStillCaller(callerNow.get(caller.accountId), caller);
+        return viewerOf(caller.accountId);
       });
       if (pool && pool.size > 0 && values.length >= POOL_THRESHOLD) {
         try {
@@ -196,7 +208,8 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
         .executeTakeFirst();
       return effective(row);
     },
-    async match(kind, values, callerId) {
+    async match(kind, values, caller) {
+      const callerId = caller.accountId;
       const out = new Array<Match | null>(values.length).fill(null);
       if (values.length === 0) return out;
       const hashes: Buffer[] = [];
@@ -210,9 +223,9 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
       // Points discoverable by everyone, and "my contacts" points through contact_reach on the
       // caller's own verified phones (see sqlite-matcher.ts); the earliest claim the caller may see wins.
       // The caller's own row leads (no row: erased), so its status is read in the match's snapshot.
-      const result = await sql<{ ok: boolean; hash: Buffer | null; account_id: string | null; handle: string | null }>`
-        SELECT c.ok AS ok, x.hash AS hash, x.account_id AS account_id, x.handle AS handle
-        FROM (SELECT app_status = 'active' AND fg_status = 'active' AS ok FROM accounts WHERE id = ${callerId}) c
+      const result = await sql<CallerNow & { hash: Buffer | null; account_id: string | null; handle: string | null }>`
+        SELECT c.ok AS ok, c.mirrored_at AS mirrored_at, x.hash AS hash, x.account_id AS account_id, x.handle AS handle
+        FROM (SELECT app_status = 'active' AND fg_status = 'active' AS ok, mirrored_at FROM accounts WHERE id = ${callerId}) c
         LEFT JOIN LATERAL (
         SELECT DISTINCT ON (m.hash) m.hash AS hash, a.id AS account_id, a.handle AS handle
         FROM (
@@ -228,7 +241,7 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
         WHERE a.app_status = 'active' AND a.fg_status = 'active'
         ORDER BY m.hash, m.created_at, m.point_id
         ) x ON c.ok`.execute(db.kysely);
-      assertStillCaller(result.rows[0]?.ok);
+      assertStillCaller(result.rows[0], caller);
       const byHash = new Map<string, Match>();
       for (const r of result.rows) if (r.hash && r.account_id !== null && r.handle !== null) byHash.set(r.hash.toString('latin1'), { accountId: r.account_id, handle: r.handle });
       hashes.forEach((h, j) => {

@@ -1,6 +1,7 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { HashKey } from '../config/config.js';
 import type { ContactKind } from '../directory/hashing.js';
+import type { AccountRef } from './store.js';
 import type { Random } from '../util/random.js';
 
 /**
@@ -22,10 +23,7 @@ const FUTURE_SKEW_MS = 5 * 60_000;
  * (accounts.mirrored_at, kept through every later write). An id the app erases and mirrors again is
  * another account: what the first one paid for is not the second one's.
  */
-export interface TokenHolder {
-  accountId: string;
-  mirroredAt: number;
-}
+export type TokenHolder = AccountRef;
 
 export interface VerifiedToken {
   issuedAt: number;

@@ -213,7 +213,9 @@ export class MemoryLimitStore implements LimitStore {
     }
     // A save that does not answer must not hold calls forever: they fail closed, and again those
     // that arrive while it still hangs (they wait for the save after it), as the event bus does.
-    const watchdog = waiters.length > 0 ? setInterval(() => this.timedOut(waiters), this.saveTimeoutMs).unref() : undefined;
+    // Armed for every save, waiters or not: a retry the timer started with none that then hangs
+    // holds every call queued behind it.
+    const watchdog = setInterval(() => this.timedOut(waiters), this.saveTimeoutMs).unref();
     try {
       await this.persistence.save(entries, removed);
     } catch (err) {

@@ -37,6 +37,11 @@ export function describeEachDialect(name: string, fn: (dialect: Dialect) => void
   }
 }
 
+/** A suite that holds only on PostgreSQL (skipped with the notice above when none answers, unless CI requires it). */
+export function describePostgres(name: string, fn: () => void): void {
+  (!pgUp && !requireServices ? describe.skip : describe)(`${name} [postgres]`, fn);
+}
+
 /** Captures every log line a service writes, to search it for personal data. */
 export class LogCapture extends Writable {
   readonly lines: string[] = [];
