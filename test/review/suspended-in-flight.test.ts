@@ -1,7 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
-import { MemoryLimitStore } from '../../src/limits/memory-store.js';
-import type { ApplyInput, ApplyResult, LimitStore } from '../../src/limits/store.js';
 import { lookup, mirrorAccount, sync } from '../helpers/fixtures.js';
+import { HeldLimitStore } from '../helpers/held-limit-store.js';
 import { describeEachDialect, startTestService, type Dialect, type TestService } from '../helpers/service.js';
 
 /**
@@ -16,51 +15,6 @@ import { describeEachDialect, startTestService, type Dialect, type TestService }
  * The limits store here is the real in-process one, held at its apply() until the test lets it go:
  * it stands for the time any call spends between authorisation and the directory read.
  */
-class HeldLimitStore implements LimitStore {
-  readonly kind = 'memory' as const;
-  private readonly inner = new MemoryLimitStore();
-  private held: Promise<void> | undefined;
-  private release: (() => void) | undefined;
-  /** Resolves when a held apply() has been reached. */
-  reached: Promise<void> = Promise.resolve();
-  private onReach: (() => void) | undefined;
-
-  holdNext(): void {
-    this.held = new Promise((r) => (this.release = r));
-    this.reached = new Promise((r) => (this.onReach = r));
-  }
-
-  letGo(): void {
-    this.release?.();
-  }
-
-  async apply(input: ApplyInput): Promise<ApplyResult> {
-    const held = this.held;
-    if (held) {
-      this.held = undefined;
-      this.onReach?.();
-      await held;
-    }
-    return this.inner.apply(input);
-  }
-
-  useOnce(key: string, ttlMs: number, now: number): Promise<boolean> {
-    return this.inner.useOnce(key, ttlMs, now);
-  }
-
-  strikes(key: string, now: number): Promise<number> {
-    return this.inner.strikes(key, now);
-  }
-
-  ping(): Promise<void> {
-    return this.inner.ping();
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
-
 const TARGET = '+14155550161';
 
 describeEachDialect('a call in flight when its account is suspended or erased', (dialect: Dialect) => {
