@@ -166,7 +166,7 @@ export class DiscoveryService {
     return { kind, holder, region: req.region, incremental: previous !== undefined, values, previousValues, cur, prev, answered: [...answered], newValues };
   }
 
-  async completeSync(accountId: string, p: PreparedSync): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
+  async completeSync(p: PreparedSync): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
     const { kind, cur, prev, values, previousValues } = p;
     // Matched for the account the token was checked against: one erased and mirrored again meanwhile is refused.
     const byValue = await this.matchValues(kind, p.answered, p.holder);
