@@ -126,8 +126,11 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
     await screenshot(page, '06-bulk-decision');
 
     await panel.locator('input[name=reason]').fill('undo the browser test batch');
+    // The page reloads itself 600 ms after an undo; the next test's goto must not race that reload.
+    const reloaded = page.waitForEvent('load');
     await panel.locator('button[type=submit]').click();
     await page.locator('#batches form.batch .result', { hasText: 'Undone' }).first().waitFor();
+    await reloaded;
     const after = await h.service.ctx.db.kysely.selectFrom('decisions').select('lifted_at').where('batch_id', '=', batchId!).execute();
     expect(after.every((d) => d.lifted_at !== null)).toBe(true);
     await screenshot(page, '07-bulk-undone');
@@ -141,8 +144,10 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
     await page.selectOption('#add-decision select[name=action]', 'suspend');
     await page.fill('#add-decision input[name=reason]', 'trial: what blocking AQ would do (browser test)');
     await page.check('#add-decision input[name=shadow]');
+    const reloaded = page.waitForEvent('load');
     await page.click('#add-decision button[type=submit]');
     await page.locator('#add-decision .result', { hasText: 'Added' }).waitFor();
+    await reloaded;
     const row = await h.service.ctx.db.kysely.selectFrom('decisions').select(['id', 'shadow']).where('scope', '=', 'country').where('subject', '=', 'AQ').executeTakeFirstOrThrow();
     expect(Number(row.shadow)).toBe(1);
 

@@ -60,9 +60,11 @@ if (!chromiumAvailable && requireServices) throw new Error(`FINDGUARD_REQUIRE_SE
 
     await page.fill('#report-editor textarea[name=consequences]', 'Phishing of the exposed accounts by handle.');
     await page.selectOption('#report-editor select[name=art34Applies]', 'yes');
+    // The editor reloads the page 300 ms after a save; wait for that reload, not the load already done.
+    const reloaded = page.waitForEvent('load');
     await page.click('#report-editor button[type=submit]');
     await page.locator('#report-editor .result', { hasText: 'Saved' }).waitFor();
-    await page.waitForLoadState('load');
+    await reloaded;
     await page.locator('#incident-actions button', { hasText: 'Submit the first report for review' }).click();
     await page.locator('#incident-status', { hasText: 'in review' }).waitFor();
     await page.locator('#incident-actions button', { hasText: 'Approve the first report' }).waitFor();
