@@ -59,11 +59,10 @@ describeEachDialect('limits survive a restart of the embedded store', (dialect) 
     expect((await call(second, 'alice', numbers(8, 2))).statusCode).toBe(200);
   });
 
-  it('what was written before a crash is kept: the store saves what changed every second', async () => {
+  it('what was answered before a crash is kept: a charge is saved before its answer, with no wait', async () => {
     first = await startTestService(dialect, {}, { policy: policy() });
     await mirrorAccount(first, 'bob', [], { createdAt: new Date(T0 - 30 * DAY).toISOString() });
     expect((await call(first, 'bob', numbers(100, 9))).statusCode).toBe(200);
-    await new Promise((r) => setTimeout(r, 1500));
     // A crash: the state is read back without the store being closed first.
     await crash(first);
     second = await createService(first.config, first.secrets, { clock: first.clock, random: new SeededRandom(44), logger: createLogger('silent'), policy: policy() });

@@ -34,7 +34,7 @@ export async function upsertAccount(
       handle: input.handle,
       created_at: input.createdAt ?? now,
       app_status: input.status ?? 'active',
-      fg_status: 'active',
+      fg_status: (await openSuspensions(db, [id])).has(id) ? 'suspended' : 'active',
       phone_region: input.phoneRegion ?? null,
       // A new account has no contact points yet; they derive it as they arrive.
       derived_phone_region: null,
@@ -59,6 +59,28 @@ export async function upsertAccount(
   await db.updateTable('accounts').set(patch).where('id', '=', id).execute();
   if (patch.app_status !== undefined && patch.app_status !== existing.app_status) await refreshDiscoverable(db, [id]);
   return { row: { ...existing, ...patch }, created: false };
+}
+
+/**
+ * Accounts with a suspension no reinstatement has lifted: the log's view of whether findguard
+ * suspended them, exact whatever the clocks (a reinstatement marks what it lifts). The log outlives
+ * an erasure, so an id the app erases and mirrors again starts as the log says: its standing
+ * decision goes on refusing its calls, and its status and discoverability must agree with it.
+ */
+export async function openSuspensions(db: Kysely<Database>, ids: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  // An import's batch holds up to 20,000 ids: IN lists of 1,000 stay far from either database's parameter cap.
+  for (let i = 0; i < ids.length; i += 1000) {
+    const rows = await db
+      .selectFrom('enforcement_actions')
+      .select('account_id')
+      .where('account_id', 'in', ids.slice(i, i + 1000))
+      .where('action', '=', 'suspend')
+      .where('reversed_by', 'is', null)
+      .execute();
+    for (const r of rows) out.add(r.account_id);
+  }
+  return out;
 }
 
 /**

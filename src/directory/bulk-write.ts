@@ -1,12 +1,11 @@
 import { sql, type Insertable, type Kysely } from 'kysely';
 import { isPostgres } from '../db/dialect.js';
 import type { Database } from '../db/schema.js';
-import type { AccountInput } from './accounts.js';
+import { openSuspensions, type AccountInput } from './accounts.js';
 import { isDiscoverable, refreshDiscoverable } from './contact-points.js';
 import { DISCOVERABLE, refreshBooks, type Audience } from './discoverability.js';
 import type { ContactHasher, ContactKind } from './hashing.js';
-import { refreshPhoneRegion } from './phone-region.js';
-import { purposesToBits } from './purposes.js';
+import { PREFERRED_BITS, refreshPhoneRegion } from './phone-region.js';
 
 /** One account as the bulk path writes it: the input putAccount takes, with its contact points already normalised. */
 export interface AccountWrite {
@@ -44,6 +43,9 @@ export async function writeAccounts(
   const sqlite = json && !isPostgres(trx);
   const existingAccounts = new Map<string, { created_at: number; app_status: string; fg_status: string }>();
   for (const r of await selectIn<{ id: string; created_at: number; app_status: string; fg_status: string }>(trx, sqlite, 'accounts', ['id', 'created_at', 'app_status', 'fg_status'], 'id', ids)) existingAccounts.set(r.id, r);
+  // An id erased and mirrored again under a standing suspension starts suspended (accounts.ts).
+  const suspendedNew = await openSuspensions(trx, [...new Set(ids.filter((id) => !existingAccounts.has(id)))]);
+  const fgOf = (id: string): 'active' | 'suspended' => (existingAccounts.get(id)?.fg_status === 'suspended' || suspendedNew.has(id) ? 'suspended' : 'active');
   // Existing rows of these accounts, keyed by account and hash under any configured key.
   const existing = new Map<string, { id: string; version: number; audience: Audience }>();
   const withPoints = batch.filter((l) => l.points.length > 0).map((l) => l.accountId);
@@ -51,7 +53,7 @@ export async function writeAccounts(
   for (const r of await selectIn<{ id: string; account_id: string; hash: Buffer; key_version: number; discoverable_by: Audience }>(trx, sqlite, 'contact_points', pointColumns, 'account_id', withPoints)) {
     existing.set(`${r.account_id}\u0000${r.hash.toString('latin1')}`, { id: r.id, version: r.key_version, audience: r.discoverable_by });
   }
-  const inserts = pointWrites(hasher, batch, existingAccounts, existing, newId, now);
+  const inserts = pointWrites(hasher, batch, fgOf, existing, newId, now);
   // SQLite: an account absent before this transaction and written once in the batch has no
   // book, reach row or older point (each references its account): its derived phone country comes
   // from the points inserted here, and the refreshes below, no-ops for it, are left out. SQLite
@@ -69,7 +71,7 @@ export async function writeAccounts(
     handle: l.account.handle,
     created_at: l.account.createdAt ?? existingAccounts.get(l.accountId)?.created_at ?? now,
     app_status: l.account.status ?? ('active' as const),
-    fg_status: 'active' as const,
+    fg_status: fgOf(l.accountId),
     phone_region: l.account.phoneRegion ?? null,
     // Findguard's own, like fg_status: not in the upsert's update set; refreshed below from the points.
     derived_phone_region: derived?.get(l.accountId) ?? null,
@@ -136,7 +138,7 @@ type PointUpdate = Pick<PointRow, 'key_version' | 'hash' | 'purposes' | 'verifie
 function pointWrites(
   hasher: ContactHasher,
   batch: readonly AccountWrite[],
-  existingAccounts: ReadonlyMap<string, { fg_status: string }>,
+  fgOf: (accountId: string) => 'active' | 'suspended',
   existing: ReadonlyMap<string, { id: string; audience: Audience }>,
   newId: () => string,
   now: number,
@@ -145,7 +147,7 @@ function pointWrites(
   const updates: PointUpdate[] = [];
   let written = 0;
   for (const line of batch) {
-    const active = (line.account.status ?? 'active') === 'active' && (existingAccounts.get(line.accountId)?.fg_status ?? 'active') === 'active';
+    const active = (line.account.status ?? 'active') === 'active' && fgOf(line.accountId) === 'active';
     for (const p of line.points) {
       const hashes = hasher.all(p.kind, p.value);
       const current = hashes[0]!;
@@ -163,7 +165,6 @@ function pointWrites(
 }
 
 /** refreshPhoneRegion's rule (phone-region.ts) on new rows of one write, all created at the same time: verified phones with a region, a two_factor or discovery one first, then the smallest id. */
-const PREFERRED_BITS = purposesToBits(['two_factor', 'discovery']);
 function derivedRegions(rows: readonly PointRow[], accounts: ReadonlySet<string>): Map<string, string> {
   const best = new Map<string, { rank: number; id: string; region: string }>();
   for (const r of rows) {

@@ -16,7 +16,8 @@ import { purposesToBits } from './purposes.js';
  * code resolves to the country the number belongs to: +1 613 is CA). Readers use
  * `coalesce(phone_region, derived_phone_region)`: the app's own value wins.
  */
-const PREFERRED_BITS = purposesToBits(['two_factor', 'discovery']);
+/** The purposes that rank a phone first for the account's region (also bulk-write.ts's derivedRegions). */
+export const PREFERRED_BITS = purposesToBits(['two_factor', 'discovery']);
 
 /** The region stored beside a contact point's hash: phones only, and never the number itself. */
 export function contactRegion(kind: ContactKind, normalised: string): string | null {

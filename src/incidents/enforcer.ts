@@ -2,6 +2,7 @@ import { PostgresAdapter, type Kysely, type Selectable, type Transaction } from 
 import type { Database, EnforcementActionsTable } from '../db/schema.js';
 import { transaction, type CommitLog, type Tx } from '../db/transaction.js';
 import type { DirectoryService } from '../directory/service.js';
+import { openSuspensions } from '../directory/accounts.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
@@ -330,21 +331,6 @@ export class Enforcer {
     const entry = { ...by, action, subject: `account:${accountId}`, reason: opts.reason, details };
     await recordAudit(trx, entry, now, this.deps.random);
   }
-}
-
-/**
- * Accounts with a suspension no reinstatement has lifted: the log's view of whether findguard
- * suspended them, exact whatever the clocks (a reinstatement marks what it lifts).
- */
-async function openSuspensions(db: Kysely<Database>, ids: readonly string[]): Promise<Set<string>> {
-  const rows = await db
-    .selectFrom('enforcement_actions')
-    .select('account_id')
-    .where('account_id', 'in', ids)
-    .where('action', '=', 'suspend')
-    .where('reversed_by', 'is', null)
-    .execute();
-  return new Set(rows.map((r) => r.account_id));
 }
 
 function checkOptions(opts: ActionOptions): void {
