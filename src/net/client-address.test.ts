@@ -19,6 +19,14 @@ describe('canonicalAddress', () => {
       ['0', '0.0.0.0'],
       ['::ffff:5.9.10.1', '5.9.10.1'],
       ['[::ffff:509:a01]:8080', '5.9.10.1'],
+      // 6to4 (any address of the host's /48) and the well-known NAT64 prefix stand for one IPv4 host.
+      ['2002:509:a01::1', '5.9.10.1'],
+      ['[2002:509:a01:ffff:1:2:3:4]:443', '5.9.10.1'],
+      ['64:ff9b::5.9.10.1', '5.9.10.1'],
+      ['64:ff9b::509:a01', '5.9.10.1'],
+      // Outside those prefixes by one bit: IPv6 as written.
+      ['2003:509:a01::1', '2003:509:a01::1'],
+      ['64:ff9b:1::509:a01', '64:ff9b:1::509:a01'],
       // IPv4-compatible (deprecated) is an IPv6 address, as RFC 4291 writes it.
       ['::5.9.10.1', '::509:a01'],
       ['fe80::1%eth0', 'fe80::1'],

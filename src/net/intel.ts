@@ -1,7 +1,9 @@
 import { buildHostingSet, type HostingOptions } from './hosting.js';
 import {
   InvalidIpError,
+  embeddedIPv4,
   formatIPv4,
+  isTeredo,
   formatIPv6,
   parseIPv4,
   parseIPv6,
@@ -76,7 +78,8 @@ export class OfflineIpIntel implements IpIntel {
     const w1 = w[1]!;
     const w2 = w[2]!;
     const w3 = w[3]!;
-    if (w0 === 0 && w1 === 0 && w2 === 0xffff) return this.info4(formatIPv4(w3), w3);
+    const embedded = embeddedIPv4(w0, w1, w2, w3);
+    if (embedded >= 0) return this.info4(formatIPv4(embedded), embedded);
     const seg = this.segment6(w0, w1, w2, w3);
     const t = this.tables.v6;
     const info: IpInfo = {
@@ -87,6 +90,7 @@ export class OfflineIpIntel implements IpIntel {
       subnet48: subnet48Of(w0, w1),
     };
     this.fill(info, t.country[seg]!, t.asn[seg]!);
+    if (isTeredo(w0)) info.hosting = true;
     return info;
   }
 

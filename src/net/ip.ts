@@ -183,8 +183,29 @@ export function parseIp(ip: string): ParsedIp | undefined {
   if (v4 >= 0) return { version: 4, v4 };
   if (!parseIPv6(ip, SCRATCH)) return undefined;
   const [a, b, c, d] = SCRATCH as unknown as [number, number, number, number];
-  if (a === 0 && b === 0 && c === 0xffff) return { version: 4, v4: d };
+  const embedded = embeddedIPv4(a, b, c, d);
+  if (embedded >= 0) return { version: 4, v4: embedded };
   return { version: 6, w: [a, b, c, d] };
+}
+
+/**
+ * The IPv4 address an IPv6 address stands for, or -1: IPv4-mapped (::ffff:0:0/96), 6to4
+ * (2002::/16, the /48 of one IPv4 host) and the well-known NAT64 prefix (64:ff9b::/96, RFC 6052:
+ * how an edge translator presents an IPv4 client). Each is that IPv4 host, and is read as it: a
+ * datacenter server reached through its 6to4 form must meet the same hosting, ASN and country
+ * checks, and the same per-address and /24 keys, as over IPv4, not 2^16 fresh /64s on no network
+ * (test/review/tunnelled-address-tier).
+ */
+export function embeddedIPv4(a: number, b: number, c: number, d: number): number {
+  if (a === 0 && b === 0 && c === 0xffff) return d;
+  if (a >>> 16 === 0x2002) return (((a & 0xffff) << 16) | (b >>> 16)) >>> 0;
+  if (a === 0x0064ff9b && b === 0 && c === 0) return d;
+  return -1;
+}
+
+/** Teredo (2001::/32): IPv6 over UDP through a relay, retired by its one big operator; no consumer network still uses it, so it is judged as a hosting network. */
+export function isTeredo(a: number): boolean {
+  return a === 0x20010000;
 }
 
 /** True when the string is an IPv4 or IPv6 address in a form the parsers accept. */

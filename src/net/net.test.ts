@@ -128,6 +128,11 @@ describe('lookups on the packaged data', () => {
     expect(g6.subnet64).toBe('2001:4860:4860::/64');
     expect(g6.subnet48).toBe('2001:4860:4860::/48');
     expect(intel.lookup('::ffff:8.8.4.4')).toMatchObject({ ip: '8.8.4.4', version: 4, asn: 15169 });
+    // 6to4 and NAT64 forms are the IPv4 host they carry; Teredo is judged a hosting network.
+    expect(intel.lookup('2002:808:404:77::1')).toMatchObject({ ip: '8.8.4.4', version: 4, asn: 15169, hosting: true, subnet24: '8.8.4.0/24' });
+    expect(intel.lookup('64:ff9b::8.8.4.4')).toMatchObject({ ip: '8.8.4.4', version: 4, asn: 15169 });
+    expect(intel.lookup('2001:0:4136:e378:8000:63bf:3fff:fdd2')).toMatchObject({ version: 6, hosting: true });
+    expect(intel.lookup('2001:0:4136:e378:8000:63bf:3fff:fdd2').asn).toBeUndefined();
   });
 
   it('gives private, reserved and special addresses no country or ASN, without throwing', () => {
