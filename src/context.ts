@@ -131,7 +131,12 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
       : {}),
     start: async () => {
       // Limits in this process: this node must be its database's only one (db/node-lock.ts).
-      if (limitStore instanceof MemoryLimitStore && !overrides.limitStore) nodeLock = await holdMemoryLimitsLock(db, logger);
+      if (limitStore instanceof MemoryLimitStore && !overrides.limitStore) {
+        const lock = (nodeLock = await holdMemoryLimitsLock(db, logger));
+        // Regaining (the session dropped, nobody else has it yet) still answers: PostgreSQL is
+        // back or the calls fail anyway. Taken: another node keeps limits of its own beside these.
+        limitStore.soleWhile(() => lock.status() !== 'taken');
+      }
       // This node enforces the standing decisions: read before the first call is served.
       await core.incidents.decisions.start();
       if (limitStore instanceof MemoryLimitStore) await limitStore.restore(clock.now());

@@ -1,6 +1,6 @@
 import { applyCharges, type BreakerState, type BucketState, type StateAccess, type StateWrites } from './apply.js';
 import type { LimitStateSaver, SavedEntry } from './memory-persistence.js';
-import { LimitStateNotSavedError, type ApplyInput, type ApplyResult, type LimitStore } from './store.js';
+import { LimitStateNotSavedError, NotSoleNodeError, type ApplyInput, type ApplyResult, type LimitStore } from './store.js';
 
 interface Entry<T> {
   value: T;
@@ -85,6 +85,8 @@ export class MemoryLimitStore implements LimitStore {
   };
   private timer: NodeJS.Timeout | undefined;
   private saving: Promise<void> = Promise.resolve();
+  /** Whether this node's state is still the only one (set by soleWhile; always, without a lock). */
+  private sole: () => boolean = () => true;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.persistence = options.persistence;
@@ -108,7 +110,16 @@ export class MemoryLimitStore implements LimitStore {
     return saved.length;
   }
 
+  /**
+   * Ties every call to `sole` (the single-node lock not taken by another node): while it says no,
+   * apply and useOnce throw NotSoleNodeError, changing nothing.
+   */
+  soleWhile(sole: () => boolean): void {
+    this.sole = sole;
+  }
+
   async apply(input: ApplyInput): Promise<ApplyResult> {
+    if (!this.sole()) throw new NotSoleNodeError();
     const now = input.now;
     if (++this.ops % 4096 === 0) this.sweep(now);
     this.now = now;
@@ -119,6 +130,7 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async useOnce(key: string, ttlMs: number, now: number): Promise<boolean> {
+    if (!this.sole()) throw new NotSoleNodeError();
     const until = this.once.get(key);
     if (until !== undefined && until > now) return false;
     this.once.set(key, now + ttlMs);

@@ -106,3 +106,16 @@ export class LimitStateNotSavedError extends LimitStoreError {
     this.name = 'LimitStateNotSavedError';
   }
 }
+
+/**
+ * This node's limits in memory are no longer the only ones: another node took the single-node lock
+ * (db/node-lock.ts) while this one's session was gone, and keeps buckets of its own. Answering from
+ * both would give every caller each node's budget, so, like LimitStateNotSavedError, it always
+ * fails closed (503) until this node holds the lock again.
+ */
+export class NotSoleNodeError extends LimitStoreError {
+  constructor() {
+    super('another node holds the single-node lock: this node keeps limits of its own no more');
+    this.name = 'NotSoleNodeError';
+  }
+}
