@@ -136,6 +136,9 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
         // Regaining (the session dropped, nobody else has it yet) still answers: PostgreSQL is
         // back or the calls fail anyway. Taken: another node keeps limits of its own beside these.
         limitStore.soleWhile(() => lock.status() !== 'taken');
+      } else if (!overrides.limitStore) {
+        // Limits in Redis: a share of the same lock, so no memory-limits node runs beside this one.
+        nodeLock = await holdMemoryLimitsLock(db, logger, 'shared');
       }
       // This node enforces the standing decisions: read before the first call is served.
       await core.incidents.decisions.start();

@@ -121,7 +121,7 @@ interface Call {
       const ready = await readyz();
       expect(ready.status).toBe(503);
       // The decisions are read from the database: Redis away costs their notices, not their freshness.
-      expect(ready.checks).toEqual({ database: 'ok', limits: 'unreachable', decisions: 'ok' });
+      expect(ready.checks).toEqual({ database: 'ok', limits: 'unreachable', singleNode: 'ok', decisions: 'ok' });
       await sleep(DOWN_FOR_MS);
       const upAt = Date.now();
 
@@ -141,7 +141,7 @@ interface Call {
       await pollUntil('a 200 after Redis is back', async () => (calls.some((c) => c.startedAt >= restartedAt && c.status === 200) ? true : undefined), 5000, 10);
       const resumedAfterMs = Date.now() - restartedAt;
       expect(resumedAfterMs).toBeLessThan(5000);
-      expect(await readyz()).toEqual({ status: 200, checks: { database: 'ok', limits: 'ok', decisions: 'ok' } });
+      expect(await readyz()).toEqual({ status: 200, checks: { database: 'ok', limits: 'ok', singleNode: 'ok', decisions: 'ok' } });
 
       // Keep the stream going until the (persisted) budget is spent and every stream is refused.
       await pollUntil(

@@ -23,15 +23,26 @@ import type { Db } from './dialect.js';
 export const MEMORY_LIMITS_LOCK_KEY = 0x66676d6c;
 
 export class SharedLimitsRequired extends Error {
-  constructor(dialect: Db['dialect'] = 'postgres') {
+  constructor(dialect: Db['dialect'] = 'postgres', mode: LockMode = 'exclusive') {
     super(
-      dialect === 'postgres'
-        ? 'another findguard serve node is running on this PostgreSQL database with its limits in memory; nodes that share a database must share their limits: set FINDGUARD_REDIS_URL on every node'
-        : 'another findguard serve process is running on this data folder with its limits in memory; the embedded default is one process: stop the other one, or run several nodes on PostgreSQL (FINDGUARD_DATABASE_URL) with FINDGUARD_REDIS_URL set on every node',
+      mode === 'shared'
+        ? `a findguard serve node with its limits in memory (no FINDGUARD_REDIS_URL) is running on this ${dialect === 'postgres' ? 'PostgreSQL database' : 'data folder'}; nodes that share a database must share their limits: set FINDGUARD_REDIS_URL on that node too, or stop it`
+        : dialect === 'postgres'
+          ? 'another findguard serve node is running on this PostgreSQL database (with its limits in memory, or in Redis); nodes that share a database must share their limits: set FINDGUARD_REDIS_URL on every node'
+          : 'another findguard serve process is running on this data folder (with its limits in memory, or in Redis); the embedded default is one process: stop the other one, or run several nodes on PostgreSQL (FINDGUARD_DATABASE_URL) with FINDGUARD_REDIS_URL set on every node',
     );
     this.name = 'SharedLimitsRequired';
   }
 }
+
+/**
+ * `exclusive`: a node with its limits in memory, the only node of its database. `shared`: a node
+ * with its limits in Redis; any number of them hold the lock together, and none can while a
+ * memory-limits node holds it, nor that one while they do. Without this a node started without
+ * FINDGUARD_REDIS_URL beside Redis nodes (a canary, a unit file missing one variable) found the
+ * lock free and kept budgets of its own (test/review/mixed-fleet-memory-node).
+ */
+export type LockMode = 'exclusive' | 'shared';
 
 /**
  * Where a node's single-node lock stands. `held`; `regaining` while the PostgreSQL session that
@@ -53,8 +64,9 @@ const REGAIN_MS = 2000;
 const NO_LOCK: NodeLock = { status: () => 'held', release: async () => {} };
 
 /** Takes the lock, or throws SharedLimitsRequired. Nothing to take on an in-memory SQLite database. */
-export async function holdMemoryLimitsLock(db: Db, logger: Logger): Promise<NodeLock> {
-  if (db.dialect === 'sqlite') return holdSqliteLock(db);
+export async function holdMemoryLimitsLock(db: Db, logger: Logger, mode: LockMode = 'exclusive'): Promise<NodeLock> {
+  if (db.dialect === 'sqlite') return holdSqliteLock(db, mode);
+  const tryLock = mode === 'shared' ? 'SELECT pg_try_advisory_lock_shared($1) AS ok' : 'SELECT pg_try_advisory_lock($1) AS ok';
   const pool = db.pool;
   if (!pool) return NO_LOCK;
   let client: PoolClient | undefined;
@@ -69,7 +81,7 @@ export async function holdMemoryLimitsLock(db: Db, logger: Logger): Promise<Node
     c.on('error', () => undefined);
     let ok = false;
     try {
-      const res = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [MEMORY_LIMITS_LOCK_KEY]);
+      const res = await c.query<{ ok: boolean }>(tryLock, [MEMORY_LIMITS_LOCK_KEY]);
       ok = res.rows[0]?.ok === true;
     } finally {
       if (!ok) c.release();
@@ -106,7 +118,11 @@ export async function holdMemoryLimitsLock(db: Db, logger: Logger): Promise<Node
         logger.warn('took the single-node lock for in-memory limits again');
       } else if (status !== 'taken') {
         status = 'taken';
-        logger.error('another findguard serve node took the single-node lock while this one was disconnected: this node reports itself not ready until it holds the lock again; set FINDGUARD_REDIS_URL on every node to run several');
+        logger.error(
+          mode === 'shared'
+            ? 'a findguard serve node with its limits in memory took the single-node lock while this one was disconnected: this node reports itself not ready until it holds its share again; set FINDGUARD_REDIS_URL on every node'
+            : 'another findguard serve node took the single-node lock while this one was disconnected: this node reports itself not ready until it holds the lock again; set FINDGUARD_REDIS_URL on every node to run several',
+        );
       }
     } catch {
       // The database is still away: the next round tries again.
@@ -116,7 +132,7 @@ export async function holdMemoryLimitsLock(db: Db, logger: Logger): Promise<Node
   };
 
   client = await take();
-  if (!client) throw new SharedLimitsRequired();
+  if (!client) throw new SharedLimitsRequired('postgres', mode);
   return {
     status: () => status,
     // Ending the session ends its lock: the connection is destroyed, not handed back to the pool.
@@ -139,7 +155,7 @@ export function sqliteLockPath(databaseFile: string): string {
   return `${realpathSync(databaseFile)}.serve-lock`;
 }
 
-function holdSqliteLock(db: Db): NodeLock {
+function holdSqliteLock(db: Db, mode: LockMode): NodeLock {
   const file = db.sqlite?.name;
   if (!file || file === ':memory:') return NO_LOCK;
   const path = sqliteLockPath(file);
@@ -147,10 +163,17 @@ function holdSqliteLock(db: Db): NodeLock {
   try {
     chmodSync(path, 0o600);
     lock.pragma('busy_timeout = 0');
-    lock.exec('BEGIN EXCLUSIVE');
+    if (mode === 'exclusive') lock.exec('BEGIN EXCLUSIVE');
+    else {
+      // A read transaction holds SQLite's SHARED lock on the file (rollback journal: the lock file is
+      // never in WAL mode) for as long as it is open, even on an empty file: other shared holders
+      // are welcome, BEGIN EXCLUSIVE is refused, and a read while an exclusive is held is BUSY.
+      lock.exec('BEGIN');
+      lock.prepare('SELECT count(*) FROM sqlite_master').get();
+    }
   } catch (err) {
     lock.close();
-    if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new SharedLimitsRequired('sqlite');
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') throw new SharedLimitsRequired('sqlite', mode);
     throw err;
   }
   // The lock is the process's own: it is never lost while the process lives. Closing the
