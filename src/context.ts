@@ -16,6 +16,7 @@ import { LimitStatePersistence } from './limits/memory-persistence.js';
 import { createRedisLimitStore } from './limits/redis-store.js';
 import { createCore, type CoreContext, type CoreOverrides } from './context/core.js';
 import { systemClock } from './util/clock.js';
+import { requireNoEviction } from './util/redis-persistence.js';
 import { OidcSignIn } from './operators/oidc.js';
 
 export { createCliContext, type CliContext } from './context/cli.js';
@@ -137,7 +138,9 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
         // back or the calls fail anyway. Taken: another node keeps limits of its own beside these.
         limitStore.soleWhile(() => lock.status() !== 'taken');
       } else if (!overrides.limitStore) {
-        // Limits in Redis: a share of the same lock, so no memory-limits node runs beside this one.
+        // Limits in Redis: a Redis that may evict them is refused before anything is served.
+        if (config.redisUrl) await requireNoEviction(config.redisUrl, logger);
+        // A share of the same lock, so no memory-limits node runs beside this one.
         nodeLock = await holdMemoryLimitsLock(db, logger, 'shared');
       }
       // This node enforces the standing decisions: read before the first call is served.

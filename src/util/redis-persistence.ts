@@ -58,3 +58,44 @@ export async function reportRedisPersistence(url: string, logger: Logger): Promi
   else logger.info({ redisPersistence: p }, `Redis did not say whether it persists (CONFIG refused); make sure it keeps the ${what} across a restart (appendonly yes)`);
   return p;
 }
+
+/**
+ * A Redis that may evict findguard's limits: every bucket, strike counter and used proof carries a
+ * TTL, so under any maxmemory-policy but noeviction a Redis at its maxmemory deletes the buckets of
+ * callers who paused, and a bucket that is gone reads as full: a fresh budget
+ * (test/review/redis-eviction-fresh-budget). Under noeviction a full Redis refuses writes instead,
+ * and the limits fail closed (503).
+ */
+export class RedisEvictsLimits extends Error {
+  constructor(policy: string, maxmemory: string) {
+    super(
+      `Redis may evict findguard's limits (maxmemory ${maxmemory}, maxmemory-policy ${policy}): an evicted bucket reads as full, a fresh budget. ` +
+        'Set maxmemory-policy noeviction on the Redis of FINDGUARD_REDIS_URL (a full Redis then refuses writes and discovery fails closed), or maxmemory 0',
+    );
+    this.name = 'RedisEvictsLimits';
+  }
+}
+
+/**
+ * Throws RedisEvictsLimits when the Redis at `url` has a memory cap and a policy that evicts. A Redis
+ * that refuses CONFIG (some managed services) cannot be checked: that is logged, and the node starts.
+ */
+export async function requireNoEviction(url: string, logger: Logger): Promise<void> {
+  const redis = createRedis(url, { lazyConnect: true });
+  try {
+    let reply: string[];
+    try {
+      reply = (await redis.config('GET', 'maxmemory', 'maxmemory-policy')) as string[];
+    } catch {
+      logger.warn("Redis refused CONFIG GET: findguard cannot check that it never evicts the limits' keys; set maxmemory-policy noeviction");
+      return;
+    }
+    const conf = new Map<string, string>();
+    for (let i = 0; i + 1 < reply.length; i += 2) conf.set(reply[i]!, reply[i + 1]!);
+    const maxmemory = conf.get('maxmemory') ?? '0';
+    const policy = conf.get('maxmemory-policy') ?? 'noeviction';
+    if (maxmemory !== '0' && policy !== 'noeviction') throw new RedisEvictsLimits(policy, maxmemory);
+  } finally {
+    await closeRedis(redis, 1000);
+  }
+}
