@@ -30,7 +30,7 @@ describeEachDialect('enforcer', (dialect) => {
     expect((await lookup(svc, searcher, { phone: NUMBERS.usA })).json().match.accountId).toBe('scraper');
 
     const r = await enforcer().suspend(['scraper'], { actor: 'engine', reason: 'sequential range scan', evidence: { lookups: 900, hitRate: 0.001 }, clusterId: 'cl-1' });
-    expect(r).toEqual({ suspended: ['scraper'], alreadySuspended: [], unknown: [] });
+    expect(r).toEqual({ suspended: ['scraper'], alreadySuspended: [], unknown: [], spared: [] });
 
     const refused = await lookup(svc, scraperToken, { phone: NUMBERS.gbA });
     expect(refused.statusCode).toBe(403);
@@ -55,9 +55,9 @@ describeEachDialect('enforcer', (dialect) => {
   it('writes one webhook per recorded action, and nothing for a repeated suspension', async () => {
     const before = (await outbox('account.suspended')).length;
     const first = await enforcer().suspend(['scraper2', 'nobody'], { actor: 'engine', reason: 'cluster', evidence: null });
-    expect(first).toEqual({ suspended: ['scraper2'], alreadySuspended: [], unknown: ['nobody'] });
+    expect(first).toEqual({ suspended: ['scraper2'], alreadySuspended: [], unknown: ['nobody'], spared: [] });
     const again = await enforcer().suspend(['scraper2'], { actor: 'engine', reason: 'cluster again', evidence: null });
-    expect(again).toEqual({ suspended: [], alreadySuspended: ['scraper2'], unknown: [] });
+    expect(again).toEqual({ suspended: [], alreadySuspended: ['scraper2'], unknown: [], spared: [] });
 
     const rows = await outbox('account.suspended');
     expect(rows.length).toBe(before + 1);
@@ -66,6 +66,22 @@ describeEachDialect('enforcer', (dialect) => {
     expect(env).toMatchObject({ id: rows[0]!.id, type: 'account.suspended', data: { accountId: 'scraper2', actionId: action!.id, actor: 'engine', reason: 'cluster' } });
     expect(rows[0]).toMatchObject({ attempts: 0, delivered_at: null, next_attempt_at: T0 });
     expect((await enforcer().actionsFor('scraper2')).length).toBe(1);
+  });
+
+  it('leaves an account reinstated since sparedIfReinstatedSince alone: no suspension, throttle or challenge', async () => {
+    await mirrorAccount(svc, 'appealed', []);
+    const engine = { actor: 'engine', reason: 'cluster', evidence: null };
+    await enforcer().suspend(['appealed'], engine);
+    await enforcer().reinstate('appealed', { actor: 'erin', reason: 'appeal granted' });
+    const since = svc.clock.now() - 1000;
+    svc.clock.advance(5000);
+    expect(await enforcer().suspend(['appealed'], { ...engine, sparedIfReinstatedSince: since })).toEqual({ suspended: [], alreadySuspended: [], unknown: [], spared: ['appealed'] });
+    const until = svc.clock.now() + 3_600_000;
+    expect((await enforcer().throttle(['appealed'], until, { ...engine, sparedIfReinstatedSince: since })).spared).toEqual(['appealed']);
+    expect((await enforcer().challenge(['appealed'], until, { ...engine, sparedIfReinstatedSince: since })).spared).toEqual(['appealed']);
+    expect(await enforcer().activeRestrictions('appealed', svc.clock.now())).toEqual({ suspended: false, throttledUntil: null, challengeUntil: null });
+    // Past the grace (a reinstatement before `since`), the engine acts again.
+    expect((await enforcer().suspend(['appealed'], { ...engine, sparedIfReinstatedSince: svc.clock.now() })).suspended).toEqual(['appealed']);
   });
 
   it('records nothing and changes nothing when the outbox write fails', async () => {

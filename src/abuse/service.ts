@@ -15,7 +15,7 @@ import type { LookupEvent } from './events.js';
 import { regionCallingCode } from './features/blocks.js';
 import { HitRates } from './hit-rates.js';
 import type { EventHandler } from './pipeline.js';
-import { DEFAULT_ABUSE_POLICY, type AbusePolicy } from '../policy/index.js';
+import { DEFAULT_ABUSE_POLICY, durationMs, type AbusePolicy } from '../policy/index.js';
 import { resumeEngine, syncReinstatements, type ResumeOptions } from './resume.js';
 import { recordShadow } from './shadow.js';
 import type { SignupEvent } from './signup.js';
@@ -49,9 +49,13 @@ function callerStateOf(d: StandingDecision | undefined): CallerState | undefined
 }
 
 /** Carries the engine's decisions out: records, suspensions and campaigns through src/incidents. */
-export function incidentsEnforcer(incidents: Incidents, clock: { now(): number }): Enforcer {
+export function incidentsEnforcer(incidents: Incidents, clock: { now(): number }, reinstateGraceMs = durationMs(DEFAULT_ABUSE_POLICY.actions.reinstateGrace)): Enforcer {
+  // An account an operator reinstated within the grace is left alone, checked where the action is
+  // recorded: the engine hears of reinstatements only when an evaluation begins, and one made
+  // while its decisions were in flight must not be undone by them.
+  const spared = () => clock.now() - reinstateGraceMs;
   // decidedAt: a decision made on a backlog's old events runs its full length from when it is recorded.
-  const opts = (d: Decision) => ({ actor: 'engine', reason: d.reason, evidence: d.evidence as unknown as JsonValue, clusterId: d.clusterId, decidedAt: d.at });
+  const opts = (d: Decision) => ({ actor: 'engine', reason: d.reason, evidence: d.evidence as unknown as JsonValue, clusterId: d.clusterId, decidedAt: d.at, sparedIfReinstatedSince: spared() });
   return {
     throttle: async (ids, until, d) => void (await incidents.enforcer.throttle(ids, until, opts(d))),
     challenge: async (ids, until, d) => void (await incidents.enforcer.challenge(ids, until, opts(d))),
@@ -67,7 +71,7 @@ export function incidentsEnforcer(incidents: Incidents, clock: { now(): number }
         now: clock.now(),
       });
       const holds = decision?.holds;
-      await incidents.enforcer.suspend(ids, { actor: 'engine', reason, evidence: json, clusterId: evidence.clusterId, campaignId, ...(holds ? { holds } : {}) });
+      await incidents.enforcer.suspend(ids, { actor: 'engine', reason, evidence: json, clusterId: evidence.clusterId, campaignId, sparedIfReinstatedSince: spared(), ...(holds ? { holds } : {}) });
     },
   };
 }
@@ -101,7 +105,8 @@ export class AbuseService implements EventHandler {
     this.clock = deps.clock;
     this.standing = deps.incidents.decisions;
     this.resumeOptions = options.resume ?? {};
-    this.engine = new AbuseEngine({ policy: options.policy ?? WIRED_DEFAULT_POLICY, enforcer: incidentsEnforcer(deps.incidents, deps.clock) });
+    const policy = options.policy ?? WIRED_DEFAULT_POLICY;
+    this.engine = new AbuseEngine({ policy, enforcer: incidentsEnforcer(deps.incidents, deps.clock, durationMs(policy.actions.reinstateGrace)) });
     this.hitRates = new HitRates(deps.db, this.engine.policy.realtime.answers, deps.logger.child({ component: 'abuse' }));
     this.every = options.evaluateEveryMs ?? 60_000;
     this.logger = deps.logger.child({ component: 'abuse' });

@@ -16,7 +16,7 @@ import { LimitMetrics } from '../limits/index.js';
 import { loadIpIntel, type IpIntel } from '../net/index.js';
 import { createLogger } from '../logger.js';
 import { OperatorService, type OperatorServiceDeps } from '../operators/service.js';
-import { loadAlertsPolicy, loadPolicy, PolicyError, type AlertsPolicy, type CompiledPolicy } from '../policy/index.js';
+import { durationMs, loadAlertsPolicy, loadPolicy, PolicyError, type AlertsPolicy, type CompiledPolicy } from '../policy/index.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { reportRedisPersistence } from '../util/redis-persistence.js';
 import { cryptoRandom, type Random } from '../util/random.js';
@@ -180,6 +180,7 @@ export async function createCore(
   const abusePolicy = policy.source.abuse;
   const abuse = new AbuseService({ db: db.kysely, incidents, clock, logger, registry: metrics.registry }, overrides.abuse ?? (abusePolicy ? { policy: abusePolicy } : {}));
   const lateExposures = new LateExposures(incidents.campaigns, logger.child({ component: 'campaigns' }));
+  const stagedPolicy = overrides.abuse?.policy ?? abusePolicy ?? WIRED_DEFAULT_POLICY;
   const ev = createEventParts(
     config,
     {
@@ -188,7 +189,7 @@ export async function createCore(
       consume: role.consume,
       ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}),
       // A partitioned worker runs the engine in stages (src/abuse/stages.ts) with the same policy and enforcer.
-      sharded: { enforcer: incidentsEnforcer(incidents, clock), policy: overrides.abuse?.policy ?? abusePolicy ?? WIRED_DEFAULT_POLICY, ...overrides.abuse, handlers: [lateExposures] },
+      sharded: { enforcer: incidentsEnforcer(incidents, clock, durationMs(stagedPolicy.actions.reinstateGrace)), policy: stagedPolicy, ...overrides.abuse, handlers: [lateExposures] },
     },
     { db, clock, logger, registry: metrics.registry },
   );

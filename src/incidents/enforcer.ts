@@ -57,6 +57,14 @@ export interface ActionOptions {
    * test/review/engine-throttle-event-time).
    */
   decidedAt?: number;
+  /**
+   * The engine's: accounts reinstated at or after this time (the enforcer's clock: now less the
+   * policy's reinstateGrace) are left alone, as the engine leaves them once it has heard of the
+   * reinstatement. Checked under the account's row lock in the action's own transaction: an engine
+   * decision made before a reinstatement and recorded after it no longer undoes the operator's
+   * judgement (test/review/reinstate-undone-by-inflight-decision).
+   */
+  sparedIfReinstatedSince?: number;
 }
 
 export interface SuspendResult {
@@ -65,6 +73,8 @@ export interface SuspendResult {
   alreadySuspended: string[];
   /** Not mirrored (never, or erased since). */
   unknown: string[];
+  /** Reinstated since opts.sparedIfReinstatedSince: left alone. */
+  spared: string[];
 }
 
 export interface RestrictResult {
@@ -72,6 +82,8 @@ export interface RestrictResult {
   /** A restriction of this kind already runs at least as long. */
   unchanged: string[];
   unknown: string[];
+  /** Reinstated since opts.sparedIfReinstatedSince: left alone. */
+  spared: string[];
 }
 
 export interface ReinstateResult {
@@ -114,20 +126,23 @@ export class Enforcer {
   /** Suspends the accounts (idempotent per account) and sends `account.suspended` for each newly suspended one. */
   async suspend(accountIds: readonly string[], opts: ActionOptions): Promise<SuspendResult> {
     checkOptions(opts);
-    const out: SuspendResult = { suspended: [], alreadySuspended: [], unknown: [] };
+    const out: SuspendResult = { suspended: [], alreadySuspended: [], unknown: [], spared: [] };
     const holdsOf = groupHolds(opts.holds);
     for (const chunk of chunks(sortedUnique(accountIds))) {
       const now = this.deps.clock.now();
       const part = await this.transaction(async (trx) => {
         const apply: string[] = [];
         const decided: StandingDecision[] = [];
-        const r: SuspendResult = { suspended: [], alreadySuspended: [], unknown: [] };
+        const r: SuspendResult = { suspended: [], alreadySuspended: [], unknown: [], spared: [] };
         const status = await this.lockAccounts(trx, chunk);
         const open = await openSuspensions(trx, chunk);
+        const spared = await this.reinstatedSince(trx, chunk, opts);
         for (const id of chunk) {
           const fg = status.get(id);
           if (fg === undefined) {
             r.unknown.push(id);
+          } else if (spared.has(id)) {
+            r.spared.push(id);
           } else if (open.has(id) || fg === 'suspended') {
             r.alreadySuspended.push(id);
             // Recorded by a version that applied the status apart from the action: apply it now.
@@ -156,6 +171,7 @@ export class Enforcer {
       out.suspended.push(...part.suspended);
       out.alreadySuspended.push(...part.alreadySuspended);
       out.unknown.push(...part.unknown);
+      out.spared.push(...part.spared);
     }
     return out;
   }
@@ -244,13 +260,13 @@ export class Enforcer {
     checkOptions(opts);
     if (!Number.isSafeInteger(asked)) throw new AppError('invalid_request', 'until must be epoch milliseconds');
     if (opts.decidedAt !== undefined && !Number.isSafeInteger(opts.decidedAt)) throw new AppError('invalid_request', 'decidedAt must be epoch milliseconds');
-    const out: RestrictResult = { recorded: [], unchanged: [], unknown: [] };
+    const out: RestrictResult = { recorded: [], unchanged: [], unknown: [], spared: [] };
     for (const chunk of chunks(sortedUnique(accountIds))) {
       const now = this.deps.clock.now();
       const until = onOwnClock(asked, opts.decidedAt, now);
       const part = await this.transaction(async (trx) => {
         const decided: StandingDecision[] = [];
-        const r: RestrictResult = { recorded: [], unchanged: [], unknown: [] };
+        const r: RestrictResult = { recorded: [], unchanged: [], unknown: [], spared: [] };
         const status = await this.lockAccounts(trx, chunk);
         const running = await trx
           .selectFrom('enforcement_actions')
@@ -262,8 +278,10 @@ export class Enforcer {
           .groupBy('account_id')
           .execute();
         const runningUntil = new Map(running.map((x) => [x.account_id, Number(x.until)]));
+        const spared = await this.reinstatedSince(trx, chunk, opts);
         for (const id of chunk) {
           if (!status.has(id)) r.unknown.push(id);
+          else if (spared.has(id)) r.spared.push(id);
           else if (until <= now || (runningUntil.get(id) ?? 0) >= until) r.unchanged.push(id);
           else {
             const actionId = await this.insert(trx, kind, id, opts, now, until);
@@ -278,8 +296,22 @@ export class Enforcer {
       out.recorded.push(...part.recorded);
       out.unchanged.push(...part.unchanged);
       out.unknown.push(...part.unknown);
+      out.spared.push(...part.spared);
     }
     return out;
+  }
+
+  /** The chunk's accounts reinstated at or after opts.sparedIfReinstatedSince (none without it). */
+  private async reinstatedSince(trx: Transaction<Database>, ids: readonly string[], opts: ActionOptions): Promise<Set<string>> {
+    if (opts.sparedIfReinstatedSince === undefined) return new Set();
+    const rows = await trx
+      .selectFrom('enforcement_actions')
+      .select('account_id')
+      .where('account_id', 'in', ids)
+      .where('action', '=', 'reinstate')
+      .where('at', '>=', opts.sparedIfReinstatedSince)
+      .execute();
+    return new Set(rows.map((r) => r.account_id));
   }
 
   private transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
