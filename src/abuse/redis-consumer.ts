@@ -5,6 +5,7 @@ import { Backoff } from '../util/backoff.js';
 import { OutageLog, errorText } from '../util/outage.js';
 import { closeRedis, createRedis } from '../util/redis.js';
 import { DEFAULT_STREAM_KEY, type EventConsumer } from './bus.js';
+import { ConsumerLease, type LeaseAnswer } from './consumer-lease.js';
 import type { EventMetrics } from './metrics.js';
 import type { PartitionAssignment } from './partition-lease.js';
 import type { EventProcessor, StagedBatch } from './pipeline.js';
@@ -46,14 +47,6 @@ const FORGET_CONSUMER_IDLE_MS = 3_600_000;
 const MAX_BACKOFF_MS = 10_000;
 const OBSERVE_EVERY_MS = 5_000;
 
-/** 1: still ours (renewed); 2: newly ours; 0: another consumer holds it. */
-const LEASE_SCRIPT = `
-local v = redis.call('GET', KEYS[1])
-if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
-return 0`;
-const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-
 export function defaultConsumerName(): string {
   return `${hostname()}-${process.pid}`;
 }
@@ -87,8 +80,7 @@ export class RedisEventConsumer implements EventConsumer {
   private wake: (() => void) | undefined;
   /** The loop failing: logged once, and again when a round works. */
   private readonly outage: OutageLog;
-  private readonly leaseKey: string;
-  private readonly leaseMs: number;
+  private readonly lease: ConsumerLease;
   private leading = false;
   /** Whether the next read also looks for entries the stream's cap trimmed unread (readPassingTrimmed). */
   private checkTrimmed = true;
@@ -103,8 +95,6 @@ export class RedisEventConsumer implements EventConsumer {
     this.blockMs = opts.blockMs ?? 1000;
     this.claimIdleMs = opts.claimIdleMs ?? DEFAULT_CLAIM_IDLE_MS;
     this.trimEveryMs = opts.trimEveryMs ?? 60_000;
-    this.leaseKey = opts.leaseKey ?? `${this.streamKey}:leader`;
-    this.leaseMs = opts.leaseMs ?? Math.max(this.claimIdleMs, 3 * this.blockMs);
     this.outage = new OutageLog({
       down: (err) => opts.logger.error({ err: errorText(err), consumer: this.consumer }, 'event consumer failing: retrying (unacknowledged events stay pending)'),
       up: () => opts.logger.info({ consumer: this.consumer }, 'event consumer working again'),
@@ -114,6 +104,7 @@ export class RedisEventConsumer implements EventConsumer {
       commandTimeoutMs: this.blockMs + 10_000,
       reconnect: { stepMs: 200, maxMs: 2000 },
     });
+    this.lease = new ConsumerLease(this.redis, opts.leaseKey ?? `${this.streamKey}:leader`, this.consumer, opts.leaseMs ?? Math.max(this.claimIdleMs, 3 * this.blockMs));
   }
 
   start(): void {
@@ -125,7 +116,7 @@ export class RedisEventConsumer implements EventConsumer {
     this.wake?.();
     await this.loop;
     // Hand over at once rather than make a standby wait out the lease.
-    if (this.leading) await this.redis.eval(RELEASE_SCRIPT, 1, this.leaseKey, this.consumer).catch(() => undefined);
+    await this.lease.release().catch(() => undefined);
     await closeRedis(this.redis);
   }
 
@@ -135,38 +126,49 @@ export class RedisEventConsumer implements EventConsumer {
     if (a && this.leading && a.shouldShed()) {
       // Another worker joined: finish and acknowledge the batch in hand, then hand the partition over.
       await this.drain();
-      await this.redis.eval(RELEASE_SCRIPT, 1, this.leaseKey, this.consumer);
-      this.leading = false;
+      await this.lease.release();
+      this.standBy();
       a.held(false);
-      this.opts.metrics.consumerLeading(false);
       return false;
     }
     if (a && !this.leading && !a.mayTake()) return false;
-    let r: number;
+    let r: LeaseAnswer;
     try {
-      r = Number(await this.redis.eval(LEASE_SCRIPT, 1, this.leaseKey, this.consumer, this.leaseMs));
+      r = await this.lease.acquire();
     } catch (err) {
       if (!this.leading) a?.held(false);
       throw err;
     }
-    a?.held(r !== 0);
-    if (r === 0) {
+    a?.held(r !== 'other');
+    if (r === 'other') {
       if (this.leading) this.opts.logger.warn({ consumer: this.consumer }, 'lost the event consumer lease: standing by');
-      this.leading = false;
-      this.opts.metrics.consumerLeading(false);
+      this.standBy();
       return false;
     }
-    if (r === 2 || !this.leading) {
+    if (r === 'taken' || !this.leading) {
       this.opts.logger.info({ consumer: this.consumer }, 'took the event consumer lease: resuming the abuse engine, then consuming');
+      this.standBy();
       this.checkTrimmed = true;
       await this.drain();
-      await this.opts.processor.resume?.();
-      // Renewed after a resume that may have taken a while.
-      await this.redis.eval(LEASE_SCRIPT, 1, this.leaseKey, this.consumer, this.leaseMs);
+      // The rebuild may outlast the lease (a day of events): renewed meanwhile, and leading only if it stayed ours.
+      const kept = await this.lease.holdDuring(async () => void (await this.opts.processor.resume?.()));
+      if (kept !== 'held') {
+        a?.held(kept !== 'other');
+        this.opts.logger.warn(
+          { consumer: this.consumer },
+          kept === 'other' ? 'lost the event consumer lease while resuming the abuse engine: standing by' : 'the event consumer lease lapsed while resuming the abuse engine: resuming again',
+        );
+        return false;
+      }
     }
     this.leading = true;
     this.opts.metrics.consumerLeading(true);
     return true;
+  }
+
+  private standBy(): void {
+    this.leading = false;
+    this.opts.metrics.consumerLeading(false);
   }
 
   private async run(): Promise<void> {
