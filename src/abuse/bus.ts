@@ -8,6 +8,7 @@ import type { SignupEvent } from './signup.js';
 import { Backoff } from '../util/backoff.js';
 import { OutageLog, errorText } from '../util/outage.js';
 import { closeRedis, createRedis } from '../util/redis.js';
+import { FleetPartitionsCheck } from './fleet-partitions.js';
 import { partitionOf, partitionStreamKey } from './partitions.js';
 import { DEFAULT_MAX_STREAM_LENGTH, StreamBacklog } from './stream-backlog.js';
 
@@ -222,6 +223,8 @@ export class RedisEventBus extends BufferedBus implements EventBus {
   private backlogLogged = false;
   private readonly logger: Logger;
   private readonly metrics: EventMetrics;
+  /** The fleet's P as last read (fleet-partitions.ts): on another, nothing is published. */
+  private readonly fleet: FleetPartitionsCheck;
 
   constructor(opts: RedisEventBusOptions) {
     super(opts, 'event bus (Redis)', { durable: opts.lingerMs ?? 0, fireAndForget: opts.lingerMs ?? 5 });
@@ -234,6 +237,12 @@ export class RedisEventBus extends BufferedBus implements EventBus {
     // A process that never emits (a worker, a CLI command) never connects. We resend failed
     // batches ourselves (the factory's default): a resend by ioredis too would only add duplicates.
     this.redis = createRedis(opts.url, { lazyConnect: true });
+    this.fleet = new FleetPartitionsCheck(this.redis, this.streamKey, this.partitions, this.logger);
+  }
+
+  /** Reads the fleet's partition count now (a serve node at start: a mismatch is logged before the first call). */
+  checkPartitions(): Promise<void> {
+    return this.fleet.check();
   }
 
   /**
@@ -241,6 +250,7 @@ export class RedisEventBus extends BufferedBus implements EventBus {
    * (stream-backlog.ts): counted, logged once per episode.
    */
   override emit(event: LookupEvent): void {
+    if (this.fleet.mismatched) return this.withheld();
     const p = partitionOf(event.accountId, this.partitions);
     if (!this.backlog.takesRefusals(p) && event.outcome !== 'allowed') return this.unpublished(p);
     super.emit(event);
@@ -248,6 +258,12 @@ export class RedisEventBus extends BufferedBus implements EventBus {
 
   /** An answered call fails closed while its partition's stream is past the answers' bar; a withheld refusal is treated as emit() treats one. */
   override emitDurable(event: LookupEvent): Promise<void> {
+    if (this.fleet.mismatched) {
+      if (event.outcome !== 'allowed') return Promise.resolve(this.withheld());
+      this.fleet.recheck();
+      this.drops.refuse(1, this.fleet.why);
+      return Promise.reject(new EventsUnavailableError(this.fleet.why));
+    }
     const p = partitionOf(event.accountId, this.partitions);
     if (event.outcome !== 'allowed') {
       if (this.backlog.takesRefusals(p)) return super.emitDurable(event);
@@ -272,6 +288,12 @@ export class RedisEventBus extends BufferedBus implements EventBus {
     );
   }
 
+  /** On another P than the fleet's, a refusal's event is not published (counted; the check logs the mismatch). */
+  private withheld(): void {
+    this.fleet.recheck();
+    this.metrics.dropped(1);
+  }
+
   /** Past a bar nothing may be sent that would read the length again: read it, at most once a second. */
   private recheck(partition: number): void {
     if (!this.backlog.stale(partition) || this.rechecking.has(partition)) return;
@@ -284,6 +306,11 @@ export class RedisEventBus extends BufferedBus implements EventBus {
   }
 
   protected async send(batch: LookupEvent[]): Promise<number> {
+    // Its own round trip, at most every READ_EVERY_MS: checked before anything is published, so no
+    // answer leaves whose event went to a stream the workers do not read. Redis failing it fails
+    // the batch, as a failed XADD would.
+    if (this.fleet.due()) await this.fleet.check();
+    if (this.fleet.mismatched) return this.withhold(batch);
     const pipe = this.redis.pipeline();
     // Per partition, the entries this batch adds: with the length last known, a burst of refusals
     // buffered before any length was read stops at the bar here, within the batch.
@@ -332,9 +359,27 @@ export class RedisEventBus extends BufferedBus implements EventBus {
     return done;
   }
 
-  /** Sign-ups are rare (one per new account): one XADD each, straight away, in the same stream. */
+  /**
+   * Events buffered before the fleet's P was found to differ: the refusals at the batch's head are
+   * withheld (counted); an answered call's event fails its batch, so its call answers 503.
+   */
+  private withhold(batch: LookupEvent[]): number {
+    const head = batch.findIndex((e) => e.outcome === 'allowed');
+    const withheld = head < 0 ? batch.length : head;
+    if (withheld === 0) throw new EventsUnavailableError(this.fleet.why);
+    this.metrics.dropped(withheld);
+    return withheld;
+  }
+
+  /**
+   * Sign-ups are rare (one per new account): one XADD each, straight away, in the same stream. Not
+   * held back for a read of the fleet's P (it would reorder them after the account's first
+   * events): published unless the last read found another P, and the read refreshed when due.
+   */
   emitSignup(event: SignupEvent): void {
     if (this.closed) return;
+    this.fleet.recheck();
+    if (this.fleet.mismatched) return this.metrics.dropped(1);
     this.redis.xadd(this.keyOf(event.accountId), 'MAXLEN', '~', this.maxLen, '*', 's', JSON.stringify(event)).catch(() => this.drops.drop(1));
   }
 

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { accountsCommand } from './accounts.js';
 import { auditCommand } from './audit.js';
 import { campaignsCommand } from './campaigns.js';
+import { eventsCommand } from './events.js';
 import { incidentsCommand } from './incidents.js';
 import { devTokenCommand, importCommand, migrateCommand, seedCommand } from './commands.js';
 import type { CliIo } from './io.js';
@@ -25,6 +26,7 @@ export function createProgram(io: CliIo): Command {
   simulateCommand(program, io);
   policyCommand(program, io);
   workerCommand(program, io);
+  eventsCommand(program, io);
   campaignsCommand(program, io);
   incidentsCommand(program, io);
   accountsCommand(program, io);

@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
 import { maxDevTokenSeconds, signDevToken } from '../http/auth/jwt.js';
+import { DEFAULT_STREAM_KEY } from '../abuse/bus.js';
+import { requireFleetPartitions } from '../abuse/fleet-partitions.js';
+import { createLogger } from '../logger.js';
 import { createService } from '../main.js';
 import { demoPair, ensureDemoPopulation } from './seeding.js';
 import { demoOperatorBanner, ensureDemoAttack } from './demo-console.js';
@@ -12,6 +15,9 @@ export function serveCommand(program: Command, io: CliIo): void {
     .option('--demo', 'seed a demo population and replay a demo attack on first start; print a ready curl and the console\'s demo operator', false)
     .action(async (opts: { demo: boolean }) => {
       const { config, secrets } = loadSettings(io);
+      // On another partition count than the workers', this node would fail every answered call
+      // closed: refused before anything starts, with what to do in the message.
+      if (config.redisUrl) await requireFleetPartitions(config.redisUrl, DEFAULT_STREAM_KEY, config.eventPartitions, 'serve node', createLogger(config.logLevel));
       if (opts.demo) {
         const attack = await ensureDemoAttack(config, secrets, Date.now());
         if (attack.skipped) io.err(attack.skipped);

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { DEFAULT_STREAM_KEY, InProcessEventBus, RedisEventBus, type EventBus, type EventConsumer } from '../abuse/bus.js';
+import { FleetPartitionsWatch } from '../abuse/fleet-partitions.js';
 import { EventMetrics } from '../abuse/metrics.js';
 import { EventPipeline, type EventHandler } from '../abuse/pipeline.js';
 import { RedisEventConsumer, defaultConsumerName } from '../abuse/redis-consumer.js';
@@ -78,6 +79,10 @@ export function createEventParts(
   let eventConsumer: EventConsumer | undefined;
   /** A consumer apart from the publisher, stopped after it. */
   let redisConsumer: RedisEventConsumer | ShardedConsumer | undefined;
+  /** A worker's claim of the fleet's partition count, renewed (fleet-partitions.ts). */
+  let watch: FleetPartitionsWatch | undefined;
+  /** A publisher's first read of it, at start (a serve node says at once that it is on another P). */
+  let checkPartitions: (() => void) | undefined;
   const partitions = config.eventPartitions ?? 1;
   if (!config.redisUrl) {
     const bus = new InProcessEventBus(eventPipeline, { logger, metrics, ...durable });
@@ -86,7 +91,10 @@ export function createEventParts(
   } else {
     const maxStreamLength = config.eventStreamMaxLength;
     const cap = maxStreamLength === undefined ? {} : { maxStreamLength };
-    events = new RedisEventBus({ url: config.redisUrl, streamKey, logger, metrics, partitions, ...cap, ...durable });
+    const bus = new RedisEventBus({ url: config.redisUrl, streamKey, logger, metrics, partitions, ...cap, ...durable });
+    events = bus;
+    if (opts.consume) watch = new FleetPartitionsWatch(config.redisUrl, streamKey, partitions, logger);
+    else checkPartitions = () => void bus.checkPartitions().catch(() => undefined);
     if (opts.consume && partitions > 1 && opts.sharded) {
       // Partitioned: the engine runs in stages (per partition, and one global), not as the handlers.
       eventConsumer = redisConsumer = new ShardedConsumer({
@@ -121,6 +129,8 @@ export function createEventParts(
     ...(eventConsumer ? { eventConsumer } : {}),
     ...(eventRetention ? { eventRetention } : {}),
     start: () => {
+      checkPartitions?.();
+      watch?.start();
       eventConsumer?.start();
       eventRetention?.start();
     },
@@ -128,6 +138,7 @@ export function createEventParts(
       await eventRetention?.stop();
       await events.close();
       await redisConsumer?.stop();
+      await watch?.stop();
     },
   };
 }

@@ -1,7 +1,10 @@
 import type { Config, Secrets } from '../config/config.js';
 import { ConfigError } from '../config/errors.js';
 import { ENV_NAMES } from '../config/env.js';
+import { requireFleetPartitions } from '../abuse/fleet-partitions.js';
+import { createLogger } from '../logger.js';
 import { createCore, type CoreContext, type CoreOverrides } from './core.js';
+import { streamKeyOf } from './events.js';
 
 /**
  * The context of `findguard worker` (atproto ozone's DaemonContext): the shared core consuming
@@ -20,6 +23,10 @@ export async function createWorkerContext(config: Config, secrets: Secrets, over
   if (!config.redisUrl) {
     throw new ConfigError(ENV_NAMES.redisUrl, 'is required by findguard worker (without Redis, findguard serve consumes its events in-process)');
   }
-  const built = await createCore(config, secrets, overrides, { consume: true, deliver: true });
+  // A worker on another partition count than the fleet's would read streams nobody publishes to
+  // (and leave theirs unread): refused before anything is opened (src/abuse/fleet-partitions.ts).
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  await requireFleetPartitions(config.redisUrl, streamKeyOf(overrides.events ?? {}, overrides.redisPrefix), config.eventPartitions, 'worker', logger);
+  const built = await createCore(config, secrets, { ...overrides, logger }, { consume: true, deliver: true });
   return { ...built.core, start: built.start, close: built.close };
 }
