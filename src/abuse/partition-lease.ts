@@ -16,8 +16,10 @@ import { closeRedis, createRedis } from '../util/redis.js';
  *   highest-numbered partitions after finishing and acknowledging the batch in hand.
  *
  * Invariants:
- * 1. At most one consumer processes a partition at a time: its lease (one Redis key, set only if
- *    absent, renewed and released only by its holder) is held before reading and checked every round.
+ * 1. At most one consumer processes a partition at a time: its lease (a Redis key set only if
+ *    absent, renewed and released only by its holder, which is known by its name and a token of
+ *    its own instance: consumer-lease.ts) is held before reading and checked every round, and
+ *    renewed while a take-over rebuilds the partition's engine.
  * 2. No event is lost: entries leave a partition's pending list only when acknowledged after
  *    processing; a new owner reads the partition group's pending entries of the dead owner
  *    (XAUTOCLAIM after claimIdleMs), and a graceful owner acknowledges before releasing.

@@ -5,12 +5,13 @@ import { Backoff } from '../util/backoff.js';
 import { OutageLog, errorText } from '../util/outage.js';
 import { closeRedis, createRedis } from '../util/redis.js';
 import { DEFAULT_STREAM_KEY, type EventConsumer } from './bus.js';
-import { ConsumerLease, type LeaseAnswer } from './consumer-lease.js';
+import { ConsumerLease, holderConnectionName, type LeaseAnswer } from './consumer-lease.js';
 import type { EventMetrics } from './metrics.js';
 import type { PartitionAssignment } from './partition-lease.js';
 import type { EventProcessor, StagedBatch } from './pipeline.js';
 import { decodeEntries } from './redis-decode.js';
-import { compareIds, entriesOf, fieldMap, groupOf, idTime, trimmedUnread, type Entry } from './redis-stream.js';
+import { trimAcknowledged } from './stream-trim.js';
+import { entriesOf, fieldMap, groupOf, idTime, trimmedUnread, type Entry } from './redis-stream.js';
 
 export const CONSUMER_GROUP = 'abuse';
 export const DEFAULT_CLAIM_IDLE_MS = 30_000;
@@ -22,7 +23,10 @@ export interface RedisEventConsumerOptions {
   metrics: EventMetrics;
   streamKey?: string;
   group?: string;
-  /** Unique per process; a restarted process with the same name picks up its own pending entries at once. */
+  /**
+   * Unique per process; a process restarted under the same name picks up its own pending entries
+   * at once (at once only if the old one is gone from Redis: a live one's lease is waited out).
+   */
   consumer?: string;
   batchSize?: number;
   /** How long one XREADGROUP waits for new entries; stop() waits at most this long for it. */
@@ -42,8 +46,6 @@ export interface RedisEventConsumerOptions {
   assignment?: PartitionAssignment;
 }
 
-/** Consumers that have held nothing and done nothing for this long are removed from the group. */
-const FORGET_CONSUMER_IDLE_MS = 3_600_000;
 const MAX_BACKOFF_MS = 10_000;
 const OBSERVE_EVERY_MS = 5_000;
 
@@ -104,7 +106,9 @@ export class RedisEventConsumer implements EventConsumer {
       commandTimeoutMs: this.blockMs + 10_000,
       reconnect: { stepMs: 200, maxMs: 2000 },
     });
-    this.lease = new ConsumerLease(this.redis, opts.leaseKey ?? `${this.streamKey}:leader`, this.consumer, opts.leaseMs ?? Math.max(this.claimIdleMs, 3 * this.blockMs));
+    this.lease = new ConsumerLease(this.redis, opts.leaseKey ?? `${this.streamKey}:leader`, this.consumer, opts.leaseMs ?? Math.max(this.claimIdleMs, 3 * this.blockMs), opts.logger);
+    // Read at each (re)connection, which has not happened yet: a process restarted under our name looks for it (consumer-lease.ts).
+    this.redis.options.connectionName = holderConnectionName(this.lease.token);
   }
 
   start(): void {
@@ -371,32 +375,8 @@ export class RedisEventConsumer implements EventConsumer {
     return entries;
   }
 
-  /**
-   * Trims entries every group has acknowledged: everything before the oldest entry still pending
-   * or not yet delivered in any group. Also forgets consumers long gone with nothing pending.
-   */
+  /** Entries every group has acknowledged, and consumers long gone (stream-trim.ts). */
   private async trim(): Promise<void> {
-    const groups = (await this.redis.call('XINFO', 'GROUPS', this.streamKey)) as unknown[];
-    let minId: string | undefined;
-    for (const g of groups) {
-      const info = fieldMap(g);
-      const name = String(info.get('name'));
-      let keep = String(info.get('last-delivered-id') ?? '0-0');
-      if (Number(info.get('pending') ?? 0) > 0) {
-        const summary = (await this.redis.call('XPENDING', this.streamKey, name)) as unknown[];
-        if (typeof summary[1] === 'string') keep = summary[1];
-      }
-      if (minId === undefined || compareIds(keep, minId) < 0) minId = keep;
-    }
-    if (minId !== undefined && minId !== '0-0') await this.redis.call('XTRIM', this.streamKey, 'MINID', '~', minId);
-
-    const consumers = (await this.redis.call('XINFO', 'CONSUMERS', this.streamKey, this.group)) as unknown[];
-    for (const c of consumers) {
-      const info = fieldMap(c);
-      const name = String(info.get('name'));
-      if (name !== this.consumer && Number(info.get('pending')) === 0 && Number(info.get('idle')) > FORGET_CONSUMER_IDLE_MS) {
-        await this.redis.xgroup('DELCONSUMER', this.streamKey, this.group, name);
-      }
-    }
+    await trimAcknowledged(this.redis, this.streamKey, this.group, this.consumer);
   }
 }
