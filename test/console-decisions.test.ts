@@ -3,7 +3,7 @@ import type { Actor } from '../src/console/actor.js';
 import { ConsoleDecisions } from '../src/console/decisions.js';
 import type { Db } from '../src/db/dialect.js';
 import { listAudit } from '../src/incidents/audit.js';
-import { DecisionCache, databaseSource } from '../src/incidents/decision-cache.js';
+import { DecisionCache, databaseSource, EXPIRY_SKEW_MS } from '../src/incidents/decision-cache.js';
 import { createLogger } from '../src/logger.js';
 import { ManualClock } from '../src/util/clock.js';
 import { SeededRandom } from '../src/util/random.js';
@@ -48,7 +48,9 @@ describeEachDialect('console decisions', (dialect) => {
     expect(listed.items.map((x) => x.id)).toEqual([d.id]);
     const [entry] = await listAudit(handle.db.kysely, { subject: `decision:${d.id}`, limit: 5 });
     expect(entry).toMatchObject({ action: 'decision.add', reason: 'scraping from a VPS range', tool: 'api', from: '192.0.2.9', actor: { id: 'op_alice', name: 'alice', role: 'analyst' } });
-    expect(cache.originStanding(origin, T0 + 4 * HOUR)).toBeUndefined();
+    // Ended on every node within EXPIRY_SKEW_MS of its expiry, never before it.
+    expect(cache.originStanding(origin, T0 + 4 * HOUR)?.id).toBe(d.id);
+    expect(cache.originStanding(origin, T0 + 4 * HOUR + EXPIRY_SKEW_MS)).toBeUndefined();
     expect((await decisions.list({ scope: 'asn', active: false, subject: '64500' })).items).toEqual([]);
     clock.set(T0 + 4 * HOUR);
     expect((await decisions.list({ scope: 'asn', active: false })).items.map((x) => [x.id, x.status])).toEqual([[d.id, 'expired']]);

@@ -11,6 +11,7 @@ import { lookup, mirrorAccount, sync } from './helpers/fixtures.js';
 import { pollUntil } from './helpers/processes.js';
 import { deleteByPrefix, REDIS_URL, redisAvailable, redisClient, uniquePrefix } from './helpers/redis.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
+import { EXPIRY_SKEW_MS } from '../src/incidents/decision-cache.js';
 
 /**
  * Standing decisions (src/incidents/decisions.ts, decision-cache.ts): written with the action that
@@ -103,7 +104,7 @@ describeEachDialect('decisions', (dialect) => {
     expect((await lookup(svc, chl, { phone: book(1)[0] })).json().error.code).toBe('challenge_required');
     expect((await lookup(svc, await svc.tokenFor('farmer'), { phone: book(1)[0] })).json().error.code).toBe('account_suspended');
 
-    svc.clock.advance(2 * HOUR);
+    svc.clock.advance(2 * HOUR + EXPIRY_SKEW_MS);
     expect((await sync(svc, await svc.tokenFor('thr'), { contacts: book(PROBE) })).statusCode).toBe(200);
     expect((await lookup(svc, await svc.tokenFor('chl'), { phone: book(1)[0] })).statusCode).toBe(200);
     svc.clock.set(T0);
@@ -225,7 +226,7 @@ describeEachDialect('decisions', (dialect) => {
       // Expiry needs no notice: the injected clock decides.
       await a.ctx.incidents.enforcer.throttle(['remote'], T0 + HOUR, { ...engine, reason: 'r' });
       await timed('throttle', () => seen(listening, 'remote')?.action === 'throttle');
-      a.clock.advance(HOUR);
+      a.clock.advance(HOUR + EXPIRY_SKEW_MS);
       expect(seen(listening, 'remote')).toBeUndefined();
     } finally {
       a.clock.set(T0);

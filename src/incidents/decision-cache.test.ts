@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../logger.js';
 import { ManualClock } from '../util/clock.js';
-import { DecisionCache, type DecisionSource } from './decision-cache.js';
+import { DecisionCache, EXPIRY_SKEW_MS, type DecisionSource } from './decision-cache.js';
 import type { StandingDecision } from './decisions.js';
 
 /**
@@ -79,7 +79,9 @@ describe('DecisionCache', () => {
     await c.start();
     c.changed([decision('t', { action: 'throttle' }), decision('c', { action: 'challenge', expiresAt: T + 10 }), decision('s', { action: 'suspend', subject: 'x' })]);
     expect(c.standing('acct', { createdAt: 0 }, T)?.id).toBe('c');
-    expect(c.standing('acct', { createdAt: 0 }, T + 10)?.id).toBe('t');
+    // Past its expiry by less than EXPIRY_SKEW_MS it still stands (a node ahead must not end it early).
+    expect(c.standing('acct', { createdAt: 0 }, T + 10 + EXPIRY_SKEW_MS - 1)?.id).toBe('c');
+    expect(c.standing('acct', { createdAt: 0 }, T + 10 + EXPIRY_SKEW_MS)?.id).toBe('t');
     expect(c.standing('x', { createdAt: 0 }, T)?.action).toBe('suspend');
     await c.close();
   });

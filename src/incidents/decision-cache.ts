@@ -260,7 +260,7 @@ export class DecisionCache {
       if (this.since === undefined || this.fullDue) {
         full = true;
         this.fullDue = false;
-        this.replace(await this.opts.source.active(this.opts.clock.now()), firstRound);
+        this.replace(await this.opts.source.active(this.opts.clock.now() - EXPIRY_SKEW_MS), firstRound);
       } else {
         this.apply(await this.opts.source.changedAfter(this.since, PAGE));
       }
@@ -346,8 +346,18 @@ export class DecisionCache {
   }
 }
 
+/**
+ * How long past its expiry, by this node's clock, a decision still stands here. Each node judges
+ * expiry on its own clock: without this a node whose clock ran S seconds ahead let a throttled,
+ * challenged or blocked caller through S seconds early, and a caller who knows the length (an
+ * operator's "4 h", the engine's fixed lengths) spreads its calls to reach it
+ * (test/review/decision-expiry-clock-skew). With it, no node ends a decision before its expiry
+ * while the nodes' clocks are within this of each other; each ends it at most this late.
+ */
+export const EXPIRY_SKEW_MS = 5_000;
+
 function inForce(d: StandingDecision, now: number): boolean {
-  return d.expiresAt === null || d.expiresAt > now;
+  return d.expiresAt === null || d.expiresAt + EXPIRY_SKEW_MS > now;
 }
 
 /**
