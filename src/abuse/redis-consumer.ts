@@ -10,6 +10,7 @@ import type { EventMetrics } from './metrics.js';
 import type { PartitionAssignment } from './partition-lease.js';
 import type { EventProcessor, StagedBatch } from './pipeline.js';
 import { decodeEntries } from './redis-decode.js';
+import { AckedPosition, checkStreamReset, type StreamPositions } from './stream-positions.js';
 import { trimAcknowledged } from './stream-trim.js';
 import { entriesOf, fieldMap, groupOf, idTime, trimmedUnread, type Entry } from './redis-stream.js';
 
@@ -44,6 +45,8 @@ export interface RedisEventConsumerOptions {
   leaseKey?: string;
   /** Partitioned streams: whether this worker should hold this partition's lease at all (partition-lease.ts). */
   assignment?: PartitionAssignment;
+  /** Where the group's acknowledged position is kept, so a Redis that comes back without it is reported (stream-positions.ts). */
+  positions?: StreamPositions;
 }
 
 const MAX_BACKOFF_MS = 10_000;
@@ -88,6 +91,8 @@ export class RedisEventConsumer implements EventConsumer {
   private checkTrimmed = true;
   /** The batch whose handlers may still be working while the next one is read and stored. */
   private tail: Promise<void> = Promise.resolve();
+  /** The newest entry this consumer acknowledged, recorded in opts.positions now and then. */
+  private readonly position: AckedPosition;
 
   constructor(private readonly opts: RedisEventConsumerOptions) {
     this.streamKey = opts.streamKey ?? DEFAULT_STREAM_KEY;
@@ -106,6 +111,7 @@ export class RedisEventConsumer implements EventConsumer {
       commandTimeoutMs: this.blockMs + 10_000,
       reconnect: { stepMs: 200, maxMs: 2000 },
     });
+    this.position = new AckedPosition(opts.positions, this.streamKey, this.group);
     this.lease = new ConsumerLease(this.redis, opts.leaseKey ?? `${this.streamKey}:leader`, this.consumer, opts.leaseMs ?? Math.max(this.claimIdleMs, 3 * this.blockMs), opts.logger);
     // Read at each (re)connection, which has not happened yet: a process restarted under our name looks for it (consumer-lease.ts).
     this.redis.options.connectionName = holderConnectionName(this.lease.token);
@@ -119,6 +125,7 @@ export class RedisEventConsumer implements EventConsumer {
     this.stopping = true;
     this.wake?.();
     await this.loop;
+    await this.position.record().catch(() => undefined);
     // Hand over at once rather than make a standby wait out the lease.
     await this.lease.release().catch(() => undefined);
     await closeRedis(this.redis);
@@ -245,13 +252,20 @@ export class RedisEventConsumer implements EventConsumer {
     });
   }
 
-  /** Creates the group if it is missing, reading the stream from its start: events published before any worker ran are kept. */
+  /**
+   * Creates the group if it is missing, reading the stream from its start: events published
+   * before any worker ran are kept. Then, with positions, reports what a Redis reset lost.
+   */
   private async ensureGroup(): Promise<boolean> {
+    let created = true;
     try {
       await this.redis.xgroup('CREATE', this.streamKey, this.group, '0', 'MKSTREAM');
     } catch (err) {
       if (!(err instanceof Error && err.message.includes('BUSYGROUP'))) throw err;
+      created = false;
     }
+    const { positions, metrics, logger } = this.opts;
+    if (positions) await checkStreamReset({ redis: this.redis, positions, stream: this.streamKey, group: this.group, consumer: this.consumer, created, now: Date.now(), metrics, logger });
     return true;
   }
 
@@ -308,6 +322,7 @@ export class RedisEventConsumer implements EventConsumer {
       this.tail = (async () => {
         await finish(staged);
         await this.redis.xack(this.streamKey, this.group, ...ids);
+        this.position.note(ids);
       })();
       // Surfaced by the next batch or drain(); never an unhandled rejection meanwhile.
       this.tail.catch(() => undefined);
@@ -319,6 +334,7 @@ export class RedisEventConsumer implements EventConsumer {
       else await p.signup?.(segment.signup);
     }
     await this.redis.xack(this.streamKey, this.group, ...ids);
+    this.position.note(ids);
   }
 
   /** Waits for the batch still being finished (see handle); throws if it failed. */
@@ -330,6 +346,7 @@ export class RedisEventConsumer implements EventConsumer {
 
   /** The group's backlog, for the metrics: entries not read yet (Redis 7 reports it) and not acknowledged. */
   private async observe(): Promise<void> {
+    await this.position.record();
     const info = await this.groupInfo();
     if (!info) return;
     const lag = info.get('lag');

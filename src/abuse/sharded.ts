@@ -12,6 +12,7 @@ import { partitionStreamKey, summariesStreamKey } from './partitions.js';
 import { EventPipeline } from './pipeline.js';
 import { RedisEventConsumer } from './redis-consumer.js';
 import type { ResumeOptions } from './resume.js';
+import { StreamPositions } from './stream-positions.js';
 import { GlobalStage, PartitionStage, decodeFindings, type SummarySink } from './stages.js';
 
 /** The global stage's consumer group on the summaries stream. */
@@ -89,6 +90,8 @@ export class ShardedConsumer implements EventConsumer {
       handled: { value: (at: number) => opts.metrics.handled(at) },
     }) as EventMetrics;
     const claim = opts.claimIdleMs !== undefined ? { claimIdleMs: opts.claimIdleMs } : {};
+    // Each stream's acknowledged position, so a Redis that comes back without its streams is reported.
+    const positions = new StreamPositions(opts.db.kysely);
     for (let p = 0; p < P; p++) {
       const stage = new PartitionStage(deps, p, P, sink);
       this.stages.push(stage);
@@ -101,6 +104,7 @@ export class ShardedConsumer implements EventConsumer {
           streamKey: partitionStreamKey(opts.streamKey, p, P),
           consumer: opts.consumer,
           assignment: this.coordinator.assignment(p),
+          positions,
           ...claim,
         }),
       );
@@ -111,7 +115,7 @@ export class ShardedConsumer implements EventConsumer {
       readWatermark: async () => watermarkOf(await this.publisher.hgetall(progressKey), opts.clock.now()),
     });
     const globalMetrics = Object.create(opts.metrics, { consumerLeading: { value: () => undefined }, handled: { value: () => undefined } }) as EventMetrics;
-    this.globalConsumer = new RedisEventConsumer({ url: opts.url, processor: this.global, logger, metrics: globalMetrics, streamKey: summaries, group: GLOBAL_GROUP, consumer: opts.consumer, ...claim });
+    this.globalConsumer = new RedisEventConsumer({ url: opts.url, processor: this.global, logger, metrics: globalMetrics, streamKey: summaries, group: GLOBAL_GROUP, consumer: opts.consumer, positions, ...claim });
   }
 
   start(): void {

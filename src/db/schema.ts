@@ -358,6 +358,16 @@ export interface HitRatesTable {
   updated_at: number;
 }
 
+/** How far a Redis event stream's consumer group was acknowledged (src/abuse/stream-positions.ts). */
+export interface EventStreamPositionsTable {
+  stream_key: string;
+  group_name: string;
+  /** A stream entry id ("ms-seq"); "0-0" before any. */
+  last_id: string;
+  /** Epoch ms when recorded (the worker's clock). */
+  recorded_at: number;
+}
+
 export interface LimitStateTable {
   key: string;
   /** JSON of the entry's value. */
@@ -374,6 +384,7 @@ export interface Database {
   contact_reach: ContactReachTable;
   findguard_meta: MetaTable;
   lookup_events: LookupEventsTable;
+  event_stream_positions: EventStreamPositionsTable;
   // --- incidents ---
   enforcement_actions: EnforcementActionsTable;
   campaigns: CampaignsTable;

@@ -17,6 +17,7 @@ import * as m20261221000000 from './20261221000000-exposure-notices.js';
 import * as m20261222000000 from './20261222000000-alerts.js';
 import * as m20261223000000 from './20261223000000-first-sync-claim.js';
 import * as m20261224000000 from './20261224000000-decision-change-seq.js';
+import * as m20261225000000 from './20261225000000-event-stream-positions.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -38,4 +39,5 @@ export const migrations: Record<string, Migration> = {
   '20261222000000-alerts': m20261222000000,
   '20261223000000-first-sync-claim': m20261223000000,
   '20261224000000-decision-change-seq': m20261224000000,
+  '20261225000000-event-stream-positions': m20261225000000,
 };
