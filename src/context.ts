@@ -13,7 +13,8 @@ import { SyncTokens } from './discovery/sync-token.js';
 import { JwtVerifier } from './http/auth/jwt.js';
 import { Challenges, Limiter, MemoryLimitStore, type LimitStore, type SimulatedProofOfWork } from './limits/index.js';
 import { LimitStatePersistence } from './limits/memory-persistence.js';
-import { createRedisLimitStore } from './limits/redis-store.js';
+import { databaseEpoch, establishEpoch, logLost } from './limits/redis-epoch.js';
+import { createRedisLimitStore, RedisLimitStore } from './limits/redis-store.js';
 import { createCore, type CoreContext, type CoreOverrides } from './context/core.js';
 import { systemClock } from './util/clock.js';
 import { requireNoEviction } from './util/redis-persistence.js';
@@ -99,7 +100,12 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
     limitStore =
       overrides.limitStore ??
       (config.redisUrl
-        ? createRedisLimitStore(config.redisUrl, { ...(overrides.redisPrefix ? { prefix: overrides.redisPrefix } : {}) })
+        ? createRedisLimitStore(config.redisUrl, {
+            ...(overrides.redisPrefix ? { prefix: overrides.redisPrefix } : {}),
+            // Calls fail closed while Redis lacks the epoch; an operator's accept-redis-reset writes a
+            // new one to the database, read here when a call meets the mismatch.
+            onLost: (held) => void followEpoch(held),
+          })
         : new MemoryLimitStore({ persistence: new LimitStatePersistence(db.kysely, logger.child({ component: 'limits' }), db.sqlite) }));
   } catch (err) {
     await store?.close();
@@ -107,6 +113,12 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
     throw err;
   }
   const discoveryStore = store;
+  const followEpoch = async (held: string | null): Promise<void> => {
+    if (!(limitStore instanceof RedisLimitStore)) return;
+    const stored = await databaseEpoch(db.kysely).catch(() => undefined);
+    if (stored !== undefined && stored === held) limitStore.expectEpoch(stored);
+    else logLost(logger, held);
+  };
   const callers = new CallerStatusCache((id) => discoveryStore.caller(id), clock);
   built.onDirectoryChanged((ids) => {
     discoveryStore.refresh();
@@ -140,6 +152,8 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
       } else if (!overrides.limitStore) {
         // Limits in Redis: a Redis that may evict them is refused before anything is served.
         if (config.redisUrl) await requireNoEviction(config.redisUrl, logger);
+        // The deployment's epoch (limits/redis-epoch.ts): a Redis that lost the limits fails closed.
+        if (limitStore instanceof RedisLimitStore) limitStore.expectEpoch(await establishEpoch(db.kysely, limitStore, () => random.bytes(12).toString('base64url'), logger));
         // A share of the same lock, so no memory-limits node runs beside this one.
         nodeLock = await holdMemoryLimitsLock(db, logger, 'shared');
       }

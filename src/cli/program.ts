@@ -4,6 +4,7 @@ import { auditCommand } from './audit.js';
 import { campaignsCommand } from './campaigns.js';
 import { eventsCommand } from './events.js';
 import { incidentsCommand } from './incidents.js';
+import { limitsCommand } from './limits.js';
 import { devTokenCommand, importCommand, migrateCommand, seedCommand } from './commands.js';
 import type { CliIo } from './io.js';
 import { operatorsCommand } from './operators.js';
@@ -27,6 +28,7 @@ export function createProgram(io: CliIo): Command {
   policyCommand(program, io);
   workerCommand(program, io);
   eventsCommand(program, io);
+  limitsCommand(program, io);
   campaignsCommand(program, io);
   incidentsCommand(program, io);
   accountsCommand(program, io);

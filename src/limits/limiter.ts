@@ -6,7 +6,7 @@ import { OutageLog, errorText } from '../util/outage.js';
 import type { Challenges } from './challenges.js';
 import type { LimitMetrics } from './metrics.js';
 import type { CompiledLayer, CompiledPolicy, Network, Operation, TrustFacts } from '../policy/index.js';
-import { LimitStateNotSavedError, LimitStoreError, NotSoleNodeError, type ApplyInput, type BreakerCharge, type Charge, type LimitStore } from './store.js';
+import { LimitStateLostError, LimitStateNotSavedError, LimitStoreError, NotSoleNodeError, type ApplyInput, type BreakerCharge, type Charge, type LimitStore } from './store.js';
 
 /** What the limits need to know about one discovery call. */
 export interface LimitRequest {
@@ -214,8 +214,8 @@ export class Limiter {
     const layers = this.deps.policy.layers.filter((l) => l.on.has(req.operation));
     // Not saved: the store charged the call, but a crash now would forget it (memory-store.ts), so
     // it is never answered, whatever failOpen says (that is for a store out of reach). Not the sole
-    // node: another keeps its own budgets beside this one's.
-    const closed = err instanceof LimitStateNotSavedError || err instanceof NotSoleNodeError || this.deps.policy.breaker !== undefined || layers.some((l) => !l.failOpen);
+    // node: another keeps its own budgets beside this one's. Lost: Redis came back without them.
+    const closed = err instanceof LimitStateNotSavedError || err instanceof NotSoleNodeError || err instanceof LimitStateLostError || this.deps.policy.breaker !== undefined || layers.some((l) => !l.failOpen);
     this.deps.metrics.unavailable(req.operation);
     if (closed) throw new AppError('unavailable', 'discovery is unavailable for a moment; retry later', undefined, { 'retry-after': '5' });
     return { tier: 'unknown', network, ...(ip ? { ip } : {}) };

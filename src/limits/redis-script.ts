@@ -12,11 +12,13 @@
  * they can disagree in the last bit. That only reaches the breaker's decayed baseline, where a
  * decision would need an exact tie at 1e-16 to differ.
  *
- * KEYS: the n bucket keys, then the breaker key (if any), then the strike key (if any).
+ * KEYS: the n bucket keys, then the breaker key (if any), then the strike key (if any), then the
+ *       epoch key (if ARGV[2] is given).
  * ARGV: one string, the following joined by newlines (unpacked into A): now, proof, strikeWindowMs, n, hasBreaker, hasStrike,
  *       strikesMin, strikesMax ('' = none),
  *       breaker: demand, windowMs, alpha, initialBaseline, ratio, minimum, holdMs, share, shadow,
  *       then per charge (CHARGE_ARGS each): cost, burst, rate, perMs, shadow, challengeBelow ('' = none), scope.
+ * ARGV[2] (optional): the epoch the node expects; without it in Redis the reply is { 'lost' }.
  * Reply: outcome, layer ('' | 'breaker' | 0-based charge index), scope, retryAfterMs, tripped,
  *        breakerShadowRefused, strikes, then one 'A'|'R'|'S'|'U' + '0'|'1' (nearLimit) per charge
  *        (none for 'stale-strikes').
@@ -75,6 +77,10 @@ do
     i = j + 1
   end
 end
+
+-- The deployment's epoch (redis-epoch.ts), the last key, when the node passes one: a Redis that
+-- lost its keyspace would read every bucket as full, so nothing is read or charged.
+if ARGV[2] and redis.call('GET', KEYS[#KEYS]) ~= ARGV[2] then return { 'lost' } end
 
 local now = tonumber(A[1])
 local proof = A[2] == '1'
@@ -199,4 +205,15 @@ end
 local reply = { outcome, layer, scope, retry, tripped and '1' or '0', breakerShadowRefused and '1' or '0', fmt(strikes) }
 for i = 1, n do reply[#reply + 1] = layers[i] end
 return reply
+`;
+
+/**
+ * A used proof-of-work mark (SET NX PX) under the same epoch check. KEYS: the mark, then the epoch
+ * key (if ARGV[2] is given). ARGV: ttl in ms, the epoch. Reply: 'OK' when set, '' when already
+ * used, 'lost' without the epoch.
+ */
+export const USE_ONCE_SCRIPT = `
+if ARGV[2] and redis.call('GET', KEYS[2]) ~= ARGV[2] then return 'lost' end
+if redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX') then return 'OK' end
+return ''
 `;

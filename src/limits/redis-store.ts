@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import { closeRedis, createRedis } from '../util/redis.js';
-import { APPLY_SCRIPT } from './redis-script.js';
-import { LimitStoreError, type ApplyInput, type ApplyResult, type LayerOutcome, type LayerResult, type LimitStore } from './store.js';
+import { EPOCH_REDIS_KEY, type EpochRedis } from './redis-epoch.js';
+import { APPLY_SCRIPT, USE_ONCE_SCRIPT } from './redis-script.js';
+import { LimitStateLostError, LimitStoreError, type ApplyInput, type ApplyResult, type LayerOutcome, type LayerResult, type LimitStore } from './store.js';
 import type { Scope } from '../policy/index.js';
 
 export interface RedisLimitStoreOptions {
@@ -12,6 +13,11 @@ export interface RedisLimitStoreOptions {
   commandTimeoutMs?: number;
   /** Connection errors; the store keeps reconnecting on its own whatever this does. */
   onError?: (err: Error) => void;
+  /**
+   * A call found Redis without the epoch this store expects (redis-epoch.ts): told at most once a
+   * second, so the owner can read the database's epoch again (an operator may have accepted the reset).
+   */
+  onLost?: (held: string | null) => void;
 }
 
 const DEFAULT_PREFIX = 'fg:l:';
@@ -22,6 +28,7 @@ const LAYER_OUTCOMES: Record<string, LayerOutcome> = { A: 'allowed', R: 'refused
 /** defineCommand adds the method at run time; this is its shape (numkeys first, as with EVAL). */
 interface WithApplyCommand {
   fgApply(numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+  fgUseOnce(numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
 }
 
 /**
@@ -35,15 +42,22 @@ interface WithApplyCommand {
  * no resending after a reconnect (a resent apply could charge twice), and a command timeout.
  * Reconnection goes on forever in the background, so the store recovers without a restart.
  */
-export class RedisLimitStore implements LimitStore {
+export class RedisLimitStore implements LimitStore, EpochRedis {
   readonly kind = 'redis' as const;
   private readonly redis: Redis;
   private readonly prefix: string;
+  private readonly epochKey: string;
+  /** The deployment's epoch this store checks on every call; none until expectEpoch (then no check). */
+  private epoch: string | undefined;
+  private readonly onLost: ((held: string | null) => void) | undefined;
+  private lostToldAt = Number.NEGATIVE_INFINITY;
   /** Settles after the first connection attempt, so calls made right after start-up do not fail just for being early. */
   private readonly firstAttempt: Promise<void>;
 
   constructor(url: string, opts: RedisLimitStoreOptions = {}) {
     this.prefix = opts.prefix ?? DEFAULT_PREFIX;
+    this.epochKey = this.prefix + EPOCH_REDIS_KEY;
+    this.onLost = opts.onLost;
     const connectTimeout = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.redis = createRedis(url, {
       connectTimeoutMs: connectTimeout,
@@ -57,6 +71,7 @@ export class RedisLimitStore implements LimitStore {
       ...(opts.onError ? { onError: opts.onError } : {}),
     });
     this.redis.defineCommand('fgApply', { lua: APPLY_SCRIPT });
+    this.redis.defineCommand('fgUseOnce', { lua: USE_ONCE_SCRIPT });
     this.firstAttempt = new Promise<void>((resolve) => {
       const events = ['ready', 'error', 'end'] as const;
       const done = (): void => {
@@ -97,15 +112,50 @@ export class RedisLimitStore implements LimitStore {
     }
     // One argument for all of them (the script splits it): each argument costs ioredis an encoding
     // step of its own, and a call has ~70 (measured: ~2x the command's CPU in the client).
-    const reply = await this.run('apply', () => (this.redis as unknown as WithApplyCommand).fgApply(keys.length, ...keys, args.join('\n')));
+    const epoch = this.epoch;
+    if (epoch !== undefined) keys.push(this.epochKey);
+    const packed = args.join('\n');
+    const cmd = this.redis as unknown as WithApplyCommand;
+    const reply = await this.run('apply', () => (epoch === undefined ? cmd.fgApply(keys.length, ...keys, packed) : cmd.fgApply(keys.length, ...keys, packed, epoch)));
+    if (Array.isArray(reply) && reply[0] === 'lost') this.lost();
     return parseReply(reply, input);
   }
 
   async useOnce(key: string, ttlMs: number, _now: number): Promise<boolean> {
     // PX needs a positive integer; rounding up never forgets an id early.
-    const ttl = Math.max(1, Math.ceil(ttlMs));
-    const set = await this.run('useOnce', () => this.redis.set(this.prefix + key, '1', 'PX', ttl, 'NX'));
+    const ttl = String(Math.max(1, Math.ceil(ttlMs)));
+    const epoch = this.epoch;
+    const cmd = this.redis as unknown as WithApplyCommand;
+    const set = await this.run('useOnce', () => (epoch === undefined ? cmd.fgUseOnce(1, this.prefix + key, ttl) : cmd.fgUseOnce(2, this.prefix + key, this.epochKey, ttl, epoch)));
+    if (set === 'lost') this.lost();
     return set === 'OK';
+  }
+
+  /** From now on every call checks that Redis holds this epoch (redis-epoch.ts). */
+  expectEpoch(epoch: string): void {
+    this.epoch = epoch;
+  }
+
+  async readEpoch(): Promise<string | null> {
+    return this.run('epoch', () => this.redis.get(this.epochKey));
+  }
+
+  async writeEpoch(epoch: string, force = false): Promise<string | null> {
+    await this.run('epoch', () => (force ? this.redis.set(this.epochKey, epoch) : this.redis.set(this.epochKey, epoch, 'NX')));
+    return this.readEpoch();
+  }
+
+  private lost(): never {
+    // Wall time: this only spaces out the owner's database reads, it decides nothing.
+    const now = Date.now();
+    if (this.onLost && now - this.lostToldAt >= 1000) {
+      this.lostToldAt = now;
+      void this.readEpoch().then(
+        (held) => this.onLost?.(held),
+        () => undefined,
+      );
+    }
+    throw new LimitStateLostError();
   }
 
   async strikes(key: string, _now: number): Promise<number> {

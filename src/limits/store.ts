@@ -119,3 +119,15 @@ export class NotSoleNodeError extends LimitStoreError {
     this.name = 'NotSoleNodeError';
   }
 }
+
+/**
+ * The Redis that holds the limits does not hold this deployment's epoch (redis-epoch.ts): it came
+ * back empty or is another deployment's, and every bucket would read as full. Fails closed (503)
+ * whatever a layer's failOpen says, until an operator accepts the reset.
+ */
+export class LimitStateLostError extends LimitStoreError {
+  constructor() {
+    super("Redis does not hold this deployment's limits (its epoch is missing or another): failing closed until `findguard limits accept-redis-reset`");
+    this.name = 'LimitStateLostError';
+  }
+}
