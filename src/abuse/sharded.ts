@@ -90,7 +90,9 @@ export class ShardedConsumer implements EventConsumer {
       handled: { value: (at: number) => opts.metrics.handled(at) },
     }) as EventMetrics;
     const claim = opts.claimIdleMs !== undefined ? { claimIdleMs: opts.claimIdleMs } : {};
-    // Each stream's acknowledged position, so a Redis that comes back without its streams is reported.
+    // Each partition stream's acknowledged position, so a Redis that comes back without its
+    // streams reports the lookup events lost (findguard_events_lost_total counts lookup events: the
+    // summaries stream, derived from stored events, is not counted).
     const positions = new StreamPositions(opts.db.kysely);
     for (let p = 0; p < P; p++) {
       const stage = new PartitionStage(deps, p, P, sink);
@@ -115,7 +117,7 @@ export class ShardedConsumer implements EventConsumer {
       readWatermark: async () => watermarkOf(await this.publisher.hgetall(progressKey), opts.clock.now()),
     });
     const globalMetrics = Object.create(opts.metrics, { consumerLeading: { value: () => undefined }, handled: { value: () => undefined } }) as EventMetrics;
-    this.globalConsumer = new RedisEventConsumer({ url: opts.url, processor: this.global, logger, metrics: globalMetrics, streamKey: summaries, group: GLOBAL_GROUP, consumer: opts.consumer, positions, ...claim });
+    this.globalConsumer = new RedisEventConsumer({ url: opts.url, processor: this.global, logger, metrics: globalMetrics, streamKey: summaries, group: GLOBAL_GROUP, consumer: opts.consumer, ...claim });
   }
 
   start(): void {
