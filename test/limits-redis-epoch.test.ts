@@ -59,8 +59,10 @@ import { freePort, killProcess, pollUntil, redisServerAvailable, startRedisServe
     await killProcess(redis!);
     redis = await startRedisServer(port, dir, false);
     // Back and empty: once reconnected, every call is refused as unavailable, never answered.
-    await pollUntil('Redis in reach again', async () => ((await call()).json<{ error?: { message: string } }>().error?.message.includes('unavailable for a moment') ? true : undefined), 10_000, 100);
+    const limitsCheck = async () => (await service.app.inject({ method: 'GET', url: '/readyz' })).json<{ checks: Record<string, string> }>().checks.limits;
+    await pollUntil('Redis in reach again, without the limits', async () => ((await limitsCheck()) === 'lost' ? true : undefined), 10_000, 100);
     for (let i = 0; i < 5; i++) expect([(await call()).statusCode, (await call()).json<{ error: { code: string } }>().error.code]).toEqual([503, 'unavailable']);
+    expect((await service.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
     const status = await run('limits', 'status');
     expect(status.code).toBe(2);
     expect(status.lines.join('\n')).toMatch(/redis {5}\(none\)[\s\S]*503 until `findguard limits accept-redis-reset/);
@@ -69,6 +71,7 @@ import { freePort, killProcess, pollUntil, redisServerAvailable, startRedisServe
     expect(accepted.lines[0]).toMatch(/^new epoch \S+: serving nodes answer again/);
     await pollUntil('answered again', async () => ((await call()).statusCode === 200 ? true : undefined), 5000, 100);
     expect((await run('limits', 'status')).lines.at(-1)).toBe('ok');
+    expect((await service.app.inject({ method: 'GET', url: '/readyz' })).json<{ checks: Record<string, string> }>().checks.limits).toBe('ok');
     const [entry] = await listAudit(service.ctx.db.kysely, { subject: 'limits:redis', limit: 1 });
     expect(entry).toMatchObject({ action: 'limits.accept-redis-reset', tool: 'cli', actor: { name: 'ops-erin' }, reason: expect.stringContaining('without its AOF') });
   }, 60_000);

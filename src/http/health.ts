@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { Type } from 'typebox';
 import type { CoreContext } from '../context.js';
 import type { NodeLockStatus } from '../db/node-lock.js';
-import type { LimitStore } from '../limits/index.js';
+import { LimitStateLostError, type LimitStore } from '../limits/index.js';
 import { serviceKeyChecker } from './auth/service-key.js';
 
 const Status = Type.Object({ status: Type.String(), checks: Type.Optional(Type.Record(Type.String(), Type.String())) });
@@ -39,8 +39,9 @@ export function healthRoutes(ctx: HealthDeps, metricsKey?: string): FastifyPlugi
           try {
             await ctx.limitStore.ping();
             checks.limits = 'ok';
-          } catch {
-            checks.limits = 'unreachable';
+          } catch (err) {
+            // Lost: Redis answers but no longer holds the limits (limits/redis-epoch.ts).
+            checks.limits = err instanceof LimitStateLostError ? 'lost' : 'unreachable';
           }
         }
         // Limits in this node's memory hold only while it is the database's one such node (db/node-lock.ts).

@@ -8,4 +8,4 @@ export { Challenges } from './challenges.js';
 export { SimulatedProofOfWork } from './simulated-work.js';
 export { LimitMetrics } from './metrics.js';
 export { MemoryLimitStore } from './memory-store.js';
-export { LimitStoreError, type LimitStore, type ApplyInput, type ApplyResult, type Charge } from './store.js';
+export { LimitStateLostError, LimitStoreError, type LimitStore, type ApplyInput, type ApplyResult, type Charge } from './store.js';

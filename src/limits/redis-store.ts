@@ -163,8 +163,13 @@ export class RedisLimitStore implements LimitStore, EpochRedis {
     return v === null ? 0 : Number(v);
   }
 
+  /** Throws LimitStoreError when Redis is out of reach, LimitStateLostError when it lacks the expected epoch. */
   async ping(): Promise<void> {
-    await this.run('ping', () => this.redis.ping());
+    if (this.epoch === undefined) {
+      await this.run('ping', () => this.redis.ping());
+      return;
+    }
+    if ((await this.readEpoch()) !== this.epoch) throw new LimitStateLostError();
   }
 
   async close(): Promise<void> {
