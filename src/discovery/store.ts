@@ -223,11 +223,11 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
       // Points discoverable by everyone, and "my contacts" points through contact_reach on the
       // caller's own verified phones (see sqlite-matcher.ts); the earliest claim the caller may see wins.
       // The caller's own row leads (no row: erased), so its status is read in the match's snapshot.
-      const result = await sql<CallerNow & { hash: Buffer | null; account_id: string | null; handle: string | null }>`
-        SELECT c.ok AS ok, c.mirrored_at AS mirrored_at, x.hash AS hash, x.account_id AS account_id, x.handle AS handle
+      const result = await sql<CallerNow & { hash: Buffer | null; account_id: string | null; handle: string | null; created_at: string | number | null; point_id: string | null }>`
+        SELECT c.ok AS ok, c.mirrored_at AS mirrored_at, x.hash AS hash, x.account_id AS account_id, x.handle AS handle, x.created_at AS created_at, x.point_id AS point_id
         FROM (SELECT app_status = 'active' AND fg_status = 'active' AS ok, mirrored_at FROM accounts WHERE id = ${callerId}) c
         LEFT JOIN LATERAL (
-        SELECT DISTINCT ON (m.hash) m.hash AS hash, a.id AS account_id, a.handle AS handle
+        SELECT DISTINCT ON (m.hash) m.hash AS hash, a.id AS account_id, a.handle AS handle, m.created_at AS created_at, m.point_id AS point_id
         FROM (
           SELECT cp.hash AS hash, cp.account_id AS account_id, cp.created_at AS created_at, cp.id AS point_id
           FROM contact_points cp
@@ -239,18 +239,35 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
             SELECT me.hash FROM contact_points me WHERE me.account_id = ${callerId} AND me.kind = 'phone' AND me.verified = 1)
         ) m JOIN accounts a ON a.id = m.account_id
         WHERE a.app_status = 'active' AND a.fg_status = 'active'
-        ORDER BY m.hash, m.created_at, m.point_id
+        ORDER BY m.hash, m.created_at, m.point_id COLLATE "C"
         ) x ON c.ok`.execute(db.kysely);
       assertStillCaller(result.rows[0], caller);
-      const byHash = new Map<string, Match>();
-      for (const r of result.rows) if (r.hash && r.account_id !== null && r.handle !== null) byHash.set(r.hash.toString('latin1'), { accountId: r.account_id, handle: r.handle });
+      const byHash = new Map<string, Claim>();
+      for (const r of result.rows) {
+        if (r.hash && r.account_id !== null && r.handle !== null && r.point_id !== null) {
+          byHash.set(r.hash.toString('latin1'), { accountId: r.account_id, handle: r.handle, createdAt: Number(r.created_at), pointId: r.point_id });
+        }
+      }
+      // Across the value's hashes (one per key during a rotation), the earliest claim wins, as on
+      // SQLite (sqlite-matcher.ts earliest): not the claim found under the newest key.
+      const best: Array<Claim | undefined> = new Array(values.length);
       hashes.forEach((h, j) => {
-        const m = byHash.get(h.toString('latin1'));
-        if (m && !out[owner[j]!]) out[owner[j]!] = m;
+        const c = byHash.get(h.toString('latin1'));
+        const b = best[owner[j]!];
+        if (c && (!b || c.createdAt < b.createdAt || (c.createdAt === b.createdAt && c.pointId < b.pointId))) best[owner[j]!] = c;
+      });
+      best.forEach((c, i) => {
+        if (c) out[i] = { accountId: c.accountId, handle: c.handle };
       });
       return out;
     },
     refresh: () => undefined,
     close: async () => undefined,
   };
+}
+
+/** A match with what orders claims on one number: the point's creation, then its id. */
+interface Claim extends Match {
+  createdAt: number;
+  pointId: string;
 }
