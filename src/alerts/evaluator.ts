@@ -280,7 +280,7 @@ export class AlertEvaluator {
         dedupKey: `events.lost:${id}`,
         subject: `findguard/events-lost/${id}`,
         severity: 'error',
-        summary: `${n} lookup event(s) lost: the event stream dropped them at its length cap before any worker read them; exposures of that window are incomplete (the worker's log names the window)`,
+        summary: `${n} lookup event(s) lost before any worker read them (the event stream dropped them at its length cap, or Redis lost its keyspace: then each stream counts 1); exposures of that window are incomplete (the worker's log names the window)`,
         details: { lost: n, lostTotalOnThisWorker: total },
       },
       now,

@@ -37,7 +37,7 @@ export function workerCommand(program: Command, io: CliIo): void {
   program
     .command('worker')
     .description('consume lookup events from Redis Streams for the abuse engine (scaled out; needs FINDGUARD_REDIS_URL)')
-    .option('--consumer <name>', 'this process\'s name in the consumer group (default: host-pid); reuse it on restart to resume its pending events at once', consumerName)
+    .option('--consumer <name>', 'this process\'s name in the consumer group (default: host-pid); reuse it on restart to resume its pending events at once (once the old process is gone from Redis; else after its lease lapses)', consumerName)
     .option('--claim-idle <seconds>', 'take over events another worker was given and did not acknowledge for this long', seconds, DEFAULT_CLAIM_IDLE_MS / 1000)
     .option('--listen <host:port>', 'serve /healthz, /readyz and /metrics (Prometheus: lease, stream backlog, how far behind the engine is) on this address', listenAddress)
     // Test isolation on a shared Redis only: `serve` always publishes to the default key.

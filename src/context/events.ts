@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { DEFAULT_STREAM_KEY, InProcessEventBus, RedisEventBus, type EventBus, type EventConsumer } from '../abuse/bus.js';
 import { FleetPartitionsWatch } from '../abuse/fleet-partitions.js';
+import { StreamPositions } from '../abuse/stream-positions.js';
 import { EventMetrics } from '../abuse/metrics.js';
 import { EventPipeline, type EventHandler } from '../abuse/pipeline.js';
 import { RedisEventConsumer, defaultConsumerName } from '../abuse/redis-consumer.js';
@@ -117,6 +118,8 @@ export function createEventParts(
         logger,
         metrics,
         streamKey,
+        // Where the group had read to, kept in the database: a Redis reset that loses unread events is reported.
+        positions: new StreamPositions(deps.db.kysely),
         ...(opts.consumer ? { consumer: opts.consumer } : {}),
         ...(opts.claimIdleMs !== undefined ? { claimIdleMs: opts.claimIdleMs } : {}),
       });
