@@ -146,16 +146,21 @@ export class RedisLimitStore implements LimitStore, EpochRedis {
   }
 
   private lost(): never {
+    this.tellLost(undefined);
+    throw new LimitStateLostError();
+  }
+
+  /** Tells onLost what Redis holds (read again when not given), at most once a second. */
+  private tellLost(held: string | null | undefined): void {
     // Wall time: this only spaces out the owner's database reads, it decides nothing.
     const now = Date.now();
-    if (this.onLost && now - this.lostToldAt >= 1000) {
-      this.lostToldAt = now;
-      void this.readEpoch().then(
-        (held) => this.onLost?.(held),
-        () => undefined,
-      );
-    }
-    throw new LimitStateLostError();
+    if (!this.onLost || now - this.lostToldAt < 1000) return;
+    this.lostToldAt = now;
+    const read = held !== undefined ? Promise.resolve(held) : this.readEpoch();
+    read.then(
+      (h) => this.onLost?.(h),
+      () => undefined,
+    );
   }
 
   async strikes(key: string, _now: number): Promise<number> {
@@ -169,7 +174,11 @@ export class RedisLimitStore implements LimitStore, EpochRedis {
       await this.run('ping', () => this.redis.ping());
       return;
     }
-    if ((await this.readEpoch()) !== this.epoch) throw new LimitStateLostError();
+    const held = await this.readEpoch();
+    if (held === this.epoch) return;
+    // Told here too: a node out of its load balancer for being not ready gets no calls to tell it.
+    this.tellLost(held);
+    throw new LimitStateLostError();
   }
 
   async close(): Promise<void> {
