@@ -44,18 +44,37 @@ export async function databaseEpoch(db: Kysely<Database>): Promise<string | unde
  * until an operator accepts the reset.
  */
 export async function establishEpoch(db: Kysely<Database>, redis: EpochRedis, newEpoch: () => string, logger: Logger): Promise<string> {
-  let stored = await databaseEpoch(db);
-  if (stored === undefined) {
-    const candidate = (await redis.readEpoch()) ?? newEpoch();
-    await db.insertInto('findguard_meta').values({ key: EPOCH_META_KEY, value: candidate }).onConflict((oc) => oc.column('key').doNothing()).execute();
-    stored = (await databaseEpoch(db))!;
-    // Only a deployment's first epoch is written here (NX: nodes starting together agree): writing
-    // the database's epoch into a Redis that lacks it would accept the loss this is here to catch.
-    await redis.writeEpoch(stored);
+  const stored = await databaseEpoch(db);
+  // The usual start: the database says what to expect, and Redis need not be in reach (a node starts
+  // during a Redis blip and fails its calls closed until Redis answers, as it always has). A Redis
+  // that came back without the epoch is caught by the calls' own check, and said then.
+  if (stored !== undefined) return stored;
+  const candidate = (await redis.readEpoch().catch(() => null)) ?? newEpoch();
+  await db.insertInto('findguard_meta').values({ key: EPOCH_META_KEY, value: candidate }).onConflict((oc) => oc.column('key').doNothing()).execute();
+  const first = (await databaseEpoch(db))!;
+  // Only a deployment's first epoch is written to Redis (NX: nodes starting together agree), and
+  // only here: writing the database's epoch into a Redis that lacks it later would accept the loss
+  // this is here to catch. Redis away at the very first start: written when it answers.
+  try {
+    const held = await redis.writeEpoch(first);
+    if (held !== first) logLost(logger, held);
+  } catch {
+    void writeFirstEpoch(redis, first, logger);
   }
-  const held = await redis.readEpoch();
-  if (held !== stored) logLost(logger, held);
-  return stored;
+  return first;
+}
+
+async function writeFirstEpoch(redis: EpochRedis, epoch: string, logger: Logger): Promise<void> {
+  for (let attempt = 0; attempt < 600; attempt++) {
+    try {
+      const held = await redis.writeEpoch(epoch);
+      if (held !== epoch) logLost(logger, held);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 1000).unref());
+    }
+  }
+  logger.error("could not write the limits' first epoch to Redis for 10 minutes: discovery answers 503 until `findguard limits accept-redis-reset`");
 }
 
 /** Says, at error level, that Redis lost the limits and what ends the refusal. */

@@ -86,8 +86,14 @@ export async function requireNoEviction(url: string, logger: Logger): Promise<vo
     let reply: string[];
     try {
       reply = (await redis.config('GET', 'maxmemory', 'maxmemory-policy')) as string[];
-    } catch {
-      logger.warn("Redis refused CONFIG GET: findguard cannot check that it never evicts the limits' keys; set maxmemory-policy noeviction");
+    } catch (err) {
+      // Out of reach (the node starts and fails closed until Redis answers), or CONFIG refused.
+      const refused = err instanceof Error && /ERR|NOPERM|unknown command/i.test(err.message);
+      logger.warn(
+        refused
+          ? "Redis refused CONFIG GET: findguard cannot check that it never evicts the limits' keys; set maxmemory-policy noeviction"
+          : "Redis was not in reach at start: findguard did not check that it never evicts the limits' keys (maxmemory-policy noeviction)",
+      );
       return;
     }
     const conf = new Map<string, string>();
