@@ -24,6 +24,9 @@ describe('canonicalAddress', () => {
       ['[2002:509:a01:ffff:1:2:3:4]:443', '5.9.10.1'],
       ['64:ff9b::5.9.10.1', '5.9.10.1'],
       ['64:ff9b::509:a01', '5.9.10.1'],
+      // Only a global IPv4 stands behind them: a private or loopback one leaves the IPv6 as written.
+      ['2002:a00:5::1', '2002:a00:5::1'],
+      ['64:ff9b::7f00:1', '64:ff9b::7f00:1'],
       // Outside those prefixes by one bit: IPv6 as written.
       ['2003:509:a01::1', '2003:509:a01::1'],
       ['64:ff9b:1::509:a01', '64:ff9b:1::509:a01'],

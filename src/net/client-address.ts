@@ -22,14 +22,23 @@ import { formatIPv4, formatIPv6, parseIp } from './ip.js';
  * - anything else, and anything longer than 64 characters.
  */
 export function canonicalAddress(input: unknown): string | undefined {
+  return read(input, true);
+}
+
+/**
+ * `unwrapTunnels`: a 6to4 or NAT64 address read as the IPv4 host it carries (ip.ts embeddedIPv4),
+ * for the limits and the IP data. Not for proxy trust: owning 2002:X::/48 proves nothing about
+ * owning X, so a hop is trusted only as written (an IPv4-mapped address is still its IPv4).
+ */
+function read(input: unknown, unwrapTunnels: boolean): string | undefined {
   if (typeof input !== 'string' || input.length === 0 || input.length > MAX_LENGTH) return undefined;
   // What sockets and proxies write: the strict parser, without allocating on the request path.
-  const direct = format(input);
+  const direct = format(input, unwrapTunnels);
   if (direct !== undefined) return direct;
   const host = hostOf(input);
   if (host === undefined) return undefined;
   if (host !== input) {
-    const bare = format(host);
+    const bare = format(host, unwrapTunnels);
     if (bare !== undefined) return bare;
   }
   // parseIp reads every IPv6 text there is: what is left worth reading is a legacy IPv4 spelling.
@@ -58,7 +67,7 @@ export function proxyTrust(cidrs: readonly string[]): (address: string) => boole
     else v6.push([net as ipaddr.IPv6, bits]);
   }
   const trusted = (address: string): boolean => {
-    const canonical = canonicalAddress(address);
+    const canonical = read(address, false);
     if (canonical === undefined) return false;
     if (canonical.includes(':')) {
       const addr = ipaddr.IPv6.parse(canonical);
@@ -95,8 +104,8 @@ export function memo<T>(read: (address: string) => T): (address: string) => T {
 const MAX_LENGTH = 64;
 const LEADING_ZERO = /(?:^|\.)0[0-9]/;
 
-function format(s: string): string | undefined {
-  const p = parseIp(s);
+function format(s: string, unwrapTunnels: boolean): string | undefined {
+  const p = parseIp(s, unwrapTunnels);
   if (!p) return undefined;
   return p.version === 4 ? formatIPv4(p.v4) : formatIPv6(p.w[0], p.w[1], p.w[2], p.w[3]);
 }

@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 /**
  * Strict, allocation-light IP parsing and formatting for the request path.
  *
@@ -177,13 +178,13 @@ export type ParsedIp = { version: 4; v4: number } | { version: 6; w: [number, nu
 const SCRATCH = new Uint32Array(4);
 
 /** Parses an address; undefined when it is not one. */
-export function parseIp(ip: string): ParsedIp | undefined {
+export function parseIp(ip: string, unwrapTunnels = true): ParsedIp | undefined {
   if (typeof ip !== 'string') return undefined;
   const v4 = parseIPv4(ip);
   if (v4 >= 0) return { version: 4, v4 };
   if (!parseIPv6(ip, SCRATCH)) return undefined;
   const [a, b, c, d] = SCRATCH as unknown as [number, number, number, number];
-  const embedded = embeddedIPv4(a, b, c, d);
+  const embedded = unwrapTunnels ? embeddedIPv4(a, b, c, d) : a === 0 && b === 0 && c === 0xffff ? d : -1;
   if (embedded >= 0) return { version: 4, v4: embedded };
   return { version: 6, w: [a, b, c, d] };
 }
@@ -198,9 +199,15 @@ export function parseIp(ip: string): ParsedIp | undefined {
  */
 export function embeddedIPv4(a: number, b: number, c: number, d: number): number {
   if (a === 0 && b === 0 && c === 0xffff) return d;
-  if (a >>> 16 === 0x2002) return (((a & 0xffff) << 16) | (b >>> 16)) >>> 0;
-  if (a === 0x0064ff9b && b === 0 && c === 0) return d;
+  // Only a global IPv4 stands behind a 6to4 or NAT64 address (RFC 3056 §2, RFC 6052 §3.1): one
+  // that embeds a private, loopback or reserved address is read as the IPv6 address it is.
+  if (a >>> 16 === 0x2002) return globalIPv4((((a & 0xffff) << 16) | (b >>> 16)) >>> 0);
+  if (a === 0x0064ff9b && b === 0 && c === 0) return globalIPv4(d);
   return -1;
+}
+
+function globalIPv4(v: number): number {
+  return ipaddr.IPv4.parse(formatIPv4(v)).range() === 'unicast' ? v : -1;
 }
 
 /** Teredo (2001::/32): IPv6 over UDP through a relay, retired by its one big operator; no consumer network still uses it, so it is judged as a hosting network. */
