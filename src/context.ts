@@ -145,7 +145,9 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
     start: async () => {
       // Limits in this process: this node must be its database's only one (db/node-lock.ts).
       if (limitStore instanceof MemoryLimitStore && !overrides.limitStore) {
-        const lock = (nodeLock = await holdMemoryLimitsLock(db, logger));
+        const store = limitStore;
+        // Back from another node's hold: its charges are in the saved state, this memory is stale.
+        const lock = (nodeLock = await holdMemoryLimitsLock(db, logger, 'exclusive', async () => void (await store.reload(clock.now()))));
         // Regaining (the session dropped, nobody else has it yet) still answers: PostgreSQL is
         // back or the calls fail anyway. Taken: another node keeps limits of its own beside these.
         limitStore.soleWhile(() => lock.status() !== 'taken');

@@ -64,7 +64,13 @@ const REGAIN_MS = 2000;
 const NO_LOCK: NodeLock = { status: () => 'held', release: async () => {} };
 
 /** Takes the lock, or throws SharedLimitsRequired. Nothing to take on an in-memory SQLite database. */
-export async function holdMemoryLimitsLock(db: Db, logger: Logger, mode: LockMode = 'exclusive'): Promise<NodeLock> {
+export async function holdMemoryLimitsLock(
+  db: Db,
+  logger: Logger,
+  mode: LockMode = 'exclusive',
+  /** Run when the lock is held again after another node had it, before the status says `held`. */
+  onRegainedFromOther?: () => Promise<void>,
+): Promise<NodeLock> {
   if (db.dialect === 'sqlite') return holdSqliteLock(db, mode);
   const tryLock = mode === 'shared' ? 'SELECT pg_try_advisory_lock_shared($1) AS ok' : 'SELECT pg_try_advisory_lock($1) AS ok';
   const pool = db.pool;
@@ -112,6 +118,16 @@ export async function holdMemoryLimitsLock(db: Db, logger: Logger, mode: LockMod
         return;
       }
       if (c) {
+        // Still `taken` (refusing) until what the other node did is read back; if that fails, the
+        // lock goes back and the next round tries again.
+        if (status === 'taken' && onRegainedFromOther) {
+          try {
+            await onRegainedFromOther();
+          } catch (err) {
+            c.release(true);
+            throw err;
+          }
+        }
         client = c;
         status = 'held';
         clearInterval(timer);

@@ -163,6 +163,25 @@ export class MemoryLimitStore implements LimitStore {
     this.once.clear();
   }
 
+  /**
+   * Drops this process's state and reads the saved one back: after another node held the
+   * single-node lock and charged from (and saved to) the same table, this process's memory is
+   * stale, and its next saves would write it over the other node's charges. What this one had not
+   * saved when it lost the lock is dropped with it (the other node's saved state is the newer).
+   */
+  async reload(now: number): Promise<number> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.dirty = emptyDirty();
+    await this.saving.catch(() => undefined);
+    this.dirty = emptyDirty();
+    this.buckets.clear();
+    this.breakers.clear();
+    this.counters.clear();
+    this.once.clear();
+    return this.restore(now);
+  }
+
   /** Entries held (for tests of expiry). */
   get size(): number {
     return this.buckets.size + this.breakers.size + this.counters.size + this.once.size;
