@@ -59,8 +59,12 @@ export function incidentsEnforcer(incidents: Incidents, clock: { now(): number }
   return {
     throttle: async (ids, until, d) => void (await incidents.enforcer.throttle(ids, until, opts(d))),
     challenge: async (ids, until, d) => void (await incidents.enforcer.challenge(ids, until, opts(d))),
-    suspend: async (ids, reason, evidence: ClusterEvidence, decision?: Decision) => {
+    suspend: async (all, reason, evidence: ClusterEvidence, decision?: Decision) => {
       const json = evidence as unknown as JsonValue;
+      const since = spared();
+      const reinstated = await incidents.enforcer.reinstatedAmong(all, since);
+      const ids = all.filter((id) => !reinstated.has(id));
+      if (ids.length === 0) return;
       // The campaign first, so the suspension records point at it and exposures are computed from
       // the events as they were when the cluster was caught.
       const { campaignId } = await incidents.campaigns.openCampaign({
@@ -71,7 +75,7 @@ export function incidentsEnforcer(incidents: Incidents, clock: { now(): number }
         now: clock.now(),
       });
       const holds = decision?.holds;
-      await incidents.enforcer.suspend(ids, { actor: 'engine', reason, evidence: json, clusterId: evidence.clusterId, campaignId, sparedIfReinstatedSince: spared(), ...(holds ? { holds } : {}) });
+      await incidents.enforcer.suspend(ids, { actor: 'engine', reason, evidence: json, clusterId: evidence.clusterId, campaignId, sparedIfReinstatedSince: since, ...(holds ? { holds } : {}) });
     },
   };
 }

@@ -302,16 +302,29 @@ export class Enforcer {
   }
 
   /** The chunk's accounts reinstated at or after opts.sparedIfReinstatedSince (none without it). */
-  private async reinstatedSince(trx: Transaction<Database>, ids: readonly string[], opts: ActionOptions): Promise<Set<string>> {
-    if (opts.sparedIfReinstatedSince === undefined) return new Set();
-    const rows = await trx
-      .selectFrom('enforcement_actions')
-      .select('account_id')
-      .where('account_id', 'in', ids)
-      .where('action', '=', 'reinstate')
-      .where('at', '>=', opts.sparedIfReinstatedSince)
-      .execute();
-    return new Set(rows.map((r) => r.account_id));
+  private async reinstatedSince(trx: Kysely<Database>, ids: readonly string[], opts: Pick<ActionOptions, 'sparedIfReinstatedSince'>): Promise<Set<string>> {
+    if (opts.sparedIfReinstatedSince === undefined || ids.length === 0) return new Set();
+    const out = new Set<string>();
+    for (const chunk of chunks(sortedUnique(ids))) {
+      const rows = await trx
+        .selectFrom('enforcement_actions')
+        .select('account_id')
+        .where('account_id', 'in', chunk)
+        .where('action', '=', 'reinstate')
+        .where('at', '>=', opts.sparedIfReinstatedSince)
+        .execute();
+      for (const r of rows) out.add(r.account_id);
+    }
+    return out;
+  }
+
+  /**
+   * Which of the accounts an operator reinstated at or after `since`: the engine leaves them out
+   * of a campaign it is about to open, as the enforcer then leaves them unsuspended (a reinstated
+   * person is no fleet member, and their answers are no exposures).
+   */
+  reinstatedAmong(ids: readonly string[], since: number): Promise<Set<string>> {
+    return this.reinstatedSince(this.deps.db, ids, { sparedIfReinstatedSince: since });
   }
 
   private transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
