@@ -156,8 +156,10 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
         if (config.redisUrl) await requireNoEviction(config.redisUrl, logger);
         // The deployment's epoch (limits/redis-epoch.ts): a Redis that lost the limits fails closed.
         if (limitStore instanceof RedisLimitStore) limitStore.expectEpoch(await establishEpoch(db.kysely, limitStore, () => random.bytes(12).toString('base64url'), logger));
-        // A share of the same lock, so no memory-limits node runs beside this one.
-        nodeLock = await holdMemoryLimitsLock(db, logger, 'shared');
+        // A share of the same lock, so no memory-limits node runs beside this one; if one took the
+        // lock while this share was gone, this node answers nothing until it holds its share again.
+        const lock = (nodeLock = await holdMemoryLimitsLock(db, logger, 'shared'));
+        if (limitStore instanceof RedisLimitStore) limitStore.soleWhile(() => lock.status() !== 'taken');
       }
       // This node enforces the standing decisions: read before the first call is served.
       await core.incidents.decisions.start();

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { closeRedis, createRedis } from '../util/redis.js';
 import { EPOCH_REDIS_KEY, type EpochRedis } from './redis-epoch.js';
 import { APPLY_SCRIPT, USE_ONCE_SCRIPT } from './redis-script.js';
-import { LimitStateLostError, LimitStoreError, type ApplyInput, type ApplyResult, type LayerOutcome, type LayerResult, type LimitStore } from './store.js';
+import { LimitStateLostError, LimitStoreError, NotSoleNodeError, type ApplyInput, type ApplyResult, type LayerOutcome, type LayerResult, type LimitStore } from './store.js';
 import type { Scope } from '../policy/index.js';
 
 export interface RedisLimitStoreOptions {
@@ -51,6 +51,8 @@ export class RedisLimitStore implements LimitStore, EpochRedis {
   private epoch: string | undefined;
   private readonly onLost: ((held: string | null) => void) | undefined;
   private lostToldAt = Number.NEGATIVE_INFINITY;
+  /** Whether no memory-limits node holds the single-node lock beside this one (set by soleWhile). */
+  private sole: () => boolean = () => true;
   /** Settles after the first connection attempt, so calls made right after start-up do not fail just for being early. */
   private readonly firstAttempt: Promise<void>;
 
@@ -85,7 +87,17 @@ export class RedisLimitStore implements LimitStore, EpochRedis {
     });
   }
 
+  /**
+   * Ties every call to `sole`: while a node with its limits in memory holds the single-node lock
+   * (it took it while this node's share was gone), that node keeps budgets of its own beside the
+   * fleet's, so this one answers nothing (NotSoleNodeError, 503) rather than double every budget.
+   */
+  soleWhile(sole: () => boolean): void {
+    this.sole = sole;
+  }
+
   async apply(input: ApplyInput): Promise<ApplyResult> {
+    if (!this.sole()) throw new NotSoleNodeError();
     const n = input.charges.length;
     const keys = input.charges.map((c) => this.prefix + c.key);
     const args: string[] = [
@@ -122,6 +134,7 @@ export class RedisLimitStore implements LimitStore, EpochRedis {
   }
 
   async useOnce(key: string, ttlMs: number, _now: number): Promise<boolean> {
+    if (!this.sole()) throw new NotSoleNodeError();
     // PX needs a positive integer; rounding up never forgets an id early.
     const ttl = String(Math.max(1, Math.ceil(ttlMs)));
     const epoch = this.epoch;
