@@ -55,24 +55,25 @@ export async function establishEpoch(db: Kysely<Database>, redis: EpochRedis, ne
   // Only a deployment's first epoch is written to Redis (NX: nodes starting together agree), and
   // only here: writing the database's epoch into a Redis that lacks it later would accept the loss
   // this is here to catch. Redis away at the very first start: written when it answers.
-  try {
-    const held = await redis.writeEpoch(first);
-    if (held !== first) logLost(logger, held);
-  } catch {
-    void writeFirstEpoch(redis, first, logger);
-  }
+  if (!(await writeFirstEpoch(redis, first, logger))) void retryFirstEpoch(redis, first, logger);
   return first;
 }
 
-async function writeFirstEpoch(redis: EpochRedis, epoch: string, logger: Logger): Promise<void> {
+/** One attempt (NX); false when Redis did not answer. */
+async function writeFirstEpoch(redis: EpochRedis, epoch: string, logger: Logger): Promise<boolean> {
+  try {
+    const held = await redis.writeEpoch(epoch);
+    if (held !== epoch) logLost(logger, held);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function retryFirstEpoch(redis: EpochRedis, epoch: string, logger: Logger): Promise<void> {
   for (let attempt = 0; attempt < 600; attempt++) {
-    try {
-      const held = await redis.writeEpoch(epoch);
-      if (held !== epoch) logLost(logger, held);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 1000).unref());
-    }
+    await new Promise((r) => setTimeout(r, 1000).unref());
+    if (await writeFirstEpoch(redis, epoch, logger)) return;
   }
   logger.error("could not write the limits' first epoch to Redis for 10 minutes: discovery answers 503 until `findguard limits accept-redis-reset`");
 }
