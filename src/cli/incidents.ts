@@ -1,7 +1,7 @@
-import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { incidentClock, listIncidents, readPhases, type IncidentRecord, type IncidentStatus, type PhaseRecord } from '../incidents/index.js';
+import { writePrivateFile } from '../util/private-file.js';
 import { table, when, withContext } from './campaigns.js';
 import type { CliIo } from './io.js';
 
@@ -111,7 +111,7 @@ export function incidentsCommand(program: Command, io: CliIo): void {
         const text = opts.format === 'json' ? `${JSON.stringify(await reports.signed(id), null, 2)}\n` : opts.format === 'html' ? await reports.html(id) : await reports.csv(id);
         if (opts.out) {
           const path = resolve(io.cwd, opts.out);
-          writeFileSync(path, text, { mode: 0o600 });
+          writePrivateFile(path, text, ctx.random);
           io.err(`wrote ${path}`);
         } else io.out(text.replace(/\n$/, ''));
       });
