@@ -6,12 +6,20 @@ import { MAX_PARTITIONS, partitionStreamKey } from '../abuse/partitions.js';
 import { CONSUMER_GROUP } from '../abuse/redis-consumer.js';
 import { ConfigError } from '../config/errors.js';
 import { ENV_NAMES } from '../config/env.js';
+import { recordAudit } from '../incidents/audit.js';
+import type { CliContext } from '../context.js';
 import { closeRedis, createRedis } from '../util/redis.js';
+import { withContext } from './campaigns.js';
 import { loadSettings, type CliIo } from './io.js';
 
 function partitionCount(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_PARTITIONS) throw new InvalidArgumentError(`a whole number from 1 to ${MAX_PARTITIONS}`);
   return Number(value);
+}
+
+function reasonArg(value: string): string {
+  if (value.trim().length === 0 || value.length > 1000) throw new InvalidArgumentError('1 to 1000 characters');
+  return value;
 }
 
 interface StreamState {
@@ -50,40 +58,77 @@ function describeStream(s: StreamState): string {
  * `findguard events partitions [--set N]`: the fleet's partition count as Redis keeps it (every
  * serve node and worker checks theirs against it, src/abuse/fleet-partitions.ts), and how to
  * change it. Setting it is the first step of a change: publishers on the old P stop at once (503
- * for answered calls), so the old streams can drain while the old P's workers read them.
+ * for answered calls), so the old streams can drain while the old P's workers read them. A
+ * change is audit-logged like `limits accept-redis-reset`: it turns serve nodes away as that
+ * turns them back. The reason stays optional, as for `operators disable`.
  */
 export function eventsCommand(program: Command, io: CliIo): void {
   const events = program.command('events').description('the lookup event streams (Redis): partition count and backlog');
   events
     .command('partitions')
     .description(`show the fleet's ${ENV_NAMES.eventPartitions} (kept in Redis, checked by every serve node and worker) and each stream's backlog; --set changes it`)
-    .option('--set <n>', 'make this the fleet\'s partition count: serve nodes on another fail answered calls closed (503) until redeployed with it', partitionCount)
+    .option('--set <n>', 'make this the fleet\'s partition count: serve nodes on another fail answered calls closed (503) until redeployed with it (audit-logged)', partitionCount)
+    .option('--reason <text>', 'why the count changes: kept in the audit log with --set', reasonArg)
     // Test isolation on a shared Redis only, as `worker --stream`.
     .addOption(new Option('--stream <key>').hideHelp().default(DEFAULT_STREAM_KEY))
-    .action(async (opts: { set?: number; stream: string }) => {
+    .action(async (opts: PartitionsOptions) => {
       const { config } = loadSettings(io);
       if (!config.redisUrl) throw new ConfigError(ENV_NAMES.redisUrl, 'is required: the partition count is kept in Redis, beside the streams');
-      const key = fleetPartitionsKey(opts.stream);
-      const redis = createRedis(config.redisUrl);
-      try {
-        const before = await redis.get(key);
-        if (opts.set !== undefined) {
-          await redis.set(key, String(opts.set));
-          const was = before ?? 'unset';
-          io.out(`fleet partitions (${key}): ${was} -> ${opts.set}`);
-          if (before !== null && before !== String(opts.set)) {
-            io.out(`Serve nodes on ${before} now fail answered calls closed (503) and publish nothing; workers on ${before} go on draining their streams.`);
-            io.out(`Next: once the streams below show lag 0 and pending 0, stop the workers on ${before}, then deploy ${ENV_NAMES.eventPartitions}=${opts.set} to every worker and serve node.`);
-          }
-        } else {
-          io.out(`fleet partitions (${key}): ${before ?? 'unset (set by the first worker to start)'}`);
-        }
-        io.out(`this configuration's ${ENV_NAMES.eventPartitions}: ${config.eventPartitions}`);
-        const streams = await streamStates(redis, opts.stream);
-        io.out(streams.length > 0 ? 'streams:' : 'no event streams in Redis');
-        for (const s of streams) io.out(describeStream(s));
-      } finally {
-        await closeRedis(redis, 1000);
-      }
+      const redisUrl = config.redisUrl;
+      // Only a change needs the database (its audit entry). It is opened before Redis is touched,
+      // so a database out of reach refuses the change rather than leaving it unrecorded.
+      if (opts.set !== undefined) await withContext(io, (ctx) => partitions(io, redisUrl, config.eventPartitions, opts, ctx));
+      else await partitions(io, redisUrl, config.eventPartitions, opts, null);
     });
+}
+
+interface PartitionsOptions {
+  set?: number;
+  reason?: string;
+  stream: string;
+}
+
+async function partitions(io: CliIo, redisUrl: string, configured: number, opts: PartitionsOptions, ctx: CliContext | null): Promise<void> {
+  const key = fleetPartitionsKey(opts.stream);
+  const redis = createRedis(redisUrl);
+  try {
+    const before = await redis.get(key);
+    if (opts.set !== undefined && ctx) {
+      await redis.set(key, String(opts.set));
+      if (before !== String(opts.set)) await auditChange(ctx, io, key, before, opts.set, opts.reason);
+      const was = before ?? 'unset';
+      io.out(`fleet partitions (${key}): ${was} -> ${opts.set}`);
+      if (before !== null && before !== String(opts.set)) {
+        io.out(`Serve nodes on ${before} now fail answered calls closed (503) and publish nothing; workers on ${before} go on draining their streams.`);
+        io.out(`Next: once the streams below show lag 0 and pending 0, stop the workers on ${before}, then deploy ${ENV_NAMES.eventPartitions}=${opts.set} to every worker and serve node.`);
+      }
+    } else {
+      io.out(`fleet partitions (${key}): ${before ?? 'unset (set by the first worker to start)'}`);
+    }
+    io.out(`this configuration's ${ENV_NAMES.eventPartitions}: ${configured}`);
+    const streams = await streamStates(redis, opts.stream);
+    io.out(streams.length > 0 ? 'streams:' : 'no event streams in Redis');
+    for (const s of streams) io.out(describeStream(s));
+  } finally {
+    await closeRedis(redis, 1000);
+  }
+}
+
+async function auditChange(ctx: CliContext, io: CliIo, key: string, before: string | null, after: number, reason: string | undefined): Promise<void> {
+  const who = io.env.USER ?? io.env.LOGNAME ?? 'cli';
+  await recordAudit(
+    ctx.db.kysely,
+    {
+      actor: { id: who, name: who, role: 'system', via: 'cli' },
+      from: null,
+      tool: 'cli',
+      action: 'events.set-partitions',
+      subject: `fleet-partitions:${key}`,
+      ...(reason ? { reason } : {}),
+      before: { partitions: before },
+      after: { partitions: String(after) },
+    },
+    ctx.clock.now(),
+    ctx.random,
+  );
 }
