@@ -189,7 +189,7 @@ describeEachDialect('exposure notices', (dialect) => {
 
   it('a notice is erased with its account, and notifying again does not bring it back', async () => {
     await svc.ctx.incidents.notices.notifyIncident('inc_erasure', [campaignId], new Date(svc.clock.now()));
-    expect(await svc.ctx.db.kysely.selectFrom('exposure_notices').select('id').where('account_id', '=', 'victim-a').execute()).toHaveLength(1);
+    expect(await svc.ctx.db.kysely.selectFrom('exposure_notices').select('id').where('account_id', '=', 'victim-a').where('incident_id', '=', 'inc_erasure').execute()).toHaveLength(1);
     expect((await svc.app.inject({ method: 'DELETE', url: '/internal/v1/accounts/victim-a', headers: svc.internal })).statusCode).toBeLessThan(300);
     expect(await svc.ctx.db.kysely.selectFrom('exposure_notices').select('id').where('account_id', '=', 'victim-a').execute()).toEqual([]);
     const again = await svc.ctx.incidents.notices.notifyIncident('inc_erasure', [campaignId], new Date(svc.clock.now()));

@@ -58,7 +58,7 @@ export class LateNotices {
       await tx.updateTable('incidents').set({ updated_at: (eb) => eb.ref('updated_at') }).where('id', '=', id).execute();
       const row = await tx.selectFrom('incidents').select('notices').where('id', '=', id).executeTakeFirst();
       const before = Number(row?.notices ?? 0);
-      // Fewer than counted: notices past their lifetime were deleted; the count says how many were sent.
+      // Fewer than counted: erased accounts took their notices with them; the count says how many were sent.
       if (notices <= before) return 0;
       await tx.updateTable('incidents').set({ notices, updated_at: at }).where('id', '=', id).execute();
       const reason = `${notices - before} more account(s) exposed after the incident was notified`;

@@ -15,6 +15,8 @@ import { enqueueWebhook } from './outbox.js';
  * campaigns exposed, stored and sent to the app as a signed `exposure.notice` webhook through the
  * outbox, in one transaction per chunk. Notifying again writes only what is missing (the pair
  * incident/account is unique), so a retry after a crash, or two nodes at once, never sends twice.
+ * A notice past its lifetime loses its content but keeps its row: the row is the record that the
+ * account was told, and without it the next notification would tell it again.
  * A notice is erased with its account (foreign key); its delivery status is its outbox row's.
  */
 
@@ -57,6 +59,8 @@ export const OWN_NOTICES_MAX = 50;
 const DEFAULT_LIFETIME_MS = 365 * 24 * 3600_000;
 const CHUNK = 200;
 const IN_LIST = 500;
+/** What an expired notice's content becomes: JSON null, which forAccount would skip anyway. */
+const EXPIRED_CONTENT = 'null';
 const EVENT_PAGE = 2000;
 const MEASURE_RANK = { suspend: 3, challenge: 2, throttle: 1 } as const;
 type MeasureAction = keyof typeof MEASURE_RANK;
@@ -81,7 +85,7 @@ export class ExposureNotices implements IncidentNotifier {
     const now = at.getTime();
     if (!Number.isFinite(now)) throw new AppError('invalid_request', 'at must be a valid time');
     const { db } = this.deps;
-    // Notices past their expiry are never served; they are deleted here, at the next notification (one DELETE).
+    // Notices past their expiry are never served; their content is dropped here, at the next notification (one UPDATE).
     await this.purgeExpired(this.deps.clock.now());
     const campaigns = [...new Set(campaignIds)];
     const exposed = await this.exposedAccounts(campaigns);
@@ -163,10 +167,19 @@ export class ExposureNotices implements IncidentNotifier {
     };
   }
 
-  /** Deletes notices past their expiry; returns how many. */
+  /**
+   * Drops the content of notices past their expiry; returns how many it emptied. The rows stay,
+   * holding ids and times only, so "already sent" still holds for them (one notice per incident
+   * and account, ever), and the delivery counts stay what was sent.
+   */
   async purgeExpired(now = this.deps.clock.now()): Promise<number> {
-    const r = await this.deps.db.deleteFrom('exposure_notices').where('expires_at', '<=', now).executeTakeFirst();
-    return Number(r.numDeletedRows);
+    const r = await this.deps.db
+      .updateTable('exposure_notices')
+      .set({ content: EXPIRED_CONTENT })
+      .where('expires_at', '<=', now)
+      .where('content', '<>', EXPIRED_CONTENT)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
   }
 
   private facts(incidentId: string, accountId: string, id: string, now: number, e: Exposed, measures: Map<string, { action: MeasureAction; at: number }>, discoverableBy: DiscoverableBy): NoticeFacts {
