@@ -109,9 +109,11 @@ export class ConsoleDecisions {
           throw new AppError('conflict', 'a suspension is lifted by reinstating the account (POST /admin/v1/accounts/{id}/reinstate)');
         }
         const [lifted] = await liftDecisionRows(tx, [row], { actor: actor.name, reason }, now);
+        // Read without a lock: another operator's lift may have committed since. Theirs stands, and is the only one audited.
+        if (!lifted) throw new AppError('conflict', 'the decision was already lifted');
         await auditChange(tx, actor, { action: 'decision.lift', subject: `decision:${id}`, reason, before: { status: view(toDecision(row), now).status }, after: { status: 'lifted' } }, now, this.deps.random);
-        tx.onCommit(() => this.deps.cache.changed([lifted!]));
-        return view(lifted!, now);
+        tx.onCommit(() => this.deps.cache.changed([lifted]));
+        return view(lifted, now);
       },
       this.deps.log,
     );

@@ -48,7 +48,12 @@ export async function insertOperatorDecisions(trx: Transaction<Database>, list: 
   return rows.map(toDecision);
 }
 
-/** Lifts the given rows that are still standing; returns them as lifted (for the audit and the cache). */
+/**
+ * Lifts the given rows that are still standing; returns the rows this call lifted (for the audit
+ * and the cache). What counts is what the UPDATE changed, not what the caller read: a row another
+ * transaction lifted after that read (two operators at once, on PostgreSQL) is left out, so its
+ * lift is not reported, audited or announced a second time.
+ */
 export async function liftDecisionRows(
   trx: Transaction<Database>,
   open: ReadonlyArray<Selectable<DecisionsTable>>,
@@ -56,15 +61,17 @@ export async function liftDecisionRows(
   now: number,
 ): Promise<StandingDecision[]> {
   const ids = open.filter((r) => r.lifted_at === null).map((r) => r.id);
+  const lifted = new Set<string>();
   for (let i = 0; i < ids.length; i += 1000) {
-    await trx
+    const changed = await trx
       .updateTable('decisions')
       .set({ lifted_at: now, lifted_by: lift.actor, lift_reason: lift.reason, changed_at: now })
       .where('id', 'in', ids.slice(i, i + 1000))
       .where('lifted_at', 'is', null)
+      .returning('id')
       .execute();
+    for (const r of changed) lifted.add(r.id);
   }
-  const lifted = new Set(ids);
   return open.filter((r) => lifted.has(r.id)).map((r) => toDecision({ ...r, lifted_at: now, lifted_by: lift.actor, lift_reason: lift.reason, changed_at: now }));
 }
 
