@@ -42,7 +42,12 @@ export async function writeAccounts(
   const ids = batch.map((l) => l.accountId);
   const sqlite = json && !isPostgres(trx);
   const existingAccounts = new Map<string, { created_at: number; app_status: string; fg_status: string }>();
-  for (const r of await selectIn<{ id: string; created_at: number; app_status: string; fg_status: string }>(trx, sqlite, 'accounts', ['id', 'created_at', 'app_status', 'fg_status'], 'id', ids)) existingAccounts.set(r.id, r);
+  // PostgreSQL: locked before anything is read, so the points' audiences and the statuses read here
+  // stay as read until the commit: a PATCH of an owner's audience, or a suspension, made while the
+  // batch hashes waits for it instead of being written over with what was read (every writer of a
+  // point or a status takes its account's row first). SQLite has one writer at a time.
+  const read = isPostgres(trx) ? await lockAndRead(trx, ids) : await selectIn<AccountRead>(trx, sqlite, 'accounts', ACCOUNT_READ, 'id', ids);
+  for (const r of read) existingAccounts.set(r.id, r);
   // An id erased and mirrored again under a standing suspension starts suspended (accounts.ts).
   const suspendedNew = await openSuspensions(trx, [...new Set(ids.filter((id) => !existingAccounts.has(id)))]);
   const fgOf = (id: string): 'active' | 'suspended' => (existingAccounts.get(id)?.fg_status === 'suspended' || suspendedNew.has(id) ? 'suspended' : 'active');
@@ -132,7 +137,7 @@ export async function writeAccounts(
   return { accounts: batch.length, contactPoints: inserts.written, created };
 }
 
-type PointUpdate = Pick<PointRow, 'key_version' | 'hash' | 'purposes' | 'verified' | 'discoverable' | 'discoverable_by' | 'region' | 'updated_at'> & { id: string };
+type PointUpdate = Pick<PointRow, 'key_version' | 'hash' | 'purposes' | 'verified' | 'discoverable' | 'region' | 'updated_at'> & Partial<Pick<PointRow, 'discoverable_by'>> & { id: string };
 
 /** Each point of the batch hashed: an update of the row it already has (under any key), else a new row with a new id, in the batch's order. */
 function pointWrites(
@@ -156,9 +161,10 @@ function pointWrites(
       const audience = p.audience ?? found?.audience ?? 'everyone';
       const discoverable = isDiscoverable(p.bits, p.verified, active) ? DISCOVERABLE[audience] : DISCOVERABLE.no;
       written++;
-      const values = { key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, discoverable, discoverable_by: audience, region: p.region };
-      if (found) updates.push({ id: found.id, ...values, updated_at: now });
-      else rows.push({ id: newId(), account_id: line.accountId, kind: p.kind, ...values, created_at: now, updated_at: now });
+      const values = { key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, discoverable, region: p.region };
+      // An update writes only an audience the line names: the stored one stays the stored one.
+      if (found) updates.push({ id: found.id, ...values, ...(p.audience ? { discoverable_by: p.audience } : {}), updated_at: now });
+      else rows.push({ id: newId(), account_id: line.accountId, kind: p.kind, ...values, discoverable_by: audience, created_at: now, updated_at: now });
     }
   }
   return { rows, updates, written };
@@ -175,6 +181,19 @@ function derivedRegions(rows: readonly PointRow[], accounts: ReadonlySet<string>
     if (!b || rank < b.rank || (rank === b.rank && r.id < b.id)) best.set(r.account_id, { rank, id: r.id, region: r.region });
   }
   return new Map([...best].map(([id, b]) => [id, b.region]));
+}
+
+type AccountRead = { id: string; created_at: number; app_status: string; fg_status: string };
+const ACCOUNT_READ = ['id', 'created_at', 'app_status', 'fg_status'] as const;
+
+/** The accounts among ids, each row locked (FOR UPDATE), in id order so that concurrent batches do not deadlock. */
+async function lockAndRead(trx: Kysely<Database>, ids: readonly string[]): Promise<AccountRead[]> {
+  const sorted = [...new Set(ids)].sort();
+  const out: AccountRead[] = [];
+  for (const chunk of chunks(sorted, ROW_CHUNK)) {
+    out.push(...(await trx.selectFrom('accounts').select(ACCOUNT_READ).where('id', 'in', chunk).orderBy('id').forUpdate().execute()));
+  }
+  return out;
 }
 
 /** Rows whose `column` is one of `values`: on SQLite one statement with the values as a JSON parameter, else chunks of Kysely IN lists. */

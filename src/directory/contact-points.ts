@@ -104,7 +104,7 @@ export async function putContactPoint(
   const current = hashes[0]!;
   const existing = await db
     .selectFrom('contact_points')
-    .select(['id', 'key_version', 'region', 'discoverable_by'])
+    .select(['id', 'key_version', 'region'])
     .where('account_id', '=', accountId)
     .where('hash', 'in', hashes.map((h) => h.hash))
     .executeTakeFirst();
@@ -139,7 +139,7 @@ export async function putContactPoint(
   if (rehash) {
     await db
       .updateTable('contact_points')
-      .set({ key_version: current.version, hash: current.hash, purposes: bits, verified, discoverable_by: write.audience ?? existing.discoverable_by, region, updated_at: now })
+      .set({ key_version: current.version, hash: current.hash, purposes: bits, verified, ...(write.audience ? { discoverable_by: write.audience } : {}), region, updated_at: now })
       .where('id', '=', existing.id)
       .execute();
     await refreshDiscoverable(db, [accountId]);

@@ -26,7 +26,7 @@ import {
   type ContactPointView,
 } from './contact-points.js';
 import { writeAccounts, type AccountWrite } from './bulk-write.js';
-import { eraseBook, keepsBook, replaceBook, resolveDiscoverability } from './discoverability.js';
+import { eraseBook, keepsBook, lockAccounts, replaceBook, resolveDiscoverability } from './discoverability.js';
 import type { ContactHasher } from './hashing.js';
 import type { AccountBody, ContactPointBody, ContactPointPatch } from './schemas.js';
 
@@ -161,6 +161,8 @@ export class DirectoryService {
       throw new AppError(normalised.code, normalised.code === 'invalid_region' ? 'unknown region code' : `not a valid ${body.kind === 'phone' ? 'phone number' : 'email address'}`);
     }
     const { id, outcome } = await this.transaction(async (tx) => {
+      // The account's row first, as every writer of its points takes it (discoverability.ts lockAccounts).
+      await lockAccounts(tx, [accountId]);
       if (!(await findAccount(tx, accountId))) throw new AppError('not_found', 'no such account');
       const put = await putContactPoint(
         tx,
@@ -180,10 +182,18 @@ export class DirectoryService {
 
   async patchContactPoint(accountId: string, id: string, patch: ContactPointPatch): Promise<ContactPointView> {
     return this.transaction(async (tx) => {
+      // Locked before the point is read: purposes derived from the stored ones (discoverableBy
+      // alone) are derived from the ones in force, not from a concurrent import's or PATCH's past.
+      await lockAccounts(tx, [accountId]);
       const account = await findAccount(tx, accountId);
       const before = account ? await findContactPoint(tx, accountId, id) : undefined;
       const resolved = before ? resolveDiscoverability(patch, { bits: before.purposes, audience: before.discoverable_by }) : undefined;
-      const write = { ...(resolved ? { bits: resolved.bits, audience: resolved.audience } : {}), ...(patch.verified !== undefined ? { verified: patch.verified } : {}) };
+      // Only what the request changes is written: a PATCH of `verified` alone writes back no audience or purposes.
+      const write = {
+        ...(resolved && (patch.purposes !== undefined || patch.discoverableBy !== undefined) ? { bits: resolved.bits } : {}),
+        ...(resolved && (patch.discoverableBy === 'everyone' || patch.discoverableBy === 'contacts') ? { audience: resolved.audience } : {}),
+        ...(patch.verified !== undefined ? { verified: patch.verified } : {}),
+      };
       const row = before ? await patchContactPoint(tx, accountId, id, write, this.deps.clock.now()) : undefined;
       if (!account || !row) throw new AppError('not_found', 'no such contact point');
       this.announce(tx, [accountId]);
@@ -193,6 +203,7 @@ export class DirectoryService {
 
   async deleteContactPoint(accountId: string, id: string): Promise<void> {
     await this.transaction(async (tx) => {
+      await lockAccounts(tx, [accountId]);
       if (!(await deleteContactPoint(tx, accountId, id))) throw new AppError('not_found', 'no such contact point');
       this.announce(tx, [accountId]);
     });
