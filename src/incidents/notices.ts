@@ -95,7 +95,7 @@ export class ExposureNotices implements IncidentNotifier {
     let created = 0;
     if (pending.length > 0) {
       await this.lastShown(exposed);
-      const measures = await this.measures([...new Set(pending.flatMap((id) => [...exposed.get(id)!.attackers]))]);
+      const measures = await this.measures([...new Set(pending.flatMap((id) => [...exposed.get(id)!.attackers]))], this.deps.clock.now());
       for (let i = 0; i < pending.length; i += CHUNK) {
         const chunk = pending.slice(i, i + CHUNK);
         const settings = await this.settings(chunk);
@@ -294,8 +294,8 @@ export class ExposureNotices implements IncidentNotifier {
     }
   }
 
-  /** Attacker account -> the strongest restriction standing on it, and since when. */
-  private async measures(attackers: string[]): Promise<Map<string, { action: MeasureAction; at: number }>> {
+  /** Attacker account -> the strongest restriction standing on it at `now`, and since when. */
+  private async measures(attackers: string[], now: number): Promise<Map<string, { action: MeasureAction; at: number }>> {
     const out = new Map<string, { action: MeasureAction; at: number }>();
     for (let i = 0; i < attackers.length; i += IN_LIST) {
       const rows = await this.deps.db
@@ -304,6 +304,8 @@ export class ExposureNotices implements IncidentNotifier {
         .where('account_id', 'in', attackers.slice(i, i + IN_LIST))
         .where('action', 'in', ['suspend', 'challenge', 'throttle'])
         .where('reversed_by', 'is', null)
+        // A throttle or challenge that ran out is no measure the person can be told stands.
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
         .execute();
       for (const r of rows) {
         const action = r.action as MeasureAction;
