@@ -11,7 +11,7 @@ import { DEFAULT_SCRYPT, generatePassword, hashPassword, PasswordCheckBusy, veri
 import type { ActingContext, OperatorPrincipal } from './principal.js';
 import { canManage, isRole, roleRank, type Role } from './roles.js';
 import { OperatorSessions, type SessionCookie, type SessionTimeouts } from './sessions.js';
-import { networkOf, SigninThrottle } from './throttle.js';
+import { networkOf, SigninThrottle, throttleNameKey } from './throttle.js';
 import { OperatorTokens } from './tokens.js';
 import { TotpVault, type VaultKey } from './totp-vault.js';
 import { newTotpSecret, totpStep, totpUri } from './totp.js';
@@ -80,7 +80,7 @@ export class OperatorService {
   constructor(private readonly deps: OperatorServiceDeps) {
     this.sessions = new OperatorSessions(deps.db, deps.random, deps.timeouts);
     this.tokens = new OperatorTokens(deps.db, deps.random);
-    this.throttle = new SigninThrottle(deps.db);
+    this.throttle = new SigninThrottle(deps.db, throttleNameKey(deps.totpKeys));
     this.scrypt = deps.scrypt ?? DEFAULT_SCRYPT;
     this.vault = new TotpVault(deps.totpKeys, deps.random);
   }
@@ -236,14 +236,18 @@ export class OperatorService {
   async signIn(name: string, password: string, code: string, ctx: ActingContext): Promise<{ principal: OperatorPrincipal; cookie: SessionCookie }> {
     const now = this.deps.clock.now();
     const key = isOperatorName(name) ? name : '?';
+    const row = key === '?' ? undefined : await this.deps.db.selectFrom('operators').selectAll().where('name', '=', key).executeTakeFirst();
+    // The audit trail names only an operator's name: a name that is none may be anything typed
+    // into the field (an email address, a phone number), and the trail can never be rewritten.
+    // The throttle still counts it per name, under a keyed hash (throttle.ts nameDigest).
+    const shown = row ? row.name : '?';
     // The attempt is counted before the password is checked (throttle.ts reserve): counted after,
     // guesses sent at once all passed the check before any was counted.
     const wait = await this.throttle.reserve(key, ctx.from, now);
     if (wait > 0) {
-      await this.signinAudit('signin.throttled', key, null, ctx, now, 'throttled');
+      await this.signinAudit('signin.throttled', shown, null, ctx, now, 'throttled');
       throw new AppError('rate_limited', 'too many failed sign-ins from here; wait before trying again', undefined, { 'retry-after': String(Math.ceil(wait / 1000)) });
     }
-    const row = key === '?' ? undefined : await this.deps.db.selectFrom('operators').selectAll().where('name', '=', key).executeTakeFirst();
     // Locked for unfamiliar networks (throttle.ts OPERATOR_RULE): from a network this operator has
     // not signed in from lately, only a valid unused code opens the password check. Their usual
     // networks are never locked. Answered like any failure: the lock tells a guesser nothing. The
@@ -266,13 +270,13 @@ export class OperatorService {
     if (nameCounted && !nameFailure) await this.throttle.releaseName(key);
     if (failure !== null || !row) {
       if (key !== '?' && nameFailure && !nameCounted) await this.throttle.operatorFailed(key, now);
-      await this.signinAudit('signin.failed', key, row ?? null, ctx, now, failure ?? 'unknown_operator');
+      await this.signinAudit('signin.failed', shown, row ?? null, ctx, now, failure ?? 'unknown_operator');
       throw new AppError('invalid_credentials', 'wrong name, password or code');
     }
     await this.throttle.succeeded(key, ctx.from, now, row.id);
     const cookie = await transaction(this.deps.db, async (tx) => {
       const c = await this.sessions.create(row.id, 'password+totp', ctx.from, now, tx);
-      await this.signinAudit('signin', key, row, ctx, now, undefined, tx, c.sid);
+      await this.signinAudit('signin', shown, row, ctx, now, undefined, tx, c.sid);
       return c;
     });
     return { principal: { id: row.id, name: row.name, role: row.role, via: 'password+totp', sessionId: cookie.sid }, cookie };

@@ -1,3 +1,4 @@
+import { createHmac, hkdfSync } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import ipaddr from 'ipaddr.js';
@@ -12,6 +13,8 @@ import type { Database } from '../db/schema.js';
  * factor alone is counted per operator (SECOND_FACTOR_RULE), which only a holder of the password
  * can move. Failures against one name from everywhere (OPERATOR_RULE) lock that name for
  * unfamiliar networks only. State lives in the database, so every serving node applies the same counts.
+ * A name is kept only as a keyed hash (nameDigest): whatever is typed into the name field (an
+ * email address, a phone number) is counted per name without being stored.
  */
 export interface ThrottleRule {
   /** Failures allowed before any delay. */
@@ -41,11 +44,27 @@ export const OPERATOR_RULE: ThrottleRule = { free: 20, baseMs: 60_000, maxMs: 60
 /** A key with no failure for this long starts from zero again. */
 const FORGET_MS = 60 * 60_000;
 
+/**
+ * The key names are hashed under: derived (HKDF) from the oldest hash key, which every node shares
+ * and which a rotation that adds a newer key leaves in place. Retiring it starts every count afresh.
+ */
+export function throttleNameKey(hashKeys: ReadonlyArray<{ key: Buffer }>): Buffer {
+  const oldest = hashKeys[hashKeys.length - 1];
+  if (!oldest) throw new Error('the sign-in throttle needs a hash key');
+  return Buffer.from(hkdfSync('sha256', oldest.key, 'findguard', 'operator sign-in throttle names', 32));
+}
+
 export class SigninThrottle {
   constructor(
     private readonly db: Kysely<Database>,
+    private readonly nameKey: Buffer,
     private readonly rules: { pair: ThrottleRule; address: ThrottleRule; factor: ThrottleRule; operator: ThrottleRule } = { pair: PAIR_RULE, address: ADDRESS_RULE, factor: SECOND_FACTOR_RULE, operator: OPERATOR_RULE },
   ) {}
+
+  /** A name as the throttle keeps it: case-folded, then keyed-hashed (128 bits, no name recoverable). */
+  private nameDigest(name: string): string {
+    return createHmac('sha256', this.nameKey).update(name.toLowerCase()).digest('hex').slice(0, 32);
+  }
 
   /**
    * Reserves one attempt on the (name, address) and address keys before the password is checked,
@@ -57,7 +76,7 @@ export class SigninThrottle {
    */
   async reserve(name: string, address: string | null, now: number): Promise<number> {
     const taken: Array<{ key: string; kind: 'pair' | 'address' }> = [];
-    for (const k of keysOf(name, address)) {
+    for (const k of keysOf(this.nameDigest(name), address)) {
       if (await this.take(k.key, this.rules[k.kind], now)) {
         taken.push(k);
         continue;
@@ -70,12 +89,12 @@ export class SigninThrottle {
 
   /** Hands back a reservation whose password was never checked (the check refused as busy). */
   async release(name: string, address: string | null): Promise<void> {
-    for (const { key, kind } of keysOf(name, address)) await this.giveBack(key, this.rules[kind]);
+    for (const { key, kind } of keysOf(this.nameDigest(name), address)) await this.giveBack(key, this.rules[kind]);
   }
 
   /** Milliseconds this operator name stays locked for unfamiliar networks (OPERATOR_RULE); 0 when it is not. */
   operatorRetryAfter(name: string, now: number): Promise<number> {
-    return this.waitOf(operatorKey(name), now);
+    return this.waitOf(operatorKey(this.nameDigest(name)), now);
   }
 
   /**
@@ -85,17 +104,17 @@ export class SigninThrottle {
    * the lock going). Guesses from many networks sent together reach the lock in order.
    */
   reserveName(name: string, now: number): Promise<boolean> {
-    return this.take(operatorKey(name), this.rules.operator, now);
+    return this.take(operatorKey(this.nameDigest(name)), this.rules.operator, now);
   }
 
   /** Hands back reserveName's count: the attempt succeeded, failed on its second factor, or was never checked. */
   async releaseName(name: string): Promise<void> {
-    await this.giveBack(operatorKey(name), this.rules.operator);
+    await this.giveBack(operatorKey(this.nameDigest(name)), this.rules.operator);
   }
 
   /** A failure against this operator name, from any address, while it is locked (not reserved). */
   async operatorFailed(name: string, now: number): Promise<void> {
-    await this.count(operatorKey(name), this.rules.operator, now);
+    await this.count(operatorKey(this.nameDigest(name)), this.rules.operator, now);
   }
 
   /** Milliseconds before this operator's second factor may be tried again, from anywhere. */
@@ -191,7 +210,7 @@ export class SigninThrottle {
    * one valid account must not be able to wipe their address's count by signing in with it.
    */
   async succeeded(name: string, address: string | null, now: number, operatorId?: string): Promise<void> {
-    await this.db.deleteFrom('signin_throttle').where('key', 'in', [pairKey(name, address), ...(operatorId ? [factorKey(operatorId)] : [])]).execute();
+    await this.db.deleteFrom('signin_throttle').where('key', 'in', [pairKey(this.nameDigest(name), address), ...(operatorId ? [factorKey(operatorId)] : [])]).execute();
     // The address's count keeps its failures, not this success's reservation.
     await this.giveBack(`addr:${addressKey(address)}`, this.rules.address);
     await this.db.deleteFrom('signin_throttle').where('last_failure_at', '<', now - 24 * FORGET_MS).where('blocked_until', '<', now).execute();
@@ -225,17 +244,17 @@ function factorKey(operatorId: string): string {
   return `totp:${operatorId}`;
 }
 
-function operatorKey(name: string): string {
-  return `op:${name.toLowerCase()}`;
+function operatorKey(digest: string): string {
+  return `op:${digest}`;
 }
 
-function pairKey(name: string, address: string | null): string {
-  return `pair:${name.toLowerCase()}|${addressKey(address)}`;
+function pairKey(digest: string, address: string | null): string {
+  return `pair:${digest}|${addressKey(address)}`;
 }
 
-function keysOf(name: string, address: string | null): Array<{ key: string; kind: 'pair' | 'address' }> {
+function keysOf(digest: string, address: string | null): Array<{ key: string; kind: 'pair' | 'address' }> {
   return [
-    { key: pairKey(name, address), kind: 'pair' },
+    { key: pairKey(digest, address), kind: 'pair' },
     { key: `addr:${addressKey(address)}`, kind: 'address' },
   ];
 }
