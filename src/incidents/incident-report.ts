@@ -192,9 +192,12 @@ export async function reportFacts(db: Kysely<Database>, bundle: EvidenceBundle):
   const rows = await exposureRows(db, bundle);
   const subjects = new Map<string, number>();
   const records = new Map<string, number>();
+  // Pairs, not exposure rows: an attacker account in two of the campaigns has each revelation stored once per campaign.
+  let recordsTotal = 0;
   for (const r of rows) {
     subjects.set(r.country, (subjects.get(r.country) ?? 0) + 1);
     records.set(r.country, (records.get(r.country) ?? 0) + r.attackerAccounts);
+    recordsTotal += r.attackerAccounts;
   }
   const revealedBy = new Map<string, Set<string>>();
   for (const e of bundle.exposures) revealedBy.set(e.attackerAccountId, (revealedBy.get(e.attackerAccountId) ?? new Set()).add(e.revealedAccountId));
@@ -243,7 +246,7 @@ export async function reportFacts(db: Kysely<Database>, bundle: EvidenceBundle):
   return {
     campaignIds: bundle.campaignIds,
     subjects: { total: rows.length, byCountry: ranked(subjects).map(([country, accounts]) => ({ country, accounts })) },
-    records: { total: bundle.exposures.length, byCountry: ranked(records).map(([country, n]) => ({ country, records: n })) },
+    records: { total: recordsTotal, byCountry: ranked(records).map(([country, n]) => ({ country, records: n })) },
     dataRevealed: [...DATA_REVEALED],
     window: {
       firstSeen: campaigns.length === 0 ? null : iso(Math.min(...campaigns.map((c) => Number(c.first_seen)))),
