@@ -130,3 +130,48 @@ describe('revelation detector', () => {
     expect(revelationOf(engine, 'newjob', T0 + 3 * DAY)).toBeUndefined();
   });
 });
+
+describe('revelation memory', () => {
+  // findings() skips its sweep of every caller until the oldest time it looks at is a memory old:
+  // read often or seldom, the same calls must give the same findings, and forgetting must happen on time.
+  it('the same findings whether read every few hours or only at the end, as calls and novel calls age out', () => {
+    const t = new Traffic(46);
+    const memory = new AbuseEngine().policy.features.longHalfLifeMs * 4;
+    expect(memory).toBe(28 * DAY);
+    const drip = person(9005, { accountId: 'drip', createdAt: T0 - 300 * DAY });
+    const late = person(9006, { accountId: 'late', createdAt: T0 - 300 * DAY });
+    const calls = [0, 1, 2].map((k) => named(t, drip, T0 + (k * 3 * DAY) / 4, 20, ids('target', k * 18, 18)));
+    // A second account keeps calling, so the map is never empty: its old novel calls must drop while it stays.
+    const lateCalls = [0, 1, 2].map((k) => named(t, late, T0 + 10 * DAY + k * DAY, 20, ids('other', k * 18, 18)));
+    lateCalls.push(named(t, late, T0 + 10 * DAY + memory - DAY, 3, ['other-0'], { newNumbers: 3 }));
+    const scene = merge({ events: [...calls, ...lateCalls].sort((a, b) => a.at - b.at), signups: [], accounts: ['drip', 'late'] });
+    const checkpoints = [3 * DAY, memory, memory + 2 * DAY, 12 * DAY + memory + 12 * HOUR, 10 * DAY + 2 * memory].map((d) => T0 + d);
+    const read = (every: number | undefined) => {
+      const realtime = { ...DEFAULT_ABUSE_POLICY.realtime, answers: { ...P, minBaselineNumbers: 1000 } };
+      const engine = new AbuseEngine({ policy: { ...DEFAULT_ABUSE_POLICY, mode: 'enforce', realtime } });
+      const detector = engine.detectors.find((d) => d.name === REVELATION)!;
+      const out: string[] = [];
+      let e = 0;
+      const events = scene.events;
+      for (let now = T0, c = 0; c < checkpoints.length; now += every ?? checkpoints[c]! - now) {
+        if (now > checkpoints[c]!) now = checkpoints[c]!;
+        while (e < events.length && events[e]!.at <= now) engine.observe(events[e++]!);
+        const found = detector.findings(now);
+        if (now === checkpoints[c]) {
+          out.push(found.map((f) => `${f.accountIds[0]} ${f.signals.join('+')} ${f.from}-${f.to}`).join(', '));
+          c++;
+        }
+      }
+      return out;
+    };
+    const often = read(6 * HOUR);
+    expect(read(undefined)).toEqual(often);
+    expect(often[0]).toMatch(/^drip novel-answers\+unreciprocated/);
+    // The drip account's last call is a memory old: forgotten; the late account's novel calls suspend it.
+    expect(often[2]).not.toMatch(/drip/);
+    expect(often[2]).toMatch(/^late novel-answers\+unreciprocated/);
+    // Its novel calls are a memory old while its last call is not: the account stays, its finding goes.
+    expect(often[3]).toBe('');
+    expect(often[4]).toBe('');
+  });
+});
