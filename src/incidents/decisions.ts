@@ -108,9 +108,9 @@ export async function insertDecisions(trx: Transaction<Database>, list: readonly
 }
 
 /**
- * Lifts, in the caller's transaction, what stands against an account (its own decisions) and
- * what the given enforcement actions caused (the sign-up holds of a suspension). Returns the
- * rows as lifted, for the notice after commit.
+ * Lifts, in the caller's transaction, what stands against an account (its own decisions, an
+ * operator's included) and what the given enforcement actions caused (the sign-up holds of a
+ * suspension). Returns the rows it lifted, for the caller's audit entry and the notice after commit.
  */
 export async function liftDecisions(
   trx: Transaction<Database>,
@@ -129,14 +129,19 @@ export async function liftDecisions(
     .execute();
   if (open.length === 0) return [];
   const ids = open.map((r) => r.id);
+  const lifted = new Set<string>();
   for (let i = 0; i < ids.length; i += 1000) {
-    await trx
+    // An operator lifting one of these meanwhile keeps their lift: only rows this UPDATE changed are reported.
+    const changed = await trx
       .updateTable('decisions')
       .set({ lifted_at: now, lifted_by: lift.actor, lift_reason: lift.reason, changed_at: now })
       .where('id', 'in', ids.slice(i, i + 1000))
+      .where('lifted_at', 'is', null)
+      .returning('id')
       .execute();
+    for (const r of changed) lifted.add(r.id);
   }
-  return open.map((r) => toDecision({ ...r, lifted_at: now, lifted_by: lift.actor, lift_reason: lift.reason, changed_at: now }));
+  return open.filter((r) => lifted.has(r.id)).map((r) => toDecision({ ...r, lifted_at: now, lifted_by: lift.actor, lift_reason: lift.reason, changed_at: now }));
 }
 
 /** Every decision not lifted and not expired at `now`: a node's first read. */

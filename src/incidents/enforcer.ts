@@ -1,5 +1,5 @@
-import { PostgresAdapter, type Kysely, type Selectable, type Transaction } from 'kysely';
-import type { Database, EnforcementActionsTable } from '../db/schema.js';
+import { PostgresAdapter, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
 import { transaction, type CommitLog, type Tx } from '../db/transaction.js';
 import type { DirectoryService } from '../directory/service.js';
 import { openSuspensions } from '../directory/accounts.js';
@@ -7,9 +7,12 @@ import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { recordAudit, type AuditActor, type AuditTool } from './audit.js';
-import { ENGINE_ACTOR, iso, isOperatorName, newId, parseJson, type JsonValue } from './common.js';
+import { ENGINE_ACTOR, iso, isOperatorName, newId, type JsonValue } from './common.js';
 import { insertDecisions, liftDecisions, type NewDecision, type SignupHold, type StandingDecision } from './decisions.js';
+import { actionsFor, activeRestrictions, type ActiveRestrictions, type EnforcementAction, type EnforcementKind } from './enforcement-reads.js';
 import { enqueueWebhook } from './outbox.js';
+
+export type { ActiveRestrictions, EnforcementAction, EnforcementKind } from './enforcement-reads.js';
 
 /**
  * What findguard does to an account it believes is abusing discovery, and the undoing of it.
@@ -20,22 +23,6 @@ import { enqueueWebhook } from './outbox.js';
  * webhook deliverer hear of it through the transaction's onCommit: after the commit, never on a
  * rollback.
  */
-
-export type EnforcementKind = EnforcementActionsTable['action'];
-
-export interface EnforcementAction {
-  id: string;
-  at: number;
-  action: EnforcementKind;
-  accountId: string;
-  clusterId: string | null;
-  campaignId: string | null;
-  actor: string;
-  reason: string;
-  evidence: JsonValue;
-  expiresAt: number | null;
-  reversedBy: string | null;
-}
 
 export interface ActionOptions {
   /** 'engine' or an operator's name. */
@@ -92,12 +79,6 @@ export interface ReinstateResult {
   actionId: string | null;
   /** Actions lifted: the suspension and any throttle or challenge still running. */
   reversed: string[];
-}
-
-export interface ActiveRestrictions {
-  suspended: boolean;
-  throttledUntil: number | null;
-  challengeUntil: number | null;
 }
 
 export interface EnforcerDeps {
@@ -177,9 +158,10 @@ export class Enforcer {
   }
 
   /**
-   * Lifts findguard's suspension, and any throttle or challenge still running: an account an
-   * operator judged organic should not keep paying for the engine's mistake. Sends
-   * `account.reinstated`. An account findguard had not suspended is left alone.
+   * Lifts findguard's suspension, and any throttle or challenge still running (the account's
+   * decisions, an operator's included, as README's reinstatement says): an account an operator
+   * judged organic should not keep paying for the engine's mistake. The audit entry lists the
+   * decisions lifted. Sends `account.reinstated`. An account findguard had not suspended is left alone.
    */
   async reinstate(accountId: string, opts: { actor: string; reason: string; evidence?: JsonValue; by?: ActionOptions['by'] }): Promise<ReinstateResult> {
     checkOptions({ ...opts, evidence: opts.evidence ?? null });
@@ -207,7 +189,8 @@ export class Enforcer {
         now,
         this.deps.random,
       );
-      await this.audit(trx, { ...opts, evidence: null }, 'account.reinstate', accountId, { actionId, reason: opts.reason, reverses: reversed }, now);
+      // `lifts` names every decision lifted, an operator's own challenge or throttle too: without it the trail of such a decision ended at its decision.add.
+      await this.audit(trx, { ...opts, evidence: null }, 'account.reinstate', accountId, { actionId, reason: opts.reason, reverses: reversed, lifts: lifted.map((d) => d.id) }, now);
       await this.deps.directory.setFindguardStatusIn(trx, accountId, 'active');
       this.afterCommit(trx, { enqueued: true, accounts: [accountId], decisions: lifted });
       return { reinstated: true, actionId, reversed };
@@ -225,35 +208,13 @@ export class Enforcer {
   }
 
   /** What is in force against the account at `now`: the limits' view of enforcement. */
-  async activeRestrictions(accountId: string, now: number): Promise<ActiveRestrictions> {
-    const account = await this.deps.db.selectFrom('accounts').select('fg_status').where('id', '=', accountId).executeTakeFirst();
-    const rows = await this.deps.db
-      .selectFrom('enforcement_actions')
-      .select(['action', (eb) => eb.fn.max('expires_at').as('until')])
-      .where('account_id', '=', accountId)
-      .where('action', 'in', ['throttle', 'challenge'])
-      .where('reversed_by', 'is', null)
-      .where('expires_at', '>', now)
-      .groupBy('action')
-      .execute();
-    const until = (kind: EnforcementKind): number | null => {
-      const r = rows.find((x) => x.action === kind);
-      return r?.until == null ? null : Number(r.until);
-    };
-    return { suspended: account?.fg_status === 'suspended', throttledUntil: until('throttle'), challengeUntil: until('challenge') };
+  activeRestrictions(accountId: string, now: number): Promise<ActiveRestrictions> {
+    return activeRestrictions(this.deps.db, accountId, now);
   }
 
   /** The account's enforcement history, newest first. */
-  async actionsFor(accountId: string, limit = 200): Promise<EnforcementAction[]> {
-    const rows = await this.deps.db
-      .selectFrom('enforcement_actions')
-      .selectAll()
-      .where('account_id', '=', accountId)
-      .orderBy('at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(limit)
-      .execute();
-    return rows.map(toAction);
+  actionsFor(accountId: string, limit = 200): Promise<EnforcementAction[]> {
+    return actionsFor(this.deps.db, accountId, limit);
   }
 
   private async restrict(kind: 'throttle' | 'challenge', accountIds: readonly string[], asked: number, opts: ActionOptions): Promise<RestrictResult> {
@@ -421,20 +382,4 @@ function chunks<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
   return out;
-}
-
-function toAction(r: Selectable<EnforcementActionsTable>): EnforcementAction {
-  return {
-    id: r.id,
-    at: Number(r.at),
-    action: r.action,
-    accountId: r.account_id,
-    clusterId: r.cluster_id,
-    campaignId: r.campaign_id,
-    actor: r.actor,
-    reason: r.reason,
-    evidence: parseJson(r.evidence),
-    expiresAt: r.expires_at === null ? null : Number(r.expires_at),
-    reversedBy: r.reversed_by,
-  };
 }
