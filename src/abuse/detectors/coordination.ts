@@ -317,16 +317,25 @@ export class CoordinationDetector implements Detector {
     const flagged: string[] = [];
     let sum = 0;
     let tracked = 0;
+    const minMembers = this.c.groupMinMembers;
+    const minShare = this.c.groupMinSuspiciousShare;
+    let left = st.members.size;
     for (const id of st.members.keys()) {
+      left--;
       const s = susp(id);
       if (s < 0) continue;
       tracked++;
       sum += s;
       if (s >= FLAGGED) flagged.push(id);
+      // Settled once even every member still unread being tracked and flagged could not make the
+      // bars: most keys judged are ordinary people's, and reading every member's suspicion at every
+      // evaluation was the detector's cost. Suspicion has no side effect, so stopping changes nothing;
+      // the bound is computed as the final share is (a division), so rounding cannot split them.
+      else if (flagged.length + left < minMembers || (flagged.length + left) / (tracked + left) < minShare) return undefined;
     }
     if (tracked === 0) return undefined;
     const share = flagged.length / tracked;
-    if (flagged.length < this.c.groupMinMembers || share < this.c.groupMinSuspiciousShare) return undefined;
+    if (flagged.length < minMembers || share < minShare) return undefined;
     const rarity = Math.min(1, this.c.rareMembers / total);
     const mean = sum / tracked;
     let score = GROUP_KIND_WEIGHT[st.kind] * mean * (rarity + (1 - rarity) * share * share);
