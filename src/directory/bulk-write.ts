@@ -58,7 +58,9 @@ export async function writeAccounts(
   for (const r of await selectIn<{ id: string; account_id: string; hash: Buffer; key_version: number; discoverable_by: Audience }>(trx, sqlite, 'contact_points', pointColumns, 'account_id', withPoints)) {
     existing.set(`${r.account_id}\u0000${r.hash.toString('latin1')}`, { id: r.id, version: r.key_version, audience: r.discoverable_by });
   }
-  const inserts = pointWrites(hasher, batch, fgOf, existing, newId, now);
+  // A line that names no status keeps the stored one, as PUT does; a new account is active.
+  const appOf = (l: AccountWrite): string => l.account.status ?? existingAccounts.get(l.accountId)?.app_status ?? 'active';
+  const inserts = pointWrites(hasher, batch, appOf, fgOf, existing, newId, now);
   // SQLite: an account absent before this transaction and written once in the batch has no
   // book, reach row or older point (each references its account): its derived phone country comes
   // from the points inserted here, and the refreshes below, no-ops for it, are left out. SQLite
@@ -71,10 +73,11 @@ export async function writeAccounts(
     for (const [id, n] of seen) if (n === 1 && !existingAccounts.has(id)) fresh.add(id);
   }
   const derived = fresh.size > 0 ? derivedRegions(inserts.rows, fresh) : undefined;
+  // The values a new row gets; an existing row takes only the columns its line names (updateSet).
   const accountRows = batch.map((l) => ({
     id: l.accountId,
     handle: l.account.handle,
-    created_at: l.account.createdAt ?? existingAccounts.get(l.accountId)?.created_at ?? now,
+    created_at: l.account.createdAt ?? now,
     app_status: l.account.status ?? ('active' as const),
     fg_status: fgOf(l.accountId),
     phone_region: l.account.phoneRegion ?? null,
@@ -86,25 +89,23 @@ export async function writeAccounts(
     mirrored_at: now,
     updated_at: now,
   }));
-  for (const chunk of chunks(accountRows, ROW_CHUNK)) {
-    if (sqlite && (await insertJson(trx, 'accounts', ACCOUNT_COLUMNS, chunk, ACCOUNT_UPSERT))) continue;
-    await trx
-      .insertInto('accounts')
-      .values(chunk)
-      .onConflict((oc) =>
-        // fg_status and mirrored_at are findguard's own and survive a re-import.
-        oc.column('id').doUpdateSet((eb) => ({
-          handle: eb.ref('excluded.handle'),
-          created_at: eb.ref('excluded.created_at'),
-          app_status: eb.ref('excluded.app_status'),
-          phone_region: eb.ref('excluded.phone_region'),
-          signup_ip: eb.ref('excluded.signup_ip'),
-          signup_device: eb.ref('excluded.signup_device'),
-          signup_user_agent: eb.ref('excluded.signup_user_agent'),
-          updated_at: eb.ref('excluded.updated_at'),
-        })),
-      )
-      .execute();
+  // One statement per set of named fields (an import's lines mostly name the same ones).
+  const byShape = new Map<string, { set: readonly UpsertColumn[]; rows: typeof accountRows }>();
+  batch.forEach((l, i) => {
+    const set = updateSet(l.account);
+    const key = set.join(',');
+    const group = byShape.get(key) ?? byShape.set(key, { set, rows: [] }).get(key)!;
+    group.rows.push(accountRows[i]!);
+  });
+  for (const { set, rows } of byShape.values()) {
+    for (const chunk of chunks(rows, ROW_CHUNK)) {
+      if (sqlite && (await insertJson(trx, 'accounts', ACCOUNT_COLUMNS, chunk, upsertClause(set)))) continue;
+      await trx
+        .insertInto('accounts')
+        .values(chunk)
+        .onConflict((oc) => oc.column('id').doUpdateSet((eb) => Object.fromEntries(set.map((c) => [c, eb.ref(`excluded.${c}`)]))))
+        .execute();
+    }
   }
 
   for (const u of inserts.updates) {
@@ -119,7 +120,7 @@ export async function writeAccounts(
   const statusChanged = batch
     .filter((l) => {
       const before = existingAccounts.get(l.accountId);
-      return before !== undefined && before.app_status !== (l.account.status ?? 'active');
+      return before !== undefined && before.app_status !== appOf(l);
     })
     .map((l) => l.accountId);
   for (const chunk of chunks(statusChanged, ROW_CHUNK)) await refreshDiscoverable(trx, chunk);
@@ -143,6 +144,7 @@ type PointUpdate = Pick<PointRow, 'key_version' | 'hash' | 'purposes' | 'verifie
 function pointWrites(
   hasher: ContactHasher,
   batch: readonly AccountWrite[],
+  appOf: (line: AccountWrite) => string,
   fgOf: (accountId: string) => 'active' | 'suspended',
   existing: ReadonlyMap<string, { id: string; audience: Audience }>,
   newId: () => string,
@@ -152,7 +154,7 @@ function pointWrites(
   const updates: PointUpdate[] = [];
   let written = 0;
   for (const line of batch) {
-    const active = (line.account.status ?? 'active') === 'active' && fgOf(line.accountId) === 'active';
+    const active = appOf(line) === 'active' && fgOf(line.accountId) === 'active';
     for (const p of line.points) {
       const hashes = hasher.all(p.kind, p.value);
       const current = hashes[0]!;
@@ -220,10 +222,27 @@ const ACCOUNT_COLUMNS = [
 const POINT_COLUMNS = [
   'id', 'account_id', 'kind', 'key_version', 'hash', 'purposes', 'verified', 'discoverable', 'discoverable_by', 'region', 'created_at', 'updated_at',
 ] as const satisfies readonly (keyof PointRow)[];
-/** The upsert's update set, as the Kysely statement above has it (fg_status, mirrored_at and the derived region are findguard's own). */
-const ACCOUNT_UPSERT = `ON CONFLICT (id) DO UPDATE SET ${['handle', 'created_at', 'app_status', 'phone_region', 'signup_ip', 'signup_device', 'signup_user_agent', 'updated_at']
-  .map((c) => `${c} = excluded.${c}`)
-  .join(', ')}`;
+type UpsertColumn = 'handle' | 'created_at' | 'app_status' | 'phone_region' | 'signup_ip' | 'signup_device' | 'signup_user_agent' | 'updated_at';
+
+/**
+ * What the upsert writes over an existing row: the handle, and only the fields the line names, as
+ * PUT does (accounts.ts upsertAccount). An omitted status, phone country, sign-up context or
+ * createdAt keeps the stored one: the re-mirror that completes a key rotation does not lift the
+ * app's suspension. fg_status, mirrored_at and the derived region are findguard's own: never.
+ */
+function updateSet(a: AccountInput): UpsertColumn[] {
+  const set: UpsertColumn[] = ['handle'];
+  if (a.createdAt !== undefined) set.push('created_at');
+  if (a.status !== undefined) set.push('app_status');
+  if (a.phoneRegion !== undefined) set.push('phone_region');
+  if (a.signup) set.push('signup_ip', 'signup_device', 'signup_user_agent');
+  set.push('updated_at');
+  return set;
+}
+
+function upsertClause(set: readonly UpsertColumn[]): string {
+  return `ON CONFLICT (id) DO UPDATE SET ${set.map((c) => `${c} = excluded.${c}`).join(', ')}`;
+}
 
 /**
  * SQLite: the chunk as one JSON parameter taken apart by json_each, in one short statement. The
