@@ -103,14 +103,16 @@ export class OidcSignIn {
     const raw = claims[this.settings.groupsClaim];
     const groups = Array.isArray(raw) ? raw.filter((g): g is string => typeof g === 'string') : [];
     const role = roleForGroups(groups, this.settings.groupRoles);
+    // Kept and audited only as its keyed hash (oidc-subject.ts): some providers' `sub` is an email address.
     const subject = `${claims.iss} ${claims.sub}`;
+    const stored = this.deps.operators.oidcSubjects.current(subject);
     if (role === null) {
-      await this.audit(ctx, now, 'signin.failed', null, 'no_group_role', subject);
+      await this.audit(ctx, now, 'signin.failed', null, 'no_group_role', stored);
       throw new AppError('forbidden_role', 'none of your groups is given a role in findguard');
     }
     const row = await this.operatorFor(subject, nameFrom(claims), role, ctx, now);
     if (row.status !== 'active') {
-      await this.audit(ctx, now, 'signin.failed', row, 'disabled', subject);
+      await this.audit(ctx, now, 'signin.failed', row, 'disabled', stored);
       throw new AppError('invalid_credentials', 'the identity provider sign-in did not check out');
     }
     return this.deps.operators.openSession(row, 'oidc', ctx);
@@ -119,7 +121,13 @@ export class OidcSignIn {
   /** The operator for this subject, created at the first sign-in; the role follows the groups. */
   private async operatorFor(subject: string, wanted: string, role: Role, ctx: ActingContext, now: number): Promise<OperatorsTable> {
     return transaction(this.deps.db, async (tx) => {
-      const found = await tx.selectFrom('operators').selectAll().where('oidc_subject', '=', subject).executeTakeFirst();
+      const subjects = this.deps.operators.oidcSubjects;
+      const stored = subjects.current(subject);
+      let found = await tx.selectFrom('operators').selectAll().where('oidc_subject', 'in', subjects.candidates(subject)).executeTakeFirst();
+      if (found && found.oidc_subject !== stored) {
+        await tx.updateTable('operators').set({ oidc_subject: stored }).where('id', '=', found.id).execute();
+        found = { ...found, oidc_subject: stored };
+      }
       if (found) {
         if (found.role === role) return found;
         await tx.updateTable('operators').set({ role, updated_at: now }).where('id', '=', found.id).execute();
@@ -130,7 +138,7 @@ export class OidcSignIn {
       // A local operator may already hold the name: the OIDC one gets a suffix rather than their account.
       let name = wanted;
       for (let i = 2; await tx.selectFrom('operators').select('id').where('name', '=', name).executeTakeFirst(); i++) name = `${wanted.slice(0, 60)}-${i}`;
-      const row: OperatorsTable = { id: newId('op', now, this.deps.random), name, role, status: 'active', password_hash: null, totp_secret: null, totp_last_step: 0, oidc_subject: subject, created_at: now, updated_at: now };
+      const row: OperatorsTable = { id: newId('op', now, this.deps.random), name, role, status: 'active', password_hash: null, totp_secret: null, totp_last_step: 0, oidc_subject: stored, created_at: now, updated_at: now };
       await tx.insertInto('operators').values(row).execute();
       await recordAudit(tx, { actor: { id: row.id, name, role, via: 'oidc' }, ...ctx, action: 'operator.add', subject: `operator:${row.id}`, after: { name, role, oidc: true } }, now, this.deps.random);
       return row;
@@ -148,13 +156,18 @@ export class OidcSignIn {
   }
 }
 
-/** An operator name from the ID token: preferred_username, the email's local part, or the subject. */
-function nameFrom(claims: client.IDToken): string {
-  const candidates = [claims['preferred_username'], typeof claims['email'] === 'string' ? claims['email'].split('@')[0] : undefined, claims.sub];
+/**
+ * An operator name from the ID token: preferred_username, the email's local part, or the subject.
+ * Each is cut at its first '@', not only the email: at many providers (Entra ID's UPN, Keycloak or
+ * Okta logging in by email) preferred_username is the address, and a name is stored in operators
+ * and in every audit entry the operator causes.
+ */
+export function nameFrom(claims: Pick<client.IDToken, 'sub'> & Record<string, unknown>): string {
+  const candidates = [claims['preferred_username'], claims['email'], claims.sub];
   for (const c of candidates) {
     if (typeof c !== 'string') continue;
-    const cleaned = c.replace(/[^A-Za-z0-9._@-]/g, '-').slice(0, 56);
+    const cleaned = c.split('@')[0]!.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 56);
     if (isOperatorName(cleaned)) return cleaned;
   }
-  return `oidc-${claims.sub.replace(/[^A-Za-z0-9]/g, '').slice(0, 40) || 'user'}`;
+  return `oidc-${claims.sub.split('@')[0]!.replace(/[^A-Za-z0-9]/g, '').slice(0, 40) || 'user'}`;
 }

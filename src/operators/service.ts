@@ -9,6 +9,7 @@ import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { DEFAULT_SCRYPT, generatePassword, hashPassword, PasswordCheckBusy, verifyPassword, type ScryptParams } from './passwords.js';
 import type { ActingContext, OperatorPrincipal } from './principal.js';
+import { OidcSubjects } from './oidc-subject.js';
 import { canManage, isRole, roleRank, type Role } from './roles.js';
 import { OperatorSessions, type SessionCookie, type SessionTimeouts } from './sessions.js';
 import { networkOf, SigninThrottle, throttleNameKey } from './throttle.js';
@@ -72,6 +73,8 @@ export class OperatorService {
   readonly sessions: OperatorSessions;
   readonly tokens: OperatorTokens;
   readonly throttle: SigninThrottle;
+  /** How an OIDC operator's subject is kept (oidc-subject.ts), under the same hash keys. */
+  readonly oidcSubjects: OidcSubjects;
   private readonly scrypt: ScryptParams;
   private readonly vault: TotpVault;
   /** Verified against when the name is unknown, so a miss costs what a hit costs. */
@@ -81,6 +84,7 @@ export class OperatorService {
     this.sessions = new OperatorSessions(deps.db, deps.random, deps.timeouts);
     this.tokens = new OperatorTokens(deps.db, deps.random);
     this.throttle = new SigninThrottle(deps.db, throttleNameKey(deps.totpKeys));
+    this.oidcSubjects = new OidcSubjects(deps.totpKeys);
     this.scrypt = deps.scrypt ?? DEFAULT_SCRYPT;
     this.vault = new TotpVault(deps.totpKeys, deps.random);
   }
