@@ -163,10 +163,12 @@ export class Campaigns {
       }
       await batch.flush();
 
+      // An account revealed before it was known as a member keeps its row, yet is no victim (as the notices and the incident report read it).
       const counts = await trx
         .selectFrom('exposures')
         .select((eb) => [eb.fn.countAll<number>().as('pairs'), eb.fn.count<number>('revealed_account_id').distinct().as('accounts')])
         .where('campaign_id', '=', campaignId)
+        .where('revealed_account_id', 'not in', trx.selectFrom('campaign_accounts').select('account_id').where('campaign_id', '=', campaignId))
         .executeTakeFirstOrThrow();
       const summary = scan.summary(members.length, { pairs: Number(counts.pairs), accounts: Number(counts.accounts) });
       const firstSeen = Math.min(scan.firstSeen ?? now, existing ? Number(existing.first_seen) : Infinity);

@@ -77,9 +77,15 @@ export function evidenceHash(bundle: EvidenceBundle): string {
   return createHash('sha256').update(canonicalize(bundle) ?? '').digest('hex');
 }
 
+/**
+ * The incident's exposures as the notices see them (notices.ts exposedAccounts): an account of one
+ * of the campaigns is no victim of another, even when it was revealed before it was known as a
+ * member (the campaign extended with it keeps that exposure row).
+ */
 export async function evidenceBundle(db: Kysely<Database>, incidentId: string, campaignIds: readonly string[]): Promise<EvidenceBundle> {
   const ids = [...campaignIds].sort();
-  const exposures =
+  const members = new Set((await attackerIds(db, ids)).map((a) => a.accountId));
+  const stored =
     ids.length === 0
       ? []
       : await db
@@ -90,6 +96,7 @@ export async function evidenceBundle(db: Kysely<Database>, incidentId: string, c
           .orderBy('attacker_account_id')
           .orderBy('revealed_account_id')
           .execute();
+  const exposures = stored.filter((e) => !members.has(e.revealed_account_id));
   return {
     format: 'findguard.incident-evidence/1',
     incidentId,
@@ -137,6 +144,7 @@ function baseDecisions(db: Kysely<Database>) {
 }
 
 async function attackerIds(db: Kysely<Database>, campaignIds: readonly string[]): Promise<Array<{ accountId: string; campaignId: string }>> {
+  if (campaignIds.length === 0) return [];
   const rows = await db.selectFrom('campaign_accounts').select(['account_id', 'campaign_id']).where('campaign_id', 'in', [...campaignIds]).orderBy('account_id').orderBy('campaign_id').execute();
   const seen = new Set<string>();
   const out: Array<{ accountId: string; campaignId: string }> = [];
