@@ -8,7 +8,9 @@ import { recordAudit, type AuditActor, type AuditTool } from './audit.js';
 import { newId, type JsonValue } from './common.js';
 import { checkFields, illegal, MAX_TEXT, text, withAuthor } from './incident-checks.js';
 import { evidenceBundle, reportFacts } from './incident-report.js';
+import { enqueueIncidentUpdated } from './incident-updates.js';
 import { LateNotices } from './late-notices.js';
+import type { IncidentChange } from './outbox.js';
 import {
   EMPTY_FIELDS,
   isLegalTransition,
@@ -66,6 +68,8 @@ export interface LifecycleDeps {
   /** Exposed accounts at which the engine opens an incident for a campaign (policy incidents.openAtExposedAccounts); unset: never. */
   openAtExposedAccounts?: number;
   log?: CommitLog;
+  /** Told after a commit that enqueued a webhook, so a deliverer in this process sends it at once. */
+  onEnqueued?: () => void;
 }
 
 export const APPROVALS_NEEDED = 2;
@@ -97,7 +101,7 @@ export class IncidentLifecycle {
       await this.requireCampaigns(tx, campaignIds);
       const incidentId = newId('inc', now, this.deps.random, 6);
       await this.insert(tx, { id: incidentId, title, awareAt, now, owner: input.owner ?? null, notes: text(input.notes ?? '', 'notes', MAX_TEXT), openedBy: by.actor.name, source: 'operator', engineCampaignId: null, campaignIds, createdBy: by.actor.id });
-      await this.audit(tx, by, 'incident.open', incidentId, { after: { title, campaignIds, awareAt: new Date(awareAt).toISOString() } }, now);
+      await this.audit(tx, by, 'incident.open', incidentId, { after: { title, campaignIds, awareAt: new Date(awareAt).toISOString() } }, now, null);
       return incidentId;
     }, this.deps.log);
     return this.get(id);
@@ -125,7 +129,7 @@ export class IncidentLifecycle {
         .executeTakeFirst();
       if (!inserted) return undefined;
       await this.insertRest(tx, incidentId, [campaignId], now, 'engine');
-      await this.audit(tx, ENGINE_INCIDENT_ACTOR, 'incident.open', incidentId, { after: { campaignIds: [campaignId], exposedAccounts, threshold }, reason: `campaign exposed ${exposedAccounts} accounts (policy threshold ${threshold})` }, now);
+      await this.audit(tx, ENGINE_INCIDENT_ACTOR, 'incident.open', incidentId, { after: { campaignIds: [campaignId], exposedAccounts, threshold }, reason: `campaign exposed ${exposedAccounts} accounts (policy threshold ${threshold})` }, now, null);
       return incidentId;
     }, this.deps.log);
   }
@@ -154,7 +158,7 @@ export class IncidentLifecycle {
       await tx.updateTable('incidents').set({ ...set, updated_at: now }).where('id', '=', id).execute();
       const pick = (r: IncidentRecord) => ({ title: r.title, owner: r.owner, notes: r.notes, awareAt: new Date(r.awareAt).toISOString() });
       const after = { ...before, ...(set.title !== undefined ? { title: set.title } : {}), ...(set.owner !== undefined ? { owner: set.owner } : {}), ...(set.notes !== undefined ? { notes: set.notes } : {}), ...(set.aware_at !== undefined ? { awareAt: set.aware_at } : {}) };
-      await this.audit(tx, by, 'incident.update', id, { before: pick(before), after: pick(after) }, now);
+      await this.audit(tx, by, 'incident.update', id, { before: pick(before), after: pick(after) }, now, before.status);
     }, this.deps.log);
     return this.get(id);
   }
@@ -171,7 +175,7 @@ export class IncidentLifecycle {
       await this.requireCampaigns(tx, fresh);
       await tx.insertInto('incident_campaigns').values(fresh.map((campaign_id) => ({ incident_id: id, campaign_id, added_at: now }))).execute();
       await tx.updateTable('incidents').set({ updated_at: now }).where('id', '=', id).execute();
-      await this.audit(tx, by, 'incident.link_campaigns', id, { before: { campaignIds: incident.campaignIds }, after: { campaignIds: [...incident.campaignIds, ...fresh].sort() } }, now);
+      await this.audit(tx, by, 'incident.link_campaigns', id, { before: { campaignIds: incident.campaignIds }, after: { campaignIds: [...incident.campaignIds, ...fresh].sort() } }, now, incident.status);
     }, this.deps.log);
     return this.get(id);
   }
@@ -180,7 +184,7 @@ export class IncidentLifecycle {
   async editPhase(id: string, number: number, fields: Partial<PhaseFields>, by: IncidentActor): Promise<PhaseRecord> {
     const now = this.deps.clock.now();
     await transaction(this.deps.db, async (tx) => {
-      await this.lockIncident(tx, id);
+      const incident = await this.lockIncident(tx, id);
       const phase = await this.phase(tx, id, number);
       if (phase.status === 'approved') throw new AppError('phase_locked', 'an approved phase cannot be edited; add a supplement', { phase: number });
       if (phase.status === 'in_review') throw new AppError('illegal_transition', 'a phase in review is sent back to draft before it is edited', { from: 'in_review', to: 'edit' });
@@ -191,7 +195,7 @@ export class IncidentLifecycle {
         .where('incident_id', '=', id)
         .where('number', '=', number)
         .execute();
-      await this.audit(tx, by, 'incident.phase_edit', id, { before: phase.fields as unknown as JsonValue, after: next as unknown as JsonValue, details: { phase: number } }, now);
+      await this.audit(tx, by, 'incident.phase_edit', id, { before: phase.fields as unknown as JsonValue, after: next as unknown as JsonValue, details: { phase: number } }, now, incident.status);
     }, this.deps.log);
     return this.phaseOf(id, number);
   }
@@ -264,7 +268,7 @@ export class IncidentLifecycle {
         .values({ incident_id: id, number: n, kind: 'supplement', status: 'draft', fields: JSON.stringify(next), authors: JSON.stringify([by.actor.id]), created_at: now, created_by: by.actor.id, updated_at: now, submitted_by: null, submitted_at: null, approved_at: null, facts: null })
         .execute();
       await tx.updateTable('incidents').set({ updated_at: now }).where('id', '=', id).execute();
-      await this.audit(tx, by, 'incident.supplement', id, { after: next as unknown as JsonValue, details: { phase: n } }, now);
+      await this.audit(tx, by, 'incident.supplement', id, { after: next as unknown as JsonValue, details: { phase: n } }, now, incident.status);
       return n;
     }, this.deps.log);
     return this.phaseOf(id, number);
@@ -284,7 +288,7 @@ export class IncidentLifecycle {
     await transaction(this.deps.db, async (tx) => {
       const moved = await tx.updateTable('incidents').set({ status: 'notified', notified_at: at, notices, updated_at: at }).where('id', '=', id).where('status', '=', 'approved').executeTakeFirst();
       if (Number(moved.numUpdatedRows) === 0) throw new AppError('illegal_transition', 'the incident changed meanwhile', { from: 'unknown', to: 'notified' });
-      await this.audit(tx, by, 'incident.notify', id, { before: { status: 'approved' }, after: { status: 'notified', notices } }, at);
+      await this.audit(tx, by, 'incident.notify', id, { before: { status: 'approved' }, after: { status: 'notified', notices } }, at, 'approved');
     }, this.deps.log);
     // An account exposed while those were written found the incident approved, not notified: sent now.
     await this.late.forIncident(id).catch((err: unknown) => this.deps.log?.error({ err: err instanceof Error ? err.message : String(err), incidentId: id }, 'late exposure notices not sent yet'));
@@ -305,7 +309,7 @@ export class IncidentLifecycle {
       const phases = await readPhases(tx, id);
       if (phases.some((p) => p.status !== 'approved')) throw new AppError('illegal_transition', 'a supplement is still open', { from: 'supplement_open', to: 'closed' });
       await tx.updateTable('incidents').set({ status: 'closed', closed_at: now, updated_at: now }).where('id', '=', id).execute();
-      await this.audit(tx, by, 'incident.close', id, { before: { status: incident.status }, after: { status: 'closed' }, reason: why }, now);
+      await this.audit(tx, by, 'incident.close', id, { before: { status: incident.status }, after: { status: 'closed' }, reason: why }, now, incident.status);
     }, this.deps.log);
     return this.get(id);
   }
@@ -316,7 +320,7 @@ export class IncidentLifecycle {
   private async move(
     id: string,
     by: IncidentActor,
-    action: string,
+    action: `incident.${'submit' | 'send_back' | 'approve'}`,
     fn: (tx: Tx, incident: IncidentRecord, phase: PhaseRecord, now: number) => Promise<IncidentStatus | undefined>,
     reason?: string,
   ): Promise<IncidentRecord> {
@@ -331,7 +335,7 @@ export class IncidentLifecycle {
       else await tx.updateTable('incidents').set({ updated_at: now }).where('id', '=', id).execute();
       const after = await readPhases(tx, id);
       const p = after.find((x) => x.number === phase.number);
-      await this.audit(tx, by, action, id, { before: { status: incident.status, phase: phase.number, phaseStatus: phase.status }, after: { status: to ?? incident.status, phase: phase.number, phaseStatus: p?.status ?? phase.status, approvals: p?.approvals.map((a) => a.operatorName) ?? [] }, ...(reason !== undefined ? { reason } : {}) }, now);
+      await this.audit(tx, by, action, id, { before: { status: incident.status, phase: phase.number, phaseStatus: phase.status }, after: { status: to ?? incident.status, phase: phase.number, phaseStatus: p?.status ?? phase.status, approvals: p?.approvals.map((a) => a.operatorName) ?? [] }, ...(reason !== undefined ? { reason } : {}) }, now, incident.status);
     }, this.deps.log);
     return this.get(id);
   }
@@ -398,14 +402,18 @@ export class IncidentLifecycle {
       .execute();
   }
 
+  /** Every change's audit entry and its `incident.updated` webhook (incident-updates.ts), in the change's transaction. */
   private async audit(
     tx: Tx,
     by: IncidentActor,
-    action: string,
+    action: `incident.${IncidentChange}`,
     id: string,
     e: { before?: JsonValue; after?: JsonValue; reason?: string; details?: JsonValue },
     now: number,
+    from: IncidentStatus | null,
   ): Promise<void> {
     await recordAudit(tx, { actor: by.actor, from: by.from, tool: by.tool, action, subject: `incident:${id}`, ...e }, now, this.deps.random);
+    const change = action.slice('incident.'.length) as IncidentChange;
+    await enqueueIncidentUpdated(tx, id, change, from, by.tool === 'engine' ? 'engine' : 'operator', now, this.deps.random, this.deps.onEnqueued);
   }
 }

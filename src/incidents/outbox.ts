@@ -1,5 +1,5 @@
 import type { Kysely, Selectable } from 'kysely';
-import type { Database, WebhookOutboxTable } from '../db/schema.js';
+import type { Database, IncidentsTable, WebhookOutboxTable } from '../db/schema.js';
 import type { Random } from '../util/random.js';
 import { iso, newId } from './common.js';
 import type { ExposureNotice } from './notices-content.js';
@@ -12,7 +12,7 @@ import type { CampaignSummary } from './summary.js';
  * carries the same bytes and the same idempotency id.
  */
 
-export const WEBHOOK_EVENTS = ['account.suspended', 'account.reinstated', 'campaign.detected', 'exposure.recorded', 'exposure.notice'] as const;
+export const WEBHOOK_EVENTS = ['account.suspended', 'account.reinstated', 'campaign.detected', 'exposure.recorded', 'exposure.notice', 'incident.updated'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENTS)[number];
 
 /** Exposures per `exposure.recorded` delivery: large campaigns stay within sane request sizes. */
@@ -22,6 +22,30 @@ export interface ExposureRecord {
   attackerAccountId: string;
   revealedAccountId: string;
   /** ISO time the attacker account first got this account in an answer. */
+  at: string;
+}
+
+/** The change, as the audit action names it without `incident.`. */
+export type IncidentChange = 'open' | 'update' | 'link_campaigns' | 'phase_edit' | 'submit' | 'send_back' | 'approve' | 'supplement' | 'notify' | 'notify_late' | 'close';
+
+/** An incident's state after one change (incident-updates.ts): ids, states and counts, no free text, no operator name. */
+export interface IncidentUpdatedData {
+  incidentId: string;
+  change: IncidentChange;
+  status: IncidentsTable['status'];
+  /** Before this change; null when it opened the incident. */
+  previousStatus: IncidentsTable['status'] | null;
+  /** Who made the change. */
+  by: 'operator' | 'engine';
+  /** Who opened the incident. */
+  source: 'operator' | 'engine';
+  campaignIds: string[];
+  awareAt: string;
+  /** The latest report phase: 1 is the first report, then supplements. */
+  phase: { number: number; kind: 'initial' | 'supplement'; status: 'draft' | 'in_review' | 'approved'; approvals: number } | null;
+  phases: number;
+  /** Exposure notices sent; null until notified. */
+  notices: number | null;
   at: string;
 }
 
@@ -60,6 +84,8 @@ export interface WebhookData {
   };
   /** One exposed account's notice (notices.ts), for the app to show in-app or mail: findguard holds no address. */
   'exposure.notice': ExposureNotice;
+  /** One change to an incident (its lifecycle, incident-lifecycle.ts), in the change's transaction. */
+  'incident.updated': IncidentUpdatedData;
 }
 
 /** The body every delivery carries. */
