@@ -37,7 +37,7 @@ describeEachDialect('incidents', (dialect) => {
 
   beforeAll(async () => {
     // The engine's threshold comes from the policy file, as in production.
-    const policy = compilePolicy({ ...DEFAULT_POLICY, name: 'incidents-test', incidents: { openAtExposedAccounts: 2 } });
+    const policy = compilePolicy({ ...DEFAULT_POLICY, name: 'incidents-test', incidents: { openAtExposedAccounts: 4 } });
     svc = await startTestService(dialect, { dpoContact: 'DPO, Example Ltd, dpo@example.test' }, { ...OPERATOR_OVERRIDES, policy });
     ops.alice = await addOperator(svc, 'alice', 'analyst');
     ops.bob = await addOperator(svc, 'bob', 'analyst');
@@ -46,14 +46,17 @@ describeEachDialect('incidents', (dialect) => {
     for (const k of Object.keys(ops) as Array<keyof typeof ops>) s[k] = { headers: { authorization: `Bearer ${(await svc.ctx.operators.createToken('cli', ops[k].id, 'test')).token}` } };
     const created = new Date(T0 - 400 * 24 * HOUR).toISOString();
     for (const v of VICTIMS) await mirrorAccount(svc, v.id, [{ value: v.phone, purposes: ['discovery'] }], { createdAt: created, phoneRegion: v.region });
-    for (const id of ['scraper-1', 'scraper-2']) await mirrorAccount(svc, id, [], { createdAt: created, phoneRegion: 'US', signup: { ip: '198.51.100.20', deviceId: 'farm-phone' } });
+    for (const id of ['scraper-1', 'scraper-2', 'scraper-3']) await mirrorAccount(svc, id, [], { createdAt: created, phoneRegion: 'US', signup: { ip: '198.51.100.20', deviceId: 'farm-phone' } });
+    // Exposed by scraper-3 only: the engine's campaign (all three) passes the threshold of 4, the operators' (scraper-1 and -2) do not.
+    await mirrorAccount(svc, 'victim-fr', [{ value: NUMBERS.frA, purposes: ['discovery'] }], { createdAt: created, phoneRegion: 'FR' });
+    expect((await lookup(svc, await svc.tokenFor('scraper-3'), { phone: NUMBERS.frA }, { 'x-device-id': 'farm-phone' })).statusCode).toBe(200);
     for (const [i, v] of VICTIMS.entries()) {
       const scraper = i === 0 ? 'scraper-2' : 'scraper-1';
       const res = await lookup(svc, await svc.tokenFor(scraper), { phone: v.phone }, { 'x-device-id': 'farm-phone' });
       expect(res.statusCode).toBe(200);
     }
     await svc.ctx.events.flush();
-    campaignId = (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'cluster-1', accountIds: ['scraper-1', 'scraper-2'], score: 0.9, evidence: { why: 'test' } })).campaignId;
+    campaignId = (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'cluster-1', accountIds: ['scraper-1', 'scraper-2', 'scraper-3'], score: 0.9, evidence: { why: 'test' } })).campaignId;
     await svc.ctx.incidents.enforcer.suspend(['scraper-1'], { actor: 'engine', reason: 'scan', evidence: {}, clusterId: 'cluster-1', campaignId });
   }, 120_000);
   afterAll(async () => svc?.stop());
@@ -61,14 +64,17 @@ describeEachDialect('incidents', (dialect) => {
   const api = (method: 'GET' | 'POST' | 'PUT' | 'PATCH', url: string, who: Who, body?: unknown) =>
     svc.app.inject({ method, url: `/admin/v1${url}`, headers: who.headers, ...(body !== undefined ? { payload: body as Record<string, unknown> } : {}) });
   const codeOf = (res: { statusCode: number; json(): unknown }) => [res.statusCode, (res.json() as { error?: { code: string } }).error?.code];
+  // A campaign belongs to one incident at most: each incident here gets a campaign of its own, of the same two scrapers.
+  let clusters = 0;
+  const freshCampaign = async () => (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: `cluster-op-${++clusters}`, accountIds: ['scraper-1', 'scraper-2'], score: 0.9, evidence: { why: 'test' } })).campaignId;
   const open = async (title: string) => {
-    const res = await api('POST', '/incidents', s.alice, { title, campaignIds: [campaignId], awareAt: svc.clock.now() - HOUR });
+    const res = await api('POST', '/incidents', s.alice, { title, campaignIds: [await freshCampaign()], awareAt: svc.clock.now() - HOUR });
     expect(res.statusCode, res.body).toBe(201);
     return res.json().incident.id as string;
   };
 
-  it('the engine opened one incident for the campaign once it exposed 2 accounts, however often the campaign is recorded', async () => {
-    await Promise.all([1, 2].map(() => svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'cluster-1', accountIds: ['scraper-1', 'scraper-2'], score: 0.95, evidence: { why: 'again' } })));
+  it('the engine opened one incident for the campaign once it exposed 4 accounts, however often the campaign is recorded', async () => {
+    await Promise.all([1, 2].map(() => svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'cluster-1', accountIds: ['scraper-1', 'scraper-2', 'scraper-3'], score: 0.95, evidence: { why: 'again' } })));
     const list = (await api('GET', '/incidents', s.viewer)).json().items as Array<{ id: string; source: string; campaignIds: string[]; status: string }>;
     const engine = list.filter((i) => i.source === 'engine');
     expect(engine).toHaveLength(1);
@@ -158,12 +164,22 @@ describeEachDialect('incidents', (dialect) => {
     expect(codeOf(await api('POST', '/incidents', s.alice, { title: 'x', campaignIds: ['cmp_nope'] }))).toEqual([400, 'invalid_request']);
     expect(codeOf(await api('POST', '/incidents', s.alice, { title: 'x', campaignIds: [campaignId], awareAt: svc.clock.now() + HOUR }))).toEqual([400, 'invalid_request']);
     expect(codeOf(await api('POST', '/incidents', s.alice, { title: 'x', campaignIds: [campaignId], extra: 1 }))).toEqual([400, 'invalid_request']);
+    // A campaign belongs to one incident: a second one (here beside the engine's) would notify its exposed people twice.
+    const engineId = ((await api('GET', '/incidents', s.viewer)).json().items as Array<{ id: string; source: string }>).find((i) => i.source === 'engine')!.id;
+    const again = await api('POST', '/incidents', s.alice, { title: 'x', campaignIds: [campaignId] });
+    expect(codeOf(again)).toEqual([409, 'conflict']);
+    expect(again.json().error.details).toEqual({ reason: 'campaign_has_incident', incidentId: engineId, campaignIds: [campaignId] });
+    const draft = await open('Links another incident\'s campaign');
+    const linked = await api('POST', `/incidents/${draft}/campaigns`, s.alice, { campaignIds: [campaignId] });
+    expect(codeOf(linked)).toEqual([409, 'conflict']);
+    expect(linked.json().error.details).toMatchObject({ incidentId: engineId });
     expect(codeOf(await api('POST', `/incidents/${id}/approve`, s.viewer))).toEqual([403, 'forbidden_role']);
     expect(codeOf(await api('GET', '/incidents/inc_none', s.viewer))).toEqual([404, 'not_found']);
   });
 
   it('details and campaigns change while allowed, each audited with before and after; awareAt is fixed once approved', async () => {
     const id = await open('Details');
+    const own = ((await api('GET', `/incidents/${id}`, s.viewer)).json().incident.campaignIds as string[])[0]!;
     const aware = svc.clock.now() - 3 * HOUR;
     let res = await api('PATCH', `/incidents/${id}`, s.bob, { owner: 'bob', notes: 'call the DPO', awareAt: aware });
     expect(res.statusCode, res.body).toBe(200);
@@ -171,10 +187,10 @@ describeEachDialect('incidents', (dialect) => {
     expect(res.json().clock.remainingMs).toBe(69 * HOUR);
     const second = (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'cluster-2', accountIds: ['scraper-2'], score: 0.5, evidence: {} })).campaignId;
     res = await api('POST', `/incidents/${id}/campaigns`, s.bob, { campaignIds: [second] });
-    expect(res.json().incident.campaignIds).toEqual([campaignId, second].sort());
+    expect(res.json().incident.campaignIds).toEqual([own, second].sort());
     const audit = await listAudit(svc.ctx.db.kysely, { subject: `incident:${id}`, limit: 10 });
     expect(audit[1]).toMatchObject({ action: 'incident.update', before: { owner: null }, after: { owner: 'bob', notes: 'call the DPO' } });
-    expect(audit[0]).toMatchObject({ action: 'incident.link_campaigns', after: { campaignIds: [campaignId, second].sort() } });
+    expect(audit[0]).toMatchObject({ action: 'incident.link_campaigns', after: { campaignIds: [own, second].sort() } });
     await api('POST', `/incidents/${id}/submit`, s.alice);
     await api('POST', `/incidents/${id}/approve`, s.bob);
     await api('POST', `/incidents/${id}/approve`, s.carol);

@@ -6,6 +6,7 @@ import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { recordAudit, type AuditActor, type AuditTool } from './audit.js';
 import { newId, type JsonValue } from './common.js';
+import { campaignHasIncident, claimCampaigns } from './incident-campaigns.js';
 import { checkFields, illegal, MAX_TEXT, text, withAuthor } from './incident-checks.js';
 import { evidenceBundle, reportFacts } from './incident-report.js';
 import { enqueueIncidentUpdated } from './incident-updates.js';
@@ -90,6 +91,7 @@ export class IncidentLifecycle {
     return this.deps.notifier !== undefined;
   }
 
+  /** Opens an incident for campaigns no incident names yet: 409 conflict naming the incident that does (incident-campaigns.ts). */
   async open(input: OpenIncidentInput, by: IncidentActor): Promise<IncidentRecord> {
     const now = this.deps.clock.now();
     const title = text(input.title, 'title', MAX_TITLE, 1);
@@ -98,7 +100,7 @@ export class IncidentLifecycle {
     const awareAt = input.awareAt ?? now;
     if (!Number.isFinite(awareAt) || awareAt > now) throw new AppError('invalid_request', 'awareAt cannot be in the future');
     const id = await transaction(this.deps.db, async (tx) => {
-      await this.requireCampaigns(tx, campaignIds);
+      await claimCampaigns(tx, campaignIds);
       const incidentId = newId('inc', now, this.deps.random, 6);
       await this.insert(tx, { id: incidentId, title, awareAt, now, owner: input.owner ?? null, notes: text(input.notes ?? '', 'notes', MAX_TEXT), openedBy: by.actor.name, source: 'operator', engineCampaignId: null, campaignIds, createdBy: by.actor.id });
       await this.audit(tx, by, 'incident.open', incidentId, { after: { title, campaignIds, awareAt: new Date(awareAt).toISOString() } }, now, null);
@@ -118,8 +120,7 @@ export class IncidentLifecycle {
     if (threshold === undefined || exposedAccounts < threshold) return undefined;
     const now = this.deps.clock.now();
     return transaction(db, async (tx) => {
-      const linked = await tx.selectFrom('incident_campaigns').select('incident_id').where('campaign_id', '=', campaignId).executeTakeFirst();
-      if (linked) return undefined;
+      if (await campaignHasIncident(tx, campaignId)) return undefined;
       const incidentId = newId('inc', now, this.deps.random, 6);
       const inserted = await tx
         .insertInto('incidents')
@@ -163,7 +164,7 @@ export class IncidentLifecycle {
     return this.get(id);
   }
 
-  /** Adds campaigns to an incident whose first report is still a draft. */
+  /** Adds campaigns to an incident whose first report is still a draft; a campaign another incident names is refused (incident-campaigns.ts). */
   async linkCampaigns(id: string, campaignIds: readonly string[], by: IncidentActor): Promise<IncidentRecord> {
     const now = this.deps.clock.now();
     await transaction(this.deps.db, async (tx) => {
@@ -172,7 +173,7 @@ export class IncidentLifecycle {
       const fresh = [...new Set(campaignIds)].filter((c) => !incident.campaignIds.includes(c));
       if (incident.campaignIds.length + fresh.length > MAX_CAMPAIGNS) throw new AppError('invalid_request', `an incident names at most ${MAX_CAMPAIGNS} campaigns`);
       if (fresh.length === 0) return;
-      await this.requireCampaigns(tx, fresh);
+      await claimCampaigns(tx, fresh);
       await tx.insertInto('incident_campaigns').values(fresh.map((campaign_id) => ({ incident_id: id, campaign_id, added_at: now }))).execute();
       await tx.updateTable('incidents').set({ updated_at: now }).where('id', '=', id).execute();
       await this.audit(tx, by, 'incident.link_campaigns', id, { before: { campaignIds: incident.campaignIds }, after: { campaignIds: [...incident.campaignIds, ...fresh].sort() } }, now, incident.status);
@@ -360,13 +361,6 @@ export class IncidentLifecycle {
 
   private async phaseOf(id: string, number: number): Promise<PhaseRecord> {
     return this.phase(this.deps.db, id, number);
-  }
-
-  private async requireCampaigns(tx: Kysely<Database>, ids: readonly string[]): Promise<void> {
-    const found = await tx.selectFrom('campaigns').select('id').where('id', 'in', [...ids]).execute();
-    const known = new Set(found.map((f) => f.id));
-    const missing = ids.filter((c) => !known.has(c));
-    if (missing.length > 0) throw new AppError('invalid_request', 'unknown campaign', { campaignIds: missing });
   }
 
   private row(r: { id: string; title: string; awareAt: number; now: number; owner: string | null; notes: string; openedBy: string; source: 'operator' | 'engine'; engineCampaignId: string | null }) {

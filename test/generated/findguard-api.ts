@@ -765,7 +765,7 @@ export interface paths {
         put?: never;
         /**
          * Open an incident from one or more campaigns (its first report starts as a draft)
-         * @description Needs the analyst role.
+         * @description Needs the analyst role. A campaign belongs to one incident at most (whoever opened it, whatever its status): naming a campaign another incident names answers 409 `conflict` with `details: {reason: "campaign_has_incident", incidentId, campaignIds}`; add what is new to that incident (a supplement) instead.
          */
         post: operations["openIncident"];
         delete?: never;
@@ -829,7 +829,7 @@ export interface paths {
         put?: never;
         /**
          * Add campaigns to an incident whose first report is a draft
-         * @description Needs the analyst role.
+         * @description Needs the analyst role. A campaign belongs to one incident at most (whoever opened it, whatever its status): naming a campaign another incident names answers 409 `conflict` with `details: {reason: "campaign_has_incident", incidentId, campaignIds}`; add what is new to that incident (a supplement) instead.
          */
         post: operations["linkIncidentCampaigns"];
         delete?: never;

@@ -101,6 +101,11 @@ const PublishedKey = Type.Object({
 
 type Id = { Params: Static<typeof IdParams> };
 
+/** Each exposed person is told of an exposure once: notices are per (incident, account), so a campaign is in one incident only. */
+const ONE_INCIDENT_PER_CAMPAIGN =
+  'A campaign belongs to one incident at most (whoever opened it, whatever its status): naming a campaign another incident names answers ' +
+  '409 `conflict` with `details: {reason: "campaign_has_incident", incidentId, campaignIds}`; add what is new to that incident (a supplement) instead.';
+
 export function incidentRoutes(uc: Console): FastifyPluginAsync {
   const inc = uc.incidents;
   return async (app) => {
@@ -128,7 +133,11 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
     app.post<{ Body: Static<typeof OpenBody> }>(
       '/incidents',
       {
-        schema: routeSchema('openIncident', 'Open an incident from one or more campaigns (its first report starts as a draft)', 'analyst', { body: OpenBody, response: { 201: View } }),
+        schema: routeSchema('openIncident', 'Open an incident from one or more campaigns (its first report starts as a draft)', 'analyst', {
+          description: `Needs the analyst role. ${ONE_INCIDENT_PER_CAMPAIGN}`,
+          body: OpenBody,
+          response: { 201: View },
+        }),
         preValidation: requireRole('analyst'),
       },
       async (request, reply) => reply.code(201).send(await inc.open(actorOf(request), request.body)),
@@ -156,6 +165,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
       '/incidents/:id/campaigns',
       {
         schema: routeSchema('linkIncidentCampaigns', 'Add campaigns to an incident whose first report is a draft', 'analyst', {
+          description: `Needs the analyst role. ${ONE_INCIDENT_PER_CAMPAIGN}`,
           params: IdParams,
           body: Type.Object({ campaignIds: CampaignIds }, { additionalProperties: false }),
           response: { 200: View },
