@@ -81,13 +81,22 @@ async function refreshReach(db: Kysely<Database>, accountIds: readonly string[])
 
 const ROW_CHUNK = 500;
 
+/** Whose sync a book comes from: the account id and when that account was first mirrored (its incarnation). */
+export interface BookHolder {
+  accountId: string;
+  mirroredAt: number;
+}
+
 /**
  * Replaces the owner's book with the numbers of their latest sync (normalised E.164), if one of
- * their points is in contacts mode; otherwise keeps nothing. Returns whether a book was written.
+ * their points is in contacts mode and the id still names the account the sync was for (an id
+ * erased and mirrored again is another person); otherwise keeps nothing. Returns whether a book
+ * was written.
  */
-export async function replaceBook(db: Kysely<Database>, hasher: ContactHasher, accountId: string, numbers: readonly string[]): Promise<boolean> {
+export async function replaceBook(db: Kysely<Database>, hasher: ContactHasher, holder: BookHolder, numbers: readonly string[]): Promise<boolean> {
+  const { accountId } = holder;
   await lockAccounts(db, [accountId]);
-  if (!(await keepsBook(db, accountId))) return false;
+  if (!(await keepsBook(db, accountId, holder.mirroredAt))) return false;
   await db.deleteFrom('contact_books').where('account_id', '=', accountId).execute();
   const seen = new Set<string>();
   const rows: Array<{ account_id: string; hash: Buffer }> = [];
@@ -105,14 +114,17 @@ export async function replaceBook(db: Kysely<Database>, hasher: ContactHasher, a
   return true;
 }
 
-/** One of the account's points is in contacts mode (read as it is now; under lockAccounts, as it stays). */
-export async function keepsBook(db: Kysely<Database>, accountId: string): Promise<boolean> {
+/**
+ * One of the account's points is in contacts mode (read as it is now; under lockAccounts, as it
+ * stays); with mirroredAt, only while the id still names that incarnation of the account.
+ */
+export async function keepsBook(db: Kysely<Database>, accountId: string, mirroredAt?: number): Promise<boolean> {
   const on = await db
     .selectFrom('accounts')
-    .select(inContactsMode('accounts.id').as('on'))
+    .select([inContactsMode('accounts.id').as('on'), 'mirrored_at'])
     .where('id', '=', accountId)
     .executeTakeFirst();
-  return on !== undefined && truthy(on.on);
+  return on !== undefined && truthy(on.on) && (mirroredAt === undefined || Number(on.mirrored_at) === mirroredAt);
 }
 
 /** Erases the account's book and reach (account erasure). */

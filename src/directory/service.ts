@@ -26,7 +26,7 @@ import {
   type ContactPointView,
 } from './contact-points.js';
 import { writeAccounts, type AccountWrite } from './bulk-write.js';
-import { eraseBook, keepsBook, lockAccounts, replaceBook, resolveDiscoverability } from './discoverability.js';
+import { eraseBook, keepsBook, lockAccounts, replaceBook, resolveDiscoverability, type BookHolder } from './discoverability.js';
 import type { ContactHasher } from './hashing.js';
 import type { AccountBody, ContactPointBody, ContactPointPatch } from './schemas.js';
 
@@ -214,14 +214,16 @@ export class DirectoryService {
    * ones), kept as keyed hashes if one of the owner's points is in contacts mode and discarded
    * otherwise. Called by the discovery use case after every phone sync it answered, whatever its
    * own (cached) view of the mode: the mode is read here, first without a write transaction, so
-   * accounts that keep no book cost one read.
+   * accounts that keep no book cost one read. holder: the account the sync was matched for (its
+   * id and mirroredAt): an id erased and mirrored again since belongs to another person, who gets
+   * no book of the erased holder's.
    */
-  async recordBook(accountId: string, numbers: readonly string[]): Promise<void> {
+  async recordBook(holder: BookHolder, numbers: readonly string[]): Promise<void> {
     // Turned on after this read: this sync came first, and the next one is kept. Turned off after
     // it: replaceBook reads the mode again under the account's lock and keeps nothing.
-    if (!(await keepsBook(this.deps.db, accountId))) return;
+    if (!(await keepsBook(this.deps.db, holder.accountId, holder.mirroredAt))) return;
     await this.transaction(async (tx) => {
-      if (await replaceBook(tx, this.deps.hasher, accountId, numbers)) this.announce(tx, [accountId]);
+      if (await replaceBook(tx, this.deps.hasher, holder, numbers)) this.announce(tx, [holder.accountId]);
     });
   }
 

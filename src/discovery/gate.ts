@@ -110,7 +110,7 @@ export class DiscoveryGate {
       await recordWithheld(this.deps, call, verdict, matched);
       throw err;
     }
-    await discovery.rememberBook(caller.accountId, prepared);
+    await discovery.rememberBook(prepared);
     await recordAllowed(this.deps, call, verdict, syncAnswer(prepared, response));
     return response;
   }

@@ -82,7 +82,7 @@ export interface DiscoveryDeps {
    * Keeps a "my contacts" owner's latest synced book (the directory's recordBook). Without it no
    * book is kept and contacts-mode points match nobody: the setting fails closed.
    */
-  books?: { recordBook(accountId: string, numbers: readonly string[]): Promise<void> };
+  books?: { recordBook(holder: AccountRef, numbers: readonly string[]): Promise<void> };
 }
 
 /**
@@ -185,10 +185,12 @@ export class DiscoveryService {
    * every number this sync answered for (its previous set and its new numbers). The directory
    * decides whether the mode is on: the caller's status here may be a node's cached copy from
    * before the owner turned it on, and a book skipped then would leave an older one in force.
+   * Kept for the account the sync was matched for (p.holder, as the token and the match): the
+   * directory writes nothing if the id was erased and mirrored again meanwhile.
    */
-  async rememberBook(accountId: string, p: PreparedSync): Promise<void> {
+  async rememberBook(p: PreparedSync): Promise<void> {
     if (p.kind !== 'phone' || !this.deps.books) return;
-    await this.deps.books.recordBook(accountId, p.answered);
+    await this.deps.books.recordBook(p.holder, p.answered);
   }
 
   private normaliseAll(kind: ContactKind, values: readonly string[], region: string | undefined): Normalised {
