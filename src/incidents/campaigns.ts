@@ -360,6 +360,29 @@ function checkInput(input: OpenCampaignInput): void {
   if (!Number.isFinite(input.score)) throw new AppError('invalid_request', 'score must be a finite number');
 }
 
+/**
+ * Of these accounts, those an operator reinstated and findguard has not suspended since: a
+ * person, not a fleet account, so their answers are no exposures (the notices and the incident
+ * report leave them out). A reinstatement lifts every open suspension, so an unreversed one is a
+ * later suspension that overrides it.
+ */
+export async function reinstatedInForce(db: Kysely<Database>, accountIds: readonly string[]): Promise<Set<string>> {
+  const ids = [...new Set(accountIds)].sort();
+  const out = new Set<string>();
+  for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
+    const chunk = ids.slice(i, i + INSERT_CHUNK);
+    const rows = await db
+      .selectFrom('enforcement_actions')
+      .select(['account_id', 'action'])
+      .where('account_id', 'in', chunk)
+      .where((eb) => eb.or([eb('action', '=', 'reinstate'), eb.and([eb('action', '=', 'suspend'), eb('reversed_by', 'is', null)])]))
+      .execute();
+    const suspended = new Set(rows.filter((r) => r.action === 'suspend').map((r) => r.account_id));
+    for (const r of rows) if (r.action === 'reinstate' && !suspended.has(r.account_id)) out.add(r.account_id);
+  }
+  return out;
+}
+
 /** A campaign row as lists show it (the console's list adds its own columns to this). */
 export function toListItem(r: Selectable<CampaignsTable>): CampaignListItem {
   const s = parseJson(r.summary) as Partial<CampaignSummary> | null;

@@ -2,6 +2,7 @@ import canonicalize from 'canonicalize';
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, DecisionsTable } from '../db/schema.js';
+import { reinstatedInForce } from './campaigns.js';
 import { iso } from './common.js';
 
 /**
@@ -35,7 +36,7 @@ export interface ReportFacts {
     revealed: number;
     countries: Array<{ country: string | null; lookups: number }>;
     asns: Array<{ asn: number | null; lookups: number }>;
-    /** When findguard first suspended it (null: never). */
+    /** When the suspension standing on it began (null: none stands; one a reinstatement lifted does not count). */
     stoppedAt: string | null;
   }>;
   /** Every recorded decision against the campaigns, their clusters or their accounts: the measures taken. */
@@ -80,11 +81,13 @@ export function evidenceHash(bundle: EvidenceBundle): string {
 /**
  * The incident's exposures as the notices see them (notices.ts exposedAccounts): an account of one
  * of the campaigns is no victim of another, even when it was revealed before it was known as a
- * member (the campaign extended with it keeps that exposure row).
+ * member (the campaign extended with it keeps that exposure row), and what a member an operator
+ * reinstated found is no exposure: that member is a person, not an attacker account.
  */
 export async function evidenceBundle(db: Kysely<Database>, incidentId: string, campaignIds: readonly string[]): Promise<EvidenceBundle> {
   const ids = [...campaignIds].sort();
   const members = new Set((await attackerIds(db, ids)).map((a) => a.accountId));
+  const reinstated = await reinstatedInForce(db, [...members]);
   const stored =
     ids.length === 0
       ? []
@@ -96,7 +99,7 @@ export async function evidenceBundle(db: Kysely<Database>, incidentId: string, c
           .orderBy('attacker_account_id')
           .orderBy('revealed_account_id')
           .execute();
-  const exposures = stored.filter((e) => !members.has(e.revealed_account_id));
+  const exposures = stored.filter((e) => !members.has(e.revealed_account_id) && !reinstated.has(e.attacker_account_id));
   return {
     format: 'findguard.incident-evidence/1',
     incidentId,
@@ -212,7 +215,9 @@ export async function reportFacts(db: Kysely<Database>, bundle: EvidenceBundle):
 
   const campaigns = bundle.campaignIds.length === 0 ? [] : await db.selectFrom('campaigns').select(['first_seen', 'last_seen']).where('id', 'in', bundle.campaignIds).execute();
   const times = bundle.exposures.map((e) => e.at).sort();
-  const attackers = await attackerIds(db, bundle.campaignIds);
+  const members = await attackerIds(db, bundle.campaignIds);
+  const reinstated = await reinstatedInForce(db, members.map((a) => a.accountId));
+  const attackers = members.filter((a) => !reinstated.has(a.accountId));
   const out: ReportFacts['attackers'] = [];
   for (let i = 0; i < attackers.length; i += CHUNK) {
     const chunk = attackers.slice(i, i + CHUNK);
@@ -227,6 +232,7 @@ export async function reportFacts(db: Kysely<Database>, bundle: EvidenceBundle):
       .selectFrom('enforcement_actions')
       .select(['account_id', (eb) => eb.fn.min('at').as('first')])
       .where('action', '=', 'suspend')
+      .where('reversed_by', 'is', null)
       .where('account_id', 'in', ids)
       .groupBy('account_id')
       .execute();

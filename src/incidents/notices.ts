@@ -5,6 +5,7 @@ import { DISCOVERY_BIT } from '../directory/purposes.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
+import { reinstatedInForce } from './campaigns.js';
 import { newId, parseJson } from './common.js';
 import type { IncidentNotifier } from './incident-records.js';
 import { buildNotice, type DiscoverableBy, type ExposureNotice, type NoticeFacts } from './notices-content.js';
@@ -237,6 +238,7 @@ export class ExposureNotices implements IncidentNotifier {
   /**
    * Exposed account -> the attacker accounts it was shown to and the first times, over the
    * campaigns. An account of one of the campaigns is no victim of another: it gets no notice.
+   * A member an operator reinstated is a person, not an attacker: what it found is left out.
    */
   private async exposedAccounts(campaignIds: string[]): Promise<Map<string, Exposed>> {
     const out = new Map<string, Exposed>();
@@ -245,6 +247,7 @@ export class ExposureNotices implements IncidentNotifier {
       const rows = await this.deps.db.selectFrom('campaign_accounts').select('account_id').where('campaign_id', 'in', campaignIds.slice(i, i + IN_LIST)).execute();
       for (const r of rows) members.add(r.account_id);
     }
+    const reinstated = await reinstatedInForce(this.deps.db, [...members]);
     for (let i = 0; i < campaignIds.length; i += IN_LIST) {
       const rows = await this.deps.db
         .selectFrom('exposures')
@@ -252,7 +255,7 @@ export class ExposureNotices implements IncidentNotifier {
         .where('campaign_id', 'in', campaignIds.slice(i, i + IN_LIST))
         .execute();
       for (const r of rows) {
-        if (members.has(r.revealed_account_id)) continue;
+        if (members.has(r.revealed_account_id) || reinstated.has(r.attacker_account_id)) continue;
         const at = Number(r.at);
         const e = out.get(r.revealed_account_id) ?? { attackers: new Set<string>(), first: at, last: at, via: new Set<'phone' | 'email'>() };
         e.attackers.add(r.attacker_account_id);
