@@ -15,9 +15,10 @@ import { sqliteDiscoveryStore } from './store.js';
 const keys = parseHashKeys(`v1:${Buffer.alloc(32, 9).toString('base64')}`);
 const hasher = new ContactHasher(keys);
 const number = (i: number) => `+4915${String(100_000_000 + i)}`;
-/** A caller whose phone is in the books of the "my contacts" owners with i % 10 === 5. */
-const friend = [hasher.current('phone', '+4915199999999').hash];
-const stranger = [hasher.current('phone', '+4915199999998').hash];
+/** A caller whose verified phone is in the books of the "my contacts" owners with i % 10 === 5. */
+const friendPhone = hasher.current('phone', '+4915199999999').hash;
+const friend = { accountId: 'friend', mirroredAt: 0 };
+const stranger = { accountId: 'stranger', mirroredAt: 0 };
 // Every third number is registered but not discoverable; of the rest, every fifth is "my contacts".
 const state = (i: number) => (i >= 1000 || i % 3 === 0 ? 'none' : i % 5 === 0 ? 'contacts' : 'everyone');
 const expected = (viewer: 'friend' | 'stranger') =>
@@ -44,8 +45,13 @@ describe('match pool', () => {
         const s = state(i);
         const hash = hasher.current('phone', number(i)).hash;
         insertPoint.run(`cp_${i}`, `a${i}`, hash, s === 'none' ? 0 : s === 'everyone' ? 1 : 2, s === 'contacts' ? 'contacts' : 'everyone');
-        if (s === 'contacts' && i % 10 === 5) insertReach.run(hash, friend[0], `cp_${i}`, `a${i}`);
+        if (s === 'contacts' && i % 10 === 5) insertReach.run(hash, friendPhone, `cp_${i}`, `a${i}`);
       }
+      for (const [id, phone] of [['friend', friendPhone], ['stranger', hasher.current('phone', '+4915199999998').hash], ['suspended', friendPhone]] as const) {
+        insertAccount.run(id, `h_${id}`);
+        insertPoint.run(`cp_${id}`, id, phone, 0, 'everyone');
+      }
+      sqlite.prepare(`UPDATE accounts SET fg_status = 'suspended' WHERE id = 'suspended'`).run();
     })();
     pool = new MatchPool(path, keys, 2);
   });
@@ -58,9 +64,9 @@ describe('match pool', () => {
   const values = Array.from({ length: 1500 }, (_, i) => number(i));
 
   it('answers exactly what the inline matcher answers, in order, "my contacts" points included', async () => {
-    for (const [name, viewer] of [['stranger', stranger], ['friend', friend]] as const) {
-      const inline = createSqliteMatcher(db.sqlite!, hasher)('phone', values, viewer);
-      const pooled = await pool.match('phone', values, viewer);
+    for (const [name, caller] of [['stranger', stranger], ['friend', friend]] as const) {
+      const inline = createSqliteMatcher(db.sqlite!, hasher)('phone', values, caller);
+      const pooled = await pool.match('phone', values, caller);
       expect(pooled).toEqual(inline);
       expect(pooled.filter(Boolean)).toHaveLength(expected(name));
       expect(pooled[1]).toEqual({ accountId: 'a1', handle: 'h1' });
@@ -70,6 +76,19 @@ describe('match pool', () => {
       expect(pooled[1200]).toBeNull();
     }
     expect(expected('friend')).toBeGreaterThan(expected('stranger'));
+  });
+
+  it('refuses, in the workers, a caller suspended, erased or mirrored again, as the inline matcher does; the store does not answer it inline instead', async () => {
+    const store = sqliteDiscoveryStore(db, hasher, { pool });
+    for (const [caller, code] of [
+      [{ accountId: 'suspended', mirroredAt: 0 }, 'account_suspended'],
+      [{ accountId: 'nobody', mirroredAt: 0 }, 'unauthenticated'],
+      [{ accountId: 'friend', mirroredAt: 1 }, 'unauthenticated'],
+    ] as const) {
+      await expect(pool.match('phone', values, caller)).rejects.toMatchObject({ code });
+      expect(() => createSqliteMatcher(db.sqlite!, hasher)('phone', values, caller)).toThrow(expect.objectContaining({ code }));
+      await expect(store.match('phone', values, caller)).rejects.toMatchObject({ code });
+    }
   });
 
   it('replaces a crashed worker, and the store falls back inline meanwhile', async () => {

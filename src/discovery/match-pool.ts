@@ -1,8 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import type { HashKey } from '../config/config.js';
 import type { ContactKind } from '../directory/hashing.js';
+import { AppError } from '../errors.js';
 import type { MatchReply, MatchRequest, MatchWorkerData } from './match-worker.js';
-import type { Match } from './sqlite-matcher.js';
+import type { AccountRef, Match } from './sqlite-matcher.js';
 
 interface Pending {
   resolve(results: Array<Match | null>): void;
@@ -38,13 +39,16 @@ export class MatchPool {
     return this.slots.length;
   }
 
-  /** viewer: the caller's own verified phone hashes, what contacts-mode points are matched against. */
-  async match(kind: ContactKind, values: readonly string[], viewer: readonly Buffer[]): Promise<Array<Match | null>> {
+  /**
+   * Each worker reads the caller with its part of the batch (sqlite-matcher.ts): a caller refused
+   * there rejects the whole batch with that AppError; any other failure is a plain Error.
+   */
+  async match(kind: ContactKind, values: readonly string[], caller: AccountRef): Promise<Array<Match | null>> {
     const parts = Math.min(this.slots.length, Math.ceil(values.length / 128));
     const per = Math.ceil(values.length / parts);
     const order = [...this.slots].sort((a, b) => a.busy - b.busy);
     const chunks = await Promise.all(
-      order.slice(0, parts).map((slot, i) => this.send(slot, kind, values.slice(i * per, (i + 1) * per), viewer)),
+      order.slice(0, parts).map((slot, i) => this.send(slot, kind, values.slice(i * per, (i + 1) * per), caller)),
     );
     return chunks.flat();
   }
@@ -54,7 +58,7 @@ export class MatchPool {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
-  private send(slot: Slot, kind: ContactKind, values: string[], viewer: readonly Buffer[]): Promise<Array<Match | null>> {
+  private send(slot: Slot, kind: ContactKind, values: string[], caller: AccountRef): Promise<Array<Match | null>> {
     const id = this.nextId++;
     slot.busy += values.length;
     // Referenced only while it has work: an idle pool must not keep a process alive, a busy one must.
@@ -74,7 +78,7 @@ export class MatchPool {
           reject(e);
         },
       });
-      const req: MatchRequest = { id, kind, values, viewer: viewer.map((v) => new Uint8Array(v)) };
+      const req: MatchRequest = { id, kind, values, caller: { accountId: caller.accountId, mirroredAt: caller.mirroredAt } };
       slot.worker.postMessage(req);
     });
   }
@@ -94,7 +98,8 @@ export class MatchPool {
       const p = slot.pending.get(reply.id);
       if (!p) return;
       slot.pending.delete(reply.id);
-      if (reply.error || !reply.results) p.reject(new Error(reply.error ?? 'match worker failed'));
+      if (reply.refused) p.reject(new AppError(reply.refused.code, reply.refused.message));
+      else if (reply.error || !reply.results) p.reject(new Error(reply.error ?? 'match worker failed'));
       else p.resolve(reply.results.map((r) => (r ? { accountId: r[0], handle: r[1] } : null)));
     });
     const fail = (err: Error) => {

@@ -6,7 +6,8 @@ import SQLite from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { HashKey } from '../config/config.js';
 import { ContactHasher, type ContactKind } from '../directory/hashing.js';
-import { createSqliteMatcher } from './sqlite-matcher.js';
+import { AppError, type ErrorCode } from '../errors.js';
+import { createSqliteMatcher, type AccountRef } from './sqlite-matcher.js';
 
 export interface MatchWorkerData {
   path: string;
@@ -17,14 +18,16 @@ export interface MatchRequest {
   id: number;
   kind: ContactKind;
   values: string[];
-  /** The caller's own verified phone hashes (sqlite-matcher.ts createViewerReader). */
-  viewer: Uint8Array[];
+  /** Read again here, with the batch: its status and verified phones may have changed while it was queued. */
+  caller: AccountRef;
 }
 
 export interface MatchReply {
   id: number;
   /** Aligned with values: [accountId, handle] or null. */
   results?: Array<[string, string] | null>;
+  /** The caller was refused (suspended, erased): the main thread throws this, as the inline match does. */
+  refused?: { code: ErrorCode; message: string };
   error?: string;
 }
 
@@ -38,9 +41,9 @@ const match = createSqliteMatcher(sqlite, new ContactHasher(keys));
 parentPort!.on('message', (req: MatchRequest) => {
   let reply: MatchReply;
   try {
-    reply = { id: req.id, results: match(req.kind, req.values, req.viewer.map((v) => Buffer.from(v.buffer, v.byteOffset, v.byteLength))).map((m) => (m ? [m.accountId, m.handle] : null)) };
-  } catch {
-    reply = { id: req.id, error: 'match failed' };
+    reply = { id: req.id, results: match(req.kind, req.values, req.caller).map((m) => (m ? [m.accountId, m.handle] : null)) };
+  } catch (err) {
+    reply = err instanceof AppError ? { id: req.id, refused: { code: err.code, message: err.message } } : { id: req.id, error: 'match failed' };
   }
   parentPort!.postMessage(reply);
 });

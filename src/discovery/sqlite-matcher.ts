@@ -1,9 +1,30 @@
 import type SQLite from 'better-sqlite3';
 import type { ContactHasher, ContactKind } from '../directory/hashing.js';
+import { AppError } from '../errors.js';
 
 export interface Match {
   accountId: string;
   handle: string;
+}
+
+/** An account as the call began for it: its id and when findguard first mirrored it (its incarnation). */
+export interface AccountRef {
+  accountId: string;
+  mirroredAt: number;
+}
+
+/** The caller now, read with the match: no row when erased, another mirrored_at when mirrored again. */
+export const CALLER_NOW_SQL = `SELECT app_status = 'active' AND fg_status = 'active' AS ok, mirrored_at FROM accounts WHERE id = ?`;
+
+export interface CallerNow {
+  ok: boolean | number;
+  mirrored_at: number | string;
+}
+
+/** The caller as the match reads it: gone, another account under the id, or no longer active. */
+export function assertStillCaller(row: CallerNow | undefined, caller: AccountRef): void {
+  if (row === undefined || Number(row.mirrored_at) !== caller.mirroredAt) throw new AppError('unauthenticated', 'account is not known to findguard');
+  if (row.ok !== true && row.ok !== 1) throw new AppError('account_suspended', 'account is suspended');
 }
 
 // The status checks repeat what the discoverable flag already encodes: a defence in depth that
@@ -40,29 +61,28 @@ interface Row {
   point_id: string;
 }
 
-export type SyncMatcher = (kind: ContactKind, values: readonly string[], viewer: readonly Buffer[]) => Array<Match | null>;
-
-/** The caller's own verified phone hashes (never empty: see NO_PHONE). */
-export function createViewerReader(sqlite: SQLite.Database): (accountId: string) => Buffer[] {
-  const stmt = sqlite.prepare<[string], { hash: Buffer }>(VIEWER_SQL);
-  return (accountId) => {
-    const hashes = stmt.all(accountId).map((r) => r.hash);
-    return hashes.length > 0 ? hashes : [NO_PHONE];
-  };
-}
+export type SyncMatcher = (kind: ContactKind, values: readonly string[], caller: AccountRef) => Array<Match | null>;
 
 /**
  * Hashes and matches a list of normalised values on one SQLite connection, synchronously: used
- * inline for small batches and inside the match workers for large ones. `viewer` is the caller's
- * own verified phone hashes (createViewerReader): what contacts-mode points are matched against.
+ * inline for small batches and inside the match workers for large ones.
+ *
+ * The caller is read in the same read transaction as the directory, by whichever thread matches:
+ * a batch that waited (on the limits, or queued in the match pool) is refused when its caller was
+ * suspended or erased meanwhile (AppError, as assertStillCaller), and "my contacts" points are
+ * matched against the caller's verified phones as they are now, not as they were when it was queued.
  */
 export function createSqliteMatcher(sqlite: SQLite.Database, hasher: ContactHasher, options: { ownTransaction?: boolean } = {}): SyncMatcher {
   const stmt = sqlite.prepare<[Buffer], Row>(MATCH_SQL);
   const reach = sqlite.prepare<[Buffer, Buffer], Row>(REACH_SQL);
+  const callerNow = sqlite.prepare<[string], CallerNow>(CALLER_NOW_SQL);
+  const viewerStmt = sqlite.prepare<[string], { hash: Buffer }>(VIEWER_SQL);
   // One read transaction per batch: in autocommit mode every statement takes and drops the file
   // lock and re-reads the WAL index (measured ~2.5 µs vs ~6 µs per number). A statement per
   // number beat one `IN (...)` statement per 512 numbers here, and keeps the work per number equal.
-  const matchAll = (kind: ContactKind, values: readonly string[], viewer: readonly Buffer[]): Array<Match | null> => {
+  const matchAll = (kind: ContactKind, values: readonly string[], caller: AccountRef): Array<Match | null> => {
+    assertStillCaller(callerNow.get(caller.accountId), caller);
+    const viewer = viewerStmt.all(caller.accountId).map((r) => r.hash);
     const probes = viewer.length > 0 ? viewer : [NO_PHONE];
     const out = new Array<Match | null>(values.length);
     for (let i = 0; i < values.length; i++) {
@@ -77,10 +97,9 @@ export function createSqliteMatcher(sqlite: SQLite.Database, hasher: ContactHash
     return out;
   };
   // The caller may already hold a read snapshot (see store.ts); then a transaction is redundant.
-  if (options.ownTransaction === false) return matchAll;
-  const inTransaction = sqlite.transaction(matchAll);
-  // A single number is one statement either way; BEGIN and COMMIT would only add to it.
-  return (kind, values, viewer) => (values.length > 1 ? inTransaction(kind, values, viewer) : matchAll(kind, values, viewer));
+  // Otherwise even a single number needs one: the caller's row, its phones and the directory are
+  // read together.
+  return options.ownTransaction === false ? matchAll : sqlite.transaction(matchAll);
 }
 
 /** Where several accounts claim one number, the earliest-added point the caller may see wins. */

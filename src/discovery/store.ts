@@ -5,9 +5,9 @@ import type { ContactHasher, ContactKind } from '../directory/hashing.js';
 import { DISCOVERY_BIT } from '../directory/purposes.js';
 import { AppError } from '../errors.js';
 import { MatchPool } from './match-pool.js';
-import { createSqliteMatcher, createViewerReader, type Match } from './sqlite-matcher.js';
+import { assertStillCaller, createSqliteMatcher, type AccountRef, type CallerNow, type Match } from './sqlite-matcher.js';
 
-export type { Match } from './sqlite-matcher.js';
+export type { AccountRef, Match } from './sqlite-matcher.js';
 
 /**
  * What the request path needs of the caller's account: status for access, age and phone country
@@ -27,12 +27,6 @@ export interface CallerInfo {
 }
 export type CallerStatus = CallerInfo | undefined;
 
-/** An account as the call began for it: its id and when findguard first mirrored it (its incarnation). */
-export interface AccountRef {
-  accountId: string;
-  mirroredAt: number;
-}
-
 /**
  * The discovery hot path's reads. A number matches only through the partial index of
  * discoverable contact points, so every state that must not match costs one identical index miss.
@@ -49,8 +43,9 @@ export interface DiscoveryStore {
    * owner's latest synced book (directory/discoverability.ts); every other non-match, that one
    * included, is the same work and the same null.
    *
-   * The caller is read again with the match, in the same snapshot (SQLite) or statement
-   * (PostgreSQL): a caller suspended while its call waited on the limits is refused (403) rather
+   * The caller is read again with the match, in the same snapshot (SQLite, in the match worker's
+   * own for a pooled batch) or statement (PostgreSQL), for every batch, an empty one included: a
+   * caller suspended while its call waited on the limits or the match pool is refused (403) rather
    * than answered, whatever its status was when the call began; one erased meanwhile, or erased and
    * mirrored again (another account under the id, which inherits nothing of the call), gets 401.
    */
@@ -70,19 +65,6 @@ interface CallerRow {
   signup_device: string | null;
   signup_ip: string | null;
   contacts_mode: number | boolean;
-}
-
-const CALLER_NOW_SQL = `SELECT app_status = 'active' AND fg_status = 'active' AS ok, mirrored_at FROM accounts WHERE id = ?`;
-
-interface CallerNow {
-  ok: boolean | number;
-  mirrored_at: number | string;
-}
-
-/** The caller as the match reads it: gone, another account under the id, or no longer active. */
-function assertStillCaller(row: CallerNow | undefined, caller: AccountRef): void {
-  if (row === undefined || Number(row.mirrored_at) !== caller.mirroredAt) throw new AppError('unauthenticated', 'account is not known to findguard');
-  if (row.ok !== true && row.ok !== 1) throw new AppError('account_suspended', 'account is suspended');
 }
 
 function effective(row: CallerRow | undefined): CallerStatus {
@@ -158,27 +140,24 @@ export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, options: { p
   const snapshot = reader ? new ReadSnapshot(reader) : undefined;
   const read = <T>(fn: () => T): T => (snapshot ? snapshot.read(fn) : fn());
   const statusStmt = sqlite.prepare<[string], CallerRow>(STATUS_SQL);
-  const callerNow = sqlite.prepare<[string], CallerNow>(CALLER_NOW_SQL);
   const matchInline = createSqliteMatcher(sqlite, hasher, { ownTransaction: !snapshot });
-  const viewerOf = createViewerReader(sqlite);
   return {
     refresh: () => snapshot?.refresh(),
     async caller(accountId) {
       return read(() => effective(statusStmt.get(accountId)));
     },
     async match(kind, values, caller) {
-      const viewer = read(() => {
-        assertStillCaller(callerNow.get(caller.accountId), caller);
-        return viewerOf(caller.accountId);
-      });
+      // The caller is read by whichever thread matches, with the directory (sqlite-matcher.ts):
+      // read here, before the pool, it would go stale while the batch waits there.
       if (pool && pool.size > 0 && values.length >= POOL_THRESHOLD) {
         try {
-          return await pool.match(kind, values, viewer);
-        } catch {
+          return await pool.match(kind, values, caller);
+        } catch (err) {
+          if (err instanceof AppError) throw err;
           // A worker died mid-batch (it is being replaced): answer from this thread instead.
         }
       }
-      return read(() => matchInline(kind, values, viewer));
+      return read(() => matchInline(kind, values, caller));
     },
     close: async () => {
       snapshot?.refresh();
@@ -211,7 +190,7 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
     async match(kind, values, caller) {
       const callerId = caller.accountId;
       const out = new Array<Match | null>(values.length).fill(null);
-      if (values.length === 0) return out;
+      // No early return for an empty batch: the statement below is also the caller's check.
       const hashes: Buffer[] = [];
       const owner: number[] = [];
       values.forEach((v, i) => {
