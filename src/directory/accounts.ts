@@ -94,6 +94,21 @@ export async function setFindguardStatus(db: Kysely<Database>, id: string, statu
   return true;
 }
 
+/**
+ * Deletes the exposure.notice webhooks of the account's notices, delivered or not: each carries the
+ * whole notice, which the erasure's cascade takes from exposure_notices. Left in the outbox, a
+ * pending one would still be sent about a person the app asked findguard to forget, and a
+ * delivered or given-up one could be sent again from the webhook log (redeliver resends the
+ * stored payload). A row being sent at this moment goes out; its outcome then updates nothing.
+ */
+export async function eraseNoticeEvents(db: Kysely<Database>, id: string): Promise<void> {
+  await db
+    .deleteFrom('webhook_outbox')
+    .where('event_type', '=', 'exposure.notice')
+    .where('id', 'in', (eb) => eb.selectFrom('exposure_notices').select('event_id').where('account_id', '=', id).where('event_id', 'is not', null).$narrowType<{ event_id: string }>())
+    .execute();
+}
+
 /** Erases the account and, by cascade, every contact point hash it had. */
 export async function eraseAccount(db: Kysely<Database>, id: string): Promise<boolean> {
   await db.deleteFrom('contact_points').where('account_id', '=', id).execute();

@@ -8,6 +8,7 @@ import { timeOrderedId, type IdFormat } from '../util/ids.js';
 import type { Random } from '../util/random.js';
 import {
   eraseAccount,
+  eraseNoticeEvents,
   findAccount,
   isActive,
   setFindguardStatus,
@@ -145,6 +146,9 @@ export class DirectoryService {
 
   async eraseAccount(id: string): Promise<void> {
     await this.transaction(async (tx) => {
+      // Locked first: a notice written for the account meanwhile waits, then finds it gone.
+      await lockAccounts(tx, [id]);
+      await eraseNoticeEvents(tx, id);
       // The book goes with the account (the foreign keys would take it too; this says so).
       await eraseBook(tx, id);
       if (!(await eraseAccount(tx, id))) throw new AppError('not_found', 'no such account');
