@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LookupEvent } from '../src/abuse/events.js';
 import { LateExposures } from '../src/abuse/late-exposures.js';
 import { EventPipeline } from '../src/abuse/pipeline.js';
-import { Campaigns, ExposureNotices, IncidentLifecycle, listAudit, type IncidentActor } from '../src/incidents/index.js';
+import { Campaigns, ExposureNotices, IncidentLifecycle, listAudit, type IncidentActor, type WebhookEnvelope } from '../src/incidents/index.js';
 import { createLogger } from '../src/logger.js';
 import { makeEvent } from './helpers/events.js';
 import { mirrorAccount } from './helpers/fixtures.js';
@@ -70,5 +70,17 @@ describeEachDialect('notices owed after an incident was notified', (dialect) => 
     expect((await svc.ctx.incidents.notices.forAccount('ln-v3')).length).toBe(1);
     expect(await svc.ctx.incidents.lifecycle.get(incidentId)).toMatchObject({ notices: 3 });
     expect((await lateActions()).map((a) => a.after)).toEqual([{ notices: 3 }, { notices: 2 }]);
+  });
+
+  it('the app hears of each late count as of every other change: one incident.updated per notify_late', async () => {
+    const rows = await svc.ctx.db.kysely.selectFrom('webhook_outbox').select(['payload', 'created_at']).where('event_type', '=', 'incident.updated').execute();
+    const late = rows
+      .map((r) => (JSON.parse(r.payload) as WebhookEnvelope<'incident.updated'>).data)
+      .filter((p) => p.change === 'notify_late')
+      .sort((a, b) => (a.notices ?? 0) - (b.notices ?? 0));
+    expect(late.map((p) => [p.incidentId, p.notices])).toEqual([
+      [incidentId, 2],
+      [incidentId, 3],
+    ]);
   });
 });

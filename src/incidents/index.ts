@@ -95,7 +95,7 @@ export function createIncidents(
   const log = deps.logger.child({ component: 'incidents' });
   const enforcer = new Enforcer({ db: deps.db, directory: deps.directory, clock: deps.clock, random: deps.random, decisions, log, ...(onEnqueued ? { onEnqueued } : {}) });
   const exposureNotices = new ExposureNotices({ ...opts.notices, db: deps.db, clock: deps.clock, random: deps.random, log, ...(onEnqueued ? { onEnqueued } : {}) });
-  const lifecycle = new IncidentLifecycle({ db: deps.db, clock: deps.clock, random: deps.random, notifier: exposureNotices, log, ...(opts.openIncidentAtExposedAccounts !== undefined ? { openAtExposedAccounts: opts.openIncidentAtExposedAccounts } : {}) });
+  const lifecycle = new IncidentLifecycle({ db: deps.db, clock: deps.clock, random: deps.random, notifier: exposureNotices, log, ...(onEnqueued ? { onEnqueued } : {}), ...(opts.openIncidentAtExposedAccounts !== undefined ? { openAtExposedAccounts: opts.openIncidentAtExposedAccounts } : {}) });
   const onRecorded = (tx: Tx, id: string, exposed: number) => {
     const told = opts.onCampaignRecorded;
     if (told) tx.onCommit(told);

@@ -5,6 +5,7 @@ import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { recordAudit, type AuditActor, type AuditTool } from './audit.js';
 import { readIncident, type IncidentNotifier } from './incident-records.js';
+import { enqueueIncidentUpdated } from './incident-updates.js';
 
 /**
  * Art. 34 notices owed after the fact. Notices are sent on approved -> notified, and notified leads
@@ -22,6 +23,8 @@ export interface LateNoticeDeps {
   /** Who the audit names: the engine, as nobody decided it (ENGINE_INCIDENT_ACTOR). */
   by: { actor: AuditActor; from: string | null; tool: AuditTool };
   log?: CommitLog;
+  /** Told after a commit that enqueued a webhook, so a deliverer in this process sends it at once. */
+  onEnqueued?: () => void;
 }
 
 export class LateNotices {
@@ -64,6 +67,8 @@ export class LateNotices {
       const reason = `${notices - before} more account(s) exposed after the incident was notified`;
       const { by } = this.deps;
       await recordAudit(tx, { actor: by.actor, from: by.from, tool: by.tool, action: 'incident.notify_late', subject: `incident:${id}`, before: { notices: before }, after: { notices }, reason }, at, this.deps.random);
+      // The app hears of the new count as of every other change (incident.updated), in this transaction.
+      await enqueueIncidentUpdated(tx, id, 'notify_late', 'notified', 'engine', at, this.deps.random, this.deps.onEnqueued);
       return notices - before;
     }, this.deps.log);
   }
