@@ -38,6 +38,11 @@ describeEachDialect('incident report: what stands', (dialect) => {
     svc.clock.set(T0 + 40 * MIN);
     await campaigns.openCampaign({ clusterId: 'st-cluster', accountIds: ['st-a', 'st-b'], score: 0.9, evidence: {} });
     expect((await campaigns.list()).find((c) => c.id === campaignId)?.exposedAccounts).toBe(1);
+    // The campaign's own disclosure report agrees: st-b is a member now, not an exposed person.
+    const report = await campaigns.campaignReport(campaignId);
+    expect(report.exposures.accounts.map((e) => e.accountId)).toEqual(['st-victim']);
+    expect(report.exposures.pairs).toBe(1);
+    expect(report.accounts.find((m) => m.accountId === 'st-a')?.revealed).toBe(1);
 
     const id = (await svc.ctx.incidents.lifecycle.open({ title: 'Scan', campaignIds: [campaignId] }, by('op-a'))).id;
     const facts = (await svc.ctx.incidents.reports.document(id)).phases[0]!.facts as ReportFacts;
