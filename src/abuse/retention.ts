@@ -13,6 +13,12 @@ export interface EventRetentionDeps {
   logger: Logger;
   /** FINDGUARD_EVENT_RETENTION_DAYS. */
   days: number;
+  /**
+   * Other records past their own retention, purged on the same schedule (expired exposure notices:
+   * they were emptied only when a later incident notified, so a notice outlived its 365 days for as
+   * long as no other incident did). Each returns how many it purged.
+   */
+  purges?: ReadonlyArray<{ what: string; run: () => Promise<number> }>;
 }
 
 /**
@@ -25,7 +31,7 @@ export class EventRetention {
 
   constructor(private readonly deps: EventRetentionDeps) {}
 
-  /** Deletes every event older than the retention period, as of the injected clock; returns how many. */
+  /** Deletes every event older than the retention period, as of the injected clock, then runs the other purges; returns the events deleted. */
   async run(): Promise<number> {
     const { db, clock, days } = this.deps;
     const cutoff = clock.now() - days * DAY_MS;
@@ -35,8 +41,13 @@ export class EventRetention {
       const result = await db.deleteFrom('lookup_events').where('id', 'in', oldest).executeTakeFirst();
       const n = Number(result.numDeletedRows);
       total += n;
-      if (n < DELETE_CHUNK) return total;
+      if (n < DELETE_CHUNK) break;
     }
+    for (const p of this.deps.purges ?? []) {
+      const purged = await p.run();
+      if (purged > 0) this.deps.logger.info({ purged, what: p.what }, 'purged records past retention');
+    }
+    return total;
   }
 
   /** Runs every intervalMs (real time; the cutoff follows the injected clock), first after firstMs. */

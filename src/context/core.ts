@@ -186,6 +186,7 @@ export async function createCore(
     {
       ...overrides.events,
       handlers: overrides.events?.handlers ?? [abuse, lateExposures],
+      purges: [{ what: 'expired exposure notices', run: () => incidents.notices.purgeExpired() }],
       consume: role.consume,
       ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}),
       // A partitioned worker runs the engine in stages (src/abuse/stages.ts) with the same policy and enforcer.

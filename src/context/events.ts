@@ -31,6 +31,8 @@ export interface EventOptions {
    * benchmark's before/after (bench/server.ts); never in a deployment.
    */
   durable?: boolean;
+  /** Other records' retention, run with the events' where this process consumes (EventRetentionDeps.purges). */
+  purges?: ReadonlyArray<{ what: string; run: () => Promise<number> }>;
 }
 
 /** Where lookup events go, and, where this process consumes them, what takes them in. */
@@ -125,7 +127,7 @@ export function createEventParts(
       });
     }
   }
-  const eventRetention = eventConsumer ? new EventRetention({ db: deps.db.kysely, clock: deps.clock, logger, days: config.eventRetentionDays }) : undefined;
+  const eventRetention = eventConsumer ? new EventRetention({ db: deps.db.kysely, clock: deps.clock, logger, days: config.eventRetentionDays, ...(opts.purges ? { purges: opts.purges } : {}) }) : undefined;
   return {
     events,
     eventPipeline,
