@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LookupEvent } from '../src/abuse/events.js';
-import type { IncidentActor } from '../src/incidents/index.js';
 import { makeEvent } from './helpers/events.js';
 import { mirrorAccount } from './helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
+import { notifiedIncident } from './helpers/incidents.js';
 
 /**
  * An erasure deletes the exposure.notice webhooks of the account's notices whatever their state: a
@@ -11,7 +11,6 @@ import { describeEachDialect, startTestService, T0, type TestService } from './h
  * stored payload, which is the whole notice). Another account's notice stays.
  */
 const MIN = 60_000;
-const by = (id: string): IncidentActor => ({ actor: { id, name: id, role: 'analyst', via: 'token' }, from: null, tool: 'api' });
 const answer = (n: number, revealed: string): LookupEvent => makeEvent(n, { accountId: 'ed-atk', at: T0 + MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
 
 describeEachDialect('erasure: a delivered notice webhook goes with the account', (dialect) => {
@@ -26,12 +25,7 @@ describeEachDialect('erasure: a delivered notice webhook goes with the account',
 
   it('leaves nothing to redeliver', async () => {
     const campaignId = (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'ed-cluster', accountIds: ['ed-atk'], score: 0.9, evidence: {} })).campaignId;
-    const life = svc.ctx.incidents.lifecycle;
-    const id = (await life.open({ title: 'Scan', campaignIds: [campaignId] }, by('op-a'))).id;
-    await life.submit(id, by('op-a'));
-    await life.approve(id, by('op-a'));
-    await life.approve(id, by('op-b'));
-    await life.notify(id, by('op-b'));
+    const id = await notifiedIncident(svc, [campaignId]);
     const db = svc.ctx.db.kysely;
     const rows = async () =>
       (await db.selectFrom('webhook_outbox').select(['id', 'payload']).where('event_type', '=', 'exposure.notice').execute()).map((r) => ({

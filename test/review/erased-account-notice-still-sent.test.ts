@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LookupEvent } from '../../src/abuse/events.js';
-import type { IncidentActor } from '../../src/incidents/index.js';
 import { makeEvent } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from '../helpers/service.js';
+import { notifiedIncident } from '../helpers/incidents.js';
 
 /**
  * Review: an exposure notice is "erased with the account (ON DELETE CASCADE in the erasure's
@@ -14,7 +14,6 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  * again from the webhook log.
  */
 const MIN = 60_000;
-const by = (id: string): IncidentActor => ({ actor: { id, name: id, role: 'analyst', via: 'token' }, from: null, tool: 'api' });
 const answer = (revealed: string): LookupEvent => makeEvent(9301, { accountId: 'er-atk', at: T0 + MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
 
 describeEachDialect('review: an erased account keeps no notice in the outbox', (dialect) => {
@@ -29,12 +28,7 @@ describeEachDialect('review: an erased account keeps no notice in the outbox', (
 
   it('erasing the account takes its undelivered notice with it', async () => {
     const campaignId = (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'er-cluster', accountIds: ['er-atk'], score: 0.9, evidence: {} })).campaignId;
-    const life = svc.ctx.incidents.lifecycle;
-    const id = (await life.open({ title: 'Scan', campaignIds: [campaignId] }, by('op-a'))).id;
-    await life.submit(id, by('op-a'));
-    await life.approve(id, by('op-a'));
-    await life.approve(id, by('op-b'));
-    await life.notify(id, by('op-b'));
+    const id = await notifiedIncident(svc, [campaignId]);
     const notices = async () =>
       (await svc.ctx.db.kysely.selectFrom('webhook_outbox').select(['payload', 'next_attempt_at', 'delivered_at']).where('event_type', '=', 'exposure.notice').execute()).filter(
         (r) => (JSON.parse(r.payload) as { data: { accountId: string } }).data.accountId === 'er-v1',

@@ -4,6 +4,7 @@ import type { IncidentActor } from '../../src/incidents/index.js';
 import { makeEvent } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from '../helpers/service.js';
+import { notifiedIncident } from '../helpers/incidents.js';
 
 /**
  * Review: DESIGN §5 (the contract with the app backend) lists the webhook events findguard sends:
@@ -29,11 +30,7 @@ describeEachDialect('review: incident.updated webhooks', (dialect) => {
   it('an incident taken through its lifecycle sends incident.updated', async () => {
     const campaignId = (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'iu-cluster', accountIds: ['iu-atk'], score: 0.9, evidence: {} })).campaignId;
     const life = svc.ctx.incidents.lifecycle;
-    const id = (await life.open({ title: 'Scan', campaignIds: [campaignId] }, by('op-a'))).id;
-    await life.submit(id, by('op-a'));
-    await life.approve(id, by('op-a'));
-    await life.approve(id, by('op-b'));
-    await life.notify(id, by('op-b'));
+    const id = await notifiedIncident(svc, [campaignId]);
     await life.close(id, 'done', by('op-b'));
 
     const types = (await svc.ctx.db.kysely.selectFrom('webhook_outbox').select('event_type').execute()).map((r) => r.event_type);

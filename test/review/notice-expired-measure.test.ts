@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { LookupEvent } from '../../src/abuse/events.js';
-import type { IncidentActor } from '../../src/incidents/index.js';
 import { makeEvent } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from '../helpers/service.js';
+import { notifiedIncident } from '../helpers/incidents.js';
 
 /**
  * Review: an exposure notice's `measures` is "the strongest standing restriction on each attacker
@@ -15,7 +15,6 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  */
 const MIN = 60_000;
 const DAY = 86_400_000;
-const by = (id: string): IncidentActor => ({ actor: { id, name: id, role: 'analyst', via: 'token' }, from: null, tool: 'api' });
 const answer = (revealed: string): LookupEvent => makeEvent(9201, { accountId: 'em-atk', at: T0 + MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
 
 describeEachDialect('review: a notice names only measures that stand', (dialect) => {
@@ -34,12 +33,7 @@ describeEachDialect('review: a notice names only measures that stand', (dialect)
     const campaignId = (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'em-cluster', accountIds: ['em-atk'], score: 0.9, evidence: {} })).campaignId;
     // Weeks later the incident is written up, approved and notified.
     svc.clock.set(T0 + 20 * DAY);
-    const life = svc.ctx.incidents.lifecycle;
-    const id = (await life.open({ title: 'Scan', campaignIds: [campaignId] }, by('op-a'))).id;
-    await life.submit(id, by('op-a'));
-    await life.approve(id, by('op-a'));
-    await life.approve(id, by('op-b'));
-    await life.notify(id, by('op-b'));
+    const id = await notifiedIncident(svc, [campaignId]);
 
     const [notice] = await svc.ctx.incidents.notices.forAccount('em-v1');
     expect(notice).toBeDefined();

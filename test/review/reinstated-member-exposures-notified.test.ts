@@ -4,6 +4,7 @@ import type { IncidentActor, ReportFacts } from '../../src/incidents/index.js';
 import { makeEvent } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from '../helpers/service.js';
+import { notifiedIncident } from '../helpers/incidents.js';
 
 /**
  * Review: an operator reinstates a campaign member the engine took for part of the fleet (README:
@@ -17,7 +18,6 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  * still treated as an attacker by the notices and the report.
  */
 const MIN = 60_000;
-const by = (id: string): IncidentActor => ({ actor: { id, name: id, role: 'analyst', via: 'token' }, from: null, tool: 'api' });
 let n = 0;
 const answer = (caller: string, revealed: string, minute: number): LookupEvent =>
   makeEvent(++n + 9500, { accountId: caller, at: T0 + minute * MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
@@ -41,12 +41,7 @@ describeEachDialect('review: a reinstated member is no attacker', (dialect) => {
     expect(r.reinstated).toBe(true);
 
     svc.clock.set(T0 + 60 * MIN);
-    const life = svc.ctx.incidents.lifecycle;
-    const id = (await life.open({ title: 'Scan', campaignIds: [campaignId] }, by('op-a'))).id;
-    await life.submit(id, by('op-a'));
-    await life.approve(id, by('op-a'));
-    await life.approve(id, by('op-b'));
-    await life.notify(id, by('op-b'));
+    const id = await notifiedIncident(svc, [campaignId]);
 
     expect(await svc.ctx.incidents.notices.forAccount('rm-victim')).toHaveLength(1);
     expect(await svc.ctx.incidents.notices.forAccount('rm-friend')).toEqual([]);
