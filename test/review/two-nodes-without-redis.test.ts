@@ -69,7 +69,8 @@ describe('review: two serve nodes on one PostgreSQL database without Redis', () 
       return { status: r.statusCode, singleNode: (r.json() as { checks: Record<string, string> }).checks.singleNode };
     };
     const until = async (want: string) => {
-      for (let i = 0; i < 100 && (await ready()).singleNode !== want; i++) await new Promise((r) => setTimeout(r, 100));
+      // Up to 30 s: regaining retries every 2 s, and under the whole suite's load (1,342 tests beside it) 10 s once was not enough.
+      for (let i = 0; i < 300 && (await ready()).singleNode !== want; i++) await new Promise((r) => setTimeout(r, 100));
       return ready();
     };
     // From a node that holds its lock: once in ~20 runs (CI and local, 2026-12-03) the node just
