@@ -3,7 +3,7 @@ import { isAccountId } from '../directory/account-id.js';
 import { isOperatorName } from '../incidents/common.js';
 import type { EnforcementAction } from '../incidents/index.js';
 import { when, withContext } from './campaigns.js';
-import type { CliIo } from './io.js';
+import { reasonArg, type CliIo } from './io.js';
 
 /** An account id argument, checked by the rule the API and the import apply (directory/account-id.ts). */
 export function accountIdArg(value: string): string {
@@ -13,11 +13,6 @@ export function accountIdArg(value: string): string {
 
 function operatorArg(value: string): string {
   if (!isOperatorName(value)) throw new InvalidArgumentError('1 to 64 letters, digits or . _ @ - (and not "engine")');
-  return value;
-}
-
-function reasonArg(value: string): string {
-  if (value.trim().length === 0 || value.length > 1000) throw new InvalidArgumentError('1 to 1000 characters');
   return value;
 }
 

@@ -10,16 +10,11 @@ import { recordAudit } from '../incidents/audit.js';
 import type { CliContext } from '../context.js';
 import { closeRedis, createRedis } from '../util/redis.js';
 import { withContext } from './campaigns.js';
-import { loadSettings, type CliIo } from './io.js';
+import { cliAuditor, loadSettings, reasonArg, type CliIo } from './io.js';
 
 function partitionCount(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_PARTITIONS) throw new InvalidArgumentError(`a whole number from 1 to ${MAX_PARTITIONS}`);
   return Number(value);
-}
-
-function reasonArg(value: string): string {
-  if (value.trim().length === 0 || value.length > 1000) throw new InvalidArgumentError('1 to 1000 characters');
-  return value;
 }
 
 interface StreamState {
@@ -115,13 +110,10 @@ async function partitions(io: CliIo, redisUrl: string, configured: number, opts:
 }
 
 async function auditChange(ctx: CliContext, io: CliIo, key: string, before: string | null, after: number, reason: string | undefined): Promise<void> {
-  const who = io.env.USER ?? io.env.LOGNAME ?? 'cli';
   await recordAudit(
     ctx.db.kysely,
     {
-      actor: { id: who, name: who, role: 'system', via: 'cli' },
-      from: null,
-      tool: 'cli',
+      ...cliAuditor(io),
       action: 'events.set-partitions',
       subject: `fleet-partitions:${key}`,
       ...(reason ? { reason } : {}),

@@ -1,5 +1,7 @@
+import { InvalidArgumentError } from 'commander';
 import { buildSettings, type Settings } from '../config/config.js';
 import { readEnv } from '../config/env.js';
+import type { AuditActor } from '../incidents/audit.js';
 
 /** What a command may touch of the outside world; tests pass their own. */
 export interface CliIo {
@@ -44,4 +46,16 @@ export function untilSignal(): Promise<void> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+}
+
+/** A `--reason` as the audit log keeps it. */
+export function reasonArg(value: string): string {
+  if (value.trim().length === 0 || value.length > 1000) throw new InvalidArgumentError('1 to 1000 characters');
+  return value;
+}
+
+/** Who a change made with the CLI is audited as: the login running it (nobody signs in to the CLI). */
+export function cliAuditor(io: CliIo): { actor: AuditActor; from: null; tool: 'cli' } {
+  const who = io.env.USER ?? io.env.LOGNAME ?? 'cli';
+  return { actor: { id: who, name: who, role: 'system', via: 'cli' }, from: null, tool: 'cli' };
 }

@@ -1,14 +1,9 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { recordAudit } from '../incidents/audit.js';
 import { databaseEpoch, resetEpoch } from '../limits/redis-epoch.js';
 import { createRedisLimitStore } from '../limits/redis-store.js';
 import { withContext } from './campaigns.js';
-import type { CliIo } from './io.js';
-
-function reasonArg(value: string): string {
-  if (value.trim().length === 0 || value.length > 1000) throw new InvalidArgumentError('1 to 1000 characters');
-  return value;
-}
+import { cliAuditor, reasonArg, type CliIo } from './io.js';
 
 /**
  * `findguard limits status|accept-redis-reset`: the Redis limits' epoch (limits/redis-epoch.ts).
@@ -60,10 +55,9 @@ export function limitsCommand(program: Command, io: CliIo): void {
           const before = { database: (await databaseEpoch(ctx.db.kysely)) ?? null, redis: await store.readEpoch() };
           const epoch = ctx.random.bytes(12).toString('base64url');
           await resetEpoch(ctx.db.kysely, store, epoch);
-          const who = io.env.USER ?? io.env.LOGNAME ?? 'cli';
           await recordAudit(
             ctx.db.kysely,
-            { actor: { id: who, name: who, role: 'system', via: 'cli' }, from: null, tool: 'cli', action: 'limits.accept-redis-reset', subject: 'limits:redis', reason: opts.reason, before, after: { epoch } },
+            { ...cliAuditor(io), action: 'limits.accept-redis-reset', subject: 'limits:redis', reason: opts.reason, before, after: { epoch } },
             ctx.clock.now(),
             ctx.random,
           );
