@@ -1,4 +1,4 @@
-import { hkdfSync } from 'node:crypto';
+import { deriveKey, oldestHashKey } from '../util/derive-key.js';
 import { isRole, type Role } from '../operators/roles.js';
 import { ConfigError } from './errors.js';
 import { ENV_NAMES, type RawEnv } from './env.js';
@@ -68,8 +68,7 @@ export function parseSessionKey(raw: RawEnv, hashKeys: ReadonlyArray<{ key: Buff
   if (raw.sessionKey) {
     const key = Buffer.from(raw.sessionKey, 'base64');
     if (key.length < 32) throw new ConfigError(ENV_NAMES.sessionKey, 'must be at least 32 bytes, base64');
-    return Buffer.from(hkdfSync('sha256', key, 'findguard', 'operator session cookie', 32));
+    return deriveKey(key, 'operator session cookie');
   }
-  const oldest = hashKeys[hashKeys.length - 1]!;
-  return Buffer.from(hkdfSync('sha256', oldest.key, 'findguard', 'operator session cookie', 32));
+  return deriveKey(oldestHashKey(hashKeys), 'operator session cookie');
 }

@@ -1,4 +1,4 @@
-import { hkdfSync } from 'node:crypto';
+import { deriveKey, oldestHashKey } from '../util/derive-key.js';
 import { isTextLine } from '../util/text.js';
 import { ConfigError } from './errors.js';
 import { ENV_NAMES, type RawEnv } from './env.js';
@@ -17,8 +17,7 @@ export function parseReportSigningSeed(raw: RawEnv, hashKeys: ReadonlyArray<{ ke
     if (seed.length !== 32) throw new ConfigError(ENV_NAMES.reportSigningKey, 'must be 32 bytes, base64 (an Ed25519 seed: openssl rand -base64 32)');
     return seed;
   }
-  const oldest = hashKeys[hashKeys.length - 1]!;
-  return Buffer.from(hkdfSync('sha256', oldest.key, 'findguard', 'incident report signing key', 32));
+  return deriveKey(oldestHashKey(hashKeys), 'incident report signing key');
 }
 
 const MAX_DPO_CONTACT = 500;

@@ -1,4 +1,5 @@
-import { createHmac, hkdfSync } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { deriveKey } from '../util/derive-key.js';
 import type { VaultKey } from './totp-vault.js';
 
 /**
@@ -15,7 +16,7 @@ export class OidcSubjects {
 
   constructor(hashKeys: readonly VaultKey[]) {
     if (hashKeys.length === 0) throw new Error('OidcSubjects needs a key');
-    this.keys = hashKeys.map((k) => ({ version: k.version, key: Buffer.from(hkdfSync('sha256', k.key, 'findguard', 'operator oidc subject', 32)) }));
+    this.keys = hashKeys.map((k) => ({ version: k.version, key: deriveKey(k.key, 'operator oidc subject') }));
   }
 
   /** What a new or moved row stores. */

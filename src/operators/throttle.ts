@@ -1,4 +1,5 @@
-import { createHmac, hkdfSync } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { deriveKey, oldestHashKey } from '../util/derive-key.js';
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import ipaddr from 'ipaddr.js';
@@ -49,9 +50,7 @@ const FORGET_MS = 60 * 60_000;
  * and which a rotation that adds a newer key leaves in place. Retiring it starts every count afresh.
  */
 export function throttleNameKey(hashKeys: ReadonlyArray<{ key: Buffer }>): Buffer {
-  const oldest = hashKeys[hashKeys.length - 1];
-  if (!oldest) throw new Error('the sign-in throttle needs a hash key');
-  return Buffer.from(hkdfSync('sha256', oldest.key, 'findguard', 'operator sign-in throttle names', 32));
+  return deriveKey(oldestHashKey(hashKeys), 'operator sign-in throttle names');
 }
 
 export class SigninThrottle {

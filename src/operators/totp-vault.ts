@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { deriveKey } from '../util/derive-key.js';
 import type { Random } from '../util/random.js';
 
 /** A versioned key findguard already holds (the hash keys, newest first). */
@@ -24,7 +25,7 @@ export class TotpVault {
     private readonly random: Random,
   ) {
     if (keys.length === 0) throw new Error('TotpVault needs a key');
-    this.keys = new Map(keys.map((k) => [k.version, Buffer.from(hkdfSync('sha256', k.key, 'findguard', 'operator totp secrets', 32))]));
+    this.keys = new Map(keys.map((k) => [k.version, deriveKey(k.key, 'operator totp secrets')]));
     this.newest = keys[0]!.version;
   }
 
