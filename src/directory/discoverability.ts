@@ -81,8 +81,11 @@ async function refreshReach(db: Kysely<Database>, accountIds: readonly string[])
 
 const ROW_CHUNK = 500;
 
-/** Whose sync a book comes from: the account id and when that account was first mirrored (its incarnation). */
-export interface BookHolder {
+/**
+ * An account as a call began for it: its id and when findguard first mirrored it (its incarnation).
+ * An id erased and mirrored again is another person: whatever holds this refuses or writes nothing.
+ */
+export interface AccountRef {
   accountId: string;
   mirroredAt: number;
 }
@@ -93,7 +96,7 @@ export interface BookHolder {
  * erased and mirrored again is another person); otherwise keeps nothing. Returns whether a book
  * was written.
  */
-export async function replaceBook(db: Kysely<Database>, hasher: ContactHasher, holder: BookHolder, numbers: readonly string[]): Promise<boolean> {
+export async function replaceBook(db: Kysely<Database>, hasher: ContactHasher, holder: AccountRef, numbers: readonly string[]): Promise<boolean> {
   const { accountId } = holder;
   await lockAccounts(db, [accountId]);
   if (!(await keepsBook(db, accountId, holder.mirroredAt))) return false;

@@ -27,7 +27,7 @@ import {
   type ContactPointView,
 } from './contact-points.js';
 import { writeAccounts, type AccountWrite } from './bulk-write.js';
-import { eraseBook, keepsBook, lockAccounts, replaceBook, resolveDiscoverability, type BookHolder } from './discoverability.js';
+import { eraseBook, keepsBook, lockAccounts, replaceBook, resolveDiscoverability, type AccountRef } from './discoverability.js';
 import type { ContactHasher } from './hashing.js';
 import type { AccountBody, ContactPointBody, ContactPointPatch } from './schemas.js';
 
@@ -222,7 +222,7 @@ export class DirectoryService {
    * id and mirroredAt): an id erased and mirrored again since belongs to another person, who gets
    * no book of the erased holder's.
    */
-  async recordBook(holder: BookHolder, numbers: readonly string[]): Promise<void> {
+  async recordBook(holder: AccountRef, numbers: readonly string[]): Promise<void> {
     // Turned on after this read: this sync came first, and the next one is kept. Turned off after
     // it: replaceBook reads the mode again under the account's lock and keeps nothing.
     if (!(await keepsBook(this.deps.db, holder.accountId, holder.mirroredAt))) return;

@@ -1,4 +1,5 @@
 import type SQLite from 'better-sqlite3';
+import type { AccountRef } from '../directory/discoverability.js';
 import type { ContactHasher, ContactKind } from '../directory/hashing.js';
 import { AppError } from '../errors.js';
 
@@ -7,11 +8,7 @@ export interface Match {
   handle: string;
 }
 
-/** An account as the call began for it: its id and when findguard first mirrored it (its incarnation). */
-export interface AccountRef {
-  accountId: string;
-  mirroredAt: number;
-}
+export type { AccountRef };
 
 /** The caller now, read with the match: no row when erased, another mirrored_at when mirrored again. */
 export const CALLER_NOW_SQL = `SELECT app_status = 'active' AND fg_status = 'active' AS ok, mirrored_at FROM accounts WHERE id = ?`;
