@@ -383,6 +383,22 @@ export async function reinstatedInForce(db: Kysely<Database>, accountIds: readon
   return out;
 }
 
+/**
+ * Which exposure rows of these campaigns expose a person, one rule for the notices and the
+ * incident report: not a member of the campaigns (an account revealed before it was known as a
+ * member keeps its row), and not revealed to a member an operator reinstated (a person, not an
+ * attacker account: reinstatedInForce).
+ */
+export async function exposureCounts(db: Kysely<Database>, campaignIds: readonly string[]): Promise<(e: { revealed_account_id: string; attacker_account_id: string }) => boolean> {
+  const members = new Set<string>();
+  for (let i = 0; i < campaignIds.length; i += INSERT_CHUNK) {
+    const rows = await db.selectFrom('campaign_accounts').select('account_id').where('campaign_id', 'in', campaignIds.slice(i, i + INSERT_CHUNK)).execute();
+    for (const r of rows) members.add(r.account_id);
+  }
+  const reinstated = await reinstatedInForce(db, [...members]);
+  return (e) => !members.has(e.revealed_account_id) && !reinstated.has(e.attacker_account_id);
+}
+
 /** A campaign row as lists show it (the console's list adds its own columns to this). */
 export function toListItem(r: Selectable<CampaignsTable>): CampaignListItem {
   const s = parseJson(r.summary) as Partial<CampaignSummary> | null;

@@ -2,7 +2,7 @@ import canonicalize from 'canonicalize';
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, DecisionsTable } from '../db/schema.js';
-import { reinstatedInForce } from './campaigns.js';
+import { exposureCounts, reinstatedInForce } from './campaigns.js';
 import { iso } from './common.js';
 
 /**
@@ -86,8 +86,7 @@ export function evidenceHash(bundle: EvidenceBundle): string {
  */
 export async function evidenceBundle(db: Kysely<Database>, incidentId: string, campaignIds: readonly string[]): Promise<EvidenceBundle> {
   const ids = [...campaignIds].sort();
-  const members = new Set((await attackerIds(db, ids)).map((a) => a.accountId));
-  const reinstated = await reinstatedInForce(db, [...members]);
+  const counts = await exposureCounts(db, ids);
   const stored =
     ids.length === 0
       ? []
@@ -99,7 +98,7 @@ export async function evidenceBundle(db: Kysely<Database>, incidentId: string, c
           .orderBy('attacker_account_id')
           .orderBy('revealed_account_id')
           .execute();
-  const exposures = stored.filter((e) => !members.has(e.revealed_account_id) && !reinstated.has(e.attacker_account_id));
+  const exposures = stored.filter(counts);
   return {
     format: 'findguard.incident-evidence/1',
     incidentId,

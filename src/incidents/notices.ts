@@ -5,7 +5,7 @@ import { DISCOVERY_BIT } from '../directory/purposes.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
-import { reinstatedInForce } from './campaigns.js';
+import { exposureCounts } from './campaigns.js';
 import { newId, parseJson } from './common.js';
 import type { IncidentNotifier } from './incident-records.js';
 import { buildNotice, type DiscoverableBy, type ExposureNotice, type NoticeFacts } from './notices-content.js';
@@ -242,12 +242,7 @@ export class ExposureNotices implements IncidentNotifier {
    */
   private async exposedAccounts(campaignIds: string[]): Promise<Map<string, Exposed>> {
     const out = new Map<string, Exposed>();
-    const members = new Set<string>();
-    for (let i = 0; i < campaignIds.length; i += IN_LIST) {
-      const rows = await this.deps.db.selectFrom('campaign_accounts').select('account_id').where('campaign_id', 'in', campaignIds.slice(i, i + IN_LIST)).execute();
-      for (const r of rows) members.add(r.account_id);
-    }
-    const reinstated = await reinstatedInForce(this.deps.db, [...members]);
+    const counts = await exposureCounts(this.deps.db, campaignIds);
     for (let i = 0; i < campaignIds.length; i += IN_LIST) {
       const rows = await this.deps.db
         .selectFrom('exposures')
@@ -255,7 +250,7 @@ export class ExposureNotices implements IncidentNotifier {
         .where('campaign_id', 'in', campaignIds.slice(i, i + IN_LIST))
         .execute();
       for (const r of rows) {
-        if (members.has(r.revealed_account_id) || reinstated.has(r.attacker_account_id)) continue;
+        if (!counts(r)) continue;
         const at = Number(r.at);
         const e = out.get(r.revealed_account_id) ?? { attackers: new Set<string>(), first: at, last: at, via: new Set<'phone' | 'email'>() };
         e.attackers.add(r.attacker_account_id);
