@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { CampaignsTable, Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { parseJson, type JsonValue } from '../incidents/common.js';
+import { exposureRule } from '../incidents/exposure-rule.js';
 import { toListItem, type CampaignListItem, type CampaignSummary } from '../incidents/index.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 
@@ -118,17 +119,19 @@ export class ConsoleCampaigns {
   /**
    * The campaign's exposures as CSV (attacker account, exposed account, first exposed), streamed
    * page by page so a large campaign never sits whole in memory. Account ids only: findguard
-   * stores no number to put there.
+   * stores no number to put there. The exposures its disclosure report lists (exposure-rule.ts),
+   * not every stored row: a member revealed to another, what a reinstated person found.
    */
   async exposuresCsv(id: string): Promise<Readable> {
     const c = await this.db.selectFrom('campaigns').select('id').where('id', '=', id).executeTakeFirst();
     if (!c) throw new AppError('not_found', 'no such campaign');
     const db = this.db;
+    const rule = await exposureRule(db, [id]);
     async function* rows(): AsyncGenerator<string> {
       yield 'campaign_id,attacker_account_id,exposed_account_id,first_exposed_at\r\n';
       let after: { a: string; r: string } | undefined;
       for (;;) {
-        let q = db.selectFrom('exposures').select(['attacker_account_id', 'revealed_account_id', 'at']).where('campaign_id', '=', id);
+        let q = db.selectFrom('exposures').select(['attacker_account_id', 'revealed_account_id', 'at']).where('campaign_id', '=', id).where(rule.where);
         if (after) {
           const { a, r } = after;
           q = q.where((eb) => eb.or([eb('attacker_account_id', '>', a), eb.and([eb('attacker_account_id', '=', a), eb('revealed_account_id', '>', r)])]));

@@ -8,6 +8,7 @@ import type { Random } from '../util/random.js';
 import { iso, newId, parseJson, type JsonValue } from './common.js';
 import { enqueueWebhook, EXPOSURES_PER_WEBHOOK, rewriteWebhook, type ExposureRecord, type WebhookData } from './outbox.js';
 import { campaignReport, type CampaignReport } from './report.js';
+import { exposureRule } from './exposure-rule.js';
 import { EventScan, type CampaignSummary } from './summary.js';
 
 /**
@@ -163,12 +164,13 @@ export class Campaigns {
       }
       await batch.flush();
 
-      // An account revealed before it was known as a member keeps its row, yet is no victim (as the notices and the incident report read it).
+      // Counted as everything else counts them (exposure-rule.ts), so the list, the incident threshold and the reports agree.
+      const rule = await exposureRule(trx, [campaignId]);
       const counts = await trx
         .selectFrom('exposures')
         .select((eb) => [eb.fn.countAll<number>().as('pairs'), eb.fn.count<number>('revealed_account_id').distinct().as('accounts')])
         .where('campaign_id', '=', campaignId)
-        .where('revealed_account_id', 'not in', trx.selectFrom('campaign_accounts').select('account_id').where('campaign_id', '=', campaignId))
+        .where(rule.where)
         .executeTakeFirstOrThrow();
       const summary = scan.summary(members.length, { pairs: Number(counts.pairs), accounts: Number(counts.accounts) });
       const firstSeen = Math.min(scan.firstSeen ?? now, existing ? Number(existing.first_seen) : Infinity);
@@ -254,16 +256,25 @@ export class Campaigns {
       .select(['c.id', 'c.status', 'c.detected_at'])
       .where('ca.account_id', '=', accountId)
       .execute();
-    const exposed = await this.deps.db
+    const rows = await this.deps.db
       .selectFrom('exposures as e')
       .innerJoin('campaigns as c', 'c.id', 'e.campaign_id')
-      .select(['c.id', 'c.status', 'c.detected_at', (eb) => eb.fn.min('e.at').as('first')])
+      .select(['c.id', 'c.status', 'c.detected_at', 'e.campaign_id', 'e.attacker_account_id', 'e.revealed_account_id', 'e.at'])
       .where('e.revealed_account_id', '=', accountId)
-      .groupBy(['c.id', 'c.status', 'c.detected_at'])
       .execute();
+    // Each campaign's rule on its own, as its report reads it: exposed there is what its report lists.
+    const exposed = new Map<string, (typeof rows)[number] & { first: number }>();
+    for (const campaignId of new Set(rows.map((r) => r.campaign_id))) {
+      const rule = await exposureRule(this.deps.db, [campaignId]);
+      for (const r of rows) {
+        if (r.campaign_id !== campaignId || !rule.counts(r)) continue;
+        const first = Math.min(exposed.get(campaignId)?.first ?? Infinity, Number(r.at));
+        exposed.set(campaignId, { ...r, first });
+      }
+    }
     const out: AccountCampaign[] = [
       ...attacker.map((r) => ({ campaignId: r.id, role: 'attacker' as const, status: r.status, detectedAt: Number(r.detected_at), firstExposedAt: null })),
-      ...exposed.map((r) => ({ campaignId: r.id, role: 'exposed' as const, status: r.status, detectedAt: Number(r.detected_at), firstExposedAt: Number(r.first) })),
+      ...[...exposed.values()].map((r) => ({ campaignId: r.id, role: 'exposed' as const, status: r.status, detectedAt: Number(r.detected_at), firstExposedAt: r.first })),
     ];
     return out.sort((a, b) => b.detectedAt - a.detectedAt || (a.campaignId < b.campaignId ? 1 : -1));
   }
@@ -360,44 +371,8 @@ function checkInput(input: OpenCampaignInput): void {
   if (!Number.isFinite(input.score)) throw new AppError('invalid_request', 'score must be a finite number');
 }
 
-/**
- * Of these accounts, those an operator reinstated and findguard has not suspended since: a
- * person, not a fleet account, so their answers are no exposures (the notices and the incident
- * report leave them out). A reinstatement lifts every open suspension, so an unreversed one is a
- * later suspension that overrides it.
- */
-export async function reinstatedInForce(db: Kysely<Database>, accountIds: readonly string[]): Promise<Set<string>> {
-  const ids = [...new Set(accountIds)].sort();
-  const out = new Set<string>();
-  for (let i = 0; i < ids.length; i += INSERT_CHUNK) {
-    const chunk = ids.slice(i, i + INSERT_CHUNK);
-    const rows = await db
-      .selectFrom('enforcement_actions')
-      .select(['account_id', 'action'])
-      .where('account_id', 'in', chunk)
-      .where((eb) => eb.or([eb('action', '=', 'reinstate'), eb.and([eb('action', '=', 'suspend'), eb('reversed_by', 'is', null)])]))
-      .execute();
-    const suspended = new Set(rows.filter((r) => r.action === 'suspend').map((r) => r.account_id));
-    for (const r of rows) if (r.action === 'reinstate' && !suspended.has(r.account_id)) out.add(r.account_id);
-  }
-  return out;
-}
-
-/**
- * Which exposure rows of these campaigns expose a person, one rule for the notices and the
- * incident report: not a member of the campaigns (an account revealed before it was known as a
- * member keeps its row), and not revealed to a member an operator reinstated (a person, not an
- * attacker account: reinstatedInForce).
- */
-export async function exposureCounts(db: Kysely<Database>, campaignIds: readonly string[]): Promise<(e: { revealed_account_id: string; attacker_account_id: string }) => boolean> {
-  const members = new Set<string>();
-  for (let i = 0; i < campaignIds.length; i += INSERT_CHUNK) {
-    const rows = await db.selectFrom('campaign_accounts').select('account_id').where('campaign_id', 'in', campaignIds.slice(i, i + INSERT_CHUNK)).execute();
-    for (const r of rows) members.add(r.account_id);
-  }
-  const reinstated = await reinstatedInForce(db, [...members]);
-  return (e) => !members.has(e.revealed_account_id) && !reinstated.has(e.attacker_account_id);
-}
+/** The notices read the rule from here. */
+export { exposureCounts } from './exposure-rule.js';
 
 /** A campaign row as lists show it (the console's list adds its own columns to this). */
 export function toListItem(r: Selectable<CampaignsTable>): CampaignListItem {

@@ -2,7 +2,7 @@ import canonicalize from 'canonicalize';
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, DecisionsTable } from '../db/schema.js';
-import { exposureCounts, reinstatedInForce } from './campaigns.js';
+import { exposureCounts, exposureRule } from './exposure-rule.js';
 import { iso } from './common.js';
 
 /**
@@ -79,10 +79,10 @@ export function evidenceHash(bundle: EvidenceBundle): string {
 }
 
 /**
- * The incident's exposures as the notices see them (notices.ts exposedAccounts): an account of one
- * of the campaigns is no victim of another, even when it was revealed before it was known as a
- * member (the campaign extended with it keeps that exposure row), and what a member an operator
- * reinstated found is no exposure: that member is a person, not an attacker account.
+ * The incident's exposures as the notices see them (exposure-rule.ts): an account of one of the
+ * campaigns is no victim of another, even when it was revealed before it was known as a member (the
+ * campaign extended with it keeps that exposure row), and what an operator's reinstatement judged a
+ * person's lookups is no exposure.
  */
 export async function evidenceBundle(db: Kysely<Database>, incidentId: string, campaignIds: readonly string[]): Promise<EvidenceBundle> {
   const ids = [...campaignIds].sort();
@@ -145,13 +145,18 @@ function baseDecisions(db: Kysely<Database>) {
   return db.selectFrom('decisions').select(['id', 'created_at', 'scope', 'subject', 'action', 'source', 'actor', 'reason', 'lifted_at', 'shadow']);
 }
 
-async function attackerIds(db: Kysely<Database>, campaignIds: readonly string[]): Promise<Array<{ accountId: string; campaignId: string }>> {
+/** Each member once, with the first of its campaigns `keep` accepts it in. */
+async function attackerIds(
+  db: Kysely<Database>,
+  campaignIds: readonly string[],
+  keep: (a: { accountId: string; campaignId: string }) => boolean = () => true,
+): Promise<Array<{ accountId: string; campaignId: string }>> {
   if (campaignIds.length === 0) return [];
   const rows = await db.selectFrom('campaign_accounts').select(['account_id', 'campaign_id']).where('campaign_id', 'in', [...campaignIds]).orderBy('account_id').orderBy('campaign_id').execute();
   const seen = new Set<string>();
   const out: Array<{ accountId: string; campaignId: string }> = [];
   for (const r of rows) {
-    if (seen.has(r.account_id)) continue;
+    if (seen.has(r.account_id) || !keep({ accountId: r.account_id, campaignId: r.campaign_id })) continue;
     seen.add(r.account_id);
     out.push({ accountId: r.account_id, campaignId: r.campaign_id });
   }
@@ -214,9 +219,9 @@ export async function reportFacts(db: Kysely<Database>, bundle: EvidenceBundle):
 
   const campaigns = bundle.campaignIds.length === 0 ? [] : await db.selectFrom('campaigns').select(['first_seen', 'last_seen']).where('id', 'in', bundle.campaignIds).execute();
   const times = bundle.exposures.map((e) => e.at).sort();
-  const members = await attackerIds(db, bundle.campaignIds);
-  const reinstated = await reinstatedInForce(db, members.map((a) => a.accountId));
-  const attackers = members.filter((a) => !reinstated.has(a.accountId));
+  // A member an operator's reinstatement judged a person in its campaign is no attacker there (exposure-rule.ts).
+  const rule = await exposureRule(db, bundle.campaignIds);
+  const attackers = await attackerIds(db, bundle.campaignIds, (a) => !rule.isPerson(a.campaignId, a.accountId));
   const out: ReportFacts['attackers'] = [];
   for (let i = 0; i < attackers.length; i += CHUNK) {
     const chunk = attackers.slice(i, i + CHUNK);

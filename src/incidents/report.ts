@@ -1,6 +1,7 @@
-import type { ExpressionBuilder, Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { CampaignsTable, Database } from '../db/schema.js';
 import { iso, parseJson, type JsonValue } from './common.js';
+import { exposureRule } from './exposure-rule.js';
 import type { CampaignSummary } from './summary.js';
 
 /**
@@ -50,14 +51,13 @@ export async function campaignReport(db: Kysely<Database>, id: string, now: numb
     .where('ca.campaign_id', '=', id)
     .orderBy('ca.account_id')
     .execute();
-  // The campaign's own members are no exposed people, also one added after it was revealed (as the
-  // incident report, the campaign's counts and the notices have it).
-  const memberIds = (eb: ExpressionBuilder<Database, 'exposures'>) => eb.selectFrom('campaign_accounts').select('account_id').where('campaign_id', '=', id);
+  // Who counts as exposed is the one rule the notices, the incident report and the campaign's counts use.
+  const rule = await exposureRule(db, [id]);
   const perAttacker = await db
     .selectFrom('exposures')
     .select(['attacker_account_id', (eb) => eb.fn.countAll<number>().as('n')])
     .where('campaign_id', '=', id)
-    .where('revealed_account_id', 'not in', memberIds)
+    .where(rule.where)
     .groupBy('attacker_account_id')
     .execute();
   const revealedBy = new Map(perAttacker.map((r) => [r.attacker_account_id, Number(r.n)]));
@@ -66,7 +66,7 @@ export async function campaignReport(db: Kysely<Database>, id: string, now: numb
     .selectFrom('exposures')
     .select(['revealed_account_id', (eb) => eb.fn.min('at').as('first'), (eb) => eb.fn.countAll<number>().as('attackers')])
     .where('campaign_id', '=', id)
-    .where('revealed_account_id', 'not in', memberIds)
+    .where(rule.where)
     .groupBy('revealed_account_id')
     .execute();
   // Sorted here, not in SQL: ordering by an aggregate alias is spelled differently per dialect.
