@@ -5,6 +5,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/config.js';
 import type { Database } from './schema.js';
+import { cachingSqlite } from './statement-cache.js';
 
 export interface Db {
   kysely: Kysely<Database>;
@@ -39,7 +40,7 @@ export function openDb(config: DatabaseConfig, options: { poolSize?: number; sea
     // directory's file, written rarely, is checkpointed as seldom. Durability is the WAL's, unchanged.
     sqlite.pragma('wal_autocheckpoint = 10000');
     attachEventsFile(sqlite, eventsPathFor(config.path));
-    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingSqlite(sqlite) }) });
     return {
       kysely,
       dialect: 'sqlite',
