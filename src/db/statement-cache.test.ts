@@ -1,5 +1,5 @@
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { Kysely, SqliteDialect, sql, type Generated } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cachingSqlite } from './statement-cache.js';
 
@@ -65,7 +65,7 @@ describe('cachingSqlite: the statements Kysely prepares, kept', () => {
   });
 
   it('through Kysely: kept statements follow the schema and the rows as they change', async () => {
-    const db = new Kysely<{ t: { id: number; v: string; w?: string | null } }>({ dialect: new SqliteDialect({ database: cachingSqlite(open()) }) });
+    const db = new Kysely<{ t: { id: Generated<number>; v: string; w?: string | null } }>({ dialect: new SqliteDialect({ database: cachingSqlite(open()) }) });
     const read = () => sql<Record<string, unknown>>`SELECT * FROM t WHERE id = ${1}`.execute(db).then((r) => r.rows);
     expect(await read()).toEqual([{ id: 1, v: 'a' }]);
     expect(await read()).toEqual([{ id: 1, v: 'a' }]);
