@@ -10,6 +10,8 @@ const REFRESH_MS = 60_000;
 /** How often the engine writes it (event time): the rates move over hours, not minutes. */
 const PUBLISH_MS = 10 * 60_000;
 const ALL = '*';
+/** Countries per upsert: 800 parameters, well under either database's bound. */
+const PUBLISH_CHUNK = 200;
 
 export interface CountryRate {
   country: string;
@@ -108,12 +110,20 @@ export class HitRates {
   async publish(rates: readonly CountryRate[], now: number): Promise<void> {
     if (now - this.publishedAt < PUBLISH_MS) return;
     this.publishedAt = now;
-    for (const r of rates) {
-      const values = { numbers: r.numbers, matched: r.matched, updated_at: now };
+    // One statement per 200 countries: a statement per country was a commit each on SQLite, 2% of
+    // the simulator's main thread (34,000 upserts over a 20,000-account week).
+    for (let i = 0; i < rates.length; i += PUBLISH_CHUNK) {
+      const rows = rates.slice(i, i + PUBLISH_CHUNK).map((r) => ({ country: r.country, numbers: r.numbers, matched: r.matched, updated_at: now }));
       await this.db
         .insertInto('hit_rates')
-        .values({ country: r.country, ...values })
-        .onConflict((oc) => oc.column('country').doUpdateSet(values))
+        .values(rows)
+        .onConflict((oc) =>
+          oc.column('country').doUpdateSet((eb) => ({
+            numbers: eb.ref('excluded.numbers'),
+            matched: eb.ref('excluded.matched'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
         .execute();
     }
   }
