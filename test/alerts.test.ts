@@ -11,6 +11,7 @@ import { createService, type Service } from '../src/main.js';
 import { compilePolicy, DEFAULT_POLICY, type AlertsPolicy } from '../src/policy/index.js';
 import { SeededRandom } from '../src/util/random.js';
 import { AlertReceiver } from './helpers/alert-receiver.js';
+import { makeEvent } from './helpers/events.js';
 import { eventually } from './helpers/processes.js';
 import { mirrorAccount } from './helpers/fixtures.js';
 import { addOperator, OPERATOR_OVERRIDES, signIn, type SignedIn } from './helpers/operators.js';
@@ -149,13 +150,20 @@ describeEachDialect('alerts', (dialect) => {
   it('a new campaign alerts at once where it is opened, once across both nodes, with a dedup_key of its own', async () => {
     a.clock.set(T0 + 80 * HOUR);
     for (const id of ['attacker-1', 'attacker-2']) await mirrorAccount(a, id, [], { createdAt: new Date(T0 - 400 * 24 * HOUR).toISOString() });
+    await mirrorAccount(a, 'alert-victim', []);
+    // attacker-1 found a person and attacker-2: a member of the fleet found is no exposed account.
+    const at = a.clock.now() - 60_000;
+    await a.ctx.eventPipeline.process([
+      makeEvent(9901, { accountId: 'attacker-1', at, revealed: ['alert-victim'], matched: 1, numbers: 1, blocks: {} }),
+      makeEvent(9902, { accountId: 'attacker-1', at: at + 1, revealed: ['attacker-2'], matched: 1, numbers: 1, blocks: {} }),
+    ]);
     const { campaignId } = await a.ctx.incidents.campaigns.openCampaign({ clusterId: 'cluster-alerts', accountIds: ['attacker-1', 'attacker-2'], score: 0.9, evidence: { why: 'test' } });
     // The direct trigger: the node that opened it evaluates at once (the timers' next round is an hour away).
     await eventually('the campaign alert from the opening node', async () => (await rows('campaign.opened')).length === 1);
     await both();
     expect(await rows('campaign.opened')).toHaveLength(1);
     await delivered(() => pd(`findguard/campaign/${campaignId}`).length === 1, 'the campaign at PagerDuty');
-    expect(pd(`findguard/campaign/${campaignId}`)[0]!.body).toMatchObject({ event_action: 'trigger', payload: { severity: 'error', custom_details: { campaignId, attackerAccounts: 2 } } });
+    expect(pd(`findguard/campaign/${campaignId}`)[0]!.body).toMatchObject({ event_action: 'trigger', payload: { severity: 'error', custom_details: { campaignId, attackerAccounts: 2, exposedAccounts: 1 } } });
   });
 
   it('the breaker: triggered once by the node that saw it, resolved by that node only (an idle node\'s gauge reads 0)', async () => {
