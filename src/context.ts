@@ -163,6 +163,8 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
       }
       // This node enforces the standing decisions: read before the first call is served.
       await core.incidents.decisions.start();
+      // Sign-in throttle keys an older release left under plain names, keyed before any sign-in (operators/throttle-legacy.ts).
+      await core.operators.throttle.sweep(clock.now());
       if (limitStore instanceof MemoryLimitStore) await limitStore.restore(clock.now());
       built.start();
     },

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import * as client from 'openid-client';
 import type { OidcConfig } from '../config/oidc.js';
 import type { Database, OperatorsTable } from '../db/schema.js';
-import { transaction } from '../db/transaction.js';
+import { transaction, type Tx } from '../db/transaction.js';
 import { AppError } from '../errors.js';
 import { recordAudit } from '../incidents/audit.js';
 import { isOperatorName, newId } from '../incidents/common.js';
@@ -118,12 +118,23 @@ export class OidcSignIn {
     return this.deps.operators.openSession(row, 'oidc', ctx);
   }
 
-  /** The operator for this subject, created at the first sign-in; the role follows the groups. */
+  /**
+   * The operator for this subject, created at the first sign-in; the role follows the groups.
+   * Several rows may hold the subject's forms: during a rolling upgrade a node of the release that
+   * stored the plain pair does not find the hashed row and makes another (name suffixed). The row
+   * under the newest form is the operator (candidates() lists the current hash first); each other
+   * one is retired (retireDuplicate) before the kept row moves to the current hash, which the
+   * UNIQUE column would otherwise refuse while another row held it.
+   */
   private async operatorFor(subject: string, wanted: string, role: Role, ctx: ActingContext, now: number): Promise<OperatorsTable> {
     return transaction(this.deps.db, async (tx) => {
       const subjects = this.deps.operators.oidcSubjects;
       const stored = subjects.current(subject);
-      let found = await tx.selectFrom('operators').selectAll().where('oidc_subject', 'in', subjects.candidates(subject)).executeTakeFirst();
+      const forms = subjects.candidates(subject);
+      const rows = await tx.selectFrom('operators').selectAll().where('oidc_subject', 'in', forms).execute();
+      rows.sort((a, b) => forms.indexOf(a.oidc_subject ?? '') - forms.indexOf(b.oidc_subject ?? ''));
+      let found = rows[0];
+      if (found) for (const extra of rows.slice(1)) await this.retireDuplicate(tx, found, extra, ctx, now);
       if (found && found.oidc_subject !== stored) {
         await tx.updateTable('operators').set({ oidc_subject: stored }).where('id', '=', found.id).execute();
         found = { ...found, oidc_subject: stored };
@@ -143,6 +154,34 @@ export class OidcSignIn {
       await recordAudit(tx, { actor: { id: row.id, name, role, via: 'oidc' }, ...ctx, action: 'operator.add', subject: `operator:${row.id}`, after: { name, role, oidc: true } }, now, this.deps.random);
       return row;
     });
+  }
+
+  /**
+   * Takes a second row of the same identity out of use: disabled, its sessions and tokens ended,
+   * and its subject cleared, so no form of the subject (the plain one may be an email address)
+   * stays in the table and no later sign-in finds two rows again. Disabled rather than deleted:
+   * its sessions, tokens and audit entries keep pointing at it. The kept row's status is left as
+   * it is, so an operator an admin disabled stays disabled whatever the duplicate's status.
+   */
+  private async retireDuplicate(tx: Tx, kept: OperatorsTable, extra: OperatorsTable, ctx: ActingContext, now: number): Promise<void> {
+    await tx.updateTable('operators').set({ status: 'disabled', oidc_subject: null, updated_at: now }).where('id', '=', extra.id).execute();
+    const sessions = await this.deps.operators.sessions.revokeAll(extra.id, now, tx);
+    const tokens = await this.deps.operators.tokens.revokeAll(extra.id, now, tx);
+    await recordAudit(
+      tx,
+      {
+        actor: { id: kept.id, name: kept.name, role: kept.role, via: 'oidc' },
+        ...ctx,
+        action: 'operator.disable',
+        subject: `operator:${extra.id}`,
+        reason: 'duplicate_oidc_operator',
+        before: { status: extra.status, oidc: true },
+        after: { status: 'disabled', oidc: false },
+        details: { keptOperator: kept.id, sessions, tokens },
+      },
+      now,
+      this.deps.random,
+    );
   }
 
   private async refuse(ctx: ActingContext, now: number, reason: string, message: string): Promise<never> {

@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import ipaddr from 'ipaddr.js';
 import type { Database } from '../db/schema.js';
+import { adoptLegacy, legacyKeysOf, rewriteLegacyKeys } from './throttle-legacy.js';
 
 /**
  * Sign-in throttling that slows guessing without handing an attacker a way to lock real operators
@@ -44,6 +45,10 @@ export const SECOND_FACTOR_RULE: ThrottleRule = { free: 5, baseMs: 30_000, maxMs
 export const OPERATOR_RULE: ThrottleRule = { free: 20, baseMs: 60_000, maxMs: 60 * 60_000 };
 /** A key with no failure for this long starts from zero again. */
 const FORGET_MS = 60 * 60_000;
+/** A key with no failure for this long, and no wait left, is deleted (sweep). */
+const KEEP_MS = 24 * FORGET_MS;
+/** How often sign-in attempts on one node run the sweep. */
+const SWEEP_EVERY_MS = FORGET_MS;
 
 /**
  * The key names are hashed under: derived (HKDF) from the oldest hash key, which every node shares
@@ -54,6 +59,9 @@ export function throttleNameKey(hashKeys: ReadonlyArray<{ key: Buffer }>): Buffe
 }
 
 export class SigninThrottle {
+  /** When this node's attempts next run the sweep; the first attempt does. */
+  private nextSweepAt = 0;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly nameKey: Buffer,
@@ -74,6 +82,8 @@ export class SigninThrottle {
    * reservation back (succeeded), as does an attempt whose password was never checked (release).
    */
   async reserve(name: string, address: string | null, now: number): Promise<number> {
+    await this.sweepIfDue(now);
+    await adoptLegacy(this.db, legacyKeysOf(name, addressKey(address)), (n) => this.nameDigest(n), FORGET_MS);
     const taken: Array<{ key: string; kind: 'pair' | 'address' }> = [];
     for (const k of keysOf(this.nameDigest(name), address)) {
       if (await this.take(k.key, this.rules[k.kind], now)) {
@@ -92,7 +102,8 @@ export class SigninThrottle {
   }
 
   /** Milliseconds this operator name stays locked for unfamiliar networks (OPERATOR_RULE); 0 when it is not. */
-  operatorRetryAfter(name: string, now: number): Promise<number> {
+  async operatorRetryAfter(name: string, now: number): Promise<number> {
+    await adoptLegacy(this.db, legacyKeysOf(name), (n) => this.nameDigest(n), FORGET_MS);
     return this.waitOf(operatorKey(this.nameDigest(name)), now);
   }
 
@@ -212,7 +223,24 @@ export class SigninThrottle {
     await this.db.deleteFrom('signin_throttle').where('key', 'in', [pairKey(this.nameDigest(name), address), ...(operatorId ? [factorKey(operatorId)] : [])]).execute();
     // The address's count keeps its failures, not this success's reservation.
     await this.giveBack(`addr:${addressKey(address)}`, this.rules.address);
-    await this.db.deleteFrom('signin_throttle').where('last_failure_at', '<', now - 24 * FORGET_MS).where('blocked_until', '<', now).execute();
+    await this.sweepIfDue(now);
+  }
+
+  /**
+   * Deletes the keys with no failure for a day and no wait left, and moves any key an older
+   * release wrote under a plain name to its keyed form (throttle-legacy.ts). Run by a serving node
+   * before it serves, and by sign-in attempts at most once per SWEEP_EVERY_MS (failed ones too: a
+   * deployment whose operators sign in through OIDC may see no successful password sign-in).
+   */
+  async sweep(now: number): Promise<{ deleted: number; rekeyed: number }> {
+    this.nextSweepAt = now + SWEEP_EVERY_MS;
+    const r = await this.db.deleteFrom('signin_throttle').where('last_failure_at', '<', now - KEEP_MS).where('blocked_until', '<', now).executeTakeFirst();
+    const rekeyed = await rewriteLegacyKeys(this.db, (n) => this.nameDigest(n), FORGET_MS);
+    return { deleted: Number(r.numDeletedRows), rekeyed };
+  }
+
+  private async sweepIfDue(now: number): Promise<void> {
+    if (now >= this.nextSweepAt) await this.sweep(now);
   }
 }
 
