@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { AppError } from '../errors.js';
+import { isNewOperatorName, isOperatorName, NEW_OPERATOR_NAME_RULE } from '../incidents/common.js';
 import { isRole, type Role } from '../operators/roles.js';
 import type { OperatorInfo } from '../operators/service.js';
 import { table, when, withContext } from './campaigns.js';
@@ -11,8 +12,15 @@ function roleArg(value: string): Role {
   return value;
 }
 
+/** The name of an existing operator: one added before '@' was refused may still hold it. */
 function nameArg(value: string): string {
-  if (!/^[A-Za-z0-9._@-]{1,64}$/.test(value)) throw new InvalidArgumentError('1-64 letters, digits or . _ @ -');
+  if (!isOperatorName(value)) throw new InvalidArgumentError('1-64 letters, digits or . _ @ -');
+  return value;
+}
+
+/** The name of an operator being added: never an email address (incidents/common.ts isNewOperatorName). */
+function newNameArg(value: string): string {
+  if (!isNewOperatorName(value)) throw new InvalidArgumentError(NEW_OPERATOR_NAME_RULE);
   return value;
 }
 
@@ -33,7 +41,7 @@ export function operatorsCommand(program: Command, io: CliIo): void {
   ops
     .command('add')
     .description('add a local operator; prints the generated password (unless --password-stdin) and the TOTP secret and otpauth:// URI, once')
-    .argument('<name>', 'operator name', nameArg)
+    .argument('<name>', 'operator name', newNameArg)
     .requiredOption('--role <role>', 'viewer, analyst or admin', roleArg)
     .option('--password-stdin', 'read the password from standard input instead of generating one')
     .option('--json', 'print JSON')

@@ -4,7 +4,7 @@ import type { Database, OperatorsTable } from '../db/schema.js';
 import { transaction } from '../db/transaction.js';
 import { AppError } from '../errors.js';
 import { recordAudit, type AuditActor } from '../incidents/audit.js';
-import { isOperatorName, newId } from '../incidents/common.js';
+import { isNewOperatorName, isOperatorName, NEW_OPERATOR_NAME_RULE, newId } from '../incidents/common.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { DEFAULT_SCRYPT, generatePassword, hashPassword, PasswordCheckBusy, verifyPassword, type ScryptParams } from './passwords.js';
@@ -106,7 +106,7 @@ export class OperatorService {
 
   /** A local operator; the password is generated unless given (`--password-stdin`). */
   async add(by: Manager, name: string, role: Role, password?: string): Promise<NewOperator> {
-    if (!isOperatorName(name)) throw new AppError('invalid_request', 'an operator name is 1-64 letters, digits or . _ @ -');
+    if (!isNewOperatorName(name)) throw new AppError('invalid_request', `an operator name is ${NEW_OPERATOR_NAME_RULE}`);
     if (password !== undefined && password.length < 12) throw new AppError('invalid_request', 'a password needs at least 12 characters');
     this.mayManage(by, role);
     const now = this.deps.clock.now();
