@@ -32,3 +32,13 @@ export function storeFailure(err: unknown): StoreFailure | null {
   }
   return null;
 }
+
+/**
+ * A UNIQUE (or primary key) constraint refused a write: PostgreSQL's 23505, better-sqlite3's
+ * SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY. For writes that race another transaction making the
+ * same row, whose caller then reads the row the other one made.
+ */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

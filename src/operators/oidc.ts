@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import * as client from 'openid-client';
 import type { OidcConfig } from '../config/oidc.js';
 import type { Database, OperatorsTable } from '../db/schema.js';
+import { isUniqueViolation } from '../db/errors.js';
 import { transaction, type Tx } from '../db/transaction.js';
 import { AppError } from '../errors.js';
 import { recordAudit } from '../incidents/audit.js';
@@ -110,7 +111,13 @@ export class OidcSignIn {
       await this.audit(ctx, now, 'signin.failed', null, 'no_group_role', stored);
       throw new AppError('forbidden_role', 'none of your groups is given a role in findguard');
     }
-    const row = await this.operatorFor(subject, nameFrom(claims), role, ctx, now);
+    // A person's first sign-ins arriving together (two tabs, two nodes) each find no row and make
+    // one: the later insert meets the first's on a UNIQUE column. Once more, it finds that row.
+    const find = () => this.operatorFor(subject, nameFrom(claims), role, ctx, now);
+    const row = await find().catch((err: unknown) => {
+      if (isUniqueViolation(err)) return find();
+      throw err;
+    });
     if (row.status !== 'active') {
       await this.audit(ctx, now, 'signin.failed', row, 'disabled', stored);
       throw new AppError('invalid_credentials', 'the identity provider sign-in did not check out');
