@@ -1250,6 +1250,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description An opaque id of the installation, stored with every call it makes. Never a phone number or an email address: a value that holds one (a '+' followed by digits, a number that parses as a valid phone number, an address) is refused with 400 invalid_request, error.details[0].reason "device_id_contact_value". */
                 "x-device-id"?: string;
                 /** @description Answer to a 428 proof-of-work challenge: <challenge id>.<nonce> */
                 "x-findguard-proof"?: string;
@@ -1438,6 +1439,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
+                /** @description An opaque id of the installation, stored with every call it makes. Never a phone number or an email address: a value that holds one (a '+' followed by digits, a number that parses as a valid phone number, an address) is refused with 400 invalid_request, error.details[0].reason "device_id_contact_value". */
                 "x-device-id"?: string;
                 /** @description Answer to a 428 proof-of-work challenge: <challenge id>.<nonce> */
                 "x-findguard-proof"?: string;
