@@ -117,7 +117,7 @@ describeEachDialect('incident response end to end', (dialect) => {
     const viewer = await signIn(svc, await addOperator(svc, 'e2e-viewer', 'viewer'));
     const listed = await svc.app.inject({ method: 'GET', url: `/admin/v1/incidents/${incidentId}/notices?limit=500`, headers: viewer.headers });
     expect(listed.statusCode, listed.body).toBe(200);
-    expect(listed.json().counts).toEqual({ queued: 0, delivered: exposed.length, failed: 0, total: exposed.length });
+    expect(listed.json().counts).toEqual({ queued: 0, delivered: exposed.length, failed: 0, expired: 0, covered: 0, total: exposed.length });
     expect(listed.json().items.map((i: { accountId: string }) => i.accountId).sort()).toEqual(exposed);
   }, 120_000);
 

@@ -56,7 +56,7 @@ describeSharedNodes('exposure notices on two nodes over Redis and PostgreSQL', (
     expect(await db.selectFrom('webhook_outbox').select('id').where('event_type', '=', 'exposure.notice').execute()).toHaveLength(VICTIMS.length);
     const page = await nodes[1]!.ctx.incidents.notices.deliveries('inc_mn');
     expect(page.items.map((i) => i.accountId).sort()).toEqual(VICTIMS);
-    expect(page.counts).toEqual({ queued: VICTIMS.length, delivered: 0, failed: 0, total: VICTIMS.length });
+    expect(page.counts).toEqual({ queued: VICTIMS.length, delivered: 0, failed: 0, expired: 0, covered: 0, total: VICTIMS.length });
   });
 
   it('either node answers an account its own notice, in the same bytes', async () => {

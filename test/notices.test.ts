@@ -118,7 +118,7 @@ describeEachDialect('exposure notices', (dialect) => {
     }
     await until('statuses delivered', async () => (await svc.ctx.incidents.notices.deliveries(INCIDENT)).counts.delivered === 2);
     const page = await svc.ctx.incidents.notices.deliveries(INCIDENT);
-    expect(page.counts).toEqual({ queued: 0, delivered: 2, failed: 0, total: 2 });
+    expect(page.counts).toEqual({ queued: 0, delivered: 2, failed: 0, expired: 0, covered: 0, total: 2 });
     expect(page.items.every((i) => i.status === 'delivered' && i.attempts === 1 && i.eventId !== null)).toBe(true);
   });
 
@@ -127,7 +127,7 @@ describeEachDialect('exposure notices', (dialect) => {
     const first = await get('?limit=1');
     expect(first.statusCode, first.body).toBe(200);
     const body = first.json();
-    expect(body.counts).toEqual({ queued: 0, delivered: 2, failed: 0, total: 2 });
+    expect(body.counts).toEqual({ queued: 0, delivered: 2, failed: 0, expired: 0, covered: 0, total: 2 });
     expect(body.items).toHaveLength(1);
     const second = (await get(`?limit=1&cursor=${body.nextCursor}`)).json();
     expect(second.items).toHaveLength(1);
@@ -220,14 +220,14 @@ describeEachDialect('exposure notices', (dialect) => {
     deliverer.poke();
     await until('given up', async () => (await svc.ctx.incidents.notices.deliveries(incident)).counts.failed === 1);
     const page = await svc.ctx.incidents.notices.deliveries(incident);
-    expect(page.counts).toEqual({ queued: 0, delivered: 0, failed: 1, total: 1 });
+    expect(page.counts).toEqual({ queued: 0, delivered: 0, failed: 1, expired: 0, covered: 0, total: 1 });
     expect(page.items.every((i) => i.attempts === MAX_ATTEMPTS && i.lastError === 'HTTP 503')).toBe(true);
     // An admin redelivers one from the webhook log: same event, now accepted.
     const admin2 = await signIn(svc, await addOperator(svc, 'notice-admin-2', 'admin'));
     const redo = await svc.app.inject({ method: 'POST', url: `/admin/v1/webhooks/deliveries/${page.items[0]!.eventId}/redeliver`, headers: admin2.headers });
     expect(redo.statusCode, redo.body).toBe(200);
     await until('redelivered', async () => (await svc.ctx.incidents.notices.deliveries(incident)).counts.delivered === 1);
-    expect((await svc.ctx.incidents.notices.deliveries(incident)).counts).toEqual({ queued: 0, delivered: 1, failed: 0, total: 1 });
+    expect((await svc.ctx.incidents.notices.deliveries(incident)).counts).toEqual({ queued: 0, delivered: 1, failed: 0, expired: 0, covered: 0, total: 1 });
   });
 
   it('an account of one of the incident\'s campaigns gets no notice, even when another of them found it', async () => {

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database, WebhookOutboxTable } from '../db/schema.js';
 import { transaction, type CommitLog } from '../db/transaction.js';
 import { AppError } from '../errors.js';
+import { isExpiredNoticeEvent } from '../incidents/outbox.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { auditChange, type Actor } from './actor.js';
@@ -55,8 +56,10 @@ export class ConsoleWebhooks {
     await transaction(
       this.deps.db,
       async (tx) => {
-        const row = await tx.selectFrom('webhook_outbox').select(['id', 'delivered_at', 'next_attempt_at', 'attempts']).where('id', '=', id).executeTakeFirst();
+        const row = await tx.selectFrom('webhook_outbox').select(['id', 'event_type', 'payload', 'delivered_at', 'next_attempt_at', 'attempts']).where('id', '=', id).executeTakeFirst();
         if (!row) throw new AppError('not_found', 'no such delivery');
+        // A notice past its lifetime is no longer the app's to show: its webhook is not sent again.
+        if (isExpiredNoticeEvent(row, now)) throw new AppError('conflict', 'the exposure notice has expired: it is not sent again', { reason: 'notice_expired' });
         if (row.delivered_at === null && row.next_attempt_at !== null) throw new AppError('conflict', 'the delivery is still pending');
         await tx.updateTable('webhook_outbox').set({ next_attempt_at: now, attempts: 0, delivered_at: null }).where('id', '=', id).execute();
         await auditChange(

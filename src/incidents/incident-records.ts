@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, IncidentPhasesTable, IncidentsTable } from '../db/schema.js';
+import type { Tx } from '../db/transaction.js';
 import { parseJson } from './common.js';
 import type { ReportFacts } from './incident-report.js';
 
@@ -126,7 +127,12 @@ export interface PhaseRecord {
  * calling it again. Without one configured the transition is refused (409 notifier_unavailable).
  */
 export interface IncidentNotifier {
-  notifyIncident(incidentId: string, campaignIds: string[], at: Date): Promise<{ notices: number }>;
+  notifyIncident(incidentId: string, campaignIds: string[], at: Date, opts?: NotifyOptions): Promise<{ notices: number; created: number }>;
+}
+
+export interface NotifyOptions {
+  /** Runs in the transaction that adds notices, with how many it adds (late-notices.ts counts them there). */
+  onAdded?: (tx: Tx, added: number) => Promise<void>;
 }
 
 /**

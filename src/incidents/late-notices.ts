@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { transaction, type CommitLog } from '../db/transaction.js';
+import type { Tx } from '../db/transaction.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { recordAudit, type AuditActor, type AuditTool } from './audit.js';
@@ -22,7 +22,6 @@ export interface LateNoticeDeps {
   notifier?: IncidentNotifier;
   /** Who the audit names: the engine, as nobody decided it (ENGINE_INCIDENT_ACTOR). */
   by: { actor: AuditActor; from: string | null; tool: AuditTool };
-  log?: CommitLog;
   /** Told after a commit that enqueued a webhook, so a deliverer in this process sends it at once. */
   onEnqueued?: () => void;
 }
@@ -46,30 +45,34 @@ export class LateNotices {
   }
 
   /**
-   * Sends a notified incident's missing notices, then brings its count up to what the notifier
-   * holds, with an `incident.notify_late` audit entry. The count is compared under the incident's
-   * row lock, not taken from this call's writes: a process that died between the notices and the
-   * count leaves it behind for the next call, and of two nodes each records only what it adds.
+   * Sends a notified incident's missing notices and counts each with the transaction that writes
+   * it: the incident's count grows by what that transaction added, with an `incident.notify_late`
+   * audit entry and the app's incident.updated beside it. Counting the notices themselves, not
+   * comparing the count with the notice rows, holds when an erasure took notified accounts' rows
+   * away, when a process dies between two chunks, and when two nodes send at once (each counts
+   * only the rows it inserted).
    */
   async forIncident(id: string): Promise<number> {
     const notifier = this.deps.notifier;
     const incident = await readIncident(this.deps.db, id);
     if (!notifier || incident?.status !== 'notified') return 0;
     const at = this.deps.clock.now();
-    const { notices } = await notifier.notifyIncident(id, incident.campaignIds, new Date(at));
-    return transaction(this.deps.db, async (tx) => {
-      await tx.updateTable('incidents').set({ updated_at: (eb) => eb.ref('updated_at') }).where('id', '=', id).execute();
-      const row = await tx.selectFrom('incidents').select('notices').where('id', '=', id).executeTakeFirst();
-      const before = Number(row?.notices ?? 0);
-      // Fewer than counted: erased accounts took their notices with them; the count says how many were sent.
-      if (notices <= before) return 0;
-      await tx.updateTable('incidents').set({ notices, updated_at: at }).where('id', '=', id).execute();
-      const reason = `${notices - before} more account(s) exposed after the incident was notified`;
-      const { by } = this.deps;
-      await recordAudit(tx, { actor: by.actor, from: by.from, tool: by.tool, action: 'incident.notify_late', subject: `incident:${id}`, before: { notices: before }, after: { notices }, reason }, at, this.deps.random);
-      // The app hears of the new count as of every other change (incident.updated), in this transaction.
-      await enqueueIncidentUpdated(tx, id, 'notify_late', 'notified', 'engine', at, this.deps.random, this.deps.onEnqueued);
-      return notices - before;
-    }, this.deps.log);
+    const { created } = await notifier.notifyIncident(id, incident.campaignIds, new Date(at), { onAdded: (tx, added) => this.count(tx, id, added, at) });
+    return created;
+  }
+
+  private async count(tx: Tx, id: string, added: number, at: number): Promise<void> {
+    // The incident's row first: two nodes' chunks take turns on the count.
+    await tx.updateTable('incidents').set({ updated_at: (eb) => eb.ref('updated_at') }).where('id', '=', id).execute();
+    const row = await tx.selectFrom('incidents').select(['notices', 'status']).where('id', '=', id).executeTakeFirst();
+    if (!row) return;
+    const before = Number(row.notices ?? 0);
+    const notices = before + added;
+    await tx.updateTable('incidents').set({ notices, updated_at: at }).where('id', '=', id).execute();
+    const reason = `${added} more account(s) exposed after the incident was notified`;
+    const { by } = this.deps;
+    await recordAudit(tx, { actor: by.actor, from: by.from, tool: by.tool, action: 'incident.notify_late', subject: `incident:${id}`, before: { notices: before }, after: { notices }, reason }, at, this.deps.random);
+    // The app hears of the new count as of every other change (incident.updated), in this transaction.
+    await enqueueIncidentUpdated(tx, id, 'notify_late', row.status, 'engine', at, this.deps.random, this.deps.onEnqueued);
   }
 }

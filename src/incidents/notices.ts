@@ -1,14 +1,16 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { transaction, type CommitLog } from '../db/transaction.js';
+import { isPostgres } from '../db/dialect.js';
+import { transaction, type CommitLog, type Tx } from '../db/transaction.js';
 import { DISCOVERY_BIT } from '../directory/purposes.js';
 import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { exposureCounts } from './campaigns.js';
 import { newId, parseJson } from './common.js';
-import type { IncidentNotifier } from './incident-records.js';
+import type { IncidentNotifier, NotifyOptions } from './incident-records.js';
 import { buildNotice, type DiscoverableBy, type ExposureNotice, type NoticeFacts } from './notices-content.js';
+import { EMPTY_CONTENT, noticeDeliveries, purgeExpiredNotices, type NoticeDeliveryPage, type NoticeStatus } from './notices-delivery.js';
 import { enqueueWebhook } from './outbox.js';
 
 /**
@@ -19,28 +21,14 @@ import { enqueueWebhook } from './outbox.js';
  * A notice past its lifetime loses its content but keeps its row: the row is the record that the
  * account was told, and without it the next notification would tell it again.
  * A notice is erased with its account (foreign key); its delivery status is its outbox row's.
+ *
+ * One notice per exposure (attacker account, exposed account), whatever the incident: one attacker
+ * account can belong to campaigns of two incidents, and the person it found was told by whichever
+ * incident notified first. The other incident then writes a row without content or webhook (a
+ * "covered" row, notices-delivery.ts): the account is accounted for there, and told nothing twice.
  */
 
-export type NoticeStatus = 'queued' | 'delivered' | 'failed';
-
-export interface NoticeDeliveryItem {
-  id: string;
-  accountId: string;
-  createdAt: number;
-  expiresAt: number;
-  status: NoticeStatus;
-  eventId: string | null;
-  attempts: number;
-  deliveredAt: number | null;
-  lastError: string | null;
-}
-
-export interface NoticeDeliveryPage {
-  incidentId: string;
-  counts: Record<NoticeStatus, number> & { total: number };
-  items: NoticeDeliveryItem[];
-  nextCursor: string | null;
-}
+export type { NoticeDeliveryItem, NoticeDeliveryPage, NoticeStatus } from './notices-delivery.js';
 
 export interface NoticeDeps {
   db: Kysely<Database>;
@@ -60,50 +48,49 @@ export const OWN_NOTICES_MAX = 50;
 const DEFAULT_LIFETIME_MS = 365 * 24 * 3600_000;
 const CHUNK = 200;
 const IN_LIST = 500;
-/** What an expired notice's content becomes: JSON null, which forAccount would skip anyway. */
-const EXPIRED_CONTENT = 'null';
 const EVENT_PAGE = 2000;
 const MEASURE_RANK = { suspend: 3, challenge: 2, throttle: 1 } as const;
 type MeasureAction = keyof typeof MEASURE_RANK;
 
-interface Exposed {
-  attackers: Set<string>;
+/** How one attacker account saw one exposed account. */
+interface Seen {
   first: number;
   last: number;
   /** Kinds of the lookups that revealed it (kept lookup records only). */
   via: Set<'phone' | 'email'>;
 }
 
+/** Exposed account -> attacker account -> how it saw it. */
+type Exposed = Map<string, Map<string, Seen>>;
+
 export class ExposureNotices implements IncidentNotifier {
   constructor(private readonly deps: NoticeDeps) {}
 
   /**
    * Writes and sends the notices of an incident's campaigns that do not exist yet. Returns how
-   * many the incident has in all (`notices`) and how many this call wrote (`created`).
+   * many the incident has in all (`notices`) and how many accounts this call added to them
+   * (`created`: notices sent, and accounts found covered by another incident's notice).
+   * `opts.onAdded` runs in each chunk's transaction with what that chunk added, so a count kept
+   * elsewhere commits with the notices it counts.
    */
-  async notifyIncident(incidentId: string, campaignIds: string[], at: Date): Promise<{ notices: number; created: number }> {
+  async notifyIncident(incidentId: string, campaignIds: string[], at: Date, opts: NotifyOptions = {}): Promise<{ notices: number; created: number }> {
     if (incidentId.length === 0 || incidentId.length > 200) throw new AppError('invalid_request', 'incidentId must be 1 to 200 characters');
     const now = at.getTime();
     if (!Number.isFinite(now)) throw new AppError('invalid_request', 'at must be a valid time');
     const { db } = this.deps;
-    // Notices past their expiry are never served; their content is dropped here, at the next notification (one UPDATE).
+    // Notices past their expiry are never served; their content is dropped here too, not only by the hourly purge.
     await this.purgeExpired(this.deps.clock.now());
     const campaigns = [...new Set(campaignIds)];
     const exposed = await this.exposedAccounts(campaigns);
     const done = new Set((await db.selectFrom('exposure_notices').select('account_id').where('incident_id', '=', incidentId).execute()).map((r) => r.account_id));
-    // Erased accounts get no notice (and have no one to read it).
+    // Erased accounts get no notice (and have no one to read it); one erased meanwhile is left out under its lock (writeChunk).
     const pending = await this.existing([...exposed.keys()].filter((id) => !done.has(id)).sort());
     let created = 0;
     if (pending.length > 0) {
       await this.lastShown(exposed);
-      const measures = await this.measures([...new Set(pending.flatMap((id) => [...exposed.get(id)!.attackers]))], this.deps.clock.now());
+      const measures = await this.measures([...new Set(pending.flatMap((id) => [...exposed.get(id)!.keys()]))], this.deps.clock.now());
       for (let i = 0; i < pending.length; i += CHUNK) {
-        const chunk = pending.slice(i, i + CHUNK);
-        const settings = await this.settings(chunk);
-        created += await this.writeChunk(incidentId, chunk, (accountId, id) => {
-          const e = exposed.get(accountId)!;
-          return buildNotice(this.facts(incidentId, accountId, id, now, e, measures, settings.get(accountId) ?? 'nobody'));
-        }, now);
+        created += await this.writeChunk(incidentId, pending.slice(i, i + CHUNK), exposed, (accountId, id, seen, discoverableBy) => buildNotice(this.facts(incidentId, accountId, id, now, seen, measures, discoverableBy)), now, opts);
       }
     }
     const total = await db.selectFrom('exposure_notices').select((eb) => eb.fn.countAll<number>().as('n')).where('incident_id', '=', incidentId).executeTakeFirstOrThrow();
@@ -124,68 +111,28 @@ export class ExposureNotices implements IncidentNotifier {
     return rows.map((r) => parseJson(r.content) as unknown as ExposureNotice).filter((n) => n !== null);
   }
 
-  /** Delivery of an incident's notices for operators: counts by status and one page, by notice id. */
-  async deliveries(incidentId: string, opts: { status?: NoticeStatus; cursor?: string; limit?: number } = {}): Promise<NoticeDeliveryPage> {
-    const { db } = this.deps;
-    const statusSql = sql<NoticeStatus>`case when o.delivered_at is not null then 'delivered' when o.id is not null and o.next_attempt_at is null then 'failed' else 'queued' end`;
-    const countRows = await db
-      .selectFrom('exposure_notices as n')
-      .leftJoin('webhook_outbox as o', 'o.id', 'n.event_id')
-      .select([statusSql.as('status'), (eb) => eb.fn.countAll<number>().as('n')])
-      .where('n.incident_id', '=', incidentId)
-      .groupBy(statusSql)
-      .execute();
-    const counts = { queued: 0, delivered: 0, failed: 0, total: 0 };
-    for (const r of countRows) {
-      counts[r.status] += Number(r.n);
-      counts.total += Number(r.n);
-    }
-    const limit = opts.limit ?? 100;
-    let q = db
-      .selectFrom('exposure_notices as n')
-      .leftJoin('webhook_outbox as o', 'o.id', 'n.event_id')
-      .select(['n.id', 'n.account_id', 'n.created_at', 'n.expires_at', 'n.event_id', 'o.attempts', 'o.delivered_at', 'o.last_error', statusSql.as('status')])
-      .where('n.incident_id', '=', incidentId);
-    if (opts.status) q = q.where(statusSql, '=', opts.status);
-    if (opts.cursor) q = q.where('n.id', '>', opts.cursor);
-    const rows = await q.orderBy('n.id').limit(limit + 1).execute();
-    const page = rows.slice(0, limit);
-    return {
-      incidentId,
-      counts,
-      items: page.map((r) => ({
-        id: r.id,
-        accountId: r.account_id,
-        createdAt: Number(r.created_at),
-        expiresAt: Number(r.expires_at),
-        status: r.status,
-        eventId: r.event_id,
-        attempts: Number(r.attempts ?? 0),
-        deliveredAt: r.delivered_at === null ? null : Number(r.delivered_at),
-        lastError: r.last_error,
-      })),
-      nextCursor: rows.length > limit ? page.at(-1)!.id : null,
-    };
+  /** Delivery of an incident's notices for operators: counts by status and one page, by notice id (notices-delivery.ts). */
+  deliveries(incidentId: string, opts: { status?: NoticeStatus; cursor?: string; limit?: number } = {}): Promise<NoticeDeliveryPage> {
+    return noticeDeliveries(this.deps.db, incidentId, this.deps.clock.now(), opts);
   }
 
   /**
-   * Drops the content of notices past their expiry; returns how many it emptied. The rows stay,
-   * holding ids and times only, so "already sent" still holds for them (one notice per incident
-   * and account, ever), and the delivery counts stay what was sent.
+   * Empties the notices past their expiry and their webhooks' payloads; returns how many notices
+   * it emptied. The rows stay, so "already sent" still holds for them (notices-delivery.ts).
    */
-  async purgeExpired(now = this.deps.clock.now()): Promise<number> {
-    const r = await this.deps.db
-      .updateTable('exposure_notices')
-      .set({ content: EXPIRED_CONTENT })
-      .where('expires_at', '<=', now)
-      .where('content', '<>', EXPIRED_CONTENT)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows);
+  purgeExpired(now = this.deps.clock.now()): Promise<number> {
+    return purgeExpiredNotices(this.deps.db, now, this.deps.log);
   }
 
-  private facts(incidentId: string, accountId: string, id: string, now: number, e: Exposed, measures: Map<string, { action: MeasureAction; at: number }>, discoverableBy: DiscoverableBy): NoticeFacts {
+  private facts(incidentId: string, accountId: string, id: string, now: number, seen: ReadonlyMap<string, Seen>, measures: Map<string, { action: MeasureAction; at: number }>, discoverableBy: DiscoverableBy): NoticeFacts {
     const byAction = new Map<MeasureAction, { accounts: number; firstAt: number; lastAt: number }>();
-    for (const attacker of e.attackers) {
+    let first = Infinity;
+    let last = -Infinity;
+    const via = new Set<'phone' | 'email'>();
+    for (const [attacker, s] of seen) {
+      first = Math.min(first, s.first);
+      last = Math.max(last, s.last);
+      for (const k of s.via) via.add(k);
       const m = measures.get(attacker);
       if (!m) continue;
       const agg = byAction.get(m.action) ?? { accounts: 0, firstAt: m.at, lastAt: m.at };
@@ -200,48 +147,70 @@ export class ExposureNotices implements IncidentNotifier {
       accountId,
       createdAt: now,
       expiresAt: now + (this.deps.lifetimeMs ?? DEFAULT_LIFETIME_MS),
-      firstAt: e.first,
-      lastAt: e.last,
-      attackerAccounts: e.attackers.size,
+      firstAt: first,
+      lastAt: last,
+      attackerAccounts: seen.size,
       measures: [...byAction].sort((a, b) => MEASURE_RANK[b[0]] - MEASURE_RANK[a[0]]).map(([action, m]) => ({ action, ...m })),
       discoverableBy,
-      via: [...e.via].sort(),
+      via: [...via].sort(),
       offersMyContacts: this.deps.offersMyContacts ?? true,
     };
   }
 
-  /** One transaction: the chunk's notices and their webhooks, or none of them. */
-  private async writeChunk(incidentId: string, accountIds: string[], notice: (accountId: string, id: string) => ExposureNotice, now: number): Promise<number> {
+  /**
+   * One transaction: the chunk's notices and their webhooks, or none of them. It starts by taking
+   * the chunk's accounts (PostgreSQL): an erasure under way is waited for and its account left out
+   * (inserting its notice would break the foreign key and lose the whole chunk), and of two
+   * incidents notifying one account, the second sees the first's notice before it decides.
+   */
+  private async writeChunk(
+    incidentId: string,
+    accountIds: string[],
+    exposed: Exposed,
+    notice: (accountId: string, id: string, seen: ReadonlyMap<string, Seen>, discoverableBy: DiscoverableBy) => ExposureNotice,
+    now: number,
+    opts: NotifyOptions,
+  ): Promise<number> {
     return transaction(this.deps.db, async (trx) => {
-      let written = 0;
-      for (const accountId of accountIds) {
+      const live = await lockAccounts(trx, accountIds);
+      if (live.length === 0) return 0;
+      const told = await toldElsewhere(trx, incidentId, live);
+      const settings = await this.settings(trx, live);
+      let sent = 0;
+      let added = 0;
+      for (const accountId of live) {
         const id = newId('ntc', now, this.deps.random);
-        const content = notice(accountId, id);
+        const known = told.get(accountId);
+        const fresh = new Map([...exposed.get(accountId)!].filter(([attacker]) => !known?.has(attacker)));
+        // Every exposure already told by another incident: this one records the account as covered and sends nothing.
+        const content = fresh.size === 0 ? null : notice(accountId, id, fresh, settings.get(accountId) ?? 'nobody');
         // A concurrent notifier that got here first wins; this one then sends nothing for the account.
         const inserted = await trx
           .insertInto('exposure_notices')
-          .values({ id, incident_id: incidentId, account_id: accountId, content: JSON.stringify(content), event_id: null, created_at: now, expires_at: Date.parse(content.expiresAt) })
+          .values({ id, incident_id: incidentId, account_id: accountId, content: content ? JSON.stringify(content) : EMPTY_CONTENT, event_id: null, created_at: now, expires_at: content ? Date.parse(content.expiresAt) : now + (this.deps.lifetimeMs ?? DEFAULT_LIFETIME_MS) })
           .onConflict((oc) => oc.columns(['incident_id', 'account_id']).doNothing())
           .returning('id')
           .executeTakeFirst();
         if (!inserted) continue;
+        added++;
+        if (!content) continue;
         const eventId = await enqueueWebhook(trx, 'exposure.notice', content, now, this.deps.random);
         await trx.updateTable('exposure_notices').set({ event_id: eventId }).where('id', '=', id).execute();
-        written++;
+        sent++;
       }
+      if (added > 0 && opts.onAdded) await opts.onAdded(trx, added);
       const onEnqueued = this.deps.onEnqueued;
-      if (onEnqueued && written > 0) trx.onCommit(onEnqueued);
-      return written;
+      if (onEnqueued && sent > 0) trx.onCommit(onEnqueued);
+      return added;
     }, this.deps.log);
   }
 
   /**
-   * Exposed account -> the attacker accounts it was shown to and the first times, over the
-   * campaigns. An account of one of the campaigns is no victim of another: it gets no notice.
-   * A member an operator reinstated is a person, not an attacker: what it found is left out.
+   * Exposed account -> the attacker accounts it was shown to, and when first, over the campaigns
+   * (exposureCounts: a member of the campaigns is no victim, what a reinstated member found is left out).
    */
-  private async exposedAccounts(campaignIds: string[]): Promise<Map<string, Exposed>> {
-    const out = new Map<string, Exposed>();
+  private async exposedAccounts(campaignIds: string[]): Promise<Exposed> {
+    const out: Exposed = new Map();
     const counts = await exposureCounts(this.deps.db, campaignIds);
     for (let i = 0; i < campaignIds.length; i += IN_LIST) {
       const rows = await this.deps.db
@@ -252,11 +221,14 @@ export class ExposureNotices implements IncidentNotifier {
       for (const r of rows) {
         if (!counts(r)) continue;
         const at = Number(r.at);
-        const e = out.get(r.revealed_account_id) ?? { attackers: new Set<string>(), first: at, last: at, via: new Set<'phone' | 'email'>() };
-        e.attackers.add(r.attacker_account_id);
-        e.first = Math.min(e.first, at);
-        e.last = Math.max(e.last, at);
-        out.set(r.revealed_account_id, e);
+        const seen = out.get(r.revealed_account_id) ?? new Map<string, Seen>();
+        const s = seen.get(r.attacker_account_id);
+        // Two campaigns may hold the same pair: one exposure, seen first at the earlier time.
+        if (s) {
+          s.first = Math.min(s.first, at);
+          s.last = Math.max(s.last, at);
+        } else seen.set(r.attacker_account_id, { first: at, last: at, via: new Set() });
+        out.set(r.revealed_account_id, seen);
       }
     }
     return out;
@@ -267,9 +239,9 @@ export class ExposureNotices implements IncidentNotifier {
    * attacker shows it again. The stored lookup events (kept for their retention) say when it was
    * last shown; past their retention the last first showing stands.
    */
-  private async lastShown(exposed: Map<string, Exposed>): Promise<void> {
+  private async lastShown(exposed: Exposed): Promise<void> {
     const attackers = new Set<string>();
-    for (const e of exposed.values()) for (const a of e.attackers) attackers.add(a);
+    for (const seen of exposed.values()) for (const a of seen.keys()) attackers.add(a);
     for (const attacker of attackers) {
       let after: string | undefined;
       for (;;) {
@@ -280,10 +252,10 @@ export class ExposureNotices implements IncidentNotifier {
           const revealed = parseJson(r.revealed);
           if (!Array.isArray(revealed)) continue;
           for (const id of revealed) {
-            const e = typeof id === 'string' ? exposed.get(id) : undefined;
-            if (!e || !e.attackers.has(attacker)) continue;
-            e.last = Math.max(e.last, Number(r.at));
-            if (r.kind === 'phone' || r.kind === 'email') e.via.add(r.kind);
+            const s = typeof id === 'string' ? exposed.get(id)?.get(attacker) : undefined;
+            if (!s) continue;
+            s.last = Math.max(s.last, Number(r.at));
+            if (r.kind === 'phone' || r.kind === 'email') s.via.add(r.kind);
           }
         }
         if (rows.length < EVENT_PAGE) break;
@@ -326,8 +298,8 @@ export class ExposureNotices implements IncidentNotifier {
   }
 
   /** Each account's discoverability: the widest audience among its points with the discovery purpose. */
-  private async settings(ids: string[]): Promise<Map<string, DiscoverableBy>> {
-    const rows = await this.deps.db
+  private async settings(db: Kysely<Database>, ids: string[]): Promise<Map<string, DiscoverableBy>> {
+    const rows = await db
       .selectFrom('contact_points')
       .select(['account_id', 'discoverable_by'])
       .where('account_id', 'in', ids)
@@ -340,4 +312,38 @@ export class ExposureNotices implements IncidentNotifier {
     }
     return out;
   }
+}
+
+/**
+ * Of these accounts (sorted), those still in the directory, taken until the transaction ends on
+ * PostgreSQL (FOR NO KEY UPDATE, in id order as every account lock: it waits for an erasure's
+ * FOR UPDATE and then skips the erased row, and for another notifier of the same accounts).
+ */
+async function lockAccounts(tx: Tx, ids: string[]): Promise<string[]> {
+  const q = tx.selectFrom('accounts').select('id').where('id', 'in', ids).orderBy('id');
+  const rows = await (isPostgres(tx) ? q.forNoKeyUpdate() : q).execute();
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Account -> the attacker accounts whose exposure of it another incident's notice already covers:
+ * every pair its campaigns hold for the account, for each other incident that has a row for it
+ * (a notice, expired or not, or a covered row, itself covered by an earlier notice).
+ */
+async function toldElsewhere(tx: Tx, incidentId: string, accountIds: string[]): Promise<Map<string, Set<string>>> {
+  const rows = await tx
+    .selectFrom('exposure_notices as n')
+    .innerJoin('incident_campaigns as ic', 'ic.incident_id', 'n.incident_id')
+    .innerJoin('exposures as e', (j) => j.onRef('e.campaign_id', '=', 'ic.campaign_id').onRef('e.revealed_account_id', '=', 'n.account_id'))
+    .select(['n.account_id', 'e.attacker_account_id'])
+    .where('n.account_id', 'in', accountIds)
+    .where('n.incident_id', '<>', incidentId)
+    .execute();
+  const out = new Map<string, Set<string>>();
+  for (const r of rows) {
+    const set = out.get(r.account_id) ?? new Set<string>();
+    set.add(r.attacker_account_id);
+    out.set(r.account_id, set);
+  }
+  return out;
 }

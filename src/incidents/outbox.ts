@@ -1,7 +1,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, IncidentsTable, WebhookOutboxTable } from '../db/schema.js';
 import type { Random } from '../util/random.js';
-import { iso, newId } from './common.js';
+import { iso, newId, parseJson } from './common.js';
 import type { ExposureNotice } from './notices-content.js';
 import type { CampaignSummary } from './summary.js';
 
@@ -44,7 +44,7 @@ export interface IncidentUpdatedData {
   /** The latest report phase: 1 is the first report, then supplements. */
   phase: { number: number; kind: 'initial' | 'supplement'; status: 'draft' | 'in_review' | 'approved'; approvals: number } | null;
   phases: number;
-  /** Exposure notices sent; null until notified. */
+  /** Exposed accounts told: the notices this incident sent, and those another incident's notice had already told of the same exposures (covered); null until notified. */
   notices: number | null;
   at: string;
 }
@@ -134,6 +134,25 @@ export async function enqueueWebhook<T extends WebhookEventType>(
 export async function rewriteWebhook<T extends WebhookEventType>(db: Kysely<Database>, id: string, type: T, data: WebhookData[T], createdAt: number): Promise<void> {
   const envelope: WebhookEnvelope<T> = { id, type, createdAt: iso(createdAt), data };
   await db.updateTable('webhook_outbox').set({ payload: JSON.stringify(envelope) }).where('id', '=', id).execute();
+}
+
+/**
+ * The payload an exposure.notice row keeps once its notice expired (notices-delivery.ts): the row
+ * stays as the record of its delivery, but nothing of the notice, not even its id.
+ */
+export const EXPIRED_NOTICE_PAYLOAD = '{"type":"exposure.notice","expired":true}';
+
+/**
+ * Whether an outbox row is an exposure notice past its lifetime: emptied already, or expired and
+ * not yet emptied by the hourly purge. Such a row is never sent again.
+ */
+export function isExpiredNoticeEvent(row: { event_type: string; payload: string }, now: number): boolean {
+  if (row.event_type !== 'exposure.notice') return false;
+  if (row.payload === EXPIRED_NOTICE_PAYLOAD) return true;
+  const data = (parseJson(row.payload) as { data?: { expiresAt?: unknown } } | null)?.data;
+  const expiresAt = typeof data?.expiresAt === 'string' ? Date.parse(data.expiresAt) : Number.NaN;
+  // A payload that cannot say until when it may be sent is not sent.
+  return !Number.isFinite(expiresAt) || expiresAt <= now;
 }
 
 export type OutboxState = 'pending' | 'delivered' | 'failed';

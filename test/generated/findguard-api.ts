@@ -681,7 +681,7 @@ export interface paths {
         put?: never;
         /**
          * Send a delivered or given-up webhook again (same id and bytes)
-         * @description Needs the admin role.
+         * @description Needs the admin role. 409 conflict while the delivery is pending, and with details.reason notice_expired for an exposure.notice past its expiry (never sent again).
          */
         post: operations["redeliverWebhook"];
         delete?: never;
@@ -1086,7 +1086,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * An incident's exposure notices, by id, with counts by delivery status (queued, delivered, failed)
+         * An incident's exposure notices, by id, with counts by status (queued, delivered, failed, expired, covered)
          * @description Needs the viewer role.
          */
         get: operations["listIncidentNotices"];
@@ -13850,7 +13850,8 @@ export interface operations {
     listIncidentNotices: {
         parameters: {
             query?: {
-                status?: "queued" | "delivered" | "failed";
+                /** @description The exposure.notice webhook's delivery (queued, delivered, failed) while the notice is served; expired once past its expiresAt (its content and webhook payload emptied, never sent again; attempts and deliveredAt stay); covered: another incident's notice had already told the account of the same exposures, so this incident sent none */
+                status?: "queued" | "delivered" | "failed" | "expired" | "covered";
                 /** @description The nextCursor of the page before */
                 cursor?: string;
                 /** @description Notices per page (default 100) */
@@ -13876,6 +13877,8 @@ export interface operations {
                             queued: number;
                             delivered: number;
                             failed: number;
+                            expired: number;
+                            covered: number;
                             total: number;
                         };
                         items: {
@@ -13885,7 +13888,8 @@ export interface operations {
                             createdAt: number;
                             /** @description Epoch milliseconds */
                             expiresAt: number;
-                            status: "queued" | "delivered" | "failed";
+                            /** @description The exposure.notice webhook's delivery (queued, delivered, failed) while the notice is served; expired once past its expiresAt (its content and webhook payload emptied, never sent again; attempts and deliveredAt stay); covered: another incident's notice had already told the account of the same exposures, so this incident sent none */
+                            status: "queued" | "delivered" | "failed" | "expired" | "covered";
                             eventId: string | null;
                             attempts: number;
                             deliveredAt: number | null;

@@ -18,6 +18,7 @@ import * as m20261222000000 from './20261222000000-alerts.js';
 import * as m20261223000000 from './20261223000000-first-sync-claim.js';
 import * as m20261224000000 from './20261224000000-decision-change-seq.js';
 import * as m20261225000000 from './20261225000000-event-stream-positions.js';
+import * as m20261226000000 from './20261226000000-notices-expiry-index.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -40,4 +41,5 @@ export const migrations: Record<string, Migration> = {
   '20261223000000-first-sync-claim': m20261223000000,
   '20261224000000-decision-change-seq': m20261224000000,
   '20261225000000-event-stream-positions': m20261225000000,
+  '20261226000000-notices-expiry-index': m20261226000000,
 };

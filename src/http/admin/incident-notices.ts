@@ -4,7 +4,10 @@ import type { ExposureNotices } from '../../incidents/index.js';
 import { requireRole } from './auth.js';
 import { EpochMs, IdParams, NullableMs, NullableString, routeSchema } from './common.js';
 
-const Status = Type.Union([Type.Literal('queued'), Type.Literal('delivered'), Type.Literal('failed')]);
+const Status = Type.Union([Type.Literal('queued'), Type.Literal('delivered'), Type.Literal('failed'), Type.Literal('expired'), Type.Literal('covered')], {
+  description:
+    "The exposure.notice webhook's delivery (queued, delivered, failed) while the notice is served; expired once past its expiresAt (its content and webhook payload emptied, never sent again; attempts and deliveredAt stay); covered: another incident's notice had already told the account of the same exposures, so this incident sent none",
+});
 const Item = Type.Object({
   id: Type.String(),
   accountId: Type.String(),
@@ -16,7 +19,7 @@ const Item = Type.Object({
   deliveredAt: NullableMs,
   lastError: NullableString,
 });
-const Counts = Type.Object({ queued: Type.Integer(), delivered: Type.Integer(), failed: Type.Integer(), total: Type.Integer() });
+const Counts = Type.Object({ queued: Type.Integer(), delivered: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), covered: Type.Integer(), total: Type.Integer() });
 const Query = Type.Object(
   {
     status: Type.Optional(Status),
@@ -33,7 +36,7 @@ export function incidentNoticeRoutes(notices: Pick<ExposureNotices, 'deliveries'
     app.get<{ Params: Static<typeof IdParams>; Querystring: Static<typeof Query> }>(
       '/incidents/:id/notices',
       {
-        schema: routeSchema('listIncidentNotices', "An incident's exposure notices, by id, with counts by delivery status (queued, delivered, failed)", 'viewer', {
+        schema: routeSchema('listIncidentNotices', "An incident's exposure notices, by id, with counts by status (queued, delivered, failed, expired, covered)", 'viewer', {
           params: IdParams,
           querystring: Query,
           response: { 200: Type.Object({ incidentId: Type.String(), counts: Counts, items: Type.Array(Item), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },

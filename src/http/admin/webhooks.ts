@@ -39,7 +39,11 @@ export function webhookRoutes(uc: Console): FastifyPluginAsync {
     app.post<{ Params: Static<typeof Params> }>(
       '/webhooks/deliveries/:id/redeliver',
       {
-        schema: routeSchema('redeliverWebhook', 'Send a delivered or given-up webhook again (same id and bytes)', 'admin', { params: Params, response: { 200: Delivery } }),
+        schema: routeSchema('redeliverWebhook', 'Send a delivered or given-up webhook again (same id and bytes)', 'admin', {
+          params: Params,
+          response: { 200: Delivery },
+          description: 'Needs the admin role. 409 conflict while the delivery is pending, and with details.reason notice_expired for an exposure.notice past its expiry (never sent again).',
+        }),
         preValidation: requireRole('admin'),
       },
       async (request) => uc.webhooks.redeliver(actorOf(request), request.params.id),
