@@ -42,7 +42,8 @@ export function policyCommand(program: Command, io: CliIo): void {
     .argument('[name]', 'built-in policy', 'default')
     .option('--json', 'print JSON instead of YAML')
     .action((name: string, opts: { json?: boolean }) => {
-      const p = BUILT_IN_POLICIES[name];
+      // Own keys only: `constructor` or `__proto__` indexes Object.prototype, not a policy.
+      const p = Object.hasOwn(BUILT_IN_POLICIES, name) ? BUILT_IN_POLICIES[name] : undefined;
       if (!p) {
         io.err(`no built-in policy "${name}" (${Object.keys(BUILT_IN_POLICIES).join(', ')})`);
         process.exitCode = 1;

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { DEFAULT_MAX_STREAM_LENGTH } from '../abuse/stream-backlog.js';
+import { BUILT_IN_POLICIES } from '../policy/index.js';
 import { checkDataDir } from './data-dir.js';
 import { ConfigError } from './errors.js';
 import { ENV_NAMES, type RawEnv } from './env.js';
@@ -122,8 +123,7 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     redisUrl: parseRedisUrl(raw.redisUrl),
     host: raw.host ?? '127.0.0.1',
     port,
-    // A bare word (no slash, no dot) names a built-in policy: default, signal-like, hagen-incremental.
-    policyPath: raw.policy ? (/^[a-z][a-z0-9-]*$/.test(raw.policy) ? raw.policy : resolve(cwd, raw.policy)) : undefined,
+    policyPath: raw.policy ? policyPathOf(raw.policy, cwd) : undefined,
     alertsPath: raw.alerts ? resolve(cwd, raw.alerts) : undefined,
     trustedProxies: parseCidrList(raw.trustedProxies),
     webhook: parseWebhookUrl(raw.webhookUrl),
@@ -136,6 +136,15 @@ export function buildConfig(raw: RawEnv, cwd: string = process.cwd()): Config {
     dpoContact: parseDpoContact(raw.dpoContact),
     warnings,
   };
+}
+
+/**
+ * A built-in policy's name (default, signal-like, hagen-incremental) is kept as the name; anything
+ * else is a file, relative to cwd. Own keys only: `constructor` is not a built-in, and kept as a
+ * name it indexed Object.prototype (start-up then died on an error that named no variable).
+ */
+function policyPathOf(value: string, cwd: string): string {
+  return Object.hasOwn(BUILT_IN_POLICIES, value) ? value : resolve(cwd, value);
 }
 
 function needsLocalSecrets(raw: RawEnv): boolean {

@@ -250,7 +250,8 @@ export function compilePolicy(input: unknown, source = 'policy', baseDir?: strin
 
 /** A built-in policy by name, or a JSON/YAML policy file. */
 export function loadPolicy(nameOrFile: string): CompiledPolicy {
-  const builtIn = BUILT_IN_POLICIES[nameOrFile];
+  // Own keys only: `constructor` or `__proto__` indexes Object.prototype, not a policy.
+  const builtIn = Object.hasOwn(BUILT_IN_POLICIES, nameOrFile) ? BUILT_IN_POLICIES[nameOrFile] : undefined;
   if (builtIn) return compilePolicy(structuredClone(builtIn), nameOrFile);
   let text: string;
   try {

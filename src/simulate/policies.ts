@@ -11,7 +11,7 @@ export function loadPolicies(namesOrFiles: readonly string[], cwd: string): Comp
   const seen = new Map<string, string>();
   const out: CompiledPolicy[] = [];
   for (const arg of namesOrFiles) {
-    const source = BUILT_IN_POLICIES[arg] ? arg : resolve(cwd, arg);
+    const source = Object.hasOwn(BUILT_IN_POLICIES, arg) ? arg : resolve(cwd, arg);
     const policy = loadPolicy(source);
     const earlier = seen.get(policy.name);
     if (earlier === source) continue;

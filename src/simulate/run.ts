@@ -114,9 +114,14 @@ const checkScenario = Compile(ScenarioSpec);
 /** The default policy's new-account tier: accounts younger than this are "new" (src/policy/builtin.ts). */
 const NEW_ACCOUNT_TIER_MS = 7 * 86_400_000;
 
+/** A built-in scenario by its own key: `constructor` or `toString` indexes Object.prototype, not a scenario. */
+function builtInScenario(name: string): (() => ScenarioSpec) | undefined {
+  return Object.hasOwn(BUILT_IN_SCENARIOS, name) ? BUILT_IN_SCENARIOS[name] : undefined;
+}
+
 /** A built-in scenario by name, or a JSON scenario file (validated; named fields override nothing else). */
 export function loadScenario(nameOrFile: string): ScenarioSpec {
-  const builtIn = BUILT_IN_SCENARIOS[nameOrFile];
+  const builtIn = builtInScenario(nameOrFile);
   if (builtIn) return builtIn();
   let parsed: unknown;
   try {
@@ -124,10 +129,15 @@ export function loadScenario(nameOrFile: string): ScenarioSpec {
   } catch {
     throw new Error(`no built-in scenario "${nameOrFile}" and no readable JSON file of that name (built-ins: ${Object.keys(BUILT_IN_SCENARIOS).join(', ')})`);
   }
+  // An array, null or a bare value has no fields to read `extends` from or to override with.
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`scenario file ${nameOrFile}: / must be an object`);
   // A file may name a built-in as its base and override parts of it.
   const record = parsed as Record<string, unknown>;
-  const baseName = typeof record.extends === 'string' ? record.extends : undefined;
-  const merged = baseName && BUILT_IN_SCENARIOS[baseName] ? { ...BUILT_IN_SCENARIOS[baseName](), ...record } : record;
+  const base = typeof record.extends === 'string' ? builtInScenario(record.extends) : undefined;
+  if (typeof record.extends === 'string' && !base) {
+    throw new Error(`scenario file ${nameOrFile}: extends "${record.extends}", no built-in scenario (built-ins: ${Object.keys(BUILT_IN_SCENARIOS).join(', ')})`);
+  }
+  const merged = base ? { ...base(), ...record } : record;
   delete (merged as Record<string, unknown>).extends;
   if (!checkScenario.Check(merged)) {
     const first = [...checkScenario.Errors(merged)][0];
