@@ -19,6 +19,7 @@ import * as m20261223000000 from './20261223000000-first-sync-claim.js';
 import * as m20261224000000 from './20261224000000-decision-change-seq.js';
 import * as m20261225000000 from './20261225000000-event-stream-positions.js';
 import * as m20261226000000 from './20261226000000-notices-expiry-index.js';
+import * as m20261228000000 from './20261228000000-actions-by-kind.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -42,4 +43,5 @@ export const migrations: Record<string, Migration> = {
   '20261224000000-decision-change-seq': m20261224000000,
   '20261225000000-event-stream-positions': m20261225000000,
   '20261226000000-notices-expiry-index': m20261226000000,
+  '20261228000000-actions-by-kind': m20261228000000,
 };
