@@ -29,7 +29,7 @@ boot(async (main, operator) => {
       card('72-hour deadline', h('span', { id: 'deadline' }, fmtTime(clock.deadline))),
       card('time left', left),
       card('owner', incident.owner || '—'),
-      card('notices sent', incident.notices ?? '—'),
+      card('people notified', incident.notices ?? '—'),
     ),
     h('p', {}, 'Campaigns: ', ...incident.campaignIds.flatMap((c, i) => [i ? ', ' : '', h('a', { href: `/dashboard/campaigns/${encodeURIComponent(c)}` }, c)])),
   );
