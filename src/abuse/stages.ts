@@ -115,6 +115,8 @@ export class PartitionStage implements EventHandler {
     this.summarizer = new Summarizer(this.engine.policy);
     this.outbox = [];
     this.last = Number.NEGATIVE_INFINITY;
+    // The ids the previous engine was told of: the new one has heard of none of them.
+    this.reinstatements.clear();
     if (!this.deps.db) return;
     const started = Date.now();
     const r = await resumeEngine(this.deps.db, this.engine, this.deps.clock.now(), {
@@ -289,6 +291,8 @@ export class GlobalStage implements EventProcessor {
     this.build();
     this.last = this.observed = Number.NEGATIVE_INFINITY;
     this.held = [];
+    // As PartitionStage.resume: a rebuilt engine must be told of every reinstatement again.
+    this.reinstatements.clear();
     if (!this.deps.db) return;
     const started = Date.now();
     const summarizer = new Summarizer(this.engine.policy);
