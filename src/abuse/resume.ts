@@ -16,7 +16,7 @@ import { fromRow } from './pipeline.js';
 export interface ResumeOptions {
   /** Replay events this far back (default: the engine's day window). */
   windowMs?: number;
-  /** At most this many of the newest events (bounds start-up time; ~60,000 events/s replay). */
+  /** At most this many of the newest events, counting only the accepted ones (bounds start-up time; ~60,000 events/s replay). */
   maxEvents?: number;
   /** Only the events of these accounts (a partition's, partitions.ts). */
   accept?: (accountId: string) => boolean;
@@ -83,9 +83,7 @@ async function restoreActions(db: Kysely<Database>, engine: AbuseEngine, now: nu
 }
 
 async function replayEvents(db: Kysely<Database>, observe: (e: LookupEvent) => void, since: number, maxEvents: number, accept?: (accountId: string) => boolean): Promise<number> {
-  // The newest maxEvents at most: find where they begin.
-  const cut = await db.selectFrom('lookup_events').select('at').where('at', '>=', since).orderBy('at', 'desc').limit(1).offset(maxEvents - 1).executeTakeFirst();
-  let from = cut ? Number(cut.at) : since;
+  let from = await replayStart(db, since, maxEvents, accept);
   let afterId = '';
   let n = 0;
   for (;;) {
@@ -106,5 +104,38 @@ async function replayEvents(db: Kysely<Database>, observe: (e: LookupEvent) => v
     const last = page[page.length - 1]!;
     from = Number(last.at);
     afterId = last.id;
+  }
+}
+
+/** Ids and accounts only: a partition's count reads far more rows than it keeps. */
+const COUNT_PAGE = 20_000;
+
+/**
+ * When the newest maxEvents events replayed begin (every event at that time included), or
+ * `since` when there are fewer. With `accept`, only its events count: a partition's own newest,
+ * not its share of the whole fleet's (the other partitions' events would crowd out its day).
+ */
+async function replayStart(db: Kysely<Database>, since: number, maxEvents: number, accept?: (accountId: string) => boolean): Promise<number> {
+  const cut = await db.selectFrom('lookup_events').select('at').where('at', '>=', since).orderBy('at', 'desc').limit(1).offset(maxEvents - 1).executeTakeFirst();
+  // Fewer than maxEvents in the window altogether: a partition has fewer still.
+  if (!cut) return since;
+  if (!accept) return Number(cut.at);
+  let before: { at: number; id: string } | undefined;
+  let n = 0;
+  for (;;) {
+    const bound = before;
+    const page = await db
+      .selectFrom('lookup_events')
+      .select(['at', 'id', 'account_id'])
+      .where('at', '>=', since)
+      .$if(bound !== undefined, (q) => q.where((eb) => eb.or([eb('at', '<', bound!.at), eb.and([eb('at', '=', bound!.at), eb('id', '<', bound!.id)])])))
+      .orderBy('at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(COUNT_PAGE)
+      .execute();
+    for (const r of page) if (accept(r.account_id) && ++n === maxEvents) return Number(r.at);
+    if (page.length < COUNT_PAGE) return since;
+    const last = page[page.length - 1]!;
+    before = { at: Number(last.at), id: last.id };
   }
 }
