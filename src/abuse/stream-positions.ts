@@ -3,16 +3,17 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.js';
 import type { EventMetrics } from './metrics.js';
-import { compareIds, fieldMap, idTime } from './redis-stream.js';
+import { compareIds, fieldMap, groupOf, idTime } from './redis-stream.js';
 
 /**
  * Events lost when Redis comes back without them. An answered call's event is durable once Redis
  * acknowledged its XADD; a Redis that then comes back empty (a restart without persistence, a
  * failover to a replica the last writes had not reached, a FLUSHALL) loses every event no worker
- * had read, and says nothing: the worker finds no group and creates one. So each stream's lease
- * holder keeps, in the database (which outlives Redis), the newest entry its group acknowledged;
- * the worker that then finds the group gone, or the stream's newest id behind that position,
- * counts the loss (findguard_events_lost_total, which raises the `events.lost` alert) and logs an
+ * had read, and says nothing: the worker finds no group and creates one (or, restored from an
+ * older snapshot, finds the group rewound). So each stream's lease holder keeps, in the database
+ * (which outlives Redis), the newest entry its group acknowledged; the worker that then finds the
+ * group gone, or the group's position or the stream's newest id behind that position, counts the
+ * loss (findguard_events_lost_total, which raises the `events.lost` alert) and logs an
  * error naming the window: events published after the recorded position and before now, that no
  * worker had read, never reached the exposure records. How many there were Redis no longer knows:
  * counted as one (at least one may have been), the log says so.
@@ -94,21 +95,28 @@ export interface ResetCheck {
 
 /**
  * After making sure the group exists: a group that had to be created though a position was
- * recorded, or a stream whose newest id is behind that position, lost what it held. Reported
- * once (the worker that moves the recorded position on reports), and the position starts again
- * from the stream as it is now.
+ * recorded, a group whose position (last-delivered-id) is behind that position, or a stream whose
+ * newest id is, lost what it held. The group's own position is the measure that a publish cannot
+ * hide: Redis restored from an older snapshot (or a replica that lagged) brings the group back
+ * rewound, and a serve node's first XADD moves the stream's newest id past the recorded position
+ * before any worker looks. Reported once (the worker that moves the recorded position on
+ * reports), and the position starts again from the group as it is now.
  */
 export async function checkStreamReset(c: ResetCheck): Promise<void> {
-  const info = fieldMap(await c.redis.call('XINFO', 'STREAM', c.stream));
-  const newest = String(info.get('last-generated-id') ?? '0-0');
+  const [stream, groups] = await Promise.all([c.redis.call('XINFO', 'STREAM', c.stream), c.redis.call('XINFO', 'GROUPS', c.stream)]);
+  const newest = String(fieldMap(stream).get('last-generated-id') ?? '0-0');
+  const group = groupOf(groups, c.group);
+  // What the group was given: never behind an entry it acknowledged, however far the stream runs ahead.
+  const delivered = group ? String(group.get('last-delivered-id') ?? '0-0') : '0-0';
   const known = await c.positions.get(c.stream, c.group);
   if (!known) {
-    await c.positions.start(c.stream, c.group, c.created ? '0-0' : newest, c.now);
+    await c.positions.start(c.stream, c.group, c.created ? '0-0' : delivered, c.now);
     return;
   }
+  const rewound = compareIds(delivered, known.lastId) < 0;
   const behind = compareIds(newest, known.lastId) < 0;
-  if (!c.created && !behind) return;
-  if (!(await c.positions.replace(c.stream, c.group, known.lastId, newest, c.now))) return;
+  if (!c.created && !rewound && !behind) return;
+  if (!(await c.positions.replace(c.stream, c.group, known.lastId, delivered, c.now))) return;
   c.metrics.lost(1);
   c.logger.error(
     {
@@ -120,8 +128,9 @@ export async function checkStreamReset(c: ResetCheck): Promise<void> {
       publishedBefore: new Date(c.now).toISOString(),
       groupMissing: c.created,
       lastAcknowledged: known.lastId,
+      groupDelivered: delivered,
       streamNewest: newest,
     },
-    'lookup events were lost in a Redis reset (the stream came back without its consumer group, or behind what the group had acknowledged: a restart without persistence, a failover, a FLUSHALL): events published in this window that no worker had read never reach the abuse engine or the exposure records: exposures from that window are incomplete',
+    'lookup events were lost in a Redis reset (the stream came back without its consumer group, or with the group or the stream behind what the group had acknowledged: a restart without persistence or from an older snapshot, a failover, a FLUSHALL): events published in this window that no worker had read never reach the abuse engine or the exposure records: exposures from that window are incomplete',
   );
 }
