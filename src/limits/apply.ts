@@ -162,9 +162,12 @@ export function applyCharges(input: ApplyInput, read: StateAccess, write: StateW
       if (Number.isNaN(left)) continue;
       const c = charges[i]!;
       const ts = nextTs[i]!;
-      // Kept until full by the clock of ts, not of `now`: a forgotten bucket reads as full, so one
-      // forgotten earlier (a ttl from a clock that is behind) would be a refill ahead of time.
-      const ttlMs = c.rate > 0 ? Math.ceil((c.burst - left) / c.rate + (ts - now)) + 1000 : 365 * 86_400_000;
+      // Kept until full by the clock of ts, not of `now`, and at every tier of the layer, not this
+      // call's: a forgotten bucket reads as full at whichever tier reads it, so one forgotten
+      // earlier (a ttl from a clock that is behind, or from a tier with a smaller burst or a faster
+      // refill) would be a refill ahead of time.
+      const keep = c.keep ?? c;
+      const ttlMs = keep.rate > 0 ? Math.ceil((keep.burst - left) / keep.rate + (ts - now)) + 1000 : 365 * 86_400_000;
       write.bucket(c.key, left, ts, ttlMs);
     }
   }

@@ -5,7 +5,7 @@ import type { Clock } from '../util/clock.js';
 import { OutageLog, errorText } from '../util/outage.js';
 import type { Challenges } from './challenges.js';
 import type { LimitMetrics } from './metrics.js';
-import type { CompiledLayer, CompiledPolicy, Network, Operation, TrustFacts } from '../policy/index.js';
+import type { CompiledLayer, CompiledLimit, CompiledPolicy, Network, Operation, TrustFacts } from '../policy/index.js';
 import { LimitStateLostError, LimitStateNotSavedError, LimitStoreError, NotSoleNodeError, type ApplyInput, type BreakerCharge, type Charge, type LimitStore } from './store.js';
 
 /** What the limits need to know about one discovery call. */
@@ -256,13 +256,13 @@ export class Limiter {
       if (subject === undefined) continue;
       const cache = this.chargeCache[i]!;
       const cached = cache.get(subject);
-      // The same limit object means the same tier's limit (limitFor answers the policy's own).
+      // The same limit object means the same tier's limit (limitFor answers the policy's own). How
+      // long the bucket is kept is the layer's, the same for every charge of this map.
       if (cached && cached.cost === cost && cached.burst === limit.burst && cached.rate === limit.rate && cached.perMs === limit.perMs && cached.challengeBelow === limit.challengeBelow) {
         out.push(cached);
         continue;
       }
-      const charge: Charge = { layer: layer.id, scope: layer.scope, key: `${layer.id}:${subject}`, cost, burst: limit.burst, rate: limit.rate, perMs: limit.perMs, shadow: layer.shadow };
-      if (limit.challengeBelow !== undefined) charge.challengeBelow = limit.challengeBelow;
+      const charge = chargeOf(layer, limit, subject, cost);
       if (!cached && cache.size >= CHARGE_CACHE_MAX) cache.delete(cache.keys().next().value!);
       cache.set(subject, charge);
       out.push(charge);
@@ -302,6 +302,23 @@ export class Limiter {
     return charge;
   }
 
+}
+
+/** The charge of one layer's bucket for `subject`, sized by the caller's tier's `limit`. */
+export function chargeOf(layer: CompiledLayer, limit: CompiledLimit, subject: string, cost: number): Charge {
+  const charge: Charge = {
+    layer: layer.id,
+    scope: layer.scope,
+    key: `${layer.id}:${subject}`,
+    cost,
+    burst: limit.burst,
+    rate: limit.rate,
+    perMs: limit.perMs,
+    keep: layer.keep,
+    shadow: layer.shadow,
+  };
+  if (limit.challengeBelow !== undefined) charge.challengeBelow = limit.challengeBelow;
+  return charge;
 }
 
 /** The bucket subject of a layer for this call; undefined when the call has none (an unrouted address). */

@@ -17,7 +17,8 @@
  * ARGV: one string, the following joined by newlines (unpacked into A): now, proof, strikeWindowMs, n, hasBreaker, hasStrike,
  *       strikesMin, strikesMax ('' = none),
  *       breaker: demand, windowMs, alpha, initialBaseline, ratio, minimum, holdMs, share, shadow,
- *       then per charge (CHARGE_ARGS each): cost, burst, rate, perMs, shadow, challengeBelow ('' = none), scope.
+ *       then per charge (CHARGE_ARGS each): cost, burst, rate, perMs, shadow, challengeBelow ('' = none), scope,
+ *       keep.burst, keep.rate (the charge's own burst and rate when it has no keep).
  * ARGV[2] (optional): the epoch the node expects; without it in Redis the reply is { 'lost' }.
  * Reply: outcome, layer ('' | 'breaker' | 0-based charge index), scope, retryAfterMs, tripped,
  *        breakerShadowRefused, strikes, then one 'A'|'R'|'S'|'U' + '0'|'1' (nearLimit) per charge
@@ -26,7 +27,7 @@
 
 export const HEADER_ARGS = 8;
 export const BREAKER_ARGS = 9;
-export const CHARGE_ARGS = 7;
+export const CHARGE_ARGS = 9;
 
 export const APPLY_SCRIPT = `
 local EPSILON = 1e-9
@@ -134,6 +135,7 @@ for i = 1, n do
   local shadow = A[a + 5] == '1'
   local challengeBelow = tonumber(A[a + 6])
   local scope = A[a + 7]
+  local keepBurst, keepRate = tonumber(A[a + 8]), tonumber(A[a + 9])
   local raw = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
   local tokens, ts = burst, now
   if raw[1] then
@@ -156,7 +158,7 @@ for i = 1, n do
     if not refused or retry > refused.retry then refused = { layer = 'breaker', scope = 'global', retry = retry } end
   else
     if left < burst * NEAR_LIMIT then layers[i] = 'A1' else layers[i] = 'A0' end
-    nexts[i] = { tokens = left, ts = ts, burst = burst, rate = rate }
+    nexts[i] = { tokens = left, ts = ts, keepBurst = keepBurst, keepRate = keepRate }
     if not shadow and not challenge and challengeBelow ~= nil and left < burst * challengeBelow then
       challenge = { layer = tostring(i - 1), scope = scope }
     end
@@ -178,8 +180,9 @@ else
   for i = 1, n do
     local nx = nexts[i]
     if nx then
+      -- Until full at every tier of the layer, not only this call's (apply.ts says why).
       local ttl = 365 * DAY
-      if nx.rate > 0 then ttl = math.ceil((nx.burst - nx.tokens) / nx.rate + (nx.ts - now)) + 1000 end
+      if nx.keepRate > 0 then ttl = math.ceil((nx.keepBurst - nx.tokens) / nx.keepRate + (nx.ts - now)) + 1000 end
       redis.call('HSET', KEYS[i], 'tokens', fmt(nx.tokens), 'ts', fmt(nx.ts))
       redis.call('PEXPIRE', KEYS[i], ttlArg(ttl))
     end

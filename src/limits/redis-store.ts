@@ -120,7 +120,8 @@ export class RedisLimitStore implements LimitStore, EpochRedis {
     // Truthiness, as in apply.ts: an empty strike key counts nothing.
     if (input.strikeKey) keys.push(this.prefix + input.strikeKey);
     for (const c of input.charges) {
-      args.push(num(c.cost), num(c.burst), num(c.rate), num(c.perMs), flag(c.shadow), c.challengeBelow === undefined ? '' : num(c.challengeBelow), c.scope);
+      const keep = c.keep ?? c;
+      args.push(num(c.cost), num(c.burst), num(c.rate), num(c.perMs), flag(c.shadow), c.challengeBelow === undefined ? '' : num(c.challengeBelow), c.scope, num(keep.burst), num(keep.rate));
     }
     // One argument for all of them (the script splits it): each argument costs ioredis an encoding
     // step of its own, and a call has ~70 (measured: ~2x the command's CPU in the client).

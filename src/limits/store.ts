@@ -1,4 +1,4 @@
-import type { BreakerParams, Scope } from '../policy/index.js';
+import type { BreakerParams, BucketKeep, Scope } from '../policy/index.js';
 
 /** One bucket a call must pass, resolved from the policy for this call. */
 export interface Charge {
@@ -13,6 +13,12 @@ export interface Charge {
   rate: number;
   /** Retry-After for a bucket that can never hold the cost. */
   perMs: number;
+  /**
+   * How long the bucket is kept: its layer's, not this tier's, since the key is read at every tier
+   * of the layer (BucketKeep says how). Absent: the key is only ever charged with this burst and
+   * rate (a budget of one limit, such as GET /v1/me/exposures).
+   */
+  keep?: BucketKeep;
   shadow: boolean;
   challengeBelow?: number;
 }

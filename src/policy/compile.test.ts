@@ -43,6 +43,25 @@ describe('policies', () => {
     expect(p.layers[0]!.limitFor('rest')).toMatchObject({ burst: 5, rate: 24 / DAY, perMs: DAY });
   });
 
+  it("keeps a layer's buckets until they are full at its slowest-filling tier, whatever tier wrote them", () => {
+    const keep = (limits: Policy['layers'][number]['limits']) =>
+      compilePolicy({
+        name: 't',
+        tiers: [{ name: 'a', when: { network: ['hosting'] } }, { name: 'b', when: { network: ['tor'] } }, { name: 'c' }],
+        layers: [{ id: 'l', subject: 'account', cost: 'new', limits }],
+      }).layers[0]!.keep;
+    // a fills in 1 day, b (the default) in 10: the largest burst over the longest fill time.
+    expect(keep({ a: { burst: 50, refill: 50, per: '1d' }, default: { burst: 5000, refill: 500, per: '1d' } })).toEqual({ burst: 5000, rate: 500 / DAY });
+    // The chord: the small tier's fill time with the big tier's burst.
+    expect(keep({ a: { burst: 10, refill: 1, per: '1d' }, default: { burst: 100, refill: 100, per: '1d' } })).toEqual({ burst: 100, rate: 10 / DAY });
+    // A tier the layer does not limit, or one with no burst (always full), counts for nothing.
+    expect(keep({ a: null, b: { burst: 0, refill: 0, per: '1d' }, c: { burst: 5, refill: 24, per: '1d' } })).toEqual({ burst: 5, rate: 24 / DAY });
+    // A tier that never refills keeps every bucket of the layer as long as the stores keep anything.
+    expect(keep({ a: { burst: 3, refill: 0, per: '1d' }, default: { burst: 5, refill: 24, per: '1d' } })).toEqual({ burst: 5, rate: 0 });
+    // The default policy's account layer: `new` (5,000 + 500 a day) is the slowest to fill.
+    expect(loadPolicy('default').layers.find((l) => l.id === 'account-new')!.keep).toEqual({ burst: 10_000, rate: 1000 / DAY });
+  });
+
   it('reads YAML and JSON files, and the default printed as YAML reads back the same', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fg-policy-'));
     writeFileSync(join(dir, 'p.yaml'), stringify(DEFAULT_POLICY));

@@ -28,6 +28,24 @@ export interface CompiledLayer {
   failOpen: boolean;
   /** The limit for a tier; undefined: the tier is not limited by this layer. */
   limitFor(tier: string): CompiledLimit | undefined;
+  /** How long a bucket of this layer is kept (see BucketKeep): the same for every tier. */
+  keep: BucketKeep;
+}
+
+/**
+ * How long a bucket is kept once a charge leaves it `left` tokens: (burst - left) / rate past its
+ * ts (rate 0: as long as the stores keep anything, a year). A layer's key is charged at every tier its
+ * subject falls into (the tier follows the caller's network, which the caller picks), and a bucket
+ * that is gone reads as full at whichever tier reads it next, so it must outlive the time it needs
+ * to fill at every tier, not only at the tier that wrote it. That time, max over tiers of (burst -
+ * left) / rate, is convex in `left`, so it lies under its chord from (0, the slowest tier's fill
+ * time) to (the largest burst, 0): `burst` is the largest burst, `rate` that burst over the
+ * slowest fill time. A tier that never refills gives the layer rate 0; one with no burst is full
+ * at any level and counts for nothing.
+ */
+export interface BucketKeep {
+  burst: number;
+  rate: number;
 }
 
 export interface TrustFacts {
@@ -122,6 +140,15 @@ function compileLayer(layer: Layer, tierNames: ReadonlySet<string>, source: stri
     }
   }
   const fallback = byTier.get('default');
+  const limitFor = (tier: string): CompiledLimit | undefined => (byTier.has(tier) ? byTier.get(tier) : fallback);
+  let keepBurst = 0;
+  let fillMs = 0;
+  for (const tier of tierNames) {
+    const l = limitFor(tier);
+    if (!l || !(l.burst > 0)) continue;
+    keepBurst = Math.max(keepBurst, l.burst);
+    fillMs = Math.max(fillMs, l.rate > 0 ? l.burst / l.rate : Infinity);
+  }
   return {
     id: layer.id,
     subject: layer.subject,
@@ -130,7 +157,9 @@ function compileLayer(layer: Layer, tierNames: ReadonlySet<string>, source: stri
     on: new Set(layer.on ?? OPERATIONS),
     shadow: layer.shadow ?? false,
     failOpen: layer.onStoreError === 'open',
-    limitFor: (tier) => (byTier.has(tier) ? byTier.get(tier) : fallback),
+    limitFor,
+    // With no burst at any tier nothing is ever charged, so no bucket is written.
+    keep: { burst: keepBurst, rate: keepBurst > 0 && fillMs < Infinity ? keepBurst / fillMs : 0 },
   };
 }
 

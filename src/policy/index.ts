@@ -5,7 +5,7 @@
  * the module's one entry point.
  */
 export { compilePolicy, loadPolicy, PolicyError } from './compile.js';
-export type { BreakerParams, CompiledBreaker, CompiledLayer, CompiledLimit, CompiledPolicy, CompiledTier, TrustFacts } from './compile.js';
+export type { BreakerParams, BucketKeep, CompiledBreaker, CompiledLayer, CompiledLimit, CompiledPolicy, CompiledTier, TrustFacts } from './compile.js';
 export { BUILT_IN_POLICIES, DEFAULT_POLICY, HAGEN_INCREMENTAL_POLICY, NO_LIMITS_POLICY, SIGNAL_LIKE_POLICY } from './builtin.js';
 export { NETWORKS, OPERATIONS, SCOPES, SUBJECTS, scopeOf } from './schema.js';
 export type { Breaker, ChallengePolicy, Layer, Limit, Network, Operation, Policy, Scope, Subject, Tier, TierCondition } from './schema.js';
