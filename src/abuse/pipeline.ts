@@ -53,6 +53,8 @@ export interface StagedBatch {
 
 /** Ids of failed batches kept for their redelivery; past this many, the oldest are forgotten. */
 const UNFINISHED_MAX = 1_000_000;
+/** Ids of the latest handed-over batches kept (see EventPipeline.handed): a consumer's backlog re-read is one batch or a few. */
+const HANDED_KEPT = 20_000;
 
 /**
  * Processing of a batch: store every event once (the event id is the primary key, so a
@@ -74,8 +76,17 @@ export class EventPipeline implements EventProcessor {
   private readonly sqliteFast: ((events: readonly LookupEvent[]) => Set<string>) | undefined;
   /** Ids staged and not yet finished or abandoned: a later batch leaves them to the earlier one. */
   private readonly inFlight = new Set<string>();
-  /** Ids this process stored whose handling failed or was abandoned: handed over on redelivery. */
+  /** Ids this process stored (or may have: see unsure) whose handling failed or was abandoned: handed over on redelivery. */
   private readonly unfinished = new Set<string>();
+  /**
+   * Ids of the latest batches handed over (at most HANDED_KEPT ids): a batch redelivered because its
+   * acknowledgement failed comes back within these, and they are not taken for unfinished when
+   * its insert fails too. One array of ids per batch: the set is built only after a failed insert.
+   */
+  private readonly handed: string[][] = [];
+  private handedCount = 0;
+  /** Whether a failed insert may have committed: the database is a server, reached over a connection. */
+  private readonly replyMayBeLost: boolean;
 
   constructor(
     db: Pick<Db, 'kysely' | 'dialect' | 'sqlite'>,
@@ -85,6 +96,8 @@ export class EventPipeline implements EventProcessor {
     this.handlers = handlers;
     this.everyDelivery = handlers.some((h) => h.everyDelivery === true);
     this.insert = db.dialect === 'postgres' ? postgresInsert(db.kysely) : sqliteInsert(db.kysely);
+    // SQLite runs in this process: a statement that throws has rolled back.
+    this.replyMayBeLost = db.dialect === 'postgres';
     this.sqlite = db.sqlite;
     this.sqliteFast = db.sqlite ? sqliteStatements(db.sqlite) : undefined;
   }
@@ -109,7 +122,16 @@ export class EventPipeline implements EventProcessor {
 
   async stage(batch: readonly LookupEvent[], encoded?: string): Promise<StagedBatch> {
     if (batch.length === 0) return { pending: [] };
-    const fresh = this.fast() ? this.sqliteFast!(batch) : new Set(await this.insert(encoded ?? JSON.stringify(batch)));
+    let fresh: Set<string>;
+    if (this.fast()) fresh = this.sqliteFast!(batch);
+    else {
+      try {
+        fresh = new Set(await this.insert(encoded ?? JSON.stringify(batch)));
+      } catch (err) {
+        if (this.replyMayBeLost) this.unsure(batch);
+        throw err;
+      }
+    }
     this.metrics?.stored(fresh.size);
     if (this.handlers.length === 0) return { pending: [] };
     const pending: LookupEvent[] = [];
@@ -141,16 +163,39 @@ export class EventPipeline implements EventProcessor {
       this.inFlight.delete(e.id);
       if (e.at > newest) newest = e.at;
     }
+    if (this.replyMayBeLost) this.handedRecently(pending.map((e) => e.id));
     this.metrics?.handled(newest);
+  }
+
+  private handedRecently(ids: string[]): void {
+    this.handed.push(ids);
+    this.handedCount += ids.length;
+    while (this.handedCount - this.handed[0]!.length >= HANDED_KEPT) this.handedCount -= this.handed.shift()!.length;
   }
 
   /** Gives up a staged batch: its events stay stored, and are handed over when redelivered. */
   abandon(staged: StagedBatch): void {
-    for (const e of staged.pending) {
-      if (!this.inFlight.delete(e.id)) continue;
-      this.unfinished.add(e.id);
-      if (this.unfinished.size > UNFINISHED_MAX) this.unfinished.delete(this.unfinished.values().next().value!);
-    }
+    for (const e of staged.pending) if (this.inFlight.delete(e.id)) this.keepUnfinished(e.id);
+  }
+
+  /**
+   * A failed insert may have committed all the same, its reply lost (the connection dropped after
+   * the commit): the redelivery then conflicts on every id, stores nothing new, and would hand
+   * nothing over, though no handler saw these events. So they count as unfinished. Only after a
+   * failed insert: a redelivery whose insert succeeds hands over, as always, only what it stored
+   * and what failed before. An event already handed over and redelivered (its acknowledgement
+   * failed) is left out while it is among the latest handed over (`handed`); one older than those,
+   * or one a previous consumer stored, may be handed over twice, which handlers tolerate.
+   */
+  private unsure(batch: readonly LookupEvent[]): void {
+    if (this.handlers.length === 0) return;
+    const handed = new Set(this.handed.flat());
+    for (const e of batch) if (!this.inFlight.has(e.id) && !handed.has(e.id)) this.keepUnfinished(e.id);
+  }
+
+  private keepUnfinished(id: string): void {
+    this.unfinished.add(id);
+    if (this.unfinished.size > UNFINISHED_MAX) this.unfinished.delete(this.unfinished.values().next().value!);
   }
 
   /**
