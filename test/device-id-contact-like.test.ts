@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isContactLike } from '../src/http/public/caller.js';
+import { isContactLike } from '../src/directory/contact-like.js';
 import { makeSignup } from '../src/population/attributes.js';
 import { SeededRandom } from '../src/util/random.js';
 import { lookup, mirrorAccount, NUMBERS, sync } from './helpers/fixtures.js';
@@ -8,7 +8,7 @@ import { startTestService, type TestService } from './helpers/service.js';
 
 /**
  * X-Device-Id is an opaque installation id, stored verbatim in lookup events: one that is or holds
- * a phone number or an email address is refused (http/public/caller.ts isContactLike) with 400
+ * a phone number or an email address is refused (directory/contact-like.ts isContactLike) with 400
  * invalid_request and details[0].reason device_id_contact_value, on lookup and sync alike; the ids
  * the simulator, the demo and the benchmarks send are not.
  */
@@ -93,5 +93,39 @@ describe('a contact-like X-Device-Id on the discovery API', () => {
     await svc.ctx.events.flush();
     const events = JSON.stringify((await sql`select device_id from lookup_events`.execute(svc.ctx.db.kysely)).rows);
     expect(events).toContain('dev-0a1b2c3d4e5f6789');
+  });
+});
+
+describe('a contact-like sign-up device id on the internal API and the import', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService('sqlite', { policy: 'none' });
+  }, 60_000);
+  afterAll(async () => svc?.stop());
+
+  it('PUT answers a coded 400 and stores nothing; an opaque one is stored', async () => {
+    for (const deviceId of ['+447911123456', 'android-+447911123456', 'someone@example.net']) {
+      const res = await svc.app.inject({
+        method: 'PUT',
+        url: '/internal/v1/accounts/signup-dev-1',
+        headers: svc.internal,
+        payload: { handle: 'signup-dev', signup: { ip: '198.51.100.7', deviceId } },
+      });
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.json().error).toMatchObject({ code: 'invalid_request', details: [expect.objectContaining({ path: 'signup/deviceId', reason: 'device_id_contact_value' })] });
+      expect(res.body).not.toContain(deviceId);
+    }
+    expect(await svc.ctx.db.kysely.selectFrom('accounts').select('id').where('id', '=', 'signup-dev-1').executeTakeFirst()).toBeUndefined();
+    const ok = await svc.app.inject({
+      method: 'PUT',
+      url: '/internal/v1/accounts/signup-dev-1',
+      headers: svc.internal,
+      payload: { handle: 'signup-dev', signup: { ip: '198.51.100.7', deviceId: 'dev-0a1b2c3d' } },
+    });
+    expect(ok.statusCode, ok.body).toBe(201);
+    const row = await svc.ctx.db.kysely.selectFrom('accounts').select('signup_device').where('id', '=', 'signup-dev-1').executeTakeFirstOrThrow();
+    expect(row.signup_device).toBe('dev-0a1b2c3d');
+    expect(svc.logs.text).not.toContain('7911123456');
+    expect(svc.logs.text).not.toContain('someone@example.net');
   });
 });

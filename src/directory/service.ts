@@ -17,6 +17,7 @@ import {
   type AccountRow,
 } from './accounts.js';
 import { normaliseContactInput } from './contact-value.js';
+import { isContactLike } from './contact-like.js';
 import {
   deleteContactPoint,
   findContactPoint,
@@ -264,6 +265,10 @@ export function toAccountInput(body: AccountBody): AccountInput {
     // Stored and fed to the abuse engine as discovery calls' addresses are, so that they compare.
     const ip = canonicalAddress(body.signup.ip);
     if (ip === undefined) throw new AppError('invalid_request', 'signup.ip is not an IP address');
+    if (body.signup.deviceId !== undefined && isContactLike(body.signup.deviceId)) {
+      const details = [{ path: 'signup/deviceId', message: 'must not be a phone number or an email address', reason: 'device_id_contact_value' }];
+      throw new AppError('invalid_request', 'signup.deviceId must be an opaque id, never a phone number or an email address', details);
+    }
     input.signup = { ...body.signup, ip };
   }
   return input;
