@@ -20,6 +20,7 @@ import * as m20261224000000 from './20261224000000-decision-change-seq.js';
 import * as m20261225000000 from './20261225000000-event-stream-positions.js';
 import * as m20261226000000 from './20261226000000-notices-expiry-index.js';
 import * as m20261228000000 from './20261228000000-actions-by-kind.js';
+import * as m20261229000000 from './20261229000000-actions-by-time.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -44,4 +45,5 @@ export const migrations: Record<string, Migration> = {
   '20261225000000-event-stream-positions': m20261225000000,
   '20261226000000-notices-expiry-index': m20261226000000,
   '20261228000000-actions-by-kind': m20261228000000,
+  '20261229000000-actions-by-time': m20261229000000,
 };
