@@ -2,11 +2,12 @@
  * A match worker: its own read-only connection to the SQLite file, hashing and matching batches
  * off the event loop so a large sync uses the machine's other cores.
  */
+import SQLite from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { HashKey } from '../config/config.js';
 import { ContactHasher, type ContactKind } from '../directory/hashing.js';
 import { AppError, type ErrorCode } from '../errors.js';
-import { createSqliteMatcher, openMatchReader, type AccountRef } from './sqlite-matcher.js';
+import { createSqliteMatcher, type AccountRef } from './sqlite-matcher.js';
 
 export interface MatchWorkerData {
   path: string;
@@ -31,7 +32,9 @@ export interface MatchReply {
 }
 
 const data = workerData as MatchWorkerData;
-const sqlite = openMatchReader(data.path);
+const sqlite = new SQLite(data.path, { readonly: true, fileMustExist: true });
+sqlite.pragma('busy_timeout = 5000');
+sqlite.pragma('cache_size = -65536');
 const keys: HashKey[] = data.keys.map((k) => ({ version: k.version, key: Buffer.from(k.key) }));
 const match = createSqliteMatcher(sqlite, new ContactHasher(keys));
 

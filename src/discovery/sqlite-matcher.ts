@@ -1,28 +1,7 @@
-import SQLite from 'better-sqlite3';
+import type SQLite from 'better-sqlite3';
 import type { AccountRef } from '../directory/discoverability.js';
 import type { ContactHasher, ContactKind } from '../directory/hashing.js';
 import { AppError } from '../errors.js';
-
-/**
- * The most of the file a matching connection maps (SQLite caps mmap_size at this by default).
- * Matching reads the directory's hash index at random: through read(), every page the connection's
- * cache missed was a system call and a copy; mapped, it is read from the OS's page cache in place.
- * The simulator's 100,000-account week, same JSON: 200 -> 181 s wall, user CPU -14% (system time
- * +12 s, the page faults of the mapping). Read-only connections only: mapping the writer's too
- * measured nothing (202 s), and its pages are written through write() anyway. The price is SQLite's
- * documented one: an I/O error on a mapped page stops the process (SIGBUS) instead of failing the
- * statement; a disk that fails reads fails every call either way.
- */
-export const MATCH_MMAP_BYTES = 2_147_418_112;
-
-/** A read-only connection for matching: the match workers' and the request path's snapshot reader. */
-export function openMatchReader(path: string): SQLite.Database {
-  const sqlite = new SQLite(path, { readonly: true, fileMustExist: true });
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('cache_size = -65536');
-  sqlite.pragma(`mmap_size = ${MATCH_MMAP_BYTES}`);
-  return sqlite;
-}
 
 export interface Match {
   accountId: string;

@@ -7,7 +7,6 @@ import { parseHashKeys } from '../config/config.js';
 import { openDb, type Db } from '../db/dialect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { ContactHasher } from '../directory/hashing.js';
-import { MATCH_MMAP_BYTES, openMatchReader } from './sqlite-matcher.js';
 import { SNAPSHOT_MS, sqliteDiscoveryStore, type DiscoveryStore } from './store.js';
 
 const hasher = new ContactHasher(parseHashKeys(`v1:${Buffer.alloc(32, 3).toString('base64')}`));
@@ -57,24 +56,5 @@ describe('SQLite read snapshot', () => {
     expect(await store.match('phone', ['+4915100000002'], A)).toEqual([{ accountId: 'a', handle: 'h' }]);
     expect((await store.caller('a'))?.status).toBe('active');
     expect(await store.caller('nobody')).toBeUndefined();
-  });
-});
-
-describe('matching connections', () => {
-  it('are read-only and map the file (openMatchReader: the workers and the snapshot reader)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'findguard-reader-'));
-    const path = join(dir, 'db.sqlite');
-    const db = openDb({ dialect: 'sqlite', path });
-    await migrateToLatest(db.kysely);
-    const reader = openMatchReader(path);
-    try {
-      expect(reader.readonly).toBe(true);
-      expect(reader.pragma('mmap_size', { simple: true })).toBe(MATCH_MMAP_BYTES);
-      expect(() => reader.prepare(`DELETE FROM accounts`).run()).toThrow(/readonly/);
-    } finally {
-      reader.close();
-      await db.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 });

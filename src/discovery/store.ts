@@ -1,11 +1,11 @@
-import type SQLite from 'better-sqlite3';
+import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import type { Db } from '../db/dialect.js';
 import type { ContactHasher, ContactKind } from '../directory/hashing.js';
 import { DISCOVERY_BIT } from '../directory/purposes.js';
 import { AppError } from '../errors.js';
 import { MatchPool } from './match-pool.js';
-import { assertStillCaller, createSqliteMatcher, openMatchReader, type AccountRef, type CallerNow, type Match } from './sqlite-matcher.js';
+import { assertStillCaller, createSqliteMatcher, type AccountRef, type CallerNow, type Match } from './sqlite-matcher.js';
 
 export type { AccountRef, Match } from './sqlite-matcher.js';
 
@@ -134,7 +134,8 @@ export function sqliteDiscoveryStore(db: Db, hasher: ContactHasher, options: { p
   if (!db.sqlite) throw new Error('sqliteDiscoveryStore needs a SQLite database');
   const pool = options.pool;
   // A file gets its own read-only connection for the snapshot; an in-memory database has one.
-  const reader = options.path ? openMatchReader(options.path) : undefined;
+  const reader = options.path ? new SQLite(options.path, { readonly: true, fileMustExist: true }) : undefined;
+  reader?.pragma('cache_size = -65536');
   const sqlite = reader ?? db.sqlite;
   const snapshot = reader ? new ReadSnapshot(reader) : undefined;
   const read = <T>(fn: () => T): T => (snapshot ? snapshot.read(fn) : fn());
