@@ -89,7 +89,7 @@ describe('lookup events in their own SQLite file', () => {
     await migrateToLatest(db.kysely);
     await new EventPipeline(db).process([makeEvent(3)]);
     const list = db.sqlite!.prepare(`SELECT name FROM pragma_database_list WHERE name <> 'temp' ORDER BY seq`).all();
-    expect(list).toEqual([{ name: 'main' }, { name: 'events' }]);
+    expect(list).toEqual([{ name: 'main' }, { name: 'events' }, { name: 'limits' }]);
     expect(db.sqlite!.prepare('SELECT count(*) AS n FROM events.lookup_events').get()).toEqual({ n: 1 });
 
     const migrator = new Migrator({ db: db.kysely, provider: { getMigrations: async () => migrations } });

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { acceptLostLimitState, lostLimitsFile } from '../db/migrate.js';
 import { recordAudit } from '../incidents/audit.js';
 import { databaseEpoch, resetEpoch } from '../limits/redis-epoch.js';
 import { createRedisLimitStore } from '../limits/redis-store.js';
@@ -6,10 +7,11 @@ import { withContext } from './campaigns.js';
 import { cliAuditor, reasonArg, type CliIo } from './io.js';
 
 /**
- * `findguard limits status|accept-redis-reset`: the Redis limits' epoch (limits/redis-epoch.ts).
- * After Redis lost its keyspace every serving node fails discovery closed; accepting the reset is
- * an operator's decision (every budget spent before the loss is forgotten), so it takes a reason
- * and is audit-logged.
+ * `findguard limits status|accept-redis-reset|accept-lost-state`: the Redis limits' epoch
+ * (limits/redis-epoch.ts), and the embedded limits' own SQLite file (db/migrate.ts
+ * checkLimitsFile). After Redis lost its keyspace every serving node fails discovery closed; after
+ * the limits file went missing serve refuses to start. Accepting either is an operator's decision
+ * (every budget spent before the loss is forgotten), so it takes a reason and is audit-logged.
  */
 export function limitsCommand(program: Command, io: CliIo): void {
   const limits = program.command('limits').description("the limits' Redis: whether it holds what the nodes wrote; accepting a lost keyspace");
@@ -36,6 +38,28 @@ export function limitsCommand(program: Command, io: CliIo): void {
         } finally {
           await store.close();
         }
+      });
+    });
+  limits
+    .command('accept-lost-state')
+    .description("after the embedded limits' file (findguard.limits.sqlite) went missing: start an empty one, so serve starts again with every budget full (audit-logged)")
+    .requiredOption('--reason <text>', 'why it is safe now: kept in the audit log', reasonArg)
+    .action(async (opts: { reason: string }) => {
+      await withContext(io, async (ctx) => {
+        const lost = await lostLimitsFile(ctx.db.kysely);
+        if (lost === undefined) {
+          io.err("the limits' saved state is where it should be (or the limits are not in SQLite): nothing to accept");
+          process.exitCode = 1;
+          return;
+        }
+        await acceptLostLimitState(ctx.db.kysely);
+        await recordAudit(
+          ctx.db.kysely,
+          { ...cliAuditor(io), action: 'limits.accept-lost-state', subject: 'limits:sqlite', reason: opts.reason, before: { file: lost, state: 'missing' }, after: { file: lost, state: 'empty' } },
+          ctx.clock.now(),
+          ctx.random,
+        );
+        io.out(`started an empty limits file at ${lost || ':memory:'}: serve starts again, every budget full`);
       });
     });
   limits

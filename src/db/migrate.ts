@@ -1,5 +1,6 @@
 import { Migrator, sql, type Kysely, type MigrationResultSet } from 'kysely';
-import { EVENTS_SCHEMA, eventsSchemaFile } from './dialect.js';
+import { EVENTS_SCHEMA, eventsSchemaFile, LIMITS_SCHEMA, schemaFile } from './dialect.js';
+import { moveTable } from './migrations/move-table.js';
 import type { Database } from './schema.js';
 import { migrations } from './migrations/index.js';
 
@@ -15,7 +16,61 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationRe
   const result = await migrator.migrateToLatest();
   if (result.error) throw result.error instanceof Error ? result.error : new Error(String(result.error));
   const restarted = await ensureEventsTable(db);
+  await checkLimitsFile(db);
   return restarted ? { ...result, eventsFileRestarted: restarted } : result;
+}
+
+/** The migration that put limit_state in a file of its own. */
+const LIMITS_FILE_MIGRATION = '20261230000000-limit-state-own-file';
+/** The migration that first made limit_state. */
+const LIMIT_STATE_MIGRATION = '20261212000000-limit-state';
+
+/**
+ * SQLite's limits file went missing (deleted, or not restored with the directory's file): every
+ * budget spent, every strike and every used proof-of-work id it held is gone, and a node started
+ * on a new, empty one would answer every caller afresh. Unlike the events file it is not started
+ * again here: serve refuses to start until an operator accepts the loss
+ * (`findguard limits accept-lost-state`, acceptLostLimitState).
+ */
+export class LimitStateLostError extends Error {
+  constructor(readonly file: string) {
+    super(
+      `the limits' saved state file ${file} is missing: every budget it held would start full. Restore it from the backup taken with findguard.sqlite, ` +
+        'or accept that every budget spent is forgotten with `findguard limits accept-lost-state --reason TEXT` (audit-logged)',
+    );
+    this.name = 'LimitStateLostError';
+  }
+}
+
+/** Throws LimitStateLostError where the limits file should hold limit_state and holds nothing. */
+export async function checkLimitsFile(db: Kysely<Database>): Promise<void> {
+  const file = await lostLimitsFile(db);
+  if (file !== undefined) throw new LimitStateLostError(file);
+}
+
+/** The limits file ('' in memory) when it lost limit_state, else undefined (also PostgreSQL). */
+export async function lostLimitsFile(db: Kysely<Database>): Promise<string | undefined> {
+  const loose = db as unknown as Kysely<unknown>;
+  const file = await schemaFile(loose, LIMITS_SCHEMA);
+  if (file === undefined) return undefined;
+  const count = async (query: ReturnType<typeof sql<{ n: number }>>) => Number((await query.execute(db)).rows[0]?.n ?? 0);
+  // Never migrated this far: nothing was ever saved in the limits file.
+  if ((await count(sql`SELECT count(*) AS n FROM main.sqlite_master WHERE name = 'kysely_migration'`)) === 0) return undefined;
+  if ((await count(sql`SELECT count(*) AS n FROM main.kysely_migration WHERE name = ${LIMITS_FILE_MIGRATION}`)) === 0) return undefined;
+  const present = await count(sql`
+    SELECT (SELECT count(*) FROM main.sqlite_master WHERE name = 'limit_state')
+         + (SELECT count(*) FROM ${sql.raw(LIMITS_SCHEMA)}.sqlite_master WHERE name = 'limit_state') AS n`);
+  return present === 0 ? file : undefined;
+}
+
+/** An operator accepted the loss: an empty limit_state in the limits file, made by the same migrations. Returns the file, or undefined when nothing was lost. */
+export async function acceptLostLimitState(db: Kysely<Database>): Promise<string | undefined> {
+  const file = await lostLimitsFile(db);
+  if (file === undefined) return undefined;
+  const loose = db as unknown as Kysely<unknown>;
+  await migrations[LIMIT_STATE_MIGRATION]!.up(loose);
+  await moveTable(loose, 'limit_state', 'main', LIMITS_SCHEMA);
+  return file;
 }
 
 /**
