@@ -1,5 +1,5 @@
 import SQLite from 'better-sqlite3';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
@@ -129,4 +129,25 @@ it('a missing limits file stops serve until an operator accepts the loss, audit-
   const again = await run('limits', 'accept-lost-state', '--reason', 'twice');
   expect(again.code).toBe(1);
   expect(again.errors.join('\n')).toMatch(/nothing to accept/);
+});
+
+it("a database opened through a symlink attaches the real file's events and limits files, not new ones", async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fg-limits-file-'));
+  const real = join(dir, 'findguard.sqlite');
+  const first = openDb({ dialect: 'sqlite', path: real });
+  await migrateToLatest(first.kysely);
+  await first.kysely.insertInto('limit_state').values({ key: 'account:a', state: '{}', expires_at: 99 }).execute();
+  await first.close();
+  const link = join(dir, 'linked.sqlite');
+  symlinkSync(real, link);
+  const linked = openDb({ dialect: 'sqlite', path: link });
+  try {
+    const files = linked.sqlite!.prepare('SELECT name, file FROM pragma_database_list').all() as Array<{ name: string; file: string }>;
+    expect(files.find((f) => f.name === 'limits')?.file).toBe(join(dir, 'findguard.limits.sqlite'));
+    expect(files.find((f) => f.name === 'events')?.file).toBe(join(dir, 'findguard.events.sqlite'));
+    expect(await linked.kysely.selectFrom('limit_state').select('key').execute()).toEqual([{ key: 'account:a' }]);
+    expect(existsSync(join(dir, 'linked.limits.sqlite'))).toBe(false);
+  } finally {
+    await linked.close();
+  }
 });

@@ -1,6 +1,6 @@
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresAdapter, PostgresDialect, sql, SqliteDialect, type Dialect } from 'kysely';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import pg from 'pg';
 import type { DatabaseConfig } from '../config/config.js';
@@ -39,8 +39,11 @@ export function openDb(config: DatabaseConfig, options: { poolSize?: number; sea
     // the lookup bench. The setting is the connection's (SQLite has none per attached file), so the
     // directory's file, written rarely, is checkpointed as seldom. Durability is the WAL's, unchanged.
     sqlite.pragma('wal_autocheckpoint = 10000');
-    attachFile(sqlite, EVENTS_SCHEMA, eventsPathFor(config.path));
-    attachFile(sqlite, LIMITS_SCHEMA, limitsPathFor(config.path));
+    // The events' and limits' files sit beside the directory's real file, whatever link names it:
+    // through a symlink they would be others, new and empty (a fresh budget for every caller).
+    const real = config.path === ':memory:' ? config.path : realpathSync(config.path);
+    attachFile(sqlite, EVENTS_SCHEMA, eventsPathFor(real));
+    attachFile(sqlite, LIMITS_SCHEMA, limitsPathFor(real));
     const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingSqlite(sqlite) }) });
     return {
       kysely,
