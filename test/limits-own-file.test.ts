@@ -120,12 +120,18 @@ it('a missing limits file stops serve until an operator accepts the loss, audit-
     process.exitCode = undefined;
     return { lines: [...io.lines], errors: [...io.errors], code };
   };
+  const status = await run('limits', 'status');
+  expect(status.code).toBe(2);
+  expect(status.lines.join('\n')).toMatch(/findguard\.limits\.sqlite is missing: serve refuses to start/);
   const accepted = await run('limits', 'accept-lost-state', '--reason', 'the limits file was not in the backup; budgets since 09:00 are forgotten');
   expect(accepted.code).toBeUndefined();
   expect(accepted.lines[0]).toMatch(/^started an empty limits file at .*findguard\.limits\.sqlite: serve starts again, every budget full$/);
   service = await started(d);
   const [entry] = await listAudit(service.ctx.db.kysely, { subject: 'limits:sqlite', limit: 1 });
   expect(entry).toMatchObject({ action: 'limits.accept-lost-state', tool: 'cli', actor: { name: 'ops-erin' }, reason: expect.stringContaining('not in the backup') });
+  const healthy = await run('limits', 'status');
+  expect(healthy.code).toBeUndefined();
+  expect(healthy.lines.join('\n')).not.toMatch(/missing/);
   const again = await run('limits', 'accept-lost-state', '--reason', 'twice');
   expect(again.code).toBe(1);
   expect(again.errors.join('\n')).toMatch(/nothing to accept/);

@@ -23,6 +23,11 @@ export function limitsCommand(program: Command, io: CliIo): void {
         const url = ctx.config.redisUrl;
         if (!url) {
           io.out('limits are in each node\'s memory (no FINDGUARD_REDIS_URL): no Redis epoch');
+          const lost = await lostLimitsFile(ctx.db.kysely);
+          if (lost !== undefined) {
+            io.out(`their saved state file ${lost || ':memory:'} is missing: serve refuses to start until it is restored or \`findguard limits accept-lost-state --reason TEXT\``);
+            process.exitCode = 2;
+          }
           return;
         }
         const store = createRedisLimitStore(url);
@@ -46,13 +51,12 @@ export function limitsCommand(program: Command, io: CliIo): void {
     .requiredOption('--reason <text>', 'why it is safe now: kept in the audit log', reasonArg)
     .action(async (opts: { reason: string }) => {
       await withContext(io, async (ctx) => {
-        const lost = await lostLimitsFile(ctx.db.kysely);
+        const lost = await acceptLostLimitState(ctx.db.kysely);
         if (lost === undefined) {
           io.err("the limits' saved state is where it should be (or the limits are not in SQLite): nothing to accept");
           process.exitCode = 1;
           return;
         }
-        await acceptLostLimitState(ctx.db.kysely);
         await recordAudit(
           ctx.db.kysely,
           { ...cliAuditor(io), action: 'limits.accept-lost-state', subject: 'limits:sqlite', reason: opts.reason, before: { file: lost, state: 'missing' }, after: { file: lost, state: 'empty' } },

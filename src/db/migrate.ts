@@ -57,10 +57,7 @@ export async function lostLimitsFile(db: Kysely<Database>): Promise<string | und
   // Never migrated this far: nothing was ever saved in the limits file.
   if ((await count(sql`SELECT count(*) AS n FROM main.sqlite_master WHERE name = 'kysely_migration'`)) === 0) return undefined;
   if ((await count(sql`SELECT count(*) AS n FROM main.kysely_migration WHERE name = ${LIMITS_FILE_MIGRATION}`)) === 0) return undefined;
-  const present = await count(sql`
-    SELECT (SELECT count(*) FROM main.sqlite_master WHERE name = 'limit_state')
-         + (SELECT count(*) FROM ${sql.raw(LIMITS_SCHEMA)}.sqlite_master WHERE name = 'limit_state') AS n`);
-  return present === 0 ? file : undefined;
+  return (await tablePresent(db, 'limit_state', LIMITS_SCHEMA)) ? undefined : file;
 }
 
 /** An operator accepted the loss: an empty limit_state in the limits file, made by the same migrations. Returns the file, or undefined when nothing was lost. */
@@ -84,7 +81,7 @@ export async function ensureEventsTable(db: Kysely<Database>): Promise<string | 
   const loose = db as unknown as Kysely<unknown>;
   const file = await eventsSchemaFile(loose);
   if (file === undefined) return undefined;
-  if (await eventsTablePresent(db)) return undefined;
+  if (await tablePresent(db, 'lookup_events', EVENTS_SCHEMA)) return undefined;
   for (const name of EVENTS_TABLE_MIGRATIONS) await migrations[name]!.up(loose);
   return file || ':memory:';
 }
@@ -103,12 +100,13 @@ export async function pendingMigrations(db: Kysely<Database>): Promise<string[]>
   const loose = db as unknown as Kysely<unknown>;
   const file = await eventsSchemaFile(loose);
   if (file === undefined) return [];
-  return (await eventsTablePresent(db)) ? [] : [`the lookup events file ${file || ':memory:'}`];
+  return (await tablePresent(db, 'lookup_events', EVENTS_SCHEMA)) ? [] : [`the lookup events file ${file || ':memory:'}`];
 }
 
-async function eventsTablePresent(db: Kysely<Database>): Promise<boolean> {
+/** Whether `table` is in the directory's file (before its move) or in the attached `schema`'s file. */
+async function tablePresent(db: Kysely<Database>, table: string, schema: string): Promise<boolean> {
   const found = await sql<{ n: number }>`
-    SELECT (SELECT count(*) FROM main.sqlite_master WHERE name = 'lookup_events')
-         + (SELECT count(*) FROM ${sql.raw(EVENTS_SCHEMA)}.sqlite_master WHERE name = 'lookup_events') AS n`.execute(db);
+    SELECT (SELECT count(*) FROM main.sqlite_master WHERE name = ${table})
+         + (SELECT count(*) FROM ${sql.raw(schema)}.sqlite_master WHERE name = ${table}) AS n`.execute(db);
   return Number(found.rows[0]?.n ?? 0) > 0;
 }
