@@ -1,6 +1,12 @@
+import SQLite from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { HitRates } from '../src/abuse/hit-rates.js';
+import { eventsPathFor, openDb, type Db } from '../src/db/dialect.js';
+import { ensureEventsTable, migrateToLatest } from '../src/db/migrate.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
 
 /** What the engine publishes is what every node reads: each country's latest rate, in one write per 200 countries. */
@@ -35,5 +41,52 @@ describeEachDialect('hit rates: publishing', (dialect) => {
     expect(byCountry.get(codes[449]!)).toEqual({ numbers: 7, matched: 3, at: T0 + 600_000 });
     expect(byCountry.get('ZZnew')).toEqual({ numbers: 9, matched: 4, at: T0 + 600_000 });
     expect(byCountry.get(codes[200]!)).toEqual({ numbers: 1200, matched: 200, at: T0 });
+  });
+});
+
+/**
+ * On SQLite the rates live in the events file: a commit to the directory's file empties the page
+ * cache of every connection matching against it, and the engine rewrites the rates every ten
+ * minutes of event time. A lost events file starts them again with the events.
+ */
+describe('hit rates: in the SQLite events file', () => {
+  let dir: string | undefined;
+  let db: Db | undefined;
+  afterEach(async () => {
+    await db?.close();
+    db = undefined;
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  it("publishing writes nothing to the directory's file; a lost events file starts the table again", async () => {
+    dir = mkdtempSync(join(tmpdir(), 'fg-hit-rates-'));
+    const path = join(dir, 'findguard.sqlite');
+    db = openDb({ dialect: 'sqlite', path });
+    await migrateToLatest(db.kysely);
+    const watcher = new SQLite(path, { readonly: true });
+    try {
+      const version = () => watcher.pragma('data_version', { simple: true }) as number;
+      const before = version();
+      await new HitRates(db.kysely, undefined, pino({ level: 'silent' })).publish([{ country: 'DE', numbers: 1000, matched: 120 }], T0);
+      // Another connection's commit to the file changes the version this connection reads.
+      expect(version()).toBe(before);
+      expect(watcher.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name = 'hit_rates'`).get()).toEqual({ n: 0 });
+    } finally {
+      watcher.close();
+    }
+    const reader = new HitRates(db.kysely, undefined, pino({ level: 'silent' }));
+    await reader.fresh(T0);
+    expect(reader.rate('DE')).toBeCloseTo(0.12);
+    const columns = db.sqlite!.prepare(`SELECT name, type FROM pragma_table_info('hit_rates')`).all();
+    await db.close();
+
+    for (const suffix of ['', '-wal', '-shm']) rmSync(eventsPathFor(path) + suffix, { force: true });
+    db = openDb({ dialect: 'sqlite', path });
+    expect((await migrateToLatest(db.kysely)).eventsFileRestarted).toBe(eventsPathFor(path));
+    expect(db.sqlite!.prepare(`SELECT name, type FROM events.pragma_table_info('hit_rates')`).all()).toEqual(columns);
+    await new HitRates(db.kysely, undefined, pino({ level: 'silent' })).publish([{ country: 'FR', numbers: 800, matched: 90 }], T0);
+    expect(db.sqlite!.prepare('SELECT country FROM events.hit_rates').all()).toEqual([{ country: 'FR' }]);
+    expect(await ensureEventsTable(db.kysely)).toBeUndefined();
   });
 });

@@ -71,23 +71,34 @@ export async function acceptLostLimitState(db: Kysely<Database>): Promise<string
 }
 
 /**
- * SQLite keeps lookup events in a file of their own. If that file went missing (deleted to save
- * space, not restored with the directory's), SQLite attaches a new empty one and every event
- * would fail to store: the table is made again, by the same migrations, and the caller is told.
- * Returns the file it had to start again (':memory:' in memory), or undefined (nothing to do;
- * PostgreSQL never has to).
+ * SQLite keeps lookup events, and the hit rates learned from them, in a file of their own. If that
+ * file went missing (deleted to save space, not restored with the directory's), SQLite attaches a
+ * new empty one and every event would fail to store: its tables are made again, by the same
+ * migrations, and the caller is told. Returns the file it had to start again (':memory:' in
+ * memory), or undefined (nothing to do; PostgreSQL never has to).
  */
 export async function ensureEventsTable(db: Kysely<Database>): Promise<string | undefined> {
   const loose = db as unknown as Kysely<unknown>;
   const file = await eventsSchemaFile(loose);
   if (file === undefined) return undefined;
-  if (await tablePresent(db, 'lookup_events', EVENTS_SCHEMA)) return undefined;
-  for (const name of EVENTS_TABLE_MIGRATIONS) await migrations[name]!.up(loose);
-  return file || ':memory:';
+  const missing = await missingEventsTables(db);
+  for (const table of missing) for (const name of EVENTS_FILE_TABLES[table]) await migrations[name]!.up(loose);
+  return missing.length > 0 ? file || ':memory:' : undefined;
 }
 
-/** The migrations that make `lookup_events` as it is now, in order. */
-const EVENTS_TABLE_MIGRATIONS = ['20261202000000-lookup-events', '20261204000000-events-own-file', '20261205000000-events-handled-flag'];
+/** The events file's tables, each with the migrations that make it as it is now, in order. */
+const EVENTS_FILE_TABLES = {
+  lookup_events: ['20261202000000-lookup-events', '20261204000000-events-own-file', '20261205000000-events-handled-flag'],
+  hit_rates: ['20261215000000-hit-rates', '20261231000000-hit-rates-events-file'],
+} as const;
+
+async function missingEventsTables(db: Kysely<Database>): Promise<Array<keyof typeof EVENTS_FILE_TABLES>> {
+  const missing: Array<keyof typeof EVENTS_FILE_TABLES> = [];
+  for (const table of Object.keys(EVENTS_FILE_TABLES) as Array<keyof typeof EVENTS_FILE_TABLES>) {
+    if (!(await tablePresent(db, table, EVENTS_SCHEMA))) missing.push(table);
+  }
+  return missing;
+}
 
 /**
  * The migrations this findguard has that the database has not run, oldest first; on SQLite also
@@ -100,7 +111,7 @@ export async function pendingMigrations(db: Kysely<Database>): Promise<string[]>
   const loose = db as unknown as Kysely<unknown>;
   const file = await eventsSchemaFile(loose);
   if (file === undefined) return [];
-  return (await tablePresent(db, 'lookup_events', EVENTS_SCHEMA)) ? [] : [`the lookup events file ${file || ':memory:'}`];
+  return (await missingEventsTables(db)).length === 0 ? [] : [`the lookup events file ${file || ':memory:'}`];
 }
 
 /** Whether `table` is in the directory's file (before its move) or in the attached `schema`'s file. */
