@@ -1,14 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { openDb, type Db } from '../src/db/dialect.js';
+import type { Db } from '../src/db/dialect.js';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { openSuspensions } from '../src/directory/accounts.js';
 import { actionsFor, activeRestrictions } from '../src/incidents/enforcement-reads.js';
 import { reinstatedInForce } from '../src/incidents/exposure-rule.js';
 import { suspendedIn, suspensionCausesIn } from '../src/simulate/driver.js';
 import { describeEachDialect, startTestService, type TestService } from './helpers/service.js';
+import { sqliteFolderPerTest } from './helpers/sqlite-folder.js';
 
 /**
  * enforcement_actions grows by an action per decision, forever. Two kinds of read must not scan it:
@@ -20,18 +18,10 @@ import { describeEachDialect, startTestService, type TestService } from './helpe
  *   main thread at a million accounts, and the same on every PUT in production;
  * - the actions recorded since a last look (abuse/resume.ts, abuse/stages.ts): by time.
  */
-let dir: string | undefined;
-let db: Db | undefined;
-afterEach(async () => {
-  await db?.close();
-  db = undefined;
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
+const folder = sqliteFolderPerTest('findguard-actions-');
 
 async function migrated(): Promise<Db> {
-  dir = mkdtempSync(join(tmpdir(), 'findguard-actions-'));
-  db = openDb({ dialect: 'sqlite', path: join(dir, 'findguard.sqlite') });
+  const db = await folder().open();
   expect((await migrateToLatest(db.kysely)).error).toBeUndefined();
   return db;
 }

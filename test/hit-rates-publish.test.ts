@@ -1,13 +1,12 @@
 import SQLite from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HitRates } from '../src/abuse/hit-rates.js';
-import { eventsPathFor, openDb, type Db } from '../src/db/dialect.js';
+import { eventsPathFor } from '../src/db/dialect.js';
 import { ensureEventsTable, migrateToLatest } from '../src/db/migrate.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
+import { sqliteFolderPerTest } from './helpers/sqlite-folder.js';
 
 /** What the engine publishes is what every node reads: each country's latest rate, in one write per 200 countries. */
 describeEachDialect('hit rates: publishing', (dialect) => {
@@ -50,19 +49,12 @@ describeEachDialect('hit rates: publishing', (dialect) => {
  * minutes of event time. A lost events file starts them again with the events.
  */
 describe('hit rates: in the SQLite events file', () => {
-  let dir: string | undefined;
-  let db: Db | undefined;
-  afterEach(async () => {
-    await db?.close();
-    db = undefined;
-    if (dir) rmSync(dir, { recursive: true, force: true });
-    dir = undefined;
-  });
+  const folder = sqliteFolderPerTest('fg-hit-rates-');
 
   it("publishing writes nothing to the directory's file; a lost events file starts the table again", async () => {
-    dir = mkdtempSync(join(tmpdir(), 'fg-hit-rates-'));
-    const path = join(dir, 'findguard.sqlite');
-    db = openDb({ dialect: 'sqlite', path });
+    const data = folder();
+    const path = data.path;
+    let db = await data.open();
     await migrateToLatest(db.kysely);
     const watcher = new SQLite(path, { readonly: true });
     try {
@@ -79,10 +71,10 @@ describe('hit rates: in the SQLite events file', () => {
     await reader.fresh(T0);
     expect(reader.rate('DE')).toBeCloseTo(0.12);
     const columns = db.sqlite!.prepare(`SELECT name, type FROM pragma_table_info('hit_rates')`).all();
-    await db.close();
+    await data.close();
 
     for (const suffix of ['', '-wal', '-shm']) rmSync(eventsPathFor(path) + suffix, { force: true });
-    db = openDb({ dialect: 'sqlite', path });
+    db = await data.open();
     expect((await migrateToLatest(db.kysely)).eventsFileRestarted).toBe(eventsPathFor(path));
     expect(db.sqlite!.prepare(`SELECT name, type FROM events.pragma_table_info('hit_rates')`).all()).toEqual(columns);
     await new HitRates(db.kysely, undefined, pino({ level: 'silent' })).publish([{ country: 'FR', numbers: 800, matched: 90 }], T0);
