@@ -23,6 +23,7 @@ import * as m20261228000000 from './20261228000000-actions-by-kind.js';
 import * as m20261229000000 from './20261229000000-actions-by-time.js';
 import * as m20261230000000 from './20261230000000-limit-state-own-file.js';
 import * as m20261231000000 from './20261231000000-hit-rates-events-file.js';
+import * as m20270101000000 from './20270101000000-reinstatements-by-time.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -50,4 +51,5 @@ export const migrations: Record<string, Migration> = {
   '20261229000000-actions-by-time': m20261229000000,
   '20261230000000-limit-state-own-file': m20261230000000,
   '20261231000000-hit-rates-events-file': m20261231000000,
+  '20270101000000-reinstatements-by-time': m20270101000000,
 };
