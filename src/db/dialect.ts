@@ -64,6 +64,12 @@ export function openDb(config: DatabaseConfig, options: { poolSize?: number; sea
   });
   // An idle client erroring (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
+  // Nor one checked out: the pool listens only to idle clients, and a session ended between two
+  // statements of its holder (pg_terminate_backend, a failover: FATAL 57P01), or whose 'end' comes
+  // after its failed query but before its release, emits 'error' on the client with no listener,
+  // an uncaught exception. The holder's next query fails (not queryable) and the pool drops the
+  // client on release, so nothing is lost by hearing it here.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const dialect: Dialect = new PostgresDialect({ pool });
   const kysely = new Kysely<Database>({ dialect });
   return { kysely, dialect: 'postgres', pool, close: () => kysely.destroy() };
