@@ -146,11 +146,16 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
       // Limits in this process: this node must be its database's only one (db/node-lock.ts).
       if (limitStore instanceof MemoryLimitStore && !overrides.limitStore) {
         const store = limitStore;
-        // Back from another node's hold: its charges are in the saved state, this memory is stale.
+        // Back after losing the lock: another node may have held it meanwhile, unseen by this one
+        // (cut off, its rounds could not ask), and its charges are in the saved state, so this
+        // memory is stale whether or not a round saw the lock taken.
         const lock = (nodeLock = await holdMemoryLimitsLock(db, logger, 'exclusive', async () => void (await store.reload(clock.now()))));
-        // Regaining (the session dropped, nobody else has it yet) still answers: PostgreSQL is
-        // back or the calls fail anyway. Taken: another node keeps limits of its own beside these.
-        limitStore.soleWhile(() => lock.status() !== 'taken');
+        // Only while held. Taken: another node keeps limits of its own beside these. Regaining: the
+        // session dropped and this node cannot tell whether another holds the lock until its next
+        // round (up to 2 s), and the reload above runs in this state: calls meanwhile would be
+        // judged against buckets being read back. It costs a blip: PostgreSQL is back within a round
+        // or the calls fail anyway.
+        limitStore.soleWhile(() => lock.status() === 'held');
       } else if (!overrides.limitStore) {
         // Limits in Redis: a Redis that may evict them is refused before anything is served.
         if (config.redisUrl) await requireNoEviction(config.redisUrl, logger);

@@ -68,8 +68,14 @@ export async function holdMemoryLimitsLock(
   db: Db,
   logger: Logger,
   mode: LockMode = 'exclusive',
-  /** Run when the lock is held again after another node had it, before the status says `held`. */
-  onRegainedFromOther?: () => Promise<void>,
+  /**
+   * Run when the lock is held again after its session was lost, before the status says `held`.
+   * Every time, not only after a round saw the lock `taken`: a node cut off from the database (a
+   * partition, a failover it reaches late) sees no holder, its rounds only fail to connect, while
+   * another node may take the lock, charge callers, save, and stop before the next round gets
+   * through (test/review/lock-regained-unseen-holder).
+   */
+  onRegained?: () => Promise<void>,
 ): Promise<NodeLock> {
   if (db.dialect === 'sqlite') return holdSqliteLock(db, mode);
   const tryLock = mode === 'shared' ? 'SELECT pg_try_advisory_lock_shared($1) AS ok' : 'SELECT pg_try_advisory_lock($1) AS ok';
@@ -118,11 +124,11 @@ export async function holdMemoryLimitsLock(
         return;
       }
       if (c) {
-        // Still `taken` (refusing) until what the other node did is read back; if that fails, the
-        // lock goes back and the next round tries again.
-        if (status === 'taken' && onRegainedFromOther) {
+        // Still `regaining` or `taken` (refusing) until what another node may have done is read
+        // back; if that fails, the lock goes back and the next round tries again.
+        if (onRegained) {
           try {
-            await onRegainedFromOther();
+            await onRegained();
           } catch (err) {
             c.release(true);
             throw err;

@@ -172,14 +172,28 @@ export class MemoryLimitStore implements LimitStore {
   async reload(now: number): Promise<number> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.dirty = emptyDirty();
+    this.dropUnsaved();
     await this.saving.catch(() => undefined);
-    this.dirty = emptyDirty();
+    this.dropUnsaved();
     this.buckets.clear();
     this.breakers.clear();
     this.counters.clear();
     this.once.clear();
     return this.restore(now);
+  }
+
+  /**
+   * Forgets the changes no save has taken, and fails the calls waiting on them: left waiting, the
+   * next save (finding nothing dirty) would resolve them, answering calls whose charges are gone
+   * from memory and were never stored. A reload can now follow a lock loss within milliseconds,
+   * while such calls are still in flight.
+   */
+  private dropUnsaved(): void {
+    this.dirty = emptyDirty();
+    const waiters = this.waiters;
+    this.waiters = [];
+    const err = new LimitStateNotSavedError('the limits state was read back from the database before this change was saved');
+    for (const w of waiters) w.reject(err);
   }
 
   /** Entries held (for tests of expiry). */
@@ -230,6 +244,14 @@ export class MemoryLimitStore implements LimitStore {
     this.waiters = [];
     if (!this.persistence || NAMESPACES.every((ns) => dirty[ns].size === 0)) {
       for (const w of waiters) w.resolve();
+      return;
+    }
+    // Not while another node may hold the lock (see soleWhile): these rows would overwrite the
+    // ones it saved for the same keys with this node's older view, and reload() reads them back.
+    // The calls fail closed; their changes stay dirty until reload() drops them.
+    if (!this.sole()) {
+      const err = new NotSoleNodeError();
+      for (const w of waiters) w.reject(err);
       return;
     }
     this.dirty = emptyDirty();
