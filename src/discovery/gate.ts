@@ -95,7 +95,8 @@ export class DiscoveryGate {
     // little at a time is still a range when it is asked again whole.
     const numbers = prepared.kind === 'phone' ? prepared.answered : [];
     const verdict = await checkLimitsRecorded(this.deps, call, () => this.check(caller, account, numbers, call.operation, prepared.newValues.length));
-    const { response } = await withheldOnError(this.deps, call, verdict, discovery.completeSync(prepared));
+    // A call the limits let through uncharged (failing open) gets no token for what it did not pay.
+    const { response } = await withheldOnError(this.deps, call, verdict, discovery.completeSync(prepared, verdict.uncharged !== true));
     const found = newMatchedValues(prepared, response);
     const matched = found.size;
     try {

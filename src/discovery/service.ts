@@ -57,6 +57,8 @@ export interface PreparedSync {
   region: string | undefined;
   /** previous (with a valid token) was sent. */
   incremental: boolean;
+  /** The token previous was sent with (verified): what this account had paid for before the call. */
+  previousToken?: string;
   values: readonly string[];
   previousValues: readonly string[];
   cur: Normalised;
@@ -163,17 +165,30 @@ export class DiscoveryService {
     for (const v of prev.normalised) if (v !== undefined) answered.add(v);
     const newValues: string[] = [];
     for (const v of answered) if (!covered.has(v)) newValues.push(v);
-    return { kind, holder, region: req.region, incremental: previous !== undefined, values, previousValues, cur, prev, answered: [...answered], newValues };
+    const prepared: PreparedSync = { kind, holder, region: req.region, incremental: previous !== undefined, values, previousValues, cur, prev, answered: [...answered], newValues };
+    if (previous) prepared.previousToken = previous.token;
+    return prepared;
   }
 
-  async completeSync(p: PreparedSync): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
+  /**
+   * charged: false when the limits let the call through without charging it (a store out of reach
+   * under `onStoreError: open`). The answer is the policy's trade for the outage, but the token is
+   * the proof that the account paid for its set, and would make every number answered now free to
+   * ask again for as long as tokens are renewed, long after the store is back. Such a call gets
+   * back what it had paid for before instead: the token it sent (covering previous exactly as
+   * before), or, for a full sync, a token for the empty set. Sent with the set answered now, either
+   * is refused (400 invalid_token) and the client pays for that set in a sync of its own.
+   */
+  async completeSync(p: PreparedSync, charged = true): Promise<{ response: SyncResponse; accounting: SyncAccounting }> {
     const { kind, cur, prev, values, previousValues } = p;
     // Matched for the account the token was checked against: one erased and mirrored again meanwhile is refused.
     const byValue = await this.matchValues(kind, p.answered, p.holder);
 
     const matches = indexMatches(cur.normalised, byValue);
     const previousMatches = indexMatches(prev.normalised, byValue);
-    const token = this.deps.tokens.issue(p.holder, kind, p.region, concat(previousValues, values), this.deps.clock.now());
+    const token = charged
+      ? this.deps.tokens.issue(p.holder, kind, p.region, concat(previousValues, values), this.deps.clock.now())
+      : (p.previousToken ?? this.deps.tokens.issue(p.holder, kind, p.region, [], this.deps.clock.now()));
     return {
       response: { matches, previousMatches, invalid: cur.invalid, token },
       accounting: { kind, newValues: p.newValues, matched: matches.length },

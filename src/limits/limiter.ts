@@ -30,6 +30,12 @@ export interface LimitVerdict {
   tier: string;
   network: Network;
   ip?: IpInfo;
+  /**
+   * Let through without a charge: the store was out of reach and every layer of the call fails
+   * open (`onStoreError: open`). Whatever such a call answers was not paid for, so it must not be
+   * handed a sync token that says it was (DiscoveryService.completeSync).
+   */
+  uncharged?: true;
 }
 
 export interface LimiterDeps {
@@ -218,7 +224,7 @@ export class Limiter {
     const closed = err instanceof LimitStateNotSavedError || err instanceof NotSoleNodeError || err instanceof LimitStateLostError || this.deps.policy.breaker !== undefined || layers.some((l) => !l.failOpen);
     this.deps.metrics.unavailable(req.operation);
     if (closed) throw new AppError('unavailable', 'discovery is unavailable for a moment; retry later', undefined, { 'retry-after': '5' });
-    return { tier: 'unknown', network, ...(ip ? { ip } : {}) };
+    return { tier: 'unknown', network, uncharged: true, ...(ip ? { ip } : {}) };
   }
 
   private ipInfo(ip: string, now: number): IpInfo | undefined {
