@@ -1,4 +1,5 @@
 import { isAccountId } from '../directory/account-id.js';
+import { isContactLike } from '../directory/contact-like.js';
 import { AppError } from '../errors.js';
 import type { StandingDecision } from '../incidents/index.js';
 import { normalizeIp, parseIp } from '../net/index.js';
@@ -16,6 +17,14 @@ export function canonicalSubject(scope: StandingDecision['scope'], raw: string):
       return s;
     case 'device':
       if (s.length < 1 || s.length > 128) throw invalid('a device id of 1 to 128 characters');
+      // A phone number or an email address pasted here would be stored in decisions and in the
+      // audit trail (which can never be rewritten) and shown to every viewer: findguard stores no
+      // raw contact value. It would also match nothing, since X-Device-Id refuses such a value
+      // (http/public/caller.ts). The answer names no value, as the header's refusal does.
+      if (isContactLike(s)) {
+        const details = [{ path: 'subject', message: 'must not be a phone number or an email address', reason: 'device_id_contact_value' }];
+        throw new AppError('invalid_request', 'subject must be an opaque device id, never a phone number or an email address', details);
+      }
       return s;
     case 'ip':
       if (!parseIp(s)) throw invalid('an IP address');
