@@ -108,6 +108,7 @@ export class OidcSignIn {
     const subject = `${claims.iss} ${claims.sub}`;
     const stored = this.deps.operators.oidcSubjects.current(subject);
     if (role === null) {
+      await this.endAccessWithoutRole(subject, ctx, now);
       await this.audit(ctx, now, 'signin.failed', null, 'no_group_role', stored);
       throw new AppError('forbidden_role', 'none of your groups is given a role in findguard');
     }
@@ -189,6 +190,33 @@ export class OidcSignIn {
       now,
       this.deps.random,
     );
+  }
+
+  /**
+   * The provider says this person no longer has any findguard role (removed from every mapped
+   * group). The role follows the groups at every sign-in, and a demotion there takes effect at
+   * once because sessions and tokens read the role afresh; but with no role to move to, the row
+   * kept its old one, so the sessions still open and the API tokens (which never sign in again)
+   * went on with it: an admin taken out of fg-admins stayed admin through a token. Their sessions
+   * and tokens end here, audited in the same transaction. The row stays active: once a group maps
+   * again, their next sign-in works as before.
+   */
+  private async endAccessWithoutRole(subject: string, ctx: ActingContext, now: number): Promise<void> {
+    await transaction(this.deps.db, async (tx) => {
+      const forms = this.deps.operators.oidcSubjects.candidates(subject);
+      const rows = await tx.selectFrom('operators').selectAll().where('oidc_subject', 'in', forms).execute();
+      for (const row of rows) {
+        const sessions = await this.deps.operators.sessions.revokeAll(row.id, now, tx);
+        const tokens = await this.deps.operators.tokens.revokeAll(row.id, now, tx);
+        if (sessions + tokens === 0) continue;
+        await recordAudit(
+          tx,
+          { actor: { id: row.id, name: row.name, role: row.role, via: 'oidc' }, ...ctx, action: 'operator.access-ended', subject: `operator:${row.id}`, reason: 'no_group_role', details: { sessions, tokens } },
+          now,
+          this.deps.random,
+        );
+      }
+    });
   }
 
   private async refuse(ctx: ActingContext, now: number, reason: string, message: string): Promise<never> {
