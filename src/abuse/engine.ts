@@ -145,6 +145,11 @@ export class AbuseEngine implements EventHandler {
 
   /** Takes a sign-up's context in (the app mirrors it when the account is created). */
   signup(event: SignupEvent): void {
+    // The same sign-up twice is taken once: a rebuilt engine reads sign-ups back from the accounts
+    // table (resume.ts), and the stream or queue may still deliver one of them afterwards (or
+    // again, a redelivery). A second sign-up would count the account's hosting sign-up twice.
+    const known = this.store.account(event.accountId)?.signup;
+    if (known && known.at === event.at && known.ip === event.ip && known.deviceId === event.deviceId) return;
     const account = this.store.observeSignup(event);
     const obs: Observation = { type: 'signup', event, account };
     for (const d of this.detectors) d.observe(obs);

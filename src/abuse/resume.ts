@@ -3,6 +3,7 @@ import type { Database } from '../db/schema.js';
 import type { AbuseEngine } from './engine.js';
 import type { LookupEvent } from './events.js';
 import { fromRow } from './pipeline.js';
+import type { SignupEvent } from './signup.js';
 
 /**
  * The engine keeps its feature windows and its ledger of actions in memory, so a process that
@@ -22,10 +23,20 @@ export interface ResumeOptions {
   accept?: (accountId: string) => boolean;
   /** Where replayed events go instead of the engine's observe (the global stage summarises them). */
   observe?: (event: LookupEvent) => void;
+  /**
+   * A stored account's sign-up event, as the publisher makes it (signupEventOf with this process's
+   * IP intelligence and policy). Sign-ups travel only as messages, acknowledged once an engine
+   * holds them in memory: without this a rebuilt engine has forgotten every sign-up (the farming
+   * detector's bursts, a suspension's sign-up holds; test/review/signups-forgotten-on-resume), so
+   * they are read back from the accounts table, which keeps each account's creation and sign-up
+   * context. Absent (tests, replays without IP intelligence): no sign-ups are replayed.
+   */
+  signupOf?: (accountId: string, at: number, signup: { ip: string; deviceId?: string }) => SignupEvent | undefined;
 }
 
 export interface ResumeReport {
   events: number;
+  signups: number;
   actions: number;
   reinstatements: number;
 }
@@ -37,8 +48,68 @@ export async function resumeEngine(db: Kysely<Database>, engine: AbuseEngine, no
   const reinstatements = await syncReinstatements(db, engine, now - engine.policy.actions.reinstateGraceMs, seen);
   const actions = await restoreActions(db, engine, now);
   const observe = opts.observe ?? ((e: LookupEvent) => void engine.observe(e));
-  const events = await replayEvents(db, observe, now - (opts.windowMs ?? engine.policy.features.dayWindowMs), opts.maxEvents ?? DEFAULT_RESUME_EVENTS, opts.accept);
-  return { events, actions, reinstatements };
+  const windowMs = opts.windowMs ?? engine.policy.features.dayWindowMs;
+  const maxEvents = opts.maxEvents ?? DEFAULT_RESUME_EVENTS;
+  // As far back as the farming detector keeps a burst (7 days by default): the live engine would still hold them.
+  const signups = opts.signupOf ? await storedSignups(db, opts.signupOf, now - Math.max(windowMs, engine.policy.farming.retainMs), now, maxEvents, opts.accept) : [];
+  // Sign-ups before the events at the same instant, as they arrive live (a new account's first call follows it).
+  let next = 0;
+  const upTo = (at: number) => {
+    while (next < signups.length && signups[next]!.at <= at) engine.signup(signups[next++]!);
+  };
+  const events = await replayEvents(
+    db,
+    (e) => {
+      upTo(e.at);
+      observe(e);
+    },
+    now - windowMs,
+    maxEvents,
+    opts.accept,
+  );
+  upTo(Number.POSITIVE_INFINITY);
+  return { events, signups: signups.length, actions, reinstatements };
+}
+
+/**
+ * Sign-ups of the accounts created in [since, now] that the app mirrored with a sign-up context,
+ * oldest first, at most `max` (the newest). The engine takes a sign-up it already holds once
+ * (AbuseEngine.signup), so one both replayed here and then delivered by its stream counts once.
+ */
+async function storedSignups(
+  db: Kysely<Database>,
+  signupOf: NonNullable<ResumeOptions['signupOf']>,
+  since: number,
+  now: number,
+  max: number,
+  accept?: (accountId: string) => boolean,
+): Promise<SignupEvent[]> {
+  // Newest first, in pages, counting only the accepted: a partition's own newest, as replayStart.
+  const out: SignupEvent[] = [];
+  let before: { at: number; id: string } | undefined;
+  for (;;) {
+    const bound = before;
+    const page = await db
+      .selectFrom('accounts')
+      .select(['id', 'created_at', 'signup_ip', 'signup_device'])
+      .where('created_at', '>=', since)
+      .where('created_at', '<=', now)
+      .where('signup_ip', 'is not', null)
+      .$if(bound !== undefined, (q) => q.where((eb) => eb.or([eb('created_at', '<', bound!.at), eb.and([eb('created_at', '=', bound!.at), eb('id', '<', bound!.id)])])))
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(COUNT_PAGE)
+      .execute();
+    for (const r of page) {
+      if (accept && !accept(r.id)) continue;
+      const s = signupOf(r.id, Number(r.created_at), { ip: r.signup_ip!, ...(r.signup_device !== null ? { deviceId: r.signup_device } : {}) });
+      if (s) out.push(s);
+      if (out.length >= max) return out.reverse();
+    }
+    if (page.length < COUNT_PAGE) return out.reverse();
+    const last = page[page.length - 1]!;
+    before = { at: Number(last.created_at), id: last.id };
+  }
 }
 
 /**

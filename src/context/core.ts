@@ -178,7 +178,10 @@ export async function createCore(
   };
   const incidents = createIncidents(config, secrets, { db: db.kysely, directory, clock, random, logger }, incidentOptions);
   const abusePolicy = policy.source.abuse;
-  const abuse = new AbuseService({ db: db.kysely, incidents, clock, logger, registry: metrics.registry }, overrides.abuse ?? (abusePolicy ? { policy: abusePolicy } : {}));
+  // A rebuilt engine reads the sign-ups back from the accounts table, made as the publisher makes them (resume.ts signupOf).
+  const signupOf = (id: string, at: number, signup: { ip: string; deviceId?: string }) => signupEventOf(id, at, signup, ipIntel, policy);
+  const abuseOptions = overrides.abuse ?? (abusePolicy ? { policy: abusePolicy } : {});
+  const abuse = new AbuseService({ db: db.kysely, incidents, clock, logger, registry: metrics.registry }, { ...abuseOptions, resume: { signupOf, ...abuseOptions.resume } });
   const lateExposures = new LateExposures(incidents.campaigns, logger.child({ component: 'campaigns' }));
   const stagedPolicy = overrides.abuse?.policy ?? abusePolicy ?? WIRED_DEFAULT_POLICY;
   const ev = createEventParts(
@@ -190,7 +193,7 @@ export async function createCore(
       consume: role.consume,
       ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}),
       // A partitioned worker runs the engine in stages (src/abuse/stages.ts) with the same policy and enforcer.
-      sharded: { enforcer: incidentsEnforcer(incidents, clock, durationMs(stagedPolicy.actions.reinstateGrace)), policy: stagedPolicy, ...overrides.abuse, handlers: [lateExposures] },
+      sharded: { enforcer: incidentsEnforcer(incidents, clock, durationMs(stagedPolicy.actions.reinstateGrace)), policy: stagedPolicy, ...overrides.abuse, resume: { signupOf, ...overrides.abuse?.resume }, handlers: [lateExposures] },
     },
     { db, clock, logger, registry: metrics.registry },
   );
