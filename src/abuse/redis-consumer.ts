@@ -47,6 +47,12 @@ export interface RedisEventConsumerOptions {
   assignment?: PartitionAssignment;
   /** Where the group's acknowledged position is kept, so a Redis that comes back without it is reported (stream-positions.ts). */
   positions?: StreamPositions;
+  /**
+   * The stream's entries derive from stored events (the global stage's summaries): entries its cap
+   * trimmed unread are not lost but rebuilt, by resuming the processor from the stored events, as a
+   * take-over does; they are logged, and not counted as lost lookup events.
+   */
+  derived?: boolean;
 }
 
 const MAX_BACKOFF_MS = 10_000;
@@ -219,8 +225,10 @@ export class RedisEventConsumer implements EventConsumer {
           else await this.handle(entries);
         } else {
           const entries = this.checkTrimmed ? await this.readPassingTrimmed() : await this.read('>', true);
-          // A full batch: behind, where the stream's cap can overtake the group. Look again with the next read.
-          if (entries.length === this.batchSize) this.checkTrimmed = true;
+          // While these are handled, more may come and the stream's cap may overtake the group: the
+          // next read looks. (Looking only after a full batch let a slow batch of a few entries be
+          // followed by a plain read past a gap, which no later look can see.)
+          if (entries.length > 0) this.checkTrimmed = true;
           await this.handle(entries, true);
         }
         backoff.succeeded();
@@ -381,15 +389,26 @@ export class RedisEventConsumer implements EventConsumer {
     const group = groupOf(groups, this.group);
     const gap = group && trimmedUnread(fieldMap(stream), group);
     if (!gap) return entries;
-    this.opts.metrics.lost(gap.lost);
-    this.opts.logger.error(
-      { consumer: this.consumer, lost: gap.lost, publishedAfter: idTime(gap.after), publishedBefore: gap.before && idTime(gap.before) },
-      'lookup events were dropped by the Redis stream (its length cap) before the abuse engine read them: the engine and the exposure records miss them',
-    );
+    const window = { consumer: this.consumer, lost: gap.lost, publishedAfter: idTime(gap.after), publishedBefore: gap.before && idTime(gap.before) };
+    if (this.opts.derived) {
+      this.opts.logger.warn(window, 'entries derived from stored events were dropped by the Redis stream (its length cap) before they were read: rebuilding from the stored events');
+    } else {
+      this.opts.metrics.lost(gap.lost);
+      this.opts.logger.error(window, 'lookup events were dropped by the Redis stream (its length cap) before the abuse engine read them: the engine and the exposure records miss them');
+    }
     // Only the leader moves the group's position, so it is still where this read left it.
     const last = entries.length > 0 ? entries[entries.length - 1]![0] : gap.after;
     await this.redis.xgroup('SETID', this.streamKey, this.group, last, 'ENTRIESREAD', gap.entriesRead + entries.length);
-    return entries;
+    if (!this.opts.derived) return entries;
+    // The rebuild reads every stored event, those of the entries just read too (skipped as seen when handled next).
+    await this.drain();
+    const kept = await this.lease.holdDuring(async () => void (await this.opts.processor.resume?.()));
+    if (kept === 'held') return entries;
+    // Left pending for whoever leads next (a take-over resumes anyway, then claims them).
+    this.opts.logger.warn({ consumer: this.consumer }, 'lost the event consumer lease while rebuilding: standing by');
+    this.standBy();
+    this.opts.assignment?.held(kept !== 'other');
+    return [];
   }
 
   /** Entries every group has acknowledged, and consumers long gone (stream-trim.ts). */

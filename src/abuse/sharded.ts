@@ -117,7 +117,7 @@ export class ShardedConsumer implements EventConsumer {
       readWatermark: async () => watermarkOf(await this.publisher.hgetall(progressKey), opts.clock.now()),
     });
     const globalMetrics = Object.create(opts.metrics, { consumerLeading: { value: () => undefined }, handled: { value: () => undefined } }) as EventMetrics;
-    this.globalConsumer = new RedisEventConsumer({ url: opts.url, processor: this.global, logger, metrics: globalMetrics, streamKey: summaries, group: GLOBAL_GROUP, consumer: opts.consumer, ...claim });
+    this.globalConsumer = new RedisEventConsumer({ url: opts.url, processor: this.global, logger, metrics: globalMetrics, streamKey: summaries, group: GLOBAL_GROUP, consumer: opts.consumer, derived: true, ...claim });
   }
 
   start(): void {
