@@ -2,8 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { MemoryLimitStore } from '../../src/limits/memory-store.js';
-import { LimitStoreError, type ApplyInput, type ApplyResult, type LimitStore } from '../../src/limits/store.js';
+import { FlakyLimitStore } from '../helpers/flaky-limit-store.js';
 import { mirrorAccount, sync } from '../helpers/fixtures.js';
 import { describeEachDialect, startTestService, type TestService } from '../helpers/service.js';
 
@@ -35,28 +34,6 @@ layers:
 
 /** Discoverable numbers (not consecutive: the real-time guard has nothing to say about them). */
 const TARGETS = ['+4915120050001', '+4915120050013', '+4915120050027', '+4915120050042', '+4915120050058', '+4915120050071'];
-
-/** The in-process store, out of reach while `down` is set (as Redis is when it has gone away). */
-class FlakyLimitStore implements LimitStore {
-  readonly kind = 'redis' as const;
-  private readonly inner = new MemoryLimitStore();
-  down = false;
-  apply(input: ApplyInput): Promise<ApplyResult> {
-    return this.down ? Promise.reject(new LimitStoreError('connection lost')) : this.inner.apply(input);
-  }
-  useOnce(key: string, ttlMs: number, now: number): Promise<boolean> {
-    return this.down ? Promise.reject(new LimitStoreError('connection lost')) : this.inner.useOnce(key, ttlMs, now);
-  }
-  strikes(key: string, now: number): Promise<number> {
-    return this.inner.strikes(key, now);
-  }
-  ping(): Promise<void> {
-    return this.down ? Promise.reject(new LimitStoreError('connection lost')) : this.inner.ping();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
 
 describeEachDialect('review: a sync answered while its limits failed open', (dialect) => {
   let svc: TestService | undefined;

@@ -1,0 +1,161 @@
+import fc from 'fast-check';
+import { expect, vi } from 'vitest';
+import type { PreparedLookup, PreparedSync } from '../../src/discovery/service.js';
+import type { LimitRequest } from '../../src/limits/index.js';
+import { mirrorAccount } from './fixtures.js';
+import type { TestService } from './service.js';
+
+/**
+ * The world of the discovery properties (discovery-charges, discovery-outages): planted
+ * discoverable numbers in the spellings a client might send, noise, random steps, and earlier
+ * tokens replayed honestly or not. Only the test knows each planted account's E.164 number, so
+ * "answered" is observed from outside without trusting a normalisation of the test's own.
+ */
+
+/** Planted discoverable numbers, each with the spellings a client might send and the regions they need. */
+export const PLANTED: Array<{ e164: string; forms: Array<[string, string | undefined]> }> = [
+  {
+    e164: '+447400550003',
+    forms: [['+447400550003', undefined], ['+44 7400 550003', undefined], ['07400 550003', 'GB'], ['07400-550-003', 'GB'], ['00447400550003', 'GB'], ['7400550003', 'GB'], ['+44 (0)7400 550003', undefined]],
+  },
+  {
+    e164: '+447400550017',
+    forms: [['+447400550017', undefined], ['07400 550017', 'GB'], ['(07400) 550017', 'GB']],
+  },
+  {
+    e164: '+14155552671',
+    forms: [['+14155552671', undefined], ['(415) 555-2671', 'US'], ['415.555.2671', 'US'], ['1 415 555 2671', 'US'], ['+1 415-555-2671', undefined], ['011 1 415 555 2671', 'US']],
+  },
+  {
+    e164: '+4915123456789',
+    forms: [['+4915123456789', undefined], ['0151 23456789', 'DE'], ['+49 (0)151 23456789', undefined], ['0049 151 23456789', 'DE']],
+  },
+  // "My contacts" owners (directory/discoverability.ts): planted-4's book holds every caller's
+  // own verified phone, so it matches them like the others; planted-5's does not, so it never does.
+  { e164: '+447400550031', forms: [['+447400550031', undefined], ['07400 550031', 'GB']] },
+  { e164: '+447400550032', forms: [['+447400550032', undefined], ['07400 550032', 'GB']] },
+];
+export const OWNER = new Map(PLANTED.map((p, i) => [`planted-${i}`, p.e164]));
+export const CONTACTS_MODE: Record<string, { book: string[] }> = { 'planted-4': { book: ['+447400550060'] }, 'planted-5': { book: ['+447400550061'] } };
+/** Every caller's own verified phone: in planted-4's book, not in planted-5's. */
+export const CALLER_PHONE = '+447400550060';
+
+/** Strings that match nothing, or are no number at all, or read differently by region. */
+export const NOISE = ['07400 550004', '+447400550099', '(415) 555-2672', '0151 23456780', 'not a number', '', '+', '0', '+0044', '07400 55000', '123', '+33612345678', '06 12 34 56 78'];
+export const ALL_STRINGS = [...PLANTED.flatMap((p) => p.forms.map(([s]) => s)), ...NOISE].filter((s) => s.length > 0);
+export const REGIONS = [undefined, 'GB', 'US', 'DE', 'FR'] as const;
+
+export type Step =
+  | { op: 'lookup'; phone: string; region: (typeof REGIONS)[number] }
+  | { op: 'sync'; contacts: string[]; region: (typeof REGIONS)[number]; previous: PreviousChoice }
+  | { op: 'wait'; days: number };
+/** Which earlier token to send as previous, and how honestly. */
+export type PreviousChoice = { use: 'none' } | { use: 'own' | 'other-account'; pick: number; lie: 'honest' | 'extra' | 'drop' | 'tamper'; extra: string };
+
+export const lookupStep: fc.Arbitrary<Step> = fc.record({ op: fc.constant('lookup' as const), phone: fc.constantFrom(...ALL_STRINGS), region: fc.constantFrom(...REGIONS) });
+export const syncStep: fc.Arbitrary<Step> = fc.record({
+  op: fc.constant('sync' as const),
+  contacts: fc.array(fc.constantFrom(...ALL_STRINGS), { maxLength: 6 }),
+  region: fc.constantFrom(...REGIONS),
+  previous: fc.oneof(
+    fc.constant({ use: 'none' as const }),
+    fc.record({
+      use: fc.constantFrom('own' as const, 'own' as const, 'own' as const, 'other-account' as const),
+      pick: fc.nat(),
+      lie: fc.constantFrom('honest' as const, 'honest' as const, 'honest' as const, 'extra' as const, 'drop' as const, 'tamper' as const),
+      extra: fc.constantFrom(...ALL_STRINGS),
+    }),
+  ),
+});
+export const waitStep: fc.Arbitrary<Step> = fc.record({ op: fc.constant('wait' as const), days: fc.constantFrom(0.05, 1, 45, 100) });
+export const step: fc.Arbitrary<Step> = fc.oneof({ weight: 2, arbitrary: lookupStep }, { weight: 6, arbitrary: syncStep }, { weight: 1, arbitrary: waitStep });
+
+export interface Issued {
+  account: string;
+  token: string;
+  strings: string[];
+  /** What the test knows was charged along this token's chain. */
+  covers: Set<string>;
+}
+
+
+/** Mirrors the planted accounts; the "my contacts" owners sync their own books. */
+export async function plantTargets(svc: TestService): Promise<void> {
+  for (const [id, e164] of OWNER) {
+    const contacts = CONTACTS_MODE[id];
+    if (!contacts) {
+      await mirrorAccount(svc, id, [{ value: e164, purposes: ['discovery'] }]);
+      continue;
+    }
+    await mirrorAccount(svc, id);
+    const res = await svc.app.inject({
+      method: 'POST',
+      url: `/internal/v1/accounts/${id}/contact-points`,
+      headers: svc.internal,
+      payload: { kind: 'phone', value: e164, purposes: ['discovery'], verified: true, discoverableBy: 'contacts' },
+    });
+    expect(res.statusCode).toBe(201);
+    const book = await svc.app.inject({ method: 'POST', url: '/v1/discovery/sync', headers: { authorization: `Bearer ${await svc.tokenFor(id)}` }, payload: { contacts: contacts.book } });
+    expect(book.statusCode).toBe(200);
+  }
+}
+
+export async function postDiscovery(svc: TestService, account: string, path: 'lookup' | 'sync', payload: Record<string, unknown>) {
+  const jwt = await svc.tokenFor(account);
+  return svc.app.inject({ method: 'POST', url: `/v1/discovery/${path}`, headers: { authorization: `Bearer ${jwt}`, 'x-device-id': `dev-${account}` }, payload });
+}
+
+export function choosePrevious(c: PreviousChoice, issued: Issued[], me: string): { token: string; strings: string[]; issued: Issued; honest: boolean } | undefined {
+  if (c.use === 'none') return undefined;
+  const pool = issued.filter((t) => (c.use === 'own' ? t.account === me : t.account !== me));
+  if (pool.length === 0) return undefined;
+  const t = pool[c.pick % pool.length]!;
+  const honest = c.use === 'own' && c.lie === 'honest';
+  switch (c.lie) {
+    case 'honest':
+      return { token: t.token, strings: t.strings, issued: t, honest };
+    case 'extra':
+      // An extra string already in the set changes nothing: the set is what the token binds.
+      return { token: t.token, strings: [...t.strings, c.extra], issued: t, honest: honest || (c.use === 'own' && t.strings.includes(c.extra)) };
+    case 'drop':
+      return { token: t.token, strings: t.strings.slice(1), issued: t, honest: c.use === 'own' && new Set(t.strings.slice(1)).size === new Set(t.strings).size };
+    case 'tamper': {
+      const raw = Buffer.from(t.token, 'base64url');
+      raw[raw.length - 1] = raw[raw.length - 1]! ^ 0x40;
+      return { token: raw.toString('base64url'), strings: t.strings, issued: t, honest: false };
+    }
+  }
+}
+
+export interface Observed {
+  /** Each call the limiter let through: whom it was asked to charge, for how many new numbers, and whether it charged. */
+  asked: Array<{ accountId: string; newNumbers: number; uncharged: boolean }>;
+  /** What the discovery service prepared: the values it declares new for a sync, the value of a lookup. */
+  declared: Array<{ kind: 'lookup'; p: PreparedLookup } | { kind: 'sync'; p: PreparedSync }>;
+}
+
+/** "Charged" is observed where it happens: the limiter's verdicts and the values the service declares new. */
+export function observeDiscovery(svc: TestService): Observed {
+  const seen: Observed = { asked: [], declared: [] };
+  const limits = svc.ctx.limits;
+  const check = limits.check.bind(limits);
+  vi.spyOn(limits, 'check').mockImplementation(async (req: LimitRequest) => {
+    const verdict = await check(req);
+    seen.asked.push({ accountId: req.accountId, newNumbers: req.newNumbers, uncharged: verdict.uncharged === true });
+    return verdict;
+  });
+  const discovery = svc.ctx.discovery;
+  const prepareSync = discovery.prepareSync.bind(discovery);
+  vi.spyOn(discovery, 'prepareSync').mockImplementation((id, req) => {
+    const p = prepareSync(id, req);
+    seen.declared.push({ kind: 'sync', p });
+    return p;
+  });
+  const prepareLookup = discovery.prepareLookup.bind(discovery);
+  vi.spyOn(discovery, 'prepareLookup').mockImplementation((req) => {
+    const p = prepareLookup(req);
+    seen.declared.push({ kind: 'lookup', p });
+    return p;
+  });
+  return seen;
+}
