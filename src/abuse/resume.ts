@@ -84,32 +84,30 @@ async function storedSignups(
   max: number,
   accept?: (accountId: string) => boolean,
 ): Promise<SignupEvent[]> {
-  // Newest first, in pages, counting only the accepted: a partition's own newest, as replayStart.
+  // Newest first, counting only the accepted: a partition's own newest, as replayStart.
   const out: SignupEvent[] = [];
-  let before: { at: number; id: string } | undefined;
-  for (;;) {
-    const bound = before;
-    const page = await db
-      .selectFrom('accounts')
-      .select(['id', 'created_at', 'signup_ip', 'signup_device'])
-      .where('created_at', '>=', since)
-      .where('created_at', '<=', now)
-      .where('signup_ip', 'is not', null)
-      .$if(bound !== undefined, (q) => q.where((eb) => eb.or([eb('created_at', '<', bound!.at), eb.and([eb('created_at', '=', bound!.at), eb('id', '<', bound!.id)])])))
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(COUNT_PAGE)
-      .execute();
-    for (const r of page) {
-      if (accept && !accept(r.id)) continue;
+  await newestFirst(
+    (bound) =>
+      db
+        .selectFrom('accounts')
+        .select(['id', 'created_at', 'signup_ip', 'signup_device'])
+        .where('created_at', '>=', since)
+        .where('created_at', '<=', now)
+        .where('signup_ip', 'is not', null)
+        .$if(bound !== undefined, (q) => q.where((eb) => eb.or([eb('created_at', '<', bound!.at), eb.and([eb('created_at', '=', bound!.at), eb('id', '<', bound!.id)])])))
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(COUNT_PAGE)
+        .execute(),
+    (r) => ({ at: Number(r.created_at), id: r.id }),
+    (r) => {
+      if (accept && !accept(r.id)) return false;
       const s = signupOf(r.id, Number(r.created_at), { ip: r.signup_ip!, ...(r.signup_device !== null ? { deviceId: r.signup_device } : {}) });
       if (s) out.push(s);
-      if (out.length >= max) return out.reverse();
-    }
-    if (page.length < COUNT_PAGE) return out.reverse();
-    const last = page[page.length - 1]!;
-    before = { at: Number(last.created_at), id: last.id };
-  }
+      return out.length >= max;
+    },
+  );
+  return out.reverse();
 }
 
 /**
@@ -193,22 +191,44 @@ async function replayStart(db: Kysely<Database>, since: number, maxEvents: numbe
   // Fewer than maxEvents in the window altogether: a partition has fewer still.
   if (!cut) return since;
   if (!accept) return Number(cut.at);
-  let before: { at: number; id: string } | undefined;
   let n = 0;
+  let start = since;
+  await newestFirst(
+    (bound) =>
+      db
+        .selectFrom('lookup_events')
+        .select(['at', 'id', 'account_id'])
+        .where('at', '>=', since)
+        .$if(bound !== undefined, (q) => q.where((eb) => eb.or([eb('at', '<', bound!.at), eb.and([eb('at', '=', bound!.at), eb('id', '<', bound!.id)])])))
+        .orderBy('at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(COUNT_PAGE)
+        .execute(),
+    (r) => ({ at: Number(r.at), id: r.id }),
+    (r) => {
+      if (!accept(r.account_id) || ++n < maxEvents) return false;
+      start = Number(r.at);
+      return true;
+    },
+  );
+  return start;
+}
+
+export interface Keyset {
+  at: number;
+  id: string;
+}
+
+/**
+ * Rows newest first by (time, id), a page of COUNT_PAGE after another from the last one's key
+ * (keyset paging: no offset, each page one index range), until `visit` says stop or the rows run out.
+ */
+export async function newestFirst<R>(page: (before: Keyset | undefined) => Promise<R[]>, keyOf: (row: R) => Keyset, visit: (row: R) => boolean, pageSize = COUNT_PAGE): Promise<void> {
+  let before: Keyset | undefined;
   for (;;) {
-    const bound = before;
-    const page = await db
-      .selectFrom('lookup_events')
-      .select(['at', 'id', 'account_id'])
-      .where('at', '>=', since)
-      .$if(bound !== undefined, (q) => q.where((eb) => eb.or([eb('at', '<', bound!.at), eb.and([eb('at', '=', bound!.at), eb('id', '<', bound!.id)])])))
-      .orderBy('at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(COUNT_PAGE)
-      .execute();
-    for (const r of page) if (accept(r.account_id) && ++n === maxEvents) return Number(r.at);
-    if (page.length < COUNT_PAGE) return since;
-    const last = page[page.length - 1]!;
-    before = { at: Number(last.at), id: last.id };
+    const rows = await page(before);
+    for (const r of rows) if (visit(r)) return;
+    if (rows.length < pageSize) return;
+    before = keyOf(rows[rows.length - 1]!);
   }
 }
