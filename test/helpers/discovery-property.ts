@@ -79,8 +79,11 @@ export interface Issued {
 }
 
 
+/** What the properties need of a serving node: a TestService, or a scaled-out node with a token signer. */
+export type DiscoveryNode = Pick<TestService, 'app' | 'internal' | 'tokenFor' | 'ctx'>;
+
 /** Mirrors the planted accounts; the "my contacts" owners sync their own books. */
-export async function plantTargets(svc: TestService): Promise<void> {
+export async function plantTargets(svc: DiscoveryNode): Promise<void> {
   for (const [id, e164] of OWNER) {
     const contacts = CONTACTS_MODE[id];
     if (!contacts) {
@@ -100,7 +103,7 @@ export async function plantTargets(svc: TestService): Promise<void> {
   }
 }
 
-export async function postDiscovery(svc: TestService, account: string, path: 'lookup' | 'sync', payload: Record<string, unknown>) {
+export async function postDiscovery(svc: DiscoveryNode, account: string, path: 'lookup' | 'sync', payload: Record<string, unknown>) {
   const jwt = await svc.tokenFor(account);
   return svc.app.inject({ method: 'POST', url: `/v1/discovery/${path}`, headers: { authorization: `Bearer ${jwt}`, 'x-device-id': `dev-${account}` }, payload });
 }
@@ -134,9 +137,8 @@ export interface Observed {
   declared: Array<{ kind: 'lookup'; p: PreparedLookup } | { kind: 'sync'; p: PreparedSync }>;
 }
 
-/** "Charged" is observed where it happens: the limiter's verdicts and the values the service declares new. */
-export function observeDiscovery(svc: TestService): Observed {
-  const seen: Observed = { asked: [], declared: [] };
+/** "Charged" is observed where it happens: the limiter's verdicts and the values the service declares new (on several nodes: one `seen` for all). */
+export function observeDiscovery(svc: DiscoveryNode, seen: Observed = { asked: [], declared: [] }): Observed {
   const limits = svc.ctx.limits;
   const check = limits.check.bind(limits);
   vi.spyOn(limits, 'check').mockImplementation(async (req: LimitRequest) => {

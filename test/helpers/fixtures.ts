@@ -4,7 +4,7 @@ type Purpose = 'two_factor' | 'recovery' | 'discovery';
 
 /** Mirrors an account and its contact points through the internal API, as the app would. */
 export async function mirrorAccount(
-  svc: TestService,
+  svc: Pick<TestService, 'app' | 'internal'>,
   id: string,
   points: Array<{ kind?: 'phone' | 'email'; value: string; purposes: Purpose[]; verified?: boolean; region?: string }> = [],
   account: Record<string, unknown> = {},

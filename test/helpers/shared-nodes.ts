@@ -5,6 +5,7 @@ import { describe } from 'vitest';
 import type { JwtConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logger.js';
 import { buildSettings, createService, type Service } from '../../src/main.js';
+import type { CompiledPolicy } from '../../src/policy/index.js';
 import type { ManualClock } from '../../src/util/clock.js';
 import { SeededRandom } from '../../src/util/random.js';
 import { createTestDatabase, postgresAvailable } from './postgres.js';
@@ -24,6 +25,8 @@ export function describeSharedNodes(name: string, fn: () => void): void {
 export interface SharedNodes {
   nodes: Service[];
   jwt: JwtConfig;
+  /** Stops node i and starts it again on the same settings (a deploy, a crash and restart): nodes[i] is the new one. */
+  restart(i: number): Promise<Service>;
   close(): Promise<void>;
 }
 
@@ -31,7 +34,7 @@ export interface SharedNodes {
  * `count` serving nodes as a scaled-out deployment runs them: one fresh PostgreSQL database, one
  * Redis (keys under `prefix`), policy `none`, the given clock; the first node migrates.
  */
-export async function startSharedNodes(opts: { prefix: string; clock: ManualClock; seedBase: number; count?: number }): Promise<SharedNodes> {
+export async function startSharedNodes(opts: { prefix: string; clock: ManualClock; seedBase: number; count?: number; policy?: CompiledPolicy }): Promise<SharedNodes> {
   const dataDir = mkdtempSync(join(tmpdir(), 'findguard-shared-nodes-'));
   const pg = await createTestDatabase();
   const { config, secrets } = buildSettings(
@@ -39,12 +42,18 @@ export async function startSharedNodes(opts: { prefix: string; clock: ManualCloc
     dataDir,
   );
   const nodes: Service[] = [];
-  for (let i = 0; i < (opts.count ?? 2); i++) {
-    nodes.push(await createService(config, secrets, { clock: opts.clock, random: new SeededRandom(opts.seedBase + i), logger: createLogger('silent'), redisPrefix: opts.prefix, migrate: i === 0 }));
-  }
+  let starts = 0;
+  const start = (migrate: boolean) =>
+    createService(config, secrets, { clock: opts.clock, random: new SeededRandom(opts.seedBase + starts++), logger: createLogger('silent'), redisPrefix: opts.prefix, migrate, ...(opts.policy ? { policy: opts.policy } : {}) });
+  for (let i = 0; i < (opts.count ?? 2); i++) nodes.push(await start(i === 0));
   return {
     nodes,
     jwt: secrets.jwt,
+    restart: async (i) => {
+      await nodes[i]!.close();
+      nodes[i] = await start(false);
+      return nodes[i]!;
+    },
     close: async () => {
       for (const n of nodes) await n.close();
       const client = redisClient();

@@ -1,0 +1,123 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { signDevToken } from '../src/http/auth/jwt.js';
+import type { Service } from '../src/main.js';
+import { compilePolicy } from '../src/policy/index.js';
+import { ManualClock } from '../src/util/clock.js';
+import { CALLER_PHONE, choosePrevious, type DiscoveryNode, type Issued, type Observed, observeDiscovery, OWNER, plantTargets, postDiscovery, type Step, step } from './helpers/discovery-property.js';
+import { mirrorAccount } from './helpers/fixtures.js';
+import { uniquePrefix } from './helpers/redis.js';
+import { SERVICE_KEY, T0 } from './helpers/service.js';
+import { describeSharedNodes, startSharedNodes, type SharedNodes } from './helpers/shared-nodes.js';
+
+/**
+ * The discovery-charges property scaled out: two serving nodes over one PostgreSQL and one Redis
+ * (the limits' buckets there), each call sent to either node, tokens handed out by one redeemed at
+ * the other, and nodes restarted between calls. Every number answered to an account was charged to
+ * it, under the same E.164 value, in this call or along the chain of the token it sent, whichever
+ * node answered and whichever handed the token out: no node, and no restart, answers for free.
+ */
+
+const DAY = 86_400_000;
+const RUNS = Number(process.env.FINDGUARD_PROPERTY_RUNS ?? 2000) / 8;
+
+type NodeStep = (Step & { node: number }) | { op: 'restart'; node: number };
+const nodeStep: fc.Arbitrary<NodeStep> = fc.oneof(
+  { weight: 12, arbitrary: fc.tuple(step, fc.integer({ min: 0, max: 1 })).map(([s, node]): NodeStep => ({ ...s, node })) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('restart' as const), node: fc.integer({ min: 0, max: 1 }) }) },
+);
+
+describeSharedNodes('every number answered was charged, on two nodes and across restarts (property)', () => {
+  const clock = new ManualClock(T0);
+  let shared: SharedNodes;
+  const seen: Observed = { asked: [], declared: [] };
+  const nodes: DiscoveryNode[] = [];
+  let runs = 0;
+  let restarts = 0;
+
+  const asNode = (svc: Service): DiscoveryNode => ({
+    app: svc.app,
+    ctx: svc.ctx,
+    internal: { authorization: `Bearer ${SERVICE_KEY}` },
+    tokenFor: (accountId, ttlSeconds = 3600) => signDevToken(shared.jwt, accountId, clock.now(), ttlSeconds),
+  });
+
+  beforeAll(async () => {
+    const policy = compilePolicy({
+      name: 'property-nodes',
+      tiers: [{ name: 'standard' }],
+      layers: [{ id: 'account-new', subject: 'account', cost: 'new', limits: { default: { burst: 12, refill: 12, per: '1d' } } }],
+    });
+    shared = await startSharedNodes({ prefix: uniquePrefix('property-nodes'), clock, seedBase: 40, policy });
+    for (const svc of shared.nodes) nodes.push(asNode(svc));
+    expect(shared.nodes.map((n) => n.ctx.limitStore.kind)).toEqual(['redis', 'redis']);
+    await plantTargets(nodes[0]!);
+    for (const n of nodes) observeDiscovery(n, seen);
+  }, 120_000);
+  afterAll(async () => shared?.close());
+
+  it(`holds over ${RUNS} random sequences of calls spread over two nodes, with restarts`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(nodeStep, { minLength: 1, maxLength: 10 }), async (steps) => {
+        const run = ++runs;
+        const me = `caller-${run}`;
+        const other = `other-${run}`;
+        const created = { createdAt: new Date(T0 - 30 * DAY).toISOString() };
+        await mirrorAccount(nodes[run % 2]!, other, [], created);
+        await mirrorAccount(nodes[run % 2]!, me, [{ value: CALLER_PHONE, purposes: ['two_factor'] }], created);
+        const issued: Issued[] = [];
+        const seed = await postDiscovery(nodes[(run + 1) % 2]!, other, 'sync', { region: 'GB', contacts: ['07400 550003'] });
+        if (seed.statusCode === 200) issued.push({ account: other, token: seed.json().token, strings: ['07400 550003'], covers: new Set(['+447400550003']) });
+
+        for (const s of steps) {
+          if (s.op === 'restart') {
+            nodes[s.node] = asNode(await shared.restart(s.node));
+            observeDiscovery(nodes[s.node]!, seen);
+            restarts++;
+            continue;
+          }
+          if (s.op === 'wait') {
+            clock.advance(s.days * DAY);
+            continue;
+          }
+          const node = nodes[s.node]!;
+          seen.asked.length = 0;
+          seen.declared.length = 0;
+          if (s.op === 'lookup') {
+            const res = await postDiscovery(node, me, 'lookup', { phone: s.phone, ...(s.region ? { region: s.region } : {}) });
+            const match = res.statusCode === 200 ? (res.json().match as { accountId: string } | null) : null;
+            if (!match) continue;
+            expect(match.accountId).not.toBe('planted-5');
+            const d = seen.declared.at(-1)!;
+            expect(d.kind === 'lookup' && d.p.value).toBe(OWNER.get(match.accountId));
+            expect(seen.asked).toEqual([{ accountId: me, newNumbers: 1, uncharged: false }]);
+            continue;
+          }
+          const prev = choosePrevious(s.previous, issued, me);
+          const body = { ...(s.region ? { region: s.region } : {}), contacts: s.contacts, ...(prev ? { previous: { token: prev.token, contacts: prev.strings } } : {}) };
+          const res = await postDiscovery(node, me, 'sync', body);
+          if (res.statusCode !== 200) {
+            expect(res.body).not.toMatch(/planted-/);
+            if (prev && !prev.honest) expect([400, 429]).toContain(res.statusCode);
+            continue;
+          }
+          expect(prev === undefined || prev.honest).toBe(true);
+          const d = seen.declared.at(-1)!;
+          if (d.kind !== 'sync') throw new Error('no sync was prepared');
+          const now = new Set(d.p.newValues);
+          expect(seen.asked).toEqual([{ accountId: me, newNumbers: now.size, uncharged: false }]);
+          const paid = new Set([...(prev?.issued.covers ?? []), ...now]);
+          const json = res.json() as { matches: Array<{ accountId: string }>; previousMatches: Array<{ accountId: string }>; token: string };
+          for (const m of [...json.matches, ...json.previousMatches]) {
+            expect(paid).toContain(OWNER.get(m.accountId));
+            expect(m.accountId).not.toBe('planted-5');
+          }
+          issued.push({ account: me, token: json.token, strings: [...(prev?.strings ?? []), ...s.contacts], covers: paid });
+        }
+      }),
+      { numRuns: RUNS },
+    );
+    // The sequences did restart nodes (a property that never drew one would prove nothing of restarts).
+    expect(restarts).toBeGreaterThan(0);
+  }, 600_000);
+});
