@@ -4,8 +4,7 @@ import { signDevToken } from '../src/http/auth/jwt.js';
 import type { Service } from '../src/main.js';
 import { compilePolicy } from '../src/policy/index.js';
 import { ManualClock } from '../src/util/clock.js';
-import { CALLER_PHONE, choosePrevious, type DiscoveryNode, type Issued, type Observed, observeDiscovery, OWNER, plantTargets, postDiscovery, type Step, step } from './helpers/discovery-property.js';
-import { mirrorAccount } from './helpers/fixtures.js';
+import { callAndCheck, type DiscoveryNode, type Observed, observeDiscovery, plantTargets, startSequence, type Step, step } from './helpers/discovery-property.js';
 import { uniquePrefix } from './helpers/redis.js';
 import { SERVICE_KEY, T0 } from './helpers/service.js';
 import { describeSharedNodes, startSharedNodes, type SharedNodes } from './helpers/shared-nodes.js';
@@ -60,59 +59,14 @@ describeSharedNodes('every number answered was charged, on two nodes and across 
     await fc.assert(
       fc.asyncProperty(fc.array(nodeStep, { minLength: 1, maxLength: 10 }), async (steps) => {
         const run = ++runs;
-        const me = `caller-${run}`;
-        const other = `other-${run}`;
-        const created = { createdAt: new Date(T0 - 30 * DAY).toISOString() };
-        await mirrorAccount(nodes[run % 2]!, other, [], created);
-        await mirrorAccount(nodes[run % 2]!, me, [{ value: CALLER_PHONE, purposes: ['two_factor'] }], created);
-        const issued: Issued[] = [];
-        const seed = await postDiscovery(nodes[(run + 1) % 2]!, other, 'sync', { region: 'GB', contacts: ['07400 550003'] });
-        if (seed.statusCode === 200) issued.push({ account: other, token: seed.json().token, strings: ['07400 550003'], covers: new Set(['+447400550003']) });
-
+        const { me, issued } = await startSequence(nodes[run % 2]!, nodes[(run + 1) % 2]!, run, T0);
         for (const s of steps) {
           if (s.op === 'restart') {
             nodes[s.node] = asNode(await shared.restart(s.node));
             observeDiscovery(nodes[s.node]!, seen);
             restarts++;
-            continue;
-          }
-          if (s.op === 'wait') {
-            clock.advance(s.days * DAY);
-            continue;
-          }
-          const node = nodes[s.node]!;
-          seen.asked.length = 0;
-          seen.declared.length = 0;
-          if (s.op === 'lookup') {
-            const res = await postDiscovery(node, me, 'lookup', { phone: s.phone, ...(s.region ? { region: s.region } : {}) });
-            const match = res.statusCode === 200 ? (res.json().match as { accountId: string } | null) : null;
-            if (!match) continue;
-            expect(match.accountId).not.toBe('planted-5');
-            const d = seen.declared.at(-1)!;
-            expect(d.kind === 'lookup' && d.p.value).toBe(OWNER.get(match.accountId));
-            expect(seen.asked).toEqual([{ accountId: me, newNumbers: 1, uncharged: false }]);
-            continue;
-          }
-          const prev = choosePrevious(s.previous, issued, me);
-          const body = { ...(s.region ? { region: s.region } : {}), contacts: s.contacts, ...(prev ? { previous: { token: prev.token, contacts: prev.strings } } : {}) };
-          const res = await postDiscovery(node, me, 'sync', body);
-          if (res.statusCode !== 200) {
-            expect(res.body).not.toMatch(/planted-/);
-            if (prev && !prev.honest) expect([400, 429]).toContain(res.statusCode);
-            continue;
-          }
-          expect(prev === undefined || prev.honest).toBe(true);
-          const d = seen.declared.at(-1)!;
-          if (d.kind !== 'sync') throw new Error('no sync was prepared');
-          const now = new Set(d.p.newValues);
-          expect(seen.asked).toEqual([{ accountId: me, newNumbers: now.size, uncharged: false }]);
-          const paid = new Set([...(prev?.issued.covers ?? []), ...now]);
-          const json = res.json() as { matches: Array<{ accountId: string }>; previousMatches: Array<{ accountId: string }>; token: string };
-          for (const m of [...json.matches, ...json.previousMatches]) {
-            expect(paid).toContain(OWNER.get(m.accountId));
-            expect(m.accountId).not.toBe('planted-5');
-          }
-          issued.push({ account: me, token: json.token, strings: [...(prev?.strings ?? []), ...s.contacts], covers: paid });
+          } else if (s.op === 'wait') clock.advance(s.days * DAY);
+          else await callAndCheck(nodes[s.node]!, me, s, issued, seen);
         }
       }),
       { numRuns: RUNS },

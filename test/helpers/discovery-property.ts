@@ -161,3 +161,85 @@ export function observeDiscovery(svc: DiscoveryNode, seen: Observed = { asked: [
   });
   return seen;
 }
+
+const DAY = 86_400_000;
+
+/**
+ * A sequence's accounts: the caller `me` (30 days old, its own verified phone in planted-4's
+ * book) and another that syncs once, so its token can be replayed by the caller. `mirror` writes
+ * the accounts, `seedNode` answers the other's sync (two nodes: a token from either).
+ */
+export async function startSequence(mirror: DiscoveryNode, seedNode: DiscoveryNode, run: number, now: number): Promise<{ me: string; issued: Issued[] }> {
+  const me = `caller-${run}`;
+  const other = `other-${run}`;
+  const created = { createdAt: new Date(now - 30 * DAY).toISOString() };
+  await mirrorAccount(mirror, other, [], created);
+  await mirrorAccount(mirror, me, [{ value: CALLER_PHONE, purposes: ['two_factor'] }], created);
+  const issued: Issued[] = [];
+  const seed = await postDiscovery(seedNode, other, 'sync', { region: 'GB', contacts: ['07400 550003'] });
+  if (seed.statusCode === 200) issued.push({ account: other, token: seed.json().token, strings: ['07400 550003'], covers: new Set(['+447400550003']) });
+  return { me, issued };
+}
+
+export interface CallRules {
+  /** Checks the limiter's verdict of an answered call; default: it charged. */
+  verdict?: (uncharged: boolean) => void;
+  /** What a dishonest previous may be answered; default 400 and 429. */
+  refusedWith?: readonly number[];
+}
+
+/**
+ * One lookup or sync of `me` through `node`, checked against the rule: every number answered was
+ * charged to `me`, under the same E.164 value, in this call or along the chain of the token it
+ * sent; the limiter was asked to charge exactly the values declared new; only an honest previous
+ * of its own token is accepted; a refusal reveals nothing. A call answered uncharged (a store out of
+ * reach, failing open) must hand back a token covering no more than the one it came with.
+ * Tokens answered are added to `issued` with what they cover.
+ */
+export async function callAndCheck(node: DiscoveryNode, me: string, s: Exclude<Step, { op: 'wait' }>, issued: Issued[], seen: Observed, rules: CallRules = {}): Promise<void> {
+  const verdictOk = rules.verdict ?? ((uncharged: boolean) => expect(uncharged).toBe(false));
+  seen.asked.length = 0;
+  seen.declared.length = 0;
+  if (s.op === 'lookup') {
+    const res = await postDiscovery(node, me, 'lookup', { phone: s.phone, ...(s.region ? { region: s.region } : {}) });
+    if (res.statusCode !== 200) return void expect(res.body).not.toMatch(/planted-/);
+    expect(seen.asked).toHaveLength(1);
+    expect(seen.asked[0]).toMatchObject({ accountId: me, newNumbers: 1 });
+    verdictOk(seen.asked[0]!.uncharged);
+    const match = res.json().match as { accountId: string } | null;
+    if (!match) return;
+    expect(match.accountId).not.toBe('planted-5');
+    const d = seen.declared.at(-1)!;
+    expect(d.kind === 'lookup' && d.p.value).toBe(OWNER.get(match.accountId));
+    return;
+  }
+  const prev = choosePrevious(s.previous, issued, me);
+  const body = { ...(s.region ? { region: s.region } : {}), contacts: s.contacts, ...(prev ? { previous: { token: prev.token, contacts: prev.strings } } : {}) };
+  const res = await postDiscovery(node, me, 'sync', body);
+  if (res.statusCode !== 200) {
+    expect(res.body).not.toMatch(/planted-/);
+    if (prev && !prev.honest) expect(rules.refusedWith ?? [400, 429]).toContain(res.statusCode);
+    return;
+  }
+  expect(prev === undefined || prev.honest).toBe(true);
+  const d = seen.declared.at(-1)!;
+  if (d.kind !== 'sync') throw new Error('no sync was prepared');
+  const now = new Set(d.p.newValues);
+  expect(seen.asked).toHaveLength(1);
+  expect(seen.asked[0]).toMatchObject({ accountId: me, newNumbers: now.size });
+  const { uncharged } = seen.asked[0]!;
+  verdictOk(uncharged);
+  const before = prev?.issued.covers ?? new Set<string>();
+  const json = res.json() as { matches: Array<{ accountId: string }>; previousMatches: Array<{ accountId: string }>; token: string };
+  const answered = [...json.matches, ...json.previousMatches];
+  for (const m of answered) expect(m.accountId).not.toBe('planted-5');
+  if (uncharged) {
+    // Answered unpaid (the policy's trade); the token covers only what was paid before.
+    if (prev) expect(json.token).toBe(prev.token);
+    issued.push({ account: me, token: json.token, strings: prev?.strings ?? [], covers: before });
+    return;
+  }
+  const paid = new Set([...before, ...now]);
+  for (const m of answered) expect(paid).toContain(OWNER.get(m.accountId));
+  issued.push({ account: me, token: json.token, strings: [...(prev?.strings ?? []), ...s.contacts], covers: paid });
+}
