@@ -285,10 +285,16 @@ export class IncidentLifecycle {
     if (!isLegalTransition(incident.status, 'notified')) throw illegal(incident.status, 'notified');
     if (!notifier) throw new AppError('notifier_unavailable', 'no notifier is configured: exposure notices cannot be sent from this process');
     const at = this.deps.clock.now();
-    const { notices } = await notifier.notifyIncident(id, incident.campaignIds, new Date(at));
+    await notifier.notifyIncident(id, incident.campaignIds, new Date(at));
     await transaction(this.deps.db, async (tx) => {
-      const moved = await tx.updateTable('incidents').set({ status: 'notified', notified_at: at, notices, updated_at: at }).where('id', '=', id).where('status', '=', 'approved').executeTakeFirst();
+      const moved = await tx.updateTable('incidents').set({ status: 'notified', notified_at: at, updated_at: at }).where('id', '=', id).where('status', '=', 'approved').executeTakeFirst();
       if (Number(moved.numUpdatedRows) === 0) throw new AppError('illegal_transition', 'the incident changed meanwhile', { from: 'unknown', to: 'notified' });
+      // Counted under the incident's row lock, not taken from the notifier's count above: another
+      // node may have written notices since (a late answer, sent by its own notify), and a late
+      // path that comes after this commit sees `notified` and adds its own (late-notices.ts).
+      const total = await tx.selectFrom('exposure_notices').select((eb) => eb.fn.countAll<number>().as('n')).where('incident_id', '=', id).executeTakeFirstOrThrow();
+      const notices = Number(total.n);
+      await tx.updateTable('incidents').set({ notices }).where('id', '=', id).execute();
       await this.audit(tx, by, 'incident.notify', id, { before: { status: 'approved' }, after: { status: 'notified', notices } }, at, 'approved');
     }, this.deps.log);
     // An account exposed while those were written found the incident approved, not notified: sent now.

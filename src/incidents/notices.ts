@@ -215,7 +215,8 @@ export class ExposureNotices implements IncidentNotifier {
     for (let i = 0; i < campaignIds.length; i += IN_LIST) {
       const rows = await this.deps.db
         .selectFrom('exposures')
-        .select(['revealed_account_id', 'attacker_account_id', 'at'])
+        // With its campaign: the rule judges each row by its own campaign's detection, as the report does.
+        .select(['revealed_account_id', 'attacker_account_id', 'at', 'campaign_id'])
         .where('campaign_id', 'in', campaignIds.slice(i, i + IN_LIST))
         .execute();
       for (const r of rows) {
