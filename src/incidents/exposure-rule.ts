@@ -34,6 +34,13 @@ export interface ExposureRule {
 const CHUNK = 500;
 
 /**
+ * An account id the app erased and mirrored again is another person: exposures from before its
+ * mirroring were its predecessor's. A node's clock may lag the one that mirrored it (the README
+ * asks for NTP, a second or so): an exposure this little before the mirroring is still its own.
+ */
+export const MIRRORED_SKEW_MS = 5_000;
+
+/**
  * The rule for these campaigns read as of now: their members, when each was detected, and the
  * reinstatements in force among the members. `db` may be a transaction (the campaign's own
  * recording reads the rows it has just written).

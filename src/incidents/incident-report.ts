@@ -2,7 +2,7 @@ import canonicalize from 'canonicalize';
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, DecisionsTable } from '../db/schema.js';
-import { exposureCounts, exposureRule } from './exposure-rule.js';
+import { exposureCounts, exposureRule, MIRRORED_SKEW_MS } from './exposure-rule.js';
 import { iso } from './common.js';
 
 /**
@@ -164,15 +164,15 @@ async function attackerIds(
 }
 
 /** The country of each account's own phone as stored (the app's, else the derived one). */
-async function countriesOf(db: Kysely<Database>, accountIds: readonly string[]): Promise<Map<string, { country: string; handle: string }>> {
-  const out = new Map<string, { country: string; handle: string }>();
+async function countriesOf(db: Kysely<Database>, accountIds: readonly string[]): Promise<Map<string, { country: string; handle: string; mirroredAt: number }>> {
+  const out = new Map<string, { country: string; handle: string; mirroredAt: number }>();
   for (let i = 0; i < accountIds.length; i += CHUNK) {
     const rows = await db
       .selectFrom('accounts')
-      .select(['id', 'handle', 'phone_region', 'derived_phone_region'])
+      .select(['id', 'handle', 'phone_region', 'derived_phone_region', 'mirrored_at'])
       .where('id', 'in', accountIds.slice(i, i + CHUNK))
       .execute();
-    for (const r of rows) out.set(r.id, { country: r.phone_region ?? r.derived_phone_region ?? 'unknown', handle: r.handle });
+    for (const r of rows) out.set(r.id, { country: r.phone_region ?? r.derived_phone_region ?? 'unknown', handle: r.handle, mirroredAt: Number(r.mirrored_at) });
   }
   return out;
 }
@@ -188,12 +188,18 @@ export async function exposureRows(db: Kysely<Database>, bundle: EvidenceBundle)
     p.campaigns.add(e.campaignId);
     per.set(e.revealedAccountId, p);
   }
-  const info = await countriesOf(db, [...per.keys()]);
+  const found = await countriesOf(db, [...per.keys()]);
+  // The account under that id now, if the exposures are its own: one the app erased and mirrored
+  // again is another person, whose handle and country say nothing of whom the attackers saw.
+  const infoOf = (accountId: string, first: string) => {
+    const a = found.get(accountId);
+    return a && Date.parse(first) >= a.mirroredAt - MIRRORED_SKEW_MS ? a : undefined;
+  };
   return [...per]
     .map(([accountId, p]) => ({
       accountId,
-      handle: info.get(accountId)?.handle ?? null,
-      country: info.get(accountId)?.country ?? 'unknown',
+      handle: infoOf(accountId, p.first)?.handle ?? null,
+      country: infoOf(accountId, p.first)?.country ?? 'unknown',
       firstExposedAt: p.first,
       lastExposedAt: p.last,
       attackerAccounts: p.attackers.size,

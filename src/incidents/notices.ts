@@ -7,6 +7,7 @@ import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { exposureCounts } from './campaigns.js';
+import { MIRRORED_SKEW_MS } from './exposure-rule.js';
 import { newId, parseJson } from './common.js';
 import type { IncidentNotifier, NotifyOptions } from './incident-records.js';
 import { buildNotice, type DiscoverableBy, type ExposureNotice, type NoticeFacts } from './notices-content.js';
@@ -81,7 +82,7 @@ export class ExposureNotices implements IncidentNotifier {
     // Notices past their expiry are never served; their content is dropped here too, not only by the hourly purge.
     await this.purgeExpired(this.deps.clock.now());
     const campaigns = [...new Set(campaignIds)];
-    const exposed = await this.exposedAccounts(campaigns);
+    const { exposed, holders } = await this.exposedAccounts(campaigns);
     const done = new Set((await db.selectFrom('exposure_notices').select('account_id').where('incident_id', '=', incidentId).execute()).map((r) => r.account_id));
     // Erased accounts get no notice (and have no one to read it); one erased meanwhile is left out under its lock (writeChunk).
     const pending = await this.existing([...exposed.keys()].filter((id) => !done.has(id)).sort());
@@ -90,7 +91,7 @@ export class ExposureNotices implements IncidentNotifier {
       await this.lastShown(exposed);
       const measures = await this.measures([...new Set(pending.flatMap((id) => [...exposed.get(id)!.keys()]))], this.deps.clock.now());
       for (let i = 0; i < pending.length; i += CHUNK) {
-        created += await this.writeChunk(incidentId, pending.slice(i, i + CHUNK), exposed, (accountId, id, seen, discoverableBy) => buildNotice(this.facts(incidentId, accountId, id, now, seen, measures, discoverableBy)), now, opts);
+        created += await this.writeChunk(incidentId, pending.slice(i, i + CHUNK), exposed, holders, (accountId, id, seen, discoverableBy) => buildNotice(this.facts(incidentId, accountId, id, now, seen, measures, discoverableBy)), now, opts);
       }
     }
     const total = await db.selectFrom('exposure_notices').select((eb) => eb.fn.countAll<number>().as('n')).where('incident_id', '=', incidentId).executeTakeFirstOrThrow();
@@ -167,12 +168,14 @@ export class ExposureNotices implements IncidentNotifier {
     incidentId: string,
     accountIds: string[],
     exposed: Exposed,
+    holders: ReadonlyMap<string, number>,
     notice: (accountId: string, id: string, seen: ReadonlyMap<string, Seen>, discoverableBy: DiscoverableBy) => ExposureNotice,
     now: number,
     opts: NotifyOptions,
   ): Promise<number> {
     return transaction(this.deps.db, async (trx) => {
-      const live = await lockAccounts(trx, accountIds);
+      // An account erased meanwhile is left out, and so is one mirrored again since its exposures were read.
+      const live = (await lockAccounts(trx, accountIds)).filter((a) => a.mirroredAt === holders.get(a.id)).map((a) => a.id);
       if (live.length === 0) return 0;
       const told = await toldElsewhere(trx, incidentId, live);
       const settings = await this.settings(trx, live);
@@ -207,21 +210,27 @@ export class ExposureNotices implements IncidentNotifier {
 
   /**
    * Exposed account -> the attacker accounts it was shown to, and when first, over the campaigns
-   * (exposureCounts: a member of the campaigns is no victim, what a reinstated member found is left out).
+   * (exposureCounts: a member of the campaigns is no victim, what a reinstated member found is left
+   * out), and the mirroring of each account the exposures belong to: an erased account has none
+   * (nobody to tell), and one erased and mirrored again is told only what was shown of it since.
    */
-  private async exposedAccounts(campaignIds: string[]): Promise<Exposed> {
+  private async exposedAccounts(campaignIds: string[]): Promise<{ exposed: Exposed; holders: Map<string, number> }> {
     const out: Exposed = new Map();
+    const holders = new Map<string, number>();
     const counts = await exposureCounts(this.deps.db, campaignIds);
     for (let i = 0; i < campaignIds.length; i += IN_LIST) {
       const rows = await this.deps.db
-        .selectFrom('exposures')
+        .selectFrom('exposures as e')
+        .innerJoin('accounts as a', 'a.id', 'e.revealed_account_id')
         // With its campaign: the rule judges each row by its own campaign's detection, as the report does.
-        .select(['revealed_account_id', 'attacker_account_id', 'at', 'campaign_id'])
-        .where('campaign_id', 'in', campaignIds.slice(i, i + IN_LIST))
+        .select(['e.revealed_account_id', 'e.attacker_account_id', 'e.at', 'e.campaign_id', 'a.mirrored_at'])
+        .where('e.campaign_id', 'in', campaignIds.slice(i, i + IN_LIST))
         .execute();
       for (const r of rows) {
-        if (!counts(r)) continue;
         const at = Number(r.at);
+        const mirroredAt = Number(r.mirrored_at);
+        if (at < mirroredAt - MIRRORED_SKEW_MS || !counts(r)) continue;
+        holders.set(r.revealed_account_id, mirroredAt);
         const seen = out.get(r.revealed_account_id) ?? new Map<string, Seen>();
         const s = seen.get(r.attacker_account_id);
         // Two campaigns may hold the same pair: one exposure, seen first at the earlier time.
@@ -232,7 +241,7 @@ export class ExposureNotices implements IncidentNotifier {
         out.set(r.revealed_account_id, seen);
       }
     }
-    return out;
+    return { exposed: out, holders };
   }
 
   /**
@@ -316,14 +325,15 @@ export class ExposureNotices implements IncidentNotifier {
 }
 
 /**
- * Of these accounts (sorted), those still in the directory, taken until the transaction ends on
- * PostgreSQL (FOR NO KEY UPDATE, in id order as every account lock: it waits for an erasure's
- * FOR UPDATE and then skips the erased row, and for another notifier of the same accounts).
+ * Of these accounts (sorted), those still in the directory and when each was mirrored, taken until
+ * the transaction ends on PostgreSQL (FOR NO KEY UPDATE, in id order as every account lock: it
+ * waits for an erasure's FOR UPDATE and then skips the erased row, and for another notifier of the
+ * same accounts).
  */
-async function lockAccounts(tx: Tx, ids: string[]): Promise<string[]> {
-  const q = tx.selectFrom('accounts').select('id').where('id', 'in', ids).orderBy('id');
+async function lockAccounts(tx: Tx, ids: string[]): Promise<Array<{ id: string; mirroredAt: number }>> {
+  const q = tx.selectFrom('accounts').select(['id', 'mirrored_at']).where('id', 'in', ids).orderBy('id');
   const rows = await (isPostgres(tx) ? q.forNoKeyUpdate() : q).execute();
-  return rows.map((r) => r.id);
+  return rows.map((r) => ({ id: r.id, mirroredAt: Number(r.mirrored_at) }));
 }
 
 /**
