@@ -87,7 +87,7 @@ const INSERT_CHUNK = 500;
  * a batch stored in between, whose late-answer check (catchUp) ran before that commit, would
  * find no campaign and be missed by its scan. On PostgreSQL the recording holds this lock
  * exclusively for its transaction and the check takes it shared, so a check waits for a
- * recording under way and then sees it. SQLite's one writer already orders the two.
+ * recording under way and then sees it. On SQLite the check takes the one write lock (catchUp).
  */
 const RECORDING_LOCK = 0x66676370;
 const BLOCKS_IN_WEBHOOK = 100;
@@ -209,14 +209,15 @@ export class Campaigns {
         .where('c.status', '=', 'open')
         .where('ca.account_id', 'in', [...new Set(accountIds)])
         .execute();
-    // On SQLite a plain read: this runs for every stored batch, in the serving process on the
-    // embedded default, and the one writer already orders it after any recording.
-    const rows = this.postgres
-      ? await transaction(this.deps.db, async (trx) => {
-          await sql`select pg_advisory_xact_lock_shared(${RECORDING_LOCK})`.execute(trx);
-          return members(trx);
-        })
-      : await members(this.deps.db);
+    // On SQLite the recording holds the database's one write lock: a write that changes nothing
+    // takes that lock first, so a check waits for a recording under way in another process (serve
+    // nodes and workers with Redis may share one SQLite folder; a plain read would see the
+    // snapshot before its commit) and then reads what it committed.
+    const rows = await transaction(this.deps.db, async (trx) => {
+      if (this.postgres) await sql`select pg_advisory_xact_lock_shared(${RECORDING_LOCK})`.execute(trx);
+      else await trx.updateTable('campaigns').set({ status: sql`status` }).where(sql<boolean>`0`).execute();
+      return members(trx);
+    });
     const byCluster = new Map<string, { score: number; evidence: string; accounts: string[] }>();
     for (const r of rows) {
       const c = byCluster.get(r.cluster_id) ?? { score: Number(r.score), evidence: r.evidence, accounts: [] };
