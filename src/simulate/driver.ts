@@ -18,6 +18,9 @@ import { SIMULATED_HASH_RATE, WorkLedger } from './pow.js';
 import { seedAccounts } from './seed.js';
 import type { Connection, World } from './world.js';
 
+/** How long settle() waits for the engine in real time before the run fails (the scaled-out driver's bound). */
+const SETTLE_TIMEOUT_MS = 120_000;
+
 export interface NewAccount {
   id: string;
   handle: string;
@@ -187,7 +190,10 @@ export class InProcessDriver extends BaseDriver {
   }
 
   async settle(): Promise<void> {
-    await this.service.ctx.events.flush();
+    // Every decision lands before the next simulated action, however long the engine takes here: a
+    // flush that gave up after its default 5 s of real time would let the replay run on, and the
+    // figures depend on this machine's speed (the same seed, another JSON).
+    if (!(await this.service.ctx.events.flush(SETTLE_TIMEOUT_MS))) throw new Error(`the engine did not finish handling the simulated events within ${SETTLE_TIMEOUT_MS / 1000} s`);
   }
 
   /** The population through the directory's bulk write, as the import writes it, without its NDJSON text (seed.ts). */
