@@ -61,6 +61,12 @@ export class ScaledOutDriver extends BaseDriver {
 
   static async create(world: World, options: ScaledOutOptions): Promise<ScaledOutDriver> {
     const policy = options.policy ?? loadPolicy('default');
+    // Redis expires an account's strikes on its own clock (PEXPIRE), which a replay of days in
+    // minutes does not move: past the strike window the run would keep strikes production lets
+    // lapse, and its figures would not be the deployment's. The in-process run has no such limit.
+    if (world.end - world.start > policy.strikeWindowMs) {
+      throw new Error(`--scaled-out replays at most the policy's strike window (${policy.strikeWindowMs / 86_400_000} days; this scenario runs ${world.spec.days}): Redis expires strikes on its own clock, which the replay does not move`);
+    }
     const seed = world.spec.seed;
     const database = await createScratchDatabase(options.postgresUrl, `fgsim_${seed}_${randomBytes(4).toString('hex')}`);
     const dir = mkdtempSync(join(tmpdir(), 'findguard-sim-'));
