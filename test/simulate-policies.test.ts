@@ -102,6 +102,14 @@ describe('simulate --policy', () => {
     expect(io.errors.join('\n')).toContain('results record it as "remote"');
   });
 
+  it('says, when it starts against a deployment, that its figures are on the deployment’s clock', async () => {
+    const io = testIo();
+    // Nothing listens on port 9: the run fails after the note.
+    const args = ['simulate', '--scenario', 'twitter-2019', '--accounts', '100', '--target', 'http://127.0.0.1:9', '--service-key', 'k', '--jwt-secret', 's', '--out', join(io.cwd, 'target-out')];
+    await expect(createProgram(io).parseAsync(args, { from: 'user' })).rejects.toThrow();
+    expect(io.errors[0]).toMatch(/^note: --target replays on the scenario's dates .* not comparable with an in-process run$/);
+  });
+
   it('refuses an unknown policy and two policies of the same name', async () => {
     const io = testIo();
     const run = (...policy: string[]) => createProgram(io).parseAsync(['simulate', '--scenario', 'targeted', ...policy.flatMap((p) => ['--policy', p])], { from: 'user' });

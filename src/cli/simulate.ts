@@ -25,6 +25,14 @@ import {
 import type { CliIo } from './io.js';
 import { progressBar } from './progress.js';
 
+/**
+ * A deployment runs on its own clock: the replay's accounts keep the scenario's dates and its
+ * actions come as fast as the target answers, so its figures are not comparable with the
+ * in-process ones (README, "Against a deployment").
+ */
+const TARGET_TIME_NOTE =
+  "note: --target replays on the scenario's dates and as fast as the target answers, while the deployment runs on its own clock: accounts are as old as the scenario's dates make them on the deployment's today, budgets refill and the engine evaluates in the deployment's real time, so exposure and containment minutes are not comparable with an in-process run";
+
 interface SimulateOptions {
   scenario?: string;
   all: boolean;
@@ -87,6 +95,7 @@ export function simulateCommand(program: Command, io: CliIo): void {
       if (opts.target && opts.policy) {
         cmd.error(`error: --policy cannot be used with --target: a deployment runs its own policy (results record it as "${REMOTE_POLICY}")`);
       }
+      if (opts.target) io.err(TARGET_TIME_NOTE);
       const names = opts.all ? Object.keys(BUILT_IN_SCENARIOS) : opts.scenario!.split(',').map((n) => n.trim()).filter((n) => n !== '');
       // undefined stands for the deployment's own policy: one run per scenario.
       const policies: Array<CompiledPolicy | undefined> = opts.target ? [undefined] : loadPolicies(opts.policy ?? ['default'], io.cwd);
