@@ -347,6 +347,8 @@ export interface ExposureNoticesTable {
   event_id: string | null;
   created_at: number;
   expires_at: number;
+  /** JSON array: the attacker accounts this notice told of (a covered row: those others had told); null on rows from before. */
+  told_attackers: string | null;
 }
 
 /** The embedded limits store's saved state (src/limits/memory-store.ts). */

@@ -184,13 +184,16 @@ export class ExposureNotices implements IncidentNotifier {
       for (const accountId of live) {
         const id = newId('ntc', now, this.deps.random);
         const known = told.get(accountId);
-        const fresh = new Map([...exposed.get(accountId)!].filter(([attacker]) => !known?.has(attacker)));
+        const all = exposed.get(accountId)!;
+        const fresh = new Map([...all].filter(([attacker]) => !known?.has(attacker)));
         // Every exposure already told by another incident: this one records the account as covered and sends nothing.
         const content = fresh.size === 0 ? null : notice(accountId, id, fresh, settings.get(accountId) ?? 'nobody');
+        // What this row stands for: the attackers it tells of, or (covered) those others had told.
+        const toldNow = JSON.stringify([...(fresh.size === 0 ? all : fresh).keys()].sort());
         // A concurrent notifier that got here first wins; this one then sends nothing for the account.
         const inserted = await trx
           .insertInto('exposure_notices')
-          .values({ id, incident_id: incidentId, account_id: accountId, content: content ? JSON.stringify(content) : EMPTY_CONTENT, event_id: null, created_at: now, expires_at: content ? Date.parse(content.expiresAt) : now + (this.deps.lifetimeMs ?? DEFAULT_LIFETIME_MS) })
+          .values({ id, incident_id: incidentId, account_id: accountId, content: content ? JSON.stringify(content) : EMPTY_CONTENT, event_id: null, created_at: now, expires_at: content ? Date.parse(content.expiresAt) : now + (this.deps.lifetimeMs ?? DEFAULT_LIFETIME_MS), told_attackers: toldNow })
           .onConflict((oc) => oc.columns(['incident_id', 'account_id']).doNothing())
           .returning('id')
           .executeTakeFirst();
@@ -337,24 +340,42 @@ async function lockAccounts(tx: Tx, ids: string[]): Promise<Array<{ id: string; 
 }
 
 /**
- * Account -> the attacker accounts whose exposure of it another incident's notice already covers:
- * every pair its campaigns hold for the account, for each other incident that has a row for it
- * (a notice, expired or not, or a covered row, itself covered by an earlier notice).
+ * Account -> the attacker accounts another incident's notice already told it of: what each of that
+ * account's rows in other incidents recorded it told (a covered row: what others had told). A
+ * pair a campaign records after its notice was written is not among them, so a later incident
+ * tells it. Rows written before that was recorded (told_attackers null) stand, as then, for every
+ * pair their incident's campaigns hold now.
  */
 async function toldElsewhere(tx: Tx, incidentId: string, accountIds: string[]): Promise<Map<string, Set<string>>> {
+  const out = new Map<string, Set<string>>();
+  const add = (accountId: string, attacker: string) => {
+    const set = out.get(accountId) ?? new Set<string>();
+    set.add(attacker);
+    out.set(accountId, set);
+  };
   const rows = await tx
+    .selectFrom('exposure_notices')
+    .select(['account_id', 'told_attackers'])
+    .where('account_id', 'in', accountIds)
+    .where('incident_id', '<>', incidentId)
+    // Notices of incidents that name their campaigns, as the rows before this was recorded are read.
+    .where('incident_id', 'in', (eb) => eb.selectFrom('incident_campaigns').select('incident_id'))
+    .execute();
+  let legacy = false;
+  for (const r of rows) {
+    if (r.told_attackers === null) legacy = true;
+    else for (const attacker of (parseJson(r.told_attackers) as string[] | null) ?? []) add(r.account_id, attacker);
+  }
+  if (!legacy) return out;
+  const old = await tx
     .selectFrom('exposure_notices as n')
     .innerJoin('incident_campaigns as ic', 'ic.incident_id', 'n.incident_id')
     .innerJoin('exposures as e', (j) => j.onRef('e.campaign_id', '=', 'ic.campaign_id').onRef('e.revealed_account_id', '=', 'n.account_id'))
     .select(['n.account_id', 'e.attacker_account_id'])
     .where('n.account_id', 'in', accountIds)
     .where('n.incident_id', '<>', incidentId)
+    .where('n.told_attackers', 'is', null)
     .execute();
-  const out = new Map<string, Set<string>>();
-  for (const r of rows) {
-    const set = out.get(r.account_id) ?? new Set<string>();
-    set.add(r.attacker_account_id);
-    out.set(r.account_id, set);
-  }
+  for (const r of old) add(r.account_id, r.attacker_account_id);
   return out;
 }

@@ -25,6 +25,7 @@ import * as m20261230000000 from './20261230000000-limit-state-own-file.js';
 import * as m20261231000000 from './20261231000000-hit-rates-events-file.js';
 import * as m20270101000000 from './20270101000000-reinstatements-by-time.js';
 import * as m20270102000000 from './20270102000000-signups-by-time.js';
+import * as m20270103000000 from './20270103000000-notices-told-attackers.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -54,4 +55,5 @@ export const migrations: Record<string, Migration> = {
   '20261231000000-hit-rates-events-file': m20261231000000,
   '20270101000000-reinstatements-by-time': m20270101000000,
   '20270102000000-signups-by-time': m20270102000000,
+  '20270103000000-notices-told-attackers': m20270103000000,
 };
