@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { AccountsTable, Database } from '../db/schema.js';
+import { AppError } from '../errors.js';
 import { refreshDiscoverable } from './contact-points.js';
 
 export type AccountRow = Selectable<AccountsTable>;
@@ -27,7 +28,7 @@ export async function upsertAccount(
   input: AccountInput,
   now: number,
 ): Promise<{ row: AccountRow; created: boolean }> {
-  const existing = await findAccount(db, id);
+  let existing = await findAccount(db, id);
   if (!existing) {
     const row: AccountRow = {
       id,
@@ -44,8 +45,12 @@ export async function upsertAccount(
       mirrored_at: now,
       updated_at: now,
     };
-    await db.insertInto('accounts').values(row).execute();
-    return { row, created: true };
+    // Two mirrors of one new account at once (an app retrying a timed-out call, two of its workers):
+    // one inserts; the other, finding the id taken, updates what that one inserted.
+    const inserted = await db.insertInto('accounts').values(row).onConflict((oc) => oc.column('id').doNothing()).executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) return { row, created: true };
+    existing = await findAccount(db, id);
+    if (!existing) throw new AppError('conflict', 'the account was erased while it was being mirrored; mirror it again');
   }
   const patch: Partial<AccountRow> = { handle: input.handle, updated_at: now };
   if (input.createdAt !== undefined) patch.created_at = input.createdAt;
