@@ -93,7 +93,10 @@ function prepareLine(text: string, line: number): PreparedLine | ImportError {
     return { line, code: 'invalid_json', message: 'line is not valid JSON' };
   }
   if (!checkLine.Check(parsed)) {
-    const first = [...checkLine.Errors(parsed)][0];
+    // Not TypeBox's "schema is false" for an unknown property: its path ends in that property's
+    // name, which may be a number or an address; the additionalProperties error beside it names
+    // only the object holding it.
+    const first = [...checkLine.Errors(parsed)].find((e) => e.keyword !== 'boolean');
     return { line, code: 'invalid_request', message: first ? `${first.instancePath || '/'} ${first.message}` : 'invalid line' };
   }
   let account: AccountInput;
