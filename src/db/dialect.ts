@@ -39,6 +39,10 @@ export function openDb(config: DatabaseConfig, options: { poolSize?: number; sea
     // the lookup bench. The setting is the connection's (SQLite has none per attached file), so the
     // directory's file, written rarely, is checkpointed as seldom. Durability is the WAL's, unchanged.
     sqlite.pragma('wal_autocheckpoint = 10000');
+    // An erasure's keyed hashes must leave the directory's file, not sit in freed space for whoever
+    // holds a copy and the hash key beside it: deleted content is overwritten (the directory's file
+    // only; the events' and limits' files hold no contact values and delete in bulk).
+    sqlite.pragma('main.secure_delete = ON');
     // The events' and limits' files sit beside the directory's real file, whatever link names it:
     // through a symlink they would be others, new and empty (a fresh budget for every caller).
     const real = config.path === ':memory:' ? config.path : realpathSync(config.path);
