@@ -110,6 +110,12 @@ describe('simulate --policy', () => {
     expect(io.errors[0]).toMatch(/^note: --target replays on the scenario's dates .* not comparable with an in-process run$/);
   });
 
+  it('refuses --partitions without --scaled-out, and a count out of range', async () => {
+    const io = testIo();
+    await expect(createProgram(io).parseAsync(['simulate', '--scenario', 'targeted', '--partitions', '2'], { from: 'user' })).rejects.toThrow(/--partitions is for --scaled-out/);
+    await expect(createProgram(testIo()).parseAsync(['simulate', '--scenario', 'targeted', '--scaled-out', '--partitions', '0'], { from: 'user' })).rejects.toThrow(/from 1 to 256/);
+  });
+
   it('refuses an unknown policy and two policies of the same name', async () => {
     const io = testIo();
     const run = (...policy: string[]) => createProgram(io).parseAsync(['simulate', '--scenario', 'targeted', ...policy.flatMap((p) => ['--policy', p])], { from: 'user' });

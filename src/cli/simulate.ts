@@ -46,6 +46,7 @@ interface SimulateOptions {
   matchWorkers?: number;
   keepData?: boolean;
   scaledOut?: boolean;
+  partitions?: number;
 }
 
 const int = (min: number, max: number) => (v: string) => {
@@ -83,12 +84,14 @@ export function simulateCommand(program: Command, io: CliIo): void {
       'in this process, as deployed scaled out: two serving nodes and a worker sharing only PostgreSQL (a scratch database on the server of FINDGUARD_DATABASE_URL, dropped after) and Redis (FINDGUARD_REDIS_URL)',
       false,
     )
+    .option('--partitions <n>', "with --scaled-out: the worker's engine in this many partitions and its global stage (FINDGUARD_EVENT_PARTITIONS; default 1)", int(1, 256))
     .option('--keep-data', "in-process: keep each run's data directory (SQLite, keys) to inspect with FINDGUARD_DATA_DIR=<dir> findguard campaigns list")
     .action(async (opts: SimulateOptions, cmd: Command) => {
       // cmd.error prints the message; an InvalidArgumentError thrown here would exit without one.
       if (!opts.all && !opts.scenario) cmd.error('error: give --scenario NAME|FILE or --all');
       if (opts.target && (!opts.serviceKey || !opts.jwtSecret)) cmd.error('error: --target needs --service-key and --jwt-secret');
       if (opts.scaledOut && (opts.target || opts.keepData)) cmd.error('error: --scaled-out runs in this process on a scratch database: not with --target or --keep-data');
+      if (opts.partitions !== undefined && !opts.scaledOut) cmd.error('error: --partitions is for --scaled-out (an in-process run has one engine)');
       if (opts.scaledOut && (!/^postgres(ql)?:/.test(io.env.FINDGUARD_DATABASE_URL ?? '') || !io.env.FINDGUARD_REDIS_URL)) {
         cmd.error('error: --scaled-out needs FINDGUARD_DATABASE_URL=postgres://... (a server it may create a scratch database on) and FINDGUARD_REDIS_URL');
       }
@@ -145,7 +148,12 @@ async function runOne(
       opts.target
         ? Promise.resolve(new RemoteDriver(opts.target, opts.serviceKey!, opts.jwtSecret!))
         : opts.scaledOut
-          ? ScaledOutDriver.create(world, { postgresUrl: io.env.FINDGUARD_DATABASE_URL!, redisUrl: io.env.FINDGUARD_REDIS_URL!, ...(policy ? { policy } : {}) })
+          ? ScaledOutDriver.create(world, {
+            postgresUrl: io.env.FINDGUARD_DATABASE_URL!,
+            redisUrl: io.env.FINDGUARD_REDIS_URL!,
+            ...(policy ? { policy } : {}),
+            ...(opts.partitions !== undefined ? { partitions: opts.partitions } : {}),
+          })
           : InProcessDriver.create(world, {
             ...(opts.matchWorkers !== undefined ? { matchWorkers: opts.matchWorkers } : {}),
             ...(policy ? { policy } : {}),

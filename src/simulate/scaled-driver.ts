@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
+import { partitionStreamKey, summariesStreamKey } from '../abuse/partitions.js';
 import { CONSUMER_GROUP } from '../abuse/redis-consumer.js';
+import { GLOBAL_GROUP } from '../abuse/sharded.js';
 import { groupOf } from '../abuse/redis-stream.js';
 import { injectTransport, type Transport } from '../client/index.js';
 import { buildSettings } from '../config/config.js';
@@ -29,6 +31,8 @@ export interface ScaledOutOptions {
   policy?: CompiledPolicy;
   /** Serving nodes behind the simulated load balancer (default 2). */
   nodes?: number;
+  /** FINDGUARD_EVENT_PARTITIONS of the run (default 1): above 1 the worker runs the partitioned engine, its partitions and its global stage. */
+  partitions?: number;
 }
 
 /**
@@ -46,7 +50,8 @@ export class ScaledOutDriver extends BaseDriver {
     private readonly nodes: Service[],
     private readonly worker: WorkerContext,
     private readonly redis: Redis,
-    private readonly streamKey: string,
+    /** The streams the worker consumes and its group on each, in the order they are fed (partitions before summaries). */
+    private readonly groups: ReadonlyArray<readonly [string, string]>,
     clock: ManualClock,
     private readonly cleanup: () => Promise<void>,
     ttl: number,
@@ -72,8 +77,18 @@ export class ScaledOutDriver extends BaseDriver {
     const dir = mkdtempSync(join(tmpdir(), 'findguard-sim-'));
     // Secrets every node must share; derived from the seed so a replay hashes alike.
     const secret = (n: number) => Buffer.from(new SeededRandom(seed ^ n).bytes(32)).toString('base64');
+    const partitions = options.partitions ?? 1;
     const { config, secrets } = buildSettings(
-      { dataDir: dir, databaseUrl: database.url, redisUrl: options.redisUrl, logLevel: 'silent', serviceKey: secret(1), jwtSecret: secret(2), hashKeys: `v1:${secret(3)}` },
+      {
+        dataDir: dir,
+        databaseUrl: database.url,
+        redisUrl: options.redisUrl,
+        logLevel: 'silent',
+        serviceKey: secret(1),
+        jwtSecret: secret(2),
+        hashKeys: `v1:${secret(3)}`,
+        eventPartitions: String(partitions),
+      },
       dir,
     );
     const redisPrefix = `fgsim:${randomBytes(6).toString('hex')}:`;
@@ -112,7 +127,11 @@ export class ScaledOutDriver extends BaseDriver {
       await cleanup();
       throw err;
     }
-    return new ScaledOutDriver(nodes, worker, redis, `${redisPrefix}events`, clock, cleanup, (world.spec.days + 30) * 86_400, policy.name, work);
+    const streamKey = `${redisPrefix}events`;
+    // What the worker reads: one stream, or each partition's and the global stage's summaries.
+    const groups: Array<[string, string]> =
+      partitions === 1 ? [[streamKey, CONSUMER_GROUP]] : [...Array.from({ length: partitions }, (_, p): [string, string] => [partitionStreamKey(streamKey, p, partitions), CONSUMER_GROUP]), [summariesStreamKey(streamKey), GLOBAL_GROUP]];
+    return new ScaledOutDriver(nodes, worker, redis, groups, clock, cleanup, (world.spec.days + 30) * 86_400, policy.name, work);
   }
 
   advanceTo(at: number): void {
@@ -134,10 +153,17 @@ export class ScaledOutDriver extends BaseDriver {
     for (const n of this.nodes) await n.ctx.incidents.decisions.refresh();
   }
 
+  /** Every stream read and acknowledged; partitions first, as each publishes its summaries before it acknowledges. */
   private async drained(): Promise<boolean> {
-    const info = groupOf(await this.redis.call('XINFO', 'GROUPS', this.streamKey).catch(() => []), CONSUMER_GROUP);
-    if (!info) return (await this.redis.exists(this.streamKey)) === 0;
-    return Number(info.get('pending')) === 0 && Number(info.get('lag')) === 0;
+    for (const [key, group] of this.groups) {
+      const info = groupOf(await this.redis.call('XINFO', 'GROUPS', key).catch(() => []), group);
+      if (!info) {
+        if ((await this.redis.exists(key)) === 0) continue;
+        return false;
+      }
+      if (Number(info.get('pending')) !== 0 || Number(info.get('lag')) !== 0) return false;
+    }
+    return true;
   }
 
   async seed(world: World, onProgress?: (accounts: number) => void): Promise<void> {
