@@ -25,3 +25,12 @@ export function makeEvent(i: number, over: Partial<LookupEvent> = {}): LookupEve
     ...over,
   };
 }
+
+/**
+ * Answered lookups for the incident tests: `answer(caller, revealed, minute)` is `caller` shown
+ * `revealed` at `t0` + that many minutes, one number asked and matched; ids count up from `base`.
+ */
+export function answerer(base: number, t0: number): (caller: string, revealed: string, minute: number) => LookupEvent {
+  let n = 0;
+  return (caller, revealed, minute) => makeEvent(++n + base, { accountId: caller, at: t0 + minute * 60_000, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
+}

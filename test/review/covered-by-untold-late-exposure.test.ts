@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { LookupEvent } from '../../src/abuse/events.js';
-import { makeEvent } from '../helpers/events.js';
+import { answerer } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { notifiedIncident } from '../helpers/incidents.js';
 import { describeEachDialect, startTestService, T0, type TestService } from '../helpers/service.js';
@@ -15,9 +14,7 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  * told of that attacker account, and the delivery list says another notice had told them.
  */
 const MIN = 60_000;
-let n = 0;
-const answer = (caller: string, revealed: string, minute: number): LookupEvent =>
-  makeEvent(++n + 73000, { accountId: caller, at: T0 + minute * MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
+const answer = answerer(73000, T0);
 
 describeEachDialect('review: a late pair is not covered by a notice written before it', (dialect) => {
   let svc: TestService;

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { LookupEvent } from '../../src/abuse/events.js';
 import type { IncidentActor, ReportFacts } from '../../src/incidents/index.js';
-import { makeEvent } from '../helpers/events.js';
+import { answerer } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from '../helpers/service.js';
 
@@ -16,9 +15,7 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  */
 const MIN = 60_000;
 const by = (id: string): IncidentActor => ({ actor: { id, name: id, role: 'analyst', via: 'token' }, from: null, tool: 'api' });
-let n = 0;
-const answer = (caller: string, revealed: string, minute: number): LookupEvent =>
-  makeEvent(++n + 9600, { accountId: caller, at: T0 + minute * MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
+const answer = answerer(9600, T0);
 
 describeEachDialect('review: an account that joins the campaign is no exposed subject', (dialect) => {
   let svc: TestService;

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { LookupEvent } from '../../src/abuse/events.js';
-import { makeEvent } from '../helpers/events.js';
+import { answerer } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { notifiedIncident } from '../helpers/incidents.js';
 import { describeEachDialect, startTestService, T0, type TestService } from '../helpers/service.js';
@@ -16,9 +15,7 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  * CSV showed the new holder's handle and country for the erased person's row.
  */
 const MIN = 60_000;
-let n = 0;
-const answer = (caller: string, revealed: string, minute: number): LookupEvent =>
-  makeEvent(++n + 74000, { accountId: caller, at: T0 + minute * MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
+const answer = answerer(74000, T0);
 
 describeEachDialect('review: a notice about an erased account goes to no one', (dialect) => {
   let svc: TestService;

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { LookupEvent } from '../../src/abuse/events.js';
 import type { ReportFacts } from '../../src/incidents/index.js';
-import { makeEvent } from '../helpers/events.js';
+import { answerer } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { notifiedIncident } from '../helpers/incidents.js';
 import { describeEachDialect, startTestService, T0, type TestService } from '../helpers/service.js';
@@ -17,9 +16,7 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  * the report's subjects.total.
  */
 const MIN = 60_000;
-let n = 0;
-const answer = (caller: string, revealed: string, minute: number): LookupEvent =>
-  makeEvent(++n + 71000, { accountId: caller, at: T0 + minute * MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
+const answer = answerer(71000, T0);
 
 describeEachDialect('review: notices judge exposures by their own campaign', (dialect) => {
   let svc: TestService;

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { LookupEvent } from '../../src/abuse/events.js';
-import { makeEvent } from '../helpers/events.js';
+import { answerer } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { analyst } from '../helpers/incidents.js';
 import { describeEachDialect, startTestService, T0, type TestService } from '../helpers/service.js';
@@ -20,9 +19,7 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  * notifyIncident returns, the late answer is stored (catchUp) and node B's notifyIncident runs.
  */
 const MIN = 60_000;
-let n = 0;
-const answer = (caller: string, revealed: string, minute: number): LookupEvent =>
-  makeEvent(++n + 76000, { accountId: caller, at: T0 + minute * MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
+const answer = answerer(76000, T0);
 
 describeEachDialect('review: two notifiers and a late answer', (dialect) => {
   let svc: TestService;

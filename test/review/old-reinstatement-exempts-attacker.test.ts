@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { LookupEvent } from '../../src/abuse/events.js';
 import type { ReportFacts } from '../../src/incidents/index.js';
-import { makeEvent } from '../helpers/events.js';
+import { answerer } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { notifiedIncident } from '../helpers/incidents.js';
 import { describeEachDialect, startTestService, T0, type TestService } from '../helpers/service.js';
@@ -17,9 +16,7 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  */
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
-let n = 0;
-const answer = (caller: string, revealed: string, minute: number): LookupEvent =>
-  makeEvent(++n + 61000, { accountId: caller, at: T0 + minute * MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
+const answer = answerer(61000, T0);
 
 describeEachDialect('review: an old reinstatement exempts a later attacker', (dialect) => {
   let svc: TestService;

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { LookupEvent } from '../../src/abuse/events.js';
 import type { ReportFacts } from '../../src/incidents/index.js';
-import { makeEvent } from '../helpers/events.js';
+import { answerer } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { addOperator, OPERATOR_OVERRIDES } from '../helpers/operators.js';
 import { notifiedIncident } from '../helpers/incidents.js';
@@ -14,9 +13,7 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  * different sets of exposed people (the one exported for disclosure counts an organic user's friends).
  */
 const MIN = 60_000;
-let n = 0;
-const answer = (caller: string, revealed: string, minute: number): LookupEvent =>
-  makeEvent(++n + 19500, { accountId: caller, at: T0 + minute * MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
+const answer = answerer(19500, T0);
 
 describeEachDialect('review: campaign report counts a reinstated member as attacker', (dialect) => {
   let svc: TestService;

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { LookupEvent } from '../../src/abuse/events.js';
 import type { IncidentActor, ReportFacts } from '../../src/incidents/index.js';
-import { makeEvent } from '../helpers/events.js';
+import { answerer } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { describeEachDialect, startTestService, T0, type TestService } from '../helpers/service.js';
 import { notifiedIncident } from '../helpers/incidents.js';
@@ -18,9 +17,7 @@ import { notifiedIncident } from '../helpers/incidents.js';
  * still treated as an attacker by the notices and the report.
  */
 const MIN = 60_000;
-let n = 0;
-const answer = (caller: string, revealed: string, minute: number): LookupEvent =>
-  makeEvent(++n + 9500, { accountId: caller, at: T0 + minute * MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
+const answer = answerer(9500, T0);
 
 describeEachDialect('review: a reinstated member is no attacker', (dialect) => {
   let svc: TestService;

@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LookupEvent } from '../../src/abuse/events.js';
-import { makeEvent } from '../helpers/events.js';
+import { answerer } from '../helpers/events.js';
 import { mirrorAccount } from '../helpers/fixtures.js';
 import { ensureBuilt, sleep, spawnProcess, waitForOutput } from '../helpers/processes.js';
 import { startTestService, T0, type TestService } from '../helpers/service.js';
@@ -26,9 +25,7 @@ import { startTestService, T0, type TestService } from '../helpers/service.js';
  * checks it while that transaction is still open for up to a second.
  */
 const MIN = 60_000;
-let n = 0;
-const answer = (caller: string, revealed: string, minute: number): LookupEvent =>
-  makeEvent(++n + 75000, { accountId: caller, at: T0 + minute * MIN, revealed: [revealed], matched: 1, numbers: 1, blocks: {} });
+const answer = answerer(75000, T0);
 
 /** What a worker does with a stored batch, in a process of its own: store (then say so), then hand over (the late-answer check). */
 const WORKER = (dist: string) => `
