@@ -101,9 +101,17 @@ describe('ip parsing and subnet keys', () => {
           words[3]! & 0xffff,
         ]);
         expect(back.toNormalizedString()).toBe(addr.toNormalizedString());
-        if (!addr.isIPv4MappedAddress()) expect(normalizeIp(text)).toBe(addr.toRFC5952String());
+        if (addr.isIPv4MappedAddress()) return;
+        const range = addr.range();
+        if (range === '6to4' || range === 'rfc6052') {
+          // Read as the IPv4 host they carry when it is a global one (ip.ts tunnelled): that or the
+          // address itself, never anything else. (A 6to4 draw, 2002:100:: -> 1.0.0.0, failed a CI run.)
+          const [hi, lo] = range === '6to4' ? [parts[1]!, parts[2]!] : [parts[6]!, parts[7]!];
+          const v4 = `${hi >>> 8}.${hi & 255}.${lo >>> 8}.${lo & 255}`;
+          expect([addr.toRFC5952String(), v4]).toContain(normalizeIp(text));
+        } else expect(normalizeIp(text)).toBe(addr.toRFC5952String());
       }),
-      { numRuns: 2000 },
+      { numRuns: 2000, examples: [[[0x2002, 0x100, 0, 0, 0, 0, 0, 0], false, false], [[0x64, 0xff9b, 0, 0, 0, 0, 0x808, 0x808], true, true]] },
     );
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }), (octets) => {
