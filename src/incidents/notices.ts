@@ -84,8 +84,9 @@ export class ExposureNotices implements IncidentNotifier {
     const campaigns = [...new Set(campaignIds)];
     const { exposed, holders } = await this.exposedAccounts(campaigns);
     const done = new Set((await db.selectFrom('exposure_notices').select('account_id').where('incident_id', '=', incidentId).execute()).map((r) => r.account_id));
-    // Erased accounts get no notice (and have no one to read it); one erased meanwhile is left out under its lock (writeChunk).
-    const pending = await this.existing([...exposed.keys()].filter((id) => !done.has(id)).sort());
+    // Erased accounts get no notice (and have no one to read it): exposedAccounts read only accounts
+    // still in the directory, and one erased meanwhile is left out under its lock (writeChunk).
+    const pending = [...exposed.keys()].filter((id) => !done.has(id)).sort();
     let created = 0;
     if (pending.length > 0) {
       await this.lastShown(exposed);
@@ -298,16 +299,6 @@ export class ExposureNotices implements IncidentNotifier {
       }
     }
     return out;
-  }
-
-  /** Of these account ids, those still in the directory, in order. */
-  private async existing(ids: string[]): Promise<string[]> {
-    const found = new Set<string>();
-    for (let i = 0; i < ids.length; i += IN_LIST) {
-      const rows = await this.deps.db.selectFrom('accounts').select('id').where('id', 'in', ids.slice(i, i + IN_LIST)).execute();
-      for (const r of rows) found.add(r.id);
-    }
-    return ids.filter((id) => found.has(id));
   }
 
   /** Each account's discoverability: the widest audience among its points with the discovery purpose. */
