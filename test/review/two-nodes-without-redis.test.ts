@@ -70,18 +70,35 @@ describe('review: two serve nodes on one PostgreSQL database without Redis', () 
     };
     const until = async (want: string) => {
       // Up to 30 s: regaining retries every 2 s, and under the whole suite's load (1,342 tests beside it) 10 s once was not enough.
-      for (let i = 0; i < 300 && (await ready()).singleNode !== want; i++) await new Promise((r) => setTimeout(r, 100));
-      return ready();
+      // The read that matched is the one returned: a second read could see a later state.
+      let last = await ready();
+      for (let i = 0; i < 300 && last.singleNode !== want; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        last = await ready();
+      }
+      return last;
     };
-    // From a node that holds its lock: once in ~20 runs (CI and local, 2026-12-03) the node just
-    // started by the test before was already regaining it (its lock session had dropped, cause not
-    // found); it takes it again by itself within 2 s, which is what this test is about anyway.
+    const holder = async (): Promise<number | undefined> => {
+      const r = await sql<{ pid: number }>`select pid from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`.execute(node.ctx.db.kysely);
+      return r.rows[0]?.pid;
+    };
+    /** The node holds the lock on a session other than `before`'s (so its loss has been seen), and says it is ready. */
+    const regainedFrom = async (before: number | undefined) => {
+      for (let i = 0; i < 300 && ((await holder()) === before || (await ready()).singleNode !== 'ok'); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await holder()).not.toBe(before);
+      return until('ok');
+    };
     expect(await until('ok')).toEqual({ status: 200, singleNode: 'ok' });
 
     // A dropped session (a failover, a restart of PostgreSQL): the node takes the lock again by itself.
     const terminate = sql`select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database()) and pid <> pg_backend_pid()`;
+    // Right after the terminate the node still says `ok` (the session's end reaches it a moment
+    // later), so waiting for `ok` alone passed before the drop was seen and then read `regaining`
+    // (CI, 2026-12-04): wait for the lock to be held on a new session first.
+    const before = await holder();
+    expect(before).toBeDefined();
     await terminate.execute(node.ctx.db.kysely);
-    expect(await until('ok')).toEqual({ status: 200, singleNode: 'ok' });
+    expect(await regainedFrom(before)).toEqual({ status: 200, singleNode: 'ok' });
     await expect(start(5, false)).rejects.toThrow(/FINDGUARD_REDIS_URL/);
 
     // Dropped again, and another session is first in line for the lock (as a node started meanwhile would be).
