@@ -1,4 +1,6 @@
 import { Type } from 'typebox';
+import { AppError } from '../errors.js';
+import { isContactLike } from './contact-like.js';
 
 /**
  * The app's account ids, one rule everywhere: the internal API's paths and bodies, the JWT `sub`,
@@ -13,6 +15,21 @@ const ACCOUNT_ID = new RegExp(ACCOUNT_ID_PATTERN);
 
 export function isAccountId(value: unknown): value is string {
   return typeof value === 'string' && ACCOUNT_ID.test(value);
+}
+
+/**
+ * An account id is stored verbatim (accounts, lookup events, campaign graphs, logs) and handed to
+ * every caller who finds the account: an app that names its accounts by their email address (or
+ * an identity provider's `sub` that is one) would give a caller who sent a phone number the
+ * owner's address, a contact value the owner never made findable, and put raw addresses in the
+ * store. So such ids are refused where accounts are made (the internal API, the import) and where
+ * callers are named (the JWT `sub`), as a device id holding one is (contact-like.ts). The charset
+ * above already leaves out '+', so a phone number can only be one in its international "00" form.
+ */
+export function requireOpaqueAccountId(id: string, path: string): void {
+  if (!isContactLike(id)) return;
+  const details = [{ path, message: 'must not be a phone number or an email address', reason: 'account_id_contact_value' }];
+  throw new AppError('invalid_request', 'the account id must be opaque, never a phone number or an email address', details);
 }
 
 /**

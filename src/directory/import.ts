@@ -2,6 +2,7 @@ import { Compile } from 'typebox/compile';
 import { storeFailure } from '../db/errors.js';
 import { AppError } from '../errors.js';
 import type { AccountInput } from './accounts.js';
+import { requireOpaqueAccountId } from './account-id.js';
 import type { AccountWrite } from './bulk-write.js';
 import { normaliseContactInput } from './contact-value.js';
 import { resolveDiscoverability } from './discoverability.js';
@@ -101,6 +102,7 @@ function prepareLine(text: string, line: number): PreparedLine | ImportError {
   }
   let account: AccountInput;
   try {
+    requireOpaqueAccountId(parsed.accountId, 'accountId');
     account = toAccountInput(parsed);
   } catch (err) {
     return { line, code: 'invalid_request', message: err instanceof AppError ? err.message : 'invalid account' };

@@ -18,6 +18,7 @@ import {
 } from './accounts.js';
 import { normaliseContactInput } from './contact-value.js';
 import { isContactLike } from './contact-like.js';
+import { requireOpaqueAccountId } from './account-id.js';
 import {
   deleteContactPoint,
   findContactPoint,
@@ -95,6 +96,7 @@ export class DirectoryService {
   }
 
   async putAccount(id: string, body: AccountBody, db?: Kysely<Database>): Promise<{ account: AccountView; created: boolean }> {
+    requireOpaqueAccountId(id, 'params/accountId');
     const input = toAccountInput(body);
     return this.transaction(async (tx) => {
       const { row, created } = await upsertAccount(tx, id, input, this.deps.clock.now());

@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, jwtVerify, SignJWT, type JWTVerifyOptions, type JWTVerifyResult } from 'jose';
 import type { JwtConfig } from '../../config/config.js';
 import { isAccountId } from '../../directory/account-id.js';
+import { isContactLike } from '../../directory/contact-like.js';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../util/clock.js';
 
@@ -79,6 +80,9 @@ export class JwtVerifier {
     if (typeof sub !== 'string' || !isAccountId(sub) || typeof payload.exp !== 'number') {
       throw new AppError('unauthenticated', 'token subject is not an account id');
     }
+    // Account ids are opaque (directory/account-id.ts requireOpaqueAccountId): a caller named by its
+    // address would put the address in every lookup event it makes.
+    if (isContactLike(sub)) throw new AppError('unauthenticated', 'token subject must be an opaque account id, never a phone number or an email address');
     if (this.config.maxLifetimeSeconds !== undefined && lifetime(payload.iat, payload.exp, nowMs) > this.config.maxLifetimeSeconds) {
       throw new AppError('unauthenticated', 'invalid or expired token');
     }
