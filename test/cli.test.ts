@@ -221,6 +221,15 @@ describe('findguard dev-token', () => {
     expect(io.errors.join('\n')).toContain('not a valid account id');
   });
 
+  it('refuses an account id that is an email address or a phone number, which the JWT check would refuse', async () => {
+    for (const id of ['someone@example.org', '004915120050009']) {
+      const io = testIo();
+      await expect(run(io, 'dev-token', id)).rejects.toMatchObject({ code: 'commander.invalidArgument' });
+      expect(io.lines).toEqual([]);
+      expect(io.errors.join('\n')).toContain('never a phone number or an email address');
+    }
+  });
+
   it('caps the lifetime at FINDGUARD_JWT_MAX_LIFETIME, saying so on stderr', async () => {
     const io = testIo();
     io.env.FINDGUARD_JWT_MAX_LIFETIME = '15m';

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { isAccountId } from '../directory/account-id.js';
+import { isContactLike } from '../directory/contact-like.js';
 import { isOperatorName } from '../incidents/common.js';
 import type { EnforcementAction } from '../incidents/index.js';
 import { when, withContext } from './campaigns.js';
@@ -8,6 +9,13 @@ import { reasonArg, type CliIo } from './io.js';
 /** An account id argument, checked by the rule the API and the import apply (directory/account-id.ts). */
 export function accountIdArg(value: string): string {
   if (!isAccountId(value)) throw new InvalidArgumentError('not a valid account id');
+  return value;
+}
+
+/** A subject for a new token: also never a contact value, which the JWT check refuses (directory/account-id.ts). */
+export function subjectArg(value: string): string {
+  accountIdArg(value);
+  if (isContactLike(value)) throw new InvalidArgumentError('an account id must be opaque, never a phone number or an email address');
   return value;
 }
 

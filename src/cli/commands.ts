@@ -6,7 +6,7 @@ import { createLogger } from '../logger.js';
 import { importNdjson, MAX_IMPORT_LINE_BYTES, type ImportReport } from '../directory/import.js';
 import { maxDevTokenSeconds, signDevToken } from '../http/auth/jwt.js';
 import { readLines } from '../util/lines.js';
-import { accountIdArg } from './accounts.js';
+import { subjectArg } from './accounts.js';
 import { loadSettings, type CliIo } from './io.js';
 import { progressBar } from './progress.js';
 import { seedDirectory } from './seeding.js';
@@ -112,7 +112,7 @@ export function devTokenCommand(program: Command, io: CliIo): void {
     .description('print a JWT for an account, signed with the local HS256 secret (for curl and tests)')
     // Checked by commander's argument parser, so a bad id is reported on stderr: an
     // InvalidArgumentError thrown from the action would exit 1 without any message.
-    .argument('<accountId>', 'the account id (the JWT subject)', accountIdArg)
+    .argument('<accountId>', 'the account id (the JWT subject)', subjectArg)
     .option('--ttl <seconds>', 'lifetime in seconds (at most FINDGUARD_JWT_MAX_LIFETIME, when set)', positiveInt(365 * 24 * 3600), 24 * 3600)
     .action(async (accountId: string, opts: { ttl: number }) => {
       const { secrets } = loadSettings(io);
