@@ -156,6 +156,14 @@ export class IncidentLifecycle {
         set.aware_at = changes.awareAt;
       }
       if (Object.keys(set).length === 0) return;
+      if (set.aware_at !== undefined && set.aware_at !== before.awareAt && before.status === 'in_review') {
+        // awareAt is in the report under review (its 72-hour clock): approvals given to the old
+        // value do not cover the new one, and whoever moved it is one of the report's authors, so
+        // the author alone cannot move it after an independent approval and then approve.
+        const phase = await this.phase(tx, id, 1);
+        await tx.deleteFrom('incident_approvals').where('incident_id', '=', id).where('phase', '=', 1).execute();
+        await tx.updateTable('incident_phases').set({ authors: JSON.stringify(withAuthor(phase.authors, by.actor.id)), updated_at: now }).where('incident_id', '=', id).where('number', '=', 1).execute();
+      }
       await tx.updateTable('incidents').set({ ...set, updated_at: now }).where('id', '=', id).execute();
       const pick = (r: IncidentRecord) => ({ title: r.title, owner: r.owner, notes: r.notes, awareAt: new Date(r.awareAt).toISOString() });
       const after = { ...before, ...(set.title !== undefined ? { title: set.title } : {}), ...(set.owner !== undefined ? { owner: set.owner } : {}), ...(set.notes !== undefined ? { notes: set.notes } : {}), ...(set.aware_at !== undefined ? { awareAt: set.aware_at } : {}) };
