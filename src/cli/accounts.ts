@@ -1,10 +1,10 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { isAccountId } from '../directory/account-id.js';
 import { isContactLike } from '../directory/contact-like.js';
-import { isOperatorName } from '../incidents/common.js';
+import { isNewOperatorName, NEW_OPERATOR_NAME_RULE } from '../incidents/common.js';
 import type { EnforcementAction } from '../incidents/index.js';
 import { when, withContext } from './campaigns.js';
-import { reasonArg, type CliIo } from './io.js';
+import { loginName, reasonArg, type CliIo } from './io.js';
 
 /** An account id argument, checked by the rule the API and the import apply (directory/account-id.ts). */
 export function accountIdArg(value: string): string {
@@ -19,8 +19,9 @@ export function subjectArg(value: string): string {
   return value;
 }
 
+/** Who acts: stored for good (audit trail, actions, the webhook to the app), so never an address, as a new operator's name (operators/service.ts). */
 function operatorArg(value: string): string {
-  if (!isOperatorName(value)) throw new InvalidArgumentError('1 to 64 letters, digits or . _ @ - (and not "engine")');
+  if (!isNewOperatorName(value)) throw new InvalidArgumentError(NEW_OPERATOR_NAME_RULE);
   return value;
 }
 
@@ -78,8 +79,8 @@ export function accountsCommand(program: Command, io: CliIo): void {
     .requiredOption('--reason <text>', 'why: kept in the audit log and sent to the app', reasonArg)
     .option('--operator <name>', 'who is acting (default: the login name)', operatorArg)
     .action(async (id: string, opts: { reason: string; operator?: string }) => {
-      const operator = opts.operator ?? io.env.USER ?? io.env.LOGNAME;
-      if (!operator || !isOperatorName(operator)) {
+      const operator = opts.operator ?? loginName(io);
+      if (!operator) {
         io.err('--operator NAME is required (no usable login name to default to)');
         process.exitCode = 1;
         return;

@@ -2,6 +2,7 @@ import { InvalidArgumentError } from 'commander';
 import { buildSettings, type Settings } from '../config/config.js';
 import { readEnv } from '../config/env.js';
 import type { AuditActor } from '../incidents/audit.js';
+import { isNewOperatorName } from '../incidents/common.js';
 
 /** What a command may touch of the outside world; tests pass their own. */
 export interface CliIo {
@@ -56,6 +57,20 @@ export function reasonArg(value: string): string {
 
 /** Who a change made with the CLI is audited as: the login running it (nobody signs in to the CLI). */
 export function cliAuditor(io: CliIo): { actor: AuditActor; from: null; tool: 'cli' } {
-  const who = io.env.USER ?? io.env.LOGNAME ?? 'cli';
+  const who = loginName(io) ?? 'cli';
   return { actor: { id: who, name: who, role: 'system', via: 'cli' }, from: null, tool: 'cli' };
+}
+
+/**
+ * The login running the CLI as an actor's name, or undefined when it is none. A directory login
+ * can be an address ("jane@corp.example"), and actors are stored for good (the append-only audit
+ * trail, enforcement actions, webhooks to the app): the part before '@' is kept, as a sign-in
+ * through OIDC keeps it (operators/oidc-names.ts), and anything else no operator could be named is
+ * refused.
+ */
+export function loginName(io: CliIo): string | undefined {
+  const raw = io.env.USER ?? io.env.LOGNAME;
+  if (raw === undefined) return undefined;
+  const name = raw.split('@')[0]!;
+  return isNewOperatorName(name) ? name : undefined;
 }
