@@ -42,7 +42,7 @@ describeEachDialect('OIDC identity with a hashed and a plain row', (dialect) => 
     const now = svc.clock.now();
     await svc.ctx.db.kysely.insertInto('operators').values({ id, name, role: 'admin', status: 'active', password_hash: null, totp_secret: null, totp_last_step: 0, oidc_subject: `${idp.issuer} ${login}`, created_at: now, updated_at: now }).execute();
     await svc.ctx.operators.sessions.create(id, 'oidc', null, now);
-    return svc.ctx.operators.tokens.create(id, 'made on the older node', now);
+    return svc.ctx.operators.tokens.create(id, 'made on the older node', now, id);
   }
 
   it('signs in as the hashed row; the plain row is disabled with its sessions and tokens, audited, and no subject stays in the clear', async () => {

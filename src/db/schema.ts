@@ -234,6 +234,8 @@ export interface OperatorTokensTable {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** Migration 20270104000000: the operator id (or `cli`) that made it; null when unknown. */
+  created_by: string | null;
 }
 
 /** Failed sign-ins per (operator, address) and per address (src/operators/throttle.ts). */

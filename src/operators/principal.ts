@@ -13,6 +13,12 @@ export interface OperatorPrincipal {
   sessionId?: string;
   /** Set when authenticated by an API token. */
   tokenId?: string;
+  /**
+   * With a token: whether its operator made it (or the server's CLI did). A token another operator
+   * made (an admin, for a service account or a colleague) acts as its operator, but its bearer may
+   * be whoever made it, so it cannot give an approval of the two-person rule.
+   */
+  ownToken?: boolean;
 }
 
 /** Where an operator acts from, for the audit trail. */

@@ -201,7 +201,7 @@ export class OperatorService {
       const target = await this.target(tx, id);
       if (target.status !== 'active') throw new AppError('conflict', 'the operator is disabled');
       if (by === 'cli' || by.principal.id !== id) this.mayManage(by, target.role);
-      const token = await this.tokens.create(id, label, now, tx);
+      const token = await this.tokens.create(id, label, now, by === 'cli' ? CLI_ACTOR.id : by.principal.id, tx);
       await this.audit(tx, by, 'token.create', id, now, { details: { tokenId: token.id, label } });
       return token;
     });

@@ -18,6 +18,12 @@ export interface TokenInfo {
   revokedAt: number | null;
 }
 
+/**
+ * Tokens made on the server's CLI count as their operator's own: whoever runs it there holds the
+ * database and its keys, beyond what any rule in the application can bound.
+ */
+const CLI_MAKER = 'cli';
+
 /** How often last_used_at is written: not on every scripted call. */
 const TOUCH_EVERY_MS = 60_000;
 
@@ -27,11 +33,11 @@ export class OperatorTokens {
     private readonly random: Random,
   ) {}
 
-  /** A new token; the returned text is shown once and never stored. */
-  async create(operatorId: string, label: string, now: number, db: Kysely<Database> = this.db): Promise<{ id: string; token: string }> {
+  /** A new token; the returned text is shown once and never stored. `createdBy`: the operator id (or `cli`) making it. */
+  async create(operatorId: string, label: string, now: number, createdBy: string, db: Kysely<Database> = this.db): Promise<{ id: string; token: string }> {
     const id = newId('tok', now, this.random, 8);
     const secret = newSecret(this.random);
-    await db.insertInto('operator_tokens').values({ id, operator_id: operatorId, secret_hash: secretHash(secret), label, created_at: now, last_used_at: null, revoked_at: null }).execute();
+    await db.insertInto('operator_tokens').values({ id, operator_id: operatorId, secret_hash: secretHash(secret), label, created_at: now, last_used_at: null, revoked_at: null, created_by: createdBy }).execute();
     return { id, token: `fgop.${id}.${secret}` };
   }
 
@@ -42,7 +48,7 @@ export class OperatorTokens {
     const row = await this.db
       .selectFrom('operator_tokens as t')
       .innerJoin('operators as o', 'o.id', 't.operator_id')
-      .select(['t.id', 't.secret_hash', 't.revoked_at', 't.last_used_at', 'o.id as operator_id', 'o.name', 'o.role', 'o.status'])
+      .select(['t.id', 't.secret_hash', 't.revoked_at', 't.last_used_at', 't.created_by', 'o.id as operator_id', 'o.name', 'o.role', 'o.status'])
       .where('t.id', '=', m[1]!)
       .executeTakeFirst();
     if (!row || !secretMatches(m[2]!, row.secret_hash)) return null;
@@ -50,7 +56,7 @@ export class OperatorTokens {
     if (row.last_used_at === null || now - Number(row.last_used_at) >= TOUCH_EVERY_MS) {
       await this.db.updateTable('operator_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
     }
-    return { id: row.operator_id, name: row.name, role: row.role, via: 'token', tokenId: row.id };
+    return { id: row.operator_id, name: row.name, role: row.role, via: 'token', tokenId: row.id, ownToken: row.created_by === row.operator_id || row.created_by === CLI_MAKER };
   }
 
   async get(tokenId: string): Promise<TokenInfo | null> {

@@ -26,6 +26,7 @@ import * as m20261231000000 from './20261231000000-hit-rates-events-file.js';
 import * as m20270101000000 from './20270101000000-reinstatements-by-time.js';
 import * as m20270102000000 from './20270102000000-signups-by-time.js';
 import * as m20270103000000 from './20270103000000-notices-told-attackers.js';
+import * as m20270104000000 from './20270104000000-token-creator.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -56,4 +57,5 @@ export const migrations: Record<string, Migration> = {
   '20270101000000-reinstatements-by-time': m20270101000000,
   '20270102000000-signups-by-time': m20270102000000,
   '20270103000000-notices-told-attackers': m20270103000000,
+  '20270104000000-token-creator': m20270104000000,
 };

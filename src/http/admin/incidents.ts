@@ -2,7 +2,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { Console } from '../../console/index.js';
 import { REPORT_HTML_CSP } from '../../incidents/index.js';
-import { requireRole } from './auth.js';
+import { AppError } from '../../errors.js';
+import { operatorOf, requireRole } from './auth.js';
 import { actorOf, EpochMs, IdParams, Json, NullableMs, NullableString, Reason, routeSchema } from './common.js';
 import { TextBlock, TextLine } from '../../util/text.js';
 
@@ -195,7 +196,13 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
         async (request) => run(request.params.id, request),
       );
     move('submit', 'submitIncidentPhase', 'Send the current draft phase for review', (id, r) => inc.submit(actorOf(r), id));
-    move('approve', 'approveIncidentPhase', 'Approve the phase in review: approved once two different operators approve, one of whom did not write it', (id, r) => inc.approve(actorOf(r), id));
+    move('approve', 'approveIncidentPhase', 'Approve the phase in review: approved once two different operators approve, one of whom did not write it (not with a token another operator made: 403 forbidden)', (id, r) => {
+      // The second approval is a second person's: a token someone else made (an admin, for a
+      // colleague or a service account) may be in its maker's hands, and would let one person approve twice.
+      const op = operatorOf(r);
+      if (op.via === 'token' && op.ownToken !== true) throw new AppError('forbidden', 'an approval needs your own sign-in or an API token you made yourself');
+      return inc.approve(actorOf(r), id);
+    });
     move('notify', 'notifyIncident', 'approved -> notified: send the Art. 34 exposure notices', (id, r) => inc.notify(actorOf(r), id));
 
     app.post<Id & { Body: Static<typeof ReasonBody> }>(
