@@ -177,35 +177,40 @@ async function countriesOf(db: Kysely<Database>, accountIds: readonly string[]):
   return out;
 }
 
-/** One row per exposed account, first exposed first. */
+/**
+ * One row per exposed person, first exposed first. An account id the app erased and mirrored again
+ * names two people: exposures from before its current holder's mirroring (MIRRORED_SKEW_MS) were a
+ * predecessor's, a row of their own without handle or country (the holder's say nothing of whom
+ * the attackers saw), and only the later ones are the holder's, as the notices count them.
+ */
 export async function exposureRows(db: Kysely<Database>, bundle: EvidenceBundle): Promise<ExposureRow[]> {
-  const per = new Map<string, { first: string; last: string; attackers: Set<string>; campaigns: Set<string> }>();
+  const found = await countriesOf(db, [...new Set(bundle.exposures.map((e) => e.revealedAccountId))]);
+  const holderOf = (accountId: string, at: string) => {
+    const a = found.get(accountId);
+    return a && Date.parse(at) >= a.mirroredAt - MIRRORED_SKEW_MS ? a : undefined;
+  };
+  const per = new Map<string, { accountId: string; holder: ReturnType<typeof holderOf>; first: string; last: string; attackers: Set<string>; campaigns: Set<string> }>();
   for (const e of bundle.exposures) {
-    const p = per.get(e.revealedAccountId) ?? { first: e.at, last: e.at, attackers: new Set<string>(), campaigns: new Set<string>() };
+    const holder = holderOf(e.revealedAccountId, e.at);
+    const key = `${holder ? 'holder' : 'before'}\n${e.revealedAccountId}`;
+    const p = per.get(key) ?? { accountId: e.revealedAccountId, holder, first: e.at, last: e.at, attackers: new Set<string>(), campaigns: new Set<string>() };
     if (e.at < p.first) p.first = e.at;
     if (e.at > p.last) p.last = e.at;
     p.attackers.add(e.attackerAccountId);
     p.campaigns.add(e.campaignId);
-    per.set(e.revealedAccountId, p);
+    per.set(key, p);
   }
-  const found = await countriesOf(db, [...per.keys()]);
-  // The account under that id now, if the exposures are its own: one the app erased and mirrored
-  // again is another person, whose handle and country say nothing of whom the attackers saw.
-  const infoOf = (accountId: string, first: string) => {
-    const a = found.get(accountId);
-    return a && Date.parse(first) >= a.mirroredAt - MIRRORED_SKEW_MS ? a : undefined;
-  };
-  return [...per]
-    .map(([accountId, p]) => ({
-      accountId,
-      handle: infoOf(accountId, p.first)?.handle ?? null,
-      country: infoOf(accountId, p.first)?.country ?? 'unknown',
+  return [...per.values()]
+    .map((p) => ({
+      accountId: p.accountId,
+      handle: p.holder?.handle ?? null,
+      country: p.holder?.country ?? 'unknown',
       firstExposedAt: p.first,
       lastExposedAt: p.last,
       attackerAccounts: p.attackers.size,
       campaignIds: [...p.campaigns].sort(),
     }))
-    .sort((a, b) => (a.firstExposedAt < b.firstExposedAt ? -1 : a.firstExposedAt > b.firstExposedAt ? 1 : a.accountId < b.accountId ? -1 : 1));
+    .sort((a, b) => (a.firstExposedAt < b.firstExposedAt ? -1 : a.firstExposedAt > b.firstExposedAt ? 1 : a.accountId < b.accountId ? -1 : a.accountId > b.accountId ? 1 : 0));
 }
 
 /** The generated part of the report, from the bundle and the stored events and accounts. */
