@@ -102,8 +102,10 @@ export async function exposureRule(db: Kysely<Database>, campaignIds: readonly s
  * - made before the campaign, it judged other conduct: what the account revealed after it, in a
  *   campaign the detector then caught it in, counts, as for any attacker account. Bounding by the
  *   account's first exposure instead would let an old appeal exempt a later scan whenever the
- *   account's earlier organic answers are still among the stored events (the campaign records
- *   every retained answer of its members, with its own time).
+ *   account's earlier organic answers are still among the stored events. (A known limit: an
+ *   exposure row keeps the pair's first answer only, so a person the account found before the
+ *   reinstatement and again in the later scan is judged by the first: test/review/reinstated-
+ *   attacker-rescan-first-time.)
  * A later suspension that stands overrides the reinstatement (reinstatedInForce). The campaign's
  * detection stands for when the account became part of it: membership has no time of its own, so
  * an account added to a long-open campaign after a reinstatement made since its detection is
