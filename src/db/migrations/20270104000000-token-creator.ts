@@ -1,5 +1,11 @@
 import type { Kysely } from 'kysely';
 
+/** The two tables as this migration finds them (not the current schema, which may move on). */
+interface Tables {
+  audit_log: { action: string; actor_id: string | null; details: string };
+  operator_tokens: { id: string; created_by: string | null };
+}
+
 /**
  * Who made each operator API token: the operator's own id, another operator's (an admin making one
  * for a service account or a colleague), or `cli`. A token another operator made cannot give the
@@ -8,12 +14,6 @@ import type { Kysely } from 'kysely';
  * are read from the audit trail's `token.create` entries; one not found there stays null (unknown,
  * so it approves nothing).
  */
-/** The two tables as this migration finds them (not the current schema, which may move on). */
-interface Tables {
-  audit_log: { action: string; actor_id: string | null; details: string };
-  operator_tokens: { id: string; created_by: string | null };
-}
-
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.alterTable('operator_tokens').addColumn('created_by', 'text').execute();
   const t = db as unknown as Kysely<Tables>;
