@@ -19,6 +19,17 @@ export interface OperatorPrincipal {
    * be whoever made it, so it cannot give an approval of the two-person rule.
    */
   ownToken?: boolean;
+  /** With a token: the operator id (or `cli`) that made it; null when not known (an older token). */
+  tokenMadeBy?: string | null;
+}
+
+/**
+ * How the audit trail says the operator authenticated: a token another operator made says so and
+ * names its maker, since whoever made it may be the one using it.
+ */
+export function auditVia(op: OperatorPrincipal): string {
+  if (op.via !== 'token' || op.ownToken === true) return op.via;
+  return `token made by ${op.tokenMadeBy ?? 'unknown'}`;
 }
 
 /** Where an operator acts from, for the audit trail. */

@@ -8,7 +8,7 @@ import { isNewOperatorName, isOperatorName, NEW_OPERATOR_NAME_RULE, newId } from
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { DEFAULT_SCRYPT, generatePassword, hashPassword, PasswordCheckBusy, verifyPassword, type ScryptParams } from './passwords.js';
-import type { ActingContext, OperatorPrincipal } from './principal.js';
+import { auditVia, type ActingContext, type OperatorPrincipal } from './principal.js';
 import { OidcSubjects } from './oidc-subject.js';
 import { canManage, isRole, roleRank, type Role } from './roles.js';
 import { OperatorSessions, type SessionCookie, type SessionTimeouts } from './sessions.js';
@@ -376,7 +376,7 @@ export class OperatorService {
     now: number,
     extra: { before?: Record<string, string>; after?: Record<string, string>; details?: Record<string, string | number>; reason?: string },
   ): Promise<void> {
-    const actor: AuditActor = by === 'cli' ? CLI_ACTOR : { id: by.principal.id, name: by.principal.name, role: by.principal.role, via: by.principal.via };
+    const actor: AuditActor = by === 'cli' ? CLI_ACTOR : { id: by.principal.id, name: by.principal.name, role: by.principal.role, via: auditVia(by.principal) };
     const where = by === 'cli' ? CLI : by.ctx;
     await recordAudit(db, { actor, ...where, action, subject: `operator:${operatorId}`, ...extra }, now, this.deps.random);
   }

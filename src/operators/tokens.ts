@@ -56,7 +56,7 @@ export class OperatorTokens {
     if (row.last_used_at === null || now - Number(row.last_used_at) >= TOUCH_EVERY_MS) {
       await this.db.updateTable('operator_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
     }
-    return { id: row.operator_id, name: row.name, role: row.role, via: 'token', tokenId: row.id, ownToken: row.created_by === row.operator_id || row.created_by === CLI_MAKER };
+    return { id: row.operator_id, name: row.name, role: row.role, via: 'token', tokenId: row.id, ownToken: row.created_by === row.operator_id || row.created_by === CLI_MAKER, tokenMadeBy: row.created_by };
   }
 
   async get(tokenId: string): Promise<TokenInfo | null> {

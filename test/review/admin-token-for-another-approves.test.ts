@@ -36,7 +36,7 @@ describeEachDialect('review: an admin approves twice with a token minted for a c
   afterAll(async () => svc?.stop());
 
   it('one person does not get a report approved', async () => {
-    const api = (method: 'POST' | 'GET', url: string, headers: Record<string, string>, body?: object) =>
+    const api = (method: 'POST' | 'GET' | 'PATCH', url: string, headers: Record<string, string>, body?: object) =>
       svc.app.inject({ method, url: `/admin/v1${url}`, headers, ...(body !== undefined ? { payload: body } : {}) });
     let res = await api('POST', '/incidents', admin.headers, { title: 'Solo approval', campaignIds: [campaignId] });
     expect(res.statusCode, res.body).toBe(201);
@@ -55,6 +55,10 @@ describeEachDialect('review: an admin approves twice with a token minted for a c
     const approvals = (await listAudit(svc.ctx.db.kysely, { subject: `incident:${id}`, limit: 20 })).filter((a) => a.action === 'incident.approve').map((a) => `${a.actor.name} via ${a.actor.via}`);
     expect(status, `token for the colleague: ${minted.statusCode}; approvals in the audit trail: ${JSON.stringify(approvals)}`).toBe('in_review');
     expect([res.statusCode, res.json().error?.code]).toEqual([403, 'forbidden']);
+    // What that token does do is audited as made by the admin, not as the colleague's own.
+    expect((await api('PATCH', `/incidents/${id}`, { authorization: `Bearer ${minted.json().token as string}` }, { notes: 'via the made token' })).statusCode).toBe(200);
+    const update = (await listAudit(svc.ctx.db.kysely, { subject: `incident:${id}`, limit: 50 })).find((a) => a.action === 'incident.update');
+    expect(update?.actor).toMatchObject({ name: 'colleague-b', via: `token made by ${adminId}` });
 
     // The colleague's own token, made by the colleague, gives the colleague's approval.
     const own = await signIn(svc, colleague);

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Actor } from '../../console/index.js';
+import { auditVia } from '../../operators/principal.js';
 import type { Role } from '../../operators/roles.js';
 import { errorResponses } from '../schemas.js';
 import { actingContext, operatorOf } from './auth.js';
@@ -11,7 +12,7 @@ import { TextBlock, TextLine } from '../../util/text.js';
 export function actorOf(request: FastifyRequest): Actor {
   const op = operatorOf(request);
   const ctx = actingContext(request);
-  return { id: op.id, name: op.name, role: op.role, via: op.via, from: ctx.from, tool: ctx.tool === 'api' ? 'api' : 'console' };
+  return { id: op.id, name: op.name, role: op.role, via: auditVia(op), from: ctx.from, tool: ctx.tool === 'api' ? 'api' : 'console' };
 }
 
 /** The OpenAPI parts every console route shares: tag, operationId, summary, security, coded errors. */
