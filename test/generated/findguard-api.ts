@@ -888,7 +888,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Approve the phase in review: approved once two different operators approve, one of whom did not write it
+         * Approve the phase in review: approved once two different operators approve, one of whom did not write it (not with a token another operator made: 403 forbidden)
          * @description Needs the analyst role.
          */
         post: operations["approveIncidentPhase"];
