@@ -13,14 +13,23 @@ export interface OperatorPrincipal {
   sessionId?: string;
   /** Set when authenticated by an API token. */
   tokenId?: string;
-  /**
-   * With a token: whether its operator made it (or the server's CLI did). A token another operator
-   * made (an admin, for a service account or a colleague) acts as its operator, but its bearer may
-   * be whoever made it, so it cannot give an approval of the two-person rule.
-   */
-  ownToken?: boolean;
   /** With a token: the operator id (or `cli`) that made it; null when not known (an older token). */
   tokenMadeBy?: string | null;
+}
+
+/**
+ * Tokens made on the server's CLI count as their operator's own: whoever runs it there holds the
+ * database and its keys, beyond what any rule in the application can bound.
+ */
+export const CLI_TOKEN_MAKER = 'cli';
+
+/**
+ * Whether the operator authenticated with a token someone else made (an admin, for a service
+ * account or a colleague), or one whose maker is unknown. It acts as its operator, but its bearer
+ * may be whoever made it, so it cannot give an approval of the two-person rule.
+ */
+export function byAnothersToken(op: OperatorPrincipal): boolean {
+  return op.via === 'token' && op.tokenMadeBy !== op.id && op.tokenMadeBy !== CLI_TOKEN_MAKER;
 }
 
 /**
@@ -28,7 +37,7 @@ export interface OperatorPrincipal {
  * names its maker, since whoever made it may be the one using it.
  */
 export function auditVia(op: OperatorPrincipal): string {
-  if (op.via !== 'token' || op.ownToken === true) return op.via;
+  if (!byAnothersToken(op)) return op.via;
   return `token made by ${op.tokenMadeBy ?? 'unknown'}`;
 }
 

@@ -8,7 +8,7 @@ import { isNewOperatorName, isOperatorName, NEW_OPERATOR_NAME_RULE, newId } from
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { DEFAULT_SCRYPT, generatePassword, hashPassword, PasswordCheckBusy, verifyPassword, type ScryptParams } from './passwords.js';
-import { auditVia, type ActingContext, type OperatorPrincipal } from './principal.js';
+import { auditVia, CLI_TOKEN_MAKER, type ActingContext, type OperatorPrincipal } from './principal.js';
 import { OidcSubjects } from './oidc-subject.js';
 import { canManage, isRole, roleRank, type Role } from './roles.js';
 import { OperatorSessions, type SessionCookie, type SessionTimeouts } from './sessions.js';
@@ -201,7 +201,7 @@ export class OperatorService {
       const target = await this.target(tx, id);
       if (target.status !== 'active') throw new AppError('conflict', 'the operator is disabled');
       if (by === 'cli' || by.principal.id !== id) this.mayManage(by, target.role);
-      const token = await this.tokens.create(id, label, now, by === 'cli' ? CLI_ACTOR.id : by.principal.id, tx);
+      const token = await this.tokens.create(id, label, now, by === 'cli' ? CLI_TOKEN_MAKER : by.principal.id, tx);
       await this.audit(tx, by, 'token.create', id, now, { details: { tokenId: token.id, label } });
       return token;
     });

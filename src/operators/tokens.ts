@@ -18,12 +18,6 @@ export interface TokenInfo {
   revokedAt: number | null;
 }
 
-/**
- * Tokens made on the server's CLI count as their operator's own: whoever runs it there holds the
- * database and its keys, beyond what any rule in the application can bound.
- */
-const CLI_MAKER = 'cli';
-
 /** How often last_used_at is written: not on every scripted call. */
 const TOUCH_EVERY_MS = 60_000;
 
@@ -56,7 +50,7 @@ export class OperatorTokens {
     if (row.last_used_at === null || now - Number(row.last_used_at) >= TOUCH_EVERY_MS) {
       await this.db.updateTable('operator_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
     }
-    return { id: row.operator_id, name: row.name, role: row.role, via: 'token', tokenId: row.id, ownToken: row.created_by === row.operator_id || row.created_by === CLI_MAKER, tokenMadeBy: row.created_by };
+    return { id: row.operator_id, name: row.name, role: row.role, via: 'token', tokenId: row.id, tokenMadeBy: row.created_by };
   }
 
   async get(tokenId: string): Promise<TokenInfo | null> {

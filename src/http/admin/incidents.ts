@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { Console } from '../../console/index.js';
 import { REPORT_HTML_CSP } from '../../incidents/index.js';
 import { AppError } from '../../errors.js';
+import { byAnothersToken } from '../../operators/principal.js';
 import { operatorOf, requireRole } from './auth.js';
 import { actorOf, EpochMs, IdParams, Json, NullableMs, NullableString, Reason, routeSchema } from './common.js';
 import { TextBlock, TextLine } from '../../util/text.js';
@@ -199,8 +200,7 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
     move('approve', 'approveIncidentPhase', 'Approve the phase in review: approved once two different operators approve, one of whom did not write it (not with a token another operator made: 403 forbidden)', (id, r) => {
       // The second approval is a second person's: a token someone else made (an admin, for a
       // colleague or a service account) may be in its maker's hands, and would let one person approve twice.
-      const op = operatorOf(r);
-      if (op.via === 'token' && op.ownToken !== true) throw new AppError('forbidden', 'an approval needs your own sign-in or an API token you made yourself');
+      if (byAnothersToken(operatorOf(r))) throw new AppError('forbidden', 'an approval needs your own sign-in or an API token you made yourself');
       return inc.approve(actorOf(r), id);
     });
     move('notify', 'notifyIncident', 'approved -> notified: send the Art. 34 exposure notices', (id, r) => inc.notify(actorOf(r), id));
