@@ -118,7 +118,8 @@ export class ConsoleCampaigns {
 
   /**
    * The campaign's exposures as CSV (attacker account, exposed account, first exposed), streamed
-   * page by page so a large campaign never sits whole in memory. Account ids only: findguard
+   * page by page; a pair has a line per period the rule judges apart (a new holder of the id, a scan
+   * after an old reinstatement), each with that period's first answer so a large campaign never sits whole in memory. Account ids only: findguard
    * stores no number to put there. The exposures its disclosure report lists (exposure-rule.ts),
    * not every stored row: a member revealed to another, what a reinstated person found.
    */
@@ -129,18 +130,25 @@ export class ConsoleCampaigns {
     const rule = await exposureRule(db, [id]);
     async function* rows(): AsyncGenerator<string> {
       yield 'campaign_id,attacker_account_id,exposed_account_id,first_exposed_at\r\n';
-      let after: { a: string; r: string } | undefined;
+      // The whole key, period included: a pair holds a row per period (incidents/exposure-periods.ts).
+      let after: { a: string; r: string; s: number } | undefined;
       for (;;) {
-        let q = db.selectFrom('exposures').select(['attacker_account_id', 'revealed_account_id', 'at']).where('campaign_id', '=', id).where(rule.where);
+        let q = db.selectFrom('exposures').select(['attacker_account_id', 'revealed_account_id', 'since', 'at']).where('campaign_id', '=', id).where(rule.where);
         if (after) {
-          const { a, r } = after;
-          q = q.where((eb) => eb.or([eb('attacker_account_id', '>', a), eb.and([eb('attacker_account_id', '=', a), eb('revealed_account_id', '>', r)])]));
+          const { a, r, s } = after;
+          q = q.where((eb) =>
+            eb.or([
+              eb('attacker_account_id', '>', a),
+              eb.and([eb('attacker_account_id', '=', a), eb('revealed_account_id', '>', r)]),
+              eb.and([eb('attacker_account_id', '=', a), eb('revealed_account_id', '=', r), eb('since', '>', s)]),
+            ]),
+          );
         }
-        const page = await q.orderBy('attacker_account_id').orderBy('revealed_account_id').limit(CSV_PAGE).execute();
+        const page = await q.orderBy('attacker_account_id').orderBy('revealed_account_id').orderBy('since').limit(CSV_PAGE).execute();
         if (page.length === 0) return;
         yield page.map((e) => `${csv(id)},${csv(e.attacker_account_id)},${csv(e.revealed_account_id)},${new Date(Number(e.at)).toISOString()}\r\n`).join('');
         const last = page[page.length - 1]!;
-        after = { a: last.attacker_account_id, r: last.revealed_account_id };
+        after = { a: last.attacker_account_id, r: last.revealed_account_id, s: Number(last.since) };
         if (page.length < CSV_PAGE) return;
       }
     }

@@ -107,7 +107,8 @@ export class CampaignGraphs {
       }
       const exposures = await this.db
         .selectFrom('exposures')
-        .select(['attacker_account_id', (eb) => eb.fn.countAll<number>().as('n')])
+        // Ids revealed, not rows: a pair may hold a row per period (incidents/exposure-periods.ts).
+        .select(['attacker_account_id', (eb) => eb.fn.count<number>('revealed_account_id').distinct().as('n')])
         .where('campaign_id', '=', campaignId)
         .where('attacker_account_id', 'in', chunk)
         .groupBy('attacker_account_id')

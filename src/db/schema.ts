@@ -1,4 +1,4 @@
-
+import type { ColumnType } from 'kysely';
 
 /**
  * Table types. Timestamps are epoch milliseconds (bigint in PostgreSQL, parsed to number),
@@ -142,6 +142,8 @@ export interface ExposuresTable {
   campaign_id: string;
   attacker_account_id: string;
   revealed_account_id: string;
+  /** 0 for the pair's first answer, else the start of the period whose first answer `at` is (incidents/exposure-periods.ts). */
+  since: ColumnType<number, number | undefined, number>;
   at: number;
 }
 

@@ -8,7 +8,8 @@ import type { Random } from '../util/random.js';
 import { iso, newId, parseJson, type JsonValue } from './common.js';
 import { enqueueWebhook, EXPOSURES_PER_WEBHOOK, rewriteWebhook, type ExposureRecord, type WebhookData } from './outbox.js';
 import { campaignReport, type CampaignReport } from './report.js';
-import { exposureRule } from './exposure-rule.js';
+import { exposurePeriods } from './exposure-periods.js';
+import { exposureRule, periodBoundaries } from './exposure-rule.js';
 import { EventScan, type CampaignSummary } from './summary.js';
 
 /**
@@ -166,11 +167,11 @@ export class Campaigns {
 
       // Counted as everything else counts them (exposure-rule.ts), so the list, the incident threshold and the reports agree.
       const rule = await exposureRule(trx, [campaignId]);
+      // A pair may hold a row per period (exposure-periods.ts): pairs are counted, not rows.
+      const pairs = trx.selectFrom('exposures').select(['attacker_account_id', 'revealed_account_id']).distinct().where('campaign_id', '=', campaignId).where(rule.where);
       const counts = await trx
-        .selectFrom('exposures')
-        .select((eb) => [eb.fn.countAll<number>().as('pairs'), eb.fn.count<number>('revealed_account_id').distinct().as('accounts')])
-        .where('campaign_id', '=', campaignId)
-        .where(rule.where)
+        .selectFrom(pairs.as('p'))
+        .select((eb) => [eb.fn.countAll<number>().as('pairs'), eb.fn.count<number>('p.revealed_account_id').distinct().as('accounts')])
         .executeTakeFirstOrThrow();
       const summary = scan.summary(members.length, { pairs: Number(counts.pairs), accounts: Number(counts.accounts) });
       const firstSeen = Math.min(scan.firstSeen ?? now, existing ? Number(existing.first_seen) : Infinity);
@@ -282,41 +283,49 @@ export class Campaigns {
 
   /**
    * Inserts what is new (RETURNING gives exactly the rows this call added, even against a
-   * concurrent writer) and moves an exposure's time earlier when a late event shows an
-   * earlier reveal. Only new exposures are announced.
+   * concurrent writer) and moves an exposure's time earlier when a late event shows an earlier
+   * reveal. A pair keeps the first answer of each period the rule judges apart (exposure-periods.ts),
+   * so a new holder of an id, or a person found again after an old reinstatement, has a row of its
+   * own. Only new rows are announced.
    */
   private async recordExposures(
     trx: Transaction<Database>,
     campaignId: string,
     attacker: string,
-    reveals: Map<string, number>,
+    reveals: Map<string, number[]>,
     batch: ExposureBatcher,
     mayExist: boolean,
   ): Promise<void> {
     const known = new Map<string, number>();
+    const key = (revealed: string, since: number) => `${since}:${revealed}`;
     if (mayExist) {
-      const rows = await trx.selectFrom('exposures').select(['revealed_account_id', 'at']).where('campaign_id', '=', campaignId).where('attacker_account_id', '=', attacker).execute();
-      for (const r of rows) known.set(r.revealed_account_id, Number(r.at));
+      const rows = await trx.selectFrom('exposures').select(['revealed_account_id', 'since', 'at']).where('campaign_id', '=', campaignId).where('attacker_account_id', '=', attacker).execute();
+      for (const r of rows) known.set(key(r.revealed_account_id, Number(r.since)), Number(r.at));
     }
-    const fresh: Array<{ campaign_id: string; attacker_account_id: string; revealed_account_id: string; at: number }> = [];
-    for (const [revealed, at] of reveals) {
-      const before = known.get(revealed);
-      if (before === undefined) fresh.push({ campaign_id: campaignId, attacker_account_id: attacker, revealed_account_id: revealed, at });
-      else if (at < before) {
-        await trx
-          .updateTable('exposures')
-          .set({ at })
-          .where('campaign_id', '=', campaignId)
-          .where('attacker_account_id', '=', attacker)
-          .where('revealed_account_id', '=', revealed)
-          .execute();
+    const { holders, reinstated } = await periodBoundaries(trx, attacker, [...reveals.keys()]);
+    const fresh: Array<{ campaign_id: string; attacker_account_id: string; revealed_account_id: string; since: number; at: number }> = [];
+    for (const [revealed, times] of reveals) {
+      const holder = holders.get(revealed);
+      for (const { since, at } of exposurePeriods(times, holder === undefined ? reinstated : [...reinstated, holder])) {
+        const before = known.get(key(revealed, since));
+        if (before === undefined) fresh.push({ campaign_id: campaignId, attacker_account_id: attacker, revealed_account_id: revealed, since, at });
+        else if (at < before) {
+          await trx
+            .updateTable('exposures')
+            .set({ at })
+            .where('campaign_id', '=', campaignId)
+            .where('attacker_account_id', '=', attacker)
+            .where('revealed_account_id', '=', revealed)
+            .where('since', '=', since)
+            .execute();
+        }
       }
     }
     for (let i = 0; i < fresh.length; i += INSERT_CHUNK) {
       const inserted = await trx
         .insertInto('exposures')
         .values(fresh.slice(i, i + INSERT_CHUNK))
-        .onConflict((oc) => oc.columns(['campaign_id', 'attacker_account_id', 'revealed_account_id']).doNothing())
+        .onConflict((oc) => oc.columns(['campaign_id', 'attacker_account_id', 'revealed_account_id', 'since']).doNothing())
         .returning(['revealed_account_id', 'at'])
         .execute();
       for (const r of inserted) await batch.add({ attackerAccountId: attacker, revealedAccountId: r.revealed_account_id, at: iso(Number(r.at)) });

@@ -102,10 +102,9 @@ export async function exposureRule(db: Kysely<Database>, campaignIds: readonly s
  * - made before the campaign, it judged other conduct: what the account revealed after it, in a
  *   campaign the detector then caught it in, counts, as for any attacker account. Bounding by the
  *   account's first exposure instead would let an old appeal exempt a later scan whenever the
- *   account's earlier organic answers are still among the stored events. (A known limit: an
- *   exposure row keeps the pair's first answer only, so a person the account found before the
- *   reinstatement and again in the later scan is judged by the first: test/review/reinstated-
- *   attacker-rescan-first-time.)
+ *   account's earlier organic answers are still among the stored events. A person the account
+ *   found before the reinstatement and again in the later scan has a row for each (a pair keeps
+ *   the first answer after every reinstatement: exposure-periods.ts), so the scan's counts.
  * A later suspension that stands overrides the reinstatement (reinstatedInForce). The campaign's
  * detection stands for when the account became part of it: membership has no time of its own, so
  * an account added to a long-open campaign after a reinstatement made since its detection is
@@ -148,4 +147,25 @@ export async function reinstatedInForce(db: Kysely<Database>, accountIds: readon
 /** The rule as a filter on exposure rows (what the notices and the incident report's evidence use). */
 export async function exposureCounts(db: Kysely<Database>, campaignIds: readonly string[]): Promise<ExposureRule['counts']> {
   return (await exposureRule(db, campaignIds)).counts;
+}
+
+/**
+ * Where the rule splits one attacker account's answers about these ids (exposure-periods.ts): per
+ * id, the start of its current holder's period (the mirroring, less the skew above), and for all of
+ * them, the moment after each operator's reinstatement of the attacker (`judged` exempts answers up
+ * to it). Every reinstatement, not only the one in force: one a later suspension overrides still
+ * splits nothing the rule reads wrongly, and the row it adds is an answer all the same.
+ */
+export async function periodBoundaries(
+  db: Kysely<Database>,
+  attackerId: string,
+  revealedIds: readonly string[],
+): Promise<{ holders: Map<string, number>; reinstated: number[] }> {
+  const reinstated = (await db.selectFrom('enforcement_actions').select('at').where('account_id', '=', attackerId).where('action', '=', 'reinstate').execute()).map((r) => Number(r.at) + 1);
+  const holders = new Map<string, number>();
+  for (let i = 0; i < revealedIds.length; i += CHUNK) {
+    const rows = await db.selectFrom('accounts').select(['id', 'mirrored_at']).where('id', 'in', revealedIds.slice(i, i + CHUNK)).execute();
+    for (const r of rows) holders.set(r.id, Number(r.mirrored_at) - MIRRORED_SKEW_MS);
+  }
+  return { holders, reinstated };
 }

@@ -21,7 +21,7 @@ export const EXPOSURES_PER_WEBHOOK = 1000;
 export interface ExposureRecord {
   attackerAccountId: string;
   revealedAccountId: string;
-  /** ISO time the attacker account first got this account in an answer. */
+  /** ISO time the attacker account first got this account in an answer (in this exposure's period: incidents/exposure-periods.ts). */
   at: string;
 }
 

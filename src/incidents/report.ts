@@ -55,7 +55,8 @@ export async function campaignReport(db: Kysely<Database>, id: string, now: numb
   const rule = await exposureRule(db, [id]);
   const perAttacker = await db
     .selectFrom('exposures')
-    .select(['attacker_account_id', (eb) => eb.fn.countAll<number>().as('n')])
+    // A pair may hold a row per period (exposure-periods.ts): ids and accounts are counted, not rows.
+    .select(['attacker_account_id', (eb) => eb.fn.count<number>('revealed_account_id').distinct().as('n')])
     .where('campaign_id', '=', id)
     .where(rule.where)
     .groupBy('attacker_account_id')
@@ -64,7 +65,7 @@ export async function campaignReport(db: Kysely<Database>, id: string, now: numb
 
   const exposed = await db
     .selectFrom('exposures')
-    .select(['revealed_account_id', (eb) => eb.fn.min('at').as('first'), (eb) => eb.fn.countAll<number>().as('attackers')])
+    .select(['revealed_account_id', (eb) => eb.fn.min('at').as('first'), (eb) => eb.fn.count<number>('attacker_account_id').distinct().as('attackers')])
     .where('campaign_id', '=', id)
     .where(rule.where)
     .groupBy('revealed_account_id')

@@ -42,11 +42,12 @@ export class EventScan {
 
   /**
    * Reads one account's events in time order and returns what they revealed to it: revealed
-   * account id -> first time. `exclude` (the campaign's own accounts) is left out: fake
-   * accounts finding each other expose no one.
+   * account id -> every time it was answered, in order (exposure-periods.ts keeps the first of
+   * each period). `exclude` (the campaign's own accounts) is left out: fake accounts finding each
+   * other expose no one.
    */
-  async account(db: Kysely<Database>, accountId: string, exclude: ReadonlySet<string>): Promise<Map<string, number>> {
-    const reveals = new Map<string, number>();
+  async account(db: Kysely<Database>, accountId: string, exclude: ReadonlySet<string>): Promise<Map<string, number[]>> {
+    const reveals = new Map<string, number[]>();
     let after: { at: number; id: string } | undefined;
     for (;;) {
       let q = db
@@ -71,7 +72,10 @@ export class EventScan {
         }
         if (r.outcome !== 'allowed') continue;
         for (const id of parseArray(r.revealed)) {
-          if (typeof id === 'string' && !exclude.has(id) && !reveals.has(id)) reveals.set(id, at);
+          if (typeof id !== 'string' || exclude.has(id)) continue;
+          const times = reveals.get(id);
+          if (times === undefined) reveals.set(id, [at]);
+          else if (times.at(-1) !== at) times.push(at);
         }
       }
       const last = rows.at(-1);

@@ -13,6 +13,7 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  * and mirrors a new person under the same id, and the same attacker account finds the new holder
  * too, the new holder's exposure has no row of its own: it is in no notice and no report. The
  * person really exposed after the re-mirroring is never told (Art. 34) nor counted (Art. 33).
+ * Fixed (sixteenth session): a pair keeps the first answer of each period (incidents/exposure-periods.ts).
  */
 const MIN = 60_000;
 const answer = answerer(88000, T0);
@@ -37,10 +38,7 @@ describeEachDialect('review: the new holder of an id is exposed by the same atta
   }, 60_000);
   afterAll(async () => svc?.stop());
 
-  // A known limit (README, incident response; the fifteenth session's closing note): it.fails keeps
-  // the defect in view and turns red once exposure rows keep a time per period that matters (the
-  // holder's mirroring, the attacker's reinstatement): then make this an ordinary it.
-  it.fails('the new holder, shown to the bot after its mirroring, is notified and counted', async () => {
+  it('the new holder, shown to the bot after its mirroring, is notified and counted', async () => {
     const { campaignId } = await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'ra-cluster', accountIds: ['ra-bot'], score: 0.9, evidence: {} });
     svc.clock.set(T0 + 60 * MIN);
     const id = await notifiedIncident(svc, [campaignId]);

@@ -14,6 +14,7 @@ import { describeEachDialect, startTestService, T0, type TestService } from '../
  * was wrongly suspended and reinstated, and days later scans a list that shows that friend again:
  * the scan's answer is stored, but the row carries the organic time, before the reinstatement, so
  * the rule exempts it. The person the scan exposed gets no Art. 34 notice and is no data subject.
+ * Fixed (sixteenth session): a pair keeps the first answer of each period (incidents/exposure-periods.ts).
  */
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
@@ -39,10 +40,7 @@ describeEachDialect('review: a rescan after an old reinstatement exposes a perso
   }, 60_000);
   afterAll(async () => svc?.stop());
 
-  // A known limit (README, incident response; the fifteenth session's closing note): it.fails keeps
-  // the defect in view and turns red once exposure rows keep a time per period that matters (the
-  // holder's mirroring, the attacker's reinstatement): then make this an ordinary it.
-  it.fails('both people the scan found are notified and counted', async () => {
+  it('both people the scan found are notified and counted', async () => {
     const { campaignId } = await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'rr-cluster', accountIds: ['rr-atk'], score: 0.9, evidence: {} });
     const id = await notifiedIncident(svc, [campaignId]);
     expect(await svc.ctx.incidents.notices.forAccount('rr-stranger')).toHaveLength(1);

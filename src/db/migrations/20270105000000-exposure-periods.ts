@@ -1,0 +1,49 @@
+import { sql, type Kysely } from 'kysely';
+
+/**
+ * Exposure rows per period (incidents/exposure-periods.ts): the key gains `since`, so a pair keeps
+ * the first answer of each period the exposure rule judges apart (the revealed id's new holder,
+ * the attacker's reinstatement), not only its first answer ever. Existing rows are each pair's
+ * first answer: `since` 0.
+ *
+ * A primary key cannot be changed in place on SQLite, so both dialects build the new table, copy
+ * and swap it in: the same statements on both, through the schema builder.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('exposures_by_period')
+    .addColumn('campaign_id', 'text', (c) => c.notNull().references('campaigns.id').onDelete('cascade'))
+    .addColumn('attacker_account_id', 'text', (c) => c.notNull())
+    .addColumn('revealed_account_id', 'text', (c) => c.notNull())
+    .addColumn('since', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('at', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('exposures_period_pk', ['campaign_id', 'attacker_account_id', 'revealed_account_id', 'since'])
+    .execute();
+  await sql`INSERT INTO exposures_by_period (campaign_id, attacker_account_id, revealed_account_id, since, at)
+    SELECT campaign_id, attacker_account_id, revealed_account_id, 0, at FROM exposures`.execute(db);
+  await swap(db, 'exposures_by_period');
+}
+
+/** Back to one row per pair: its first answer. */
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema
+    .createTable('exposures_by_pair')
+    .addColumn('campaign_id', 'text', (c) => c.notNull().references('campaigns.id').onDelete('cascade'))
+    .addColumn('attacker_account_id', 'text', (c) => c.notNull())
+    .addColumn('revealed_account_id', 'text', (c) => c.notNull())
+    .addColumn('at', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('exposures_pk', ['campaign_id', 'attacker_account_id', 'revealed_account_id'])
+    .execute();
+  await sql`INSERT INTO exposures_by_pair (campaign_id, attacker_account_id, revealed_account_id, at)
+    SELECT campaign_id, attacker_account_id, revealed_account_id, MIN(at) FROM exposures
+    GROUP BY campaign_id, attacker_account_id, revealed_account_id`.execute(db);
+  await swap(db, 'exposures_by_pair');
+}
+
+async function swap(db: Kysely<unknown>, built: string): Promise<void> {
+  await db.schema.dropIndex('exposures_revealed').execute();
+  await db.schema.dropTable('exposures').execute();
+  await db.schema.alterTable(built).renameTo('exposures').execute();
+  // The disclosure groups by exposed account; an app's "who saw me" question starts from it.
+  await db.schema.createIndex('exposures_revealed').on('exposures').columns(['revealed_account_id', 'campaign_id']).execute();
+}
