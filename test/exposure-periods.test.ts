@@ -25,7 +25,7 @@ describeEachDialect('exposures kept per period', (dialect) => {
   let mirroredAt: number;
   let viewer: SignedIn;
   const rows = () =>
-    svc.ctx.db.kysely.selectFrom('exposures').select(['revealed_account_id', 'since', 'at']).where('campaign_id', '=', campaignId).orderBy('revealed_account_id').orderBy('since').execute();
+    svc.ctx.db.kysely.selectFrom('exposures').select(['revealed_account_id', 'at']).where('campaign_id', '=', campaignId).orderBy('revealed_account_id').orderBy('at').execute();
   const admin = (url: string) => svc.app.inject({ method: 'GET', url: `/admin/v1${url}`, headers: viewer.headers });
 
   beforeAll(async () => {
@@ -47,12 +47,14 @@ describeEachDialect('exposures kept per period', (dialect) => {
   afterAll(async () => svc?.stop());
 
   it('keeps the first answer of each period, one row where nothing splits the answers', async () => {
-    const stored = (await rows()).map((r) => [r.revealed_account_id, Number(r.since), Number(r.at)]);
+    const stored = (await rows()).map((r) => [r.revealed_account_id, Number(r.at)]);
     expect(stored).toEqual([
-      ['ep-other', 0, T0 + 2 * MIN],
-      ['ep-victim', 0, T0 + MIN],
-      ['ep-victim', mirroredAt - MIRRORED_SKEW_MS, T0 + 40 * MIN],
+      ['ep-other', T0 + 2 * MIN],
+      ['ep-victim', T0 + MIN],
+      ['ep-victim', T0 + 40 * MIN],
     ]);
+    // The predecessor's row is from before the holder's mirroring (less the skew), the holder's after.
+    expect(T0 + 3 * MIN).toBeLessThan(mirroredAt - MIRRORED_SKEW_MS);
   });
 
   it('counts pairs, ids and attacker accounts, not rows', async () => {
@@ -103,12 +105,25 @@ describeEachDialect('exposures kept per period', (dialect) => {
       ['ep-victim', T0 + MIN],
     ]);
     await migrateToLatest(db);
-    expect((await rows()).map((r) => [r.revealed_account_id, Number(r.since), Number(r.at)])).toEqual([
-      ['ep-other', 0, T0 + 2 * MIN],
-      ['ep-victim', 0, T0 + MIN],
+    expect((await rows()).map((r) => [r.revealed_account_id, Number(r.at)])).toEqual([
+      ['ep-other', T0 + 2 * MIN],
+      ['ep-victim', T0 + MIN],
     ]);
     // The next recording finds the holder's period again.
     await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'ep-cluster', accountIds: ['ep-bot'], score: 0.9, evidence: {} });
     expect(await rows()).toHaveLength(3);
+  });
+
+  it('a holder found after the earlier answers aged out of the events gets a row of its own', async () => {
+    // Retention removed every event of the first hour; the rows it left stay.
+    await svc.ctx.db.kysely.deleteFrom('lookup_events').where('account_id', '=', 'ep-bot').execute();
+    svc.clock.set(T0 + 60 * MIN);
+    expect((await svc.app.inject({ method: 'DELETE', url: '/internal/v1/accounts/ep-victim', headers: svc.internal })).statusCode).toBeLessThan(300);
+    svc.clock.set(T0 + 70 * MIN);
+    await mirrorAccount(svc, 'ep-victim', [], { handle: 'third_holder' });
+    svc.clock.set(T0 + 80 * MIN);
+    // The open campaign's member is caught up as its event is handled (Campaigns.catchUp).
+    await svc.ctx.eventPipeline.process([answer('ep-bot', 'ep-victim', 80)]);
+    expect((await rows()).filter((r) => r.revealed_account_id === 'ep-victim').map((r) => Number(r.at))).toEqual([T0 + MIN, T0 + 35 * MIN, T0 + 80 * MIN]);
   });
 });

@@ -130,25 +130,25 @@ export class ConsoleCampaigns {
     const rule = await exposureRule(db, [id]);
     async function* rows(): AsyncGenerator<string> {
       yield 'campaign_id,attacker_account_id,exposed_account_id,first_exposed_at\r\n';
-      // The whole key, period included: a pair holds a row per period (incidents/exposure-periods.ts).
-      let after: { a: string; r: string; s: number } | undefined;
+      // The whole key, time included: a pair holds a row per period (incidents/exposure-periods.ts).
+      let after: { a: string; r: string; t: number } | undefined;
       for (;;) {
-        let q = db.selectFrom('exposures').select(['attacker_account_id', 'revealed_account_id', 'since', 'at']).where('campaign_id', '=', id).where(rule.where);
+        let q = db.selectFrom('exposures').select(['attacker_account_id', 'revealed_account_id', 'at']).where('campaign_id', '=', id).where(rule.where);
         if (after) {
-          const { a, r, s } = after;
+          const { a, r, t } = after;
           q = q.where((eb) =>
             eb.or([
               eb('attacker_account_id', '>', a),
               eb.and([eb('attacker_account_id', '=', a), eb('revealed_account_id', '>', r)]),
-              eb.and([eb('attacker_account_id', '=', a), eb('revealed_account_id', '=', r), eb('since', '>', s)]),
+              eb.and([eb('attacker_account_id', '=', a), eb('revealed_account_id', '=', r), eb('at', '>', t)]),
             ]),
           );
         }
-        const page = await q.orderBy('attacker_account_id').orderBy('revealed_account_id').orderBy('since').limit(CSV_PAGE).execute();
+        const page = await q.orderBy('attacker_account_id').orderBy('revealed_account_id').orderBy('at').limit(CSV_PAGE).execute();
         if (page.length === 0) return;
         yield page.map((e) => `${csv(id)},${csv(e.attacker_account_id)},${csv(e.revealed_account_id)},${new Date(Number(e.at)).toISOString()}\r\n`).join('');
         const last = page[page.length - 1]!;
-        after = { a: last.attacker_account_id, r: last.revealed_account_id, s: Number(last.since) };
+        after = { a: last.attacker_account_id, r: last.revealed_account_id, t: Number(last.at) };
         if (page.length < CSV_PAGE) return;
       }
     }

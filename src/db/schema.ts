@@ -1,5 +1,3 @@
-import type { ColumnType } from 'kysely';
-
 /**
  * Table types. Timestamps are epoch milliseconds (bigint in PostgreSQL, parsed to number),
  * booleans are 0/1 integers: the one representation both dialects bind and return alike.
@@ -142,8 +140,7 @@ export interface ExposuresTable {
   campaign_id: string;
   attacker_account_id: string;
   revealed_account_id: string;
-  /** 0 for the pair's first answer, else the start of the period whose first answer `at` is (incidents/exposure-periods.ts). */
-  since: ColumnType<number, number | undefined, number>;
+  /** The first answer of a period (incidents/exposure-periods.ts): part of the key, a pair has a row per period. */
   at: number;
 }
 

@@ -8,8 +8,8 @@ import type { Random } from '../util/random.js';
 import { iso, newId, parseJson, type JsonValue } from './common.js';
 import { enqueueWebhook, EXPOSURES_PER_WEBHOOK, rewriteWebhook, type ExposureRecord, type WebhookData } from './outbox.js';
 import { campaignReport, type CampaignReport } from './report.js';
-import { exposurePeriods } from './exposure-periods.js';
-import { exposureRule, periodBoundaries } from './exposure-rule.js';
+import { reconcile, type PeriodAnswer, type PeriodBounds } from './exposure-periods.js';
+import { exposureRule, periodBounds } from './exposure-rule.js';
 import { EventScan, type CampaignSummary } from './summary.js';
 
 /**
@@ -160,8 +160,9 @@ export class Campaigns {
       const scan = new EventScan();
       const batch = new ExposureBatcher(trx, campaignId, now, this.deps.random);
       for (const attacker of members) {
-        const reveals = await scan.account(trx, attacker, memberSet);
-        if (reveals.size > 0) await this.recordExposures(trx, campaignId, attacker, reveals, batch, existing !== undefined);
+        const bounds = await periodBounds(trx, attacker);
+        const reveals = await scan.account(trx, attacker, memberSet, bounds);
+        if (reveals.size > 0) await this.recordExposures(trx, campaignId, attacker, reveals, bounds, batch, existing !== undefined);
       }
       await batch.flush();
 
@@ -286,46 +287,46 @@ export class Campaigns {
    * concurrent writer) and moves an exposure's time earlier when a late event shows an earlier
    * reveal. A pair keeps the first answer of each period the rule judges apart (exposure-periods.ts),
    * so a new holder of an id, or a person found again after an old reinstatement, has a row of its
-   * own. Only new rows are announced.
+   * own; stored rows are matched to periods by their time (reconcile). Only new rows are announced.
    */
   private async recordExposures(
     trx: Transaction<Database>,
     campaignId: string,
     attacker: string,
-    reveals: Map<string, number[]>,
+    reveals: Map<string, PeriodAnswer[]>,
+    bounds: PeriodBounds,
     batch: ExposureBatcher,
     mayExist: boolean,
   ): Promise<void> {
-    const known = new Map<string, number>();
-    const key = (revealed: string, since: number) => `${since}:${revealed}`;
+    const stored = new Map<string, number[]>();
     if (mayExist) {
-      const rows = await trx.selectFrom('exposures').select(['revealed_account_id', 'since', 'at']).where('campaign_id', '=', campaignId).where('attacker_account_id', '=', attacker).execute();
-      for (const r of rows) known.set(key(r.revealed_account_id, Number(r.since)), Number(r.at));
+      const rows = await trx.selectFrom('exposures').select(['revealed_account_id', 'at']).where('campaign_id', '=', campaignId).where('attacker_account_id', '=', attacker).execute();
+      for (const r of rows) {
+        const times = stored.get(r.revealed_account_id) ?? [];
+        times.push(Number(r.at));
+        stored.set(r.revealed_account_id, times);
+      }
     }
-    const { holders, reinstated } = await periodBoundaries(trx, attacker, [...reveals.keys()]);
-    const fresh: Array<{ campaign_id: string; attacker_account_id: string; revealed_account_id: string; since: number; at: number }> = [];
-    for (const [revealed, times] of reveals) {
-      const holder = holders.get(revealed);
-      for (const { since, at } of exposurePeriods(times, holder === undefined ? reinstated : [...reinstated, holder])) {
-        const before = known.get(key(revealed, since));
-        if (before === undefined) fresh.push({ campaign_id: campaignId, attacker_account_id: attacker, revealed_account_id: revealed, since, at });
-        else if (at < before) {
-          await trx
-            .updateTable('exposures')
-            .set({ at })
-            .where('campaign_id', '=', campaignId)
-            .where('attacker_account_id', '=', attacker)
-            .where('revealed_account_id', '=', revealed)
-            .where('since', '=', since)
-            .execute();
-        }
+    const fresh: Array<{ campaign_id: string; attacker_account_id: string; revealed_account_id: string; at: number }> = [];
+    for (const [revealed, found] of reveals) {
+      const { insert, move } = reconcile(found, stored.get(revealed) ?? [], (at) => bounds.startOf(revealed, at));
+      for (const at of insert) fresh.push({ campaign_id: campaignId, attacker_account_id: attacker, revealed_account_id: revealed, at });
+      for (const { from, to } of move) {
+        await trx
+          .updateTable('exposures')
+          .set({ at: to })
+          .where('campaign_id', '=', campaignId)
+          .where('attacker_account_id', '=', attacker)
+          .where('revealed_account_id', '=', revealed)
+          .where('at', '=', from)
+          .execute();
       }
     }
     for (let i = 0; i < fresh.length; i += INSERT_CHUNK) {
       const inserted = await trx
         .insertInto('exposures')
         .values(fresh.slice(i, i + INSERT_CHUNK))
-        .onConflict((oc) => oc.columns(['campaign_id', 'attacker_account_id', 'revealed_account_id', 'since']).doNothing())
+        .onConflict((oc) => oc.columns(['campaign_id', 'attacker_account_id', 'revealed_account_id', 'at']).doNothing())
         .returning(['revealed_account_id', 'at'])
         .execute();
       for (const r of inserted) await batch.add({ attackerAccountId: attacker, revealedAccountId: r.revealed_account_id, at: iso(Number(r.at)) });

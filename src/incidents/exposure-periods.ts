@@ -1,5 +1,5 @@
 /**
- * Which answers of one (attacker account, revealed account id) pair an exposure row keeps.
+ * Which answers of one (attacker account, revealed account id) pair the exposures keep.
  *
  * findguard's own idea, so written here: a pair's answers are not one fact. Two moments split them
  * into periods that the exposure rule (exposure-rule.ts) and the notices judge apart:
@@ -7,44 +7,81 @@
  *   revealed a predecessor the app erased, answers from it on reveal the holder, another person;
  * - each operator's reinstatement of the attacker account: answers up to it were judged a person's
  *   own lookups, answers after it are judged again (a later scan exposes whoever it finds).
- * A single row with the pair's first answer lost the second period of each: the new holder found by
- * the same attacker account, the friend found organically and again in a later scan.
+ * One row with the pair's first answer lost the second period of each: the new holder found by the
+ * same attacker account, the friend found organically and again in a later scan.
  *
- * So a pair keeps the first answer of every period that has one. The first of them has `since` 0
- * (the pair's first answer, as rows made before periods existed say), each later one the start of
- * its period. Boundaries that split nothing add no row: in the common case a pair keeps one row.
+ * So a pair keeps the first answer of every period that has one, a row each (its key holds the
+ * time). Which period a stored row is in is read from its time under the moments known now, never
+ * from how it was filed: a row outlives the events it came from (retention), and a late event can
+ * show an earlier answer, so the recording matches rows to periods by time (`reconcile`).
  */
 export interface PeriodAnswer {
-  /** 0 for the pair's first answer; otherwise the start of the period this answer opened. */
-  since: number;
+  /** Where the period starts: 0 before the first moment, else the moment (an answer at it is in it). */
+  start: number;
   /** The first answer in that period. */
   at: number;
 }
 
-/**
- * `answers`: the pair's answer times (any order, repeats allowed); `boundaries`: period starts, an
- * answer at a boundary belongs to the period it starts. Rows in time order.
- */
-export function exposurePeriods(answers: readonly number[], boundaries: readonly number[]): PeriodAnswer[] {
-  const starts = [...new Set(boundaries)].sort((a, b) => a - b);
-  const first = new Map<number, number>();
-  for (const at of answers) {
-    const period = periodOf(starts, at);
-    const before = first.get(period);
-    if (before === undefined || at < before) first.set(period, at);
+/** The moments that split one attacker account's answers: its reinstatements, and per id, its holder's mirroring. */
+export class PeriodBounds {
+  private readonly holders = new Map<string, number | null>();
+  private readonly reinstated: number[];
+
+  /**
+   * `reinstatedAfter`: the first moment after each reinstatement of the attacker account (its time
+   * + 1 ms: the rule exempts answers up to it); `holdersOf`: the period start of each id's current
+   * holder, for the ids the directory holds.
+   */
+  constructor(
+    reinstatedAfter: readonly number[],
+    private readonly holdersOf: (ids: string[]) => Promise<Map<string, number>>,
+  ) {
+    this.reinstated = [...new Set(reinstatedAfter)].sort((a, b) => a - b);
   }
-  const periods = [...first.keys()].sort((a, b) => a - b);
-  return periods.map((p, i) => ({ since: i === 0 ? 0 : starts[p - 1]!, at: first.get(p)! }));
+
+  /** Reads the holders of the ids not read yet (before `startOf` is asked about them). */
+  async load(ids: Iterable<string>): Promise<void> {
+    const unknown = [...new Set(ids)].filter((id) => !this.holders.has(id));
+    if (unknown.length === 0) return;
+    const found = await this.holdersOf(unknown);
+    for (const id of unknown) this.holders.set(id, found.get(id) ?? null);
+  }
+
+  /** The start of the period an answer about `id` at `at` falls in. */
+  startOf(id: string, at: number): number {
+    const holder = this.holders.get(id);
+    if (holder === undefined) throw new Error('PeriodBounds.startOf before load');
+    let start = 0;
+    for (const r of this.reinstated) if (r <= at && r > start) start = r;
+    return holder !== null && holder <= at && holder > start ? holder : start;
+  }
 }
 
-/** How many boundaries are at or before `at` (0: before the first). */
-function periodOf(starts: readonly number[], at: number): number {
-  let lo = 0;
-  let hi = starts.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (starts[mid]! <= at) lo = mid + 1;
-    else hi = mid;
+/** Adds an answer, given in time order, to an id's kept answers: the first of each period. */
+export function keepAnswer(kept: PeriodAnswer[], start: number, at: number): void {
+  const last = kept.at(-1);
+  if (last === undefined || last.start !== start) kept.push({ start, at });
+}
+
+/**
+ * What the recording changes for one pair: `found` (keepAnswer's list from the events read now)
+ * against the times of the pair's stored rows. A period with no stored row gets one (announced as
+ * new); a period whose stored first is later than what the events show moves it earlier (the
+ * same exposure, known better: not announced again). Stored rows the events no longer show stay.
+ */
+export function reconcile(found: readonly PeriodAnswer[], stored: readonly number[], startOf: (at: number) => number): { insert: number[]; move: Array<{ from: number; to: number }> } {
+  const firstStored = new Map<number, number>();
+  for (const at of stored) {
+    const start = startOf(at);
+    const before = firstStored.get(start);
+    if (before === undefined || at < before) firstStored.set(start, at);
   }
-  return lo;
+  const insert: number[] = [];
+  const move: Array<{ from: number; to: number }> = [];
+  for (const { start, at } of found) {
+    const before = firstStored.get(start);
+    if (before === undefined) insert.push(at);
+    else if (at < before) move.push({ from: before, to: at });
+  }
+  return { insert, move };
 }

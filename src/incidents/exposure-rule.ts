@@ -1,5 +1,6 @@
 import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
 import type { Database, ExposuresTable } from '../db/schema.js';
+import { PeriodBounds } from './exposure-periods.js';
 
 /**
  * Which stored exposures expose a person: one rule for everything that counts or lists a
@@ -150,22 +151,23 @@ export async function exposureCounts(db: Kysely<Database>, campaignIds: readonly
 }
 
 /**
- * Where the rule splits one attacker account's answers about these ids (exposure-periods.ts): per
- * id, the start of its current holder's period (the mirroring, less the skew above), and for all of
- * them, the moment after each operator's reinstatement of the attacker (`judged` exempts answers up
- * to it). Every reinstatement, not only the one in force: one a later suspension overrides still
- * splits nothing the rule reads wrongly, and the row it adds is an answer all the same.
+ * The moments that split one attacker account's answers about an id (exposure-periods.ts): the
+ * moment after each operator's reinstatement of it (`judged` exempts answers up to it), and per id,
+ * its current holder's mirroring less the skew above. Every reinstatement, not only the one in
+ * force: one a later suspension overrides splits nothing the rule then reads wrongly, and the row
+ * it adds is an answer all the same.
  */
-export async function periodBoundaries(
-  db: Kysely<Database>,
-  attackerId: string,
-  revealedIds: readonly string[],
-): Promise<{ holders: Map<string, number>; reinstated: number[] }> {
-  const reinstated = (await db.selectFrom('enforcement_actions').select('at').where('account_id', '=', attackerId).where('action', '=', 'reinstate').execute()).map((r) => Number(r.at) + 1);
-  const holders = new Map<string, number>();
-  for (let i = 0; i < revealedIds.length; i += CHUNK) {
-    const rows = await db.selectFrom('accounts').select(['id', 'mirrored_at']).where('id', 'in', revealedIds.slice(i, i + CHUNK)).execute();
-    for (const r of rows) holders.set(r.id, Number(r.mirrored_at) - MIRRORED_SKEW_MS);
-  }
-  return { holders, reinstated };
+export async function periodBounds(db: Kysely<Database>, attackerId: string): Promise<PeriodBounds> {
+  const reinstated = await db.selectFrom('enforcement_actions').select('at').where('account_id', '=', attackerId).where('action', '=', 'reinstate').execute();
+  return new PeriodBounds(
+    reinstated.map((r) => Number(r.at) + 1),
+    async (ids) => {
+      const holders = new Map<string, number>();
+      for (let i = 0; i < ids.length; i += CHUNK) {
+        const rows = await db.selectFrom('accounts').select(['id', 'mirrored_at']).where('id', 'in', ids.slice(i, i + CHUNK)).execute();
+        for (const r of rows) holders.set(r.id, Number(r.mirrored_at) - MIRRORED_SKEW_MS);
+      }
+      return holders;
+    },
+  );
 }

@@ -97,7 +97,7 @@ export async function evidenceBundle(db: Kysely<Database>, incidentId: string, c
           .orderBy('campaign_id')
           .orderBy('attacker_account_id')
           .orderBy('revealed_account_id')
-          .orderBy('since')
+          .orderBy('at')
           .execute();
   const exposures = stored.filter(counts);
   return {

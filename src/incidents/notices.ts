@@ -57,6 +57,8 @@ type MeasureAction = keyof typeof MEASURE_RANK;
 interface Seen {
   first: number;
   last: number;
+  /** The latest stored exposure (a period's first answer: exposure-periods.ts), before the events move `last` on. */
+  recorded: number;
   /** Kinds of the lookups that revealed it (kept lookup records only). */
   via: Set<'phone' | 'email'>;
 }
@@ -186,7 +188,9 @@ export class ExposureNotices implements IncidentNotifier {
         const id = newId('ntc', now, this.deps.random);
         const known = told.get(accountId);
         const all = exposed.get(accountId)!;
-        const fresh = new Map([...all].filter(([attacker]) => !known?.has(attacker)));
+        // Told by another incident's notice, unless this attacker account was recorded showing the
+        // account again since (a period of its own: a scan after a reinstatement).
+        const fresh = new Map([...all].filter(([attacker, seen]) => !(seen.recorded <= (known?.get(attacker) ?? -Infinity))));
         // Every exposure already told by another incident: this one records the account as covered and sends nothing.
         const content = fresh.size === 0 ? null : notice(accountId, id, fresh, settings.get(accountId) ?? 'nobody');
         // What this row stands for: the attackers it tells of, or (covered) those others had told.
@@ -241,7 +245,8 @@ export class ExposureNotices implements IncidentNotifier {
         if (s) {
           s.first = Math.min(s.first, at);
           s.last = Math.max(s.last, at);
-        } else seen.set(r.attacker_account_id, { first: at, last: at, via: new Set() });
+          s.recorded = Math.max(s.recorded, at);
+        } else seen.set(r.attacker_account_id, { first: at, last: at, recorded: at, via: new Set() });
         out.set(r.revealed_account_id, seen);
       }
     }
@@ -331,22 +336,23 @@ async function lockAccounts(tx: Tx, ids: string[]): Promise<Array<{ id: string; 
 }
 
 /**
- * Account -> the attacker accounts another incident's notice already told it of: what each of that
- * account's rows in other incidents recorded it told (a covered row: what others had told). A
- * pair a campaign records after its notice was written is not among them, so a later incident
- * tells it. Rows written before that was recorded (told_attackers null) stand, as then, for every
- * pair their incident's campaigns hold now.
+ * Account -> the attacker accounts another incident's notice already told it of, each with when the
+ * latest such notice was written: what each of that account's rows in other incidents recorded it
+ * told (a covered row: what others had told). A pair a campaign records after its notice was
+ * written is not among them, so a later incident tells it; nor is an exposure recorded after it
+ * (the caller compares). Rows written before that was recorded (told_attackers null) stand, as
+ * then, for every pair their incident's campaigns hold now.
  */
-async function toldElsewhere(tx: Tx, incidentId: string, accountIds: string[]): Promise<Map<string, Set<string>>> {
-  const out = new Map<string, Set<string>>();
-  const add = (accountId: string, attacker: string) => {
-    const set = out.get(accountId) ?? new Set<string>();
-    set.add(attacker);
-    out.set(accountId, set);
+async function toldElsewhere(tx: Tx, incidentId: string, accountIds: string[]): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  const add = (accountId: string, attacker: string, at: number) => {
+    const told = out.get(accountId) ?? new Map<string, number>();
+    told.set(attacker, Math.max(told.get(attacker) ?? -Infinity, at));
+    out.set(accountId, told);
   };
   const rows = await tx
     .selectFrom('exposure_notices')
-    .select(['account_id', 'told_attackers'])
+    .select(['account_id', 'told_attackers', 'created_at'])
     .where('account_id', 'in', accountIds)
     .where('incident_id', '<>', incidentId)
     // Notices of incidents that name their campaigns, as the rows before this was recorded are read.
@@ -355,18 +361,18 @@ async function toldElsewhere(tx: Tx, incidentId: string, accountIds: string[]): 
   let legacy = false;
   for (const r of rows) {
     if (r.told_attackers === null) legacy = true;
-    else for (const attacker of (parseJson(r.told_attackers) as string[] | null) ?? []) add(r.account_id, attacker);
+    else for (const attacker of (parseJson(r.told_attackers) as string[] | null) ?? []) add(r.account_id, attacker, Number(r.created_at));
   }
   if (!legacy) return out;
   const old = await tx
     .selectFrom('exposure_notices as n')
     .innerJoin('incident_campaigns as ic', 'ic.incident_id', 'n.incident_id')
     .innerJoin('exposures as e', (j) => j.onRef('e.campaign_id', '=', 'ic.campaign_id').onRef('e.revealed_account_id', '=', 'n.account_id'))
-    .select(['n.account_id', 'e.attacker_account_id'])
+    .select(['n.account_id', 'e.attacker_account_id', 'n.created_at'])
     .where('n.account_id', 'in', accountIds)
     .where('n.incident_id', '<>', incidentId)
     .where('n.told_attackers', 'is', null)
     .execute();
-  for (const r of old) add(r.account_id, r.attacker_account_id);
+  for (const r of old) add(r.account_id, r.attacker_account_id, Number(r.created_at));
   return out;
 }

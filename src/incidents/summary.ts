@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { keepAnswer, type PeriodAnswer, type PeriodBounds } from './exposure-periods.js';
 
 /**
  * What a campaign's accounts did, read from their stored lookup events: the time window,
@@ -42,12 +43,12 @@ export class EventScan {
 
   /**
    * Reads one account's events in time order and returns what they revealed to it: revealed
-   * account id -> every time it was answered, in order (exposure-periods.ts keeps the first of
-   * each period). `exclude` (the campaign's own accounts) is left out: fake accounts finding each
-   * other expose no one.
+   * account id -> the first answer in each period `bounds` splits its answers into
+   * (exposure-periods.ts). `exclude` (the campaign's own accounts) is left out: fake accounts
+   * finding each other expose no one.
    */
-  async account(db: Kysely<Database>, accountId: string, exclude: ReadonlySet<string>): Promise<Map<string, number[]>> {
-    const reveals = new Map<string, number[]>();
+  async account(db: Kysely<Database>, accountId: string, exclude: ReadonlySet<string>, bounds: PeriodBounds): Promise<Map<string, PeriodAnswer[]>> {
+    const reveals = new Map<string, PeriodAnswer[]>();
     let after: { at: number; id: string } | undefined;
     for (;;) {
       let q = db
@@ -59,7 +60,9 @@ export class EventScan {
         q = q.where((eb) => eb.or([eb('at', '>', at), eb.and([eb('at', '=', at), eb('id', '>', id)])]));
       }
       const rows = await q.orderBy('at').orderBy('id').limit(PAGE).execute();
-      for (const r of rows) {
+      const answered = rows.map((r) => (r.outcome === 'allowed' ? parseArray(r.revealed).filter((id): id is string => typeof id === 'string' && !exclude.has(id)) : []));
+      await bounds.load(answered.flat());
+      for (const [i, r] of rows.entries()) {
         const at = Number(r.at);
         this.firstSeen = this.firstSeen === undefined ? at : Math.min(this.firstSeen, at);
         this.lastSeen = this.lastSeen === undefined ? at : Math.max(this.lastSeen, at);
@@ -70,12 +73,10 @@ export class EventScan {
         for (const [block, n] of Object.entries(parseObject(r.blocks))) {
           if (typeof n === 'number' && n > 0) this.blocks.set(block, (this.blocks.get(block) ?? 0) + n);
         }
-        if (r.outcome !== 'allowed') continue;
-        for (const id of parseArray(r.revealed)) {
-          if (typeof id !== 'string' || exclude.has(id)) continue;
-          const times = reveals.get(id);
-          if (times === undefined) reveals.set(id, [at]);
-          else if (times.at(-1) !== at) times.push(at);
+        for (const id of answered[i]!) {
+          const kept = reveals.get(id) ?? [];
+          keepAnswer(kept, bounds.startOf(id, at), at);
+          reveals.set(id, kept);
         }
       }
       const last = rows.at(-1);

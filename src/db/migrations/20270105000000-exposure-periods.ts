@@ -1,13 +1,14 @@
 import { sql, type Kysely } from 'kysely';
 
 /**
- * Exposure rows per period (incidents/exposure-periods.ts): the key gains `since`, so a pair keeps
- * the first answer of each period the exposure rule judges apart (the revealed id's new holder,
- * the attacker's reinstatement), not only its first answer ever. Existing rows are each pair's
- * first answer: `since` 0.
+ * Exposure rows per period (incidents/exposure-periods.ts): the key gains the row's time, so a pair
+ * keeps the first answer of each period the exposure rule judges apart (the revealed id's new
+ * holder, the attacker's reinstatement), not only its first answer ever. Existing rows, each pair's
+ * first answer, are kept as they are.
  *
  * A primary key cannot be changed in place on SQLite, so both dialects build the new table, copy
- * and swap it in: the same statements on both, through the schema builder.
+ * and swap it in: the same statements on both, through the schema builder. Nodes of the release
+ * before this one record campaigns against the old key: stop them before migrating (README).
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema
@@ -15,12 +16,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('campaign_id', 'text', (c) => c.notNull().references('campaigns.id').onDelete('cascade'))
     .addColumn('attacker_account_id', 'text', (c) => c.notNull())
     .addColumn('revealed_account_id', 'text', (c) => c.notNull())
-    .addColumn('since', 'bigint', (c) => c.notNull().defaultTo(0))
     .addColumn('at', 'bigint', (c) => c.notNull())
-    .addPrimaryKeyConstraint('exposures_period_pk', ['campaign_id', 'attacker_account_id', 'revealed_account_id', 'since'])
+    .addPrimaryKeyConstraint('exposures_period_pk', ['campaign_id', 'attacker_account_id', 'revealed_account_id', 'at'])
     .execute();
-  await sql`INSERT INTO exposures_by_period (campaign_id, attacker_account_id, revealed_account_id, since, at)
-    SELECT campaign_id, attacker_account_id, revealed_account_id, 0, at FROM exposures`.execute(db);
+  await sql`INSERT INTO exposures_by_period (campaign_id, attacker_account_id, revealed_account_id, at)
+    SELECT campaign_id, attacker_account_id, revealed_account_id, at FROM exposures`.execute(db);
   await swap(db, 'exposures_by_period');
 }
 
