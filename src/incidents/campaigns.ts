@@ -6,10 +6,10 @@ import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { iso, newId, parseJson, type JsonValue } from './common.js';
-import { enqueueWebhook, EXPOSURES_PER_WEBHOOK, rewriteWebhook, type ExposureRecord, type WebhookData } from './outbox.js';
+import { enqueueWebhook, ExposureBatcher, rewriteWebhook, type WebhookData } from './outbox.js';
 import { campaignReport, type CampaignReport } from './report.js';
 import { reconcile, type PeriodAnswer, type PeriodBounds } from './exposure-periods.js';
-import { exposureRule, periodBounds } from './exposure-rule.js';
+import { exposureRule, MIRRORED_SKEW_MS, periodBounds } from './exposure-rule.js';
 import { EventScan, type CampaignSummary } from './summary.js';
 
 /**
@@ -159,8 +159,9 @@ export class Campaigns {
 
       const scan = new EventScan();
       const batch = new ExposureBatcher(trx, campaignId, now, this.deps.random);
+      const holders = new Map<string, number | null>();
       for (const attacker of members) {
-        const bounds = await periodBounds(trx, attacker);
+        const bounds = await periodBounds(trx, attacker, holders);
         const reveals = await scan.account(trx, attacker, memberSet, bounds);
         if (reveals.size > 0) await this.recordExposures(trx, campaignId, attacker, reveals, bounds, batch, existing !== undefined);
       }
@@ -265,12 +266,16 @@ export class Campaigns {
       .select(['c.id', 'c.status', 'c.detected_at', 'e.campaign_id', 'e.attacker_account_id', 'e.revealed_account_id', 'e.at'])
       .where('e.revealed_account_id', '=', accountId)
       .execute();
+    // An id the app erased and mirrored again: what was shown before the holder's mirroring was its
+    // predecessor's (exposure-rule.ts MIRRORED_SKEW_MS), as the notices and the incident report say.
+    const holder = await this.deps.db.selectFrom('accounts').select('mirrored_at').where('id', '=', accountId).executeTakeFirst();
+    const since = holder ? Number(holder.mirrored_at) - MIRRORED_SKEW_MS : -Infinity;
     // Each campaign's rule on its own, as its report reads it: exposed there is what its report lists.
     const exposed = new Map<string, (typeof rows)[number] & { first: number }>();
     for (const campaignId of new Set(rows.map((r) => r.campaign_id))) {
       const rule = await exposureRule(this.deps.db, [campaignId]);
       for (const r of rows) {
-        if (r.campaign_id !== campaignId || !rule.counts(r)) continue;
+        if (r.campaign_id !== campaignId || Number(r.at) < since || !rule.counts(r)) continue;
         const first = Math.min(exposed.get(campaignId)?.first ?? Infinity, Number(r.at));
         exposed.set(campaignId, { ...r, first });
       }
@@ -346,32 +351,6 @@ export class Campaigns {
     // A scan probes thousands of blocks: the webhook names the most probed, the report all of them.
     const blocks = { ...summary.blocks, list: summary.blocks.list.slice(0, BLOCKS_IN_WEBHOOK), truncated: summary.blocks.distinct > BLOCKS_IN_WEBHOOK };
     return { campaignId, clusterId, detectedAt: iso(now), firstSeen: iso(firstSeen), lastSeen: iso(lastSeen), score, accounts, summary: { ...summary, blocks } };
-  }
-}
-
-/** Collects new exposures into exposure.recorded webhooks of EXPOSURES_PER_WEBHOOK each. */
-class ExposureBatcher {
-  private pending: ExposureRecord[] = [];
-  total = 0;
-
-  constructor(
-    private readonly trx: Transaction<Database>,
-    private readonly campaignId: string,
-    private readonly now: number,
-    private readonly random: Random,
-  ) {}
-
-  async add(e: ExposureRecord): Promise<void> {
-    this.pending.push(e);
-    this.total++;
-    if (this.pending.length >= EXPOSURES_PER_WEBHOOK) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const exposures = this.pending;
-    this.pending = [];
-    await enqueueWebhook(this.trx, 'exposure.recorded', { campaignId: this.campaignId, exposures }, this.now, this.random);
   }
 }
 

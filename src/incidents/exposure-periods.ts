@@ -24,17 +24,18 @@ export interface PeriodAnswer {
 
 /** The moments that split one attacker account's answers: its reinstatements, and per id, its holder's mirroring. */
 export class PeriodBounds {
-  private readonly holders = new Map<string, number | null>();
   private readonly reinstated: number[];
 
   /**
    * `reinstatedAfter`: the first moment after each reinstatement of the attacker account (its time
    * + 1 ms: the rule exempts answers up to it); `holdersOf`: the period start of each id's current
-   * holder, for the ids the directory holds.
+   * holder, for the ids the directory holds; `holders`: what was read of them, which one recording
+   * shares between its attacker accounts (a holder does not depend on who found it).
    */
   constructor(
     reinstatedAfter: readonly number[],
     private readonly holdersOf: (ids: string[]) => Promise<Map<string, number>>,
+    private readonly holders = new Map<string, number | null>(),
   ) {
     this.reinstated = [...new Set(reinstatedAfter)].sort((a, b) => a - b);
   }

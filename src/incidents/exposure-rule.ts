@@ -157,17 +157,18 @@ export async function exposureCounts(db: Kysely<Database>, campaignIds: readonly
  * force: one a later suspension overrides splits nothing the rule then reads wrongly, and the row
  * it adds is an answer all the same.
  */
-export async function periodBounds(db: Kysely<Database>, attackerId: string): Promise<PeriodBounds> {
+export async function periodBounds(db: Kysely<Database>, attackerId: string, holders?: Map<string, number | null>): Promise<PeriodBounds> {
   const reinstated = await db.selectFrom('enforcement_actions').select('at').where('account_id', '=', attackerId).where('action', '=', 'reinstate').execute();
   return new PeriodBounds(
     reinstated.map((r) => Number(r.at) + 1),
     async (ids) => {
-      const holders = new Map<string, number>();
+      const found = new Map<string, number>();
       for (let i = 0; i < ids.length; i += CHUNK) {
         const rows = await db.selectFrom('accounts').select(['id', 'mirrored_at']).where('id', 'in', ids.slice(i, i + CHUNK)).execute();
-        for (const r of rows) holders.set(r.id, Number(r.mirrored_at) - MIRRORED_SKEW_MS);
+        for (const r of rows) found.set(r.id, Number(r.mirrored_at) - MIRRORED_SKEW_MS);
       }
-      return holders;
+      return found;
     },
+    holders,
   );
 }

@@ -8,6 +8,7 @@ import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { exposureCounts } from './campaigns.js';
 import { MIRRORED_SKEW_MS } from './exposure-rule.js';
+import { finite, foundAgain, toldElsewhere } from './notices-told.js';
 import { newId, parseJson } from './common.js';
 import type { IncidentNotifier, NotifyOptions } from './incident-records.js';
 import { buildNotice, type DiscoverableBy, type ExposureNotice, type NoticeFacts } from './notices-content.js';
@@ -189,12 +190,19 @@ export class ExposureNotices implements IncidentNotifier {
         const known = told.get(accountId);
         const all = exposed.get(accountId)!;
         // Told by another incident's notice, unless this attacker account was recorded showing the
-        // account again since (a period of its own: a scan after a reinstatement).
-        const fresh = new Map([...all].filter(([attacker, seen]) => !(seen.recorded <= (known?.get(attacker) ?? -Infinity))));
+        // account again in a later period (exposure-periods.ts: a scan after a reinstatement).
+        const fresh = new Map<string, Seen>();
+        for (const [attacker, seen] of all) {
+          const toldUpTo = known?.get(attacker);
+          if (toldUpTo === undefined || (await foundAgain(trx, attacker, accountId, toldUpTo, seen.recorded))) fresh.set(attacker, seen);
+        }
         // Every exposure already told by another incident: this one records the account as covered and sends nothing.
         const content = fresh.size === 0 ? null : notice(accountId, id, fresh, settings.get(accountId) ?? 'nobody');
-        // What this row stands for: the attackers it tells of, or (covered) those others had told.
-        const toldNow = JSON.stringify([...(fresh.size === 0 ? all : fresh).keys()].sort());
+        // What this row stands for: the attackers it tells of, each with the latest exposure it
+        // accounts for, or (covered) what the notices before it had told.
+        const toldNow = JSON.stringify(
+          Object.fromEntries(fresh.size === 0 ? [...all.keys()].sort().map((a) => [a, finite(known?.get(a))]) : [...fresh].sort(([a], [b]) => (a < b ? -1 : 1)).map(([a, seen]) => [a, seen.recorded])),
+        );
         // A concurrent notifier that got here first wins; this one then sends nothing for the account.
         const inserted = await trx
           .insertInto('exposure_notices')
@@ -335,44 +343,3 @@ async function lockAccounts(tx: Tx, ids: string[]): Promise<Array<{ id: string; 
   return rows.map((r) => ({ id: r.id, mirroredAt: Number(r.mirrored_at) }));
 }
 
-/**
- * Account -> the attacker accounts another incident's notice already told it of, each with when the
- * latest such notice was written: what each of that account's rows in other incidents recorded it
- * told (a covered row: what others had told). A pair a campaign records after its notice was
- * written is not among them, so a later incident tells it; nor is an exposure recorded after it
- * (the caller compares). Rows written before that was recorded (told_attackers null) stand, as
- * then, for every pair their incident's campaigns hold now.
- */
-async function toldElsewhere(tx: Tx, incidentId: string, accountIds: string[]): Promise<Map<string, Map<string, number>>> {
-  const out = new Map<string, Map<string, number>>();
-  const add = (accountId: string, attacker: string, at: number) => {
-    const told = out.get(accountId) ?? new Map<string, number>();
-    told.set(attacker, Math.max(told.get(attacker) ?? -Infinity, at));
-    out.set(accountId, told);
-  };
-  const rows = await tx
-    .selectFrom('exposure_notices')
-    .select(['account_id', 'told_attackers', 'created_at'])
-    .where('account_id', 'in', accountIds)
-    .where('incident_id', '<>', incidentId)
-    // Notices of incidents that name their campaigns, as the rows before this was recorded are read.
-    .where('incident_id', 'in', (eb) => eb.selectFrom('incident_campaigns').select('incident_id'))
-    .execute();
-  let legacy = false;
-  for (const r of rows) {
-    if (r.told_attackers === null) legacy = true;
-    else for (const attacker of (parseJson(r.told_attackers) as string[] | null) ?? []) add(r.account_id, attacker, Number(r.created_at));
-  }
-  if (!legacy) return out;
-  const old = await tx
-    .selectFrom('exposure_notices as n')
-    .innerJoin('incident_campaigns as ic', 'ic.incident_id', 'n.incident_id')
-    .innerJoin('exposures as e', (j) => j.onRef('e.campaign_id', '=', 'ic.campaign_id').onRef('e.revealed_account_id', '=', 'n.account_id'))
-    .select(['n.account_id', 'e.attacker_account_id', 'n.created_at'])
-    .where('n.account_id', 'in', accountIds)
-    .where('n.incident_id', '<>', incidentId)
-    .where('n.told_attackers', 'is', null)
-    .execute();
-  for (const r of old) add(r.account_id, r.attacker_account_id, Number(r.created_at));
-  return out;
-}

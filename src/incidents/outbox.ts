@@ -166,3 +166,29 @@ export async function listOutbox(db: Kysely<Database>, opts: { state?: OutboxSta
   if (opts.state === 'failed') q = q.where('delivered_at', 'is', null).where('next_attempt_at', 'is', null);
   return q.orderBy('id', 'desc').limit(opts.limit ?? 100).execute();
 }
+
+/** Collects new exposures into exposure.recorded webhooks of EXPOSURES_PER_WEBHOOK each. */
+export class ExposureBatcher {
+  private pending: ExposureRecord[] = [];
+  total = 0;
+
+  constructor(
+    private readonly trx: Kysely<Database>,
+    private readonly campaignId: string,
+    private readonly now: number,
+    private readonly random: Random,
+  ) {}
+
+  async add(e: ExposureRecord): Promise<void> {
+    this.pending.push(e);
+    this.total++;
+    if (this.pending.length >= EXPOSURES_PER_WEBHOOK) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const exposures = this.pending;
+    this.pending = [];
+    await enqueueWebhook(this.trx, 'exposure.recorded', { campaignId: this.campaignId, exposures }, this.now, this.random);
+  }
+}

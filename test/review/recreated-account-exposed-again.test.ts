@@ -53,5 +53,8 @@ describeEachDialect('review: the new holder of an id is exposed by the same atta
     expect(csv).toContain('ra-victim,new_holder,');
     const facts = (await svc.ctx.incidents.reports.document(id)).phases[0]!.facts as ReportFacts;
     expect(facts.subjects.total).toBe(3);
+    // The console's account page: the holder was exposed from its own first answer, not its predecessor's.
+    const campaigns = await svc.ctx.incidents.campaigns.forAccount('ra-victim');
+    expect(campaigns).toEqual([expect.objectContaining({ campaignId, role: 'exposed', firstExposedAt: T0 + 40 * MIN })]);
   });
 });

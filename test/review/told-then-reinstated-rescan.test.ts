@@ -44,4 +44,24 @@ describeEachDialect('review: a person told of an attacker account, found again a
     expect(notices).toHaveLength(2);
     expect(notices.map((n) => n.exposure.firstAt).sort()).toEqual([new Date(T0 + MIN).toISOString(), new Date(T0 + 30 * MIN).toISOString()]);
   });
+
+  it('answers kept after the told one aged out, in the same period, are not told again', async () => {
+    for (const id of ['tr-bot2', 'tr-friend']) await mirrorAccount(svc, id, []);
+    svc.clock.set(T0 + 50 * MIN);
+    await svc.ctx.eventPipeline.process([answer('tr-bot2', 'tr-friend', 50)]);
+    svc.clock.set(T0 + 55 * MIN);
+    const first = (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'tr-third', accountIds: ['tr-bot2'], score: 0.9, evidence: {} })).campaignId;
+    svc.clock.set(T0 + 60 * MIN);
+    await notifiedIncident(svc, [first], 'Third');
+    expect(await svc.ctx.incidents.notices.forAccount('tr-friend')).toHaveLength(1);
+    // The account keeps finding the person (throttled, not suspended); the told answer's event ages out.
+    await svc.ctx.eventPipeline.process([answer('tr-bot2', 'tr-friend', 65)]);
+    await svc.ctx.db.kysely.deleteFrom('lookup_events').where('account_id', '=', 'tr-bot2').where('at', '<', T0 + 60 * MIN).execute();
+    svc.clock.set(T0 + 70 * MIN);
+    const second = (await svc.ctx.incidents.campaigns.openCampaign({ clusterId: 'tr-fourth', accountIds: ['tr-bot2'], score: 0.9, evidence: {} })).campaignId;
+    svc.clock.set(T0 + 75 * MIN);
+    await notifiedIncident(svc, [second], 'Fourth');
+    // One exposure, told once: the second incident records the person as covered.
+    expect(await svc.ctx.incidents.notices.forAccount('tr-friend')).toHaveLength(1);
+  });
 });
