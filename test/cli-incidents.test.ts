@@ -28,6 +28,9 @@ describeEachDialect('findguard campaigns / accounts', (dialect) => {
   it('lists and shows a campaign', async () => {
     campaignId = await h.withCtx(async (ctx) => {
       for (const id of ['atk-1', 'atk-2', 'victim-1']) await ctx.directory.putAccount(id, { handle: id.replace('-', '') });
+      // Mirrored an hour before the answers below (the clock is the system's): an answer from before
+      // an account's mirroring is its predecessor's (incidents/exposure-rule.ts MIRRORED_SKEW_MS).
+      await ctx.db.kysely.updateTable('accounts').set({ mirrored_at: T - 3_600_000 }).execute();
       await ctx.eventPipeline.process([
         makeEvent(1, { accountId: 'atk-1', at: T - 60_000, revealed: ['victim-1', 'victim-2'], matched: 2, blocks: { '+1415555': 2 }, country: 'NL', asn: 64500 }),
         makeEvent(2, { accountId: 'atk-2', at: T - 30_000, revealed: ['victim-1'], matched: 1, blocks: { '+1415556': 1 }, country: 'DE', asn: 64501 }),
