@@ -118,9 +118,9 @@ export class ConsoleCampaigns {
 
   /**
    * The campaign's exposures as CSV (attacker account, exposed account, first exposed), streamed
-   * page by page; a pair has a line per period the rule judges apart (a new holder of the id, a scan
-   * after an old reinstatement), each with that period's first answer so a large campaign never sits whole in memory. Account ids only: findguard
-   * stores no number to put there. The exposures its disclosure report lists (exposure-rule.ts),
+   * page by page so a large campaign never sits whole in memory; a pair has a line per period the
+   * rule judges apart (a new holder of the id, a scan after an old reinstatement), each with that
+   * period's first answer. Account ids only: findguard stores no number to put there. The exposures its disclosure report lists (exposure-rule.ts),
    * not every stored row: a member revealed to another, what a reinstated person found.
    */
   async exposuresCsv(id: string): Promise<Readable> {

@@ -9,7 +9,7 @@ import { iso, newId, parseJson, type JsonValue } from './common.js';
 import { enqueueWebhook, ExposureBatcher, rewriteWebhook, type WebhookData } from './outbox.js';
 import { campaignReport, type CampaignReport } from './report.js';
 import { reconcile, type PeriodAnswer, type PeriodBounds } from './exposure-periods.js';
-import { exposureRule, MIRRORED_SKEW_MS, periodBounds } from './exposure-rule.js';
+import { exposureRule, holderSince, periodBounds } from './exposure-rule.js';
 import { EventScan, type CampaignSummary } from './summary.js';
 
 /**
@@ -267,9 +267,9 @@ export class Campaigns {
       .where('e.revealed_account_id', '=', accountId)
       .execute();
     // An id the app erased and mirrored again: what was shown before the holder's mirroring was its
-    // predecessor's (exposure-rule.ts MIRRORED_SKEW_MS), as the notices and the incident report say.
+    // predecessor's (exposure-rule.ts holderSince), as the notices and the incident report say.
     const holder = await this.deps.db.selectFrom('accounts').select('mirrored_at').where('id', '=', accountId).executeTakeFirst();
-    const since = holder ? Number(holder.mirrored_at) - MIRRORED_SKEW_MS : -Infinity;
+    const since = holder ? holderSince(Number(holder.mirrored_at)) : -Infinity;
     // Each campaign's rule on its own, as its report reads it: exposed there is what its report lists.
     const exposed = new Map<string, (typeof rows)[number] & { first: number }>();
     for (const campaignId of new Set(rows.map((r) => r.campaign_id))) {

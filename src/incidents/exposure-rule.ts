@@ -41,6 +41,11 @@ const CHUNK = 500;
  */
 export const MIRRORED_SKEW_MS = 5_000;
 
+/** Where the answers about the holder mirrored at `mirroredAt` begin: earlier ones were its predecessor's. */
+export function holderSince(mirroredAt: number): number {
+  return mirroredAt - MIRRORED_SKEW_MS;
+}
+
 /**
  * The rule for these campaigns read as of now: their members, when each was detected, and the
  * reinstatements in force among the members. `db` may be a transaction (the campaign's own
@@ -165,7 +170,7 @@ export async function periodBounds(db: Kysely<Database>, attackerId: string, hol
       const found = new Map<string, number>();
       for (let i = 0; i < ids.length; i += CHUNK) {
         const rows = await db.selectFrom('accounts').select(['id', 'mirrored_at']).where('id', 'in', ids.slice(i, i + CHUNK)).execute();
-        for (const r of rows) found.set(r.id, Number(r.mirrored_at) - MIRRORED_SKEW_MS);
+        for (const r of rows) found.set(r.id, holderSince(Number(r.mirrored_at)));
       }
       return found;
     },

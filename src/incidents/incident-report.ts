@@ -2,7 +2,7 @@ import canonicalize from 'canonicalize';
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database, DecisionsTable } from '../db/schema.js';
-import { exposureCounts, exposureRule, MIRRORED_SKEW_MS } from './exposure-rule.js';
+import { exposureCounts, exposureRule, holderSince } from './exposure-rule.js';
 import { iso } from './common.js';
 
 /**
@@ -180,7 +180,7 @@ async function countriesOf(db: Kysely<Database>, accountIds: readonly string[]):
 
 /**
  * One row per exposed person, first exposed first. An account id the app erased and mirrored again
- * names two people: exposures from before its current holder's mirroring (MIRRORED_SKEW_MS) were a
+ * names two people: exposures from before its current holder's mirroring (exposure-rule.ts holderSince) were a
  * predecessor's, a row of their own without handle or country (the holder's say nothing of whom
  * the attackers saw), and only the later ones are the holder's, as the notices count them.
  */
@@ -188,7 +188,7 @@ export async function exposureRows(db: Kysely<Database>, bundle: EvidenceBundle)
   const found = await countriesOf(db, [...new Set(bundle.exposures.map((e) => e.revealedAccountId))]);
   const holderOf = (accountId: string, at: string) => {
     const a = found.get(accountId);
-    return a && Date.parse(at) >= a.mirroredAt - MIRRORED_SKEW_MS ? a : undefined;
+    return a && Date.parse(at) >= holderSince(a.mirroredAt) ? a : undefined;
   };
   const per = new Map<string, { accountId: string; holder: ReturnType<typeof holderOf>; first: string; last: string; attackers: Set<string>; campaigns: Set<string> }>();
   for (const e of bundle.exposures) {

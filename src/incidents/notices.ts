@@ -7,7 +7,7 @@ import { AppError } from '../errors.js';
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { exposureCounts } from './campaigns.js';
-import { MIRRORED_SKEW_MS } from './exposure-rule.js';
+import { holderSince } from './exposure-rule.js';
 import { finite, foundAgain, toldElsewhere } from './notices-told.js';
 import { newId, parseJson } from './common.js';
 import type { IncidentNotifier, NotifyOptions } from './incident-records.js';
@@ -245,7 +245,7 @@ export class ExposureNotices implements IncidentNotifier {
       for (const r of rows) {
         const at = Number(r.at);
         const mirroredAt = Number(r.mirrored_at);
-        if (at < mirroredAt - MIRRORED_SKEW_MS || !counts(r)) continue;
+        if (at < holderSince(mirroredAt) || !counts(r)) continue;
         holders.set(r.revealed_account_id, mirroredAt);
         const seen = out.get(r.revealed_account_id) ?? new Map<string, Seen>();
         const s = seen.get(r.attacker_account_id);
