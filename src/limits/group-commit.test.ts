@@ -181,10 +181,12 @@ describe('memory store on SQLite: a resolved call is stored', () => {
     const d = await open();
     const s = new MemoryLimitStore({ persistence: new LimitStatePersistence(d.kysely, pino({ level: 'silent' }), raw ? d.sqlite : undefined) });
     await Promise.all([s.apply(input('a', 10)), s.apply(input('b', 3))]);
-    const rows = await d.kysely.selectFrom('limit_state').select('key').orderBy('key').execute();
-    expect(rows.map((r) => r.key)).toEqual(['b:a', 'b:b']);
+    const keys = async () => (await d.kysely.selectFrom('limit_state').select('key').orderBy('key').execute()).map((r) => r.key);
+    // On the raw handle a save is one row of the journal (memory-persistence.ts), folded later.
+    expect(await keys()).toEqual(raw ? ['~j:0000000000000000'] : ['b:a', 'b:b']);
     const restarted = new MemoryLimitStore({ persistence: new LimitStatePersistence(d.kysely, pino({ level: 'silent' })) });
     await restarted.restore(0);
+    expect(await keys()).toEqual(['b:a', 'b:b']);
     expect((await restarted.apply(input('a', 1))).outcome).toBe('refused');
   });
 
