@@ -87,14 +87,19 @@ it("the migration moves the saved state's rows to the limits file and back", asy
       main: (db.sqlite!.prepare(`SELECT count(*) AS n FROM main.sqlite_master WHERE tbl_name = 'limit_state'`).get() as { n: number }).n,
       limits: (db.sqlite!.prepare(`SELECT count(*) AS n FROM ${LIMITS_SCHEMA}.sqlite_master WHERE tbl_name = 'limit_state'`).get() as { n: number }).n,
     });
-    // The table, its primary key and its index, in the limits file only.
-    expect(where()).toEqual({ main: 0, limits: 3 });
+    // The table and its primary key, in the limits file only (its index on expires_at is gone: 20270106000000).
+    expect(where()).toEqual({ main: 0, limits: 2 });
     await db.kysely.insertInto('limit_state').values({ key: 'account:a', state: '{"t":1}', expires_at: 99 }).execute();
     const loose = db.kysely as never;
     await migrations['20261230000000-limit-state-own-file']!.down!(loose);
-    expect(where()).toEqual({ main: 3, limits: 0 });
+    expect(where()).toEqual({ main: 2, limits: 0 });
     await migrations['20261230000000-limit-state-own-file']!.up(loose);
+    expect(where()).toEqual({ main: 0, limits: 2 });
+    // The index's own migration, undone and done again, where the table lives.
+    await migrations['20270106000000-limit-state-expiry-index']!.down!(loose);
     expect(where()).toEqual({ main: 0, limits: 3 });
+    await migrations['20270106000000-limit-state-expiry-index']!.up(loose);
+    expect(where()).toEqual({ main: 0, limits: 2 });
     expect(await db.kysely.selectFrom('limit_state').selectAll().execute()).toEqual([{ key: 'account:a', state: '{"t":1}', expires_at: 99 }]);
   } finally {
     await db.close();
@@ -127,6 +132,11 @@ it('a missing limits file stops serve until an operator accepts the loss, audit-
   expect(accepted.code).toBeUndefined();
   expect(accepted.lines[0]).toMatch(/^started an empty limits file at .*findguard\.limits\.sqlite: serve starts again, every budget full$/);
   service = await started(d);
+  // The new file's table is the one the migrations make now: no index on expires_at.
+  expect(service.ctx.db.sqlite!.prepare(`SELECT name FROM ${LIMITS_SCHEMA}.sqlite_master WHERE tbl_name = 'limit_state' ORDER BY name`).all()).toEqual([
+    { name: 'limit_state' },
+    { name: 'sqlite_autoindex_limit_state_1' },
+  ]);
   const [entry] = await listAudit(service.ctx.db.kysely, { subject: 'limits:sqlite', limit: 1 });
   expect(entry).toMatchObject({ action: 'limits.accept-lost-state', tool: 'cli', actor: { name: 'ops-erin' }, reason: expect.stringContaining('not in the backup') });
   const healthy = await run('limits', 'status');

@@ -24,6 +24,8 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationRe
 const LIMITS_FILE_MIGRATION = '20261230000000-limit-state-own-file';
 /** The migration that first made limit_state. */
 const LIMIT_STATE_MIGRATION = '20261212000000-limit-state';
+/** The migration that took limit_state's index on expires_at away again. */
+const LIMIT_STATE_INDEX_MIGRATION = '20270106000000-limit-state-expiry-index';
 
 /**
  * SQLite's limits file went missing (deleted, or not restored with the directory's file): every
@@ -67,6 +69,7 @@ export async function acceptLostLimitState(db: Kysely<Database>): Promise<string
   const loose = db as unknown as Kysely<unknown>;
   await migrations[LIMIT_STATE_MIGRATION]!.up(loose);
   await moveTable(loose, 'limit_state', 'main', LIMITS_SCHEMA);
+  await migrations[LIMIT_STATE_INDEX_MIGRATION]!.up(loose);
   return file;
 }
 

@@ -17,6 +17,13 @@ export interface LimitStateSaver {
   load(now: number): Promise<SavedEntry[]>;
   /** Resolves once what it was given is stored; throws when it could not be. */
   save(entries: readonly SavedEntry[], removed: readonly string[]): Promise<void>;
+  /**
+   * A saver that keeps a journal (see JOURNAL): whether the keys saved since the last fold (this
+   * many) are due to be folded, and the fold itself, given each such key's present value
+   * (undefined: gone). Returns whether it folded.
+   */
+  foldDue?(keys: number): boolean;
+  fold?(entries: readonly SavedEntry[], removed: readonly string[]): boolean;
 }
 
 /** Deletes per statement: well under SQLite's and PostgreSQL's bound-parameter limits. */
@@ -26,13 +33,18 @@ const CHUNK = 300;
  * SQLite saves through a journal kept in limit_state itself: each save is one row under a key no
  * namespace of the store can make (the store's keys are `b:`, `r:`, `s:`, `o:` and the key), the
  * save's entries and removed keys as JSON, numbered in order, never expiring. Every FOLD_ROWS rows
- * (or FOLD_KEYS distinct keys), and at every load, the rows are folded into the entries' own rows
- * and deleted, in one transaction. A save had upserted its entries (a lookup changes ~3, and the
- * calls of one turn share a save: ~190 in `npm run bench`) each into a page of its own of the table
- * and both its indexes, every page written again at every commit; a journal row is one append, and
- * a fold writes a key changed by many saves once. Measured (.bench micro, 187 entries a save): a
- * save took half the CPU with the same keys again and again, 30% less with keys all over 300,000.
- * FOLD_KEYS bounds the fold, which runs on the event loop: ~2,000 upserts, ~25 ms at worst.
+ * (or FOLD_KEYS distinct keys) the store folds it: the keys saved since, with their values in
+ * memory now, are written into their own rows and the journal's rows deleted, in one transaction;
+ * every load folds what an earlier process left. A save had upserted its entries (a lookup changes
+ * ~3, and the calls of one turn share a save: ~190 in `npm run bench`) each into a page of its own
+ * of the table and both its indexes, every page written again at every commit; a journal row is one
+ * append, and a fold writes a key changed by many saves once. Measured (.bench micro, 187 entries a
+ * save): a save took half the CPU with the same keys again and again, 30% less with keys all over
+ * 300,000. The values folded are the store's, not copies kept since their saves: entries held that
+ * long outlived the young generation and doubled the garbage collector's share of a lookup.
+ * A value in memory may be newer than its last save (a call whose save is still to come): the fold
+ * stores it early, a charge on the safe side, as a failed save's changes stay charged. FOLD_KEYS
+ * bounds the fold, which runs on the event loop: ~2,000 upserts, ~25 ms at worst.
  */
 const JOURNAL = '~j:';
 /** Zero-padded, so the keys' order is the rows' order (and a range deletes the folded ones). */
@@ -91,10 +103,9 @@ export class LimitStatePersistence implements LimitStateSaver {
   private readonly outage: OutageLog;
   private readonly foldOutage: OutageLog;
   private readonly fast: SqliteStatements | undefined;
-  /** The next journal row's number; rows before it not folded yet: `unfolded` of them, changing `pending`. */
+  /** The next journal row's number; the rows before it not folded yet: `unfolded` of them. */
   private seq = 0;
   private unfolded = 0;
-  private pending = new Map<string, SavedEntry | undefined>();
 
   private readonly foldRows: number;
   private readonly foldKeys: number;
@@ -137,7 +148,6 @@ export class LimitStatePersistence implements LimitStateSaver {
     }
     this.seq = 0;
     this.unfolded = 0;
-    this.pending = new Map();
     return [...state.values()].filter((e) => e.expiresAt > now);
   }
 
@@ -154,32 +164,37 @@ export class LimitStatePersistence implements LimitStateSaver {
     this.outage.ok();
   }
 
-  /** SQLite: one journal row (see JOURNAL), then a fold when enough has gathered. */
+  /** SQLite: one journal row (see JOURNAL). */
   private async append(fast: SqliteStatements, entries: readonly SavedEntry[], removed: readonly string[]): Promise<void> {
     const row = { key: journalKey(this.seq), state: encodeJournalRow(entries, removed), expiresAt: JOURNAL_EXPIRES };
     // Not while Kysely holds a transaction open on the connection across awaits (a directory
     // write): the row would share its fate, so it waits for it through Kysely instead.
-    const raw = !this.sqlite?.inTransaction;
-    if (raw) fast.upsert.run(row.key, row.state, row.expiresAt);
+    if (!this.sqlite?.inTransaction) fast.upsert.run(row.key, row.state, row.expiresAt);
     else await this.write([row], []);
     this.seq++;
     this.unfolded++;
-    for (const e of entries) this.pending.set(e.key, e);
-    for (const key of removed) this.pending.set(key, undefined);
-    if (raw && !this.sqlite?.inTransaction && (this.unfolded >= this.foldRows || this.pending.size >= this.foldKeys)) this.fold(fast);
   }
 
-  /** Writes the journal's changes into the entries' rows and deletes its rows, at once. A failure leaves both for the next try. */
-  private fold(fast: SqliteStatements): void {
+  foldDue(keys: number): boolean {
+    return this.fast !== undefined && this.unfolded > 0 && (this.unfolded >= this.foldRows || keys >= this.foldKeys);
+  }
+
+  /**
+   * Writes the keys saved since the last fold (their present values) into their own rows and
+   * deletes the journal's rows, at once; not while Kysely holds the connection (the next save's
+   * fold does it). A failure leaves both for the next try.
+   */
+  fold(entries: readonly SavedEntry[], removed: readonly string[]): boolean {
+    if (!this.fast || this.unfolded === 0 || this.sqlite?.inTransaction) return false;
     try {
-      fast.fold(this.pending, journalKey(this.seq - 1));
+      this.fast.fold(entries, removed, journalKey(this.seq - 1));
     } catch (err) {
       this.foldOutage.failed(err);
-      return;
+      return false;
     }
     this.foldOutage.ok();
-    this.pending = new Map();
     this.unfolded = 0;
+    return true;
   }
 
   /**
@@ -209,8 +224,8 @@ export class LimitStatePersistence implements LimitStateSaver {
 
 interface SqliteStatements {
   upsert: SQLite.Statement<[string, string, number]>;
-  /** Writes `pending` (undefined: delete the key) and deletes the journal's rows up to `last`, in one transaction. */
-  fold: (pending: ReadonlyMap<string, SavedEntry | undefined>, last: string) => void;
+  /** Writes `entries`, deletes `removed` and the journal's rows up to `last`, in one transaction. */
+  fold: (entries: readonly SavedEntry[], removed: readonly string[], last: string) => void;
 }
 
 /**
@@ -224,11 +239,9 @@ function sqliteStatements(sqlite: SQLite.Database): SqliteStatements {
   );
   const remove = sqlite.prepare<[string]>('DELETE FROM limit_state WHERE key = ?');
   const removeJournal = sqlite.prepare<[string, string]>('DELETE FROM limit_state WHERE key >= ? AND key <= ?');
-  const fold = sqlite.transaction((pending: ReadonlyMap<string, SavedEntry | undefined>, last: string) => {
-    for (const [key, e] of pending) {
-      if (e) upsert.run(key, e.state, e.expiresAt);
-      else remove.run(key);
-    }
+  const fold = sqlite.transaction((entries: readonly SavedEntry[], removed: readonly string[], last: string) => {
+    for (const e of entries) upsert.run(e.key, e.state, e.expiresAt);
+    for (const key of removed) remove.run(key);
     removeJournal.run(JOURNAL, last);
   });
   return { upsert, fold };

@@ -55,6 +55,8 @@ export class MemoryLimitStore implements LimitStore {
   private commitQueued = false;
   /** Keys changed since the last save, per namespace (no key text is built per write). */
   private dirty = emptyDirty();
+  /** Keys saved since the persistence's journal was last folded (see LimitStateSaver.fold). */
+  private unfolded = emptyDirty();
   /** The time of the apply() running now, for `access` (made once, not per call). */
   private now = 0;
   private readonly access: StateAccess = {
@@ -190,6 +192,8 @@ export class MemoryLimitStore implements LimitStore {
    */
   private dropUnsaved(): void {
     this.dirty = emptyDirty();
+    // The load that follows folds the journal (and this process's values are being dropped).
+    this.unfolded = emptyDirty();
     const waiters = this.waiters;
     this.waiters = [];
     const err = new LimitStateNotSavedError('the limits state was read back from the database before this change was saved');
@@ -255,15 +259,7 @@ export class MemoryLimitStore implements LimitStore {
       return;
     }
     this.dirty = emptyDirty();
-    const entries: SavedEntry[] = [];
-    const removed: string[] = [];
-    for (const ns of NAMESPACES) {
-      for (const key of dirty[ns]) {
-        const e = this.entryOf(ns, key);
-        if (e) entries.push({ key: `${ns}:${key}`, state: JSON.stringify(e.value), expiresAt: e.expires });
-        else removed.push(`${ns}:${key}`);
-      }
-    }
+    const { entries, removed } = this.valuesOf(dirty);
     // A save that does not answer must not hold calls forever: they fail closed, and again those
     // that arrive while it still hangs (they wait for the save after it), as the event bus does.
     // Armed for every save, waiters or not: a retry the timer started with none that then hangs
@@ -284,6 +280,37 @@ export class MemoryLimitStore implements LimitStore {
     }
     // A waiter the watchdog rejected stays rejected: a promise settles once.
     for (const w of waiters) w.resolve();
+    for (const ns of NAMESPACES) for (const key of dirty[ns]) this.unfolded[ns].add(key);
+    this.foldIfDue();
+  }
+
+  /** The saved keys' present values (removed: gone from memory), as the persistence stores them. */
+  private valuesOf(keys: Record<Namespace, Set<string>>): { entries: SavedEntry[]; removed: string[] } {
+    const entries: SavedEntry[] = [];
+    const removed: string[] = [];
+    for (const ns of NAMESPACES) {
+      for (const key of keys[ns]) {
+        const e = this.entryOf(ns, key);
+        if (e) entries.push({ key: `${ns}:${key}`, state: JSON.stringify(e.value), expiresAt: e.expires });
+        else removed.push(`${ns}:${key}`);
+      }
+    }
+    return { entries, removed };
+  }
+
+  /**
+   * Folds the persistence's journal when it says so, with the values in memory now (not copies kept
+   * since each save: see memory-persistence.ts). Only while this node is still the only one, as a
+   * save: the lock may have gone while the save was written.
+   */
+  private foldIfDue(): void {
+    const p = this.persistence;
+    if (!p?.foldDue || !p.fold) return;
+    let keys = 0;
+    for (const ns of NAMESPACES) keys += this.unfolded[ns].size;
+    if (!p.foldDue(keys) || !this.sole()) return;
+    const { entries, removed } = this.valuesOf(this.unfolded);
+    if (p.fold(entries, removed)) this.unfolded = emptyDirty();
   }
 
   private timedOut(inFlight: readonly Waiter[]): void {
