@@ -179,6 +179,9 @@ describe('the limits journal on SQLite', () => {
     const keys = (await db.kysely.selectFrom('limit_state').select('key').orderBy('key').execute()).map((r) => r.key);
     expect(keys.filter((k) => k.startsWith('~'))).toHaveLength(1);
     expect(keys.filter((k) => k.startsWith('b:'))).toEqual(['b:k0', 'b:k1', 'b:k2']);
+    // Stopped cleanly, it leaves no journal (an earlier release started next reads entries alone).
+    await store.close();
+    expect((await db.kysely.selectFrom('limit_state').select('key').where('key', '>=', '~').execute()).length).toBe(0);
     const restarted = new MemoryLimitStore({ persistence: new LimitStatePersistence(db.kysely, logger, db.sqlite) });
     await restarted.restore(0);
     // k0 was charged 3 of its 10: 7 more pass, the eighth does not.

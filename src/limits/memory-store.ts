@@ -159,6 +159,10 @@ export class MemoryLimitStore implements LimitStore {
 
   async close(): Promise<void> {
     await this.save();
+    // A node stopped cleanly leaves no journal: an earlier release started on the same files next
+    // (a rollback) reads the entries' rows alone.
+    await this.saving.catch(() => undefined);
+    this.foldIfDue(true);
     this.buckets.clear();
     this.breakers.clear();
     this.counters.clear();
@@ -299,16 +303,16 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   /**
-   * Folds the persistence's journal when it says so, with the values in memory now (not copies kept
-   * since each save: see memory-persistence.ts). Only while this node is still the only one, as a
-   * save: the lock may have gone while the save was written.
+   * Folds the persistence's journal when it says so (or `now`), with the values in memory now (not
+   * copies kept since each save: see memory-persistence.ts). Only while this node is still the only
+   * one, as a save: the lock may have gone while the save was written.
    */
-  private foldIfDue(): void {
+  private foldIfDue(now = false): void {
     const p = this.persistence;
     if (!p?.foldDue || !p.fold) return;
     let keys = 0;
     for (const ns of NAMESPACES) keys += this.unfolded[ns].size;
-    if (!p.foldDue(keys) || !this.sole()) return;
+    if (!(now || p.foldDue(keys)) || !this.sole()) return;
     const { entries, removed } = this.valuesOf(this.unfolded);
     if (p.fold(entries, removed)) this.unfolded = emptyDirty();
   }
