@@ -178,8 +178,10 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
     },
     singleNodeLock: () => nodeLock?.status(),
     close: async () => {
-      await nodeLock?.release();
+      // The store's last save and fold before the lock goes: another process may take it at once,
+      // and its own journal rows would be this one's to fold (test/review/lj-close-fold-after-lock-release).
       await ownedStore?.close();
+      await nodeLock?.release();
       await discoveryStore.close();
       await built.close();
     },

@@ -22,6 +22,7 @@ export interface LimitStateSaver {
    * many) are due to be folded, and the fold itself, given each such key's present value
    * (undefined: gone). Returns whether it folded.
    */
+  readonly journaled?: boolean;
   foldDue?(keys: number): boolean;
   fold?(entries: readonly SavedEntry[], removed: readonly string[]): boolean;
 }
@@ -110,6 +111,9 @@ export class LimitStatePersistence implements LimitStateSaver {
   private readonly foldRows: number;
   private readonly foldKeys: number;
 
+  /** Saves go through the journal (SQLite, with the raw handle): the store tracks what to fold. */
+  readonly journaled: boolean;
+
   /** `sqlite`: the raw handle where the dialect is SQLite (then saves go through the journal). `fold`: when to fold it (tests). */
   constructor(
     private readonly db: Kysely<Database>,
@@ -118,6 +122,7 @@ export class LimitStatePersistence implements LimitStateSaver {
     fold: { rows?: number; keys?: number } = {},
   ) {
     this.fast = sqlite ? sqliteStatements(sqlite) : undefined;
+    this.journaled = this.fast !== undefined;
     this.foldRows = fold.rows ?? FOLD_ROWS;
     this.foldKeys = fold.keys ?? FOLD_KEYS;
     this.outage = new OutageLog({
@@ -169,8 +174,10 @@ export class LimitStatePersistence implements LimitStateSaver {
     const row = { key: journalKey(this.seq), state: encodeJournalRow(entries, removed), expiresAt: JOURNAL_EXPIRES };
     // Not while Kysely holds a transaction open on the connection across awaits (a directory
     // write): the row would share its fate, so it waits for it through Kysely instead.
-    if (!this.sqlite?.inTransaction) fast.upsert.run(row.key, row.state, row.expiresAt);
-    else await this.write([row], []);
+    // A plain insert: a row of that number already there is another process's (two writers, which
+    // the single-node lock is there to prevent), not to be overwritten; the save fails closed.
+    if (!this.sqlite?.inTransaction) fast.append.run(row.key, row.state, row.expiresAt);
+    else await this.db.insertInto('limit_state').values({ key: row.key, state: row.state, expires_at: row.expiresAt }).execute();
     this.seq++;
     this.unfolded++;
   }
@@ -223,7 +230,7 @@ export class LimitStatePersistence implements LimitStateSaver {
 }
 
 interface SqliteStatements {
-  upsert: SQLite.Statement<[string, string, number]>;
+  append: SQLite.Statement<[string, string, number]>;
   /** Writes `entries`, deletes `removed` and the journal's rows up to `last`, in one transaction. */
   fold: (entries: readonly SavedEntry[], removed: readonly string[], last: string) => void;
 }
@@ -237,6 +244,7 @@ function sqliteStatements(sqlite: SQLite.Database): SqliteStatements {
   const upsert = sqlite.prepare<[string, string, number]>(
     'INSERT INTO limit_state (key, state, expires_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at',
   );
+  const append = sqlite.prepare<[string, string, number]>('INSERT INTO limit_state (key, state, expires_at) VALUES (?, ?, ?)');
   const remove = sqlite.prepare<[string]>('DELETE FROM limit_state WHERE key = ?');
   const removeJournal = sqlite.prepare<[string, string]>('DELETE FROM limit_state WHERE key >= ? AND key <= ?');
   const fold = sqlite.transaction((entries: readonly SavedEntry[], removed: readonly string[], last: string) => {
@@ -244,5 +252,5 @@ function sqliteStatements(sqlite: SQLite.Database): SqliteStatements {
     for (const key of removed) remove.run(key);
     removeJournal.run(JOURNAL, last);
   });
-  return { upsert, fold };
+  return { append, fold };
 }

@@ -159,8 +159,8 @@ export class MemoryLimitStore implements LimitStore {
 
   async close(): Promise<void> {
     await this.save();
-    // A node stopped cleanly leaves no journal: an earlier release started on the same files next
-    // (a rollback) reads the entries' rows alone.
+    // A node stopped cleanly leaves no journal (unless a directory write holds the connection just
+    // then): an earlier release started on the same files next (a rollback) reads the entries' rows alone.
     await this.saving.catch(() => undefined);
     this.foldIfDue(true);
     this.buckets.clear();
@@ -284,8 +284,11 @@ export class MemoryLimitStore implements LimitStore {
     }
     // A waiter the watchdog rejected stays rejected: a promise settles once.
     for (const w of waiters) w.resolve();
-    for (const ns of NAMESPACES) for (const key of dirty[ns]) this.unfolded[ns].add(key);
-    this.foldIfDue();
+    // Only for a journal: kept for nothing else, the keys of every caller ever seen would pile up.
+    if (this.persistence.journaled) {
+      for (const ns of NAMESPACES) for (const key of dirty[ns]) this.unfolded[ns].add(key);
+      this.foldIfDue();
+    }
   }
 
   /** The saved keys' present values (removed: gone from memory), as the persistence stores them. */
