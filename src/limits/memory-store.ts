@@ -161,7 +161,6 @@ export class MemoryLimitStore implements LimitStore {
     await this.save();
     // A node stopped cleanly leaves no journal (unless a directory write holds the connection just
     // then): an earlier release started on the same files next (a rollback) reads the entries' rows alone.
-    await this.saving.catch(() => undefined);
     this.foldIfDue(true);
     this.buckets.clear();
     this.breakers.clear();
