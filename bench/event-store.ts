@@ -38,7 +38,7 @@ function event(at: number): LookupEvent {
     subnet: '100.64.12.0/24',
     asn: 64_500,
     country: 'DE',
-    network: 'residential',
+    network: 'other',
     tier: 'standard',
     operation: 'lookup',
     outcome: 'allowed',
