@@ -8,7 +8,7 @@ import { isNewOperatorName, isOperatorName, NEW_OPERATOR_NAME_RULE, newId } from
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { DEFAULT_SCRYPT, generatePassword, hashPassword, PasswordCheckBusy, verifyPassword, type ScryptParams } from './passwords.js';
-import { auditVia, CLI_TOKEN_MAKER, type ActingContext, type OperatorPrincipal } from './principal.js';
+import { auditVia, byAnothersToken, CLI_TOKEN_MAKER, type ActingContext, type OperatorPrincipal } from './principal.js';
 import { OidcSubjects } from './oidc-subject.js';
 import { canManage, isRole, roleRank, type Role } from './roles.js';
 import { OperatorSessions, type SessionCookie, type SessionTimeouts } from './sessions.js';
@@ -64,6 +64,16 @@ const CLI: ActingContext = { from: null, tool: 'cli' };
 
 /** Who manages: an operator, or the CLI (which may manage anyone). */
 export type Manager = { principal: OperatorPrincipal; ctx: ActingContext } | 'cli';
+
+/**
+ * Who a new token is recorded as made by. A token made with a token someone else made is theirs
+ * too: its bearer may be that maker, and recording the token's operator instead would launder it
+ * into one that gives an approval of the two-person rule (test/review/token-minted-token-approves).
+ */
+function tokenMaker(by: Manager): string | null {
+  if (by === 'cli') return CLI_TOKEN_MAKER;
+  return byAnothersToken(by.principal) ? (by.principal.tokenMadeBy ?? null) : by.principal.id;
+}
 
 /**
  * Operators: local ones (password + TOTP) and OIDC ones, their sessions, API tokens and sign-in.
@@ -201,7 +211,7 @@ export class OperatorService {
       const target = await this.target(tx, id);
       if (target.status !== 'active') throw new AppError('conflict', 'the operator is disabled');
       if (by === 'cli' || by.principal.id !== id) this.mayManage(by, target.role);
-      const token = await this.tokens.create(id, label, now, by === 'cli' ? CLI_TOKEN_MAKER : by.principal.id, tx);
+      const token = await this.tokens.create(id, label, now, tokenMaker(by), tx);
       await this.audit(tx, by, 'token.create', id, now, { details: { tokenId: token.id, label } });
       return token;
     });

@@ -28,7 +28,7 @@ export class OperatorTokens {
   ) {}
 
   /** A new token; the returned text is shown once and never stored. `createdBy`: the operator id (or `cli`) making it. */
-  async create(operatorId: string, label: string, now: number, createdBy: string, db: Kysely<Database> = this.db): Promise<{ id: string; token: string }> {
+  async create(operatorId: string, label: string, now: number, createdBy: string | null, db: Kysely<Database> = this.db): Promise<{ id: string; token: string }> {
     const id = newId('tok', now, this.random, 8);
     const secret = newSecret(this.random);
     await db.insertInto('operator_tokens').values({ id, operator_id: operatorId, secret_hash: secretHash(secret), label, created_at: now, last_used_at: null, revoked_at: null, created_by: createdBy }).execute();
