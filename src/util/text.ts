@@ -6,12 +6,15 @@ type StringOptions = NonNullable<Parameters<typeof Type.String>[0]>;
  * Free text from outside (a handle, a user agent, a label, a reason, an incident note): any
  * length-only string schema let control characters through, and PostgreSQL refuses a NUL in a
  * text column or a query parameter (22021), which answered 500 where SQLite stored it. These
- * refuse C0 controls and DEL at validation, with the schema's own 400, on both databases alike.
+ * refuse C0 controls, DEL and unpaired surrogates at validation, with the schema's own 400, on both databases alike.
  */
-// Ajv compiles `pattern` with the u flag; \u escapes read the same with or without it.
-const ONE_LINE = '^[^\\u0000-\\u001f\\u007f]*$';
+// Ajv and TypeBox compile `pattern` with the u flag, under which \p{Cs} is a surrogate that is not
+// half of a pair: JSON lets one through ("\ud800"), no database stores it faithfully (PostgreSQL
+// and SQLite write U+FFFD in its place), and the audit trail's canonical hash throws on it, which
+// answered 500 (test/review/lone-surrogate-audited-text-500).
+const ONE_LINE = '^[^\\u0000-\\u001f\\u007f\\p{Cs}]*$';
 // Notes and documents keep their tabs and line breaks.
-const MULTI_LINE = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$';
+const MULTI_LINE = '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f\\p{Cs}]*$';
 
 const ONE_LINE_RE = new RegExp(ONE_LINE, 'u');
 
