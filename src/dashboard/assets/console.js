@@ -35,8 +35,10 @@ export async function api(method, path, body) {
     data = null;
   }
   if (!res.ok) {
-    if (res.status === 401 && data && data.error === 'not_signed_in' && location.pathname !== SIGN_IN) toSignIn();
-    throw new ApiError(res.status, data && data.error, data && data.message, data && data.details);
+    // The API's coded error (src/errors.ts): { error: { code, message, details } }.
+    const error = data && typeof data.error === 'object' && data.error !== null ? data.error : {};
+    if (res.status === 401 && error.code === 'not_signed_in' && location.pathname !== SIGN_IN) toSignIn();
+    throw new ApiError(res.status, error.code, error.message, error.details);
   }
   return data;
 }
