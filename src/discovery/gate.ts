@@ -111,8 +111,11 @@ export class DiscoveryGate {
       await recordWithheld(this.deps, call, verdict, matched);
       throw err;
     }
-    await discovery.rememberBook(prepared);
+    // The book ("my contacts": who may find the caller) is the caller's latest *answered* sync, so
+    // it is kept only once the answer's event is durable: a sync answered 503 because the event
+    // could not be stored left the book it sent in place (test/review/unanswered-sync-replaces-book).
     await recordAllowed(this.deps, call, verdict, syncAnswer(prepared, response));
+    await discovery.rememberBook(prepared);
     return response;
   }
 
