@@ -53,14 +53,19 @@ export async function writeAccounts(
   const fgOf = (id: string): 'active' | 'suspended' => (existingAccounts.get(id)?.fg_status === 'suspended' || suspendedNew.has(id) ? 'suspended' : 'active');
   // Existing rows of these accounts, keyed by account and hash under any configured key.
   const existing = new Map<string, { id: string; version: number; audience: Audience }>();
+  // Accounts and kinds with a "my contacts" point under a key no longer configured: a new row of
+  // theirs that names no audience takes that one (contact-points.ts hasRetiredContactsPoint).
+  const retiredContacts = new Set<string>();
+  const configured = new Set(hasher.versions);
   const withPoints = batch.filter((l) => l.points.length > 0).map((l) => l.accountId);
-  const pointColumns = ['id', 'account_id', 'hash', 'key_version', 'discoverable_by'] as const;
-  for (const r of await selectIn<{ id: string; account_id: string; hash: Buffer; key_version: number; discoverable_by: Audience }>(trx, sqlite, 'contact_points', pointColumns, 'account_id', withPoints)) {
+  const pointColumns = ['id', 'account_id', 'kind', 'hash', 'key_version', 'discoverable_by'] as const;
+  for (const r of await selectIn<{ id: string; account_id: string; kind: ContactKind; hash: Buffer; key_version: number; discoverable_by: Audience }>(trx, sqlite, 'contact_points', pointColumns, 'account_id', withPoints)) {
     existing.set(`${r.account_id}\u0000${r.hash.toString('latin1')}`, { id: r.id, version: r.key_version, audience: r.discoverable_by });
+    if (!configured.has(r.key_version) && r.discoverable_by === 'contacts') retiredContacts.add(`${r.account_id}\u0000${r.kind}`);
   }
   // A line that names no status keeps the stored one, as PUT does; a new account is active.
   const appOf = (l: AccountWrite): string => l.account.status ?? existingAccounts.get(l.accountId)?.app_status ?? 'active';
-  const inserts = pointWrites(hasher, batch, appOf, fgOf, existing, newId, now);
+  const inserts = pointWrites(hasher, batch, appOf, fgOf, existing, retiredContacts, newId, now);
   // SQLite: an account absent before this transaction and written once in the batch has no
   // book, reach row or older point (each references its account): its derived phone country comes
   // from the points inserted here, and the refreshes below, no-ops for it, are left out. SQLite
@@ -147,6 +152,7 @@ function pointWrites(
   appOf: (line: AccountWrite) => string,
   fgOf: (accountId: string) => 'active' | 'suspended',
   existing: ReadonlyMap<string, { id: string; audience: Audience }>,
+  retiredContacts: ReadonlySet<string>,
   newId: () => string,
   now: number,
 ): { rows: PointRow[]; updates: PointUpdate[]; written: number } {
@@ -160,7 +166,7 @@ function pointWrites(
       const current = hashes[0]!;
       const found = hashes.map((h) => existing.get(`${line.accountId}\u0000${h.hash.toString('latin1')}`)).find(Boolean);
       // A line that does not say keeps the audience: a re-import never widens it.
-      const audience = p.audience ?? found?.audience ?? 'everyone';
+      const audience = p.audience ?? found?.audience ?? (retiredContacts.has(`${line.accountId}\u0000${p.kind}`) ? 'contacts' : 'everyone');
       const discoverable = isDiscoverable(p.bits, p.verified, active) ? DISCOVERABLE[audience] : DISCOVERABLE.no;
       written++;
       const values = { key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, discoverable, region: p.region };

@@ -113,6 +113,7 @@ export async function putContactPoint(
   const region = contactRegion(write.kind, write.value);
   if (!existing) {
     const id = ids();
+    const audience = write.audience ?? ((await hasRetiredContactsPoint(db, hasher, accountId, write.kind)) ? 'contacts' : 'everyone');
     await db
       .insertInto('contact_points')
       .values({
@@ -124,7 +125,7 @@ export async function putContactPoint(
         purposes: bits,
         verified,
         discoverable: 0,
-        discoverable_by: write.audience ?? 'everyone',
+        discoverable_by: audience,
         region,
         created_at: now,
         updated_at: now,
@@ -148,6 +149,26 @@ export async function putContactPoint(
   }
   if (rehash || existing.region !== region) await refreshPhoneRegion(db, [accountId]);
   return { id: existing.id, outcome: rehash ? 'rehashed' : 'exists' };
+}
+
+/**
+ * Whether the account has a "my contacts" point of this kind hashed under a key no longer
+ * configured (a rotation whose old key was dropped before the app re-mirrored every point). Such
+ * a row matches nothing and cannot be told apart from the value being written now, so a write that
+ * names no audience takes the narrower one: re-mirrored "the way it was first sent" (no
+ * discoverableBy), the number would otherwise be found by everyone again
+ * (test/review/old-key-dropped-remirror-widens). Fails closed: the owner may widen it again.
+ */
+export async function hasRetiredContactsPoint(db: Kysely<Database>, hasher: ContactHasher, accountId: string, kind: ContactKind): Promise<boolean> {
+  const row = await db
+    .selectFrom('contact_points')
+    .select('id')
+    .where('account_id', '=', accountId)
+    .where('kind', '=', kind)
+    .where('discoverable_by', '=', 'contacts')
+    .where('key_version', 'not in', hasher.versions)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 export async function patchContactPoint(
