@@ -427,7 +427,9 @@ describe('findguard serve (built CLI)', () => {
       expect(((await r.json()) as typeof body).match).toEqual(body.match);
     }
     expect(await stop(second)).toEqual({ code: 0, signal: null });
-  });
+    // Two starts of a real process, each waited for up to a minute: the suite's 30 s default cut it
+    // short on a loaded machine.
+  }, 180_000);
 
   it('a bad config value exits 78 naming the variable', async () => {
     const cwd = tempDir('findguard-serve-');
