@@ -199,6 +199,18 @@ describeEachDialect('incidents', (dialect) => {
     expect((await api('PATCH', `/incidents/${id}`, s.bob, { notes: 'filed' })).json().incident.notes).toBe('filed');
   });
 
+  it("an owner is a person's or a team's name, never an email address or a phone number (create and change alike)", async () => {
+    const id = await open('Owner');
+    for (const owner of ['bob@example.org', '+1 415 555 0188', 'T&S (Dana, +44 7911 123456)']) {
+      expect(codeOf(await api('PATCH', `/incidents/${id}`, s.bob, { owner }))).toEqual([400, 'invalid_request']);
+      expect(codeOf(await api('POST', '/incidents', s.bob, { title: 'Owned', owner }))).toEqual([400, 'invalid_request']);
+    }
+    const stored = await svc.ctx.db.kysely.selectFrom('incidents').select('owner').where('owner', 'is not', null).execute();
+    expect(stored.map((r) => r.owner).filter((o) => o !== null && (o.includes('@') || o.replace(/\D/g, '').length >= 7))).toEqual([]);
+    const ok = await api('PATCH', `/incidents/${id}`, s.bob, { owner: 'Trust & Safety, EMEA' });
+    expect(ok.json().incident.owner).toBe('Trust & Safety, EMEA');
+  });
+
   it('two-person rule: two authors approving do not approve their own report; a third operator who wrote none of it does', async () => {
     const id = await open('Two authors');
     await api('PUT', `/incidents/${id}/phases/1`, s.bob, { categories: 'App users with a discoverable number.' });

@@ -7,7 +7,7 @@ import type { Random } from '../util/random.js';
 import { recordAudit, type AuditActor, type AuditTool } from './audit.js';
 import { newId, type JsonValue } from './common.js';
 import { campaignHasIncident, claimCampaigns } from './incident-campaigns.js';
-import { checkFields, illegal, MAX_TEXT, text, withAuthor } from './incident-checks.js';
+import { checkFields, illegal, MAX_TEXT, owner, text, withAuthor } from './incident-checks.js';
 import { evidenceBundle, reportFacts } from './incident-report.js';
 import { enqueueIncidentUpdated } from './incident-updates.js';
 import { LateNotices } from './late-notices.js';
@@ -102,7 +102,7 @@ export class IncidentLifecycle {
     const id = await transaction(this.deps.db, async (tx) => {
       await claimCampaigns(tx, campaignIds);
       const incidentId = newId('inc', now, this.deps.random, 6);
-      await this.insert(tx, { id: incidentId, title, awareAt, now, owner: input.owner ?? null, notes: text(input.notes ?? '', 'notes', MAX_TEXT), openedBy: by.actor.name, source: 'operator', engineCampaignId: null, campaignIds, createdBy: by.actor.id });
+      await this.insert(tx, { id: incidentId, title, awareAt, now, owner: owner(input.owner), notes: text(input.notes ?? '', 'notes', MAX_TEXT), openedBy: by.actor.name, source: 'operator', engineCampaignId: null, campaignIds, createdBy: by.actor.id });
       await this.audit(tx, by, 'incident.open', incidentId, { after: { title, campaignIds, awareAt: new Date(awareAt).toISOString() } }, now, null);
       return incidentId;
     }, this.deps.log);
@@ -148,7 +148,7 @@ export class IncidentLifecycle {
       if (before.status === 'closed') throw illegal(before.status, 'edit');
       const set: Partial<{ title: string; owner: string | null; notes: string; aware_at: number }> = {};
       if (changes.title !== undefined) set.title = text(changes.title, 'title', MAX_TITLE, 1);
-      if (changes.owner !== undefined) set.owner = changes.owner === null ? null : text(changes.owner, 'owner', 64, 1);
+      if (changes.owner !== undefined) set.owner = owner(changes.owner);
       if (changes.notes !== undefined) set.notes = text(changes.notes, 'notes', MAX_TEXT);
       if (changes.awareAt !== undefined) {
         if (before.status !== 'draft' && before.status !== 'in_review') throw illegal(before.status, 'change awareAt');
