@@ -252,6 +252,43 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
     }
   });
 
+  it("shows a refusal's code and message, and sends an operator whose session ended to the sign-in page", async () => {
+    const password = 'analyst-password-0123';
+    const { operator, totpSecret } = await h.service.ctx.operators.add('cli', 'analyst1', 'analyst', password);
+    const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const analyst = await context.newPage();
+    analyst.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await analyst.goto(`${h.url}/dashboard/sign-in`);
+      await analyst.fill('input[name=name]', 'analyst1');
+      await analyst.fill('input[name=password]', password);
+      await analyst.fill('input[name=totp]', totpCode(totpSecret, Date.now()));
+      await analyst.click('#sign-in button[type=submit]');
+      await analyst.waitForURL('**/dashboard/overview');
+      await analyst.goto(`${h.url}/dashboard/decisions`);
+      const form = analyst.locator('#add-decision');
+      await form.waitFor();
+      // An address the API refuses: the page shows its code and message, as the API wrote them.
+      await analyst.selectOption('#add-decision select[name=scope]', 'ip');
+      await analyst.fill('#add-decision input[name=subject]', 'not-an-address');
+      await analyst.fill('#add-decision input[name=reason]', 'a refusal, shown (browser test)');
+      await analyst.click('#add-decision button[type=submit]');
+      const result = form.locator('.result.error');
+      await result.waitFor();
+      expect(await result.textContent()).toMatch(/^invalid_request: \S/);
+      await screenshot(analyst, '13-refusal-shown');
+      // The session ends while the page is open (revoked elsewhere): the next action signs in again.
+      await h.service.ctx.db.kysely.updateTable('operator_sessions').set({ revoked_at: Date.now() }).where('operator_id', '=', operator.id).execute();
+      await analyst.fill('#add-decision input[name=subject]', '203.0.113.77');
+      await analyst.click('#add-decision button[type=submit]');
+      await analyst.waitForURL('**/dashboard/sign-in');
+      const added = await h.service.ctx.db.kysely.selectFrom('decisions').select('id').where('subject', '=', '203.0.113.77').execute();
+      expect(added).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('raised no script error and no CSP violation on any page', () => {
     // The one expected refusal: the first page, signed out, asks for the session and is told 401.
     expect(errors.filter((e) => !/status of 401/.test(e))).toEqual([]);
