@@ -199,6 +199,26 @@ describeEachDialect('incidents', (dialect) => {
     expect((await api('PATCH', `/incidents/${id}`, s.bob, { notes: 'filed' })).json().incident.notes).toBe('filed');
   });
 
+  it('lists every incident a page at a time, latest awareness first, through nextCursor', async () => {
+    // Same awareness for some: the id breaks the tie, so no incident is skipped or shown twice.
+    for (const t of ['Page A', 'Page B', 'Page C']) await open(t);
+    const all = (await api('GET', '/incidents?limit=500', s.viewer)).json() as { items: Array<{ id: string }>; nextCursor: string | null };
+    expect(all.nextCursor).toBeNull();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await api('GET', `/incidents?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, s.viewer);
+      expect(res.statusCode, res.body).toBe(200);
+      const page = res.json() as { items: Array<{ id: string }>; nextCursor: string | null };
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.map((i) => i.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(all.items.map((i) => i.id));
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    expect(codeOf(await api('GET', '/incidents?cursor=bm90LWEtY3Vyc29y', s.viewer))).toEqual([400, 'invalid_request']);
+  });
+
   it("an owner is a person's or a team's name, never an email address or a phone number (create and change alike)", async () => {
     const id = await open('Owner');
     for (const owner of ['bob@example.org', '+1 415 555 0188', 'T&S (Dana, +44 7911 123456)']) {

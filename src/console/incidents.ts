@@ -21,6 +21,7 @@ import {
 } from '../incidents/index.js';
 import type { Clock } from '../util/clock.js';
 import type { Actor } from './actor.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 
 /** An incident as the console shows it: its record, the 72-hour clock as of now, its report phases. */
 export interface IncidentView {
@@ -43,11 +44,18 @@ export interface IncidentListItem extends IncidentRecord {
 export class ConsoleIncidents {
   constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; lifecycle: IncidentLifecycle; reports: IncidentReports }) {}
 
-  async list(q: { status?: IncidentStatus | undefined; limit?: number | undefined }): Promise<{ items: IncidentListItem[] }> {
+  /** A page of incidents, latest awareness first; `nextCursor` continues where it ended (null: the last page). */
+  async list(q: { status?: IncidentStatus | undefined; limit?: number | undefined; cursor?: string | undefined }): Promise<{ items: IncidentListItem[]; nextCursor: string | null }> {
     const now = this.deps.clock.now();
-    const rows = await listIncidents(this.deps.db, { ...(q.status ? { status: q.status } : {}), ...(q.limit ? { limit: q.limit } : {}) });
+    const limit = Math.max(1, Math.min(q.limit ?? 100, 500));
+    const rows = await listIncidents(this.deps.db, { ...(q.status ? { status: q.status } : {}), limit: limit + 1, ...(q.cursor ? { after: decodeCursor(q.cursor) } : {}) });
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
     // The list does not read phases: a clock counts as stopped once the incident is past review.
-    return { items: rows.map((r) => ({ ...r, clock: incidentClock(r.awareAt, now, r.status !== 'draft' && r.status !== 'in_review') })) };
+    return {
+      items: page.map((r) => ({ ...r, clock: incidentClock(r.awareAt, now, r.status !== 'draft' && r.status !== 'in_review') })),
+      nextCursor: rows.length > limit && last ? encodeCursor(last.awareAt, last.id) : null,
+    };
   }
 
   async view(id: string): Promise<IncidentView> {

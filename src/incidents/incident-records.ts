@@ -167,13 +167,17 @@ export async function readIncident(db: Kysely<Database>, id: string): Promise<In
 export interface IncidentQuery {
   status?: IncidentStatus;
   limit?: number;
+  /** Keyset paging: only incidents after this one in the list's order (awareness, then id, newest first). */
+  after?: { at: number; id: string };
 }
 
 /** Newest awareness first, with their campaign ids. */
 export async function listIncidents(db: Kysely<Database>, q: IncidentQuery = {}): Promise<IncidentRecord[]> {
   let query = db.selectFrom('incidents').selectAll();
   if (q.status) query = query.where('status', '=', q.status);
-  const rows = await query.orderBy('aware_at', 'desc').orderBy('id', 'desc').limit(Math.max(1, Math.min(q.limit ?? 100, 500))).execute();
+  const after = q.after;
+  if (after) query = query.where((eb) => eb.or([eb('aware_at', '<', after.at), eb.and([eb('aware_at', '=', after.at), eb('id', '<', after.id)])]));
+  const rows = await query.orderBy('aware_at', 'desc').orderBy('id', 'desc').limit(Math.max(1, Math.min(q.limit ?? 100, 1000))).execute();
   if (rows.length === 0) return [];
   const links = await db.selectFrom('incident_campaigns').select(['incident_id', 'campaign_id']).where('incident_id', 'in', rows.map((r) => r.id)).orderBy('campaign_id').execute();
   const byIncident = new Map<string, string[]>();

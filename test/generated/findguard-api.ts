@@ -9851,6 +9851,8 @@ export interface operations {
         parameters: {
             query?: {
                 status?: "draft" | "in_review" | "approved" | "notified" | "closed";
+                /** @description The nextCursor of the page before */
+                cursor?: string;
                 limit?: number;
             };
             header?: never;
@@ -9899,6 +9901,7 @@ export interface operations {
                                 overdue: boolean;
                             };
                         }[];
+                        nextCursor: string | null;
                     };
                 };
             };

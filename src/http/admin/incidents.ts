@@ -5,7 +5,7 @@ import { REPORT_HTML_CSP } from '../../incidents/index.js';
 import { AppError } from '../../errors.js';
 import { byAnothersToken } from '../../operators/principal.js';
 import { operatorOf, requireRole } from './auth.js';
-import { actorOf, EpochMs, IdParams, Json, NullableMs, NullableString, Reason, routeSchema } from './common.js';
+import { actorOf, Cursor, EpochMs, IdParams, Json, NullableMs, NullableString, Reason, routeSchema } from './common.js';
 import { TextBlock, TextLine } from '../../util/text.js';
 
 const Status = Type.Union(['draft', 'in_review', 'approved', 'notified', 'closed'].map((s) => Type.Literal(s)));
@@ -71,7 +71,10 @@ const View = Type.Object({
   notifierConfigured: Type.Boolean(),
 });
 
-const ListQuery = Type.Object({ status: Type.Optional(Status), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) }, { additionalProperties: false });
+const ListQuery = Type.Object(
+  { status: Type.Optional(Status), cursor: Type.Optional(Cursor), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })) },
+  { additionalProperties: false },
+);
 const CampaignIds = Type.Array(TextLine({ minLength: 1, maxLength: 128 }), { minItems: 1, maxItems: 100 });
 const OpenBody = Type.Object(
   {
@@ -116,11 +119,11 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
       {
         schema: routeSchema('listIncidents', 'Incidents, latest awareness first, each with its 72-hour clock', 'viewer', {
           querystring: ListQuery,
-          response: { 200: Type.Object({ items: Type.Array(Type.Object({ ...Incident.properties, clock: Clock })) }) },
+          response: { 200: Type.Object({ items: Type.Array(Type.Object({ ...Incident.properties, clock: Clock })), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
         }),
         preValidation: requireRole('viewer'),
       },
-      async (request) => inc.list({ status: request.query.status as Static<typeof Status> | undefined, limit: request.query.limit }),
+      async (request) => inc.list({ status: request.query.status as Static<typeof Status> | undefined, limit: request.query.limit, cursor: request.query.cursor }),
     );
 
     app.get(

@@ -1,4 +1,4 @@
-import { actionForm, api, boot, field, fmtTime, h, query, select, table } from '../console.js';
+import { actionForm, api, boot, field, fmtTime, h, pager, query, select, table } from '../console.js';
 import { timeLeft } from './incident-clock.js';
 
 const STATUSES = [['', 'any status'], ['draft', 'draft'], ['in_review', 'in review'], ['approved', 'approved'], ['notified', 'notified'], ['closed', 'closed']];
@@ -34,13 +34,16 @@ boot(async (main, operator) => {
       ),
     );
   }
-  const page = await api('GET', `/incidents${status ? `?status=${status}` : ''}`);
-  main.append(
-    h('h2', {}, 'Incidents'),
-    h(
-      'div',
-      { id: 'incident-list' },
-      table(
+  const list = h('div', { id: 'incident-list' });
+  main.append(h('h2', {}, 'Incidents'), list);
+  await pager(list, async (cursor) => {
+    const qs = new URLSearchParams();
+    if (status) qs.set('status', status);
+    if (cursor) qs.set('cursor', cursor);
+    const page = await api('GET', `/incidents${qs.size ? `?${qs}` : ''}`);
+    return {
+      nextCursor: page.nextCursor,
+      node: table(
         page.items,
         [
           ['id', 'incident', (v) => h('a', { href: `/dashboard/incidents/${encodeURIComponent(v)}` }, v)],
@@ -53,8 +56,8 @@ boot(async (main, operator) => {
           ['owner', 'owner'],
           ['source', 'opened by', (v, r) => (v === 'engine' ? 'engine' : r.openedBy)],
         ],
-        { empty: 'No incidents.' },
+        { empty: cursor ? 'No more.' : 'No incidents.' },
       ),
-    ),
-  );
+    };
+  });
 });
