@@ -291,6 +291,10 @@ describeEachDialect('admin API', (dialect) => {
       expect(w.campaignAccounts).toBe(2);
       const bad = await api('POST', '/policy/what-if', { policy: 'name: [', from: T0, to: T0 + 1 }, sessions.admin);
       expect([bad.statusCode, bad.json().error.code]).toEqual([400, 'invalid_request']);
+      // A name that is no built-in policy's is told so, with the names there are.
+      const unknown = await api('POST', '/policy/what-if', { policy: 'standard', from: T0, to: T0 + 1 }, sessions.admin);
+      expect([unknown.statusCode, unknown.json().error.code]).toEqual([400, 'invalid_request']);
+      expect(unknown.json().error.message).toMatch(/no built-in policy is named "standard" \(built-in: .*default.*\)/);
       // The live limits are untouched: organic still gets answers.
       const live = await lookup(svc, await svc.tokenFor('organic'), { phone: NUMBERS.deA });
       expect(live.statusCode).toBe(200);

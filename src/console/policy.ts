@@ -91,6 +91,11 @@ export class ConsolePolicy {
     } catch (err) {
       throw new AppError('invalid_request', `the policy is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
     }
+    // One word that is no built-in policy's name reads as a YAML string, which the policy schema
+    // would refuse as "must be object": name what was meant instead.
+    if (typeof parsed === 'string' && /^[A-Za-z0-9_-]+$/.test(name)) {
+      throw new AppError('invalid_request', `no built-in policy is named "${name}" (built-in: ${Object.keys(BUILT_IN_POLICIES).join(', ')}); or send a policy document in YAML`);
+    }
     // A Tor list names files on the server: a candidate sent over the API reads none.
     if (parsed && typeof parsed === 'object' && 'torExitLists' in parsed) throw new AppError('invalid_request', 'torExitLists cannot be replayed from the console');
     try {
