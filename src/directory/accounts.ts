@@ -2,6 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { AccountsTable, Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { refreshDiscoverable } from './contact-points.js';
+import { lockAccounts } from './discoverability.js';
 
 export type AccountRow = Selectable<AccountsTable>;
 
@@ -28,6 +29,11 @@ export async function upsertAccount(
   input: AccountInput,
   now: number,
 ): Promise<{ row: AccountRow; created: boolean }> {
+  // PostgreSQL: the row is locked before it is read, as every other writer of an account does. The
+  // status read decides whether the points' discoverable flags are refreshed: read unlocked, a
+  // status another write committed meanwhile was taken for this one's, and an active account
+  // was left unfindable (test/review/put-status-race-stale-discoverable).
+  await lockAccounts(db, [id]);
   let existing = await findAccount(db, id);
   if (!existing) {
     const row: AccountRow = {
