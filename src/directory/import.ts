@@ -108,16 +108,14 @@ function prepareLine(text: string, line: number): PreparedLine | ImportError {
     return { line, code: 'invalid_request', message: err instanceof AppError ? err.message : 'invalid account' };
   }
   const points: PreparedLine['points'] = [];
-  const seen = new Set<string>();
+  /** Each value's first entry, by its normalised value: a repeat must say the same, or the line says two things. */
+  const seen = new Map<string, { index: number; point: PreparedLine['points'][number] }>();
   const cps = parsed.contactPoints ?? [];
   for (let i = 0; i < cps.length; i++) {
     const cp = cps[i]!;
     // Checked and normalised as addContactPoint does (contact-value.ts).
     const n = normaliseContactInput(cp.kind, cp.value, cp.region);
     if (!n.ok) return { line, code: n.code, message: n.code === 'invalid_region' ? `contactPoints/${i} has an unknown region` : `contactPoints/${i} is not a valid ${cp.kind}` };
-    const key = `${cp.kind}:${n.value}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
     let resolved: ReturnType<typeof resolveDiscoverability>;
     try {
       resolved = resolveDiscoverability(cp);
@@ -125,7 +123,20 @@ function prepareLine(text: string, line: number): PreparedLine | ImportError {
       return { line, code: 'discoverability_conflict', message: `contactPoints/${i}: ${err instanceof Error ? err.message : 'conflicting discoverability'}` };
     }
     const audience = cp.discoverableBy === 'everyone' || cp.discoverableBy === 'contacts' ? { audience: cp.discoverableBy } : {};
-    points.push({ kind: cp.kind, value: n.value, bits: resolved.bits, ...audience, verified: cp.verified ? 1 : 0, region: contactRegion(cp.kind, n.value) });
+    const point = { kind: cp.kind, value: n.value, bits: resolved.bits, ...audience, verified: cp.verified ? 1 : 0, region: contactRegion(cp.kind, n.value) };
+    const key = `${cp.kind}:${n.value}`;
+    const first = seen.get(key);
+    if (first) {
+      // The same value twice (in two spellings, say): harmless when both entries agree; when they
+      // differ, keeping either would silently drop what the other asked (a number meant for
+      // discovery stored as two-factor only), so the line is refused as a whole.
+      if (first.point.bits !== point.bits || first.point.audience !== point.audience || first.point.verified !== point.verified) {
+        return { line, code: 'duplicate_contact_point', message: `contactPoints/${i} is contactPoints/${first.index} again, with other purposes, audience or verification` };
+      }
+      continue;
+    }
+    seen.set(key, { index: i, point });
+    points.push(point);
   }
   return { line, accountId: parsed.accountId, account, points };
 }
