@@ -57,6 +57,9 @@ describeEachDialect('internal API', (dialect) => {
       { handle: 'x', phoneRegion: 'gb' },
       { handle: 'x', signup: { ip: '999.1.1.1' } },
       { handle: 'x', extra: 1 },
+      // A handle is answered to whoever finds the account: never a raw contact value.
+      { handle: '+14155552671' },
+      { handle: 'jane.doe@example.org' },
     ]) {
       const res = await put('bad-input', body);
       expect(res.statusCode, JSON.stringify(body)).toBe(400);

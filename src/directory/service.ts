@@ -255,6 +255,12 @@ export class DirectoryService {
 
 /** Checks what the schema cannot (real dates, real IPs) and maps the body to the row input. */
 export function toAccountInput(body: AccountBody): AccountInput {
+  // The handle is stored, and answered to whoever finds the account: one that is a phone number or
+  // an email address would be a raw contact value in both places.
+  if (isContactLike(body.handle)) {
+    const details = [{ path: 'handle', message: 'must not be a phone number or an email address', reason: 'handle_contact_value' }];
+    throw new AppError('invalid_request', 'handle must not be a phone number or an email address', details);
+  }
   const input: AccountInput = { handle: body.handle };
   if (body.createdAt !== undefined) {
     const ms = Date.parse(body.createdAt);
