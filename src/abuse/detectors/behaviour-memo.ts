@@ -6,6 +6,8 @@ export interface Behaviour {
   newShort: number;
   newDay: number;
   asked: number;
+  /** Of `asked`, the numbers asked anew (outside the caller's previous, token-covered set). */
+  askedNew: number;
   foreign: number;
   answered: number;
   matched: number;
@@ -33,9 +35,9 @@ const PRUNE_EVERY = 64;
 /** A row: a light behaviour's numbers (behaviourOf with full false) and its score. */
 const R = {
   newShort: 0, newDay: 1, asked: 2, foreign: 3, answered: 4, matched: 5, denseNumbers: 6, denseCalls: 7,
-  calls: 8, hostingCalls: 9, newMembers: 10, bestRun: 11, maxCountries: 12, maxIps: 13, score: 14,
+  calls: 8, hostingCalls: 9, newMembers: 10, bestRun: 11, maxCountries: 12, maxIps: 13, score: 14, askedNew: 15,
 } as const;
-const WIDTH = 15;
+const WIDTH = 16;
 
 /**
  * EnumerationDetector's memo: each account's light behaviour and score, valid for one generation
@@ -88,6 +90,7 @@ export class BehaviourMemo {
     v[o + R.newShort] = b.newShort;
     v[o + R.newDay] = b.newDay;
     v[o + R.asked] = b.asked;
+    v[o + R.askedNew] = b.askedNew;
     v[o + R.foreign] = b.foreign;
     v[o + R.answered] = b.answered;
     v[o + R.matched] = b.matched;
@@ -121,6 +124,7 @@ export class BehaviourMemo {
       newShort: v[o + R.newShort]!,
       newDay: v[o + R.newDay]!,
       asked: v[o + R.asked]!,
+      askedNew: v[o + R.askedNew]!,
       foreign: v[o + R.foreign]!,
       answered: v[o + R.answered]!,
       matched: v[o + R.matched]!,

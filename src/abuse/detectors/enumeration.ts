@@ -63,6 +63,7 @@ export function behaviourOf(store: FeatureStore, acc: AccountState, now: number,
     newShort: sliding(store, acc, 'short', S.newNumbers, now),
     newDay: sliding(store, acc, 'day', S.newNumbers, now),
     asked: decayed(store, acc, L.asked, now),
+    askedNew: decayed(store, acc, L.askedNew, now),
     foreign: decayed(store, acc, L.foreign, now),
     answered: decayed(store, acc, L.answered, now),
     matched: decayed(store, acc, L.matched, now),
@@ -101,7 +102,7 @@ export function completeBehaviour(store: FeatureStore, acc: AccountState, now: n
 /** Members' behaviour summed; intensive measures (shares, rates, per-member velocity) stay comparable. */
 export function sumBehaviour(parts: readonly Behaviour[]): Behaviour {
   const out: Behaviour = {
-    members: 0, newShort: 0, newDay: 0, asked: 0, foreign: 0, answered: 0, matched: 0, denseNumbers: 0, denseCalls: 0,
+    members: 0, newShort: 0, newDay: 0, asked: 0, askedNew: 0, foreign: 0, answered: 0, matched: 0, denseNumbers: 0, denseCalls: 0,
     calls: 0, hostingCalls: 0, newMembers: 0, bestRun: 0, runFrom: '', runTo: '', denseBlocks: new Set(), maxCountries: 0, maxIps: 0, ownCodes: new Set(),
   };
   for (const b of parts) {
@@ -109,6 +110,7 @@ export function sumBehaviour(parts: readonly Behaviour[]): Behaviour {
     out.newShort += b.newShort;
     out.newDay += b.newDay;
     out.asked += b.asked;
+    out.askedNew += b.askedNew;
     out.foreign += b.foreign;
     out.answered += b.answered;
     out.matched += b.matched;
@@ -177,8 +179,9 @@ export function enumerationSignals(b: Behaviour, populationHitRate: number, p: C
   const per = m > 1 ? ' per member' : '';
   const vShort = b.newShort / m / e.velocityShort;
   const vDay = b.newDay / m / e.velocityDay;
-  // Token-covered numbers are never asked again, so weeks of volume past two days' bar is no address book either.
-  const vLong = b.asked / m / (LONG_VOLUME_DAYS * e.velocityDay);
+  // Weeks of numbers asked anew past two days' bar is no address book either. Token-covered numbers
+  // are left out: an app re-syncing its whole book with its token asks them again and again.
+  const vLong = b.askedNew / m / (LONG_VOLUME_DAYS * e.velocityDay);
   const v = Math.max(vShort, vDay, vLong);
   if (v >= 1) {
     const text = !withText
@@ -187,7 +190,7 @@ export function enumerationSignals(b: Behaviour, populationHitRate: number, p: C
         ? `asked ${fmt(b.newShort / m)} new numbers${per} within ${span(shortMs)} (bar ${fmt(e.velocityShort)})`
         : v === vDay
           ? `asked ${fmt(b.newDay / m)} new numbers${per} within 24h (bar ${fmt(e.velocityDay)})`
-          : `asked ${fmt(b.asked / m)} numbers${per} lately (decayed; bar ${fmt(LONG_VOLUME_DAYS * e.velocityDay)})`;
+          : `asked ${fmt(b.askedNew / m)} new numbers${per} lately (decayed; bar ${fmt(LONG_VOLUME_DAYS * e.velocityDay)})`;
     out.push({ name: 'velocity', strength: clamp01(0.5 + 0.5 * Math.log2(v)), text });
   }
   const denseBar = e.denseCalls * DECAY_ALLOWANCE;

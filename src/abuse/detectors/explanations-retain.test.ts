@@ -32,7 +32,7 @@ function scan(members: number): Behaviour {
     const blocks = new Set<string>();
     for (let k = 0; k < 40; k++) blocks.add(`+4915${String(m * 40 + k).padStart(6, '0')}`);
     parts.push({
-      members: 1, newShort: 900, newDay: 2000, asked: 4000, foreign: 3900, answered: 3000, matched: 30, denseNumbers: 3800, denseCalls: 40,
+      members: 1, newShort: 900, newDay: 2000, asked: 4000, askedNew: 4000, foreign: 3900, answered: 3000, matched: 30, denseNumbers: 3800, denseCalls: 40,
       calls: 45, hostingCalls: 45, newMembers: 1, bestRun: 12, runFrom: '+4915000', runTo: '+4915011', denseBlocks: blocks,
       maxCountries: 5, maxIps: 14, ownCodes: new Set([`+${98 + (m % 2)}`]),
     });

@@ -22,8 +22,8 @@ export { INFRA_KINDS, InfraState, type InfraKind } from './infra.js';
 export const S = { asked: 0, newNumbers: 1, calls: 2, denseCalls: 3, refused: 4 } as const;
 const S_FIELDS = 5;
 /** Decayed totals (long half-life). */
-export const L = { asked: 0, foreign: 1, answered: 2, matched: 3, denseNumbers: 4, denseCalls: 5, calls: 6, hostingCalls: 7 } as const;
-const L_FIELDS = 8;
+export const L = { asked: 0, foreign: 1, answered: 2, matched: 3, denseNumbers: 4, denseCalls: 5, calls: 6, hostingCalls: 7, askedNew: 8 } as const;
+const L_FIELDS = 9;
 
 const SHORT = 0;
 const DAY = slidingSlots(S_FIELDS);
@@ -248,6 +248,10 @@ export class FeatureStore {
     // have no blocks and a hit rate of their own, so only the velocity windows count them.
     const phones = e.kind === 'phone' && counted ? e.numbers : 0;
     c[l + L.asked]! += phones * k;
+    // What the caller asked anew, token-covered numbers left out: the long volume's measure. An app
+    // that re-syncs its whole book with its token several times a day asks nothing new, and a
+    // volume counted over `asked` took that person for a scraper (test/review/resync-cadence).
+    if (e.kind === 'phone' && counted) c[l + L.askedNew]! += e.newNumbers * k;
     if (counted) c[l + L.foreign]! += foreign * k;
     c[l + L.calls]! += k;
     if (hosting) c[l + L.hostingCalls]! += k;

@@ -1,0 +1,141 @@
+import { formatProof, parseChallenge, solveChallenge } from '../../src/client/challenge.js';
+import { discoverBlocks } from '../../src/population/index.js';
+import { SeededRandom } from '../../src/util/random.js';
+import { importLines } from '../helpers/fixtures.js';
+import { startTestService, type TestService } from '../helpers/service.js';
+
+export const DAY = 86_400_000;
+export const HOUR = 3_600_000;
+export const PROXY = '127.0.0.1';
+
+/** The built-in default policy (no override), behind a trusted proxy so X-Forwarded-For is the client. */
+export async function startDefault(): Promise<TestService> {
+  return startTestService('sqlite', { trustedProxies: PROXY });
+}
+
+/** Valid mobile numbers of a region, spread over many blocks (an address book, not a range). */
+export class Numbers {
+  private readonly used = new Set<string>();
+  private readonly blocks = new Map<string, readonly string[]>();
+  constructor(private readonly rng = new SeededRandom(7)) {}
+  private blocksOf(region: string): readonly string[] {
+    let b = this.blocks.get(region);
+    if (!b) this.blocks.set(region, (b = discoverBlocks(region, 400)));
+    return b;
+  }
+  one(region: string): string {
+    const blocks = this.blocksOf(region);
+    for (;;) {
+      const prefix = blocks[this.rng.int(blocks.length)]!;
+      const n = `${prefix}${String(this.rng.int(10_000)).padStart(4, '0')}`;
+      if (!this.used.has(n)) {
+        this.used.add(n);
+        return n;
+      }
+    }
+  }
+  many(region: string, n: number): string[] {
+    return Array.from({ length: n }, () => this.one(region));
+  }
+}
+
+export interface Acct {
+  id: string;
+  createdAt: number;
+  phoneRegion: string;
+  phone?: string;
+  discoverable?: boolean;
+  signup?: { ip: string; deviceId?: string };
+}
+
+/** Mirrors accounts through the NDJSON import, a chunk at a time. */
+export async function importAccounts(svc: TestService, accounts: readonly Acct[]): Promise<void> {
+  for (let i = 0; i < accounts.length; i += 500) {
+    const lines = accounts.slice(i, i + 500).map((a) => ({
+      accountId: a.id,
+      handle: `h_${a.id.replace(/[^a-z0-9]/gi, '')}`,
+      createdAt: new Date(a.createdAt).toISOString(),
+      phoneRegion: a.phoneRegion,
+      ...(a.signup ? { signup: a.signup } : {}),
+      contactPoints: a.phone ? [{ kind: 'phone', value: a.phone, purposes: a.discoverable === false ? ['two_factor'] : ['two_factor', 'discovery'], verified: true }] : [],
+    }));
+    const res = await importLines(svc, lines);
+    if (res.statusCode >= 300) throw new Error(`import: ${res.statusCode} ${res.body}`);
+    const body = res.json<{ failed: number }>();
+    if (body.failed > 0) throw new Error(`import failed lines: ${res.body}`);
+  }
+}
+
+export interface CallResult {
+  status: number;
+  code?: string;
+  scope?: string;
+  message?: string;
+  token?: string;
+  matches?: number;
+  previousMatches?: number;
+  challenged?: boolean;
+}
+
+export async function syncAs(
+  svc: TestService,
+  account: string,
+  body: Record<string, unknown>,
+  opts: { ip: string; device?: string; solve?: boolean },
+): Promise<CallResult> {
+  const headers: Record<string, string> = { authorization: `Bearer ${await svc.tokenFor(account)}`, 'x-forwarded-for': opts.ip };
+  if (opts.device) headers['x-device-id'] = opts.device;
+  const res = await svc.app.inject({ method: 'POST', url: '/v1/discovery/sync', remoteAddress: PROXY, headers, payload: body });
+  if (res.statusCode === 428 && opts.solve) {
+    const ch = parseChallenge(res.json().error.details)!;
+    const sol = await solveChallenge(ch, { yieldEvery: 0 });
+    const again = await svc.app.inject({ method: 'POST', url: '/v1/discovery/sync', remoteAddress: PROXY, headers: { ...headers, 'x-findguard-proof': formatProof(ch.id, sol.nonce) }, payload: body });
+    return { ...resultOf(again.statusCode, again.json()), challenged: true };
+  }
+  return resultOf(res.statusCode, res.json());
+}
+
+export async function lookupAs(svc: TestService, account: string, phone: string, opts: { ip: string; device?: string }): Promise<CallResult> {
+  const headers: Record<string, string> = { authorization: `Bearer ${await svc.tokenFor(account)}`, 'x-forwarded-for': opts.ip };
+  if (opts.device) headers['x-device-id'] = opts.device;
+  const res = await svc.app.inject({ method: 'POST', url: '/v1/discovery/lookup', remoteAddress: PROXY, headers, payload: { phone } });
+  return resultOf(res.statusCode, res.json());
+}
+
+function resultOf(status: number, json: any): CallResult {
+  if (status === 200) {
+    return { status, token: json.token, matches: json.matches?.length ?? (json.match ? 1 : 0), previousMatches: json.previousMatches?.length };
+  }
+  return { status, code: json?.error?.code, scope: json?.error?.details?.scope, message: json?.error?.message };
+}
+
+/** Lets the embedded pipeline store and hand every event to the engine, then evaluates at the clock's time. */
+export async function settle(svc: TestService): Promise<void> {
+  await svc.ctx.events.flush();
+  await svc.ctx.abuse.evaluate(svc.clock.now());
+}
+
+/** Decisions the engine recorded (not lifted), by account. */
+export async function decisionsOf(svc: TestService): Promise<Array<{ subject: string; action: string; reason: string }>> {
+  const rows = await svc.ctx.db.kysely.selectFrom('decisions').selectAll().execute();
+  return rows.filter((r: any) => r.lifted_at === null || r.lifted_at === undefined).map((r: any) => ({ subject: r.subject, action: r.action, reason: r.reason }));
+}
+
+export async function suspendedIds(svc: TestService): Promise<string[]> {
+  const rows = await svc.ctx.db.kysely.selectFrom('accounts').select(['id', 'fg_status']).where('fg_status', '=', 'suspended').execute();
+  return rows.map((r) => r.id);
+}
+
+/** A book of `size` numbers, `hit` of them registered (drawn from `registered`), the rest fresh numbers of the mix. */
+export function bookOf(nums: Numbers, registered: readonly string[], rng: SeededRandom, size: number, hitShare: number, mix: Record<string, number>): string[] {
+  const hits = Math.round(size * hitShare);
+  const out = new Set<string>();
+  while (out.size < hits) out.add(registered[rng.int(registered.length)]!);
+  const regions = Object.entries(mix);
+  const total = regions.reduce((s, [, w]) => s + w, 0);
+  for (const [region, w] of regions) {
+    const k = Math.round(((size - hits) * w) / total);
+    for (let i = 0; i < k; i++) out.add(nums.one(region));
+  }
+  return [...out];
+}
