@@ -37,6 +37,22 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
     await h?.close();
   });
 
+  /** A new operator signed in through the form, in a browser context of its own (the caller closes it). */
+  async function signedInAs(name: string, role: 'viewer' | 'analyst') {
+    const password = `${name}-password-0123`;
+    const { operator, totpSecret } = await h.service.ctx.operators.add('cli', name, role, password);
+    const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const signed = await context.newPage();
+    signed.on('pageerror', (e) => errors.push(e.message));
+    await signed.goto(`${h.url}/dashboard/sign-in`);
+    await signed.fill('input[name=name]', name);
+    await signed.fill('input[name=password]', password);
+    await signed.fill('input[name=totp]', totpCode(totpSecret, Date.now()));
+    await signed.click('#sign-in button[type=submit]');
+    await signed.waitForURL('**/dashboard/overview');
+    return { context, page: signed, operatorId: operator.id };
+  }
+
   it('signs in with name, password and the current TOTP code', async () => {
     await page.goto(`${h.url}/dashboard/overview`);
     // Signed out: the page sends the browser to the sign-in form.
@@ -224,18 +240,8 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
   });
 
   it('offers a viewer no action: no forms to add, bulk, lift, reinstate or run a what-if', async () => {
-    const password = 'viewer-password-0123';
-    const { totpSecret } = await h.service.ctx.operators.add('cli', 'viewer1', 'viewer', password);
-    const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const viewer = await context.newPage();
-    viewer.on('pageerror', (e) => errors.push(e.message));
+    const { context, page: viewer } = await signedInAs('viewer1', 'viewer');
     try {
-      await viewer.goto(`${h.url}/dashboard/sign-in`);
-      await viewer.fill('input[name=name]', 'viewer1');
-      await viewer.fill('input[name=password]', password);
-      await viewer.fill('input[name=totp]', totpCode(totpSecret, Date.now()));
-      await viewer.click('#sign-in button[type=submit]');
-      await viewer.waitForURL('**/dashboard/overview');
       await viewer.goto(`${h.url}/dashboard/decisions`);
       await viewer.locator('#decision-list table').waitFor();
       expect(await viewer.locator('#add-decision, #bulk-decision, #decision-list input.pick, #decision-list button.lift').count()).toBe(0);
@@ -253,18 +259,8 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
   });
 
   it("shows a refusal's code and message, and sends an operator whose session ended to the sign-in page", async () => {
-    const password = 'analyst-password-0123';
-    const { operator, totpSecret } = await h.service.ctx.operators.add('cli', 'analyst1', 'analyst', password);
-    const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 } });
-    const analyst = await context.newPage();
-    analyst.on('pageerror', (e) => errors.push(e.message));
+    const { context, page: analyst, operatorId } = await signedInAs('analyst1', 'analyst');
     try {
-      await analyst.goto(`${h.url}/dashboard/sign-in`);
-      await analyst.fill('input[name=name]', 'analyst1');
-      await analyst.fill('input[name=password]', password);
-      await analyst.fill('input[name=totp]', totpCode(totpSecret, Date.now()));
-      await analyst.click('#sign-in button[type=submit]');
-      await analyst.waitForURL('**/dashboard/overview');
       await analyst.goto(`${h.url}/dashboard/decisions`);
       const form = analyst.locator('#add-decision');
       await form.waitFor();
@@ -278,7 +274,7 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
       expect(await result.textContent()).toMatch(/^invalid_request: \S/);
       await screenshot(analyst, '13-refusal-shown');
       // The session ends while the page is open (revoked elsewhere): the next action signs in again.
-      await h.service.ctx.db.kysely.updateTable('operator_sessions').set({ revoked_at: Date.now() }).where('operator_id', '=', operator.id).execute();
+      await h.service.ctx.db.kysely.updateTable('operator_sessions').set({ revoked_at: Date.now() }).where('operator_id', '=', operatorId).execute();
       await analyst.fill('#add-decision input[name=subject]', '203.0.113.77');
       await analyst.click('#add-decision button[type=submit]');
       await analyst.waitForURL('**/dashboard/sign-in');
