@@ -2,7 +2,7 @@ import { sql, type Insertable, type Kysely } from 'kysely';
 import { isPostgres } from '../db/dialect.js';
 import type { Database } from '../db/schema.js';
 import { openSuspensions, type AccountInput } from './accounts.js';
-import { isDiscoverable, refreshDiscoverable } from './contact-points.js';
+import { isDiscoverable, newPointAudience, refreshDiscoverable } from './contact-points.js';
 import { DISCOVERABLE, refreshBooks, type Audience } from './discoverability.js';
 import type { ContactHasher, ContactKind } from './hashing.js';
 import { PREFERRED_BITS, refreshPhoneRegion } from './phone-region.js';
@@ -54,7 +54,7 @@ export async function writeAccounts(
   // Existing rows of these accounts, keyed by account and hash under any configured key.
   const existing = new Map<string, { id: string; version: number; audience: Audience }>();
   // Accounts and kinds with a "my contacts" point under a key no longer configured: a new row of
-  // theirs that names no audience takes that one (contact-points.ts hasRetiredContactsPoint).
+  // theirs that names no audience takes that one (contact-points.ts newPointAudience).
   const retiredContacts = new Set<string>();
   const configured = new Set(hasher.versions);
   const withPoints = batch.filter((l) => l.points.length > 0).map((l) => l.accountId);
@@ -166,7 +166,7 @@ function pointWrites(
       const current = hashes[0]!;
       const found = hashes.map((h) => existing.get(`${line.accountId}\u0000${h.hash.toString('latin1')}`)).find(Boolean);
       // A line that does not say keeps the audience: a re-import never widens it.
-      const audience = p.audience ?? found?.audience ?? (retiredContacts.has(`${line.accountId}\u0000${p.kind}`) ? 'contacts' : 'everyone');
+      const audience = p.audience ?? found?.audience ?? newPointAudience(retiredContacts.has(`${line.accountId}\u0000${p.kind}`));
       const discoverable = isDiscoverable(p.bits, p.verified, active) ? DISCOVERABLE[audience] : DISCOVERABLE.no;
       written++;
       const values = { key_version: current.version, hash: current.hash, purposes: p.bits, verified: p.verified, discoverable, region: p.region };

@@ -113,7 +113,7 @@ export async function putContactPoint(
   const region = contactRegion(write.kind, write.value);
   if (!existing) {
     const id = ids();
-    const audience = write.audience ?? ((await hasRetiredContactsPoint(db, hasher, accountId, write.kind)) ? 'contacts' : 'everyone');
+    const audience = write.audience ?? newPointAudience(await hasRetiredContactsPoint(db, hasher, accountId, write.kind));
     await db
       .insertInto('contact_points')
       .values({
@@ -152,14 +152,20 @@ export async function putContactPoint(
 }
 
 /**
- * Whether the account has a "my contacts" point of this kind hashed under a key no longer
- * configured (a rotation whose old key was dropped before the app re-mirrored every point). Such
- * a row matches nothing and cannot be told apart from the value being written now, so a write that
- * names no audience takes the narrower one: re-mirrored "the way it was first sent" (no
- * discoverableBy), the number would otherwise be found by everyone again
- * (test/review/old-key-dropped-remirror-widens). Fails closed: the owner may widen it again.
+ * The audience of a new point whose write names none (POST, and an import line): `everyone`, unless
+ * the account has a "my contacts" point of the same kind hashed under a key no longer configured
+ * (a rotation whose old key was dropped before the app re-mirrored every point). Such a row
+ * matches nothing and cannot be told apart from the value being written now, so the new point
+ * takes the narrower audience: re-mirrored "the way it was first sent" (no discoverableBy), the
+ * number would otherwise be found by everyone again (test/review/old-key-dropped-remirror-widens).
+ * Fails closed: the owner may widen it again.
  */
-export async function hasRetiredContactsPoint(db: Kysely<Database>, hasher: ContactHasher, accountId: string, kind: ContactKind): Promise<boolean> {
+export function newPointAudience(retiredContactsPoint: boolean): Audience {
+  return retiredContactsPoint ? 'contacts' : 'everyone';
+}
+
+/** Whether the account has a "my contacts" point of this kind under a key no longer configured (see newPointAudience). */
+async function hasRetiredContactsPoint(db: Kysely<Database>, hasher: ContactHasher, accountId: string, kind: ContactKind): Promise<boolean> {
   const row = await db
     .selectFrom('contact_points')
     .select('id')

@@ -246,12 +246,13 @@ export class FeatureStore {
     const l = LONG + 1;
     // The long totals describe number space (shares of foreign, dense, matched numbers): emails
     // have no blocks and a hit rate of their own, so only the velocity windows count them.
-    const phones = e.kind === 'phone' && counted ? e.numbers : 0;
+    const phone = e.kind === 'phone' && counted;
+    const phones = phone ? e.numbers : 0;
     c[l + L.asked]! += phones * k;
     // What the caller asked anew, token-covered numbers left out: the long volume's measure. An app
     // that re-syncs its whole book with its token several times a day asks nothing new, and a
     // volume counted over `asked` took that person for a scraper (test/review/resync-cadence).
-    if (e.kind === 'phone' && counted) c[l + L.askedNew]! += e.newNumbers * k;
+    if (phone) c[l + L.askedNew]! += e.newNumbers * k;
     if (counted) c[l + L.foreign]! += foreign * k;
     c[l + L.calls]! += k;
     if (hosting) c[l + L.hostingCalls]! += k;
