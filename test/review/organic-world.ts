@@ -34,9 +34,6 @@ export class Numbers {
       }
     }
   }
-  many(region: string, n: number): string[] {
-    return Array.from({ length: n }, () => this.one(region));
-  }
 }
 
 export interface Acct {
@@ -90,23 +87,30 @@ export async function syncAs(
     const ch = parseChallenge(res.json().error.details)!;
     const sol = await solveChallenge(ch, { yieldEvery: 0 });
     const again = await svc.app.inject({ method: 'POST', url: '/v1/discovery/sync', remoteAddress: PROXY, headers: { ...headers, 'x-findguard-proof': formatProof(ch.id, sol.nonce) }, payload: body });
-    return { ...resultOf(again.statusCode, again.json()), challenged: true };
+    return { ...resultOf(again.statusCode, again.json<Answer>()), challenged: true };
   }
-  return resultOf(res.statusCode, res.json());
+  return resultOf(res.statusCode, res.json<Answer>());
 }
 
-export async function lookupAs(svc: TestService, account: string, phone: string, opts: { ip: string; device?: string }): Promise<CallResult> {
-  const headers: Record<string, string> = { authorization: `Bearer ${await svc.tokenFor(account)}`, 'x-forwarded-for': opts.ip };
-  if (opts.device) headers['x-device-id'] = opts.device;
-  const res = await svc.app.inject({ method: 'POST', url: '/v1/discovery/lookup', remoteAddress: PROXY, headers, payload: { phone } });
-  return resultOf(res.statusCode, res.json());
+interface Answer {
+  token?: string;
+  matches?: unknown[];
+  previousMatches?: unknown[];
+  error?: { code?: string; message?: string; details?: { scope?: string } };
 }
 
-function resultOf(status: number, json: any): CallResult {
+function resultOf(status: number, json: Answer): CallResult {
   if (status === 200) {
-    return { status, token: json.token, matches: json.matches?.length ?? (json.match ? 1 : 0), previousMatches: json.previousMatches?.length };
+    const result: CallResult = { status, matches: json.matches?.length ?? 0 };
+    if (json.token !== undefined) result.token = json.token;
+    if (json.previousMatches !== undefined) result.previousMatches = json.previousMatches.length;
+    return result;
   }
-  return { status, code: json?.error?.code, scope: json?.error?.details?.scope, message: json?.error?.message };
+  const result: CallResult = { status };
+  if (json.error?.code !== undefined) result.code = json.error.code;
+  if (json.error?.details?.scope !== undefined) result.scope = json.error.details.scope;
+  if (json.error?.message !== undefined) result.message = json.error.message;
+  return result;
 }
 
 /** Lets the embedded pipeline store and hand every event to the engine, then evaluates at the clock's time. */
@@ -117,8 +121,7 @@ export async function settle(svc: TestService): Promise<void> {
 
 /** Decisions the engine recorded (not lifted), by account. */
 export async function decisionsOf(svc: TestService): Promise<Array<{ subject: string; action: string; reason: string }>> {
-  const rows = await svc.ctx.db.kysely.selectFrom('decisions').selectAll().execute();
-  return rows.filter((r: any) => r.lifted_at === null || r.lifted_at === undefined).map((r: any) => ({ subject: r.subject, action: r.action, reason: r.reason }));
+  return svc.ctx.db.kysely.selectFrom('decisions').select(['subject', 'action', 'reason']).where('lifted_at', 'is', null).execute();
 }
 
 export async function suspendedIds(svc: TestService): Promise<string[]> {
