@@ -97,4 +97,32 @@ describe('international organic model', () => {
     const b = await run();
     expect(JSON.stringify(b.result)).toBe(JSON.stringify(a.result));
   }, 60_000);
+
+  it("puts about accountsPerCgnatIp of a country's IPv4 users on each carrier NAT address, a small country's as much as a large one's", () => {
+    const spec = loadScenario('launch-day');
+    spec.population.accounts = 20_000;
+    const world = new World(spec, ips);
+    const perIp = new Map<string, Map<string, number>>();
+    for (let i = 0; i < world.existing; i++) {
+      const ip = world.home(i).ip;
+      if (ip.includes(':')) continue;
+      const region = world.population.regionOf(i);
+      const r = perIp.get(region) ?? new Map<string, number>();
+      r.set(ip, (r.get(ip) ?? 0) + 1);
+      perIp.set(region, r);
+    }
+    const busiest = (region: string) => Math.max(...perIp.get(region)!.values());
+    const per = spec.organic.accountsPerCgnatIp ?? 300;
+    // Mexico is ~5% of the population: at 20,000 accounts ~680 IPv4 users over its carriers. A pool
+    // sized from the whole population spread them ~20 to an address, which no launch ever strained.
+    const mx = [...perIp.get('MX')!.values()];
+    expect(mx.reduce((a, b) => a + b, 0) / mx.length).toBeGreaterThan(per / 4);
+    expect(busiest('MX')).toBeLessThanOrEqual(per * 1.5);
+    for (const [region, r] of perIp) {
+      const users = [...r.values()].reduce((a, b) => a + b, 0);
+      if (users < 4 * per) continue;
+      expect(busiest(region), region).toBeGreaterThan(per / 2);
+      expect(busiest(region), region).toBeLessThanOrEqual(per * 1.5);
+    }
+  });
 });

@@ -42,6 +42,7 @@ export class World {
   /** Accounts that exist in the generator before the start but join during a launch-day surge, by index. */
   private readonly surge = new Map<number, number>();
   private readonly cgnat = new Map<string, string>();
+  private readonly present = new Map<string, number>();
   private readonly carriers = new Map<string, Array<{ asn: number; name: string }>>();
   private readonly books = new Map<number, string[]>();
   private readonly strangers = new Map<string, readonly string[]>();
@@ -265,7 +266,11 @@ export class World {
         // This carrier has no IPv6 allocation: its users stay on the NAT'd IPv4 below.
       }
     }
-    const pool = Math.max(1, Math.ceil(this.existing / Math.max(1, carriers.length) / o.accountsPerCgnatIp));
+    // Sized per country, so that each of its carriers' addresses carries about accountsPerCgnatIp of
+    // the country's IPv4 users (a pool sized from the whole population put a small country's users a
+    // few to an address, and a launch never met a shared address at the density carriers run).
+    const v4Users = this.presentIn(region) * (1 - o.ipv6Share);
+    const pool = Math.max(1, Math.ceil(v4Users / carriers.length / o.accountsPerCgnatIp));
     const slot = (h >>> 4) % pool;
     const key = `${carrier.asn}:${slot}`;
     let ip = this.cgnat.get(key);
@@ -285,6 +290,17 @@ export class World {
     if (rng.float() >= this.organic.travellerShare) return home;
     const countries = ['US', 'GB', 'DE', 'FR', 'ES', 'IT', 'TR', 'AE', 'TH', 'MX'];
     return { ip: this.ips.inCountry(countries[rng.int(countries.length)]!, 'residential', 4, rng), deviceId: home.deviceId };
+  }
+
+  /** Accounts of the region created before the start (the launch-day surge's included). */
+  private presentIn(region: string): number {
+    let n = this.present.get(region);
+    if (n === undefined) {
+      const info = this.population.regionInfo().find((r) => r.region === region);
+      n = Math.round(((info?.accounts ?? 0) * this.existing) / Math.max(1, this.population.size));
+      this.present.set(region, n);
+    }
+    return n;
   }
 
   private carriersOf(region: string): Array<{ asn: number; name: string }> {

@@ -52,6 +52,33 @@ describe('farming detector', () => {
     expect(fs[0]!.explanation).toMatch(/in bursts of up to \d+ within 15m \(usually (29|30|31)\.\d\d\); 0% from hosting networks/);
   });
 
+  it('a launch behind a fresh carrier address is a finding too weak to act on alone; once the address has a day of history, a burst counts in full', async () => {
+    const t = new Traffic(36);
+    const onCarrier = (i: number, at: number) => person(20_000 + i, { ip: '189.180.171.136', subnet: '189.180.171.0/24', asn: 8151, country: 'MX', phoneRegion: 'MX', createdAt: at });
+    // Launch hour: 60 people join through one carrier NAT address findguard has never seen.
+    const launch = Array.from({ length: 60 }, (_, i) => t.signup(onCarrier(i, T0 + i * 60_000)));
+    const engine = new AbuseEngine();
+    play({ events: [], signups: launch, accounts: [] }, engine);
+    const cold = engine.detectors.find((d) => d.name === FARMING)!.findings(T0 + HOUR);
+    expect(cold).toHaveLength(1);
+    expect(cold[0]!.signals).toEqual(['signup-burst-ip']);
+    expect(cold[0]!.explanation).toMatch(/less than a day of history \(carrier NAT\), so not enough alone to act on$/);
+    const p = engine.policy;
+    expect(cold[0]!.score * p.cluster.weights[FARMING]!).toBeLessThan(p.actions.throttle.score);
+    expect(await engine.evaluate(T0 + HOUR)).toEqual([]);
+    // A day later the same address has a baseline of ~60 a day; 200 within minutes is five times that.
+    const burst = Array.from({ length: 200 }, (_, i) => t.signup(onCarrier(100 + i, T0 + 2 * DAY + i * 4000)));
+    play({ events: [], signups: burst, accounts: [] }, engine);
+    const warm = engine.detectors.find((d) => d.name === FARMING)!.findings(T0 + 2 * DAY + HOUR).filter((f) => f.signals[0] === 'signup-burst-ip');
+    expect(warm).toHaveLength(1);
+    expect(warm[0]!.explanation).not.toMatch(/not enough alone/);
+    expect(warm[0]!.score * p.cluster.weights[FARMING]!).toBeGreaterThanOrEqual(p.actions.throttle.score);
+    // The same cold burst from a hosting address is not excused: data centres host no carrier NAT.
+    const hosting = Array.from({ length: 60 }, (_, i) => t.signup({ ...onCarrier(400 + i, T0 + i * 60_000), ip: '203.0.113.5', subnet: '203.0.113.0/24', network: 'hosting' }));
+    const fs = findings({ events: [], signups: hosting, accounts: [] }, T0 + HOUR).filter((f) => f.signals[0] === 'signup-burst-ip');
+    expect(fs[0]!.score * p.cluster.weights[FARMING]!).toBeGreaterThanOrEqual(p.actions.throttle.score);
+  });
+
   it('forgets bursts after the retention period', () => {
     const t = new Traffic(35);
     const engine = new AbuseEngine();

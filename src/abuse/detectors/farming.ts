@@ -31,7 +31,7 @@ interface KeyTrack {
   recent: Array<{ id: string; at: number; hosting: boolean }>;
   baseline: DecayedPair;
   /** Accounts of every burst on this key, while retained. */
-  burst?: { ids: Set<string>; from: number; to: number; peak: number; expected: number; hostingShare: number };
+  burst?: { ids: Set<string>; from: number; to: number; peak: number; expected: number; hostingShare: number; cold: boolean };
 }
 
 export class FarmingDetector implements Detector {
@@ -39,9 +39,13 @@ export class FarmingDetector implements Detector {
   private readonly p: CompiledAbusePolicy['farming'];
   private readonly keys: IdleMap<KeyTrack>;
   private readonly seen: IdleMap<{ lastAt: number }>;
+  /** The most a burst on a cold consumer address scores (see `track`). */
+  private readonly coldCap: number;
 
   constructor(policy: CompiledAbusePolicy) {
     this.p = policy.farming;
+    // Below what would throttle a cluster on this evidence alone, whatever the policy's weights.
+    this.coldCap = (0.9 * policy.actions.throttle.score) / Math.max(policy.cluster.weights[FARMING] ?? 0.5, 1e-9);
     const keep = Math.max(this.p.retainMs, this.p.baselineHalfLifeMs);
     this.keys = new IdleMap(keep, policy.features.maxInfraKeys);
     this.seen = new IdleMap(Math.max(this.p.proxyAgeMs * 2, this.p.windowMs), policy.features.maxAccounts);
@@ -80,10 +84,11 @@ export class FarmingDetector implements Detector {
       }
       const min = this.p.minBurst[t.kind];
       const strength = clamp01(0.5 + 0.25 * Math.log2(b.peak / min));
-      const score = KIND_WEIGHT[t.kind] * strength * (b.hostingShare >= 0.5 ? 1 : 0.8);
+      const full = KIND_WEIGHT[t.kind] * strength * (b.hostingShare >= 0.5 ? 1 : 0.8);
+      const score = b.cold ? Math.min(full, this.coldCap) : full;
       // Written when read, from the burst's figures as they are now (a burst grows while it lasts).
       const { kind, key } = t;
-      const { from, to, peak, expected, hostingShare } = b;
+      const { from, to, peak, expected, hostingShare, cold } = b;
       const members = b.ids.size;
       const windowMs = this.p.windowMs;
       out.push(
@@ -91,7 +96,8 @@ export class FarmingDetector implements Detector {
           { detector: FARMING, kind: 'group', accountIds: [...b.ids], score, signals: [`signup-burst-${kind}`], infra: [{ kind, key, members }], from, to },
           () =>
             `${fmt(members)} accounts signed up from ${kind} ${key} in bursts of up to ${fmt(peak)} within ${span(windowMs)} ` +
-            `(usually ${expected.toFixed(2)}); ${Math.round(hostingShare * 100)}% from hosting networks, between ${new Date(from).toISOString()} and ${new Date(to).toISOString()}`,
+            `(usually ${expected.toFixed(2)}); ${Math.round(hostingShare * 100)}% from hosting networks, between ${new Date(from).toISOString()} and ${new Date(to).toISOString()}` +
+            (cold ? '; a consumer address with less than a day of history (carrier NAT), so not enough alone to act on' : ''),
         ),
       );
     }
@@ -143,7 +149,13 @@ export class FarmingDetector implements Detector {
     const warm = at - t.firstAt >= WARM_UP_MS;
     // Wide keys (subnets, networks) of ordinary networks burst for ordinary reasons until their baseline is known.
     if ((kind === 'asn' || kind === 'subnet') && hostingShare < 0.5 && !warm) return;
-    const b = t.burst ?? { ids: new Set<string>(), from: t.recent[0]!.at, to: at, peak: 0, expected: background, hostingShare };
+    // So does a consumer address before it has a baseline: a carrier NAT puts hundreds of people on
+    // one, and on launch day they sign up in dozens an hour. Such a burst is still a finding, so it
+    // adds to other evidence in a cluster, but it is capped below what acts on it alone; a burst
+    // seen once the address is warm (five times what it usually sees) counts in full.
+    const cold = kind === 'ip' && hostingShare < 0.5 && !warm;
+    const b = t.burst ?? { ids: new Set<string>(), from: t.recent[0]!.at, to: at, peak: 0, expected: background, hostingShare, cold };
+    b.cold &&= cold;
     for (const r of t.recent) b.ids.add(r.id);
     b.from = Math.min(b.from, t.recent[0]!.at);
     b.to = Math.max(b.to, at);
