@@ -118,6 +118,19 @@ describe('international organic model', () => {
     const mx = [...perIp.get('MX')!.values()];
     expect(mx.reduce((a, b) => a + b, 0) / mx.length).toBeGreaterThan(per / 4);
     expect(busiest('MX')).toBeLessThanOrEqual(per * 1.5);
+    // A carrier's pool is consecutive addresses, up to 16 in a /24: its subnet carries its users
+    // together. Ten times denser pools, so that carriers have several addresses each.
+    spec.organic.accountsPerCgnatIp = 30;
+    const dense = new World(spec, ips);
+    const shared = new Map<string, number>();
+    for (let i = 0; i < dense.existing; i++) {
+      const ip = dense.home(i).ip;
+      if (!ip.includes(':')) shared.set(ip, (shared.get(ip) ?? 0) + 1);
+    }
+    const addresses = [...shared].filter(([, n]) => n >= 10).map(([ip]) => ip);
+    const subnets = new Set(addresses.map((ip) => ip.split('.').slice(0, 3).join('.')));
+    expect(addresses.length).toBeGreaterThan(200);
+    expect(subnets.size).toBeLessThan(addresses.length / 4);
     for (const [region, r] of perIp) {
       const users = [...r.values()].reduce((a, b) => a + b, 0);
       if (users < 4 * per) continue;

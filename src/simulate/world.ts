@@ -26,6 +26,9 @@ export interface Connection {
   deviceId: string;
 }
 
+/** Carrier NAT addresses of one pool in a /24 (a power of two, so a run never crosses the /24). */
+const CGNAT_PER_24 = 16;
+
 /**
  * The organic world: who exists when, who knows whom (address books from a social graph), and
  * which network each person uses. Everything is a pure function of the scenario seed and an
@@ -275,7 +278,13 @@ export class World {
     const key = `${carrier.asn}:${slot}`;
     let ip = this.cgnat.get(key);
     if (!ip) {
-      ip = this.ips.inAsn(carrier.asn, 4, rngFor(this.spec.seed, 0xc6, carrier.asn, slot));
+      // A carrier's NAT pool is a run of consecutive addresses: CGNAT_PER_24 slots share a /24,
+      // so its subnet carries their users together, as a real pool's does.
+      const run = slot - (slot % CGNAT_PER_24);
+      const first = this.ips.inAsn(carrier.asn, 4, rngFor(this.spec.seed, 0xc6, carrier.asn, run));
+      const octets = first.split('.').map(Number);
+      octets[3] = (octets[3]! - (octets[3]! % CGNAT_PER_24) + (slot % CGNAT_PER_24)) % 256;
+      ip = octets.join('.');
       this.cgnat.set(key, ip);
     }
     return { ip, deviceId };
