@@ -1,4 +1,4 @@
-import { IpSampler, type OfflineIpIntel } from '../net/index.js';
+import { IpSampler, lookupIp, type OfflineIpIntel } from '../net/index.js';
 import type { Random } from '../util/random.js';
 import type { SeededRandom } from '../util/random.js';
 import type { IpSource } from './world.js';
@@ -27,6 +27,7 @@ export function ipSourceFrom(intel: OfflineIpIntel): IpSource {
   return {
     inCountry: (country, kind, version, rng) => withRng(rng, () => sampler.inCountry(country, kind, version)),
     inAsn: (asn, version, rng) => withRng(rng, () => sampler.inAsn(asn, version)),
+    asnOf: (ip) => lookupIp(intel, ip)?.asn,
     topAsns: (country, kind, n) => {
       const key = `${country}:${kind}:${n}`;
       let list = top.get(key);

@@ -115,7 +115,7 @@ export const OrganicSpec = Type.Object({
   bookMax: Type.Integer({ minimum: 1, maximum: 20_000 }),
   /** Share of a book's entries that are accounts on the platform. */
   memberShare: Type.Number({ minimum: 0, maximum: 1 }),
-  /** Accounts behind one carrier-grade NAT IPv4 address. */
+  /** A country's IPv4 users behind each of its carriers' NAT addresses (a carrier's addresses run up to 16 to a /24). */
   accountsPerCgnatIp: Type.Integer({ minimum: 1 }),
   ipv6Share: Type.Number({ minimum: 0, maximum: 1 }),
   travellerShare: Type.Number({ minimum: 0, maximum: 1 }),

@@ -11,6 +11,8 @@ export interface IpSource {
   inCountry(country: string, kind: 'hosting' | 'residential', version: 4 | 6, rng: SeededRandom): string;
   inAsn(asn: number, version: 4 | 6, rng: SeededRandom): string;
   topAsns(country: string, kind: 'hosting' | 'residential', n: number): Array<{ asn: number; name: string }>;
+  /** The origin network of an address, undefined when it is not routed. */
+  asnOf(ip: string): number | undefined;
 }
 
 import { mix, normal, rngFor } from './hash.js';
@@ -283,8 +285,10 @@ export class World {
       const run = slot - (slot % CGNAT_PER_24);
       const first = this.ips.inAsn(carrier.asn, 4, rngFor(this.spec.seed, 0xc6, carrier.asn, run));
       const octets = first.split('.').map(Number);
-      octets[3] = (octets[3]! - (octets[3]! % CGNAT_PER_24) + (slot % CGNAT_PER_24)) % 256;
-      ip = octets.join('.');
+      octets[3] = octets[3]! - (octets[3]! % CGNAT_PER_24) + (slot % CGNAT_PER_24);
+      const next = octets.join('.');
+      // A prefix smaller than a /24 can belong to another network: then this slot keeps its own draw.
+      ip = this.ips.asnOf(next) === carrier.asn ? next : this.ips.inAsn(carrier.asn, 4, rngFor(this.spec.seed, 0xc6, carrier.asn, slot));
       this.cgnat.set(key, ip);
     }
     return { ip, deviceId };
