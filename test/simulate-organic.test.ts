@@ -10,6 +10,7 @@ beforeAll(async () => {
   ips = ipSourceFrom(await loadIpIntel());
 });
 
+const DAY_MS = 86_400_000;
 const OPTS = { scale: 1, borderShare: 0.03, familyAbroadShare: 0.15 };
 
 describe('international organic model', () => {
@@ -137,5 +138,23 @@ describe('international organic model', () => {
       expect(busiest(region), region).toBeGreaterThan(per / 2);
       expect(busiest(region), region).toBeLessThanOrEqual(per * 1.5);
     }
+  });
+
+  it('spreads a launch early by default and late in a ramp', () => {
+    const spec = loadScenario('launch-day');
+    spec.population.accounts = 4000;
+    const early = new World(spec, ips);
+    spec.organic.surge = { ...spec.organic.surge!, shape: 'ramp' };
+    const ramp = new World(spec, ips);
+    const shareOnFirstDay = (w: World) => {
+      const from = w.start + spec.organic.surge!.startDay * DAY_MS;
+      const at = [...w.surgeAccounts()].map(([, t]) => t);
+      expect(at.length).toBeGreaterThan(100);
+      for (const t of at) expect(t - from).toBeLessThan(spec.organic.surge!.overDays * DAY_MS);
+      return at.filter((t) => t - from < DAY_MS).length / at.length;
+    };
+    // overDays 3: u^2 < 1/3 for 58% of arrivals, sqrt(u) < 1/3 for 11%.
+    expect(shareOnFirstDay(early)).toBeGreaterThan(0.5);
+    expect(shareOnFirstDay(ramp)).toBeLessThan(0.2);
   });
 });

@@ -144,6 +144,12 @@ export const OrganicSpec = Type.Object({
         country: Type.String({ pattern: '^[A-Z]{2}$' }),
         startDay: Type.Number({ minimum: 0 }),
         overDays: Type.Number({ exclusiveMinimum: 0, maximum: 30 }),
+        /**
+         * How arrivals spread over those days: early (the default: most on the first day, arrival at
+         * overDays * u^2) or ramp (word spreading: the rate grows to its peak on the last day, arrival
+         * at overDays * sqrt(u), as Signal's sign-ups in January 2021 grew for days).
+         */
+        shape: Type.Optional(Type.Union([Type.Literal('early'), Type.Literal('ramp')])),
       },
       { additionalProperties: false },
     ),

@@ -77,7 +77,8 @@ export class World {
 
   /**
    * Launch day: the surge country's accounts the generator dates before the start are not there
-   * yet; they arrive within the surge's days, most of them early (arrival at overDays * u^2).
+   * yet; they arrive within the surge's days, most of them early (arrival at overDays * u^2) or, in
+   * a ramp, most of them late (overDays * sqrt(u)).
    */
   private planSurge(): void {
     const s = this.organic.surge;
@@ -86,7 +87,8 @@ export class World {
     for (let i = 0; i < this.existing; i++) {
       if (this.population.regionOf(i) !== s.country) continue;
       const u = (mix(this.spec.seed, 0x5e6e, i) % 1_000_000) / 1_000_000;
-      this.surge.set(i, from + Math.floor(u * u * s.overDays * DAY));
+      const at = s.shape === 'ramp' ? Math.sqrt(u) : u * u;
+      this.surge.set(i, from + Math.floor(at * s.overDays * DAY));
     }
   }
 
