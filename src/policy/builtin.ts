@@ -20,9 +20,11 @@ const newNumbers = (id: string, subject: Layer['subject'], limits: Layer['limits
  * - Fresh accounts on hosting/datacenter networks or Tor get nothing until they are a week old:
  *   every recorded scrape (Twitter 2019, the Facebook importer) ran fresh fake accounts from
  *   servers, and any positive per-account budget multiplies by the size of the fake network.
- *   Aged accounts there get a small budget behind a proof-of-work.
+ *   Aged accounts there (people behind a VPN) get a book's worth behind a proof-of-work on
+ *   every call, once a week old.
  * - Shared layers (IP, subnet, ASN, country) are sized for carrier NAT (hundreds of people on one
- *   IPv4 address) on consumer networks, and tight on hosting networks.
+ *   IPv4 address) on consumer networks, and tighter on hosting networks, where they still carry the
+ *   VPN users that share an egress address.
  * - The breaker cuts low-trust callers off while the whole system's demand for new numbers is
  *   far above what it has learned, which is how a distributed scrape shows itself. New accounts
  *   keep their whole first budget even then: a real new user's first sync must pass during an
@@ -42,7 +44,11 @@ export const DEFAULT_POLICY: Policy = {
   layers: [
     newNumbers('account-new', 'account', {
       'hosting-new': perDay(0, 0),
-      hosting: perDay(50, 50, { challengeBelow: 1 }),
+      // An aged account behind a VPN (commercial VPNs egress from hosting networks) is a person with
+      // a book: a book's worth behind a proof-of-work on every call. At 50 a day a VPN user could
+      // never sync a book of more than 50 numbers (a bucket that cannot hold the cost refuses), and
+      // an aged account of an attacker gets the standard tier through a residential proxy anyway.
+      hosting: perDay(5000, 500, { challengeBelow: 1 }),
       'no-phone': perDay(500, 100),
       new: perDay(5000, 500),
       standard: perDay(5000, 1000),
@@ -55,15 +61,15 @@ export const DEFAULT_POLICY: Policy = {
       limits: { default: { burst: 30, refill: 60, per: '1h' }, hosting: { burst: 10, refill: 10, per: '1h' }, 'hosting-new': { burst: 10, refill: 10, per: '1h' } },
       description: 'discovery calls per account',
     },
-    newNumbers('device-new', 'device', { default: perDay(10_000, 2000), hosting: perDay(500, 200) }, 'new numbers per device (X-Device-Id)'),
+    newNumbers('device-new', 'device', { default: perDay(10_000, 2000), hosting: perDay(5000, 1000) }, 'new numbers per device (X-Device-Id)'),
     // ~300 of a country's users on a carrier NAT address, each first sync ~400 new numbers: a launch that
     // brings them all within a day asks ~130,000 through one address and a few times that through its
     // /24 (the simulator's launch-day with surge.overDays 1 refused 132 of 5,233 first syncs at 50,000).
-    newNumbers('ip-new', 'ip', { default: perDay(150_000, 150_000), hosting: perDay(1000, 500), 'hosting-new': perDay(1000, 500) }, 'new numbers per client IP (carrier NAT puts hundreds of people on one)'),
-    newNumbers('subnet-new', 'subnet', { default: perDay(600_000, 600_000), hosting: perDay(2000, 1000), 'hosting-new': perDay(2000, 1000) }, 'new numbers per IPv4 /24 or IPv6 /64'),
-    newNumbers('subnet48-new', 'subnet48', { default: perDay(500_000, 500_000), hosting: perDay(5000, 2000), 'hosting-new': perDay(5000, 2000) }, 'new numbers per IPv6 /48'),
-    newNumbers('asn-new', 'asn', { default: perDay(2_000_000, 2_000_000), hosting: perDay(20_000, 10_000), 'hosting-new': perDay(20_000, 10_000) }, 'new numbers per origin network (ASN)'),
-    newNumbers('country-new', 'country', { default: perDay(10_000_000, 10_000_000), hosting: perDay(50_000, 25_000), 'hosting-new': perDay(50_000, 25_000) }, 'new numbers per country of the client IP'),
+    newNumbers('ip-new', 'ip', { default: perDay(150_000, 150_000), hosting: perDay(10_000, 10_000), 'hosting-new': perDay(10_000, 10_000) }, 'new numbers per client IP (carrier NAT puts hundreds of people on one)'),
+    newNumbers('subnet-new', 'subnet', { default: perDay(600_000, 600_000), hosting: perDay(20_000, 20_000), 'hosting-new': perDay(20_000, 20_000) }, 'new numbers per IPv4 /24 or IPv6 /64'),
+    newNumbers('subnet48-new', 'subnet48', { default: perDay(500_000, 500_000), hosting: perDay(50_000, 20_000), 'hosting-new': perDay(50_000, 20_000) }, 'new numbers per IPv6 /48'),
+    newNumbers('asn-new', 'asn', { default: perDay(2_000_000, 2_000_000), hosting: perDay(200_000, 200_000), 'hosting-new': perDay(200_000, 200_000) }, 'new numbers per origin network (ASN)'),
+    newNumbers('country-new', 'country', { default: perDay(10_000_000, 10_000_000), hosting: perDay(500_000, 250_000), 'hosting-new': perDay(500_000, 250_000) }, 'new numbers per country of the client IP'),
   ],
   breaker: {
     description: 'when demand for new numbers is far above its learned baseline, low-trust callers are cut off',

@@ -1,0 +1,41 @@
+import { afterEach, expect, it } from 'vitest';
+import { SeededRandom } from '../../src/util/random.js';
+import type { TestService } from '../helpers/service.js';
+import { DAY, Numbers, bookOf, importAccounts, startDefault, syncAs, type Acct } from './organic-world.js';
+
+/**
+ * People behind a commercial VPN, which egresses from a hosting network. The default policy gave an
+ * aged account there 50 new numbers a day: a bucket that can never hold a 300-number book refuses
+ * it whatever is paid, so such a person could never sync their book, however long they waited.
+ */
+let svc: TestService;
+afterEach(async () => svc?.stop());
+
+/** A Microsoft Azure address in the UK: hosting in the offline IP data, as VPN egress is. */
+const VPN = '51.105.10.74';
+
+it('an aged account behind a VPN syncs its 300-number book for a proof-of-work, and so does a new one once a week old', async () => {
+  svc = await startDefault();
+  const nums = new Numbers(new SeededRandom(31));
+  const rng = new SeededRandom(32);
+  const now = svc.clock.now();
+  const registered: Acct[] = Array.from({ length: 500 }, (_, i) => ({ id: `gb-${i}`, createdAt: now - 400 * DAY, phoneRegion: 'GB', phone: nums.one('GB') }));
+  await importAccounts(svc, registered);
+  const phones = registered.map((a) => a.phone!);
+  await importAccounts(svc, [
+    { id: 'aged', createdAt: now - 300 * DAY, phoneRegion: 'GB', phone: nums.one('GB') },
+    { id: 'fresh', createdAt: now - 60_000, phoneRegion: 'GB', phone: nums.one('GB') },
+  ]);
+  const book = bookOf(nums, phones, rng, 300, 0.15, { GB: 1 });
+  const aged = await syncAs(svc, 'aged', { contacts: book }, { ip: VPN, device: 'd-aged', solve: true });
+  expect(aged).toMatchObject({ status: 200, challenged: true });
+  // The re-sync with the token asks nothing new.
+  const again = await syncAs(svc, 'aged', { contacts: [], previous: { token: aged.token, contacts: book } }, { ip: VPN, device: 'd-aged', solve: true });
+  expect(again.status).toBe(200);
+  // Fresh accounts on hosting networks still get nothing (every recorded scrape ran those)...
+  const freshBook = bookOf(nums, phones, rng, 300, 0.15, { GB: 1 });
+  expect(await syncAs(svc, 'fresh', { contacts: freshBook }, { ip: VPN, device: 'd-fresh', solve: true })).toMatchObject({ status: 429, scope: 'account' });
+  // ...until they are a week old.
+  svc.clock.advance(7 * DAY);
+  expect(await syncAs(svc, 'fresh', { contacts: freshBook }, { ip: VPN, device: 'd-fresh', solve: true })).toMatchObject({ status: 200, challenged: true });
+}, 120_000);
