@@ -6,8 +6,10 @@ import { InProcessDriver, ipSourceFrom, loadScenario, runScenario, World, type I
 import { MIGRATION, profileOf, SIMULATION_COUNTRIES } from '../src/simulate/international.js';
 
 let ips: IpSource;
+let intel: Awaited<ReturnType<typeof loadIpIntel>>;
 beforeAll(async () => {
-  ips = ipSourceFrom(await loadIpIntel());
+  intel = await loadIpIntel();
+  ips = ipSourceFrom(intel);
 });
 
 const DAY_MS = 86_400_000;
@@ -156,5 +158,30 @@ describe('international organic model', () => {
     // overDays 3: u^2 < 1/3 for 58% of arrivals, sqrt(u) < 1/3 for 11%.
     expect(shareOnFirstDay(early)).toBeGreaterThan(0.5);
     expect(shareOnFirstDay(ramp)).toBeLessThan(0.2);
+  });
+
+  it('puts vpnShare of people behind a hosting address of their country on every call, and nobody unless a scenario says so', () => {
+    const spec = loadScenario('organic-only');
+    spec.population.accounts = 3000;
+    const hostingShare = (w: World) => {
+      let hosting = 0;
+      let n = 0;
+      for (let i = 0; i < w.existing; i += 3) {
+        n++;
+        const info = intel.lookup(w.home(i).ip);
+        if (info.hosting) {
+          hosting++;
+          expect(w.onVpn(i)).toBe(true);
+          // Travelling or not, the VPN stays on.
+          for (let s = 0; s < 5; s++) expect(w.session(i, s).ip).toBe(w.home(i).ip);
+        }
+      }
+      return hosting / n;
+    };
+    expect(hostingShare(new World(spec, ips))).toBe(0);
+    spec.organic.vpnShare = 0.3;
+    const share = hostingShare(new World(spec, ips));
+    expect(share).toBeGreaterThan(0.25);
+    expect(share).toBeLessThan(0.35);
   });
 });

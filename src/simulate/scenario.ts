@@ -135,6 +135,12 @@ export const OrganicSpec = Type.Object({
   secondDeviceShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   thirdDeviceShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   /**
+   * Share of people whose phone keeps a commercial VPN on, so every call of theirs comes from a
+   * hosting network of their country. An assumption, not a statistic (surveys count monthly VPN
+   * users, ~1 in 4 internet users, not always-on ones); 0 unless a scenario file sets it.
+   */
+  vpnShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  /**
    * Launch day: the country's accounts arrive within `overDays` from `startDay` instead of existing
    * before the run (most early), each signing up and syncing its whole book (up to bookMax).
    */
@@ -165,6 +171,7 @@ export const ORGANIC_MODEL_DEFAULTS = {
   reinstallShare: 0.2,
   secondDeviceShare: 0.25,
   thirdDeviceShare: 0.05,
+  vpnShare: 0,
 } as const;
 
 export type FullOrganicSpec = OrganicSpec & { -readonly [K in keyof typeof ORGANIC_MODEL_DEFAULTS]: number };

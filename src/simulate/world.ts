@@ -263,6 +263,7 @@ export class World {
     // Shared family devices: an account can use its neighbour's installation.
     const deviceOwner = (h % 10_000) / 10_000 < o.sharedDeviceShare && index > 0 ? index - 1 : index;
     const deviceId = this.population.account(deviceOwner).signup.deviceId;
+    if (this.onVpn(index)) return { ip: this.vpnAddress(region, index), deviceId };
     const carriers = this.carriersOf(region);
     if (carriers.length === 0) return { ip: this.ips.inCountry(region, 'residential', 4, rngFor(this.spec.seed, index)), deviceId };
     const carrier = carriers[h % carriers.length]!;
@@ -302,9 +303,26 @@ export class World {
     // A person's other devices sit on the same networks under their own installation ids.
     const home = device === 0 ? usual : { ip: usual.ip, deviceId: `${usual.deviceId}-${device}` };
     const rng = rngFor(this.spec.seed, 0x7a, index, sessionSeed);
-    if (rng.float() >= this.organic.travellerShare) return home;
+    // The VPN stays on abroad too.
+    if (rng.float() >= this.organic.travellerShare || this.onVpn(index)) return home;
     const countries = ['US', 'GB', 'DE', 'FR', 'ES', 'IT', 'TR', 'AE', 'TH', 'MX'];
     return { ip: this.ips.inCountry(countries[rng.int(countries.length)]!, 'residential', 4, rng), deviceId: home.deviceId };
+  }
+
+  /** The person keeps a commercial VPN on (vpnShare). */
+  onVpn(index: number): boolean {
+    return (mix(this.spec.seed, 0x7e9, index) % 10_000) / 10_000 < this.organic.vpnShare;
+  }
+
+  /** A commercial VPN's egress for an always-on user: a hosting address of their country, or of a VPN hub. */
+  private vpnAddress(region: string, index: number): string {
+    const rng = rngFor(this.spec.seed, 0x7e9, index);
+    try {
+      return this.ips.inCountry(region, 'hosting', 4, rng);
+    } catch {
+      // No hosting space of that country in the data: VPNs egress from hubs such as the Netherlands.
+      return this.ips.inCountry('NL', 'hosting', 4, rng);
+    }
   }
 
   /** Accounts of the region created before the start (the launch-day surge's included). */
