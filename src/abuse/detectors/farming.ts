@@ -31,7 +31,22 @@ interface KeyTrack {
   recent: Array<{ id: string; at: number; hosting: boolean }>;
   baseline: DecayedPair;
   /** Accounts of every burst on this key, while retained. */
-  burst?: { ids: Set<string>; from: number; to: number; peak: number; expected: number; hostingShare: number; cold: boolean };
+  burst?: Burst;
+  /**
+   * The same for bursts seen while the key was a consumer address without a day of history (see
+   * `track`), kept apart so that a later burst in full does not lend its weight to their accounts.
+   */
+  coldBurst?: Burst;
+}
+
+interface Burst {
+  ids: Set<string>;
+  from: number;
+  to: number;
+  peak: number;
+  expected: number;
+  hostingShare: number;
+  cold: boolean;
 }
 
 export class FarmingDetector implements Detector {
@@ -76,32 +91,33 @@ export class FarmingDetector implements Detector {
     this.seen.expire(now);
     const out: Finding[] = [];
     for (const t of this.keys.values()) {
-      const b = t.burst;
-      if (!b) continue;
-      if (now - b.to > this.p.retainMs) {
-        delete t.burst;
-        continue;
+      for (const slot of ['burst', 'coldBurst'] as const) {
+        const b = t[slot];
+        if (!b) continue;
+        if (now - b.to > this.p.retainMs) delete t[slot];
+        else out.push(this.finding(t, b));
       }
-      const min = this.p.minBurst[t.kind];
-      const strength = clamp01(0.5 + 0.25 * Math.log2(b.peak / min));
-      const full = KIND_WEIGHT[t.kind] * strength * (b.hostingShare >= 0.5 ? 1 : 0.8);
-      const score = b.cold ? Math.min(full, this.coldCap) : full;
-      // Written when read, from the burst's figures as they are now (a burst grows while it lasts).
-      const { kind, key } = t;
-      const { from, to, peak, expected, hostingShare, cold } = b;
-      const members = b.ids.size;
-      const windowMs = this.p.windowMs;
-      out.push(
-        explainedLater(
-          { detector: FARMING, kind: 'group', accountIds: [...b.ids], score, signals: [`signup-burst-${kind}`], infra: [{ kind, key, members }], from, to },
-          () =>
-            `${fmt(members)} accounts signed up from ${kind} ${key} in bursts of up to ${fmt(peak)} within ${span(windowMs)} ` +
-            `(usually ${expected.toFixed(2)}); ${Math.round(hostingShare * 100)}% from hosting networks, between ${new Date(from).toISOString()} and ${new Date(to).toISOString()}` +
-            (cold ? '; a consumer address with less than a day of history (carrier NAT), so not enough alone to act on' : ''),
-        ),
-      );
     }
     return out;
+  }
+
+  private finding(t: KeyTrack, b: Burst): Finding {
+    const min = this.p.minBurst[t.kind];
+    const strength = clamp01(0.5 + 0.25 * Math.log2(b.peak / min));
+    const full = KIND_WEIGHT[t.kind] * strength * (b.hostingShare >= 0.5 ? 1 : 0.8);
+    const score = b.cold ? Math.min(full, this.coldCap) : full;
+    // Written when read, from the burst's figures as they are now (a burst grows while it lasts).
+    const { kind, key } = t;
+    const { from, to, peak, expected, hostingShare, cold } = b;
+    const members = b.ids.size;
+    const windowMs = this.p.windowMs;
+    return explainedLater(
+      { detector: FARMING, kind: 'group', accountIds: [...b.ids], score, signals: [`signup-burst-${kind}`], infra: [{ kind, key, members }], from, to },
+      () =>
+        `${fmt(members)} accounts signed up from ${kind} ${key} in bursts of up to ${fmt(peak)} within ${span(windowMs)} ` +
+        `(usually ${expected.toFixed(2)}); ${Math.round(hostingShare * 100)}% from hosting networks, between ${new Date(from).toISOString()} and ${new Date(to).toISOString()}` +
+        (cold ? '; a consumer address with less than a day of history (carrier NAT), so not enough alone to act on' : ''),
+    );
   }
 
   private signup(s: SignupEvent): void {
@@ -154,14 +170,14 @@ export class FarmingDetector implements Detector {
     // adds to other evidence in a cluster, but it is capped below what acts on it alone; a burst
     // seen once the address is warm (five times what it usually sees) counts in full.
     const cold = kind === 'ip' && hostingShare < 0.5 && !warm;
-    const b = t.burst ?? { ids: new Set<string>(), from: t.recent[0]!.at, to: at, peak: 0, expected: background, hostingShare, cold };
-    b.cold &&= cold;
+    const slot = cold ? 'coldBurst' : 'burst';
+    const b = t[slot] ?? { ids: new Set<string>(), from: t.recent[0]!.at, to: at, peak: 0, expected: background, hostingShare, cold };
     for (const r of t.recent) b.ids.add(r.id);
     b.from = Math.min(b.from, t.recent[0]!.at);
     b.to = Math.max(b.to, at);
     b.peak = Math.max(b.peak, n);
     b.expected = background;
     b.hostingShare = hostingShare;
-    t.burst = b;
+    t[slot] = b;
   }
 }
