@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { SeededRandom } from '../../src/util/random.js';
 import type { TestService } from '../helpers/service.js';
-import { DAY, Numbers, bookOf, decisionsOf, importAccounts, settle, startDefault, syncAs, type Acct } from './organic-world.js';
+import { Numbers, bookOf, decisionsOf, registeredMembers, importAccounts, settle, startDefault, syncAs, type Acct } from './organic-world.js';
 
 /**
  * Launch hour behind carrier NAT, through the API: new users join by the dozen through each of a
@@ -20,10 +20,7 @@ it('every launch-hour first sync of a 1,500-number book is answered, and nobody 
   svc = await startDefault();
   const nums = new Numbers(new SeededRandom(21));
   const rng = new SeededRandom(22);
-  const now = svc.clock.now();
-  const registered: Acct[] = Array.from({ length: 1500 }, (_, i) => ({ id: `mx-${i}`, createdAt: now - 400 * DAY, phoneRegion: 'MX', phone: nums.one('MX') }));
-  await importAccounts(svc, registered);
-  const phones = registered.map((a) => a.phone!);
+  const phones = await registeredMembers(svc, nums, 'MX', 1500);
   const refused: string[] = [];
   // 200 people in 30 minutes, 25 through each address: a sign-up every 9 seconds.
   for (let i = 0; i < 200; i++) {

@@ -142,3 +142,11 @@ export function bookOf(nums: Numbers, registered: readonly string[], rng: Seeded
   }
   return [...out];
 }
+
+/** `n` aged members of `region`, each with a discoverable phone, mirrored; answers their phones. */
+export async function registeredMembers(svc: TestService, nums: Numbers, region: string, n: number): Promise<string[]> {
+  const now = svc.clock.now();
+  const members: Acct[] = Array.from({ length: n }, (_, i) => ({ id: `${region.toLowerCase()}-${i}`, createdAt: now - 400 * DAY, phoneRegion: region, phone: nums.one(region) }));
+  await importAccounts(svc, members);
+  return members.map((a) => a.phone!);
+}

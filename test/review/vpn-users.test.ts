@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { SeededRandom } from '../../src/util/random.js';
 import type { TestService } from '../helpers/service.js';
-import { DAY, Numbers, bookOf, importAccounts, startDefault, syncAs, type Acct } from './organic-world.js';
+import { DAY, Numbers, bookOf, importAccounts, registeredMembers, startDefault, syncAs } from './organic-world.js';
 
 /**
  * People behind a commercial VPN, which egresses from a hosting network. The default policy gave an
@@ -19,9 +19,7 @@ it('an aged account behind a VPN syncs its 300-number book for a proof-of-work, 
   const nums = new Numbers(new SeededRandom(31));
   const rng = new SeededRandom(32);
   const now = svc.clock.now();
-  const registered: Acct[] = Array.from({ length: 500 }, (_, i) => ({ id: `gb-${i}`, createdAt: now - 400 * DAY, phoneRegion: 'GB', phone: nums.one('GB') }));
-  await importAccounts(svc, registered);
-  const phones = registered.map((a) => a.phone!);
+  const phones = await registeredMembers(svc, nums, 'GB', 500);
   await importAccounts(svc, [
     { id: 'aged', createdAt: now - 300 * DAY, phoneRegion: 'GB', phone: nums.one('GB') },
     { id: 'fresh', createdAt: now - 60_000, phoneRegion: 'GB', phone: nums.one('GB') },
