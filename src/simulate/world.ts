@@ -327,13 +327,10 @@ export class World {
 
   /** Accounts of the region created before the start (the launch-day surge's included). */
   private presentIn(region: string): number {
-    let n = this.present.get(region);
-    if (n === undefined) {
-      const info = this.population.regionInfo().find((r) => r.region === region);
-      n = Math.round(((info?.accounts ?? 0) * this.existing) / Math.max(1, this.population.size));
-      this.present.set(region, n);
+    if (this.present.size === 0) {
+      for (const r of this.population.regionInfo()) this.present.set(r.region, Math.round((r.accounts * this.existing) / Math.max(1, this.population.size)));
     }
-    return n;
+    return this.present.get(region) ?? 0;
   }
 
   private carriersOf(region: string): Array<{ asn: number; name: string }> {

@@ -46,7 +46,6 @@ interface Burst {
   peak: number;
   expected: number;
   hostingShare: number;
-  cold: boolean;
 }
 
 export class FarmingDetector implements Detector {
@@ -95,20 +94,20 @@ export class FarmingDetector implements Detector {
         const b = t[slot];
         if (!b) continue;
         if (now - b.to > this.p.retainMs) delete t[slot];
-        else out.push(this.finding(t, b));
+        else out.push(this.finding(t, b, slot === 'coldBurst'));
       }
     }
     return out;
   }
 
-  private finding(t: KeyTrack, b: Burst): Finding {
+  private finding(t: KeyTrack, b: Burst, cold: boolean): Finding {
     const min = this.p.minBurst[t.kind];
     const strength = clamp01(0.5 + 0.25 * Math.log2(b.peak / min));
     const full = KIND_WEIGHT[t.kind] * strength * (b.hostingShare >= 0.5 ? 1 : 0.8);
-    const score = b.cold ? Math.min(full, this.coldCap) : full;
+    const score = cold ? Math.min(full, this.coldCap) : full;
     // Written when read, from the burst's figures as they are now (a burst grows while it lasts).
     const { kind, key } = t;
-    const { from, to, peak, expected, hostingShare, cold } = b;
+    const { from, to, peak, expected, hostingShare } = b;
     const members = b.ids.size;
     const windowMs = this.p.windowMs;
     return explainedLater(
@@ -171,7 +170,7 @@ export class FarmingDetector implements Detector {
     // seen once the address is warm (five times what it usually sees) counts in full.
     const cold = kind === 'ip' && hostingShare < 0.5 && !warm;
     const slot = cold ? 'coldBurst' : 'burst';
-    const b = t[slot] ?? { ids: new Set<string>(), from: t.recent[0]!.at, to: at, peak: 0, expected: background, hostingShare, cold };
+    const b = t[slot] ?? { ids: new Set<string>(), from: t.recent[0]!.at, to: at, peak: 0, expected: background, hostingShare };
     for (const r of t.recent) b.ids.add(r.id);
     b.from = Math.min(b.from, t.recent[0]!.at);
     b.to = Math.max(b.to, at);
