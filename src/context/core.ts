@@ -189,7 +189,10 @@ export async function createCore(
     {
       ...overrides.events,
       handlers: overrides.events?.handlers ?? [abuse, lateExposures],
-      purges: [{ what: 'expired exposure notices', run: () => incidents.notices.purgeExpired() }],
+      purges: [
+        { what: 'expired exposure notices', run: () => incidents.notices.purgeExpired() },
+        { what: 'erased incarnations', run: () => directory.purgeErasedIncarnations() },
+      ],
       consume: role.consume,
       ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}),
       // A partitioned worker runs the engine in stages (src/abuse/stages.ts) with the same policy and enforcer.

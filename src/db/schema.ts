@@ -21,6 +21,13 @@ export interface AccountsTable {
   updated_at: number;
 }
 
+/** An erased account's last incarnation, kept a day (directory/incarnations.ts). */
+export interface ErasedIncarnationsTable {
+  id: string;
+  mirrored_at: number;
+  erased_at: number;
+}
+
 export interface ContactPointsTable {
   id: string;
   account_id: string;
@@ -380,6 +387,7 @@ export interface LimitStateTable {
 
 export interface Database {
   accounts: AccountsTable;
+  erased_incarnations: ErasedIncarnationsTable;
   limit_state: LimitStateTable;
   hit_rates: HitRatesTable;
   contact_points: ContactPointsTable;

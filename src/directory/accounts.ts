@@ -3,6 +3,7 @@ import type { AccountsTable, Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { refreshDiscoverable } from './contact-points.js';
 import { lockAccounts } from './discoverability.js';
+import { nextIncarnations, rememberErased } from './incarnations.js';
 
 export type AccountRow = Selectable<AccountsTable>;
 
@@ -48,7 +49,7 @@ export async function upsertAccount(
       signup_ip: input.signup?.ip ?? null,
       signup_device: input.signup?.deviceId ?? null,
       signup_user_agent: input.signup?.userAgent ?? null,
-      mirrored_at: now,
+      mirrored_at: (await nextIncarnations(db, [id], now))(id),
       updated_at: now,
     };
     // Two mirrors of one new account at once (an app retrying a timed-out call, two of its workers):
@@ -120,9 +121,14 @@ export async function eraseNoticeEvents(db: Kysely<Database>, id: string): Promi
     .execute();
 }
 
-/** Erases the account and, by cascade, every contact point hash it had. */
-export async function eraseAccount(db: Kysely<Database>, id: string): Promise<boolean> {
+/**
+ * Erases the account and, by cascade, every contact point hash it had; remembers the incarnation
+ * it ends (incarnations.ts).
+ */
+export async function eraseAccount(db: Kysely<Database>, id: string, now: number): Promise<boolean> {
   await db.deleteFrom('contact_points').where('account_id', '=', id).execute();
-  const result = await db.deleteFrom('accounts').where('id', '=', id).executeTakeFirst();
-  return Number(result.numDeletedRows) > 0;
+  const erased = await db.deleteFrom('accounts').where('id', '=', id).returning('mirrored_at').executeTakeFirst();
+  if (erased === undefined) return false;
+  await rememberErased(db, id, Number(erased.mirrored_at), now);
+  return true;
 }

@@ -2,6 +2,7 @@ import { sql, type Insertable, type Kysely } from 'kysely';
 import { isPostgres } from '../db/dialect.js';
 import type { Database } from '../db/schema.js';
 import { openSuspensions, type AccountInput } from './accounts.js';
+import { nextIncarnations } from './incarnations.js';
 import { isDiscoverable, newPointAudience, refreshDiscoverable } from './contact-points.js';
 import { DISCOVERABLE, refreshBooks, type Audience } from './discoverability.js';
 import type { ContactHasher, ContactKind } from './hashing.js';
@@ -48,8 +49,11 @@ export async function writeAccounts(
   // point or a status takes its account's row first). SQLite has one writer at a time.
   const read = isPostgres(trx) ? await lockAndRead(trx, ids) : await selectIn<AccountRead>(trx, sqlite, 'accounts', ACCOUNT_READ, 'id', ids);
   for (const r of read) existingAccounts.set(r.id, r);
-  // An id erased and mirrored again under a standing suspension starts suspended (accounts.ts).
-  const suspendedNew = await openSuspensions(trx, [...new Set(ids.filter((id) => !existingAccounts.has(id)))]);
+  // An id erased and mirrored again under a standing suspension starts suspended (accounts.ts), and
+  // after the incarnation its erasure ended (incarnations.ts).
+  const newIds = [...new Set(ids.filter((id) => !existingAccounts.has(id)))];
+  const suspendedNew = await openSuspensions(trx, newIds);
+  const incarnation = await nextIncarnations(trx, newIds, now);
   const fgOf = (id: string): 'active' | 'suspended' => (existingAccounts.get(id)?.fg_status === 'suspended' || suspendedNew.has(id) ? 'suspended' : 'active');
   // Existing rows of these accounts, keyed by account and hash under any configured key.
   const existing = new Map<string, { id: string; version: number; audience: Audience }>();
@@ -91,7 +95,7 @@ export async function writeAccounts(
     signup_ip: l.account.signup?.ip ?? null,
     signup_device: l.account.signup?.deviceId ?? null,
     signup_user_agent: l.account.signup?.userAgent ?? null,
-    mirrored_at: now,
+    mirrored_at: incarnation(l.accountId),
     updated_at: now,
   }));
   // One statement per set of named fields (an import's lines mostly name the same ones).

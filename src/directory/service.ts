@@ -29,6 +29,7 @@ import {
   type ContactPointView,
 } from './contact-points.js';
 import { writeAccounts, type AccountWrite } from './bulk-write.js';
+import { purgeErasedIncarnations } from './incarnations.js';
 import { eraseBook, keepsBook, lockAccounts, replaceBook, resolveDiscoverability, type AccountRef } from './discoverability.js';
 import type { ContactHasher } from './hashing.js';
 import type { AccountBody, ContactPointBody, ContactPointPatch } from './schemas.js';
@@ -154,9 +155,14 @@ export class DirectoryService {
       await eraseNoticeEvents(tx, id);
       // The book goes with the account (the foreign keys would take it too; this says so).
       await eraseBook(tx, id);
-      if (!(await eraseAccount(tx, id))) throw new AppError('not_found', 'no such account');
+      if (!(await eraseAccount(tx, id, this.deps.clock.now()))) throw new AppError('not_found', 'no such account');
       this.announce(tx, [id]);
     });
+  }
+
+  /** Forgets the incarnations erasures ended more than a day ago (incarnations.ts); returns how many. */
+  purgeErasedIncarnations(): Promise<number> {
+    return purgeErasedIncarnations(this.deps.db, this.deps.clock.now());
   }
 
   async addContactPoint(accountId: string, body: ContactPointBody): Promise<{ id: string; created: boolean }> {
