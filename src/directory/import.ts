@@ -66,7 +66,7 @@ export async function importNdjson(
       continue;
     }
     if (text.trim() === '') continue;
-    const prepared = prepareLine(text, report.lines);
+    const prepared = prepareLine(text, report.lines, directory.now());
     if ('code' in prepared) {
       fail(report, prepared);
       continue;
@@ -86,7 +86,7 @@ function fail(report: ImportReport, error: ImportError): void {
   if (report.errors.length < MAX_REPORTED) report.errors.push(error);
 }
 
-function prepareLine(text: string, line: number): PreparedLine | ImportError {
+function prepareLine(text: string, line: number, now: number): PreparedLine | ImportError {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -103,7 +103,7 @@ function prepareLine(text: string, line: number): PreparedLine | ImportError {
   let account: AccountInput;
   try {
     requireOpaqueAccountId(parsed.accountId, 'accountId');
-    account = toAccountInput(parsed);
+    account = toAccountInput(parsed, now);
   } catch (err) {
     return { line, code: 'invalid_request', message: err instanceof AppError ? err.message : 'invalid account' };
   }

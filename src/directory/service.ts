@@ -98,7 +98,7 @@ export class DirectoryService {
 
   async putAccount(id: string, body: AccountBody, db?: Kysely<Database>): Promise<{ account: AccountView; created: boolean }> {
     requireOpaqueAccountId(id, 'params/accountId');
-    const input = toAccountInput(body);
+    const input = toAccountInput(body, this.deps.clock.now());
     return this.transaction(async (tx) => {
       const { row, created } = await upsertAccount(tx, id, input, this.deps.clock.now());
       this.announce(tx, [id], created ? [{ id, at: row.created_at, ...(input.signup ? { signup: input.signup } : {}) }] : []);
@@ -158,6 +158,11 @@ export class DirectoryService {
       if (!(await eraseAccount(tx, id, this.deps.clock.now()))) throw new AppError('not_found', 'no such account');
       this.announce(tx, [id]);
     });
+  }
+
+  /** This directory's clock (an import checks its lines' dates against it). */
+  now(): number {
+    return this.deps.clock.now();
   }
 
   /** Forgets the incarnations erasures ended more than a day ago (incarnations.ts); returns how many. */
@@ -259,8 +264,14 @@ export class DirectoryService {
   }
 }
 
-/** Checks what the schema cannot (real dates, real IPs) and maps the body to the row input. */
-export function toAccountInput(body: AccountBody): AccountInput {
+/**
+ * How far ahead of this node's clock an account's createdAt may be: the app's clock may run ahead.
+ * Further ahead, the account would stay in the new-account tier for as long as the date is to come.
+ */
+const CREATED_AT_SKEW_MS = 5 * 60_000;
+
+/** Checks what the schema cannot (real dates in range, real IPs) and maps the body to the row input. */
+export function toAccountInput(body: AccountBody, now: number): AccountInput {
   // The handle is stored, and answered to whoever finds the account: one that is a phone number or
   // an email address would be a raw contact value in both places.
   if (isContactLike(body.handle)) {
@@ -271,6 +282,10 @@ export function toAccountInput(body: AccountBody): AccountInput {
   if (body.createdAt !== undefined) {
     const ms = Date.parse(body.createdAt);
     if (!Number.isFinite(ms)) throw new AppError('invalid_request', 'createdAt is not a valid date-time');
+    if (ms < 0 || ms > now + CREATED_AT_SKEW_MS) {
+      const details = [{ path: 'createdAt', message: 'must be between 1970 and now', reason: 'created_at_out_of_range' }];
+      throw new AppError('invalid_request', 'createdAt must be between 1970-01-01 and now', details);
+    }
     input.createdAt = ms;
   }
   if (body.phoneRegion !== undefined) input.phoneRegion = body.phoneRegion;

@@ -21,8 +21,8 @@ export const SEED_BATCH = 20_000;
  * region derived. The line's schema check is left out: the generator's accounts pass it by
  * construction (test/simulate-seed.test.ts writes both ways and compares the directories).
  */
-export function accountWriteOf(a: SyntheticAccount): AccountWrite {
-  const account = toAccountInput({ handle: a.handle, createdAt: new Date(a.createdAt).toISOString(), phoneRegion: a.phoneRegion, status: a.status });
+export function accountWriteOf(a: SyntheticAccount, now: number): AccountWrite {
+  const account = toAccountInput({ handle: a.handle, createdAt: new Date(a.createdAt).toISOString(), phoneRegion: a.phoneRegion, status: a.status }, now);
   const points: AccountWrite['points'] = [];
   const seen = new Set<string>();
   for (const cp of a.contactPoints) {
@@ -56,8 +56,9 @@ export async function seedAccounts(directory: DirectoryService, accounts: Iterab
     batch = [];
     onProgress?.(written);
   };
+  const now = directory.now();
   for (const a of accounts) {
-    batch.push(accountWriteOf(a));
+    batch.push(accountWriteOf(a, now));
     if (batch.length >= SEED_BATCH) await flush();
   }
   await flush();
