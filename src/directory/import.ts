@@ -48,6 +48,11 @@ export async function importNdjson(
   directory: DirectoryService,
   lines: AsyncIterable<string | undefined>,
   onProgress?: (report: ImportReport) => void,
+  /**
+   * The time the lines were current, which their createdAt may not pass: the directory's clock by
+   * default. The simulator's replay starts its clock a week before the population it seeds.
+   */
+  asOf?: number,
 ): Promise<ImportReport> {
   const report: ImportReport = { lines: 0, accounts: 0, contactPoints: 0, failed: 0, errors: [] };
   let batch: PreparedLine[] = [];
@@ -66,7 +71,7 @@ export async function importNdjson(
       continue;
     }
     if (text.trim() === '') continue;
-    const prepared = prepareLine(text, report.lines, directory.now());
+    const prepared = prepareLine(text, report.lines, asOf ?? directory.now());
     if ('code' in prepared) {
       fail(report, prepared);
       continue;

@@ -201,7 +201,8 @@ export class InProcessDriver extends BaseDriver {
     function* accounts(): Generator<SyntheticAccount> {
       for (let i = 0; i < world.existing; i++) if (world.presentAtStart(i)) yield world.account(i);
     }
-    await seedAccounts(this.service.ctx.directory, accounts(), onProgress);
+    // The population is as it stands at the run's start; the clock starts a week before it (warm-up).
+    await seedAccounts(this.service.ctx.directory, accounts(), onProgress, world.start);
   }
 
   createAccount(a: NewAccount): Promise<void> {

@@ -171,7 +171,8 @@ export class ScaledOutDriver extends BaseDriver {
     async function* lines(): AsyncGenerator<string> {
       for (let i = 0; i < world.existing; i++) if (world.presentAtStart(i)) yield importLineOf(world.account(i));
     }
-    const report = await importNdjson(this.nodes[0]!.ctx.directory, lines(), (r) => onProgress?.(r.accounts));
+    // The population is as it stands at the run's start; the clock starts a week before it (warm-up).
+    const report = await importNdjson(this.nodes[0]!.ctx.directory, lines(), (r) => onProgress?.(r.accounts), world.start);
     if (report.failed > 0) throw new Error(`seeding failed for ${report.failed} accounts`);
   }
 

@@ -45,8 +45,11 @@ export function accountWriteOf(a: SyntheticAccount, now: number): AccountWrite {
   return { accountId: a.id, account, points };
 }
 
-/** Writes the accounts through the directory's bulk path in import-sized batches; returns how many. */
-export async function seedAccounts(directory: DirectoryService, accounts: Iterable<SyntheticAccount>, onProgress?: (accounts: number) => void): Promise<number> {
+/**
+ * Writes the accounts through the directory's bulk path in import-sized batches; returns how many.
+ * `asOf` is the time the accounts stand at, as importNdjson's (the directory's clock by default).
+ */
+export async function seedAccounts(directory: DirectoryService, accounts: Iterable<SyntheticAccount>, onProgress?: (accounts: number) => void, asOf?: number): Promise<number> {
   let batch: AccountWrite[] = [];
   let written = 0;
   const flush = async () => {
@@ -56,7 +59,7 @@ export async function seedAccounts(directory: DirectoryService, accounts: Iterab
     batch = [];
     onProgress?.(written);
   };
-  const now = directory.now();
+  const now = asOf ?? directory.now();
   for (const a of accounts) {
     batch.push(accountWriteOf(a, now));
     if (batch.length >= SEED_BATCH) await flush();

@@ -6,7 +6,7 @@ import type { JwtConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logger.js';
 import { buildSettings, createService, type Service } from '../../src/main.js';
 import type { CompiledPolicy } from '../../src/policy/index.js';
-import type { ManualClock } from '../../src/util/clock.js';
+import type { Clock, ManualClock } from '../../src/util/clock.js';
 import { SeededRandom } from '../../src/util/random.js';
 import { createTestDatabase, postgresAvailable } from './postgres.js';
 import { deleteByPrefix, REDIS_URL, redisAvailable, redisClient } from './redis.js';
@@ -34,7 +34,15 @@ export interface SharedNodes {
  * `count` serving nodes as a scaled-out deployment runs them: one fresh PostgreSQL database, one
  * Redis (keys under `prefix`), policy `none`, the given clock; the first node migrates.
  */
-export async function startSharedNodes(opts: { prefix: string; clock: ManualClock; seedBase: number; count?: number; policy?: CompiledPolicy }): Promise<SharedNodes> {
+export async function startSharedNodes(opts: {
+  prefix: string;
+  clock: ManualClock;
+  seedBase: number;
+  count?: number;
+  policy?: CompiledPolicy;
+  /** Node i's clock reads the given clock plus skewMs[i] (nodes whose clocks disagree). */
+  skewMs?: readonly number[];
+}): Promise<SharedNodes> {
   const dataDir = mkdtempSync(join(tmpdir(), 'findguard-shared-nodes-'));
   const pg = await createTestDatabase();
   const { config, secrets } = buildSettings(
@@ -43,15 +51,19 @@ export async function startSharedNodes(opts: { prefix: string; clock: ManualCloc
   );
   const nodes: Service[] = [];
   let starts = 0;
-  const start = (migrate: boolean) =>
-    createService(config, secrets, { clock: opts.clock, random: new SeededRandom(opts.seedBase + starts++), logger: createLogger('silent'), redisPrefix: opts.prefix, migrate, ...(opts.policy ? { policy: opts.policy } : {}) });
-  for (let i = 0; i < (opts.count ?? 2); i++) nodes.push(await start(i === 0));
+  const clockOf = (i: number): Clock => {
+    const skew = opts.skewMs?.[i] ?? 0;
+    return skew === 0 ? opts.clock : { now: () => opts.clock.now() + skew };
+  };
+  const start = (migrate: boolean, i: number) =>
+    createService(config, secrets, { clock: clockOf(i), random: new SeededRandom(opts.seedBase + starts++), logger: createLogger('silent'), redisPrefix: opts.prefix, migrate, ...(opts.policy ? { policy: opts.policy } : {}) });
+  for (let i = 0; i < (opts.count ?? 2); i++) nodes.push(await start(i === 0, i));
   return {
     nodes,
     jwt: secrets.jwt,
     restart: async (i) => {
       await nodes[i]!.close();
-      nodes[i] = await start(false);
+      nodes[i] = await start(false, i);
       return nodes[i]!;
     },
     close: async () => {
