@@ -164,7 +164,7 @@ export class Limiter {
         }
         metrics.record(req.operation, result);
         if (result.outcome === 'refused') {
-          const retryAfter = Math.max(1, Math.ceil((result.retryAfterMs ?? 1000) / 1000));
+          const retryAfter = Math.max(1, Math.ceil(this.waitFor(result, charges, facts) / 1000));
           // One line per refusal: who and why, never the numbers.
           this.deps.logger.info({ account: req.accountId, layer: result.layer, scope: result.scope, tier, retryAfter, operation: req.operation }, 'discovery call refused by limits');
           throw new AppError('rate_limited', 'too many new numbers or calls; retry later', { retryAfter, scope: result.scope }, { 'retry-after': String(retryAfter) });
@@ -245,6 +245,25 @@ export class Limiter {
   private rememberStrikes(key: string, strikes: number): void {
     if (!this.strikeGuess.has(key) && this.strikeGuess.size >= STRIKE_GUESS_MAX) this.strikeGuess.delete(this.strikeGuess.keys().next().value!);
     this.strikeGuess.set(key, strikes);
+  }
+
+  /**
+   * How long the caller must wait. A bucket that refills can hold the call once the store's wait is
+   * over; one that never can at this tier (a budget of 0, as a new account's on a hosting network:
+   * the store answers its period, a day) holds it when the account's age moves it to a tier whose
+   * limit for that layer does. Told a day, an app retried daily for a week and was refused each time.
+   */
+  private waitFor(result: { layer?: string; retryAfterMs?: number }, charges: readonly Charge[], facts: TrustFacts): number {
+    const stored = result.retryAfterMs ?? 1000;
+    const charge = charges.find((c) => c.layer === result.layer && !c.shadow);
+    if (!charge || (charge.rate > 0 && charge.cost <= charge.burst)) return stored;
+    const layer = this.deps.policy.layers.find((l) => l.id === charge.layer);
+    if (!layer) return stored;
+    const age = this.deps.policy.ageUntil(facts, (tier) => {
+      const limit = layer.limitFor(tier);
+      return limit === undefined || limit.burst >= charge.cost;
+    });
+    return age === undefined || age <= facts.accountAgeMs ? stored : age - facts.accountAgeMs;
   }
 
   private charges(req: LimitRequest, tier: string, ip: IpInfo | undefined): Charge[] {

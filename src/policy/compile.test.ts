@@ -33,6 +33,17 @@ describe('policies', () => {
     expect(p.tierOf(facts({ network: 'tor', accountAgeMs: DAY }))).toBe('hosting-new');
   });
 
+  it('finds the least age at which an account reaches a tier, age alone changing', () => {
+    const p = loadPolicy('default');
+    const notHostingNew = (t: string) => t !== 'hosting-new';
+    expect(p.ageUntil(facts({ network: 'hosting', accountAgeMs: DAY }), notHostingNew)).toBe(7 * DAY);
+    expect(p.ageUntil(facts({ network: 'hosting', accountAgeMs: 8 * DAY }), notHostingNew)).toBe(8 * DAY);
+    expect(p.ageUntil(facts({ accountAgeMs: DAY }), (t) => t === 'trusted')).toBe(180 * DAY);
+    // A strike keeps the account out of trusted whatever its age; no phone keeps it in no-phone.
+    expect(p.ageUntil(facts({ accountAgeMs: DAY, strikes: 1 }), (t) => t === 'trusted')).toBeUndefined();
+    expect(p.ageUntil(facts({ accountAgeMs: DAY, phoneCountry: undefined }), (t) => t === 'standard')).toBeUndefined();
+  });
+
   it('resolves limits per tier with the default fallback, null meaning unlimited', () => {
     const p = compilePolicy({
       name: 't',

@@ -93,6 +93,12 @@ export interface CompiledPolicy {
   /** The network class of a caller's address under this policy's hosting overrides. */
   networkOf(ip: string, info: { asn?: number; hosting: boolean } | undefined): Network;
   tierOf(f: TrustFacts): string;
+  /**
+   * The least account age, from f's on, at which the account's tier satisfies `ok` if nothing but
+   * its age changes; undefined if no age does. What a refusal that no wait within the tier can lift
+   * (a budget of 0) tells the caller to wait for.
+   */
+  ageUntil(f: TrustFacts, ok: (tier: string) => boolean): number | undefined;
 }
 
 export class PolicyError extends Error {
@@ -208,6 +214,9 @@ export function compilePolicy(input: unknown, source = 'policy', baseDir?: strin
   const tierSet = new Set(names);
   const layers = policy.layers.map((l) => compileLayer(l, tierSet, source));
   const tiers: CompiledTier[] = policy.tiers.map((t) => ({ name: t.name, matches: compileCondition(t.when) }));
+  const ageBounds = [
+    ...new Set(policy.tiers.flatMap((t) => [t.when?.accountAgeBelow, t.when?.accountAgeAtLeast]).flatMap((d) => (d === undefined ? [] : [durationMs(d)]))),
+  ].sort((a, b) => a - b);
 
   let breaker: CompiledBreaker | undefined;
   if (policy.breaker) {
@@ -274,6 +283,13 @@ export function compilePolicy(input: unknown, source = 'policy', baseDir?: strin
       return info.hosting && !(info.asn !== undefined && nonHostingAsns.has(info.asn)) ? 'hosting' : 'other';
     },
     tierOf: (f) => tiers.find((t) => t.matches(f))!.name,
+    ageUntil: (f, ok) => {
+      const tierAt = (accountAgeMs: number) => tiers.find((t) => t.matches({ ...f, accountAgeMs }))!.name;
+      if (ok(tierAt(f.accountAgeMs))) return f.accountAgeMs;
+      // A tier can change with age only where some tier's age bound lies.
+      for (const age of ageBounds) if (age > f.accountAgeMs && ok(tierAt(age))) return age;
+      return undefined;
+    },
   };
 }
 

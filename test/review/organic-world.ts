@@ -67,6 +67,8 @@ export interface CallResult {
   status: number;
   code?: string;
   scope?: string;
+  /** A refusal's details.retryAfter, seconds. */
+  retryAfter?: number;
   message?: string;
   token?: string;
   matches?: number;
@@ -96,7 +98,7 @@ interface Answer {
   token?: string;
   matches?: unknown[];
   previousMatches?: unknown[];
-  error?: { code?: string; message?: string; details?: { scope?: string } };
+  error?: { code?: string; message?: string; details?: { scope?: string; retryAfter?: number } };
 }
 
 function resultOf(status: number, json: Answer): CallResult {
@@ -109,6 +111,7 @@ function resultOf(status: number, json: Answer): CallResult {
   const result: CallResult = { status };
   if (json.error?.code !== undefined) result.code = json.error.code;
   if (json.error?.details?.scope !== undefined) result.scope = json.error.details.scope;
+  if (json.error?.details?.retryAfter !== undefined) result.retryAfter = json.error.details.retryAfter;
   if (json.error?.message !== undefined) result.message = json.error.message;
   return result;
 }

@@ -14,7 +14,7 @@ afterEach(async () => svc?.stop());
 /** A Microsoft Azure address in the UK: hosting in the offline IP data, as VPN egress is. */
 const VPN = '51.105.10.74';
 
-it('an aged account behind a VPN syncs its 300-number book for a proof-of-work, and so does a new one once a week old', async () => {
+it('an aged account behind a VPN syncs its 300-number book for a proof-of-work, and so does a new one once a week old, when its refusal says', async () => {
   svc = await startDefault();
   const nums = new Numbers(new SeededRandom(31));
   const rng = new SeededRandom(32);
@@ -32,8 +32,12 @@ it('an aged account behind a VPN syncs its 300-number book for a proof-of-work, 
   expect(again.status).toBe(200);
   // Fresh accounts on hosting networks still get nothing (every recorded scrape ran those)...
   const freshBook = bookOf(nums, phones, rng, 300, 0.15, { GB: 1 });
-  expect(await syncAs(svc, 'fresh', { contacts: freshBook }, { ip: VPN, device: 'd-fresh', solve: true })).toMatchObject({ status: 429, scope: 'account' });
-  // ...until they are a week old.
-  svc.clock.advance(7 * DAY);
+  // ...until they are a week old, which the refusal says: a budget of 0 never refills, and "retry in a
+  // day" (the bucket's period) had an app retry daily for a week and be refused each time.
+  const refused = await syncAs(svc, 'fresh', { contacts: freshBook }, { ip: VPN, device: 'd-fresh', solve: true });
+  expect(refused).toMatchObject({ status: 429, scope: 'account', retryAfter: (7 * DAY - 60_000) / 1000 });
+  svc.clock.advance(refused.retryAfter! * 1000 - 1000);
+  expect(await syncAs(svc, 'fresh', { contacts: freshBook }, { ip: VPN, device: 'd-fresh', solve: true })).toMatchObject({ status: 429, retryAfter: 1 });
+  svc.clock.advance(1000);
   expect(await syncAs(svc, 'fresh', { contacts: freshBook }, { ip: VPN, device: 'd-fresh', solve: true })).toMatchObject({ status: 200, challenged: true });
 }, 120_000);

@@ -1,0 +1,86 @@
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../src/errors.js';
+import type { LimitRequest } from '../src/limits/limiter.js';
+import { MemoryLimitStore } from '../src/limits/memory-store.js';
+import { createRedisLimitStore, type RedisLimitStore } from '../src/limits/redis-store.js';
+import type { LimitStore } from '../src/limits/store.js';
+import type { IpInfo, IpIntel } from '../src/net/index.js';
+import { ManualClock } from '../src/util/clock.js';
+import { defaultLimiter } from './helpers/limiter.js';
+import { deleteByPrefix, describeRedis, REDIS_URL, redisClient, uniquePrefix } from './helpers/redis.js';
+
+/**
+ * What a refusal tells the caller to wait for. A bucket that refills: until it holds the call. A
+ * budget of 0, which never refills (the default policy's new accounts on hosting networks: a VPN
+ * user's first week): until the account's age moves it to a tier whose limit holds the call. Before,
+ * such a refusal said a day (the bucket's period), and an app that waited as told was refused again,
+ * daily, for a week. The same with the limits in memory and in Redis.
+ */
+const DAY = 86_400_000;
+const T0 = Date.parse('2026-11-01T12:00:00Z');
+const intel = (hosting: boolean): IpIntel => ({
+  lookup: (ip: string): IpInfo => ({ ip, version: 4, country: 'GB', asn: hosting ? 8075 : 2856, hosting, subnet24: `${ip.split('.').slice(0, 3).join('.')}.0/24` }),
+});
+
+async function refusal(p: Promise<unknown>): Promise<{ retryAfter: number; scope: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'rate_limited') return err.details as { retryAfter: number; scope: string };
+    throw err;
+  }
+  throw new Error('allowed');
+}
+
+function suite(open: () => LimitStore): void {
+  let n = 0;
+  const req = (createdAt: number, newNumbers: number): LimitRequest => {
+    const id = `acc-${process.pid}-${n++}`;
+    return { accountId: id, deviceId: `dev-${id}`, ip: `51.105.${n % 250}.7`, account: { createdAt, phoneRegion: 'GB' }, operation: 'full-sync', newNumbers };
+  };
+
+  it('a new account on a hosting network is told to come back when it is a week old, and is answered then', async () => {
+    const clock = new ManualClock(T0);
+    const limiter = defaultLimiter(intel(true), clock, open());
+    const call = req(T0 - 2 * DAY + 5_000, 300);
+    expect(await refusal(limiter.check(call))).toEqual({ retryAfter: (5 * DAY + 5_000) / 1000, scope: 'account' });
+    clock.advance(5 * DAY + 4_000);
+    expect(await refusal(limiter.check(call))).toEqual({ retryAfter: 1, scope: 'account' });
+    clock.advance(1_000);
+    // The hosting tier asks a proof-of-work for every call: the account-new layer no longer refuses.
+    await expect(limiter.check(call)).rejects.toMatchObject({ code: 'challenge_required' });
+  });
+
+  it('a bucket that refills still tells the wait until it holds the call', async () => {
+    const clock = new ManualClock(T0);
+    const limiter = defaultLimiter(intel(false), clock, open());
+    const call = req(T0 - 30 * DAY, 5_000);
+    await limiter.check(call);
+    // The standard tier: 5,000 + 1,000 a day; 500 more need half a day.
+    expect(await refusal(limiter.check({ ...call, newNumbers: 500 }))).toEqual({ retryAfter: DAY / 2 / 1000, scope: 'account' });
+  });
+}
+
+describe('retry-after of a refusal (limits in memory)', () => suite(() => new MemoryLimitStore()));
+
+const prefix = uniquePrefix('limits-retry-after-tier');
+const opened: RedisLimitStore[] = [];
+let client: Redis | undefined;
+describeRedis('retry-after of a refusal (limits in Redis)', () => {
+  beforeAll(() => {
+    client = redisClient();
+  });
+  afterAll(async () => {
+    await Promise.all(opened.map((s) => s.close()));
+    if (client) {
+      await deleteByPrefix(client, prefix);
+      await client.quit();
+    }
+  });
+  suite(() => {
+    const s = createRedisLimitStore(REDIS_URL, { prefix });
+    opened.push(s);
+    return s;
+  });
+});
