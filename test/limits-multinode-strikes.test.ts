@@ -1,14 +1,12 @@
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors.js';
 import type { Limiter, LimitRequest } from '../src/limits/limiter.js';
 import { MemoryLimitStore } from '../src/limits/memory-store.js';
-import { createRedisLimitStore, type RedisLimitStore } from '../src/limits/redis-store.js';
 import type { ApplyInput, ApplyResult, LimitStore } from '../src/limits/store.js';
 import type { IpInfo, IpIntel } from '../src/net/index.js';
 import { ManualClock } from '../src/util/clock.js';
 import { defaultLimiter } from './helpers/limiter.js';
-import { deleteByPrefix, describeRedis, REDIS_URL, redisClient, uniquePrefix } from './helpers/redis.js';
+import { describeRedis, redisLimitStores, uniquePrefix } from './helpers/redis.js';
 
 /**
  * Scaled out, each serve node has its own limiter (and its own memory of an account's strikes)
@@ -141,27 +139,7 @@ describe('limits across nodes: strikes and trust tier (one shared memory store)'
   });
 });
 
-const prefix = uniquePrefix('limits-multinode-strikes');
-const opened: RedisLimitStore[] = [];
-let client: Redis | undefined;
-
 describeRedis('limits across nodes: strikes and trust tier (three Redis connections, one Redis)', () => {
-  beforeAll(() => {
-    client = redisClient();
-  });
-  afterAll(async () => {
-    await Promise.all(opened.map((s) => s.close()));
-    if (client) {
-      await deleteByPrefix(client, prefix);
-      await client.quit();
-    }
-  });
-  suite(() => {
-    const open = (): RedisLimitStore => {
-      const s = createRedisLimitStore(REDIS_URL, { prefix });
-      opened.push(s);
-      return s;
-    };
-    return { a: open(), b: open(), c: open() };
-  });
+  const open = redisLimitStores(uniquePrefix('limits-multinode-strikes'));
+  suite(() => ({ a: open(), b: open(), c: open() }));
 });

@@ -1,14 +1,12 @@
-import type { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors.js';
 import type { LimitRequest } from '../src/limits/limiter.js';
 import { MemoryLimitStore } from '../src/limits/memory-store.js';
-import { createRedisLimitStore, type RedisLimitStore } from '../src/limits/redis-store.js';
 import type { LimitStore } from '../src/limits/store.js';
 import type { IpInfo, IpIntel } from '../src/net/index.js';
 import { ManualClock } from '../src/util/clock.js';
 import { defaultLimiter } from './helpers/limiter.js';
-import { deleteByPrefix, describeRedis, REDIS_URL, redisClient, uniquePrefix } from './helpers/redis.js';
+import { describeRedis, redisLimitStores, uniquePrefix } from './helpers/redis.js';
 
 /**
  * What a refusal tells the caller to wait for. A bucket that refills: until it holds the call. A
@@ -64,23 +62,4 @@ function suite(open: () => LimitStore): void {
 
 describe('retry-after of a refusal (limits in memory)', () => suite(() => new MemoryLimitStore()));
 
-const prefix = uniquePrefix('limits-retry-after-tier');
-const opened: RedisLimitStore[] = [];
-let client: Redis | undefined;
-describeRedis('retry-after of a refusal (limits in Redis)', () => {
-  beforeAll(() => {
-    client = redisClient();
-  });
-  afterAll(async () => {
-    await Promise.all(opened.map((s) => s.close()));
-    if (client) {
-      await deleteByPrefix(client, prefix);
-      await client.quit();
-    }
-  });
-  suite(() => {
-    const s = createRedisLimitStore(REDIS_URL, { prefix });
-    opened.push(s);
-    return s;
-  });
-});
+describeRedis('retry-after of a refusal (limits in Redis)', () => suite(redisLimitStores(uniquePrefix('limits-retry-after-tier'))));

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
-import { beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll, describe } from 'vitest';
+import { createRedisLimitStore, type RedisLimitStore } from '../../src/limits/redis-store.js';
 
 export const REDIS_URL = process.env.FINDGUARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -61,4 +62,28 @@ export async function deleteByPrefix(client: Redis, prefix: string): Promise<num
     if (keys.length > 0) deleted += await client.unlink(...keys);
   } while (cursor !== '0');
   return deleted;
+}
+
+/**
+ * Opens Redis limit stores under `prefix` for the enclosing suite (call it inside describeRedis):
+ * after the suite, each is closed and every key under the prefix deleted.
+ */
+export function redisLimitStores(prefix: string): () => RedisLimitStore {
+  const opened: RedisLimitStore[] = [];
+  let client: Redis | undefined;
+  beforeAll(() => {
+    client = redisClient();
+  });
+  afterAll(async () => {
+    await Promise.all(opened.map((s) => s.close()));
+    if (client) {
+      await deleteByPrefix(client, prefix);
+      await client.quit();
+    }
+  });
+  return () => {
+    const s = createRedisLimitStore(REDIS_URL, { prefix });
+    opened.push(s);
+    return s;
+  };
 }
