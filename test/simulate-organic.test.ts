@@ -184,4 +184,32 @@ describe('international organic model', () => {
     expect(share).toBeGreaterThan(0.25);
     expect(share).toBeLessThan(0.35);
   });
+
+  it("puts about vpnUsersPerEgress of a country's VPN users on each egress address", () => {
+    const spec = loadScenario('organic-only');
+    spec.population.accounts = 20_000;
+    spec.organic.vpnShare = 0.1;
+    spec.organic.vpnUsersPerEgress = 40;
+    const world = new World(spec, ips);
+    const perEgress = new Map<string, Map<string, number>>();
+    for (let i = 0; i < world.existing; i++) {
+      if (!world.onVpn(i)) continue;
+      const region = world.population.regionOf(i);
+      const r = perEgress.get(region) ?? new Map<string, number>();
+      const ip = world.home(i).ip;
+      expect(intel.lookup(ip).hosting).toBe(true);
+      r.set(ip, (r.get(ip) ?? 0) + 1);
+      perEgress.set(region, r);
+    }
+    let dense = 0;
+    for (const [region, r] of perEgress) {
+      const users = [...r.values()].reduce((a, b) => a + b, 0);
+      // Each user keeps one egress (it is their home connection), and a country's users fill its egresses.
+      expect(Math.max(...r.values()), region).toBeLessThanOrEqual(40 * 2);
+      if (users < 4 * 40) continue;
+      dense++;
+      expect(users / r.size, region).toBeGreaterThan(40 / 2);
+    }
+    expect(dense).toBeGreaterThanOrEqual(3);
+  });
 });

@@ -141,6 +141,11 @@ export const OrganicSpec = Type.Object({
    */
   vpnShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   /**
+   * A VPN's egress address carries many of its customers at once: this many of a country's VPN users
+   * share each one (an assumption: no provider publishes it, and only this app's users count).
+   */
+  vpnUsersPerEgress: Type.Optional(Type.Integer({ minimum: 1 })),
+  /**
    * Launch day: the country's accounts arrive within `overDays` from `startDay` instead of existing
    * before the run (most early), each signing up and syncing its whole book (up to bookMax).
    */
@@ -172,6 +177,7 @@ export const ORGANIC_MODEL_DEFAULTS = {
   secondDeviceShare: 0.25,
   thirdDeviceShare: 0.05,
   vpnShare: 0,
+  vpnUsersPerEgress: 100,
 } as const;
 
 export type FullOrganicSpec = OrganicSpec & { -readonly [K in keyof typeof ORGANIC_MODEL_DEFAULTS]: number };

@@ -46,7 +46,8 @@ export class World {
   private readonly intl: InternationalOptions;
   /** Accounts that exist in the generator before the start but join during a launch-day surge, by index. */
   private readonly surge = new Map<number, number>();
-  private readonly cgnat = new Map<string, string>();
+  /** Carrier NAT addresses by carrier and slot, VPN egresses by country and slot. */
+  private readonly sharedAddresses = new Map<string, string>();
   private readonly present = new Map<string, number>();
   private readonly carriers = new Map<string, Array<{ asn: number; name: string }>>();
   private readonly books = new Map<number, string[]>();
@@ -263,7 +264,7 @@ export class World {
     // Shared family devices: an account can use its neighbour's installation.
     const deviceOwner = (h % 10_000) / 10_000 < o.sharedDeviceShare && index > 0 ? index - 1 : index;
     const deviceId = this.population.account(deviceOwner).signup.deviceId;
-    if (this.onVpn(index)) return { ip: this.vpnAddress(region, index), deviceId };
+    if (this.onVpn(index)) return { ip: this.vpnAddress(region, h), deviceId };
     const carriers = this.carriersOf(region);
     if (carriers.length === 0) return { ip: this.ips.inCountry(region, 'residential', 4, rngFor(this.spec.seed, index)), deviceId };
     const carrier = carriers[h % carriers.length]!;
@@ -281,7 +282,7 @@ export class World {
     const pool = Math.max(1, Math.ceil(v4Users / carriers.length / o.accountsPerCgnatIp));
     const slot = (h >>> 4) % pool;
     const key = `${carrier.asn}:${slot}`;
-    let ip = this.cgnat.get(key);
+    let ip = this.sharedAddresses.get(key);
     if (!ip) {
       // A carrier's NAT pool is a run of consecutive addresses: CGNAT_PER_24 slots share a /24,
       // so its subnet carries their users together, as a real pool's does.
@@ -292,7 +293,7 @@ export class World {
       const next = octets.join('.');
       // A prefix smaller than a /24 can belong to another network: then this slot keeps its own draw.
       ip = this.ips.asnOf(next) === carrier.asn ? next : this.ips.inAsn(carrier.asn, 4, rngFor(this.spec.seed, 0xc6, carrier.asn, slot));
-      this.cgnat.set(key, ip);
+      this.sharedAddresses.set(key, ip);
     }
     return { ip, deviceId };
   }
@@ -314,15 +315,27 @@ export class World {
     return (mix(this.spec.seed, 0x7e9, index) % 10_000) / 10_000 < this.organic.vpnShare;
   }
 
-  /** A commercial VPN's egress for an always-on user: a hosting address of their country, or of a VPN hub. */
-  private vpnAddress(region: string, index: number): string {
-    const rng = rngFor(this.spec.seed, 0x7e9, index);
-    try {
-      return this.ips.inCountry(region, 'hosting', 4, rng);
-    } catch {
-      // No hosting space of that country in the data: VPNs egress from hubs such as the Netherlands.
-      return this.ips.inCountry('NL', 'hosting', 4, rng);
+  /**
+   * A commercial VPN's egress for an always-on user: a hosting address of their country (or of a VPN
+   * hub), shared with about vpnUsersPerEgress of the country's other VPN users, as an egress is.
+   */
+  private vpnAddress(region: string, h: number): string {
+    const o = this.organic;
+    const pool = Math.max(1, Math.ceil((this.presentIn(region) * o.vpnShare) / o.vpnUsersPerEgress));
+    const slot = (h >>> 6) % pool;
+    const key = `vpn:${region}:${slot}`;
+    let ip = this.sharedAddresses.get(key);
+    if (!ip) {
+      const rng = rngFor(this.spec.seed, 0x7e9, region.charCodeAt(0), region.charCodeAt(1), slot);
+      try {
+        ip = this.ips.inCountry(region, 'hosting', 4, rng);
+      } catch {
+        // No hosting space of that country in the data: VPNs egress from hubs such as the Netherlands.
+        ip = this.ips.inCountry('NL', 'hosting', 4, rng);
+      }
+      this.sharedAddresses.set(key, ip);
     }
+    return ip;
   }
 
   /** Accounts of the region created before the start (the launch-day surge's included). */
