@@ -44,8 +44,9 @@ async function write(service: Service, batch: readonly AccountWrite[], json: boo
 
 describe('the bulk write on SQLite', () => {
   it('writes through JSON the rows multi-row VALUES write, then updates them the same way', { timeout: 60_000 }, async () => {
-    const population = new Population({ seed: 11, accounts: 1500, now: Date.parse('2019-12-17T00:00:00Z') });
-    const batch = [...population.accounts()].map(accountWriteOf);
+    const now = Date.parse('2019-12-17T00:00:00Z');
+    const population = new Population({ seed: 11, accounts: 1500, now });
+    const batch = [...population.accounts()].map((a) => accountWriteOf(a, now));
     // Odd texts: quotes, backslashes, non-Latin and astral characters, a lone surrogate (bound as U+FFFD, so that chunk goes as VALUES).
     const odd = ['a "quoted" \\ handle', 'Zoë 😀 名前', 'x\ud800y'];
     odd.forEach((handle, i) => (batch[i * 450]!.account = { ...batch[i * 450]!.account, handle }));
