@@ -4,6 +4,7 @@ import type { LimitRequest } from '../src/limits/limiter.js';
 import { MemoryLimitStore } from '../src/limits/memory-store.js';
 import type { LimitStore } from '../src/limits/store.js';
 import type { IpInfo, IpIntel } from '../src/net/index.js';
+import { compilePolicy } from '../src/policy/index.js';
 import { ManualClock } from '../src/util/clock.js';
 import { defaultLimiter } from './helpers/limiter.js';
 import { describeRedis, redisLimitStores, uniquePrefix } from './helpers/redis.js';
@@ -60,6 +61,33 @@ function suite(open: () => LimitStore): void {
   });
 }
 
-describe('retry-after of a refusal (limits in memory)', () => suite(() => new MemoryLimitStore()));
+describe('retry-after of a refusal (limits in memory)', () => {
+  suite(() => new MemoryLimitStore());
+
+  it('an allowance that never refills, used up, is lifted by a tier whose limit refills, not by one that never does', async () => {
+    const clock = new ManualClock(T0);
+    const policy = compilePolicy({
+      name: 'lifetime',
+      tiers: [
+        { name: 'trial', when: { accountAgeBelow: '3d' } },
+        { name: 'probation', when: { accountAgeBelow: '10d' } },
+        { name: 'member' },
+      ],
+      layers: [
+        {
+          id: 'acct',
+          subject: 'account',
+          cost: 'new',
+          limits: { trial: { burst: 10, refill: 0, per: '1d' }, probation: { burst: 50, refill: 0, per: '1d' }, member: { burst: 100, refill: 100, per: '1d' } },
+        },
+      ],
+    });
+    const limiter = defaultLimiter(intel(false), clock, new MemoryLimitStore(), policy);
+    const call: LimitRequest = { accountId: 'trial-acc', deviceId: 'dev-trial', ip: '81.2.69.160', account: { createdAt: T0 - DAY, phoneRegion: 'GB' }, operation: 'full-sync', newNumbers: 10 };
+    await limiter.check(call);
+    // Day 1 of 3: probation (50, never refilled) would not lift it; member at 10 days does.
+    expect(await refusal(limiter.check({ ...call, newNumbers: 5 }))).toEqual({ retryAfter: (9 * DAY) / 1000, scope: 'account' });
+  });
+});
 
 describeRedis('retry-after of a refusal (limits in Redis)', () => suite(redisLimitStores(uniquePrefix('limits-retry-after-tier'))));

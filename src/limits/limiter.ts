@@ -259,9 +259,10 @@ export class Limiter {
     if (!charge || (charge.rate > 0 && charge.cost <= charge.burst)) return stored;
     const layer = this.deps.policy.layers.find((l) => l.id === charge.layer);
     if (!layer) return stored;
+    // A limit that never refills cannot lift it either: the bucket is the layer's, kept across tiers.
     const age = this.deps.policy.ageUntil(facts, (tier) => {
       const limit = layer.limitFor(tier);
-      return limit === undefined || limit.burst >= charge.cost;
+      return limit === undefined || (limit.rate > 0 && limit.burst >= charge.cost);
     });
     return age === undefined || age <= facts.accountAgeMs ? stored : age - facts.accountAgeMs;
   }

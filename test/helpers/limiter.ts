@@ -5,14 +5,14 @@ import { MemoryLimitStore } from '../../src/limits/memory-store.js';
 import { LimitMetrics } from '../../src/limits/metrics.js';
 import type { LimitStore } from '../../src/limits/store.js';
 import type { IpIntel } from '../../src/net/index.js';
-import { loadPolicy } from '../../src/policy/index.js';
+import { loadPolicy, type CompiledPolicy } from '../../src/policy/index.js';
 import type { ManualClock } from '../../src/util/clock.js';
 import { SeededRandom } from '../../src/util/random.js';
 
-/** A limiter under the built-in default policy, its state in `store` (a fresh one by default), silent. */
-export function defaultLimiter(intel: IpIntel, clock: ManualClock, store: LimitStore = new MemoryLimitStore()): Limiter {
+/** A limiter under the built-in default policy (or `policy`), its state in `store` (a fresh one by default), silent. */
+export function defaultLimiter(intel: IpIntel, clock: ManualClock, store: LimitStore = new MemoryLimitStore(), policy: CompiledPolicy = loadPolicy('default')): Limiter {
   return new Limiter({
-    policy: loadPolicy('default'),
+    policy,
     store,
     ipIntel: intel,
     challenges: new Challenges([{ version: 1, key: Buffer.alloc(32, 1) }], new SeededRandom(1), store),
