@@ -8,6 +8,7 @@ import { createService } from '../src/main.js';
 import { loadIpIntel } from '../src/net/index.js';
 import { formatProof } from '../src/protocol/index.js';
 import { InProcessDriver, ipSourceFrom, loadScenario, runScenario, type IpSource, type SimulationResult } from '../src/simulate/index.js';
+import { WorkLedger } from '../src/simulate/pow.js';
 import type { ScenarioSpec } from '../src/simulate/scenario.js';
 import { BUILT_IN_SCENARIOS } from '../src/simulate/scenarios.js';
 import { ManualClock } from '../src/util/clock.js';
@@ -86,6 +87,27 @@ function proofOfWorkPaid(attacker: SimulationResult['attackers'][number], wallMs
 }
 
 describe('proof-of-work in simulated time', () => {
+  it("charges an account the same hashes for its n-th challenge whatever the challenge's random prefix (the server's Random follows timers)", async () => {
+    const keys = [{ version: 1, key: Buffer.alloc(32, 7) }];
+    const now = Date.parse('2026-01-05T00:00:00Z');
+    const charged = async (serverSeed: number) => {
+      const ledger = new WorkLedger(new SimulatedProofOfWork());
+      const server = new Challenges(keys, new SeededRandom(serverSeed), new MemoryLimitStore(), ledger.simulated!);
+      const out: number[] = [];
+      for (const account of ['acct-a', 'acct-b', 'acct-a', 'acct-a']) {
+        const solve = ledger.solverFor(account, 300_000, () => now)!;
+        out.push((await solve(server.issue(account, 18, 300_000, now))).hashes);
+      }
+      return { out, a: ledger.hashesOf('acct-a'), b: ledger.hashesOf('acct-b') };
+    };
+    const one = await charged(1);
+    expect(await charged(2)).toEqual(one);
+    expect(one.a).toBe(one.out[0]! + one.out[2]! + one.out[3]!);
+    // Each challenge is its own draw, about 2^18 hashes on average.
+    expect(new Set(one.out).size).toBe(4);
+    expect(one.out.every((h) => h > 0 && h < 2 ** 18 * 20)).toBe(true);
+  });
+
   it("the server checks the simulator's tag and everything else about the proof; a real Challenges refuses the tag", async () => {
     const keys = [{ version: 1, key: Buffer.alloc(32, 7) }];
     const sim = new SimulatedProofOfWork();
