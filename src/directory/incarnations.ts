@@ -15,7 +15,7 @@ import type { Database } from '../db/schema.js';
  * again to read at or before the erased holder's mirrored_at, which was before its erasure: within
  * the skew between nodes' clocks, far under a day.
  */
-export const ERASED_INCARNATION_KEPT_MS = 86_400_000;
+const ERASED_INCARNATION_KEPT_MS = 86_400_000;
 
 const CHUNK = 1000;
 

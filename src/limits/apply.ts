@@ -1,4 +1,4 @@
-import type { ApplyInput, ApplyResult, BreakerCharge, Charge, LayerResult } from './store.js';
+import { refillsToHold, type ApplyInput, type ApplyResult, type BreakerCharge, type Charge, type LayerResult } from './store.js';
 import type { Scope } from '../policy/index.js';
 
 /**
@@ -128,7 +128,7 @@ export function applyCharges(input: ApplyInput, read: StateAccess, write: StateW
       layers.push({ layer: c.layer, outcome: c.shadow ? 'shadow_refused' : 'refused', nearLimit: false });
       if (c.shadow) continue;
       // A caller whose clock is behind the bucket's ts waits for its clock to reach ts first.
-      const retryAfterMs = c.rate > 0 && c.cost <= c.burst ? (c.cost - tokens) / c.rate + (ts - now) : c.perMs;
+      const retryAfterMs = refillsToHold(c) ? (c.cost - tokens) / c.rate + (ts - now) : c.perMs;
       if (!refused || retryAfterMs > refused.retryAfterMs) refused = { layer: c.layer, scope: c.scope, retryAfterMs };
       continue;
     }

@@ -6,7 +6,7 @@ import { OutageLog, errorText } from '../util/outage.js';
 import type { Challenges } from './challenges.js';
 import type { LimitMetrics } from './metrics.js';
 import type { CompiledLayer, CompiledLimit, CompiledPolicy, Network, Operation, TrustFacts } from '../policy/index.js';
-import { LimitStateLostError, LimitStateNotSavedError, LimitStoreError, NotSoleNodeError, type ApplyInput, type BreakerCharge, type Charge, type LimitStore } from './store.js';
+import { LimitStateLostError, LimitStateNotSavedError, LimitStoreError, NotSoleNodeError, refillsToHold, type ApplyInput, type BreakerCharge, type Charge, type LimitStore } from './store.js';
 
 /** What the limits need to know about one discovery call. */
 export interface LimitRequest {
@@ -256,13 +256,13 @@ export class Limiter {
   private waitFor(result: { layer?: string; retryAfterMs?: number }, charges: readonly Charge[], facts: TrustFacts): number {
     const stored = result.retryAfterMs ?? 1000;
     const charge = charges.find((c) => c.layer === result.layer && !c.shadow);
-    if (!charge || (charge.rate > 0 && charge.cost <= charge.burst)) return stored;
+    if (!charge || refillsToHold(charge)) return stored;
     const layer = this.deps.policy.layers.find((l) => l.id === charge.layer);
     if (!layer) return stored;
     // A limit that never refills cannot lift it either: the bucket is the layer's, kept across tiers.
     const age = this.deps.policy.ageUntil(facts, (tier) => {
       const limit = layer.limitFor(tier);
-      return limit === undefined || (limit.rate > 0 && limit.burst >= charge.cost);
+      return limit === undefined || refillsToHold({ rate: limit.rate, burst: limit.burst, cost: charge.cost });
     });
     return age === undefined || age <= facts.accountAgeMs ? stored : age - facts.accountAgeMs;
   }

@@ -23,6 +23,11 @@ export interface Charge {
   challengeBelow?: number;
 }
 
+/** Whether waiting can ever let the bucket hold the call: it refills, and its burst is not below the cost. */
+export function refillsToHold(c: Pick<Charge, 'rate' | 'burst' | 'cost'>): boolean {
+  return c.rate > 0 && c.cost <= c.burst;
+}
+
 /** The global breaker's share of a call: its demand, and how much of every bucket the caller may use while tripped. */
 export interface BreakerCharge extends BreakerParams {
   key: string;

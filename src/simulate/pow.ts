@@ -68,7 +68,7 @@ export class WorkLedger {
  * load (residential-aged's CPU-hours per 1,000 exposed: 1.413, then 1.392), and the nodes of a
  * scaled-out run each have their own Random.
  */
-export function expectedDraw(accountId: string, n: number, difficulty: number): number {
+function expectedDraw(accountId: string, n: number, difficulty: number): number {
   let h = mix(difficulty, n);
   for (let i = 0; i < accountId.length; i++) h = mix(h, accountId.charCodeAt(i));
   const u = (h + 0.5) / 2 ** 32;
