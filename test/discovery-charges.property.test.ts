@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { compilePolicy } from '../src/policy/index.js';
-import { callAndCheck, type Observed, observeDiscovery, plantTargets, startSequence, step } from './helpers/discovery-property.js';
+import { callAndCheck, type Observed, observeDiscovery, plantTargets, recreateCaller, recreateStep, startSequence, step } from './helpers/discovery-property.js';
 import { describeEachDialect, startTestService, T0, type TestService } from './helpers/service.js';
 
 /**
@@ -36,12 +36,13 @@ describeEachDialect('every number answered was charged (property)', (dialect) =>
   });
   afterAll(async () => svc?.stop());
 
-  it(`holds over ${RUNS} random sequences of lookups, syncs, regions, formats and tokens`, async () => {
+  it(`holds over ${RUNS} random sequences of lookups, syncs, regions, formats, tokens and the caller's id erased and mirrored again`, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 10 }), async (steps) => {
+      fc.asyncProperty(fc.array(fc.oneof({ weight: 9, arbitrary: step }, { weight: 1, arbitrary: recreateStep }), { minLength: 1, maxLength: 10 }), async (steps) => {
         const { me, issued } = await startSequence(svc, svc, ++runs, T0);
         for (const s of steps) {
           if (s.op === 'wait') svc.clock.advance(s.days * DAY);
+          else if (s.op === 'recreate') await recreateCaller(svc, me, s.via, issued, svc.clock.now());
           else await callAndCheck(svc, me, s, issued, seen);
         }
       }),

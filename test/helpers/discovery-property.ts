@@ -70,6 +70,26 @@ export const syncStep: fc.Arbitrary<Step> = fc.record({
 export const waitStep: fc.Arbitrary<Step> = fc.record({ op: fc.constant('wait' as const), days: fc.constantFrom(0.05, 1, 45, 100) });
 export const step: fc.Arbitrary<Step> = fc.oneof({ weight: 2, arbitrary: lookupStep }, { weight: 6, arbitrary: syncStep }, { weight: 1, arbitrary: waitStep });
 
+/**
+ * The app erases the caller and mirrors another person under its id, at the same instant (the
+ * clock moves only on a wait step), through PUT or the import. The erased holder's tokens are
+ * another account's from then on: 'own' never picks them, 'other-account' may, and must be refused.
+ */
+export const recreateStep = fc.record({ op: fc.constant('recreate' as const), via: fc.constantFrom('put' as const, 'import' as const) });
+
+export async function recreateCaller(node: DiscoveryNode, me: string, via: 'put' | 'import', issued: Issued[], now: number): Promise<void> {
+  const erased = await node.app.inject({ method: 'DELETE', url: `/internal/v1/accounts/${me}`, headers: node.internal });
+  expect(erased.statusCode).toBe(204);
+  const createdAt = new Date(now - 30 * DAY).toISOString();
+  if (via === 'put') await mirrorAccount(node, me, [{ value: CALLER_PHONE, purposes: ['two_factor'] }], { createdAt });
+  else {
+    const line = { accountId: me, handle: `h_${me.replace(/[^a-z0-9]/gi, '')}`, createdAt, contactPoints: [{ kind: 'phone', value: CALLER_PHONE, purposes: ['two_factor'], verified: true }] };
+    const res = await node.app.inject({ method: 'POST', url: '/internal/v1/import', headers: { ...node.internal, 'content-type': 'application/x-ndjson' }, payload: JSON.stringify(line) + '\n' });
+    expect(res.json()).toMatchObject({ accounts: 1, failed: 0 });
+  }
+  for (const t of issued) if (t.account === me) t.account = `${me} (erased)`;
+}
+
 export interface Issued {
   account: string;
   token: string;
