@@ -74,11 +74,12 @@ export const step: fc.Arbitrary<Step> = fc.oneof({ weight: 2, arbitrary: lookupS
  * The app erases the caller and mirrors another person under its id, at the same instant (the
  * clock moves only on a wait step), through PUT or the import. The erased holder's tokens are
  * another account's from then on: 'own' never picks them, 'other-account' may, and must be refused.
+ * Scaled out, one node may erase and another mirror again.
  */
 export const recreateStep = fc.record({ op: fc.constant('recreate' as const), via: fc.constantFrom('put' as const, 'import' as const) });
 
-export async function recreateCaller(node: DiscoveryNode, me: string, via: 'put' | 'import', issued: Issued[], now: number): Promise<void> {
-  const erased = await node.app.inject({ method: 'DELETE', url: `/internal/v1/accounts/${me}`, headers: node.internal });
+export async function recreateCaller(node: DiscoveryNode, me: string, via: 'put' | 'import', issued: Issued[], now: number, eraser: DiscoveryNode = node): Promise<void> {
+  const erased = await eraser.app.inject({ method: 'DELETE', url: `/internal/v1/accounts/${me}`, headers: eraser.internal });
   expect(erased.statusCode).toBe(204);
   const createdAt = new Date(now - 30 * DAY).toISOString();
   if (via === 'put') await mirrorAccount(node, me, [{ value: CALLER_PHONE, purposes: ['two_factor'] }], { createdAt });
