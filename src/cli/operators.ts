@@ -73,7 +73,13 @@ export function operatorsCommand(program: Command, io: CliIo): void {
       await withContext(io, async (ctx) => {
         const list = await ctx.operators.list();
         if (opts.json) return io.out(JSON.stringify(list));
-        const rows = list.map((o) => [o.name, o.role, o.status, [o.password ? 'password+totp' : '', o.oidc ? 'oidc' : ''].filter(Boolean).join(', '), when(o.createdAt), o.id]);
+        const names = new Map(list.map((o) => [o.id, o.name]));
+        const signIn = (o: OperatorInfo): string => {
+          const ways = [o.password ? 'password+totp' : '', o.oidc ? 'oidc' : ''].filter(Boolean).join(', ');
+          // Handed to another operator: that sign-in approves nothing until reset-totp here.
+          return o.signInHeldBy === null ? ways : `${ways} (held by ${names.get(o.signInHeldBy) ?? o.signInHeldBy})`;
+        };
+        const rows = list.map((o) => [o.name, o.role, o.status, signIn(o), when(o.createdAt), o.id]);
         for (const line of table(['NAME', 'ROLE', 'STATUS', 'SIGN-IN', 'CREATED', 'ID'], rows)) io.out(line);
       });
     });

@@ -214,6 +214,13 @@ export interface OperatorsTable {
   totp_last_step: number;
   /** `<issuer> <sub>` of an OIDC operator. */
   oidc_subject: string | null;
+  /**
+   * The other operator who was handed the password (who added this one through the admin API);
+   * null: the operator's own, or set on the server's CLI. Migration 20270108000000.
+   */
+  password_set_by: string | null;
+  /** The other operator who was handed the current TOTP secret (added or reset it); null as above. */
+  totp_set_by: string | null;
   created_at: number;
   updated_at: number;
 }

@@ -157,7 +157,7 @@ export class OidcSignIn {
       // A local operator may already hold the name: the OIDC one gets a suffix rather than their account.
       let name = wanted;
       for (let i = 2; await tx.selectFrom('operators').select('id').where('name', '=', name).executeTakeFirst(); i++) name = `${wanted.slice(0, 60)}-${i}`;
-      const row: OperatorsTable = { id: newId('op', now, this.deps.random), name, role, status: 'active', password_hash: null, totp_secret: null, totp_last_step: 0, oidc_subject: stored, created_at: now, updated_at: now };
+      const row: OperatorsTable = { id: newId('op', now, this.deps.random), name, role, status: 'active', password_hash: null, totp_secret: null, totp_last_step: 0, oidc_subject: stored, password_set_by: null, totp_set_by: null, created_at: now, updated_at: now };
       await tx.insertInto('operators').values(row).execute();
       await recordAudit(tx, { actor: { id: row.id, name, role, via: 'oidc' }, ...ctx, action: 'operator.add', subject: `operator:${row.id}`, after: { name, role, oidc: true } }, now, this.deps.random);
       return row;

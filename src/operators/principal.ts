@@ -15,6 +15,8 @@ export interface OperatorPrincipal {
   tokenId?: string;
   /** With a token: the operator id (or `cli`) that made it; null when not known (an older token). */
   tokenMadeBy?: string | null;
+  /** With a password+TOTP session: the other operator who was handed both (credentialHolder). */
+  credentialsHeldBy?: string;
 }
 
 /**
@@ -24,21 +26,43 @@ export interface OperatorPrincipal {
 export const CLI_TOKEN_MAKER = 'cli';
 
 /**
- * Whether the operator authenticated with a token someone else made (an admin, for a service
- * account or a colleague), or one whose maker is unknown. It acts as its operator, but its bearer
- * may be whoever made it, so it cannot give an approval of the two-person rule.
+ * Another operator who holds what this principal signed in with, and so may be the one using it: the
+ * maker of a token someone else made (an admin, for a service account or a colleague), or the
+ * operator who was handed both the password and the current TOTP secret of a local sign-in (who added
+ * this operator through the admin API, and has not been replaced since by a TOTP reset on the server
+ * or by someone else). Null when that is not known (a token made before makers were recorded);
+ * undefined when nobody but the operator (or the server's CLI) holds it.
  */
-export function byAnothersToken(op: OperatorPrincipal): boolean {
-  return op.via === 'token' && op.tokenMadeBy !== op.id && op.tokenMadeBy !== CLI_TOKEN_MAKER;
+export function heldBy(op: OperatorPrincipal): string | null | undefined {
+  if (op.via === 'token') return op.tokenMadeBy === op.id || op.tokenMadeBy === CLI_TOKEN_MAKER ? undefined : (op.tokenMadeBy ?? null);
+  return op.via === 'password+totp' ? op.credentialsHeldBy : undefined;
 }
 
 /**
- * How the audit trail says the operator authenticated: a token another operator made says so and
- * names its maker, since whoever made it may be the one using it.
+ * Whether someone else may be the one using this principal. It acts as its operator, but it cannot
+ * give an approval of the two-person rule: one person would approve twice.
+ */
+export function inAnothersHands(op: OperatorPrincipal): boolean {
+  return heldBy(op) !== undefined;
+}
+
+/**
+ * The other operator a local operator's row says holds both halves of its sign-in, if one does
+ * (migration 20270108000000). Holding one half is not signing in: a TOTP another admin reset
+ * leaves the password with whoever set it.
+ */
+export function credentialHolder(row: { password_set_by: string | null; totp_set_by: string | null }): string | undefined {
+  return row.password_set_by !== null && row.password_set_by === row.totp_set_by ? row.password_set_by : undefined;
+}
+
+/**
+ * How the audit trail says the operator authenticated: a principal in someone else's hands says so
+ * and names them, since they may be the one using it.
  */
 export function auditVia(op: OperatorPrincipal): string {
-  if (!byAnothersToken(op)) return op.via;
-  return `token made by ${op.tokenMadeBy ?? 'unknown'}`;
+  const holder = heldBy(op);
+  if (holder === undefined) return op.via;
+  return op.via === 'token' ? `token made by ${holder ?? 'unknown'}` : `password+totp set by ${holder ?? 'unknown'}`;
 }
 
 /** Where an operator acts from, for the audit trail. */

@@ -8,7 +8,7 @@ import { isNewOperatorName, isOperatorName, NEW_OPERATOR_NAME_RULE, newId } from
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { DEFAULT_SCRYPT, generatePassword, hashPassword, PasswordCheckBusy, verifyPassword, type ScryptParams } from './passwords.js';
-import { auditVia, byAnothersToken, CLI_TOKEN_MAKER, type ActingContext, type OperatorPrincipal } from './principal.js';
+import { auditVia, CLI_TOKEN_MAKER, credentialHolder, heldBy, type ActingContext, type OperatorPrincipal } from './principal.js';
 import { OidcSubjects } from './oidc-subject.js';
 import { canManage, isRole, roleRank, type Role } from './roles.js';
 import { OperatorSessions, type SessionCookie, type SessionTimeouts } from './sessions.js';
@@ -25,6 +25,12 @@ export interface OperatorInfo {
   /** How they sign in: a password and TOTP, OIDC, or both. */
   password: boolean;
   oidc: boolean;
+  /**
+   * Another operator who was handed both this operator's password and current TOTP secret (added
+   * them through the admin API): that sign-in gives no approval of the two-person rule until the
+   * TOTP is reset on the server or by someone else.
+   */
+  signInHeldBy: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -66,13 +72,27 @@ const CLI: ActingContext = { from: null, tool: 'cli' };
 export type Manager = { principal: OperatorPrincipal; ctx: ActingContext } | 'cli';
 
 /**
- * Who a new token is recorded as made by. A token made with a token someone else made is theirs
- * too: its bearer may be that maker, and recording the token's operator instead would launder it
- * into one that gives an approval of the two-person rule (test/review/token-minted-token-approves).
+ * Who a new token is recorded as made by. A token made with a token someone else made, or in a
+ * session of a sign-in someone else holds, is theirs too: its bearer may be them, and recording the
+ * token's operator instead would launder it into one that gives an approval of the two-person rule
+ * (test/review/token-minted-token-approves, test/review/admin-added-operator-approves).
  */
 function tokenMaker(by: Manager): string | null {
   if (by === 'cli') return CLI_TOKEN_MAKER;
-  return byAnothersToken(by.principal) ? (by.principal.tokenMadeBy ?? null) : by.principal.id;
+  const holder = heldBy(by.principal);
+  return holder === undefined ? by.principal.id : holder;
+}
+
+/**
+ * Who is recorded as handed a credential set for operator `id` (the password and TOTP shown by
+ * `add`, the TOTP shown by `resetTotp`): the manager, or whoever holds the manager's own sign-in;
+ * null for the CLI and for the operator themselves.
+ */
+function handedTo(by: Manager, id: string): string | null {
+  if (by === 'cli') return null;
+  const holder = heldBy(by.principal);
+  const who = holder === undefined ? by.principal.id : holder;
+  return who === id ? null : who;
 }
 
 /**
@@ -124,7 +144,8 @@ export class OperatorService {
     const plain = password ?? generatePassword(this.deps.random);
     const hash = await hashPassword(plain, this.deps.random, this.scrypt);
     const id = newId('op', now, this.deps.random);
-    const row: OperatorsTable = { id, name, role, status: 'active', password_hash: hash, totp_secret: this.vault.seal(secret), totp_last_step: 0, oidc_subject: null, created_at: now, updated_at: now };
+    const setBy = handedTo(by, id);
+    const row: OperatorsTable = { id, name, role, status: 'active', password_hash: hash, totp_secret: this.vault.seal(secret), totp_last_step: 0, oidc_subject: null, password_set_by: setBy, totp_set_by: setBy, created_at: now, updated_at: now };
     await transaction(this.deps.db, async (tx) => {
       const taken = await tx.selectFrom('operators').select('id').where('name', '=', name).executeTakeFirst();
       if (taken) throw new AppError('conflict', 'an operator of that name exists');
@@ -197,7 +218,7 @@ export class OperatorService {
       const target = await this.target(tx, id);
       this.mayManage(by, target.role);
       if (target.password_hash === null) throw new AppError('conflict', 'this operator signs in through OIDC and has no TOTP');
-      await tx.updateTable('operators').set({ totp_secret: this.vault.seal(secret), totp_last_step: 0, updated_at: now }).where('id', '=', id).execute();
+      await tx.updateTable('operators').set({ totp_secret: this.vault.seal(secret), totp_last_step: 0, totp_set_by: handedTo(by, id), updated_at: now }).where('id', '=', id).execute();
       await this.sessions.revokeAll(id, now, tx);
       await this.audit(tx, by, 'operator.reset-totp', id, now, {});
       return { totpSecret: secret, totpUri: totpUri(secret, target.name) };
@@ -293,7 +314,8 @@ export class OperatorService {
       await this.signinAudit('signin', shown, row, ctx, now, undefined, tx, c.sid);
       return c;
     });
-    return { principal: { id: row.id, name: row.name, role: row.role, via: 'password+totp', sessionId: cookie.sid }, cookie };
+    const holder = credentialHolder(row);
+    return { principal: { id: row.id, name: row.name, role: row.role, via: 'password+totp', sessionId: cookie.sid, ...(holder ? { credentialsHeldBy: holder } : {}) }, cookie };
   }
 
   /** Whether this code is valid and unused for the operator (not spent here: checkCredentials spends it). */
@@ -400,6 +422,7 @@ function toInfo(r: OperatorsTable): OperatorInfo {
     status: r.status,
     password: r.password_hash !== null,
     oidc: r.oidc_subject !== null,
+    signInHeldBy: r.password_hash === null ? null : (credentialHolder(r) ?? null),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database, OperatorSessionsTable } from '../db/schema.js';
 import { newId } from '../incidents/common.js';
 import type { Random } from '../util/random.js';
-import type { OperatorPrincipal } from './principal.js';
+import { credentialHolder, type OperatorPrincipal } from './principal.js';
 import { isRole } from './roles.js';
 import { newSecret, secretHash, secretMatches } from './secrets.js';
 
@@ -55,7 +55,7 @@ export class OperatorSessions {
     const row = await this.db
       .selectFrom('operator_sessions as s')
       .innerJoin('operators as o', 'o.id', 's.operator_id')
-      .select(['s.id', 's.secret_hash', 's.via', 's.last_seen_at', 's.expires_at', 's.revoked_at', 'o.id as operator_id', 'o.name', 'o.role', 'o.status'])
+      .select(['s.id', 's.secret_hash', 's.via', 's.last_seen_at', 's.expires_at', 's.revoked_at', 'o.id as operator_id', 'o.name', 'o.role', 'o.status', 'o.password_set_by', 'o.totp_set_by'])
       .where('s.id', '=', cookie.sid)
       .executeTakeFirst();
     if (!row || !secretMatches(cookie.secret, row.secret_hash)) return null;
@@ -64,7 +64,9 @@ export class OperatorSessions {
     if (now - Number(row.last_seen_at) >= TOUCH_EVERY_MS) {
       await this.db.updateTable('operator_sessions').set({ last_seen_at: now }).where('id', '=', row.id).where('last_seen_at', '<', now).execute();
     }
-    return { id: row.operator_id, name: row.name, role: row.role, via: row.via, sessionId: row.id };
+    // Read afresh at every request: a TOTP reset on the server takes the sign-in out of the holder's hands at once.
+    const holder = row.via === 'password+totp' ? credentialHolder(row) : undefined;
+    return { id: row.operator_id, name: row.name, role: row.role, via: row.via, sessionId: row.id, ...(holder ? { credentialsHeldBy: holder } : {}) };
   }
 
   /** Ends one session; true if it was live. */

@@ -888,7 +888,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Approve the phase in review: approved once two different operators approve, one of whom did not write it (not with a token another operator made: 403 forbidden)
+         * Approve the phase in review: approved once two different operators approve, one of whom did not write it (not with a token another operator made, nor a password and TOTP another operator was handed: 403 forbidden)
          * @description Needs the analyst role.
          */
         post: operations["approveIncidentPhase"];
@@ -3757,6 +3757,8 @@ export interface operations {
                             password: boolean;
                             /** @description Signs in through the identity provider */
                             oidc: boolean;
+                            /** @description Another operator who was handed both this operator's password and TOTP secret (who added them through this API): that sign-in cannot approve an incident report until the TOTP is reset on the server (findguard operators reset-totp) or by another admin */
+                            signInHeldBy: string | null;
                             createdAt: string;
                             updatedAt: string;
                         }[];
@@ -3948,6 +3950,8 @@ export interface operations {
                             password: boolean;
                             /** @description Signs in through the identity provider */
                             oidc: boolean;
+                            /** @description Another operator who was handed both this operator's password and TOTP secret (who added them through this API): that sign-in cannot approve an incident report until the TOTP is reset on the server (findguard operators reset-totp) or by another admin */
+                            signInHeldBy: string | null;
                             createdAt: string;
                             updatedAt: string;
                         };
@@ -4141,6 +4145,8 @@ export interface operations {
                         password: boolean;
                         /** @description Signs in through the identity provider */
                         oidc: boolean;
+                        /** @description Another operator who was handed both this operator's password and TOTP secret (who added them through this API): that sign-in cannot approve an incident report until the TOTP is reset on the server (findguard operators reset-totp) or by another admin */
+                        signInHeldBy: string | null;
                         createdAt: string;
                         updatedAt: string;
                     };
@@ -4330,6 +4336,8 @@ export interface operations {
                         password: boolean;
                         /** @description Signs in through the identity provider */
                         oidc: boolean;
+                        /** @description Another operator who was handed both this operator's password and TOTP secret (who added them through this API): that sign-in cannot approve an incident report until the TOTP is reset on the server (findguard operators reset-totp) or by another admin */
+                        signInHeldBy: string | null;
                         createdAt: string;
                         updatedAt: string;
                     };
@@ -4521,6 +4529,8 @@ export interface operations {
                             password: boolean;
                             /** @description Signs in through the identity provider */
                             oidc: boolean;
+                            /** @description Another operator who was handed both this operator's password and TOTP secret (who added them through this API): that sign-in cannot approve an incident report until the TOTP is reset on the server (findguard operators reset-totp) or by another admin */
+                            signInHeldBy: string | null;
                             createdAt: string;
                             updatedAt: string;
                         };

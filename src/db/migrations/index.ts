@@ -30,6 +30,7 @@ import * as m20270104000000 from './20270104000000-token-creator.js';
 import * as m20270105000000 from './20270105000000-exposure-periods.js';
 import * as m20270106000000 from './20270106000000-limit-state-expiry-index.js';
 import * as m20270107000000 from './20270107000000-erased-incarnations.js';
+import * as m20270108000000 from './20270108000000-operator-credential-holders.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -64,4 +65,5 @@ export const migrations: Record<string, Migration> = {
   '20270105000000-exposure-periods': m20270105000000,
   '20270106000000-limit-state-expiry-index': m20270106000000,
   '20270107000000-erased-incarnations': m20270107000000,
+  '20270108000000-operator-credential-holders': m20270108000000,
 };

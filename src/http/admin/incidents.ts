@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { Console } from '../../console/index.js';
 import { REPORT_HTML_CSP } from '../../incidents/index.js';
 import { AppError } from '../../errors.js';
-import { byAnothersToken } from '../../operators/principal.js';
+import { inAnothersHands } from '../../operators/principal.js';
 import { operatorOf, requireRole } from './auth.js';
 import { actorOf, Cursor, EpochMs, IdParams, Json, NullableMs, NullableString, Reason, routeSchema } from './common.js';
 import { TextBlock, TextLine } from '../../util/text.js';
@@ -200,10 +200,11 @@ export function incidentRoutes(uc: Console): FastifyPluginAsync {
         async (request) => run(request.params.id, request),
       );
     move('submit', 'submitIncidentPhase', 'Send the current draft phase for review', (id, r) => inc.submit(actorOf(r), id));
-    move('approve', 'approveIncidentPhase', 'Approve the phase in review: approved once two different operators approve, one of whom did not write it (not with a token another operator made: 403 forbidden)', (id, r) => {
+    move('approve', 'approveIncidentPhase', 'Approve the phase in review: approved once two different operators approve, one of whom did not write it (not with a token another operator made, nor a password and TOTP another operator was handed: 403 forbidden)', (id, r) => {
       // The second approval is a second person's: a token someone else made (an admin, for a
-      // colleague or a service account) may be in its maker's hands, and would let one person approve twice.
-      if (byAnothersToken(operatorOf(r))) throw new AppError('forbidden', 'an approval needs your own sign-in or an API token you made yourself');
+      // colleague or a service account), or a sign-in whose password and TOTP an admin was handed,
+      // may be in that admin's hands, and would let one person approve twice.
+      if (inAnothersHands(operatorOf(r))) throw new AppError('forbidden', 'an approval needs a sign-in only you hold: your own API token, OIDC, or a password and TOTP not handed to another operator (reset the TOTP on the server: findguard operators reset-totp)');
       return inc.approve(actorOf(r), id);
     });
     move('notify', 'notifyIncident', 'approved -> notified: send the Art. 34 exposure notices', (id, r) => inc.notify(actorOf(r), id));

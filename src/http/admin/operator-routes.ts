@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { AppError } from '../../errors.js';
-import { atLeast, type Role } from '../../operators/roles.js';
+import { atLeast } from '../../operators/roles.js';
+import type { OperatorInfo as OperatorInfoRow } from '../../operators/service.js';
 import { errorResponses } from '../schemas.js';
 import { actingContext, operatorOf, requireRole, type AdminAuthDeps } from './auth.js';
 import { SESSION_SECURITY } from './session-routes.js';
@@ -18,6 +19,10 @@ const OperatorInfo = Type.Object({
   status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
   password: Type.Boolean({ description: 'Signs in with a password and TOTP' }),
   oidc: Type.Boolean({ description: 'Signs in through the identity provider' }),
+  signInHeldBy: Type.Union([Type.String(), Type.Null()], {
+    description:
+      "Another operator who was handed both this operator's password and TOTP secret (who added them through this API): that sign-in cannot approve an incident report until the TOTP is reset on the server (findguard operators reset-totp) or by another admin",
+  }),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });
@@ -36,7 +41,7 @@ const SessionInfo = Type.Object({ id: Type.String(), via: Type.String(), from: T
 const iso = (ms: number): string => new Date(ms).toISOString();
 const isoOrNull = (ms: number | null): string | null => (ms === null ? null : iso(ms));
 
-function info(o: { id: string; name: string; role: Role; status: 'active' | 'disabled'; password: boolean; oidc: boolean; createdAt: number; updatedAt: number }): Static<typeof OperatorInfo> {
+function info(o: OperatorInfoRow): Static<typeof OperatorInfo> {
   return { ...o, createdAt: iso(o.createdAt), updatedAt: iso(o.updatedAt) };
 }
 

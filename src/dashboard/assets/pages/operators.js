@@ -39,6 +39,9 @@ boot(async (main, operator) => {
         alert(err.message);
       }
     } }, o.status === 'active' ? 'Disable' : 'Enable');
+  const names = new Map(operators.map((o) => [o.id, o.name]));
+  // A password and TOTP another operator was handed (added through the admin API) approves no report.
+  const heldBy = (o) => (o.signInHeldBy ? ` (held by ${names.get(o.signInHeldBy) ?? o.signInHeldBy}: cannot approve until its TOTP is reset on the server)` : '');
   main.append(
     section(
       'Operators',
@@ -49,7 +52,7 @@ boot(async (main, operator) => {
             ['name', 'name'],
             ['role', 'role', (v) => h('span', { class: 'pill role' }, v)],
             ['status', 'status'],
-            ['password', 'sign-in', (v, o) => [v ? 'password+TOTP' : '', o.oidc ? 'OIDC' : ''].filter(Boolean).join(', ')],
+            ['password', 'sign-in', (v, o) => [v ? 'password+TOTP' : '', o.oidc ? 'OIDC' : ''].filter(Boolean).join(', ') + heldBy(o)],
             ['createdAt', 'created', (v) => fmtTime(v)],
             ['id', 'role change', (v, o) => (o.id === operator.id ? 'yourself' : o.oidc ? 'from OIDC groups' : roleForm(o))],
             ['id', '', (v, o) => (o.id === operator.id ? '' : statusButton(o))],
