@@ -180,7 +180,12 @@ const ACCOUNT_RED: [number, number, number] = [209, 73, 91];
 
   it("changes an operator's role on the operators page, and finds it in the audit page", async () => {
     const made = await h.service.ctx.operators.add('cli', 'promote1', 'viewer', 'promote-password-0123');
+    // One added by the demo admin through the admin API: the admin was handed its sign-in, and the page says so.
+    const demo = (await h.service.ctx.operators.byName(h.operator.name))!;
+    await h.service.ctx.operators.add({ principal: { id: demo.id, name: demo.name, role: 'admin', via: 'password+totp' }, ctx: { from: null, tool: 'api' } }, 'handed1', 'analyst');
     await page.goto(`${h.url}/dashboard/operators`);
+    await page.locator('#operator-list tr[data-name="handed1"]', { hasText: `held by ${demo.name}: cannot approve` }).waitFor();
+    expect(await page.locator('#operator-list tr[data-name="promote1"]', { hasText: 'held by' }).count()).toBe(0);
     const form = page.locator('#operator-list tr[data-name="promote1"] form.set-role');
     await form.waitFor();
     // Nobody changes their own role: the demo operator's row offers no form.
