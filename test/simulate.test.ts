@@ -150,10 +150,13 @@ describe('metrics', () => {
 });
 
 describe('simulate --target', () => {
-  it('drives a running findguard over real HTTP', async () => {
+  it('drives a running findguard over real HTTP, dating accounts by the target\'s clock', async () => {
     const { startTestService, SERVICE_KEY, JWT_SECRET } = await import('./helpers/service.js');
     const { RemoteDriver } = await import('../src/simulate/index.js');
-    const svc = await startTestService('sqlite', { trustedProxies: '127.0.0.1', policy: 'none' });
+    const { systemClock } = await import('../src/util/clock.js');
+    // A deployment runs on the wall clock, months after the scenario's calendar (January 2026).
+    const svc = await startTestService('sqlite', { trustedProxies: '127.0.0.1', policy: 'none' }, { clock: systemClock });
+    const began = Date.now();
     try {
       const address = await svc.app.listen({ host: '127.0.0.1', port: 0 });
       const spec = small('twitter-2019', (s) => {
@@ -172,6 +175,17 @@ describe('simulate --target', () => {
       expect(attacker.exposure).toBeGreaterThanOrEqual(0.99);
       const view = await svc.app.inject({ method: 'GET', url: '/internal/v1/accounts/twitter-2019-00000', headers: svc.internal });
       expect(view.json().signup.ip).not.toBe('127.0.0.1');
+      // The attacker's fresh accounts are fresh at the target, and the population has the ages the
+      // scenario gave it there: none dated after the run, the newest within a day of its start.
+      const ended = Date.now();
+      const rows = await svc.ctx.db.kysely.selectFrom('accounts').select(['id', 'created_at']).execute();
+      const fakes = rows.filter((r) => r.id.startsWith('twitter-2019-')).map((r) => Number(r.created_at));
+      const people = rows.filter((r) => !r.id.startsWith('twitter-2019-')).map((r) => Number(r.created_at));
+      expect(fakes.length).toBeGreaterThan(0);
+      for (const at of fakes) expect(at).toBeGreaterThanOrEqual(began - 2000);
+      expect(Math.max(...fakes)).toBeLessThanOrEqual(ended + 2000);
+      expect(Math.max(...people)).toBeLessThanOrEqual(ended + 2000);
+      expect(Math.max(...people)).toBeGreaterThan(began - 86_400_000);
     } finally {
       await svc.stop();
     }

@@ -26,12 +26,12 @@ import type { CliIo } from './io.js';
 import { progressBar } from './progress.js';
 
 /**
- * A deployment runs on its own clock: the replay's accounts keep the scenario's dates and its
- * actions come as fast as the target answers, so its figures are not comparable with the
- * in-process ones (README, "Against a deployment").
+ * A deployment runs on its own clock: the replay's accounts are dated by it (each as old there as the
+ * scenario makes it at the run's start, a new one new), but its actions come as fast as the target
+ * answers, so its figures are not comparable with the in-process ones (README, "Against a deployment").
  */
 const TARGET_TIME_NOTE =
-  "note: --target replays on the scenario's dates and as fast as the target answers, while the deployment runs on its own clock: accounts are as old as the scenario's dates make them on the deployment's today, budgets refill and the engine evaluates in the deployment's real time, so exposure and containment minutes are not comparable with an in-process run";
+  "note: --target replays on the scenario's dates and as fast as the target answers, while the deployment runs on its own clock: accounts are dated on it (as old as the scenario makes them at the run's start, new ones new), but budgets refill and the engine evaluates in the deployment's real time while the replay covers days in minutes, so exposure and containment minutes are not comparable with an in-process run";
 
 interface SimulateOptions {
   scenario?: string;

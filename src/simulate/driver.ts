@@ -3,16 +3,16 @@ import { createHmac } from 'node:crypto';
 import { accessSync, constants, mkdtempSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FindguardClient, fetchTransport, injectTransport, solveChallenge, type Challenge, type Solution, type Transport } from '../client/index.js';
+import { FindguardClient, injectTransport, solveChallenge, type Challenge, type Solution, type Transport } from '../client/index.js';
 import { buildSettings, type JwtConfig } from '../config/config.js';
 import type { Database } from '../db/schema.js';
-import { importLineOf, type SyntheticAccount } from '../population/index.js';
+import type { SyntheticAccount } from '../population/index.js';
 import { maxDevTokenSeconds, signDevToken } from '../http/auth/jwt.js';
 import { createLogger } from '../logger.js';
 import { SimulatedProofOfWork } from '../limits/index.js';
 import { loadPolicy, type CompiledPolicy } from '../policy/index.js';
 import { createService, type Service } from '../main.js';
-import { ManualClock, systemClock, type Clock } from '../util/clock.js';
+import { ManualClock, type Clock } from '../util/clock.js';
 import { SeededRandom } from '../util/random.js';
 import { SIMULATED_HASH_RATE, WorkLedger } from './pow.js';
 import { seedAccounts } from './seed.js';
@@ -289,75 +289,6 @@ export async function suspendedIn(db: Kysely<Database>, ids: readonly string[]):
     for (const r of rows) out.set(r.id, at.get(r.id));
   }
   return out;
-}
-
-/**
- * A running deployment over real HTTP on its own (wall) clock: events run in simulated order as
- * fast as the target answers. Client addresses travel in X-Forwarded-For, which the target
- * believes only if the simulator's address is in its FINDGUARD_TRUSTED_PROXIES.
- */
-export class RemoteDriver extends BaseDriver {
-  readonly clock = systemClock;
-  readonly policy = REMOTE_POLICY;
-  readonly work = new WorkLedger(null);
-  constructor(
-    private readonly baseUrl: string,
-    private readonly serviceKey: string,
-    jwtSecret: string,
-  ) {
-    super({ kind: 'hs256', secret: Buffer.from(jwtSecret, 'utf8'), local: false }, 90 * 86_400);
-  }
-
-  advanceTo(): void {}
-
-  async settle(): Promise<void> {}
-
-  private async internal(method: 'PUT' | 'POST' | 'GET', path: string, body?: unknown, contentType = 'application/json'): Promise<Response> {
-    return fetch(new URL(path, this.baseUrl), {
-      method,
-      headers: { authorization: `Bearer ${this.serviceKey}`, ...(body !== undefined ? { 'content-type': contentType } : {}) },
-      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-    });
-  }
-
-  async seed(world: World, onProgress?: (accounts: number) => void): Promise<void> {
-    const chunk = 5000;
-    for (let i = 0; i < world.existing; i += chunk) {
-      const lines: string[] = [];
-      for (let j = i; j < Math.min(world.existing, i + chunk); j++) if (world.presentAtStart(j)) lines.push(importLineOf(world.account(j)));
-      const res = await this.internal('POST', '/internal/v1/import', lines.join('\n'), 'application/x-ndjson');
-      if (!res.ok) throw new Error(`import at account ${i}: HTTP ${res.status}`);
-      onProgress?.(Math.min(world.existing, i + chunk));
-    }
-  }
-
-  async createAccount(a: NewAccount): Promise<void> {
-    const res = await this.internal('PUT', `/internal/v1/accounts/${a.id}`, {
-      handle: a.handle,
-      createdAt: new Date(a.createdAt).toISOString(),
-      phoneRegion: a.phoneRegion,
-      signup: a.signup,
-    });
-    if (!res.ok) throw new Error(`creating ${a.id}: HTTP ${res.status}`);
-    for (const p of a.phones) await this.internal('POST', `/internal/v1/accounts/${a.id}/contact-points`, { kind: 'phone', ...p });
-  }
-
-  transport(conn: Connection): Transport {
-    const inner = fetchTransport(this.baseUrl);
-    return { send: (req) => inner.send({ ...req, headers: { ...req.headers, 'x-forwarded-for': conn.ip } }) };
-  }
-
-  async suspended(ids: readonly string[]): Promise<Map<string, number | undefined>> {
-    const out = new Map<string, number | undefined>();
-    for (const id of ids) {
-      const res = await this.internal('GET', `/internal/v1/accounts/${id}`);
-      // The internal API does not say since when: the attacker's first 403 stands in for it.
-      if (res.ok && ((await res.json()) as { findguardStatus?: string }).findguardStatus === 'suspended') out.set(id, undefined);
-    }
-    return out;
-  }
-
-  async close(): Promise<void> {}
 }
 
 /**

@@ -1,5 +1,6 @@
 /** The attack simulator: replays enumeration incidents against a findguard and measures what leaks. */
-export { InProcessDriver, RemoteDriver, REMOTE_POLICY, type Driver } from './driver.js';
+export { InProcessDriver, REMOTE_POLICY, type Driver } from './driver.js';
+export { RemoteDriver } from './remote-driver.js';
 export { ScaledOutDriver, type ScaledOutOptions } from './scaled-driver.js';
 export { ipSourceFrom } from './ip-source.js';
 export { loadPolicies, resultFileName } from './policies.js';

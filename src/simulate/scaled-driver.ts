@@ -167,7 +167,6 @@ export class ScaledOutDriver extends BaseDriver {
   }
 
   async seed(world: World, onProgress?: (accounts: number) => void): Promise<void> {
-    const population = world.population;
     async function* lines(): AsyncGenerator<string> {
       for (let i = 0; i < world.existing; i++) if (world.presentAtStart(i)) yield importLineOf(world.account(i));
     }
