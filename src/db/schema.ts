@@ -17,6 +17,8 @@ export interface AccountsTable {
   signup_ip: string | null;
   signup_device: string | null;
   signup_user_agent: string | null;
+  /** The app attested the sign-up's device: 1, 0 (it said not), null (it said nothing). Migration 20270109000000. */
+  signup_attested: number | null;
   mirrored_at: number;
   updated_at: number;
 }

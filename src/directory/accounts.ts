@@ -12,7 +12,7 @@ export interface AccountInput {
   createdAt?: number;
   phoneRegion?: string | null;
   status?: 'active' | 'suspended';
-  signup?: { ip: string; deviceId?: string; userAgent?: string };
+  signup?: { ip: string; deviceId?: string; userAgent?: string; attested?: boolean };
 }
 
 export function isActive(row: Pick<AccountRow, 'app_status' | 'fg_status'>): boolean {
@@ -49,6 +49,7 @@ export async function upsertAccount(
       signup_ip: input.signup?.ip ?? null,
       signup_device: input.signup?.deviceId ?? null,
       signup_user_agent: input.signup?.userAgent ?? null,
+      signup_attested: attestedOf(input.signup),
       mirrored_at: (await nextIncarnations(db, [id], now))(id),
       updated_at: now,
     };
@@ -67,6 +68,7 @@ export async function upsertAccount(
     patch.signup_ip = input.signup.ip;
     patch.signup_device = input.signup.deviceId ?? null;
     patch.signup_user_agent = input.signup.userAgent ?? null;
+    patch.signup_attested = attestedOf(input.signup);
   }
   await db.updateTable('accounts').set(patch).where('id', '=', id).execute();
   if (patch.app_status !== undefined && patch.app_status !== existing.app_status) await refreshDiscoverable(db, [id]);
@@ -131,4 +133,9 @@ export async function eraseAccount(db: Kysely<Database>, id: string, now: number
   if (erased === undefined) return false;
   await rememberErased(db, id, Number(erased.mirrored_at), now);
   return true;
+}
+
+/** The stored form of a sign-up's attestation: null when the app said nothing of it. */
+export function attestedOf(signup: AccountInput['signup']): number | null {
+  return signup?.attested === undefined ? null : signup.attested ? 1 : 0;
 }

@@ -1,7 +1,7 @@
 import { sql, type Insertable, type Kysely } from 'kysely';
 import { isPostgres } from '../db/dialect.js';
 import type { Database } from '../db/schema.js';
-import { openSuspensions, type AccountInput } from './accounts.js';
+import { attestedOf, openSuspensions, type AccountInput } from './accounts.js';
 import { nextIncarnations } from './incarnations.js';
 import { isDiscoverable, newPointAudience, refreshDiscoverable } from './contact-points.js';
 import { DISCOVERABLE, refreshBooks, type Audience } from './discoverability.js';
@@ -95,6 +95,7 @@ export async function writeAccounts(
     signup_ip: l.account.signup?.ip ?? null,
     signup_device: l.account.signup?.deviceId ?? null,
     signup_user_agent: l.account.signup?.userAgent ?? null,
+    signup_attested: attestedOf(l.account.signup),
     mirrored_at: incarnation(l.accountId),
     updated_at: now,
   }));
@@ -227,12 +228,12 @@ type AccountRow = Insertable<Database['accounts']>;
 type PointRow = Insertable<Database['contact_points']>;
 
 const ACCOUNT_COLUMNS = [
-  'id', 'handle', 'created_at', 'app_status', 'fg_status', 'phone_region', 'derived_phone_region', 'signup_ip', 'signup_device', 'signup_user_agent', 'mirrored_at', 'updated_at',
+  'id', 'handle', 'created_at', 'app_status', 'fg_status', 'phone_region', 'derived_phone_region', 'signup_ip', 'signup_device', 'signup_user_agent', 'signup_attested', 'mirrored_at', 'updated_at',
 ] as const satisfies readonly (keyof AccountRow)[];
 const POINT_COLUMNS = [
   'id', 'account_id', 'kind', 'key_version', 'hash', 'purposes', 'verified', 'discoverable', 'discoverable_by', 'region', 'created_at', 'updated_at',
 ] as const satisfies readonly (keyof PointRow)[];
-type UpsertColumn = 'handle' | 'created_at' | 'app_status' | 'phone_region' | 'signup_ip' | 'signup_device' | 'signup_user_agent' | 'updated_at';
+type UpsertColumn = 'handle' | 'created_at' | 'app_status' | 'phone_region' | 'signup_ip' | 'signup_device' | 'signup_user_agent' | 'signup_attested' | 'updated_at';
 
 /**
  * What the upsert writes over an existing row: the handle, and only the fields the line names, as
@@ -245,7 +246,7 @@ function updateSet(a: AccountInput): UpsertColumn[] {
   if (a.createdAt !== undefined) set.push('created_at');
   if (a.status !== undefined) set.push('app_status');
   if (a.phoneRegion !== undefined) set.push('phone_region');
-  if (a.signup) set.push('signup_ip', 'signup_device', 'signup_user_agent');
+  if (a.signup) set.push('signup_ip', 'signup_device', 'signup_user_agent', 'signup_attested');
   set.push('updated_at');
   return set;
 }

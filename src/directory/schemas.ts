@@ -20,6 +20,12 @@ export const SignupContext = Type.Object(
     ip: IpAddress,
     deviceId: Type.Optional(TextLine({ minLength: 1, maxLength: 128 })),
     userAgent: Type.Optional(TextLine({ maxLength: 512 })),
+    attested: Type.Optional(
+      Type.Boolean({
+        description:
+          "The app verified the sign-up came from a genuine device and app (Play Integrity, App Attest or its own check). The default policy gives an attested new account on a hosting network (a phone behind a VPN) the hosting tier's budget behind a proof-of-work, not the new-on-hosting tier's none",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

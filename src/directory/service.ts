@@ -48,7 +48,7 @@ export interface AccountView {
   phoneRegion: string | null;
   /** The region of the account's own preferred verified phone (see phone-region.ts). */
   derivedPhoneRegion: string | null;
-  signup: { ip: string | null; deviceId: string | null; userAgent: string | null };
+  signup: { ip: string | null; deviceId: string | null; userAgent: string | null; attested: boolean | null };
   /** null until the abuse engine has assessed the account. */
   risk: null;
   contactPoints: ContactPointView[];
@@ -257,7 +257,7 @@ export class DirectoryService {
       findguardStatus: row.fg_status,
       phoneRegion: row.phone_region,
       derivedPhoneRegion: row.derived_phone_region,
-      signup: { ip: row.signup_ip, deviceId: row.signup_device, userAgent: row.signup_user_agent },
+      signup: { ip: row.signup_ip, deviceId: row.signup_device, userAgent: row.signup_user_agent, attested: row.signup_attested === null ? null : row.signup_attested === 1 },
       risk: null,
       contactPoints: points.map((p) => viewContactPoint(p, active)),
     };

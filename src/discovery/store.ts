@@ -22,6 +22,8 @@ export interface CallerInfo {
   phoneRegion?: string;
   signupDevice?: string;
   signupIp?: string;
+  /** The app attested the device the account signed up from (a limits trust fact). */
+  signupAttested?: boolean;
   /** One of the account's points is in "my contacts" mode: its syncs keep its book (directory/discoverability.ts). */
   contactsMode?: boolean;
 }
@@ -54,7 +56,7 @@ export interface DiscoveryStore {
 }
 
 const CONTACTS_MODE_SQL = `EXISTS (SELECT 1 FROM contact_points m WHERE m.account_id = accounts.id AND (m.purposes & ${DISCOVERY_BIT}) <> 0 AND m.discoverable_by = 'contacts')`;
-const STATUS_SQL = `SELECT app_status, fg_status, created_at, mirrored_at, coalesce(phone_region, derived_phone_region) AS phone_region, signup_device, signup_ip, ${CONTACTS_MODE_SQL} AS contacts_mode FROM accounts WHERE id = ?`;
+const STATUS_SQL = `SELECT app_status, fg_status, created_at, mirrored_at, coalesce(phone_region, derived_phone_region) AS phone_region, signup_device, signup_ip, signup_attested, ${CONTACTS_MODE_SQL} AS contacts_mode FROM accounts WHERE id = ?`;
 
 interface CallerRow {
   app_status: string;
@@ -64,6 +66,7 @@ interface CallerRow {
   phone_region: string | null;
   signup_device: string | null;
   signup_ip: string | null;
+  signup_attested: number | null;
   contacts_mode: number | boolean;
 }
 
@@ -76,6 +79,7 @@ function effective(row: CallerRow | undefined): CallerStatus {
     ...(row.phone_region ? { phoneRegion: row.phone_region } : {}),
     ...(row.signup_device ? { signupDevice: row.signup_device } : {}),
     ...(row.signup_ip ? { signupIp: row.signup_ip } : {}),
+    ...(Number(row.signup_attested) === 1 ? { signupAttested: true } : {}),
     ...(row.contacts_mode === true || row.contacts_mode === 1 ? { contactsMode: true } : {}),
   };
 }
@@ -181,6 +185,7 @@ export function postgresDiscoveryStore(db: Db, hasher: ContactHasher): Discovery
           eb.fn.coalesce('phone_region', 'derived_phone_region').as('phone_region'),
           'signup_device',
           'signup_ip',
+          'signup_attested',
           sql<boolean>`${sql.raw(CONTACTS_MODE_SQL)}`.as('contacts_mode'),
         ])
         .where('id', '=', accountId)

@@ -13,7 +13,7 @@ export interface LimitRequest {
   accountId: string;
   deviceId?: string;
   ip: string;
-  account: { createdAt: number; phoneRegion?: string };
+  account: { createdAt: number; phoneRegion?: string; signupAttested?: boolean };
   operation: Operation;
   /** Distinct valid numbers outside the token-covered previous set. */
   newNumbers: number;
@@ -129,6 +129,7 @@ export class Limiter {
       // conditional spread costs ~1 µs per spread, and a call built a dozen of them.
       const facts: TrustFacts = { accountAgeMs: Math.max(0, now - req.account.createdAt), network, strikes: 0 };
       if (req.account.phoneRegion) facts.phoneCountry = req.account.phoneRegion;
+      if (req.account.signupAttested === true) facts.signupAttested = true;
       // A guess (an account never seen: none, as most have), checked by the store as it charges.
       if (this.usesStrikes) facts.strikes = this.strikeGuess.get(strikeKey) ?? 0;
       const challengePolicy = policy.challenge ?? FALLBACK_CHALLENGE;

@@ -34,7 +34,13 @@ export const DEFAULT_POLICY: Policy = {
   name: 'default',
   description: "findguard's default: layered budgets of new numbers that follow trust, and a global breaker",
   tiers: [
-    { name: 'hosting-new', description: 'account younger than 7 days calling from a hosting network or Tor', when: { network: ['hosting', 'tor'], accountAgeBelow: '7d' } },
+    // A new user whose phone keeps a VPN on calls from a hosting network too; the app's attestation of
+    // the sign-up device (signup.attested) is what tells that person from a fresh account on a server.
+    {
+      name: 'hosting-new',
+      description: 'account younger than 7 days, its sign-up device not attested by the app, calling from a hosting network or Tor',
+      when: { network: ['hosting', 'tor'], accountAgeBelow: '7d', signupAttested: false },
+    },
     { name: 'hosting', description: 'calling from a hosting network or Tor', when: { network: ['hosting', 'tor'] } },
     { name: 'no-phone', description: 'account without a phone number of its own', when: { noPhoneCountry: true } },
     { name: 'new', description: 'account younger than 7 days', when: { accountAgeBelow: '7d' } },

@@ -31,6 +31,19 @@ describe('policies', () => {
     expect(p.tierOf(facts({ phoneCountry: undefined }))).toBe('no-phone');
     expect(p.tierOf(facts({ network: 'hosting' }))).toBe('hosting');
     expect(p.tierOf(facts({ network: 'tor', accountAgeMs: DAY }))).toBe('hosting-new');
+    // A sign-up the app attested (a phone behind a VPN) is the hosting tier's from the first day.
+    expect(p.tierOf(facts({ network: 'hosting', accountAgeMs: DAY, signupAttested: true }))).toBe('hosting');
+    expect(p.tierOf(facts({ network: 'hosting', accountAgeMs: DAY, signupAttested: false }))).toBe('hosting-new');
+    expect(p.tierOf(facts({ accountAgeMs: DAY, signupAttested: true }))).toBe('new');
+  });
+
+  it('matches signupAttested: true only an attested sign-up, false every other', () => {
+    const p = compilePolicy({
+      name: 'attested',
+      tiers: [{ name: 'vouched', when: { signupAttested: true } }, { name: 'unvouched', when: { signupAttested: false } }, { name: 'rest' }],
+      layers: [{ id: 'a', subject: 'account', cost: 'new', limits: { default: { burst: 1, refill: 1, per: '1d' } } }],
+    });
+    expect([p.tierOf(facts({ signupAttested: true })), p.tierOf(facts({ signupAttested: false })), p.tierOf(facts())]).toEqual(['vouched', 'unvouched', 'unvouched']);
   });
 
   it('finds the least age at which an account reaches a tier, age alone changing', () => {

@@ -53,6 +53,8 @@ export interface TrustFacts {
   network: Network;
   phoneCountry?: string;
   strikes: number;
+  /** The app attested the device the account signed up from. */
+  signupAttested?: boolean;
 }
 
 export interface CompiledTier {
@@ -132,7 +134,8 @@ function compileCondition(c: TierCondition | undefined): (f: TrustFacts) => bool
     (inSet === undefined || (f.phoneCountry !== undefined && inSet.has(f.phoneCountry))) &&
     (notIn === undefined || f.phoneCountry === undefined || !notIn.has(f.phoneCountry)) &&
     (c.noPhoneCountry === undefined || (f.phoneCountry === undefined) === c.noPhoneCountry) &&
-    (c.maxStrikes === undefined || f.strikes <= c.maxStrikes);
+    (c.maxStrikes === undefined || f.strikes <= c.maxStrikes) &&
+    (c.signupAttested === undefined || (f.signupAttested === true) === c.signupAttested);
 }
 
 function compileLayer(layer: Layer, tierNames: ReadonlySet<string>, source: string): CompiledLayer {

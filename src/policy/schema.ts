@@ -54,6 +54,8 @@ export const TierCondition = Type.Object(
     noPhoneCountry: Type.Optional(Type.Boolean()),
     /** Refusals at account or device scope in the last strike window: clean history means 0. */
     maxStrikes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** The app attested the device the account signed up from (`signup.attested` of the internal API); false also matches accounts it said nothing of. */
+    signupAttested: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

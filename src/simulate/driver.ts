@@ -26,7 +26,7 @@ export interface NewAccount {
   handle: string;
   createdAt: number;
   phoneRegion: string;
-  signup: { ip: string; deviceId: string; userAgent: string };
+  signup: { ip: string; deviceId: string; userAgent: string; attested?: boolean };
   phones: Array<{ value: string; purposes: Array<'two_factor' | 'recovery' | 'discovery'>; verified: boolean; discoverableBy?: 'everyone' | 'contacts' | 'nobody' }>;
 }
 

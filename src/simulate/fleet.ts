@@ -80,7 +80,7 @@ export function scheduleSignUp(ctx: SimContext, spec: AttackerSpec, a: FleetAcco
       handle: a.id.replace(/[^A-Za-z0-9]/g, '').slice(0, 30),
       createdAt: a.createdAt,
       phoneRegion: a.country,
-      signup: { ip: a.conn.ip, deviceId: a.conn.deviceId, userAgent: USER_AGENTS[a.n % USER_AGENTS.length]! },
+      signup: { ip: a.conn.ip, deviceId: a.conn.deviceId, userAgent: USER_AGENTS[a.n % USER_AGENTS.length]!, ...(spec.attestedSignups ? { attested: true } : {}) },
       phones: a.phone ? [{ value: a.phone, purposes: ['discovery'], verified: true }] : [],
     });
     const startAt = Math.max(ctx.now(), ctx.world.start + spec.startDay * DAY);

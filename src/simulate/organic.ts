@@ -74,7 +74,8 @@ export class OrganicUsers implements Actor {
       handle: a.handle,
       createdAt: at,
       phoneRegion: a.phoneRegion,
-      signup: { ip: conn.ip, deviceId: a.signup.deviceId, userAgent: a.signup.userAgent },
+      // A person's phone passes the app's integrity check: the app says so (the VPN users' first week).
+      signup: { ip: conn.ip, deviceId: a.signup.deviceId, userAgent: a.signup.userAgent, attested: true },
       phones: a.contactPoints
         .filter((c) => c.kind === 'phone')
         .map((c) => ({ value: c.value, purposes: c.purposes, verified: c.verified, ...(c.discoverableBy ? { discoverableBy: c.discoverableBy } : {}) })),

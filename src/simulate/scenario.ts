@@ -39,6 +39,11 @@ const Fleet = {
    * SIMULATED_HASH_RATE, measured on a 2-core VM with node:crypto).
    */
   hashRate: Type.Optional(Type.Number({ minimum: 1, maximum: 1e12 })),
+  /**
+   * The app attests the fleet's sign-ups (signup.attested): devices that pass its integrity check,
+   * as a farm of real phones does. Default false: emulators and servers, as every recorded scrape ran.
+   */
+  attestedSignups: Type.Optional(Type.Boolean()),
 };
 
 export const RangeScan = Type.Object({

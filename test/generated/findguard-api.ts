@@ -1851,6 +1851,8 @@ export interface operations {
                             ip: string | null;
                             deviceId: string | null;
                             userAgent: string | null;
+                            /** @description Whether the app attested the sign-up device; null when it said nothing */
+                            attested: boolean | null;
                         };
                         /** @description null until the abuse engine has assessed the account */
                         risk: null;
@@ -2044,6 +2046,8 @@ export interface operations {
                         ip: string;
                         deviceId?: string;
                         userAgent?: string;
+                        /** @description The app verified the sign-up came from a genuine device and app (Play Integrity, App Attest or its own check). The default policy gives an attested new account on a hosting network (a phone behind a VPN) the hosting tier's budget behind a proof-of-work, not the new-on-hosting tier's none */
+                        attested?: boolean;
                     };
                 };
             };
@@ -2070,6 +2074,8 @@ export interface operations {
                             ip: string | null;
                             deviceId: string | null;
                             userAgent: string | null;
+                            /** @description Whether the app attested the sign-up device; null when it said nothing */
+                            attested: boolean | null;
                         };
                         /** @description null until the abuse engine has assessed the account */
                         risk: null;
@@ -2110,6 +2116,8 @@ export interface operations {
                             ip: string | null;
                             deviceId: string | null;
                             userAgent: string | null;
+                            /** @description Whether the app attested the sign-up device; null when it said nothing */
+                            attested: boolean | null;
                         };
                         /** @description null until the abuse engine has assessed the account */
                         risk: null;

@@ -2,15 +2,15 @@ import { formatProof, parseChallenge, solveChallenge } from '../../src/client/ch
 import { discoverBlocks } from '../../src/population/index.js';
 import { SeededRandom } from '../../src/util/random.js';
 import { importLines } from '../helpers/fixtures.js';
-import { startTestService, type TestService } from '../helpers/service.js';
+import { startTestService, type Dialect, type TestService } from '../helpers/service.js';
 
 export const DAY = 86_400_000;
 export const HOUR = 3_600_000;
 export const PROXY = '127.0.0.1';
 
 /** The built-in default policy (no override), behind a trusted proxy so X-Forwarded-For is the client. */
-export async function startDefault(): Promise<TestService> {
-  return startTestService('sqlite', { trustedProxies: PROXY });
+export async function startDefault(dialect: Dialect = 'sqlite'): Promise<TestService> {
+  return startTestService(dialect, { trustedProxies: PROXY });
 }
 
 /** Valid mobile numbers of a region, spread over many blocks (an address book, not a range). */
@@ -42,7 +42,7 @@ export interface Acct {
   phoneRegion: string;
   phone?: string;
   discoverable?: boolean;
-  signup?: { ip: string; deviceId?: string };
+  signup?: { ip: string; deviceId?: string; attested?: boolean };
 }
 
 /** Mirrors accounts through the NDJSON import, a chunk at a time. */

@@ -31,6 +31,7 @@ import * as m20270105000000 from './20270105000000-exposure-periods.js';
 import * as m20270106000000 from './20270106000000-limit-state-expiry-index.js';
 import * as m20270107000000 from './20270107000000-erased-incarnations.js';
 import * as m20270108000000 from './20270108000000-operator-credential-holders.js';
+import * as m20270109000000 from './20270109000000-signup-attested.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -66,4 +67,5 @@ export const migrations: Record<string, Migration> = {
   '20270106000000-limit-state-expiry-index': m20270106000000,
   '20270107000000-erased-incarnations': m20270107000000,
   '20270108000000-operator-credential-holders': m20270108000000,
+  '20270109000000-signup-attested': m20270109000000,
 };

@@ -33,6 +33,7 @@ const AccountView = Type.Object({
     ip: Type.Union([Type.String(), Type.Null()]),
     deviceId: Type.Union([Type.String(), Type.Null()]),
     userAgent: Type.Union([Type.String(), Type.Null()]),
+    attested: Type.Union([Type.Boolean(), Type.Null()], { description: 'Whether the app attested the sign-up device; null when it said nothing' }),
   }),
   risk: Type.Null({ description: 'null until the abuse engine has assessed the account' }),
   contactPoints: Type.Array(ContactPointView),
