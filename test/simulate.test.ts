@@ -191,3 +191,31 @@ describe('simulate --target', () => {
     }
   });
 });
+
+describe('attested sign-ups', () => {
+  it('a fleet with attestedSignups is mirrored attested, one without is not; organic sign-ups are', async () => {
+    const once = async (attested: boolean) => {
+      let dir = '';
+      const spec = small('launch-day', (s) => {
+        s.attackers = loadScenario('twitter-2019').attackers.map((a) => ({ ...a, accounts: 40, startDay: 0.5, createdOverDays: 0.5, attestedSignups: attested }));
+      });
+      await runScenario(spec, ips, (w) => InProcessDriver.create(w, { matchWorkers: 0, keepData: (d) => (dir = d) }));
+      try {
+        const main = new SQLite(join(dir, 'findguard.sqlite'), { readonly: true });
+        const count = (where: string) => main.prepare(`SELECT signup_attested AS a, count(*) AS n FROM accounts WHERE ${where} GROUP BY signup_attested`).all();
+        const out = { fleet: count(`id LIKE 'twitter-2019-%'`), people: count(`id NOT LIKE 'twitter-2019-%' AND signup_ip IS NOT NULL`) };
+        main.close();
+        return out;
+      } finally {
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    const attested = await once(true);
+    expect(attested.fleet).toEqual([{ a: 1, n: 40 }]);
+    // The launch's joiners signed up during the run, from their phones: the app attests them.
+    expect(attested.people).toHaveLength(1);
+    expect(attested.people[0]).toMatchObject({ a: 1 });
+    expect((attested.people[0] as { n: number }).n).toBeGreaterThan(10);
+    expect((await once(false)).fleet).toEqual([{ a: null, n: 40 }]);
+  }, 180_000);
+});
