@@ -155,6 +155,8 @@ export class ConsolePolicy {
           q = q.where((eb) => eb.or([eb('at', '>', a.at), eb.and([eb('at', '=', a.at), eb('id', '>', a.id)])]));
         }
         const page = await q.orderBy('at').orderBy('id').limit(PAGE).execute();
+        // The sign-up's attestation is a fact of the account, not of the event: read it as it stands.
+        const attested = await this.attestedAmong(page.map((e) => e.account_id));
         for (const e of page) {
           if (out.events >= MAX_EVENTS) {
             out.truncated = true;
@@ -168,7 +170,7 @@ export class ConsolePolicy {
           const req: LimitRequest = {
             accountId: e.account_id,
             ip: e.ip,
-            account: { createdAt: Number(e.account_created_at), ...(e.phone_region ? { phoneRegion: e.phone_region } : {}) },
+            account: { createdAt: Number(e.account_created_at), ...(e.phone_region ? { phoneRegion: e.phone_region } : {}), ...(attested.has(e.account_id) ? { signupAttested: true } : {}) },
             operation: e.operation as Operation,
             newNumbers: e.new_numbers,
           };
@@ -216,6 +218,17 @@ export class ConsolePolicy {
     for (let i = 0; i < ids.length; i += 1000) {
       const rows = await this.deps.db.selectFrom('enforcement_actions').select('account_id').distinct().where('actor', '=', 'engine').where('account_id', 'in', ids.slice(i, i + 1000)).execute();
       for (const r of rows) out.add(r.account_id);
+    }
+    return out;
+  }
+
+  /** Of these accounts, those whose sign-up the app attested (a tier fact of the default policy). */
+  private async attestedAmong(ids: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    const distinct = [...new Set(ids)];
+    for (let i = 0; i < distinct.length; i += 1000) {
+      const rows = await this.deps.db.selectFrom('accounts').select('id').where('signup_attested', '=', 1).where('id', 'in', distinct.slice(i, i + 1000)).execute();
+      for (const r of rows) out.add(r.id);
     }
     return out;
   }

@@ -6770,6 +6770,8 @@ export interface operations {
                                 ip: string | null;
                                 deviceId: string | null;
                                 userAgent: string | null;
+                                /** @description Whether the app attested the sign-up device; null when it said nothing */
+                                attested: boolean | null;
                             };
                             /** @description How many; never a value */
                             contactPoints: {
@@ -7024,6 +7026,8 @@ export interface operations {
                                 ip: string | null;
                                 deviceId: string | null;
                                 userAgent: string | null;
+                                /** @description Whether the app attested the sign-up device; null when it said nothing */
+                                attested: boolean | null;
                             };
                             /** @description How many; never a value */
                             contactPoints: {

@@ -1,4 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
+import { loadPolicy } from '../../src/policy/index.js';
 import { SeededRandom } from '../../src/util/random.js';
 import { DIALECTS, type TestService } from '../helpers/service.js';
 import { DAY, Numbers, bookOf, importAccounts, registeredMembers, startDefault, syncAs } from './organic-world.js';
@@ -67,6 +68,14 @@ it.each(DIALECTS)('%s: a new user behind a VPN whose sign-up the app attested sy
   expect(await syncAs(svc, 'attested', { contacts: book() }, { ip: VPN, device: 'd-att', solve: true })).toMatchObject({ status: 200, challenged: true });
   expect(await syncAs(svc, 'unsaid', { contacts: book() }, { ip: VPN, device: 'd-uns', solve: true })).toMatchObject({ status: 429, scope: 'account' });
   expect(await syncAs(svc, 'failed', { contacts: book() }, { ip: VPN, device: 'd-fail', solve: true })).toMatchObject({ status: 429, scope: 'account' });
+  // The console's what-if, replaying these calls under the same policy, refuses what was refused and
+  // no more: it reads the accounts' attestation too.
+  const { ConsolePolicy } = await import('../../src/console/policy.js');
+  const { loadIpIntel } = await import('../../src/net/index.js');
+  const replay = await new ConsolePolicy({ db: svc.ctx.db.kysely, policy: loadPolicy('default'), ipIntel: await loadIpIntel(), hashKeys: svc.secrets.hashKeys }).whatIf('default', now - DAY, svc.clock.now() + 1);
+  expect(replay.actual.refused).toBeGreaterThan(0);
+  expect(replay.wouldRefuse).toBe(replay.actual.refused);
+  expect(replay.wouldChallenge).toBeGreaterThan(0);
   // A later PUT that says nothing of the sign-up keeps the attestation; one with a new sign-up context replaces it.
   await svc.app.inject({ method: 'PUT', url: '/internal/v1/accounts/attested', headers: svc.internal, payload: { handle: 'h_attested' } });
   expect(await view('attested')).toBe(true);

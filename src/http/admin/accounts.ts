@@ -21,7 +21,12 @@ const AccountPage = Type.Object({
     findguardStatus: Status,
     phoneRegion: NullableString,
     derivedPhoneRegion: NullableString,
-    signup: Type.Object({ ip: NullableString, deviceId: NullableString, userAgent: NullableString }),
+    signup: Type.Object({
+      ip: NullableString,
+      deviceId: NullableString,
+      userAgent: NullableString,
+      attested: Type.Union([Type.Boolean(), Type.Null()], { description: 'Whether the app attested the sign-up device; null when it said nothing' }),
+    }),
     contactPoints: Type.Object({ phone: Type.Integer(), email: Type.Integer(), discoverable: Type.Integer() }, { description: 'How many; never a value' }),
   }),
   risk: Type.Object({
