@@ -164,7 +164,7 @@ export async function createAppContext(config: Config, secrets: Secrets, overrid
         // A share of the same lock, so no memory-limits node runs beside this one; if one took the
         // lock while this share was gone, this node answers nothing until it holds its share again.
         const lock = (nodeLock = await holdMemoryLimitsLock(db, logger, 'shared'));
-        if (limitStore instanceof RedisLimitStore) limitStore.soleWhile(() => lock.status() !== 'taken');
+        if (limitStore instanceof RedisLimitStore) limitStore.soleWhile(() => lock.status() !== 'taken' && lock.status() !== 'released');
       }
       // This node enforces the standing decisions: read before the first call is served.
       await core.incidents.decisions.start();

@@ -1,5 +1,5 @@
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresAdapter, PostgresDialect, sql, SqliteDialect, type Dialect } from 'kysely';
+import { CompiledQuery, Kysely, PostgresAdapter, PostgresDialect, sql, SqliteDialect, SqliteDriver, type DatabaseConnection, type Dialect, type Driver, type SqliteDialectConfig } from 'kysely';
 import { chmodSync, mkdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import pg from 'pg';
@@ -18,6 +18,49 @@ export interface Db {
 }
 
 const INT8_OID = 20;
+
+/**
+ * Kysely's SQLite transactions begin DEFERRED: the first read takes a snapshot, and a write after it
+ * finds another process's commit in between and fails at once with SQLITE_BUSY_SNAPSHOT, which no
+ * busy timeout waits out (serve nodes and workers with Redis may share one SQLite folder: a
+ * campaign's recording read the open campaign, a worker's batch committed, the insert failed and the
+ * worker exited). So a transaction takes the directory file's write lock first, where the busy
+ * timeout does wait, and sees no commit it did not wait for. Not with BEGIN IMMEDIATE: that locks
+ * every attached file too, and a serve node's lookup events (their own file) would wait for a
+ * campaign's whole recording. The lock is taken by a write that changes nothing, on Kysely's
+ * migration table (in the directory's file of every migrated database; a database never migrated
+ * has nothing to keep consistent and begins as before). In one process nothing changes: its one
+ * connection already runs one transaction at a time. Kysely has no option for this.
+ */
+class WriteFirstSqliteDriver extends SqliteDriver {
+  #migrated = false;
+  constructor(
+    config: SqliteDialectConfig,
+    private readonly sqlite: SQLite.Database,
+  ) {
+    super(config);
+  }
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    // Read before BEGIN: inside, this read would take the very snapshot the write must not follow.
+    this.#migrated ||= this.sqlite.prepare("SELECT 1 FROM main.sqlite_master WHERE name = 'kysely_migration'").get() !== undefined;
+    await connection.executeQuery(CompiledQuery.raw('begin'));
+    if (this.#migrated) await connection.executeQuery(CompiledQuery.raw('update main.kysely_migration set name = name where 0'));
+  }
+}
+
+class WriteFirstSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(
+    config: SqliteDialectConfig,
+    private readonly sqlite: SQLite.Database,
+  ) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new WriteFirstSqliteDriver(this.#config, this.sqlite);
+  }
+}
 
 export function openDb(config: DatabaseConfig, options: { poolSize?: number; searchPath?: string } = {}): Db {
   if (config.dialect === 'sqlite') {
@@ -48,7 +91,7 @@ export function openDb(config: DatabaseConfig, options: { poolSize?: number; sea
     const real = config.path === ':memory:' ? config.path : realpathSync(config.path);
     attachFile(sqlite, EVENTS_SCHEMA, eventsPathFor(real));
     attachFile(sqlite, LIMITS_SCHEMA, limitsPathFor(real));
-    const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingSqlite(sqlite) }) });
+    const kysely = new Kysely<Database>({ dialect: new WriteFirstSqliteDialect({ database: cachingSqlite(sqlite) }, sqlite) });
     return {
       kysely,
       dialect: 'sqlite',

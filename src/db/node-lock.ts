@@ -48,9 +48,11 @@ export type LockMode = 'exclusive' | 'shared';
  * Where a node's single-node lock stands. `held`; `regaining` while the PostgreSQL session that
  * held it is gone (a server restart, a failover, a dropped connection) and the node is taking it
  * again; `taken` when another node took it meanwhile: two nodes now keep their own limits, so this
- * one tells its readiness probe it must not serve (http/health.ts) until it holds the lock again.
+ * one tells its readiness probe it must not serve (http/health.ts) until it holds the lock again;
+ * `released` once this node let it go (closing, or a test's crash): another node may hold it now,
+ * so nothing this one still has in memory may be written over what that one saves.
  */
-export type NodeLockStatus = 'held' | 'regaining' | 'taken';
+export type NodeLockStatus = 'held' | 'regaining' | 'taken' | 'released';
 
 export interface NodeLock {
   status(): NodeLockStatus;
@@ -134,6 +136,11 @@ export async function holdMemoryLimitsLock(
             throw err;
           }
         }
+        // Released while the other node's state was read back: the node is closing, the lock goes.
+        if (released) {
+          c.release(true);
+          return;
+        }
         client = c;
         status = 'held';
         clearInterval(timer);
@@ -161,6 +168,7 @@ export async function holdMemoryLimitsLock(
     release: async () => {
       if (released) return;
       released = true;
+      status = 'released';
       clearInterval(timer);
       client?.release(true);
       client = undefined;
@@ -201,7 +209,7 @@ function holdSqliteLock(db: Db, mode: LockMode): NodeLock {
   // The lock is the process's own: it is never lost while the process lives. Closing the
   // connection ends the transaction and its lock.
   return {
-    status: () => 'held',
+    status: () => (lock.open ? 'held' : 'released'),
     release: async () => {
       if (lock.open) lock.close();
     },

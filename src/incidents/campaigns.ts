@@ -212,13 +212,12 @@ export class Campaigns {
         .where('c.status', '=', 'open')
         .where('ca.account_id', 'in', [...new Set(accountIds)])
         .execute();
-    // On SQLite the recording holds the database's one write lock: a write that changes nothing
-    // takes that lock first, so a check waits for a recording under way in another process (serve
-    // nodes and workers with Redis may share one SQLite folder; a plain read would see the
-    // snapshot before its commit) and then reads what it committed.
+    // On SQLite the recording holds the database's one write lock, and every transaction takes it
+    // at BEGIN (db/dialect.ts, IMMEDIATE): so this check waits for a recording under way in another
+    // process (serve nodes and workers with Redis may share one SQLite folder; a plain read would
+    // see the snapshot before its commit) and then reads what it committed.
     const rows = await transaction(this.deps.db, async (trx) => {
       if (this.postgres) await sql`select pg_advisory_xact_lock_shared(${RECORDING_LOCK})`.execute(trx);
-      else await trx.updateTable('campaigns').set({ status: sql`status` }).where(sql<boolean>`0`).execute();
       return members(trx);
     });
     const byCluster = new Map<string, { score: number; evidence: string; accounts: string[] }>();

@@ -39,6 +39,15 @@ export function heldBy(op: OperatorPrincipal): string | null | undefined {
 }
 
 /**
+ * Who may be acting as this principal: whoever else holds what it signed in with, else the operator
+ * itself; null when another holds it and is not known.
+ */
+export function actingHolder(op: OperatorPrincipal): string | null {
+  const holder = heldBy(op);
+  return holder === undefined ? op.id : holder;
+}
+
+/**
  * Whether someone else may be the one using this principal. It acts as its operator, but it cannot
  * give an approval of the two-person rule: one person would approve twice.
  */

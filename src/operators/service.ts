@@ -8,7 +8,7 @@ import { isNewOperatorName, isOperatorName, NEW_OPERATOR_NAME_RULE, newId } from
 import type { Clock } from '../util/clock.js';
 import type { Random } from '../util/random.js';
 import { DEFAULT_SCRYPT, generatePassword, hashPassword, PasswordCheckBusy, verifyPassword, type ScryptParams } from './passwords.js';
-import { auditVia, CLI_TOKEN_MAKER, credentialHolder, heldBy, type ActingContext, type OperatorPrincipal } from './principal.js';
+import { actingHolder, auditVia, CLI_TOKEN_MAKER, credentialHolder, type ActingContext, type OperatorPrincipal } from './principal.js';
 import { OidcSubjects } from './oidc-subject.js';
 import { canManage, isRole, roleRank, type Role } from './roles.js';
 import { OperatorSessions, type SessionCookie, type SessionTimeouts } from './sessions.js';
@@ -79,8 +79,7 @@ export type Manager = { principal: OperatorPrincipal; ctx: ActingContext } | 'cl
  */
 function tokenMaker(by: Manager): string | null {
   if (by === 'cli') return CLI_TOKEN_MAKER;
-  const holder = heldBy(by.principal);
-  return holder === undefined ? by.principal.id : holder;
+  return actingHolder(by.principal);
 }
 
 /**
@@ -90,8 +89,7 @@ function tokenMaker(by: Manager): string | null {
  */
 function handedTo(by: Manager, id: string): string | null {
   if (by === 'cli') return null;
-  const holder = heldBy(by.principal);
-  const who = holder === undefined ? by.principal.id : holder;
+  const who = actingHolder(by.principal);
   return who === id ? null : who;
 }
 

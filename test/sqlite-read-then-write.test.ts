@@ -1,0 +1,62 @@
+import SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { eventsPathFor, openDb, type Db } from '../src/db/dialect.js';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { transaction } from '../src/db/transaction.js';
+
+/**
+ * Processes sharing one SQLite folder (serve nodes and workers with Redis): a transaction that reads
+ * and then writes must not fail because another process committed in between. Found as a worker
+ * that exited on SQLITE_BUSY_SNAPSHOT while recording a late answer into a campaign
+ * (test/review/sqlite-late-answer-during-recording). The other process is a second connection to
+ * the same file, which SQLite locks as it locks another process.
+ */
+let dir: string | undefined;
+let db: Db | undefined;
+let other: SQLite.Database | undefined;
+let events: SQLite.Database | undefined;
+afterEach(async () => {
+  other?.close();
+  events?.close();
+  await db?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  other = events = db = dir = undefined;
+});
+
+it('a transaction that reads then writes holds off another connection\'s write until it commits', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fg-read-then-write-'));
+  const file = join(dir, 'findguard.sqlite');
+  db = openDb({ dialect: 'sqlite', path: file });
+  await migrateToLatest(db.kysely);
+  await sql`create table t (k text primary key, v integer not null)`.execute(db.kysely);
+  other = new SQLite(file);
+  events = new SQLite(eventsPathFor(file));
+  // No wait: whether the other write is let in shows at once.
+  other.pragma('busy_timeout = 0');
+  events.pragma('busy_timeout = 0');
+  const write = other.prepare("insert into t (k, v) values ('other', 1)");
+  const pruneEvents = events.prepare('delete from lookup_events where at < 0');
+  let otherGotIn = false;
+  await transaction(db.kysely, async (trx) => {
+    const { rows } = await sql<{ n: number }>`select count(*) as n from t`.execute(trx);
+    expect(rows[0]?.n).toBe(0);
+    try {
+      write.run();
+      otherGotIn = true;
+    } catch (err) {
+      expect((err as { code?: string }).code).toBe('SQLITE_BUSY');
+    }
+    // The lookup events' file is not held: a serve node's events are stored meanwhile.
+    expect(pruneEvents.run().changes).toBe(0);
+    // Before: the other write went in, and this one failed with SQLITE_BUSY_SNAPSHOT.
+    await sql`insert into t (k, v) values ('mine', ${Number(rows[0]?.n) + 1})`.execute(trx);
+  });
+  expect(otherGotIn).toBe(false);
+  // Once committed, the other connection writes as usual.
+  write.run();
+  expect(other.prepare('select k from t order by k').pluck().all()).toEqual(['mine', 'other']);
+});
