@@ -2,7 +2,7 @@ import type { SignupHold } from '../incidents/decisions.js';
 import { Clusterer } from './cluster/clusterer.js';
 import { scoreClusters, type ClusterEvidence, type ScoredCluster } from './cluster/score.js';
 import { AnswersDetector } from './detectors/answers.js';
-import { RevelationDetector } from './detectors/revelation.js';
+import { RevelationDetector, type RevealedFacts } from './detectors/revelation.js';
 import { CoordinationDetector, type SuspicionOf } from './detectors/coordination.js';
 import { ENUMERATION, EnumerationDetector, assessBehaviour, behaviourFinding } from './detectors/enumeration.js';
 import { FarmingDetector } from './detectors/farming.js';
@@ -76,6 +76,8 @@ export interface AbuseEngineOptions {
    * without the memo: the oracle the replay-equivalence tests hold the engine's fast path to.
    */
   reference?: boolean;
+  /** A partition's engine: the accounts it keeps (default: all of them, a single engine). */
+  owns?: (accountId: string) => boolean;
 }
 
 export interface Assessment {
@@ -118,7 +120,7 @@ export class AbuseEngine implements EventHandler {
       new CoordinationDetector(this.store, this.policy, ctx.suspicion),
       new FarmingDetector(this.policy),
       new AnswersDetector(this.store, this.policy),
-      new RevelationDetector(this.store, this.policy),
+      new RevelationDetector(this.store, this.policy, opts.owns),
     ];
     this.detectors = opts.detectors ? opts.detectors(ctx, defaults) : defaults;
   }
@@ -173,6 +175,14 @@ export class AbuseEngine implements EventHandler {
       for (const ip of ips) if ((this.store.infra('ip', ip)?.hostingCalls ?? 0) > 0) out.push({ accountId, scope: 'ip', subject: ip });
     }
     return out;
+  }
+
+  /**
+   * A partition's revelation graph: judges the calls that named accounts of other partitions, with
+   * what `facts` reads of them, up to `upTo` (abuse/detectors/revelation.ts). Before evaluate().
+   */
+  async resolveRevealed(facts: RevealedFacts | undefined, upTo: number): Promise<void> {
+    for (const d of this.detectors) if (d instanceof RevelationDetector) await d.resolve(facts, upTo);
   }
 
   /** Findings, clusters, scores and the decisions they call for, without acting on them. */

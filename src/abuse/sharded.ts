@@ -82,7 +82,8 @@ export class ShardedConsumer implements EventConsumer {
     };
     const logger = opts.logger;
     this.coordinator = new PartitionCoordinator({ url: opts.url, key: opts.streamKey, consumer: opts.consumer, partitions: P, logger, ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}) });
-    const deps = { db: opts.db.kysely, enforcer: opts.enforcer, logger, clock: opts.clock, policy: opts.policy, ...(opts.evaluateEveryMs ? { evaluateEveryMs: opts.evaluateEveryMs } : {}), ...(opts.resume ? { resume: opts.resume } : {}) };
+    const readWatermark = async () => watermarkOf(await this.publisher.hgetall(progressKey), opts.clock.now());
+    const deps = { db: opts.db.kysely, enforcer: opts.enforcer, logger, clock: opts.clock, policy: opts.policy, readWatermark, ...(opts.evaluateEveryMs ? { evaluateEveryMs: opts.evaluateEveryMs } : {}), ...(opts.resume ? { resume: opts.resume } : {}) };
     // The leading gauge says whether this worker holds any partition.
     const coordinator = this.coordinator;
     const partitionMetrics = Object.create(opts.metrics, {
@@ -114,7 +115,6 @@ export class ShardedConsumer implements EventConsumer {
     this.global = new GlobalStage({
       ...deps,
       readFindings: async () => Object.values(await this.publisher.hgetall(findingsKey)).flatMap((text) => decodeFindings(text)?.findings ?? []),
-      readWatermark: async () => watermarkOf(await this.publisher.hgetall(progressKey), opts.clock.now()),
     });
     const globalMetrics = Object.create(opts.metrics, { consumerLeading: { value: () => undefined }, handled: { value: () => undefined } }) as EventMetrics;
     this.globalConsumer = new RedisEventConsumer({ url: opts.url, processor: this.global, logger, metrics: globalMetrics, streamKey: summaries, group: GLOBAL_GROUP, consumer: opts.consumer, derived: true, ...claim });

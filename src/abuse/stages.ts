@@ -6,6 +6,7 @@ import type { Database } from '../db/schema.js';
 import type { AbusePolicy } from '../policy/index.js';
 import { COORDINATION, CoordinationDetector } from './detectors/coordination.js';
 import { FARMING } from './detectors/farming.js';
+import type { RevealedFacts } from './detectors/revelation.js';
 import type { Detector, Finding } from './detectors/types.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
 import type { LookupEvent } from './events.js';
@@ -14,6 +15,7 @@ import { HitRates } from './hit-rates.js';
 import { partitionOf } from './partitions.js';
 import type { EventHandler, EventProcessor } from './pipeline.js';
 import { resumeEngine, syncReinstatements, type ResumeOptions } from './resume.js';
+import { dbRevealedFacts } from './revealed-facts.js';
 import { recordShadow } from './shadow.js';
 import type { SignupEvent } from './signup.js';
 import { Summarizer } from './summaries.js';
@@ -49,7 +51,18 @@ export interface StageDeps {
   /** Evaluate at most this often in event time (default one minute, as AbuseService). */
   evaluateEveryMs?: number;
   resume?: ResumeOptions;
+  /** What a partition reads of other partitions' accounts (the revelation graph); default: the database's, where there is one. */
+  revealedFacts?: RevealedFacts;
+  /** The event time every live partition has stored up to (GlobalStageDeps); a partition waits for it before it reads another's accounts. */
+  readWatermark?(): Promise<number | undefined>;
 }
+
+/**
+ * How long a partition's calls that named other partitions' accounts wait for those partitions to
+ * store their events: a partition that says nothing for longer (down, being taken over) must not
+ * hold the verdict back; what is stored then is what it is judged on.
+ */
+const REVEALED_WAIT_MS = 10 * 60_000;
 
 /** Where a partition stage sends what the global stage needs. */
 export interface SummarySink {
@@ -91,6 +104,7 @@ export class PartitionStage implements EventHandler {
   private readonly actions = new ActionSync();
   private readonly reinstatements = new Map<string, number>();
   private readonly hitRates: HitRates | undefined;
+  private readonly facts: RevealedFacts | undefined;
 
   constructor(
     private readonly deps: StageDeps,
@@ -99,6 +113,7 @@ export class PartitionStage implements EventHandler {
     private readonly sink: SummarySink,
   ) {
     this.every = deps.evaluateEveryMs ?? 60_000;
+    this.facts = deps.revealedFacts ?? (deps.db ? dbRevealedFacts(deps.db) : undefined);
     this.engine = this.build();
     this.summarizer = new Summarizer(this.engine.policy);
     // One partition's accounts are a fair sample of the fleet's books: partition 0 writes the rates every node reads.
@@ -106,7 +121,12 @@ export class PartitionStage implements EventHandler {
   }
 
   private build(): AbuseEngine {
-    return new AbuseEngine({ policy: this.deps.policy, enforcer: this.deps.enforcer, detectors: (_ctx, defaults) => defaults.filter((d) => !GLOBAL_DETECTORS.has(d.name)) });
+    return new AbuseEngine({
+      policy: this.deps.policy,
+      enforcer: this.deps.enforcer,
+      detectors: (_ctx, defaults) => defaults.filter((d) => !GLOBAL_DETECTORS.has(d.name)),
+      owns: (id) => partitionOf(id, this.partitions) === this.partition,
+    });
   }
 
   /** Taking the partition over: its accounts' stored events replayed into a fresh engine, and summarised again (the global stage skips what it has). */
@@ -157,6 +177,9 @@ export class PartitionStage implements EventHandler {
       await syncReinstatements(db, this.engine, now - this.engine.policy.actions.reinstateGraceMs, this.reinstatements);
       await this.actions.sync(db, this.engine, now);
     }
+    // Calls that named other partitions' accounts, judged once those partitions have stored up to them.
+    const stored = (await this.deps.readWatermark?.()) ?? now;
+    await this.engine.resolveRevealed(this.facts, Math.max(Math.min(now, stored), now - REVEALED_WAIT_MS));
     const decisions = await this.engine.evaluate(now);
     if (this.engine.policy.shadow) await recordShadow(db, decisions, now, this.deps.logger);
     logDecisions(this.deps.logger, this.engine, decisions, `partition ${this.partition}`);

@@ -316,6 +316,48 @@ export function farmScene(t: Traffic, accounts = 40, at = T0 + 5 * HOUR, withSig
   return scene(events, signups, ids);
 }
 
+/** A call whose answer named exactly `revealed` (matched = how many). */
+export function naming(t: Traffic, p: Persona, at: number, numbers: number, revealed: string[]): LookupEvent {
+  const e = t.call(p, at, t.randomNumbers(US_BLOCKS, numbers), { hitRate: revealed.length / numbers });
+  return { ...e, matched: revealed.length, revealed };
+}
+
+const idsOf = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+/**
+ * A person whose later answers name friends, not a list: a book of twenty, then fifty-four friends
+ * who join the next day (two re-syncs find them), then two circles of people who had the caller in
+ * their books and found it first. `k` gives the person, the joiners and the circle phones and
+ * addresses of their own. Their ids start with `${caller}-`.
+ */
+export function friendsScene(t: Traffic, caller: string, k: number, start = T0): Scene {
+  const base = 10_000 + k * 200;
+  const p = person(base, { accountId: caller, createdAt: start - DAY });
+  const calls: LookupEvent[] = [naming(t, p, start, 150, idsOf(`${caller}-old`, 20))];
+  const joiners = idsOf(`${caller}-joiner`, 54).map((id, i) => person(base + 1 + i, { accountId: id, createdAt: start + DAY }));
+  calls.push(naming(t, p, start + 2 * DAY, 30, joiners.slice(0, 27).map((j) => j.accountId)));
+  calls.push(naming(t, p, start + 2 * DAY + 6 * HOUR, 30, joiners.slice(27).map((j) => j.accountId)));
+  const circle = idsOf(`${caller}-mutual`, 54).map((id, i) => person(base + 100 + i, { accountId: id }));
+  circle.forEach((c, i) => calls.push(naming(t, c, start + 2 * HOUR + i * 60_000, 10, [caller])));
+  calls.push(naming(t, p, start + 2 * DAY + 12 * HOUR, 30, circle.slice(0, 27).map((c) => c.accountId)));
+  calls.push(naming(t, p, start + 2 * DAY + 18 * HOUR, 30, circle.slice(27).map((c) => c.accountId)));
+  return scene(calls, joiners.map((j) => t.signup(j)), [caller, ...joiners.map((j) => j.accountId), ...circle.map((c) => c.accountId)]);
+}
+
+/** The same calls as a friendsScene's, naming people who were on the app all along and never found the caller: a list. */
+export function listerScene(t: Traffic, accountId = 'lister', start = T0): Scene {
+  const p = person(9003, { accountId, createdAt: start - DAY });
+  const aged = idsOf(`${accountId}-aged`, 54);
+  const calls = [naming(t, p, start, 150, idsOf(`${accountId}-old`, 20)), naming(t, p, start + 2 * DAY, 30, aged.slice(0, 27)), naming(t, p, start + 2 * DAY + 6 * HOUR, 30, aged.slice(27))];
+  return scene(calls, [], [accountId]);
+}
+
+/** Books of a country where few are on the app yet (a tenth of their numbers): the rate novel answers are judged against. */
+export function sparseBooksScene(t: Traffic, start = T0): Scene {
+  const people = Array.from({ length: 300 }, (_, i) => person(20_000 + i, { accountId: `book-${i}` }));
+  return scene(people.map((p, i) => t.call(p, start + i * 60_000, t.randomNumbers(US_BLOCKS, 200), { hitRate: 0.1 })), [], people.map((p) => p.accountId));
+}
+
 /** Feeds a scene to the engine (or anything shaped like it) in time order, sign-ups before calls at the same instant. */
 export function play(s: Scene, sink: { observe(e: LookupEvent): unknown; signup(e: SignupEvent): unknown }, until = Number.POSITIVE_INFINITY): void {
   let j = 0;

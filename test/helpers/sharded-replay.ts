@@ -1,4 +1,5 @@
 import pino from 'pino';
+import type { RevealedFacts } from '../../src/abuse/detectors/revelation.js';
 import type { Finding } from '../../src/abuse/detectors/types.js';
 import { AbuseEngine, type ActionKind, type Decision, type Enforcer } from '../../src/abuse/engine.js';
 import { decodeEvent, type LookupEvent } from '../../src/abuse/events.js';
@@ -79,10 +80,23 @@ export async function replaySharded(s: Scene, policy: AbusePolicy, every: number
     findings: async (p, _at, list) => void findings.set(p, [...list]),
     progress: async (p, at) => void progress.set(p, at),
   };
-  const stages = Array.from({ length: partitions }, (_, p) => new PartitionStage({ enforcer: share(`partition ${p}`), logger, clock, policy, evaluateEveryMs: every }, p, partitions, sink));
-  const global = new GlobalStage({ enforcer: share('global'), logger, clock, policy, evaluateEveryMs: every, readFindings: async () => [...findings.values()].flat(),
-    readWatermark: async () => (progress.size > 0 ? Math.min(...progress.values()) : undefined),
-  });
+  // What the database holds for the partitions to read of each other's accounts: the events and
+  // sign-ups handed to a stage so far (its pipeline stores them first), as dbRevealedFacts reads them.
+  const stored: LookupEvent[] = [];
+  const created = new Map<string, number>();
+  const revealedFacts: RevealedFacts = {
+    createdAt: async (ids) => new Map(ids.filter((id) => created.has(id)).map((id) => [id, created.get(id)!])),
+    named: async (caller, ids, since, until) => {
+      const wanted = new Set(ids);
+      return new Set(stored.filter((e) => wanted.has(e.accountId) && e.at >= since && e.at <= until && e.outcome === 'allowed' && e.revealed.includes(caller)).map((e) => e.accountId));
+    },
+  };
+  const readWatermark = async () => (progress.size > 0 ? Math.min(...progress.values()) : undefined);
+  const stages = Array.from(
+    { length: partitions },
+    (_, p) => new PartitionStage({ enforcer: share(`partition ${p}`), logger, clock, policy, evaluateEveryMs: every, revealedFacts, readWatermark }, p, partitions, sink),
+  );
+  const global = new GlobalStage({ enforcer: share('global'), logger, clock, policy, evaluateEveryMs: every, readFindings: async () => [...findings.values()].flat(), readWatermark });
   engines.push(...stages.map((st) => st.engine), global.engine);
   let summaries = 0;
   const drain = async () => {
@@ -102,7 +116,14 @@ export async function replaySharded(s: Scene, policy: AbusePolicy, every: number
     summaries += run.length;
   };
   for (const b of batches(s, batchSize)) {
-    for (const sg of b.signups) await stages[partitionOf(sg.accountId, partitions)]!.signup!(sg);
+    for (const sg of b.signups) {
+      created.set(sg.accountId, sg.at);
+      await stages[partitionOf(sg.accountId, partitions)]!.signup!(sg);
+    }
+    for (const e of b.events) {
+      stored.push(e);
+      created.set(e.accountId, e.accountCreatedAt);
+    }
     for (let p = 0; p < partitions; p++) {
       const mine = b.events.filter((e) => partitionOf(e.accountId, partitions) === p);
       if (mine.length > 0) await stages[p]!.handle(mine);

@@ -3,7 +3,7 @@ import { DEFAULT_ABUSE_POLICY, type AnswersPolicy } from '../../policy/index.js'
 import { AbuseEngine } from '../engine.js';
 import type { LookupEvent } from '../events.js';
 import { DAY, HOUR, T0, Traffic, US_BLOCKS, merge, organicScene, person, play, type Persona, type Scene } from '../synthetic.js';
-import { NOVEL_MIN_EXCESS, REVELATION, novelAnswers } from './revelation.js';
+import { NOVEL_MIN_EXCESS, REVELATION, novelAnswers, type RevealedFacts, type RevelationDetector } from './revelation.js';
 
 const P: AnswersPolicy = DEFAULT_ABUSE_POLICY.realtime.answers!;
 
@@ -173,5 +173,49 @@ describe('revelation memory', () => {
     // Its novel calls are a memory old while its last call is not: the account stays, its finding goes.
     expect(often[3]).toBe('');
     expect(often[4]).toBe('');
+  });
+});
+
+describe('revelation across partitions', () => {
+  // A partition's engine keeps some accounts (`owns`); what it asks of the others waits for resolve().
+  const build = () => {
+    const realtime = { ...DEFAULT_ABUSE_POLICY.realtime, answers: { ...P, minBaselineNumbers: 1000 } };
+    const engine = new AbuseEngine({ policy: { ...DEFAULT_ABUSE_POLICY, mode: 'enforce', realtime }, owns: (id) => !id.startsWith('far-') });
+    return { engine, detector: engine.detectors.find((d) => d.name === REVELATION) as RevelationDetector };
+  };
+  const facts = (created: Record<string, number>, namedBy: string[]): RevealedFacts => ({
+    createdAt: async (idList) => new Map(idList.filter((id) => id in created).map((id) => [id, created[id]!])),
+    named: async (_caller, idList) => new Set(idList.filter((id) => namedBy.includes(id))),
+  });
+
+  it('a book reached with its own accounts, or a call that cannot reach five, waits for nothing', () => {
+    const { engine, detector } = build();
+    const t = new Traffic(47);
+    const p = person(9010, { accountId: 'mixed' });
+    engine.observe(named(t, p, T0, 150, [...ids('near', 0, 10), ...ids('far-a', 0, 10)]));
+    engine.observe(named(t, p, T0 + HOUR, 10, [...ids('near', 10, 2), ...ids('far-b', 0, 2)]));
+    expect(detector.pendingCalls).toBe(0);
+  });
+
+  it('novel calls naming the other partition\'s accounts are judged with what the facts say of them', async () => {
+    const t = new Traffic(48);
+    const p = person(9011, { accountId: 'caller' });
+    const calls = [named(t, p, T0, 150, ids('near', 0, 20)), named(t, p, T0 + 2 * DAY, 30, ids('far-j', 0, 27)), named(t, p, T0 + 2 * DAY + HOUR, 30, ids('far-m', 0, 27))];
+    const joinedAfter = Object.fromEntries(ids('far-j', 0, 27).map((id) => [id, T0 + DAY]));
+    const run = async (f: RevealedFacts | undefined, upTo: number) => {
+      const { engine, detector } = build();
+      play(merge(organicScene(t, 3), { events: calls, signups: [], accounts: ['caller'] }), engine, T0 + 3 * DAY);
+      const waiting = detector.pendingCalls;
+      await engine.resolveRevealed(f, upTo);
+      return { waiting, left: detector.pendingCalls, finding: revelationOf(engine, 'caller', T0 + 3 * DAY) };
+    };
+    // Friends who joined after the book, and friends who had found the caller: nothing.
+    const friends = await run(facts(joinedAfter, ids('far-m', 0, 27)), T0 + 3 * DAY);
+    expect(friends).toEqual({ waiting: 2, left: 0, finding: undefined });
+    // Not yet stored by the other partition: they wait.
+    expect(await run(facts(joinedAfter, ids('far-m', 0, 27)), T0 + DAY)).toEqual({ waiting: 2, left: 2, finding: undefined });
+    // People who were there all along and never found it: the list is suspended, as with no facts at all.
+    expect((await run(facts({}, []), T0 + 3 * DAY)).finding?.signals).toEqual(['novel-answers', 'unreciprocated']);
+    expect((await run(undefined, T0 + 3 * DAY)).finding?.signals).toEqual(['novel-answers', 'unreciprocated']);
   });
 });

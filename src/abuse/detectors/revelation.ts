@@ -47,11 +47,42 @@ interface NovelCall {
   fresh: number;
 }
 
+/**
+ * What a partition cannot know of an account another partition keeps (abuse/stages.ts): whether
+ * its answers named the caller, and when it joined. Read from the stored events and the directory
+ * (revealed-facts.ts) before the partition evaluates.
+ */
+export interface RevealedFacts {
+  /** When each of these accounts was created; an account not in the answer is unknown. */
+  createdAt(ids: readonly string[]): Promise<Map<string, number>>;
+  /** Those of `ids` whose answers named `caller` in [since, until]. */
+  named(caller: string, ids: readonly string[], since: number, until: number): Promise<Set<string>>;
+}
+
+/** An own account not yet judged: whether it is fresh depends on the caller's book, itself waiting (a call before is pending). */
+interface Candidate {
+  createdAt: number | undefined;
+}
+
+/** A call whose fresh answers wait on what another partition keeps (foreign) and, when calls before it wait too, on its book. */
+interface PendingCall {
+  at: number;
+  newNumbers: number;
+  matched: number;
+  /** Own accounts counted fresh, given the book as it stood (only when no call was pending before). */
+  localFresh: number;
+  /** Own accounts to judge once the calls before are (when one was pending). */
+  local: Candidate[] | undefined;
+  /** Accounts of other partitions, named to the caller for the first time. */
+  foreign: string[];
+}
+
 class Revealed {
   readonly seen = new Set<string>();
   bookAt: number | undefined;
   novel: NovelCall[] = [];
   lastAt = 0;
+  pending: PendingCall[] = [];
 }
 
 export class RevelationDetector implements Detector {
@@ -66,9 +97,17 @@ export class RevelationDetector implements Detector {
    */
   private oldest = Number.POSITIVE_INFINITY;
 
+  /** Callers with a pending call. */
+  private readonly waiting = new Set<string>();
+
+  /**
+   * @param owns whether an account is this engine's to keep (a partition's); a single engine keeps
+   * all. What the detector asks of an account it does not keep waits for resolve().
+   */
   constructor(
     private readonly store: FeatureStore,
     private readonly policy: CompiledAbusePolicy,
+    private readonly owns: (accountId: string) => boolean = () => true,
   ) {}
 
   observe(obs: Observation): void {
@@ -82,26 +121,105 @@ export class RevelationDetector implements Detector {
       this.oldest = Math.min(this.oldest, e.at);
     }
     r.lastAt = Math.max(r.lastAt, e.at);
+    // With a call waiting, this one's book is not known yet: its own accounts are judged later too.
+    const queued = r.pending.length > 0;
     let fresh = 0;
+    let local: Candidate[] | undefined;
+    let foreign: string[] | undefined;
     for (const id of e.revealed) {
       if (id === caller || r.seen.has(id)) continue;
       if (r.seen.size < SEEN_MAX) r.seen.add(id);
+      if (!this.owns(id)) {
+        (foreign ??= []).push(id);
+        continue;
+      }
       // A friend: it named the caller (the caller is in its book).
       if (this.accounts.get(id)?.seen.has(caller)) continue;
-      // Joined the app after the caller's book: a friend arriving, not a new list entry.
       const joined = this.store.account(id)?.createdAt;
+      if (queued) {
+        (local ??= []).push({ createdAt: joined });
+        continue;
+      }
+      // Joined the app after the caller's book: a friend arriving, not a new list entry.
       if (r.bookAt !== undefined && joined !== undefined && joined > r.bookAt) continue;
       fresh++;
     }
-    fresh = Math.min(fresh, e.matched);
-    if (fresh < FRESH_MIN) return;
-    if (r.bookAt === undefined) {
-      r.bookAt = e.at;
+    if (!queued && !this.mustWait(r, fresh, foreign?.length ?? 0, e.matched)) {
+      this.classify(caller, r, e.at, e.newNumbers, Math.min(fresh, e.matched));
       return;
     }
-    if (r.novel.length === 0) this.oldest = Math.min(this.oldest, e.at);
-    r.novel.push({ at: e.at, numbers: Math.max(e.newNumbers, fresh), fresh });
+    r.pending.push({ at: e.at, newNumbers: e.newNumbers, matched: e.matched, localFresh: fresh, local, foreign: foreign ?? [] });
+    this.waiting.add(caller);
+  }
+
+  /**
+   * Whether what other partitions keep can change what this call is. Not when it cannot reach
+   * FRESH_MIN with every foreign account counted, nor when it is the book with its own accounts
+   * alone (how many more are fresh does not matter to a book): most calls, so few wait.
+   */
+  private mustWait(r: Revealed, localFresh: number, foreign: number, matched: number): boolean {
+    if (foreign === 0) return false;
+    if (Math.min(localFresh + foreign, matched) < FRESH_MIN) return false;
+    return !(r.bookAt === undefined && Math.min(localFresh, matched) >= FRESH_MIN);
+  }
+
+  /** A call's fresh answers known: the book, a novel call, or nothing. */
+  private classify(caller: string, r: Revealed, at: number, newNumbers: number, fresh: number): void {
+    if (fresh < FRESH_MIN) return;
+    if (r.bookAt === undefined) {
+      r.bookAt = at;
+      return;
+    }
+    if (r.novel.length === 0) this.oldest = Math.min(this.oldest, at);
+    r.novel.push({ at, numbers: Math.max(newNumbers, fresh), fresh });
     this.dirty.add(caller);
+  }
+
+  /** Calls waiting on accounts of other partitions (tests). */
+  get pendingCalls(): number {
+    let n = 0;
+    for (const id of this.waiting) n += this.accounts.get(id)?.pending.length ?? 0;
+    return n;
+  }
+
+  /**
+   * Judges the waiting calls up to `upTo` (what every partition has stored), in each caller's
+   * order, with what `facts` says of the other partitions' accounts: those that named the caller
+   * in the memory before its calls are friends, and those created after its book are friends
+   * arriving, as a single engine judges its own. (A single engine knows when an account joined only
+   * if it has heard from it; the directory always knows, so a partition is never the harsher.) Without facts (a replay with no database) they
+   * are strangers, as before partitions knew each other.
+   */
+  async resolve(facts: RevealedFacts | undefined, upTo: number): Promise<void> {
+    const memory = this.store.policy.longHalfLifeMs * 4;
+    const due = new Map<string, PendingCall[]>();
+    for (const caller of this.waiting) {
+      const r = this.accounts.get(caller);
+      if (!r) {
+        this.waiting.delete(caller);
+        continue;
+      }
+      const ready = r.pending.filter((c) => c.at <= upTo);
+      if (ready.length > 0) due.set(caller, ready);
+    }
+    if (due.size === 0) return;
+    const created = facts ? await facts.createdAt([...new Set([...due.values()].flatMap((calls) => calls.flatMap((c) => c.foreign)))]) : new Map<string, number>();
+    for (const [caller, calls] of due) {
+      const ids = [...new Set(calls.flatMap((c) => c.foreign))];
+      const from = calls[0]!.at - memory;
+      const named = facts && ids.length > 0 ? await facts.named(caller, ids, from, calls[calls.length - 1]!.at) : new Set<string>();
+      const r = this.accounts.get(caller);
+      if (!r) continue;
+      for (const c of calls) {
+        let fresh = c.local ? 0 : c.localFresh;
+        const after = (joined: number | undefined) => r.bookAt !== undefined && joined !== undefined && joined > r.bookAt;
+        for (const l of c.local ?? []) if (!after(l.createdAt)) fresh++;
+        for (const id of c.foreign) if (!named.has(id) && !after(created.get(id))) fresh++;
+        this.classify(caller, r, c.at, c.newNumbers, Math.min(fresh, c.matched));
+      }
+      r.pending = r.pending.slice(calls.length);
+      if (r.pending.length === 0) this.waiting.delete(caller);
+    }
   }
 
   findings(now: number): Finding[] {
