@@ -1,15 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER_GROUP } from '../src/abuse/redis-consumer.js';
 import { partitionOf } from '../src/abuse/partitions.js';
 import { GLOBAL_GROUP } from '../src/abuse/sharded.js';
 import { HOUR, T0, Traffic, friendsScene, listerScene, merge, organicScene, person, sparseBooksScene, type Scene } from '../src/abuse/synthetic.js';
 import { postgresAvailable } from './helpers/postgres.js';
-import { ensureBuilt, killProcess, pollUntil, spawnCli, waitForOutput, type Spawned } from './helpers/processes.js';
-import { deleteByPrefix, REDIS_URL, redisAvailable, redisClient, uniquePrefix } from './helpers/redis.js';
-import { HASH_KEYS, JWT_SECRET, SERVICE_KEY, startTestService, type TestService } from './helpers/service.js';
+import { pollUntil } from './helpers/processes.js';
+import { redisAvailable } from './helpers/redis.js';
+import { startWorkerFleet, type WorkerFleet } from './helpers/worker-fleet.js';
 
 /**
  * The revelation graph across partitions (test/review/sharded-revelation-friends) through a real
@@ -47,40 +44,17 @@ function recentScenes(): { all: Scene; ticks: (k: number) => Scene } {
 }
 
 ((pgUp && redisUp) || requireServices ? describe : describe.skip)('findguard worker, partitioned: the revelation graph', () => {
-  const prefix = uniquePrefix('partitions-friends');
-  const stream = `${prefix}events`;
-  const redis = redisClient();
-  const dirs: string[] = [];
-  const workers: Spawned[] = [];
-  let svc: TestService;
-  let env: Record<string, string>;
-
+  let fleet: WorkerFleet;
   beforeAll(async () => {
     if (!pgUp || !redisUp) throw new Error('FINDGUARD_REQUIRE_SERVICES=1 but PostgreSQL or Redis is not reachable');
-    await ensureBuilt();
-    svc = await startTestService('postgres', { redisUrl: REDIS_URL, eventPartitions: String(P) }, { redisPrefix: prefix });
-    const dataDir = mkdtempSync(join(tmpdir(), 'findguard-partitions-friends-'));
-    dirs.push(dataDir);
-    env = {
-      FINDGUARD_DATA_DIR: dataDir,
-      FINDGUARD_DATABASE_URL: svc.databaseUrl!,
-      FINDGUARD_REDIS_URL: REDIS_URL,
-      FINDGUARD_HASH_KEYS: HASH_KEYS,
-      FINDGUARD_SERVICE_KEY: SERVICE_KEY,
-      FINDGUARD_JWT_SECRET: JWT_SECRET,
-      FINDGUARD_EVENT_PARTITIONS: String(P),
-      FINDGUARD_LOG_LEVEL: 'info',
-    };
+    fleet = await startWorkerFleet('partitions-friends', { partitions: P });
   }, 120_000);
   afterAll(async () => {
-    for (const w of workers) await killProcess(w);
-    await svc?.stop();
-    await deleteByPrefix(redis, prefix);
-    redis.disconnect();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    await fleet?.close();
   });
 
   it('suspends the list, not the people whose friends the other partition keeps', async () => {
+    const { svc, stream } = fleet;
     const { all, ticks } = recentScenes();
     for (const c of PEOPLE) expect(new Set(all.accounts.filter((id) => id.startsWith(`${c}-`)).map((id) => partitionOf(id, P)))).toEqual(new Set([0, 1]));
     // Every account in the directory with its creation time: the joiners' is what the other partition reads.
@@ -89,9 +63,7 @@ function recentScenes(): { all: Scene; ticks: (k: number) => Scene } {
     for (const e of all.events) if (!created.has(e.accountId)) created.set(e.accountId, e.accountCreatedAt);
     await svc.ctx.directory.putAccounts([...created].map(([accountId, createdAt]) => ({ accountId, account: { handle: `h_${accountId.replace(/[^a-z0-9]/gi, '')}`, createdAt }, points: [] })));
 
-    const w = spawnCli(['worker', '--consumer', 'w1', '--stream', stream], env);
-    workers.push(w);
-    await waitForOutput(w, /consuming/, 30_000);
+    const w = await fleet.startWorker('w1');
     const publish = async (s: Scene) => {
       let j = 0;
       for (const e of s.events) {
@@ -99,13 +71,13 @@ function recentScenes(): { all: Scene; ticks: (k: number) => Scene } {
         svc.ctx.events.emit(e);
       }
       expect(await svc.ctx.events.flush()).toBe(true);
-      for (let p = 0; p < P; p++) await pollUntil(`partition ${p} acknowledged`, async () => ((await pending(`${stream}:${p}`, CONSUMER_GROUP)) === 0 ? true : undefined), 60_000, 200);
+      for (let p = 0; p < P; p++) await pollUntil(`partition ${p} acknowledged`, async () => ((await fleet.pending(`${stream}:${p}`, CONSUMER_GROUP)) === 0 ? true : undefined), 60_000, 200);
     };
     await publish(all);
     // Then twice a call in each partition: at the second, both have stored past every call above.
     await publish(ticks(1));
     await publish(ticks(2));
-    await pollUntil('summaries acknowledged', async () => ((await pending(`${stream}:summaries`, GLOBAL_GROUP)) === 0 ? true : undefined), 30_000, 200);
+    await pollUntil('summaries acknowledged', async () => ((await fleet.pending(`${stream}:summaries`, GLOBAL_GROUP)) === 0 ? true : undefined), 30_000, 200);
 
     const suspended = await pollUntil('the list suspended', async () => {
       const rows = await svc.ctx.db.kysely.selectFrom('enforcement_actions').select(['account_id', 'action']).where('action', '=', 'suspend').execute();
@@ -114,9 +86,4 @@ function recentScenes(): { all: Scene; ticks: (k: number) => Scene } {
     for (const c of PEOPLE) expect(suspended, c).not.toContain(c);
     expect(w.stderr()).toBe('');
   }, 180_000);
-
-  async function pending(key: string, group: string): Promise<number> {
-    const summary = (await redis.call('XPENDING', key, group)) as unknown[];
-    return Number(summary[0]);
-  }
 });

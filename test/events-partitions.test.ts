@@ -1,15 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMER_GROUP } from '../src/abuse/redis-consumer.js';
 import { partitionOf } from '../src/abuse/partitions.js';
 import { GLOBAL_GROUP } from '../src/abuse/sharded.js';
 import { HOUR, T0, Traffic, farmScene, importerScene, merge, organicScene, rangeScanScene, type Scene } from '../src/abuse/synthetic.js';
 import { postgresAvailable } from './helpers/postgres.js';
-import { ensureBuilt, killProcess, pollUntil, spawnCli, waitForOutput, type Spawned } from './helpers/processes.js';
-import { deleteByPrefix, REDIS_URL, redisAvailable, redisClient, uniquePrefix } from './helpers/redis.js';
-import { HASH_KEYS, JWT_SECRET, SERVICE_KEY, startTestService, type TestService } from './helpers/service.js';
+import { killProcess, pollUntil, type Spawned } from './helpers/processes.js';
+import { redisAvailable } from './helpers/redis.js';
+import type { TestService } from './helpers/service.js';
+import { startWorkerFleet, type WorkerFleet } from './helpers/worker-fleet.js';
 
 /**
  * A partitioned deployment (FINDGUARD_EVENT_PARTITIONS=2) with `findguard worker` processes on
@@ -51,45 +49,21 @@ function recentScenes(): { all: Scene; organic: Scene; fleet: Scene; farm: Scene
 }
 
 ((pgUp && redisUp) || requireServices ? describe : describe.skip)('findguard worker, partitioned', () => {
-  const prefix = uniquePrefix('events-partitions');
-  const stream = `${prefix}events`;
-  const redis = redisClient();
-  const dirs: string[] = [];
-  const workers: Spawned[] = [];
+  let deployment: WorkerFleet;
   let svc: TestService;
-  let env: Record<string, string>;
+  let stream: string;
+  let redis: WorkerFleet['redis'];
 
   beforeAll(async () => {
     if (!pgUp || !redisUp) throw new Error('FINDGUARD_REQUIRE_SERVICES=1 but PostgreSQL or Redis is not reachable');
-    await ensureBuilt();
-    svc = await startTestService('postgres', { redisUrl: REDIS_URL, eventPartitions: String(P) }, { redisPrefix: prefix });
-    const dataDir = mkdtempSync(join(tmpdir(), 'findguard-partitions-'));
-    dirs.push(dataDir);
-    env = {
-      FINDGUARD_DATA_DIR: dataDir,
-      FINDGUARD_DATABASE_URL: svc.databaseUrl!,
-      FINDGUARD_REDIS_URL: REDIS_URL,
-      FINDGUARD_HASH_KEYS: HASH_KEYS,
-      FINDGUARD_SERVICE_KEY: SERVICE_KEY,
-      FINDGUARD_JWT_SECRET: JWT_SECRET,
-      FINDGUARD_EVENT_PARTITIONS: String(P),
-      FINDGUARD_LOG_LEVEL: 'info',
-    };
+    deployment = await startWorkerFleet('events-partitions', { partitions: P, workerEnv: { FINDGUARD_LOG_LEVEL: 'info' } });
+    ({ svc, stream, redis } = deployment);
   }, 120_000);
   afterAll(async () => {
-    for (const w of workers) await killProcess(w);
-    await svc?.stop();
-    await deleteByPrefix(redis, prefix);
-    redis.disconnect();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    await deployment?.close();
   });
 
-  const startWorker = async (name: string) => {
-    const w = spawnCli(['worker', '--consumer', name, '--claim-idle', '1', '--stream', stream], env);
-    workers.push(w);
-    await waitForOutput(w, /consuming/, 30_000);
-    return w;
-  };
+  const startWorker = (name: string) => deployment.startWorker(name, ['--claim-idle', '1']);
   const holder = async (p: number) => redis.get(`${stream}:${p}:leader`);
   const logs = (w: Spawned, msg: string) =>
     w
@@ -175,8 +149,5 @@ function recentScenes(): { all: Scene; organic: Scene; fleet: Scene; farm: Scene
     expect([...perAccount.values()].every((c) => c === 1)).toBe(true);
   }, 240_000);
 
-  async function pending(key: string, group: string): Promise<number> {
-    const summary = (await redis.call('XPENDING', key, group)) as unknown[];
-    return Number(summary[0]);
-  }
+  const pending = (key: string, group: string) => deployment.pending(key, group);
 });
