@@ -60,3 +60,22 @@ it('a transaction that reads then writes holds off another connection\'s write u
   write.run();
   expect(other.prepare('select k from t order by k').pluck().all()).toEqual(['mine', 'other']);
 });
+
+it('a transaction that cannot take the lock in time fails, and leaves no transaction open behind it', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fg-read-then-write-'));
+  const file = join(dir, 'findguard.sqlite');
+  db = openDb({ dialect: 'sqlite', path: file });
+  await migrateToLatest(db.kysely);
+  await sql`create table t (k text primary key, v integer not null)`.execute(db.kysely);
+  // Another process in a long write: this one waits 50 ms, not the 5 s of a deployment.
+  db.sqlite!.pragma('busy_timeout = 50');
+  other = new SQLite(file);
+  other.exec('BEGIN IMMEDIATE');
+  await expect(transaction(db.kysely, async (trx) => sql`insert into t (k, v) values ('mine', 1)`.execute(trx))).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+  // Before: the BEGIN stayed open, every later transaction failed and plain writes were never committed.
+  expect(db.sqlite!.inTransaction).toBe(false);
+  other.exec('COMMIT');
+  await transaction(db.kysely, async (trx) => sql`insert into t (k, v) values ('mine', 2)`.execute(trx));
+  await sql`insert into t (k, v) values ('plain', 3)`.execute(db.kysely);
+  expect(other.prepare('select k from t order by k').pluck().all()).toEqual(['mine', 'plain']);
+});

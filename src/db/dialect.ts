@@ -44,7 +44,15 @@ class WriteFirstSqliteDriver extends SqliteDriver {
     // Read before BEGIN: inside, this read would take the very snapshot the write must not follow.
     this.#migrated ||= this.sqlite.prepare("SELECT 1 FROM main.sqlite_master WHERE name = 'kysely_migration'").get() !== undefined;
     await connection.executeQuery(CompiledQuery.raw('begin'));
-    if (this.#migrated) await connection.executeQuery(CompiledQuery.raw('update main.kysely_migration set name = name where 0'));
+    if (!this.#migrated) return;
+    try {
+      await connection.executeQuery(CompiledQuery.raw('update main.kysely_migration set name = name where 0'));
+    } catch (err) {
+      // Kysely rolls back only a transaction whose BEGIN returned: left open, this connection's
+      // later writes (the raw event and limit statements join an open transaction) would never commit.
+      await connection.executeQuery(CompiledQuery.raw('rollback'));
+      throw err;
+    }
   }
 }
 

@@ -212,8 +212,8 @@ export class Campaigns {
         .where('c.status', '=', 'open')
         .where('ca.account_id', 'in', [...new Set(accountIds)])
         .execute();
-    // On SQLite the recording holds the database's one write lock, and every transaction takes it
-    // at BEGIN (db/dialect.ts, IMMEDIATE): so this check waits for a recording under way in another
+    // On SQLite the recording holds the directory file's write lock, and every transaction takes it
+    // first (db/dialect.ts, WriteFirstSqliteDriver): so this check waits for a recording under way in another
     // process (serve nodes and workers with Redis may share one SQLite folder; a plain read would
     // see the snapshot before its commit) and then reads what it committed.
     const rows = await transaction(this.deps.db, async (trx) => {
