@@ -23,6 +23,7 @@ describeEachDialect('revealed facts from the database', (dialect) => {
     await svc.ctx.eventPipeline.process([
       call('rf-friend', 10, ['rf-caller', 'rf-other']),
       call('rf-late', 50, ['rf-caller']),
+      call('rf-late', 55, ['rf-caller']),
       call('rf-prefix', 10, ['rf-caller-2', 'xrf-caller']),
       call('rf-refused', 10, ['rf-caller'], 'refused'),
       call('rf-stranger', 10, ['rf-other']),
@@ -37,12 +38,13 @@ describeEachDialect('revealed facts from the database', (dialect) => {
     expect(Object.fromEntries(created)).toEqual({ 'rf-old': T0 - 100 * MIN, 'rf-new': T0 + 5 * MIN });
   });
 
-  it("names the accounts whose answered calls in the window named the caller, and no other", async () => {
+  it("gives the first answered call in the window that named the caller, of those that did, and no other", async () => {
     const facts = dbRevealedFacts(svc.ctx.db.kysely);
     const ids = ['rf-friend', 'rf-late', 'rf-prefix', 'rf-refused', 'rf-stranger', 'rf-nobody'];
-    expect([...(await facts.named('rf-caller', ids, T0, T0 + 20 * MIN))]).toEqual(['rf-friend']);
-    expect([...(await facts.named('rf-caller', ids, T0, T0 + 60 * MIN))].sort()).toEqual(['rf-friend', 'rf-late']);
-    expect([...(await facts.named('rf-caller', ids, T0 + 20 * MIN, T0 + 60 * MIN))]).toEqual(['rf-late']);
-    expect([...(await facts.named('rf-other', ids, T0, T0 + 60 * MIN))].sort()).toEqual(['rf-friend', 'rf-stranger']);
+    const first = async (caller: string, from: number, to: number) => Object.fromEntries(await facts.firstNamed(caller, ids, T0 + from * MIN, T0 + to * MIN));
+    expect(await first('rf-caller', 0, 20)).toEqual({ 'rf-friend': T0 + 10 * MIN });
+    expect(await first('rf-caller', 0, 60)).toEqual({ 'rf-friend': T0 + 10 * MIN, 'rf-late': T0 + 50 * MIN });
+    expect(await first('rf-caller', 20, 60)).toEqual({ 'rf-late': T0 + 50 * MIN });
+    expect(await first('rf-other', 0, 60)).toEqual({ 'rf-friend': T0 + 10 * MIN, 'rf-stranger': T0 + 10 * MIN });
   });
 });

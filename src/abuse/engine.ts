@@ -179,10 +179,11 @@ export class AbuseEngine implements EventHandler {
 
   /**
    * A partition's revelation graph: judges the calls that named accounts of other partitions, with
-   * what `facts` reads of them, up to `upTo` (abuse/detectors/revelation.ts). Before evaluate().
+   * what `facts` reads of them, once every partition has stored up to them or they have waited
+   * `waitMs` on the `clock` (abuse/detectors/revelation.ts). Before evaluate().
    */
-  async resolveRevealed(facts: RevealedFacts | undefined, upTo: number): Promise<void> {
-    for (const d of this.detectors) if (d instanceof RevelationDetector) await d.resolve(facts, upTo);
+  async resolveRevealed(facts: RevealedFacts | undefined, storedUpTo: number | undefined, clock: number, waitMs: number): Promise<void> {
+    for (const d of this.detectors) if (d instanceof RevelationDetector) await d.resolve(facts, storedUpTo, clock, waitMs);
   }
 
   /** Findings, clusters, scores and the decisions they call for, without acting on them. */

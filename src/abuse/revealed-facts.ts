@@ -23,8 +23,8 @@ export function dbRevealedFacts(db: Kysely<Database>): RevealedFacts {
       }
       return out;
     },
-    async named(caller, ids, since, until) {
-      const out = new Set<string>();
+    async firstNamed(caller, ids, since, until) {
+      const out = new Map<string, number>();
       // The answer's ids are a JSON array of strings; an exact element test, not a substring.
       const names = postgres
         ? sql<boolean>`jsonb_exists(revealed::jsonb, ${caller})`
@@ -32,15 +32,15 @@ export function dbRevealedFacts(db: Kysely<Database>): RevealedFacts {
       for (let i = 0; i < ids.length; i += CHUNK) {
         const rows = await db
           .selectFrom('lookup_events')
-          .select('account_id')
-          .distinct()
+          .select(['account_id', (eb) => eb.fn.min('at').as('first')])
           .where('account_id', 'in', ids.slice(i, i + CHUNK))
           .where('at', '>=', since)
           .where('at', '<=', until)
           .where('outcome', '=', 'allowed')
           .where(names)
+          .groupBy('account_id')
           .execute();
-        for (const r of rows) out.add(r.account_id);
+        for (const r of rows) out.set(r.account_id, Number(r.first));
       }
       return out;
     },

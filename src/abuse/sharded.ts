@@ -82,8 +82,7 @@ export class ShardedConsumer implements EventConsumer {
     };
     const logger = opts.logger;
     this.coordinator = new PartitionCoordinator({ url: opts.url, key: opts.streamKey, consumer: opts.consumer, partitions: P, logger, ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}) });
-    const readWatermark = async () => watermarkOf(await this.publisher.hgetall(progressKey), opts.clock.now());
-    const deps = { db: opts.db.kysely, enforcer: opts.enforcer, logger, clock: opts.clock, policy: opts.policy, readWatermark, ...(opts.evaluateEveryMs ? { evaluateEveryMs: opts.evaluateEveryMs } : {}), ...(opts.resume ? { resume: opts.resume } : {}) };
+    const deps = { db: opts.db.kysely, enforcer: opts.enforcer, logger, clock: opts.clock, policy: opts.policy, readStoredUpTo: async () => storedUpTo(await this.publisher.hgetall(progressKey), P), ...(opts.evaluateEveryMs ? { evaluateEveryMs: opts.evaluateEveryMs } : {}), ...(opts.resume ? { resume: opts.resume } : {}) };
     // The leading gauge says whether this worker holds any partition.
     const coordinator = this.coordinator;
     const partitionMetrics = Object.create(opts.metrics, {
@@ -114,6 +113,7 @@ export class ShardedConsumer implements EventConsumer {
     }
     this.global = new GlobalStage({
       ...deps,
+      readWatermark: async () => watermarkOf(await this.publisher.hgetall(progressKey), opts.clock.now()),
       readFindings: async () => Object.values(await this.publisher.hgetall(findingsKey)).flatMap((text) => decodeFindings(text)?.findings ?? []),
     });
     const globalMetrics = Object.create(opts.metrics, { consumerLeading: { value: () => undefined }, handled: { value: () => undefined } }) as EventMetrics;
@@ -150,3 +150,19 @@ export function watermarkOf(progress: Record<string, string>, now: number): numb
 }
 
 const STALE_PROGRESS_MS = 60_000;
+
+/**
+ * The event time every one of the P partitions has stored up to, silent ones included, unlike
+ * watermarkOf (undefined until each has said): what a partition waits for before it reads another
+ * partition's accounts from the database (detectors/revelation.ts). A partition that is idle holds
+ * it back, and the wait is bounded on the clock instead.
+ */
+export function storedUpTo(progress: Record<string, string>, partitions: number): number | undefined {
+  let min: number | undefined;
+  for (let p = 0; p < partitions; p++) {
+    const at = Number(progress[String(p)]?.split(' ')[0]);
+    if (!Number.isFinite(at)) return undefined;
+    if (min === undefined || at < min) min = at;
+  }
+  return min;
+}

@@ -53,14 +53,17 @@ export interface StageDeps {
   resume?: ResumeOptions;
   /** What a partition reads of other partitions' accounts (the revelation graph); default: the database's, where there is one. */
   revealedFacts?: RevealedFacts;
-  /** The event time every live partition has stored up to (GlobalStageDeps); a partition waits for it before it reads another's accounts. */
-  readWatermark?(): Promise<number | undefined>;
+  /**
+   * The event time every partition has stored up to, silent ones included (undefined until each has
+   * said): a partition's call that named another partition's accounts waits for it.
+   */
+  readStoredUpTo?(): Promise<number | undefined>;
 }
 
 /**
- * How long a partition's calls that named other partitions' accounts wait for those partitions to
- * store their events: a partition that says nothing for longer (down, being taken over) must not
- * hold the verdict back; what is stored then is what it is judged on.
+ * How long (on the deployment's clock, not in event time: a backlog replays days in minutes) such a
+ * call waits for the other partitions: one down, or far behind, must not hold the verdict back for
+ * ever; what is stored by then is what it is judged on.
  */
 const REVEALED_WAIT_MS = 10 * 60_000;
 
@@ -178,8 +181,8 @@ export class PartitionStage implements EventHandler {
       await this.actions.sync(db, this.engine, now);
     }
     // Calls that named other partitions' accounts, judged once those partitions have stored up to them.
-    const stored = (await this.deps.readWatermark?.()) ?? now;
-    await this.engine.resolveRevealed(this.facts, Math.max(Math.min(now, stored), now - REVEALED_WAIT_MS));
+    const stored = this.deps.readStoredUpTo ? await this.deps.readStoredUpTo() : now;
+    await this.engine.resolveRevealed(this.facts, stored, this.deps.clock.now(), REVEALED_WAIT_MS);
     const decisions = await this.engine.evaluate(now);
     if (this.engine.policy.shadow) await recordShadow(db, decisions, now, this.deps.logger);
     logDecisions(this.deps.logger, this.engine, decisions, `partition ${this.partition}`);

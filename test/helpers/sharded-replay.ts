@@ -86,15 +86,21 @@ export async function replaySharded(s: Scene, policy: AbusePolicy, every: number
   const created = new Map<string, number>();
   const revealedFacts: RevealedFacts = {
     createdAt: async (ids) => new Map(ids.filter((id) => created.has(id)).map((id) => [id, created.get(id)!])),
-    named: async (caller, ids, since, until) => {
+    firstNamed: async (caller, ids, since, until) => {
       const wanted = new Set(ids);
-      return new Set(stored.filter((e) => wanted.has(e.accountId) && e.at >= since && e.at <= until && e.outcome === 'allowed' && e.revealed.includes(caller)).map((e) => e.accountId));
+      const first = new Map<string, number>();
+      for (const e of stored) {
+        if (!wanted.has(e.accountId) || e.at < since || e.at > until || e.outcome !== 'allowed' || !e.revealed.includes(caller)) continue;
+        first.set(e.accountId, Math.min(first.get(e.accountId) ?? e.at, e.at));
+      }
+      return first;
     },
   };
   const readWatermark = async () => (progress.size > 0 ? Math.min(...progress.values()) : undefined);
+  const readStoredUpTo = async () => (progress.size === partitions ? Math.min(...progress.values()) : undefined);
   const stages = Array.from(
     { length: partitions },
-    (_, p) => new PartitionStage({ enforcer: share(`partition ${p}`), logger, clock, policy, evaluateEveryMs: every, revealedFacts, readWatermark }, p, partitions, sink),
+    (_, p) => new PartitionStage({ enforcer: share(`partition ${p}`), logger, clock, policy, evaluateEveryMs: every, revealedFacts, readStoredUpTo }, p, partitions, sink),
   );
   const global = new GlobalStage({ enforcer: share('global'), logger, clock, policy, evaluateEveryMs: every, readFindings: async () => [...findings.values()].flat(), readWatermark });
   engines.push(...stages.map((st) => st.engine), global.engine);

@@ -183,10 +183,12 @@ describe('revelation across partitions', () => {
     const engine = new AbuseEngine({ policy: { ...DEFAULT_ABUSE_POLICY, mode: 'enforce', realtime }, owns: (id) => !id.startsWith('far-') });
     return { engine, detector: engine.detectors.find((d) => d.name === REVELATION) as RevelationDetector };
   };
-  const facts = (created: Record<string, number>, namedBy: string[]): RevealedFacts => ({
+  /** `namedAt`: when each account's answers first named the caller. */
+  const facts = (created: Record<string, number>, namedAt: Record<string, number>): RevealedFacts => ({
     createdAt: async (idList) => new Map(idList.filter((id) => id in created).map((id) => [id, created[id]!])),
-    named: async (_caller, idList) => new Set(idList.filter((id) => namedBy.includes(id))),
+    firstNamed: async (_caller, idList) => new Map(idList.filter((id) => id in namedAt).map((id) => [id, namedAt[id]!])),
   });
+  const WAIT = 10 * 60_000;
 
   it('a book reached with its own accounts, or a call that cannot reach five, waits for nothing', () => {
     const { engine, detector } = build();
@@ -202,20 +204,45 @@ describe('revelation across partitions', () => {
     const p = person(9011, { accountId: 'caller' });
     const calls = [named(t, p, T0, 150, ids('near', 0, 20)), named(t, p, T0 + 2 * DAY, 30, ids('far-j', 0, 27)), named(t, p, T0 + 2 * DAY + HOUR, 30, ids('far-m', 0, 27))];
     const joinedAfter = Object.fromEntries(ids('far-j', 0, 27).map((id) => [id, T0 + DAY]));
-    const run = async (f: RevealedFacts | undefined, upTo: number) => {
+    const run = async (f: RevealedFacts | undefined, stored: number | undefined, waited = 0) => {
       const { engine, detector } = build();
       play(merge(organicScene(t, 3), { events: calls, signups: [], accounts: ['caller'] }), engine, T0 + 3 * DAY);
       const waiting = detector.pendingCalls;
-      await engine.resolveRevealed(f, upTo);
+      await engine.resolveRevealed(f, stored, 0, WAIT);
+      if (waited > 0) await engine.resolveRevealed(f, stored, waited, WAIT);
       return { waiting, left: detector.pendingCalls, finding: revelationOf(engine, 'caller', T0 + 3 * DAY) };
     };
+    const mutual = Object.fromEntries(ids('far-m', 0, 27).map((id) => [id, T0 + HOUR]));
     // Friends who joined after the book, and friends who had found the caller: nothing.
-    const friends = await run(facts(joinedAfter, ids('far-m', 0, 27)), T0 + 3 * DAY);
+    const friends = await run(facts(joinedAfter, mutual), T0 + 3 * DAY);
     expect(friends).toEqual({ waiting: 2, left: 0, finding: undefined });
-    // Not yet stored by the other partition: they wait.
-    expect(await run(facts(joinedAfter, ids('far-m', 0, 27)), T0 + DAY)).toEqual({ waiting: 2, left: 2, finding: undefined });
+    // Not yet stored by every partition: they wait, and after the wait they are judged on what is stored.
+    expect(await run(facts(joinedAfter, mutual), T0 + DAY)).toEqual({ waiting: 2, left: 2, finding: undefined });
+    expect(await run(facts(joinedAfter, mutual), undefined, WAIT - 1)).toEqual({ waiting: 2, left: 2, finding: undefined });
+    expect(await run(facts(joinedAfter, mutual), undefined, WAIT)).toEqual({ waiting: 2, left: 0, finding: undefined });
+    // Accounts that named the caller only after its call were strangers when it made it.
+    const later = Object.fromEntries(ids('far-m', 0, 27).map((id) => [id, T0 + 2 * DAY + 2 * HOUR]));
+    expect((await run(facts({}, later), T0 + 3 * DAY)).finding?.signals).toEqual(['novel-answers', 'unreciprocated']);
     // People who were there all along and never found it: the list is suspended, as with no facts at all.
-    expect((await run(facts({}, []), T0 + 3 * DAY)).finding?.signals).toEqual(['novel-answers', 'unreciprocated']);
+    expect((await run(facts({}, {}), T0 + 3 * DAY)).finding?.signals).toEqual(['novel-answers', 'unreciprocated']);
     expect((await run(undefined, T0 + 3 * DAY)).finding?.signals).toEqual(['novel-answers', 'unreciprocated']);
+  });
+
+  it('a call that arrives before an earlier-stamped one (another node\'s clock) is judged once, after it', async () => {
+    const { engine, detector } = build();
+    const t = new Traffic(49);
+    const p = person(9012, { accountId: 'skewed' });
+    play(merge(organicScene(t, 3), { events: [named(t, p, T0, 150, ids('near', 0, 20))], signups: [], accounts: ['skewed'] }), engine, T0 + DAY);
+    const a = named(t, p, T0 + 2 * DAY + 2000, 30, ids('far-x', 0, 27));
+    const b = named(t, p, T0 + 2 * DAY, 30, ids('far-y', 0, 27));
+    engine.observe(a);
+    engine.observe(b);
+    // Stored up to between them: neither is judged (B waits behind A, in arrival order).
+    await engine.resolveRevealed(facts({}, {}), T0 + 2 * DAY + 1000, 0, WAIT);
+    expect(detector.pendingCalls).toBe(2);
+    await engine.resolveRevealed(facts({}, {}), T0 + 3 * DAY, 0, WAIT);
+    expect(detector.pendingCalls).toBe(0);
+    // Two novel calls, each once: the finding counts both, neither twice (54 fresh of 60 numbers).
+    expect(revelationOf(engine, 'skewed', T0 + 3 * DAY)?.explanation).toMatch(/2 call\(s\) after its book named 54 accounts/);
   });
 });

@@ -55,8 +55,8 @@ interface NovelCall {
 export interface RevealedFacts {
   /** When each of these accounts was created; an account not in the answer is unknown. */
   createdAt(ids: readonly string[]): Promise<Map<string, number>>;
-  /** Those of `ids` whose answers named `caller` in [since, until]. */
-  named(caller: string, ids: readonly string[], since: number, until: number): Promise<Set<string>>;
+  /** For those of `ids` whose answered calls named `caller` in [since, until], the first such call's time. */
+  firstNamed(caller: string, ids: readonly string[], since: number, until: number): Promise<Map<string, number>>;
 }
 
 /** An own account not yet judged: whether it is fresh depends on the caller's book, itself waiting (a call before is pending). */
@@ -75,6 +75,8 @@ interface PendingCall {
   local: Candidate[] | undefined;
   /** Accounts of other partitions, named to the caller for the first time. */
   foreign: string[];
+  /** When (the engine's clock) a resolve() first found it waiting: it waits for the other partitions only so long. */
+  waitingSince?: number;
 }
 
 class Revealed {
@@ -82,7 +84,8 @@ class Revealed {
   bookAt: number | undefined;
   novel: NovelCall[] = [];
   lastAt = 0;
-  pending: PendingCall[] = [];
+  /** In arrival order; only on a partition, only while a call waits. */
+  pending: PendingCall[] | undefined;
 }
 
 export class RevelationDetector implements Detector {
@@ -122,7 +125,7 @@ export class RevelationDetector implements Detector {
     }
     r.lastAt = Math.max(r.lastAt, e.at);
     // With a call waiting, this one's book is not known yet: its own accounts are judged later too.
-    const queued = r.pending.length > 0;
+    const queued = r.pending !== undefined;
     let fresh = 0;
     let local: Candidate[] | undefined;
     let foreign: string[] | undefined;
@@ -148,7 +151,7 @@ export class RevelationDetector implements Detector {
       this.classify(caller, r, e.at, e.newNumbers, Math.min(fresh, e.matched));
       return;
     }
-    r.pending.push({ at: e.at, newNumbers: e.newNumbers, matched: e.matched, localFresh: fresh, local, foreign: foreign ?? [] });
+    (r.pending ??= []).push({ at: e.at, newNumbers: e.newNumbers, matched: e.matched, localFresh: fresh, local, foreign: foreign ?? [] });
     this.waiting.add(caller);
   }
 
@@ -178,47 +181,58 @@ export class RevelationDetector implements Detector {
   /** Calls waiting on accounts of other partitions (tests). */
   get pendingCalls(): number {
     let n = 0;
-    for (const id of this.waiting) n += this.accounts.get(id)?.pending.length ?? 0;
+    for (const id of this.waiting) n += this.accounts.get(id)?.pending?.length ?? 0;
     return n;
   }
 
   /**
-   * Judges the waiting calls up to `upTo` (what every partition has stored), in each caller's
-   * order, with what `facts` says of the other partitions' accounts: those that named the caller
-   * in the memory before its calls are friends, and those created after its book are friends
-   * arriving, as a single engine judges its own. (A single engine knows when an account joined only
-   * if it has heard from it; the directory always knows, so a partition is never the harsher.) Without facts (a replay with no database) they
-   * are strangers, as before partitions knew each other.
+   * Judges the waiting calls, in each caller's order of arrival, with what `facts` says of the
+   * other partitions' accounts: those whose answers named the caller before its call are friends,
+   * and those created after its book are friends arriving, as a single engine judges its own. A
+   * call is judged once every partition has stored up to it (`storedUpTo`), or once it has waited
+   * `waitMs` on `clock` (a partition down or far behind: then on what is stored). Without facts (a
+   * replay with no database) the other partitions' accounts are strangers.
    */
-  async resolve(facts: RevealedFacts | undefined, upTo: number): Promise<void> {
+  async resolve(facts: RevealedFacts | undefined, storedUpTo: number | undefined, clock: number, waitMs: number): Promise<void> {
     const memory = this.store.policy.longHalfLifeMs * 4;
     const due = new Map<string, PendingCall[]>();
     for (const caller of this.waiting) {
-      const r = this.accounts.get(caller);
-      if (!r) {
+      const pending = this.accounts.get(caller)?.pending;
+      if (!pending) {
         this.waiting.delete(caller);
         continue;
       }
-      const ready = r.pending.filter((c) => c.at <= upTo);
-      if (ready.length > 0) due.set(caller, ready);
+      // The leading run that is ready: a later call never goes before an earlier one that waits.
+      for (const c of pending) c.waitingSince ??= clock;
+      let n = 0;
+      while (n < pending.length && ((storedUpTo !== undefined && pending[n]!.at <= storedUpTo) || clock - pending[n]!.waitingSince! >= waitMs)) n++;
+      if (n > 0) due.set(caller, pending.slice(0, n));
     }
     if (due.size === 0) return;
     const created = facts ? await facts.createdAt([...new Set([...due.values()].flatMap((calls) => calls.flatMap((c) => c.foreign)))]) : new Map<string, number>();
     for (const [caller, calls] of due) {
       const ids = [...new Set(calls.flatMap((c) => c.foreign))];
-      const from = calls[0]!.at - memory;
-      const named = facts && ids.length > 0 ? await facts.named(caller, ids, from, calls[calls.length - 1]!.at) : new Set<string>();
+      let from = Number.POSITIVE_INFINITY;
+      let until = Number.NEGATIVE_INFINITY;
+      for (const c of calls) {
+        from = Math.min(from, c.at - memory);
+        until = Math.max(until, c.at);
+      }
+      const named = facts && ids.length > 0 ? await facts.firstNamed(caller, ids, from, until) : new Map<string, number>();
       const r = this.accounts.get(caller);
-      if (!r) continue;
+      if (!r?.pending) continue;
       for (const c of calls) {
         let fresh = c.local ? 0 : c.localFresh;
         const after = (joined: number | undefined) => r.bookAt !== undefined && joined !== undefined && joined > r.bookAt;
         for (const l of c.local ?? []) if (!after(l.createdAt)) fresh++;
-        for (const id of c.foreign) if (!named.has(id) && !after(created.get(id))) fresh++;
+        for (const id of c.foreign) {
+          const first = named.get(id);
+          if (!(first !== undefined && first <= c.at) && !after(created.get(id))) fresh++;
+        }
         this.classify(caller, r, c.at, c.newNumbers, Math.min(fresh, c.matched));
       }
-      r.pending = r.pending.slice(calls.length);
-      if (r.pending.length === 0) this.waiting.delete(caller);
+      r.pending = r.pending.length > calls.length ? r.pending.slice(calls.length) : undefined;
+      if (!r.pending) this.waiting.delete(caller);
     }
   }
 
