@@ -194,7 +194,6 @@ export class RevelationDetector implements Detector {
    * replay with no database) the other partitions' accounts are strangers.
    */
   async resolve(facts: RevealedFacts | undefined, storedUpTo: number | undefined, clock: number, waitMs: number): Promise<void> {
-    const memory = this.store.policy.longHalfLifeMs * 4;
     const due = new Map<string, PendingCall[]>();
     for (const caller of this.waiting) {
       const pending = this.accounts.get(caller)?.pending;
@@ -212,13 +211,11 @@ export class RevelationDetector implements Detector {
     const created = facts ? await facts.createdAt([...new Set([...due.values()].flatMap((calls) => calls.flatMap((c) => c.foreign)))]) : new Map<string, number>();
     for (const [caller, calls] of due) {
       const ids = [...new Set(calls.flatMap((c) => c.foreign))];
-      let from = Number.POSITIVE_INFINITY;
       let until = Number.NEGATIVE_INFINITY;
-      for (const c of calls) {
-        from = Math.min(from, c.at - memory);
-        until = Math.max(until, c.at);
-      }
-      const named = facts && ids.length > 0 ? await facts.firstNamed(caller, ids, from, until) : new Map<string, number>();
+      for (const c of calls) until = Math.max(until, c.at);
+      // From the first stored event: one engine remembers whom an account named for as long as the
+      // account stays active, whenever that was; the events kept (their retention) are what is known.
+      const named = facts && ids.length > 0 ? await facts.firstNamed(caller, ids, 0, until) : new Map<string, number>();
       const r = this.accounts.get(caller);
       if (!r?.pending) continue;
       for (const c of calls) {
