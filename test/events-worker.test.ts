@@ -9,7 +9,8 @@ import { mirrorAccount } from './helpers/fixtures.js';
 import { postgresAvailable } from './helpers/postgres.js';
 import { ensureBuilt, freePort, killProcess, pollUntil, spawnCli, stopProcess, waitForOutput, type Spawned } from './helpers/processes.js';
 import { deleteByPrefix, REDIS_URL, redisAvailable, redisClient, uniquePrefix } from './helpers/redis.js';
-import { HASH_KEYS, JWT_SECRET, SERVICE_KEY, startTestService, type TestService } from './helpers/service.js';
+import { startTestService, type TestService } from './helpers/service.js';
+import { workerEnvFor } from './helpers/worker-fleet.js';
 
 /**
  * `findguard worker` processes against PostgreSQL and Redis: a node publishes while the first
@@ -41,14 +42,7 @@ const PER_ROUND = 250;
     svc = await startTestService('postgres', { redisUrl: REDIS_URL }, { redisPrefix: prefix });
     const dataDir = mkdtempSync(join(tmpdir(), 'findguard-worker-'));
     dirs.push(dataDir);
-    env = {
-      FINDGUARD_DATA_DIR: dataDir,
-      FINDGUARD_DATABASE_URL: svc.databaseUrl!,
-      FINDGUARD_REDIS_URL: REDIS_URL,
-      FINDGUARD_HASH_KEYS: HASH_KEYS,
-      FINDGUARD_SERVICE_KEY: SERVICE_KEY,
-      FINDGUARD_JWT_SECRET: JWT_SECRET,
-    };
+    env = workerEnvFor(svc, dataDir);
     // Building dist/ takes a while when sources changed.
   }, 120_000);
   afterAll(async () => {

@@ -27,12 +27,18 @@ afterEach(async () => {
   other = events = db = dir = undefined;
 });
 
-it('a transaction that reads then writes holds off another connection\'s write until it commits', async () => {
+/** A migrated database with a table of its own, in a folder of its own: its file's path. */
+async function migratedWithTable(): Promise<{ file: string; opened: Db }> {
   dir = mkdtempSync(join(tmpdir(), 'fg-read-then-write-'));
   const file = join(dir, 'findguard.sqlite');
-  db = openDb({ dialect: 'sqlite', path: file });
-  await migrateToLatest(db.kysely);
-  await sql`create table t (k text primary key, v integer not null)`.execute(db.kysely);
+  const opened = (db = openDb({ dialect: 'sqlite', path: file }));
+  await migrateToLatest(opened.kysely);
+  await sql`create table t (k text primary key, v integer not null)`.execute(opened.kysely);
+  return { file, opened };
+}
+
+it('a transaction that reads then writes holds off another connection\'s write until it commits', async () => {
+  const { file, opened } = await migratedWithTable();
   other = new SQLite(file);
   events = new SQLite(eventsPathFor(file));
   // No wait: whether the other write is let in shows at once.
@@ -41,7 +47,7 @@ it('a transaction that reads then writes holds off another connection\'s write u
   const write = other.prepare("insert into t (k, v) values ('other', 1)");
   const pruneEvents = events.prepare('delete from lookup_events where at < 0');
   let otherGotIn = false;
-  await transaction(db.kysely, async (trx) => {
+  await transaction(opened.kysely, async (trx) => {
     const { rows } = await sql<{ n: number }>`select count(*) as n from t`.execute(trx);
     expect(rows[0]?.n).toBe(0);
     try {
@@ -62,20 +68,16 @@ it('a transaction that reads then writes holds off another connection\'s write u
 });
 
 it('a transaction that cannot take the lock in time fails, and leaves no transaction open behind it', async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fg-read-then-write-'));
-  const file = join(dir, 'findguard.sqlite');
-  db = openDb({ dialect: 'sqlite', path: file });
-  await migrateToLatest(db.kysely);
-  await sql`create table t (k text primary key, v integer not null)`.execute(db.kysely);
+  const { file, opened } = await migratedWithTable();
   // Another process in a long write: this one waits 50 ms, not the 5 s of a deployment.
-  db.sqlite!.pragma('busy_timeout = 50');
+  opened.sqlite!.pragma('busy_timeout = 50');
   other = new SQLite(file);
   other.exec('BEGIN IMMEDIATE');
-  await expect(transaction(db.kysely, async (trx) => sql`insert into t (k, v) values ('mine', 1)`.execute(trx))).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+  await expect(transaction(opened.kysely, async (trx) => sql`insert into t (k, v) values ('mine', 1)`.execute(trx))).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
   // Before: the BEGIN stayed open, every later transaction failed and plain writes were never committed.
-  expect(db.sqlite!.inTransaction).toBe(false);
+  expect(opened.sqlite!.inTransaction).toBe(false);
   other.exec('COMMIT');
-  await transaction(db.kysely, async (trx) => sql`insert into t (k, v) values ('mine', 2)`.execute(trx));
-  await sql`insert into t (k, v) values ('plain', 3)`.execute(db.kysely);
+  await transaction(opened.kysely, async (trx) => sql`insert into t (k, v) values ('mine', 2)`.execute(trx));
+  await sql`insert into t (k, v) values ('plain', 3)`.execute(opened.kysely);
   expect(other.prepare('select k from t order by k').pluck().all()).toEqual(['mine', 'plain']);
 });

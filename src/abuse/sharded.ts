@@ -142,14 +142,20 @@ export class ShardedConsumer implements EventConsumer {
 export function watermarkOf(progress: Record<string, string>, now: number): number | undefined {
   let min: number | undefined;
   for (const text of Object.values(progress)) {
-    const [at, seen] = text.split(' ').map(Number);
-    if (at === undefined || seen === undefined || !Number.isFinite(at) || !Number.isFinite(seen) || now - seen > STALE_PROGRESS_MS) continue;
+    const { at, seen } = progressOf(text);
+    if (!Number.isFinite(at) || !Number.isFinite(seen) || now - seen > STALE_PROGRESS_MS) continue;
     if (min === undefined || at < min) min = at;
   }
   return min;
 }
 
 const STALE_PROGRESS_MS = 60_000;
+
+/** A partition's progress entry, `${at} ${seen}` (SummarySink.progress): NaN where missing or malformed. */
+function progressOf(text: string | undefined): { at: number; seen: number } {
+  const [at, seen] = (text ?? '').split(' ');
+  return { at: at ? Number(at) : Number.NaN, seen: seen ? Number(seen) : Number.NaN };
+}
 
 /**
  * The event time every one of the P partitions has stored up to, silent ones included, unlike
@@ -160,7 +166,7 @@ const STALE_PROGRESS_MS = 60_000;
 export function storedUpTo(progress: Record<string, string>, partitions: number): number | undefined {
   let min: number | undefined;
   for (let p = 0; p < partitions; p++) {
-    const at = Number(progress[String(p)]?.split(' ')[0]);
+    const { at } = progressOf(progress[String(p)]);
     if (!Number.isFinite(at)) return undefined;
     if (min === undefined || at < min) min = at;
   }

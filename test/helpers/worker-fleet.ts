@@ -24,6 +24,18 @@ export interface WorkerFleet {
   close(): Promise<void>;
 }
 
+/** What a `findguard worker` beside the serving node `svc` (PostgreSQL, Redis) is started with, its data in `dataDir`. */
+export function workerEnvFor(svc: TestService, dataDir: string): Record<string, string> {
+  return {
+    FINDGUARD_DATA_DIR: dataDir,
+    FINDGUARD_DATABASE_URL: svc.databaseUrl!,
+    FINDGUARD_REDIS_URL: REDIS_URL,
+    FINDGUARD_HASH_KEYS: HASH_KEYS,
+    FINDGUARD_SERVICE_KEY: SERVICE_KEY,
+    FINDGUARD_JWT_SECRET: JWT_SECRET,
+  };
+}
+
 /** `partitions`: FINDGUARD_EVENT_PARTITIONS of the node and the workers; `workerEnv`: more for the workers. */
 export async function startWorkerFleet(name: string, opts: { partitions?: number; workerEnv?: Record<string, string> } = {}): Promise<WorkerFleet> {
   await ensureBuilt();
@@ -33,16 +45,7 @@ export async function startWorkerFleet(name: string, opts: { partitions?: number
   const partitions = opts.partitions !== undefined ? String(opts.partitions) : undefined;
   const svc = await startTestService('postgres', { redisUrl: REDIS_URL, ...(partitions ? { eventPartitions: partitions } : {}) }, { redisPrefix: prefix });
   const dataDir = mkdtempSync(join(tmpdir(), `findguard-${name}-`));
-  const workerEnv = {
-    FINDGUARD_DATA_DIR: dataDir,
-    FINDGUARD_DATABASE_URL: svc.databaseUrl!,
-    FINDGUARD_REDIS_URL: REDIS_URL,
-    FINDGUARD_HASH_KEYS: HASH_KEYS,
-    FINDGUARD_SERVICE_KEY: SERVICE_KEY,
-    FINDGUARD_JWT_SECRET: JWT_SECRET,
-    ...(partitions ? { FINDGUARD_EVENT_PARTITIONS: partitions } : {}),
-    ...opts.workerEnv,
-  };
+  const workerEnv = { ...workerEnvFor(svc, dataDir), ...(partitions ? { FINDGUARD_EVENT_PARTITIONS: partitions } : {}), ...opts.workerEnv };
   const workers: Spawned[] = [];
   return {
     svc,

@@ -218,9 +218,10 @@ export class RevelationDetector implements Detector {
       const named = facts && ids.length > 0 ? await facts.firstNamed(caller, ids, 0, until) : new Map<string, number>();
       const r = this.accounts.get(caller);
       if (!r?.pending) continue;
+      // Read at each call: a call before it may have become the book.
+      const after = (joined: number | undefined) => r.bookAt !== undefined && joined !== undefined && joined > r.bookAt;
       for (const c of calls) {
         let fresh = c.local ? 0 : c.localFresh;
-        const after = (joined: number | undefined) => r.bookAt !== undefined && joined !== undefined && joined > r.bookAt;
         for (const l of c.local ?? []) if (!after(l.createdAt)) fresh++;
         for (const id of c.foreign) {
           const first = named.get(id);
