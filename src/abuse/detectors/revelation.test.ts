@@ -3,37 +3,64 @@ import { DEFAULT_ABUSE_POLICY, type AnswersPolicy } from '../../policy/index.js'
 import { AbuseEngine } from '../engine.js';
 import type { LookupEvent } from '../events.js';
 import { DAY, HOUR, T0, Traffic, US_BLOCKS, merge, organicScene, person, play, type Persona, type Scene } from '../synthetic.js';
-import { NOVEL_MIN_EXCESS, REVELATION, novelAnswers, type RevealedFacts, type RevelationDetector } from './revelation.js';
+import { NOVEL_MIN_EXCESS, POOLED_MIN_Z, REVELATION, novelAnswers, pooledAnswers, type RevealedFacts, type RevelationDetector } from './revelation.js';
 
 const P: AnswersPolicy = DEFAULT_ABUSE_POLICY.realtime.answers!;
 
 describe('novel answers (pure)', () => {
   it("slow-drip: two 20-number batches after its book, half of them registered, against a country's 0.07", () => {
-    const v = novelAnswers([{ at: 0, numbers: 20, fresh: 10 }, { at: 1, numbers: 20, fresh: 10 }], 0.07, P);
+    const v = novelAnswers([{ numbers: 20, fresh: 10 }, { numbers: 20, fresh: 10 }], 0.07, P);
     expect(v.excessive).toBe(true);
     expect(v.z).toBeGreaterThan(5);
   });
 
   it('one small batch is never enough: a small book hits high by chance', () => {
-    expect(novelAnswers([{ at: 0, numbers: 20, fresh: 10 }], 0.15, P).excessive).toBe(false);
+    expect(novelAnswers([{ numbers: 20, fresh: 10 }], 0.15, P).excessive).toBe(false);
     expect(10 - 20 * 0.15).toBeLessThan(NOVEL_MIN_EXCESS);
   });
 
   it("new circles at a book's rate (a new job, a class) are no excess, however many", () => {
-    const circles = [30, 25, 40, 35].map((n, k) => ({ at: k, numbers: n, fresh: Math.round(n * 0.15) }));
+    const circles = [30, 25, 40, 35].map((n, k) => ({ numbers: n, fresh: Math.round(n * 0.15) }));
     expect(novelAnswers(circles, 0.15, P).excessive).toBe(false);
     // The keenest circle the simulator's people brought at 20,000 accounts: 10 of 39 where books hit 0.14.
-    expect(novelAnswers([{ at: 0, numbers: 39, fresh: 10 }], 0.14, P).excessive).toBe(false);
+    expect(novelAnswers([{ numbers: 39, fresh: 10 }], 0.14, P).excessive).toBe(false);
   });
 
   it("the signal's price: two keen circles within four weeks (twice the country's rate each) are taken for a list", () => {
     // No organic account of the simulator did this (40 novel calls at 20,000 accounts, none a second);
     // a person who does is suspended and reinstated by an operator.
-    expect(novelAnswers([{ at: 0, numbers: 40, fresh: 13 }, { at: 1, numbers: 30, fresh: 10 }], 0.15, P).excessive).toBe(true);
+    expect(novelAnswers([{ numbers: 40, fresh: 13 }, { numbers: 30, fresh: 10 }], 0.15, P).excessive).toBe(true);
     // Sleepers at 20,000 accounts: new people at twice their country's rate, call after call.
-    expect(novelAnswers([{ at: 0, numbers: 134, fresh: 42 }, { at: 1, numbers: 37, fresh: 8 }], 0.143, P).excessive).toBe(true);
+    expect(novelAnswers([{ numbers: 134, fresh: 42 }, { numbers: 37, fresh: 8 }], 0.143, P).excessive).toBe(true);
     // At the book's ratio (2.75) the same sleepers passed.
-    expect(novelAnswers([{ at: 0, numbers: 134, fresh: 42 }, { at: 1, numbers: 37, fresh: 8 }], 0.143, { ...P, scatteredRatio: P.ratio }).excessive).toBe(false);
+    expect(novelAnswers([{ numbers: 134, fresh: 42 }, { numbers: 37, fresh: 8 }], 0.143, { ...P, scatteredRatio: P.ratio }).excessive).toBe(false);
+  });
+});
+
+describe('the book and novel calls pooled (pure)', () => {
+  it("slow-drip at 20,000 accounts: a drip account's book and first novel call, at the list's rate from the first call", () => {
+    // slow-drip-00037 of that run: a 40-number book that found 19, then 20 numbers that found 12, in Japan at 0.133.
+    const v = pooledAnswers({ asked: 40, fresh: 19 }, [{ asked: 20, fresh: 12 }], 0.133, P);
+    expect(v.excessive).toBe(true);
+    expect(v.z).toBeGreaterThan(POOLED_MIN_Z);
+  });
+
+  it("people: a re-sync after a new circle asks the whole book again, which holds the pool near the country's rate", () => {
+    // The keenest organic novel calls of the same run: every one a full re-sync (asked = book + circle).
+    expect(pooledAnswers({ asked: 25, fresh: 5 }, [{ asked: 44, fresh: 5 }], 0.131, P).excessive).toBe(false);
+    expect(pooledAnswers({ asked: 53, fresh: 15 }, [{ asked: 87, fresh: 5 }], 0.132, P).excessive).toBe(false);
+    expect(pooledAnswers({ asked: 4211, fresh: 431 }, [{ asked: 4211, fresh: 6 }], 0.156, P).excessive).toBe(false);
+    // The small keen Israeli book (53 numbers, 15 on the app) then a circle sent alone by token update, 5 of 34.
+    expect(pooledAnswers({ asked: 53, fresh: 15 }, [{ asked: 34, fresh: 5 }], 0.132, P).excessive).toBe(false);
+    // An ordinary book and a keen circle sent alone (10 of 39 where books hit 0.14): only a novel call.
+    expect(pooledAnswers({ asked: 200, fresh: 28 }, [{ asked: 39, fresh: 10 }], 0.14, P).excessive).toBe(false);
+  });
+
+  it("the signal's price: a tiny book nearly all on the app, then a keen circle sent alone, is taken for a list", () => {
+    // Ten contacts, eight on the app, then a class of 20 sent by update with 6 on it, where books hit 0.13.
+    // No organic account of the simulator did this (50 novel calls at 20,000 accounts, the pool at z 0.3 or less).
+    const v = pooledAnswers({ asked: 10, fresh: 8 }, [{ asked: 20, fresh: 6 }], 0.13, P);
+    expect(v.excessive).toBe(true);
   });
 });
 
@@ -58,23 +85,39 @@ function revelationOf(engine: AbuseEngine, id: string, now: number) {
 }
 
 describe('revelation detector', () => {
-  it('a list worked in small batches (slow-drip): each call names new people who never found the caller; the second challenges, the third suspends', async () => {
+  it('a list worked in small batches (slow-drip): its book and its first novel call are both at a list\'s rate, suspended at that call', async () => {
     const t = new Traffic(41);
     const organic = organicScene(t, 3);
     const p = person(9000, { accountId: 'drip', createdAt: T0 - 300 * DAY });
     // 20-number batches hours apart, 18 found where the crafted books hit 0.3: under the answers rule's minNumbers.
     const calls = [0, 1, 2].map((k) => named(t, p, T0 + (k * 3 * DAY) / 4, 20, ids('target', k * 18, 18)));
+    const book = engineAfter(merge(organic, { events: calls.slice(0, 1), signups: [], accounts: ['drip'] }), T0 + DAY);
+    expect(revelationOf(book, 'drip', T0 + DAY)).toBeUndefined();
     const engine = engineAfter(merge(organic, { events: calls.slice(0, 2), signups: [], accounts: ['drip'] }), T0 + 2 * DAY);
-    const first = revelationOf(engine, 'drip', T0 + 2 * DAY)!;
-    expect(first.signals).toEqual(['novel-answers']);
-    expect(first.score).toBeLessThan(DEFAULT_ABUSE_POLICY.actions.suspendAccount.score);
-    expect(first.score).toBeGreaterThanOrEqual(DEFAULT_ABUSE_POLICY.actions.challenge.score);
-    const after = engineAfter(merge(organic, { events: calls, signups: [], accounts: ['drip'] }), T0 + 3 * DAY);
-    const f = revelationOf(after, 'drip', T0 + 3 * DAY)!;
+    const f = revelationOf(engine, 'drip', T0 + 2 * DAY)!;
+    expect(f.signals).toEqual(['novel-answers', 'book-at-list-rate']);
+    expect(f.explanation).toMatch(/its book and 1 call\(s\) after it named 36 accounts it had not found before, none of which has it in their books, from 40 numbers asked/);
+    const decisions = await engine.evaluate(T0 + 2 * DAY);
+    expect(decisions.find((d) => d.accountIds.includes('drip'))?.action).toBe('suspend-account');
+  });
+
+  it('a keen new circle after an ordinary book is a novel call at a list\'s rate: it challenges, the second suspends', async () => {
+    const t = new Traffic(46);
+    const organic = organicScene(t, 3);
+    const p = person(9005, { accountId: 'keen', createdAt: T0 - 300 * DAY });
+    // A 200-number book at a book's rate, then two 20-number calls 18 of which were there all along.
+    const calls = [named(t, p, T0, 200, ids('friend', 0, 40)), ...[1, 2].map((k) => named(t, p, T0 + k * DAY, 20, ids('target', k * 18, 18)))];
+    const first = engineAfter(merge(organic, { events: calls.slice(0, 2), signups: [], accounts: ['keen'] }), T0 + 1.5 * DAY);
+    const c = revelationOf(first, 'keen', T0 + 1.5 * DAY)!;
+    expect(c.signals).toEqual(['novel-answers']);
+    expect(c.score).toBeLessThan(DEFAULT_ABUSE_POLICY.actions.suspendAccount.score);
+    expect(c.score).toBeGreaterThanOrEqual(DEFAULT_ABUSE_POLICY.actions.challenge.score);
+    const after = engineAfter(merge(organic, { events: calls, signups: [], accounts: ['keen'] }), T0 + 3 * DAY);
+    const f = revelationOf(after, 'keen', T0 + 3 * DAY)!;
     expect(f.signals).toEqual(['novel-answers', 'unreciprocated']);
     expect(f.explanation).toMatch(/2 call\(s\) after its book named 36 accounts/);
     const decisions = await after.evaluate(T0 + 3 * DAY);
-    expect(decisions.find((d) => d.accountIds.includes('drip'))?.action).toBe('suspend-account');
+    expect(decisions.find((d) => d.accountIds.includes('keen'))?.action).toBe('suspend-account');
   });
 
   it('a person re-sending one book (updates, a reinstall, a second phone) names the same friends: nothing, however often', () => {
@@ -166,10 +209,10 @@ describe('revelation memory', () => {
     };
     const often = read(6 * HOUR);
     expect(read(undefined)).toEqual(often);
-    expect(often[0]).toMatch(/^drip novel-answers\+unreciprocated/);
+    expect(often[0]).toMatch(/^drip novel-answers\+book-at-list-rate/);
     // The drip account's last call is a memory old: forgotten; the late account's novel calls suspend it.
     expect(often[2]).not.toMatch(/drip/);
-    expect(often[2]).toMatch(/^late novel-answers\+unreciprocated/);
+    expect(often[2]).toMatch(/^late novel-answers\+book-at-list-rate/);
     // Its novel calls are a memory old while its last call is not: the account stays, its finding goes.
     expect(often[3]).toBe('');
     expect(often[4]).toBe('');
@@ -242,7 +285,7 @@ describe('revelation across partitions', () => {
     expect(detector.pendingCalls).toBe(2);
     await engine.resolveRevealed(facts({}, {}), T0 + 3 * DAY, 0, WAIT);
     expect(detector.pendingCalls).toBe(0);
-    // Two novel calls, each once: the finding counts both, neither twice (54 fresh of 60 numbers).
-    expect(revelationOf(engine, 'skewed', T0 + 3 * DAY)?.explanation).toMatch(/2 call\(s\) after its book named 54 accounts/);
+    // Two novel calls, each once: the finding counts both, neither twice (20 in the book, then 54 fresh of 60 numbers).
+    expect(revelationOf(engine, 'skewed', T0 + 3 * DAY)?.explanation).toMatch(/its book and 2 call\(s\) after it named 74 accounts/);
   });
 });

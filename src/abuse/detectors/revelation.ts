@@ -38,12 +38,22 @@ export const NOVEL_MIN_Z = 3.5;
 /** Novel calls that challenge, and that suspend. */
 export const NOVEL_CHALLENGE_CALLS = 1;
 export const NOVEL_SUSPEND_CALLS = 2;
+/** The z the book and novel calls pooled need to suspend on one novel call (pooledAnswers). */
+export const POOLED_MIN_Z = 4;
 /** Ids remembered per account: a maximal book (5,000 numbers) names fewer. */
 const SEEN_MAX = 5000;
 
 interface NovelCall {
   at: number;
   numbers: number;
+  fresh: number;
+  /** Every value the call asked (its numbers less a token's previous set): what pooledAnswers divides by. */
+  asked: number;
+}
+
+/** The account's book as the detector saw it: what it asked and how many of its answers were fresh. */
+export interface Book {
+  asked: number;
   fresh: number;
 }
 
@@ -67,6 +77,7 @@ interface Candidate {
 /** A call whose fresh answers wait on what another partition keeps (foreign) and, when calls before it wait too, on its book. */
 interface PendingCall {
   at: number;
+  numbers: number;
   newNumbers: number;
   matched: number;
   /** Own accounts counted fresh, given the book as it stood (only when no call was pending before). */
@@ -82,6 +93,7 @@ interface PendingCall {
 class Revealed {
   readonly seen = new Set<string>();
   bookAt: number | undefined;
+  book: Book | undefined;
   novel: NovelCall[] = [];
   lastAt = 0;
   /** In arrival order; only on a partition, only while a call waits. */
@@ -148,10 +160,10 @@ export class RevelationDetector implements Detector {
       fresh++;
     }
     if (!queued && !this.mustWait(r, fresh, foreign?.length ?? 0, e.matched)) {
-      this.classify(caller, r, e.at, e.newNumbers, Math.min(fresh, e.matched));
+      this.classify(caller, r, e.at, e.numbers, e.newNumbers, Math.min(fresh, e.matched));
       return;
     }
-    (r.pending ??= []).push({ at: e.at, newNumbers: e.newNumbers, matched: e.matched, localFresh: fresh, local, foreign: foreign ?? [] });
+    (r.pending ??= []).push({ at: e.at, numbers: e.numbers, newNumbers: e.newNumbers, matched: e.matched, localFresh: fresh, local, foreign: foreign ?? [] });
     this.waiting.add(caller);
   }
 
@@ -167,14 +179,15 @@ export class RevelationDetector implements Detector {
   }
 
   /** A call's fresh answers known: the book, a novel call, or nothing. */
-  private classify(caller: string, r: Revealed, at: number, newNumbers: number, fresh: number): void {
+  private classify(caller: string, r: Revealed, at: number, asked: number, newNumbers: number, fresh: number): void {
     if (fresh < FRESH_MIN) return;
     if (r.bookAt === undefined) {
       r.bookAt = at;
+      r.book = { asked: Math.max(asked, fresh), fresh };
       return;
     }
     if (r.novel.length === 0) this.oldest = Math.min(this.oldest, at);
-    r.novel.push({ at, numbers: Math.max(newNumbers, fresh), fresh });
+    r.novel.push({ at, numbers: Math.max(newNumbers, fresh), fresh, asked: Math.max(asked, fresh) });
     this.dirty.add(caller);
   }
 
@@ -227,7 +240,7 @@ export class RevelationDetector implements Detector {
           const first = named.get(id);
           if (!(first !== undefined && first <= c.at) && !after(created.get(id))) fresh++;
         }
-        this.classify(caller, r, c.at, c.newNumbers, Math.min(fresh, c.matched));
+        this.classify(caller, r, c.at, c.numbers, c.newNumbers, Math.min(fresh, c.matched));
       }
       r.pending = r.pending.length > calls.length ? r.pending.slice(calls.length) : undefined;
       if (!r.pending) this.waiting.delete(caller);
@@ -268,22 +281,28 @@ export class RevelationDetector implements Detector {
   private assess(id: string, r: Revealed, now: number, p: AnswersPolicy): Finding | undefined {
     if (r.novel.length < NOVEL_CHALLENGE_CALLS) return undefined;
     const acc = this.store.account(id);
-    const v = novelAnswers(r.novel, this.store.countryHitRate(acc?.phoneRegion, now), p);
-    if (!v.excessive) return undefined;
-    const suspend = r.novel.length >= NOVEL_SUSPEND_CALLS;
+    const baseline = this.store.countryHitRate(acc?.phoneRegion, now);
+    const v = novelAnswers(r.novel, baseline, p);
+    const listed = r.book !== undefined && pooledAnswers(r.book, r.novel, baseline, p).excessive;
+    if (!v.excessive && !listed) return undefined;
+    const suspend = listed || (v.excessive && r.novel.length >= NOVEL_SUSPEND_CALLS);
+    const pooled = listed ? pooledAnswers(r.book!, r.novel, baseline, p) : undefined;
     return {
       detector: REVELATION,
       kind: 'account',
       accountIds: [id],
       // Two signals at 0.85 suspend on their own (suspendAccount: 0.8, two signals); one novel call challenges.
       score: suspend ? 0.85 : 0.6,
-      signals: suspend ? ['novel-answers', 'unreciprocated'] : ['novel-answers'],
+      signals: !suspend ? ['novel-answers'] : pooled ? ['novel-answers', 'book-at-list-rate'] : ['novel-answers', 'unreciprocated'],
       from: r.novel[0]!.at,
       to: r.novel[r.novel.length - 1]!.at,
-      explanation:
-        `account ${id}: ${r.novel.length} call(s) after its book named ${fmt(v.fresh)} accounts it had not found before, ` +
-        `none of which has it in their books, from ${fmt(v.numbers)} numbers (rate ${rate(v.fresh / Math.max(1, v.numbers))}, z ${v.z.toFixed(1)}); ` +
-        `its country's callers hit ${rate(v.baseline)}`,
+      explanation: pooled
+        ? `account ${id}: its book and ${r.novel.length} call(s) after it named ${fmt(pooled.fresh)} accounts it had not found before, ` +
+          `none of which has it in their books, from ${fmt(pooled.numbers)} numbers asked (rate ${rate(pooled.fresh / Math.max(1, pooled.numbers))}, z ${pooled.z.toFixed(1)}); ` +
+          `its country's callers hit ${rate(pooled.baseline)}`
+        : `account ${id}: ${r.novel.length} call(s) after its book named ${fmt(v.fresh)} accounts it had not found before, ` +
+          `none of which has it in their books, from ${fmt(v.numbers)} numbers (rate ${rate(v.fresh / Math.max(1, v.numbers))}, z ${v.z.toFixed(1)}); ` +
+          `its country's callers hit ${rate(v.baseline)}`,
     };
   }
 }
@@ -297,7 +316,7 @@ export interface NovelVerdict {
 }
 
 /** The novel calls' fresh answers against the country's rate: the answers rule's scatteredRatio, NOVEL_MIN_EXCESS and NOVEL_MIN_Z. */
-export function novelAnswers(calls: readonly NovelCall[], baseline: number, p: AnswersPolicy): NovelVerdict {
+export function novelAnswers(calls: readonly { numbers: number; fresh: number }[], baseline: number, p: AnswersPolicy): NovelVerdict {
   let numbers = 0;
   let fresh = 0;
   for (const c of calls) {
@@ -312,5 +331,28 @@ export function novelAnswers(calls: readonly NovelCall[], baseline: number, p: A
   // 20,000 accounts named new people at 1.9-2.6 times their country's rate, call after call, under
   // the book's 2.75; no organic account had a second novel call (40 had one, none above z 3).
   const excessive = fresh - expected >= NOVEL_MIN_EXCESS && fresh >= p.scatteredRatio * expected && z >= NOVEL_MIN_Z;
+  return { excessive, numbers, fresh, z, baseline: base };
+}
+
+/**
+ * The book and the novel calls pooled, by everything each asked: a second, independent set of
+ * strangers is suspended at once when the book itself was found at a list's rate too. A person's
+ * book is an address book: a re-sync after a new circle asks the whole book again, so the pool
+ * stays near the country's rate. A list worked in batches is found at the list's rate from its
+ * first call on (slow-drip at 20,000 accounts: 27 of the 32 drip accounts with a novel call were
+ * at z 4 or more at their first, no organic account above 0.3 among 50). POOLED_MIN_Z over the
+ * novel bars, since it suspends on one novel call; the same overdispersion, one book per call.
+ */
+export function pooledAnswers(book: Book, calls: readonly { asked: number; fresh: number }[], baseline: number, p: AnswersPolicy): NovelVerdict {
+  let numbers = book.asked;
+  let fresh = book.fresh;
+  for (const c of calls) {
+    numbers += c.asked;
+    fresh += c.fresh;
+  }
+  const base = Math.min(0.999, Math.max(p.floor, baseline));
+  const expected = numbers * base;
+  const z = bookZ(numbers, fresh, base, calls.length + 1);
+  const excessive = fresh - expected >= NOVEL_MIN_EXCESS && fresh >= p.scatteredRatio * expected && z >= POOLED_MIN_Z;
   return { excessive, numbers, fresh, z, baseline: base };
 }
