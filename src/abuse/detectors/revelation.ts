@@ -21,7 +21,9 @@ import { fmt, rate, type Detector, type Finding, type Observation } from './type
  * The first call with at least FRESH_MIN fresh answers is the account's book; each later one is
  * a novel call. Novel calls whose fresh answers are far above the caller's country's rate (the
  * answers rule's scattered ratio, with an excess and z bar of its own) are the finding: one challenges, two
- * suspend (a second, independent book is what a person rarely brings; a third is a list).
+ * suspend (a second, independent book is what a person rarely brings; a third is a list). The
+ * book and the novel calls pooled by every value they asked suspend at the first novel call when
+ * the book was found at a list's rate too (pooledAnswers): a list is one from its first batch on.
  *
  * Bounded: an account's set holds at most SEEN_MAX ids, and an account idle for the memory (four
  * long half-lives, as the answers rule's) is forgotten.
@@ -283,10 +285,10 @@ export class RevelationDetector implements Detector {
     const acc = this.store.account(id);
     const baseline = this.store.countryHitRate(acc?.phoneRegion, now);
     const v = novelAnswers(r.novel, baseline, p);
-    const listed = r.book !== undefined && pooledAnswers(r.book, r.novel, baseline, p).excessive;
-    if (!v.excessive && !listed) return undefined;
-    const suspend = listed || (v.excessive && r.novel.length >= NOVEL_SUSPEND_CALLS);
-    const pooled = listed ? pooledAnswers(r.book!, r.novel, baseline, p) : undefined;
+    const all = r.book ? pooledAnswers(r.book, r.novel, baseline, p) : undefined;
+    const pooled = all?.excessive ? all : undefined;
+    if (!v.excessive && !pooled) return undefined;
+    const suspend = pooled !== undefined || r.novel.length >= NOVEL_SUSPEND_CALLS;
     return {
       detector: REVELATION,
       kind: 'account',
