@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../src/logger.js';
-import { createService, type Service } from '../src/main.js';
-import { compilePolicy, type Policy } from '../src/policy/index.js';
-import { SeededRandom } from '../src/util/random.js';
-import { answersRulePolicy, DAY, HOME_IP, intel, MEMBERS, memberLines, range, SLICE, stranger } from './helpers/answers-rule.js';
-import { importLines, mirrorAccount } from './helpers/fixtures.js';
+import type { Service } from '../src/main.js';
+import { DAY, HOME_IP, range, SLICE, stranger } from './helpers/answers-rule.js';
+import { mirrorAccount } from './helpers/fixtures.js';
 import { postgresAvailable } from './helpers/postgres.js';
-import { deleteByPrefix, REDIS_URL, redisAvailable, redisClient, uniquePrefix } from './helpers/redis.js';
-import { startTestService, T0, type TestService } from './helpers/service.js';
+import { redisAvailable } from './helpers/redis.js';
+import { startAnswersRuleNodes } from './helpers/answers-rule-nodes.js';
+import type { TestService } from './helpers/service.js';
 
 /**
  * Scaled out: a new account's one unjudged first sync (the answers rule's exemption,
@@ -20,27 +18,15 @@ const [pgUp, redisUp] = await Promise.all([postgresAvailable(), redisAvailable()
 const skip = (!pgUp || !redisUp) && !requireServices;
 if (skip) console.warn(`\n*** first-sync-multinode needs PostgreSQL and Redis: SKIPPED (CI runs it) ***\n`);
 
-const POLICY: Policy = answersRulePolicy('first-sync-multinode');
-
 (skip ? describe.skip : describe)('one unjudged first sync per account across two nodes', () => {
-  const prefix = uniquePrefix('first-sync-mn');
   let a: TestService;
   let b: Service;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    a = await startTestService('postgres', { trustedProxies: '127.0.0.1', redisUrl: REDIS_URL }, { policy: compilePolicy(POLICY), ipIntel: intel, redisPrefix: prefix });
-    b = await createService(a.config, a.secrets, { clock: a.clock, random: new SeededRandom(43), logger: createLogger('silent'), policy: compilePolicy(POLICY), ipIntel: intel, redisPrefix: prefix, migrate: false });
-    const members = memberLines();
-    expect((await importLines(a, members)).json()).toMatchObject({ accounts: MEMBERS, failed: 0 });
-    await a.ctx.db.kysely.insertInto('hit_rates').values({ country: 'GB', numbers: 1_000_000, matched: 150_000, updated_at: T0 }).execute();
+    ({ a, b, close } = await startAnswersRuleNodes('first-sync-multinode', 43));
   });
-  afterAll(async () => {
-    await b?.close();
-    await a?.stop();
-    const client = redisClient();
-    await deleteByPrefix(client, prefix);
-    client.disconnect();
-  });
+  afterAll(async () => close?.());
 
   const syncAs = async (svc: Service, account: string, contacts: string[]) =>
     svc.app.inject({

@@ -16,12 +16,17 @@ export const MAX_PARTITIONS = 256;
  */
 export function partitionOf(accountId: string, partitions: number): number {
   if (partitions <= 1) return 0;
+  return fnv1a32(accountId) % partitions;
+}
+
+/** FNV-1a, 32 bits, of a string's UTF-16 code units, unsigned. */
+export function fnv1a32(text: string): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < accountId.length; i++) {
-    h ^= accountId.charCodeAt(i);
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return (h >>> 0) % partitions;
+  return h >>> 0;
 }
 
 /** The stream of partition p: the key itself with one partition (so P = 1 is exactly the deployment of before), else `<key>:<p>`. */

@@ -10,6 +10,7 @@ import { answersCheck } from './detectors/answers.js';
 import { belowBookCheck, type FreshNumbers } from './detectors/below-book.js';
 import { realtimeCheck, scatteredBatch, type CallerState, type RealtimeVerdict } from './detectors/realtime.js';
 import { AbuseEngine, type Decision, type Enforcer } from './engine.js';
+import { AnswerPools, type PoolOutcome } from './answer-pool.js';
 import { FirstSyncClaims } from './first-sync.js';
 import type { LookupEvent } from './events.js';
 import { regionCallingCode } from './features/blocks.js';
@@ -100,6 +101,8 @@ export class AbuseService implements EventHandler {
   private readonly reinstatements = new Map<string, number>();
   /** New accounts' one unjudged first sync, claimed in the database (first-sync.ts). */
   private readonly firstSyncs: FirstSyncClaims;
+  /** Each account's book and later batches, pooled, in the database (answer-pool.ts). */
+  private readonly pools: AnswerPools;
 
   constructor(
     deps: { db: Kysely<Database>; incidents: Incidents; clock: { now(): number }; logger: Logger; registry: Registry },
@@ -115,6 +118,7 @@ export class AbuseService implements EventHandler {
     this.every = options.evaluateEveryMs ?? 60_000;
     this.logger = deps.logger.child({ component: 'abuse' });
     this.firstSyncs = new FirstSyncClaims(deps.db, this.logger);
+    this.pools = new AnswerPools(deps.db, this.logger);
     this.decisions = new Counter({
       name: 'findguard_abuse_decisions_total',
       help: 'Decisions of the abuse engine by action; mode shadow means logged, not enforced',
@@ -206,7 +210,17 @@ export class AbuseService implements EventHandler {
    * batch scattered over many countries (the scatter bars, judged here and no longer before
    * matching) needs less excess: spread with a list's hit rate is a list, spread alone an expat.
    */
-  async answers(accountId: string, phoneRegion: string | undefined, accountCreatedAt: number, numbers: readonly string[], newNumbers: number, newMatched: number, now: number, fresh?: FreshNumbers): Promise<void> {
+  async answers(
+    accountId: string,
+    phoneRegion: string | undefined,
+    accountCreatedAt: number,
+    numbers: readonly string[],
+    newNumbers: number,
+    matchedAccounts: readonly string[],
+    now: number,
+    fresh?: FreshNumbers,
+  ): Promise<void> {
+    const newMatched = matchedAccounts.length;
     // Both rules ask whether the batch is scattered (the scatter bars): judged once, when first asked.
     let spread: boolean | undefined;
     const scattered = (): boolean => (spread ??= scatteredBatch(numbers, regionCallingCode(phoneRegion), this.engine.policy.realtime.scatter) !== undefined);
@@ -223,15 +237,50 @@ export class AbuseService implements EventHandler {
     // back with every restart and every other node, a fresh answered slice of a list for a sleeper.
     const age = this.engine.policy.features.newAccountAgeMs;
     const firstSync = now - accountCreatedAt < age && (await this.firstSyncs.claim(accountId, accountCreatedAt, now, age));
-    if (firstSync || newNumbers < p.minNumbers || newMatched < p.minExcess) return;
+    // A call with no new match cannot add to what the caller learns: nothing to judge.
+    if (newMatched === 0) return;
     await this.hitRates.fresh(now);
-    const v = answersCheck(newNumbers, newMatched, this.hitRates.rate(phoneRegion), p, scattered());
-    if (!v.excessive) return;
+    const rate = this.hitRates.rate(phoneRegion);
     const mode = this.engine.policy.shadow ? 'shadow' : 'enforce';
-    this.realtimeVerdicts.inc({ verdict: 'deny', reason: 'answers', mode });
-    this.logger.info({ account: accountId, verdict: 'deny', reason: 'answers', mode, scattered, numbers: newNumbers, matched: newMatched, expected: Math.round(v.expected), z: Number(v.z.toFixed(1)) }, 'real-time abuse check');
-    if (mode === 'shadow') return;
-    throw new AppError('rate_limited', 'this batch matches far more numbers than an address book does; retry later', { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
+    if (!firstSync && newNumbers >= p.minNumbers && newMatched >= p.minExcess) {
+      const v = answersCheck(newNumbers, newMatched, rate, p, scattered());
+      if (v.excessive) {
+        this.realtimeVerdicts.inc({ verdict: 'deny', reason: 'answers', mode });
+        this.logger.info({ account: accountId, verdict: 'deny', reason: 'answers', mode, scattered: scattered(), numbers: newNumbers, matched: newMatched, expected: Math.round(v.expected), z: Number(v.z.toFixed(1)) }, 'real-time abuse check');
+        if (mode === 'enforce') {
+          throw new AppError('rate_limited', 'this batch matches far more numbers than an address book does; retry later', { retryAfter: DENY_RETRY_S, scope: 'account' }, { 'retry-after': String(DENY_RETRY_S) });
+        }
+      }
+    }
+    // The book and the batches after it, pooled (answer-pool.ts). A new account's first sync may
+    // become its book; it is never refused here, since a pool is judged only after its book.
+    const memoryMs = this.engine.policy.features.longHalfLifeMs * 4;
+    let pooled: PoolOutcome;
+    try {
+      pooled = await this.pools.judge(accountId, newNumbers, matchedAccounts, now, memoryMs, rate, p);
+    } catch (err) {
+      // Answering without counting the batch would be the side door the pool closes.
+      this.logger.warn({ account: accountId, err: err instanceof Error ? err.message : String(err) }, 'could not read or write the answer pool; the sync is refused');
+      throw new AppError('unavailable', 'discovery is unavailable for a moment; retry later', undefined, { 'retry-after': '5' });
+    }
+    if (!pooled.refuse) return;
+    if (!pooled.contended) {
+      const v = pooled.verdict;
+      this.realtimeVerdicts.inc({ verdict: 'deny', reason: 'pooled', mode });
+      this.logger.info({ account: accountId, verdict: 'deny', reason: 'pooled', mode, numbers: v?.numbers, matched: v?.fresh, z: v ? Number(v.z.toFixed(1)) : undefined }, 'real-time abuse check');
+      if (mode === 'shadow') return;
+    }
+    throw new AppError(
+      'rate_limited',
+      pooled.contended ? 'too many syncs at once; retry later' : 'this batch and the ones before it match far more numbers than an address book does; retry later',
+      { retryAfter: DENY_RETRY_S, scope: 'account' },
+      { 'retry-after': String(DENY_RETRY_S) },
+    );
+  }
+
+  /** The retention job's: pools idle past the memory they are judged with are cleared (answer-pool.ts). */
+  purgeIdlePools(now: number): Promise<number> {
+    return this.pools.purgeIdle(now - this.engine.policy.features.longHalfLifeMs * 4);
   }
 
   /**

@@ -192,6 +192,7 @@ export async function createCore(
       purges: [
         { what: 'expired exposure notices', run: () => incidents.notices.purgeExpired() },
         { what: 'erased incarnations', run: () => directory.purgeErasedIncarnations() },
+        { what: 'idle answer pools', run: () => abuse.purgeIdlePools(clock.now()) },
       ],
       consume: role.consume,
       ...(overrides.redisPrefix ? { redisPrefix: overrides.redisPrefix } : {}),

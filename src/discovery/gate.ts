@@ -39,7 +39,7 @@ export interface AbuseGuard {
    * After matching, before answering: throws (429) for a sync whose new numbers match far more than
    * a book does, or far fewer (`fresh`: the new phone numbers themselves and which of them matched).
    */
-  answers(accountId: string, phoneRegion: string | undefined, accountCreatedAt: number, numbers: readonly string[], newNumbers: number, newMatched: number, now: number, fresh?: FreshNumbers): Promise<void>;
+  answers(accountId: string, phoneRegion: string | undefined, accountCreatedAt: number, numbers: readonly string[], newNumbers: number, newMatched: readonly string[], now: number, fresh?: FreshNumbers): Promise<void>;
 }
 
 export interface GateDeps {
@@ -97,7 +97,7 @@ export class DiscoveryGate {
     const verdict = await checkLimitsRecorded(this.deps, call, () => this.check(caller, account, numbers, call.operation, prepared.newValues.length));
     // A call the limits let through uncharged (failing open) gets no token for what it did not pay.
     const { response } = await withheldOnError(this.deps, call, verdict, discovery.completeSync(prepared, verdict.uncharged !== true));
-    const found = newMatchedValues(prepared, response);
+    const { values: found, accounts: foundAccounts } = newMatchedValues(prepared, response);
     const matched = found.size;
     try {
       // Email books too, against the caller's country's phone-book rate: a leaked list of registered
@@ -105,7 +105,7 @@ export class DiscoveryGate {
       // book, with its shops and newsletters, hits lower than a phone book, never higher.
       const asked = prepared.newValues.length;
       const region = callerRegion(account.phoneRegion, caller.ip, this.deps.ipIntel);
-      await this.deps.abuse.answers(caller.accountId, region, account.createdAt, numbers, asked, matched, this.deps.clock.now(), prepared.kind === 'phone' ? { numbers: prepared.newValues, matched: found } : undefined);
+      await this.deps.abuse.answers(caller.accountId, region, account.createdAt, numbers, asked, foundAccounts, this.deps.clock.now(), prepared.kind === 'phone' ? { numbers: prepared.newValues, matched: found } : undefined);
     } catch (err) {
       // Charged and unanswered: the engine hears how many matches were withheld.
       await recordWithheld(this.deps, call, verdict, matched);

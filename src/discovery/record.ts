@@ -85,20 +85,21 @@ export function syncAnswer(p: PreparedSync, response: Pick<SyncResponse, 'matche
 
 /**
  * Distinct matched values among the ones the call paid for (outside the token-covered previous set):
- * the answers rule counts them, the below-book rule judges each number's country.
+ * the answers rule counts them, the below-book rule judges each number's country; and the accounts
+ * they matched, one per value, which the answer pool tells apart from those answered before.
  */
-export function newMatchedValues(p: PreparedSync, response: Pick<SyncResponse, 'matches' | 'previousMatches'>): Set<string> {
+export function newMatchedValues(p: PreparedSync, response: Pick<SyncResponse, 'matches' | 'previousMatches'>): { values: Set<string>; accounts: string[] } {
   const fresh = new Set(p.newValues);
-  const seen = new Set<string>();
-  for (const m of response.matches) {
-    const v = p.cur.normalised[m.index];
-    if (v !== undefined && fresh.has(v)) seen.add(v);
-  }
-  for (const m of response.previousMatches) {
-    const v = p.prev.normalised[m.index];
-    if (v !== undefined && fresh.has(v)) seen.add(v);
-  }
-  return seen;
+  const values = new Set<string>();
+  const accounts: string[] = [];
+  const note = (v: string | undefined, accountId: string) => {
+    if (v === undefined || !fresh.has(v) || values.has(v)) return;
+    values.add(v);
+    accounts.push(accountId);
+  };
+  for (const m of response.matches) note(p.cur.normalised[m.index], m.accountId);
+  for (const m of response.previousMatches) note(p.prev.normalised[m.index], m.accountId);
+  return { values, accounts };
 }
 
 /**

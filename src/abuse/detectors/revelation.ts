@@ -352,9 +352,14 @@ export function pooledAnswers(book: Book, calls: readonly { asked: number; fresh
     numbers += c.asked;
     fresh += c.fresh;
   }
+  return pooledVerdict(numbers, fresh, calls.length + 1, baseline, p);
+}
+
+/** pooledAnswers on totals: `fresh` of `numbers` asked over `books` calls (the request path's pool keeps only these). */
+export function pooledVerdict(numbers: number, fresh: number, books: number, baseline: number, p: AnswersPolicy): NovelVerdict {
   const base = Math.min(0.999, Math.max(p.floor, baseline));
   const expected = numbers * base;
-  const z = bookZ(numbers, fresh, base, calls.length + 1);
+  const z = bookZ(numbers, fresh, base, books);
   const excessive = fresh - expected >= NOVEL_MIN_EXCESS && fresh >= p.scatteredRatio * expected && z >= POOLED_MIN_Z;
   return { excessive, numbers, fresh, z, baseline: base };
 }

@@ -32,6 +32,7 @@ import * as m20270106000000 from './20270106000000-limit-state-expiry-index.js';
 import * as m20270107000000 from './20270107000000-erased-incarnations.js';
 import * as m20270108000000 from './20270108000000-operator-credential-holders.js';
 import * as m20270109000000 from './20270109000000-signup-attested.js';
+import * as m20270110000000 from './20270110000000-answer-pool.js';
 
 /** Every migration, in order. Explicit so bundling and both dialects see the same list. */
 export const migrations: Record<string, Migration> = {
@@ -68,4 +69,5 @@ export const migrations: Record<string, Migration> = {
   '20270107000000-erased-incarnations': m20270107000000,
   '20270108000000-operator-credential-holders': m20270108000000,
   '20270109000000-signup-attested': m20270109000000,
+  '20270110000000-answer-pool': m20270110000000,
 };
