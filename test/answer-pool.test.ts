@@ -105,4 +105,17 @@ describeEachDialect('the answer pool', (dialect) => {
     expect(await svc.ctx.abuse.purgeIdlePools(svc.clock.now())).toBe(1);
     expect(await pool()).toEqual({ answer_pool: null, answer_pool_at: null });
   });
+
+  it('a pool that cannot be read answers 503: nothing answered, nothing counted against the caller', async () => {
+    await start();
+    expect((await syncAs('dripper', [...range(12, member), ...range(8, stranger)])).statusCode).toBe(200);
+    await svc.ctx.db.kysely.schema.alterTable('accounts').renameColumn('answer_pool', 'answer_pool_gone').execute();
+    const res = await syncAs('dripper', [...range(3, member, 12), ...range(17, stranger, 8)]);
+    expect(res.statusCode).toBe(503);
+    expect(res.json().error.code).toBe('unavailable');
+    expect(res.body).not.toMatch(/accountId|"m\d+"|\+44/);
+    expect(await svc.ctx.events.flush()).toBe(true);
+    const rows = await svc.ctx.db.kysely.selectFrom('lookup_events').select('outcome').where('account_id', '=', 'dripper').execute();
+    expect(rows.map((r) => r.outcome)).toEqual(['allowed']);
+  });
 });

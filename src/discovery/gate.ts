@@ -107,8 +107,9 @@ export class DiscoveryGate {
       const region = callerRegion(account.phoneRegion, caller.ip, this.deps.ipIntel);
       await this.deps.abuse.answers(caller.accountId, region, account.createdAt, numbers, asked, foundAccounts, this.deps.clock.now(), prepared.kind === 'phone' ? { numbers: prepared.newValues, matched: found } : undefined);
     } catch (err) {
-      // Charged and unanswered: the engine hears how many matches were withheld.
-      await recordWithheld(this.deps, call, verdict, matched);
+      // Refused on its answers: charged and unanswered, the engine hears how many matches were
+      // withheld. A failure to judge (503) is no refusal and no evidence against the caller.
+      if (err instanceof AppError && err.code === 'rate_limited') await recordWithheld(this.deps, call, verdict, matched);
       throw err;
     }
     // The book ("my contacts": who may find the caller) is the caller's latest *answered* sync, so
